@@ -1,0 +1,111 @@
+//! A flow-log record as vpclab produces it, before any cloud's format is applied: the
+//! aggregated counters of one (capture point, direction, 5-tuple, action, window) (decisions
+//! D10–D12), the metadata of the capture point, and the ground truth behind it.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use crate::packet::FiveTuple;
+use crate::time::Time;
+use crate::{Action, Direction};
+
+/// `OK`, `NODATA` or `SKIPDATA` (flowlogs.md §1.6, D12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum LogStatus {
+    #[serde(rename = "OK")]
+    Ok,
+    #[serde(rename = "NODATA")]
+    NoData,
+    #[serde(rename = "SKIPDATA")]
+    SkipData,
+}
+
+impl LogStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStatus::Ok => "OK",
+            LogStatus::NoData => "NODATA",
+            LogStatus::SkipData => "SKIPDATA",
+        }
+    }
+}
+
+/// AWS v5 `traffic-path` (egress records only): how the packet left the VPC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum TrafficPath {
+    /// 1: to a resource in the same VPC.
+    SameVpc = 1,
+    /// 2: through an internet gateway.
+    InternetGateway = 2,
+}
+
+/// Who captured the record: the network interface and its place in the topology, resolved to
+/// the strings the formats print. Shared by every record of that interface.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CaptureMeta {
+    /// Account (aws, alibaba, tencent AppID) or project id (huawei, 32 hex).
+    pub account_id: String,
+    /// The ENI id in the cloud's style (D19).
+    pub interface_id: String,
+    pub vpc_id: String,
+    /// Subnet id (alibaba calls it vSwitch).
+    pub subnet_id: String,
+    /// The instance the ENI is attached to; `None` for requester-managed ENIs.
+    pub instance_id: Option<String>,
+    pub region: String,
+    pub az_id: String,
+    /// The ENI's primary private IPv4: what `srcaddr`/`dstaddr` show (flowlogs.md §1.4).
+    pub primary_ip: Ipv4Addr,
+}
+
+/// The traffic part of an `OK` record.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Flow {
+    /// srcaddr/dstaddr/ports/protocol as logged: the ENI side shows its primary private IP.
+    /// ICMP ports are as the provider profile keys them (0 0, or id and type×256+code, D14).
+    pub tuple: FiveTuple,
+    /// Addresses in the packet itself (`pkt-srcaddr`, `pkt-dstaddr`).
+    pub pkt_src: Ipv4Addr,
+    pub pkt_dst: Ipv4Addr,
+    pub direction: Direction,
+    pub action: Action,
+    pub packets: u64,
+    pub bytes: u64,
+    /// First and last packet in the window.
+    pub first: Time,
+    pub last: Time,
+    /// OR of the TCP flags of every packet (raw header bits; formats mask them).
+    pub tcp_flags: u8,
+    /// When a TCP connection closed (FIN or RST) inside the window (alibaba `end`, D11).
+    pub closed_at: Option<Time>,
+    pub traffic_path: Option<TrafficPath>,
+}
+
+/// Why the record exists: the packets that made it and the decisions that judged them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Truth {
+    /// Sequence numbers of the simulated packets counted (empty when the world does not keep
+    /// them, as in the benchmark).
+    pub packet_ids: Vec<u64>,
+    /// Each distinct decision behind the action, in plain words (first seen first).
+    pub decisions: Vec<String>,
+    /// True when the record was dropped from the log because the window exceeded the flow log's
+    /// capacity (D12): it is not printed by any cloud format, only in `json`.
+    pub skipped: bool,
+    /// For a SKIPDATA record: how many records it stands for.
+    pub skipped_records: u64,
+}
+
+/// One flow-log record.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Record {
+    /// The flow log that produced it.
+    pub flow_log_id: String,
+    pub capture: Arc<CaptureMeta>,
+    pub window_start: Time,
+    pub window_end: Time,
+    pub status: LogStatus,
+    /// `None` for NODATA and SKIPDATA records.
+    pub flow: Option<Flow>,
+    pub truth: Truth,
+}

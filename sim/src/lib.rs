@@ -1,0 +1,58 @@
+//! vpclab-sim: the deterministic, sans-io data plane of vpclab.
+//!
+//! Nothing here reads a clock, does I/O or draws unseeded randomness: time is passed in,
+//! randomness comes from the world's seed, and everything iterated into output is ordered.
+//!
+//! Map of the crate:
+//! - `time`: virtual instants and spans.
+//! - `addr`: IPv4 prefixes (CIDR) and their arithmetic.
+//! - `packet`: typed packets, 5-tuples, TCP flags, the synthetic sizes of policy.md §0.1.
+//! - `wire`: packets to real IPv4 bytes with pnet (checksums included).
+//! - `pcap`: a pcapng writer for every packet at every capture point.
+//! - `flowlog`: flow-log resources, per-window aggregation, NODATA/SKIPDATA, records, formats.
+
+pub mod addr;
+pub mod flowlog;
+pub mod packet;
+pub mod time;
+
+/// Direction of traffic relative to the thing that looks at it (an ENI, a rule, a record).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+    pub fn reverse(self) -> Direction {
+        match self {
+            Direction::Ingress => Direction::Egress,
+            Direction::Egress => Direction::Ingress,
+        }
+    }
+}
+
+/// What a flow-log record says happened to its packets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Action {
+    #[serde(rename = "ACCEPT")]
+    Accept,
+    #[serde(rename = "REJECT")]
+    Reject,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Accept => "ACCEPT",
+            Action::Reject => "REJECT",
+        }
+    }
+}
