@@ -14,7 +14,9 @@
 pub mod addr;
 pub mod flowlog;
 pub mod packet;
+pub mod pcap;
 pub mod time;
+pub mod wire;
 
 /// Direction of traffic relative to the thing that looks at it (an ENI, a rule, a record).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
