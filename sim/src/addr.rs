@@ -17,7 +17,10 @@ pub struct Ipv4Net {
 pub enum CidrError {
     Syntax(String),
     /// `10.0.0.1/16`: host bits set. The clouds refuse these for VPCs and subnets.
-    HostBits { given: String, canonical: Ipv4Net },
+    HostBits {
+        given: String,
+        canonical: Ipv4Net,
+    },
 }
 
 impl fmt::Display for CidrError {
@@ -34,14 +37,25 @@ impl fmt::Display for CidrError {
 impl Ipv4Net {
     pub const ANY: Ipv4Net = Ipv4Net { addr: 0, len: 0 };
 
+    /// A prefix from raw parts; `addr` must already have its host bits cleared.
+    pub const fn from_raw(addr: u32, len: u8) -> Ipv4Net {
+        Ipv4Net { addr, len }
+    }
+
     /// Builds a prefix, zeroing host bits.
     pub fn new_truncating(addr: Ipv4Addr, len: u8) -> Ipv4Net {
         let len = len.min(32);
-        Ipv4Net { addr: u32::from(addr) & mask(len), len }
+        Ipv4Net {
+            addr: u32::from(addr) & mask(len),
+            len,
+        }
     }
 
     pub fn host(addr: Ipv4Addr) -> Ipv4Net {
-        Ipv4Net { addr: addr.into(), len: 32 }
+        Ipv4Net {
+            addr: addr.into(),
+            len: 32,
+        }
     }
 
     /// Parses `a.b.c.d/len` strictly (host bits must be zero) or a bare address as /32.
@@ -49,7 +63,10 @@ impl Ipv4Net {
         let net = Self::parse_lenient(s)?;
         let (a, _) = split(s).ok_or_else(|| CidrError::Syntax(s.to_string()))?;
         if u32::from(a) != net.addr {
-            return Err(CidrError::HostBits { given: s.to_string(), canonical: net });
+            return Err(CidrError::HostBits {
+                given: s.to_string(),
+                canonical: net,
+            });
         }
         Ok(net)
     }
@@ -91,7 +108,11 @@ impl Ipv4Net {
     }
     /// The `n`-th address of the block (n = 0 is the network address).
     pub fn nth(self, n: u32) -> Option<Ipv4Addr> {
-        if (n as u64) < self.size() { Some((self.addr + n).into()) } else { None }
+        if (n as u64) < self.size() {
+            Some((self.addr + n).into())
+        } else {
+            None
+        }
     }
     pub fn broadcast(self) -> Ipv4Addr {
         (self.addr | !mask(self.len)).into()
@@ -100,7 +121,11 @@ impl Ipv4Net {
 
 #[inline]
 const fn mask(len: u8) -> u32 {
-    if len == 0 { 0 } else { u32::MAX << (32 - len as u32) }
+    if len == 0 {
+        0
+    } else {
+        u32::MAX << (32 - len as u32)
+    }
 }
 
 fn split(s: &str) -> Option<(Ipv4Addr, u8)> {
@@ -133,13 +158,24 @@ mod tests {
 
     #[test]
     fn parses_and_canonicalises() {
-        assert_eq!(Ipv4Net::parse_strict("10.0.0.0/16").unwrap().to_string(), "10.0.0.0/16");
-        assert_eq!(Ipv4Net::parse_lenient("100.68.0.18/18").unwrap().to_string(), "100.68.0.0/18");
+        assert_eq!(
+            Ipv4Net::parse_strict("10.0.0.0/16").unwrap().to_string(),
+            "10.0.0.0/16"
+        );
+        assert_eq!(
+            Ipv4Net::parse_lenient("100.68.0.18/18")
+                .unwrap()
+                .to_string(),
+            "100.68.0.0/18"
+        );
         assert!(matches!(
             Ipv4Net::parse_strict("10.0.0.1/16"),
             Err(CidrError::HostBits { .. })
         ));
-        assert!(matches!(Ipv4Net::parse_strict("10.0.0.0/33"), Err(CidrError::Syntax(_))));
+        assert!(matches!(
+            Ipv4Net::parse_strict("10.0.0.0/33"),
+            Err(CidrError::Syntax(_))
+        ));
         assert_eq!(Ipv4Net::parse_strict("1.2.3.4").unwrap().prefix_len(), 32);
         assert_eq!(Ipv4Net::parse_strict("0.0.0.0/0").unwrap(), Ipv4Net::ANY);
     }

@@ -12,9 +12,14 @@
 //! - `flowlog`: flow-log resources, per-window aggregation, NODATA/SKIPDATA, records, formats.
 
 pub mod addr;
+pub mod conntrack;
 pub mod flowlog;
+pub mod host;
+pub mod ids;
 pub mod packet;
 pub mod pcap;
+pub mod policy;
+pub mod profile;
 pub mod time;
 pub mod wire;
 

@@ -103,11 +103,28 @@ pub struct Embedded {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum L4 {
-    Tcp { sport: u16, dport: u16, flags: TcpFlags, seq: u32, ack: u32 },
-    Udp { sport: u16, dport: u16 },
-    Icmp { icmp_type: u8, code: u8, ident: u16, seq: u16, embedded: Option<Embedded> },
+    Tcp {
+        sport: u16,
+        dport: u16,
+        flags: TcpFlags,
+        seq: u32,
+        ack: u32,
+    },
+    Udp {
+        sport: u16,
+        dport: u16,
+    },
+    Icmp {
+        icmp_type: u8,
+        code: u8,
+        ident: u16,
+        seq: u16,
+        embedded: Option<Embedded>,
+    },
     /// Any other IP protocol: only its number is known.
-    Other { protocol: u8 },
+    Other {
+        protocol: u8,
+    },
 }
 
 /// An IPv4 packet. `len` is the IPv4 total length, which is what flow logs count as bytes.
@@ -137,7 +154,13 @@ pub struct FiveTuple {
 
 impl FiveTuple {
     pub fn reversed(self) -> FiveTuple {
-        FiveTuple { src: self.dst, dst: self.src, sport: self.dport, dport: self.sport, protocol: self.protocol }
+        FiveTuple {
+            src: self.dst,
+            dst: self.src,
+            sport: self.dport,
+            dport: self.sport,
+            protocol: self.protocol,
+        }
     }
 }
 
@@ -153,7 +176,13 @@ impl fmt::Display for FiveTuple {
                 self.dst,
                 self.dport
             ),
-            _ => write!(f, "{} {} -> {}", protocol_name(self.protocol), self.src, self.dst),
+            _ => write!(
+                f,
+                "{} {} -> {}",
+                protocol_name(self.protocol),
+                self.src,
+                self.dst
+            ),
         }
     }
 }
@@ -205,15 +234,48 @@ impl Packet {
     /// The 5-tuple with ports as policy sees them (ICMP: 0 0).
     pub fn five_tuple(&self) -> FiveTuple {
         let (sport, dport) = self.ports();
-        FiveTuple { src: self.src, dst: self.dst, sport, dport, protocol: self.protocol() }
+        FiveTuple {
+            src: self.src,
+            dst: self.dst,
+            sport,
+            dport,
+            protocol: self.protocol(),
+        }
     }
 
     fn base(src: Ipv4Addr, dst: Ipv4Addr, len: u16, l4: L4) -> Packet {
-        Packet { src, dst, len, ttl: 64, ip_id: 0, frag_offset: 0, more_fragments: false, l4 }
+        Packet {
+            src,
+            dst,
+            len,
+            ttl: 64,
+            ip_id: 0,
+            frag_offset: 0,
+            more_fragments: false,
+            l4,
+        }
     }
 
-    pub fn tcp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, flags: u8, len: u16) -> Packet {
-        Self::base(src, dst, len, L4::Tcp { sport, dport, flags: TcpFlags(flags), seq: 0, ack: 0 })
+    pub fn tcp(
+        src: Ipv4Addr,
+        sport: u16,
+        dst: Ipv4Addr,
+        dport: u16,
+        flags: u8,
+        len: u16,
+    ) -> Packet {
+        Self::base(
+            src,
+            dst,
+            len,
+            L4::Tcp {
+                sport,
+                dport,
+                flags: TcpFlags(flags),
+                seq: 0,
+                ack: 0,
+            },
+        )
     }
 
     pub fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, len: u16) -> Packet {
@@ -225,7 +287,13 @@ impl Packet {
             src,
             dst,
             size::ICMP_ECHO,
-            L4::Icmp { icmp_type: icmp::ECHO_REQUEST, code: 0, ident, seq, embedded: None },
+            L4::Icmp {
+                icmp_type: icmp::ECHO_REQUEST,
+                code: 0,
+                ident,
+                seq,
+                embedded: None,
+            },
         )
     }
 
@@ -247,15 +315,32 @@ impl Packet {
             from,
             original.src,
             size::ICMP_ERROR,
-            L4::Icmp { icmp_type, code, ident: 0, seq: 0, embedded: Some(embedded) },
+            L4::Icmp {
+                icmp_type,
+                code,
+                ident: 0,
+                seq: 0,
+                embedded: Some(embedded),
+            },
         )
     }
 
     /// An echo reply answering this echo request.
     pub fn echo_reply(&self) -> Option<Packet> {
         match self.l4 {
-            L4::Icmp { icmp_type: icmp::ECHO_REQUEST, ident, seq, .. } => Some(Packet {
-                l4: L4::Icmp { icmp_type: icmp::ECHO_REPLY, code: 0, ident, seq, embedded: None },
+            L4::Icmp {
+                icmp_type: icmp::ECHO_REQUEST,
+                ident,
+                seq,
+                ..
+            } => Some(Packet {
+                l4: L4::Icmp {
+                    icmp_type: icmp::ECHO_REPLY,
+                    code: 0,
+                    ident,
+                    seq,
+                    embedded: None,
+                },
                 ..Self::base(self.dst, self.src, self.len, self.l4)
             }),
             _ => None,
@@ -265,11 +350,27 @@ impl Packet {
     /// One line: `ICMP echo-request 203.0.113.12 -> 172.31.16.139 id=1 seq=0 (84 B)`.
     pub fn summary(&self) -> String {
         let body = match self.l4 {
-            L4::Tcp { sport, dport, flags, .. } => {
-                format!("TCP {}:{} -> {}:{} [{}]", self.src, sport, self.dst, dport, flags)
+            L4::Tcp {
+                sport,
+                dport,
+                flags,
+                ..
+            } => {
+                format!(
+                    "TCP {}:{} -> {}:{} [{}]",
+                    self.src, sport, self.dst, dport, flags
+                )
             }
-            L4::Udp { sport, dport } => format!("UDP {}:{} -> {}:{}", self.src, sport, self.dst, dport),
-            L4::Icmp { icmp_type, code, ident, seq, .. } => {
+            L4::Udp { sport, dport } => {
+                format!("UDP {}:{} -> {}:{}", self.src, sport, self.dst, dport)
+            }
+            L4::Icmp {
+                icmp_type,
+                code,
+                ident,
+                seq,
+                ..
+            } => {
                 let what = match (icmp_type, code) {
                     (icmp::ECHO_REQUEST, _) => format!("echo-request id={ident} seq={seq}"),
                     (icmp::ECHO_REPLY, _) => format!("echo-reply id={ident} seq={seq}"),
@@ -298,7 +399,15 @@ mod tests {
         let req = Packet::echo_request(ip("203.0.113.12"), ip("172.31.16.139"), 7, 3);
         let rep = req.echo_reply().unwrap();
         assert_eq!((rep.src, rep.dst, rep.len), (req.dst, req.src, 84));
-        assert!(matches!(rep.l4, L4::Icmp { icmp_type: 0, ident: 7, seq: 3, .. }));
+        assert!(matches!(
+            rep.l4,
+            L4::Icmp {
+                icmp_type: 0,
+                ident: 7,
+                seq: 3,
+                ..
+            }
+        ));
         assert_eq!(rep.five_tuple().protocol, 1);
         assert_eq!(rep.five_tuple().sport, 0);
     }
@@ -313,7 +422,10 @@ mod tests {
 
     #[test]
     fn flags_display() {
-        assert_eq!(TcpFlags(TcpFlags::SYN | TcpFlags::ACK).to_string(), "SYN+ACK");
+        assert_eq!(
+            TcpFlags(TcpFlags::SYN | TcpFlags::ACK).to_string(),
+            "SYN+ACK"
+        );
         assert_eq!(TcpFlags(0).to_string(), "none");
     }
 }

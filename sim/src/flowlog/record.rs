@@ -76,6 +76,10 @@ pub struct Flow {
     pub last: Time,
     /// OR of the TCP flags of every packet (raw header bits; formats mask them).
     pub tcp_flags: u8,
+    /// OR over the packets of each packet's AWS-reported flags (FIN 1, SYN 2, RST 4, SYN-ACK
+    /// 18; ACK alone 0): AWS maps per packet before OR-ing (flowlogs.md §1.3 row 18), which the
+    /// raw OR cannot reproduce (a client's SYN then ACK would look like a SYN-ACK).
+    pub aws_tcp_flags: u8,
     /// When a TCP connection closed (FIN or RST) inside the window (alibaba `end`, D11).
     pub closed_at: Option<Time>,
     pub traffic_path: Option<TrafficPath>,
@@ -108,4 +112,21 @@ pub struct Record {
     /// `None` for NODATA and SKIPDATA records.
     pub flow: Option<Flow>,
     pub truth: Truth,
+}
+
+impl Default for CaptureMeta {
+    /// An empty placeholder, replaced by the capture point's metadata before a record leaves
+    /// the world.
+    fn default() -> Self {
+        CaptureMeta {
+            account_id: String::new(),
+            interface_id: String::new(),
+            vpc_id: String::new(),
+            subnet_id: String::new(),
+            instance_id: None,
+            region: String::new(),
+            az_id: String::new(),
+            primary_ip: Ipv4Addr::UNSPECIFIED,
+        }
+    }
 }

@@ -1,0 +1,55 @@
+//! Security-group rules as users write them (D3). Compilation into the per-ENI first-match
+//! list, which is where the clouds differ, lives in `world` with the profile's `SgOrder`.
+
+use std::fmt;
+
+use super::{PortRange, ProtoMatch, RuleAction};
+use crate::Direction;
+use crate::addr::Ipv4Net;
+
+/// Where a rule's remote side is: a CIDR, or the members of a security group (their primary
+/// private IPs, policy.md §1.1).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Remote {
+    Cidr(Ipv4Net),
+    /// Index of the referenced security group in the world.
+    Group(u32),
+}
+
+/// One security-group rule.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Rule {
+    pub direction: Direction,
+    pub action: RuleAction,
+    /// Priority where the cloud has one (1 is highest); position otherwise.
+    pub priority: u32,
+    pub protocol: ProtoMatch,
+    /// Destination ports (TCP/UDP).
+    pub ports: PortRange,
+    /// Source for ingress rules, destination for egress rules.
+    pub remote: Remote,
+    pub description: String,
+}
+
+impl Rule {
+    pub fn allow_all(direction: Direction) -> Rule {
+        Rule {
+            direction,
+            action: RuleAction::Allow,
+            priority: 100,
+            protocol: ProtoMatch::Any,
+            ports: PortRange::ALL,
+            remote: Remote::Cidr(Ipv4Net::ANY),
+            description: String::new(),
+        }
+    }
+}
+
+impl fmt::Display for Remote {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Remote::Cidr(n) => write!(f, "{n}"),
+            Remote::Group(g) => write!(f, "group #{g}"),
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! Provider profiles: the one place where Huawei, Alibaba, Tencent and AWS differ (decisions
+//! D1, D2). The engine asks the profile; it never matches on a provider name.
+//!
+//! Sources: `reference/policy.md` §1–§3 (security groups, ACLs, conntrack), `reference/flowlogs.md`
+//! §1 and §3 (windows, formats, excluded traffic), `reference/decisions.md` D3–D19.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use crate::addr::Ipv4Net;
+use crate::flowlog::format::{AwsFormat, Format, TencentStyle};
+use crate::time::Span;
+
+/// The four simulated clouds (D1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Huawei,
+    Alibaba,
+    Tencent,
+    Aws,
+}
+
+impl Provider {
+    pub const ALL: [Provider; 4] = [
+        Provider::Huawei,
+        Provider::Alibaba,
+        Provider::Tencent,
+        Provider::Aws,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Huawei => "huawei",
+            Provider::Alibaba => "alibaba",
+            Provider::Tencent => "tencent",
+            Provider::Aws => "aws",
+        }
+    }
+    pub fn profile(self) -> Profile {
+        Profile::of(self)
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Provider {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Provider::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown provider `{s}` (expected huawei, alibaba, tencent or aws)")
+            })
+    }
+}
+
+/// How the rules of an ENI's security groups combine into one first-match list (D3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SgOrder {
+    /// aws: allow-only; the union of every group's rules, no order (policy.md §1.1).
+    Union,
+    /// alibaba: all groups' rules merged, sorted by priority (1 first), deny before allow at
+    /// equal priority (policy.md §3.1).
+    MergedPriority,
+    /// huawei: groups in attachment order; inside a group by priority, deny first (§3.2).
+    GroupThenPriority,
+    /// tencent: groups in order, rules top to bottom, first match (§3.3).
+    ListOrder,
+}
+
+/// What a security-group rule change does to connections already tracked (D8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleChange {
+    /// aws: tracked connections live until they time out (untracked flows are cut by nature).
+    KeepTracked,
+    /// huawei: inbound-initiated connections of the group's ENIs are cleared; outbound persist.
+    ClearInbound,
+    /// alibaba, tencent: a connection whose opening packet the new rules would deny is cut.
+    CutIfDenied,
+}
+
+/// How ICMP appears in a flow log's 5-tuple (D10, D14).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcmpPorts {
+    /// `0 0` (aws, huawei, alibaba examples).
+    Zero,
+    /// srcport = identifier, dstport = type×256 + code (the tencent field table).
+    IdentTypeCode,
+}
+
+/// Connection-tracking idle timeouts (D6; policy.md §1.3, §3, §4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    pub tcp_syn: Span,
+    pub tcp_established: Span,
+    /// After a FIN (FIN-WAIT / TIME-WAIT).
+    pub tcp_closing: Span,
+    /// After a RST.
+    pub tcp_closed: Span,
+    /// UDP seen in one direction, or a single request-response.
+    pub udp: Span,
+    /// UDP that has seen more than one request-response (a stream).
+    pub udp_stream: Span,
+    pub icmp: Span,
+    /// Other protocols, keyed by (src, dst, protocol).
+    pub other: Span,
+}
+
+/// A protocol/port matcher used by the profile's fixed tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Match {
+    pub net: Ipv4Net,
+    /// `None` = any protocol.
+    pub protocol: Option<u8>,
+    /// Destination ports (inclusive) for TCP/UDP.
+    pub ports: (u16, u16),
+}
+
+impl Match {
+    const fn new(a: [u8; 4], len: u8, protocol: Option<u8>, ports: (u16, u16)) -> Match {
+        let ip = u32::from_be_bytes(a);
+        let mask = if len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - len as u32)
+        };
+        Match {
+            net: Ipv4Net::from_raw(ip & mask, len),
+            protocol,
+            ports,
+        }
+    }
+    /// Does a packet to or from `peer` with this protocol/destination port match?
+    pub fn matches(&self, peer: Ipv4Addr, protocol: u8, dport: u16) -> bool {
+        self.net.contains(peer)
+            && self.protocol.is_none_or(|p| p == protocol)
+            && (self.protocol.is_none()
+                || !matches!(protocol, 6 | 17)
+                || (self.ports.0..=self.ports.1).contains(&dport))
+    }
+}
+
+const ANY_PORT: (u16, u16) = (0, 65535);
+const UDP: Option<u8> = Some(17);
+const TCP: Option<u8> = Some(6);
+
+/// DHCP (client and server ports): never logged, never filtered on any cloud.
+const DHCP: Match = Match::new([0, 0, 0, 0], 0, UDP, (67, 68));
+
+const AWS_EXCLUDED: &[Match] = &[
+    Match::new([169, 254, 169, 254], 32, None, ANY_PORT),
+    Match::new([169, 254, 169, 123], 32, None, ANY_PORT),
+    Match::new([169, 254, 169, 253], 32, None, ANY_PORT),
+    Match::new([169, 254, 169, 250], 31, TCP, (1688, 1688)),
+    DHCP,
+];
+const ALIBABA_ACL_IMPLICIT: &[Match] = &[
+    Match::new([100, 100, 2, 128], 28, None, ANY_PORT),
+    Match::new([100, 100, 2, 112], 28, None, ANY_PORT),
+    Match::new([100, 100, 100, 200], 32, None, ANY_PORT),
+];
+const HUAWEI_ACL_PRESETS: &[Match] = &[
+    Match::new([255, 255, 255, 255], 32, None, ANY_PORT),
+    Match::new([224, 0, 0, 0], 24, None, ANY_PORT),
+    Match::new([169, 254, 169, 254], 32, TCP, (80, 80)),
+    Match::new([100, 125, 0, 0], 16, None, ANY_PORT),
+];
+const HUAWEI_EXCLUDED: &[Match] = &[Match::new([169, 254, 169, 254], 32, None, ANY_PORT), DHCP];
+
+/// What a profile says about ID shapes (D19).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdStyle {
+    /// `eni-` + 17 hex digits.
+    Aws,
+    /// `eni-` + 8 lowercase alphanumerics.
+    Tencent,
+    /// `eni-` + 22 lowercase alphanumerics.
+    Alibaba,
+    /// UUIDs.
+    Huawei,
+}
+
+/// Everything that differs between clouds, as data (D2).
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub provider: Provider,
+    pub sg_order: SgOrder,
+    /// Whether security-group rules may deny (aws: allow-only).
+    pub sg_deny_rules: bool,
+    /// Inclusive priority range of security-group rules, when the cloud has priorities.
+    pub sg_priority: Option<(u32, u32)>,
+    /// The implicit rules evaluated after every explicit one. alibaba's basic groups allow
+    /// inbound from the same group and all outbound (policy.md §3.1).
+    pub sg_implicit_same_group_ingress: bool,
+    pub sg_implicit_egress_allow_all: bool,
+    /// ACLs with connection tracking (huawei, D4).
+    pub acl_stateful: bool,
+    /// Inclusive range of ACL rule numbers.
+    pub acl_rule_numbers: (u32, u32),
+    /// Whether a VPC's default ACL allows everything (aws: rule 100 allows all in and out).
+    pub default_acl_allows_all: bool,
+    /// Traffic every ACL of this cloud allows before its own rules (alibaba DNS and metaserver,
+    /// huawei presets: policy.md §3.1, §3.2).
+    pub acl_implicit_allow: &'static [Match],
+    pub timeouts: Timeouts,
+    /// ICMP errors about a tracked flow pass as RELATED (D9).
+    pub icmp_errors_related: bool,
+    /// aws's untracked flows (D7, policy.md §1.3).
+    pub untracked_flows: bool,
+    pub rule_change: RuleChange,
+    /// Default capture window and the windows a user may choose (D11).
+    pub window: Span,
+    pub windows_allowed: &'static [u64],
+    pub icmp_ports: IcmpPorts,
+    pub id_style: IdStyle,
+    /// Traffic that is never filtered or logged (D18), matched against the remote address.
+    pub excluded: &'static [Match],
+    /// Whether the VPC's DNS resolver (base address + 2) is excluded (aws: Amazon DNS).
+    pub exclude_vpc_dns: bool,
+    pub default_region: &'static str,
+    pub default_az: &'static str,
+    /// Default records per window per flow log before SKIPDATA (D12).
+    pub window_capacity: usize,
+}
+
+/// Linux conntrack defaults (policy.md §4): used where a cloud documents nothing (D6).
+const LINUX: Timeouts = Timeouts {
+    tcp_syn: Span::from_secs(120),
+    tcp_established: Span::from_secs(432_000),
+    tcp_closing: Span::from_secs(120),
+    tcp_closed: Span::from_secs(10),
+    udp: Span::from_secs(30),
+    udp_stream: Span::from_secs(120),
+    icmp: Span::from_secs(30),
+    other: Span::from_secs(600),
+};
+
+impl Profile {
+    pub fn of(provider: Provider) -> Profile {
+        match provider {
+            Provider::Aws => Profile {
+                provider,
+                sg_order: SgOrder::Union,
+                sg_deny_rules: false,
+                sg_priority: None,
+                sg_implicit_same_group_ingress: false,
+                sg_implicit_egress_allow_all: false,
+                acl_stateful: false,
+                acl_rule_numbers: (1, 32766),
+                default_acl_allows_all: true,
+                acl_implicit_allow: &[],
+                // policy.md §1.3: tcp-established 432000 s, udp 30 s, udp-stream 180 s,
+                // other protocols 600 s; ICMP and closing states from Linux.
+                timeouts: Timeouts {
+                    udp_stream: Span::from_secs(180),
+                    ..LINUX
+                },
+                icmp_errors_related: false,
+                untracked_flows: true,
+                rule_change: RuleChange::KeepTracked,
+                window: Span::from_secs(600),
+                windows_allowed: &[60, 600],
+                icmp_ports: IcmpPorts::Zero,
+                id_style: IdStyle::Aws,
+                // flowlogs.md §1.5: metadata, Time Sync, Windows activation, DHCP.
+                excluded: AWS_EXCLUDED,
+                exclude_vpc_dns: true,
+                default_region: "us-east-1",
+                default_az: "use1-az1",
+                window_capacity: 10_000,
+            },
+            Provider::Alibaba => Profile {
+                provider,
+                sg_order: SgOrder::MergedPriority,
+                sg_deny_rules: true,
+                sg_priority: Some((1, 100)),
+                sg_implicit_same_group_ingress: true,
+                sg_implicit_egress_allow_all: true,
+                acl_stateful: false,
+                acl_rule_numbers: (1, 32766),
+                default_acl_allows_all: false,
+                // policy.md §3.1: DNS 100.100.2.128/28, 100.100.2.112/28, metaserver.
+                acl_implicit_allow: ALIBABA_ACL_IMPLICIT,
+                // "A session can last up to 910 seconds" (policy.md §3.1).
+                timeouts: Timeouts {
+                    tcp_syn: Span::from_secs(910),
+                    tcp_established: Span::from_secs(910),
+                    tcp_closing: Span::from_secs(910),
+                    tcp_closed: Span::from_secs(10),
+                    udp: Span::from_secs(910),
+                    udp_stream: Span::from_secs(910),
+                    icmp: Span::from_secs(910),
+                    other: Span::from_secs(910),
+                },
+                icmp_errors_related: true,
+                untracked_flows: false,
+                rule_change: RuleChange::CutIfDenied,
+                window: Span::from_secs(600),
+                windows_allowed: &[60, 300, 600],
+                icmp_ports: IcmpPorts::Zero,
+                id_style: IdStyle::Alibaba,
+                // Seed 002 (same family of docs): Windows activation and DHCP.
+                excluded: &[DHCP],
+                exclude_vpc_dns: false,
+                default_region: "cn-hangzhou",
+                default_az: "cn-hangzhou-h",
+                window_capacity: 10_000,
+            },
+            Provider::Huawei => Profile {
+                provider,
+                sg_order: SgOrder::GroupThenPriority,
+                sg_deny_rules: true,
+                sg_priority: Some((1, 100)),
+                sg_implicit_same_group_ingress: false,
+                sg_implicit_egress_allow_all: false,
+                acl_stateful: true,
+                acl_rule_numbers: (1, 32766),
+                default_acl_allows_all: false,
+                // policy.md §3.2 presets: broadcast, multicast, metadata TCP 80, public services.
+                acl_implicit_allow: HUAWEI_ACL_PRESETS,
+                // policy.md §3.2: TCP established 600 s, FIN-WAIT 30 s, ICMP 30 s, other 180/30 s.
+                timeouts: Timeouts {
+                    tcp_syn: Span::from_secs(30),
+                    tcp_established: Span::from_secs(600),
+                    tcp_closing: Span::from_secs(30),
+                    tcp_closed: Span::from_secs(10),
+                    udp: Span::from_secs(30),
+                    udp_stream: Span::from_secs(180),
+                    icmp: Span::from_secs(30),
+                    other: Span::from_secs(180),
+                },
+                icmp_errors_related: true,
+                untracked_flows: false,
+                rule_change: RuleChange::ClearInbound,
+                window: Span::from_secs(600),
+                windows_allowed: &[60, 300, 600],
+                icmp_ports: IcmpPorts::Zero,
+                id_style: IdStyle::Huawei,
+                excluded: HUAWEI_EXCLUDED,
+                exclude_vpc_dns: false,
+                default_region: "cn-north-4",
+                default_az: "cn-north-4a",
+                // OTC: 400,000 records by default (flowlogs.md §3.2).
+                window_capacity: 400_000,
+            },
+            Provider::Tencent => Profile {
+                provider,
+                sg_order: SgOrder::ListOrder,
+                sg_deny_rules: true,
+                sg_priority: None,
+                sg_implicit_same_group_ingress: false,
+                sg_implicit_egress_allow_all: false,
+                acl_stateful: false,
+                acl_rule_numbers: (1, 32766),
+                default_acl_allows_all: false,
+                acl_implicit_allow: &[],
+                // Undocumented: Linux defaults (D6).
+                timeouts: LINUX,
+                icmp_errors_related: true,
+                untracked_flows: false,
+                rule_change: RuleChange::CutIfDenied,
+                window: Span::from_secs(300),
+                windows_allowed: &[60, 300, 600],
+                icmp_ports: IcmpPorts::IdentTypeCode,
+                id_style: IdStyle::Tencent,
+                // Seed 004 / 002: Windows license activation and DHCP.
+                excluded: &[DHCP],
+                exclude_vpc_dns: false,
+                default_region: "ap-guangzhou",
+                default_az: "ap-guangzhou-3",
+                window_capacity: 10_000,
+            },
+        }
+    }
+
+    /// The records format a world of this cloud prints unless told otherwise.
+    pub fn default_format(&self) -> Format {
+        match self.provider {
+            Provider::Huawei => Format::Huawei,
+            Provider::Alibaba => Format::Alibaba,
+            Provider::Tencent => Format::Tencent(TencentStyle::KeyValue),
+            Provider::Aws => Format::Aws(AwsFormat::default_v2()),
+        }
+    }
+
+    /// Is traffic with this remote address, protocol and destination port excluded (D18)?
+    pub fn is_excluded(
+        &self,
+        remote: Ipv4Addr,
+        protocol: u8,
+        dport: u16,
+        vpc_dns: Option<Ipv4Addr>,
+    ) -> bool {
+        (self.exclude_vpc_dns && vpc_dns == Some(remote))
+            || self
+                .excluded
+                .iter()
+                .any(|m| m.matches(remote, protocol, dport))
+    }
+
+    pub fn acl_implicitly_allows(&self, remote: Ipv4Addr, protocol: u8, dport: u16) -> bool {
+        self.acl_implicit_allow
+            .iter()
+            .any(|m| m.matches(remote, protocol, dport))
+    }
+}
