@@ -65,6 +65,16 @@ pub struct Entry {
     pub expires: Time,
 }
 
+/// A tracked connection as `purge` shows it: who opened it, which way, to whom.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conn {
+    pub opened: Direction,
+    pub protocol: u8,
+    /// (address, port) of the side that opened it; ICMP echo: the identifier as port.
+    pub opener: (Ipv4Addr, u16),
+    pub other: (Ipv4Addr, u16),
+}
+
 /// The connection-tracking table of a world.
 #[derive(Clone, Debug)]
 pub struct Table {
@@ -197,19 +207,21 @@ impl Table {
             .is_some_and(|e| e.expires > now)
     }
 
-    /// Removes every entry of `zone` for which `remove` says so; returns how many.
-    pub fn purge(
-        &mut self,
-        zone: Zone,
-        mut remove: impl FnMut(&Entry, Ipv4Addr, Ipv4Addr) -> bool,
-    ) -> usize {
+    /// Removes every connection of `zone` for which `remove` says so; returns how many.
+    pub fn purge(&mut self, zone: Zone, mut remove: impl FnMut(&Conn) -> bool) -> usize {
         let before = self.map.len();
         self.map.retain(|k, e| {
             if k.zone != zone {
                 return true;
             }
             let other = if e.opener == k.lo { k.hi } else { k.lo };
-            !remove(e, Ipv4Addr::from(e.opener.0), Ipv4Addr::from(other.0))
+            let conn = Conn {
+                opened: e.opened,
+                protocol: k.protocol,
+                opener: (Ipv4Addr::from(e.opener.0), e.opener.1),
+                other: (Ipv4Addr::from(other.0), other.1),
+            };
+            !remove(&conn)
         });
         before - self.map.len()
     }

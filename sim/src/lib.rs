@@ -21,7 +21,9 @@ pub mod pcap;
 pub mod policy;
 pub mod profile;
 pub mod time;
+pub mod verdict;
 pub mod wire;
+pub mod world;
 
 /// Direction of traffic relative to the thing that looks at it (an ENI, a rule, a record).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]

@@ -1,0 +1,72 @@
+//! Verdicts: what each stage of the pipeline decided and why. A drop is an outcome with a
+//! reason, not an error (STYLE.md, after oxidecomputer/opte): flow-log actions and
+//! explanations are both read from these values.
+
+use crate::Direction;
+
+/// The stages of the per-packet path (D5): egress SG, egress ACL, route, ingress ACL,
+/// ingress SG.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    SgEgress,
+    AclEgress,
+    AclIngress,
+    SgIngress,
+}
+
+impl Stage {
+    pub fn direction(self) -> Direction {
+        match self {
+            Stage::SgEgress | Stage::AclEgress => Direction::Egress,
+            Stage::AclIngress | Stage::SgIngress => Direction::Ingress,
+        }
+    }
+}
+
+/// Which rule (or which absence of one) decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum By {
+    /// Rule `rule` (index in the group's list) of security group `sg`; `tracked` says whether
+    /// the allowed flow entered connection tracking (aws untracked flows, D7).
+    SgRule { sg: u32, rule: u32, tracked: bool },
+    /// alibaba's implicit rule: inbound from instances of the same group.
+    SgSameGroup { sg: u32 },
+    /// alibaba's implicit rule: all outbound.
+    SgImplicitEgress,
+    /// No security-group rule matched.
+    SgNoMatch,
+    /// Entry `rule` (index in the ACL's entries) of ACL `acl`.
+    AclRule { acl: u32, rule: u32 },
+    /// The final `*` rule of ACL `acl`.
+    AclDefault { acl: u32 },
+    /// Traffic the cloud's ACLs always allow (alibaba DNS/metaserver, huawei presets).
+    AclPreset,
+    /// Part of a tracked connection.
+    Tracked,
+    /// An ICMP error about a tracked connection (D9).
+    Related,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Allow(By),
+    Deny(By),
+    /// The stage does not apply: an ACL between two ENIs of one subnet (D4).
+    SameSubnet,
+}
+
+impl Verdict {
+    pub fn allows(self) -> bool {
+        !matches!(self, Verdict::Deny(_))
+    }
+}
+
+/// A stage's verdict and where it was taken: the ENI (SG stages) or subnet (ACL stages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub struct Decision {
+    pub stage: Stage,
+    pub at: u32,
+    pub verdict: Verdict,
+}

@@ -1,0 +1,2040 @@
+//! The world: one simulated cloud (D1). It owns the model (VPCs, subnets, ENIs, security
+//! groups, ACLs, route tables, internet gateways, external hosts), the topology graph, the
+//! connection-tracking table and the flow-log collectors, and runs packets through the
+//! per-packet path:
+//!
+//! ```text
+//!  ENI a ──SG egress──ACL egress──route──┬─ local ───────────────ACL ingress──SG ingress── ENI b
+//!        (conntrack)  (if leaving        │                       (if entering   (conntrack)
+//!                      a's subnet)       └─ IGW (EIP 1:1 NAT) ── internet host / EIP of ENI b
+//! ```
+//!
+//! (D5; policy.md §7). Every operation that changes the model goes through a method here with
+//! the same validation, whether it comes from a scenario file or, later, the gRPC API: this is
+//! the one funnel. The world does not schedule anything and never reads a clock: each call gets
+//! `now`.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use foldhash::fast::FixedState;
+use petgraph::stable_graph::{NodeIndex, StableUnGraph};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::addr::Ipv4Net;
+use crate::conntrack::{self, Zone};
+use crate::flowlog::collect::{Closed, Observation};
+use crate::flowlog::{CaptureMeta, Collector, Filter, Record, Scope, Settings, TrafficPath};
+use crate::host::Host;
+use crate::ids;
+use crate::packet::{FiveTuple, L4, Packet, proto};
+use crate::policy::classify::{Classifier, Compiled};
+use crate::policy::sg::Remote;
+use crate::policy::{PacketView, PortRange, ProtoMatch, RuleAction, acl, sg};
+use crate::profile::{IcmpPorts, Profile, RuleChange, SgOrder};
+use crate::time::{Span, Time};
+use crate::verdict::{By, Decision, Stage, Verdict};
+use crate::{Action, Direction};
+
+type Map<K, V> = HashMap<K, V, FixedState>;
+
+fn map<K, V>() -> Map<K, V> {
+    HashMap::with_hasher(FixedState::with_seed(0))
+}
+
+/// One side of a packet's journey: an ENI or a host on the internet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Endpoint {
+    Eni(u32),
+    External(u32),
+}
+
+/// Why an operation was refused. `field` names the offending field relative to the request
+/// (`cidr`, `rules[2].priority`), so a scenario loader can point at the YAML line and an API
+/// can return a field violation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelError {
+    pub kind: ErrorKind,
+    pub field: String,
+    pub message: String,
+}
+
+/// The class of a refusal, mapped one-to-one to gRPC codes by the API layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidArgument,
+    NotFound,
+    AlreadyExists,
+    FailedPrecondition,
+}
+
+impl ModelError {
+    fn invalid(field: impl Into<String>, message: impl Into<String>) -> ModelError {
+        ModelError {
+            kind: ErrorKind::InvalidArgument,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+    fn exists(field: impl Into<String>, message: impl Into<String>) -> ModelError {
+        ModelError {
+            kind: ErrorKind::AlreadyExists,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+    fn not_found(field: impl Into<String>, message: impl Into<String>) -> ModelError {
+        ModelError {
+            kind: ErrorKind::NotFound,
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+    /// Prefixes the field path (`rules[2]` + `.priority`).
+    pub fn within(mut self, prefix: &str) -> ModelError {
+        self.field = if self.field.is_empty() {
+            prefix.to_string()
+        } else {
+            format!("{prefix}.{}", self.field)
+        };
+        self
+    }
+}
+
+impl std::fmt::Display for ModelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.field.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{}: {}", self.field, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+/// Resource names: 1–64 letters, digits, `_`, `-`, `.`, starting with a letter or digit (the
+/// strictest of the seeds' name rules, seed 003).
+pub fn check_name(name: &str) -> Result<(), ModelError> {
+    let ok_chars = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    let starts_ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric());
+    if name.is_empty() || name.len() > 64 || !ok_chars || !starts_ok {
+        return Err(ModelError::invalid(
+            "name",
+            format!(
+                "`{name}` is not a valid name: use 1 to 64 letters, digits, `_`, `-` or `.`, starting with a letter or digit"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Clone, Debug)]
+pub struct Vpc {
+    pub id: String,
+    pub name: String,
+    pub cidr: Ipv4Net,
+    pub main_route_table: u32,
+    pub default_acl: u32,
+    pub default_sg: u32,
+    pub igw: Option<u32>,
+    node: NodeIndex,
+}
+
+impl Vpc {
+    /// The VPC's DNS resolver: base address + 2 (aws "Amazon DNS").
+    pub fn dns(&self) -> Ipv4Addr {
+        self.cidr.nth(2).unwrap_or(Ipv4Addr::UNSPECIFIED)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Subnet {
+    pub id: String,
+    pub name: String,
+    pub vpc: u32,
+    pub cidr: Ipv4Net,
+    pub az: String,
+    pub acl: u32,
+    pub route_table: u32,
+    node: NodeIndex,
+}
+
+#[derive(Clone, Debug)]
+pub struct Eni {
+    pub id: String,
+    pub name: String,
+    pub subnet: u32,
+    pub vpc: u32,
+    pub ip: Ipv4Addr,
+    pub eip: Option<Ipv4Addr>,
+    pub security_groups: Vec<u32>,
+    pub instance_id: Option<String>,
+    pub instance_type: Option<String>,
+    pub host: Host,
+    pub created: Time,
+    pub meta: Arc<CaptureMeta>,
+    /// The compiled first-match lists, [ingress, egress].
+    rules: [Classifier<By>; 2],
+    /// aws untracked flows (D7): does the *other* direction allow all ports of TCP / UDP to
+    /// 0.0.0.0/0? Indexed like `rules`, then [tcp, udp].
+    allows_all_back: [[bool; 2]; 2],
+    node: NodeIndex,
+}
+
+#[derive(Clone, Debug)]
+pub struct SecurityGroup {
+    pub id: String,
+    pub name: String,
+    pub vpc: u32,
+    pub rules: Vec<sg::Rule>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NetworkAcl {
+    pub id: String,
+    pub name: String,
+    pub vpc: u32,
+    /// Entries sorted by number.
+    pub entries: Vec<acl::Entry>,
+    /// Compiled, [ingress, egress].
+    rules: [Classifier<By>; 2],
+}
+
+/// Where a route sends packets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Target {
+    Local,
+    InternetGateway(u32),
+    Blackhole,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub destination: Ipv4Net,
+    pub target: Target,
+}
+
+#[derive(Clone, Debug)]
+pub struct RouteTable {
+    pub id: String,
+    pub name: String,
+    pub vpc: u32,
+    /// Sorted longest prefix first, so the first match is the longest-prefix match.
+    pub routes: Vec<Route>,
+}
+
+impl RouteTable {
+    /// Longest-prefix match (policy.md §6.1).
+    pub fn lookup(&self, dst: Ipv4Addr) -> Option<(u32, &Route)> {
+        self.routes
+            .iter()
+            .enumerate()
+            .find(|(_, r)| r.destination.contains(dst))
+            .map(|(i, r)| (i as u32, r))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct InternetGateway {
+    pub id: String,
+    pub vpc: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct ExternalHost {
+    pub name: String,
+    pub ip: Ipv4Addr,
+    pub host: Host,
+    node: NodeIndex,
+}
+
+/// A flow log and its collector.
+#[derive(Clone, Debug)]
+pub struct FlowLog {
+    pub collector: Collector<Decision>,
+}
+
+/// Nodes of the topology graph. Enterprise routers, NAT gateways, VPN and Direct Connect
+/// gateways and cross-region links are further kinds of node (a later issue).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Node {
+    Internet,
+    Vpc(u32),
+    Subnet(u32),
+    Eni(u32),
+    InternetGateway(u32),
+    External(u32),
+}
+
+/// The route a packet took out of its subnet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RouteHit {
+    pub table: u32,
+    pub route: u32,
+    pub target: Target,
+}
+
+/// An address translation on the way (the IGW's elastic-IP 1:1 NAT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Translation {
+    pub igw: u32,
+    pub from: Ipv4Addr,
+    pub to: Ipv4Addr,
+    /// True when the source was rewritten (leaving), false for the destination (arriving).
+    pub source: bool,
+}
+
+/// Why a packet went no further.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Drop {
+    /// A security group or ACL denied it.
+    Policy(Decision),
+    /// No route matched the destination.
+    NoRoute { table: u32 },
+    /// The matching route is a blackhole.
+    Blackhole { table: u32, route: u32 },
+    /// Leaving through the internet gateway without a public address.
+    NoPublicIp,
+    /// Nothing answers at the destination address.
+    NoHost,
+}
+
+/// What became of one packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Fate {
+    Delivered {
+        to: Endpoint,
+        packet: Packet,
+    },
+    Dropped(Drop),
+    /// Traffic the cloud never filters or logs (D18): metadata, DHCP, …
+    Excluded,
+}
+
+/// The full account of one packet: every stage's decision, the route, translations, fate.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Outcome {
+    pub id: u64,
+    pub at: Time,
+    pub from: Endpoint,
+    pub packet: Packet,
+    /// Decisions in the order they were taken (at most four: SG/ACL egress, ACL/SG ingress).
+    pub decisions: [Option<Decision>; 4],
+    pub route: Option<RouteHit>,
+    pub translation: Option<Translation>,
+    pub fate: Fate,
+}
+
+impl Outcome {
+    pub fn delivered(&self) -> Option<(Endpoint, Packet)> {
+        match self.fate {
+            Fate::Delivered { to, packet } => Some((to, packet)),
+            _ => None,
+        }
+    }
+    fn push(&mut self, d: Decision) {
+        if let Some(slot) = self.decisions.iter_mut().find(|s| s.is_none()) {
+            *slot = Some(d);
+        }
+    }
+}
+
+/// A packet as one capture point saw it (for pcap output).
+#[derive(Clone, Copy, Debug)]
+pub struct Captured {
+    pub at: Time,
+    pub packet_id: u64,
+    pub eni: u32,
+    pub direction: Direction,
+    pub action: Action,
+    pub packet: Packet,
+}
+
+/// Settings a world is created with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub profile: Profile,
+    pub seed: u64,
+    pub account_id: Option<String>,
+    pub region: Option<String>,
+    /// Keep packet ids and decisions per record (ground truth). Off in benchmarks.
+    pub keep_truth: bool,
+    /// Keep every packet at every capture point (for `--pcap`).
+    pub capture_packets: bool,
+}
+
+impl Config {
+    pub fn new(profile: Profile) -> Config {
+        Config {
+            profile,
+            seed: 0,
+            account_id: None,
+            region: None,
+            keep_truth: true,
+            capture_packets: false,
+        }
+    }
+}
+
+/// What a new ENI needs.
+#[derive(Clone, Debug, Default)]
+pub struct EniSpec {
+    pub name: String,
+    pub id: Option<String>,
+    pub subnet: u32,
+    pub ip: Option<Ipv4Addr>,
+    pub eip: Option<Ipv4Addr>,
+    pub security_groups: Vec<u32>,
+    pub instance_id: Option<String>,
+    pub instance_type: Option<String>,
+    pub host: Host,
+}
+
+/// What a new flow log needs.
+#[derive(Clone, Debug)]
+pub struct FlowLogSpec {
+    pub name: String,
+    pub id: Option<String>,
+    pub scope: Scope,
+    pub filter: Filter,
+    /// `None`: the profile's default window.
+    pub window: Option<Span>,
+    pub capacity: Option<usize>,
+}
+
+pub struct World {
+    pub profile: Profile,
+    pub account_id: String,
+    pub region: String,
+    rng: ChaCha8Rng,
+    pub vpcs: Vec<Vpc>,
+    pub subnets: Vec<Subnet>,
+    pub enis: Vec<Eni>,
+    pub security_groups: Vec<SecurityGroup>,
+    pub acls: Vec<NetworkAcl>,
+    pub route_tables: Vec<RouteTable>,
+    pub igws: Vec<InternetGateway>,
+    pub externals: Vec<ExternalHost>,
+    pub flow_logs: Vec<FlowLog>,
+    graph: StableUnGraph<Node, ()>,
+    internet: NodeIndex,
+    /// (VPC, private IP) → ENI.
+    private_ips: Map<(u32, Ipv4Addr), u32>,
+    /// Public addresses: elastic IPs and external hosts.
+    public_ips: Map<Ipv4Addr, Endpoint>,
+    /// Flow logs covering each ENI.
+    eni_logs: Vec<Vec<u32>>,
+    conntrack: conntrack::Table,
+    keep_truth: bool,
+    packets: u64,
+    records: Vec<Record>,
+    captures: Option<Vec<Captured>>,
+    /// The earliest end of any open flow-log window: a single comparison per packet.
+    next_window_end: Time,
+}
+
+impl World {
+    pub fn new(config: Config) -> World {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let account_id = config
+            .account_id
+            .unwrap_or_else(|| ids::account(&mut rng, config.profile.id_style));
+        let region = config
+            .region
+            .unwrap_or_else(|| config.profile.default_region.to_string());
+        let mut graph = StableUnGraph::default();
+        let internet = graph.add_node(Node::Internet);
+        World {
+            profile: config.profile,
+            account_id,
+            region,
+            rng,
+            vpcs: Vec::new(),
+            subnets: Vec::new(),
+            enis: Vec::new(),
+            security_groups: Vec::new(),
+            acls: Vec::new(),
+            route_tables: Vec::new(),
+            igws: Vec::new(),
+            externals: Vec::new(),
+            flow_logs: Vec::new(),
+            graph,
+            internet,
+            private_ips: map(),
+            public_ips: map(),
+            eni_logs: Vec::new(),
+            conntrack: conntrack::Table::default(),
+            keep_truth: config.keep_truth,
+            packets: 0,
+            records: Vec::new(),
+            captures: config.capture_packets.then(Vec::new),
+            next_window_end: Time(u64::MAX),
+        }
+    }
+
+    fn new_id(&mut self, given: Option<String>, prefix: &str) -> String {
+        given.unwrap_or_else(|| ids::resource(&mut self.rng, self.profile.id_style, prefix))
+    }
+
+    /// Pre-sizes the hot tables for `flows` concurrent connections (benchmarks).
+    pub fn reserve_flows(&mut self, flows: usize) {
+        self.conntrack = conntrack::Table::with_capacity(flows * 2);
+        for fl in &mut self.flow_logs {
+            fl.collector.reserve(flows * 2);
+        }
+    }
+
+    // ----- operations: the one funnel for scenario files and the API -----
+
+    /// Creates a VPC with its main route table (a `local` route), default ACL and default
+    /// security group, as the clouds do.
+    pub fn create_vpc(
+        &mut self,
+        name: &str,
+        id: Option<String>,
+        cidr: Ipv4Net,
+    ) -> Result<u32, ModelError> {
+        check_name(name)?;
+        if !(8..=28).contains(&cidr.prefix_len()) {
+            return Err(ModelError::invalid(
+                "cidr",
+                format!("VPC block {cidr} must be between /8 and /28"),
+            ));
+        }
+        if self.vpcs.iter().any(|v| v.name == name) {
+            return Err(ModelError::exists(
+                "name",
+                format!("a VPC named `{name}` already exists"),
+            ));
+        }
+        let v = self.vpcs.len() as u32;
+        let id = self.new_id(id, "vpc");
+        let node = self.graph.add_node(Node::Vpc(v));
+        let rt = self.route_tables.len() as u32;
+        let rt_id = self.new_id(None, "rtb");
+        self.route_tables.push(RouteTable {
+            id: rt_id,
+            name: format!("{name}-main"),
+            vpc: v,
+            routes: vec![Route {
+                destination: cidr,
+                target: Target::Local,
+            }],
+        });
+        let acl = self.acls.len() as u32;
+        let acl_id = self.new_id(None, "acl");
+        let default_entries = if self.profile.default_acl_allows_all {
+            vec![
+                acl::Entry::allow_all(100, Direction::Ingress),
+                acl::Entry::allow_all(100, Direction::Egress),
+            ]
+        } else {
+            Vec::new()
+        };
+        self.acls.push(NetworkAcl {
+            id: acl_id,
+            name: format!("{name}-default"),
+            vpc: v,
+            entries: Vec::new(),
+            rules: Default::default(),
+        });
+        let sg = self.security_groups.len() as u32;
+        let sg_id = self.new_id(None, "sg");
+        // Default group (policy.md §1.2, §3.2): inbound from itself, all outbound.
+        let default_rules = vec![
+            sg::Rule {
+                remote: Remote::Group(sg),
+                priority: 1,
+                ..sg::Rule::allow_all(Direction::Ingress)
+            },
+            sg::Rule {
+                priority: 1,
+                ..sg::Rule::allow_all(Direction::Egress)
+            },
+        ];
+        self.security_groups.push(SecurityGroup {
+            id: sg_id,
+            name: "default".into(),
+            vpc: v,
+            rules: default_rules,
+        });
+        self.vpcs.push(Vpc {
+            id,
+            name: name.into(),
+            cidr,
+            main_route_table: rt,
+            default_acl: acl,
+            default_sg: sg,
+            igw: None,
+            node,
+        });
+        self.set_acl_entries(acl, default_entries)
+            .map_err(|e| e.within("default_acl"))?;
+        Ok(v)
+    }
+
+    pub fn create_subnet(
+        &mut self,
+        name: &str,
+        id: Option<String>,
+        vpc: u32,
+        cidr: Ipv4Net,
+        az: Option<String>,
+    ) -> Result<u32, ModelError> {
+        check_name(name)?;
+        let v = self.vpc(vpc)?;
+        if !v.cidr.covers(cidr) {
+            return Err(ModelError::invalid(
+                "cidr",
+                format!("subnet {cidr} is not inside its VPC's block {}", v.cidr),
+            ));
+        }
+        if cidr.prefix_len() > 29 {
+            return Err(ModelError::invalid(
+                "cidr",
+                format!("subnet {cidr} is smaller than /29"),
+            ));
+        }
+        if let Some(other) = self
+            .subnets
+            .iter()
+            .find(|s| s.vpc == vpc && s.cidr.overlaps(cidr))
+        {
+            return Err(ModelError::invalid(
+                "cidr",
+                format!(
+                    "subnet {cidr} overlaps subnet `{}` ({})",
+                    other.name, other.cidr
+                ),
+            ));
+        }
+        if self.subnets.iter().any(|s| s.vpc == vpc && s.name == name) {
+            return Err(ModelError::exists(
+                "name",
+                format!("a subnet named `{name}` already exists in this VPC"),
+            ));
+        }
+        let (acl, rt, vnode) = (v.default_acl, v.main_route_table, v.node);
+        let s = self.subnets.len() as u32;
+        let id = self.new_id(id, "subnet");
+        let node = self.graph.add_node(Node::Subnet(s));
+        self.graph.add_edge(node, vnode, ());
+        let az = az.unwrap_or_else(|| self.profile.default_az.to_string());
+        self.subnets.push(Subnet {
+            id,
+            name: name.into(),
+            vpc,
+            cidr,
+            az,
+            acl,
+            route_table: rt,
+            node,
+        });
+        Ok(s)
+    }
+
+    /// Attaches an internet gateway to a VPC. Routes to it are the route table's business.
+    pub fn create_internet_gateway(
+        &mut self,
+        vpc: u32,
+        id: Option<String>,
+    ) -> Result<u32, ModelError> {
+        let v = self.vpc(vpc)?;
+        if v.igw.is_some() {
+            return Err(ModelError::exists(
+                "internet_gateway",
+                "the VPC already has an internet gateway",
+            ));
+        }
+        let vnode = v.node;
+        let g = self.igws.len() as u32;
+        let id = self.new_id(id, "igw");
+        let node = self.graph.add_node(Node::InternetGateway(g));
+        self.graph.add_edge(node, vnode, ());
+        self.graph.add_edge(node, self.internet, ());
+        self.igws.push(InternetGateway { id, vpc });
+        self.vpcs[vpc as usize].igw = Some(g);
+        Ok(g)
+    }
+
+    pub fn create_security_group(
+        &mut self,
+        name: &str,
+        id: Option<String>,
+        vpc: u32,
+        rules: Vec<sg::Rule>,
+    ) -> Result<u32, ModelError> {
+        check_name(name)?;
+        self.vpc(vpc)?;
+        if self
+            .security_groups
+            .iter()
+            .any(|g| g.vpc == vpc && g.name == name)
+        {
+            return Err(ModelError::exists(
+                "name",
+                format!("a security group named `{name}` already exists in this VPC"),
+            ));
+        }
+        let g = self.security_groups.len() as u32;
+        let id = self.new_id(id, "sg");
+        self.security_groups.push(SecurityGroup {
+            id,
+            name: name.into(),
+            vpc,
+            rules: Vec::new(),
+        });
+        if let Err(e) = self.check_sg_rules(g, &rules) {
+            self.security_groups.pop();
+            return Err(e);
+        }
+        self.security_groups[g as usize].rules = rules;
+        Ok(g)
+    }
+
+    pub fn create_network_acl(
+        &mut self,
+        name: &str,
+        id: Option<String>,
+        vpc: u32,
+        entries: Vec<acl::Entry>,
+    ) -> Result<u32, ModelError> {
+        check_name(name)?;
+        self.vpc(vpc)?;
+        if self.acls.iter().any(|a| a.vpc == vpc && a.name == name) {
+            return Err(ModelError::exists(
+                "name",
+                format!("a network ACL named `{name}` already exists in this VPC"),
+            ));
+        }
+        check_acl_entries(&self.profile, &entries)?;
+        let a = self.acls.len() as u32;
+        let id = self.new_id(id, "acl");
+        self.acls.push(NetworkAcl {
+            id,
+            name: name.into(),
+            vpc,
+            entries: Vec::new(),
+            rules: Default::default(),
+        });
+        self.set_acl_entries(a, entries)?;
+        Ok(a)
+    }
+
+    pub fn create_route_table(
+        &mut self,
+        name: &str,
+        id: Option<String>,
+        vpc: u32,
+        routes: Vec<Route>,
+    ) -> Result<u32, ModelError> {
+        check_name(name)?;
+        let cidr = self.vpc(vpc)?.cidr;
+        let mut all = vec![Route {
+            destination: cidr,
+            target: Target::Local,
+        }];
+        for (i, r) in routes.into_iter().enumerate() {
+            self.check_route(vpc, &r, &all)
+                .map_err(|e| e.within(&format!("routes[{i}]")))?;
+            all.push(r);
+        }
+        all.sort_by_key(|r| std::cmp::Reverse(r.destination.prefix_len()));
+        let t = self.route_tables.len() as u32;
+        let id = self.new_id(id, "rtb");
+        self.route_tables.push(RouteTable {
+            id,
+            name: name.into(),
+            vpc,
+            routes: all,
+        });
+        Ok(t)
+    }
+
+    /// Adds a route to a table (the VPC's main table included).
+    pub fn add_route(&mut self, table: u32, route: Route) -> Result<(), ModelError> {
+        let t = self
+            .route_tables
+            .get(table as usize)
+            .ok_or_else(|| ModelError::not_found("route_table", "no such route table"))?;
+        self.check_route(t.vpc, &route, &t.routes)?;
+        let routes = &mut self.route_tables[table as usize].routes;
+        routes.push(route);
+        routes.sort_by_key(|r| std::cmp::Reverse(r.destination.prefix_len()));
+        Ok(())
+    }
+
+    fn check_route(&self, vpc: u32, r: &Route, existing: &[Route]) -> Result<(), ModelError> {
+        if existing.iter().any(|e| e.destination == r.destination) {
+            return Err(ModelError::exists(
+                "destination",
+                format!("a route to {} already exists", r.destination),
+            ));
+        }
+        match r.target {
+            Target::Local => Err(ModelError::invalid(
+                "target",
+                "`local` routes are created with the VPC",
+            )),
+            Target::InternetGateway(g)
+                if self.igws.get(g as usize).is_none_or(|g| g.vpc != vpc) =>
+            {
+                Err(ModelError::not_found(
+                    "target",
+                    "the internet gateway is not attached to this VPC",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn associate_route_table(&mut self, subnet: u32, table: u32) -> Result<(), ModelError> {
+        let s = self.subnet(subnet)?;
+        let t = self
+            .route_tables
+            .get(table as usize)
+            .ok_or_else(|| ModelError::not_found("route_table", "no such route table"))?;
+        if t.vpc != s.vpc {
+            return Err(ModelError::invalid(
+                "route_table",
+                "the route table belongs to another VPC",
+            ));
+        }
+        self.subnets[subnet as usize].route_table = table;
+        Ok(())
+    }
+
+    /// Associates an ACL with a subnet, replacing the previous one (policy.md §2). Takes effect
+    /// for the next packet.
+    pub fn associate_acl(&mut self, subnet: u32, acl: u32) -> Result<(), ModelError> {
+        let s = self.subnet(subnet)?;
+        let a = self
+            .acls
+            .get(acl as usize)
+            .ok_or_else(|| ModelError::not_found("acl", "no such network ACL"))?;
+        if a.vpc != s.vpc {
+            return Err(ModelError::invalid(
+                "acl",
+                "the network ACL belongs to another VPC",
+            ));
+        }
+        self.subnets[subnet as usize].acl = acl;
+        Ok(())
+    }
+
+    pub fn create_eni(&mut self, now: Time, spec: EniSpec) -> Result<u32, ModelError> {
+        check_name(&spec.name)?;
+        let s = self.subnet(spec.subnet)?.clone();
+        if self.enis.iter().any(|e| e.name == spec.name) {
+            return Err(ModelError::exists(
+                "name",
+                format!("an ENI named `{}` already exists", spec.name),
+            ));
+        }
+        let ip = match spec.ip {
+            Some(ip) => {
+                self.check_private_ip(&s, ip)?;
+                ip
+            }
+            None => self.next_free_ip(&s).ok_or_else(|| ModelError {
+                kind: ErrorKind::FailedPrecondition,
+                field: "subnet".into(),
+                message: format!("subnet `{}` has no free address", s.name),
+            })?,
+        };
+        if let Some(eip) = spec.eip {
+            if self.public_ips.contains_key(&eip) {
+                return Err(ModelError::exists(
+                    "eip",
+                    format!("{eip} is already in use as a public address"),
+                ));
+            }
+            if self.vpcs[s.vpc as usize].igw.is_none() {
+                return Err(ModelError {
+                    kind: ErrorKind::FailedPrecondition,
+                    field: "eip".into(),
+                    message: "an elastic IP needs an internet gateway on the VPC".into(),
+                });
+            }
+        }
+        let mut groups = spec.security_groups.clone();
+        if groups.is_empty() {
+            groups.push(self.vpcs[s.vpc as usize].default_sg);
+        }
+        for (i, &g) in groups.iter().enumerate() {
+            match self.security_groups.get(g as usize) {
+                Some(sg) if sg.vpc == s.vpc => {}
+                Some(_) => {
+                    return Err(ModelError::invalid(
+                        format!("security_groups[{i}]"),
+                        "the security group belongs to another VPC",
+                    ));
+                }
+                None => {
+                    return Err(ModelError::not_found(
+                        format!("security_groups[{i}]"),
+                        "no such security group",
+                    ));
+                }
+            }
+        }
+        let e = self.enis.len() as u32;
+        let id = self.new_id(spec.id, "eni");
+        let instance_id = match spec.instance_id {
+            Some(i) => Some(i),
+            None => Some(ids::resource(&mut self.rng, self.profile.id_style, "i")),
+        };
+        let meta = Arc::new(CaptureMeta {
+            account_id: self.account_id.clone(),
+            interface_id: id.clone(),
+            vpc_id: self.vpcs[s.vpc as usize].id.clone(),
+            subnet_id: s.id.clone(),
+            instance_id: instance_id.clone(),
+            region: self.region.clone(),
+            az_id: s.az.clone(),
+            primary_ip: ip,
+        });
+        let node = self.graph.add_node(Node::Eni(e));
+        self.graph.add_edge(node, s.node, ());
+        self.enis.push(Eni {
+            id,
+            name: spec.name,
+            subnet: spec.subnet,
+            vpc: s.vpc,
+            ip,
+            eip: spec.eip,
+            security_groups: groups,
+            instance_id,
+            instance_type: spec.instance_type,
+            host: spec.host,
+            created: now,
+            meta,
+            rules: Default::default(),
+            allows_all_back: [[false; 2]; 2],
+            node,
+        });
+        self.private_ips.insert((s.vpc, ip), e);
+        if let Some(eip) = spec.eip {
+            self.public_ips.insert(eip, Endpoint::Eni(e));
+        }
+        self.eni_logs.push(Vec::new());
+        self.recompile_vpc(s.vpc);
+        self.refresh_coverage();
+        Ok(e)
+    }
+
+    fn check_private_ip(&self, s: &Subnet, ip: Ipv4Addr) -> Result<(), ModelError> {
+        if !s.cidr.contains(ip) {
+            return Err(ModelError::invalid(
+                "ip",
+                format!("{ip} is not inside subnet `{}` ({})", s.name, s.cidr),
+            ));
+        }
+        let offset = u32::from(ip) - u32::from(s.cidr.network());
+        if offset < self.reserved_low() || ip == s.cidr.broadcast() {
+            return Err(ModelError::invalid(
+                "ip",
+                format!("{ip} is reserved in subnet {}", s.cidr),
+            ));
+        }
+        if self.private_ips.contains_key(&(s.vpc, ip)) {
+            return Err(ModelError::exists(
+                "ip",
+                format!("{ip} is already used by another ENI"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The first host addresses of a subnet are the cloud's (network, gateway; aws also DNS
+    /// and a spare: policy.md §6.1).
+    fn reserved_low(&self) -> u32 {
+        if self.profile.exclude_vpc_dns { 4 } else { 2 }
+    }
+
+    fn next_free_ip(&self, s: &Subnet) -> Option<Ipv4Addr> {
+        (self.reserved_low()..(s.cidr.size() as u32).saturating_sub(1))
+            .filter_map(|n| s.cidr.nth(n))
+            .find(|ip| !self.private_ips.contains_key(&(s.vpc, *ip)))
+    }
+
+    pub fn create_external_host(
+        &mut self,
+        name: &str,
+        ip: Ipv4Addr,
+        host: Host,
+    ) -> Result<u32, ModelError> {
+        check_name(name)?;
+        if self.public_ips.contains_key(&ip) {
+            return Err(ModelError::exists(
+                "ip",
+                format!("{ip} is already in use as a public address"),
+            ));
+        }
+        if self.externals.iter().any(|h| h.name == name) {
+            return Err(ModelError::exists(
+                "name",
+                format!("an external host named `{name}` already exists"),
+            ));
+        }
+        let x = self.externals.len() as u32;
+        let node = self.graph.add_node(Node::External(x));
+        self.graph.add_edge(node, self.internet, ());
+        self.externals.push(ExternalHost {
+            name: name.into(),
+            ip,
+            host,
+            node,
+        });
+        self.public_ips.insert(ip, Endpoint::External(x));
+        Ok(x)
+    }
+
+    pub fn create_flow_log(&mut self, now: Time, spec: FlowLogSpec) -> Result<u32, ModelError> {
+        check_name(&spec.name)?;
+        if self
+            .flow_logs
+            .iter()
+            .any(|f| f.collector.settings.name == spec.name)
+        {
+            return Err(ModelError::exists(
+                "name",
+                format!("a flow log named `{}` already exists", spec.name),
+            ));
+        }
+        let exists = match spec.scope {
+            Scope::Eni(i) => (i as usize) < self.enis.len(),
+            Scope::Subnet(i) => (i as usize) < self.subnets.len(),
+            Scope::Vpc(i) => (i as usize) < self.vpcs.len(),
+        };
+        if !exists {
+            return Err(ModelError::not_found(
+                "resource",
+                "the flow log's resource does not exist",
+            ));
+        }
+        let window = spec.window.unwrap_or(self.profile.window);
+        if !self.profile.windows_allowed.contains(&window.secs())
+            || window.micros() % 1_000_000 != 0
+        {
+            return Err(ModelError::invalid(
+                "window",
+                format!(
+                    "{} does not allow a {window} capture window (allowed: {:?} s)",
+                    self.profile.provider, self.profile.windows_allowed
+                ),
+            ));
+        }
+        let capacity = spec.capacity.unwrap_or(self.profile.window_capacity);
+        if capacity == 0 {
+            return Err(ModelError::invalid(
+                "capacity",
+                "capacity must be at least 1 record per window",
+            ));
+        }
+        let id = self.new_id(spec.id, "fl");
+        let settings = Settings {
+            id,
+            name: spec.name,
+            scope: spec.scope,
+            filter: spec.filter,
+            window,
+            capacity,
+        };
+        let f = self.flow_logs.len() as u32;
+        self.flow_logs.push(FlowLog {
+            collector: Collector::new(settings, now, self.keep_truth),
+        });
+        self.refresh_coverage();
+        Ok(f)
+    }
+
+    fn refresh_coverage(&mut self) {
+        for (e, logs) in self.eni_logs.iter_mut().enumerate() {
+            logs.clear();
+            let eni = &self.enis[e];
+            for (f, fl) in self.flow_logs.iter().enumerate() {
+                let covered = match fl.collector.settings.scope {
+                    Scope::Eni(i) => i as usize == e,
+                    Scope::Subnet(s) => s == eni.subnet,
+                    Scope::Vpc(v) => v == eni.vpc,
+                };
+                if covered {
+                    logs.push(f as u32);
+                }
+            }
+        }
+        self.next_window_end = self
+            .flow_logs
+            .iter()
+            .map(|f| f.collector.current_window_end())
+            .min()
+            .unwrap_or(Time(u64::MAX));
+    }
+
+    // ----- changes to policy -----
+
+    /// Replaces a security group's rules. Connections already tracked are treated as the
+    /// profile says (D8).
+    pub fn set_security_group_rules(
+        &mut self,
+        now: Time,
+        group: u32,
+        rules: Vec<sg::Rule>,
+    ) -> Result<(), ModelError> {
+        self.check_sg_rules(group, &rules)?;
+        let g = &mut self.security_groups[group as usize];
+        g.rules = rules;
+        let vpc = g.vpc;
+        self.recompile_vpc(vpc);
+        let members: Vec<u32> = (0..self.enis.len() as u32)
+            .filter(|&e| self.enis[e as usize].security_groups.contains(&group))
+            .collect();
+        for e in members {
+            self.apply_rule_change(now, e);
+        }
+        Ok(())
+    }
+
+    /// Replaces the groups of an ENI (in order).
+    pub fn set_eni_security_groups(
+        &mut self,
+        now: Time,
+        eni: u32,
+        groups: Vec<u32>,
+    ) -> Result<(), ModelError> {
+        let vpc = self
+            .enis
+            .get(eni as usize)
+            .ok_or_else(|| ModelError::not_found("eni", "no such ENI"))?
+            .vpc;
+        for (i, &g) in groups.iter().enumerate() {
+            if self
+                .security_groups
+                .get(g as usize)
+                .is_none_or(|s| s.vpc != vpc)
+            {
+                return Err(ModelError::not_found(
+                    format!("security_groups[{i}]"),
+                    "no such security group in the ENI's VPC",
+                ));
+            }
+        }
+        self.enis[eni as usize].security_groups = groups;
+        self.recompile_vpc(vpc);
+        self.apply_rule_change(now, eni);
+        Ok(())
+    }
+
+    /// Replaces an ACL's entries. Stateless ACLs judge the next packet by the new entries;
+    /// huawei's tracked ACLs keep existing connections (D8).
+    pub fn set_acl_entries(
+        &mut self,
+        acl: u32,
+        mut entries: Vec<acl::Entry>,
+    ) -> Result<(), ModelError> {
+        check_acl_entries(&self.profile, &entries)?;
+        let a = self
+            .acls
+            .get_mut(acl as usize)
+            .ok_or_else(|| ModelError::not_found("acl", "no such network ACL"))?;
+        entries.sort_by_key(|e| e.number);
+        let compile = |dir: Direction| {
+            Classifier::new(
+                entries
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| e.direction == dir)
+                    .map(|(i, e)| Compiled {
+                        protocol: e.protocol,
+                        dports: e.ports,
+                        sports: e.source_ports,
+                        nets: vec![e.cidr],
+                        action: e.action,
+                        origin: By::AclRule {
+                            acl,
+                            rule: i as u32,
+                        },
+                    })
+                    .collect(),
+            )
+        };
+        a.rules = [compile(Direction::Ingress), compile(Direction::Egress)];
+        a.entries = entries;
+        Ok(())
+    }
+
+    fn check_sg_rules(&self, group: u32, rules: &[sg::Rule]) -> Result<(), ModelError> {
+        let vpc = self
+            .security_groups
+            .get(group as usize)
+            .ok_or_else(|| ModelError::not_found("security_group", "no such security group"))?
+            .vpc;
+        for (i, r) in rules.iter().enumerate() {
+            let at = |f: &str| format!("rules[{i}].{f}");
+            if r.action == RuleAction::Deny && !self.profile.sg_deny_rules {
+                return Err(ModelError::invalid(
+                    at("action"),
+                    format!(
+                        "{} security groups only have allow rules",
+                        self.profile.provider
+                    ),
+                ));
+            }
+            if let Some((lo, hi)) = self.profile.sg_priority
+                && !(lo..=hi).contains(&r.priority)
+            {
+                return Err(ModelError::invalid(
+                    at("priority"),
+                    format!("priority {} is outside {lo}-{hi}", r.priority),
+                ));
+            }
+            if !r.ports.is_all() && !r.protocol.has_ports() {
+                return Err(ModelError::invalid(
+                    at("ports"),
+                    format!("ports apply to TCP and UDP only, not {}", r.protocol),
+                ));
+            }
+            if let Remote::Group(g) = r.remote
+                && self
+                    .security_groups
+                    .get(g as usize)
+                    .is_none_or(|s| s.vpc != vpc)
+            {
+                return Err(ModelError::not_found(
+                    at("remote"),
+                    "the referenced security group is not in this VPC",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_rule_change(&mut self, _now: Time, eni: u32) {
+        let zone = Zone::Eni(eni);
+        match self.profile.rule_change {
+            RuleChange::KeepTracked => {}
+            RuleChange::ClearInbound => {
+                self.conntrack
+                    .purge(zone, |c| c.opened == Direction::Ingress);
+            }
+            RuleChange::CutIfDenied => {
+                let rules = &self.enis[eni as usize].rules;
+                self.conntrack.purge(zone, |c| {
+                    let view = PacketView {
+                        protocol: c.protocol,
+                        sport: c.opener.1,
+                        dport: c.other.1,
+                        icmp_type: (c.protocol == proto::ICMP)
+                            .then_some(crate::packet::icmp::ECHO_REQUEST),
+                        icmp_code: (c.protocol == proto::ICMP).then_some(0),
+                    };
+                    let (remote, set) = match c.opened {
+                        Direction::Ingress => (c.opener.0, &rules[0]),
+                        Direction::Egress => (c.other.0, &rules[1]),
+                    };
+                    !set.first_match(remote, &view)
+                        .is_some_and(|r| r.action == RuleAction::Allow)
+                });
+            }
+        }
+    }
+
+    /// Recompiles every ENI of a VPC: group references and memberships may have changed.
+    fn recompile_vpc(&mut self, vpc: u32) {
+        for e in 0..self.enis.len() {
+            if self.enis[e].vpc == vpc {
+                let rules = [
+                    self.compile_sg(e as u32, Direction::Ingress),
+                    self.compile_sg(e as u32, Direction::Egress),
+                ];
+                let back = |set: &Classifier<By>, p: ProtoMatch| {
+                    set.rules().iter().any(|r| {
+                        r.action == RuleAction::Allow
+                            && (r.protocol == ProtoMatch::Any || r.protocol == p)
+                            && r.dports.is_all()
+                            && r.nets.contains(&Ipv4Net::ANY)
+                    })
+                };
+                let allows_all_back = [
+                    [
+                        back(&rules[1], ProtoMatch::Tcp),
+                        back(&rules[1], ProtoMatch::Udp),
+                    ],
+                    [
+                        back(&rules[0], ProtoMatch::Tcp),
+                        back(&rules[0], ProtoMatch::Udp),
+                    ],
+                ];
+                let eni = &mut self.enis[e];
+                eni.rules = rules;
+                eni.allows_all_back = allows_all_back;
+            }
+        }
+    }
+
+    /// The ENI's security groups as one first-match list, ordered as the cloud orders them
+    /// (D3), followed by the cloud's implicit rules.
+    fn compile_sg(&self, eni: u32, dir: Direction) -> Classifier<By> {
+        let e = &self.enis[eni as usize];
+        let mut rules: Vec<(u32, u32, &sg::Rule)> = Vec::new();
+        for &g in &e.security_groups {
+            let group = &self.security_groups[g as usize];
+            let mut own: Vec<(u32, u32, &sg::Rule)> = group
+                .rules
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.direction == dir)
+                .map(|(i, r)| (g, i as u32, r))
+                .collect();
+            if self.profile.sg_order == SgOrder::GroupThenPriority {
+                own.sort_by_key(|(_, _, r)| (r.priority, r.action == RuleAction::Allow));
+            }
+            rules.extend(own);
+        }
+        if self.profile.sg_order == SgOrder::MergedPriority {
+            rules.sort_by_key(|(_, _, r)| (r.priority, r.action == RuleAction::Allow));
+        }
+        let mut compiled: Vec<Compiled<By>> = rules
+            .into_iter()
+            .map(|(g, i, r)| Compiled {
+                protocol: r.protocol,
+                dports: r.ports,
+                sports: PortRange::ALL,
+                nets: self.remote_nets(&r.remote),
+                action: r.action,
+                origin: By::SgRule {
+                    sg: g,
+                    rule: i,
+                    tracked: true,
+                },
+            })
+            .collect();
+        if self.profile.sg_implicit_same_group_ingress && dir == Direction::Ingress {
+            for &g in &e.security_groups {
+                compiled.push(Compiled {
+                    protocol: ProtoMatch::Any,
+                    dports: PortRange::ALL,
+                    sports: PortRange::ALL,
+                    nets: self.remote_nets(&Remote::Group(g)),
+                    action: RuleAction::Allow,
+                    origin: By::SgSameGroup { sg: g },
+                });
+            }
+        }
+        if self.profile.sg_implicit_egress_allow_all && dir == Direction::Egress {
+            compiled.push(Compiled {
+                protocol: ProtoMatch::Any,
+                dports: PortRange::ALL,
+                sports: PortRange::ALL,
+                nets: vec![Ipv4Net::ANY],
+                action: RuleAction::Allow,
+                origin: By::SgImplicitEgress,
+            });
+        }
+        Classifier::new(compiled)
+    }
+
+    /// A group reference means the primary private IPs of its members (policy.md §1.1).
+    fn remote_nets(&self, remote: &Remote) -> Vec<Ipv4Net> {
+        match remote {
+            Remote::Cidr(n) => vec![*n],
+            Remote::Group(g) => self
+                .enis
+                .iter()
+                .filter(|e| e.security_groups.contains(g))
+                .map(|e| Ipv4Net::host(e.ip))
+                .collect(),
+        }
+    }
+
+    // ----- the per-packet path -----
+
+    /// Sends a packet from an endpoint through the network. The packet's source address must
+    /// be the endpoint's own (the scenario layer fills it in).
+    pub fn send(&mut self, now: Time, from: Endpoint, packet: Packet) -> Outcome {
+        if now >= self.next_window_end {
+            self.advance(now);
+        }
+        self.packets += 1;
+        let mut out = Outcome {
+            id: self.packets,
+            at: now,
+            from,
+            packet,
+            decisions: [None; 4],
+            route: None,
+            translation: None,
+            fate: Fate::Dropped(Drop::NoHost),
+        };
+        let view = PacketView::of(&packet);
+        let mut pkt = packet;
+        match from {
+            Endpoint::Eni(a) => {
+                let (vpc, subnet) = {
+                    let e = &self.enis[a as usize];
+                    (e.vpc, e.subnet)
+                };
+                let dns = self.vpcs[vpc as usize].dns();
+                if self
+                    .profile
+                    .is_excluded(pkt.dst, view.protocol, view.dport, Some(dns))
+                {
+                    out.fate = Fate::Excluded;
+                    return out;
+                }
+                // 1. Security group, egress.
+                let v = self.sg_check(now, a, Direction::Egress, &pkt, &view, pkt.dst);
+                let d = Decision {
+                    stage: Stage::SgEgress,
+                    at: a,
+                    verdict: v,
+                };
+                out.push(d);
+                if !v.allows() {
+                    self.capture(
+                        now,
+                        a,
+                        Direction::Egress,
+                        Action::Reject,
+                        &pkt,
+                        None,
+                        out.id,
+                        [Some(d), None],
+                    );
+                    out.fate = Fate::Dropped(Drop::Policy(d));
+                    return out;
+                }
+                // 2. ACL, egress, when the packet leaves the subnet.
+                let d2 = if self.subnets[subnet as usize].cidr.contains(pkt.dst) {
+                    Decision {
+                        stage: Stage::AclEgress,
+                        at: subnet,
+                        verdict: Verdict::SameSubnet,
+                    }
+                } else {
+                    let v = self.acl_check(now, subnet, Direction::Egress, &pkt, &view, pkt.dst);
+                    Decision {
+                        stage: Stage::AclEgress,
+                        at: subnet,
+                        verdict: v,
+                    }
+                };
+                out.push(d2);
+                if !d2.verdict.allows() {
+                    self.capture(
+                        now,
+                        a,
+                        Direction::Egress,
+                        Action::Reject,
+                        &pkt,
+                        None,
+                        out.id,
+                        [Some(d), Some(d2)],
+                    );
+                    out.fate = Fate::Dropped(Drop::Policy(d2));
+                    return out;
+                }
+                // 3. Route.
+                let table = self.subnets[subnet as usize].route_table;
+                let hit = self.route_tables[table as usize]
+                    .lookup(pkt.dst)
+                    .map(|(i, r)| RouteHit {
+                        table,
+                        route: i,
+                        target: r.target,
+                    });
+                out.route = hit;
+                let path = match hit.map(|h| h.target) {
+                    Some(Target::InternetGateway(_)) => Some(TrafficPath::InternetGateway),
+                    Some(Target::Local) => Some(TrafficPath::SameVpc),
+                    _ => None,
+                };
+                self.capture(
+                    now,
+                    a,
+                    Direction::Egress,
+                    Action::Accept,
+                    &pkt,
+                    path,
+                    out.id,
+                    [Some(d), Some(d2)],
+                );
+                let Some(hit) = hit else {
+                    out.fate = Fate::Dropped(Drop::NoRoute { table });
+                    return out;
+                };
+                match hit.target {
+                    Target::Blackhole => {
+                        out.fate = Fate::Dropped(Drop::Blackhole {
+                            table,
+                            route: hit.route,
+                        });
+                        return out;
+                    }
+                    Target::Local => match self.private_ips.get(&(vpc, pkt.dst)).copied() {
+                        Some(b) => self.arrive(now, b, pkt, &view, &mut out),
+                        None => out.fate = Fate::Dropped(Drop::NoHost),
+                    },
+                    Target::InternetGateway(g) => {
+                        let Some(eip) = self.enis[a as usize].eip else {
+                            out.fate = Fate::Dropped(Drop::NoPublicIp);
+                            return out;
+                        };
+                        out.translation = Some(Translation {
+                            igw: g,
+                            from: pkt.src,
+                            to: eip,
+                            source: true,
+                        });
+                        pkt.src = eip;
+                        self.from_internet(now, pkt, &view, &mut out);
+                    }
+                }
+            }
+            Endpoint::External(_) => self.from_internet(now, pkt, &view, &mut out),
+        }
+        out
+    }
+
+    /// A packet on the internet: to an external host, or through an IGW to an elastic IP.
+    fn from_internet(&mut self, now: Time, mut pkt: Packet, view: &PacketView, out: &mut Outcome) {
+        match self.public_ips.get(&pkt.dst).copied() {
+            Some(Endpoint::External(x)) => {
+                out.fate = Fate::Delivered {
+                    to: Endpoint::External(x),
+                    packet: pkt,
+                }
+            }
+            Some(Endpoint::Eni(b)) => {
+                let e = &self.enis[b as usize];
+                let igw = self.vpcs[e.vpc as usize].igw.unwrap_or(0);
+                // The IGW maps the elastic IP 1:1 to the private IP, in the quoted header of an
+                // ICMP error as well.
+                if out.translation.is_none() {
+                    out.translation = Some(Translation {
+                        igw,
+                        from: pkt.dst,
+                        to: e.ip,
+                        source: false,
+                    });
+                }
+                if let L4::Icmp {
+                    embedded: Some(emb),
+                    ..
+                } = &mut pkt.l4
+                    && emb.src == pkt.dst
+                {
+                    emb.src = e.ip;
+                }
+                pkt.dst = e.ip;
+                self.arrive(now, b, pkt, view, out);
+            }
+            None => out.fate = Fate::Dropped(Drop::NoHost),
+        }
+    }
+
+    /// Ingress at ENI `b`: ACL if the packet enters the subnet, then the security group.
+    fn arrive(&mut self, now: Time, b: u32, pkt: Packet, view: &PacketView, out: &mut Outcome) {
+        let subnet = self.enis[b as usize].subnet;
+        let d1 = if self.subnets[subnet as usize].cidr.contains(pkt.src) {
+            Decision {
+                stage: Stage::AclIngress,
+                at: subnet,
+                verdict: Verdict::SameSubnet,
+            }
+        } else {
+            let v = self.acl_check(now, subnet, Direction::Ingress, &pkt, view, pkt.src);
+            Decision {
+                stage: Stage::AclIngress,
+                at: subnet,
+                verdict: v,
+            }
+        };
+        out.push(d1);
+        if !d1.verdict.allows() {
+            self.capture(
+                now,
+                b,
+                Direction::Ingress,
+                Action::Reject,
+                &pkt,
+                None,
+                out.id,
+                [Some(d1), None],
+            );
+            out.fate = Fate::Dropped(Drop::Policy(d1));
+            return;
+        }
+        let v = self.sg_check(now, b, Direction::Ingress, &pkt, view, pkt.src);
+        let d2 = Decision {
+            stage: Stage::SgIngress,
+            at: b,
+            verdict: v,
+        };
+        out.push(d2);
+        if !v.allows() {
+            self.capture(
+                now,
+                b,
+                Direction::Ingress,
+                Action::Reject,
+                &pkt,
+                None,
+                out.id,
+                [Some(d1), Some(d2)],
+            );
+            out.fate = Fate::Dropped(Drop::Policy(d2));
+            return;
+        }
+        self.capture(
+            now,
+            b,
+            Direction::Ingress,
+            Action::Accept,
+            &pkt,
+            None,
+            out.id,
+            [Some(d1), Some(d2)],
+        );
+        out.fate = Fate::Delivered {
+            to: Endpoint::Eni(b),
+            packet: pkt,
+        };
+    }
+
+    /// Security groups with connection tracking: a tracked connection or a RELATED ICMP error
+    /// passes; otherwise the first matching rule decides and, if it allows, opens a connection
+    /// (unless the flow is untracked, D7).
+    fn sg_check(
+        &mut self,
+        now: Time,
+        eni: u32,
+        dir: Direction,
+        pkt: &Packet,
+        view: &PacketView,
+        remote: Ipv4Addr,
+    ) -> Verdict {
+        let zone = Zone::Eni(eni);
+        let timeouts = self.profile.timeouts;
+        if let L4::Icmp {
+            embedded: Some(emb),
+            ..
+        } = &pkt.l4
+        {
+            if self.profile.icmp_errors_related && self.conntrack.is_related(zone, now, emb) {
+                return Verdict::Allow(By::Related);
+            }
+        } else if self.conntrack.track(zone, now, pkt, &timeouts).is_some() {
+            return Verdict::Allow(By::Tracked);
+        }
+        let e = &self.enis[eni as usize];
+        let set = &e.rules[dir as usize];
+        match set.first_match(remote, view) {
+            Some(r) if r.action == RuleAction::Allow => {
+                let mut origin = r.origin;
+                let untracked = self.profile.untracked_flows && {
+                    let proto_slot = match view.protocol {
+                        proto::TCP => Some(0),
+                        proto::UDP => Some(1),
+                        _ => None,
+                    };
+                    proto_slot.is_some_and(|p| {
+                        r.nets.contains(&Ipv4Net::ANY) && e.allows_all_back[dir as usize][p]
+                    })
+                };
+                if let By::SgRule { tracked, .. } = &mut origin {
+                    *tracked = !untracked;
+                }
+                if !untracked {
+                    self.conntrack.open(zone, now, pkt, dir, &timeouts);
+                }
+                Verdict::Allow(origin)
+            }
+            Some(r) => Verdict::Deny(r.origin),
+            None => Verdict::Deny(By::SgNoMatch),
+        }
+    }
+
+    /// A network ACL at a subnet boundary: presets, then (huawei) tracked connections, then the
+    /// first matching entry, then `*` denies (D4).
+    fn acl_check(
+        &mut self,
+        now: Time,
+        subnet: u32,
+        dir: Direction,
+        pkt: &Packet,
+        view: &PacketView,
+        remote: Ipv4Addr,
+    ) -> Verdict {
+        if self
+            .profile
+            .acl_implicitly_allows(remote, view.protocol, view.dport)
+        {
+            return Verdict::Allow(By::AclPreset);
+        }
+        let zone = Zone::Acl(subnet);
+        let timeouts = self.profile.timeouts;
+        let stateful = self.profile.acl_stateful;
+        if stateful {
+            if let L4::Icmp {
+                embedded: Some(emb),
+                ..
+            } = &pkt.l4
+            {
+                if self.conntrack.is_related(zone, now, emb) {
+                    return Verdict::Allow(By::Related);
+                }
+            } else if self.conntrack.track(zone, now, pkt, &timeouts).is_some() {
+                return Verdict::Allow(By::Tracked);
+            }
+        }
+        let acl = self.subnets[subnet as usize].acl;
+        match self.acls[acl as usize].rules[dir as usize].first_match(remote, view) {
+            Some(r) if r.action == RuleAction::Allow => {
+                if stateful {
+                    self.conntrack.open(zone, now, pkt, dir, &timeouts);
+                }
+                Verdict::Allow(r.origin)
+            }
+            Some(r) => Verdict::Deny(r.origin),
+            None => Verdict::Deny(By::AclDefault { acl }),
+        }
+    }
+
+    /// The 5-tuple a flow log records (ICMP ports as the profile keys them, D10/D14).
+    fn logged_tuple(&self, p: &Packet) -> FiveTuple {
+        let mut t = p.five_tuple();
+        if let (
+            IcmpPorts::IdentTypeCode,
+            L4::Icmp {
+                icmp_type,
+                code,
+                ident,
+                ..
+            },
+        ) = (self.profile.icmp_ports, p.l4)
+        {
+            t.sport = ident;
+            t.dport = (icmp_type as u16) << 8 | code as u16;
+        }
+        t
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn capture(
+        &mut self,
+        now: Time,
+        eni: u32,
+        direction: Direction,
+        action: Action,
+        pkt: &Packet,
+        traffic_path: Option<TrafficPath>,
+        packet_id: u64,
+        decisions: [Option<Decision>; 2],
+    ) {
+        if let Some(c) = &mut self.captures {
+            c.push(Captured {
+                at: now,
+                packet_id,
+                eni,
+                direction,
+                action,
+                packet: *pkt,
+            });
+        }
+        let logs = &self.eni_logs[eni as usize];
+        if logs.is_empty() {
+            return;
+        }
+        let o = Observation {
+            at: now,
+            eni,
+            direction,
+            action,
+            tuple: self.logged_tuple(pkt),
+            pkt_src: pkt.src,
+            pkt_dst: pkt.dst,
+            bytes: pkt.len,
+            tcp_flags: pkt.tcp_flags(),
+            traffic_path: if direction == Direction::Egress {
+                traffic_path
+            } else {
+                None
+            },
+            packet_id,
+            decisions,
+        };
+        for &f in logs {
+            self.flow_logs[f as usize].collector.observe(&o);
+        }
+    }
+
+    // ----- time and output -----
+
+    /// Closes every flow-log window that ended at or before `now`, turning it into records.
+    pub fn advance(&mut self, now: Time) {
+        for f in 0..self.flow_logs.len() {
+            while self.flow_logs[f].collector.current_window_end() <= now {
+                let covered: Vec<(u32, Time)> = self
+                    .eni_logs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, logs)| logs.contains(&(f as u32)))
+                    .map(|(e, _)| (e as u32, self.enis[e].created))
+                    .collect();
+                let closed = self.flow_logs[f].collector.close_window(&covered);
+                self.emit(closed);
+            }
+        }
+        self.conntrack.sweep(now);
+        self.next_window_end = self
+            .flow_logs
+            .iter()
+            .map(|f| f.collector.current_window_end())
+            .min()
+            .unwrap_or(Time(u64::MAX));
+    }
+
+    fn emit(&mut self, closed: Closed<Decision>) {
+        for (eni, mut record, decisions) in closed.records {
+            record.capture = self.enis[eni as usize].meta.clone();
+            record.truth.decisions = decisions.iter().map(|d| self.describe(d)).collect();
+            self.records.push(record);
+        }
+    }
+
+    /// Records produced so far, oldest first; the world keeps none after this.
+    pub fn take_records(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.records)
+    }
+
+    /// Packets seen at capture points so far (empty unless `capture_packets`).
+    pub fn take_captures(&mut self) -> Vec<Captured> {
+        self.captures
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    pub fn packets_sent(&self) -> u64 {
+        self.packets
+    }
+
+    pub fn tracked_connections(&self) -> usize {
+        self.conntrack.len()
+    }
+
+    /// The host behind an endpoint.
+    pub fn host(&self, e: Endpoint) -> &Host {
+        match e {
+            Endpoint::Eni(i) => &self.enis[i as usize].host,
+            Endpoint::External(i) => &self.externals[i as usize].host,
+        }
+    }
+
+    /// The address an endpoint sends from.
+    pub fn address(&self, e: Endpoint) -> Ipv4Addr {
+        match e {
+            Endpoint::Eni(i) => self.enis[i as usize].ip,
+            Endpoint::External(i) => self.externals[i as usize].ip,
+        }
+    }
+
+    /// The address `from` uses to reach `to`: the private IP inside one VPC, the elastic IP
+    /// from elsewhere.
+    pub fn address_for(&self, from: Endpoint, to: Endpoint) -> Option<Ipv4Addr> {
+        match (from, to) {
+            (_, Endpoint::External(x)) => Some(self.externals[x as usize].ip),
+            (Endpoint::Eni(a), Endpoint::Eni(b))
+                if self.enis[a as usize].vpc == self.enis[b as usize].vpc =>
+            {
+                Some(self.enis[b as usize].ip)
+            }
+            (_, Endpoint::Eni(b)) => self.enis[b as usize].eip,
+        }
+    }
+
+    pub fn endpoint_name(&self, e: Endpoint) -> String {
+        match e {
+            Endpoint::Eni(i) => {
+                let e = &self.enis[i as usize];
+                format!("{} ({})", e.name, e.id)
+            }
+            Endpoint::External(i) => self.externals[i as usize].name.clone(),
+        }
+    }
+
+    /// The hops between two endpoints in the topology graph, by name: the path an engineer
+    /// would draw.
+    pub fn path(&self, from: Endpoint, to: Endpoint) -> Vec<String> {
+        let node = |e: Endpoint| match e {
+            Endpoint::Eni(i) => self.enis[i as usize].node,
+            Endpoint::External(i) => self.externals[i as usize].node,
+        };
+        let Some((_, nodes)) =
+            petgraph::algo::astar(&self.graph, node(from), |n| n == node(to), |_| 1u32, |_| 0)
+        else {
+            return Vec::new();
+        };
+        nodes.iter().map(|&n| self.node_name(n)).collect()
+    }
+
+    fn node_name(&self, n: NodeIndex) -> String {
+        match self.graph[n] {
+            Node::Internet => "internet".into(),
+            Node::Vpc(v) => format!("VPC {}", self.vpcs[v as usize].name),
+            Node::Subnet(s) => format!("subnet {}", self.subnets[s as usize].name),
+            Node::Eni(e) => format!("ENI {}", self.enis[e as usize].name),
+            Node::InternetGateway(g) => format!("IGW {}", self.igws[g as usize].id),
+            Node::External(x) => format!("host {}", self.externals[x as usize].name),
+        }
+    }
+
+    fn vpc(&self, v: u32) -> Result<&Vpc, ModelError> {
+        self.vpcs
+            .get(v as usize)
+            .ok_or_else(|| ModelError::not_found("vpc", "no such VPC"))
+    }
+
+    fn subnet(&self, s: u32) -> Result<&Subnet, ModelError> {
+        self.subnets
+            .get(s as usize)
+            .ok_or_else(|| ModelError::not_found("subnet", "no such subnet"))
+    }
+
+    /// A decision in plain words, e.g. "ACL web-acl egress: no rule matched; default rule *
+    /// denies".
+    pub fn describe(&self, d: &Decision) -> String {
+        let dir = d.stage.direction().as_str();
+        let (what, by) = match d.verdict {
+            Verdict::SameSubnet => {
+                return format!(
+                    "ACL {dir}: not evaluated, traffic stays inside subnet {}",
+                    self.subnets[d.at as usize].name
+                );
+            }
+            Verdict::Allow(by) | Verdict::Deny(by) => (
+                if d.verdict.allows() {
+                    "allows"
+                } else {
+                    "denies"
+                },
+                by,
+            ),
+        };
+        let place = match d.stage {
+            Stage::SgEgress | Stage::SgIngress => {
+                format!("SG {dir} at {}", self.enis[d.at as usize].name)
+            }
+            Stage::AclEgress | Stage::AclIngress => {
+                let s = &self.subnets[d.at as usize];
+                format!(
+                    "ACL {} {dir} (subnet {})",
+                    self.acls[s.acl as usize].name, s.name
+                )
+            }
+        };
+        let reason = match by {
+            By::SgRule { sg, rule, tracked } => {
+                let g = &self.security_groups[sg as usize];
+                let r = &g.rules[rule as usize];
+                let remote = match &r.remote {
+                    Remote::Cidr(n) => n.to_string(),
+                    Remote::Group(x) => format!("group {}", self.security_groups[*x as usize].name),
+                };
+                let ports = if r.protocol.has_ports() {
+                    format!(" {}", r.ports)
+                } else {
+                    String::new()
+                };
+                let dirword = if r.direction == Direction::Ingress {
+                    "from"
+                } else {
+                    "to"
+                };
+                let track = if tracked {
+                    ""
+                } else {
+                    "; flow not tracked (D7)"
+                };
+                format!(
+                    "rule {} of {} ({} {}{ports} {dirword} {remote}) {what}{track}",
+                    rule + 1,
+                    g.name,
+                    r.action.verb().trim_end_matches('s'),
+                    r.protocol
+                )
+            }
+            By::SgSameGroup { sg } => format!(
+                "implicit rule of {}: members of the same group {what}",
+                self.security_groups[sg as usize].name
+            ),
+            By::SgImplicitEgress => format!("implicit rule: all outbound traffic {what}"),
+            By::SgNoMatch => format!("no rule matched; the group {what} by default"),
+            By::AclRule { acl, rule } => {
+                let e = &self.acls[acl as usize].entries[rule as usize];
+                let ports = if e.protocol.has_ports() {
+                    format!(" {}", e.ports)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "rule {} ({} {}{ports} {} {}) {what}",
+                    e.number,
+                    e.action.verb().trim_end_matches('s'),
+                    e.protocol,
+                    if e.direction == Direction::Ingress {
+                        "from"
+                    } else {
+                        "to"
+                    },
+                    e.cidr
+                )
+            }
+            By::AclDefault { .. } => format!("no rule matched; default rule * {what}"),
+            By::AclPreset => format!("the cloud's preset rule {what} (service address)"),
+            By::Tracked => format!("part of a tracked connection: {what}"),
+            By::Related => format!("ICMP error about a tracked connection (RELATED): {what}"),
+        };
+        format!("{place}: {reason}")
+    }
+}
+
+fn check_acl_entries(profile: &Profile, entries: &[acl::Entry]) -> Result<(), ModelError> {
+    let (lo, hi) = profile.acl_rule_numbers;
+    for (i, e) in entries.iter().enumerate() {
+        let at = |f: &str| format!("entries[{i}].{f}");
+        if !(lo..=hi).contains(&e.number) {
+            return Err(ModelError::invalid(
+                at("rule"),
+                format!("rule number {} is outside {lo}-{hi}", e.number),
+            ));
+        }
+        if entries[..i]
+            .iter()
+            .any(|o| o.direction == e.direction && o.number == e.number)
+        {
+            return Err(ModelError::exists(
+                at("rule"),
+                format!("rule number {} is used twice", e.number),
+            ));
+        }
+        if (!e.ports.is_all() || !e.source_ports.is_all()) && !e.protocol.has_ports() {
+            return Err(ModelError::invalid(
+                at("ports"),
+                format!("ports apply to TCP and UDP only, not {}", e.protocol),
+            ));
+        }
+    }
+    Ok(())
+}
