@@ -20,6 +20,7 @@ pub mod packet;
 pub mod pcap;
 pub mod policy;
 pub mod profile;
+pub mod simulation;
 pub mod time;
 pub mod verdict;
 pub mod wire;

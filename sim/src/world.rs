@@ -2038,3 +2038,161 @@ fn check_acl_entries(profile: &Profile, entries: &[acl::Entry]) -> Result<(), Mo
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flowlog::format::{AwsFormat, Format, render};
+    use crate::policy::PortRange;
+    use crate::profile::Provider;
+    use crate::simulation::Simulation;
+
+    fn net(s: &str) -> Ipv4Net {
+        Ipv4Net::parse_strict(s).unwrap()
+    }
+
+    /// The AWS flow-log example "security group and network ACL rules" (flowlogs.md §1.7),
+    /// built with the operations directly.
+    fn ping_world(provider: Provider) -> (Simulation, u32) {
+        let mut cfg = Config::new(Profile::of(provider));
+        cfg.account_id = Some("123456789010".into());
+        let mut w = World::new(cfg);
+        let t0 = Time::from_secs(1432917000);
+        let vpc = w.create_vpc("vpc", None, net("172.31.0.0/16")).unwrap();
+        let igw = w.create_internet_gateway(vpc, None).unwrap();
+        let main = w.vpcs[vpc as usize].main_route_table;
+        w.add_route(
+            main,
+            Route {
+                destination: Ipv4Net::ANY,
+                target: Target::InternetGateway(igw),
+            },
+        )
+        .unwrap();
+        let subnet = w
+            .create_subnet("web", None, vpc, net("172.31.16.0/20"), None)
+            .unwrap();
+        let icmp = ProtoMatch::Icmp {
+            icmp_type: None,
+            code: None,
+        };
+        let acl = w
+            .create_network_acl(
+                "web-acl",
+                None,
+                vpc,
+                vec![acl::Entry {
+                    protocol: icmp,
+                    ..acl::Entry::allow_all(100, Direction::Ingress)
+                }],
+            )
+            .unwrap();
+        w.associate_acl(subnet, acl).unwrap();
+        let sg = w
+            .create_security_group(
+                "web-sg",
+                None,
+                vpc,
+                vec![sg::Rule {
+                    protocol: icmp,
+                    ports: PortRange::ALL,
+                    ..sg::Rule::allow_all(Direction::Ingress)
+                }],
+            )
+            .unwrap();
+        let eni = w
+            .create_eni(
+                t0,
+                EniSpec {
+                    name: "instance".into(),
+                    id: Some("eni-1235b8ca123456789".into()),
+                    subnet,
+                    ip: Some("172.31.16.139".parse().unwrap()),
+                    eip: Some("198.51.100.7".parse().unwrap()),
+                    security_groups: vec![sg],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let home = w
+            .create_external_host("home", "203.0.113.12".parse().unwrap(), Host::default())
+            .unwrap();
+        w.create_flow_log(
+            t0,
+            FlowLogSpec {
+                name: "fl".into(),
+                id: None,
+                scope: Scope::Eni(eni),
+                filter: Filter::All,
+                window: None,
+                capacity: None,
+            },
+        )
+        .unwrap();
+        let mut sim = Simulation::new(w, t0, 1);
+        sim.ping(
+            Time::from_secs(1432917027),
+            Endpoint::External(home),
+            Endpoint::Eni(eni),
+            4,
+            Span::from_secs(38),
+            Some(1),
+        )
+        .unwrap();
+        (sim, eni)
+    }
+
+    fn lines(sim: &mut Simulation) -> Vec<String> {
+        sim.run_to_end().unwrap();
+        let f = Format::Aws(AwsFormat::default_v2());
+        sim.world
+            .take_records()
+            .iter()
+            .filter(|r| f.prints(r))
+            .map(|r| render(r, &f))
+            .collect()
+    }
+
+    #[test]
+    fn stateless_acl_rejects_the_ping_reply() {
+        let (mut sim, _) = ping_world(Provider::Aws);
+        let got = lines(&mut sim);
+        assert_eq!(
+            got,
+            vec![
+                "2 123456789010 eni-1235b8ca123456789 203.0.113.12 172.31.16.139 0 0 1 4 336 1432917027 1432917141 ACCEPT OK",
+                "2 123456789010 eni-1235b8ca123456789 172.31.16.139 203.0.113.12 0 0 1 4 336 1432917027 1432917141 REJECT OK",
+            ]
+        );
+    }
+
+    #[test]
+    fn huawei_acl_tracks_the_connection() {
+        let (mut sim, _) = ping_world(Provider::Huawei);
+        let got = lines(&mut sim);
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|l| l.ends_with("ACCEPT OK")), "{got:?}");
+    }
+
+    #[test]
+    fn records_carry_their_decisions() {
+        let (mut sim, _) = ping_world(Provider::Aws);
+        sim.run_to_end().unwrap();
+        let recs = sim.world.take_records();
+        let reject = recs
+            .iter()
+            .find(|r| r.flow.as_ref().is_some_and(|f| f.action == Action::Reject))
+            .unwrap();
+        assert_eq!(reject.truth.packet_ids.len(), 4);
+        assert!(
+            reject
+                .truth
+                .decisions
+                .iter()
+                .any(|d| d
+                    == "ACL web-acl egress (subnet web): no rule matched; default rule * denies"),
+            "{:?}",
+            reject.truth.decisions
+        );
+    }
+}
