@@ -13,6 +13,7 @@
 
 pub mod addr;
 pub mod conntrack;
+pub mod explain;
 pub mod flowlog;
 pub mod host;
 pub mod ids;

@@ -693,7 +693,7 @@ impl World {
             vpc,
             rules: Vec::new(),
         });
-        if let Err(e) = self.check_sg_rules(g, &rules) {
+        if let Err(e) = self.check_security_group_rules(g, &rules) {
             self.security_groups.pop();
             return Err(e);
         }
@@ -1091,7 +1091,7 @@ impl World {
         group: u32,
         rules: Vec<sg::Rule>,
     ) -> Result<(), ModelError> {
-        self.check_sg_rules(group, &rules)?;
+        self.check_security_group_rules(group, &rules)?;
         let g = &mut self.security_groups[group as usize];
         g.rules = rules;
         let vpc = g.vpc;
@@ -1173,7 +1173,12 @@ impl World {
         Ok(())
     }
 
-    fn check_sg_rules(&self, group: u32, rules: &[sg::Rule]) -> Result<(), ModelError> {
+    /// Checks rules for a group without applying them (the same checks as applying them).
+    pub fn check_security_group_rules(
+        &self,
+        group: u32,
+        rules: &[sg::Rule],
+    ) -> Result<(), ModelError> {
         let vpc = self
             .security_groups
             .get(group as usize)
@@ -1864,6 +1869,17 @@ impl World {
         }
     }
 
+    /// Which endpoint an address designates, seen from `from`: a private IP inside the VPC,
+    /// else an elastic IP or an external host.
+    pub fn resolve(&self, from: Endpoint, dst: Ipv4Addr) -> Option<Endpoint> {
+        if let Endpoint::Eni(a) = from
+            && let Some(&b) = self.private_ips.get(&(self.enis[a as usize].vpc, dst))
+        {
+            return Some(Endpoint::Eni(b));
+        }
+        self.public_ips.get(&dst).copied()
+    }
+
     pub fn endpoint_name(&self, e: Endpoint) -> String {
         match e {
             Endpoint::Eni(i) => {
@@ -2010,7 +2026,8 @@ impl World {
     }
 }
 
-fn check_acl_entries(profile: &Profile, entries: &[acl::Entry]) -> Result<(), ModelError> {
+/// Checks ACL entries against the cloud's rules (numbers, duplicates, ports).
+pub fn check_acl_entries(profile: &Profile, entries: &[acl::Entry]) -> Result<(), ModelError> {
     let (lo, hi) = profile.acl_rule_numbers;
     for (i, e) in entries.iter().enumerate() {
         let at = |f: &str| format!("entries[{i}].{f}");

@@ -1,0 +1,491 @@
+//! The scenario file format, as serde types. Only shape is checked here (unknown fields,
+//! types); meaning is checked by `load`, through the world's operations. Values that need a
+//! meaning check carry their position (`Spanned`) so an error can name the line.
+//!
+//! The format is documented for users in `scenarios/README.md`.
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Where the behaviour comes from (a seed, a reference section).
+    #[serde(default)]
+    pub source: Option<String>,
+    pub provider: S<String>,
+    #[serde(default)]
+    pub seed: u64,
+    /// Unix seconds at which the virtual clock starts.
+    pub start: u64,
+    #[serde(default)]
+    pub account: Option<String>,
+    #[serde(default)]
+    pub region: Option<String>,
+    #[serde(default)]
+    pub vpcs: Vec<S<VpcDoc>>,
+    #[serde(default)]
+    pub external_hosts: Vec<S<ExternalDoc>>,
+    #[serde(default)]
+    pub flow_logs: Vec<S<FlowLogDoc>>,
+    #[serde(default)]
+    pub output: Option<OutputDoc>,
+    #[serde(default)]
+    pub traffic: Vec<S<EventDoc>>,
+    /// Seconds after `start` to run until (default: the end of the last window with traffic).
+    #[serde(default)]
+    pub until: Option<f64>,
+    #[serde(default)]
+    pub expect: Vec<S<ExpectDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputDoc {
+    pub format: S<FormatDoc>,
+}
+
+/// `aws`, `tencent`, … or `{aws: "version vpc-id …"}` for a custom AWS field list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum FormatDoc {
+    Name(String),
+    Aws { aws: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VpcDoc {
+    pub name: S<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    pub cidr: S<String>,
+    #[serde(default)]
+    pub internet_gateway: Option<S<IgwDoc>>,
+    #[serde(default)]
+    pub subnets: Vec<S<SubnetDoc>>,
+    /// Routes added to the VPC's main route table.
+    #[serde(default)]
+    pub routes: Vec<S<RouteDoc>>,
+    #[serde(default)]
+    pub route_tables: Vec<S<RouteTableDoc>>,
+    #[serde(default)]
+    pub security_groups: Vec<S<SecurityGroupDoc>>,
+    #[serde(default)]
+    pub network_acls: Vec<S<AclDoc>>,
+    #[serde(default)]
+    pub enis: Vec<S<EniDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum IgwDoc {
+    Enabled(bool),
+    WithId { id: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubnetDoc {
+    pub name: S<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    pub cidr: S<String>,
+    #[serde(default)]
+    pub zone: Option<String>,
+    #[serde(default)]
+    pub acl: Option<S<String>>,
+    #[serde(default)]
+    pub route_table: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteTableDoc {
+    pub name: S<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub routes: Vec<S<RouteDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteDoc {
+    pub destination: S<String>,
+    /// `internet_gateway` or `blackhole`.
+    pub target: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityGroupDoc {
+    pub name: S<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub rules: Vec<S<SgRuleDoc>>,
+}
+
+/// A protocol: `tcp`, `udp`, `icmp`, `all` (or `-1`), or an IANA number.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum ProtoDoc {
+    Number(i64),
+    Name(String),
+}
+
+/// Ports: `22`, `"1024-65535"`, `"1024/65535"` or `all`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum PortsDoc {
+    Number(i64),
+    Text(String),
+}
+
+/// A rule's remote side: a CIDR, or `{group: name}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RemoteDoc {
+    Cidr(String),
+    Group { group: String },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SgRuleDoc {
+    pub direction: S<String>,
+    #[serde(default)]
+    pub action: Option<S<String>>,
+    #[serde(default)]
+    pub priority: Option<S<i64>>,
+    pub protocol: S<ProtoDoc>,
+    #[serde(default)]
+    pub ports: Option<S<PortsDoc>>,
+    #[serde(default)]
+    pub icmp_type: Option<S<i64>>,
+    #[serde(default)]
+    pub icmp_code: Option<S<i64>>,
+    pub remote: S<RemoteDoc>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclDoc {
+    pub name: S<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub ingress: Vec<S<AclEntryDoc>>,
+    #[serde(default)]
+    pub egress: Vec<S<AclEntryDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AclEntryDoc {
+    pub rule: S<i64>,
+    pub action: S<String>,
+    pub protocol: S<ProtoDoc>,
+    #[serde(default)]
+    pub ports: Option<S<PortsDoc>>,
+    #[serde(default)]
+    pub source_ports: Option<S<PortsDoc>>,
+    #[serde(default)]
+    pub icmp_type: Option<S<i64>>,
+    #[serde(default)]
+    pub icmp_code: Option<S<i64>>,
+    pub cidr: S<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ListenDoc {
+    #[serde(default)]
+    pub tcp: Vec<u16>,
+    #[serde(default)]
+    pub udp: Vec<u16>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EniDoc {
+    pub name: S<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    pub subnet: S<String>,
+    #[serde(default)]
+    pub ip: Option<S<String>>,
+    #[serde(default)]
+    pub eip: Option<S<String>>,
+    #[serde(default)]
+    pub security_groups: Vec<S<String>>,
+    #[serde(default)]
+    pub instance_id: Option<String>,
+    #[serde(default)]
+    pub instance_type: Option<String>,
+    #[serde(default)]
+    pub listen: ListenDoc,
+    #[serde(default = "yes")]
+    pub auto_reply: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalDoc {
+    pub name: S<String>,
+    pub ip: S<String>,
+    #[serde(default)]
+    pub listen: ListenDoc,
+    #[serde(default = "yes")]
+    pub auto_reply: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowLogDoc {
+    pub name: S<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    pub resource: S<ResourceDoc>,
+    /// `all`, `accepted` or `rejected`.
+    #[serde(default)]
+    pub traffic: Option<S<String>>,
+    /// Capture window in seconds.
+    #[serde(default)]
+    pub window: Option<S<u64>>,
+    /// Records per window before SKIPDATA.
+    #[serde(default)]
+    pub capacity: Option<S<u64>>,
+    /// Seconds after `start` at which the flow log is created (default 0).
+    #[serde(default)]
+    pub created: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceDoc {
+    #[serde(default)]
+    pub eni: Option<String>,
+    #[serde(default)]
+    pub subnet: Option<String>,
+    #[serde(default)]
+    pub vpc: Option<String>,
+}
+
+/// One line of the traffic script: `at` (seconds after `start`) and exactly one action.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventDoc {
+    pub at: S<f64>,
+    #[serde(default)]
+    pub ping: Option<PingDoc>,
+    #[serde(default)]
+    pub tcp: Option<TcpDoc>,
+    #[serde(default)]
+    pub udp: Option<UdpDoc>,
+    #[serde(default)]
+    pub packet: Option<PacketDoc>,
+    #[serde(default)]
+    pub set_security_group_rules: Option<SetSgRulesDoc>,
+    #[serde(default)]
+    pub set_acl_entries: Option<SetAclDoc>,
+    #[serde(default)]
+    pub associate_acl: Option<AssociateAclDoc>,
+    #[serde(default)]
+    pub set_eni_security_groups: Option<SetEniGroupsDoc>,
+    /// Only moves the clock (closes windows).
+    #[serde(default)]
+    pub advance: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PingDoc {
+    pub from: S<String>,
+    pub to: S<String>,
+    #[serde(default = "four")]
+    pub count: u16,
+    /// Seconds between requests.
+    #[serde(default = "one")]
+    pub interval: f64,
+    #[serde(default)]
+    pub ident: Option<u16>,
+}
+
+fn four() -> u16 {
+    4
+}
+fn one() -> f64 {
+    1.0
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpDoc {
+    pub from: S<String>,
+    pub to: S<String>,
+    pub port: u16,
+    #[serde(default)]
+    pub sport: Option<u16>,
+    /// Payload bytes of each request.
+    #[serde(default)]
+    pub requests: Vec<u16>,
+    /// Payload bytes of each response.
+    #[serde(default)]
+    pub responses: Vec<u16>,
+    /// `fin` (default), `rst` or `open`.
+    #[serde(default)]
+    pub close: Option<S<String>>,
+    /// Seconds between packets (default 0.001).
+    #[serde(default)]
+    pub gap: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UdpDoc {
+    pub from: S<String>,
+    pub to: S<String>,
+    pub port: u16,
+    #[serde(default)]
+    pub sport: Option<u16>,
+    #[serde(default = "one_u16")]
+    pub count: u16,
+    #[serde(default = "one")]
+    pub interval: f64,
+    /// IP length of each request (default 60).
+    #[serde(default)]
+    pub size: Option<u16>,
+}
+
+fn one_u16() -> u16 {
+    1
+}
+
+/// A raw packet. `to` names an endpoint; `dst` gives an address instead.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PacketDoc {
+    pub from: S<String>,
+    #[serde(default)]
+    pub to: Option<S<String>>,
+    #[serde(default)]
+    pub dst: Option<S<String>>,
+    pub protocol: S<ProtoDoc>,
+    #[serde(default)]
+    pub sport: Option<u16>,
+    #[serde(default)]
+    pub dport: Option<u16>,
+    /// TCP flags: `[syn, ack]`.
+    #[serde(default)]
+    pub flags: Vec<S<String>>,
+    #[serde(default)]
+    pub icmp_type: Option<u8>,
+    #[serde(default)]
+    pub icmp_code: Option<u8>,
+    #[serde(default)]
+    pub ident: Option<u16>,
+    #[serde(default)]
+    pub seq: Option<u16>,
+    /// IP total length.
+    #[serde(default)]
+    pub size: Option<u16>,
+    #[serde(default)]
+    pub fragment_offset: Option<u16>,
+    #[serde(default)]
+    pub more_fragments: bool,
+    /// How many identical packets, `interval` seconds apart.
+    #[serde(default = "one_u16")]
+    pub count: u16,
+    #[serde(default = "one")]
+    pub interval: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetSgRulesDoc {
+    pub group: S<String>,
+    #[serde(default)]
+    pub vpc: Option<S<String>>,
+    pub rules: Vec<S<SgRuleDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetAclDoc {
+    pub acl: S<String>,
+    #[serde(default)]
+    pub vpc: Option<S<String>>,
+    #[serde(default)]
+    pub ingress: Vec<S<AclEntryDoc>>,
+    #[serde(default)]
+    pub egress: Vec<S<AclEntryDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssociateAclDoc {
+    pub subnet: S<String>,
+    pub acl: S<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetEniGroupsDoc {
+    pub eni: S<String>,
+    pub groups: Vec<S<String>>,
+}
+
+/// An assertion on the records the scenario prints.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectDoc {
+    /// Fields a record must have (names as the output format names them; `decision` matches a
+    /// substring of any ground-truth decision).
+    #[serde(default)]
+    pub record: Option<std::collections::BTreeMap<String, ScalarDoc>>,
+    /// How many records match `record` (default: at least one).
+    #[serde(default)]
+    pub count: Option<usize>,
+    /// No record may match.
+    #[serde(default)]
+    pub no_record: Option<std::collections::BTreeMap<String, ScalarDoc>>,
+    /// Exactly this many records are printed.
+    #[serde(default)]
+    pub records: Option<usize>,
+    /// This exact line is printed.
+    #[serde(default)]
+    pub line: Option<String>,
+}
+
+/// A field value in an expectation: written as a string or a number.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum ScalarDoc {
+    Int(i64),
+    Text(String),
+}
+
+impl ScalarDoc {
+    pub fn text(&self) -> String {
+        match self {
+            ScalarDoc::Int(n) => n.to_string(),
+            ScalarDoc::Text(s) => s.clone(),
+        }
+    }
+}

@@ -1,0 +1,1242 @@
+//! From a scenario file to a ready-to-run simulation. Shape errors come from the YAML parser
+//! with their position; meaning errors (a subnet outside its VPC, an unknown group, a bad port
+//! range) come from the world's own operations — the same validation the API will use — and
+//! are pinned to the line of the field they concern. Nothing runs unless everything loads.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+
+use serde_saphyr::{Location, Spanned};
+use vpclab_sim::Direction;
+use vpclab_sim::addr::Ipv4Net;
+use vpclab_sim::flowlog::format::{AwsFormat, Format};
+use vpclab_sim::flowlog::{Filter, Scope};
+use vpclab_sim::host::Host;
+use vpclab_sim::packet::{self, L4, Packet, TcpFlags, size};
+use vpclab_sim::policy::sg::Remote;
+use vpclab_sim::policy::{PortRange, ProtoMatch, RuleAction, acl, sg};
+use vpclab_sim::profile::{Profile, Provider};
+use vpclab_sim::simulation::{Change, Close, Simulation, TcpSession};
+use vpclab_sim::time::{Span, Time};
+use vpclab_sim::world::{
+    self, Config, Endpoint, EniSpec, FlowLogSpec, ModelError, Route, Target, World,
+};
+
+use crate::doc::{self, S};
+use crate::expect::Expectation;
+
+/// A scenario that could not be loaded: where, which field, why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub file: String,
+    pub line: u64,
+    pub column: u64,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: ", self.file, self.line, self.column)?;
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// Overrides from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    pub provider: Option<Provider>,
+    pub format: Option<Format>,
+    /// Keep every packet's outcome (`--explain`).
+    pub explain: bool,
+    /// Keep every packet at every capture point (`--pcap`).
+    pub capture: bool,
+}
+
+/// A loaded scenario, ready to run.
+pub struct Loaded {
+    pub name: String,
+    pub description: Option<String>,
+    pub source: Option<String>,
+    pub provider: Provider,
+    pub format: Format,
+    pub sim: Simulation,
+    pub until: Option<Time>,
+    pub expectations: Vec<Expectation>,
+}
+
+/// Parses and loads a scenario. `file` is used in error messages only.
+pub fn load(file: &str, text: &str, opts: &Options) -> Result<Loaded, ScenarioError> {
+    let doc: doc::Scenario = serde_saphyr::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        ScenarioError {
+            file: file.into(),
+            line,
+            column,
+            field: String::new(),
+            message: parse_message(&e.to_string()),
+        }
+    })?;
+    Loader {
+        file: file.to_string(),
+        opts: opts.clone(),
+    }
+    .build(doc)
+}
+
+/// serde-saphyr's message with its own `error: line X column Y:` prefix and source excerpt
+/// removed: the caller prints the position in its own form.
+fn parse_message(full: &str) -> String {
+    let first = full.lines().next().unwrap_or(full);
+    let msg = first.trim_start_matches("error: ");
+    match msg.split_once(": ") {
+        Some((pos, rest)) if pos.starts_with("line ") => rest.to_string(),
+        _ => msg.to_string(),
+    }
+}
+
+struct Loader {
+    file: String,
+    opts: Options,
+}
+
+/// Names → indices, for references inside the file.
+#[derive(Default)]
+struct Names {
+    vpcs: BTreeMap<String, u32>,
+    /// (vpc, name) → index
+    subnets: BTreeMap<(u32, String), u32>,
+    groups: BTreeMap<(u32, String), u32>,
+    acls: BTreeMap<(u32, String), u32>,
+    tables: BTreeMap<(u32, String), u32>,
+    endpoints: BTreeMap<String, Endpoint>,
+}
+
+impl Loader {
+    fn err(
+        &self,
+        loc: Location,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
+        ScenarioError {
+            file: self.file.clone(),
+            line: loc.line(),
+            column: loc.column(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A world error, placed at the field it names when that field is known, else at `item`.
+    fn model<F: AsRef<str>>(
+        &self,
+        e: ModelError,
+        path: &str,
+        item: Location,
+        fields: &[(F, Location)],
+    ) -> ScenarioError {
+        let loc = fields
+            .iter()
+            .filter(|(f, _)| {
+                let f = f.as_ref();
+                e.field == f
+                    || e.field.starts_with(&format!("{f}."))
+                    || e.field.starts_with(&format!("{f}["))
+            })
+            .map(|(_, l)| *l)
+            .next()
+            .unwrap_or(item);
+        let field = if e.field.is_empty() {
+            path.to_string()
+        } else {
+            format!("{path}.{}", e.field)
+        };
+        self.err(loc, field, e.message)
+    }
+
+    fn build(self, d: doc::Scenario) -> Result<Loaded, ScenarioError> {
+        let provider = match self.opts.provider {
+            Some(p) => p,
+            None => d
+                .provider
+                .value
+                .parse()
+                .map_err(|m: String| self.err(d.provider.referenced, "provider", m))?,
+        };
+        let profile = Profile::of(provider);
+        let format = match (&self.opts.format, &d.output) {
+            (Some(f), _) => f.clone(),
+            (None, Some(o)) => self.format(&o.format)?,
+            (None, None) => profile.default_format(),
+        };
+        let start = Time::from_secs(d.start);
+        let mut cfg = Config::new(profile);
+        cfg.seed = d.seed;
+        cfg.account_id = d.account.clone();
+        cfg.region = d.region.clone();
+        cfg.capture_packets = self.opts.capture;
+        let mut w = World::new(cfg);
+        let mut names = Names::default();
+
+        for (vi, v) in d.vpcs.iter().enumerate() {
+            self.vpc(&mut w, &mut names, start, &format!("vpcs[{vi}]"), v)?;
+        }
+        for (i, x) in d.external_hosts.iter().enumerate() {
+            let path = format!("external_hosts[{i}]");
+            let ip = self.ip(&x.value.ip, &format!("{path}.ip"))?;
+            let host = host(&x.value.listen, x.value.auto_reply);
+            let h = w
+                .create_external_host(&x.value.name.value, ip, host)
+                .map_err(|e| {
+                    self.model(
+                        e,
+                        &path,
+                        x.referenced,
+                        &[
+                            ("name", x.value.name.referenced),
+                            ("ip", x.value.ip.referenced),
+                        ],
+                    )
+                })?;
+            self.unique_endpoint(&mut names, &x.value.name, &path, Endpoint::External(h))?;
+        }
+        for (i, f) in d.flow_logs.iter().enumerate() {
+            self.flow_log(&mut w, &names, start, &format!("flow_logs[{i}]"), f)?;
+        }
+
+        let mut sim = Simulation::new(w, start, d.seed);
+        sim.keep_outcomes(self.opts.explain || self.opts.capture);
+        for (i, e) in d.traffic.iter().enumerate() {
+            self.event(&mut sim, &names, start, &format!("traffic[{i}]"), e)?;
+        }
+        let until = match d.until {
+            Some(u) if u.is_finite() && u >= 0.0 => Some(start + secs(u)),
+            Some(_) => {
+                return Err(self.err(
+                    Location::UNKNOWN,
+                    "until",
+                    "must be a number of seconds >= 0",
+                ));
+            }
+            None => None,
+        };
+        let expectations = d
+            .expect
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                Expectation::from_doc(e)
+                    .map_err(|m| self.err(e.referenced, format!("expect[{i}]"), m))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Loaded {
+            name: d.name.unwrap_or_else(|| self.file.clone()),
+            description: d.description,
+            source: d.source,
+            provider,
+            format,
+            sim,
+            until,
+            expectations,
+        })
+    }
+
+    fn format(&self, f: &S<doc::FormatDoc>) -> Result<Format, ScenarioError> {
+        let r = match &f.value {
+            doc::FormatDoc::Name(n) => n.parse::<Format>().map_err(|e| e.to_string()),
+            doc::FormatDoc::Aws { aws } => AwsFormat::parse(aws)
+                .map(Format::Aws)
+                .map_err(|e| e.to_string()),
+        };
+        r.map_err(|m| self.err(f.referenced, "output.format", m))
+    }
+
+    fn cidr(&self, s: &S<String>, field: &str) -> Result<Ipv4Net, ScenarioError> {
+        Ipv4Net::parse_strict(&s.value).map_err(|e| self.err(s.referenced, field, e.to_string()))
+    }
+
+    fn ip(&self, s: &S<String>, field: &str) -> Result<Ipv4Addr, ScenarioError> {
+        s.value.parse().map_err(|_| {
+            self.err(
+                s.referenced,
+                field,
+                format!("`{}` is not an IPv4 address", s.value),
+            )
+        })
+    }
+
+    fn unique_endpoint(
+        &self,
+        names: &mut Names,
+        name: &S<String>,
+        path: &str,
+        e: Endpoint,
+    ) -> Result<(), ScenarioError> {
+        if names.endpoints.insert(name.value.clone(), e).is_some() {
+            return Err(self.err(
+                name.referenced,
+                format!("{path}.name"),
+                format!("`{}` names two hosts", name.value),
+            ));
+        }
+        Ok(())
+    }
+
+    fn vpc(
+        &self,
+        w: &mut World,
+        names: &mut Names,
+        start: Time,
+        path: &str,
+        v: &S<doc::VpcDoc>,
+    ) -> Result<(), ScenarioError> {
+        let d = &v.value;
+        let cidr = self.cidr(&d.cidr, &format!("{path}.cidr"))?;
+        let fields = [("name", d.name.referenced), ("cidr", d.cidr.referenced)];
+        let vpc = w
+            .create_vpc(&d.name.value, d.id.clone(), cidr)
+            .map_err(|e| self.model(e, path, v.referenced, &fields))?;
+        names.vpcs.insert(d.name.value.clone(), vpc);
+        if let Some(igw) = &d.internet_gateway {
+            let id = match &igw.value {
+                doc::IgwDoc::Enabled(false) => None,
+                doc::IgwDoc::Enabled(true) => Some(None),
+                doc::IgwDoc::WithId { id } => Some(Some(id.clone())),
+            };
+            if let Some(id) = id {
+                w.create_internet_gateway(vpc, id)
+                    .map_err(|e| self.model(e, path, igw.referenced, &[] as &[(&str, Location)]))?;
+            }
+        }
+        // Groups first with no rules, so rules can reference any group of the VPC.
+        for (i, g) in d.security_groups.iter().enumerate() {
+            let p = format!("{path}.security_groups[{i}]");
+            let idx = w
+                .create_security_group(&g.value.name.value, g.value.id.clone(), vpc, Vec::new())
+                .map_err(|e| {
+                    self.model(e, &p, g.referenced, &[("name", g.value.name.referenced)])
+                })?;
+            names.groups.insert((vpc, g.value.name.value.clone()), idx);
+        }
+        for (i, g) in d.security_groups.iter().enumerate() {
+            let p = format!("{path}.security_groups[{i}]");
+            let idx = names.groups[&(vpc, g.value.name.value.clone())];
+            let rules = self.sg_rules(
+                w.profile.sg_priority.is_some(),
+                names,
+                vpc,
+                &p,
+                &g.value.rules,
+            )?;
+            w.set_security_group_rules(start, idx, rules)
+                .map_err(|e| self.model(e, &p, g.referenced, &spans("rules", &g.value.rules)))?;
+        }
+        for (i, a) in d.network_acls.iter().enumerate() {
+            let p = format!("{path}.network_acls[{i}]");
+            let (entries, locs) = self.acl_entries(&p, &a.value.ingress, &a.value.egress)?;
+            let idx = w
+                .create_network_acl(&a.value.name.value, a.value.id.clone(), vpc, entries)
+                .map_err(|e| self.acl_error(e, &p, a.referenced, a.value.name.referenced, &locs))?;
+            names.acls.insert((vpc, a.value.name.value.clone()), idx);
+        }
+        for (i, t) in d.route_tables.iter().enumerate() {
+            let p = format!("{path}.route_tables[{i}]");
+            let mut routes = Vec::new();
+            for (j, r) in t.value.routes.iter().enumerate() {
+                routes.push(self.route(w, vpc, &format!("{p}.routes[{j}]"), r)?);
+            }
+            let idx = w
+                .create_route_table(&t.value.name.value, t.value.id.clone(), vpc, routes)
+                .map_err(|e| {
+                    self.model(e, &p, t.referenced, &[("name", t.value.name.referenced)])
+                })?;
+            names.tables.insert((vpc, t.value.name.value.clone()), idx);
+        }
+        let main = w.vpcs[vpc as usize].main_route_table;
+        for (j, r) in d.routes.iter().enumerate() {
+            let p = format!("{path}.routes[{j}]");
+            let route = self.route(w, vpc, &p, r)?;
+            w.add_route(main, route).map_err(|e| {
+                self.model(
+                    e,
+                    &p,
+                    r.referenced,
+                    &[("destination", r.value.destination.referenced)],
+                )
+            })?;
+        }
+        for (i, s) in d.subnets.iter().enumerate() {
+            let p = format!("{path}.subnets[{i}]");
+            let sd = &s.value;
+            let cidr = self.cidr(&sd.cidr, &format!("{p}.cidr"))?;
+            let idx = w
+                .create_subnet(&sd.name.value, sd.id.clone(), vpc, cidr, sd.zone.clone())
+                .map_err(|e| {
+                    self.model(
+                        e,
+                        &p,
+                        s.referenced,
+                        &[("name", sd.name.referenced), ("cidr", sd.cidr.referenced)],
+                    )
+                })?;
+            names.subnets.insert((vpc, sd.name.value.clone()), idx);
+            if let Some(a) = &sd.acl {
+                let acl = self.lookup(&names.acls, vpc, a, &format!("{p}.acl"), "network ACL")?;
+                w.associate_acl(idx, acl)
+                    .map_err(|e| self.model(e, &p, a.referenced, &[] as &[(&str, Location)]))?;
+            }
+            if let Some(t) = &sd.route_table {
+                let table = self.lookup(
+                    &names.tables,
+                    vpc,
+                    t,
+                    &format!("{p}.route_table"),
+                    "route table",
+                )?;
+                w.associate_route_table(idx, table)
+                    .map_err(|e| self.model(e, &p, t.referenced, &[] as &[(&str, Location)]))?;
+            }
+        }
+        for (i, e) in d.enis.iter().enumerate() {
+            let p = format!("{path}.enis[{i}]");
+            let ed = &e.value;
+            let subnet = self.lookup(
+                &names.subnets,
+                vpc,
+                &ed.subnet,
+                &format!("{p}.subnet"),
+                "subnet",
+            )?;
+            let ip = ed
+                .ip
+                .as_ref()
+                .map(|s| self.ip(s, &format!("{p}.ip")))
+                .transpose()?;
+            let eip = ed
+                .eip
+                .as_ref()
+                .map(|s| self.ip(s, &format!("{p}.eip")))
+                .transpose()?;
+            let mut groups = Vec::new();
+            for (j, g) in ed.security_groups.iter().enumerate() {
+                groups.push(self.lookup(
+                    &names.groups,
+                    vpc,
+                    g,
+                    &format!("{p}.security_groups[{j}]"),
+                    "security group",
+                )?);
+            }
+            let spec = EniSpec {
+                name: ed.name.value.clone(),
+                id: ed.id.clone(),
+                subnet,
+                ip,
+                eip,
+                security_groups: groups,
+                instance_id: ed.instance_id.clone(),
+                instance_type: ed.instance_type.clone(),
+                host: host(&ed.listen, ed.auto_reply),
+            };
+            let mut fields = vec![
+                ("name", ed.name.referenced),
+                ("subnet", ed.subnet.referenced),
+            ];
+            if let Some(s) = &ed.ip {
+                fields.push(("ip", s.referenced));
+            }
+            if let Some(s) = &ed.eip {
+                fields.push(("eip", s.referenced));
+            }
+            let idx = w
+                .create_eni(start, spec)
+                .map_err(|err| self.model(err, &p, e.referenced, &fields))?;
+            self.unique_endpoint(names, &ed.name, &p, Endpoint::Eni(idx))?;
+        }
+        Ok(())
+    }
+
+    fn lookup(
+        &self,
+        map: &BTreeMap<(u32, String), u32>,
+        vpc: u32,
+        name: &S<String>,
+        field: &str,
+        kind: &str,
+    ) -> Result<u32, ScenarioError> {
+        map.get(&(vpc, name.value.clone())).copied().ok_or_else(|| {
+            let known: Vec<&str> = map
+                .keys()
+                .filter(|(v, _)| *v == vpc)
+                .map(|(_, n)| n.as_str())
+                .collect();
+            self.err(
+                name.referenced,
+                field,
+                format!(
+                    "no {kind} named `{}` in this VPC (known: {})",
+                    name.value,
+                    list(&known)
+                ),
+            )
+        })
+    }
+
+    fn route(
+        &self,
+        w: &World,
+        vpc: u32,
+        path: &str,
+        r: &S<doc::RouteDoc>,
+    ) -> Result<Route, ScenarioError> {
+        let destination = self.cidr(&r.value.destination, &format!("{path}.destination"))?;
+        let target =
+            match r.value.target.value.as_str() {
+                "internet_gateway" | "igw" => match w.vpcs[vpc as usize].igw {
+                    Some(g) => Target::InternetGateway(g),
+                    None => {
+                        return Err(self.err(
+                            r.value.target.referenced,
+                            format!("{path}.target"),
+                            "the VPC has no internet gateway (set `internet_gateway: true`)",
+                        ));
+                    }
+                },
+                "blackhole" => Target::Blackhole,
+                other => return Err(self.err(
+                    r.value.target.referenced,
+                    format!("{path}.target"),
+                    format!(
+                        "unknown route target `{other}` (expected internet_gateway or blackhole)"
+                    ),
+                )),
+            };
+        Ok(Route {
+            destination,
+            target,
+        })
+    }
+
+    fn sg_rules(
+        &self,
+        has_priority: bool,
+        names: &Names,
+        vpc: u32,
+        path: &str,
+        docs: &[S<doc::SgRuleDoc>],
+    ) -> Result<Vec<sg::Rule>, ScenarioError> {
+        docs.iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let p = format!("{path}.rules[{i}]");
+                let d = &r.value;
+                let direction = self.direction(&d.direction, &format!("{p}.direction"))?;
+                let action = match &d.action {
+                    Some(a) => self.action(a, &format!("{p}.action"))?,
+                    None => RuleAction::Allow,
+                };
+                let protocol =
+                    self.protocol(&d.protocol, d.icmp_type.as_ref(), d.icmp_code.as_ref(), &p)?;
+                let ports = self.ports(d.ports.as_ref(), &format!("{p}.ports"))?;
+                let remote = match &d.remote.value {
+                    doc::RemoteDoc::Cidr(c) => {
+                        Remote::Cidr(Ipv4Net::parse_lenient(c).map_err(|e| {
+                            self.err(d.remote.referenced, format!("{p}.remote"), e.to_string())
+                        })?)
+                    }
+                    doc::RemoteDoc::Group { group } => {
+                        let s = Spanned::new(group.clone(), d.remote.referenced, d.remote.defined);
+                        Remote::Group(self.lookup(
+                            &names.groups,
+                            vpc,
+                            &s,
+                            &format!("{p}.remote.group"),
+                            "security group",
+                        )?)
+                    }
+                };
+                let priority = match (&d.priority, has_priority) {
+                    (Some(pr), true) => u32::try_from(pr.value).map_err(|_| {
+                        self.err(
+                            pr.referenced,
+                            format!("{p}.priority"),
+                            "priority must be a positive number",
+                        )
+                    })?,
+                    (None, true) => 1,
+                    // Clouds without priorities keep list order (tencent) or none at all (aws).
+                    (_, false) => i as u32 + 1,
+                };
+                Ok(sg::Rule {
+                    direction,
+                    action,
+                    priority,
+                    protocol,
+                    ports,
+                    remote,
+                    description: d.description.clone().unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    /// Entries of both directions, with the location of each (for error placement).
+    fn acl_entries(
+        &self,
+        path: &str,
+        ingress: &[S<doc::AclEntryDoc>],
+        egress: &[S<doc::AclEntryDoc>],
+    ) -> Result<(Vec<acl::Entry>, Vec<(String, Location, Location)>), ScenarioError> {
+        let mut entries = Vec::new();
+        let mut locs = Vec::new();
+        for (dir, list, name) in [
+            (Direction::Ingress, ingress, "ingress"),
+            (Direction::Egress, egress, "egress"),
+        ] {
+            for (i, e) in list.iter().enumerate() {
+                let p = format!("{path}.{name}[{i}]");
+                let d = &e.value;
+                let number = u32::try_from(d.rule.value).map_err(|_| {
+                    self.err(
+                        d.rule.referenced,
+                        format!("{p}.rule"),
+                        "rule number must be positive",
+                    )
+                })?;
+                let action = self.action(&d.action, &format!("{p}.action"))?;
+                let protocol =
+                    self.protocol(&d.protocol, d.icmp_type.as_ref(), d.icmp_code.as_ref(), &p)?;
+                let ports = self.ports(d.ports.as_ref(), &format!("{p}.ports"))?;
+                let source_ports =
+                    self.ports(d.source_ports.as_ref(), &format!("{p}.source_ports"))?;
+                let cidr = Ipv4Net::parse_lenient(&d.cidr.value)
+                    .map_err(|e| self.err(d.cidr.referenced, format!("{p}.cidr"), e.to_string()))?;
+                entries.push(acl::Entry {
+                    number,
+                    direction: dir,
+                    action,
+                    protocol,
+                    ports,
+                    source_ports,
+                    cidr,
+                    description: d.description.clone().unwrap_or_default(),
+                });
+                locs.push((
+                    p,
+                    d.rule.referenced,
+                    d.ports.as_ref().map_or(e.referenced, |x| x.referenced),
+                ));
+            }
+        }
+        Ok((entries, locs))
+    }
+
+    fn acl_error(
+        &self,
+        e: ModelError,
+        path: &str,
+        item: Location,
+        name: Location,
+        locs: &[(String, Location, Location)],
+    ) -> ScenarioError {
+        // The world numbers entries across both directions: `entries[3].rule`.
+        if let Some(rest) = e.field.strip_prefix("entries[")
+            && let Some((n, field)) = rest.split_once("].")
+            && let Ok(n) = n.parse::<usize>()
+            && let Some((p, rule, ports)) = locs.get(n)
+        {
+            let loc = if field == "ports" { *ports } else { *rule };
+            return self.err(loc, format!("{p}.{field}"), e.message);
+        }
+        self.model(e, path, item, &[("name", name)])
+    }
+
+    fn direction(&self, s: &S<String>, field: &str) -> Result<Direction, ScenarioError> {
+        match s.value.as_str() {
+            "ingress" | "inbound" | "in" => Ok(Direction::Ingress),
+            "egress" | "outbound" | "out" => Ok(Direction::Egress),
+            o => Err(self.err(
+                s.referenced,
+                field,
+                format!("unknown direction `{o}` (expected ingress or egress)"),
+            )),
+        }
+    }
+
+    fn action(&self, s: &S<String>, field: &str) -> Result<RuleAction, ScenarioError> {
+        match s.value.as_str() {
+            "allow" | "accept" => Ok(RuleAction::Allow),
+            "deny" | "drop" | "reject" => Ok(RuleAction::Deny),
+            o => Err(self.err(
+                s.referenced,
+                field,
+                format!("unknown action `{o}` (expected allow or deny)"),
+            )),
+        }
+    }
+
+    fn protocol(
+        &self,
+        p: &S<doc::ProtoDoc>,
+        icmp_type: Option<&S<i64>>,
+        icmp_code: Option<&S<i64>>,
+        path: &str,
+    ) -> Result<ProtoMatch, ScenarioError> {
+        let field = format!("{path}.protocol");
+        let m = match &p.value {
+            doc::ProtoDoc::Name(n) => match n.to_ascii_lowercase().as_str() {
+                "tcp" => ProtoMatch::Tcp,
+                "udp" => ProtoMatch::Udp,
+                "icmp" => ProtoMatch::Icmp {
+                    icmp_type: None,
+                    code: None,
+                },
+                "all" | "-1" | "any" => ProtoMatch::Any,
+                o => return Err(self.err(
+                    p.referenced,
+                    field,
+                    format!(
+                        "unknown protocol `{o}` (expected tcp, udp, icmp, all or a number 0-255)"
+                    ),
+                )),
+            },
+            doc::ProtoDoc::Number(-1) => ProtoMatch::Any,
+            doc::ProtoDoc::Number(n) => match u8::try_from(*n) {
+                Ok(packet::proto::TCP) => ProtoMatch::Tcp,
+                Ok(packet::proto::UDP) => ProtoMatch::Udp,
+                Ok(packet::proto::ICMP) => ProtoMatch::Icmp {
+                    icmp_type: None,
+                    code: None,
+                },
+                Ok(n) => ProtoMatch::Number(n),
+                Err(_) => {
+                    return Err(self.err(
+                        p.referenced,
+                        field,
+                        format!("protocol number {n} is outside 0-255"),
+                    ));
+                }
+            },
+        };
+        let byte = |v: Option<&S<i64>>, name: &str| -> Result<Option<u8>, ScenarioError> {
+            v.map(|s| {
+                u8::try_from(s.value).map_err(|_| {
+                    self.err(
+                        s.referenced,
+                        format!("{path}.{name}"),
+                        format!("{name} must be 0-255"),
+                    )
+                })
+            })
+            .transpose()
+        };
+        let (t, c) = (byte(icmp_type, "icmp_type")?, byte(icmp_code, "icmp_code")?);
+        match m {
+            ProtoMatch::Icmp { .. } => Ok(ProtoMatch::Icmp {
+                icmp_type: t,
+                code: c,
+            }),
+            _ if t.is_some() || c.is_some() => {
+                let at = icmp_type
+                    .or(icmp_code)
+                    .map_or(p.referenced, |s| s.referenced);
+                Err(self.err(
+                    at,
+                    format!("{path}.icmp_type"),
+                    "icmp_type and icmp_code apply to ICMP rules only",
+                ))
+            }
+            _ => Ok(m),
+        }
+    }
+
+    fn ports(&self, p: Option<&S<doc::PortsDoc>>, field: &str) -> Result<PortRange, ScenarioError> {
+        let Some(p) = p else {
+            return Ok(PortRange::ALL);
+        };
+        let text = match &p.value {
+            doc::PortsDoc::Number(n) => n.to_string(),
+            doc::PortsDoc::Text(t) => t.clone(),
+        };
+        PortRange::parse(&text).ok_or_else(|| {
+            self.err(p.referenced, field, format!("`{text}` is not a port range (like 22, 1024-65535 or all; the first port must not exceed the last, and ports are 0-65535)"))
+        })
+    }
+
+    fn flow_log(
+        &self,
+        w: &mut World,
+        names: &Names,
+        start: Time,
+        path: &str,
+        f: &S<doc::FlowLogDoc>,
+    ) -> Result<(), ScenarioError> {
+        let d = &f.value;
+        let r = &d.resource.value;
+        let rfield = format!("{path}.resource");
+        let scope = match (&r.eni, &r.subnet, &r.vpc) {
+            (Some(e), None, None) => match names.endpoints.get(e) {
+                Some(Endpoint::Eni(i)) => Scope::Eni(*i),
+                _ => {
+                    return Err(self.err(
+                        d.resource.referenced,
+                        format!("{rfield}.eni"),
+                        format!("no ENI named `{e}`"),
+                    ));
+                }
+            },
+            (None, Some(s), None) => {
+                let found: Vec<u32> = names
+                    .subnets
+                    .iter()
+                    .filter(|((_, n), _)| n == s)
+                    .map(|(_, i)| *i)
+                    .collect();
+                match found.as_slice() {
+                    [i] => Scope::Subnet(*i),
+                    [] => {
+                        return Err(self.err(
+                            d.resource.referenced,
+                            format!("{rfield}.subnet"),
+                            format!("no subnet named `{s}`"),
+                        ));
+                    }
+                    _ => {
+                        return Err(self.err(
+                            d.resource.referenced,
+                            format!("{rfield}.subnet"),
+                            format!("`{s}` names subnets in several VPCs"),
+                        ));
+                    }
+                }
+            }
+            (None, None, Some(v)) => match names.vpcs.get(v) {
+                Some(i) => Scope::Vpc(*i),
+                None => {
+                    return Err(self.err(
+                        d.resource.referenced,
+                        format!("{rfield}.vpc"),
+                        format!("no VPC named `{v}`"),
+                    ));
+                }
+            },
+            _ => {
+                return Err(self.err(
+                    d.resource.referenced,
+                    rfield,
+                    "give exactly one of eni, subnet or vpc",
+                ));
+            }
+        };
+        let filter = match d.traffic.as_ref().map(|t| t.value.as_str()) {
+            None | Some("all") => Filter::All,
+            Some("accepted" | "accept") => Filter::Accepted,
+            Some("rejected" | "reject") => Filter::Rejected,
+            Some(o) => {
+                let at = d.traffic.as_ref().map_or(f.referenced, |t| t.referenced);
+                return Err(self.err(
+                    at,
+                    format!("{path}.traffic"),
+                    format!("unknown traffic filter `{o}` (expected all, accepted or rejected)"),
+                ));
+            }
+        };
+        let created = match d.created {
+            Some(c) if c.is_finite() && c >= 0.0 => start + secs(c),
+            Some(_) => {
+                return Err(self.err(
+                    f.referenced,
+                    format!("{path}.created"),
+                    "must be a number of seconds >= 0",
+                ));
+            }
+            None => start,
+        };
+        let spec = FlowLogSpec {
+            name: d.name.value.clone(),
+            id: d.id.clone(),
+            scope,
+            filter,
+            window: d.window.as_ref().map(|s| Span::from_secs(s.value)),
+            capacity: d.capacity.as_ref().map(|s| s.value as usize),
+        };
+        let mut fields = vec![
+            ("name", d.name.referenced),
+            ("resource", d.resource.referenced),
+        ];
+        if let Some(s) = &d.window {
+            fields.push(("window", s.referenced));
+        }
+        if let Some(s) = &d.capacity {
+            fields.push(("capacity", s.referenced));
+        }
+        w.create_flow_log(created, spec)
+            .map_err(|e| self.model(e, path, f.referenced, &fields))?;
+        Ok(())
+    }
+
+    fn endpoint(
+        &self,
+        names: &Names,
+        s: &S<String>,
+        field: &str,
+    ) -> Result<Endpoint, ScenarioError> {
+        names.endpoints.get(&s.value).copied().ok_or_else(|| {
+            let known: Vec<&str> = names.endpoints.keys().map(String::as_str).collect();
+            self.err(
+                s.referenced,
+                field,
+                format!(
+                    "no ENI or external host named `{}` (known: {})",
+                    s.value,
+                    list(&known)
+                ),
+            )
+        })
+    }
+
+    fn event(
+        &self,
+        sim: &mut Simulation,
+        names: &Names,
+        start: Time,
+        path: &str,
+        e: &S<doc::EventDoc>,
+    ) -> Result<(), ScenarioError> {
+        let d = &e.value;
+        if !(d.at.value.is_finite() && d.at.value >= 0.0) {
+            return Err(self.err(
+                d.at.referenced,
+                format!("{path}.at"),
+                "must be a number of seconds >= 0",
+            ));
+        }
+        let at = start + secs(d.at.value);
+        let actions = [
+            d.ping.is_some(),
+            d.tcp.is_some(),
+            d.udp.is_some(),
+            d.packet.is_some(),
+            d.set_security_group_rules.is_some(),
+            d.set_acl_entries.is_some(),
+            d.associate_acl.is_some(),
+            d.set_eni_security_groups.is_some(),
+            d.advance.is_some(),
+        ];
+        if actions.iter().filter(|a| **a).count() != 1 {
+            return Err(self.err(
+                e.referenced,
+                path,
+                "each traffic entry needs `at` and exactly one of ping, tcp, udp, packet, set_security_group_rules, set_acl_entries, associate_acl, set_eni_security_groups, advance",
+            ));
+        }
+        let bad = |m: String| self.err(e.referenced, path, m);
+        if let Some(p) = &d.ping {
+            let from = self.endpoint(names, &p.from, &format!("{path}.ping.from"))?;
+            let to = self.endpoint(names, &p.to, &format!("{path}.ping.to"))?;
+            sim.ping(at, from, to, p.count, secs(p.interval), p.ident)
+                .map_err(bad)?;
+        } else if let Some(t) = &d.tcp {
+            let client = self.endpoint(names, &t.from, &format!("{path}.tcp.from"))?;
+            let server = self.endpoint(names, &t.to, &format!("{path}.tcp.to"))?;
+            let close = match t.close.as_ref().map(|c| c.value.as_str()) {
+                None | Some("fin") => Close::Fin,
+                Some("rst") => Close::Rst,
+                Some("open") => Close::Open,
+                Some(o) => {
+                    let at = t.close.as_ref().map_or(e.referenced, |c| c.referenced);
+                    return Err(self.err(
+                        at,
+                        format!("{path}.tcp.close"),
+                        format!("unknown close `{o}` (expected fin, rst or open)"),
+                    ));
+                }
+            };
+            let sport = t.sport.unwrap_or_else(|| sim.ephemeral_port());
+            let spec = TcpSession {
+                client,
+                server,
+                sport,
+                dport: t.port,
+                requests: t.requests.clone(),
+                responses: t.responses.clone(),
+                close,
+                gap: secs(t.gap.unwrap_or(0.001)),
+            };
+            sim.tcp(at, spec).map_err(bad)?;
+        } else if let Some(u) = &d.udp {
+            let from = self.endpoint(names, &u.from, &format!("{path}.udp.from"))?;
+            let to = self.endpoint(names, &u.to, &format!("{path}.udp.to"))?;
+            sim.udp(
+                at,
+                from,
+                to,
+                u.sport,
+                u.port,
+                u.count,
+                secs(u.interval),
+                u.size.unwrap_or(size::UDP_REQUEST),
+            )
+            .map_err(bad)?;
+        } else if let Some(p) = &d.packet {
+            self.packet(sim, names, at, &format!("{path}.packet"), p)?;
+        } else if let Some(c) = &d.set_security_group_rules {
+            let vpc = self.vpc_of(
+                names,
+                c.vpc.as_ref(),
+                &format!("{path}.set_security_group_rules.vpc"),
+            )?;
+            let p = format!("{path}.set_security_group_rules");
+            let group = self.lookup(
+                &names.groups,
+                vpc,
+                &c.group,
+                &format!("{p}.group"),
+                "security group",
+            )?;
+            let rules = self.sg_rules(
+                sim.world.profile.sg_priority.is_some(),
+                names,
+                vpc,
+                &p,
+                &c.rules,
+            )?;
+            sim.world
+                .check_security_group_rules(group, &rules)
+                .map_err(|err| self.model(err, &p, e.referenced, &spans("rules", &c.rules)))?;
+            sim.change_at(at, Change::SecurityGroupRules { group, rules });
+        } else if let Some(c) = &d.set_acl_entries {
+            let vpc = self.vpc_of(
+                names,
+                c.vpc.as_ref(),
+                &format!("{path}.set_acl_entries.vpc"),
+            )?;
+            let p = format!("{path}.set_acl_entries");
+            let acl = self.lookup(&names.acls, vpc, &c.acl, &format!("{p}.acl"), "network ACL")?;
+            let (entries, locs) = self.acl_entries(&p, &c.ingress, &c.egress)?;
+            world::check_acl_entries(&sim.world.profile, &entries)
+                .map_err(|err| self.acl_error(err, &p, e.referenced, c.acl.referenced, &locs))?;
+            sim.change_at(at, Change::AclEntries { acl, entries });
+        } else if let Some(c) = &d.associate_acl {
+            let p = format!("{path}.associate_acl");
+            let (vpc, subnet) = names
+                .subnets
+                .iter()
+                .find(|((_, n), _)| *n == c.subnet.value)
+                .map(|((v, _), i)| (*v, *i))
+                .ok_or_else(|| {
+                    self.err(
+                        c.subnet.referenced,
+                        format!("{p}.subnet"),
+                        format!("no subnet named `{}`", c.subnet.value),
+                    )
+                })?;
+            let acl = self.lookup(&names.acls, vpc, &c.acl, &format!("{p}.acl"), "network ACL")?;
+            sim.change_at(at, Change::AssociateAcl { subnet, acl });
+        } else if let Some(c) = &d.set_eni_security_groups {
+            let p = format!("{path}.set_eni_security_groups");
+            let Endpoint::Eni(eni) = self.endpoint(names, &c.eni, &format!("{p}.eni"))? else {
+                return Err(self.err(
+                    c.eni.referenced,
+                    format!("{p}.eni"),
+                    "an external host has no security groups",
+                ));
+            };
+            let vpc = sim.world.enis[eni as usize].vpc;
+            let groups = c
+                .groups
+                .iter()
+                .enumerate()
+                .map(|(j, g)| {
+                    self.lookup(
+                        &names.groups,
+                        vpc,
+                        g,
+                        &format!("{p}.groups[{j}]"),
+                        "security group",
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            sim.change_at(at, Change::EniSecurityGroups { eni, groups });
+        } else {
+            // `advance`: nothing to schedule; the run covers this instant.
+            sim.run_until(at)
+                .map_err(|err| self.model(err, path, e.referenced, &[] as &[(&str, Location)]))?;
+        }
+        Ok(())
+    }
+
+    fn vpc_of(
+        &self,
+        names: &Names,
+        v: Option<&S<String>>,
+        field: &str,
+    ) -> Result<u32, ScenarioError> {
+        match v {
+            Some(s) => names.vpcs.get(&s.value).copied().ok_or_else(|| {
+                self.err(s.referenced, field, format!("no VPC named `{}`", s.value))
+            }),
+            None if names.vpcs.len() == 1 => Ok(*names.vpcs.values().next().unwrap_or(&0)),
+            None => Err(self.err(
+                Location::UNKNOWN,
+                field,
+                "several VPCs: say which with `vpc:`",
+            )),
+        }
+    }
+
+    fn packet(
+        &self,
+        sim: &mut Simulation,
+        names: &Names,
+        at: Time,
+        path: &str,
+        d: &doc::PacketDoc,
+    ) -> Result<(), ScenarioError> {
+        let from = self.endpoint(names, &d.from, &format!("{path}.from"))?;
+        let dst = match (&d.to, &d.dst) {
+            (Some(to), None) => {
+                let to_ep = self.endpoint(names, to, &format!("{path}.to"))?;
+                sim.world.address_for(from, to_ep).ok_or_else(|| {
+                    self.err(
+                        to.referenced,
+                        format!("{path}.to"),
+                        format!(
+                            "`{}` has no address `{}` can reach (no elastic IP)",
+                            to.value, d.from.value
+                        ),
+                    )
+                })?
+            }
+            (None, Some(ip)) => self.ip(ip, &format!("{path}.dst"))?,
+            _ => {
+                return Err(self.err(
+                    d.from.referenced,
+                    path,
+                    "give exactly one of `to` (a host name) or `dst` (an address)",
+                ));
+            }
+        };
+        let src = sim.world.address(from);
+        let proto = self.protocol(&d.protocol, None, None, path)?;
+        let mut flags = 0u8;
+        for f in &d.flags {
+            flags |= match f.value.to_ascii_lowercase().as_str() {
+                "fin" => TcpFlags::FIN,
+                "syn" => TcpFlags::SYN,
+                "rst" => TcpFlags::RST,
+                "psh" => TcpFlags::PSH,
+                "ack" => TcpFlags::ACK,
+                "urg" => TcpFlags::URG,
+                "ece" => TcpFlags::ECE,
+                "cwr" => TcpFlags::CWR,
+                o => {
+                    return Err(self.err(
+                        f.referenced,
+                        format!("{path}.flags"),
+                        format!("unknown TCP flag `{o}`"),
+                    ));
+                }
+            };
+        }
+        let mut p = match proto {
+            ProtoMatch::Tcp => {
+                let len = if flags & TcpFlags::SYN != 0 {
+                    size::TCP_SYN
+                } else if flags & TcpFlags::RST != 0 {
+                    size::TCP_RST
+                } else {
+                    size::TCP_ACK
+                };
+                Packet::tcp(
+                    src,
+                    d.sport.unwrap_or(33000),
+                    dst,
+                    d.dport.unwrap_or(80),
+                    flags,
+                    len,
+                )
+            }
+            ProtoMatch::Udp => Packet::udp(
+                src,
+                d.sport.unwrap_or(33000),
+                dst,
+                d.dport.unwrap_or(53),
+                size::UDP_REQUEST,
+            ),
+            ProtoMatch::Icmp { .. } => {
+                let mut p =
+                    Packet::echo_request(src, dst, d.ident.unwrap_or(1), d.seq.unwrap_or(0));
+                if let L4::Icmp {
+                    icmp_type, code, ..
+                } = &mut p.l4
+                {
+                    *icmp_type = d.icmp_type.unwrap_or(packet::icmp::ECHO_REQUEST);
+                    *code = d.icmp_code.unwrap_or(0);
+                }
+                p
+            }
+            ProtoMatch::Number(n) => Packet::other(src, dst, n, 40),
+            ProtoMatch::Any => {
+                return Err(self.err(
+                    d.protocol.referenced,
+                    format!("{path}.protocol"),
+                    "a packet needs one protocol, not `all`",
+                ));
+            }
+        };
+        if let Some(s) = d.size {
+            p.len = s.max(size::IP_HEADER);
+        }
+        p.frag_offset = d.fragment_offset.unwrap_or(0);
+        p.more_fragments = d.more_fragments;
+        for i in 0..d.count {
+            let mut q = p;
+            if let L4::Icmp { seq, .. } = &mut q.l4 {
+                *seq = seq.wrapping_add(i);
+            }
+            sim.send_at(at + Span((secs(d.interval).micros()) * i as u64), from, q);
+        }
+        Ok(())
+    }
+}
+
+fn secs(s: f64) -> Span {
+    Span((s * 1_000_000.0).round() as u64)
+}
+
+fn host(l: &doc::ListenDoc, auto_reply: bool) -> Host {
+    Host {
+        tcp: l.tcp.iter().copied().collect(),
+        udp: l.udp.iter().copied().collect(),
+        auto_reply,
+        ..Host::default()
+    }
+}
+
+/// `rules[3]` → the line of the fourth rule.
+fn spans<T>(prefix: &str, items: &[S<T>]) -> Vec<(String, Location)> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, x)| (format!("{prefix}[{i}]"), x.referenced))
+        .collect()
+}
+
+fn list(names: &[&str]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
