@@ -82,7 +82,7 @@ pub fn load(file: &str, text: &str, opts: &Options) -> Result<Loaded, ScenarioEr
             file: file.into(),
             line,
             column,
-            field: String::new(),
+            field: key_at(text, line, column).unwrap_or_default(),
             message: parse_message(&e.to_string()),
         }
     })?;
@@ -91,6 +91,23 @@ pub fn load(file: &str, text: &str, opts: &Options) -> Result<Loaded, ScenarioEr
         opts: opts.clone(),
     }
     .build(doc)
+}
+
+/// The YAML key whose value starts at (line, column), e.g. `seed` for `seed: -1`, so that a
+/// type error names its field like every other error.
+fn key_at(text: &str, line: u64, column: u64) -> Option<String> {
+    let src = text.lines().nth(line.checked_sub(1)? as usize)?;
+    let before: String = src
+        .chars()
+        .take(column.saturating_sub(1) as usize)
+        .collect();
+    let colon = before.trim_end().strip_suffix(':')?;
+    let key: String = colon
+        .chars()
+        .rev()
+        .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '-'))
+        .collect();
+    (!key.is_empty()).then(|| key.chars().rev().collect())
 }
 
 /// serde-saphyr's message with its own `error: line X column Y:` prefix and source excerpt

@@ -1647,16 +1647,7 @@ impl World {
         match set.first_match(remote, view) {
             Some(r) if r.action == RuleAction::Allow => {
                 let mut origin = r.origin;
-                let untracked = self.profile.untracked_flows && {
-                    let proto_slot = match view.protocol {
-                        proto::TCP => Some(0),
-                        proto::UDP => Some(1),
-                        _ => None,
-                    };
-                    proto_slot.is_some_and(|p| {
-                        r.nets.contains(&Ipv4Net::ANY) && e.allows_all_back[dir as usize][p]
-                    })
-                };
+                let untracked = self.profile.untracked_flows && untracked_flow(e, dir, r, remote, view);
                 if let By::SgRule { tracked, .. } = &mut origin {
                     *tracked = !untracked;
                 }
@@ -2024,6 +2015,30 @@ impl World {
         };
         format!("{place}: {reason}")
     }
+}
+
+/// aws untracked flows (D7, policy.md §1.3): a TCP/UDP flow is not tracked when a rule
+/// allows it from (or to) 0.0.0.0/0 and the other direction allows all ports to 0.0.0.0/0.
+/// `r` allowed the packet in `dir`; the packet may be the flow's request (`r` is the 0.0.0.0/0
+/// rule) or its response (`r` is the all-ports rule and the other direction would admit the
+/// request from anywhere).
+fn untracked_flow(e: &Eni, dir: Direction, r: &Compiled<By>, remote: Ipv4Addr, view: &PacketView) -> bool {
+    let slot = match view.protocol {
+        proto::TCP => 0,
+        proto::UDP => 1,
+        _ => return false,
+    };
+    let from_anywhere = r.nets.contains(&Ipv4Net::ANY);
+    if from_anywhere && e.allows_all_back[dir as usize][slot] {
+        return true;
+    }
+    let all_ports_anywhere = from_anywhere && r.dports.is_all() && r.sports.is_all();
+    let request = PacketView { sport: view.dport, dport: view.sport, ..*view };
+    let other = &e.rules[dir.reverse() as usize];
+    all_ports_anywhere
+        && other
+            .first_match(remote, &request)
+            .is_some_and(|q| q.action == RuleAction::Allow && q.nets.contains(&Ipv4Net::ANY))
 }
 
 /// Checks ACL entries against the cloud's rules (numbers, duplicates, ports).

@@ -1,0 +1,217 @@
+//! Bad input gets a clear error naming file, line and field, exit code 2, and nothing runs.
+//! Each case breaks the shipped ping scenario in one place.
+
+use std::process::Command;
+
+use vpclab_controlplane::{Options, ScenarioError, load};
+
+const BASE: &str = include_str!("../scenarios/ping-acl-asymmetry.yaml");
+
+fn broken(from: &str, to: &str) -> String {
+    assert!(
+        BASE.contains(from),
+        "the base scenario must contain {from:?}"
+    );
+    BASE.replacen(from, to, 1)
+}
+
+fn error(text: &str) -> ScenarioError {
+    match load("s.yaml", text, &Options::default()) {
+        Ok(_) => panic!("the scenario should not load"),
+        Err(e) => e,
+    }
+}
+
+fn line_of(text: &str, needle: &str) -> u64 {
+    text.lines()
+        .position(|l| l.contains(needle))
+        .expect("needle present") as u64
+        + 1
+}
+
+#[test]
+fn malformed_yaml() {
+    let e = error("provider: tencent\nstart: [1\n");
+    assert_eq!((e.file.as_str(), e.line), ("s.yaml", 2));
+    assert_eq!(e.field, "start");
+}
+
+#[test]
+fn unknown_field() {
+    let text = broken(
+        "    cidr: 172.31.0.0/16\n",
+        "    cidr: 172.31.0.0/16\n    colour: blue\n",
+    );
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "colour: blue"));
+    assert!(e.message.starts_with("unknown field `colour`"), "{e}");
+}
+
+#[test]
+fn wrong_type_names_the_field() {
+    let text = broken("seed: 1\n", "seed: -1\n");
+    let e = error(&text);
+    assert_eq!(
+        e.to_string(),
+        format!("s.yaml:{}:7: seed: invalid u64", line_of(&text, "seed: -1"))
+    );
+}
+
+#[test]
+fn subnet_outside_its_vpc() {
+    let text = broken("cidr: 172.31.16.0/20, acl", "cidr: 10.9.0.0/20, acl");
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "10.9.0.0/20"));
+    assert_eq!(e.field, "vpcs[0].subnets[0].cidr");
+    assert_eq!(
+        e.message,
+        "subnet 10.9.0.0/20 is not inside its VPC's block 172.31.0.0/16"
+    );
+}
+
+#[test]
+fn overlapping_subnets() {
+    let text = broken(
+        "      - { name: web, cidr: 172.31.16.0/20, acl: web-acl }\n",
+        "      - { name: web, cidr: 172.31.16.0/20, acl: web-acl }\n      - { name: web2, cidr: 172.31.16.0/24 }\n",
+    );
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "web2"));
+    assert_eq!(e.field, "vpcs[0].subnets[1].cidr");
+    assert_eq!(
+        e.message,
+        "subnet 172.31.16.0/24 overlaps subnet `web` (172.31.16.0/20)"
+    );
+}
+
+#[test]
+fn unknown_security_group() {
+    let text = broken("security_groups: [web-sg]", "security_groups: [web-sgg]");
+    let e = error(&text);
+    assert_eq!(e.field, "vpcs[0].enis[0].security_groups[0]");
+    assert_eq!(
+        e.message,
+        "no security group named `web-sgg` in this VPC (known: web-sg)"
+    );
+    assert_eq!(e.line, line_of(&text, "web-sgg"));
+}
+
+#[test]
+fn unknown_acl() {
+    let text = broken("acl: web-acl }", "acl: nope }");
+    let e = error(&text);
+    assert_eq!(e.field, "vpcs[0].subnets[0].acl");
+    assert_eq!(
+        e.message,
+        "no network ACL named `nope` in this VPC (known: web-acl)"
+    );
+}
+
+#[test]
+fn invalid_name() {
+    let text = broken("  - name: instance\n", "  - name: \"bad name!\"\n");
+    let e = error(&text);
+    assert_eq!(e.field, "vpcs[0].enis[0].name");
+    assert_eq!(e.line, line_of(&text, "bad name!"));
+    assert!(
+        e.message.starts_with("`bad name!` is not a valid name"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_port_range() {
+    let text = broken("ports: 443, remote", "ports: \"500-443\", remote");
+    let e = error(&text);
+    assert_eq!(e.field, "vpcs[0].security_groups[0].rules[1].ports");
+    assert_eq!(e.line, line_of(&text, "500-443"));
+    assert!(
+        e.message.starts_with("`500-443` is not a port range"),
+        "{e}"
+    );
+    let text = broken("ports: 443, remote", "ports: 70000, remote");
+    assert_eq!(
+        error(&text).field,
+        "vpcs[0].security_groups[0].rules[1].ports"
+    );
+}
+
+#[test]
+fn acl_rule_number_out_of_range() {
+    let text = broken(
+        "rule: 100, action: allow, protocol: icmp",
+        "rule: 0, action: allow, protocol: icmp",
+    );
+    let e = error(&text);
+    assert_eq!(e.field, "vpcs[0].network_acls[0].ingress[0].rule");
+    assert_eq!(e.message, "rule number 0 is outside 1-32766");
+}
+
+#[test]
+fn capture_window_the_cloud_does_not_offer() {
+    let text = broken("    traffic: all\n", "    traffic: all\n    window: 45\n");
+    let e = error(&text);
+    assert_eq!(e.field, "flow_logs[0].window");
+    assert_eq!(e.line, line_of(&text, "window: 45"));
+}
+
+#[test]
+fn deny_rules_on_aws_are_refused() {
+    let text = broken("provider: tencent", "provider: aws").replace(
+        "{ direction: ingress, action: allow, protocol: icmp",
+        "{ direction: ingress, action: deny, protocol: icmp",
+    );
+    let e = error(&text);
+    assert_eq!(e.field, "vpcs[0].security_groups[0].rules[0].action");
+    assert_eq!(e.message, "aws security groups only have allow rules");
+    assert_eq!(e.line, line_of(&text, "action: deny"));
+}
+
+#[test]
+fn cli_exits_2_and_runs_nothing() {
+    let dir = std::env::temp_dir().join(format!("vpclab-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.yaml");
+    std::fs::write(
+        &file,
+        broken("cidr: 172.31.16.0/20, acl", "cidr: 10.9.0.0/20, acl"),
+    )
+    .unwrap();
+    let pcap = dir.join("out.pcap");
+    let o = Command::new(env!("CARGO_BIN_EXE_vpclab"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(o.stdout.is_empty(), "nothing runs, nothing is printed");
+    assert!(!pcap.exists(), "nothing is written");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("bad.yaml:")
+            && err.contains("vpcs[0].subnets[0].cidr: subnet 10.9.0.0/20 is not inside"),
+        "{err}"
+    );
+}
+
+#[test]
+fn garbage_never_panics() {
+    for text in [
+        "",
+        "---",
+        "[]",
+        "provider: 3",
+        "\u{0}\u{1}",
+        "vpcs: {a: b}",
+        "provider: aws\nstart: 1\ntraffic: [{at: -1, advance: true}]",
+    ] {
+        assert!(
+            load("g.yaml", text, &Options::default()).is_err(),
+            "{text:?} should be refused"
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! `--pcap` writes a capture that tshark reads, with the same packets as the records count and
+//! every checksum correct. Needs tshark (`.ci/run` installs it); set VPCLAB_SKIP_TSHARK=1 to
+//! skip on a machine without it.
+
+use std::path::Path;
+use std::process::Command;
+
+fn tshark_available() -> bool {
+    if std::env::var_os("VPCLAB_SKIP_TSHARK").is_some() {
+        return false;
+    }
+    match Command::new("tshark").arg("--version").output() {
+        Ok(o) if o.status.success() => true,
+        _ => panic!(
+            "tshark is needed by this test: apt-get install tshark (or set VPCLAB_SKIP_TSHARK=1)"
+        ),
+    }
+}
+
+/// Runs a scenario with `--format json --pcap` and returns (packets counted by records, frames
+/// tshark read, tshark's verbose dump).
+fn capture(scenario: &Path, name: &str) -> (u64, u64, String) {
+    let dir = std::env::temp_dir().join(format!("vpclab-pcap-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join("out.pcap");
+    let o = Command::new(env!("CARGO_BIN_EXE_vpclab"))
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--format",
+            "json",
+            "--pcap",
+            pcap.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let packets: u64 = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| v["packets"].as_u64())
+        .sum();
+    let t = Command::new("tshark")
+        .args([
+            "-r",
+            pcap.to_str().unwrap(),
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        t.status.success(),
+        "tshark: {}",
+        String::from_utf8_lossy(&t.stderr)
+    );
+    // tshark warns when run as root; anything else it says is a problem with the file.
+    let complaints = String::from_utf8_lossy(&t.stderr).replace(
+        "Running as user \"root\" and group \"root\". This could be dangerous.",
+        "",
+    );
+    assert!(
+        complaints.trim().is_empty(),
+        "tshark complained: {complaints}"
+    );
+    let frames = String::from_utf8_lossy(&t.stdout).lines().count() as u64;
+    let v = Command::new("tshark")
+        .args([
+            "-r",
+            pcap.to_str().unwrap(),
+            "-V",
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "-o",
+            "udp.check_checksum:TRUE",
+        ])
+        .output()
+        .unwrap();
+    (
+        packets,
+        frames,
+        String::from_utf8_lossy(&v.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn tshark_reads_the_ping_capture() {
+    if !tshark_available() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (packets, frames, dump) = capture(&root.join("scenarios/ping-acl-asymmetry.yaml"), "ping");
+    // 4 requests in at the ENI, 4 replies out of it (rejected there by the ACL).
+    assert_eq!((packets, frames), (8, 8));
+    assert_eq!(dump.matches("Echo (ping) request").count(), 4, "{dump}");
+    assert_eq!(dump.matches("Echo (ping) reply").count(), 4, "{dump}");
+    assert!(
+        !dump.contains("[incorrect") && !dump.contains("Bad checksum"),
+        "{dump}"
+    );
+    assert!(
+        dump.contains("eni-lq6mkcis/ingress") && dump.contains("eni-lq6mkcis/egress"),
+        "interfaces are named after capture points"
+    );
+}
+
+#[test]
+fn tshark_counts_what_the_records_count() {
+    if !tshark_available() {
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("tests/determinism.rs")).unwrap();
+    let yaml = text
+        .split("r#\"")
+        .nth(1)
+        .unwrap()
+        .split("\"#")
+        .next()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("vpclab-pcap-src-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("mixed.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let (packets, frames, dump) = capture(&file, "mixed");
+    assert!(packets > 30, "TCP, UDP and ICMP traffic: {packets}");
+    assert_eq!(packets, frames);
+    for proto in [
+        "Transmission Control Protocol",
+        "User Datagram Protocol",
+        "Internet Control Message Protocol",
+    ] {
+        assert!(dump.contains(proto), "{proto} missing");
+    }
+    assert!(
+        !dump.contains("[incorrect") && !dump.contains("Bad checksum"),
+        "a checksum is wrong"
+    );
+}
