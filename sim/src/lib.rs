@@ -8,8 +8,18 @@
 //! - `addr`: IPv4 prefixes (CIDR) and their arithmetic.
 //! - `packet`: typed packets, 5-tuples, TCP flags, the synthetic sizes of policy.md §0.1.
 //! - `wire`: packets to real IPv4 bytes with pnet (checksums included).
-//! - `pcap`: a pcapng writer for every packet at every capture point.
-//! - `flowlog`: flow-log resources, per-window aggregation, NODATA/SKIPDATA, records, formats.
+//! - `pcap`: a pcapng writer, one interface per capture point.
+//! - `profile`: provider profiles — the one place where the clouds differ (D1, D2).
+//! - `policy`: security-group rules, ACL entries, the compiled first-match classifier.
+//! - `conntrack`: connection tracking for security groups and huawei's ACLs (D6–D9).
+//! - `verdict`: what each stage decided and why (drops are outcomes, not errors).
+//! - `host`: hosts that answer like hosts (echo, SYN-ACK/RST, UDP/port-unreachable).
+//! - `ids`: deterministic resource IDs in each cloud's style (D19).
+//! - `world`: the model, its operations (the one funnel), the topology graph, the per-packet
+//!   path, flow-log capture.
+//! - `flowlog`: flow-log collectors (windows, NODATA, SKIPDATA), records, cloud formats.
+//! - `simulation`: the scheduler that owns the clock, and scripted traffic.
+//! - `explain`: each packet's path and verdicts in plain words.
 
 pub mod addr;
 pub mod conntrack;
