@@ -121,6 +121,9 @@ fn parse_message(full: &str) -> String {
     }
 }
 
+/// Where an ACL entry is: its path, the line of its rule number, the line of its ports.
+type EntryLocation = (String, Location, Location);
+
 struct Loader {
     file: String,
     opts: Options,
@@ -613,7 +616,7 @@ impl Loader {
         path: &str,
         ingress: &[S<doc::AclEntryDoc>],
         egress: &[S<doc::AclEntryDoc>],
-    ) -> Result<(Vec<acl::Entry>, Vec<(String, Location, Location)>), ScenarioError> {
+    ) -> Result<(Vec<acl::Entry>, Vec<EntryLocation>), ScenarioError> {
         let mut entries = Vec::new();
         let mut locs = Vec::new();
         for (dir, list, name) in [
@@ -664,7 +667,7 @@ impl Loader {
         path: &str,
         item: Location,
         name: Location,
-        locs: &[(String, Location, Location)],
+        locs: &[EntryLocation],
     ) -> ScenarioError {
         // The world numbers entries across both directions: `entries[3].rule`.
         if let Some(rest) = e.field.strip_prefix("entries[")

@@ -366,17 +366,18 @@ impl Simulation {
                 auto_reply,
             } => {
                 let out = self.transmit(from, packet);
-                if auto_reply && let Some((to, delivered)) = out.delivered() {
-                    if let Some(reply) = self.world.host(to).respond(&delivered) {
-                        self.schedule(
-                            self.now + self.reply_delay,
-                            Event::Send {
-                                from: to,
-                                packet: reply,
-                                auto_reply: false,
-                            },
-                        );
-                    }
+                if auto_reply
+                    && let Some((to, delivered)) = out.delivered()
+                    && let Some(reply) = self.world.host(to).respond(&delivered)
+                {
+                    self.schedule(
+                        self.now + self.reply_delay,
+                        Event::Send {
+                            from: to,
+                            packet: reply,
+                            auto_reply: false,
+                        },
+                    );
                 }
             }
             Event::SessionStep { session } => self.session_step(session),

@@ -1024,7 +1024,7 @@ impl World {
         }
         let window = spec.window.unwrap_or(self.profile.window);
         if !self.profile.windows_allowed.contains(&window.secs())
-            || window.micros() % 1_000_000 != 0
+            || !window.micros().is_multiple_of(1_000_000)
         {
             return Err(ModelError::invalid(
                 "window",
@@ -1247,8 +1247,7 @@ impl World {
                         Direction::Ingress => (c.opener.0, &rules[0]),
                         Direction::Egress => (c.other.0, &rules[1]),
                     };
-                    !set.first_match(remote, &view)
-                        .is_some_and(|r| r.action == RuleAction::Allow)
+                    set.first_match(remote, &view).is_none_or(|r| r.action != RuleAction::Allow)
                 });
             }
         }
@@ -1502,17 +1501,17 @@ impl World {
                             source: true,
                         });
                         pkt.src = eip;
-                        self.from_internet(now, pkt, &view, &mut out);
+                        self.cross_internet(now, pkt, &view, &mut out);
                     }
                 }
             }
-            Endpoint::External(_) => self.from_internet(now, pkt, &view, &mut out),
+            Endpoint::External(_) => self.cross_internet(now, pkt, &view, &mut out),
         }
         out
     }
 
     /// A packet on the internet: to an external host, or through an IGW to an elastic IP.
-    fn from_internet(&mut self, now: Time, mut pkt: Packet, view: &PacketView, out: &mut Outcome) {
+    fn cross_internet(&mut self, now: Time, mut pkt: Packet, view: &PacketView, out: &mut Outcome) {
         match self.public_ips.get(&pkt.dst).copied() {
             Some(Endpoint::External(x)) => {
                 out.fate = Fate::Delivered {
