@@ -1247,7 +1247,8 @@ impl World {
                         Direction::Ingress => (c.opener.0, &rules[0]),
                         Direction::Egress => (c.other.0, &rules[1]),
                     };
-                    set.first_match(remote, &view).is_none_or(|r| r.action != RuleAction::Allow)
+                    set.first_match(remote, &view)
+                        .is_none_or(|r| r.action != RuleAction::Allow)
                 });
             }
         }
@@ -1646,7 +1647,8 @@ impl World {
         match set.first_match(remote, view) {
             Some(r) if r.action == RuleAction::Allow => {
                 let mut origin = r.origin;
-                let untracked = self.profile.untracked_flows && untracked_flow(e, dir, r, remote, view);
+                let untracked =
+                    self.profile.untracked_flows && untracked_flow(e, dir, r, remote, view);
                 if let By::SgRule { tracked, .. } = &mut origin {
                     *tracked = !untracked;
                 }
@@ -2021,7 +2023,13 @@ impl World {
 /// `r` allowed the packet in `dir`; the packet may be the flow's request (`r` is the 0.0.0.0/0
 /// rule) or its response (`r` is the all-ports rule and the other direction would admit the
 /// request from anywhere).
-fn untracked_flow(e: &Eni, dir: Direction, r: &Compiled<By>, remote: Ipv4Addr, view: &PacketView) -> bool {
+fn untracked_flow(
+    e: &Eni,
+    dir: Direction,
+    r: &Compiled<By>,
+    remote: Ipv4Addr,
+    view: &PacketView,
+) -> bool {
     let slot = match view.protocol {
         proto::TCP => 0,
         proto::UDP => 1,
@@ -2032,7 +2040,11 @@ fn untracked_flow(e: &Eni, dir: Direction, r: &Compiled<By>, remote: Ipv4Addr, v
         return true;
     }
     let all_ports_anywhere = from_anywhere && r.dports.is_all() && r.sports.is_all();
-    let request = PacketView { sport: view.dport, dport: view.sport, ..*view };
+    let request = PacketView {
+        sport: view.dport,
+        dport: view.sport,
+        ..*view
+    };
     let other = &e.rules[dir.reverse() as usize];
     all_ports_anywhere
         && other
