@@ -203,8 +203,9 @@ pub struct Profile {
     pub acl_stateful: bool,
     /// Inclusive range of ACL rule numbers.
     pub acl_rule_numbers: (u32, u32),
-    /// Whether a VPC's default ACL allows everything (aws: rule 100 allows all in and out).
-    pub default_acl_allows_all: bool,
+    /// Whether every VPC comes with a default ACL that subnets use until another is associated
+    /// (aws: rule 100 allows all in and out). Elsewhere a subnet without an ACL is not filtered.
+    pub vpc_default_acl: bool,
     /// Traffic every ACL of this cloud allows before its own rules (alibaba DNS and metaserver,
     /// huawei presets: policy.md §3.1, §3.2).
     pub acl_implicit_allow: &'static [Match],
@@ -253,7 +254,7 @@ impl Profile {
                 sg_implicit_egress_allow_all: false,
                 acl_stateful: false,
                 acl_rule_numbers: (1, 32766),
-                default_acl_allows_all: true,
+                vpc_default_acl: true,
                 acl_implicit_allow: &[],
                 // policy.md §1.3: tcp-established 432000 s, udp 30 s, udp-stream 180 s,
                 // other protocols 600 s; ICMP and closing states from Linux.
@@ -284,7 +285,7 @@ impl Profile {
                 sg_implicit_egress_allow_all: true,
                 acl_stateful: false,
                 acl_rule_numbers: (1, 32766),
-                default_acl_allows_all: false,
+                vpc_default_acl: false,
                 // policy.md §3.1: DNS 100.100.2.128/28, 100.100.2.112/28, metaserver.
                 acl_implicit_allow: ALIBABA_ACL_IMPLICIT,
                 // "A session can last up to 910 seconds" (policy.md §3.1).
@@ -321,7 +322,7 @@ impl Profile {
                 sg_implicit_egress_allow_all: false,
                 acl_stateful: true,
                 acl_rule_numbers: (1, 32766),
-                default_acl_allows_all: false,
+                vpc_default_acl: false,
                 // policy.md §3.2 presets: broadcast, multicast, metadata TCP 80, public services.
                 acl_implicit_allow: HUAWEI_ACL_PRESETS,
                 // policy.md §3.2: TCP established 600 s, FIN-WAIT 30 s, ICMP 30 s, other 180/30 s.
@@ -358,7 +359,7 @@ impl Profile {
                 sg_implicit_egress_allow_all: false,
                 acl_stateful: false,
                 acl_rule_numbers: (1, 32766),
-                default_acl_allows_all: false,
+                vpc_default_acl: false,
                 acl_implicit_allow: &[],
                 // Undocumented: Linux defaults (D6).
                 timeouts: LINUX,

@@ -55,6 +55,9 @@ pub enum Verdict {
     Deny(By),
     /// The stage does not apply: an ACL between two ENIs of one subnet (D4).
     SameSubnet,
+    /// The subnet has no network ACL associated (not possible on aws, whose VPCs have a
+    /// default ACL).
+    NoAcl,
 }
 
 impl Verdict {

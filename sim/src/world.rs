@@ -143,7 +143,9 @@ pub struct Vpc {
     pub name: String,
     pub cidr: Ipv4Net,
     pub main_route_table: u32,
-    pub default_acl: u32,
+    /// The ACL subnets get when none is associated (aws); `None`: such subnets are not
+    /// filtered by any ACL (huawei, alibaba, tencent).
+    pub default_acl: Option<u32>,
     pub default_sg: u32,
     pub igw: Option<u32>,
     node: NodeIndex,
@@ -163,7 +165,8 @@ pub struct Subnet {
     pub vpc: u32,
     pub cidr: Ipv4Net,
     pub az: String,
-    pub acl: u32,
+    /// The associated network ACL, if any.
+    pub acl: Option<u32>,
     pub route_table: u32,
     node: NodeIndex,
 }
@@ -530,23 +533,22 @@ impl World {
                 target: Target::Local,
             }],
         });
-        let acl = self.acls.len() as u32;
-        let acl_id = self.new_id(None, "acl");
-        let default_entries = if self.profile.default_acl_allows_all {
-            vec![
-                acl::Entry::allow_all(100, Direction::Ingress),
-                acl::Entry::allow_all(100, Direction::Egress),
-            ]
+        // aws gives every VPC a default ACL that allows everything (rule 100 in and out,
+        // policy.md §2); the other clouds filter a subnet only once an ACL is associated.
+        let default_acl = if self.profile.vpc_default_acl {
+            let acl = self.acls.len() as u32;
+            let acl_id = self.new_id(None, "acl");
+            self.acls.push(NetworkAcl {
+                id: acl_id,
+                name: format!("{name}-default"),
+                vpc: v,
+                entries: Vec::new(),
+                rules: Default::default(),
+            });
+            Some(acl)
         } else {
-            Vec::new()
+            None
         };
-        self.acls.push(NetworkAcl {
-            id: acl_id,
-            name: format!("{name}-default"),
-            vpc: v,
-            entries: Vec::new(),
-            rules: Default::default(),
-        });
         let sg = self.security_groups.len() as u32;
         let sg_id = self.new_id(None, "sg");
         // Default group (policy.md §1.2, §3.2): inbound from itself, all outbound.
@@ -572,13 +574,19 @@ impl World {
             name: name.into(),
             cidr,
             main_route_table: rt,
-            default_acl: acl,
+            default_acl,
             default_sg: sg,
             igw: None,
             node,
         });
-        self.set_acl_entries(acl, default_entries)
-            .map_err(|e| e.within("default_acl"))?;
+        if let Some(acl) = default_acl {
+            let allow_all = vec![
+                acl::Entry::allow_all(100, Direction::Ingress),
+                acl::Entry::allow_all(100, Direction::Egress),
+            ];
+            self.set_acl_entries(acl, allow_all)
+                .map_err(|e| e.within("default_acl"))?;
+        }
         Ok(v)
     }
 
@@ -827,7 +835,7 @@ impl World {
                 "the network ACL belongs to another VPC",
             ));
         }
-        self.subnets[subnet as usize].acl = acl;
+        self.subnets[subnet as usize].acl = Some(acl);
         Ok(())
     }
 
@@ -1695,7 +1703,9 @@ impl World {
                 return Verdict::Allow(By::Tracked);
             }
         }
-        let acl = self.subnets[subnet as usize].acl;
+        let Some(acl) = self.subnets[subnet as usize].acl else {
+            return Verdict::NoAcl;
+        };
         match self.acls[acl as usize].rules[dir as usize].first_match(remote, view) {
             Some(r) if r.action == RuleAction::Allow => {
                 if stateful {
@@ -1931,6 +1941,12 @@ impl World {
                     self.subnets[d.at as usize].name
                 );
             }
+            Verdict::NoAcl => {
+                return format!(
+                    "ACL {dir}: subnet {} has no network ACL, nothing to evaluate",
+                    self.subnets[d.at as usize].name
+                );
+            }
             Verdict::Allow(by) | Verdict::Deny(by) => (
                 if d.verdict.allows() {
                     "allows"
@@ -1946,10 +1962,10 @@ impl World {
             }
             Stage::AclEgress | Stage::AclIngress => {
                 let s = &self.subnets[d.at as usize];
-                format!(
-                    "ACL {} {dir} (subnet {})",
-                    self.acls[s.acl as usize].name, s.name
-                )
+                let acl = s
+                    .acl
+                    .map_or("(none)", |a| self.acls[a as usize].name.as_str());
+                format!("ACL {acl} {dir} (subnet {})", s.name)
             }
         };
         let reason = match by {

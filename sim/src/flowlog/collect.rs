@@ -152,7 +152,8 @@ impl<D: Copy + PartialEq> Collector<D> {
     /// Counts one packet. The caller has closed every window that ended at or before `o.at`.
     #[inline]
     pub fn observe(&mut self, o: &Observation<D>) {
-        if !self.settings.filter.keeps(o.action) {
+        // Nothing is logged before the flow log exists.
+        if o.at < self.created || !self.settings.filter.keeps(o.action) {
             return;
         }
         let key = AggKey {
@@ -379,6 +380,20 @@ mod tests {
             (closed.window_start, closed.window_end),
             (Time(0), Time::from_secs(600))
         );
+    }
+
+    #[test]
+    fn nothing_is_logged_before_the_flow_log_exists() {
+        let mut c = Collector::new(settings(100, Filter::All), Time::from_secs(100), true);
+        c.observe(&obs(10, 0, 1000, Action::Accept));
+        c.observe(&obs(130, 0, 2000, Action::Accept));
+        let closed = c.close_window(&[(0, Time(0))]);
+        let ports: Vec<u16> = closed
+            .records
+            .iter()
+            .filter_map(|(_, r, _)| r.flow.as_ref().map(|f| f.tuple.sport))
+            .collect();
+        assert_eq!(ports, vec![2000]);
     }
 
     #[test]

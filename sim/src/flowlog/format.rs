@@ -22,12 +22,10 @@
 //! files or add newlines, parse records back, or produce the router formats (Huawei ER, AWS
 //! TGW, Tencent CCN: D15, D17) or the AWS v6+ fields.
 //!
-//! Known approximation (AWS `tcp-flags`): AWS maps each packet's flags before OR-ing them over the
-//! window (FIN 1, SYN 2, RST 4, SYN-ACK 18; ACK and PSH alone 0), but a [`Flow`] keeps only the
-//! raw OR of the header bits. vpclab therefore reports ACK as 16 only when SYN is in the raw OR
-//! too. That is exact for the side that sends the SYN-ACK and for a window whose SYN sender sent
-//! nothing else; a client that sent its SYN and then ACKs in one window shows 18 where AWS shows
-//! 2 (see [`aws_tcp_flags`]).
+//! AWS `tcp-flags`: AWS maps each packet's flags before OR-ing them over the window (FIN 1,
+//! SYN 2, RST 4, SYN-ACK 18; ACK and PSH alone 0). The collector does the same per packet and
+//! keeps the result in [`Flow::aws_tcp_flags`], which the AWS format prints as is; the raw OR
+//! ([`Flow::tcp_flags`]) serves alibaba's wider mask.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -476,10 +474,8 @@ pub fn render(record: &Record, format: &Format) -> String {
 /// AWS's `tcp-flags` from the raw OR of a window's header bits: FIN, SYN and RST as themselves,
 /// ACK as 16 only when SYN is present too (SYN-ACK = 18), everything else dropped (§1.3 row 18).
 ///
-/// Approximation: AWS maps each packet before OR-ing, and the raw OR cannot tell a SYN-ACK from a
-/// SYN followed by an ACK, so a client window holding its SYN and its ACKs prints 18 here where
-/// AWS prints 2. Exact whenever the OR of [`aws_packet_tcp_flags`] over the window's packets
-/// would give the same bits (a mapped value maps to itself).
+/// Applied to a raw OR this cannot tell a SYN-ACK from a SYN followed by an ACK, which is why the
+/// collector applies [`aws_packet_tcp_flags`] per packet instead (a mapped value maps to itself).
 pub fn aws_tcp_flags(raw: u8) -> u8 {
     let mut flags = raw & (TcpFlags::FIN | TcpFlags::SYN | TcpFlags::RST);
     if raw & TcpFlags::SYN != 0 && raw & TcpFlags::ACK != 0 {
@@ -1190,7 +1186,7 @@ mod tests {
 
     #[test]
     fn aws_tcp_flags_client_window_limitation() {
-        // Documented approximation: a client's SYN then ACKs in one window.
+        // On a raw OR a client's SYN then ACKs would look like a SYN-ACK: hence per-packet mapping.
         assert_eq!(aws_tcp_flags(SYN | ACK | PSH), 18); // AWS would print 2.
         // Mapped values are fixed points, so an aggregator ORing per-packet values is exact.
         for v in [0, 1, 2, 3, 4, 18, 19] {
