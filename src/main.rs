@@ -42,7 +42,7 @@ enum Command {
     },
     /// Run scenarios' expectations (files, or directories of .yaml files; default scenarios/).
     Test { paths: Vec<PathBuf> },
-    /// Validate scenario files without running them.
+    /// Validate scenario files (or directories of them) without running them.
     Check { files: Vec<PathBuf> },
 }
 
@@ -216,8 +216,12 @@ fn cmd_check(files: &[PathBuf]) -> ExitCode {
     if files.is_empty() {
         return fail(BAD_INPUT, "check: name at least one scenario file");
     }
+    let files = match scenario_files(files) {
+        Ok(f) => f,
+        Err(e) => return fail(BAD_INPUT, &e),
+    };
     let mut bad = false;
-    for f in files {
+    for f in &files {
         match load_file(f, &Options::default()) {
             Ok(_) => println!("ok {}", f.display()),
             Err(e) => {

@@ -151,3 +151,23 @@ fn check_validates_without_running() {
     assert!(o.status.success());
     assert_eq!(stdout(&o), "ok scenarios/ping-acl-asymmetry.yaml\n");
 }
+
+#[test]
+fn explanations_quote_the_rules_as_they_were() {
+    // Rules change at t=60: packets judged before must still be explained by the old rules.
+    let o = vpclab(&["run", "scenarios/rule-removal-mid-flow.yaml", "--explain"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("(allow TCP port 80 from 0.0.0.0/0) allows; flow not tracked (D7)"),
+        "{out}"
+    );
+    assert!(!out.contains("denie "), "{out}");
+}
+
+#[test]
+fn check_takes_directories() {
+    let o = vpclab(&["check", "scenarios"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).lines().count() > 10);
+}

@@ -27,17 +27,23 @@ impl Stage {
 /// Which rule (or which absence of one) decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum By {
-    /// Rule `rule` (index in the group's list) of security group `sg`; `tracked` says whether
-    /// the allowed flow entered connection tracking (aws untracked flows, D7).
-    SgRule { sg: u32, rule: u32, tracked: bool },
+    /// Rule `rule` (index in the list) of revision `rev` of security group `sg`'s rules;
+    /// `tracked` says whether the allowed flow entered connection tracking (aws untracked
+    /// flows, D7). Revisions keep explanations true after the rules change.
+    SgRule {
+        sg: u32,
+        rev: u32,
+        rule: u32,
+        tracked: bool,
+    },
     /// alibaba's implicit rule: inbound from instances of the same group.
     SgSameGroup { sg: u32 },
     /// alibaba's implicit rule: all outbound.
     SgImplicitEgress,
     /// No security-group rule matched.
     SgNoMatch,
-    /// Entry `rule` (index in the ACL's entries) of ACL `acl`.
-    AclRule { acl: u32, rule: u32 },
+    /// Entry `rule` (index in the sorted entries) of revision `rev` of ACL `acl`.
+    AclRule { acl: u32, rev: u32, rule: u32 },
     /// The final `*` rule of ACL `acl`.
     AclDefault { acl: u32 },
     /// Traffic the cloud's ACLs always allow (alibaba DNS/metaserver, huawei presets).

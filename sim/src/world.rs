@@ -199,6 +199,21 @@ pub struct SecurityGroup {
     pub name: String,
     pub vpc: u32,
     pub rules: Vec<sg::Rule>,
+    /// Rule lists replaced by later changes: revision `r` is `past[r]`, the current list is
+    /// revision `past.len()`. Decisions name a revision, so explanations of packets judged
+    /// before a change quote the rule that judged them.
+    pub past: Vec<Vec<sg::Rule>>,
+}
+
+impl SecurityGroup {
+    pub fn revision(&self) -> u32 {
+        self.past.len() as u32
+    }
+    pub fn rules_at(&self, rev: u32) -> &[sg::Rule] {
+        self.past
+            .get(rev as usize)
+            .map_or(&self.rules, Vec::as_slice)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -208,8 +223,18 @@ pub struct NetworkAcl {
     pub vpc: u32,
     /// Entries sorted by number.
     pub entries: Vec<acl::Entry>,
+    /// Entry lists replaced by later changes (revisions, as for security groups).
+    pub past: Vec<Vec<acl::Entry>>,
     /// Compiled, [ingress, egress].
     rules: [Classifier<By>; 2],
+}
+
+impl NetworkAcl {
+    pub fn entries_at(&self, rev: u32) -> &[acl::Entry] {
+        self.past
+            .get(rev as usize)
+            .map_or(&self.entries, Vec::as_slice)
+    }
 }
 
 /// Where a route sends packets.
@@ -543,6 +568,7 @@ impl World {
                 name: format!("{name}-default"),
                 vpc: v,
                 entries: Vec::new(),
+                past: Vec::new(),
                 rules: Default::default(),
             });
             Some(acl)
@@ -568,6 +594,7 @@ impl World {
             name: "default".into(),
             vpc: v,
             rules: default_rules,
+            past: Vec::new(),
         });
         self.vpcs.push(Vpc {
             id,
@@ -700,6 +727,7 @@ impl World {
             name: name.into(),
             vpc,
             rules: Vec::new(),
+            past: Vec::new(),
         });
         if let Err(e) = self.check_security_group_rules(g, &rules) {
             self.security_groups.pop();
@@ -732,6 +760,7 @@ impl World {
             name: name.into(),
             vpc,
             entries: Vec::new(),
+            past: Vec::new(),
             rules: Default::default(),
         });
         self.set_acl_entries(a, entries)?;
@@ -1101,7 +1130,8 @@ impl World {
     ) -> Result<(), ModelError> {
         self.check_security_group_rules(group, &rules)?;
         let g = &mut self.security_groups[group as usize];
-        g.rules = rules;
+        let old = std::mem::replace(&mut g.rules, rules);
+        g.past.push(old);
         let vpc = g.vpc;
         self.recompile_vpc(vpc);
         let members: Vec<u32> = (0..self.enis.len() as u32)
@@ -1156,6 +1186,8 @@ impl World {
             .get_mut(acl as usize)
             .ok_or_else(|| ModelError::not_found("acl", "no such network ACL"))?;
         entries.sort_by_key(|e| e.number);
+        // The new entries become the revision after the current one.
+        let rev = a.past.len() as u32 + 1;
         let compile = |dir: Direction| {
             Classifier::new(
                 entries
@@ -1170,6 +1202,7 @@ impl World {
                         action: e.action,
                         origin: By::AclRule {
                             acl,
+                            rev,
                             rule: i as u32,
                         },
                     })
@@ -1177,7 +1210,8 @@ impl World {
             )
         };
         a.rules = [compile(Direction::Ingress), compile(Direction::Egress)];
-        a.entries = entries;
+        let old = std::mem::replace(&mut a.entries, entries);
+        a.past.push(old);
         Ok(())
     }
 
@@ -1327,6 +1361,7 @@ impl World {
                 action: r.action,
                 origin: By::SgRule {
                     sg: g,
+                    rev: self.security_groups[g as usize].revision(),
                     rule: i,
                     tracked: true,
                 },
@@ -1962,16 +1997,24 @@ impl World {
             }
             Stage::AclEgress | Stage::AclIngress => {
                 let s = &self.subnets[d.at as usize];
-                let acl = s
-                    .acl
-                    .map_or("(none)", |a| self.acls[a as usize].name.as_str());
+                // The ACL that decided, which may since have been replaced on the subnet.
+                let acl = match by {
+                    By::AclRule { acl, .. } | By::AclDefault { acl } => Some(acl),
+                    _ => s.acl,
+                };
+                let acl = acl.map_or("(none)", |a| self.acls[a as usize].name.as_str());
                 format!("ACL {acl} {dir} (subnet {})", s.name)
             }
         };
         let reason = match by {
-            By::SgRule { sg, rule, tracked } => {
+            By::SgRule {
+                sg,
+                rev,
+                rule,
+                tracked,
+            } => {
                 let g = &self.security_groups[sg as usize];
-                let r = &g.rules[rule as usize];
+                let r = &g.rules_at(rev)[rule as usize];
                 let remote = match &r.remote {
                     Remote::Cidr(n) => n.to_string(),
                     Remote::Group(x) => format!("group {}", self.security_groups[*x as usize].name),
@@ -1995,7 +2038,7 @@ impl World {
                     "rule {} of {} ({} {}{ports} {dirword} {remote}) {what}{track}",
                     rule + 1,
                     g.name,
-                    r.action.verb().trim_end_matches('s'),
+                    r.action.name(),
                     r.protocol
                 )
             }
@@ -2005,8 +2048,8 @@ impl World {
             ),
             By::SgImplicitEgress => format!("implicit rule: all outbound traffic {what}"),
             By::SgNoMatch => format!("no rule matched; the group {what} by default"),
-            By::AclRule { acl, rule } => {
-                let e = &self.acls[acl as usize].entries[rule as usize];
+            By::AclRule { acl, rev, rule } => {
+                let e = &self.acls[acl as usize].entries_at(rev)[rule as usize];
                 let ports = if e.protocol.has_ports() {
                     format!(" {}", e.ports)
                 } else {
@@ -2015,7 +2058,7 @@ impl World {
                 format!(
                     "rule {} ({} {}{ports} {} {}) {what}",
                     e.number,
-                    e.action.verb().trim_end_matches('s'),
+                    e.action.name(),
                     e.protocol,
                     if e.direction == Direction::Ingress {
                         "from"

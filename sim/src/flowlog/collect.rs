@@ -181,7 +181,12 @@ impl<D: Copy + PartialEq> Collector<D> {
         agg.last = o.at;
         agg.flags |= o.tcp_flags.0;
         agg.aws_flags |= aws_packet_tcp_flags(o.tcp_flags.0);
-        if o.tcp_flags.has(TcpFlags::FIN) || o.tcp_flags.has(TcpFlags::RST) {
+        // Once a FIN or RST is seen, the connection's close time is its last packet (the ACK
+        // of the FIN included): alibaba's `end` for short connections (D11).
+        if agg.closed_at.is_some()
+            || o.tcp_flags.has(TcpFlags::FIN)
+            || o.tcp_flags.has(TcpFlags::RST)
+        {
             agg.closed_at = Some(o.at);
         }
         if self.keep_packet_ids {

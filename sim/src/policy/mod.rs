@@ -19,6 +19,15 @@ pub enum RuleAction {
 }
 
 impl RuleAction {
+    /// `allow` or `deny`.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleAction::Allow => "allow",
+            RuleAction::Deny => "deny",
+        }
+    }
+
+    /// `allows` or `denies`.
     pub fn verb(self) -> &'static str {
         match self {
             RuleAction::Allow => "allows",
