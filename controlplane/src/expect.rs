@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde_saphyr::Spanned;
 use vpclab_sim::flowlog::Record;
-use vpclab_sim::flowlog::format::{AwsField, Format, TencentStyle};
+use vpclab_sim::flowlog::format::{Format, TencentStyle};
 
 use crate::doc;
 
@@ -89,67 +89,25 @@ impl Printed {
     }
 }
 
-const AWS_V2: [&str; 14] = [
-    "version",
-    "account-id",
-    "interface-id",
-    "srcaddr",
-    "dstaddr",
-    "srcport",
-    "dstport",
-    "protocol",
-    "packets",
-    "bytes",
-    "start",
-    "end",
-    "action",
-    "log-status",
-];
-
-const HUAWEI: [&str; 14] = [
-    "version",
-    "project-id",
-    "interface-id",
-    "srcaddr",
-    "dstaddr",
-    "srcport",
-    "dstport",
-    "protocol",
-    "packets",
-    "bytes",
-    "start",
-    "end",
-    "action",
-    "log-status",
-];
-
 /// Names each value of a printed line as its format does.
 pub fn fields_of(line: &str, format: &Format) -> Vec<(String, String)> {
-    let zip = |names: &[&str]| {
-        names
+    if let Some(names) = format.positional_fields() {
+        return names
             .iter()
             .zip(line.split(' '))
             .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect()
-    };
+            .collect();
+    }
     match format {
-        Format::Huawei => zip(&HUAWEI),
-        Format::Tencent(TencentStyle::Positional) => zip(&AWS_V2),
         Format::Tencent(TencentStyle::KeyValue) => line
             .split(' ')
             .filter_map(|kv| kv.split_once(':'))
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        Format::Aws(f) => {
-            let names: Vec<&str> = f.fields().iter().map(|x: &AwsField| x.name()).collect();
-            zip(&names)
-        }
-        Format::Alibaba | Format::Json => {
+        _ => {
             let mut out = Vec::new();
-            if let Ok(serde_json::Value::Object(m)) =
-                serde_json::from_str::<serde_json::Value>(line)
-            {
-                flatten("", &serde_json::Value::Object(m), &mut out);
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                flatten("", &v, &mut out);
             }
             out
         }

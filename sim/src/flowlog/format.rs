@@ -89,6 +89,21 @@ impl Format {
         }
     }
 
+    /// The field names of a positional format, in print order (`project-id` for huawei); `None`
+    /// for formats whose lines name their fields (tencent key:value, alibaba, json).
+    pub fn positional_fields(&self) -> Option<Vec<&'static str>> {
+        match self {
+            Format::Huawei => {
+                let mut names = V2_NAMES.to_vec();
+                names[1] = "project-id";
+                Some(names)
+            }
+            Format::Tencent(TencentStyle::Positional) => Some(V2_NAMES.to_vec()),
+            Format::Aws(aws) => Some(aws.fields().iter().map(|f| f.name()).collect()),
+            Format::Tencent(TencentStyle::KeyValue) | Format::Alibaba | Format::Json => None,
+        }
+    }
+
     /// The CLI name. A custom AWS format is also `aws`: its fields are in [`AwsFormat`]'s
     /// `Display`.
     pub fn name(&self) -> &'static str {
