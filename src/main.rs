@@ -1,5 +1,8 @@
 //! `vpclab`: run, test and check scenario files; benchmark the data plane.
 
+mod alloc_count;
+mod bench;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -7,6 +10,10 @@ use clap::{Parser, Subcommand};
 use vpclab_controlplane::{Loaded, Options, load, run};
 use vpclab_sim::flowlog::format::Format;
 use vpclab_sim::profile::Provider;
+
+/// Counts live heap bytes, for the benchmark's bytes-per-flow figure.
+#[global_allocator]
+static ALLOCATOR: alloc_count::Counting = alloc_count::COUNTING;
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +51,24 @@ enum Command {
     Test { paths: Vec<PathBuf> },
     /// Validate scenario files (or directories of them) without running them.
     Check { files: Vec<PathBuf> },
+    /// Benchmark the data plane (SG + ACL + conntrack + route + aggregation + formatting).
+    /// Build with --release.
+    Bench {
+        /// Concurrent connections.
+        #[arg(long, default_value_t = bench::Options::default().flows)]
+        flows: usize,
+        /// Security-group rules plus ACL entries in total.
+        #[arg(long, default_value_t = bench::Options::default().rules)]
+        rules: usize,
+        /// Packets in the measured run.
+        #[arg(long, default_value_t = bench::Options::default().packets)]
+        packets: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Skip the 10-rule and 10,000-rule comparison runs.
+        #[arg(long)]
+        no_compare: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -66,6 +91,25 @@ fn main() -> ExitCode {
         ),
         Command::Test { paths } => cmd_test(paths),
         Command::Check { files } => cmd_check(&files),
+        Command::Bench {
+            flows,
+            rules,
+            packets,
+            seed,
+            no_compare,
+        } => {
+            let opts = bench::Options {
+                flows,
+                rules,
+                packets,
+                seed,
+                compare_rules: !no_compare,
+            };
+            match bench::run(&opts) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(1, &e),
+            }
+        }
     }
 }
 
