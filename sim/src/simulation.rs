@@ -7,8 +7,7 @@
 //! part of the plan: the plan asks the server host whether it listens, and stops at the first
 //! packet that is not delivered (no retransmissions, policy.md §0.1).
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::BTreeMap;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -101,8 +100,8 @@ pub struct Simulation {
     pub world: World,
     now: Time,
     seq: u64,
-    queue: BinaryHeap<Reverse<(Time, u64)>>,
-    events: std::collections::HashMap<u64, Event>,
+    /// Pending events by (time, sequence): the queue and its contents in one ordered map.
+    queue: BTreeMap<(Time, u64), Event>,
     sessions: Vec<Session>,
     rng: ChaCha8Rng,
     /// Delay before a host's automatic answer.
@@ -119,8 +118,7 @@ impl Simulation {
             world,
             now: start,
             seq: 0,
-            queue: BinaryHeap::new(),
-            events: Default::default(),
+            queue: BTreeMap::new(),
             sessions: Vec::new(),
             // A stream of its own, so adding traffic never renames resources.
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x7661_6c61_6273_696d),
@@ -154,8 +152,7 @@ impl Simulation {
     fn schedule(&mut self, at: Time, e: Event) {
         let at = at.max(self.now);
         self.seq += 1;
-        self.queue.push(Reverse((at, self.seq)));
-        self.events.insert(self.seq, e);
+        self.queue.insert((at, self.seq), e);
     }
 
     /// Sends a packet at `at`; the receiving host answers on its own.
@@ -321,16 +318,15 @@ impl Simulation {
 
     /// Runs every event due at or before `until`, then moves the clock there.
     pub fn run_until(&mut self, until: Time) -> Result<(), ModelError> {
-        while let Some(&Reverse((at, seq))) = self.queue.peek() {
+        while let Some(entry) = self.queue.first_entry() {
+            let at = entry.key().0;
             if at > until {
                 break;
             }
-            self.queue.pop();
+            let e = entry.remove();
             self.now = at;
             self.last_event = at;
-            if let Some(e) = self.events.remove(&seq) {
-                self.handle(e)?;
-            }
+            self.handle(e)?;
         }
         self.now = self.now.max(until);
         self.world.advance(self.now);
@@ -339,7 +335,7 @@ impl Simulation {
 
     /// Runs the whole script, then closes the flow-log windows that hold its traffic.
     pub fn run_to_end(&mut self) -> Result<Time, ModelError> {
-        while let Some(&Reverse((at, _))) = self.queue.peek() {
+        while let Some((&(at, _), _)) = self.queue.first_key_value() {
             self.run_until(at)?;
         }
         let end = self

@@ -205,7 +205,7 @@ impl<D: Copy + PartialEq> Collector<D> {
         let (window_start, window_end) = self.window_bounds(self.window);
         self.window += 1;
         let mut rows: Vec<(AggKey, Agg<D>)> = self.active.drain().collect();
-        let order: HashMap<u32, usize> = covered
+        let order: std::collections::BTreeMap<u32, usize> = covered
             .iter()
             .enumerate()
             .map(|(i, (e, _))| (*e, i))
