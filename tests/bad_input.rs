@@ -215,3 +215,17 @@ fn garbage_never_panics() {
         );
     }
 }
+
+#[test]
+fn absurd_numbers_are_refused_not_overflowed() {
+    let e = error(&broken("start: 1432917000", "start: 18446744073709551615"));
+    assert_eq!(e.field, "start");
+    let e = error(&broken("  - at: 27\n", "  - at: 1e300\n"));
+    assert_eq!(e.field, "traffic[0].at");
+    let e = error(&broken(
+        "count: 4, interval: 38",
+        "count: 65535, interval: 1e9",
+    ));
+    assert_eq!(e.field, "traffic[0].ping.interval");
+    assert!(e.message.contains("31 days"), "{e}");
+}

@@ -23,7 +23,7 @@ pub struct Scenario {
     #[serde(default)]
     pub seed: u64,
     /// Unix seconds at which the virtual clock starts.
-    pub start: u64,
+    pub start: S<u64>,
     #[serde(default)]
     pub account: Option<String>,
     #[serde(default)]

@@ -199,7 +199,17 @@ impl Loader {
             (None, Some(o)) => self.format(&o.format)?,
             (None, None) => profile.default_format(),
         };
-        let start = Time::from_secs(d.start);
+        if d.start.value > LATEST_START {
+            return Err(self.err(
+                d.start.referenced,
+                "start",
+                format!(
+                    "{} is after the year 2100 (at most {LATEST_START})",
+                    d.start.value
+                ),
+            ));
+        }
+        let start = Time::from_secs(d.start.value);
         let mut cfg = Config::new(profile);
         cfg.seed = d.seed;
         cfg.account_id = d.account.clone();
@@ -240,13 +250,9 @@ impl Loader {
             self.event(&mut sim, &names, start, &format!("traffic[{i}]"), e)?;
         }
         let until = match d.until {
-            Some(u) if u.is_finite() && u >= 0.0 => Some(start + secs(u)),
+            Some(u) if within_horizon(u) => Some(start + secs(u)),
             Some(_) => {
-                return Err(self.err(
-                    Location::UNKNOWN,
-                    "until",
-                    "must be a number of seconds >= 0",
-                ));
+                return Err(self.err(Location::UNKNOWN, "until", HORIZON_MESSAGE));
             }
             None => None,
         };
@@ -872,13 +878,9 @@ impl Loader {
             }
         };
         let created = match d.created {
-            Some(c) if c.is_finite() && c >= 0.0 => start + secs(c),
+            Some(c) if within_horizon(c) => start + secs(c),
             Some(_) => {
-                return Err(self.err(
-                    f.referenced,
-                    format!("{path}.created"),
-                    "must be a number of seconds >= 0",
-                ));
+                return Err(self.err(f.referenced, format!("{path}.created"), HORIZON_MESSAGE));
             }
             None => start,
         };
@@ -934,12 +936,8 @@ impl Loader {
         e: &S<doc::EventDoc>,
     ) -> Result<(), ScenarioError> {
         let d = &e.value;
-        if !(d.at.value.is_finite() && d.at.value >= 0.0) {
-            return Err(self.err(
-                d.at.referenced,
-                format!("{path}.at"),
-                "must be a number of seconds >= 0",
-            ));
+        if !within_horizon(d.at.value) {
+            return Err(self.err(d.at.referenced, format!("{path}.at"), HORIZON_MESSAGE));
         }
         let at = start + secs(d.at.value);
         let actions = [
@@ -961,9 +959,23 @@ impl Loader {
             ));
         }
         let bad = |m: String| self.err(e.referenced, path, m);
+        // A series of packets must end inside the horizon too.
+        let series = |interval: f64, count: u16, what: &str| {
+            let last = d.at.value + interval * f64::from(count.saturating_sub(1));
+            if within_horizon(interval) && within_horizon(last) {
+                Ok(())
+            } else {
+                Err(self.err(
+                    e.referenced,
+                    format!("{path}.{what}.interval"),
+                    HORIZON_MESSAGE,
+                ))
+            }
+        };
         if let Some(p) = &d.ping {
             let from = self.endpoint(names, &p.from, &format!("{path}.ping.from"))?;
             let to = self.endpoint(names, &p.to, &format!("{path}.ping.to"))?;
+            series(p.interval, p.count, "ping")?;
             sim.ping(at, from, to, p.count, secs(p.interval), p.ident)
                 .map_err(bad)?;
         } else if let Some(t) = &d.tcp {
@@ -991,12 +1003,13 @@ impl Loader {
                 requests: t.requests.clone(),
                 responses: t.responses.clone(),
                 close,
-                gap: secs(t.gap.unwrap_or(0.001)),
+                gap: secs(t.gap.unwrap_or(0.001).clamp(0.0, 3600.0)),
             };
             sim.tcp(at, spec).map_err(bad)?;
         } else if let Some(u) = &d.udp {
             let from = self.endpoint(names, &u.from, &format!("{path}.udp.from"))?;
             let to = self.endpoint(names, &u.to, &format!("{path}.udp.to"))?;
+            series(u.interval, u.count, "udp")?;
             sim.udp(
                 at,
                 from,
@@ -1009,6 +1022,7 @@ impl Loader {
             )
             .map_err(bad)?;
         } else if let Some(p) = &d.packet {
+            series(p.interval, p.count, "packet")?;
             self.packet(sim, names, at, &format!("{path}.packet"), p)?;
         } else if let Some(c) = &d.set_security_group_rules {
             let vpc = self.vpc_of(
@@ -1225,10 +1239,24 @@ impl Loader {
             if let L4::Icmp { seq, .. } = &mut q.l4 {
                 *seq = seq.wrapping_add(i);
             }
-            sim.send_at(at + Span((secs(d.interval).micros()) * i as u64), from, q);
+            sim.send_at(at + secs(d.interval).times(i as u64), from, q);
         }
         Ok(())
     }
+}
+
+/// The latest `start` accepted: 2100-01-01 in Unix seconds.
+const LATEST_START: u64 = 4_102_444_800;
+
+/// How far after `start` a scenario may schedule anything: 31 days of virtual time. It keeps
+/// absurd numbers from turning into billions of capture windows.
+const HORIZON_SECS: f64 = 31.0 * 86_400.0;
+
+const HORIZON_MESSAGE: &str =
+    "must be a number of seconds from 0 to 2678400 (31 days) after `start`";
+
+fn within_horizon(s: f64) -> bool {
+    s.is_finite() && (0.0..=HORIZON_SECS).contains(&s)
 }
 
 fn secs(s: f64) -> Span {

@@ -188,7 +188,7 @@ impl Simulation {
         let ident = ident.unwrap_or_else(|| self.echo_ident());
         for i in 0..count {
             let p = Packet::echo_request(src, dst, ident, i);
-            self.send_at(at + Span(interval.micros() * i as u64), from, p);
+            self.send_at(at + interval.times(i as u64), from, p);
         }
         Ok(())
     }
@@ -214,7 +214,7 @@ impl Simulation {
         let sport = sport.unwrap_or_else(|| self.ephemeral_port());
         for i in 0..count {
             self.send_at(
-                at + Span(interval.micros() * i as u64),
+                at + interval.times(i as u64),
                 from,
                 Packet::udp(src, sport, dst, dport, len),
             );

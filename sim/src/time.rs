@@ -13,8 +13,9 @@ pub struct Time(pub u64);
 pub struct Span(pub u64);
 
 impl Time {
+    /// Saturates at the end of time rather than overflow on absurd input.
     pub const fn from_secs(s: u64) -> Time {
-        Time(s * 1_000_000)
+        Time(s.saturating_mul(1_000_000))
     }
     pub const fn from_micros(us: u64) -> Time {
         Time(us)
@@ -34,10 +35,14 @@ impl Time {
 impl Span {
     pub const ZERO: Span = Span(0);
     pub const fn from_secs(s: u64) -> Span {
-        Span(s * 1_000_000)
+        Span(s.saturating_mul(1_000_000))
     }
     pub const fn from_millis(ms: u64) -> Span {
-        Span(ms * 1_000)
+        Span(ms.saturating_mul(1_000))
+    }
+    /// `n` times this span (saturating).
+    pub const fn times(self, n: u64) -> Span {
+        Span(self.0.saturating_mul(n))
     }
     pub const fn from_micros(us: u64) -> Span {
         Span(us)
