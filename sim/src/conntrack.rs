@@ -8,14 +8,22 @@
 //!
 //! Keys (D6): TCP/UDP by 5-tuple; ICMP echo by (src, dst, identifier); anything else by
 //! (src, dst, protocol).
+//!
+//! An entry also carries the flow-log counters of its connection at its ENI (two
+//! [`Partial`]s, one per orientation), so that the per-packet path finds a connection and its
+//! counters with one lookup. The table never loses them: an entry that leaves the table with
+//! counters hands them back ([`Table::take_carried`]) for the caller to merge.
+//!
+//! The table is open addressing with linear Robin Hood probing over 128-byte buckets (two
+//! cache lines, aligned), a byte of hash tag per bucket in a separate small array, and
+//! backward-shift deletion (no tombstones). A [`Handle`] names the bucket a lookup found, for
+//! as long as no entry moves.
 
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use foldhash::fast::FixedState;
-
 use crate::Direction;
-use crate::packet::{Embedded, L4, Packet, TcpFlags, icmp, proto};
+use crate::flowlog::collect::Partial;
+use crate::packet::{Embedded, FiveTuple, L4, Packet, TcpFlags, icmp, proto};
 use crate::profile::Timeouts;
 use crate::time::Time;
 
@@ -26,12 +34,49 @@ pub enum Zone {
     Acl(u32),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A connection's key: the zone and the two endpoints in canonical order (lower first), packed
+/// into 20 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Key {
-    zone: Zone,
-    protocol: u8,
-    lo: (u32, u16),
-    hi: (u32, u16),
+    lo_ip: u32,
+    hi_ip: u32,
+    /// Port of `lo` in the high half, of `hi` in the low half.
+    ports: u32,
+    zone: u32,
+    /// Zone kind (0 ENI, 1 ACL) in the high byte, IP protocol in the low byte.
+    kind_protocol: u16,
+}
+
+impl Key {
+    fn lo(&self) -> (u32, u16) {
+        (self.lo_ip, (self.ports >> 16) as u16)
+    }
+    fn hi(&self) -> (u32, u16) {
+        (self.hi_ip, self.ports as u16)
+    }
+    fn zone(&self) -> Zone {
+        match self.kind_protocol >> 8 {
+            0 => Zone::Eni(self.zone),
+            _ => Zone::Acl(self.zone),
+        }
+    }
+    fn protocol(&self) -> u8 {
+        self.kind_protocol as u8
+    }
+
+    /// The bucket-choosing hash: a folded multiply of the key's two words (foldhash's core).
+    /// The zone is left out on purpose: the entries of one connection in its zones (the ENI
+    /// at each end, a subnet's ACL) start probing at the same bucket and so sit side by side,
+    /// and the packet that needs both finds them in one place in memory.
+    #[inline]
+    fn hash(&self) -> u64 {
+        let a = (self.lo_ip as u64) << 32 | self.hi_ip as u64;
+        let b = (self.ports as u64) << 32 | (self.kind_protocol & 0xff) as u64;
+        let x = (a ^ 0x243f_6a88_85a3_08d3) as u128 * (b ^ 0x1319_8a2e_0370_7344) as u128;
+        let h = (x as u64) ^ (x >> 64) as u64;
+        let y = h as u128 * 0x9e37_79b9_7f4a_7c15u128;
+        (y as u64) ^ (y >> 64) as u64
+    }
 }
 
 /// Connection state, enough to pick the right timeout.
@@ -55,14 +100,47 @@ pub enum Orientation {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub struct Entry {
-    /// The endpoint that sent the opening packet.
-    opener: (u32, u16),
+    pub expires: Time,
     /// The opening packet's direction relative to the zone.
     pub opened: Direction,
     pub state: State,
     replied: bool,
-    pub expires: Time,
+    /// The endpoint that sent the opening packet is the key's `lo` (else its `hi`).
+    opener_lo: bool,
+    /// Flow-log counters of the connection's packets at the zone's ENI, per [`Orientation`].
+    partials: [Partial; 2],
+}
+
+impl Entry {
+    fn orientation(&self, k: &Key, src: (u32, u16)) -> Orientation {
+        let opener = if self.opener_lo { k.lo() } else { k.hi() };
+        if opener == src {
+            Orientation::Original
+        } else {
+            Orientation::Reply
+        }
+    }
+}
+
+/// Flow-log counters that left the table with their connection: the ENI and 5-tuple they
+/// count (the packets' own), to be merged into the flow log [`Partial::log`] names.
+#[derive(Clone, Copy, Debug)]
+pub struct Carried {
+    pub eni: u32,
+    pub tuple: FiveTuple,
+    pub partial: Partial,
+}
+
+/// Where a lookup found a connection, and which way the packet went: valid until entries of
+/// the table move (a removal, an insertion that displaces entries, growth), which
+/// [`Table::partial_mut`] checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handle {
+    bucket: u32,
+    version: u32,
+    pub orientation: Orientation,
 }
 
 /// A tracked connection as `purge` shows it: who opened it, which way, to whom.
@@ -75,18 +153,50 @@ pub struct Conn {
     pub other: (Ipv4Addr, u16),
 }
 
-/// The connection-tracking table of a world.
-#[derive(Clone, Debug)]
-pub struct Table {
-    map: HashMap<Key, Entry, FixedState>,
+/// A bucket: a key and its entry in two aligned cache lines (laid out as written: the key
+/// and the connection state in the first line, the counters across both).
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(128))]
+struct Bucket {
+    key: Key,
+    entry: Entry,
 }
 
-impl Default for Table {
-    fn default() -> Self {
-        Table {
-            map: HashMap::with_hasher(FixedState::with_seed(0)),
-        }
-    }
+const _: () = assert!(std::mem::size_of::<Bucket>() == 128);
+
+/// Buckets [`Table::prefetch`] touches from a connection's home bucket.
+const PREFETCH_BUCKETS: usize = 4;
+
+const EMPTY: Bucket = Bucket {
+    key: Key {
+        lo_ip: 0,
+        hi_ip: 0,
+        ports: 0,
+        zone: 0,
+        kind_protocol: 0,
+    },
+    entry: Entry {
+        expires: Time(0),
+        opened: Direction::Ingress,
+        state: State::Other,
+        replied: false,
+        opener_lo: false,
+        partials: [Partial::EMPTY; 2],
+    },
+};
+
+/// The connection-tracking table of a world.
+#[derive(Clone, Debug, Default)]
+pub struct Table {
+    /// Per bucket: 0 when empty, else 0x80 | 7 bits of the key's hash.
+    tags: Vec<u8>,
+    /// A power of two of them (or none), at most 80 % full.
+    buckets: Vec<Bucket>,
+    len: usize,
+    /// Changes whenever entries move: handles from before are stale.
+    version: u32,
+    /// Counters of entries that left the table, waiting for the caller.
+    carried: Vec<Carried>,
 }
 
 /// The endpoints a packet is tracked by, or `None` for packets conntrack ignores (ICMP
@@ -112,27 +222,211 @@ fn endpoints(p: &Packet) -> Option<((u32, u16), (u32, u16))> {
 
 fn key(zone: Zone, protocol: u8, a: (u32, u16), b: (u32, u16)) -> Key {
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+    let (kind, zone) = match zone {
+        Zone::Eni(z) => (0u16, z),
+        Zone::Acl(z) => (1u16, z),
+    };
     Key {
+        lo_ip: lo.0,
+        hi_ip: hi.0,
+        ports: (lo.1 as u32) << 16 | hi.1 as u32,
         zone,
-        protocol,
-        lo,
-        hi,
+        kind_protocol: kind << 8 | protocol as u16,
     }
+}
+
+#[inline]
+fn tag(h: u64) -> u8 {
+    0x80 | (h >> 57) as u8
 }
 
 impl Table {
     pub fn with_capacity(n: usize) -> Table {
-        Table {
-            map: HashMap::with_capacity_and_hasher(n, FixedState::with_seed(0)),
-        }
+        let mut t = Table::default();
+        t.grow_to(Self::buckets_for(n));
+        t
+    }
+
+    /// Buckets for `n` entries at most 80 % full.
+    fn buckets_for(n: usize) -> usize {
+        (n * 5 / 4 + 1).next_power_of_two().max(16)
     }
 
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len == 0
+    }
+
+    /// Re-creates the table with `buckets` buckets, entries rehashed (they move).
+    fn grow_to(&mut self, buckets: usize) {
+        let old_tags = std::mem::replace(&mut self.tags, vec![0; buckets]);
+        let old = std::mem::replace(&mut self.buckets, vec![EMPTY; buckets]);
+        self.version = self.version.wrapping_add(1);
+        for (t, b) in old_tags.iter().zip(&old) {
+            if *t != 0 {
+                self.place(*b);
+            }
+        }
+    }
+
+    /// Puts a bucket for a key not in the table where Robin Hood probing wants it: along the
+    /// probe run, an entry closer to its home than the one being placed gives up its bucket
+    /// and moves on. Entries of a run stay sorted by home, so every entry is close to it (and
+    /// a connection's entries, sharing their home, stay side by side). Returns where `b` went.
+    fn place(&mut self, b: Bucket) -> usize {
+        let mask = self.buckets.len() - 1;
+        let h = b.key.hash();
+        let (mut cur, mut cur_tag) = (b, tag(h));
+        let mut i = h as usize & mask;
+        let mut dist = 0;
+        let mut placed = None;
+        loop {
+            if self.tags[i] == 0 {
+                self.tags[i] = cur_tag;
+                self.buckets[i] = cur;
+                return placed.unwrap_or(i);
+            }
+            let home = self.buckets[i].key.hash() as usize & mask;
+            let theirs = i.wrapping_sub(home) & mask;
+            if theirs < dist {
+                std::mem::swap(&mut cur, &mut self.buckets[i]);
+                std::mem::swap(&mut cur_tag, &mut self.tags[i]);
+                placed.get_or_insert(i);
+                // Entries moved: handles are stale.
+                self.version = self.version.wrapping_add(1);
+                dist = theirs;
+            }
+            i = (i + 1) & mask;
+            dist += 1;
+        }
+    }
+
+    /// The bucket holding `k`, whose hash is `h`.
+    #[inline]
+    fn find(&self, k: &Key, h: u64) -> Option<usize> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let mask = self.buckets.len() - 1;
+        let t = tag(h);
+        let mut i = h as usize & mask;
+        loop {
+            match self.tags[i] {
+                0 => return None,
+                x if x == t && self.buckets[i].key == *k => return Some(i),
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Puts `e` under `k`, replacing (and carrying the counters of) an entry already there.
+    fn insert(&mut self, k: Key, e: Entry) -> usize {
+        let h = k.hash();
+        if let Some(i) = self.find(&k, h) {
+            self.carry(i);
+            self.buckets[i].entry = e;
+            return i;
+        }
+        if (self.len + 1) * 5 > self.buckets.len() * 4 {
+            self.grow_to(Self::buckets_for(self.len + 1).max(2 * self.buckets.len()));
+        }
+        self.len += 1;
+        self.place(Bucket { key: k, entry: e })
+    }
+
+    /// Keeps the flow-log counters of bucket `i`'s entry for the caller.
+    fn carry(&mut self, i: usize) {
+        let Bucket { key: k, entry: e } = &self.buckets[i];
+        let Zone::Eni(eni) = k.zone() else {
+            return;
+        };
+        for (o, p) in e.partials.iter().enumerate() {
+            if !p.is_empty() {
+                let opener = if e.opener_lo { k.lo() } else { k.hi() };
+                let other = if e.opener_lo { k.hi() } else { k.lo() };
+                let (src, dst) = if o == Orientation::Original as usize {
+                    (opener, other)
+                } else {
+                    (other, opener)
+                };
+                self.carried.push(Carried {
+                    eni,
+                    tuple: FiveTuple {
+                        src: Ipv4Addr::from(src.0),
+                        dst: Ipv4Addr::from(dst.0),
+                        sport: src.1,
+                        dport: dst.1,
+                        protocol: k.protocol(),
+                    },
+                    partial: *p,
+                });
+            }
+        }
+    }
+
+    /// Removes bucket `i`'s entry (its counters are carried), shifting the rest of its probe
+    /// run back one bucket, up to an entry at its home, so that no lookup needs a tombstone.
+    fn remove_at(&mut self, i: usize) {
+        self.carry(i);
+        let mask = self.buckets.len() - 1;
+        let mut hole = i;
+        loop {
+            let j = (hole + 1) & mask;
+            if self.tags[j] == 0 || self.buckets[j].key.hash() as usize & mask == j {
+                break;
+            }
+            self.tags[hole] = self.tags[j];
+            self.buckets[hole] = self.buckets[j];
+            hole = j;
+        }
+        self.tags[hole] = 0;
+        self.len -= 1;
+        self.version = self.version.wrapping_add(1);
+    }
+
+    /// Removes every entry for which `remove` says so.
+    fn remove_where(&mut self, mut remove: impl FnMut(&Key, &Entry) -> bool) {
+        if self.len == 0 {
+            return;
+        }
+        let mask = self.buckets.len() - 1;
+        // Start after an empty bucket: no probe run wraps past it, so removals only ever move
+        // entries not yet visited, and visit order covers every entry once.
+        let start = self.tags.iter().position(|&t| t == 0).expect("never full");
+        let mut i = (start + 1) & mask;
+        while i != start {
+            if self.tags[i] != 0 && remove(&self.buckets[i].key, &self.buckets[i].entry) {
+                // Bucket `i` now holds the next entry of the run, if any: look again.
+                self.remove_at(i);
+            } else {
+                i = (i + 1) & mask;
+            }
+        }
+    }
+
+    /// Touches the buckets where `p`'s connection would be, in every zone: they all start
+    /// probing at the same bucket (see [`Key::hash`]), so the first two buckets there hold
+    /// them in the usual case. The memory is on its way while the caller does other work; a
+    /// lookup comes soon after. Changes nothing.
+    #[inline]
+    pub fn prefetch(&self, p: &Packet) {
+        let Some((src, dst)) = endpoints(p) else {
+            return;
+        };
+        if self.buckets.is_empty() {
+            return;
+        }
+        let mask = self.buckets.len() - 1;
+        let i = key(Zone::Eni(0), p.protocol(), src, dst).hash() as usize & mask;
+        // The tags the lookup reads first, then one read in each cache line of the buckets.
+        std::hint::black_box(self.tags[i]);
+        for k in 0..PREFETCH_BUCKETS {
+            let b = &self.buckets[(i + k) & mask];
+            std::hint::black_box((b.key.zone, b.entry.partials[1].packets()));
+        }
     }
 
     /// Finds the live connection this packet belongs to, updates its state and expiry, and
@@ -144,18 +438,28 @@ impl Table {
         p: &Packet,
         t: &Timeouts,
     ) -> Option<(Orientation, Entry)> {
+        let h = self.track_handle(zone, now, p, t)?;
+        Some((h.orientation, self.buckets[h.bucket as usize].entry))
+    }
+
+    /// [`Table::track`], answering with a handle on the entry.
+    #[inline]
+    pub fn track_handle(
+        &mut self,
+        zone: Zone,
+        now: Time,
+        p: &Packet,
+        t: &Timeouts,
+    ) -> Option<Handle> {
         let (src, dst) = endpoints(p)?;
         let k = key(zone, p.protocol(), src, dst);
-        let e = self.map.get_mut(&k)?;
+        let i = self.find(&k, k.hash())?;
+        let e = &mut self.buckets[i].entry;
         if e.expires <= now {
-            self.map.remove(&k);
+            self.remove_at(i);
             return None;
         }
-        let orientation = if e.opener == src {
-            Orientation::Original
-        } else {
-            Orientation::Reply
-        };
+        let orientation = e.orientation(&k, src);
         // An echo request coming from the other side is a new exchange, not a reply.
         if orientation == Orientation::Reply
             && matches!(p.l4, L4::Icmp { icmp_type, .. } if icmp_type != icmp::ECHO_REPLY)
@@ -163,14 +467,28 @@ impl Table {
             return None;
         }
         advance(e, orientation, p, t, now);
-        Some((orientation, *e))
+        Some(Handle {
+            bucket: i as u32,
+            version: self.version,
+            orientation,
+        })
     }
 
     /// Opens a connection for a packet just allowed by rules in `direction`.
     pub fn open(&mut self, zone: Zone, now: Time, p: &Packet, direction: Direction, t: &Timeouts) {
-        let Some((src, dst)) = endpoints(p) else {
-            return;
-        };
+        self.open_handle(zone, now, p, direction, t);
+    }
+
+    /// [`Table::open`], answering with a handle on the new entry.
+    pub fn open_handle(
+        &mut self,
+        zone: Zone,
+        now: Time,
+        p: &Packet,
+        direction: Direction,
+        t: &Timeouts,
+    ) -> Option<Handle> {
+        let (src, dst) = endpoints(p)?;
         let state = match p.l4 {
             L4::Tcp { flags, .. } if flags.has(TcpFlags::RST) => State::TcpClosed,
             L4::Tcp { flags, .. } if flags.is_syn_only() => State::TcpSynSent,
@@ -180,15 +498,84 @@ impl Table {
             L4::Icmp { .. } => State::Icmp,
             L4::Other { .. } => State::Other,
         };
+        let k = key(zone, p.protocol(), src, dst);
         let mut e = Entry {
-            opener: src,
+            opener_lo: src == k.lo(),
             opened: direction,
             state,
             replied: false,
             expires: now,
+            partials: [Partial::EMPTY; 2],
         };
         e.expires = now + timeout(&e, t);
-        self.map.insert(key(zone, p.protocol(), src, dst), e);
+        let i = self.insert(k, e);
+        Some(Handle {
+            bucket: i as u32,
+            version: self.version,
+            orientation: Orientation::Original,
+        })
+    }
+
+    /// The handle of `p`'s connection in `zone`, live or not, without touching it.
+    pub fn find_handle(&self, zone: Zone, p: &Packet) -> Option<Handle> {
+        let (src, dst) = endpoints(p)?;
+        let k = key(zone, p.protocol(), src, dst);
+        let i = self.find(&k, k.hash())?;
+        Some(Handle {
+            bucket: i as u32,
+            version: self.version,
+            orientation: self.buckets[i].entry.orientation(&k, src),
+        })
+    }
+
+    /// The flow-log counters of the handle's entry for the handle's orientation, unless
+    /// entries moved since the handle was made.
+    #[inline]
+    pub fn partial_mut(&mut self, h: Handle) -> Option<&mut Partial> {
+        if h.version != self.version {
+            return None;
+        }
+        Some(&mut self.buckets[h.bucket as usize].entry.partials[h.orientation as usize])
+    }
+
+    /// Takes every partial counted for flow log `log` out of the table (a window closes).
+    pub fn drain_partials(&mut self, log: u32, mut f: impl FnMut(Carried)) {
+        for i in 0..self.buckets.len() {
+            if self.tags[i] == 0
+                || self.buckets[i]
+                    .entry
+                    .partials
+                    .iter()
+                    .all(|p| p.is_empty() || p.log() != log)
+            {
+                continue;
+            }
+            // Carry the whole entry's counters, hand back those of `log`, keep the others.
+            let before = self.carried.len();
+            self.carry(i);
+            let e = &mut self.buckets[i].entry;
+            for p in &mut e.partials {
+                if !p.is_empty() && p.log() == log {
+                    *p = Partial::EMPTY;
+                }
+            }
+            for c in self.carried.drain(before..) {
+                if c.partial.log() == log {
+                    f(c);
+                }
+            }
+        }
+    }
+
+    /// Are counters of removed entries waiting ([`Table::take_carried`])?
+    #[inline]
+    pub fn has_carried(&self) -> bool {
+        !self.carried.is_empty()
+    }
+
+    /// Hands over the counters of entries removed since the last call, oldest first.
+    pub fn take_carried(&mut self, f: impl FnMut(Carried)) {
+        self.carried.drain(..).for_each(f);
     }
 
     /// Is this ICMP error about a connection tracked in `zone` (RELATED, D9)? `embedded` is
@@ -202,33 +589,37 @@ impl Table {
         } else {
             ((a.0, 0), (b.0, 0))
         };
-        self.map
-            .get(&key(zone, embedded.protocol, a, b))
-            .is_some_and(|e| e.expires > now)
+        let k = key(zone, embedded.protocol, a, b);
+        self.find(&k, k.hash())
+            .is_some_and(|i| self.buckets[i].entry.expires > now)
     }
 
     /// Removes every connection of `zone` for which `remove` says so; returns how many.
     pub fn purge(&mut self, zone: Zone, mut remove: impl FnMut(&Conn) -> bool) -> usize {
-        let before = self.map.len();
-        self.map.retain(|k, e| {
-            if k.zone != zone {
-                return true;
+        let before = self.len;
+        self.remove_where(|k, e| {
+            if k.zone() != zone {
+                return false;
             }
-            let other = if e.opener == k.lo { k.hi } else { k.lo };
+            let (opener, other) = if e.opener_lo {
+                (k.lo(), k.hi())
+            } else {
+                (k.hi(), k.lo())
+            };
             let conn = Conn {
                 opened: e.opened,
-                protocol: k.protocol,
-                opener: (Ipv4Addr::from(e.opener.0), e.opener.1),
+                protocol: k.protocol(),
+                opener: (Ipv4Addr::from(opener.0), opener.1),
                 other: (Ipv4Addr::from(other.0), other.1),
             };
-            !remove(&conn)
+            remove(&conn)
         });
-        before - self.map.len()
+        before - self.len
     }
 
     /// Drops expired entries (housekeeping; behaviour does not depend on it).
     pub fn sweep(&mut self, now: Time) {
-        self.map.retain(|_, e| e.expires > now);
+        self.remove_where(|_, e| e.expires <= now);
     }
 }
 
@@ -280,6 +671,57 @@ mod tests {
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
+    }
+
+    /// The table's mechanics (Robin Hood placement, backward-shift removal, removal while
+    /// scanning, growth) against a plain map, on keys that collide on purpose (few endpoints,
+    /// several zones sharing a home bucket).
+    #[test]
+    fn table_agrees_with_a_map() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let mut t = Table::with_capacity(8);
+        let mut model: std::collections::BTreeMap<(u32, u32, u32, u32, u16), Time> =
+            Default::default();
+        let id = |k: &Key| (k.lo_ip, k.hi_ip, k.ports, k.zone, k.kind_protocol);
+        for step in 0..20_000u64 {
+            let zone = if rng.random_bool(0.8) {
+                Zone::Eni(rng.random_range(0..4))
+            } else {
+                Zone::Acl(rng.random_range(0..2))
+            };
+            let a = (rng.random_range(0..20u32), rng.random_range(0..3u16));
+            let b = (rng.random_range(0..20u32), rng.random_range(0..3u16));
+            let k = key(zone, 6, a, b);
+            match rng.random_range(0..10) {
+                0..=5 => {
+                    let mut e = EMPTY.entry;
+                    e.expires = Time(step);
+                    t.insert(k, e);
+                    model.insert(id(&k), Time(step));
+                }
+                6..=8 => {
+                    if let Some(i) = t.find(&k, k.hash()) {
+                        t.remove_at(i);
+                    }
+                    model.remove(&id(&k));
+                }
+                _ => {
+                    let cut = Time(rng.random_range(0..=step));
+                    t.remove_where(|_, e| e.expires < cut);
+                    model.retain(|_, at| *at >= cut);
+                }
+            }
+            t.carried.clear();
+            assert_eq!(t.len(), model.len(), "step {step}");
+        }
+        for i in 0..t.buckets.len() {
+            if t.tags[i] != 0 {
+                let k = t.buckets[i].key;
+                assert_eq!(t.find(&k, k.hash()), Some(i));
+                assert_eq!(model.get(&id(&k)), Some(&t.buckets[i].entry.expires));
+            }
+        }
     }
 
     #[test]

@@ -25,7 +25,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::addr::Ipv4Net;
 use crate::conntrack::{self, Zone};
-use crate::flowlog::collect::{Closed, Observation};
+use crate::flowlog::collect::{Observation, Partial};
 use crate::flowlog::{CaptureMeta, Collector, Filter, Record, Scope, Settings, TrafficPath};
 use crate::host::Host;
 use crate::ids;
@@ -42,6 +42,11 @@ type Map<K, V> = HashMap<K, V, FixedState>;
 
 fn map<K, V>() -> Map<K, V> {
     HashMap::with_hasher(FixedState::with_seed(0))
+}
+
+/// The key of a private address in a VPC: one integer, the cheapest thing to hash.
+fn ip_key(vpc: u32, ip: Ipv4Addr) -> u64 {
+    (vpc as u64) << 32 | u32::from(ip) as u64
 }
 
 /// One side of a packet's journey: an ENI or a host on the internet.
@@ -185,8 +190,8 @@ pub struct Eni {
     pub host: Host,
     pub created: Time,
     pub meta: Arc<CaptureMeta>,
-    /// The compiled first-match lists, [ingress, egress].
-    rules: [Classifier<By>; 2],
+    /// The compiled first-match lists, [ingress, egress] (shared by ENIs with equal lists).
+    rules: [Arc<Classifier<By>>; 2],
     /// aws untracked flows (D7): does the *other* direction allow all ports of TCP / UDP to
     /// 0.0.0.0/0? Indexed like `rules`, then [tcp, udp].
     allows_all_back: [[bool; 2]; 2],
@@ -455,8 +460,8 @@ pub struct World {
     pub flow_logs: Vec<FlowLog>,
     graph: StableUnGraph<Node, ()>,
     internet: NodeIndex,
-    /// (VPC, private IP) → ENI.
-    private_ips: Map<(u32, Ipv4Addr), u32>,
+    /// (VPC, private IP) → ENI, keyed by [`ip_key`].
+    private_ips: Map<u64, u32>,
     /// Public addresses: elastic IPs and external hosts.
     public_ips: Map<Ipv4Addr, Endpoint>,
     /// Flow logs covering each ENI.
@@ -959,7 +964,7 @@ impl World {
             allows_all_back: [[false; 2]; 2],
             node,
         });
-        self.private_ips.insert((s.vpc, ip), e);
+        self.private_ips.insert(ip_key(s.vpc, ip), e);
         if let Some(eip) = spec.eip {
             self.public_ips.insert(eip, Endpoint::Eni(e));
         }
@@ -983,7 +988,7 @@ impl World {
                 format!("{ip} is reserved in subnet {}", s.cidr),
             ));
         }
-        if self.private_ips.contains_key(&(s.vpc, ip)) {
+        if self.private_ips.contains_key(&ip_key(s.vpc, ip)) {
             return Err(ModelError::exists(
                 "ip",
                 format!("{ip} is already used by another ENI"),
@@ -1001,7 +1006,7 @@ impl World {
     fn next_free_ip(&self, s: &Subnet) -> Option<Ipv4Addr> {
         (self.reserved_low()..(s.cidr.size() as u32).saturating_sub(1))
             .filter_map(|n| s.cidr.nth(n))
-            .find(|ip| !self.private_ips.contains_key(&(s.vpc, *ip)))
+            .find(|ip| !self.private_ips.contains_key(&ip_key(s.vpc, *ip)))
     }
 
     pub fn create_external_host(
@@ -1294,16 +1299,29 @@ impl World {
                 });
             }
         }
+        // Connections cut leave with their flow-log counters.
+        self.settle_carried();
     }
 
     /// Recompiles every ENI of a VPC: group references and memberships may have changed.
+    /// A classifier depends on nothing but its rule list, so an ENI whose list did not change
+    /// keeps its classifier, and ENIs with equal lists (the same groups) share one: each
+    /// distinct list is compiled once.
     fn recompile_vpc(&mut self, vpc: u32) {
+        let mut built: Map<Vec<Compiled<By>>, Arc<Classifier<By>>> = map();
         for e in 0..self.enis.len() {
             if self.enis[e].vpc == vpc {
-                let rules = [
-                    self.compile_sg(e as u32, Direction::Ingress),
-                    self.compile_sg(e as u32, Direction::Egress),
-                ];
+                let rules = [Direction::Ingress, Direction::Egress].map(|dir| {
+                    let list = self.sg_rule_list(e as u32, dir);
+                    let old = &self.enis[e].rules[dir as usize];
+                    if old.rules() == list.as_slice() {
+                        return old.clone();
+                    }
+                    built
+                        .entry(list)
+                        .or_insert_with_key(|list| Arc::new(Classifier::new(list.clone())))
+                        .clone()
+                });
                 let back = |set: &Classifier<By>, p: ProtoMatch| {
                     set.rules().iter().any(|r| {
                         r.action == RuleAction::Allow
@@ -1331,7 +1349,7 @@ impl World {
 
     /// The ENI's security groups as one first-match list, ordered as the cloud orders them
     /// (D3), followed by the cloud's implicit rules.
-    fn compile_sg(&self, eni: u32, dir: Direction) -> Classifier<By> {
+    fn sg_rule_list(&self, eni: u32, dir: Direction) -> Vec<Compiled<By>> {
         let e = &self.enis[eni as usize];
         let mut rules: Vec<(u32, u32, &sg::Rule)> = Vec::new();
         for &g in &e.security_groups {
@@ -1389,7 +1407,7 @@ impl World {
                 origin: By::SgImplicitEgress,
             });
         }
-        Classifier::new(compiled)
+        compiled
     }
 
     /// A group reference means the primary private IPs of its members (policy.md §1.1).
@@ -1424,6 +1442,13 @@ impl World {
             translation: None,
             fate: Fate::Dropped(Drop::NoHost),
         };
+        // Filled in place: the outcome is built where it is returned, not copied there.
+        self.pipeline(now, from, packet, &mut out);
+        out
+    }
+
+    /// The per-packet path of [`World::send`], writing what happens into `out`.
+    fn pipeline(&mut self, now: Time, from: Endpoint, packet: Packet, out: &mut Outcome) {
         let view = PacketView::of(&packet);
         let mut pkt = packet;
         match from {
@@ -1438,10 +1463,12 @@ impl World {
                     .is_excluded(pkt.dst, view.protocol, view.dport, Some(dns))
                 {
                     out.fate = Fate::Excluded;
-                    return out;
+                    return;
                 }
+                // Start loading the packet's connection entries (both ends' sit together).
+                self.conntrack.prefetch(&pkt);
                 // 1. Security group, egress.
-                let v = self.sg_check(now, a, Direction::Egress, &pkt, &view, pkt.dst);
+                let (v, tracked) = self.sg_check(now, a, Direction::Egress, &pkt, &view, pkt.dst);
                 let d = Decision {
                     stage: Stage::SgEgress,
                     at: a,
@@ -1458,9 +1485,10 @@ impl World {
                         None,
                         out.id,
                         [Some(d), None],
+                        tracked,
                     );
                     out.fate = Fate::Dropped(Drop::Policy(d));
-                    return out;
+                    return;
                 }
                 // 2. ACL, egress, when the packet leaves the subnet.
                 let d2 = if self.subnets[subnet as usize].cidr.contains(pkt.dst) {
@@ -1488,9 +1516,10 @@ impl World {
                         None,
                         out.id,
                         [Some(d), Some(d2)],
+                        tracked,
                     );
                     out.fate = Fate::Dropped(Drop::Policy(d2));
-                    return out;
+                    return;
                 }
                 // 3. Route.
                 let table = self.subnets[subnet as usize].route_table;
@@ -1516,10 +1545,11 @@ impl World {
                     path,
                     out.id,
                     [Some(d), Some(d2)],
+                    tracked,
                 );
                 let Some(hit) = hit else {
                     out.fate = Fate::Dropped(Drop::NoRoute { table });
-                    return out;
+                    return;
                 };
                 match hit.target {
                     Target::Blackhole => {
@@ -1527,16 +1557,15 @@ impl World {
                             table,
                             route: hit.route,
                         });
-                        return out;
                     }
-                    Target::Local => match self.private_ips.get(&(vpc, pkt.dst)).copied() {
-                        Some(b) => self.arrive(now, b, pkt, &view, &mut out),
+                    Target::Local => match self.private_ips.get(&ip_key(vpc, pkt.dst)).copied() {
+                        Some(b) => self.arrive(now, b, pkt, &view, out),
                         None => out.fate = Fate::Dropped(Drop::NoHost),
                     },
                     Target::InternetGateway(g) => {
                         let Some(eip) = self.enis[a as usize].eip else {
                             out.fate = Fate::Dropped(Drop::NoPublicIp);
-                            return out;
+                            return;
                         };
                         out.translation = Some(Translation {
                             igw: g,
@@ -1545,13 +1574,12 @@ impl World {
                             source: true,
                         });
                         pkt.src = eip;
-                        self.cross_internet(now, pkt, &view, &mut out);
+                        self.cross_internet(now, pkt, &view, out);
                     }
                 }
             }
-            Endpoint::External(_) => self.cross_internet(now, pkt, &view, &mut out),
+            Endpoint::External(_) => self.cross_internet(now, pkt, &view, out),
         }
-        out
     }
 
     /// A packet on the internet: to an external host, or through an IGW to an elastic IP.
@@ -1619,11 +1647,12 @@ impl World {
                 None,
                 out.id,
                 [Some(d1), None],
+                None,
             );
             out.fate = Fate::Dropped(Drop::Policy(d1));
             return;
         }
-        let v = self.sg_check(now, b, Direction::Ingress, &pkt, view, pkt.src);
+        let (v, tracked) = self.sg_check(now, b, Direction::Ingress, &pkt, view, pkt.src);
         let d2 = Decision {
             stage: Stage::SgIngress,
             at: b,
@@ -1640,6 +1669,7 @@ impl World {
                 None,
                 out.id,
                 [Some(d1), Some(d2)],
+                tracked,
             );
             out.fate = Fate::Dropped(Drop::Policy(d2));
             return;
@@ -1653,6 +1683,7 @@ impl World {
             None,
             out.id,
             [Some(d1), Some(d2)],
+            tracked,
         );
         out.fate = Fate::Delivered {
             to: Endpoint::Eni(b),
@@ -1662,7 +1693,10 @@ impl World {
 
     /// Security groups with connection tracking: a tracked connection or a RELATED ICMP error
     /// passes; otherwise the first matching rule decides and, if it allows, opens a connection
-    /// (unless the flow is untracked, D7).
+    /// (unless the flow is untracked, D7). Also returns the packet's tracked connection at the
+    /// ENI, whose entry keeps the ENI's flow-log counters for it.
+    // Inlined: its result, returned through memory, cost a store-forwarding stall per call.
+    #[inline(always)]
     fn sg_check(
         &mut self,
         now: Time,
@@ -1671,19 +1705,25 @@ impl World {
         pkt: &Packet,
         view: &PacketView,
         remote: Ipv4Addr,
-    ) -> Verdict {
+    ) -> (Verdict, Option<conntrack::Handle>) {
         let zone = Zone::Eni(eni);
-        let timeouts = self.profile.timeouts;
         if let L4::Icmp {
             embedded: Some(emb),
             ..
         } = &pkt.l4
         {
             if self.profile.icmp_errors_related && self.conntrack.is_related(zone, now, emb) {
-                return Verdict::Allow(By::Related);
+                return (Verdict::Allow(By::Related), None);
             }
-        } else if self.conntrack.track(zone, now, pkt, &timeouts).is_some() {
-            return Verdict::Allow(By::Tracked);
+        } else {
+            let tracked = self
+                .conntrack
+                .track_handle(zone, now, pkt, &self.profile.timeouts);
+            // An expired entry found on the way left with its counters: merge them now.
+            self.settle_carried();
+            if tracked.is_some() {
+                return (Verdict::Allow(By::Tracked), tracked);
+            }
         }
         let e = &self.enis[eni as usize];
         let set = &e.rules[dir as usize];
@@ -1695,18 +1735,40 @@ impl World {
                 if let By::SgRule { tracked, .. } = &mut origin {
                     *tracked = !untracked;
                 }
+                let mut opened = None;
                 if !untracked {
-                    self.conntrack.open(zone, now, pkt, dir, &timeouts);
+                    opened =
+                        self.conntrack
+                            .open_handle(zone, now, pkt, dir, &self.profile.timeouts);
+                    self.settle_carried();
                 }
-                Verdict::Allow(origin)
+                (Verdict::Allow(origin), opened)
             }
-            Some(r) => Verdict::Deny(r.origin),
-            None => Verdict::Deny(By::SgNoMatch),
+            Some(r) => (Verdict::Deny(r.origin), None),
+            None => (Verdict::Deny(By::SgNoMatch), None),
+        }
+    }
+
+    /// Merges the flow-log counters of connections that left the conntrack table into their
+    /// collectors, before anything else is counted for them.
+    #[inline]
+    fn settle_carried(&mut self) {
+        if self.conntrack.has_carried() {
+            let logs = &mut self.flow_logs;
+            self.conntrack.take_carried(|c| {
+                logs[c.partial.log() as usize].collector.merge(
+                    c.eni,
+                    c.tuple,
+                    Action::Accept,
+                    &c.partial,
+                )
+            });
         }
     }
 
     /// A network ACL at a subnet boundary: presets, then (huawei) tracked connections, then the
     /// first matching entry, then `*` denies (D4).
+    #[inline(always)]
     fn acl_check(
         &mut self,
         now: Time,
@@ -1783,6 +1845,7 @@ impl World {
         traffic_path: Option<TrafficPath>,
         packet_id: u64,
         decisions: [Option<Decision>; 2],
+        tracked: Option<conntrack::Handle>,
     ) {
         if let Some(c) = &mut self.captures {
             c.push(Captured {
@@ -1798,6 +1861,57 @@ impl World {
         if logs.is_empty() {
             return;
         }
+        let traffic_path = if direction == Direction::Egress {
+            traffic_path
+        } else {
+            None
+        };
+        // The ENI's first flow log counts accepted TCP and UDP packets of a tracked connection
+        // in the connection's entry (the logged 5-tuple is the connection's), unless it keeps
+        // packet ids; everything else goes to the collector.
+        let first = logs[0];
+        let mut counted = false;
+        if let Some(h) = tracked
+            && action == Action::Accept
+            && matches!(pkt.l4, L4::Tcp { .. } | L4::Udp { .. })
+            && first <= u16::MAX as u32
+            && self.flow_logs[first as usize]
+                .collector
+                .counts_partially(now, action)
+        {
+            // Entries may have moved since the SG check (huawei ACL zones): find it again.
+            let h = match self.conntrack.partial_mut(h) {
+                Some(_) => Some(h),
+                None => self.conntrack.find_handle(Zone::Eni(eni), pkt),
+            };
+            if let Some(p) = h.and_then(|h| self.conntrack.partial_mut(h)) {
+                if !p.is_empty() && p.log() != first {
+                    // Counted for a flow log that is no longer the ENI's first: hand over.
+                    let old = std::mem::replace(p, Partial::EMPTY);
+                    let tuple = pkt.five_tuple();
+                    self.flow_logs[old.log() as usize].collector.merge(
+                        eni,
+                        tuple,
+                        Action::Accept,
+                        &old,
+                    );
+                }
+                if p.takes(first, direction) {
+                    p.count(
+                        first,
+                        now,
+                        direction,
+                        pkt.len,
+                        pkt.tcp_flags(),
+                        traffic_path,
+                    );
+                    counted = true;
+                }
+            }
+        }
+        if counted && logs.len() == 1 {
+            return;
+        }
         let o = Observation {
             at: now,
             eni,
@@ -1808,15 +1922,14 @@ impl World {
             pkt_dst: pkt.dst,
             bytes: pkt.len,
             tcp_flags: pkt.tcp_flags(),
-            traffic_path: if direction == Direction::Egress {
-                traffic_path
-            } else {
-                None
-            },
+            traffic_path,
             packet_id,
             decisions,
         };
-        for &f in logs {
+        if !counted {
+            self.flow_logs[first as usize].collector.observe(&o);
+        }
+        for &f in &logs[1..] {
             self.flow_logs[f as usize].collector.observe(&o);
         }
     }
@@ -1826,6 +1939,14 @@ impl World {
     /// Closes every flow-log window that ended at or before `now`, turning it into records.
     pub fn advance(&mut self, now: Time) {
         for f in 0..self.flow_logs.len() {
+            if self.flow_logs[f].collector.current_window_end() <= now {
+                // Counters kept with connections belong to the window closing first (later
+                // ones, closing in the same call, saw no packets).
+                let collector = &mut self.flow_logs[f].collector;
+                self.conntrack.drain_partials(f as u32, |c| {
+                    collector.merge_final(c.eni, c.tuple, Action::Accept, &c.partial)
+                });
+            }
             while self.flow_logs[f].collector.current_window_end() <= now {
                 let covered: Vec<(u32, Time)> = self
                     .eni_logs
@@ -1834,11 +1955,11 @@ impl World {
                     .filter(|(_, logs)| logs.contains(&(f as u32)))
                     .map(|(e, _)| (e as u32, self.enis[e].created))
                     .collect();
-                let closed = self.flow_logs[f].collector.close_window(&covered);
-                self.emit(closed);
+                self.emit(f, &covered);
             }
         }
         self.conntrack.sweep(now);
+        self.settle_carried();
         self.next_window_end = self
             .flow_logs
             .iter()
@@ -1847,11 +1968,23 @@ impl World {
             .unwrap_or(Time(u64::MAX));
     }
 
-    fn emit(&mut self, closed: Closed<Decision>) {
-        for (eni, mut record, decisions) in closed.records {
-            record.capture = self.enis[eni as usize].meta.clone();
-            record.truth.decisions = decisions.iter().map(|d| self.describe(d)).collect();
-            self.records.push(record);
+    /// Closes the open window of flow log `f`: its records get their capture point's metadata
+    /// and the decisions behind them in words, and join the world's records.
+    fn emit(&mut self, f: usize, covered: &[(u32, Time)]) {
+        let collector = &mut self.flow_logs[f].collector;
+        self.records.reserve(collector.active_len() + covered.len());
+        let (enis, records) = (&self.enis, &mut self.records);
+        let mut decided: Vec<(usize, Vec<Decision>)> = Vec::new();
+        collector.close_window_into(covered, |eni, mut record, decisions| {
+            record.capture = enis[eni as usize].meta.clone();
+            if !decisions.is_empty() {
+                decided.push((records.len(), decisions));
+            }
+            records.push(record);
+        });
+        for (i, decisions) in decided {
+            let words = decisions.iter().map(|d| self.describe(d)).collect();
+            self.records[i].truth.decisions = words;
         }
     }
 
@@ -1910,7 +2043,9 @@ impl World {
     /// else an elastic IP or an external host.
     pub fn resolve(&self, from: Endpoint, dst: Ipv4Addr) -> Option<Endpoint> {
         if let Endpoint::Eni(a) = from
-            && let Some(&b) = self.private_ips.get(&(self.enis[a as usize].vpc, dst))
+            && let Some(&b) = self
+                .private_ips
+                .get(&ip_key(self.enis[a as usize].vpc, dst))
         {
             return Some(Endpoint::Eni(b));
         }

@@ -7,13 +7,14 @@
 //! The collector is fed by the world and knows nothing of policy: the decisions behind a
 //! record arrive as opaque, copyable values and are put into words at flush time.
 
-use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use foldhash::fast::FixedState;
 
 use super::format::aws_packet_tcp_flags;
-use super::record::{Flow, LogStatus, Record, TrafficPath, Truth};
+use super::record::{CaptureMeta, Flow, LogStatus, Record, TrafficPath, Truth};
 use crate::packet::{FiveTuple, TcpFlags};
 use crate::time::{Span, Time};
 use crate::{Action, Direction};
@@ -88,8 +89,24 @@ struct AggKey {
     action: Action,
 }
 
-#[derive(Clone, Debug)]
-struct Agg<D> {
+impl AggKey {
+    /// Every field of the key mixed into two words, for hashing (lookups compare whole keys).
+    #[inline]
+    fn words(&self) -> (u64, u64) {
+        let t = &self.tuple;
+        let a = (u32::from(t.src) as u64) << 32 | u32::from(t.dst) as u64;
+        let b = (t.sport as u64) << 48
+            | (t.dport as u64) << 32
+            | (t.protocol as u64) << 24
+            | (self.direction as u64) << 17
+            | (self.action as u64) << 16;
+        (a, b ^ (self.eni as u64).rotate_left(37))
+    }
+}
+
+/// The counters of one (capture point, direction, 5-tuple, action) in the open window.
+#[derive(Clone, Copy, Debug)]
+struct Agg {
     pkt_src: Ipv4Addr,
     pkt_dst: Ipv4Addr,
     packets: u64,
@@ -98,10 +115,170 @@ struct Agg<D> {
     last: Time,
     flags: u8,
     aws_flags: u8,
-    closed_at: Option<Time>,
+    /// A FIN or RST was seen: from then on the close time is the last packet's (D11).
+    closed: bool,
     traffic_path: Option<TrafficPath>,
-    packet_ids: Vec<u64>,
-    decisions: Vec<D>,
+}
+
+impl Agg {
+    /// Adds a partial's packets, all later than this entry's.
+    fn add(&mut self, p: &Partial) {
+        self.packets += p.packets;
+        self.bytes += p.bytes;
+        self.last = p.last;
+        self.flags |= p.flags;
+        self.aws_flags |= p.aws_flags;
+        self.closed |= p.bits & Partial::CLOSED != 0;
+    }
+}
+
+/// An aggregation entry: its key and counters, together in one place (80 bytes).
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    key: AggKey,
+    agg: Agg,
+}
+
+/// Ground truth of a slot (packet ids, distinct decisions), kept only with `keep_packet_ids`.
+type SlotTruth<D> = (Vec<u64>, Vec<D>);
+
+/// The counters of one aggregation key kept outside the collector, with the tracked
+/// connection whose packets they count (issue 2: one lookup per packet finds the connection
+/// and its flow-log counters together). A partial is merged into its flow log's collector
+/// ([`Collector::merge`]) when the window closes or the connection goes away, before any later
+/// packet of the key is counted elsewhere: the collector's part of a key is always older than
+/// a partial of it.
+///
+/// 40 bytes: two fit in a conntrack entry beside the connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Partial {
+    /// Packets counted; 0 for an unused partial.
+    packets: u64,
+    bytes: u64,
+    first: Time,
+    last: Time,
+    /// The flow log counting (index in the world), valid when `packets > 0`.
+    log: u16,
+    flags: u8,
+    aws_flags: u8,
+    /// Bit 0: a FIN or RST was seen. Bit 1: egress. Bits 2-3: traffic path (0 none, 1 same
+    /// VPC, 2 internet gateway).
+    bits: u8,
+}
+
+impl Partial {
+    const CLOSED: u8 = 1;
+    const EGRESS: u8 = 2;
+
+    pub const EMPTY: Partial = Partial {
+        packets: 0,
+        bytes: 0,
+        first: Time(0),
+        last: Time(0),
+        log: 0,
+        flags: 0,
+        aws_flags: 0,
+        bits: 0,
+    };
+
+    pub fn is_empty(&self) -> bool {
+        self.packets == 0
+    }
+
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    /// The flow log these packets were counted for.
+    pub fn log(&self) -> u32 {
+        self.log as u32
+    }
+
+    /// The direction of the packets counted.
+    pub fn direction(&self) -> Direction {
+        if self.bits & Self::EGRESS != 0 {
+            Direction::Egress
+        } else {
+            Direction::Ingress
+        }
+    }
+
+    fn traffic_path(&self) -> Option<TrafficPath> {
+        match self.bits >> 2 {
+            1 => Some(TrafficPath::SameVpc),
+            2 => Some(TrafficPath::InternetGateway),
+            _ => None,
+        }
+    }
+
+    /// An empty entry for the key this partial counts, as its first packet would start it.
+    fn start(tuple: &FiveTuple, p: &Partial) -> Agg {
+        Agg {
+            pkt_src: tuple.src,
+            pkt_dst: tuple.dst,
+            packets: 0,
+            bytes: 0,
+            first: p.first,
+            last: p.first,
+            flags: 0,
+            aws_flags: 0,
+            closed: false,
+            traffic_path: p.traffic_path(),
+        }
+    }
+
+    /// Can this partial count packets of flow log `log` in `direction`? Only one key at a
+    /// time: an empty partial, or one already counting the same.
+    #[inline]
+    pub fn takes(&self, log: u32, direction: Direction) -> bool {
+        self.packets == 0 || (self.log as u32 == log && self.direction() == direction)
+    }
+
+    /// Counts one packet exactly as [`Collector::observe`] counts it into an entry (the
+    /// observation's time, direction, size, flags and path). The caller has checked
+    /// [`Collector::counts_partially`] and [`Partial::takes`]; `log` must fit 16 bits (the
+    /// world counts this way only for the first 65,536 flow logs).
+    #[inline]
+    pub fn count(
+        &mut self,
+        log: u32,
+        at: Time,
+        direction: Direction,
+        bytes: u16,
+        tcp_flags: TcpFlags,
+        traffic_path: Option<TrafficPath>,
+    ) {
+        if self.packets == 0 {
+            let path = match traffic_path {
+                None => 0,
+                Some(TrafficPath::SameVpc) => 1,
+                Some(TrafficPath::InternetGateway) => 2,
+            };
+            let egress = if direction == Direction::Egress {
+                Self::EGRESS
+            } else {
+                0
+            };
+            *self = Partial {
+                packets: 0,
+                bytes: 0,
+                first: at,
+                last: at,
+                log: log as u16,
+                flags: 0,
+                aws_flags: 0,
+                bits: egress | path << 2,
+            };
+        }
+        self.packets += 1;
+        self.bytes += bytes as u64;
+        self.last = at;
+        self.flags |= tcp_flags.0;
+        self.aws_flags |= aws_packet_tcp_flags(tcp_flags.0);
+        if tcp_flags.has(TcpFlags::FIN) || tcp_flags.has(TcpFlags::RST) {
+            self.bits |= Self::CLOSED;
+        }
+    }
 }
 
 /// A closed window's records before the world puts decisions into words.
@@ -113,12 +290,27 @@ pub struct Closed<D> {
 }
 
 /// The running state of one flow log.
+///
+/// Aggregation entries of the open window live in a dense vector (`slots`, in order of
+/// creation) with an open-addressing index beside it. Most packets of tracked connections are
+/// not counted here but in a [`Partial`] kept with the connection, merged in later.
 #[derive(Clone, Debug)]
 pub struct Collector<D> {
     pub settings: Settings,
     pub created: Time,
     window: u64,
-    active: HashMap<AggKey, Agg<D>, FixedState>,
+    slots: Vec<Slot>,
+    /// Parallel to `slots` when `keep_packet_ids`, empty otherwise.
+    truth: Vec<SlotTruth<D>>,
+    /// Open addressing, linear probing, at most half full: 0 = empty, otherwise
+    /// (hash >> 32) << 32 | (slot + 1).
+    index: Vec<u64>,
+    /// Slots `..indexed` are in the index; later ones were added by
+    /// [`Collector::merge_final`].
+    indexed: usize,
+    /// Scratch for sorting records at window close, kept for its capacity.
+    order: Vec<(u64, u64, u128, u64, u32)>,
+    hasher: FixedState,
     keep_packet_ids: bool,
 }
 
@@ -128,14 +320,21 @@ impl<D: Copy + PartialEq> Collector<D> {
             settings,
             created,
             window: 0,
-            active: HashMap::with_hasher(FixedState::with_seed(0)),
+            slots: Vec::new(),
+            truth: Vec::new(),
+            index: Vec::new(),
+            indexed: 0,
+            order: Vec::new(),
+            hasher: FixedState::with_seed(0),
             keep_packet_ids,
         }
     }
 
-    /// Pre-sizes the aggregation table (benchmarks).
+    /// Pre-sizes the aggregation table for `n` entries a window (benchmarks). The index
+    /// grows on demand: most entries of a busy window come from partials at its close, which
+    /// are not indexed.
     pub fn reserve(&mut self, n: usize) {
-        self.active.reserve(n);
+        self.slots.reserve(n.saturating_sub(self.slots.len()));
     }
 
     pub fn window_bounds(&self, k: u64) -> (Time, Time) {
@@ -162,20 +361,22 @@ impl<D: Copy + PartialEq> Collector<D> {
             tuple: o.tuple,
             action: o.action,
         };
-        let agg = self.active.entry(key).or_insert_with(|| Agg {
-            pkt_src: o.pkt_src,
-            pkt_dst: o.pkt_dst,
-            packets: 0,
-            bytes: 0,
-            first: o.at,
-            last: o.at,
-            flags: 0,
-            aws_flags: 0,
-            closed_at: None,
-            traffic_path: o.traffic_path,
-            packet_ids: Vec::new(),
-            decisions: Vec::new(),
-        });
+        let slot = self.find_or_insert(
+            &key,
+            Agg {
+                pkt_src: o.pkt_src,
+                pkt_dst: o.pkt_dst,
+                packets: 0,
+                bytes: 0,
+                first: o.at,
+                last: o.at,
+                flags: 0,
+                aws_flags: 0,
+                closed: false,
+                traffic_path: o.traffic_path,
+            },
+        );
+        let agg = &mut self.slots[slot as usize].agg;
         agg.packets += 1;
         agg.bytes += o.bytes as u64;
         agg.last = o.at;
@@ -183,69 +384,277 @@ impl<D: Copy + PartialEq> Collector<D> {
         agg.aws_flags |= aws_packet_tcp_flags(o.tcp_flags.0);
         // Once a FIN or RST is seen, the connection's close time is its last packet (the ACK
         // of the FIN included): alibaba's `end` for short connections (D11).
-        if agg.closed_at.is_some()
-            || o.tcp_flags.has(TcpFlags::FIN)
-            || o.tcp_flags.has(TcpFlags::RST)
-        {
-            agg.closed_at = Some(o.at);
-        }
+        agg.closed |= o.tcp_flags.has(TcpFlags::FIN) || o.tcp_flags.has(TcpFlags::RST);
         if self.keep_packet_ids {
-            agg.packet_ids.push(o.packet_id);
+            let (ids, decisions) = &mut self.truth[slot as usize];
+            ids.push(o.packet_id);
             for d in o.decisions.iter().flatten() {
-                if !agg.decisions.contains(d) {
-                    agg.decisions.push(*d);
+                if !decisions.contains(d) {
+                    decisions.push(*d);
                 }
             }
         }
     }
 
+    #[inline]
+    fn hash(&self, key: &AggKey) -> u64 {
+        self.hasher.hash_one(key.words())
+    }
+
+    /// The slot of `key`, created as `new` when the window has none yet.
+    fn find_or_insert(&mut self, key: &AggKey, new: Agg) -> u32 {
+        if 2 * (self.slots.len() + 1) > self.index.len() || self.indexed < self.slots.len() {
+            self.rebuild_index((2 * (self.slots.len() + 1)).next_power_of_two().max(64));
+        }
+        let h = self.hash(key);
+        let mask = self.index.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let b = self.index[i];
+            if b == 0 {
+                break;
+            }
+            if b >> 32 == h >> 32 {
+                let slot = (b as u32) - 1;
+                if self.slots[slot as usize].key == *key {
+                    return slot;
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        let slot = self.slots.len() as u32;
+        self.index[i] = (h >> 32) << 32 | (slot as u64 + 1);
+        self.indexed += 1;
+        self.slots.push(Slot {
+            key: *key,
+            agg: new,
+        });
+        if self.keep_packet_ids {
+            self.truth.push((Vec::new(), Vec::new()));
+        }
+        slot
+    }
+
+    /// Re-creates the index with `buckets` buckets (a power of two) from the slots.
+    fn rebuild_index(&mut self, buckets: usize) {
+        self.index.clear();
+        self.index.resize(buckets, 0);
+        let mask = buckets - 1;
+        for (slot, s) in self.slots.iter().enumerate() {
+            let h = self.hasher.hash_one(s.key.words());
+            let mut i = h as usize & mask;
+            while self.index[i] != 0 {
+                i = (i + 1) & mask;
+            }
+            self.index[i] = (h >> 32) << 32 | (slot as u64 + 1);
+        }
+        self.indexed = self.slots.len();
+    }
+
+    /// The indexed slot of `key`, if any.
+    fn find(&self, key: &AggKey) -> Option<u32> {
+        if self.index.is_empty() {
+            return None;
+        }
+        let h = self.hash(key);
+        let mask = self.index.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let b = self.index[i];
+            if b == 0 {
+                return None;
+            }
+            if b >> 32 == h >> 32 {
+                let slot = (b as u32) - 1;
+                if self.slots[slot as usize].key == *key {
+                    return Some(slot);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Would [`Collector::observe`] count a packet at `at` with `action`, needing nothing but
+    /// counters (no packet ids)? Then a [`Partial`] may count it instead.
+    #[inline]
+    pub fn counts_partially(&self, at: Time, action: Action) -> bool {
+        !self.keep_packet_ids && at >= self.created && self.settings.filter.keeps(action)
+    }
+
+    /// Adds the packets of a partial of key (`eni`, its direction, `tuple`, `action`) whose
+    /// packets' addresses are the tuple's, all counted after the ones this collector holds for
+    /// the key, in the open window.
+    pub fn merge(&mut self, eni: u32, tuple: FiveTuple, action: Action, p: &Partial) {
+        if p.is_empty() {
+            return;
+        }
+        let key = AggKey {
+            eni,
+            direction: p.direction(),
+            tuple,
+            action,
+        };
+        let slot = self.find_or_insert(&key, Partial::start(&tuple, p));
+        self.slots[slot as usize].agg.add(p);
+    }
+
+    /// [`Collector::merge`] for the partials handed over right before
+    /// [`Collector::close_window`]: no two of them have the same key (each was held by one
+    /// connection) and nothing is counted after them, so a key the collector does not have yet
+    /// becomes an entry without going through the index (which stays small: it only holds what
+    /// was counted outside connections).
+    pub fn merge_final(&mut self, eni: u32, tuple: FiveTuple, action: Action, p: &Partial) {
+        if p.is_empty() {
+            return;
+        }
+        let key = AggKey {
+            eni,
+            direction: p.direction(),
+            tuple,
+            action,
+        };
+        let slot = match self.find(&key) {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(Slot {
+                    key,
+                    agg: Partial::start(&tuple, p),
+                });
+                if self.keep_packet_ids {
+                    self.truth.push((Vec::new(), Vec::new()));
+                }
+                self.slots.len() as u32 - 1
+            }
+        };
+        self.slots[slot as usize].agg.add(p);
+    }
+
     /// Closes the current window and opens the next. `covered` lists the capture points the
     /// flow log watched during the window, in output order, with the time each came to exist.
     pub fn close_window(&mut self, covered: &[(u32, Time)]) -> Closed<D> {
+        let mut records = Vec::new();
+        let (window_start, window_end) =
+            self.close_window_into(covered, |eni, r, d| records.push((eni, r, d)));
+        Closed {
+            window_start,
+            window_end,
+            records,
+        }
+    }
+
+    /// [`Collector::close_window`], handing each record to `sink` in output order (a busy
+    /// window has hundreds of thousands: no list of them is built here) and returning the
+    /// window's bounds.
+    pub fn close_window_into(
+        &mut self,
+        covered: &[(u32, Time)],
+        mut sink: impl FnMut(u32, Record, Vec<D>),
+    ) -> (Time, Time) {
         let (window_start, window_end) = self.window_bounds(self.window);
         self.window += 1;
-        let mut rows: Vec<(AggKey, Agg<D>)> = self.active.drain().collect();
-        let order: std::collections::BTreeMap<u32, usize> = covered
-            .iter()
-            .enumerate()
-            .map(|(i, (e, _))| (*e, i))
-            .collect();
-        let rank = |eni: u32| order.get(&eni).copied().unwrap_or(usize::MAX);
-        rows.sort_by(|(ka, a), (kb, b)| {
-            (
-                rank(ka.eni),
-                ka.eni,
-                a.first,
-                ka.direction,
-                ka.tuple,
-                ka.action,
-                a.last,
-            )
-                .cmp(&(
-                    rank(kb.eni),
-                    kb.eni,
-                    b.first,
-                    kb.direction,
-                    kb.tuple,
-                    kb.action,
-                    b.last,
-                ))
-        });
+        // Output rank of each capture point (its place in `covered`), by ENI index; capture
+        // points not covered come last. A repeated one takes its last place, as a map built
+        // from the list would.
+        let mut ranks: Vec<u32> = Vec::new();
+        for (i, &(e, _)) in covered.iter().enumerate() {
+            let e = e as usize;
+            if ranks.len() <= e {
+                ranks.resize(e + 1, u32::MAX);
+            }
+            ranks[e] = i.min(u32::MAX as usize - 1) as u32;
+        }
+        let rank = |eni: u32| ranks.get(eni as usize).copied().unwrap_or(u32::MAX);
+        // Records in order of (capture point, first packet, direction, 5-tuple, action, last
+        // packet), as integers compared left to right: keys are unique, so this order is
+        // total and an unstable sort gives the one answer.
+        let mut order = std::mem::take(&mut self.order);
+        order.clear();
+        order.extend(
+            self.slots
+                .iter()
+                .enumerate()
+                .map(|(i, Slot { key: k, agg: a })| {
+                    let t = &k.tuple;
+                    let mid = (k.direction as u128) << 120
+                        | (u32::from(t.src) as u128) << 88
+                        | (u32::from(t.dst) as u128) << 56
+                        | (t.sport as u128) << 40
+                        | (t.dport as u128) << 24
+                        | (t.protocol as u128) << 16
+                        | k.action as u128;
+                    let point = (rank(k.eni) as u64) << 32 | k.eni as u64;
+                    (point, a.first.micros(), mid, a.last.micros(), i as u32)
+                }),
+        );
+        order.sort_unstable();
         let capacity = self.settings.capacity;
+        // The records without traffic, in the order a stable sort by (capture point, status)
+        // gives: SKIPDATA per capture point that lost records (in order of first loss), then
+        // NODATA per covered capture point with no record.
+        let mut seen: Vec<bool> = Vec::new();
         let mut skipped_per_eni: Vec<(u32, u64)> = Vec::new();
-        let mut records = Vec::with_capacity(rows.len() + covered.len());
-        let mut seen: Vec<u32> = Vec::new();
-        for (i, (k, a)) in rows.into_iter().enumerate() {
-            let skipped = i >= capacity;
-            if skipped {
-                match skipped_per_eni.iter_mut().find(|(e, _)| *e == k.eni) {
-                    Some((_, n)) => *n += 1,
-                    None => skipped_per_eni.push((k.eni, 1)),
+        let mut skipped_at: Vec<u32> = Vec::new();
+        for (n, &(.., i)) in order.iter().enumerate() {
+            let e = self.slots[i as usize].key.eni as usize;
+            if seen.len() <= e {
+                seen.resize(e + 1, false);
+            }
+            seen[e] = true;
+            if n >= capacity {
+                if skipped_at.len() <= e {
+                    skipped_at.resize(e + 1, u32::MAX);
+                }
+                match skipped_at[e] {
+                    u32::MAX => {
+                        skipped_at[e] = skipped_per_eni.len() as u32;
+                        skipped_per_eni.push((e as u32, 1));
+                    }
+                    j => skipped_per_eni[j as usize].1 += 1,
                 }
             }
-            if seen.last() != Some(&k.eni) {
-                seen.push(k.eni);
+        }
+        let placeholder = Arc::new(CaptureMeta::default());
+        let mut quiet: Vec<(u32, Record)> = Vec::new();
+        for (eni, n) in skipped_per_eni {
+            let mut r = self.record(
+                &placeholder,
+                window_start,
+                window_end,
+                LogStatus::SkipData,
+                None,
+            );
+            r.truth.skipped_records = n;
+            quiet.push((eni, r));
+        }
+        for &(eni, since) in covered {
+            if since < window_end && !seen.get(eni as usize).copied().unwrap_or(false) {
+                let r = self.record(
+                    &placeholder,
+                    window_start,
+                    window_end,
+                    LogStatus::NoData,
+                    None,
+                );
+                quiet.push((eni, r));
             }
+        }
+        quiet.sort_by_key(|(eni, r)| (rank(*eni), *eni, r.status));
+        let mut quiet = quiet.into_iter().peekable();
+        // Merge the two ordered lists: OK records sort before SKIPDATA and NODATA of their
+        // capture point.
+        let mut truth = std::mem::take(&mut self.truth);
+        for (n, &(point, .., i)) in order.iter().enumerate() {
+            while let Some((eni, _)) = quiet.peek()
+                && ((rank(*eni) as u64) << 32 | *eni as u64) < point
+            {
+                let (eni, r) = quiet.next().expect("peeked");
+                sink(eni, r, Vec::new());
+            }
+            // Slots are read in output order, which is not theirs: start loading a few ahead.
+            if let Some(&(.., ahead)) = order.get(n + 8) {
+                std::hint::black_box(&self.slots[ahead as usize].agg.packets);
+            }
+            let Slot { key: k, agg: a } = self.slots[i as usize];
             let flow = Flow {
                 tuple: k.tuple,
                 pkt_src: a.pkt_src,
@@ -258,40 +667,39 @@ impl<D: Copy + PartialEq> Collector<D> {
                 last: a.last,
                 tcp_flags: a.flags,
                 aws_tcp_flags: a.aws_flags,
-                closed_at: a.closed_at,
+                closed_at: a.closed.then_some(a.last),
                 traffic_path: a.traffic_path,
             };
-            let record = self.record(window_start, window_end, LogStatus::Ok, Some(flow));
-            let mut record = record;
-            record.truth.packet_ids = a.packet_ids;
-            record.truth.skipped = skipped;
-            records.push((k.eni, record, a.decisions));
+            let mut record = self.record(
+                &placeholder,
+                window_start,
+                window_end,
+                LogStatus::Ok,
+                Some(flow),
+            );
+            let (ids, decisions) = truth
+                .get_mut(i as usize)
+                .map(std::mem::take)
+                .unwrap_or_default();
+            record.truth.packet_ids = ids;
+            record.truth.skipped = n >= capacity;
+            sink(k.eni, record, decisions);
         }
-        for (eni, n) in skipped_per_eni {
-            let mut r = self.record(window_start, window_end, LogStatus::SkipData, None);
-            r.truth.skipped_records = n;
-            records.push((eni, r, Vec::new()));
+        for (eni, r) in quiet {
+            sink(eni, r, Vec::new());
         }
-        for &(eni, since) in covered {
-            if since < window_end && !seen.contains(&eni) {
-                records.push((
-                    eni,
-                    self.record(window_start, window_end, LogStatus::NoData, None),
-                    Vec::new(),
-                ));
-            }
-        }
-        // Output order: by capture point, then OK records before SKIPDATA/NODATA.
-        records.sort_by_key(|(eni, r, _)| (rank(*eni), *eni, r.status));
-        Closed {
-            window_start,
-            window_end,
-            records,
-        }
+        self.slots.clear();
+        truth.clear();
+        self.truth = truth;
+        self.index.fill(0);
+        self.indexed = 0;
+        self.order = order;
+        (window_start, window_end)
     }
 
     fn record(
         &self,
+        placeholder: &Arc<CaptureMeta>,
         window_start: Time,
         window_end: Time,
         status: LogStatus,
@@ -300,7 +708,7 @@ impl<D: Copy + PartialEq> Collector<D> {
         Record {
             flow_log_id: self.settings.id.clone(),
             // The world replaces this with the capture point's metadata.
-            capture: Default::default(),
+            capture: placeholder.clone(),
             window_start,
             window_end,
             status,
@@ -311,7 +719,7 @@ impl<D: Copy + PartialEq> Collector<D> {
 
     /// Number of aggregation entries in the open window.
     pub fn active_len(&self) -> usize {
-        self.active.len()
+        self.slots.len()
     }
 }
 

@@ -634,69 +634,98 @@ fn tencent_key_value(record: &Record) -> String {
 // AWS.
 
 fn aws_line(record: &Record, format: &AwsFormat) -> String {
+    // Written straight into one string: a busy window renders hundreds of thousands of lines.
     let version = format.version();
-    let values: Vec<Cow<'_, str>> = format
-        .fields()
-        .iter()
-        .map(|&field| aws_value(record, field, version))
-        .collect();
-    join_spaced(&values)
+    let mut line = String::with_capacity(160);
+    for (i, &field) in format.fields().iter().enumerate() {
+        if i > 0 {
+            line.push(' ');
+        }
+        push_aws_value(&mut line, record, field, version);
+    }
+    line
 }
 
-fn aws_value(record: &Record, field: AwsField, version: u8) -> Cow<'_, str> {
+/// Appends `n` in decimal (what `Display` prints).
+fn push_decimal(line: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    line.push_str(std::str::from_utf8(&digits[at..]).expect("ASCII digits"));
+}
+
+/// Appends an address as `Display` prints it (dotted quad).
+fn push_ipv4(line: &mut String, ip: Ipv4Addr) {
+    for (i, octet) in ip.octets().into_iter().enumerate() {
+        if i > 0 {
+            line.push('.');
+        }
+        push_decimal(line, octet as u64);
+    }
+}
+
+fn push_aws_value(line: &mut String, record: &Record, field: AwsField, version: u8) {
     let capture = &*record.capture;
+    let flow = record.flow.as_ref();
+    // A traffic field: `-` when the record has no flow (NODATA, SKIPDATA).
+    let number = |line: &mut String, value: fn(&Flow) -> u64| match flow {
+        Some(f) => push_decimal(line, value(f)),
+        None => line.push_str(DASH),
+    };
+    let address = |line: &mut String, value: fn(&Flow) -> Ipv4Addr| match flow {
+        Some(f) => push_ipv4(line, value(f)),
+        None => line.push_str(DASH),
+    };
+    let text = |line: &mut String, value: fn(&Flow) -> &'static str| {
+        line.push_str(flow.map_or(DASH, value))
+    };
     match field {
-        AwsField::Version => Cow::Owned(version.to_string()),
-        AwsField::AccountId => Cow::Borrowed(&capture.account_id),
-        AwsField::InterfaceId => Cow::Borrowed(&capture.interface_id),
-        AwsField::SrcAddr => flow_text(record, |f| f.tuple.src),
-        AwsField::DstAddr => flow_text(record, |f| f.tuple.dst),
-        AwsField::SrcPort => flow_text(record, |f| f.tuple.sport),
-        AwsField::DstPort => flow_text(record, |f| f.tuple.dport),
-        AwsField::Protocol => flow_text(record, |f| f.tuple.protocol),
-        AwsField::Packets => flow_text(record, |f| f.packets),
-        AwsField::Bytes => flow_text(record, |f| f.bytes),
+        AwsField::Version => push_decimal(line, version as u64),
+        AwsField::AccountId => line.push_str(&capture.account_id),
+        AwsField::InterfaceId => line.push_str(&capture.interface_id),
+        AwsField::SrcAddr => address(line, |f| f.tuple.src),
+        AwsField::DstAddr => address(line, |f| f.tuple.dst),
+        AwsField::SrcPort => number(line, |f| f.tuple.sport as u64),
+        AwsField::DstPort => number(line, |f| f.tuple.dport as u64),
+        AwsField::Protocol => number(line, |f| f.tuple.protocol as u64),
+        AwsField::Packets => number(line, |f| f.packets),
+        AwsField::Bytes => number(line, |f| f.bytes),
         // First and last packet; the window bounds when there is no traffic (§1.6).
-        AwsField::Start => secs_text(
-            record
-                .flow
-                .as_ref()
-                .map_or(record.window_start, |f| f.first)
-                .secs(),
-        ),
-        AwsField::End => secs_text(
-            record
-                .flow
-                .as_ref()
-                .map_or(record.window_end, |f| f.last)
-                .secs(),
-        ),
-        AwsField::Action => flow_text(record, |f| f.action.as_str()),
-        AwsField::LogStatus => Cow::Borrowed(record.status.as_str()),
-        AwsField::VpcId => Cow::Borrowed(&capture.vpc_id),
-        AwsField::SubnetId => Cow::Borrowed(&capture.subnet_id),
-        AwsField::InstanceId => Cow::Borrowed(capture.instance_id.as_deref().unwrap_or(DASH)),
-        AwsField::TcpFlags => flow_text(record, |f| f.aws_tcp_flags),
-        AwsField::Type => flow_text(record, |_| "IPv4"),
-        AwsField::PktSrcAddr => flow_text(record, |f| f.pkt_src),
-        AwsField::PktDstAddr => flow_text(record, |f| f.pkt_dst),
-        AwsField::Region => Cow::Borrowed(&capture.region),
-        AwsField::AzId => Cow::Borrowed(&capture.az_id),
+        AwsField::Start => push_decimal(line, flow.map_or(record.window_start, |f| f.first).secs()),
+        AwsField::End => push_decimal(line, flow.map_or(record.window_end, |f| f.last).secs()),
+        AwsField::Action => text(line, |f| f.action.as_str()),
+        AwsField::LogStatus => line.push_str(record.status.as_str()),
+        AwsField::VpcId => line.push_str(&capture.vpc_id),
+        AwsField::SubnetId => line.push_str(&capture.subnet_id),
+        AwsField::InstanceId => line.push_str(capture.instance_id.as_deref().unwrap_or(DASH)),
+        AwsField::TcpFlags => number(line, |f| f.aws_tcp_flags as u64),
+        AwsField::Type => text(line, |_| "IPv4"),
+        AwsField::PktSrcAddr => address(line, |f| f.pkt_src),
+        AwsField::PktDstAddr => address(line, |f| f.pkt_dst),
+        AwsField::Region => line.push_str(&capture.region),
+        AwsField::AzId => line.push_str(&capture.az_id),
         // vpclab has no Wavelength, Outposts or Local Zones, and does not know AWS's service
         // address ranges.
         AwsField::SublocationType
         | AwsField::SublocationId
         | AwsField::PktSrcAwsService
-        | AwsField::PktDstAwsService => Cow::Borrowed(DASH),
-        AwsField::FlowDirection => flow_text(record, |f| f.direction.as_str()),
+        | AwsField::PktDstAwsService => line.push_str(DASH),
+        AwsField::FlowDirection => text(line, |f| f.direction.as_str()),
         // Egress only; `-` for ingress and when no path applies (§1.3 row 29).
-        AwsField::TrafficPath => match &record.flow {
+        AwsField::TrafficPath => match flow {
             Some(Flow {
                 direction: Direction::Egress,
                 traffic_path: Some(path),
                 ..
-            }) => Cow::Owned((*path as u8).to_string()),
-            _ => Cow::Borrowed(DASH),
+            }) => push_decimal(line, *path as u64),
+            _ => line.push_str(DASH),
         },
     }
 }
