@@ -90,6 +90,18 @@ struct AggKey {
 }
 
 impl AggKey {
+    /// The key a connection's counters belong to.
+    fn of_partial(eni: u32, tuple: FiveTuple, action: Action, p: &Partial) -> AggKey {
+        AggKey {
+            eni,
+            direction: p.direction(),
+            tuple,
+            action,
+        }
+    }
+}
+
+impl AggKey {
     /// Every field of the key mixed into two words, for hashing (lookups compare whole keys).
     #[inline]
     fn words(&self) -> (u64, u64) {
@@ -488,12 +500,7 @@ impl<D: Copy + PartialEq> Collector<D> {
         if p.is_empty() {
             return;
         }
-        let key = AggKey {
-            eni,
-            direction: p.direction(),
-            tuple,
-            action,
-        };
+        let key = AggKey::of_partial(eni, tuple, action, p);
         let slot = self.find_or_insert(&key, Partial::start(&tuple, p));
         self.slots[slot as usize].agg.add(p);
     }
@@ -507,12 +514,7 @@ impl<D: Copy + PartialEq> Collector<D> {
         if p.is_empty() {
             return;
         }
-        let key = AggKey {
-            eni,
-            direction: p.direction(),
-            tuple,
-            action,
-        };
+        let key = AggKey::of_partial(eni, tuple, action, p);
         let slot = match self.find(&key) {
             Some(slot) => slot,
             None => {

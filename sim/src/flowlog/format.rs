@@ -222,23 +222,16 @@ impl AwsField {
         AwsField::TrafficPath,
     ];
 
-    /// The v2 default format: the 14 v2 fields in table order (§1.2).
-    pub const DEFAULT_V2: [AwsField; 14] = [
-        AwsField::Version,
-        AwsField::AccountId,
-        AwsField::InterfaceId,
-        AwsField::SrcAddr,
-        AwsField::DstAddr,
-        AwsField::SrcPort,
-        AwsField::DstPort,
-        AwsField::Protocol,
-        AwsField::Packets,
-        AwsField::Bytes,
-        AwsField::Start,
-        AwsField::End,
-        AwsField::Action,
-        AwsField::LogStatus,
-    ];
+    /// The v2 default format: the 14 v2 fields in table order (§1.2), the table's first 14.
+    pub const DEFAULT_V2: [AwsField; 14] = {
+        let mut out = [AwsField::Version; 14];
+        let mut i = 0;
+        while i < out.len() {
+            out[i] = AwsField::ALL[i];
+            i += 1;
+        }
+        out
+    };
 
     /// The name AWS uses in a format string (`${name}`).
     pub fn name(self) -> &'static str {
