@@ -185,6 +185,43 @@ const EMPTY: Bucket = Bucket {
     },
 };
 
+/// Asks the CPU to start loading the cache line at `p` into its caches, without waiting for
+/// it: a hint, which changes nothing a program can observe but timing.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch_line(p: *const u8) {
+    // SAFETY: `_mm_prefetch` is unsafe only for its `sse` target feature, which every x86_64
+    // CPU has (it is in the target's baseline). A prefetch never faults, even on an invalid
+    // address, and writes nothing.
+    unsafe {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        _mm_prefetch::<_MM_HINT_T0>(p.cast());
+    }
+}
+
+/// Starts loading a tag byte (see [`prefetch_line`]); elsewhere than x86_64, reads it.
+#[inline(always)]
+fn prefetch_tag(t: &u8) {
+    #[cfg(target_arch = "x86_64")]
+    prefetch_line(t);
+    #[cfg(not(target_arch = "x86_64"))]
+    std::hint::black_box(*t);
+}
+
+/// Starts loading both cache lines of a bucket (see [`prefetch_line`]); elsewhere than
+/// x86_64, reads one word in each: the reads wait, but bring the lines in all the same.
+#[inline(always)]
+fn prefetch_bucket(b: &Bucket) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let p = (b as *const Bucket).cast::<u8>();
+        prefetch_line(p);
+        prefetch_line(p.wrapping_add(64));
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    std::hint::black_box((b.key.zone, b.entry.partials[1].packets()));
+}
+
 /// The connection-tracking table of a world.
 #[derive(Clone, Debug, Default)]
 pub struct Table {
@@ -421,11 +458,10 @@ impl Table {
         }
         let mask = self.buckets.len() - 1;
         let i = key(Zone::Eni(0), p.protocol(), src, dst).hash() as usize & mask;
-        // The tags the lookup reads first, then one read in each cache line of the buckets.
-        std::hint::black_box(self.tags[i]);
+        // The tags the lookup reads first, then each cache line of the buckets.
+        prefetch_tag(&self.tags[i]);
         for k in 0..PREFETCH_BUCKETS {
-            let b = &self.buckets[(i + k) & mask];
-            std::hint::black_box((b.key.zone, b.entry.partials[1].packets()));
+            prefetch_bucket(&self.buckets[(i + k) & mask]);
         }
     }
 
