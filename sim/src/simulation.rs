@@ -66,6 +66,16 @@ struct Step {
     payload: u16,
 }
 
+impl Step {
+    const fn new(side: Side, flags: u8, payload: u16) -> Step {
+        Step {
+            side,
+            flags,
+            payload,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Session {
     spec: TcpSession,
@@ -73,6 +83,16 @@ struct Session {
     next: usize,
     client_seq: u32,
     server_seq: u32,
+}
+
+/// The parts of a [`TcpSession`] each of its packets needs.
+#[derive(Clone, Copy)]
+struct Ends {
+    client: Endpoint,
+    server: Endpoint,
+    sport: u16,
+    dport: u16,
+    gap: Span,
 }
 
 #[derive(Clone, Debug)]
@@ -109,7 +129,6 @@ pub struct Simulation {
     keep_outcomes: bool,
     outcomes: Vec<Outcome>,
     notes: Vec<Note>,
-    last_event: Time,
 }
 
 impl Simulation {
@@ -126,7 +145,6 @@ impl Simulation {
             keep_outcomes: false,
             outcomes: Vec::new(),
             notes: Vec::new(),
-            last_event: start,
         }
     }
 
@@ -230,72 +248,34 @@ impl Simulation {
                 self.world.endpoint_name(spec.server)
             ));
         }
+        use Side::{Client, Server};
+        const ACK: u8 = TcpFlags::ACK;
         let mut plan = vec![
-            Step {
-                side: Side::Client,
-                flags: TcpFlags::SYN,
-                payload: 0,
-            },
-            Step {
-                side: Side::Server,
-                flags: TcpFlags::SYN | TcpFlags::ACK,
-                payload: 0,
-            },
-            Step {
-                side: Side::Client,
-                flags: TcpFlags::ACK,
-                payload: 0,
-            },
+            Step::new(Client, TcpFlags::SYN, 0),
+            Step::new(Server, TcpFlags::SYN | ACK, 0),
+            Step::new(Client, ACK, 0),
         ];
         for i in 0..spec.requests.len().max(spec.responses.len()) {
             if let Some(&n) = spec.requests.get(i) {
-                plan.push(Step {
-                    side: Side::Client,
-                    flags: TcpFlags::PSH | TcpFlags::ACK,
-                    payload: n,
-                });
-                plan.push(Step {
-                    side: Side::Server,
-                    flags: TcpFlags::ACK,
-                    payload: 0,
-                });
+                plan.extend([
+                    Step::new(Client, TcpFlags::PSH | ACK, n),
+                    Step::new(Server, ACK, 0),
+                ]);
             }
             if let Some(&n) = spec.responses.get(i) {
-                plan.push(Step {
-                    side: Side::Server,
-                    flags: TcpFlags::PSH | TcpFlags::ACK,
-                    payload: n,
-                });
-                plan.push(Step {
-                    side: Side::Client,
-                    flags: TcpFlags::ACK,
-                    payload: 0,
-                });
+                plan.extend([
+                    Step::new(Server, TcpFlags::PSH | ACK, n),
+                    Step::new(Client, ACK, 0),
+                ]);
             }
         }
         match spec.close {
             Close::Fin => plan.extend([
-                Step {
-                    side: Side::Client,
-                    flags: TcpFlags::FIN | TcpFlags::ACK,
-                    payload: 0,
-                },
-                Step {
-                    side: Side::Server,
-                    flags: TcpFlags::FIN | TcpFlags::ACK,
-                    payload: 0,
-                },
-                Step {
-                    side: Side::Client,
-                    flags: TcpFlags::ACK,
-                    payload: 0,
-                },
+                Step::new(Client, TcpFlags::FIN | ACK, 0),
+                Step::new(Server, TcpFlags::FIN | ACK, 0),
+                Step::new(Client, ACK, 0),
             ]),
-            Close::Rst => plan.push(Step {
-                side: Side::Client,
-                flags: TcpFlags::RST,
-                payload: 0,
-            }),
+            Close::Rst => plan.push(Step::new(Client, TcpFlags::RST, 0)),
             Close::Open => {}
         }
         let session = self.sessions.len();
@@ -325,7 +305,6 @@ impl Simulation {
             }
             let e = entry.remove();
             self.now = at;
-            self.last_event = at;
             self.handle(e)?;
         }
         self.now = self.now.max(until);
@@ -348,10 +327,6 @@ impl Simulation {
             .max(self.now);
         self.run_until(end)?;
         Ok(end)
-    }
-
-    pub fn last_event(&self) -> Time {
-        self.last_event
     }
 
     fn handle(&mut self, e: Event) -> Result<(), ModelError> {
@@ -407,12 +382,17 @@ impl Simulation {
     }
 
     fn session_step(&mut self, s: usize) {
-        let (spec, step) = {
-            let sess = &self.sessions[s];
-            let Some(&step) = sess.plan.get(sess.next) else {
-                return;
-            };
-            (sess.spec.clone(), step)
+        let sess = &self.sessions[s];
+        let Some(&step) = sess.plan.get(sess.next) else {
+            return;
+        };
+        // The session's endpoints, copied: nothing per packet clones its request lists.
+        let spec = Ends {
+            client: sess.spec.client,
+            server: sess.spec.server,
+            sport: sess.spec.sport,
+            dport: sess.spec.dport,
+            gap: sess.spec.gap,
         };
         let (from, to, sport, dport) = match step.side {
             Side::Client => (spec.client, spec.server, spec.sport, spec.dport),

@@ -2025,14 +2025,6 @@ impl World {
             .unwrap_or_default()
     }
 
-    pub fn packets_sent(&self) -> u64 {
-        self.packets
-    }
-
-    pub fn tracked_connections(&self) -> usize {
-        self.conntrack.len()
-    }
-
     /// The host behind an endpoint.
     pub fn host(&self, e: Endpoint) -> &Host {
         match e {

@@ -26,14 +26,6 @@ impl RuleAction {
             RuleAction::Deny => "deny",
         }
     }
-
-    /// `allows` or `denies`.
-    pub fn verb(self) -> &'static str {
-        match self {
-            RuleAction::Allow => "allows",
-            RuleAction::Deny => "denies",
-        }
-    }
 }
 
 /// Which packets a rule's protocol field selects.
