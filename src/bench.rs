@@ -511,7 +511,7 @@ impl Workload {
             for k in 0..ENIS_PER_SUBNET {
                 let e = i as u32 * ENIS_PER_SUBNET + k;
                 let mut sgs = vec![groups[e as usize % groups.len()]];
-                if groups.len() > 1 && e % 4 == 0 {
+                if groups.len() > 1 && e.is_multiple_of(4) {
                     sgs.push(groups[(e as usize + 1) % groups.len()]);
                 }
                 world.create_eni(
@@ -539,6 +539,9 @@ impl Workload {
                 window: Some(WINDOW),
                 // Every flow gives 4 records a window (2 directions at 2 ENIs): keep them all.
                 capacity: Some(4 * flows + world.enis.len() + 16),
+                description: String::new(),
+                tags: Default::default(),
+                log_stream: None,
             },
         )?;
 

@@ -1,7 +1,11 @@
-//! `vpclab`: run, test and check scenario files; benchmark the data plane.
+//! `vpclab`: run, test and check scenario files; serve the gRPC control plane, apply scenarios
+//! to it and export its state; benchmark the data plane and the API.
 
 mod alloc_count;
 mod bench;
+mod bench_api;
+mod client;
+mod serve;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,9 +55,52 @@ enum Command {
     Test { paths: Vec<PathBuf> },
     /// Validate scenario files (or directories of them) without running them.
     Check { files: Vec<PathBuf> },
-    /// Benchmark the data plane (SG + ACL + conntrack + route + aggregation + formatting).
-    /// Build with --release.
+    /// Serve the gRPC control plane (reflection and health included).
+    Serve {
+        /// Address to listen on. Beyond loopback only with --tokens.
+        #[arg(long, default_value = "127.0.0.1:50051")]
+        listen: std::net::SocketAddr,
+        /// Where acknowledged changes and delivered records are kept.
+        #[arg(long, default_value = "vpclab-data")]
+        data_dir: PathBuf,
+        /// YAML file mapping bearer tokens to projects; without it every caller is the
+        /// project `default`.
+        #[arg(long)]
+        tokens: Option<PathBuf>,
+        /// The cloud new projects simulate (unless the tokens file says otherwise).
+        #[arg(long, default_value = "huawei")]
+        provider: String,
+        /// Seed of new projects' generated ids.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Unix seconds at which new projects' virtual clocks start (default 2024-01-01).
+        #[arg(long, default_value_t = 1_704_067_200)]
+        start: u64,
+    },
+    /// Create a scenario's topology and flow logs on a running server.
+    Apply {
+        file: PathBuf,
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        /// Bearer token (or the VPCLAB_TOKEN environment variable).
+        #[arg(long, env = "VPCLAB_TOKEN")]
+        token: Option<String>,
+    },
+    /// Write a server's state as a scenario file that applies back to an equal state.
+    Export {
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        server: String,
+        #[arg(long, env = "VPCLAB_TOKEN")]
+        token: Option<String>,
+        /// Write here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Benchmark the data plane (SG + ACL + conntrack + route + aggregation + formatting), or
+    /// with `api` the gRPC server. Build with --release.
     Bench {
+        #[command(subcommand)]
+        target: Option<BenchTarget>,
         /// Concurrent connections.
         #[arg(long, default_value_t = bench::Options::default().flows)]
         flows: usize,
@@ -71,9 +118,57 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum BenchTarget {
+    /// Create+get throughput and latency of the gRPC API with concurrent clients, against a
+    /// server started in-process on a temporary data directory.
+    Api {
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Create+get pairs per client.
+        #[arg(long, default_value_t = 200)]
+        ops: usize,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve {
+            listen,
+            data_dir,
+            tokens,
+            provider,
+            seed,
+            start,
+        } => {
+            let provider = match provider.parse::<Provider>() {
+                Ok(p) => p,
+                Err(e) => return fail(BAD_INPUT, &e),
+            };
+            serve::run(&serve::Options {
+                listen,
+                data_dir: &data_dir,
+                tokens: tokens.as_deref(),
+                provider,
+                seed,
+                start,
+            })
+        }
+        Command::Apply {
+            file,
+            server,
+            token,
+        } => client::apply(&file, &server, token.as_deref()),
+        Command::Export {
+            server,
+            token,
+            output,
+        } => client::export(&server, token.as_deref(), output.as_deref()),
+        Command::Bench {
+            target: Some(BenchTarget::Api { clients, ops }),
+            ..
+        } => bench_api::run(clients, ops),
         Command::Run {
             file,
             provider,
@@ -92,6 +187,7 @@ fn main() -> ExitCode {
         Command::Test { paths } => cmd_test(paths),
         Command::Check { files } => cmd_check(&files),
         Command::Bench {
+            target: None,
             flows,
             rules,
             packets,
@@ -114,7 +210,7 @@ fn main() -> ExitCode {
 }
 
 /// Exit code for input that could not be used (bad file, bad flag).
-const BAD_INPUT: u8 = 2;
+pub(crate) const BAD_INPUT: u8 = 2;
 
 fn load_file(path: &Path, opts: &Options) -> Result<Loaded, String> {
     let text = std::fs::read_to_string(path)
@@ -281,7 +377,7 @@ fn cmd_check(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn fail(code: u8, message: &str) -> ExitCode {
+pub(crate) fn fail(code: u8, message: &str) -> ExitCode {
     eprintln!("vpclab: {message}");
     ExitCode::from(code)
 }

@@ -1,17 +1,23 @@
 //! vpclab-controlplane: everything that turns user input into operations on the simulated
-//! cloud. Today that is scenario files; the gRPC API (a later issue) goes through the same
-//! world operations.
+//! cloud: scenario files and the gRPC API, both through the same world operations.
 //!
 //! Map of the crate:
 //! - `doc`: the scenario file format as serde types (shape only).
 //! - `load`: scenario → world + script, with errors that name file, line and field.
 //! - `expect`: `expect:` assertions on printed records, and the diff when they fail.
 //! - `run`: runs a loaded scenario and collects records, explanations and captures.
+//! - `parse`: the words of policy and traffic (`tcp`, `22-80`, `syn`) → model types, shared by
+//!   scenario files and the API.
+//! - `store`: the durable store of commands and delivered records (redb).
+//! - `api`: the gRPC control plane (services, projects, tenancy, `serve`).
 
+pub mod api;
 pub mod doc;
 pub mod expect;
 pub mod load;
+pub mod parse;
 pub mod run;
+pub mod store;
 
 pub use load::{Loaded, Options, ScenarioError, load};
 pub use run::{Run, run};

@@ -891,6 +891,9 @@ impl Loader {
             filter,
             window: d.window.as_ref().map(|s| Span::from_secs(s.value)),
             capacity: d.capacity.as_ref().map(|s| s.value as usize),
+            description: String::new(),
+            tags: Default::default(),
+            log_stream: None,
         };
         let mut fields = vec![
             ("name", d.name.referenced),

@@ -18,6 +18,9 @@
 //! - `world`: the model, its operations (the one funnel), the topology graph, the per-packet
 //!   path, flow-log capture.
 //! - `flowlog`: flow-log collectors (windows, NODATA, SKIPDATA), records, cloud formats.
+//! - `limits`: what each cloud's control plane enforces (quotas, names, retention), cited.
+//! - `logs`: log groups and log streams (LTS/SLS/CLS) that flow logs deliver to.
+//! - `router`: enterprise routers and their attachments, as configuration.
 //! - `simulation`: the scheduler that owns the clock, and scripted traffic.
 //! - `explain`: each packet's path and verdicts in plain words.
 
@@ -27,10 +30,13 @@ pub mod explain;
 pub mod flowlog;
 pub mod host;
 pub mod ids;
+pub mod limits;
+pub mod logs;
 pub mod packet;
 pub mod pcap;
 pub mod policy;
 pub mod profile;
+pub mod router;
 pub mod simulation;
 pub mod time;
 pub mod verdict;

@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use crate::addr::Ipv4Net;
 use crate::flowlog::format::{AwsFormat, Format, TencentStyle};
+use crate::limits::Limits;
 use crate::time::Span;
 
 /// The four simulated clouds (D1).
@@ -190,6 +191,8 @@ pub enum IdStyle {
 #[derive(Clone, Debug)]
 pub struct Profile {
     pub provider: Provider,
+    /// What the control plane enforces: names, quotas, instance types, retention (seeds).
+    pub limits: Limits,
     pub sg_order: SgOrder,
     /// Whether security-group rules may deny (aws: allow-only).
     pub sg_deny_rules: bool,
@@ -247,6 +250,7 @@ impl Profile {
         match provider {
             Provider::Aws => Profile {
                 provider,
+                limits: Limits::of(provider),
                 sg_order: SgOrder::Union,
                 sg_deny_rules: false,
                 sg_priority: None,
@@ -278,6 +282,7 @@ impl Profile {
             },
             Provider::Alibaba => Profile {
                 provider,
+                limits: Limits::of(provider),
                 sg_order: SgOrder::MergedPriority,
                 sg_deny_rules: true,
                 sg_priority: Some((1, 100)),
@@ -315,6 +320,7 @@ impl Profile {
             },
             Provider::Huawei => Profile {
                 provider,
+                limits: Limits::of(provider),
                 sg_order: SgOrder::GroupThenPriority,
                 sg_deny_rules: true,
                 sg_priority: Some((1, 100)),
@@ -352,6 +358,7 @@ impl Profile {
             },
             Provider::Tencent => Profile {
                 provider,
+                limits: Limits::of(provider),
                 sg_order: SgOrder::ListOrder,
                 sg_deny_rules: true,
                 sg_priority: None,

@@ -317,11 +317,8 @@ impl Simulation {
         while let Some((&(at, _), _)) = self.queue.first_key_value() {
             self.run_until(at)?;
         }
-        let end = self
-            .world
-            .flow_logs
-            .iter()
-            .map(|f| f.collector.current_window_end())
+        let end = crate::world::live(&self.world.flow_logs)
+            .map(|(_, f)| f.collector.current_window_end())
             .max()
             .unwrap_or(self.now)
             .max(self.now);

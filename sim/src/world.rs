@@ -12,9 +12,12 @@
 //! (D5; policy.md §7). Every operation that changes the model goes through a method here with
 //! the same validation, whether it comes from a scenario file or, later, the gRPC API: this is
 //! the one funnel. The world does not schedule anything and never reads a clock: each call gets
-//! `now`.
+//! `now`. Creates and policy changes are here; deletes, renames and updates in `lifecycle`.
+//! Every operation validates fully before it changes anything; [`World::transact`] also gives
+//! back the randomness of a refused one. Deleted resources stay as tombstones (`deleted`),
+//! skipped by every check and iteration, so indices never move.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -29,14 +32,20 @@ use crate::flowlog::collect::{Observation, Partial};
 use crate::flowlog::{CaptureMeta, Collector, Filter, Record, Scope, Settings, TrafficPath};
 use crate::host::Host;
 use crate::ids;
+use crate::limits::{self, InstanceScope};
+use crate::logs::LogCatalog;
 use crate::packet::{FiveTuple, L4, Packet, proto};
 use crate::policy::classify::{Classifier, Compiled};
 use crate::policy::sg::Remote;
 use crate::policy::{PacketView, PortRange, ProtoMatch, RuleAction, acl, sg};
 use crate::profile::{IcmpPorts, Profile, RuleChange, SgOrder};
+use crate::router::Routers;
 use crate::time::{Span, Time};
 use crate::verdict::{By, Decision, Stage, Verdict};
 use crate::{Action, Direction};
+
+mod catalog;
+mod lifecycle;
 
 type Map<K, V> = HashMap<K, V, FixedState>;
 
@@ -62,12 +71,14 @@ pub enum Endpoint {
 
 /// Why an operation was refused. `field` names the offending field relative to the request
 /// (`cidr`, `rules[2].priority`), so a scenario loader can point at the YAML line and an API
-/// can return a field violation.
+/// can return a field violation. `dependents` lists the IDs of the resources that block the
+/// operation (the ENIs still in a subnet being deleted), sorted; it is empty otherwise.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelError {
     pub kind: ErrorKind,
     pub field: String,
     pub message: String,
+    pub dependents: Vec<String>,
 }
 
 /// The class of a refusal, mapped one-to-one to gRPC codes by the API layer.
@@ -77,29 +88,49 @@ pub enum ErrorKind {
     NotFound,
     AlreadyExists,
     FailedPrecondition,
+    /// A quota is used up.
+    ResourceExhausted,
+    /// A concurrent change won (an etag that no longer matches).
+    Aborted,
 }
 
 impl ModelError {
-    fn invalid(field: impl Into<String>, message: impl Into<String>) -> ModelError {
+    pub fn new(
+        kind: ErrorKind,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ModelError {
         ModelError {
-            kind: ErrorKind::InvalidArgument,
+            kind,
             field: field.into(),
             message: message.into(),
+            dependents: Vec::new(),
         }
     }
-    fn exists(field: impl Into<String>, message: impl Into<String>) -> ModelError {
-        ModelError {
-            kind: ErrorKind::AlreadyExists,
-            field: field.into(),
-            message: message.into(),
-        }
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> ModelError {
+        ModelError::new(ErrorKind::InvalidArgument, field, message)
     }
-    fn not_found(field: impl Into<String>, message: impl Into<String>) -> ModelError {
-        ModelError {
-            kind: ErrorKind::NotFound,
-            field: field.into(),
-            message: message.into(),
-        }
+    pub fn exists(field: impl Into<String>, message: impl Into<String>) -> ModelError {
+        ModelError::new(ErrorKind::AlreadyExists, field, message)
+    }
+    pub fn not_found(field: impl Into<String>, message: impl Into<String>) -> ModelError {
+        ModelError::new(ErrorKind::NotFound, field, message)
+    }
+    pub fn precondition(field: impl Into<String>, message: impl Into<String>) -> ModelError {
+        ModelError::new(ErrorKind::FailedPrecondition, field, message)
+    }
+    pub fn exhausted(field: impl Into<String>, message: impl Into<String>) -> ModelError {
+        ModelError::new(ErrorKind::ResourceExhausted, field, message)
+    }
+    pub fn aborted(field: impl Into<String>, message: impl Into<String>) -> ModelError {
+        ModelError::new(ErrorKind::Aborted, field, message)
+    }
+    /// Names the resources that block the operation (kept sorted).
+    pub fn with_dependents(mut self, mut dependents: Vec<String>) -> ModelError {
+        dependents.sort();
+        dependents.dedup();
+        self.dependents = dependents;
+        self
     }
     /// Prefixes the field path (`rules[2]` + `.priority`).
     pub fn within(mut self, prefix: &str) -> ModelError {
@@ -145,6 +176,127 @@ pub fn check_name(name: &str) -> Result<(), ModelError> {
     Ok(())
 }
 
+/// The kinds of resource in a world: each has a vector of its own in [`World`], indexed by
+/// `u32`, and an ID index ([`World::find`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Vpc,
+    Subnet,
+    Eni,
+    SecurityGroup,
+    NetworkAcl,
+    RouteTable,
+    InternetGateway,
+    ExternalHost,
+    FlowLog,
+    LogGroup,
+    LogStream,
+    EnterpriseRouter,
+    RouterAttachment,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 13] = [
+        Kind::Vpc,
+        Kind::Subnet,
+        Kind::Eni,
+        Kind::SecurityGroup,
+        Kind::NetworkAcl,
+        Kind::RouteTable,
+        Kind::InternetGateway,
+        Kind::ExternalHost,
+        Kind::FlowLog,
+        Kind::LogGroup,
+        Kind::LogStream,
+        Kind::EnterpriseRouter,
+        Kind::RouterAttachment,
+    ];
+
+    /// The kind in words, for messages ("network interface eni-1 still uses it").
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Vpc => "vpc",
+            Kind::Subnet => "subnet",
+            Kind::Eni => "network interface",
+            Kind::SecurityGroup => "security group",
+            Kind::NetworkAcl => "network ACL",
+            Kind::RouteTable => "route table",
+            Kind::InternetGateway => "internet gateway",
+            Kind::ExternalHost => "external host",
+            Kind::FlowLog => "flow log",
+            Kind::LogGroup => "log group",
+            Kind::LogStream => "log stream",
+            Kind::EnterpriseRouter => "enterprise router",
+            Kind::RouterAttachment => "router attachment",
+        }
+    }
+
+    /// The field that names a resource of this kind in a request, as the operations' errors
+    /// use it (`vpc`, `security_group`, `acl`, …).
+    pub fn field(self) -> &'static str {
+        match self {
+            Kind::Vpc => "vpc",
+            Kind::Subnet => "subnet",
+            Kind::Eni => "eni",
+            Kind::SecurityGroup => "security_group",
+            Kind::NetworkAcl => "acl",
+            Kind::RouteTable => "route_table",
+            Kind::InternetGateway => "internet_gateway",
+            Kind::ExternalHost => "external_host",
+            Kind::FlowLog => "flow_log",
+            Kind::LogGroup => "log_group",
+            Kind::LogStream => "log_stream",
+            Kind::EnterpriseRouter => "router",
+            Kind::RouterAttachment => "attachment",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something stored in one of the world's resource vectors. Deleted resources stay in their
+/// vector as tombstones, so indices held elsewhere (records, decisions, past revisions) stay
+/// valid; nothing live refers to a tombstone.
+pub trait Resource {
+    fn is_deleted(&self) -> bool;
+}
+
+/// The live entries of a resource vector with their indices, in index order:
+/// `live(&world.enis)`.
+pub fn live<T: Resource>(items: &[T]) -> impl Iterator<Item = (u32, &T)> {
+    items
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.is_deleted())
+        .map(|(i, r)| (i as u32, r))
+}
+
+macro_rules! resource {
+    ($($t:ty),*) => {
+        $(impl Resource for $t {
+            fn is_deleted(&self) -> bool {
+                self.deleted
+            }
+        })*
+    };
+}
+
+resource!(
+    Vpc,
+    Subnet,
+    Eni,
+    SecurityGroup,
+    NetworkAcl,
+    RouteTable,
+    InternetGateway,
+    ExternalHost,
+    FlowLog
+);
+
 #[derive(Clone, Debug)]
 pub struct Vpc {
     pub id: String,
@@ -156,6 +308,7 @@ pub struct Vpc {
     pub default_acl: Option<u32>,
     pub default_sg: u32,
     pub igw: Option<u32>,
+    pub deleted: bool,
     node: NodeIndex,
 }
 
@@ -176,6 +329,7 @@ pub struct Subnet {
     /// The associated network ACL, if any.
     pub acl: Option<u32>,
     pub route_table: u32,
+    pub deleted: bool,
     node: NodeIndex,
 }
 
@@ -198,6 +352,7 @@ pub struct Eni {
     /// aws untracked flows (D7): does the *other* direction allow all ports of TCP / UDP to
     /// 0.0.0.0/0? Indexed like `rules`, then [tcp, udp].
     allows_all_back: [[bool; 2]; 2],
+    pub deleted: bool,
     node: NodeIndex,
 }
 
@@ -211,6 +366,7 @@ pub struct SecurityGroup {
     /// revision `past.len()`. Decisions name a revision, so explanations of packets judged
     /// before a change quote the rule that judged them.
     pub past: Vec<Vec<sg::Rule>>,
+    pub deleted: bool,
 }
 
 impl SecurityGroup {
@@ -233,6 +389,7 @@ pub struct NetworkAcl {
     pub entries: Vec<acl::Entry>,
     /// Entry lists replaced by later changes (revisions, as for security groups).
     pub past: Vec<Vec<acl::Entry>>,
+    pub deleted: bool,
     /// Compiled, [ingress, egress].
     rules: [Classifier<By>; 2],
 }
@@ -266,6 +423,7 @@ pub struct RouteTable {
     pub vpc: u32,
     /// Sorted longest prefix first, so the first match is the longest-prefix match.
     pub routes: Vec<Route>,
+    pub deleted: bool,
 }
 
 impl RouteTable {
@@ -283,13 +441,19 @@ impl RouteTable {
 pub struct InternetGateway {
     pub id: String,
     pub vpc: u32,
+    pub deleted: bool,
+    node: NodeIndex,
 }
 
 #[derive(Clone, Debug)]
 pub struct ExternalHost {
+    /// Given, or `host-N`: external hosts are not cloud resources, their IDs draw no
+    /// randomness.
+    pub id: String,
     pub name: String,
     pub ip: Ipv4Addr,
     pub host: Host,
+    pub deleted: bool,
     node: NodeIndex,
 }
 
@@ -297,6 +461,12 @@ pub struct ExternalHost {
 #[derive(Clone, Debug)]
 pub struct FlowLog {
     pub collector: Collector<Decision>,
+    pub deleted: bool,
+    pub description: String,
+    pub tags: BTreeMap<String, String>,
+    /// Where its records are delivered (a log stream of `World::logs`).
+    pub log_stream: Option<u32>,
+    pub created: Time,
 }
 
 /// Nodes of the topology graph. Enterprise routers, NAT gateways, VPN and Direct Connect
@@ -445,6 +615,21 @@ pub struct FlowLogSpec {
     /// `None`: the profile's default window.
     pub window: Option<Span>,
     pub capacity: Option<usize>,
+    /// At most 255 characters, no `<` or `>` (seed 003).
+    pub description: String,
+    pub tags: BTreeMap<String, String>,
+    /// The log stream records are delivered to (the API requires one; scenario runs print
+    /// records instead).
+    pub log_stream: Option<u32>,
+}
+
+/// A change to a flow log: `Some` fields change. Which fields a cloud lets change is in its
+/// profile's limits (tencent: name and tags only, seed 002).
+#[derive(Clone, Debug, Default)]
+pub struct FlowLogUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub tags: Option<BTreeMap<String, String>>,
 }
 
 pub struct World {
@@ -461,6 +646,10 @@ pub struct World {
     pub igws: Vec<InternetGateway>,
     pub externals: Vec<ExternalHost>,
     pub flow_logs: Vec<FlowLog>,
+    /// Log groups and streams that flow logs deliver to (LTS, SLS, CLS).
+    pub logs: LogCatalog,
+    /// Enterprise routers and their attachments (configuration; issue 4 routes through them).
+    pub routers: Routers,
     graph: StableUnGraph<Node, ()>,
     internet: NodeIndex,
     /// (VPC, private IP) → ENI, keyed by [`ip_key`].
@@ -476,6 +665,8 @@ pub struct World {
     captures: Option<Vec<Captured>>,
     /// The earliest end of any open flow-log window: a single comparison per packet.
     next_window_end: Time,
+    /// Per [`Kind`]: the IDs of live resources and their indices (ordered, for listing).
+    ids: [BTreeMap<String, u32>; 13],
 }
 
 impl World {
@@ -503,6 +694,8 @@ impl World {
             igws: Vec::new(),
             externals: Vec::new(),
             flow_logs: Vec::new(),
+            logs: LogCatalog::default(),
+            routers: Routers::default(),
             graph,
             internet,
             private_ips: map(),
@@ -514,11 +707,128 @@ impl World {
             records: Vec::new(),
             captures: config.capture_packets.then(Vec::new),
             next_window_end: Time(u64::MAX),
+            ids: Default::default(),
         }
     }
 
-    fn new_id(&mut self, given: Option<String>, prefix: &str) -> String {
-        given.unwrap_or_else(|| ids::resource(&mut self.rng, self.profile.id_style, prefix))
+    /// Runs an operation as one unit: when it refuses, the world is as before. Operations
+    /// validate everything before they change anything, so a refusal has changed nothing but,
+    /// perhaps, the ID generator: restored here, so that a refused request consumes no
+    /// randomness and replaying only the accepted operations gives the same IDs. The API calls
+    /// every operation through this.
+    pub fn transact<T>(
+        &mut self,
+        f: impl FnOnce(&mut World) -> Result<T, ModelError>,
+    ) -> Result<T, ModelError> {
+        let rng = self.rng.clone();
+        let result = f(self);
+        if result.is_err() {
+            self.rng = rng;
+        }
+        result
+    }
+
+    /// The index of the live resource of `kind` with this ID.
+    pub fn find(&self, kind: Kind, id: &str) -> Option<u32> {
+        self.ids[kind as usize].get(id).copied()
+    }
+
+    /// The ID of a live resource.
+    pub fn id_of(&self, kind: Kind, idx: u32) -> Option<&str> {
+        if !self.is_live(kind, idx) {
+            return None;
+        }
+        let i = idx as usize;
+        Some(match kind {
+            Kind::Vpc => &self.vpcs[i].id,
+            Kind::Subnet => &self.subnets[i].id,
+            Kind::Eni => &self.enis[i].id,
+            Kind::SecurityGroup => &self.security_groups[i].id,
+            Kind::NetworkAcl => &self.acls[i].id,
+            Kind::RouteTable => &self.route_tables[i].id,
+            Kind::InternetGateway => &self.igws[i].id,
+            Kind::ExternalHost => &self.externals[i].id,
+            Kind::FlowLog => &self.flow_logs[i].collector.settings.id,
+            Kind::LogGroup => &self.logs.groups[i].id,
+            Kind::LogStream => &self.logs.streams[i].id,
+            Kind::EnterpriseRouter => &self.routers.routers[i].id,
+            Kind::RouterAttachment => &self.routers.attachments[i].id,
+        })
+    }
+
+    /// The live resources of `kind`, ID → index, ordered by ID (for paginated listing).
+    pub fn ids(&self, kind: Kind) -> &BTreeMap<String, u32> {
+        &self.ids[kind as usize]
+    }
+
+    /// Does a resource of `kind` exist at `idx` and is it not deleted?
+    pub fn is_live(&self, kind: Kind, idx: u32) -> bool {
+        let i = idx as usize;
+        fn ok<T: Resource>(v: &[T], i: usize) -> bool {
+            v.get(i).is_some_and(|r| !r.is_deleted())
+        }
+        match kind {
+            Kind::Vpc => ok(&self.vpcs, i),
+            Kind::Subnet => ok(&self.subnets, i),
+            Kind::Eni => ok(&self.enis, i),
+            Kind::SecurityGroup => ok(&self.security_groups, i),
+            Kind::NetworkAcl => ok(&self.acls, i),
+            Kind::RouteTable => ok(&self.route_tables, i),
+            Kind::InternetGateway => ok(&self.igws, i),
+            Kind::ExternalHost => ok(&self.externals, i),
+            Kind::FlowLog => ok(&self.flow_logs, i),
+            Kind::LogGroup => self.logs.groups.get(i).is_some_and(|g| !g.deleted),
+            Kind::LogStream => self.logs.streams.get(i).is_some_and(|s| !s.deleted),
+            Kind::EnterpriseRouter => self.routers.routers.get(i).is_some_and(|r| !r.deleted),
+            Kind::RouterAttachment => self.routers.attachments.get(i).is_some_and(|a| !a.deleted),
+        }
+    }
+
+    /// NotFound unless `idx` is a live resource of `kind`.
+    fn live_or_not_found(&self, kind: Kind, idx: u32) -> Result<(), ModelError> {
+        if self.is_live(kind, idx) {
+            Ok(())
+        } else {
+            let what = match kind {
+                Kind::Vpc => "VPC",
+                Kind::Eni => "ENI",
+                k => k.as_str(),
+            };
+            Err(ModelError::not_found(
+                kind.field(),
+                format!("no such {what}"),
+            ))
+        }
+    }
+
+    /// Checks an ID a request gives for a new resource: unique among the live resources of
+    /// its kind. (IDs of deleted resources may be given again.)
+    fn check_id(&self, kind: Kind, given: Option<&str>) -> Result<(), ModelError> {
+        match given {
+            Some("") => Err(ModelError::invalid("id", "an ID cannot be empty")),
+            Some(id) if self.ids[kind as usize].contains_key(id) => Err(ModelError::exists(
+                "id",
+                format!("ID `{id}` is already used by another {}", kind.as_str()),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The ID of the new resource `idx` of `kind`: the one given ([`World::check_id`] passed),
+    /// or drawn in the cloud's style (drawn again in the unlikely case it is taken). Registers
+    /// it: call once every check has passed.
+    fn new_id(&mut self, kind: Kind, idx: u32, given: Option<String>, prefix: &str) -> String {
+        let id = match given {
+            Some(id) => id,
+            None => loop {
+                let id = ids::resource(&mut self.rng, self.profile.id_style, prefix);
+                if !self.ids[kind as usize].contains_key(&id) {
+                    break id;
+                }
+            },
+        };
+        self.ids[kind as usize].insert(id.clone(), idx);
+        id
     }
 
     /// Pre-sizes the hot tables for `flows` concurrent connections (benchmarks).
@@ -546,17 +856,28 @@ impl World {
                 format!("VPC block {cidr} must be between /8 and /28"),
             ));
         }
-        if self.vpcs.iter().any(|v| v.name == name) {
+        if live(&self.vpcs).any(|(_, v)| v.name == name) {
             return Err(ModelError::exists(
                 "name",
                 format!("a VPC named `{name}` already exists"),
             ));
         }
+        self.check_id(Kind::Vpc, id.as_deref())?;
+        // aws gives every VPC a default ACL that allows everything (rule 100 in and out,
+        // policy.md §2); the other clouds filter a subnet only once an ACL is associated.
+        let allow_all = vec![
+            acl::Entry::allow_all(100, Direction::Ingress),
+            acl::Entry::allow_all(100, Direction::Egress),
+        ];
+        if self.profile.vpc_default_acl {
+            check_acl_entries(&self.profile, &allow_all).map_err(|e| e.within("default_acl"))?;
+        }
+        // Nothing below refuses. IDs are drawn in this order: VPC, main table, ACL, group.
         let v = self.vpcs.len() as u32;
-        let id = self.new_id(id, "vpc");
+        let id = self.new_id(Kind::Vpc, v, id, "vpc");
         let node = self.graph.add_node(Node::Vpc(v));
         let rt = self.route_tables.len() as u32;
-        let rt_id = self.new_id(None, "rtb");
+        let rt_id = self.new_id(Kind::RouteTable, rt, None, "rtb");
         self.route_tables.push(RouteTable {
             id: rt_id,
             name: format!("{name}-main"),
@@ -565,18 +886,18 @@ impl World {
                 destination: cidr,
                 target: Target::Local,
             }],
+            deleted: false,
         });
-        // aws gives every VPC a default ACL that allows everything (rule 100 in and out,
-        // policy.md §2); the other clouds filter a subnet only once an ACL is associated.
         let default_acl = if self.profile.vpc_default_acl {
             let acl = self.acls.len() as u32;
-            let acl_id = self.new_id(None, "acl");
+            let acl_id = self.new_id(Kind::NetworkAcl, acl, None, "acl");
             self.acls.push(NetworkAcl {
                 id: acl_id,
                 name: format!("{name}-default"),
                 vpc: v,
                 entries: Vec::new(),
                 past: Vec::new(),
+                deleted: false,
                 rules: Default::default(),
             });
             Some(acl)
@@ -584,7 +905,7 @@ impl World {
             None
         };
         let sg = self.security_groups.len() as u32;
-        let sg_id = self.new_id(None, "sg");
+        let sg_id = self.new_id(Kind::SecurityGroup, sg, None, "sg");
         // Default group (policy.md §1.2, §3.2): inbound from itself, all outbound.
         let default_rules = vec![
             sg::Rule {
@@ -603,6 +924,7 @@ impl World {
             vpc: v,
             rules: default_rules,
             past: Vec::new(),
+            deleted: false,
         });
         self.vpcs.push(Vpc {
             id,
@@ -612,13 +934,10 @@ impl World {
             default_acl,
             default_sg: sg,
             igw: None,
+            deleted: false,
             node,
         });
         if let Some(acl) = default_acl {
-            let allow_all = vec![
-                acl::Entry::allow_all(100, Direction::Ingress),
-                acl::Entry::allow_all(100, Direction::Egress),
-            ];
             self.set_acl_entries(acl, allow_all)
                 .map_err(|e| e.within("default_acl"))?;
         }
@@ -647,10 +966,8 @@ impl World {
                 format!("subnet {cidr} is smaller than /29"),
             ));
         }
-        if let Some(other) = self
-            .subnets
-            .iter()
-            .find(|s| s.vpc == vpc && s.cidr.overlaps(cidr))
+        if let Some((_, other)) =
+            live(&self.subnets).find(|(_, s)| s.vpc == vpc && s.cidr.overlaps(cidr))
         {
             return Err(ModelError::invalid(
                 "cidr",
@@ -660,15 +977,16 @@ impl World {
                 ),
             ));
         }
-        if self.subnets.iter().any(|s| s.vpc == vpc && s.name == name) {
+        if live(&self.subnets).any(|(_, s)| s.vpc == vpc && s.name == name) {
             return Err(ModelError::exists(
                 "name",
                 format!("a subnet named `{name}` already exists in this VPC"),
             ));
         }
+        self.check_id(Kind::Subnet, id.as_deref())?;
         let (acl, rt, vnode) = (v.default_acl, v.main_route_table, v.node);
         let s = self.subnets.len() as u32;
-        let id = self.new_id(id, "subnet");
+        let id = self.new_id(Kind::Subnet, s, id, "subnet");
         let node = self.graph.add_node(Node::Subnet(s));
         self.graph.add_edge(node, vnode, ());
         let az = az.unwrap_or_else(|| self.profile.default_az.to_string());
@@ -680,6 +998,7 @@ impl World {
             az,
             acl,
             route_table: rt,
+            deleted: false,
             node,
         });
         Ok(s)
@@ -698,13 +1017,19 @@ impl World {
                 "the VPC already has an internet gateway",
             ));
         }
+        self.check_id(Kind::InternetGateway, id.as_deref())?;
         let vnode = v.node;
         let g = self.igws.len() as u32;
-        let id = self.new_id(id, "igw");
+        let id = self.new_id(Kind::InternetGateway, g, id, "igw");
         let node = self.graph.add_node(Node::InternetGateway(g));
         self.graph.add_edge(node, vnode, ());
         self.graph.add_edge(node, self.internet, ());
-        self.igws.push(InternetGateway { id, vpc });
+        self.igws.push(InternetGateway {
+            id,
+            vpc,
+            deleted: false,
+            node,
+        });
         self.vpcs[vpc as usize].igw = Some(g);
         Ok(g)
     }
@@ -718,30 +1043,25 @@ impl World {
     ) -> Result<u32, ModelError> {
         check_name(name)?;
         self.vpc(vpc)?;
-        if self
-            .security_groups
-            .iter()
-            .any(|g| g.vpc == vpc && g.name == name)
-        {
+        if live(&self.security_groups).any(|(_, g)| g.vpc == vpc && g.name == name) {
             return Err(ModelError::exists(
                 "name",
                 format!("a security group named `{name}` already exists in this VPC"),
             ));
         }
+        self.check_id(Kind::SecurityGroup, id.as_deref())?;
+        // The rules may refer to the new group itself.
         let g = self.security_groups.len() as u32;
-        let id = self.new_id(id, "sg");
+        self.check_rules_of(vpc, g, &rules)?;
+        let id = self.new_id(Kind::SecurityGroup, g, id, "sg");
         self.security_groups.push(SecurityGroup {
             id,
             name: name.into(),
             vpc,
-            rules: Vec::new(),
+            rules,
             past: Vec::new(),
+            deleted: false,
         });
-        if let Err(e) = self.check_security_group_rules(g, &rules) {
-            self.security_groups.pop();
-            return Err(e);
-        }
-        self.security_groups[g as usize].rules = rules;
         Ok(g)
     }
 
@@ -754,21 +1074,23 @@ impl World {
     ) -> Result<u32, ModelError> {
         check_name(name)?;
         self.vpc(vpc)?;
-        if self.acls.iter().any(|a| a.vpc == vpc && a.name == name) {
+        if live(&self.acls).any(|(_, a)| a.vpc == vpc && a.name == name) {
             return Err(ModelError::exists(
                 "name",
                 format!("a network ACL named `{name}` already exists in this VPC"),
             ));
         }
+        self.check_id(Kind::NetworkAcl, id.as_deref())?;
         check_acl_entries(&self.profile, &entries)?;
         let a = self.acls.len() as u32;
-        let id = self.new_id(id, "acl");
+        let id = self.new_id(Kind::NetworkAcl, a, id, "acl");
         self.acls.push(NetworkAcl {
             id,
             name: name.into(),
             vpc,
             entries: Vec::new(),
             past: Vec::new(),
+            deleted: false,
             rules: Default::default(),
         });
         self.set_acl_entries(a, entries)?;
@@ -784,6 +1106,34 @@ impl World {
     ) -> Result<u32, ModelError> {
         check_name(name)?;
         let cidr = self.vpc(vpc)?.cidr;
+        if live(&self.route_tables).any(|(_, t)| t.vpc == vpc && t.name == name) {
+            return Err(ModelError::exists(
+                "name",
+                format!("a route table named `{name}` already exists in this VPC"),
+            ));
+        }
+        self.check_id(Kind::RouteTable, id.as_deref())?;
+        let all = self.checked_routes(vpc, cidr, routes)?;
+        let t = self.route_tables.len() as u32;
+        let id = self.new_id(Kind::RouteTable, t, id, "rtb");
+        self.route_tables.push(RouteTable {
+            id,
+            name: name.into(),
+            vpc,
+            routes: all,
+            deleted: false,
+        });
+        Ok(t)
+    }
+
+    /// A table's routes: the `local` route of the VPC's block followed by `routes`, each
+    /// checked (errors name `routes[i]`), sorted longest prefix first.
+    fn checked_routes(
+        &self,
+        vpc: u32,
+        cidr: Ipv4Net,
+        routes: Vec<Route>,
+    ) -> Result<Vec<Route>, ModelError> {
         let mut all = vec![Route {
             destination: cidr,
             target: Target::Local,
@@ -794,23 +1144,12 @@ impl World {
             all.push(r);
         }
         all.sort_by_key(|r| std::cmp::Reverse(r.destination.prefix_len()));
-        let t = self.route_tables.len() as u32;
-        let id = self.new_id(id, "rtb");
-        self.route_tables.push(RouteTable {
-            id,
-            name: name.into(),
-            vpc,
-            routes: all,
-        });
-        Ok(t)
+        Ok(all)
     }
 
     /// Adds a route to a table (the VPC's main table included).
     pub fn add_route(&mut self, table: u32, route: Route) -> Result<(), ModelError> {
-        let t = self
-            .route_tables
-            .get(table as usize)
-            .ok_or_else(|| ModelError::not_found("route_table", "no such route table"))?;
+        let t = self.route_table(table)?;
         self.check_route(t.vpc, &route, &t.routes)?;
         let routes = &mut self.route_tables[table as usize].routes;
         routes.push(route);
@@ -831,7 +1170,7 @@ impl World {
                 "`local` routes are created with the VPC",
             )),
             Target::InternetGateway(g)
-                if self.igws.get(g as usize).is_none_or(|g| g.vpc != vpc) =>
+                if !self.is_live(Kind::InternetGateway, g) || self.igws[g as usize].vpc != vpc =>
             {
                 Err(ModelError::not_found(
                     "target",
@@ -844,10 +1183,7 @@ impl World {
 
     pub fn associate_route_table(&mut self, subnet: u32, table: u32) -> Result<(), ModelError> {
         let s = self.subnet(subnet)?;
-        let t = self
-            .route_tables
-            .get(table as usize)
-            .ok_or_else(|| ModelError::not_found("route_table", "no such route table"))?;
+        let t = self.route_table(table)?;
         if t.vpc != s.vpc {
             return Err(ModelError::invalid(
                 "route_table",
@@ -862,10 +1198,7 @@ impl World {
     /// for the next packet.
     pub fn associate_acl(&mut self, subnet: u32, acl: u32) -> Result<(), ModelError> {
         let s = self.subnet(subnet)?;
-        let a = self
-            .acls
-            .get(acl as usize)
-            .ok_or_else(|| ModelError::not_found("acl", "no such network ACL"))?;
+        let a = self.acl(acl)?;
         if a.vpc != s.vpc {
             return Err(ModelError::invalid(
                 "acl",
@@ -879,61 +1212,35 @@ impl World {
     pub fn create_eni(&mut self, now: Time, spec: EniSpec) -> Result<u32, ModelError> {
         check_name(&spec.name)?;
         let s = self.subnet(spec.subnet)?.clone();
-        if self.enis.iter().any(|e| e.name == spec.name) {
+        if live(&self.enis).any(|(_, e)| e.name == spec.name) {
             return Err(ModelError::exists(
                 "name",
                 format!("an ENI named `{}` already exists", spec.name),
             ));
         }
+        self.check_id(Kind::Eni, spec.id.as_deref())?;
         let ip = match spec.ip {
             Some(ip) => {
                 self.check_private_ip(&s, ip)?;
                 ip
             }
-            None => self.next_free_ip(&s).ok_or_else(|| ModelError {
-                kind: ErrorKind::FailedPrecondition,
-                field: "subnet".into(),
-                message: format!("subnet `{}` has no free address", s.name),
+            None => self.next_free_ip(&s).ok_or_else(|| {
+                ModelError::precondition(
+                    "subnet",
+                    format!("subnet `{}` has no free address", s.name),
+                )
             })?,
         };
         if let Some(eip) = spec.eip {
-            if self.public_ips.contains_key(&eip) {
-                return Err(ModelError::exists(
-                    "eip",
-                    format!("{eip} is already in use as a public address"),
-                ));
-            }
-            if self.vpcs[s.vpc as usize].igw.is_none() {
-                return Err(ModelError {
-                    kind: ErrorKind::FailedPrecondition,
-                    field: "eip".into(),
-                    message: "an elastic IP needs an internet gateway on the VPC".into(),
-                });
-            }
+            self.check_elastic_ip(s.vpc, eip)?;
         }
         let mut groups = spec.security_groups.clone();
         if groups.is_empty() {
             groups.push(self.vpcs[s.vpc as usize].default_sg);
         }
-        for (i, &g) in groups.iter().enumerate() {
-            match self.security_groups.get(g as usize) {
-                Some(sg) if sg.vpc == s.vpc => {}
-                Some(_) => {
-                    return Err(ModelError::invalid(
-                        format!("security_groups[{i}]"),
-                        "the security group belongs to another VPC",
-                    ));
-                }
-                None => {
-                    return Err(ModelError::not_found(
-                        format!("security_groups[{i}]"),
-                        "no such security group",
-                    ));
-                }
-            }
-        }
+        self.check_groups_of_eni(s.vpc, &groups)?;
         let e = self.enis.len() as u32;
-        let id = self.new_id(spec.id, "eni");
+        let id = self.new_id(Kind::Eni, e, spec.id, "eni");
         let instance_id = match spec.instance_id {
             Some(i) => Some(i),
             None => Some(ids::resource(&mut self.rng, self.profile.id_style, "i")),
@@ -965,6 +1272,7 @@ impl World {
             meta,
             rules: Default::default(),
             allows_all_back: [[false; 2]; 2],
+            deleted: false,
             node,
         });
         self.private_ips.insert(ip_key(s.vpc, ip), e);
@@ -975,6 +1283,43 @@ impl World {
         self.recompile_vpc(s.vpc);
         self.refresh_coverage();
         Ok(e)
+    }
+
+    /// An ENI's groups (errors name `security_groups[i]`): live groups of its VPC.
+    fn check_groups_of_eni(&self, vpc: u32, groups: &[u32]) -> Result<(), ModelError> {
+        for (i, &g) in groups.iter().enumerate() {
+            if !self.is_live(Kind::SecurityGroup, g) {
+                return Err(ModelError::not_found(
+                    format!("security_groups[{i}]"),
+                    "no such security group",
+                ));
+            }
+            if self.security_groups[g as usize].vpc != vpc {
+                return Err(ModelError::invalid(
+                    format!("security_groups[{i}]"),
+                    "the security group belongs to another VPC",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// An elastic IP for an ENI of `vpc`: a public address nothing else uses, on a VPC with
+    /// an internet gateway.
+    fn check_elastic_ip(&self, vpc: u32, eip: Ipv4Addr) -> Result<(), ModelError> {
+        if self.public_ips.contains_key(&eip) {
+            return Err(ModelError::exists(
+                "eip",
+                format!("{eip} is already in use as a public address"),
+            ));
+        }
+        if self.vpcs[vpc as usize].igw.is_none() {
+            return Err(ModelError::precondition(
+                "eip",
+                "an elastic IP needs an internet gateway on the VPC",
+            ));
+        }
+        Ok(())
     }
 
     fn check_private_ip(&self, s: &Subnet, ip: Ipv4Addr) -> Result<(), ModelError> {
@@ -1006,6 +1351,7 @@ impl World {
         if self.profile.exclude_vpc_dns { 4 } else { 2 }
     }
 
+    /// The lowest address of the subnet no live ENI holds (deleted ENIs release theirs).
     fn next_free_ip(&self, s: &Subnet) -> Option<Ipv4Addr> {
         (self.reserved_low()..(s.cidr.size() as u32).saturating_sub(1))
             .filter_map(|n| s.cidr.nth(n))
@@ -1018,6 +1364,17 @@ impl World {
         ip: Ipv4Addr,
         host: Host,
     ) -> Result<u32, ModelError> {
+        self.create_external_host_with_id(name, None, ip, host)
+    }
+
+    /// [`World::create_external_host`] with the ID given (`None`: `host-N`, N its number).
+    pub fn create_external_host_with_id(
+        &mut self,
+        name: &str,
+        id: Option<String>,
+        ip: Ipv4Addr,
+        host: Host,
+    ) -> Result<u32, ModelError> {
         check_name(name)?;
         if self.public_ips.contains_key(&ip) {
             return Err(ModelError::exists(
@@ -1025,19 +1382,33 @@ impl World {
                 format!("{ip} is already in use as a public address"),
             ));
         }
-        if self.externals.iter().any(|h| h.name == name) {
+        if live(&self.externals).any(|(_, h)| h.name == name) {
             return Err(ModelError::exists(
                 "name",
                 format!("an external host named `{name}` already exists"),
             ));
         }
+        self.check_id(Kind::ExternalHost, id.as_deref())?;
         let x = self.externals.len() as u32;
+        // Not drawn from the generator: adding a host never renames the cloud's resources.
+        let id = id.unwrap_or_else(|| {
+            let mut id = format!("host-{}", x + 1);
+            let mut n = 1;
+            while self.ids[Kind::ExternalHost as usize].contains_key(&id) {
+                n += 1;
+                id = format!("host-{}-{n}", x + 1);
+            }
+            id
+        });
+        self.ids[Kind::ExternalHost as usize].insert(id.clone(), x);
         let node = self.graph.add_node(Node::External(x));
         self.graph.add_edge(node, self.internet, ());
         self.externals.push(ExternalHost {
+            id,
             name: name.into(),
             ip,
             host,
+            deleted: false,
             node,
         });
         self.public_ips.insert(ip, Endpoint::External(x));
@@ -1045,21 +1416,21 @@ impl World {
     }
 
     pub fn create_flow_log(&mut self, now: Time, spec: FlowLogSpec) -> Result<u32, ModelError> {
-        check_name(&spec.name)?;
-        if self
-            .flow_logs
-            .iter()
-            .any(|f| f.collector.settings.name == spec.name)
-        {
+        limits::check_flow_log_name(&spec.name).map_err(|m| ModelError::invalid("name", m))?;
+        limits::check_description(&spec.description)
+            .map_err(|m| ModelError::invalid("description", m))?;
+        if live(&self.flow_logs).any(|(_, f)| f.collector.settings.name == spec.name) {
             return Err(ModelError::exists(
                 "name",
                 format!("a flow log named `{}` already exists", spec.name),
             ));
         }
+        self.check_id(Kind::FlowLog, spec.id.as_deref())?;
         let exists = match spec.scope {
-            Scope::Eni(i) => (i as usize) < self.enis.len(),
-            Scope::Subnet(i) => (i as usize) < self.subnets.len(),
-            Scope::Vpc(i) => (i as usize) < self.vpcs.len(),
+            Scope::Eni(i) => self.is_live(Kind::Eni, i),
+            Scope::Subnet(i) => self.is_live(Kind::Subnet, i),
+            Scope::Vpc(i) => self.is_live(Kind::Vpc, i),
+            Scope::RouterAttachment(i) => self.is_live(Kind::RouterAttachment, i),
         };
         if !exists {
             return Err(ModelError::not_found(
@@ -1067,6 +1438,12 @@ impl World {
                 "the flow log's resource does not exist",
             ));
         }
+        if let Some(s) = spec.log_stream
+            && !self.is_live(Kind::LogStream, s)
+        {
+            return Err(ModelError::not_found("log_stream", "no such log stream"));
+        }
+        self.check_flow_log_allowed(spec.scope)?;
         let window = spec.window.unwrap_or(self.profile.window);
         if !self.profile.windows_allowed.contains(&window.secs())
             || !window.micros().is_multiple_of(1_000_000)
@@ -1086,7 +1463,8 @@ impl World {
                 "capacity must be at least 1 record per window",
             ));
         }
-        let id = self.new_id(spec.id, "fl");
+        let f = self.flow_logs.len() as u32;
+        let id = self.new_id(Kind::FlowLog, f, spec.id, "fl");
         let settings = Settings {
             id,
             name: spec.name,
@@ -1095,35 +1473,47 @@ impl World {
             window,
             capacity,
         };
-        let f = self.flow_logs.len() as u32;
         self.flow_logs.push(FlowLog {
             collector: Collector::new(settings, now, self.keep_truth),
+            deleted: false,
+            description: spec.description,
+            tags: spec.tags,
+            log_stream: spec.log_stream,
+            created: now,
         });
         self.refresh_coverage();
         Ok(f)
     }
 
+    /// Recomputes which live flow logs cover each live ENI, and when the next window ends.
     fn refresh_coverage(&mut self) {
         for (e, logs) in self.eni_logs.iter_mut().enumerate() {
             logs.clear();
             let eni = &self.enis[e];
-            for (f, fl) in self.flow_logs.iter().enumerate() {
+            if eni.deleted {
+                continue;
+            }
+            for (f, fl) in live(&self.flow_logs) {
                 let covered = match fl.collector.settings.scope {
                     Scope::Eni(i) => i as usize == e,
                     Scope::Subnet(s) => s == eni.subnet,
                     Scope::Vpc(v) => v == eni.vpc,
+                    Scope::RouterAttachment(_) => false,
                 };
                 if covered {
-                    logs.push(f as u32);
+                    logs.push(f);
                 }
             }
         }
-        self.next_window_end = self
-            .flow_logs
-            .iter()
-            .map(|f| f.collector.current_window_end())
+        self.next_window_end = self.earliest_window_end();
+    }
+
+    /// The earliest end of a live flow log's open window.
+    fn earliest_window_end(&self) -> Time {
+        live(&self.flow_logs)
+            .map(|(_, f)| f.collector.current_window_end())
             .min()
-            .unwrap_or(Time(u64::MAX));
+            .unwrap_or(Time(u64::MAX))
     }
 
     // ----- changes to policy -----
@@ -1142,8 +1532,9 @@ impl World {
         g.past.push(old);
         let vpc = g.vpc;
         self.recompile_vpc(vpc);
-        let members: Vec<u32> = (0..self.enis.len() as u32)
-            .filter(|&e| self.enis[e as usize].security_groups.contains(&group))
+        let members: Vec<u32> = live(&self.enis)
+            .filter(|(_, e)| e.security_groups.contains(&group))
+            .map(|(i, _)| i)
             .collect();
         for e in members {
             self.apply_rule_change(now, e);
@@ -1158,16 +1549,9 @@ impl World {
         eni: u32,
         groups: Vec<u32>,
     ) -> Result<(), ModelError> {
-        let vpc = self
-            .enis
-            .get(eni as usize)
-            .ok_or_else(|| ModelError::not_found("eni", "no such ENI"))?
-            .vpc;
+        let vpc = self.eni(eni)?.vpc;
         for (i, &g) in groups.iter().enumerate() {
-            if self
-                .security_groups
-                .get(g as usize)
-                .is_none_or(|s| s.vpc != vpc)
+            if !self.is_live(Kind::SecurityGroup, g) || self.security_groups[g as usize].vpc != vpc
             {
                 return Err(ModelError::not_found(
                     format!("security_groups[{i}]"),
@@ -1189,10 +1573,8 @@ impl World {
         mut entries: Vec<acl::Entry>,
     ) -> Result<(), ModelError> {
         check_acl_entries(&self.profile, &entries)?;
-        let a = self
-            .acls
-            .get_mut(acl as usize)
-            .ok_or_else(|| ModelError::not_found("acl", "no such network ACL"))?;
+        self.acl(acl)?;
+        let a = &mut self.acls[acl as usize];
         entries.sort_by_key(|e| e.number);
         // The new entries become the revision after the current one.
         let rev = a.past.len() as u32 + 1;
@@ -1229,11 +1611,12 @@ impl World {
         group: u32,
         rules: &[sg::Rule],
     ) -> Result<(), ModelError> {
-        let vpc = self
-            .security_groups
-            .get(group as usize)
-            .ok_or_else(|| ModelError::not_found("security_group", "no such security group"))?
-            .vpc;
+        let vpc = self.security_group(group)?.vpc;
+        self.check_rules_of(vpc, group, rules)
+    }
+
+    /// Rules for group `group` of `vpc` (which may not exist yet: a group being created).
+    fn check_rules_of(&self, vpc: u32, group: u32, rules: &[sg::Rule]) -> Result<(), ModelError> {
         for (i, r) in rules.iter().enumerate() {
             let at = |f: &str| format!("rules[{i}].{f}");
             if r.action == RuleAction::Deny && !self.profile.sg_deny_rules {
@@ -1260,10 +1643,9 @@ impl World {
                 ));
             }
             if let Remote::Group(g) = r.remote
-                && self
-                    .security_groups
-                    .get(g as usize)
-                    .is_none_or(|s| s.vpc != vpc)
+                && g != group
+                && (!self.is_live(Kind::SecurityGroup, g)
+                    || self.security_groups[g as usize].vpc != vpc)
             {
                 return Err(ModelError::not_found(
                     at("remote"),
@@ -1313,7 +1695,7 @@ impl World {
     fn recompile_vpc(&mut self, vpc: u32) {
         let mut built: Map<Vec<Compiled<By>>, Arc<Classifier<By>>> = map();
         for e in 0..self.enis.len() {
-            if self.enis[e].vpc == vpc {
+            if self.enis[e].vpc == vpc && !self.enis[e].deleted {
                 let rules = [Direction::Ingress, Direction::Egress].map(|dir| {
                     let list = self.sg_rule_list(e as u32, dir);
                     let old = &self.enis[e].rules[dir as usize];
@@ -1417,11 +1799,9 @@ impl World {
     fn remote_nets(&self, remote: &Remote) -> Vec<Ipv4Net> {
         match remote {
             Remote::Cidr(n) => vec![*n],
-            Remote::Group(g) => self
-                .enis
-                .iter()
-                .filter(|e| e.security_groups.contains(g))
-                .map(|e| Ipv4Net::host(e.ip))
+            Remote::Group(g) => live(&self.enis)
+                .filter(|(_, e)| e.security_groups.contains(g))
+                .map(|(_, e)| Ipv4Net::host(e.ip))
                 .collect(),
         }
     }
@@ -1477,10 +1857,14 @@ impl World {
         let mut pkt = packet;
         match from {
             Endpoint::Eni(a) => {
-                let (vpc, subnet) = {
+                let (vpc, subnet, deleted) = {
                     let e = &self.enis[a as usize];
-                    (e.vpc, e.subnet)
+                    (e.vpc, e.subnet, e.deleted)
                 };
+                // Traffic scheduled before its sender was deleted goes nowhere.
+                if deleted {
+                    return;
+                }
                 let dns = self.vpcs[vpc as usize].dns();
                 if self
                     .profile
@@ -1602,7 +1986,11 @@ impl World {
                     }
                 }
             }
-            Endpoint::External(_) => self.cross_internet(now, pkt, &view, out),
+            Endpoint::External(x) => {
+                if !self.externals[x as usize].deleted {
+                    self.cross_internet(now, pkt, &view, out);
+                }
+            }
         }
     }
 
@@ -1963,33 +2351,40 @@ impl World {
     /// Closes every flow-log window that ended at or before `now`, turning it into records.
     pub fn advance(&mut self, now: Time) {
         for f in 0..self.flow_logs.len() {
+            if self.flow_logs[f].deleted {
+                continue;
+            }
             if self.flow_logs[f].collector.current_window_end() <= now {
                 // Counters kept with connections belong to the window closing first (later
                 // ones, closing in the same call, saw no packets).
-                let collector = &mut self.flow_logs[f].collector;
-                self.conntrack.drain_partials(f as u32, |c| {
-                    collector.merge_final(c.eni, c.tuple, Action::Accept, &c.partial)
-                });
+                self.drain_partials(f);
             }
             while self.flow_logs[f].collector.current_window_end() <= now {
-                let covered: Vec<(u32, Time)> = self
-                    .eni_logs
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, logs)| logs.contains(&(f as u32)))
-                    .map(|(e, _)| (e as u32, self.enis[e].created))
-                    .collect();
+                let covered = self.covered_by(f);
                 self.emit(f, &covered);
             }
         }
         self.conntrack.sweep(now);
         self.settle_carried();
-        self.next_window_end = self
-            .flow_logs
+        self.next_window_end = self.earliest_window_end();
+    }
+
+    /// Moves the counters kept with connections for flow log `f` into its collector.
+    fn drain_partials(&mut self, f: usize) {
+        let collector = &mut self.flow_logs[f].collector;
+        self.conntrack.drain_partials(f as u32, |c| {
+            collector.merge_final(c.eni, c.tuple, Action::Accept, &c.partial)
+        });
+    }
+
+    /// The ENIs flow log `f` covers now, with the time each came to exist.
+    fn covered_by(&self, f: usize) -> Vec<(u32, Time)> {
+        self.eni_logs
             .iter()
-            .map(|f| f.collector.current_window_end())
-            .min()
-            .unwrap_or(Time(u64::MAX));
+            .enumerate()
+            .filter(|(_, logs)| logs.contains(&(f as u32)))
+            .map(|(e, _)| (e as u32, self.enis[e].created))
+            .collect()
     }
 
     /// Closes the open window of flow log `f`: its records get their capture point's metadata
@@ -2081,6 +2476,14 @@ impl World {
     /// The hops between two endpoints in the topology graph, by name: the path an engineer
     /// would draw.
     pub fn path(&self, from: Endpoint, to: Endpoint) -> Vec<String> {
+        let live = |e: Endpoint| match e {
+            Endpoint::Eni(i) => self.is_live(Kind::Eni, i),
+            Endpoint::External(i) => self.is_live(Kind::ExternalHost, i),
+        };
+        // A deleted endpoint's node is gone (and its slot may be another's by now).
+        if !live(from) || !live(to) {
+            return Vec::new();
+        }
         let node = |e: Endpoint| match e {
             Endpoint::Eni(i) => self.enis[i as usize].node,
             Endpoint::External(i) => self.externals[i as usize].node,
@@ -2105,15 +2508,33 @@ impl World {
     }
 
     fn vpc(&self, v: u32) -> Result<&Vpc, ModelError> {
-        self.vpcs
-            .get(v as usize)
-            .ok_or_else(|| ModelError::not_found("vpc", "no such VPC"))
+        self.live_or_not_found(Kind::Vpc, v)?;
+        Ok(&self.vpcs[v as usize])
     }
 
     fn subnet(&self, s: u32) -> Result<&Subnet, ModelError> {
-        self.subnets
-            .get(s as usize)
-            .ok_or_else(|| ModelError::not_found("subnet", "no such subnet"))
+        self.live_or_not_found(Kind::Subnet, s)?;
+        Ok(&self.subnets[s as usize])
+    }
+
+    fn eni(&self, e: u32) -> Result<&Eni, ModelError> {
+        self.live_or_not_found(Kind::Eni, e)?;
+        Ok(&self.enis[e as usize])
+    }
+
+    fn security_group(&self, g: u32) -> Result<&SecurityGroup, ModelError> {
+        self.live_or_not_found(Kind::SecurityGroup, g)?;
+        Ok(&self.security_groups[g as usize])
+    }
+
+    fn acl(&self, a: u32) -> Result<&NetworkAcl, ModelError> {
+        self.live_or_not_found(Kind::NetworkAcl, a)?;
+        Ok(&self.acls[a as usize])
+    }
+
+    fn route_table(&self, t: u32) -> Result<&RouteTable, ModelError> {
+        self.live_or_not_found(Kind::RouteTable, t)?;
+        Ok(&self.route_tables[t as usize])
     }
 
     /// A decision in plain words, e.g. "ACL web-acl egress: no rule matched; default rule *
@@ -2381,6 +2802,9 @@ mod tests {
                 filter: Filter::All,
                 window: None,
                 capacity: None,
+                description: String::new(),
+                tags: Default::default(),
+                log_stream: None,
             },
         )
         .unwrap();
@@ -2523,6 +2947,9 @@ mod tests {
                 filter: Filter::All,
                 window: Some(Span::from_secs(60)),
                 capacity: None,
+                description: String::new(),
+                tags: Default::default(),
+                log_stream: None,
             },
         )
         .unwrap();

@@ -48,6 +48,9 @@ pub enum Scope {
     Eni(u32),
     Subnet(u32),
     Vpc(u32),
+    /// An enterprise-router attachment (seed 000). Configuration only until routers carry
+    /// traffic (issue 4): such a flow log delivers nothing yet.
+    RouterAttachment(u32),
 }
 
 /// The settings of one flow log.

@@ -1,0 +1,280 @@
+//! The cloud: every project, the store that keeps them, and who may reach which.
+//!
+//! A change is applied to the project in memory, then stored (command and delivered records in
+//! one durable transaction), then acknowledged. If storing fails the project is rebuilt from
+//! the store, so memory never runs ahead of disk. On start every project is rebuilt by
+//! applying its stored commands again: the simulator is deterministic, so the result is the
+//! state that was acknowledged.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::broadcast;
+use tonic::Code;
+use vpclab_sim::profile::Provider;
+
+use super::command::{Command, Init};
+use super::error::ApiError;
+use super::project::{Applied, Project};
+use crate::store::{Store, StoreError, StoredRecord};
+
+/// Who is calling: the project a token maps to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub project: String,
+    /// The cloud a new project simulates.
+    pub provider: Provider,
+}
+
+/// How new projects start.
+#[derive(Clone, Debug)]
+pub struct Defaults {
+    pub seed: u64,
+    /// Unix seconds at which a new project's virtual clock starts.
+    pub start: u64,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        // 2024-01-01T00:00:00Z: a fixed, documented origin keeps runs reproducible.
+        Defaults {
+            seed: 0,
+            start: 1_704_067_200,
+        }
+    }
+}
+
+/// A record delivered to a project's log stream.
+#[derive(Clone, Debug)]
+pub struct Delivered {
+    pub project: String,
+    pub record: StoredRecord,
+}
+
+struct Slot {
+    project: Project,
+    /// The last command sequence number known to be stored.
+    stored: u64,
+}
+
+pub struct Cloud {
+    store: Store,
+    defaults: Defaults,
+    projects: Mutex<BTreeMap<String, Arc<Mutex<Slot>>>>,
+    delivered: broadcast::Sender<Arc<Delivered>>,
+}
+
+/// Why the cloud could not start.
+#[derive(Debug)]
+pub enum OpenError {
+    Store(StoreError),
+    /// A stored command that no longer decodes or applies.
+    Replay {
+        project: String,
+        seq: u64,
+        detail: String,
+    },
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpenError::Store(e) => write!(f, "{e}"),
+            OpenError::Replay {
+                project,
+                seq,
+                detail,
+            } => write!(
+                f,
+                "project `{project}`: stored command {seq} cannot be applied again ({detail}); the data directory was written by an incompatible vpclab or is damaged"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+impl From<StoreError> for OpenError {
+    fn from(e: StoreError) -> Self {
+        OpenError::Store(e)
+    }
+}
+
+fn unavailable(e: StoreError) -> ApiError {
+    ApiError::new(
+        Code::Unavailable,
+        format!("the change could not be stored: {e}"),
+    )
+}
+
+fn poisoned() -> ApiError {
+    ApiError::internal("a previous request failed while holding this project; retry")
+}
+
+impl Cloud {
+    /// Opens the data directory and rebuilds every stored project.
+    pub fn open(dir: &Path, defaults: Defaults) -> Result<Cloud, OpenError> {
+        let store = Store::open(dir)?;
+        let mut projects = BTreeMap::new();
+        for id in store.projects()? {
+            let project = replay(&store, &id)?;
+            let stored = project.applied;
+            projects.insert(id, Arc::new(Mutex::new(Slot { project, stored })));
+        }
+        let (delivered, _) = broadcast::channel(4096);
+        Ok(Cloud {
+            store,
+            defaults,
+            projects: Mutex::new(projects),
+            delivered,
+        })
+    }
+
+    pub fn project_ids(&self) -> Vec<String> {
+        self.projects
+            .lock()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn slot(&self, caller: &Caller) -> Result<Arc<Mutex<Slot>>, ApiError> {
+        let mut all = self.projects.lock().map_err(|_| poisoned())?;
+        if let Some(s) = all.get(&caller.project) {
+            return Ok(s.clone());
+        }
+        let init = Init {
+            provider: caller.provider.as_str().to_string(),
+            seed: self.defaults.seed,
+            start: self.defaults.start,
+        };
+        let project = Project::new(&caller.project, &init)?;
+        let slot = Arc::new(Mutex::new(Slot { project, stored: 0 }));
+        all.insert(caller.project.clone(), slot.clone());
+        Ok(slot)
+    }
+
+    /// Applies a change, stores it, and answers with `view` of the result.
+    pub fn mutate<T>(
+        &self,
+        caller: &Caller,
+        cmd: Command,
+        view: impl FnOnce(&Project, &Applied) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let slot = self.slot(caller)?;
+        let mut slot = slot.lock().map_err(|_| poisoned())?;
+        if slot.stored == 0 {
+            let init = Init {
+                provider: slot.project.provider.as_str().to_string(),
+                seed: self.defaults.seed,
+                start: slot.project.start.secs(),
+            };
+            self.store
+                .commit(&caller.project, 1, &Command::Init(init).encode(), &[], &[])
+                .map_err(unavailable)?;
+            slot.stored = 1;
+        }
+        let applied = slot.project.apply(&cmd)?;
+        let purges = if matches!(cmd, Command::Advance(_)) || !applied.records.is_empty() {
+            slot.project.purges()
+        } else {
+            Vec::new()
+        };
+        let seq = slot.project.applied;
+        if let Err(e) = self.store.commit(
+            &caller.project,
+            seq,
+            &cmd.encode(),
+            &applied.records,
+            &purges,
+        ) {
+            // Memory is ahead of the store: rebuild from what was stored.
+            tracing::error!(project = %caller.project, error = %e, "storing a change failed; rebuilding the project");
+            if let Ok(p) = replay(&self.store, &caller.project) {
+                slot.stored = p.applied;
+                slot.project = p;
+            }
+            return Err(unavailable(e));
+        }
+        slot.stored = seq;
+        for r in &applied.records {
+            // Nobody tailing is fine.
+            let _ = self.delivered.send(Arc::new(Delivered {
+                project: caller.project.clone(),
+                record: r.clone(),
+            }));
+        }
+        view(&slot.project, &applied)
+    }
+
+    /// Reads a project.
+    pub fn read<T>(
+        &self,
+        caller: &Caller,
+        f: impl FnOnce(&Project) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let slot = self.slot(caller)?;
+        let slot = slot.lock().map_err(|_| poisoned())?;
+        f(&slot.project)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Records delivered from now on, every project's: filter by project.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Delivered>> {
+        self.delivered.subscribe()
+    }
+
+    /// Projects running in real time and their speeds.
+    pub fn realtime(&self) -> Vec<(Caller, f64)> {
+        let all = match self.projects.lock() {
+            Ok(a) => a.clone(),
+            Err(_) => return Vec::new(),
+        };
+        all.into_iter()
+            .filter_map(|(id, s)| {
+                let s = s.lock().ok()?;
+                (s.project.speed > 0.0).then(|| {
+                    (
+                        Caller {
+                            project: id,
+                            provider: s.project.provider,
+                        },
+                        s.project.speed,
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// Rebuilds a project from its stored commands.
+fn replay(store: &Store, id: &str) -> Result<Project, OpenError> {
+    let commands = store.commands(id)?;
+    let fail = |seq: u64, detail: String| OpenError::Replay {
+        project: id.to_string(),
+        seq,
+        detail,
+    };
+    let mut iter = commands.into_iter();
+    let Some((seq, first)) = iter.next() else {
+        return Err(fail(1, "no commands".into()));
+    };
+    let Ok(Command::Init(init)) = Command::decode(&first) else {
+        return Err(fail(
+            seq,
+            "the first command is not the project's creation".into(),
+        ));
+    };
+    let mut project = Project::new(id, &init).map_err(|e| fail(seq, e.to_string()))?;
+    for (seq, bytes) in iter {
+        let cmd = Command::decode(&bytes).map_err(|e| fail(seq, e))?;
+        project.apply(&cmd).map_err(|e| fail(seq, e.to_string()))?;
+        if project.applied != seq {
+            return Err(fail(seq, format!("sequence {} expected", project.applied)));
+        }
+    }
+    Ok(project)
+}

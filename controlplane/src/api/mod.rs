@@ -1,0 +1,27 @@
+//! The gRPC control plane.
+//!
+//! - `pb`: the generated types of `proto/vpclab/v1`.
+//! - `names`: resource names, ids, page tokens.
+//! - `error`: refusals → gRPC statuses with google.rpc details.
+//! - `command`: every change as a storable command (the request itself).
+//! - `project`: one project's simulated cloud; applies commands through the world's operations.
+//! - `view`: the model read back as API resources.
+//! - `cloud`: all projects, their store, replay on start.
+//! - `tenancy`: bearer tokens → projects.
+//! - `grpc`: the four services' thin handlers.
+//! - `server`: `serve(listener, cloud, tenancy, shutdown)` with reflection and health.
+
+pub mod cloud;
+pub mod command;
+pub mod error;
+pub mod grpc;
+pub mod names;
+pub mod pb;
+pub mod project;
+pub mod server;
+pub mod tenancy;
+pub mod view;
+
+pub use cloud::{Caller, Cloud, Defaults};
+pub use server::serve;
+pub use tenancy::Tenancy;

@@ -1,0 +1,1754 @@
+//! One project (account): its simulated cloud, and every request applied to it.
+//!
+//! Handlers stay thin: they turn a request into a [`Command`], the project applies it through
+//! the world's operations (the same ones scenario files use, with the same validation), and
+//! the handler reads the result back with the `view` functions. A command either succeeds
+//! whole or changes nothing.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::Ipv4Addr;
+use std::str::FromStr;
+
+use tonic::Code;
+use vpclab_sim::addr::Ipv4Net;
+use vpclab_sim::flowlog::format::Format;
+use vpclab_sim::flowlog::{Filter, Scope};
+use vpclab_sim::host::Host;
+use vpclab_sim::policy::sg::Remote;
+use vpclab_sim::policy::{PacketView, ProtoMatch, RuleAction, acl, sg};
+use vpclab_sim::profile::{Profile, Provider};
+use vpclab_sim::simulation::{Close, Simulation, TcpSession};
+use vpclab_sim::time::{Span, Time};
+use vpclab_sim::world::{
+    Config, EniSpec, FlowLogSpec, FlowLogUpdate, Kind, ModelError, Outcome, Route, Target, World,
+};
+use vpclab_sim::{Direction, explain};
+
+use super::command::{Command, Init};
+use super::error::ApiError;
+use super::names::{Collection, check_id, check_parent, parse_name, resource_name};
+use super::pb;
+use crate::parse;
+use crate::store::StoredRecord;
+
+/// How many packet outcomes a project keeps for ExplainFlow.
+const KEEP_OUTCOMES: usize = 100_000;
+
+/// The latest virtual time a project may reach: 2100-01-01.
+const LATEST: Time = Time::from_secs(4_102_444_800);
+
+/// What a successful command produced.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The id of the resource created or changed, if any.
+    pub id: Option<String>,
+    /// Records delivered by it (the clock moved past capture windows).
+    pub records: Vec<StoredRecord>,
+    /// For traffic: when it was scheduled.
+    pub at: Option<Time>,
+}
+
+pub struct Project {
+    pub id: String,
+    pub provider: Provider,
+    pub sim: Simulation,
+    /// The virtual start (for messages).
+    pub start: Time,
+    /// Commands applied so far (the next stored command is `applied + 1`).
+    pub applied: u64,
+    /// Sequence number of the last delivered record.
+    pub record_seq: u64,
+    /// Update counts per resource: the etag is one more.
+    etags: BTreeMap<(Collection, String), u64>,
+    /// Each flow log's record format, and its name as the caller gave it.
+    formats: BTreeMap<u32, (String, Format)>,
+    outcomes: VecDeque<Outcome>,
+    /// Real-time pace (0: the clock moves only when told).
+    pub speed: f64,
+}
+
+fn ipv4(s: &str, field: &str) -> Result<Ipv4Addr, ApiError> {
+    s.parse()
+        .map_err(|_| ApiError::invalid(field, format!("`{s}` is not an IPv4 address")))
+}
+
+fn cidr(s: &str, field: &str) -> Result<Ipv4Net, ApiError> {
+    Ipv4Net::parse_strict(s).map_err(|e| ApiError::invalid(field, e.to_string()))
+}
+
+fn lenient_cidr(s: &str, field: &str) -> Result<Ipv4Net, ApiError> {
+    Ipv4Net::parse_lenient(s).map_err(|e| ApiError::invalid(field, e.to_string()))
+}
+
+fn required<'a, T>(m: &'a Option<T>, field: &str) -> Result<&'a T, ApiError> {
+    m.as_ref()
+        .ok_or_else(|| ApiError::invalid(field, format!("`{field}` is required")))
+}
+
+fn port(n: u32, field: &str) -> Result<u16, ApiError> {
+    u16::try_from(n).map_err(|_| ApiError::invalid(field, "ports are 0-65535"))
+}
+
+fn count(n: u32, default: u16, field: &str) -> Result<u16, ApiError> {
+    match n {
+        0 => Ok(default),
+        n => u16::try_from(n)
+            .map_err(|_| ApiError::invalid(field, "at most 65535 packets per request")),
+    }
+}
+
+fn span(d: &Option<prost_types::Duration>, default: Span, field: &str) -> Result<Span, ApiError> {
+    match d {
+        None => Ok(default),
+        Some(d) if d.seconds < 0 || d.nanos < 0 || d.seconds > 31 * 86_400 => {
+            Err(ApiError::invalid(field, "must be between 0 and 31 days"))
+        }
+        Some(d) => Ok(Span::from_micros(
+            d.seconds as u64 * 1_000_000 + d.nanos as u64 / 1000,
+        )),
+    }
+}
+
+pub fn timestamp(t: Time) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: (t.micros() / 1_000_000) as i64,
+        nanos: (t.micros() % 1_000_000) as i32 * 1000,
+    }
+}
+
+pub fn time_of(t: &prost_types::Timestamp, field: &str) -> Result<Time, ApiError> {
+    if t.seconds < 0 || t.nanos < 0 {
+        return Err(ApiError::invalid(
+            field,
+            "times before 1970 are not simulated",
+        ));
+    }
+    let us = (t.seconds as u64)
+        .checked_mul(1_000_000)
+        .and_then(|s| s.checked_add(t.nanos as u64 / 1000))
+        .ok_or_else(|| ApiError::invalid(field, "time out of range"))?;
+    Ok(Time::from_micros(us))
+}
+
+/// The paths of an update: the mask's, or (AIP-134) every updatable field that is set.
+fn mask_paths(
+    mask: &Option<prost_types::FieldMask>,
+    updatable: &[&str],
+    set: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, ApiError> {
+    let paths: Vec<String> = match mask {
+        Some(m) if !m.paths.is_empty() => m.paths.clone(),
+        _ => updatable
+            .iter()
+            .filter(|p| set(p))
+            .map(|p| p.to_string())
+            .collect(),
+    };
+    for p in &paths {
+        if !updatable.contains(&p.as_str()) {
+            return Err(ApiError::invalid(
+                "update_mask",
+                format!(
+                    "`{p}` cannot be updated (updatable: {})",
+                    updatable.join(", ")
+                ),
+            ));
+        }
+    }
+    Ok(paths)
+}
+
+impl Project {
+    pub fn new(id: &str, init: &Init) -> Result<Project, ApiError> {
+        let provider =
+            Provider::from_str(&init.provider).map_err(|e| ApiError::invalid("provider", e))?;
+        let start = Time::from_secs(init.start);
+        let mut config = Config::new(Profile::of(provider));
+        config.seed = init.seed;
+        let world = World::new(config);
+        let mut sim = Simulation::new(world, start, init.seed);
+        sim.keep_outcomes(true);
+        Ok(Project {
+            id: id.to_string(),
+            provider,
+            sim,
+            start,
+            // The project's creation is command 1.
+            applied: 1,
+            record_seq: 0,
+            etags: BTreeMap::new(),
+            formats: BTreeMap::new(),
+            outcomes: VecDeque::new(),
+            speed: 0.0,
+        })
+    }
+
+    pub fn world(&self) -> &World {
+        &self.sim.world
+    }
+
+    pub fn now(&self) -> Time {
+        self.sim.now()
+    }
+
+    pub fn name(&self, c: Collection, id: &str) -> String {
+        resource_name(&self.id, c, id)
+    }
+
+    pub fn etag(&self, c: Collection, id: &str) -> String {
+        let n = self.etags.get(&(c, id.to_string())).copied().unwrap_or(0);
+        format!("\"{}\"", n + 1)
+    }
+
+    fn check_etag(
+        &self,
+        c: Collection,
+        id: &str,
+        given: &str,
+        field: &str,
+    ) -> Result<(), ApiError> {
+        let current = self.etag(c, id);
+        if given.is_empty() || given == current {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                Code::Aborted,
+                format!(
+                    "etag {given} is stale: the {} is now at {current}; read it again",
+                    c.noun()
+                ),
+            )
+            .at(field)
+            .about(c.type_name(), self.name(c, id)))
+        }
+    }
+
+    fn bump(&mut self, c: Collection, id: &str) {
+        *self.etags.entry((c, id.to_string())).or_default() += 1;
+    }
+
+    /// The world index of a named resource.
+    pub fn resolve(&self, c: Collection, name: &str, field: &str) -> Result<u32, ApiError> {
+        let id = parse_name(&self.id, c, name, field)?;
+        self.find(c, id).ok_or_else(|| {
+            ApiError::not_found(field, format!("{} `{name}` does not exist", c.noun()))
+                .about(c.type_name(), name)
+        })
+    }
+
+    pub fn find(&self, c: Collection, id: &str) -> Option<u32> {
+        let w = &self.sim.world;
+        let kind = match c {
+            Collection::Vpcs => Kind::Vpc,
+            Collection::Subnets => Kind::Subnet,
+            Collection::NetworkInterfaces => Kind::Eni,
+            Collection::SecurityGroups => Kind::SecurityGroup,
+            Collection::NetworkAcls => Kind::NetworkAcl,
+            Collection::RouteTables => Kind::RouteTable,
+            Collection::InternetGateways => Kind::InternetGateway,
+            Collection::ExternalHosts => Kind::ExternalHost,
+            Collection::FlowLogs => Kind::FlowLog,
+            Collection::LogGroups => Kind::LogGroup,
+            Collection::LogStreams => Kind::LogStream,
+            Collection::EnterpriseRouters => Kind::EnterpriseRouter,
+            Collection::RouterAttachments => Kind::RouterAttachment,
+        };
+        w.find(kind, id)
+    }
+
+    /// A new resource's id: the caller's (checked and unused) or none (generated).
+    fn new_id(&self, c: Collection, given: &str, field: &str) -> Result<Option<String>, ApiError> {
+        if given.is_empty() {
+            return Ok(None);
+        }
+        check_id(given, field)?;
+        if self.find(c, given).is_some() {
+            let name = self.name(c, given);
+            return Err(ApiError::new(
+                Code::AlreadyExists,
+                format!("{} `{name}` already exists", c.noun()),
+            )
+            .at(field)
+            .about(c.type_name(), name));
+        }
+        Ok(Some(given.to_string()))
+    }
+
+    fn endpoint(&self, name: &str, field: &str) -> Result<vpclab_sim::world::Endpoint, ApiError> {
+        use vpclab_sim::world::Endpoint;
+        if name.contains(&format!("/{}/", Collection::ExternalHosts.segment())) {
+            Ok(Endpoint::External(self.resolve(
+                Collection::ExternalHosts,
+                name,
+                field,
+            )?))
+        } else {
+            Ok(Endpoint::Eni(self.resolve(
+                Collection::NetworkInterfaces,
+                name,
+                field,
+            )?))
+        }
+    }
+
+    // ----- applying commands -----
+
+    /// Applies one command. On error nothing has changed.
+    pub fn apply(&mut self, cmd: &Command) -> Result<Applied, ApiError> {
+        let mut out = self.apply_inner(cmd)?;
+        self.applied += 1;
+        out.records = self.deliver();
+        self.outcomes.extend(self.sim.take_outcomes());
+        let excess = self.outcomes.len().saturating_sub(KEEP_OUTCOMES);
+        self.outcomes.drain(..excess);
+        Ok(out)
+    }
+
+    fn apply_inner(&mut self, cmd: &Command) -> Result<Applied, ApiError> {
+        let created = |id: String| Applied {
+            id: Some(id),
+            ..Applied::default()
+        };
+        let now = self.sim.now();
+        match cmd {
+            Command::Init(_) => Err(ApiError::internal("the project is already initialised")),
+            Command::SetSpeed(s) => {
+                if !(0.0..=10_000.0).contains(&s.speed) || s.speed.is_nan() {
+                    return Err(ApiError::invalid(
+                        "speed",
+                        "speed must be between 0 and 10000",
+                    ));
+                }
+                self.speed = s.speed;
+                Ok(Applied::default())
+            }
+
+            // ----- VPC -----
+            Command::CreateVpc(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let v = required(&r.vpc, "vpc")?;
+                let id = self.new_id(Collection::Vpcs, &r.vpc_id, "vpc_id")?;
+                let block = cidr(&v.cidr, "vpc.cidr")?;
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| w.create_vpc(&v.display_name, id, block))
+                    .map_err(|e| rename_field(ApiError::model(e, "vpc")))?;
+                Ok(created(self.sim.world.vpcs[idx as usize].id.clone()))
+            }
+            Command::UpdateVpc(r) => {
+                let v = required(&r.vpc, "vpc")?;
+                let idx = self.resolve(Collection::Vpcs, &v.name, "vpc.name")?;
+                let id = self.sim.world.vpcs[idx as usize].id.clone();
+                self.check_etag(Collection::Vpcs, &id, &v.etag, "vpc.etag")?;
+                let paths = mask_paths(&r.update_mask, &["display_name"], |_| {
+                    !v.display_name.is_empty()
+                })?;
+                if !paths.is_empty() {
+                    self.sim
+                        .world
+                        .rename(Kind::Vpc, idx, &v.display_name)
+                        .map_err(|e| rename_field(ApiError::model(e, "vpc")))?;
+                    self.bump(Collection::Vpcs, &id);
+                }
+                Ok(created(id))
+            }
+            Command::DeleteVpc(r) => {
+                let idx = self.resolve(Collection::Vpcs, &r.name, "name")?;
+                let id = self.sim.world.vpcs[idx as usize].id.clone();
+                self.check_etag(Collection::Vpcs, &id, &r.etag, "etag")?;
+                self.sim
+                    .world
+                    .delete_vpc(idx)
+                    .map_err(|e| self.in_use(e, Collection::Vpcs, &r.name))?;
+                Ok(Applied::default())
+            }
+
+            // ----- subnet -----
+            Command::CreateSubnet(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let s = required(&r.subnet, "subnet")?;
+                let id = self.new_id(Collection::Subnets, &r.subnet_id, "subnet_id")?;
+                let vpc = self.resolve(Collection::Vpcs, &s.vpc, "subnet.vpc")?;
+                let block = cidr(&s.cidr, "subnet.cidr")?;
+                let zone = (!s.zone.is_empty()).then(|| s.zone.clone());
+                let acl = (!s.network_acl.is_empty())
+                    .then(|| {
+                        self.resolve(
+                            Collection::NetworkAcls,
+                            &s.network_acl,
+                            "subnet.network_acl",
+                        )
+                    })
+                    .transpose()?;
+                let rt = (!s.route_table.is_empty())
+                    .then(|| {
+                        self.resolve(
+                            Collection::RouteTables,
+                            &s.route_table,
+                            "subnet.route_table",
+                        )
+                    })
+                    .transpose()?;
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| {
+                        let s = w.create_subnet(&s.display_name, id, vpc, block, zone)?;
+                        if let Some(a) = acl {
+                            w.associate_acl(s, a).map_err(|e| ModelError {
+                                field: "network_acl".into(),
+                                ..e
+                            })?;
+                        }
+                        if let Some(t) = rt {
+                            w.associate_route_table(s, t).map_err(|e| ModelError {
+                                field: "route_table".into(),
+                                ..e
+                            })?;
+                        }
+                        Ok(s)
+                    })
+                    .map_err(|e| rename_field(ApiError::model(e, "subnet")))?;
+                Ok(created(self.sim.world.subnets[idx as usize].id.clone()))
+            }
+            Command::UpdateSubnet(r) => {
+                let s = required(&r.subnet, "subnet")?;
+                let idx = self.resolve(Collection::Subnets, &s.name, "subnet.name")?;
+                let id = self.sim.world.subnets[idx as usize].id.clone();
+                self.check_etag(Collection::Subnets, &id, &s.etag, "subnet.etag")?;
+                let paths = mask_paths(
+                    &r.update_mask,
+                    &["display_name", "network_acl", "route_table"],
+                    |p| match p {
+                        "display_name" => !s.display_name.is_empty(),
+                        "network_acl" => !s.network_acl.is_empty(),
+                        _ => !s.route_table.is_empty(),
+                    },
+                )?;
+                // Resolve every reference before changing anything.
+                let acl = if paths.iter().any(|p| p == "network_acl") && !s.network_acl.is_empty() {
+                    Some(self.resolve(
+                        Collection::NetworkAcls,
+                        &s.network_acl,
+                        "subnet.network_acl",
+                    )?)
+                } else {
+                    None
+                };
+                let rt = if paths.iter().any(|p| p == "route_table") {
+                    Some(self.resolve(
+                        Collection::RouteTables,
+                        &s.route_table,
+                        "subnet.route_table",
+                    )?)
+                } else {
+                    None
+                };
+                let w = &mut self.sim.world;
+                let before = w.subnets[idx as usize].clone();
+                let result = (|| {
+                    for p in &paths {
+                        match p.as_str() {
+                            "display_name" => w.rename(Kind::Subnet, idx, &s.display_name),
+                            "network_acl" => match acl {
+                                Some(a) => w.associate_acl(idx, a).map_err(|e| ModelError {
+                                    field: "network_acl".into(),
+                                    ..e
+                                }),
+                                None => w.disassociate_acl(idx),
+                            },
+                            _ => w
+                                .associate_route_table(idx, rt.unwrap_or(before.route_table))
+                                .map_err(|e| ModelError {
+                                    field: "route_table".into(),
+                                    ..e
+                                }),
+                        }?;
+                    }
+                    Ok(())
+                })();
+                if let Err(e) = result {
+                    // Put back what the earlier paths changed (each restores a valid state).
+                    let _ = w.rename(Kind::Subnet, idx, &before.name);
+                    let _ = w.associate_route_table(idx, before.route_table);
+                    let _ = match before.acl {
+                        Some(a) => w.associate_acl(idx, a),
+                        None => w.disassociate_acl(idx),
+                    };
+                    return Err(rename_field(ApiError::model(e, "subnet")));
+                }
+                if !paths.is_empty() {
+                    self.bump(Collection::Subnets, &id);
+                }
+                Ok(created(id))
+            }
+            Command::DeleteSubnet(r) => {
+                let idx = self.resolve(Collection::Subnets, &r.name, "name")?;
+                let id = self.sim.world.subnets[idx as usize].id.clone();
+                self.check_etag(Collection::Subnets, &id, &r.etag, "etag")?;
+                self.sim
+                    .world
+                    .delete_subnet(idx)
+                    .map_err(|e| self.in_use(e, Collection::Subnets, &r.name))?;
+                Ok(Applied::default())
+            }
+
+            // ----- network interface -----
+            Command::CreateNetworkInterface(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let e = required(&r.network_interface, "network_interface")?;
+                let id = self.new_id(
+                    Collection::NetworkInterfaces,
+                    &r.network_interface_id,
+                    "network_interface_id",
+                )?;
+                let subnet =
+                    self.resolve(Collection::Subnets, &e.subnet, "network_interface.subnet")?;
+                let ip = (!e.private_ip.is_empty())
+                    .then(|| ipv4(&e.private_ip, "network_interface.private_ip"))
+                    .transpose()?;
+                let eip = (!e.elastic_ip.is_empty())
+                    .then(|| ipv4(&e.elastic_ip, "network_interface.elastic_ip"))
+                    .transpose()?;
+                let groups =
+                    self.groups(&e.security_groups, "network_interface.security_groups")?;
+                let host = host(
+                    &e.listen_tcp,
+                    &e.listen_udp,
+                    e.auto_reply,
+                    "network_interface",
+                )?;
+                let spec = EniSpec {
+                    name: e.display_name.clone(),
+                    id,
+                    subnet,
+                    ip,
+                    eip,
+                    security_groups: groups,
+                    instance_id: (!e.instance_id.is_empty()).then(|| e.instance_id.clone()),
+                    instance_type: (!e.instance_type.is_empty()).then(|| e.instance_type.clone()),
+                    host,
+                };
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| w.create_eni(now, spec))
+                    .map_err(|e| {
+                        rename_field(eni_field(ApiError::model(e, "network_interface")))
+                    })?;
+                Ok(created(self.sim.world.enis[idx as usize].id.clone()))
+            }
+            Command::UpdateNetworkInterface(r) => {
+                let e = required(&r.network_interface, "network_interface")?;
+                let idx = self.resolve(
+                    Collection::NetworkInterfaces,
+                    &e.name,
+                    "network_interface.name",
+                )?;
+                let id = self.sim.world.enis[idx as usize].id.clone();
+                self.check_etag(
+                    Collection::NetworkInterfaces,
+                    &id,
+                    &e.etag,
+                    "network_interface.etag",
+                )?;
+                let paths = mask_paths(
+                    &r.update_mask,
+                    &["display_name", "security_groups", "elastic_ip"],
+                    |p| match p {
+                        "display_name" => !e.display_name.is_empty(),
+                        "security_groups" => !e.security_groups.is_empty(),
+                        _ => !e.elastic_ip.is_empty(),
+                    },
+                )?;
+                let groups = if paths.iter().any(|p| p == "security_groups") {
+                    let g = self.groups(&e.security_groups, "network_interface.security_groups")?;
+                    if g.is_empty() {
+                        return Err(ApiError::invalid(
+                            "network_interface.security_groups",
+                            "a network interface needs at least one security group",
+                        ));
+                    }
+                    Some(g)
+                } else {
+                    None
+                };
+                let eip = if paths.iter().any(|p| p == "elastic_ip") {
+                    Some(
+                        (!e.elastic_ip.is_empty())
+                            .then(|| ipv4(&e.elastic_ip, "network_interface.elastic_ip"))
+                            .transpose()?,
+                    )
+                } else {
+                    None
+                };
+                let w = &mut self.sim.world;
+                let before = w.enis[idx as usize].clone();
+                let result = (|| {
+                    if paths.iter().any(|p| p == "display_name") {
+                        w.rename(Kind::Eni, idx, &e.display_name)?;
+                    }
+                    if let Some(eip) = eip {
+                        w.set_eni_elastic_ip(idx, eip)?;
+                    }
+                    if let Some(g) = groups {
+                        w.set_eni_security_groups(now, idx, g)?;
+                    }
+                    Ok(())
+                })();
+                if let Err(err) = result {
+                    let _ = w.rename(Kind::Eni, idx, &before.name);
+                    let _ = w.set_eni_elastic_ip(idx, before.eip);
+                    return Err(rename_field(eni_field(ApiError::model(
+                        err,
+                        "network_interface",
+                    ))));
+                }
+                if !paths.is_empty() {
+                    self.bump(Collection::NetworkInterfaces, &id);
+                }
+                Ok(created(id))
+            }
+            Command::DeleteNetworkInterface(r) => {
+                let idx = self.resolve(Collection::NetworkInterfaces, &r.name, "name")?;
+                let id = self.sim.world.enis[idx as usize].id.clone();
+                self.check_etag(Collection::NetworkInterfaces, &id, &r.etag, "etag")?;
+                self.sim
+                    .world
+                    .delete_eni(idx, now)
+                    .map_err(|e| self.in_use(e, Collection::NetworkInterfaces, &r.name))?;
+                Ok(Applied::default())
+            }
+
+            // ----- security group -----
+            Command::CreateSecurityGroup(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let g = required(&r.security_group, "security_group")?;
+                let id = self.new_id(
+                    Collection::SecurityGroups,
+                    &r.security_group_id,
+                    "security_group_id",
+                )?;
+                let vpc = self.resolve(Collection::Vpcs, &g.vpc, "security_group.vpc")?;
+                let rules = self.sg_rules(&g.rules, "security_group.rules")?;
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| w.create_security_group(&g.display_name, id, vpc, rules))
+                    .map_err(|e| rename_field(ApiError::model(e, "security_group")))?;
+                Ok(created(
+                    self.sim.world.security_groups[idx as usize].id.clone(),
+                ))
+            }
+            Command::UpdateSecurityGroup(r) => {
+                let g = required(&r.security_group, "security_group")?;
+                let idx =
+                    self.resolve(Collection::SecurityGroups, &g.name, "security_group.name")?;
+                let id = self.sim.world.security_groups[idx as usize].id.clone();
+                self.check_etag(
+                    Collection::SecurityGroups,
+                    &id,
+                    &g.etag,
+                    "security_group.etag",
+                )?;
+                let paths = mask_paths(&r.update_mask, &["display_name", "rules"], |p| match p {
+                    "display_name" => !g.display_name.is_empty(),
+                    _ => !g.rules.is_empty(),
+                })?;
+                let rules = if paths.iter().any(|p| p == "rules") {
+                    Some(self.sg_rules(&g.rules, "security_group.rules")?)
+                } else {
+                    None
+                };
+                let w = &mut self.sim.world;
+                let old_name = w.security_groups[idx as usize].name.clone();
+                if paths.iter().any(|p| p == "display_name") {
+                    w.rename(Kind::SecurityGroup, idx, &g.display_name)
+                        .map_err(|e| rename_field(ApiError::model(e, "security_group")))?;
+                }
+                if let Some(rules) = rules
+                    && let Err(e) = w.set_security_group_rules(now, idx, rules)
+                {
+                    let _ = w.rename(Kind::SecurityGroup, idx, &old_name);
+                    return Err(ApiError::model(e, "security_group"));
+                }
+                if !paths.is_empty() {
+                    self.bump(Collection::SecurityGroups, &id);
+                }
+                Ok(created(id))
+            }
+            Command::DeleteSecurityGroup(r) => {
+                let idx = self.resolve(Collection::SecurityGroups, &r.name, "name")?;
+                let id = self.sim.world.security_groups[idx as usize].id.clone();
+                self.check_etag(Collection::SecurityGroups, &id, &r.etag, "etag")?;
+                self.sim
+                    .world
+                    .delete_security_group(idx)
+                    .map_err(|e| self.in_use(e, Collection::SecurityGroups, &r.name))?;
+                Ok(Applied::default())
+            }
+
+            // ----- network ACL -----
+            Command::CreateNetworkAcl(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let a = required(&r.network_acl, "network_acl")?;
+                let id =
+                    self.new_id(Collection::NetworkAcls, &r.network_acl_id, "network_acl_id")?;
+                let vpc = self.resolve(Collection::Vpcs, &a.vpc, "network_acl.vpc")?;
+                let entries = acl_entries(&a.entries, "network_acl.entries")?;
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| w.create_network_acl(&a.display_name, id, vpc, entries))
+                    .map_err(|e| rename_field(ApiError::model(e, "network_acl")))?;
+                Ok(created(self.sim.world.acls[idx as usize].id.clone()))
+            }
+            Command::UpdateNetworkAcl(r) => {
+                let a = required(&r.network_acl, "network_acl")?;
+                let idx = self.resolve(Collection::NetworkAcls, &a.name, "network_acl.name")?;
+                let id = self.sim.world.acls[idx as usize].id.clone();
+                self.check_etag(Collection::NetworkAcls, &id, &a.etag, "network_acl.etag")?;
+                let paths =
+                    mask_paths(&r.update_mask, &["display_name", "entries"], |p| match p {
+                        "display_name" => !a.display_name.is_empty(),
+                        _ => !a.entries.is_empty(),
+                    })?;
+                let entries = if paths.iter().any(|p| p == "entries") {
+                    Some(acl_entries(&a.entries, "network_acl.entries")?)
+                } else {
+                    None
+                };
+                let w = &mut self.sim.world;
+                let old_name = w.acls[idx as usize].name.clone();
+                if paths.iter().any(|p| p == "display_name") {
+                    w.rename(Kind::NetworkAcl, idx, &a.display_name)
+                        .map_err(|e| rename_field(ApiError::model(e, "network_acl")))?;
+                }
+                if let Some(entries) = entries
+                    && let Err(e) = w.set_acl_entries(idx, entries)
+                {
+                    let _ = w.rename(Kind::NetworkAcl, idx, &old_name);
+                    return Err(ApiError::model(e, "network_acl"));
+                }
+                if !paths.is_empty() {
+                    self.bump(Collection::NetworkAcls, &id);
+                }
+                Ok(created(id))
+            }
+            Command::DeleteNetworkAcl(r) => {
+                let idx = self.resolve(Collection::NetworkAcls, &r.name, "name")?;
+                let id = self.sim.world.acls[idx as usize].id.clone();
+                self.check_etag(Collection::NetworkAcls, &id, &r.etag, "etag")?;
+                self.sim
+                    .world
+                    .delete_network_acl(idx)
+                    .map_err(|e| self.in_use(e, Collection::NetworkAcls, &r.name))?;
+                Ok(Applied::default())
+            }
+
+            // ----- route table -----
+            Command::CreateRouteTable(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let t = required(&r.route_table, "route_table")?;
+                let id =
+                    self.new_id(Collection::RouteTables, &r.route_table_id, "route_table_id")?;
+                let vpc = self.resolve(Collection::Vpcs, &t.vpc, "route_table.vpc")?;
+                let routes = self.routes(&t.routes, "route_table.routes")?;
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| w.create_route_table(&t.display_name, id, vpc, routes))
+                    .map_err(|e| rename_field(ApiError::model(e, "route_table")))?;
+                Ok(created(
+                    self.sim.world.route_tables[idx as usize].id.clone(),
+                ))
+            }
+            Command::UpdateRouteTable(r) => {
+                let t = required(&r.route_table, "route_table")?;
+                let idx = self.resolve(Collection::RouteTables, &t.name, "route_table.name")?;
+                let id = self.sim.world.route_tables[idx as usize].id.clone();
+                self.check_etag(Collection::RouteTables, &id, &t.etag, "route_table.etag")?;
+                let paths = mask_paths(&r.update_mask, &["display_name", "routes"], |p| match p {
+                    "display_name" => !t.display_name.is_empty(),
+                    _ => !t.routes.is_empty(),
+                })?;
+                let routes = if paths.iter().any(|p| p == "routes") {
+                    Some(self.routes(&t.routes, "route_table.routes")?)
+                } else {
+                    None
+                };
+                let w = &mut self.sim.world;
+                let old_name = w.route_tables[idx as usize].name.clone();
+                if paths.iter().any(|p| p == "display_name") {
+                    w.rename(Kind::RouteTable, idx, &t.display_name)
+                        .map_err(|e| rename_field(ApiError::model(e, "route_table")))?;
+                }
+                if let Some(routes) = routes
+                    && let Err(e) = w.set_routes(idx, routes)
+                {
+                    let _ = w.rename(Kind::RouteTable, idx, &old_name);
+                    return Err(ApiError::model(e, "route_table"));
+                }
+                if !paths.is_empty() {
+                    self.bump(Collection::RouteTables, &id);
+                }
+                Ok(created(id))
+            }
+            Command::DeleteRouteTable(r) => {
+                let idx = self.resolve(Collection::RouteTables, &r.name, "name")?;
+                let id = self.sim.world.route_tables[idx as usize].id.clone();
+                self.check_etag(Collection::RouteTables, &id, &r.etag, "etag")?;
+                self.sim
+                    .world
+                    .delete_route_table(idx)
+                    .map_err(|e| self.in_use(e, Collection::RouteTables, &r.name))?;
+                Ok(Applied::default())
+            }
+
+            // ----- internet gateway -----
+            Command::CreateInternetGateway(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let g = required(&r.internet_gateway, "internet_gateway")?;
+                let id = self.new_id(
+                    Collection::InternetGateways,
+                    &r.internet_gateway_id,
+                    "internet_gateway_id",
+                )?;
+                let vpc = self.resolve(Collection::Vpcs, &g.vpc, "internet_gateway.vpc")?;
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| w.create_internet_gateway(vpc, id))
+                    .map_err(|e| {
+                        ApiError::model(e, "internet_gateway").at("internet_gateway.vpc")
+                    })?;
+                Ok(created(self.sim.world.igws[idx as usize].id.clone()))
+            }
+            Command::DeleteInternetGateway(r) => {
+                let idx = self.resolve(Collection::InternetGateways, &r.name, "name")?;
+                self.sim
+                    .world
+                    .delete_internet_gateway(idx)
+                    .map_err(|e| self.in_use(e, Collection::InternetGateways, &r.name))?;
+                Ok(Applied::default())
+            }
+
+            // ----- external host -----
+            Command::CreateExternalHost(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let h = required(&r.external_host, "external_host")?;
+                let id = self.new_id(
+                    Collection::ExternalHosts,
+                    &r.external_host_id,
+                    "external_host_id",
+                )?;
+                let ip = ipv4(&h.ip, "external_host.ip")?;
+                let host = host(&h.listen_tcp, &h.listen_udp, h.auto_reply, "external_host")?;
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| w.create_external_host_with_id(&h.display_name, id, ip, host))
+                    .map_err(|e| rename_field(ApiError::model(e, "external_host")))?;
+                Ok(created(self.sim.world.externals[idx as usize].id.clone()))
+            }
+            Command::DeleteExternalHost(r) => {
+                let idx = self.resolve(Collection::ExternalHosts, &r.name, "name")?;
+                self.sim
+                    .world
+                    .delete_external_host(idx)
+                    .map_err(|e| self.in_use(e, Collection::ExternalHosts, &r.name))?;
+                Ok(Applied::default())
+            }
+
+            // ----- log group / stream -----
+            Command::CreateLogGroup(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let g = required(&r.log_group, "log_group")?;
+                let id = self.new_id(Collection::LogGroups, &r.log_group_id, "log_group_id")?;
+                let days = (g.retention_days != 0).then_some(g.retention_days);
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| w.create_log_group(&g.display_name, id, days))
+                    .map_err(|e| rename_field(ApiError::model(e, "log_group")))?;
+                Ok(created(self.sim.world.logs.groups[idx as usize].id.clone()))
+            }
+            Command::UpdateLogGroup(r) => {
+                let g = required(&r.log_group, "log_group")?;
+                let idx = self.resolve(Collection::LogGroups, &g.name, "log_group.name")?;
+                let id = self.sim.world.logs.groups[idx as usize].id.clone();
+                self.check_etag(Collection::LogGroups, &id, &g.etag, "log_group.etag")?;
+                let paths =
+                    mask_paths(
+                        &r.update_mask,
+                        &["display_name", "retention_days"],
+                        |p| match p {
+                            "display_name" => !g.display_name.is_empty(),
+                            _ => g.retention_days != 0,
+                        },
+                    )?;
+                let w = &mut self.sim.world;
+                let before = w.logs.groups[idx as usize].clone();
+                if paths.iter().any(|p| p == "display_name") {
+                    w.rename_log_group(idx, &g.display_name)
+                        .map_err(|e| rename_field(ApiError::model(e, "log_group")))?;
+                }
+                if paths.iter().any(|p| p == "retention_days")
+                    && let Err(e) = w.set_log_retention(idx, g.retention_days)
+                {
+                    let _ = w.rename_log_group(idx, &before.name);
+                    return Err(ApiError::model(e, "log_group"));
+                }
+                if !paths.is_empty() {
+                    self.bump(Collection::LogGroups, &id);
+                }
+                Ok(created(id))
+            }
+            Command::DeleteLogGroup(r) => {
+                let idx = self.resolve(Collection::LogGroups, &r.name, "name")?;
+                let id = self.sim.world.logs.groups[idx as usize].id.clone();
+                self.check_etag(Collection::LogGroups, &id, &r.etag, "etag")?;
+                self.sim
+                    .world
+                    .delete_log_group(idx)
+                    .map_err(|e| self.in_use(e, Collection::LogGroups, &r.name))?;
+                Ok(Applied::default())
+            }
+            Command::CreateLogStream(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let s = required(&r.log_stream, "log_stream")?;
+                let id = self.new_id(Collection::LogStreams, &r.log_stream_id, "log_stream_id")?;
+                let group =
+                    self.resolve(Collection::LogGroups, &s.log_group, "log_stream.log_group")?;
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| w.create_log_stream(group, &s.display_name, id))
+                    .map_err(|e| rename_field(ApiError::model(e, "log_stream")))?;
+                Ok(created(
+                    self.sim.world.logs.streams[idx as usize].id.clone(),
+                ))
+            }
+            Command::DeleteLogStream(r) => {
+                let idx = self.resolve(Collection::LogStreams, &r.name, "name")?;
+                self.sim
+                    .world
+                    .delete_log_stream(idx)
+                    .map_err(|e| self.in_use(e, Collection::LogStreams, &r.name))?;
+                Ok(Applied::default())
+            }
+
+            // ----- flow log -----
+            Command::CreateFlowLog(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let f = required(&r.flow_log, "flow_log")?;
+                let id = self.new_id(Collection::FlowLogs, &r.flow_log_id, "flow_log_id")?;
+                let scope = self.scope(&f.resource, "flow_log.resource")?;
+                let stream = if f.log_stream.is_empty() {
+                    return Err(ApiError::invalid(
+                        "flow_log.log_stream",
+                        "a flow log needs a log stream to deliver its records to",
+                    ));
+                } else {
+                    self.resolve(Collection::LogStreams, &f.log_stream, "flow_log.log_stream")?
+                };
+                let format = if f.format.is_empty() {
+                    let d = self.sim.world.profile.default_format();
+                    (d.name().to_string(), d)
+                } else {
+                    let parsed = Format::parse(&f.format, None)
+                        .map_err(|e| ApiError::invalid("flow_log.format", e.to_string()))?;
+                    (f.format.clone(), parsed)
+                };
+                let window =
+                    (f.window_seconds != 0).then(|| Span::from_secs(f.window_seconds as u64));
+                let spec = FlowLogSpec {
+                    name: f.display_name.clone(),
+                    id,
+                    scope,
+                    filter: filter(f.traffic),
+                    window,
+                    capacity: None,
+                    description: f.description.clone(),
+                    tags: f.tags.clone().into_iter().collect(),
+                    log_stream: Some(stream),
+                };
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| w.create_flow_log(now, spec))
+                    .map_err(|e| rename_field(flow_field(ApiError::model(e, "flow_log"))))?;
+                self.formats.insert(idx, format);
+                Ok(created(
+                    self.sim.world.flow_logs[idx as usize]
+                        .collector
+                        .settings
+                        .id
+                        .clone(),
+                ))
+            }
+            Command::UpdateFlowLog(r) => {
+                let f = required(&r.flow_log, "flow_log")?;
+                let idx = self.resolve(Collection::FlowLogs, &f.name, "flow_log.name")?;
+                let id = self.sim.world.flow_logs[idx as usize]
+                    .collector
+                    .settings
+                    .id
+                    .clone();
+                self.check_etag(Collection::FlowLogs, &id, &f.etag, "flow_log.etag")?;
+                let paths = mask_paths(
+                    &r.update_mask,
+                    &["display_name", "description", "tags"],
+                    |p| match p {
+                        "display_name" => !f.display_name.is_empty(),
+                        "description" => !f.description.is_empty(),
+                        _ => !f.tags.is_empty(),
+                    },
+                )?;
+                let has = |p: &str| paths.iter().any(|x| x == p);
+                let update = FlowLogUpdate {
+                    name: has("display_name").then(|| f.display_name.clone()),
+                    description: has("description").then(|| f.description.clone()),
+                    tags: has("tags").then(|| f.tags.clone().into_iter().collect()),
+                };
+                self.sim
+                    .world
+                    .update_flow_log(idx, update)
+                    .map_err(|e| rename_field(flow_field(ApiError::model(e, "flow_log"))))?;
+                if !paths.is_empty() {
+                    self.bump(Collection::FlowLogs, &id);
+                }
+                Ok(created(id))
+            }
+            Command::DeleteFlowLog(r) => {
+                let idx = self.resolve(Collection::FlowLogs, &r.name, "name")?;
+                let id = self.sim.world.flow_logs[idx as usize]
+                    .collector
+                    .settings
+                    .id
+                    .clone();
+                self.check_etag(Collection::FlowLogs, &id, &r.etag, "etag")?;
+                self.sim
+                    .world
+                    .delete_flow_log(idx, now)
+                    .map_err(|e| self.in_use(e, Collection::FlowLogs, &r.name))?;
+                Ok(Applied::default())
+            }
+
+            // ----- enterprise routers -----
+            Command::CreateEnterpriseRouter(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let er = required(&r.enterprise_router, "enterprise_router")?;
+                let id = self.new_id(
+                    Collection::EnterpriseRouters,
+                    &r.enterprise_router_id,
+                    "enterprise_router_id",
+                )?;
+                let asn = (er.asn != 0).then_some(er.asn);
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| w.create_enterprise_router(&er.display_name, id, asn))
+                    .map_err(|e| rename_field(ApiError::model(e, "enterprise_router")))?;
+                Ok(created(
+                    self.sim.world.routers.routers[idx as usize].id.clone(),
+                ))
+            }
+            Command::UpdateEnterpriseRouter(r) => {
+                let er = required(&r.enterprise_router, "enterprise_router")?;
+                let idx = self.resolve(
+                    Collection::EnterpriseRouters,
+                    &er.name,
+                    "enterprise_router.name",
+                )?;
+                let id = self.sim.world.routers.routers[idx as usize].id.clone();
+                self.check_etag(
+                    Collection::EnterpriseRouters,
+                    &id,
+                    &er.etag,
+                    "enterprise_router.etag",
+                )?;
+                let paths = mask_paths(&r.update_mask, &["display_name"], |_| {
+                    !er.display_name.is_empty()
+                })?;
+                if !paths.is_empty() {
+                    self.sim
+                        .world
+                        .routers
+                        .rename_router(idx, &er.display_name)
+                        .map_err(|e| rename_field(ApiError::model(e, "enterprise_router")))?;
+                    self.bump(Collection::EnterpriseRouters, &id);
+                }
+                Ok(created(id))
+            }
+            Command::DeleteEnterpriseRouter(r) => {
+                let idx = self.resolve(Collection::EnterpriseRouters, &r.name, "name")?;
+                let id = self.sim.world.routers.routers[idx as usize].id.clone();
+                self.check_etag(Collection::EnterpriseRouters, &id, &r.etag, "etag")?;
+                self.sim
+                    .world
+                    .delete_enterprise_router(idx)
+                    .map_err(|e| self.in_use(e, Collection::EnterpriseRouters, &r.name))?;
+                Ok(Applied::default())
+            }
+            Command::CreateRouterAttachment(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let a = required(&r.router_attachment, "router_attachment")?;
+                let id = self.new_id(
+                    Collection::RouterAttachments,
+                    &r.router_attachment_id,
+                    "router_attachment_id",
+                )?;
+                let router = self.resolve(
+                    Collection::EnterpriseRouters,
+                    &a.enterprise_router,
+                    "router_attachment.enterprise_router",
+                )?;
+                let kind = attachment_kind(a.kind)?;
+                let resource = if kind == vpclab_sim::router::AttachmentKind::Vpc {
+                    let v =
+                        self.resolve(Collection::Vpcs, &a.resource, "router_attachment.resource")?;
+                    self.sim.world.vpcs[v as usize].id.clone()
+                } else if a.resource.is_empty() {
+                    return Err(ApiError::invalid(
+                        "router_attachment.resource",
+                        "name the gateway or peering connection to attach",
+                    ));
+                } else {
+                    a.resource.clone()
+                };
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| {
+                        w.create_router_attachment(&a.display_name, id, router, kind, resource)
+                    })
+                    .map_err(|e| rename_field(ApiError::model(e, "router_attachment")))?;
+                Ok(created(
+                    self.sim.world.routers.attachments[idx as usize].id.clone(),
+                ))
+            }
+            Command::DeleteRouterAttachment(r) => {
+                let idx = self.resolve(Collection::RouterAttachments, &r.name, "name")?;
+                self.sim
+                    .world
+                    .delete_router_attachment(idx)
+                    .map_err(|e| self.in_use(e, Collection::RouterAttachments, &r.name))?;
+                Ok(Applied::default())
+            }
+
+            // ----- traffic and clock -----
+            Command::InjectTraffic(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let at = match &r.at {
+                    Some(t) => time_of(t, "at")?,
+                    None => now,
+                };
+                if at < now {
+                    return Err(ApiError::invalid(
+                        "at",
+                        format!("{at} is in the virtual past (now is {now})"),
+                    ));
+                }
+                if at > LATEST {
+                    return Err(ApiError::invalid(
+                        "at",
+                        "the virtual clock stops at 2100-01-01",
+                    ));
+                }
+                self.inject(at, r)?;
+                Ok(Applied {
+                    at: Some(at),
+                    ..Applied::default()
+                })
+            }
+            Command::Advance(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let to = match &r.until {
+                    Some(pb::advance_request::Until::To(t)) => time_of(t, "to")?,
+                    Some(pb::advance_request::Until::By(d)) => {
+                        now + span(&Some(*d), Span::ZERO, "by")?
+                    }
+                    None => return Err(ApiError::invalid("until", "give `to` or `by`")),
+                };
+                if to < now {
+                    return Err(ApiError::invalid(
+                        "to",
+                        format!(
+                            "{to} is in the virtual past (now is {now}); the clock only moves forward"
+                        ),
+                    ));
+                }
+                if to > LATEST {
+                    return Err(ApiError::invalid(
+                        "to",
+                        "the virtual clock stops at 2100-01-01",
+                    ));
+                }
+                self.sim.run_until(to).map_err(|e| ApiError::model(e, ""))?;
+                Ok(Applied::default())
+            }
+        }
+    }
+
+    /// A refused delete: FAILED_PRECONDITION naming the dependents as resource names.
+    fn in_use(&self, e: ModelError, c: Collection, name: &str) -> ApiError {
+        let deps: Vec<String> = e
+            .dependents
+            .iter()
+            .map(|d| self.dependent_name(d))
+            .collect();
+        let mut err = ApiError::model(e, "");
+        err.field = Some("name".into());
+        err.dependents = deps;
+        err.about(c.type_name(), name)
+    }
+
+    /// A dependent's id as a resource name (the id tells its collection by lookup).
+    fn dependent_name(&self, id: &str) -> String {
+        const ALL: [Collection; 13] = [
+            Collection::Vpcs,
+            Collection::Subnets,
+            Collection::NetworkInterfaces,
+            Collection::SecurityGroups,
+            Collection::NetworkAcls,
+            Collection::RouteTables,
+            Collection::InternetGateways,
+            Collection::ExternalHosts,
+            Collection::FlowLogs,
+            Collection::LogGroups,
+            Collection::LogStreams,
+            Collection::EnterpriseRouters,
+            Collection::RouterAttachments,
+        ];
+        ALL.into_iter()
+            .find(|c| self.find(*c, id).is_some())
+            .map_or_else(|| id.to_string(), |c| self.name(c, id))
+    }
+
+    fn groups(&self, names: &[String], field: &str) -> Result<Vec<u32>, ApiError> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| self.resolve(Collection::SecurityGroups, n, &format!("{field}[{i}]")))
+            .collect()
+    }
+
+    fn scope(&self, name: &str, field: &str) -> Result<Scope, ApiError> {
+        let seg = |c: Collection| name.contains(&format!("/{}/", c.segment()));
+        if seg(Collection::NetworkInterfaces) {
+            Ok(Scope::Eni(self.resolve(
+                Collection::NetworkInterfaces,
+                name,
+                field,
+            )?))
+        } else if seg(Collection::Subnets) {
+            Ok(Scope::Subnet(self.resolve(
+                Collection::Subnets,
+                name,
+                field,
+            )?))
+        } else if seg(Collection::Vpcs) {
+            Ok(Scope::Vpc(self.resolve(Collection::Vpcs, name, field)?))
+        } else if seg(Collection::RouterAttachments) {
+            Ok(Scope::RouterAttachment(self.resolve(
+                Collection::RouterAttachments,
+                name,
+                field,
+            )?))
+        } else {
+            Err(ApiError::invalid(
+                field,
+                format!(
+                    "`{name}` is not a network interface, subnet, VPC or router attachment name"
+                ),
+            ))
+        }
+    }
+
+    fn sg_rules(
+        &self,
+        rules: &[pb::SecurityGroupRule],
+        field: &str,
+    ) -> Result<Vec<sg::Rule>, ApiError> {
+        let has_priority = self.sim.world.profile.sg_priority.is_some();
+        rules
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let p = format!("{field}[{i}]");
+                let remote = match &r.remote {
+                    Some(pb::security_group_rule::Remote::Cidr(c)) => {
+                        Remote::Cidr(lenient_cidr(c, &format!("{p}.cidr"))?)
+                    }
+                    Some(pb::security_group_rule::Remote::SecurityGroup(g)) => {
+                        Remote::Group(self.resolve(
+                            Collection::SecurityGroups,
+                            g,
+                            &format!("{p}.security_group"),
+                        )?)
+                    }
+                    None => {
+                        return Err(ApiError::invalid(
+                            format!("{p}.remote"),
+                            "give `cidr` or `security_group`",
+                        ));
+                    }
+                };
+                Ok(sg::Rule {
+                    direction: direction(r.direction, &format!("{p}.direction"))?,
+                    action: rule_action(r.action, &format!("{p}.action"))?,
+                    priority: if has_priority {
+                        r.priority.max(1)
+                    } else {
+                        i as u32 + 1
+                    },
+                    protocol: protocol(&r.protocol, r.icmp_type, r.icmp_code, &p)?,
+                    ports: parse::ports(&r.ports)
+                        .map_err(|m| ApiError::invalid(format!("{p}.ports"), m))?,
+                    remote,
+                    description: r.description.clone(),
+                })
+            })
+            .collect()
+    }
+
+    fn routes(&self, routes: &[pb::Route], field: &str) -> Result<Vec<Route>, ApiError> {
+        routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let p = format!("{field}[{i}]");
+                let destination = cidr(&r.destination, &format!("{p}.destination"))?;
+                let target = match &r.target {
+                    Some(pb::route::Target::InternetGateway(g)) => {
+                        Target::InternetGateway(self.resolve(
+                            Collection::InternetGateways,
+                            g,
+                            &format!("{p}.internet_gateway"),
+                        )?)
+                    }
+                    Some(pb::route::Target::Blackhole(true)) => Target::Blackhole,
+                    Some(pb::route::Target::Local(true)) => {
+                        return Err(ApiError::invalid(
+                            format!("{p}.local"),
+                            "`local` routes are created with the VPC",
+                        ));
+                    }
+                    _ => {
+                        return Err(ApiError::invalid(
+                            format!("{p}.target"),
+                            "give `internet_gateway` or `blackhole: true`",
+                        ));
+                    }
+                };
+                Ok(Route {
+                    destination,
+                    target,
+                })
+            })
+            .collect()
+    }
+
+    fn inject(&mut self, at: Time, r: &pb::InjectTrafficRequest) -> Result<(), ApiError> {
+        use pb::inject_traffic_request::Traffic;
+        let bad = |field: &'static str| move |m: String| ApiError::invalid(field, m);
+        match &r.traffic {
+            Some(Traffic::Ping(p)) => {
+                let from = self.endpoint(&p.from, "ping.from")?;
+                let to = self.endpoint(&p.to, "ping.to")?;
+                let n = count(p.count, 4, "ping.count")?;
+                let every = span(&p.interval, Span::from_secs(1), "ping.interval")?;
+                let ident = p
+                    .ident
+                    .map(|i| {
+                        u16::try_from(i)
+                            .map_err(|_| ApiError::invalid("ping.ident", "ident is 0-65535"))
+                    })
+                    .transpose()?;
+                self.sim
+                    .ping(at, from, to, n, every, ident)
+                    .map_err(bad("ping.to"))
+            }
+            Some(Traffic::Tcp(t)) => {
+                let client = self.endpoint(&t.from, "tcp.from")?;
+                let server = self.endpoint(&t.to, "tcp.to")?;
+                let close = match t.close.as_str() {
+                    "" | "fin" => Close::Fin,
+                    "rst" => Close::Rst,
+                    "open" => Close::Open,
+                    o => {
+                        return Err(ApiError::invalid(
+                            "tcp.close",
+                            format!("unknown close `{o}` (expected fin, rst or open)"),
+                        ));
+                    }
+                };
+                let sizes = |v: &[u32], f: &'static str| -> Result<Vec<u16>, ApiError> {
+                    v.iter()
+                        .map(|&n| {
+                            u16::try_from(n)
+                                .map_err(|_| ApiError::invalid(f, "at most 65535 bytes"))
+                        })
+                        .collect()
+                };
+                let dport = port(t.port, "tcp.port")?;
+                let sport = match t.sport {
+                    Some(s) => port(s, "tcp.sport")?,
+                    None => 0,
+                };
+                let spec = TcpSession {
+                    client,
+                    server,
+                    sport,
+                    dport,
+                    requests: sizes(&t.requests, "tcp.requests")?,
+                    responses: sizes(&t.responses, "tcp.responses")?,
+                    close,
+                    gap: span(&t.gap, Span::from_millis(1), "tcp.gap")?,
+                };
+                if self.sim.world.address_for(client, server).is_none() {
+                    return Err(ApiError::invalid(
+                        "tcp.to",
+                        "the server has no address the client can reach",
+                    ));
+                }
+                let spec = TcpSession {
+                    sport: if t.sport.is_some() {
+                        spec.sport
+                    } else {
+                        self.sim.ephemeral_port()
+                    },
+                    ..spec
+                };
+                self.sim.tcp(at, spec).map_err(bad("tcp.to"))
+            }
+            Some(Traffic::Udp(u)) => {
+                let from = self.endpoint(&u.from, "udp.from")?;
+                let to = self.endpoint(&u.to, "udp.to")?;
+                let sport = u.sport.map(|s| port(s, "udp.sport")).transpose()?;
+                let len = match u.size {
+                    0 => vpclab_sim::packet::size::UDP_REQUEST,
+                    n => u16::try_from(n)
+                        .map_err(|_| ApiError::invalid("udp.size", "at most 65535 bytes"))?,
+                };
+                self.sim
+                    .udp(
+                        at,
+                        from,
+                        to,
+                        sport,
+                        port(u.port, "udp.port")?,
+                        count(u.count, 1, "udp.count")?,
+                        span(&u.interval, Span::from_secs(1), "udp.interval")?,
+                        len,
+                    )
+                    .map_err(bad("udp.to"))
+            }
+            Some(Traffic::Packet(p)) => {
+                let from = self.endpoint(&p.from, "packet.from")?;
+                let dst = match (p.to.is_empty(), p.dst.is_empty()) {
+                    (false, true) => {
+                        let to = self.endpoint(&p.to, "packet.to")?;
+                        self.sim.world.address_for(from, to).ok_or_else(|| {
+                            ApiError::invalid(
+                                "packet.to",
+                                "the destination has no address the sender can reach",
+                            )
+                        })?
+                    }
+                    (true, false) => ipv4(&p.dst, "packet.dst")?,
+                    _ => {
+                        return Err(ApiError::invalid(
+                            "packet.to",
+                            "give exactly one of `to` (an endpoint name) or `dst` (an address)",
+                        ));
+                    }
+                };
+                let proto = protocol(&p.protocol, None, None, "packet")?;
+                let mut flags = 0;
+                for f in &p.flags {
+                    flags |=
+                        parse::tcp_flag(f).map_err(|m| ApiError::invalid("packet.flags", m))?;
+                }
+                let byte = |v: Option<u32>, f: &'static str| {
+                    v.map(|n| u8::try_from(n).map_err(|_| ApiError::invalid(f, "must be 0-255")))
+                        .transpose()
+                };
+                let raw = parse::RawPacket {
+                    sport: (p.sport != 0)
+                        .then(|| port(p.sport, "packet.sport"))
+                        .transpose()?,
+                    dport: (p.dport != 0)
+                        .then(|| port(p.dport, "packet.dport"))
+                        .transpose()?,
+                    flags,
+                    icmp_type: byte(p.icmp_type, "packet.icmp_type")?,
+                    icmp_code: byte(p.icmp_code, "packet.icmp_code")?,
+                    size: (p.size != 0)
+                        .then(|| {
+                            u16::try_from(p.size).map_err(|_| {
+                                ApiError::invalid("packet.size", "at most 65535 bytes")
+                            })
+                        })
+                        .transpose()?,
+                    ..parse::RawPacket::default()
+                };
+                let src = self.sim.world.address(from);
+                let packet = parse::raw_packet(src, dst, proto, &raw)
+                    .map_err(|m| ApiError::invalid("packet.protocol", m))?;
+                let n = count(p.count, 1, "packet.count")?;
+                let every = span(&p.interval, Span::from_secs(1), "packet.interval")?;
+                for i in 0..n {
+                    self.sim
+                        .send_at(at + every.times(i as u64), from, parse::nth(packet, i));
+                }
+                Ok(())
+            }
+            None => Err(ApiError::invalid(
+                "traffic",
+                "give one of ping, tcp, udp or packet",
+            )),
+        }
+    }
+
+    /// The records the world delivered since the last call, rendered in their flow log's
+    /// format for their log stream.
+    fn deliver(&mut self) -> Vec<StoredRecord> {
+        let records = self.sim.world.take_records();
+        let mut out = Vec::with_capacity(records.len());
+        for r in records {
+            // Deleted flow logs deliver their last window too, so look among all of them.
+            let Some(f) = self
+                .sim
+                .world
+                .flow_logs
+                .iter()
+                .position(|f| f.collector.settings.id == r.flow_log_id)
+                .map(|f| f as u32)
+            else {
+                continue;
+            };
+            let fl = &self.sim.world.flow_logs[f as usize];
+            let Some(stream) = fl.log_stream else {
+                continue;
+            };
+            let format = self
+                .formats
+                .get(&f)
+                .map(|(_, fmt)| fmt.clone())
+                .unwrap_or_else(|| self.sim.world.profile.default_format());
+            if !format.prints(&r) {
+                continue;
+            }
+            self.record_seq += 1;
+            out.push(StoredRecord {
+                stream: self.sim.world.logs.streams[stream as usize].id.clone(),
+                time_us: r.window_start.micros(),
+                seq: self.record_seq,
+                flow_log: fl.collector.settings.id.clone(),
+                line: format.render(&r),
+            });
+        }
+        out
+    }
+
+    /// A flow log's format name.
+    pub fn format_name(&self, flow_log: u32) -> &str {
+        self.formats.get(&flow_log).map_or("", |(n, _)| n.as_str())
+    }
+
+    /// The oldest record time a stream keeps at the current virtual time (retention).
+    pub fn retained_since(&self, stream: u32) -> u64 {
+        let days = self.sim.world.logs.retention(stream).unwrap_or(7) as u64;
+        self.now()
+            .micros()
+            .saturating_sub(days * 86_400 * 1_000_000)
+    }
+
+    /// Retention purges due now, one per live stream.
+    pub fn purges(&self) -> Vec<crate::store::Purge> {
+        self.sim
+            .world
+            .logs
+            .streams
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.deleted)
+            .map(|(i, s)| crate::store::Purge {
+                stream: s.id.clone(),
+                before_us: self.retained_since(i as u32),
+            })
+            .collect()
+    }
+
+    /// Explanations of the packets of a 5-tuple (either direction), oldest first.
+    pub fn explain(&self, r: &pb::ExplainFlowRequest) -> Result<Vec<String>, ApiError> {
+        let src = ipv4(&r.src, "src")?;
+        let dst = ipv4(&r.dst, "dst")?;
+        let proto = if r.protocol.is_empty() {
+            None
+        } else {
+            Some(protocol(&r.protocol, None, None, "")?)
+        };
+        let sport = port(r.sport, "sport")?;
+        let dport = port(r.dport, "dport")?;
+        let matches = |o: &&Outcome| {
+            let t = o.packet.five_tuple();
+            let fwd = t.src == src
+                && t.dst == dst
+                && (sport == 0 || t.sport == sport)
+                && (dport == 0 || t.dport == dport);
+            let rev = t.src == dst
+                && t.dst == src
+                && (sport == 0 || t.dport == sport)
+                && (dport == 0 || t.sport == dport);
+            (fwd || rev) && proto.is_none_or(|p| p.matches(&PacketView::of(&o.packet)))
+        };
+        Ok(self
+            .outcomes
+            .iter()
+            .filter(matches)
+            .map(|o| explain::packet(&self.sim.world, o).join("\n"))
+            .collect())
+    }
+}
+
+fn protocol(
+    text: &str,
+    t: Option<u32>,
+    c: Option<u32>,
+    path: &str,
+) -> Result<ProtoMatch, ApiError> {
+    let join = |f: &str| {
+        if path.is_empty() {
+            f.to_string()
+        } else {
+            format!("{path}.{f}")
+        }
+    };
+    parse::protocol(text, t.map(i64::from), c.map(i64::from)).map_err(|e| match e {
+        parse::ProtocolError::Protocol(m) => ApiError::invalid(join("protocol"), m),
+        parse::ProtocolError::IcmpType(m) | parse::ProtocolError::NotIcmp(m) => {
+            ApiError::invalid(join("icmp_type"), m)
+        }
+        parse::ProtocolError::IcmpCode(m) => ApiError::invalid(join("icmp_code"), m),
+    })
+}
+
+fn direction(d: i32, field: &str) -> Result<Direction, ApiError> {
+    match pb::Direction::try_from(d) {
+        Ok(pb::Direction::Ingress) => Ok(Direction::Ingress),
+        Ok(pb::Direction::Egress) => Ok(Direction::Egress),
+        _ => Err(ApiError::invalid(
+            field,
+            "direction must be INGRESS or EGRESS",
+        )),
+    }
+}
+
+fn rule_action(a: i32, field: &str) -> Result<RuleAction, ApiError> {
+    match pb::RuleAction::try_from(a) {
+        Ok(pb::RuleAction::Unspecified | pb::RuleAction::Allow) => Ok(RuleAction::Allow),
+        Ok(pb::RuleAction::Deny) => Ok(RuleAction::Deny),
+        Err(_) => Err(ApiError::invalid(field, format!("unknown action {a}"))),
+    }
+}
+
+fn filter(t: i32) -> Filter {
+    match pb::TrafficFilter::try_from(t) {
+        Ok(pb::TrafficFilter::Accepted) => Filter::Accepted,
+        Ok(pb::TrafficFilter::Rejected) => Filter::Rejected,
+        _ => Filter::All,
+    }
+}
+
+fn attachment_kind(k: i32) -> Result<vpclab_sim::router::AttachmentKind, ApiError> {
+    use vpclab_sim::router::AttachmentKind as K;
+    match pb::AttachmentKind::try_from(k) {
+        Ok(pb::AttachmentKind::Vpc) => Ok(K::Vpc),
+        Ok(pb::AttachmentKind::VpnGateway) => Ok(K::VpnGateway),
+        Ok(pb::AttachmentKind::VirtualGateway) => Ok(K::VirtualGateway),
+        Ok(pb::AttachmentKind::PeeringConnection) => Ok(K::PeeringConnection),
+        Ok(pb::AttachmentKind::GlobalDcGateway) => Ok(K::GlobalDcGateway),
+        _ => Err(ApiError::invalid(
+            "router_attachment.kind",
+            "kind must be VPC, VPN_GATEWAY, VIRTUAL_GATEWAY, PEERING_CONNECTION or GLOBAL_DC_GATEWAY",
+        )),
+    }
+}
+
+fn acl_entries(entries: &[pb::NetworkAclEntry], field: &str) -> Result<Vec<acl::Entry>, ApiError> {
+    entries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let p = format!("{field}[{i}]");
+            Ok(acl::Entry {
+                number: e.number,
+                direction: direction(e.direction, &format!("{p}.direction"))?,
+                action: rule_action(e.action, &format!("{p}.action"))?,
+                protocol: protocol(&e.protocol, e.icmp_type, e.icmp_code, &p)?,
+                ports: parse::ports(&e.ports)
+                    .map_err(|m| ApiError::invalid(format!("{p}.ports"), m))?,
+                source_ports: parse::ports(&e.source_ports)
+                    .map_err(|m| ApiError::invalid(format!("{p}.source_ports"), m))?,
+                cidr: lenient_cidr(&e.cidr, &format!("{p}.cidr"))?,
+                description: e.description.clone(),
+            })
+        })
+        .collect()
+}
+
+fn host(
+    tcp: &[u32],
+    udp: &[u32],
+    auto_reply: Option<bool>,
+    within: &str,
+) -> Result<Host, ApiError> {
+    let ports = |v: &[u32], f: &str| -> Result<_, ApiError> {
+        v.iter()
+            .map(|&p| port(p, &format!("{within}.{f}")))
+            .collect()
+    };
+    Ok(Host {
+        tcp: ports(tcp, "listen_tcp")?,
+        udp: ports(udp, "listen_udp")?,
+        auto_reply: auto_reply.unwrap_or(true),
+        ..Host::default()
+    })
+}
+
+/// The model calls the human name `name`; the API calls it `display_name`.
+fn rename_field(mut e: ApiError) -> ApiError {
+    if let Some(f) = &e.field
+        && let Some(prefix) = f.strip_suffix(".name")
+    {
+        e.field = Some(format!("{prefix}.display_name"));
+    }
+    e
+}
+
+/// ENI fields the model names differently.
+fn eni_field(mut e: ApiError) -> ApiError {
+    if let Some(f) = &e.field {
+        let f = f
+            .replace("network_interface.ip", "network_interface.private_ip")
+            .replace("network_interface.eip", "network_interface.elastic_ip");
+        e.field = Some(f);
+    }
+    e
+}
+
+/// Flow-log fields the model names differently.
+fn flow_field(mut e: ApiError) -> ApiError {
+    if let Some(f) = &e.field {
+        e.field = Some(
+            f.replace("flow_log.scope", "flow_log.resource")
+                .replace("flow_log.window", "flow_log.window_seconds")
+                .replace("flow_log.filter", "flow_log.traffic"),
+        );
+    }
+    e
+}

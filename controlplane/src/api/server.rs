@@ -1,0 +1,98 @@
+//! `vpclab serve`: the gRPC server. `serve` takes its listener and its shutdown signal from
+//! the caller (after mini-redis), so tests bind port 0 and stop it when they like.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use super::cloud::Cloud;
+use super::command::Command;
+use super::grpc::Api;
+use super::pb;
+use super::tenancy::Tenancy;
+
+/// Serves the API until `shutdown` resolves, then finishes the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    cloud: Arc<Cloud>,
+    tenancy: Arc<Tenancy>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let api = Api {
+        cloud: cloud.clone(),
+        tenancy,
+        shutdown: stop_rx.clone(),
+    };
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .expect("the compiled descriptor set is valid");
+    let (health_reporter, health) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<pb::network_service_server::NetworkServiceServer<Api>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::log_service_server::LogServiceServer<Api>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::simulation_service_server::SimulationServiceServer<Api>>()
+        .await;
+    health_reporter
+        .set_serving::<pb::router_service_server::RouterServiceServer<Api>>()
+        .await;
+    let ticker = tokio::spawn(realtime(cloud, stop_rx));
+    let stop = async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    };
+    let result = tonic::transport::Server::builder()
+        .add_service(health)
+        .add_service(reflection)
+        .add_service(pb::network_service_server::NetworkServiceServer::new(
+            api.clone(),
+        ))
+        .add_service(pb::log_service_server::LogServiceServer::new(api.clone()))
+        .add_service(pb::simulation_service_server::SimulationServiceServer::new(
+            api.clone(),
+        ))
+        .add_service(pb::router_service_server::RouterServiceServer::new(api))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+        .await;
+    ticker.abort();
+    result
+}
+
+/// Moves the clocks of projects running in real time, once a wall-clock second. Each tick is
+/// an Advance command like any other, so it is stored and replayed.
+async fn realtime(cloud: Arc<Cloud>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = every.tick() => {}
+        }
+        for (caller, speed) in cloud.realtime() {
+            let micros = (speed * 1_000_000.0) as i64;
+            let cmd = Command::Advance(pb::AdvanceRequest {
+                parent: format!("projects/{}", caller.project),
+                until: Some(pb::advance_request::Until::By(prost_types::Duration {
+                    seconds: micros / 1_000_000,
+                    nanos: (micros % 1_000_000) as i32 * 1000,
+                })),
+            });
+            let cloud = cloud.clone();
+            let done =
+                tokio::task::spawn_blocking(move || cloud.mutate(&caller, cmd, |_, _| Ok(())));
+            if let Ok(Err(e)) = done.await {
+                tracing::warn!(error = %e, "real-time tick refused");
+            }
+        }
+    }
+}

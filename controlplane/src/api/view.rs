@@ -1,0 +1,341 @@
+//! The model as API resources: each function reads one resource out of a project.
+
+use vpclab_sim::flowlog::{Filter, Scope};
+use vpclab_sim::policy::sg::Remote;
+use vpclab_sim::policy::{ProtoMatch, RuleAction, acl, sg};
+use vpclab_sim::world::Target;
+use vpclab_sim::{Direction, router};
+
+use super::names::Collection as C;
+use super::pb;
+use super::project::{Project, timestamp};
+
+fn direction(d: Direction) -> i32 {
+    match d {
+        Direction::Ingress => pb::Direction::Ingress as i32,
+        Direction::Egress => pb::Direction::Egress as i32,
+    }
+}
+
+fn action(a: RuleAction) -> i32 {
+    match a {
+        RuleAction::Allow => pb::RuleAction::Allow as i32,
+        RuleAction::Deny => pb::RuleAction::Deny as i32,
+    }
+}
+
+/// (protocol, icmp_type, icmp_code) as the API writes them.
+fn protocol(p: ProtoMatch) -> (String, Option<u32>, Option<u32>) {
+    match p {
+        ProtoMatch::Any => ("all".into(), None, None),
+        ProtoMatch::Tcp => ("tcp".into(), None, None),
+        ProtoMatch::Udp => ("udp".into(), None, None),
+        ProtoMatch::Icmp { icmp_type, code } => {
+            ("icmp".into(), icmp_type.map(u32::from), code.map(u32::from))
+        }
+        ProtoMatch::Number(n) => (n.to_string(), None, None),
+    }
+}
+
+fn ports(p: vpclab_sim::policy::PortRange) -> String {
+    if p == vpclab_sim::policy::PortRange::ALL {
+        String::new()
+    } else if p.lo == p.hi {
+        p.lo.to_string()
+    } else {
+        format!("{}-{}", p.lo, p.hi)
+    }
+}
+
+fn opt_name(p: &Project, c: C, id: Option<&str>) -> String {
+    id.map(|id| p.name(c, id)).unwrap_or_default()
+}
+
+pub fn vpc(p: &Project, i: u32) -> pb::Vpc {
+    let w = p.world();
+    let v = &w.vpcs[i as usize];
+    pb::Vpc {
+        name: p.name(C::Vpcs, &v.id),
+        display_name: v.name.clone(),
+        cidr: v.cidr.to_string(),
+        main_route_table: p.name(
+            C::RouteTables,
+            &w.route_tables[v.main_route_table as usize].id,
+        ),
+        default_security_group: p.name(
+            C::SecurityGroups,
+            &w.security_groups[v.default_sg as usize].id,
+        ),
+        default_network_acl: opt_name(
+            p,
+            C::NetworkAcls,
+            v.default_acl.map(|a| w.acls[a as usize].id.as_str()),
+        ),
+        internet_gateway: opt_name(
+            p,
+            C::InternetGateways,
+            v.igw.map(|g| w.igws[g as usize].id.as_str()),
+        ),
+        etag: p.etag(C::Vpcs, &v.id),
+    }
+}
+
+pub fn subnet(p: &Project, i: u32) -> pb::Subnet {
+    let w = p.world();
+    let s = &w.subnets[i as usize];
+    pb::Subnet {
+        name: p.name(C::Subnets, &s.id),
+        display_name: s.name.clone(),
+        vpc: p.name(C::Vpcs, &w.vpcs[s.vpc as usize].id),
+        cidr: s.cidr.to_string(),
+        zone: s.az.clone(),
+        network_acl: opt_name(
+            p,
+            C::NetworkAcls,
+            s.acl.map(|a| w.acls[a as usize].id.as_str()),
+        ),
+        route_table: p.name(C::RouteTables, &w.route_tables[s.route_table as usize].id),
+        etag: p.etag(C::Subnets, &s.id),
+    }
+}
+
+pub fn network_interface(p: &Project, i: u32) -> pb::NetworkInterface {
+    let w = p.world();
+    let e = &w.enis[i as usize];
+    pb::NetworkInterface {
+        name: p.name(C::NetworkInterfaces, &e.id),
+        display_name: e.name.clone(),
+        subnet: p.name(C::Subnets, &w.subnets[e.subnet as usize].id),
+        vpc: p.name(C::Vpcs, &w.vpcs[e.vpc as usize].id),
+        private_ip: e.ip.to_string(),
+        elastic_ip: e.eip.map(|a| a.to_string()).unwrap_or_default(),
+        security_groups: e
+            .security_groups
+            .iter()
+            .map(|&g| p.name(C::SecurityGroups, &w.security_groups[g as usize].id))
+            .collect(),
+        instance_id: e.instance_id.clone().unwrap_or_default(),
+        instance_type: e.instance_type.clone().unwrap_or_default(),
+        listen_tcp: e.host.tcp.iter().map(|&x| u32::from(x)).collect(),
+        listen_udp: e.host.udp.iter().map(|&x| u32::from(x)).collect(),
+        auto_reply: Some(e.host.auto_reply),
+        etag: p.etag(C::NetworkInterfaces, &e.id),
+    }
+}
+
+fn sg_rule(p: &Project, r: &sg::Rule) -> pb::SecurityGroupRule {
+    let w = p.world();
+    let (protocol, icmp_type, icmp_code) = protocol(r.protocol);
+    pb::SecurityGroupRule {
+        direction: direction(r.direction),
+        action: action(r.action),
+        priority: if w.profile.sg_priority.is_some() {
+            r.priority
+        } else {
+            0
+        },
+        protocol,
+        ports: ports(r.ports),
+        icmp_type,
+        icmp_code,
+        remote: Some(match r.remote {
+            Remote::Cidr(c) => pb::security_group_rule::Remote::Cidr(c.to_string()),
+            Remote::Group(g) => pb::security_group_rule::Remote::SecurityGroup(
+                p.name(C::SecurityGroups, &w.security_groups[g as usize].id),
+            ),
+        }),
+        description: r.description.clone(),
+    }
+}
+
+pub fn security_group(p: &Project, i: u32) -> pb::SecurityGroup {
+    let w = p.world();
+    let g = &w.security_groups[i as usize];
+    pb::SecurityGroup {
+        name: p.name(C::SecurityGroups, &g.id),
+        display_name: g.name.clone(),
+        vpc: p.name(C::Vpcs, &w.vpcs[g.vpc as usize].id),
+        rules: g.rules.iter().map(|r| sg_rule(p, r)).collect(),
+        default: w.vpcs[g.vpc as usize].default_sg == i,
+        etag: p.etag(C::SecurityGroups, &g.id),
+    }
+}
+
+fn acl_entry(e: &acl::Entry) -> pb::NetworkAclEntry {
+    let (protocol, icmp_type, icmp_code) = protocol(e.protocol);
+    pb::NetworkAclEntry {
+        number: e.number,
+        direction: direction(e.direction),
+        action: action(e.action),
+        protocol,
+        ports: ports(e.ports),
+        source_ports: ports(e.source_ports),
+        icmp_type,
+        icmp_code,
+        cidr: e.cidr.to_string(),
+        description: e.description.clone(),
+    }
+}
+
+pub fn network_acl(p: &Project, i: u32) -> pb::NetworkAcl {
+    let w = p.world();
+    let a = &w.acls[i as usize];
+    pb::NetworkAcl {
+        name: p.name(C::NetworkAcls, &a.id),
+        display_name: a.name.clone(),
+        vpc: p.name(C::Vpcs, &w.vpcs[a.vpc as usize].id),
+        entries: a.entries.iter().map(acl_entry).collect(),
+        subnets: w
+            .subnets
+            .iter()
+            .filter(|s| !s.deleted && s.acl == Some(i))
+            .map(|s| p.name(C::Subnets, &s.id))
+            .collect(),
+        default: w.vpcs[a.vpc as usize].default_acl == Some(i),
+        etag: p.etag(C::NetworkAcls, &a.id),
+    }
+}
+
+pub fn route_table(p: &Project, i: u32) -> pb::RouteTable {
+    let w = p.world();
+    let t = &w.route_tables[i as usize];
+    pb::RouteTable {
+        name: p.name(C::RouteTables, &t.id),
+        display_name: t.name.clone(),
+        vpc: p.name(C::Vpcs, &w.vpcs[t.vpc as usize].id),
+        routes: t
+            .routes
+            .iter()
+            .map(|r| pb::Route {
+                destination: r.destination.to_string(),
+                target: Some(match r.target {
+                    Target::Local => pb::route::Target::Local(true),
+                    Target::InternetGateway(g) => pb::route::Target::InternetGateway(
+                        p.name(C::InternetGateways, &w.igws[g as usize].id),
+                    ),
+                    Target::Blackhole => pb::route::Target::Blackhole(true),
+                }),
+            })
+            .collect(),
+        subnets: w
+            .subnets
+            .iter()
+            .filter(|s| !s.deleted && s.route_table == i)
+            .map(|s| p.name(C::Subnets, &s.id))
+            .collect(),
+        main: w.vpcs[t.vpc as usize].main_route_table == i,
+        etag: p.etag(C::RouteTables, &t.id),
+    }
+}
+
+pub fn internet_gateway(p: &Project, i: u32) -> pb::InternetGateway {
+    let w = p.world();
+    let g = &w.igws[i as usize];
+    pb::InternetGateway {
+        name: p.name(C::InternetGateways, &g.id),
+        vpc: p.name(C::Vpcs, &w.vpcs[g.vpc as usize].id),
+    }
+}
+
+pub fn external_host(p: &Project, i: u32) -> pb::ExternalHost {
+    let h = &p.world().externals[i as usize];
+    pb::ExternalHost {
+        name: p.name(C::ExternalHosts, &h.id),
+        display_name: h.name.clone(),
+        ip: h.ip.to_string(),
+        listen_tcp: h.host.tcp.iter().map(|&x| u32::from(x)).collect(),
+        listen_udp: h.host.udp.iter().map(|&x| u32::from(x)).collect(),
+        auto_reply: Some(h.host.auto_reply),
+    }
+}
+
+pub fn log_group(p: &Project, i: u32) -> pb::LogGroup {
+    let g = &p.world().logs.groups[i as usize];
+    pb::LogGroup {
+        name: p.name(C::LogGroups, &g.id),
+        display_name: g.name.clone(),
+        retention_days: g.retention_days,
+        etag: p.etag(C::LogGroups, &g.id),
+    }
+}
+
+pub fn log_stream(p: &Project, i: u32) -> pb::LogStream {
+    let w = p.world();
+    let s = &w.logs.streams[i as usize];
+    pb::LogStream {
+        name: p.name(C::LogStreams, &s.id),
+        display_name: s.name.clone(),
+        log_group: p.name(C::LogGroups, &w.logs.groups[s.group as usize].id),
+    }
+}
+
+pub fn flow_log(p: &Project, i: u32, format: &str) -> pb::FlowLog {
+    let w = p.world();
+    let f = &w.flow_logs[i as usize];
+    let s = &f.collector.settings;
+    let resource = match s.scope {
+        Scope::Eni(e) => p.name(C::NetworkInterfaces, &w.enis[e as usize].id),
+        Scope::Subnet(x) => p.name(C::Subnets, &w.subnets[x as usize].id),
+        Scope::Vpc(v) => p.name(C::Vpcs, &w.vpcs[v as usize].id),
+        Scope::RouterAttachment(a) => {
+            p.name(C::RouterAttachments, &w.routers.attachments[a as usize].id)
+        }
+    };
+    pb::FlowLog {
+        name: p.name(C::FlowLogs, &s.id),
+        display_name: s.name.clone(),
+        description: f.description.clone(),
+        resource,
+        traffic: match s.filter {
+            Filter::All => pb::TrafficFilter::All,
+            Filter::Accepted => pb::TrafficFilter::Accepted,
+            Filter::Rejected => pb::TrafficFilter::Rejected,
+        } as i32,
+        window_seconds: s.window.secs() as u32,
+        log_stream: opt_name(
+            p,
+            C::LogStreams,
+            f.log_stream.map(|x| w.logs.streams[x as usize].id.as_str()),
+        ),
+        tags: f.tags.clone().into_iter().collect(),
+        format: format.to_string(),
+        create_time: Some(timestamp(f.created)),
+        etag: p.etag(C::FlowLogs, &s.id),
+    }
+}
+
+pub fn enterprise_router(p: &Project, i: u32) -> pb::EnterpriseRouter {
+    let r = &p.world().routers.routers[i as usize];
+    pb::EnterpriseRouter {
+        name: p.name(C::EnterpriseRouters, &r.id),
+        display_name: r.name.clone(),
+        asn: r.asn,
+        etag: p.etag(C::EnterpriseRouters, &r.id),
+    }
+}
+
+pub fn router_attachment(p: &Project, i: u32) -> pb::RouterAttachment {
+    let w = p.world();
+    let a = &w.routers.attachments[i as usize];
+    let kind = match a.kind {
+        router::AttachmentKind::Vpc => pb::AttachmentKind::Vpc,
+        router::AttachmentKind::VpnGateway => pb::AttachmentKind::VpnGateway,
+        router::AttachmentKind::VirtualGateway => pb::AttachmentKind::VirtualGateway,
+        router::AttachmentKind::PeeringConnection => pb::AttachmentKind::PeeringConnection,
+        router::AttachmentKind::GlobalDcGateway => pb::AttachmentKind::GlobalDcGateway,
+    };
+    let resource = match a.kind {
+        router::AttachmentKind::Vpc => p.name(C::Vpcs, &a.resource),
+        _ => a.resource.clone(),
+    };
+    pb::RouterAttachment {
+        name: p.name(C::RouterAttachments, &a.id),
+        display_name: a.name.clone(),
+        enterprise_router: p.name(
+            C::EnterpriseRouters,
+            &w.routers.routers[a.router as usize].id,
+        ),
+        kind: kind as i32,
+        resource,
+    }
+}

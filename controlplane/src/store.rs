@@ -1,0 +1,1274 @@
+//! The server's durable state: an event log of acknowledged commands per project, and the
+//! flow-log records those commands delivered, in one embedded redb file (`FILE_NAME`) under the
+//! data directory.
+//!
+//! The server keeps each project's world in memory and rebuilds it on start by replaying the
+//! project's commands in order; the store never interprets a command (it is an opaque byte
+//! string, JSON in practice). Records are stored as delivered, so the log service can answer
+//! queries and tails without re-running the simulation.
+//!
+//! Every `commit` is one redb write transaction with `Durability::Immediate`: the command, its
+//! records and any retention purges land together or not at all, and once `commit` returns
+//! they survive `kill -9` and power loss (redb's commit protocol; the file is checked and
+//! repaired on every open). An existing file is never recreated or truncated: a file that
+//! cannot be read is `StoreError::Corrupt`, one written by a newer vpclab is
+//! `StoreError::NewerFormat`, and both leave the file as it was.
+//!
+//! Layout (keys sort by tuple element, so each project's and stream's entries are contiguous
+//! and never mix with another project's, however the names are spelled):
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `meta` | `&str` (`"format_version"`) | `u64` |
+//! | `projects` | project | `(last command seq, last record seq, record count)` |
+//! | `commands` | `(project, seq)` | command bytes |
+//! | `records` | `(project, stream, time_us, seq)` | JSON of `StoredRecord` |
+//! | `records_by_seq` | `(project, stream, seq)` | `time_us` (the `records` key's missing part) |
+//!
+//! `query` is a range scan of `records`; `since` a range scan of `records_by_seq`, each hit
+//! one point lookup in `records`. A purge is a range scan of `records` that deletes from both.
+//!
+//! Not here: what a command means, retention policy (the caller computes each `Purge`),
+//! record rendering, tenancy checks (the caller names the project; the store keeps projects
+//! apart).
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::ops::Bound;
+use std::panic::{self, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+
+use redb::{
+    Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition,
+    WriteTransaction,
+};
+use serde::{Deserialize, Serialize};
+
+/// The version of the store's layout, kept in the `meta` table. A file with a larger number
+/// was written by a newer vpclab and is refused rather than misread.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The store's file name inside the data directory.
+pub const FILE_NAME: &str = "vpclab.redb";
+
+/// Where a fresh store is built before it is linked into place under `FILE_NAME`, so a crash
+/// during creation never leaves a `FILE_NAME` without its `meta` table.
+const NEW_FILE_NAME: &str = "vpclab.redb.new";
+
+const FORMAT_VERSION_KEY: &str = "format_version";
+
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// project → (last command seq, last record seq, number of stored records).
+const PROJECTS: TableDefinition<&str, (u64, u64, u64)> = TableDefinition::new("projects");
+/// (project, seq) → command bytes.
+const COMMANDS: TableDefinition<(&str, u64), &[u8]> = TableDefinition::new("commands");
+/// (project, stream, time_us, seq) → JSON of `StoredRecord`.
+const RECORDS: TableDefinition<(&str, &str, u64, u64), &[u8]> = TableDefinition::new("records");
+/// (project, stream, seq) → time_us: the index `since` walks.
+const RECORDS_BY_SEQ: TableDefinition<(&str, &str, u64), u64> =
+    TableDefinition::new("records_by_seq");
+
+/// A project's row in `projects`.
+#[derive(Clone, Copy, Debug, Default)]
+struct ProjectRow {
+    last_command: u64,
+    last_record: u64,
+    records: u64,
+}
+
+impl ProjectRow {
+    fn from_value((last_command, last_record, records): (u64, u64, u64)) -> ProjectRow {
+        ProjectRow {
+            last_command,
+            last_record,
+            records,
+        }
+    }
+
+    fn value(self) -> (u64, u64, u64) {
+        (self.last_command, self.last_record, self.records)
+    }
+}
+
+/// Why the store could not be opened, read or written.
+#[derive(Debug)]
+pub enum StoreError {
+    /// The data directory or file could not be created, read or written.
+    Io { path: PathBuf, source: io::Error },
+    /// The file exists but is not a vpclab store this version can read. It was left untouched.
+    Corrupt { path: PathBuf, detail: String },
+    /// The file was written by a newer vpclab (format `found`; this one reads up to `supported`).
+    NewerFormat {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    /// Any other database failure, or a commit the store refused (its message says which).
+    Db(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Io { path, source } => write!(
+                f,
+                "cannot use the data file {}: {source}; check that the data directory exists \
+                 and that this user may read and write it",
+                path.display()
+            ),
+            StoreError::Corrupt { path, detail } => write!(
+                f,
+                "the data file {} is corrupt or not a vpclab store ({detail}); it was left \
+                 untouched: restore it from a backup, or move it away to start with an empty \
+                 store",
+                path.display()
+            ),
+            StoreError::NewerFormat {
+                path,
+                found,
+                supported,
+            } => write!(
+                f,
+                "the data file {} has store format {found}, but this vpclab reads formats up to \
+                 {supported}; run the newer vpclab that wrote it, or choose another data \
+                 directory",
+                path.display()
+            ),
+            StoreError::Db(message) => write!(f, "data store: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StoreError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// One delivered flow-log record, as stored and as returned by `query` and `since`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredRecord {
+    /// The log stream the record was delivered to.
+    pub stream: String,
+    /// The start of the record's capture window, in virtual microseconds.
+    pub time_us: u64,
+    /// Per project, strictly increasing in delivery order and at least 1; assigned by the caller.
+    pub seq: u64,
+    /// The flow log that produced the record.
+    pub flow_log: String,
+    /// The record as rendered in the flow log's format.
+    pub line: String,
+}
+
+/// Retention: delete the records of `stream` whose `time_us` is before `before_us`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Purge {
+    /// The log stream whose old records go.
+    pub stream: String,
+    /// Records with `time_us` before this instant (virtual microseconds) are deleted.
+    pub before_us: u64,
+}
+
+/// The durable store: one redb database. Cheap to share behind an `Arc`; reads run
+/// concurrently with each other and with the one write at a time.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens the store in `dir` (created if missing). A missing file becomes a fresh store of
+    /// `FORMAT_VERSION`; an existing file is opened as it is, its integrity checked, and refused
+    /// (`Corrupt`, `NewerFormat`) rather than ever recreated or truncated.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(FILE_NAME);
+        let exists = path.try_exists().map_err(|source| StoreError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        if !exists {
+            create_fresh(dir, &path)?;
+        }
+        open_existing(path)
+    }
+
+    /// The projects that have at least one command, sorted.
+    pub fn projects(&self) -> Result<Vec<String>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.fail("read", e))?;
+        let table = txn.open_table(PROJECTS).map_err(|e| self.fail("read", e))?;
+        let mut projects = Vec::new();
+        for entry in table.iter().map_err(|e| self.fail("read", e))? {
+            let (key, _) = entry.map_err(|e| self.fail("read", e))?;
+            projects.push(key.value().to_string());
+        }
+        Ok(projects)
+    }
+
+    /// A project's commands as `(seq, bytes)`, in seq order (1, 2, …).
+    pub fn commands(&self, project: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.fail("read", e))?;
+        let table = txn.open_table(COMMANDS).map_err(|e| self.fail("read", e))?;
+        let range = table
+            .range((project, 0)..=(project, u64::MAX))
+            .map_err(|e| self.fail("read", e))?;
+        let mut commands = Vec::new();
+        for entry in range {
+            let (key, value) = entry.map_err(|e| self.fail("read", e))?;
+            commands.push((key.value().1, value.value().to_vec()));
+        }
+        Ok(commands)
+    }
+
+    /// Durably appends command `seq` of `project` with the records it delivered, then applies
+    /// `purges`, in one transaction. `seq` must be exactly the project's last seq + 1 (the first
+    /// is 1), and record seqs must increase strictly through `records`, past every record seq
+    /// the project ever stored (so the first is at least 1); otherwise nothing is written and
+    /// the error is `Db`. Purges run after the records are added, so they may remove some of
+    /// them. When this returns `Ok`, everything is on disk.
+    pub fn commit(
+        &self,
+        project: &str,
+        seq: u64,
+        command: &[u8],
+        records: &[StoredRecord],
+        purges: &[Purge],
+    ) -> Result<(), StoreError> {
+        let mut txn = self.db.begin_write().map_err(|e| self.fail("commit", e))?;
+        // The default in redb 4, set anyway: acknowledging a command promises it is on disk.
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| self.fail("commit", e))?;
+        match self.write_commit(&txn, project, seq, command, records, purges) {
+            Ok(()) => txn.commit().map_err(|e| self.fail("commit", e)),
+            Err(err) => {
+                // Nothing of a refused commit may land: roll back explicitly.
+                let _ = txn.abort();
+                Err(err)
+            }
+        }
+    }
+
+    fn write_commit(
+        &self,
+        txn: &WriteTransaction,
+        project: &str,
+        seq: u64,
+        command: &[u8],
+        records: &[StoredRecord],
+        purges: &[Purge],
+    ) -> Result<(), StoreError> {
+        let fail = |e: redb::Error| self.fail("commit", e);
+        let mut projects = txn.open_table(PROJECTS).map_err(|e| fail(e.into()))?;
+        let mut row = projects
+            .get(project)
+            .map_err(|e| fail(e.into()))?
+            .map(|guard| ProjectRow::from_value(guard.value()))
+            .unwrap_or_default();
+        if row.last_command.checked_add(1) != Some(seq) {
+            return Err(StoreError::Db(format!(
+                "project {project:?}: refused command {seq}: the next command must be {} \
+                 (commands are numbered without gaps from 1)",
+                row.last_command.saturating_add(1)
+            )));
+        }
+        row.last_command = seq;
+
+        let mut commands = txn.open_table(COMMANDS).map_err(|e| fail(e.into()))?;
+        commands
+            .insert((project, seq), command)
+            .map_err(|e| fail(e.into()))?;
+
+        let mut by_time = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
+        let mut by_seq = txn.open_table(RECORDS_BY_SEQ).map_err(|e| fail(e.into()))?;
+        for record in records {
+            if record.seq <= row.last_record {
+                return Err(StoreError::Db(format!(
+                    "project {project:?}: refused command {seq}: record seq {} does not follow \
+                     seq {} (record seqs must increase strictly)",
+                    record.seq, row.last_record
+                )));
+            }
+            row.last_record = record.seq;
+            let json = serde_json::to_vec(record)
+                .map_err(|e| StoreError::Db(format!("cannot encode a record: {e}")))?;
+            by_time
+                .insert(
+                    (project, record.stream.as_str(), record.time_us, record.seq),
+                    json.as_slice(),
+                )
+                .map_err(|e| fail(e.into()))?;
+            by_seq
+                .insert(
+                    (project, record.stream.as_str(), record.seq),
+                    record.time_us,
+                )
+                .map_err(|e| fail(e.into()))?;
+            row.records += 1;
+        }
+
+        for purge in purges {
+            let stream = purge.stream.as_str();
+            let mut doomed = Vec::new();
+            for entry in by_time
+                .range((project, stream, 0, 0)..(project, stream, purge.before_us, 0))
+                .map_err(|e| fail(e.into()))?
+            {
+                let (key, _) = entry.map_err(|e| fail(e.into()))?;
+                let (_, _, time_us, seq) = key.value();
+                doomed.push((time_us, seq));
+            }
+            for (time_us, seq) in doomed {
+                by_time
+                    .remove((project, stream, time_us, seq))
+                    .map_err(|e| fail(e.into()))?;
+                by_seq
+                    .remove((project, stream, seq))
+                    .map_err(|e| fail(e.into()))?;
+                row.records = row.records.saturating_sub(1);
+            }
+        }
+
+        projects
+            .insert(project, row.value())
+            .map_err(|e| fail(e.into()))?;
+        Ok(())
+    }
+
+    /// The records of `project`'s `stream` with `from_us <= time_us < to_us` whose line contains
+    /// every keyword (case-insensitive), ordered by `(time_us, seq)`, at most `limit`. For the
+    /// next page pass `after: Some((time_us, seq))` of the last record returned.
+    #[allow(clippy::too_many_arguments)]
+    pub fn query(
+        &self,
+        project: &str,
+        stream: &str,
+        from_us: u64,
+        to_us: u64,
+        keywords: &[String],
+        after: Option<(u64, u64)>,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        let start = match after {
+            Some(cursor) if cursor >= (from_us, 0) => cursor,
+            _ => (from_us, 0),
+        };
+        if limit == 0 || start >= (to_us, 0) {
+            return Ok(Vec::new());
+        }
+        let lower = match after {
+            Some(cursor) if cursor >= (from_us, 0) => {
+                Bound::Excluded((project, stream, cursor.0, cursor.1))
+            }
+            _ => Bound::Included((project, stream, from_us, 0)),
+        };
+        let upper = Bound::Excluded((project, stream, to_us, 0));
+        let needles: Vec<String> = keywords.iter().map(|k| k.to_lowercase()).collect();
+
+        let txn = self.db.begin_read().map_err(|e| self.fail("query", e))?;
+        let table = txn.open_table(RECORDS).map_err(|e| self.fail("query", e))?;
+        let mut found = Vec::new();
+        for entry in table
+            .range((lower, upper))
+            .map_err(|e| self.fail("query", e))?
+        {
+            let (key, value) = entry.map_err(|e| self.fail("query", e))?;
+            let record = self.decode(key.value(), value.value())?;
+            if matches_all(&record.line, &needles) {
+                found.push(record);
+                if found.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// The records of `project`'s `stream` with `seq > after_seq`, in seq order, at most `limit`:
+    /// a tail resumes from the last seq it has seen.
+    pub fn since(
+        &self,
+        project: &str,
+        stream: &str,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredRecord>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let txn = self.db.begin_read().map_err(|e| self.fail("tail", e))?;
+        let index = txn
+            .open_table(RECORDS_BY_SEQ)
+            .map_err(|e| self.fail("tail", e))?;
+        let records = txn.open_table(RECORDS).map_err(|e| self.fail("tail", e))?;
+        let lower = Bound::Excluded((project, stream, after_seq));
+        let upper = Bound::Included((project, stream, u64::MAX));
+        let mut found = Vec::new();
+        for entry in index
+            .range((lower, upper))
+            .map_err(|e| self.fail("tail", e))?
+        {
+            let (key, time_us) = entry.map_err(|e| self.fail("tail", e))?;
+            let (_, _, seq) = key.value();
+            let key = (project, stream, time_us.value(), seq);
+            let Some(value) = records.get(key).map_err(|e| self.fail("tail", e))? else {
+                return Err(StoreError::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!(
+                        "record index names project {project:?} stream {stream:?} seq {seq}, \
+                         which is missing"
+                    ),
+                });
+            };
+            found.push(self.decode(key, value.value())?);
+            if found.len() == limit {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// How many records `project` has stored, over all its streams (after purges).
+    pub fn record_count(&self, project: &str) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(|e| self.fail("read", e))?;
+        let table = txn.open_table(PROJECTS).map_err(|e| self.fail("read", e))?;
+        let row = table.get(project).map_err(|e| self.fail("read", e))?;
+        Ok(row.map_or(0, |guard| ProjectRow::from_value(guard.value()).records))
+    }
+
+    fn decode(
+        &self,
+        (project, stream, time_us, seq): (&str, &str, u64, u64),
+        bytes: &[u8],
+    ) -> Result<StoredRecord, StoreError> {
+        serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: format!(
+                "record of project {project:?} stream {stream:?} at {time_us} seq {seq} does \
+                 not decode: {e}"
+            ),
+        })
+    }
+
+    /// Maps a redb error met while doing `what` to a `StoreError` naming the file.
+    fn fail(&self, what: &str, err: impl Into<redb::Error>) -> StoreError {
+        from_redb(&self.path, what, err.into())
+    }
+}
+
+/// Whether `line` contains every (already lowercased) needle, ignoring case.
+fn matches_all(line: &str, needles: &[String]) -> bool {
+    if needles.is_empty() {
+        return true;
+    }
+    let line = line.to_lowercase();
+    needles.iter().all(|needle| line.contains(needle.as_str()))
+}
+
+fn from_redb(path: &Path, what: &str, err: redb::Error) -> StoreError {
+    match err {
+        redb::Error::Io(source) => StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        redb::Error::Corrupted(detail) => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail,
+        },
+        other => StoreError::Db(format!("{}: {what}: {other}", path.display())),
+    }
+}
+
+/// Builds a fresh store under a temporary name and links it into place only once its `meta`
+/// table is durable, so `FILE_NAME` never exists without it. Linking (not renaming) refuses to
+/// replace a file that appeared meanwhile.
+fn create_fresh(dir: &Path, path: &Path) -> Result<(), StoreError> {
+    let staging = dir.join(NEW_FILE_NAME);
+    let io_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| StoreError::Io { path, source }
+    };
+    match fs::remove_file(&staging) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_error(&staging)(e)),
+    }
+    let db = Database::builder()
+        .create(&staging)
+        .map_err(|e| from_redb(&staging, "create", e.into()))?;
+    let fail = |e: redb::Error| from_redb(&staging, "create", e);
+    let txn = db.begin_write().map_err(|e| fail(e.into()))?;
+    {
+        let mut meta = txn.open_table(META).map_err(|e| fail(e.into()))?;
+        meta.insert(FORMAT_VERSION_KEY, u64::from(FORMAT_VERSION))
+            .map_err(|e| fail(e.into()))?;
+        txn.open_table(PROJECTS).map_err(|e| fail(e.into()))?;
+        txn.open_table(COMMANDS).map_err(|e| fail(e.into()))?;
+        txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
+        txn.open_table(RECORDS_BY_SEQ).map_err(|e| fail(e.into()))?;
+    }
+    txn.commit().map_err(|e| fail(e.into()))?;
+    db.close().map_err(|e| fail(e.into()))?;
+
+    match fs::hard_link(&staging, path) {
+        Ok(()) => fs::remove_file(&staging).map_err(io_error(&staging))?,
+        // Another process created the store first: open theirs, drop ours.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let _ = fs::remove_file(&staging);
+            return Ok(());
+        }
+        // A file system without hard links: rename, after checking the name is still free.
+        Err(_) => {
+            if path.try_exists().map_err(io_error(path))? {
+                let _ = fs::remove_file(&staging);
+                return Ok(());
+            }
+            fs::rename(&staging, path).map_err(io_error(path))?;
+        }
+    }
+    // Make the new name itself durable.
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))
+}
+
+/// Opens an existing file, checks every page and the format version, and refuses what it
+/// cannot read. redb may panic on some files damaged outside redb; that too is `Corrupt`.
+fn open_existing(path: PathBuf) -> Result<Store, StoreError> {
+    let opened = panic::catch_unwind(AssertUnwindSafe(|| {
+        Database::builder()
+            .set_check_integrity_on_open(true)
+            .open(&path)
+    }));
+    let db = match opened {
+        Ok(Ok(db)) => db,
+        Ok(Err(DatabaseError::DatabaseAlreadyOpen)) => {
+            return Err(StoreError::Db(format!(
+                "{} is in use by another process (is another vpclab server using this data \
+                 directory?)",
+                path.display()
+            )));
+        }
+        // redb reports a file that is not a redb database ("magic number mismatch") or is cut
+        // short as I/O errors of these kinds: the file was read, and is not a store.
+        Ok(Err(DatabaseError::Storage(redb::StorageError::Io(source))))
+            if matches!(
+                source.kind(),
+                io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+            ) =>
+        {
+            return Err(StoreError::Corrupt {
+                detail: format!("the database cannot be opened: {source}"),
+                path,
+            });
+        }
+        Ok(Err(DatabaseError::Storage(redb::StorageError::Io(source)))) => {
+            return Err(StoreError::Io { path, source });
+        }
+        Ok(Err(e)) => {
+            return Err(StoreError::Corrupt {
+                detail: format!("the database cannot be opened: {e}"),
+                path,
+            });
+        }
+        Err(_) => {
+            return Err(StoreError::Corrupt {
+                detail: "the database engine failed while reading it".to_string(),
+                path,
+            });
+        }
+    };
+    let store = Store { db, path };
+    store.check_layout()?;
+    Ok(store)
+}
+
+impl Store {
+    /// Checks the format version, then that every table exists with its expected types.
+    fn check_layout(&self) -> Result<(), StoreError> {
+        let corrupt = |detail: String| StoreError::Corrupt {
+            path: self.path.clone(),
+            detail,
+        };
+        let txn = self.db.begin_read().map_err(|e| self.fail("open", e))?;
+        let meta = match txn.open_table(META) {
+            Ok(meta) => meta,
+            Err(redb::TableError::Storage(e)) => return Err(self.fail("open", e)),
+            Err(e) => return Err(corrupt(format!("no readable meta table: {e}"))),
+        };
+        let version = meta
+            .get(FORMAT_VERSION_KEY)
+            .map_err(|e| self.fail("open", e))?
+            .map(|guard| guard.value())
+            .ok_or_else(|| corrupt("the meta table has no format version".to_string()))?;
+        if version > u64::from(FORMAT_VERSION) {
+            return Err(StoreError::NewerFormat {
+                path: self.path.clone(),
+                found: u32::try_from(version).unwrap_or(u32::MAX),
+                supported: FORMAT_VERSION,
+            });
+        }
+        if version == 0 {
+            return Err(corrupt("format version 0 does not exist".to_string()));
+        }
+        let missing = |e: redb::TableError| match e {
+            redb::TableError::Storage(e) => self.fail("open", e),
+            e => corrupt(format!("bad table layout: {e}")),
+        };
+        txn.open_table(PROJECTS).map_err(missing)?;
+        txn.open_table(COMMANDS).map_err(missing)?;
+        txn.open_table(RECORDS).map_err(missing)?;
+        txn.open_table(RECORDS_BY_SEQ).map_err(missing)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::mpsc;
+    use std::time::{Duration, Instant};
+
+    /// A unique directory under the system temp dir, removed when dropped.
+    struct TempDir(PathBuf);
+
+    impl TempDir {
+        fn new(name: &str) -> TempDir {
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let dir = std::env::temp_dir().join(format!(
+                "vpclab-store-{name}-{}-{}",
+                std::process::id(),
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            ));
+            let _ = fs::remove_dir_all(&dir);
+            TempDir(dir)
+        }
+
+        fn file(&self) -> PathBuf {
+            self.0.join(FILE_NAME)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn record(stream: &str, time_us: u64, seq: u64, line: &str) -> StoredRecord {
+        StoredRecord {
+            stream: stream.to_string(),
+            time_us,
+            seq,
+            flow_log: "fl-1".to_string(),
+            line: line.to_string(),
+        }
+    }
+
+    fn seqs(records: &[StoredRecord]) -> Vec<u64> {
+        records.iter().map(|r| r.seq).collect()
+    }
+
+    fn words(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    /// Stream "s" of project "p": seq k at time k * 1000, lines alternating ACCEPT / REJECT.
+    fn ten_records(store: &Store) {
+        for k in 1..=10u64 {
+            let action = if k % 2 == 0 { "REJECT" } else { "ACCEPT" };
+            let line = format!("srcaddr:10.0.0.{k} action:{action}");
+            let cmd = format!("{{\"n\":{k}}}");
+            store
+                .commit(
+                    "p",
+                    k,
+                    cmd.as_bytes(),
+                    &[record("s", k * 1000, k, &line)],
+                    &[],
+                )
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn an_empty_dir_gets_a_fresh_store() {
+        let dir = TempDir::new("fresh");
+        let store = Store::open(&dir.0.join("nested")).unwrap();
+        assert!(store.projects().unwrap().is_empty());
+        assert!(store.commands("p").unwrap().is_empty());
+        assert_eq!(store.record_count("p").unwrap(), 0);
+        assert!(dir.0.join("nested").join(FILE_NAME).exists());
+        assert!(!dir.0.join("nested").join(NEW_FILE_NAME).exists());
+        drop(store);
+        // And it opens again as an existing store.
+        Store::open(&dir.0.join("nested")).unwrap();
+    }
+
+    #[test]
+    fn commands_and_records_survive_reopen() {
+        let dir = TempDir::new("reopen");
+        let records = vec![
+            record("s", 5_000, 1, "first ACCEPT"),
+            record("t", 5_000, 2, "second REJECT"),
+        ];
+        {
+            let store = Store::open(&dir.0).unwrap();
+            store.commit("p", 1, b"{\"a\":1}", &[], &[]).unwrap();
+            store.commit("p", 2, b"{\"b\":2}", &records, &[]).unwrap();
+            store.commit("q", 1, b"\x00\xffraw", &[], &[]).unwrap();
+        }
+        let store = Store::open(&dir.0).unwrap();
+        assert_eq!(store.projects().unwrap(), ["p", "q"]);
+        assert_eq!(
+            store.commands("p").unwrap(),
+            [(1, b"{\"a\":1}".to_vec()), (2, b"{\"b\":2}".to_vec())]
+        );
+        assert_eq!(store.commands("q").unwrap(), [(1, b"\x00\xffraw".to_vec())]);
+        assert_eq!(store.record_count("p").unwrap(), 2);
+        assert_eq!(
+            store.query("p", "s", 0, u64::MAX, &[], None, 10).unwrap(),
+            [records[0].clone()]
+        );
+        assert_eq!(store.since("p", "t", 0, 10).unwrap(), [records[1].clone()]);
+        // The next command continues the numbering.
+        store.commit("p", 3, b"{}", &[], &[]).unwrap();
+    }
+
+    #[test]
+    fn a_seq_gap_or_repeat_is_refused_and_writes_nothing() {
+        let dir = TempDir::new("gap");
+        let store = Store::open(&dir.0).unwrap();
+        let bad = [record("s", 1, 1, "x")];
+        for seq in [0, 2, u64::MAX] {
+            let err = store.commit("p", seq, b"c", &bad, &[]).unwrap_err();
+            assert!(matches!(err, StoreError::Db(_)), "{err:?}");
+            assert!(err.to_string().contains("next command must be 1"), "{err}");
+        }
+        assert!(store.projects().unwrap().is_empty());
+        assert_eq!(store.record_count("p").unwrap(), 0);
+
+        store.commit("p", 1, b"one", &bad, &[]).unwrap();
+        let later = [record("s", 2, 2, "y")];
+        for seq in [1, 3] {
+            let err = store.commit("p", seq, b"bad", &later, &[]).unwrap_err();
+            assert!(err.to_string().contains("next command must be 2"), "{err}");
+        }
+        assert_eq!(store.commands("p").unwrap(), [(1, b"one".to_vec())]);
+        assert_eq!(store.record_count("p").unwrap(), 1);
+        assert_eq!(seqs(&store.since("p", "s", 0, 10).unwrap()), [1]);
+        // Nothing of the refused commits survives a reopen either.
+        drop(store);
+        let store = Store::open(&dir.0).unwrap();
+        assert_eq!(store.commands("p").unwrap(), [(1, b"one".to_vec())]);
+        assert_eq!(store.record_count("p").unwrap(), 1);
+    }
+
+    #[test]
+    fn record_seqs_must_increase() {
+        let dir = TempDir::new("recseq");
+        let store = Store::open(&dir.0).unwrap();
+        store
+            .commit("p", 1, b"c", &[record("s", 10, 5, "a")], &[])
+            .unwrap();
+        // Not past the stored seq, or not increasing within the commit: refused whole.
+        for records in [
+            vec![record("t", 10, 5, "dup")],
+            vec![record("t", 10, 7, "b"), record("u", 10, 6, "c")],
+        ] {
+            let err = store.commit("p", 2, b"c", &records, &[]).unwrap_err();
+            assert!(
+                err.to_string().contains("record seqs must increase"),
+                "{err}"
+            );
+        }
+        assert_eq!(store.commands("p").unwrap().len(), 1);
+        assert_eq!(store.record_count("p").unwrap(), 1);
+        assert!(store.since("p", "t", 0, 10).unwrap().is_empty());
+        // Another project numbers its records independently.
+        store
+            .commit("q", 1, b"c", &[record("s", 10, 1, "a")], &[])
+            .unwrap();
+    }
+
+    #[test]
+    fn query_by_time_range() {
+        let dir = TempDir::new("range");
+        let store = Store::open(&dir.0).unwrap();
+        ten_records(&store);
+        let got = store.query("p", "s", 3000, 6000, &[], None, 100).unwrap();
+        assert_eq!(seqs(&got), [3, 4, 5]);
+        assert_eq!(
+            got[0],
+            record("s", 3000, 3, "srcaddr:10.0.0.3 action:ACCEPT")
+        );
+        let all = store.query("p", "s", 0, u64::MAX, &[], None, 100).unwrap();
+        assert_eq!(seqs(&all), (1..=10).collect::<Vec<_>>());
+        assert!(
+            store
+                .query("p", "s", 6000, 6000, &[], None, 9)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store
+                .query("p", "s", 7000, 3000, &[], None, 9)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store
+                .query("p", "s", 0, 99, &[], None, 0)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            store
+                .query("p", "x", 0, u64::MAX, &[], None, 9)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn query_orders_by_time_then_seq() {
+        let dir = TempDir::new("order");
+        let store = Store::open(&dir.0).unwrap();
+        let records = [
+            record("s", 2000, 1, "late window, first delivered"),
+            record("s", 1000, 2, "early window"),
+            record("s", 2000, 3, "late window, second delivered"),
+        ];
+        store.commit("p", 1, b"c", &records, &[]).unwrap();
+        let got = store.query("p", "s", 0, u64::MAX, &[], None, 10).unwrap();
+        assert_eq!(seqs(&got), [2, 1, 3]);
+        assert_eq!(seqs(&store.since("p", "s", 0, 10).unwrap()), [1, 2, 3]);
+    }
+
+    #[test]
+    fn query_keywords_are_anded_and_case_insensitive() {
+        let dir = TempDir::new("keywords");
+        let store = Store::open(&dir.0).unwrap();
+        ten_records(&store);
+        let q = |kw: &[&str]| {
+            seqs(
+                &store
+                    .query("p", "s", 0, u64::MAX, &words(kw), None, 100)
+                    .unwrap(),
+            )
+        };
+        assert_eq!(q(&["reject"]), [2, 4, 6, 8, 10]);
+        assert_eq!(q(&["Action:Accept", "10.0.0.1"]), [1]);
+        assert_eq!(q(&["10.0.0.1"]), [1, 10]);
+        assert_eq!(q(&["10.0.0.1", "REJECT"]), [10]);
+        assert_eq!(q(&["accept", "reject"]), Vec::<u64>::new());
+        assert_eq!(q(&[""]).len(), 10);
+    }
+
+    #[test]
+    fn query_pages_with_after() {
+        let dir = TempDir::new("paging");
+        let store = Store::open(&dir.0).unwrap();
+        ten_records(&store);
+        let kw = words(&["accept"]);
+        let mut pages = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.query("p", "s", 2000, 10_000, &kw, after, 2).unwrap();
+            if page.is_empty() {
+                break;
+            }
+            let last = page.last().unwrap();
+            after = Some((last.time_us, last.seq));
+            pages.push(seqs(&page));
+        }
+        assert_eq!(pages, [vec![3, 5], vec![7, 9]]);
+        // A cursor before the range starts at the range; one past it ends the query.
+        let got = store
+            .query("p", "s", 4000, 6000, &[], Some((1000, 1)), 10)
+            .unwrap();
+        assert_eq!(seqs(&got), [4, 5]);
+        assert!(
+            store
+                .query("p", "s", 0, 6000, &[], Some((6000, 6)), 10)
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn since_tails_one_stream_in_seq_order() {
+        let dir = TempDir::new("since");
+        let store = Store::open(&dir.0).unwrap();
+        store
+            .commit(
+                "p",
+                1,
+                b"c",
+                &[
+                    record("s", 9000, 1, "a"),
+                    record("other", 1000, 2, "b"),
+                    record("s", 1000, 3, "c"),
+                ],
+                &[],
+            )
+            .unwrap();
+        store
+            .commit("p", 2, b"c", &[record("s", 500, 4, "d")], &[])
+            .unwrap();
+        assert_eq!(seqs(&store.since("p", "s", 0, 100).unwrap()), [1, 3, 4]);
+        assert_eq!(seqs(&store.since("p", "s", 1, 100).unwrap()), [3, 4]);
+        assert_eq!(seqs(&store.since("p", "s", 0, 2).unwrap()), [1, 3]);
+        assert!(store.since("p", "s", 4, 100).unwrap().is_empty());
+        assert!(store.since("p", "s", u64::MAX, 100).unwrap().is_empty());
+        assert_eq!(seqs(&store.since("p", "other", 0, 100).unwrap()), [2]);
+    }
+
+    #[test]
+    fn purge_deletes_old_records_of_one_stream_everywhere() {
+        let dir = TempDir::new("purge");
+        let store = Store::open(&dir.0).unwrap();
+        ten_records(&store);
+        store
+            .commit("p", 11, b"c", &[record("t", 1000, 11, "other stream")], &[])
+            .unwrap();
+        // Retention runs after the command's own records land.
+        store
+            .commit(
+                "p",
+                12,
+                b"c",
+                &[record("s", 2500, 12, "late record, already expired")],
+                &[Purge {
+                    stream: "s".to_string(),
+                    before_us: 4000,
+                }],
+            )
+            .unwrap();
+        let left = store.query("p", "s", 0, u64::MAX, &[], None, 100).unwrap();
+        assert_eq!(seqs(&left), [4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(
+            seqs(&store.since("p", "s", 0, 100).unwrap()),
+            [4, 5, 6, 7, 8, 9, 10]
+        );
+        assert_eq!(seqs(&store.since("p", "t", 0, 100).unwrap()), [11]);
+        assert_eq!(store.record_count("p").unwrap(), 8);
+        // The commands stay: replay needs them.
+        assert_eq!(store.commands("p").unwrap().len(), 12);
+        // Purging nothing, or everything.
+        let purge = |before_us| Purge {
+            stream: "s".to_string(),
+            before_us,
+        };
+        store.commit("p", 13, b"c", &[], &[purge(0)]).unwrap();
+        assert_eq!(store.record_count("p").unwrap(), 8);
+        store
+            .commit("p", 14, b"c", &[], &[purge(u64::MAX)])
+            .unwrap();
+        assert!(store.since("p", "s", 0, 100).unwrap().is_empty());
+        assert_eq!(store.record_count("p").unwrap(), 1);
+        drop(store);
+        assert_eq!(Store::open(&dir.0).unwrap().record_count("p").unwrap(), 1);
+    }
+
+    #[test]
+    fn projects_are_isolated() {
+        let dir = TempDir::new("tenancy");
+        let store = Store::open(&dir.0).unwrap();
+        // Names that are prefixes of each other, and a separator inside a name.
+        let a = [
+            record("s", 1000, 1, "secret of a"),
+            record("s\u{0}x", 1000, 2, "a"),
+        ];
+        let b = [record("s", 1000, 1, "secret of ab")];
+        store.commit("a", 1, b"cmd a", &a, &[]).unwrap();
+        store.commit("ab", 1, b"cmd ab", &b, &[]).unwrap();
+        store.commit("a\u{0}b", 1, b"cmd a0b", &[], &[]).unwrap();
+        assert_eq!(store.projects().unwrap(), ["a", "a\u{0}b", "ab"]);
+        assert_eq!(store.commands("a").unwrap(), [(1, b"cmd a".to_vec())]);
+        assert_eq!(store.commands("ab").unwrap(), [(1, b"cmd ab".to_vec())]);
+        assert_eq!(store.record_count("a").unwrap(), 2);
+        assert_eq!(store.record_count("ab").unwrap(), 1);
+        assert_eq!(store.record_count("a\u{0}b").unwrap(), 0);
+        let all = |p: &str, s: &str| store.query(p, s, 0, u64::MAX, &[], None, 100).unwrap();
+        assert_eq!(all("a", "s"), [a[0].clone()]);
+        assert_eq!(all("ab", "s"), [b[0].clone()]);
+        assert!(all("a\u{0}b", "s").is_empty());
+        assert!(all("", "s").is_empty());
+        assert_eq!(store.since("a", "s", 0, 100).unwrap(), [a[0].clone()]);
+        assert_eq!(store.since("ab", "s", 0, 100).unwrap(), [b[0].clone()]);
+        // B's purge leaves A's records alone.
+        let purge = Purge {
+            stream: "s".to_string(),
+            before_us: u64::MAX,
+        };
+        store.commit("ab", 2, b"purge", &[], &[purge]).unwrap();
+        assert!(all("ab", "s").is_empty());
+        assert_eq!(all("a", "s"), [a[0].clone()]);
+        assert_eq!(store.record_count("a").unwrap(), 2);
+    }
+
+    #[test]
+    fn garbage_is_corrupt_and_left_untouched() {
+        let dir = TempDir::new("garbage");
+        fs::create_dir_all(&dir.0).unwrap();
+        let mut garbage = Vec::new();
+        let mut x = 0x9e37_79b9_u32;
+        for _ in 0..64 * 1024 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            garbage.push(x as u8);
+        }
+        // A real store whose pages after the first are garbled.
+        let garbled = {
+            let store = Store::open(&dir.0).unwrap();
+            ten_records(&store);
+            drop(store);
+            let mut bytes = fs::read(dir.file()).unwrap();
+            bytes[4096..].iter_mut().for_each(|b| *b ^= 0x5a);
+            bytes
+        };
+        for bytes in [
+            b"this is not a database".to_vec(),
+            garbage,
+            Vec::new(),
+            garbled,
+        ] {
+            fs::write(dir.file(), &bytes).unwrap();
+            let err = Store::open(&dir.0).unwrap_err();
+            assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+            let message = err.to_string();
+            assert!(
+                message.contains(&dir.file().display().to_string()),
+                "{message}"
+            );
+            assert!(message.contains("move it away"), "{message}");
+            assert_eq!(fs::read(dir.file()).unwrap(), bytes, "the file was changed");
+        }
+    }
+
+    #[test]
+    fn a_redb_file_without_meta_is_corrupt() {
+        let dir = TempDir::new("nometa");
+        fs::create_dir_all(&dir.0).unwrap();
+        let other: TableDefinition<&str, u64> = TableDefinition::new("something else");
+        {
+            let db = Database::create(dir.file()).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(other).unwrap().insert("k", 1).unwrap();
+            txn.commit().unwrap();
+        }
+        let err = Store::open(&dir.0).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert!(err.to_string().contains("meta"), "{err}");
+        // Still the foreign database, with its data.
+        let db = Database::open(dir.file()).unwrap();
+        let txn = db.begin_read().unwrap();
+        assert_eq!(
+            txn.open_table(other)
+                .unwrap()
+                .get("k")
+                .unwrap()
+                .unwrap()
+                .value(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_newer_format_is_refused() {
+        let dir = TempDir::new("newer");
+        {
+            let store = Store::open(&dir.0).unwrap();
+            store.commit("p", 1, b"keep me", &[], &[]).unwrap();
+            let txn = store.db.begin_write().unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(FORMAT_VERSION_KEY, 99)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let err = Store::open(&dir.0).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                StoreError::NewerFormat {
+                    found: 99,
+                    supported: FORMAT_VERSION,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains(&dir.file().display().to_string()),
+            "{message}"
+        );
+        assert!(message.contains("format 99"), "{message}");
+        // Untouched: set the version back and the command is still there.
+        let db = Database::open(dir.file()).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(FORMAT_VERSION_KEY, u64::from(FORMAT_VERSION))
+            .unwrap();
+        txn.commit().unwrap();
+        drop(db);
+        let store = Store::open(&dir.0).unwrap();
+        assert_eq!(store.commands("p").unwrap(), [(1, b"keep me".to_vec())]);
+    }
+
+    #[test]
+    fn a_second_open_is_refused_while_in_use() {
+        let dir = TempDir::new("locked");
+        let _store = Store::open(&dir.0).unwrap();
+        let err = Store::open(&dir.0).unwrap_err();
+        assert!(matches!(err, StoreError::Db(_)), "{err:?}");
+        assert!(
+            err.to_string().contains("in use by another process"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn store_is_shareable_across_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<Store>();
+        fn error<T: std::error::Error + Send + Sync + 'static>() {}
+        error::<StoreError>();
+    }
+
+    const CHILD_ENV: &str = "VPCLAB_STORE_CHILD";
+    const CHILD_TEST: &str = "store::tests::crash_child";
+    const CHILD_READY: &str = "vpclab-store-child-committed";
+    /// A child nobody kills stops by itself after this long.
+    const CHILD_MAX_RUN: Duration = Duration::from_secs(30);
+
+    /// The child command `n`: its JSON names its own seq, so decoding checks the bytes.
+    fn crash_command(n: u64) -> Vec<u8> {
+        serde_json::to_vec(&serde_json::json!({ "seq": n, "pad": "x".repeat(200) })).unwrap()
+    }
+
+    /// Not a test on its own: run by `commits_survive_kill_9` as a child process, it commits
+    /// command after command (each with a record, every tenth with a purge) until killed, or
+    /// for at most `CHILD_MAX_RUN` should the parent never kill it.
+    #[test]
+    fn crash_child() {
+        let Some(dir) = std::env::var_os(CHILD_ENV) else {
+            return;
+        };
+        let started = Instant::now();
+        let store = Store::open(Path::new(&dir)).unwrap();
+        let mut n = store.commands("p").unwrap().len() as u64;
+        let mut announced = false;
+        while started.elapsed() < CHILD_MAX_RUN {
+            n += 1;
+            let purges = match n % 10 {
+                0 => vec![Purge {
+                    stream: "s".to_string(),
+                    before_us: (n - 5) * 1000,
+                }],
+                _ => Vec::new(),
+            };
+            let line = format!("record {n} ACCEPT");
+            store
+                .commit(
+                    "p",
+                    n,
+                    &crash_command(n),
+                    &[record("s", n * 1000, n, &line)],
+                    &purges,
+                )
+                .unwrap();
+            if !announced {
+                // On its own line: libtest has already printed "test … ... " without a newline.
+                println!("\n{CHILD_READY}");
+                announced = true;
+            }
+        }
+    }
+
+    #[test]
+    fn commits_survive_kill_9() {
+        let dir = TempDir::new("crash");
+        let mut last = 0;
+        for delay_ms in [150, 200, 250] {
+            let mut child = Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", CHILD_TEST, "--nocapture", "--test-threads=1"])
+                .env(CHILD_ENV, &dir.0)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .unwrap();
+            // Wait, bounded, for the child's first commit: read its output on a thread.
+            let stdout = child.stdout.take().unwrap();
+            let (ready_tx, ready_rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                let ready = BufReader::new(stdout)
+                    .lines()
+                    .map_while(Result::ok)
+                    .any(|line| line.trim() == CHILD_READY);
+                let _ = ready_tx.send(ready);
+            });
+            match ready_rx.recv_timeout(Duration::from_secs(60)) {
+                Ok(true) => {}
+                outcome => {
+                    let _ = child.kill();
+                    let status = child.wait().unwrap();
+                    panic!("the child made no first commit ({outcome:?}, {status})");
+                }
+            }
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            child.kill().unwrap(); // SIGKILL on Unix.
+            child.wait().unwrap();
+
+            let store = Store::open(&dir.0).unwrap();
+            let commands = store.commands("p").unwrap();
+            let n = commands.len() as u64;
+            assert!(
+                n > last,
+                "no progress after the kill: {n} commands, {last} before"
+            );
+            for (i, (seq, bytes)) in commands.iter().enumerate() {
+                assert_eq!(*seq, i as u64 + 1, "gap in the command log");
+                assert_eq!(bytes, &crash_command(*seq), "command {seq} does not decode");
+            }
+            // Each command's records and purges landed with it, and only with it.
+            let purged_up_to = n / 10 * 10;
+            let first = if purged_up_to == 0 {
+                1
+            } else {
+                purged_up_to - 5
+            };
+            let expected: Vec<u64> = (first..=n).collect();
+            assert_eq!(
+                seqs(&store.since("p", "s", 0, usize::MAX).unwrap()),
+                expected
+            );
+            let by_time = store
+                .query("p", "s", 0, u64::MAX, &[], None, usize::MAX)
+                .unwrap();
+            assert_eq!(seqs(&by_time), expected);
+            assert_eq!(store.record_count("p").unwrap(), expected.len() as u64);
+            last = n;
+        }
+    }
+}

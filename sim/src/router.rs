@@ -1,0 +1,714 @@
+//! Enterprise routers (huawei ER; alibaba's transit router, tencent's CCN and AWS's transit
+//! gateway play the same part) and their attachments, as configuration: what exists, which
+//! resource each attachment connects, and the rules that refuse a bad request.
+//!
+//! This module does not route packets: router route tables, associations, propagations and
+//! static routes, and the per-packet path through a router, arrive with a later issue that
+//! builds on these records. Nothing here reads a clock.
+//!
+//! Sources: seed `000_f546a8f003a32ba8.txt` (huawei ER flow logs: the five attachment kinds, and
+//! "From May 2024, enterprise routers and Direct Connect virtual gateways cannot be used
+//! together to set up a hybrid cloud network", enforced through [`Limits`]);
+//! `reference/policy.md` §3.2 and §6.3 (routers and attachments); huawei's "Creating an
+//! Enterprise Router" page for the ASN ranges.
+//!
+//! Resources are addressed by their index; a deleted router or attachment stays in its slot
+//! with `deleted` set, so indices held elsewhere never point at another resource. Every
+//! operation validates fully before it changes anything.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::limits::Limits;
+use crate::world::{ModelError, check_name};
+
+/// What an attachment connects to its router (seed 000, "Flow logs can capture traffic of the
+/// following types of attachments").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentKind {
+    /// "A VPC is attached to an enterprise router."
+    Vpc,
+    /// "A VPN gateway is attached to an enterprise router."
+    VpnGateway,
+    /// "A Direct Connect virtual gateway is attached to an enterprise router."
+    VirtualGateway,
+    /// "Enterprise routers from different regions are connected through a Cloud Connect central
+    /// network."
+    PeeringConnection,
+    /// "A Direct Connect global DC gateway is attached to an enterprise router."
+    GlobalDcGateway,
+}
+
+impl AttachmentKind {
+    pub const ALL: [AttachmentKind; 5] = [
+        AttachmentKind::Vpc,
+        AttachmentKind::VpnGateway,
+        AttachmentKind::VirtualGateway,
+        AttachmentKind::PeeringConnection,
+        AttachmentKind::GlobalDcGateway,
+    ];
+
+    /// The name in scenario files and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttachmentKind::Vpc => "vpc",
+            AttachmentKind::VpnGateway => "vpn_gateway",
+            AttachmentKind::VirtualGateway => "virtual_gateway",
+            AttachmentKind::PeeringConnection => "peering_connection",
+            AttachmentKind::GlobalDcGateway => "global_dc_gateway",
+        }
+    }
+
+    /// The name in messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            AttachmentKind::Vpc => "VPC",
+            AttachmentKind::VpnGateway => "VPN gateway",
+            AttachmentKind::VirtualGateway => "virtual gateway (Direct Connect)",
+            AttachmentKind::PeeringConnection => "peering connection",
+            AttachmentKind::GlobalDcGateway => "global DC gateway (Direct Connect)",
+        }
+    }
+}
+
+impl fmt::Display for AttachmentKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AttachmentKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        AttachmentKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown attachment kind `{s}` (expected vpc, vpn_gateway, virtual_gateway, \
+                     peering_connection or global_dc_gateway)"
+                )
+            })
+    }
+}
+
+/// The default ASN of a huawei enterprise router, the first private 16-bit ASN.
+pub const DEFAULT_ASN: u32 = 64512;
+
+/// The ASNs an enterprise router may have: huawei's "Creating an Enterprise Router" allows
+/// 64512–65534 or 4200000000–4294967294, the private ranges of RFC 6996 without their last
+/// number (65535 and 4294967295 are reserved, RFC 7300).
+pub const ASN_RANGES: [(u32, u32); 2] = [(64512, 65534), (4_200_000_000, 4_294_967_294)];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EnterpriseRouter {
+    pub id: String,
+    pub name: String,
+    pub asn: u32,
+    pub deleted: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    pub id: String,
+    pub name: String,
+    /// Index of the router in [`Routers::routers`].
+    pub router: u32,
+    pub kind: AttachmentKind,
+    /// Id of the attached VPC, VPN gateway, virtual gateway, peer router or global DC gateway.
+    pub resource: String,
+    pub deleted: bool,
+}
+
+/// Every enterprise router of a world and every attachment, live or deleted.
+#[derive(Clone, Debug, Default)]
+pub struct Routers {
+    pub routers: Vec<EnterpriseRouter>,
+    pub attachments: Vec<Attachment>,
+}
+
+impl Routers {
+    /// A live router, or NotFound on `field`.
+    fn live_router(&self, r: u32, field: &str) -> Result<&EnterpriseRouter, ModelError> {
+        self.routers
+            .get(r as usize)
+            .filter(|x| !x.deleted)
+            .ok_or_else(|| ModelError::not_found(field, "no such enterprise router"))
+    }
+
+    fn live_attachment(&self, a: u32) -> Result<&Attachment, ModelError> {
+        self.attachments
+            .get(a as usize)
+            .filter(|x| !x.deleted)
+            .ok_or_else(|| ModelError::not_found("attachment", "no such attachment"))
+    }
+
+    fn live_attachments_of(&self, r: u32) -> impl Iterator<Item = &Attachment> {
+        self.attachments
+            .iter()
+            .filter(move |a| a.router == r && !a.deleted)
+    }
+
+    /// AlreadyExists when another live router (not `except`) has this name.
+    fn check_router_name_free(&self, name: &str, except: Option<u32>) -> Result<(), ModelError> {
+        let taken = self
+            .routers
+            .iter()
+            .enumerate()
+            .any(|(i, x)| !x.deleted && x.name == name && Some(i as u32) != except);
+        if taken {
+            return Err(ModelError::exists(
+                "name",
+                format!("an enterprise router named `{name}` already exists"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// AlreadyExists when another live attachment of router `r` (not `except`) has this name.
+    fn check_attachment_name_free(
+        &self,
+        r: u32,
+        name: &str,
+        except: Option<u32>,
+    ) -> Result<(), ModelError> {
+        let taken = self.attachments.iter().enumerate().any(|(i, a)| {
+            !a.deleted && a.router == r && a.name == name && Some(i as u32) != except
+        });
+        if taken {
+            return Err(ModelError::exists(
+                "name",
+                format!(
+                    "enterprise router `{}` already has an attachment named `{name}`",
+                    self.routers[r as usize].name
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates an enterprise router. The name follows the rule of every resource
+    /// ([`check_name`]) and is unique among live routers; the ASN defaults to
+    /// [`DEFAULT_ASN`] and must lie in [`ASN_RANGES`].
+    pub fn create_router(
+        &mut self,
+        id: String,
+        name: &str,
+        asn: Option<u32>,
+    ) -> Result<u32, ModelError> {
+        check_name(name)?;
+        let asn = asn.unwrap_or(DEFAULT_ASN);
+        if !ASN_RANGES.iter().any(|(lo, hi)| (*lo..=*hi).contains(&asn)) {
+            return Err(ModelError::invalid(
+                "asn",
+                format!(
+                    "ASN {asn} is not allowed: use a private ASN from 64512 to 65534 or from \
+                     4200000000 to 4294967294"
+                ),
+            ));
+        }
+        self.check_router_name_free(name, None)?;
+        let r = self.routers.len() as u32;
+        self.routers.push(EnterpriseRouter {
+            id,
+            name: name.to_string(),
+            asn,
+            deleted: false,
+        });
+        Ok(r)
+    }
+
+    /// Attaches `resource` (the id of a VPC, VPN gateway, …) to router `router`. Refused when
+    /// the name or resource is malformed (InvalidArgument), when the router does not exist
+    /// (NotFound, `router`), when the provider refuses the kind
+    /// (FailedPrecondition, `kind`, with the documented reason), when the name is taken on
+    /// this router or the resource is already attached to it (AlreadyExists).
+    ///
+    /// The caller checks that `resource` names a live resource of the right kind; this module
+    /// knows only routers.
+    pub fn create_attachment(
+        &mut self,
+        limits: &Limits,
+        id: String,
+        name: &str,
+        router: u32,
+        kind: AttachmentKind,
+        resource: String,
+    ) -> Result<u32, ModelError> {
+        check_name(name)?;
+        if resource.is_empty() {
+            return Err(ModelError::invalid(
+                "resource",
+                format!(
+                    "an attachment needs the id of the {} it attaches",
+                    kind.label()
+                ),
+            ));
+        }
+        let r = self.live_router(router, "router")?;
+        if let Err(reason) = limits.check_router_attachment(kind) {
+            return Err(ModelError::precondition("kind", reason));
+        }
+        if let Some(a) = self
+            .live_attachments_of(router)
+            .find(|a| a.resource == resource)
+        {
+            return Err(ModelError::exists(
+                "resource",
+                format!(
+                    "`{resource}` is already attached to enterprise router `{}` (attachment `{}`)",
+                    r.name, a.id
+                ),
+            ));
+        }
+        self.check_attachment_name_free(router, name, None)?;
+        let a = self.attachments.len() as u32;
+        self.attachments.push(Attachment {
+            id,
+            name: name.to_string(),
+            router,
+            kind,
+            resource,
+            deleted: false,
+        });
+        Ok(a)
+    }
+
+    /// Detaches: the attachment is marked deleted.
+    pub fn delete_attachment(&mut self, a: u32) -> Result<(), ModelError> {
+        self.live_attachment(a)?;
+        self.attachments[a as usize].deleted = true;
+        Ok(())
+    }
+
+    /// Deletes a router without live attachments; otherwise FailedPrecondition naming the
+    /// attachments (`dependents`, their ids sorted).
+    pub fn delete_router(&mut self, r: u32) -> Result<(), ModelError> {
+        let router = self.live_router(r, "router")?;
+        let mut dependents: Vec<String> =
+            self.live_attachments_of(r).map(|a| a.id.clone()).collect();
+        dependents.sort();
+        if !dependents.is_empty() {
+            return Err(ModelError::precondition(
+                "router",
+                format!(
+                    "enterprise router `{}` still has {} attachment{} ({}): delete {} first",
+                    router.name,
+                    dependents.len(),
+                    if dependents.len() == 1 { "" } else { "s" },
+                    dependents.join(", "),
+                    if dependents.len() == 1 { "it" } else { "them" },
+                ),
+            )
+            .with_dependents(dependents));
+        }
+        self.routers[r as usize].deleted = true;
+        Ok(())
+    }
+
+    pub fn rename_router(&mut self, r: u32, name: &str) -> Result<(), ModelError> {
+        self.live_router(r, "router")?;
+        check_name(name)?;
+        self.check_router_name_free(name, Some(r))?;
+        self.routers[r as usize].name = name.to_string();
+        Ok(())
+    }
+
+    pub fn rename_attachment(&mut self, a: u32, name: &str) -> Result<(), ModelError> {
+        let router = self.live_attachment(a)?.router;
+        check_name(name)?;
+        self.check_attachment_name_free(router, name, Some(a))?;
+        self.attachments[a as usize].name = name.to_string();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Provider;
+    use crate::world::ErrorKind;
+
+    fn huawei() -> Limits {
+        Limits::of(Provider::Huawei)
+    }
+
+    /// A router `er1` with a VPC attachment `att-vpc` (index 0).
+    fn one_router() -> Routers {
+        let mut rs = Routers::default();
+        let r = rs.create_router("er-1".into(), "er1", None).unwrap();
+        rs.create_attachment(
+            &huawei(),
+            "att-vpc".into(),
+            "vpc-a",
+            r,
+            AttachmentKind::Vpc,
+            "vpc-1".into(),
+        )
+        .unwrap();
+        rs
+    }
+
+    fn assert_err(e: ModelError, kind: ErrorKind, field: &str, message: &str) {
+        assert_eq!(
+            (e.kind, e.field.as_str(), e.message.as_str()),
+            (kind, field, message)
+        );
+    }
+
+    #[test]
+    fn kind_names_round_trip() {
+        for k in AttachmentKind::ALL {
+            assert_eq!(k.as_str().parse::<AttachmentKind>(), Ok(k));
+            assert_eq!(
+                serde_json::to_string(&k).unwrap(),
+                format!("\"{}\"", k.as_str())
+            );
+        }
+        assert_eq!(
+            "vgw".parse::<AttachmentKind>().unwrap_err(),
+            "unknown attachment kind `vgw` (expected vpc, vpn_gateway, virtual_gateway, \
+             peering_connection or global_dc_gateway)"
+        );
+    }
+
+    #[test]
+    fn router_defaults_and_asn_ranges() {
+        let mut rs = Routers::default();
+        let r = rs.create_router("er-1".into(), "er1", None).unwrap();
+        assert_eq!(rs.routers[r as usize].asn, 64512);
+        for (i, asn) in [64512, 65534, 4_200_000_000, 4_294_967_294]
+            .into_iter()
+            .enumerate()
+        {
+            rs.create_router(format!("er-x{i}"), &format!("x{i}"), Some(asn))
+                .unwrap();
+        }
+        for asn in [0, 64511, 65535, 65536, 4_199_999_999, 4_294_967_295] {
+            let before = rs.routers.len();
+            assert_err(
+                rs.create_router("er-bad".into(), "bad", Some(asn))
+                    .unwrap_err(),
+                ErrorKind::InvalidArgument,
+                "asn",
+                &format!(
+                    "ASN {asn} is not allowed: use a private ASN from 64512 to 65534 or from \
+                     4200000000 to 4294967294"
+                ),
+            );
+            assert_eq!(rs.routers.len(), before);
+        }
+    }
+
+    #[test]
+    fn router_names() {
+        let mut rs = one_router();
+        assert_err(
+            rs.create_router("er-2".into(), "er1", None).unwrap_err(),
+            ErrorKind::AlreadyExists,
+            "name",
+            "an enterprise router named `er1` already exists",
+        );
+        let e = rs.create_router("er-2".into(), "-er", None).unwrap_err();
+        assert_eq!(
+            (e.kind, e.field.as_str()),
+            (ErrorKind::InvalidArgument, "name")
+        );
+        assert_eq!(rs.routers.len(), 1);
+        // A deleted router's name is free again.
+        rs.delete_attachment(0).unwrap();
+        rs.delete_router(0).unwrap();
+        assert_eq!(rs.create_router("er-2".into(), "er1", None), Ok(1));
+    }
+
+    #[test]
+    fn attachment_needs_a_live_router() {
+        let mut rs = one_router();
+        assert_err(
+            rs.create_attachment(
+                &huawei(),
+                "att".into(),
+                "a",
+                7,
+                AttachmentKind::Vpc,
+                "vpc-2".into(),
+            )
+            .unwrap_err(),
+            ErrorKind::NotFound,
+            "router",
+            "no such enterprise router",
+        );
+        rs.delete_attachment(0).unwrap();
+        rs.delete_router(0).unwrap();
+        let e = rs
+            .create_attachment(
+                &huawei(),
+                "att".into(),
+                "a",
+                0,
+                AttachmentKind::Vpc,
+                "vpc-2".into(),
+            )
+            .unwrap_err();
+        assert_eq!((e.kind, e.field.as_str()), (ErrorKind::NotFound, "router"));
+        assert_eq!(rs.attachments.len(), 1);
+    }
+
+    #[test]
+    fn huawei_refuses_virtual_gateway_attachments() {
+        let mut rs = one_router();
+        assert_err(
+            rs.create_attachment(
+                &huawei(),
+                "att-vgw".into(),
+                "dc",
+                0,
+                AttachmentKind::VirtualGateway,
+                "vgw-1".into(),
+            )
+            .unwrap_err(),
+            ErrorKind::FailedPrecondition,
+            "kind",
+            "a new virtual gateway (Direct Connect) attachment is not allowed: from May 2024, \
+             enterprise routers and Direct Connect virtual gateways cannot be used together to \
+             set up a hybrid cloud network (existing networks are not affected); attach a Direct \
+             Connect global DC gateway instead",
+        );
+        assert_eq!(rs.attachments.len(), 1);
+        // The recommended alternative is accepted, and other clouds take virtual gateways.
+        rs.create_attachment(
+            &huawei(),
+            "att-dgw".into(),
+            "dc",
+            0,
+            AttachmentKind::GlobalDcGateway,
+            "dgw-1".into(),
+        )
+        .unwrap();
+        rs.create_attachment(
+            &Limits::of(Provider::Aws),
+            "att-vgw".into(),
+            "dx",
+            0,
+            AttachmentKind::VirtualGateway,
+            "vgw-1".into(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_resource_is_attached_once_per_router() {
+        let mut rs = one_router();
+        assert_err(
+            rs.create_attachment(
+                &huawei(),
+                "att-2".into(),
+                "vpc-a-again",
+                0,
+                AttachmentKind::Vpc,
+                "vpc-1".into(),
+            )
+            .unwrap_err(),
+            ErrorKind::AlreadyExists,
+            "resource",
+            "`vpc-1` is already attached to enterprise router `er1` (attachment `att-vpc`)",
+        );
+        // To another router it may be; after detaching, to this one again.
+        let r2 = rs.create_router("er-2".into(), "er2", None).unwrap();
+        rs.create_attachment(
+            &huawei(),
+            "att-3".into(),
+            "vpc-a",
+            r2,
+            AttachmentKind::Vpc,
+            "vpc-1".into(),
+        )
+        .unwrap();
+        rs.delete_attachment(0).unwrap();
+        rs.create_attachment(
+            &huawei(),
+            "att-4".into(),
+            "vpc-a",
+            0,
+            AttachmentKind::Vpc,
+            "vpc-1".into(),
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn attachment_names_and_resource() {
+        let mut rs = one_router();
+        assert_err(
+            rs.create_attachment(
+                &huawei(),
+                "att-2".into(),
+                "vpc-a",
+                0,
+                AttachmentKind::VpnGateway,
+                "vpn-1".into(),
+            )
+            .unwrap_err(),
+            ErrorKind::AlreadyExists,
+            "name",
+            "enterprise router `er1` already has an attachment named `vpc-a`",
+        );
+        let e = rs
+            .create_attachment(
+                &huawei(),
+                "att-2".into(),
+                "bad name",
+                0,
+                AttachmentKind::VpnGateway,
+                "vpn-1".into(),
+            )
+            .unwrap_err();
+        assert_eq!(
+            (e.kind, e.field.as_str()),
+            (ErrorKind::InvalidArgument, "name")
+        );
+        assert_err(
+            rs.create_attachment(
+                &huawei(),
+                "att-2".into(),
+                "vpn",
+                0,
+                AttachmentKind::VpnGateway,
+                String::new(),
+            )
+            .unwrap_err(),
+            ErrorKind::InvalidArgument,
+            "resource",
+            "an attachment needs the id of the VPN gateway it attaches",
+        );
+        assert_eq!(rs.attachments.len(), 1);
+    }
+
+    #[test]
+    fn delete_router_names_its_attachments() {
+        let mut rs = one_router();
+        rs.create_attachment(
+            &huawei(),
+            "att-peer".into(),
+            "peer",
+            0,
+            AttachmentKind::PeeringConnection,
+            "er-remote".into(),
+        )
+        .unwrap();
+        rs.create_attachment(
+            &huawei(),
+            "att-b-vpn".into(),
+            "vpn",
+            0,
+            AttachmentKind::VpnGateway,
+            "vpn-1".into(),
+        )
+        .unwrap();
+        let e = rs.delete_router(0).unwrap_err();
+        assert_err(
+            e.clone(),
+            ErrorKind::FailedPrecondition,
+            "router",
+            "enterprise router `er1` still has 3 attachments (att-b-vpn, att-peer, att-vpc): \
+             delete them first",
+        );
+        assert_eq!(e.dependents, ["att-b-vpn", "att-peer", "att-vpc"]);
+        assert!(!rs.routers[0].deleted);
+        rs.delete_attachment(1).unwrap();
+        rs.delete_attachment(2).unwrap();
+        let e = rs.delete_router(0).unwrap_err();
+        assert_eq!(
+            e.message,
+            "enterprise router `er1` still has 1 attachment (att-vpc): delete it first"
+        );
+        assert_eq!(e.dependents, ["att-vpc"]);
+        rs.delete_attachment(0).unwrap();
+        rs.delete_router(0).unwrap();
+        assert!(rs.routers[0].deleted);
+        assert_err(
+            rs.delete_router(0).unwrap_err(),
+            ErrorKind::NotFound,
+            "router",
+            "no such enterprise router",
+        );
+    }
+
+    #[test]
+    fn delete_attachment_twice() {
+        let mut rs = one_router();
+        rs.delete_attachment(0).unwrap();
+        assert!(rs.attachments[0].deleted);
+        assert_err(
+            rs.delete_attachment(0).unwrap_err(),
+            ErrorKind::NotFound,
+            "attachment",
+            "no such attachment",
+        );
+        assert_err(
+            rs.delete_attachment(9).unwrap_err(),
+            ErrorKind::NotFound,
+            "attachment",
+            "no such attachment",
+        );
+    }
+
+    #[test]
+    fn renames() {
+        let mut rs = one_router();
+        rs.create_router("er-2".into(), "er2", None).unwrap();
+        rs.rename_router(0, "er1").unwrap(); // its own name: a no-op
+        rs.rename_router(0, "core").unwrap();
+        assert_eq!(rs.routers[0].name, "core");
+        assert_err(
+            rs.rename_router(0, "er2").unwrap_err(),
+            ErrorKind::AlreadyExists,
+            "name",
+            "an enterprise router named `er2` already exists",
+        );
+        let e = rs.rename_router(0, "").unwrap_err();
+        assert_eq!(
+            (e.kind, e.field.as_str()),
+            (ErrorKind::InvalidArgument, "name")
+        );
+        assert_eq!(rs.routers[0].name, "core");
+        assert_eq!(
+            rs.rename_router(5, "x").unwrap_err().kind,
+            ErrorKind::NotFound
+        );
+
+        rs.create_attachment(
+            &huawei(),
+            "att-2".into(),
+            "vpn",
+            0,
+            AttachmentKind::VpnGateway,
+            "vpn-1".into(),
+        )
+        .unwrap();
+        rs.rename_attachment(0, "vpc-main").unwrap();
+        assert_eq!(rs.attachments[0].name, "vpc-main");
+        assert_err(
+            rs.rename_attachment(0, "vpn").unwrap_err(),
+            ErrorKind::AlreadyExists,
+            "name",
+            "enterprise router `core` already has an attachment named `vpn`",
+        );
+        let e = rs.rename_attachment(0, "a b").unwrap_err();
+        assert_eq!(
+            (e.kind, e.field.as_str()),
+            (ErrorKind::InvalidArgument, "name")
+        );
+        assert_eq!(rs.attachments[0].name, "vpc-main");
+        rs.delete_attachment(1).unwrap();
+        assert_err(
+            rs.rename_attachment(1, "x").unwrap_err(),
+            ErrorKind::NotFound,
+            "attachment",
+            "no such attachment",
+        );
+        // The deleted attachment's name is free again.
+        rs.rename_attachment(0, "vpn").unwrap();
+    }
+}

@@ -1,0 +1,1882 @@
+//! `vpclab apply` and `vpclab export`: a scenario's topology and flow logs created on a running
+//! server over gRPC, and a server's state written back as a scenario file.
+//!
+//! apply: the file is checked by `load` first (same errors, exit 2, nothing sent), then every
+//! resource is created in dependency order with the file's ids where it pins them. The first
+//! refusal stops it (exit 1) with the gRPC code, message and field violations.
+//!
+//! export: every collection is listed (all pages) and written as scenario YAML with every id
+//! pinned, so applying it to a fresh server and exporting again gives the same bytes. What the
+//! scenario format cannot say (the default group's rules, log streams, flow-log formats, ...)
+//! is named in a note on stderr and in a comment of the file.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use pb::log_service_client::LogServiceClient;
+use pb::network_service_client::NetworkServiceClient;
+use pb::router_service_client::RouterServiceClient;
+use pb::simulation_service_client::SimulationServiceClient;
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status};
+use vpclab_controlplane::api::pb;
+use vpclab_controlplane::doc;
+
+/// The log group and stream `apply` delivers flow logs to.
+const LOG_GROUP: &str = "vpclab";
+const LOG_STREAM: &str = "flow-logs";
+
+/// Why a command stopped: bad input (exit 2) or a server that refused or was unreachable
+/// (exit 1).
+enum Failure {
+    Input(String),
+    Server(String),
+}
+
+impl Failure {
+    fn exit(self) -> ExitCode {
+        match self {
+            Failure::Input(m) => crate::fail(crate::BAD_INPUT, &m),
+            Failure::Server(m) => crate::fail(1, &m),
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Server(format!("cannot start the async runtime: {e}")))
+}
+
+// ----- the connection -----
+
+struct Client {
+    project: String,
+    auth: Option<MetadataValue<Ascii>>,
+    net: NetworkServiceClient<Channel>,
+    logs: LogServiceClient<Channel>,
+    sim: SimulationServiceClient<Channel>,
+    routers: RouterServiceClient<Channel>,
+}
+
+/// The caller's project: the client cannot learn it from the server, so it comes from
+/// `VPCLAB_PROJECT` (default `default`, the project of a server without `--tokens`).
+fn project() -> String {
+    std::env::var("VPCLAB_PROJECT")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "default".into())
+}
+
+/// An error and its causes, one after the other (tonic's transport errors say little alone).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cause = c.source();
+    }
+    s
+}
+
+impl Client {
+    async fn connect(server: &str, token: Option<&str>) -> Result<Client, Failure> {
+        let url = if server.contains("://") {
+            server.to_string()
+        } else {
+            format!("http://{server}")
+        };
+        let auth = token
+            .map(|t| {
+                format!("Bearer {t}")
+                    .parse::<MetadataValue<Ascii>>()
+                    .map_err(|_| Failure::Input("--token: a token is printable ASCII".into()))
+            })
+            .transpose()?;
+        let endpoint = Endpoint::from_shared(url.clone())
+            .map_err(|e| Failure::Input(format!("--server `{server}`: not a server address: {e}")))?
+            .connect_timeout(Duration::from_secs(10));
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| Failure::Server(format!("cannot connect to {url}: {}", chain(&e))))?;
+        Ok(Client {
+            project: project(),
+            auth,
+            net: NetworkServiceClient::new(channel.clone()),
+            logs: LogServiceClient::new(channel.clone()),
+            sim: SimulationServiceClient::new(channel.clone()),
+            routers: RouterServiceClient::new(channel),
+        })
+    }
+
+    /// A request with the bearer token, when there is one.
+    fn req<T>(&self, msg: T) -> Request<T> {
+        let mut r = Request::new(msg);
+        if let Some(a) = &self.auth {
+            r.metadata_mut().insert("authorization", a.clone());
+        }
+        r
+    }
+
+    fn parent(&self) -> String {
+        format!("projects/{}", self.project)
+    }
+}
+
+/// Every page of a List call.
+macro_rules! list_all {
+    ($c:expr, $svc:ident . $method:ident, $field:ident, $what:expr, $req:expr) => {{
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let mut r = $req;
+            r.page_size = 1000;
+            r.page_token = token.clone();
+            let r = $c.req(r);
+            let page = $c
+                .$svc
+                .$method(r)
+                .await
+                .map_err(server_err($what))?
+                .into_inner();
+            out.extend(page.$field);
+            if page.next_page_token.is_empty() || page.next_page_token == token {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        out
+    }};
+}
+
+// ----- errors from the server -----
+
+/// The canonical name of a gRPC code (`INVALID_ARGUMENT`).
+fn code_name(c: Code) -> &'static str {
+    match c {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// A refusal in words: what was being done, the code, the message, and the google.rpc
+/// details (field violations, blocking resources, quotas).
+fn describe(what: &str, s: &Status) -> String {
+    let mut m = format!("{what}: {}: {}", code_name(s.code()), s.message());
+    for d in details::decode(s.details()) {
+        m.push_str("\n  ");
+        m.push_str(&d);
+    }
+    match s.code() {
+        Code::PermissionDenied => m.push_str(&format!(
+            "\n  the token belongs to another project: set VPCLAB_PROJECT to its project (now `{}`)",
+            project()
+        )),
+        Code::Unauthenticated => {
+            m.push_str("\n  the server needs a bearer token: pass --token or set VPCLAB_TOKEN")
+        }
+        _ => {}
+    }
+    m
+}
+
+fn server_err(what: impl Into<String>) -> impl FnOnce(Status) -> Failure {
+    let what = what.into();
+    move |s| Failure::Server(describe(&what, &s))
+}
+
+/// Reads the google.rpc details of a status (`grpc-status-details-bin`: a google.rpc.Status)
+/// with a few lines of protobuf wire format, so the binary needs no extra crate.
+mod details {
+    enum Value<'a> {
+        Varint,
+        Bytes(&'a [u8]),
+    }
+
+    fn varint(b: &mut &[u8]) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let (&byte, rest) = b.split_first()?;
+            *b = rest;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    /// The fields of a message; stops at anything malformed.
+    fn fields(mut b: &[u8]) -> Vec<(u64, Value<'_>)> {
+        let mut out = Vec::new();
+        while !b.is_empty() {
+            let Some(key) = varint(&mut b) else { break };
+            let value = match key & 7 {
+                0 => match varint(&mut b) {
+                    Some(_) => Value::Varint,
+                    None => break,
+                },
+                1 if b.len() >= 8 => {
+                    b = &b[8..];
+                    Value::Varint
+                }
+                2 => {
+                    let Some(n) = varint(&mut b) else { break };
+                    let Ok(n) = usize::try_from(n) else { break };
+                    if n > b.len() {
+                        break;
+                    }
+                    let (v, rest) = b.split_at(n);
+                    b = rest;
+                    Value::Bytes(v)
+                }
+                5 if b.len() >= 4 => {
+                    b = &b[4..];
+                    Value::Varint
+                }
+                _ => break,
+            };
+            out.push((key >> 3, value));
+        }
+        out
+    }
+
+    /// The string fields of a message, by number.
+    fn strings(b: &[u8]) -> Vec<(u64, String)> {
+        fields(b)
+            .into_iter()
+            .filter_map(|(n, v)| match v {
+                Value::Bytes(s) => Some((n, String::from_utf8_lossy(s).into_owned())),
+                Value::Varint => None,
+            })
+            .collect()
+    }
+
+    fn get(f: &[(u64, String)], n: u64) -> &str {
+        f.iter()
+            .find(|(k, _)| *k == n)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// The repeated sub-messages of field 1 (BadRequest, PreconditionFailure, QuotaFailure).
+    fn violations(b: &[u8]) -> Vec<Vec<(u64, String)>> {
+        fields(b)
+            .into_iter()
+            .filter_map(|(n, v)| match (n, v) {
+                (1, Value::Bytes(m)) => Some(strings(m)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// One line per detail: `field vpc.cidr: ...`, `blocked by ...`, `quota ...`.
+    pub fn decode(status: &[u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        for (n, v) in fields(status) {
+            let (3, Value::Bytes(any)) = (n, v) else {
+                continue;
+            };
+            let any = fields(any);
+            let url = any.iter().find_map(|(n, v)| match (n, v) {
+                (1, Value::Bytes(s)) => Some(String::from_utf8_lossy(s).into_owned()),
+                _ => None,
+            });
+            let body = any.iter().find_map(|(n, v)| match (n, v) {
+                (2, Value::Bytes(s)) => Some(*s),
+                _ => None,
+            });
+            let (Some(url), Some(body)) = (url, body) else {
+                continue;
+            };
+            let kind = url.rsplit('/').next().unwrap_or("");
+            match kind {
+                "google.rpc.BadRequest" => {
+                    for v in violations(body) {
+                        out.push(format!("field {}: {}", get(&v, 1), get(&v, 2)));
+                    }
+                }
+                "google.rpc.PreconditionFailure" => {
+                    for v in violations(body) {
+                        let subject = get(&v, 2);
+                        if !subject.is_empty() {
+                            out.push(format!("precondition {} {subject}", get(&v, 1)));
+                        }
+                    }
+                }
+                "google.rpc.QuotaFailure" => {
+                    for v in violations(body) {
+                        out.push(format!("quota {}: {}", get(&v, 1), get(&v, 2)));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+// ----- apply -----
+
+pub fn apply(file: &Path, server: &str, token: Option<&str>) -> ExitCode {
+    let shown = file.display().to_string();
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) => return crate::fail(crate::BAD_INPUT, &format!("{shown}: cannot read: {e}")),
+    };
+    // The same checks as `vpclab check`: a bad file is refused before anything is sent.
+    if let Err(e) =
+        vpclab_controlplane::load(&shown, &text, &vpclab_controlplane::Options::default())
+    {
+        return crate::fail(crate::BAD_INPUT, &e.to_string());
+    }
+    let scenario: doc::Scenario = match serde_saphyr::from_str(&text) {
+        Ok(s) => s,
+        Err(e) => return crate::fail(crate::BAD_INPUT, &format!("{shown}: {e}")),
+    };
+    for n in apply_notes(&scenario) {
+        eprintln!("vpclab: note: {n}");
+    }
+    let result = runtime().and_then(|rt| rt.block_on(apply_scenario(&scenario, server, token)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => f.exit(),
+    }
+}
+
+/// What of the file `apply` leaves out.
+fn apply_notes(d: &doc::Scenario) -> Vec<String> {
+    let mut notes = Vec::new();
+    let mut skipped = Vec::new();
+    if !d.traffic.is_empty() {
+        skipped.push("traffic");
+    }
+    if d.until.is_some() {
+        skipped.push("until");
+    }
+    if !d.expect.is_empty() {
+        skipped.push("expect");
+    }
+    if d.output.is_some() {
+        skipped.push("output");
+    }
+    if !skipped.is_empty() {
+        notes.push(format!(
+            "the scenario's {} {} not applied: apply creates the topology and flow logs only",
+            skipped.join(", "),
+            if skipped.len() == 1 { "is" } else { "are" }
+        ));
+    }
+    if d.account.is_some() || d.region.is_some() {
+        notes.push(
+            "`account` and `region` are not applied: the server's project has its own".into(),
+        );
+    }
+    if d.flow_logs.iter().any(|f| f.value.capacity.is_some()) {
+        notes.push("flow logs' `capacity` is not applied: the API has no such field".into());
+    }
+    if d.flow_logs.iter().any(|f| f.value.created.is_some()) {
+        notes.push(
+            "flow logs' `created` is not applied: they are created now, on the server's clock"
+                .into(),
+        );
+    }
+    notes
+}
+
+fn direction(s: &str) -> Result<i32, Failure> {
+    match s {
+        "ingress" | "inbound" | "in" => Ok(pb::Direction::Ingress as i32),
+        "egress" | "outbound" | "out" => Ok(pb::Direction::Egress as i32),
+        o => Err(Failure::Input(format!("unknown direction `{o}`"))),
+    }
+}
+
+fn action(s: &str) -> Result<i32, Failure> {
+    match s {
+        "allow" | "accept" => Ok(pb::RuleAction::Allow as i32),
+        "deny" | "drop" | "reject" => Ok(pb::RuleAction::Deny as i32),
+        o => Err(Failure::Input(format!("unknown action `{o}`"))),
+    }
+}
+
+fn protocol(p: &doc::ProtoDoc) -> String {
+    match p {
+        doc::ProtoDoc::Number(n) => n.to_string(),
+        doc::ProtoDoc::Name(s) => s.clone(),
+    }
+}
+
+fn ports(p: Option<&doc::S<doc::PortsDoc>>) -> String {
+    match p.map(|p| &p.value) {
+        None => String::new(),
+        Some(doc::PortsDoc::Number(n)) => n.to_string(),
+        Some(doc::PortsDoc::Text(t)) => t.clone(),
+    }
+}
+
+/// 0-255 (the file was checked by `load`).
+fn byte(v: Option<&doc::S<i64>>) -> Option<u32> {
+    v.and_then(|v| u32::try_from(v.value).ok())
+}
+
+fn sg_rules(
+    rules: &[doc::S<doc::SgRuleDoc>],
+    groups: &BTreeMap<String, String>,
+) -> Result<Vec<pb::SecurityGroupRule>, Failure> {
+    rules
+        .iter()
+        .map(|r| {
+            let r = &r.value;
+            let remote = match &r.remote.value {
+                doc::RemoteDoc::Cidr(c) => pb::security_group_rule::Remote::Cidr(c.clone()),
+                doc::RemoteDoc::Group { group } => pb::security_group_rule::Remote::SecurityGroup(
+                    groups
+                        .get(group)
+                        .cloned()
+                        .ok_or_else(|| Failure::Input(format!("no security group `{group}`")))?,
+                ),
+            };
+            Ok(pb::SecurityGroupRule {
+                direction: direction(&r.direction.value)?,
+                action: match &r.action {
+                    Some(a) => action(&a.value)?,
+                    None => pb::RuleAction::Allow as i32,
+                },
+                priority: r
+                    .priority
+                    .as_ref()
+                    .and_then(|p| u32::try_from(p.value).ok())
+                    .unwrap_or(0),
+                protocol: protocol(&r.protocol.value),
+                ports: ports(r.ports.as_ref()),
+                icmp_type: byte(r.icmp_type.as_ref()),
+                icmp_code: byte(r.icmp_code.as_ref()),
+                remote: Some(remote),
+                description: r.description.clone().unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+fn acl_entries(a: &doc::AclDoc) -> Result<Vec<pb::NetworkAclEntry>, Failure> {
+    let ingress = a.ingress.iter().map(|e| (pb::Direction::Ingress, e));
+    let egress = a.egress.iter().map(|e| (pb::Direction::Egress, e));
+    ingress
+        .chain(egress)
+        .map(|(dir, e)| {
+            let e = &e.value;
+            Ok(pb::NetworkAclEntry {
+                number: u32::try_from(e.rule.value)
+                    .map_err(|_| Failure::Input(format!("bad rule number {}", e.rule.value)))?,
+                direction: dir as i32,
+                action: action(&e.action.value)?,
+                protocol: protocol(&e.protocol.value),
+                ports: ports(e.ports.as_ref()),
+                source_ports: ports(e.source_ports.as_ref()),
+                icmp_type: byte(e.icmp_type.as_ref()),
+                icmp_code: byte(e.icmp_code.as_ref()),
+                cidr: e.cidr.value.clone(),
+                description: e.description.clone().unwrap_or_default(),
+            })
+        })
+        .collect()
+}
+
+fn routes(
+    routes: &[doc::S<doc::RouteDoc>],
+    igw: &str,
+    vpc: &str,
+) -> Result<Vec<pb::Route>, Failure> {
+    routes
+        .iter()
+        .map(|r| {
+            let target = match r.value.target.value.as_str() {
+                "internet_gateway" | "igw" if !igw.is_empty() => {
+                    pb::route::Target::InternetGateway(igw.to_string())
+                }
+                "blackhole" => pb::route::Target::Blackhole(true),
+                o => {
+                    return Err(Failure::Input(format!(
+                        "VPC `{vpc}`: route target `{o}` cannot be applied"
+                    )));
+                }
+            };
+            Ok(pb::Route {
+                destination: r.value.destination.value.clone(),
+                target: Some(target),
+            })
+        })
+        .collect()
+}
+
+fn listen(l: &doc::ListenDoc) -> (Vec<u32>, Vec<u32>) {
+    (
+        l.tcp.iter().map(|&p| u32::from(p)).collect(),
+        l.udp.iter().map(|&p| u32::from(p)).collect(),
+    )
+}
+
+fn mask(path: &str) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: vec![path.to_string()],
+    })
+}
+
+fn plural(n: usize, one: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {one}s")
+    }
+}
+
+async fn apply_scenario(
+    d: &doc::Scenario,
+    server: &str,
+    token: Option<&str>,
+) -> Result<(), Failure> {
+    let mut c = Client::connect(server, token).await?;
+    let parent = c.parent();
+    let mut vpcs: BTreeMap<String, String> = BTreeMap::new();
+    let mut subnets_by_name: BTreeMap<String, String> = BTreeMap::new();
+    let mut enis: BTreeMap<String, String> = BTreeMap::new();
+
+    for v in &d.vpcs {
+        let v = &v.value;
+        let vname = v.name.value.clone();
+        let r = c.req(pb::CreateVpcRequest {
+            parent: parent.clone(),
+            vpc: Some(pb::Vpc {
+                display_name: vname.clone(),
+                cidr: v.cidr.value.clone(),
+                ..Default::default()
+            }),
+            vpc_id: v.id.clone().unwrap_or_default(),
+        });
+        let vpc = c
+            .net
+            .create_vpc(r)
+            .await
+            .map_err(server_err(format!("creating VPC `{vname}`")))?
+            .into_inner();
+        println!("created {} ({vname})", vpc.name);
+        vpcs.insert(vname.clone(), vpc.name.clone());
+
+        let igw_id = match v.internet_gateway.as_ref().map(|g| &g.value) {
+            None | Some(doc::IgwDoc::Enabled(false)) => None,
+            Some(doc::IgwDoc::Enabled(true)) => Some(String::new()),
+            Some(doc::IgwDoc::WithId { id }) => Some(id.clone()),
+        };
+        let mut igw = String::new();
+        if let Some(id) = igw_id {
+            let r = c.req(pb::CreateInternetGatewayRequest {
+                parent: parent.clone(),
+                internet_gateway: Some(pb::InternetGateway {
+                    vpc: vpc.name.clone(),
+                    ..Default::default()
+                }),
+                internet_gateway_id: id,
+            });
+            let g = c
+                .net
+                .create_internet_gateway(r)
+                .await
+                .map_err(server_err(format!(
+                    "creating the internet gateway of VPC `{vname}`"
+                )))?
+                .into_inner();
+            println!("created {} (internet gateway of {vname})", g.name);
+            igw = g.name;
+        }
+
+        // Every group first, with no rules, so rules can reference any group of the VPC.
+        let mut groups: BTreeMap<String, String> = BTreeMap::new();
+        for g in &v.security_groups {
+            let g = &g.value;
+            let gname = &g.name.value;
+            let r = c.req(pb::CreateSecurityGroupRequest {
+                parent: parent.clone(),
+                security_group: Some(pb::SecurityGroup {
+                    display_name: gname.clone(),
+                    vpc: vpc.name.clone(),
+                    ..Default::default()
+                }),
+                security_group_id: g.id.clone().unwrap_or_default(),
+            });
+            let created = c
+                .net
+                .create_security_group(r)
+                .await
+                .map_err(server_err(format!(
+                    "creating security group `{gname}` of VPC `{vname}`"
+                )))?
+                .into_inner();
+            println!("created {} ({gname})", created.name);
+            groups.insert(gname.clone(), created.name);
+        }
+        for g in &v.security_groups {
+            let g = &g.value;
+            if g.rules.is_empty() {
+                continue;
+            }
+            let gname = &g.name.value;
+            let rules = sg_rules(&g.rules, &groups)?;
+            let n = rules.len();
+            let r = c.req(pb::UpdateSecurityGroupRequest {
+                security_group: Some(pb::SecurityGroup {
+                    name: groups[gname].clone(),
+                    rules,
+                    ..Default::default()
+                }),
+                update_mask: mask("rules"),
+            });
+            let updated = c
+                .net
+                .update_security_group(r)
+                .await
+                .map_err(server_err(format!(
+                    "setting the rules of security group `{gname}` of VPC `{vname}`"
+                )))?
+                .into_inner();
+            println!("updated {} ({gname}: {})", updated.name, plural(n, "rule"));
+        }
+
+        let mut acls: BTreeMap<String, String> = BTreeMap::new();
+        for a in &v.network_acls {
+            let a = &a.value;
+            let aname = &a.name.value;
+            let r = c.req(pb::CreateNetworkAclRequest {
+                parent: parent.clone(),
+                network_acl: Some(pb::NetworkAcl {
+                    display_name: aname.clone(),
+                    vpc: vpc.name.clone(),
+                    entries: acl_entries(a)?,
+                    ..Default::default()
+                }),
+                network_acl_id: a.id.clone().unwrap_or_default(),
+            });
+            let created = c
+                .net
+                .create_network_acl(r)
+                .await
+                .map_err(server_err(format!(
+                    "creating network ACL `{aname}` of VPC `{vname}`"
+                )))?
+                .into_inner();
+            println!("created {} ({aname})", created.name);
+            acls.insert(aname.clone(), created.name);
+        }
+
+        let mut tables: BTreeMap<String, String> = BTreeMap::new();
+        for t in &v.route_tables {
+            let t = &t.value;
+            let tname = &t.name.value;
+            let r = c.req(pb::CreateRouteTableRequest {
+                parent: parent.clone(),
+                route_table: Some(pb::RouteTable {
+                    display_name: tname.clone(),
+                    vpc: vpc.name.clone(),
+                    routes: routes(&t.routes, &igw, &vname)?,
+                    ..Default::default()
+                }),
+                route_table_id: t.id.clone().unwrap_or_default(),
+            });
+            let created = c
+                .net
+                .create_route_table(r)
+                .await
+                .map_err(server_err(format!(
+                    "creating route table `{tname}` of VPC `{vname}`"
+                )))?
+                .into_inner();
+            println!("created {} ({tname})", created.name);
+            tables.insert(tname.clone(), created.name);
+        }
+        if !v.routes.is_empty() {
+            let main = routes(&v.routes, &igw, &vname)?;
+            let n = main.len();
+            let r = c.req(pb::UpdateRouteTableRequest {
+                route_table: Some(pb::RouteTable {
+                    name: vpc.main_route_table.clone(),
+                    routes: main,
+                    ..Default::default()
+                }),
+                update_mask: mask("routes"),
+            });
+            let updated = c
+                .net
+                .update_route_table(r)
+                .await
+                .map_err(server_err(format!(
+                    "adding routes to the main route table of VPC `{vname}`"
+                )))?
+                .into_inner();
+            println!(
+                "updated {} (main route table of {vname}: {})",
+                updated.name,
+                plural(n, "route")
+            );
+        }
+
+        let mut subnets: BTreeMap<String, String> = BTreeMap::new();
+        for s in &v.subnets {
+            let s = &s.value;
+            let sname = &s.name.value;
+            let lookup =
+                |map: &BTreeMap<String, String>, n: Option<&doc::S<String>>, what: &str| {
+                    n.map(|n| {
+                        map.get(&n.value).cloned().ok_or_else(|| {
+                            Failure::Input(format!("subnet `{sname}`: no {what} `{}`", n.value))
+                        })
+                    })
+                    .transpose()
+                    .map(Option::unwrap_or_default)
+                };
+            let network_acl = lookup(&acls, s.acl.as_ref(), "network ACL")?;
+            let route_table = lookup(&tables, s.route_table.as_ref(), "route table")?;
+            let r = c.req(pb::CreateSubnetRequest {
+                parent: parent.clone(),
+                subnet: Some(pb::Subnet {
+                    display_name: sname.clone(),
+                    vpc: vpc.name.clone(),
+                    cidr: s.cidr.value.clone(),
+                    zone: s.zone.clone().unwrap_or_default(),
+                    network_acl,
+                    route_table,
+                    ..Default::default()
+                }),
+                subnet_id: s.id.clone().unwrap_or_default(),
+            });
+            let created = c
+                .net
+                .create_subnet(r)
+                .await
+                .map_err(server_err(format!(
+                    "creating subnet `{sname}` of VPC `{vname}`"
+                )))?
+                .into_inner();
+            println!("created {} ({sname})", created.name);
+            subnets_by_name.insert(sname.clone(), created.name.clone());
+            subnets.insert(sname.clone(), created.name);
+        }
+
+        for e in &v.enis {
+            let e = &e.value;
+            let ename = &e.name.value;
+            let subnet = subnets.get(&e.subnet.value).cloned().ok_or_else(|| {
+                Failure::Input(format!("ENI `{ename}`: no subnet `{}`", e.subnet.value))
+            })?;
+            let security_groups = e
+                .security_groups
+                .iter()
+                .map(|g| {
+                    groups.get(&g.value).cloned().ok_or_else(|| {
+                        Failure::Input(format!("ENI `{ename}`: no security group `{}`", g.value))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let (listen_tcp, listen_udp) = listen(&e.listen);
+            let r = c.req(pb::CreateNetworkInterfaceRequest {
+                parent: parent.clone(),
+                network_interface: Some(pb::NetworkInterface {
+                    display_name: ename.clone(),
+                    subnet,
+                    private_ip: e.ip.as_ref().map(|s| s.value.clone()).unwrap_or_default(),
+                    elastic_ip: e.eip.as_ref().map(|s| s.value.clone()).unwrap_or_default(),
+                    security_groups,
+                    instance_id: e.instance_id.clone().unwrap_or_default(),
+                    instance_type: e.instance_type.clone().unwrap_or_default(),
+                    listen_tcp,
+                    listen_udp,
+                    auto_reply: Some(e.auto_reply),
+                    ..Default::default()
+                }),
+                network_interface_id: e.id.clone().unwrap_or_default(),
+            });
+            let created = c
+                .net
+                .create_network_interface(r)
+                .await
+                .map_err(server_err(format!(
+                    "creating network interface `{ename}` of VPC `{vname}`"
+                )))?
+                .into_inner();
+            println!("created {} ({ename})", created.name);
+            enis.insert(ename.clone(), created.name);
+        }
+    }
+
+    for h in &d.external_hosts {
+        let h = &h.value;
+        let hname = &h.name.value;
+        let (listen_tcp, listen_udp) = listen(&h.listen);
+        let r = c.req(pb::CreateExternalHostRequest {
+            parent: parent.clone(),
+            external_host: Some(pb::ExternalHost {
+                display_name: hname.clone(),
+                ip: h.ip.value.clone(),
+                listen_tcp,
+                listen_udp,
+                auto_reply: Some(h.auto_reply),
+                ..Default::default()
+            }),
+            external_host_id: String::new(),
+        });
+        let created = c
+            .sim
+            .create_external_host(r)
+            .await
+            .map_err(server_err(format!("creating external host `{hname}`")))?
+            .into_inner();
+        println!("created {} ({hname})", created.name);
+    }
+
+    if d.flow_logs.is_empty() {
+        return Ok(());
+    }
+    let stream = log_stream(&mut c).await?;
+    for f in &d.flow_logs {
+        let f = &f.value;
+        let fname = &f.name.value;
+        let r = &f.resource.value;
+        let (map, key, what) = match (&r.eni, &r.subnet, &r.vpc) {
+            (Some(e), None, None) => (&enis, e, "ENI"),
+            (None, Some(s), None) => (&subnets_by_name, s, "subnet"),
+            (None, None, Some(v)) => (&vpcs, v, "VPC"),
+            _ => {
+                return Err(Failure::Input(format!(
+                    "flow log `{fname}`: give exactly one of eni, subnet or vpc"
+                )));
+            }
+        };
+        let resource = map
+            .get(key)
+            .cloned()
+            .ok_or_else(|| Failure::Input(format!("flow log `{fname}`: no {what} `{key}`")))?;
+        let traffic = match f.traffic.as_ref().map(|t| t.value.as_str()) {
+            None | Some("all") => pb::TrafficFilter::All,
+            Some("accepted" | "accept") => pb::TrafficFilter::Accepted,
+            Some("rejected" | "reject") => pb::TrafficFilter::Rejected,
+            Some(o) => {
+                return Err(Failure::Input(format!(
+                    "flow log `{fname}`: unknown traffic filter `{o}`"
+                )));
+            }
+        };
+        let window_seconds = match &f.window {
+            Some(w) => u32::try_from(w.value)
+                .map_err(|_| Failure::Input(format!("flow log `{fname}`: window too large")))?,
+            None => 0,
+        };
+        let r = c.req(pb::CreateFlowLogRequest {
+            parent: parent.clone(),
+            flow_log: Some(pb::FlowLog {
+                display_name: fname.clone(),
+                resource,
+                traffic: traffic as i32,
+                window_seconds,
+                log_stream: stream.clone(),
+                ..Default::default()
+            }),
+            flow_log_id: f.id.clone().unwrap_or_default(),
+        });
+        let created = c
+            .logs
+            .create_flow_log(r)
+            .await
+            .map_err(server_err(format!("creating flow log `{fname}`")))?
+            .into_inner();
+        println!("created {} ({fname})", created.name);
+    }
+    Ok(())
+}
+
+async fn find_log_group(c: &mut Client) -> Result<Option<String>, Failure> {
+    let parent = c.parent();
+    let groups = list_all!(
+        c,
+        logs.list_log_groups,
+        log_groups,
+        "listing log groups",
+        pb::ListLogGroupsRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
+    Ok(groups
+        .into_iter()
+        .find(|g| g.display_name == LOG_GROUP)
+        .map(|g| g.name))
+}
+
+async fn find_log_stream(c: &mut Client, group: &str) -> Result<Option<String>, Failure> {
+    let parent = c.parent();
+    let streams = list_all!(
+        c,
+        logs.list_log_streams,
+        log_streams,
+        "listing log streams",
+        pb::ListLogStreamsRequest {
+            parent: parent.clone(),
+            log_group: group.to_string(),
+            ..Default::default()
+        }
+    );
+    Ok(streams
+        .into_iter()
+        .find(|s| s.display_name == LOG_STREAM)
+        .map(|s| s.name))
+}
+
+/// The stream flow logs deliver to: `vpclab/flow-logs`, created unless a previous apply did.
+async fn log_stream(c: &mut Client) -> Result<String, Failure> {
+    let parent = c.parent();
+    let group = match find_log_group(c).await? {
+        Some(g) => g,
+        None => {
+            let r = c.req(pb::CreateLogGroupRequest {
+                parent: parent.clone(),
+                log_group: Some(pb::LogGroup {
+                    display_name: LOG_GROUP.into(),
+                    ..Default::default()
+                }),
+                log_group_id: String::new(),
+            });
+            match c.logs.create_log_group(r).await {
+                Ok(g) => {
+                    let g = g.into_inner();
+                    println!("created {} ({LOG_GROUP})", g.name);
+                    g.name
+                }
+                // Created meanwhile by someone else.
+                Err(s) if s.code() == Code::AlreadyExists => find_log_group(c)
+                    .await?
+                    .ok_or_else(|| server_err(format!("creating log group `{LOG_GROUP}`"))(s))?,
+                Err(s) => return Err(server_err(format!("creating log group `{LOG_GROUP}`"))(s)),
+            }
+        }
+    };
+    if let Some(s) = find_log_stream(c, &group).await? {
+        return Ok(s);
+    }
+    let r = c.req(pb::CreateLogStreamRequest {
+        parent,
+        log_stream: Some(pb::LogStream {
+            display_name: LOG_STREAM.into(),
+            log_group: group.clone(),
+            ..Default::default()
+        }),
+        log_stream_id: String::new(),
+    });
+    let what = format!("creating log stream `{LOG_STREAM}` in log group `{LOG_GROUP}`");
+    match c.logs.create_log_stream(r).await {
+        Ok(s) => {
+            let s = s.into_inner();
+            println!("created {} ({LOG_GROUP}/{LOG_STREAM})", s.name);
+            Ok(s.name)
+        }
+        Err(s) if s.code() == Code::AlreadyExists => find_log_stream(c, &group)
+            .await?
+            .ok_or_else(|| server_err(what)(s)),
+        Err(s) => Err(server_err(what)(s)),
+    }
+}
+
+// ----- export -----
+
+pub fn export(server: &str, token: Option<&str>, output: Option<&Path>) -> ExitCode {
+    let provider = std::env::var("VPCLAB_PROVIDER")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "huawei".into());
+    if let Err(e) = provider.parse::<vpclab_sim::profile::Provider>() {
+        return crate::fail(crate::BAD_INPUT, &format!("VPCLAB_PROVIDER: {e}"));
+    }
+    let state = match runtime().and_then(|rt| rt.block_on(read_state(server, token))) {
+        Ok(s) => s,
+        Err(f) => return f.exit(),
+    };
+    let (text, notes) = render(&state, &provider);
+    for n in &notes {
+        eprintln!("vpclab: note: {n}");
+    }
+    match output {
+        Some(p) => match std::fs::write(p, text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => crate::fail(1, &format!("{}: cannot write: {e}", p.display())),
+        },
+        None => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// Everything of a project that a scenario can say, as the server lists it.
+#[derive(Default)]
+struct State {
+    project: String,
+    /// The virtual clock, Unix seconds.
+    now: i64,
+    vpcs: Vec<pb::Vpc>,
+    subnets: Vec<pb::Subnet>,
+    groups: Vec<pb::SecurityGroup>,
+    acls: Vec<pb::NetworkAcl>,
+    tables: Vec<pb::RouteTable>,
+    enis: Vec<pb::NetworkInterface>,
+    hosts: Vec<pb::ExternalHost>,
+    flow_logs: Vec<pb::FlowLog>,
+    log_groups: Vec<pb::LogGroup>,
+    log_streams: Vec<pb::LogStream>,
+    /// Enterprise routers (the scenario format has none).
+    routers: usize,
+}
+
+async fn read_state(server: &str, token: Option<&str>) -> Result<State, Failure> {
+    let mut c = Client::connect(server, token).await?;
+    let parent = c.parent();
+    let r = c.req(pb::GetClockRequest {
+        parent: parent.clone(),
+    });
+    let clock = c
+        .sim
+        .get_clock(r)
+        .await
+        .map_err(server_err("reading the clock"))?
+        .into_inner();
+    let mut s = State {
+        project: c.project.clone(),
+        now: clock.now.map_or(0, |t| t.seconds),
+        ..State::default()
+    };
+    s.vpcs = list_all!(
+        c,
+        net.list_vpcs,
+        vpcs,
+        "listing VPCs",
+        pb::ListVpcsRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
+    s.subnets = list_all!(
+        c,
+        net.list_subnets,
+        subnets,
+        "listing subnets",
+        pb::ListSubnetsRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
+    s.groups = list_all!(
+        c,
+        net.list_security_groups,
+        security_groups,
+        "listing security groups",
+        pb::ListSecurityGroupsRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
+    s.acls = list_all!(
+        c,
+        net.list_network_acls,
+        network_acls,
+        "listing network ACLs",
+        pb::ListNetworkAclsRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
+    s.tables = list_all!(
+        c,
+        net.list_route_tables,
+        route_tables,
+        "listing route tables",
+        pb::ListRouteTablesRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
+    s.enis = list_all!(
+        c,
+        net.list_network_interfaces,
+        network_interfaces,
+        "listing network interfaces",
+        pb::ListNetworkInterfacesRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
+    s.hosts = list_all!(
+        c,
+        sim.list_external_hosts,
+        external_hosts,
+        "listing external hosts",
+        pb::ListExternalHostsRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
+    s.flow_logs = list_all!(
+        c,
+        logs.list_flow_logs,
+        flow_logs,
+        "listing flow logs",
+        pb::ListFlowLogsRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
+    s.log_groups = list_all!(
+        c,
+        logs.list_log_groups,
+        log_groups,
+        "listing log groups",
+        pb::ListLogGroupsRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
+    s.log_streams = list_all!(
+        c,
+        logs.list_log_streams,
+        log_streams,
+        "listing log streams",
+        pb::ListLogStreamsRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
+    s.routers = list_all!(
+        c,
+        routers.list_enterprise_routers,
+        enterprise_routers,
+        "listing enterprise routers",
+        pb::ListEnterpriseRoutersRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    )
+    .len();
+    Ok(s)
+}
+
+/// The last segment of a resource name: the id.
+fn id_of(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+/// A YAML value, written in block style except `FlowMap` / `FlowSeq`.
+enum Y {
+    Int(i64),
+    Bool(bool),
+    Str(String),
+    Map(Vec<(&'static str, Y)>),
+    Seq(Vec<Y>),
+    FlowMap(Vec<(&'static str, Y)>),
+    FlowSeq(Vec<Y>),
+}
+
+fn s(v: &str) -> Y {
+    Y::Str(v.to_string())
+}
+
+/// Can `v` be written unquoted and still read back as this string?
+fn plain(v: &str) -> bool {
+    let Some(first) = v.chars().next() else {
+        return false;
+    };
+    let charset = v
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/'));
+    let reserved = matches!(
+        v.to_ascii_lowercase().as_str(),
+        "true" | "false" | "yes" | "no" | "on" | "off" | "null" | "y" | "n"
+    );
+    let numberish = v.parse::<f64>().is_ok();
+    // Addresses and blocks (`10.0.1.0/24`) are strings; other digit-led words may be numbers,
+    // dates or times in some YAML dialect: quote them.
+    let address = v.matches('.').count() >= 2 || v.contains('/');
+    charset
+        && !reserved
+        && !numberish
+        && (first.is_ascii_alphabetic() || (first.is_ascii_digit() && address))
+}
+
+fn inline(y: &Y) -> String {
+    match y {
+        Y::Int(n) => n.to_string(),
+        Y::Bool(b) => b.to_string(),
+        Y::Str(v) if plain(v) => v.clone(),
+        // A JSON string is a YAML double-quoted scalar.
+        Y::Str(v) => serde_json::to_string(v).unwrap_or_else(|_| format!("{v:?}")),
+        Y::FlowMap(m) | Y::Map(m) if m.is_empty() => "{}".into(),
+        Y::FlowSeq(v) | Y::Seq(v) if v.is_empty() => "[]".into(),
+        Y::FlowMap(m) | Y::Map(m) => {
+            let parts: Vec<String> = m
+                .iter()
+                .map(|(k, v)| format!("{k}: {}", inline(v)))
+                .collect();
+            format!("{{ {} }}", parts.join(", "))
+        }
+        Y::FlowSeq(v) | Y::Seq(v) => {
+            let parts: Vec<String> = v.iter().map(inline).collect();
+            format!("[{}]", parts.join(", "))
+        }
+    }
+}
+
+fn is_block(y: &Y) -> bool {
+    match y {
+        Y::Map(m) => !m.is_empty(),
+        Y::Seq(v) => !v.is_empty(),
+        _ => false,
+    }
+}
+
+fn emit_map(out: &mut String, m: &[(&'static str, Y)], indent: usize) {
+    for (k, v) in m {
+        out.push_str(&" ".repeat(indent));
+        out.push_str(k);
+        out.push(':');
+        if is_block(v) {
+            out.push('\n');
+            emit_block(out, v, indent + 2);
+        } else {
+            out.push(' ');
+            out.push_str(&inline(v));
+            out.push('\n');
+        }
+    }
+}
+
+fn emit_block(out: &mut String, y: &Y, indent: usize) {
+    match y {
+        Y::Map(m) => emit_map(out, m, indent),
+        Y::Seq(items) => {
+            for item in items {
+                match item {
+                    Y::Map(m) if !m.is_empty() => {
+                        // The first key goes on the `- ` line.
+                        let mut body = String::new();
+                        emit_map(&mut body, m, indent + 2);
+                        out.push_str(&" ".repeat(indent));
+                        out.push_str("- ");
+                        out.push_str(&body[indent + 2..]);
+                    }
+                    other => {
+                        out.push_str(&" ".repeat(indent));
+                        out.push_str("- ");
+                        out.push_str(&inline(other));
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        other => {
+            out.push_str(&" ".repeat(indent));
+            out.push_str(&inline(other));
+            out.push('\n');
+        }
+    }
+}
+
+fn protocol_yaml(p: &str) -> Y {
+    match p.parse::<i64>() {
+        Ok(n) => Y::Int(n),
+        Err(_) => s(p),
+    }
+}
+
+fn ports_yaml(p: &str) -> Option<Y> {
+    if p.is_empty() {
+        None
+    } else {
+        Some(match p.parse::<i64>() {
+            Ok(n) => Y::Int(n),
+            Err(_) => s(p),
+        })
+    }
+}
+
+fn action_yaml(a: i32) -> Y {
+    match pb::RuleAction::try_from(a) {
+        Ok(pb::RuleAction::Deny) => s("deny"),
+        _ => s("allow"),
+    }
+}
+
+fn direction_is(d: i32, want: pb::Direction) -> bool {
+    pb::Direction::try_from(d).ok() == Some(want)
+}
+
+fn listen_yaml(tcp: &[u32], udp: &[u32]) -> Option<Y> {
+    let mut m = Vec::new();
+    if !tcp.is_empty() {
+        m.push((
+            "tcp",
+            Y::FlowSeq(tcp.iter().map(|&p| Y::Int(p.into())).collect()),
+        ));
+    }
+    if !udp.is_empty() {
+        m.push((
+            "udp",
+            Y::FlowSeq(udp.iter().map(|&p| Y::Int(p.into())).collect()),
+        ));
+    }
+    (!m.is_empty()).then_some(Y::FlowMap(m))
+}
+
+fn routes_yaml(routes: &[pb::Route]) -> Vec<Y> {
+    routes
+        .iter()
+        .filter_map(|r| {
+            let target = match &r.target {
+                Some(pb::route::Target::InternetGateway(_)) => "internet_gateway",
+                Some(pb::route::Target::Blackhole(true)) => "blackhole",
+                _ => return None,
+            };
+            Some(Y::FlowMap(vec![
+                ("destination", s(&r.destination)),
+                ("target", s(target)),
+            ]))
+        })
+        .collect()
+}
+
+/// The default group as the VPC was created with it: inbound from itself, all outbound.
+fn default_group_unchanged(g: &pb::SecurityGroup) -> bool {
+    use pb::security_group_rule::Remote;
+    let all = |r: &pb::SecurityGroupRule| {
+        r.action != pb::RuleAction::Deny as i32
+            && r.protocol == "all"
+            && r.ports.is_empty()
+            && r.priority <= 1
+    };
+    match g.rules.as_slice() {
+        [a, b] => {
+            all(a)
+                && all(b)
+                && direction_is(a.direction, pb::Direction::Ingress)
+                && a.remote == Some(Remote::SecurityGroup(g.name.clone()))
+                && direction_is(b.direction, pb::Direction::Egress)
+                && b.remote == Some(Remote::Cidr("0.0.0.0/0".into()))
+        }
+        _ => false,
+    }
+}
+
+/// aws's default ACL as created: rule 100 allows everything in and out.
+fn default_acl_unchanged(a: &pb::NetworkAcl) -> bool {
+    a.entries.len() == 2
+        && a.entries.iter().all(|e| {
+            e.number == 100
+                && e.action != pb::RuleAction::Deny as i32
+                && e.protocol == "all"
+                && e.ports.is_empty()
+                && e.source_ports.is_empty()
+                && e.cidr == "0.0.0.0/0"
+        })
+}
+
+/// The scenario text and the notes on what it cannot say.
+fn render(st: &State, provider: &str) -> (String, Vec<String>) {
+    let mut notes: Vec<String> = Vec::new();
+    // Resource name → display name, across collections.
+    let mut names: BTreeMap<&str, &str> = BTreeMap::new();
+    for v in &st.vpcs {
+        names.insert(&v.name, &v.display_name);
+    }
+    for x in &st.subnets {
+        names.insert(&x.name, &x.display_name);
+    }
+    for x in &st.groups {
+        names.insert(&x.name, &x.display_name);
+    }
+    for x in &st.acls {
+        names.insert(&x.name, &x.display_name);
+    }
+    for x in &st.tables {
+        names.insert(&x.name, &x.display_name);
+    }
+    for x in &st.enis {
+        names.insert(&x.name, &x.display_name);
+    }
+    let name = |rn: &str| {
+        names
+            .get(rn)
+            .copied()
+            .unwrap_or_else(|| id_of(rn))
+            .to_string()
+    };
+    let default_groups: BTreeSet<&str> = st
+        .vpcs
+        .iter()
+        .map(|v| v.default_security_group.as_str())
+        .collect();
+
+    let mut vpcs = Vec::new();
+    for v in &st.vpcs {
+        let vn = &v.display_name;
+        let mut m = vec![
+            ("name", s(vn)),
+            ("id", s(id_of(&v.name))),
+            ("cidr", s(&v.cidr)),
+        ];
+        if !v.internet_gateway.is_empty() {
+            m.push((
+                "internet_gateway",
+                Y::FlowMap(vec![("id", s(id_of(&v.internet_gateway)))]),
+            ));
+        }
+        if let Some(main) = st.tables.iter().find(|t| t.name == v.main_route_table) {
+            let r = routes_yaml(&main.routes);
+            if !r.is_empty() {
+                m.push(("routes", Y::Seq(r)));
+            }
+        }
+        let tables: Vec<Y> = st
+            .tables
+            .iter()
+            .filter(|t| t.vpc == v.name && t.name != v.main_route_table)
+            .map(|t| {
+                let mut tm = vec![("name", s(&t.display_name)), ("id", s(id_of(&t.name)))];
+                let r = routes_yaml(&t.routes);
+                if !r.is_empty() {
+                    tm.push(("routes", Y::Seq(r)));
+                }
+                Y::Map(tm)
+            })
+            .collect();
+        if !tables.is_empty() {
+            m.push(("route_tables", Y::Seq(tables)));
+        }
+
+        let mut groups = Vec::new();
+        for g in st.groups.iter().filter(|g| g.vpc == v.name) {
+            if g.name == v.default_security_group {
+                if !default_group_unchanged(g) {
+                    notes.push(format!(
+                        "VPC `{vn}`: the rules of its default security group were changed; a scenario cannot say so: left out"
+                    ));
+                }
+                continue;
+            }
+            let mut rules = Vec::new();
+            for r in &g.rules {
+                use pb::security_group_rule::Remote;
+                let remote = match &r.remote {
+                    Some(Remote::Cidr(c)) => s(c),
+                    Some(Remote::SecurityGroup(other))
+                        if default_groups.contains(other.as_str()) =>
+                    {
+                        notes.push(format!(
+                            "security group `{}` of VPC `{vn}`: a rule refers to the VPC's default group, which a scenario cannot name: rule left out",
+                            g.display_name
+                        ));
+                        continue;
+                    }
+                    Some(Remote::SecurityGroup(other)) => {
+                        Y::FlowMap(vec![("group", s(&name(other)))])
+                    }
+                    None => continue,
+                };
+                let mut rm = vec![
+                    (
+                        "direction",
+                        s(if direction_is(r.direction, pb::Direction::Egress) {
+                            "egress"
+                        } else {
+                            "ingress"
+                        }),
+                    ),
+                    ("action", action_yaml(r.action)),
+                ];
+                if r.priority > 1 {
+                    rm.push(("priority", Y::Int(r.priority.into())));
+                }
+                rm.push(("protocol", protocol_yaml(&r.protocol)));
+                if let Some(p) = ports_yaml(&r.ports) {
+                    rm.push(("ports", p));
+                }
+                if let Some(t) = r.icmp_type {
+                    rm.push(("icmp_type", Y::Int(t.into())));
+                }
+                if let Some(c) = r.icmp_code {
+                    rm.push(("icmp_code", Y::Int(c.into())));
+                }
+                rm.push(("remote", remote));
+                if !r.description.is_empty() {
+                    rm.push(("description", s(&r.description)));
+                }
+                rules.push(Y::FlowMap(rm));
+            }
+            let mut gm = vec![("name", s(&g.display_name)), ("id", s(id_of(&g.name)))];
+            if !rules.is_empty() {
+                gm.push(("rules", Y::Seq(rules)));
+            }
+            groups.push(Y::Map(gm));
+        }
+        if !groups.is_empty() {
+            m.push(("security_groups", Y::Seq(groups)));
+        }
+
+        let mut acls = Vec::new();
+        for a in st.acls.iter().filter(|a| a.vpc == v.name) {
+            if a.name == v.default_network_acl {
+                if !default_acl_unchanged(a) {
+                    notes.push(format!(
+                        "VPC `{vn}`: the entries of its default network ACL were changed; a scenario cannot say so: left out"
+                    ));
+                }
+                continue;
+            }
+            let entry = |e: &pb::NetworkAclEntry| {
+                let mut em = vec![
+                    ("rule", Y::Int(e.number.into())),
+                    ("action", action_yaml(e.action)),
+                    ("protocol", protocol_yaml(&e.protocol)),
+                ];
+                if let Some(p) = ports_yaml(&e.ports) {
+                    em.push(("ports", p));
+                }
+                if let Some(p) = ports_yaml(&e.source_ports) {
+                    em.push(("source_ports", p));
+                }
+                if let Some(t) = e.icmp_type {
+                    em.push(("icmp_type", Y::Int(t.into())));
+                }
+                if let Some(c) = e.icmp_code {
+                    em.push(("icmp_code", Y::Int(c.into())));
+                }
+                em.push(("cidr", s(&e.cidr)));
+                if !e.description.is_empty() {
+                    em.push(("description", s(&e.description)));
+                }
+                Y::FlowMap(em)
+            };
+            let ingress: Vec<Y> = a
+                .entries
+                .iter()
+                .filter(|e| direction_is(e.direction, pb::Direction::Ingress))
+                .map(entry)
+                .collect();
+            let egress: Vec<Y> = a
+                .entries
+                .iter()
+                .filter(|e| direction_is(e.direction, pb::Direction::Egress))
+                .map(entry)
+                .collect();
+            let mut am = vec![("name", s(&a.display_name)), ("id", s(id_of(&a.name)))];
+            if !ingress.is_empty() {
+                am.push(("ingress", Y::Seq(ingress)));
+            }
+            if !egress.is_empty() {
+                am.push(("egress", Y::Seq(egress)));
+            }
+            acls.push(Y::Map(am));
+        }
+        if !acls.is_empty() {
+            m.push(("network_acls", Y::Seq(acls)));
+        }
+
+        let mut subnets = Vec::new();
+        for x in st.subnets.iter().filter(|x| x.vpc == v.name) {
+            let mut sm = vec![
+                ("name", s(&x.display_name)),
+                ("id", s(id_of(&x.name))),
+                ("cidr", s(&x.cidr)),
+            ];
+            if !x.zone.is_empty() {
+                sm.push(("zone", s(&x.zone)));
+            }
+            if x.network_acl.is_empty() && !v.default_network_acl.is_empty() {
+                notes.push(format!(
+                    "subnet `{}` of VPC `{vn}` has no network ACL; on this cloud a scenario's subnet always has one: it gets the default ACL",
+                    x.display_name
+                ));
+            } else if !x.network_acl.is_empty() && x.network_acl != v.default_network_acl {
+                sm.push(("acl", s(&name(&x.network_acl))));
+            }
+            if !x.route_table.is_empty() && x.route_table != v.main_route_table {
+                sm.push(("route_table", s(&name(&x.route_table))));
+            }
+            subnets.push(Y::FlowMap(sm));
+        }
+        if !subnets.is_empty() {
+            m.push(("subnets", Y::Seq(subnets)));
+        }
+
+        let mut enis = Vec::new();
+        for e in st.enis.iter().filter(|e| e.vpc == v.name) {
+            let mut em = vec![
+                ("name", s(&e.display_name)),
+                ("id", s(id_of(&e.name))),
+                ("subnet", s(&name(&e.subnet))),
+            ];
+            if !e.private_ip.is_empty() {
+                em.push(("ip", s(&e.private_ip)));
+            }
+            if !e.elastic_ip.is_empty() {
+                em.push(("eip", s(&e.elastic_ip)));
+            }
+            let only_default =
+                e.security_groups.len() == 1 && e.security_groups[0] == v.default_security_group;
+            if !only_default {
+                let mut gs = Vec::new();
+                for g in &e.security_groups {
+                    if default_groups.contains(g.as_str()) {
+                        notes.push(format!(
+                            "network interface `{}`: its VPC's default security group, one of several, cannot be named in a scenario: left out",
+                            e.display_name
+                        ));
+                    } else {
+                        gs.push(s(&name(g)));
+                    }
+                }
+                if !gs.is_empty() {
+                    em.push(("security_groups", Y::FlowSeq(gs)));
+                }
+            }
+            if !e.instance_id.is_empty() {
+                em.push(("instance_id", s(&e.instance_id)));
+            }
+            if !e.instance_type.is_empty() {
+                em.push(("instance_type", s(&e.instance_type)));
+            }
+            if let Some(l) = listen_yaml(&e.listen_tcp, &e.listen_udp) {
+                em.push(("listen", l));
+            }
+            if e.auto_reply == Some(false) {
+                em.push(("auto_reply", Y::Bool(false)));
+            }
+            enis.push(Y::Map(em));
+        }
+        if !enis.is_empty() {
+            m.push(("enis", Y::Seq(enis)));
+        }
+        vpcs.push(Y::Map(m));
+    }
+
+    let hosts: Vec<Y> = st
+        .hosts
+        .iter()
+        .map(|h| {
+            let mut hm = vec![("name", s(&h.display_name)), ("ip", s(&h.ip))];
+            if let Some(l) = listen_yaml(&h.listen_tcp, &h.listen_udp) {
+                hm.push(("listen", l));
+            }
+            if h.auto_reply == Some(false) {
+                hm.push(("auto_reply", Y::Bool(false)));
+            }
+            Y::FlowMap(hm)
+        })
+        .collect();
+
+    let streams: BTreeMap<&str, String> = st
+        .log_streams
+        .iter()
+        .map(|x| {
+            let group = st
+                .log_groups
+                .iter()
+                .find(|g| g.name == x.log_group)
+                .map_or("?", |g| g.display_name.as_str());
+            (x.name.as_str(), format!("{group}/{}", x.display_name))
+        })
+        .collect();
+    let mut flow_logs = Vec::new();
+    for f in &st.flow_logs {
+        let seg = f.resource.split('/').nth(2).unwrap_or("");
+        let kind = match seg {
+            "networkInterfaces" => "eni",
+            "subnets" => "subnet",
+            "vpcs" => "vpc",
+            _ => {
+                notes.push(format!(
+                    "flow log `{}` captures {}, which a scenario cannot name: left out",
+                    f.display_name, f.resource
+                ));
+                continue;
+            }
+        };
+        let mut fm = vec![
+            ("name", s(&f.display_name)),
+            ("id", s(id_of(&f.name))),
+            ("resource", Y::FlowMap(vec![(kind, s(&name(&f.resource)))])),
+        ];
+        match pb::TrafficFilter::try_from(f.traffic) {
+            Ok(pb::TrafficFilter::Accepted) => fm.push(("traffic", s("accepted"))),
+            Ok(pb::TrafficFilter::Rejected) => fm.push(("traffic", s("rejected"))),
+            _ => {}
+        }
+        if f.window_seconds != 0 {
+            fm.push(("window", Y::Int(f.window_seconds.into())));
+        }
+        flow_logs.push(Y::Map(fm));
+        let stream = streams
+            .get(f.log_stream.as_str())
+            .map_or("", String::as_str);
+        if stream != format!("{LOG_GROUP}/{LOG_STREAM}") {
+            notes.push(format!(
+                "flow log `{}` delivers to log stream `{stream}`; a scenario cannot name streams: `vpclab apply` uses `{LOG_GROUP}/{LOG_STREAM}`",
+                f.display_name
+            ));
+        }
+        if !f.description.is_empty() || !f.tags.is_empty() {
+            notes.push(format!(
+                "flow log `{}`: its description and tags cannot be said in a scenario: left out",
+                f.display_name
+            ));
+        }
+    }
+    if st.routers > 0 {
+        notes.push(format!(
+            "{} cannot be said in a scenario: left out",
+            plural(st.routers, "enterprise router")
+        ));
+    }
+    // The same file on every run: the notes in a stable order, each once.
+    let notes: Vec<String> = notes
+        .into_iter()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+
+    let mut top = vec![
+        ("name", s(&format!("export-{}", st.project))),
+        ("provider", s(provider)),
+        ("start", Y::Int(st.now)),
+    ];
+    if !vpcs.is_empty() {
+        top.push(("vpcs", Y::Seq(vpcs)));
+    }
+    if !hosts.is_empty() {
+        top.push(("external_hosts", Y::Seq(hosts)));
+    }
+    if !flow_logs.is_empty() {
+        top.push(("flow_logs", Y::Seq(flow_logs)));
+    }
+    let mut out = format!(
+        "# Exported by `vpclab export` from project `{}`.\n\
+         # The server does not report its cloud: provider `{provider}` is assumed (set VPCLAB_PROVIDER).\n",
+        st.project
+    );
+    for n in &notes {
+        out.push_str(&format!("# Note: {}\n", n.replace('\n', " ")));
+    }
+    emit_map(&mut out, &top, 0);
+    (out, notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        for p in [
+            "web",
+            "10.0.1.0/24",
+            "10.0.1.10",
+            "eni-lq6mkcis",
+            "use1-az1",
+            "c3.large.2",
+        ] {
+            assert!(plain(p), "{p}");
+        }
+        for q in [
+            "",
+            "true",
+            "No",
+            "123",
+            "1.5",
+            "1e3",
+            "2024-01-01",
+            "a b",
+            "x:y",
+            "1-2",
+            "~",
+        ] {
+            assert!(!plain(q), "{q}");
+        }
+        assert_eq!(inline(&s("a\"b")), "\"a\\\"b\"");
+    }
+
+    #[test]
+    fn block_style() {
+        let y = vec![
+            ("name", s("x")),
+            (
+                "vpcs",
+                Y::Seq(vec![Y::Map(vec![
+                    ("name", s("main")),
+                    (
+                        "subnets",
+                        Y::Seq(vec![Y::FlowMap(vec![
+                            ("name", s("a")),
+                            ("cidr", s("10.0.0.0/24")),
+                        ])]),
+                    ),
+                    ("enis", Y::Seq(vec![])),
+                ])]),
+            ),
+        ];
+        let mut out = String::new();
+        emit_map(&mut out, &y, 0);
+        assert_eq!(
+            out,
+            "name: x\nvpcs:\n  - name: main\n    subnets:\n      - { name: a, cidr: 10.0.0.0/24 }\n    enis: []\n"
+        );
+    }
+
+    #[test]
+    fn details_bad_request() {
+        // google.rpc.Status { code: 3, details: [Any { BadRequest { field_violations: [
+        //   { field: "vpc.cidr", description: "too big" } ] } }] }
+        fn ld(field: u8, body: &[u8]) -> Vec<u8> {
+            let mut v = vec![(field << 3) | 2, body.len() as u8];
+            v.extend_from_slice(body);
+            v
+        }
+        let violation = [ld(1, b"vpc.cidr"), ld(2, b"too big")].concat();
+        let bad_request = ld(1, &violation);
+        let any = [
+            ld(1, b"type.googleapis.com/google.rpc.BadRequest"),
+            ld(2, &bad_request),
+        ]
+        .concat();
+        let status = [vec![0x08, 3], ld(3, &any)].concat();
+        assert_eq!(
+            details::decode(&status),
+            vec!["field vpc.cidr: too big".to_string()]
+        );
+        assert!(details::decode(&[0xff]).is_empty());
+    }
+}

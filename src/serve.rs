@@ -1,0 +1,111 @@
+//! `vpclab serve`: the gRPC control plane on a TCP port, state under a data directory.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use vpclab_controlplane::api::{Cloud, Defaults, Tenancy, serve};
+use vpclab_sim::profile::Provider;
+
+pub struct Options<'a> {
+    pub listen: SocketAddr,
+    pub data_dir: &'a Path,
+    pub tokens: Option<&'a Path>,
+    pub provider: Provider,
+    pub seed: u64,
+    pub start: u64,
+}
+
+pub fn run(o: &Options) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VPCLAB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let tenancy = match o.tokens {
+        Some(path) => {
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    return crate::fail(crate::BAD_INPUT, &format!("{}: {e}", path.display()));
+                }
+            };
+            match Tenancy::from_file(&path.display().to_string(), &text, o.provider) {
+                Ok(t) => t,
+                Err(e) => return crate::fail(crate::BAD_INPUT, &e),
+            }
+        }
+        None => Tenancy::single(o.provider),
+    };
+    if tenancy.is_single() && !o.listen.ip().is_loopback() {
+        return crate::fail(
+            crate::BAD_INPUT,
+            &format!(
+                "refusing to listen on {} without --tokens: anyone who can reach it could change the default project. Give --tokens FILE or listen on 127.0.0.1",
+                o.listen
+            ),
+        );
+    }
+    let defaults = Defaults {
+        seed: o.seed,
+        start: o.start,
+    };
+    let cloud = match Cloud::open(o.data_dir, defaults) {
+        Ok(c) => Arc::new(c),
+        Err(e) => return crate::fail(1, &e.to_string()),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return crate::fail(1, &format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(o.listen).await {
+            Ok(l) => l,
+            Err(e) => return crate::fail(1, &format!("cannot listen on {}: {e}", o.listen)),
+        };
+        let addr = listener.local_addr().map_or(o.listen, |a| a);
+        tracing::info!(
+            %addr,
+            data_dir = %o.data_dir.display(),
+            projects = cloud.project_ids().len(),
+            "serving"
+        );
+        // A line tools can wait for (tests read the port from it).
+        println!("vpclab: serving on {addr}");
+        match serve(listener, cloud, Arc::new(tenancy), shutdown_signal()).await {
+            Ok(()) => {
+                tracing::info!("stopped");
+                ExitCode::SUCCESS
+            }
+            Err(e) => crate::fail(1, &format!("server error: {e}")),
+        }
+    })
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
