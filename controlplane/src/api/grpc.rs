@@ -871,6 +871,8 @@ impl pb::simulation_service_server::SimulationService for Api {
                 provider: p.provider.as_str().to_string(),
                 start_time: Some(timestamp(p.start)),
                 clock: Some(clock(p)),
+                account_id: p.world().account_id.clone(),
+                region: p.world().region.clone(),
             })
         })
         .await

@@ -1,0 +1,112 @@
+//! A vpclab server in the test process, on loopback port 0, with its own data directory.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tonic::Request;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use vpclab_controlplane::api::{Cloud, Defaults, Tenancy, pb, serve};
+
+#[allow(unused_imports)]
+pub use pb::log_service_client::LogServiceClient;
+#[allow(unused_imports)]
+pub use pb::network_service_client::NetworkServiceClient;
+#[allow(unused_imports)]
+pub use pb::router_service_client::RouterServiceClient;
+#[allow(unused_imports)]
+pub use pb::simulation_service_client::SimulationServiceClient;
+
+/// A fresh, empty directory under the system temp dir.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "vpclab-test-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub struct Server {
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Server {
+    pub async fn start(dir: &Path, tenancy: Tenancy, defaults: Defaults) -> Server {
+        let cloud = Arc::new(Cloud::open(dir, defaults).expect("open the data dir"));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(listener, cloud, Arc::new(tenancy), async {
+            let _ = stopped.await;
+        }));
+        Server {
+            addr,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// Stops gracefully and waits until the data directory is released.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// A request carrying `authorization: Bearer <token>`.
+pub fn auth<T>(msg: T, token: &str) -> Request<T> {
+    let mut r = Request::new(msg);
+    let v: MetadataValue<_> = format!("Bearer {token}").parse().unwrap();
+    r.metadata_mut().insert("authorization", v);
+    r
+}
+
+/// The field violations of a status, as (field, description).
+pub fn violations(s: &tonic::Status) -> Vec<(String, String)> {
+    use tonic_types::StatusExt;
+    s.get_details_bad_request()
+        .map(|b| {
+            b.field_violations
+                .into_iter()
+                .map(|v| (v.field, v.description))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The single field a refused request names.
+pub fn field(s: &tonic::Status) -> String {
+    let v = violations(s);
+    assert_eq!(v.len(), 1, "one field violation expected: {s:?}");
+    v[0].0.clone()
+}
+
+pub fn ts(secs: u64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: secs as i64,
+        nanos: 0,
+    }
+}
