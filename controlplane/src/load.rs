@@ -13,7 +13,7 @@ use vpclab_sim::addr::Ipv4Net;
 use vpclab_sim::flowlog::format::{AwsFormat, Format};
 use vpclab_sim::flowlog::{Filter, Scope};
 use vpclab_sim::host::Host;
-use vpclab_sim::packet::{self, L4, Packet, TcpFlags, size};
+use vpclab_sim::packet::size;
 use vpclab_sim::policy::sg::Remote;
 use vpclab_sim::policy::{PortRange, ProtoMatch, RuleAction, acl, sg};
 use vpclab_sim::profile::{Profile, Provider};
@@ -25,6 +25,7 @@ use vpclab_sim::world::{
 
 use crate::doc::{self, S};
 use crate::expect::Expectation;
+use crate::parse;
 
 /// A scenario that could not be loaded: where, which field, why.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -688,27 +689,11 @@ impl Loader {
     }
 
     fn direction(&self, s: &S<String>, field: &str) -> Result<Direction, ScenarioError> {
-        match s.value.as_str() {
-            "ingress" | "inbound" | "in" => Ok(Direction::Ingress),
-            "egress" | "outbound" | "out" => Ok(Direction::Egress),
-            o => Err(self.err(
-                s.referenced,
-                field,
-                format!("unknown direction `{o}` (expected ingress or egress)"),
-            )),
-        }
+        parse::direction(&s.value).map_err(|m| self.err(s.referenced, field, m))
     }
 
     fn action(&self, s: &S<String>, field: &str) -> Result<RuleAction, ScenarioError> {
-        match s.value.as_str() {
-            "allow" | "accept" => Ok(RuleAction::Allow),
-            "deny" | "drop" | "reject" => Ok(RuleAction::Deny),
-            o => Err(self.err(
-                s.referenced,
-                field,
-                format!("unknown action `{o}` (expected allow or deny)"),
-            )),
-        }
+        parse::action(&s.value).map_err(|m| self.err(s.referenced, field, m))
     }
 
     fn protocol(
@@ -718,72 +703,37 @@ impl Loader {
         icmp_code: Option<&S<i64>>,
         path: &str,
     ) -> Result<ProtoMatch, ScenarioError> {
-        let field = format!("{path}.protocol");
-        let m = match &p.value {
-            doc::ProtoDoc::Name(n) => match n.to_ascii_lowercase().as_str() {
-                "tcp" => ProtoMatch::Tcp,
-                "udp" => ProtoMatch::Udp,
-                "icmp" => ProtoMatch::Icmp {
-                    icmp_type: None,
-                    code: None,
-                },
-                "all" | "-1" | "any" => ProtoMatch::Any,
-                o => return Err(self.err(
-                    p.referenced,
-                    field,
-                    format!(
-                        "unknown protocol `{o}` (expected tcp, udp, icmp, all or a number 0-255)"
-                    ),
-                )),
-            },
-            doc::ProtoDoc::Number(-1) => ProtoMatch::Any,
-            doc::ProtoDoc::Number(n) => match u8::try_from(*n) {
-                Ok(packet::proto::TCP) => ProtoMatch::Tcp,
-                Ok(packet::proto::UDP) => ProtoMatch::Udp,
-                Ok(packet::proto::ICMP) => ProtoMatch::Icmp {
-                    icmp_type: None,
-                    code: None,
-                },
-                Ok(n) => ProtoMatch::Number(n),
-                Err(_) => {
-                    return Err(self.err(
-                        p.referenced,
-                        field,
-                        format!("protocol number {n} is outside 0-255"),
-                    ));
-                }
-            },
+        let text = match &p.value {
+            doc::ProtoDoc::Name(n) => n.clone(),
+            doc::ProtoDoc::Number(n) => n.to_string(),
         };
-        let byte = |v: Option<&S<i64>>, name: &str| -> Result<Option<u8>, ScenarioError> {
-            v.map(|s| {
-                u8::try_from(s.value).map_err(|_| {
-                    self.err(
-                        s.referenced,
-                        format!("{path}.{name}"),
-                        format!("{name} must be 0-255"),
-                    )
-                })
-            })
-            .transpose()
-        };
-        let (t, c) = (byte(icmp_type, "icmp_type")?, byte(icmp_code, "icmp_code")?);
-        match m {
-            ProtoMatch::Icmp { .. } => Ok(ProtoMatch::Icmp {
-                icmp_type: t,
-                code: c,
-            }),
-            _ if t.is_some() || c.is_some() => {
-                let at = icmp_type
-                    .or(icmp_code)
-                    .map_or(p.referenced, |s| s.referenced);
-                Err(self.err(
-                    at,
-                    format!("{path}.icmp_type"),
-                    "icmp_type and icmp_code apply to ICMP rules only",
-                ))
+        parse::protocol(
+            &text,
+            icmp_type.map(|s| s.value),
+            icmp_code.map(|s| s.value),
+        )
+        .map_err(|e| match e {
+            parse::ProtocolError::Protocol(m) => {
+                self.err(p.referenced, format!("{path}.protocol"), m)
             }
-            _ => Ok(m),
-        }
+            parse::ProtocolError::IcmpType(m) => self.err(
+                icmp_type.map_or(p.referenced, |s| s.referenced),
+                format!("{path}.icmp_type"),
+                m,
+            ),
+            parse::ProtocolError::IcmpCode(m) => self.err(
+                icmp_code.map_or(p.referenced, |s| s.referenced),
+                format!("{path}.icmp_code"),
+                m,
+            ),
+            parse::ProtocolError::NotIcmp(m) => self.err(
+                icmp_type
+                    .or(icmp_code)
+                    .map_or(p.referenced, |s| s.referenced),
+                format!("{path}.icmp_type"),
+                m,
+            ),
+        })
     }
 
     fn ports(&self, p: Option<&S<doc::PortsDoc>>, field: &str) -> Result<PortRange, ScenarioError> {
@@ -794,9 +744,7 @@ impl Loader {
             doc::PortsDoc::Number(n) => n.to_string(),
             doc::PortsDoc::Text(t) => t.clone(),
         };
-        PortRange::parse(&text).ok_or_else(|| {
-            self.err(p.referenced, field, format!("`{text}` is not a port range (like 22, 1024-65535 or all; the first port must not exceed the last, and ports are 0-65535)"))
-        })
+        parse::ports(&text).map_err(|m| self.err(p.referenced, field, m))
     }
 
     fn flow_log(
@@ -1168,81 +1116,29 @@ impl Loader {
         let proto = self.protocol(&d.protocol, None, None, path)?;
         let mut flags = 0u8;
         for f in &d.flags {
-            flags |= match f.value.to_ascii_lowercase().as_str() {
-                "fin" => TcpFlags::FIN,
-                "syn" => TcpFlags::SYN,
-                "rst" => TcpFlags::RST,
-                "psh" => TcpFlags::PSH,
-                "ack" => TcpFlags::ACK,
-                "urg" => TcpFlags::URG,
-                "ece" => TcpFlags::ECE,
-                "cwr" => TcpFlags::CWR,
-                o => {
-                    return Err(self.err(
-                        f.referenced,
-                        format!("{path}.flags"),
-                        format!("unknown TCP flag `{o}`"),
-                    ));
-                }
-            };
+            flags |= parse::tcp_flag(&f.value)
+                .map_err(|m| self.err(f.referenced, format!("{path}.flags"), m))?;
         }
-        let mut p = match proto {
-            ProtoMatch::Tcp => {
-                let len = if flags & TcpFlags::SYN != 0 {
-                    size::TCP_SYN
-                } else if flags & TcpFlags::RST != 0 {
-                    size::TCP_RST
-                } else {
-                    size::TCP_ACK
-                };
-                Packet::tcp(
-                    src,
-                    d.sport.unwrap_or(33000),
-                    dst,
-                    d.dport.unwrap_or(80),
-                    flags,
-                    len,
-                )
-            }
-            ProtoMatch::Udp => Packet::udp(
-                src,
-                d.sport.unwrap_or(33000),
-                dst,
-                d.dport.unwrap_or(53),
-                size::UDP_REQUEST,
-            ),
-            ProtoMatch::Icmp { .. } => {
-                let mut p =
-                    Packet::echo_request(src, dst, d.ident.unwrap_or(1), d.seq.unwrap_or(0));
-                if let L4::Icmp {
-                    icmp_type, code, ..
-                } = &mut p.l4
-                {
-                    *icmp_type = d.icmp_type.unwrap_or(packet::icmp::ECHO_REQUEST);
-                    *code = d.icmp_code.unwrap_or(0);
-                }
-                p
-            }
-            ProtoMatch::Number(n) => Packet::other(src, dst, n, 40),
-            ProtoMatch::Any => {
-                return Err(self.err(
-                    d.protocol.referenced,
-                    format!("{path}.protocol"),
-                    "a packet needs one protocol, not `all`",
-                ));
-            }
+        let raw = parse::RawPacket {
+            sport: d.sport,
+            dport: d.dport,
+            flags,
+            icmp_type: d.icmp_type,
+            icmp_code: d.icmp_code,
+            ident: d.ident,
+            seq: d.seq,
+            size: d.size,
+            fragment_offset: d.fragment_offset.unwrap_or(0),
+            more_fragments: d.more_fragments,
         };
-        if let Some(s) = d.size {
-            p.len = s.max(size::IP_HEADER);
-        }
-        p.frag_offset = d.fragment_offset.unwrap_or(0);
-        p.more_fragments = d.more_fragments;
+        let p = parse::raw_packet(src, dst, proto, &raw)
+            .map_err(|m| self.err(d.protocol.referenced, format!("{path}.protocol"), m))?;
         for i in 0..d.count {
-            let mut q = p;
-            if let L4::Icmp { seq, .. } = &mut q.l4 {
-                *seq = seq.wrapping_add(i);
-            }
-            sim.send_at(at + secs(d.interval).times(i as u64), from, q);
+            sim.send_at(
+                at + secs(d.interval).times(i as u64),
+                from,
+                parse::nth(p, i),
+            );
         }
         Ok(())
     }

@@ -390,22 +390,31 @@ impl Project {
                         )
                     })
                     .transpose()?;
+                // Associations are checked before the subnet exists, so that nothing is
+                // created when one of them would be refused.
+                let w = &self.sim.world;
+                if acl.is_some_and(|a| w.acls[a as usize].vpc != vpc) {
+                    return Err(ApiError::invalid(
+                        "subnet.network_acl",
+                        "the network ACL belongs to another VPC",
+                    ));
+                }
+                if rt.is_some_and(|t| w.route_tables[t as usize].vpc != vpc) {
+                    return Err(ApiError::invalid(
+                        "subnet.route_table",
+                        "the route table belongs to another VPC",
+                    ));
+                }
                 let idx = self
                     .sim
                     .world
                     .transact(|w| {
                         let s = w.create_subnet(&s.display_name, id, vpc, block, zone)?;
                         if let Some(a) = acl {
-                            w.associate_acl(s, a).map_err(|e| ModelError {
-                                field: "network_acl".into(),
-                                ..e
-                            })?;
+                            w.associate_acl(s, a)?;
                         }
                         if let Some(t) = rt {
-                            w.associate_route_table(s, t).map_err(|e| ModelError {
-                                field: "route_table".into(),
-                                ..e
-                            })?;
+                            w.associate_route_table(s, t)?;
                         }
                         Ok(s)
                     })
