@@ -24,6 +24,7 @@ pub fn run(o: &Options) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let tenancy = match o.tokens {
         Some(path) => {

@@ -42,11 +42,13 @@ impl Api {
     ) -> Reply<T> {
         let cloud = self.cloud.clone();
         let kind = cmd.kind();
+        let project = caller.project.clone();
         let result = tokio::task::spawn_blocking(move || cloud.mutate(&caller, cmd, view))
             .await
             .map_err(|e| Status::internal(format!("request aborted: {e}")))?;
-        if let Err(e) = &result {
-            tracing::debug!(command = kind, error = %e, "refused");
+        match &result {
+            Ok(_) => tracing::info!(%project, command = kind, "applied"),
+            Err(e) => tracing::info!(%project, command = kind, error = %e, "refused"),
         }
         result.map(Response::new).map_err(Status::from)
     }
