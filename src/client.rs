@@ -56,20 +56,13 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 
 struct Client {
     project: String,
+    /// The cloud the project simulates.
+    provider: String,
     auth: Option<MetadataValue<Ascii>>,
     net: NetworkServiceClient<Channel>,
     logs: LogServiceClient<Channel>,
     sim: SimulationServiceClient<Channel>,
     routers: RouterServiceClient<Channel>,
-}
-
-/// The caller's project: the client cannot learn it from the server, so it comes from
-/// `VPCLAB_PROJECT` (default `default`, the project of a server without `--tokens`).
-fn project() -> String {
-    std::env::var("VPCLAB_PROJECT")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "default".into())
 }
 
 /// An error and its causes, one after the other (tonic's transport errors say little alone).
@@ -108,14 +101,28 @@ impl Client {
             .connect()
             .await
             .map_err(|e| Failure::Server(format!("cannot connect to {url}: {}", chain(&e))))?;
-        Ok(Client {
-            project: project(),
+        let mut c = Client {
+            project: String::new(),
+            provider: String::new(),
             auth,
             net: NetworkServiceClient::new(channel.clone()),
             logs: LogServiceClient::new(channel.clone()),
             sim: SimulationServiceClient::new(channel.clone()),
             routers: RouterServiceClient::new(channel),
-        })
+        };
+        // The token decides the project; the server says which, and which cloud it is.
+        let r = c.req(pb::GetProjectRequest {
+            name: "projects/-".into(),
+        });
+        let p = c
+            .sim
+            .get_project(r)
+            .await
+            .map_err(server_err("asking the server for the caller's project"))?
+            .into_inner();
+        c.project = p.name.trim_start_matches("projects/").to_string();
+        c.provider = p.provider;
+        Ok(c)
     }
 
     /// A request with the bearer token, when there is one.
@@ -187,15 +194,14 @@ fn code_name(c: Code) -> &'static str {
 /// details (field violations, blocking resources, quotas).
 fn describe(what: &str, s: &Status) -> String {
     let mut m = format!("{what}: {}: {}", code_name(s.code()), s.message());
-    for d in details::decode(s.details()) {
+    for d in details(s) {
         m.push_str("\n  ");
         m.push_str(&d);
     }
     match s.code() {
-        Code::PermissionDenied => m.push_str(&format!(
-            "\n  the token belongs to another project: set VPCLAB_PROJECT to its project (now `{}`)",
-            project()
-        )),
+        Code::PermissionDenied => {
+            m.push_str("\n  the resource belongs to another project than the token's")
+        }
         Code::Unauthenticated => {
             m.push_str("\n  the server needs a bearer token: pass --token or set VPCLAB_TOKEN")
         }
@@ -209,134 +215,28 @@ fn server_err(what: impl Into<String>) -> impl FnOnce(Status) -> Failure {
     move |s| Failure::Server(describe(&what, &s))
 }
 
-/// Reads the google.rpc details of a status (`grpc-status-details-bin`: a google.rpc.Status)
-/// with a few lines of protobuf wire format, so the binary needs no extra crate.
-mod details {
-    enum Value<'a> {
-        Varint,
-        Bytes(&'a [u8]),
-    }
-
-    fn varint(b: &mut &[u8]) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let (&byte, rest) = b.split_first()?;
-            *b = rest;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
+/// The google.rpc details of a status, one line each: `field vpc.cidr: …`,
+/// `precondition IN_USE projects/…`, `quota …`.
+fn details(s: &Status) -> Vec<String> {
+    use tonic_types::StatusExt;
+    let d = s.get_error_details();
+    let mut out = Vec::new();
+    if let Some(b) = d.bad_request() {
+        for v in &b.field_violations {
+            out.push(format!("field {}: {}", v.field, v.description));
         }
-        None
     }
-
-    /// The fields of a message; stops at anything malformed.
-    fn fields(mut b: &[u8]) -> Vec<(u64, Value<'_>)> {
-        let mut out = Vec::new();
-        while !b.is_empty() {
-            let Some(key) = varint(&mut b) else { break };
-            let value = match key & 7 {
-                0 => match varint(&mut b) {
-                    Some(_) => Value::Varint,
-                    None => break,
-                },
-                1 if b.len() >= 8 => {
-                    b = &b[8..];
-                    Value::Varint
-                }
-                2 => {
-                    let Some(n) = varint(&mut b) else { break };
-                    let Ok(n) = usize::try_from(n) else { break };
-                    if n > b.len() {
-                        break;
-                    }
-                    let (v, rest) = b.split_at(n);
-                    b = rest;
-                    Value::Bytes(v)
-                }
-                5 if b.len() >= 4 => {
-                    b = &b[4..];
-                    Value::Varint
-                }
-                _ => break,
-            };
-            out.push((key >> 3, value));
+    if let Some(p) = d.precondition_failure() {
+        for v in p.violations.iter().filter(|v| !v.subject.is_empty()) {
+            out.push(format!("precondition {} {}", v.r#type, v.subject));
         }
-        out
     }
-
-    /// The string fields of a message, by number.
-    fn strings(b: &[u8]) -> Vec<(u64, String)> {
-        fields(b)
-            .into_iter()
-            .filter_map(|(n, v)| match v {
-                Value::Bytes(s) => Some((n, String::from_utf8_lossy(s).into_owned())),
-                Value::Varint => None,
-            })
-            .collect()
-    }
-
-    fn get(f: &[(u64, String)], n: u64) -> &str {
-        f.iter()
-            .find(|(k, _)| *k == n)
-            .map_or("", |(_, v)| v.as_str())
-    }
-
-    /// The repeated sub-messages of field 1 (BadRequest, PreconditionFailure, QuotaFailure).
-    fn violations(b: &[u8]) -> Vec<Vec<(u64, String)>> {
-        fields(b)
-            .into_iter()
-            .filter_map(|(n, v)| match (n, v) {
-                (1, Value::Bytes(m)) => Some(strings(m)),
-                _ => None,
-            })
-            .collect()
-    }
-
-    /// One line per detail: `field vpc.cidr: ...`, `blocked by ...`, `quota ...`.
-    pub fn decode(status: &[u8]) -> Vec<String> {
-        let mut out = Vec::new();
-        for (n, v) in fields(status) {
-            let (3, Value::Bytes(any)) = (n, v) else {
-                continue;
-            };
-            let any = fields(any);
-            let url = any.iter().find_map(|(n, v)| match (n, v) {
-                (1, Value::Bytes(s)) => Some(String::from_utf8_lossy(s).into_owned()),
-                _ => None,
-            });
-            let body = any.iter().find_map(|(n, v)| match (n, v) {
-                (2, Value::Bytes(s)) => Some(*s),
-                _ => None,
-            });
-            let (Some(url), Some(body)) = (url, body) else {
-                continue;
-            };
-            let kind = url.rsplit('/').next().unwrap_or("");
-            match kind {
-                "google.rpc.BadRequest" => {
-                    for v in violations(body) {
-                        out.push(format!("field {}: {}", get(&v, 1), get(&v, 2)));
-                    }
-                }
-                "google.rpc.PreconditionFailure" => {
-                    for v in violations(body) {
-                        let subject = get(&v, 2);
-                        if !subject.is_empty() {
-                            out.push(format!("precondition {} {subject}", get(&v, 1)));
-                        }
-                    }
-                }
-                "google.rpc.QuotaFailure" => {
-                    for v in violations(body) {
-                        out.push(format!("quota {}: {}", get(&v, 1), get(&v, 2)));
-                    }
-                }
-                _ => {}
-            }
+    if let Some(q) = d.quota_failure() {
+        for v in &q.violations {
+            out.push(format!("quota {}: {}", v.subject, v.description));
         }
-        out
     }
+    out
 }
 
 // ----- apply -----
@@ -390,10 +290,19 @@ fn apply_notes(d: &doc::Scenario) -> Vec<String> {
             if skipped.len() == 1 { "is" } else { "are" }
         ));
     }
-    if d.account.is_some() || d.region.is_some() {
-        notes.push(
-            "`account` and `region` are not applied: the server's project has its own".into(),
-        );
+    let pinned: Vec<&str> = [
+        ("account", d.account.is_some()),
+        ("region", d.region.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(f, set)| set.then_some(f))
+    .collect();
+    if !pinned.is_empty() {
+        notes.push(format!(
+            "the scenario's {} {} not applied: the server's project has its own",
+            pinned.join(" and "),
+            if pinned.len() == 1 { "is" } else { "are" }
+        ));
     }
     if d.flow_logs.iter().any(|f| f.value.capacity.is_some()) {
         notes.push("flow logs' `capacity` is not applied: the API has no such field".into());
@@ -1009,18 +918,11 @@ async fn log_stream(c: &mut Client) -> Result<String, Failure> {
 // ----- export -----
 
 pub fn export(server: &str, token: Option<&str>, output: Option<&Path>) -> ExitCode {
-    let provider = std::env::var("VPCLAB_PROVIDER")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .unwrap_or_else(|| "huawei".into());
-    if let Err(e) = provider.parse::<vpclab_sim::profile::Provider>() {
-        return crate::fail(crate::BAD_INPUT, &format!("VPCLAB_PROVIDER: {e}"));
-    }
     let state = match runtime().and_then(|rt| rt.block_on(read_state(server, token))) {
         Ok(s) => s,
         Err(f) => return f.exit(),
     };
-    let (text, notes) = render(&state, &provider);
+    let (text, notes) = render(&state, &state.provider);
     for n in &notes {
         eprintln!("vpclab: note: {n}");
     }
@@ -1040,6 +942,8 @@ pub fn export(server: &str, token: Option<&str>, output: Option<&Path>) -> ExitC
 #[derive(Default)]
 struct State {
     project: String,
+    /// The cloud the project simulates.
+    provider: String,
     /// The virtual clock, Unix seconds.
     now: i64,
     vpcs: Vec<pb::Vpc>,
@@ -1070,6 +974,7 @@ async fn read_state(server: &str, token: Option<&str>) -> Result<State, Failure>
         .into_inner();
     let mut s = State {
         project: c.project.clone(),
+        provider: c.provider.clone(),
         now: clock.now.map_or(0, |t| t.seconds),
         ..State::default()
     };
@@ -1784,8 +1689,7 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
         top.push(("flow_logs", Y::Seq(flow_logs)));
     }
     let mut out = format!(
-        "# Exported by `vpclab export` from project `{}`.\n\
-         # The server does not report its cloud: provider `{provider}` is assumed (set VPCLAB_PROVIDER).\n",
+        "# Exported by `vpclab export` from project `{}` ({provider}).\n",
         st.project
     );
     for n in &notes {
@@ -1854,29 +1758,5 @@ mod tests {
             out,
             "name: x\nvpcs:\n  - name: main\n    subnets:\n      - { name: a, cidr: 10.0.0.0/24 }\n    enis: []\n"
         );
-    }
-
-    #[test]
-    fn details_bad_request() {
-        // google.rpc.Status { code: 3, details: [Any { BadRequest { field_violations: [
-        //   { field: "vpc.cidr", description: "too big" } ] } }] }
-        fn ld(field: u8, body: &[u8]) -> Vec<u8> {
-            let mut v = vec![(field << 3) | 2, body.len() as u8];
-            v.extend_from_slice(body);
-            v
-        }
-        let violation = [ld(1, b"vpc.cidr"), ld(2, b"too big")].concat();
-        let bad_request = ld(1, &violation);
-        let any = [
-            ld(1, b"type.googleapis.com/google.rpc.BadRequest"),
-            ld(2, &bad_request),
-        ]
-        .concat();
-        let status = [vec![0x08, 3], ld(3, &any)].concat();
-        assert_eq!(
-            details::decode(&status),
-            vec!["field vpc.cidr: too big".to_string()]
-        );
-        assert!(details::decode(&[0xff]).is_empty());
     }
 }

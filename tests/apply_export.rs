@@ -1,0 +1,574 @@
+//! `vpclab apply` and `vpclab export` against servers started in-process on loopback (port 0):
+//! a scenario is applied and read back through the API; its export applies to a fresh server
+//! whose export is byte-identical (the round trip); bad files send nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tonic::transport::Channel;
+use vpclab_controlplane::api::pb;
+use vpclab_controlplane::api::pb::log_service_client::LogServiceClient;
+use vpclab_controlplane::api::pb::network_service_client::NetworkServiceClient;
+use vpclab_controlplane::api::pb::simulation_service_client::SimulationServiceClient;
+use vpclab_controlplane::api::{Cloud, Defaults, Tenancy, serve};
+use vpclab_sim::profile::Provider;
+
+const PARENT: &str = "projects/default";
+
+fn scratch(what: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "vpclab-apply-export-{}-{}-{what}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A server on a fresh data directory, stopped and removed on drop.
+struct Server {
+    rt: tokio::runtime::Runtime,
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    dir: PathBuf,
+}
+
+impl Server {
+    fn start(provider: Provider) -> Server {
+        let dir = scratch("data");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let cloud = Cloud::open(&dir, Defaults::default()).unwrap();
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        rt.spawn(serve(
+            listener,
+            Arc::new(cloud),
+            Arc::new(Tenancy::single(provider)),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Server {
+            rt,
+            url: format!("http://{addr}"),
+            stop: Some(stop),
+            dir,
+        }
+    }
+
+    fn net(&self) -> NetworkServiceClient<Channel> {
+        self.rt
+            .block_on(NetworkServiceClient::connect(self.url.clone()))
+            .unwrap()
+    }
+
+    fn logs(&self) -> LogServiceClient<Channel> {
+        self.rt
+            .block_on(LogServiceClient::connect(self.url.clone()))
+            .unwrap()
+    }
+
+    fn sim(&self) -> SimulationServiceClient<Channel> {
+        self.rt
+            .block_on(SimulationServiceClient::connect(self.url.clone()))
+            .unwrap()
+    }
+
+    fn vpcs(&self) -> Vec<pb::Vpc> {
+        let mut net = self.net();
+        self.rt
+            .block_on(net.list_vpcs(pb::ListVpcsRequest {
+                parent: PARENT.into(),
+                ..Default::default()
+            }))
+            .unwrap()
+            .into_inner()
+            .vpcs
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn vpclab(args: &[&str], _provider: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vpclab"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("VPCLAB_TOKEN")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn assert_ok(o: &Output, what: &str) {
+    assert!(
+        o.status.success(),
+        "{what} failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+}
+
+fn apply(file: &Path, server: &Server, provider: &str) -> Output {
+    let o = vpclab(
+        &["apply", file.to_str().unwrap(), "--server", &server.url],
+        provider,
+    );
+    assert_ok(&o, &format!("apply {}", file.display()));
+    o
+}
+
+fn export(server: &Server, out: &Path, provider: &str) -> String {
+    let o = vpclab(
+        &[
+            "export",
+            "--server",
+            &server.url,
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        provider,
+    );
+    assert_ok(&o, "export");
+    std::fs::read_to_string(out).unwrap()
+}
+
+/// Applies `scenario` to a fresh server, exports it, applies the export to a second fresh
+/// server and exports again: the two exports must be the same bytes, and `check` must accept
+/// the export. Returns the first server (for inspection) and the export.
+fn round_trip(scenario: &Path, provider: Provider, name: &str) -> (Server, String) {
+    let dir = scratch("files");
+    let first = Server::start(provider);
+    let out = apply(scenario, &first, name);
+    assert!(
+        text(&out.stdout).contains("created projects/default/vpcs/"),
+        "{}",
+        text(&out.stdout)
+    );
+    let one = dir.join("one.yaml");
+    let exported = export(&first, &one, name);
+    let check = vpclab(&["check", one.to_str().unwrap()], name);
+    assert_ok(&check, &format!("check of the export\n{exported}"));
+
+    let second = Server::start(provider);
+    apply(&one, &second, name);
+    let two = dir.join("two.yaml");
+    let again = export(&second, &two, name);
+    assert_eq!(
+        exported, again,
+        "the export of the re-applied export differs"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    (first, exported)
+}
+
+#[test]
+fn shipped_scenario_applies_and_round_trips() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ping-acl-asymmetry.yaml");
+    // The scenario is tencent's: the server simulates the same cloud.
+    let (server, exported) = round_trip(&file, Provider::Tencent, "tencent");
+    assert!(exported.contains("provider: tencent\n"), "{exported}");
+    assert!(exported.contains("id: eni-lq6mkcis"), "{exported}");
+
+    let mut net = server.net();
+    let rt = &server.rt;
+    let eni = rt
+        .block_on(net.get_network_interface(pb::GetNetworkInterfaceRequest {
+            name: "projects/default/networkInterfaces/eni-lq6mkcis".into(),
+        }))
+        .unwrap()
+        .into_inner();
+    assert_eq!(eni.display_name, "instance");
+    assert_eq!(eni.private_ip, "172.31.16.139");
+    assert_eq!(eni.elastic_ip, "198.51.100.10");
+    assert_eq!(eni.security_groups.len(), 1);
+    let sg = rt
+        .block_on(net.get_security_group(pb::GetSecurityGroupRequest {
+            name: eni.security_groups[0].clone(),
+        }))
+        .unwrap()
+        .into_inner();
+    assert_eq!(sg.display_name, "web-sg");
+    assert_eq!(sg.rules.len(), 2);
+
+    let subnet = rt
+        .block_on(net.get_subnet(pb::GetSubnetRequest {
+            name: eni.subnet.clone(),
+        }))
+        .unwrap()
+        .into_inner();
+    assert_eq!(subnet.display_name, "web");
+    let acl = rt
+        .block_on(net.get_network_acl(pb::GetNetworkAclRequest {
+            name: subnet.network_acl.clone(),
+        }))
+        .unwrap()
+        .into_inner();
+    assert_eq!(acl.display_name, "web-acl");
+    assert_eq!(acl.entries.len(), 2);
+
+    let vpc = rt
+        .block_on(net.get_vpc(pb::GetVpcRequest {
+            name: eni.vpc.clone(),
+        }))
+        .unwrap()
+        .into_inner();
+    assert!(!vpc.internet_gateway.is_empty());
+    let main = rt
+        .block_on(net.get_route_table(pb::GetRouteTableRequest {
+            name: vpc.main_route_table.clone(),
+        }))
+        .unwrap()
+        .into_inner();
+    assert!(main.routes.iter().any(|r| r.destination == "0.0.0.0/0"
+        && r.target
+            == Some(pb::route::Target::InternetGateway(
+                vpc.internet_gateway.clone()
+            ))));
+
+    let mut sim = server.sim();
+    let hosts = rt
+        .block_on(sim.list_external_hosts(pb::ListExternalHostsRequest {
+            parent: PARENT.into(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .into_inner()
+        .external_hosts;
+    assert_eq!(hosts.len(), 1);
+    assert_eq!(
+        (hosts[0].display_name.as_str(), hosts[0].ip.as_str()),
+        ("home", "203.0.113.12")
+    );
+
+    let mut logs = server.logs();
+    let flows = rt
+        .block_on(logs.list_flow_logs(pb::ListFlowLogsRequest {
+            parent: PARENT.into(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .into_inner()
+        .flow_logs;
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0].display_name, "instance-flows");
+    assert_eq!(flows[0].resource, eni.name);
+    let stream = rt
+        .block_on(logs.get_log_stream(pb::GetLogStreamRequest {
+            name: flows[0].log_stream.clone(),
+        }))
+        .unwrap()
+        .into_inner();
+    assert_eq!(stream.display_name, "flow-logs");
+}
+
+const RICH: &str = r#"
+name: rich
+provider: huawei
+start: 1704067200
+vpcs:
+  - name: prod
+    id: vpc-prod-1
+    cidr: 10.0.0.0/16
+    internet_gateway: true
+    routes:
+      - { destination: 0.0.0.0/0, target: internet_gateway }
+      - { destination: 192.0.2.0/24, target: blackhole }
+    route_tables:
+      - name: isolated
+        routes:
+          - { destination: 198.51.100.0/24, target: blackhole }
+      - { name: spare-table }
+    security_groups:
+      - name: web
+        rules:
+          - { direction: ingress, action: allow, priority: 10, protocol: tcp, ports: 443, remote: 0.0.0.0/0 }
+          - { direction: ingress, action: deny, protocol: tcp, ports: "1024-65535", remote: 203.0.113.0/24 }
+          - { direction: ingress, protocol: icmp, icmp_type: 8, icmp_code: 0, remote: { group: admin } }
+          - { direction: egress, protocol: all, remote: { group: db } }
+      - name: db
+        id: sg-db-pinned
+        rules:
+          - { direction: ingress, protocol: tcp, ports: 5432, remote: { group: web } }
+          - { direction: ingress, protocol: 47, remote: { group: db } }
+          - { direction: egress, protocol: udp, ports: 53, remote: 10.0.0.2/32, description: "dns: the resolver" }
+      - name: admin
+    network_acls:
+      - name: edge
+        ingress:
+          - { rule: 100, action: allow, protocol: tcp, ports: 443, cidr: 0.0.0.0/0 }
+          - { rule: 200, action: deny, protocol: all, cidr: 203.0.113.0/24 }
+        egress:
+          - { rule: 100, action: allow, protocol: tcp, ports: 1024-65535, source_ports: 443, cidr: 0.0.0.0/0 }
+          - { rule: 110, action: allow, protocol: icmp, icmp_type: 0, cidr: 0.0.0.0/0 }
+    subnets:
+      - { name: public, cidr: 10.0.1.0/24, zone: cn-north-4a, acl: edge }
+      - { name: private, cidr: 10.0.2.0/24, route_table: isolated }
+    enis:
+      - name: web-1
+        id: eni-web-1
+        subnet: public
+        ip: 10.0.1.10
+        eip: 198.51.100.10
+        security_groups: [web, admin]
+        instance_id: i-web-1
+        instance_type: c3.large.2
+        listen: { tcp: [443, 80] }
+      - name: db-1
+        subnet: private
+        security_groups: [db]
+        listen: { tcp: [5432], udp: [53] }
+        auto_reply: false
+      - name: spare
+        subnet: private
+  - name: lab
+    cidr: 172.16.0.0/16
+    security_groups:
+      - name: web
+    subnets:
+      - { name: lab-a, cidr: 172.16.0.0/24 }
+    enis:
+      - { name: lab-1, subnet: lab-a, security_groups: [web] }
+external_hosts:
+  - { name: home, ip: 203.0.113.12 }
+  - { name: dns, ip: 8.8.8.8, listen: { udp: [53] }, auto_reply: false }
+flow_logs:
+  - { name: web-flows, resource: { eni: web-1 }, traffic: all }
+  - { name: private-rejects, resource: { subnet: private }, traffic: rejected, window: 60 }
+  - { name: lab-accepted, resource: { vpc: lab }, traffic: accepted, window: 300 }
+traffic:
+  - at: 1
+    ping: { from: home, to: web-1 }
+"#;
+
+#[test]
+fn rich_topology_round_trips() {
+    let dir = scratch("rich");
+    let file = dir.join("rich.yaml");
+    std::fs::write(&file, RICH).unwrap();
+    let check = vpclab(&["check", file.to_str().unwrap()], "huawei");
+    assert_ok(&check, "check of the test scenario");
+
+    let (server, exported) = round_trip(&file, Provider::Huawei, "huawei");
+    for want in [
+        "id: vpc-prod-1\n",
+        "id: sg-db-pinned\n",
+        "{ direction: ingress, action: allow, priority: 10, protocol: tcp, ports: 443, remote: 0.0.0.0/0 }",
+        "remote: { group: admin } }",
+        "protocol: 47, remote: { group: db } }",
+        "description: \"dns: the resolver\"",
+        "source_ports: 443",
+        "acl: edge",
+        "route_table: isolated",
+        "security_groups: [web, admin]",
+        "instance_type: c3.large.2",
+        "listen: { tcp: [80, 443] }",
+        "auto_reply: false",
+        "resource: { subnet: private }",
+        "traffic: rejected",
+        "window: 60",
+        "resource: { vpc: lab }",
+    ] {
+        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
+    }
+    // The ENI on the default group names none.
+    let spare = exported.split("- name: spare\n").nth(1).unwrap();
+    let spare = spare.split("- name:").next().unwrap();
+    assert!(!spare.contains("security_groups"), "{spare}");
+
+    // Rules referencing each other arrived as group references.
+    let mut net = server.net();
+    let groups = server
+        .rt
+        .block_on(net.list_security_groups(pb::ListSecurityGroupsRequest {
+            parent: PARENT.into(),
+            vpc: "projects/default/vpcs/vpc-prod-1".into(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .into_inner()
+        .security_groups;
+    let db = groups.iter().find(|g| g.display_name == "db").unwrap();
+    let web = groups.iter().find(|g| g.display_name == "web").unwrap();
+    assert_eq!(db.name, "projects/default/securityGroups/sg-db-pinned");
+    assert_eq!(
+        db.rules[0].remote,
+        Some(pb::security_group_rule::Remote::SecurityGroup(
+            web.name.clone()
+        ))
+    );
+    assert_eq!(server.vpcs().len(), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_file_sends_nothing() {
+    let server = Server::start(Provider::Huawei);
+    let dir = scratch("bad");
+    let file = dir.join("bad.yaml");
+    std::fs::write(
+        &file,
+        "provider: huawei\nstart: 1704067200\nvpcs:\n  - name: main\n    cidr: 10.0.0.0/16\n    subnets:\n      - { name: a, cidr: 10.9.0.0/24 }\n",
+    )
+    .unwrap();
+    let o = vpclab(
+        &["apply", file.to_str().unwrap(), "--server", &server.url],
+        "huawei",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("bad.yaml:7:"), "{err}");
+    assert!(err.contains("vpcs[0].subnets[0].cidr"), "{err}");
+    assert!(text(&o.stdout).is_empty());
+    assert!(server.vpcs().is_empty());
+
+    let missing = vpclab(
+        &["apply", "no/such/file.yaml", "--server", &server.url],
+        "huawei",
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn refusals_stop_with_the_status_and_log_streams_are_reused() {
+    let server = Server::start(Provider::Tencent);
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ping-acl-asymmetry.yaml");
+    let first = apply(&file, &server, "tencent");
+    let notes = text(&first.stderr);
+    assert!(notes.contains("traffic, expect are not applied"), "{notes}");
+    assert!(text(&first.stdout).contains("(vpclab/flow-logs)"));
+
+    // Again: the VPC name is taken, and the server says which field.
+    let again = vpclab(
+        &["apply", file.to_str().unwrap(), "--server", &server.url],
+        "tencent",
+    );
+    assert_eq!(again.status.code(), Some(1));
+    let err = text(&again.stderr);
+    assert!(err.contains("creating VPC `main`: ALREADY_EXISTS"), "{err}");
+    assert!(err.contains("field vpc.display_name"), "{err}");
+    assert_eq!(server.vpcs().len(), 1);
+
+    // Another topology with a flow log reuses the log group and stream.
+    let dir = scratch("reuse");
+    let other = dir.join("other.yaml");
+    std::fs::write(
+        &other,
+        "provider: tencent\nstart: 1432917000\nvpcs:\n  - name: second\n    cidr: 10.1.0.0/16\n    subnets:\n      - { name: s, cidr: 10.1.0.0/24 }\n    enis:\n      - { name: second-eni, subnet: s }\nflow_logs:\n  - { name: second-flows, resource: { vpc: second } }\n",
+    )
+    .unwrap();
+    let out = apply(&other, &server, "tencent");
+    let stdout = text(&out.stdout);
+    assert!(!stdout.contains("logGroups"), "{stdout}");
+    assert!(stdout.contains("(second-flows)"), "{stdout}");
+    let mut logs = server.logs();
+    let streams = server
+        .rt
+        .block_on(logs.list_log_streams(pb::ListLogStreamsRequest {
+            parent: PARENT.into(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .into_inner()
+        .log_streams;
+    assert_eq!(streams.len(), 1);
+
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unreachable_server_is_an_error() {
+    // A port nobody listens on: bind one, then let it go.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let o = vpclab(
+        &["export", "--server", &format!("http://127.0.0.1:{port}")],
+        "huawei",
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("cannot connect"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn what_a_scenario_cannot_say_is_noted() {
+    let server = Server::start(Provider::Tencent);
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ping-acl-asymmetry.yaml");
+    apply(&file, &server, "tencent");
+    let mut net = server.net();
+    let eni = "projects/default/networkInterfaces/eni-lq6mkcis";
+    let e = server
+        .rt
+        .block_on(net.get_network_interface(pb::GetNetworkInterfaceRequest { name: eni.into() }))
+        .unwrap()
+        .into_inner();
+    let vpc = server
+        .rt
+        .block_on(net.get_vpc(pb::GetVpcRequest {
+            name: e.vpc.clone(),
+        }))
+        .unwrap()
+        .into_inner();
+    // The ENI also joins the VPC's default group, which a scenario cannot name.
+    server
+        .rt
+        .block_on(
+            net.update_network_interface(pb::UpdateNetworkInterfaceRequest {
+                network_interface: Some(pb::NetworkInterface {
+                    name: eni.into(),
+                    security_groups: vec![
+                        e.security_groups[0].clone(),
+                        vpc.default_security_group.clone(),
+                    ],
+                    ..Default::default()
+                }),
+                update_mask: Some(prost_types::FieldMask {
+                    paths: vec!["security_groups".into()],
+                }),
+            }),
+        )
+        .unwrap();
+    let o = vpclab(&["export", "--server", &server.url], "tencent");
+    assert_ok(&o, "export");
+    let err = text(&o.stderr);
+    assert!(err.contains("default security group"), "{err}");
+    let yaml = text(&o.stdout);
+    assert!(
+        yaml.contains("# Note: network interface `instance`"),
+        "{yaml}"
+    );
+    assert!(yaml.contains("security_groups: [web-sg]"), "{yaml}");
+    let dir = scratch("noted");
+    let f = dir.join("export.yaml");
+    std::fs::write(&f, &yaml).unwrap();
+    assert_ok(&vpclab(&["check", f.to_str().unwrap()], "tencent"), "check");
+    let _ = std::fs::remove_dir_all(&dir);
+}
