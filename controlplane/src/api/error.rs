@@ -3,7 +3,7 @@
 //! ResourceInfo), after tonic's richer-error example.
 
 use tonic::{Code, Status};
-use tonic_types::{ErrorDetails, StatusExt};
+use tonic_types::{ErrorDetails, QuotaViolation, StatusExt};
 use vpclab_sim::world::{ErrorKind, ModelError};
 
 /// A refused request, ready to become a [`Status`].
@@ -17,6 +17,8 @@ pub struct ApiError {
     pub dependents: Vec<String>,
     /// The resource the request is about: (type, name). Boxed to keep errors small.
     pub resource: Option<Box<(String, String)>>,
+    /// For RESOURCE_EXHAUSTED: the profile's quota that was met (`router_flow_logs`).
+    pub quota: Option<String>,
 }
 
 impl ApiError {
@@ -27,6 +29,7 @@ impl ApiError {
             field: None,
             dependents: Vec::new(),
             resource: None,
+            quota: None,
         }
     }
 
@@ -51,7 +54,9 @@ impl ApiError {
     }
 
     /// A model refusal, its field placed under the request field that carried the resource
-    /// (`vpc` + `cidr` → `vpc.cidr`).
+    /// (`vpc` + `cidr` → `vpc.cidr`). A quota refusal's model field is the quota's name: it
+    /// becomes `quota`, and the caller names the request field (`at`) and the quota's subject
+    /// (`about`).
     pub fn model(e: ModelError, within: &str) -> ApiError {
         let code = match e.kind {
             ErrorKind::InvalidArgument => Code::InvalidArgument,
@@ -66,6 +71,11 @@ impl ApiError {
             (true, false) => e.field.clone(),
             (false, false) => format!("{within}.{}", e.field),
         };
+        if code == Code::ResourceExhausted {
+            let mut err = ApiError::new(code, e.message).at(within);
+            err.quota = (!e.field.is_empty()).then_some(e.field);
+            return err;
+        }
         let mut err = ApiError::new(code, e.message).at(field);
         err.dependents = e.dependents;
         err
@@ -107,10 +117,17 @@ impl From<ApiError> for Status {
                 }
             }
             Code::ResourceExhausted => {
-                d.add_quota_failure_violation(
-                    e.field.clone().unwrap_or_default(),
-                    e.message.clone(),
-                );
+                // The subject is what the quota counts for (the project, an interface).
+                let subject = match (&e.resource, &e.field) {
+                    (Some(r), _) => r.1.clone(),
+                    (None, f) => f.clone().unwrap_or_default(),
+                };
+                d.set_quota_failure(vec![QuotaViolation {
+                    subject,
+                    description: e.message.clone(),
+                    quota_id: e.quota.clone().unwrap_or_default(),
+                    ..QuotaViolation::default()
+                }]);
             }
             _ => {}
         }

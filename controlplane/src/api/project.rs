@@ -579,6 +579,18 @@ impl Project {
                             "a network interface needs at least one security group",
                         ));
                     }
+                    // As on create: another VPC's group exists, but is not for this interface.
+                    let w = &self.sim.world;
+                    let vpc = w.enis[idx as usize].vpc;
+                    if let Some(i) = g
+                        .iter()
+                        .position(|&x| w.security_groups[x as usize].vpc != vpc)
+                    {
+                        return Err(ApiError::invalid(
+                            format!("network_interface.security_groups[{i}]"),
+                            "the security group belongs to another VPC",
+                        ));
+                    }
                     Some(g)
                 } else {
                     None
@@ -987,7 +999,7 @@ impl Project {
                     .sim
                     .world
                     .transact(|w| w.create_flow_log(now, spec))
-                    .map_err(|e| rename_field(flow_field(ApiError::model(e, "flow_log"))))?;
+                    .map_err(|e| self.flow_log_refused(e, scope, &f.resource))?;
                 self.formats.insert(idx, format);
                 Ok(created(
                     self.sim.world.flow_logs[idx as usize]
@@ -1133,7 +1145,17 @@ impl Project {
                     .transact(|w| {
                         w.create_router_attachment(&a.display_name, id, router, kind, resource)
                     })
-                    .map_err(|e| rename_field(ApiError::model(e, "router_attachment")))?;
+                    .map_err(|e| {
+                        let err = rename_field(ApiError::model(e, "router_attachment"));
+                        match err.code {
+                            // The router refuses the kind (huawei, seed 000).
+                            Code::FailedPrecondition => err.about(
+                                Collection::EnterpriseRouters.type_name(),
+                                &a.enterprise_router,
+                            ),
+                            _ => err,
+                        }
+                    })?;
                 Ok(created(
                     self.sim.world.routers.attachments[idx as usize].id.clone(),
                 ))
@@ -1198,6 +1220,34 @@ impl Project {
                 self.sim.run_until(to).map_err(|e| ApiError::model(e, ""))?;
                 Ok(Applied::default())
             }
+        }
+    }
+
+    /// A refused flow log. A quota names the request's `flow_log.resource`, and its subject is
+    /// what the quota counts for: the interface (one flow log per ENI) or the project (per
+    /// region, per account). A precondition (an instance type, the region) is about the
+    /// resource to capture.
+    fn flow_log_refused(&self, e: ModelError, scope: Scope, resource: &str) -> ApiError {
+        let err = rename_field(flow_field(ApiError::model(e, "flow_log")));
+        match err.code {
+            Code::ResourceExhausted => {
+                let err = err.at("flow_log.resource");
+                if err.quota.as_deref() == Some("flow_logs_per_eni") {
+                    err.about(Collection::NetworkInterfaces.type_name(), resource)
+                } else {
+                    err.about("vpclab.v1.Project", format!("projects/{}", self.id))
+                }
+            }
+            Code::FailedPrecondition if err.dependents.is_empty() => {
+                let c = match scope {
+                    Scope::Eni(_) => Collection::NetworkInterfaces,
+                    Scope::Subnet(_) => Collection::Subnets,
+                    Scope::Vpc(_) => Collection::Vpcs,
+                    Scope::RouterAttachment(_) => Collection::RouterAttachments,
+                };
+                err.about(c.type_name(), resource)
+            }
+            _ => err,
         }
     }
 
