@@ -1550,15 +1550,7 @@ impl World {
         groups: Vec<u32>,
     ) -> Result<(), ModelError> {
         let vpc = self.eni(eni)?.vpc;
-        for (i, &g) in groups.iter().enumerate() {
-            if !self.is_live(Kind::SecurityGroup, g) || self.security_groups[g as usize].vpc != vpc
-            {
-                return Err(ModelError::not_found(
-                    format!("security_groups[{i}]"),
-                    "no such security group in the ENI's VPC",
-                ));
-            }
-        }
+        self.check_groups_of_eni(vpc, &groups)?;
         self.enis[eni as usize].security_groups = groups;
         self.recompile_vpc(vpc);
         self.apply_rule_change(now, eni);

@@ -579,18 +579,6 @@ impl Project {
                             "a network interface needs at least one security group",
                         ));
                     }
-                    // As on create: another VPC's group exists, but is not for this interface.
-                    let w = &self.sim.world;
-                    let vpc = w.enis[idx as usize].vpc;
-                    if let Some(i) = g
-                        .iter()
-                        .position(|&x| w.security_groups[x as usize].vpc != vpc)
-                    {
-                        return Err(ApiError::invalid(
-                            format!("network_interface.security_groups[{i}]"),
-                            "the security group belongs to another VPC",
-                        ));
-                    }
                     Some(g)
                 } else {
                     None
