@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::broadcast;
 use tonic::Code;
@@ -16,6 +17,7 @@ use vpclab_sim::profile::Provider;
 
 use super::command::{Command, Init};
 use super::error::ApiError;
+use super::pb;
 use super::project::{Applied, Project};
 use crate::store::{Store, StoreError, StoredRecord};
 
@@ -163,34 +165,68 @@ impl Cloud {
     ) -> Result<T, ApiError> {
         let slot = self.slot(caller)?;
         let mut slot = slot.lock().map_err(|_| poisoned())?;
+        let applied = self.commit(&caller.project, &mut slot, &cmd)?;
+        view(&slot.project, &applied)
+    }
+
+    /// One real-time tick of a project: advances its clock by `wall` times the speed it runs
+    /// at now. The speed is read under the project's lock, so a tick never moves a clock that
+    /// a RunRealtime(0) already stopped. Returns whether the clock moved.
+    pub fn tick(&self, caller: &Caller, wall: Duration) -> Result<bool, ApiError> {
+        let slot = self.slot(caller)?;
+        let mut slot = slot.lock().map_err(|_| poisoned())?;
+        let speed = slot.project.speed;
+        let micros = (speed * wall.as_micros() as f64) as i64;
+        if speed <= 0.0 || micros <= 0 {
+            return Ok(false);
+        }
+        let cmd = Command::Advance(pb::AdvanceRequest {
+            parent: format!("projects/{}", caller.project),
+            until: Some(pb::advance_request::Until::By(prost_types::Duration {
+                seconds: micros / 1_000_000,
+                nanos: (micros % 1_000_000) as i32 * 1000,
+            })),
+        });
+        self.commit(&caller.project, &mut slot, &cmd)?;
+        Ok(true)
+    }
+
+    /// Applies `cmd` to a locked project and stores it; on a storage failure the project is
+    /// rebuilt from the store.
+    fn commit(&self, project: &str, slot: &mut Slot, cmd: &Command) -> Result<Applied, ApiError> {
+        // A refused request stores nothing, not even the project it would have created.
+        let applied = slot.project.apply(cmd)?;
         if slot.stored == 0 {
             let init = Init {
                 provider: slot.project.provider.as_str().to_string(),
                 seed: self.defaults.seed,
                 start: slot.project.start.secs(),
             };
-            self.store
-                .commit(&caller.project, 1, &Command::Init(init).encode(), &[], &[])
-                .map_err(unavailable)?;
+            if let Err(e) =
+                self.store
+                    .commit(project, 1, &Command::Init(init.clone()).encode(), &[], &[])
+            {
+                // Nothing is stored: the project starts over.
+                if let Ok(fresh) = Project::new(project, &init) {
+                    slot.project = fresh;
+                }
+                return Err(unavailable(e));
+            }
             slot.stored = 1;
         }
-        let applied = slot.project.apply(&cmd)?;
         let purges = if matches!(cmd, Command::Advance(_)) || !applied.records.is_empty() {
             slot.project.purges()
         } else {
             Vec::new()
         };
         let seq = slot.project.applied;
-        if let Err(e) = self.store.commit(
-            &caller.project,
-            seq,
-            &cmd.encode(),
-            &applied.records,
-            &purges,
-        ) {
+        if let Err(e) = self
+            .store
+            .commit(project, seq, &cmd.encode(), &applied.records, &purges)
+        {
             // Memory is ahead of the store: rebuild from what was stored.
-            tracing::error!(project = %caller.project, error = %e, "storing a change failed; rebuilding the project");
-            if let Ok(p) = replay(&self.store, &caller.project) {
+            tracing::error!(project = %project, error = %e, "storing a change failed; rebuilding the project");
+            if let Ok(p) = replay(&self.store, project) {
                 slot.stored = p.applied;
                 slot.project = p;
             }
@@ -200,11 +236,11 @@ impl Cloud {
         for r in &applied.records {
             // Nobody tailing is fine.
             let _ = self.delivered.send(Arc::new(Delivered {
-                project: caller.project.clone(),
+                project: project.to_string(),
                 record: r.clone(),
             }));
         }
-        view(&slot.project, &applied)
+        Ok(applied)
     }
 
     /// Reads a project.

@@ -1641,14 +1641,22 @@ impl Project {
         };
         let sport = port(r.sport, "sport")?;
         let dport = port(r.dport, "dport")?;
+        // An elastic IP and the private address behind it are one endpoint: the request to
+        // the EIP and the reply from the private address are the same flow.
+        let private: BTreeMap<Ipv4Addr, Ipv4Addr> = vpclab_sim::world::live(&self.sim.world.enis)
+            .filter_map(|(_, e)| e.eip.map(|eip| (eip, e.ip)))
+            .collect();
+        let norm = |a: Ipv4Addr| private.get(&a).copied().unwrap_or(a);
+        let (src, dst) = (norm(src), norm(dst));
         let matches = |o: &&Outcome| {
             let t = o.packet.five_tuple();
-            let fwd = t.src == src
-                && t.dst == dst
+            let (ts, td) = (norm(t.src), norm(t.dst));
+            let fwd = ts == src
+                && td == dst
                 && (sport == 0 || t.sport == sport)
                 && (dport == 0 || t.dport == dport);
-            let rev = t.src == dst
-                && t.dst == src
+            let rev = ts == dst
+                && td == src
                 && (sport == 0 || t.dport == sport)
                 && (dport == 0 || t.sport == dport);
             (fwd || rev) && proto.is_none_or(|p| p.matches(&PacketView::of(&o.packet)))

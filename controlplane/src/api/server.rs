@@ -9,7 +9,6 @@ use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use super::cloud::Cloud;
-use super::command::Command;
 use super::grpc::Api;
 use super::pb;
 use super::tenancy::Tenancy;
@@ -68,28 +67,27 @@ pub async fn serve(
     result
 }
 
-/// Moves the clocks of projects running in real time, once a wall-clock second. Each tick is
-/// an Advance command like any other, so it is stored and replayed.
+/// Moves the clocks of projects running in real time, about once a wall-clock second, by the
+/// wall time that really passed since the last tick (so a busy machine that skips ticks does
+/// not slow the pace; at most `MAX_TICK` at once). Each tick is an Advance command like any
+/// other, so it is stored and replayed.
 async fn realtime(cloud: Arc<Cloud>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    const MAX_TICK: Duration = Duration::from_secs(10);
     let mut every = tokio::time::interval(Duration::from_secs(1));
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = stop.changed() => return,
             _ = every.tick() => {}
         }
-        for (caller, speed) in cloud.realtime() {
-            let micros = (speed * 1_000_000.0) as i64;
-            let cmd = Command::Advance(pb::AdvanceRequest {
-                parent: format!("projects/{}", caller.project),
-                until: Some(pb::advance_request::Until::By(prost_types::Duration {
-                    seconds: micros / 1_000_000,
-                    nanos: (micros % 1_000_000) as i32 * 1000,
-                })),
-            });
+        let now = tokio::time::Instant::now();
+        let wall = (now - last).min(MAX_TICK);
+        last = now;
+        for (caller, _) in cloud.realtime() {
             let cloud = cloud.clone();
-            let done =
-                tokio::task::spawn_blocking(move || cloud.mutate(&caller, cmd, |_, _| Ok(())));
+            // The project's speed is read again under its lock: a stop wins over this tick.
+            let done = tokio::task::spawn_blocking(move || cloud.tick(&caller, wall));
             if let Ok(Err(e)) = done.await {
                 tracing::warn!(error = %e, "real-time tick refused");
             }
