@@ -81,6 +81,26 @@ pub struct VpcDoc {
     pub network_acls: Vec<S<AclDoc>>,
     #[serde(default)]
     pub enis: Vec<S<EniDoc>>,
+    #[serde(default)]
+    pub nat_gateways: Vec<S<NatGatewayDoc>>,
+}
+
+/// A NAT gateway: its interface sits in `subnet` (a public one) with `ip`; `eip` is the
+/// address its traffic has on the internet.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatGatewayDoc {
+    pub name: S<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    pub subnet: S<String>,
+    #[serde(default)]
+    pub eip: Option<S<String>>,
+    #[serde(default)]
+    pub ip: Option<S<String>>,
+    /// The id of its (requester-managed) network interface.
+    #[serde(default)]
+    pub eni_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -119,8 +139,10 @@ pub struct RouteTableDoc {
 #[serde(deny_unknown_fields)]
 pub struct RouteDoc {
     pub destination: S<String>,
-    /// `internet_gateway` or `blackhole`.
+    /// `internet_gateway`, `nat_gateway` (with `nat_gateway: NAME`) or `blackhole`.
     pub target: S<String>,
+    #[serde(default)]
+    pub nat_gateway: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

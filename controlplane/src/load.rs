@@ -20,7 +20,7 @@ use vpclab_sim::profile::{Profile, Provider};
 use vpclab_sim::simulation::{Change, Close, Simulation, TcpSession};
 use vpclab_sim::time::{Span, Time};
 use vpclab_sim::world::{
-    self, Config, Endpoint, EniSpec, FlowLogSpec, ModelError, Route, Target, World,
+    self, Config, Endpoint, EniSpec, FlowLogSpec, ModelError, NatGatewaySpec, Route, Target, World,
 };
 
 use crate::doc::{self, S};
@@ -139,6 +139,7 @@ struct Names {
     groups: BTreeMap<(u32, String), u32>,
     acls: BTreeMap<(u32, String), u32>,
     tables: BTreeMap<(u32, String), u32>,
+    nats: BTreeMap<(u32, String), u32>,
     endpoints: BTreeMap<String, Endpoint>,
 }
 
@@ -376,11 +377,18 @@ impl Loader {
                 .map_err(|e| self.acl_error(e, &p, a.referenced, a.value.name.referenced, &locs))?;
             names.acls.insert((vpc, a.value.name.value.clone()), idx);
         }
+        // Routes to NAT gateways wait until the gateways exist (they need a subnet, and
+        // subnets name their route tables).
+        let is_nat =
+            |r: &S<doc::RouteDoc>| matches!(r.value.target.value.as_str(), "nat_gateway" | "nat");
+        let mut later: Vec<(u32, String, &S<doc::RouteDoc>)> = Vec::new();
         for (i, t) in d.route_tables.iter().enumerate() {
             let p = format!("{path}.route_tables[{i}]");
             let mut routes = Vec::new();
             for (j, r) in t.value.routes.iter().enumerate() {
-                routes.push(self.route(w, vpc, &format!("{p}.routes[{j}]"), r)?);
+                if !is_nat(r) {
+                    routes.push(self.route(w, names, vpc, &format!("{p}.routes[{j}]"), r)?);
+                }
             }
             let idx = w
                 .create_route_table(&t.value.name.value, t.value.id.clone(), vpc, routes)
@@ -388,11 +396,20 @@ impl Loader {
                     self.model(e, &p, t.referenced, &[("name", t.value.name.referenced)])
                 })?;
             names.tables.insert((vpc, t.value.name.value.clone()), idx);
+            for (j, r) in t.value.routes.iter().enumerate() {
+                if is_nat(r) {
+                    later.push((idx, format!("{p}.routes[{j}]"), r));
+                }
+            }
         }
         let main = w.vpcs[vpc as usize].main_route_table;
         for (j, r) in d.routes.iter().enumerate() {
             let p = format!("{path}.routes[{j}]");
-            let route = self.route(w, vpc, &p, r)?;
+            if is_nat(r) {
+                later.push((main, p, r));
+                continue;
+            }
+            let route = self.route(w, names, vpc, &p, r)?;
             w.add_route(main, route).map_err(|e| {
                 self.model(
                     e,
@@ -434,6 +451,60 @@ impl Loader {
                     .map_err(|e| self.model(e, &p, t.referenced, &[] as &[(&str, Location)]))?;
             }
         }
+        for (i, n) in d.nat_gateways.iter().enumerate() {
+            let p = format!("{path}.nat_gateways[{i}]");
+            let nd = &n.value;
+            let subnet = self.lookup(
+                &names.subnets,
+                vpc,
+                &nd.subnet,
+                &format!("{p}.subnet"),
+                "subnet",
+            )?;
+            let ip = nd
+                .ip
+                .as_ref()
+                .map(|s| self.ip(s, &format!("{p}.ip")))
+                .transpose()?;
+            let eip = nd
+                .eip
+                .as_ref()
+                .map(|s| self.ip(s, &format!("{p}.eip")))
+                .transpose()?;
+            let mut fields = vec![
+                ("name", nd.name.referenced),
+                ("subnet", nd.subnet.referenced),
+            ];
+            if let Some(s) = &nd.ip {
+                fields.push(("ip", s.referenced));
+            }
+            if let Some(s) = &nd.eip {
+                fields.push(("eip", s.referenced));
+            }
+            let spec = NatGatewaySpec {
+                name: nd.name.value.clone(),
+                id: nd.id.clone(),
+                subnet,
+                eip,
+                ip,
+                eni_id: nd.eni_id.clone(),
+            };
+            let idx = w
+                .create_nat_gateway(start, spec)
+                .map_err(|e| self.model(e, &p, n.referenced, &fields))?;
+            names.nats.insert((vpc, nd.name.value.clone()), idx);
+        }
+        for (table, p, r) in later {
+            let route = self.route(w, names, vpc, &p, r)?;
+            w.add_route(table, route).map_err(|e| {
+                self.model(
+                    e,
+                    &p,
+                    r.referenced,
+                    &[("destination", r.value.destination.referenced)],
+                )
+            })?;
+        }
         for (i, e) in d.enis.iter().enumerate() {
             let p = format!("{path}.enis[{i}]");
             let ed = &e.value;
@@ -474,6 +545,7 @@ impl Loader {
                 instance_id: ed.instance_id.clone(),
                 instance_type: ed.instance_type.clone(),
                 host: host(&ed.listen, ed.auto_reply),
+                requester_managed: false,
             };
             let mut fields = vec![
                 ("name", ed.name.referenced),
@@ -522,6 +594,7 @@ impl Loader {
     fn route(
         &self,
         w: &World,
+        names: &Names,
         vpc: u32,
         path: &str,
         r: &S<doc::RouteDoc>,
@@ -540,11 +613,27 @@ impl Loader {
                     }
                 },
                 "blackhole" => Target::Blackhole,
+                "nat_gateway" | "nat" => {
+                    let Some(name) = &r.value.nat_gateway else {
+                        return Err(self.err(
+                            r.value.target.referenced,
+                            format!("{path}.nat_gateway"),
+                            "a `nat_gateway` route names its gateway: `nat_gateway: NAME`",
+                        ));
+                    };
+                    Target::NatGateway(self.lookup(
+                        &names.nats,
+                        vpc,
+                        name,
+                        &format!("{path}.nat_gateway"),
+                        "NAT gateway",
+                    )?)
+                }
                 other => return Err(self.err(
                     r.value.target.referenced,
                     format!("{path}.target"),
                     format!(
-                        "unknown route target `{other}` (expected internet_gateway or blackhole)"
+                        "unknown route target `{other}` (expected internet_gateway, nat_gateway or blackhole)"
                     ),
                 )),
             };

@@ -37,18 +37,41 @@ pub fn packet(world: &World, o: &Outcome) -> Vec<String> {
     for d in &egress {
         lines.push(format!("    {}", world.describe(d)));
     }
-    if let Some(r) = o.route {
+    let route_line = |r: crate::world::RouteHit, dst| {
         let t = &world.route_tables[r.table as usize];
         let route = &t.routes[r.route as usize];
         let target = match route.target {
             Target::Local => "local".to_string(),
             Target::InternetGateway(g) => format!("internet gateway {}", world.igws[g as usize].id),
+            Target::NatGateway(n) => format!("NAT gateway {}", world.nats[n as usize].id),
             Target::Blackhole => "blackhole".to_string(),
         };
-        lines.push(format!(
-            "    route table {}: {} -> {target} (longest prefix match for {})",
-            t.name, route.destination, o.packet.dst
-        ));
+        format!(
+            "    route table {}: {} -> {target} (longest prefix match for {dst})",
+            t.name, route.destination
+        )
+    };
+    if let Some(r) = o.route {
+        lines.push(route_line(r, o.packet.dst));
+    }
+    if let Some(n) = o.nat {
+        let id = &world.nats[n.nat as usize].id;
+        let (ii, ip) = n.inside;
+        let (oi, op) = n.outside;
+        if o.packet.src == ii {
+            lines.push(format!(
+                "    NAT gateway {id}: source {ii}:{ip} -> {oi}:{op} (session for {})",
+                o.packet.dst
+            ));
+        } else {
+            lines.push(format!(
+                "    NAT gateway {id}: reply to {oi}:{op} -> {ii}:{ip} (the session's inside host)"
+            ));
+        }
+        if let Some(r) = o.nat_route {
+            let dst = if o.packet.src == ii { o.packet.dst } else { ii };
+            lines.push(route_line(r, dst));
+        }
     }
     if let Some(x) = o.translation {
         let igw = &world.igws[x.igw as usize].id;
@@ -78,6 +101,16 @@ pub fn packet(world: &World, o: &Outcome) -> Vec<String> {
             Fate::Dropped(Drop::Blackhole { table, .. }) => format!("dropped: blackhole route in {}", world.route_tables[table as usize].name),
             Fate::Dropped(Drop::NoPublicIp) => "dropped at the internet gateway: the ENI has no elastic IP".into(),
             Fate::Dropped(Drop::NoHost) => format!("lost: no host answers at {}", o.packet.dst),
+            Fate::Dropped(Drop::Nat { nat, why }) => format!(
+                "dropped by NAT gateway {}: {}",
+                world.nats[nat as usize].id,
+                match why {
+                    crate::nat::NatDrop::Protocol => "it translates TCP, UDP and ICMP only",
+                    crate::nat::NatDrop::PortsExhausted => "no free port for this destination",
+                    crate::nat::NatDrop::NoSession => "no session matches (connections cannot start from outside)",
+                    crate::nat::NatDrop::Expired => "the session timed out",
+                }
+            ),
         }
     ));
     lines

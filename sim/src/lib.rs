@@ -15,6 +15,7 @@
 //! - `verdict`: what each stage decided and why (drops are outcomes, not errors).
 //! - `host`: hosts that answer like hosts (echo, SYN-ACK/RST, UDP/port-unreachable).
 //! - `ids`: deterministic resource IDs in each cloud's style (D19).
+//! - `nat`: NAT gateways' translation tables (SNAT, ports 1024-65535, idle timeout).
 //! - `world`: the model, its operations (the one funnel), the topology graph, the per-packet
 //!   path, flow-log capture.
 //! - `flowlog`: flow-log collectors (windows, NODATA, SKIPDATA), records, cloud formats.
@@ -32,6 +33,7 @@ pub mod host;
 pub mod ids;
 pub mod limits;
 pub mod logs;
+pub mod nat;
 pub mod packet;
 pub mod pcap;
 pub mod policy;

@@ -227,6 +227,11 @@ pub struct Profile {
     pub excluded: &'static [Match],
     /// Whether the VPC's DNS resolver (base address + 2) is excluded (aws: Amazon DNS).
     pub exclude_vpc_dns: bool,
+    /// NAT gateway sessions idle this long are gone (aws 350 s, policy.md §6.2; the other
+    /// clouds document none, D2: the same).
+    pub nat_idle_timeout: Span,
+    /// Simultaneous NAT sessions per destination (address, port, protocol): aws 55,000.
+    pub nat_sessions_per_destination: u32,
     pub default_region: &'static str,
     pub default_az: &'static str,
     /// Default records per window per flow log before SKIPDATA (D12).
@@ -276,6 +281,8 @@ impl Profile {
                 // flowlogs.md §1.5: metadata, Time Sync, Windows activation, DHCP.
                 excluded: AWS_EXCLUDED,
                 exclude_vpc_dns: true,
+                nat_idle_timeout: Span::from_secs(350),
+                nat_sessions_per_destination: 55_000,
                 default_region: "us-east-1",
                 default_az: "use1-az1",
                 window_capacity: 10_000,
@@ -314,6 +321,8 @@ impl Profile {
                 // Seed 002 (same family of docs): Windows activation and DHCP.
                 excluded: &[DHCP],
                 exclude_vpc_dns: false,
+                nat_idle_timeout: Span::from_secs(350),
+                nat_sessions_per_destination: 55_000,
                 default_region: "cn-hangzhou",
                 default_az: "cn-hangzhou-h",
                 window_capacity: 10_000,
@@ -351,6 +360,8 @@ impl Profile {
                 id_style: IdStyle::Huawei,
                 excluded: HUAWEI_EXCLUDED,
                 exclude_vpc_dns: false,
+                nat_idle_timeout: Span::from_secs(350),
+                nat_sessions_per_destination: 55_000,
                 default_region: "cn-north-4",
                 default_az: "cn-north-4a",
                 // OTC: 400,000 records by default (flowlogs.md §3.2).
@@ -380,6 +391,8 @@ impl Profile {
                 // Seed 004 / 002: Windows license activation and DHCP.
                 excluded: &[DHCP],
                 exclude_vpc_dns: false,
+                nat_idle_timeout: Span::from_secs(350),
+                nat_sessions_per_destination: 55_000,
                 default_region: "ap-guangzhou",
                 default_az: "ap-guangzhou-3",
                 window_capacity: 10_000,

@@ -83,6 +83,9 @@ struct Session {
     next: usize,
     client_seq: u32,
     server_seq: u32,
+    /// The client as the server sees it (address and port after any NAT on the way): where
+    /// the server's packets go.
+    peer: Option<(std::net::Ipv4Addr, u16)>,
 }
 
 /// The parts of a [`TcpSession`] each of its packets needs.
@@ -286,6 +289,7 @@ impl Simulation {
             next: 0,
             client_seq,
             server_seq,
+            peer: None,
         });
         self.schedule(at, Event::SessionStep { session });
         Ok(())
@@ -395,8 +399,13 @@ impl Simulation {
             Side::Client => (spec.client, spec.server, spec.sport, spec.dport),
             Side::Server => (spec.server, spec.client, spec.dport, spec.sport),
         };
-        let Some(dst) = self.world.address_for(from, to) else {
-            return;
+        // The server answers whom it saw: behind a NAT gateway, the gateway's address and port.
+        let (dst, dport) = match (step.side, sess.peer) {
+            (Side::Server, Some(peer)) => peer,
+            _ => match self.world.address_for(from, to) {
+                Some(dst) => (dst, dport),
+                None => return,
+            },
         };
         // The server's answer to the SYN depends on whether it listens (host behaviour).
         let mut flags = step.flags;
@@ -436,6 +445,11 @@ impl Simulation {
             *a0 = if flags & TcpFlags::ACK != 0 { ack } else { 0 };
         }
         let out = self.transmit(from, p);
+        if let (Side::Client, Some((_, seen))) = (step.side, out.delivered())
+            && let L4::Tcp { sport, .. } = seen.l4
+        {
+            self.sessions[s].peer = Some((seen.src, sport));
+        }
         let delivered = out.delivered().is_some();
         if !delivered {
             self.notes.push(Note {

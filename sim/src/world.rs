@@ -34,6 +34,7 @@ use crate::host::Host;
 use crate::ids;
 use crate::limits::{self, InstanceScope};
 use crate::logs::LogCatalog;
+use crate::nat;
 use crate::packet::{FiveTuple, L4, Packet, proto};
 use crate::policy::classify::{Classifier, Compiled};
 use crate::policy::sg::Remote;
@@ -45,6 +46,7 @@ use crate::verdict::{By, Decision, Stage, Verdict};
 use crate::{Action, Direction};
 
 mod catalog;
+mod gateways;
 mod lifecycle;
 
 type Map<K, V> = HashMap<K, V, FixedState>;
@@ -193,10 +195,11 @@ pub enum Kind {
     LogStream,
     EnterpriseRouter,
     RouterAttachment,
+    NatGateway,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 14] = [
         Kind::Vpc,
         Kind::Subnet,
         Kind::Eni,
@@ -210,6 +213,7 @@ impl Kind {
         Kind::LogStream,
         Kind::EnterpriseRouter,
         Kind::RouterAttachment,
+        Kind::NatGateway,
     ];
 
     /// The kind in words, for messages ("network interface eni-1 still uses it").
@@ -228,6 +232,7 @@ impl Kind {
             Kind::LogStream => "log stream",
             Kind::EnterpriseRouter => "enterprise router",
             Kind::RouterAttachment => "router attachment",
+            Kind::NatGateway => "NAT gateway",
         }
     }
 
@@ -248,6 +253,7 @@ impl Kind {
             Kind::LogStream => "log_stream",
             Kind::EnterpriseRouter => "router",
             Kind::RouterAttachment => "attachment",
+            Kind::NatGateway => "nat_gateway",
         }
     }
 }
@@ -294,7 +300,8 @@ resource!(
     RouteTable,
     InternetGateway,
     ExternalHost,
-    FlowLog
+    FlowLog,
+    NatGateway
 );
 
 #[derive(Clone, Debug)]
@@ -345,6 +352,8 @@ pub struct Eni {
     pub instance_id: Option<String>,
     pub instance_type: Option<String>,
     pub host: Host,
+    /// A cloud device's interface (NAT gateway, router attachment): no security group.
+    pub requester_managed: bool,
     pub created: Time,
     pub meta: Arc<CaptureMeta>,
     /// The compiled first-match lists, [ingress, egress] (shared by ENIs with equal lists).
@@ -407,6 +416,7 @@ impl NetworkAcl {
 pub enum Target {
     Local,
     InternetGateway(u32),
+    NatGateway(u32),
     Blackhole,
 }
 
@@ -435,6 +445,20 @@ impl RouteTable {
             .find(|(_, r)| r.destination.contains(dst))
             .map(|(i, r)| (i as u32, r))
     }
+}
+
+/// A NAT gateway (policy.md §6.2): a requester-managed ENI in a public subnet that
+/// translates the sources of private subnets' traffic to its own address.
+#[derive(Clone, Debug)]
+pub struct NatGateway {
+    pub id: String,
+    pub name: String,
+    pub vpc: u32,
+    pub subnet: u32,
+    /// Its network interface (requester-managed: no security group, instance `-`).
+    pub eni: u32,
+    pub deleted: bool,
+    pub table: nat::Table,
 }
 
 #[derive(Clone, Debug)]
@@ -510,6 +534,8 @@ pub enum Drop {
     Blackhole { table: u32, route: u32 },
     /// Leaving through the internet gateway without a public address.
     NoPublicIp,
+    /// A NAT gateway dropped it (D13: REJECT on the gateway's record).
+    Nat { nat: u32, why: nat::NatDrop },
     /// Nothing answers at the destination address.
     NoHost,
 }
@@ -533,11 +559,25 @@ pub struct Outcome {
     pub at: Time,
     pub from: Endpoint,
     pub packet: Packet,
-    /// Decisions in the order they were taken (at most four: SG/ACL egress, ACL/SG ingress).
-    pub decisions: [Option<Decision>; 4],
+    /// Decisions in the order they were taken: SG/ACL egress, ACL/SG ingress, and the ACLs
+    /// of a NAT gateway's subnet on the way through it.
+    pub decisions: [Option<Decision>; 8],
     pub route: Option<RouteHit>,
     pub translation: Option<Translation>,
+    /// The NAT gateway session it went through, if any, and the route the gateway's
+    /// interface took onwards.
+    pub nat: Option<NatHit>,
+    pub nat_route: Option<RouteHit>,
     pub fate: Fate,
+}
+
+/// A NAT gateway's translation of one packet: the inside (host, port) and the outside
+/// (gateway address, NAT port).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct NatHit {
+    pub nat: u32,
+    pub inside: (Ipv4Addr, u16),
+    pub outside: (Ipv4Addr, u16),
 }
 
 impl Outcome {
@@ -603,7 +643,12 @@ pub struct EniSpec {
     pub instance_id: Option<String>,
     pub instance_type: Option<String>,
     pub host: Host,
+    /// A cloud device's interface (NAT gateway, router attachment): no security group, no
+    /// instance (`instance-id` is `-`), created with its device.
+    pub requester_managed: bool,
 }
+
+pub use gateways::NatGatewaySpec;
 
 /// What a new flow log needs.
 #[derive(Clone, Debug)]
@@ -644,6 +689,7 @@ pub struct World {
     pub acls: Vec<NetworkAcl>,
     pub route_tables: Vec<RouteTable>,
     pub igws: Vec<InternetGateway>,
+    pub nats: Vec<NatGateway>,
     pub externals: Vec<ExternalHost>,
     pub flow_logs: Vec<FlowLog>,
     /// Log groups and streams that flow logs deliver to (LTS, SLS, CLS).
@@ -666,7 +712,7 @@ pub struct World {
     /// The earliest end of any open flow-log window: a single comparison per packet.
     next_window_end: Time,
     /// Per [`Kind`]: the IDs of live resources and their indices (ordered, for listing).
-    ids: [BTreeMap<String, u32>; 13],
+    ids: [BTreeMap<String, u32>; 14],
 }
 
 impl World {
@@ -692,6 +738,7 @@ impl World {
             acls: Vec::new(),
             route_tables: Vec::new(),
             igws: Vec::new(),
+            nats: Vec::new(),
             externals: Vec::new(),
             flow_logs: Vec::new(),
             logs: LogCatalog::default(),
@@ -753,6 +800,7 @@ impl World {
             Kind::LogStream => &self.logs.streams[i].id,
             Kind::EnterpriseRouter => &self.routers.routers[i].id,
             Kind::RouterAttachment => &self.routers.attachments[i].id,
+            Kind::NatGateway => &self.nats[i].id,
         })
     }
 
@@ -781,6 +829,7 @@ impl World {
             Kind::LogStream => self.logs.streams.get(i).is_some_and(|s| !s.deleted),
             Kind::EnterpriseRouter => self.routers.routers.get(i).is_some_and(|r| !r.deleted),
             Kind::RouterAttachment => self.routers.attachments.get(i).is_some_and(|a| !a.deleted),
+            Kind::NatGateway => self.nats.get(i).is_some_and(|n| !n.deleted),
         }
     }
 
@@ -1177,6 +1226,17 @@ impl World {
                     "the internet gateway is not attached to this VPC",
                 ))
             }
+            Target::NatGateway(n)
+                if self
+                    .nats
+                    .get(n as usize)
+                    .is_none_or(|g| g.deleted || g.vpc != vpc) =>
+            {
+                Err(ModelError::not_found(
+                    "target",
+                    "the NAT gateway is not in this VPC",
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -1235,7 +1295,7 @@ impl World {
             self.check_elastic_ip(s.vpc, eip)?;
         }
         let mut groups = spec.security_groups.clone();
-        if groups.is_empty() {
+        if groups.is_empty() && !spec.requester_managed {
             groups.push(self.vpcs[s.vpc as usize].default_sg);
         }
         self.check_groups_of_eni(s.vpc, &groups)?;
@@ -1243,6 +1303,7 @@ impl World {
         let id = self.new_id(Kind::Eni, e, spec.id, "eni");
         let instance_id = match spec.instance_id {
             Some(i) => Some(i),
+            None if spec.requester_managed => None,
             None => Some(ids::resource(&mut self.rng, self.profile.id_style, "i")),
         };
         let meta = Arc::new(CaptureMeta {
@@ -1273,6 +1334,7 @@ impl World {
             rules: Default::default(),
             allows_all_back: [[false; 2]; 2],
             deleted: false,
+            requester_managed: spec.requester_managed,
             node,
         });
         self.private_ips.insert(ip_key(s.vpc, ip), e);
@@ -1812,9 +1874,11 @@ impl World {
             at: now,
             from,
             packet,
-            decisions: [None; 4],
+            decisions: [None; 8],
             route: None,
             translation: None,
+            nat: None,
+            nat_route: None,
             fate: Fate::Dropped(Drop::NoHost),
         };
         // Filled in place: the outcome is built where it is returned, not copied there.
@@ -1867,29 +1931,35 @@ impl World {
                 }
                 // Start loading the packet's connection entries (both ends' sit together).
                 self.conntrack.prefetch(&pkt);
-                // 1. Security group, egress.
-                let (v, tracked) = self.sg_check(now, a, Direction::Egress, &pkt, &view, pkt.dst);
-                let d = Decision {
-                    stage: Stage::SgEgress,
-                    at: a,
-                    verdict: v,
+                // 1. Security group, egress (a cloud device's interface has none).
+                let (d, tracked) = if self.enis[a as usize].requester_managed {
+                    (None, None)
+                } else {
+                    let (v, tracked) =
+                        self.sg_check(now, a, Direction::Egress, &pkt, &view, pkt.dst);
+                    let d = Decision {
+                        stage: Stage::SgEgress,
+                        at: a,
+                        verdict: v,
+                    };
+                    out.push(d);
+                    if !v.allows() {
+                        self.capture(
+                            now,
+                            a,
+                            Direction::Egress,
+                            Action::Reject,
+                            &pkt,
+                            None,
+                            out.id,
+                            [Some(d), None],
+                            tracked,
+                        );
+                        out.fate = Fate::Dropped(Drop::Policy(d));
+                        return;
+                    }
+                    (Some(d), tracked)
                 };
-                out.push(d);
-                if !v.allows() {
-                    self.capture(
-                        now,
-                        a,
-                        Direction::Egress,
-                        Action::Reject,
-                        &pkt,
-                        None,
-                        out.id,
-                        [Some(d), None],
-                        tracked,
-                    );
-                    out.fate = Fate::Dropped(Drop::Policy(d));
-                    return;
-                }
                 // 2. ACL, egress, when the packet leaves the subnet.
                 let d2 = if self.subnets[subnet as usize].cidr.contains(pkt.dst) {
                     Decision {
@@ -1915,7 +1985,7 @@ impl World {
                         &pkt,
                         None,
                         out.id,
-                        [Some(d), Some(d2)],
+                        [d, Some(d2)],
                         tracked,
                     );
                     out.fate = Fate::Dropped(Drop::Policy(d2));
@@ -1930,10 +2000,16 @@ impl World {
                         route: i,
                         target: r.target,
                     });
-                out.route = hit;
+                if out.nat.is_some() {
+                    out.nat_route = hit;
+                } else {
+                    out.route = hit;
+                }
                 let path = match hit.map(|h| h.target) {
                     Some(Target::InternetGateway(_)) => Some(TrafficPath::InternetGateway),
                     Some(Target::Local) => Some(TrafficPath::SameVpc),
+                    // A NAT gateway is a resource with an interface in the VPC (aws: 1).
+                    Some(Target::NatGateway(_)) => Some(TrafficPath::SameVpc),
                     _ => None,
                 };
                 self.capture(
@@ -1944,7 +2020,7 @@ impl World {
                     &pkt,
                     path,
                     out.id,
-                    [Some(d), Some(d2)],
+                    [d, Some(d2)],
                     tracked,
                 );
                 let Some(hit) = hit else {
@@ -1962,6 +2038,7 @@ impl World {
                         Some(b) => self.arrive(now, b, pkt, &view, out),
                         None => out.fate = Fate::Dropped(Drop::NoHost),
                     },
+                    Target::NatGateway(n) => self.through_nat(now, n, pkt, out),
                     Target::InternetGateway(g) => {
                         let Some(eip) = self.enis[a as usize].eip else {
                             out.fate = Fate::Dropped(Drop::NoPublicIp);
@@ -2023,37 +2100,17 @@ impl World {
         }
     }
 
-    /// Ingress at ENI `b`: ACL if the packet enters the subnet, then the security group.
+    /// Ingress at ENI `b`: ACL if the packet enters the subnet, then the security group (a
+    /// cloud device's interface has none: a NAT gateway translates and forwards instead).
     fn arrive(&mut self, now: Time, b: u32, pkt: Packet, view: &PacketView, out: &mut Outcome) {
-        let subnet = self.enis[b as usize].subnet;
-        let d1 = if self.subnets[subnet as usize].cidr.contains(pkt.src) {
-            Decision {
-                stage: Stage::AclIngress,
-                at: subnet,
-                verdict: Verdict::SameSubnet,
-            }
-        } else {
-            let v = self.acl_check(now, subnet, Direction::Ingress, &pkt, view, pkt.src);
-            Decision {
-                stage: Stage::AclIngress,
-                at: subnet,
-                verdict: v,
-            }
+        let Some(d1) = self.enter_subnet(now, b, &pkt, view, out) else {
+            return;
         };
-        out.push(d1);
-        if !d1.verdict.allows() {
-            self.capture(
-                now,
-                b,
-                Direction::Ingress,
-                Action::Reject,
-                &pkt,
-                None,
-                out.id,
-                [Some(d1), None],
-                None,
-            );
-            out.fate = Fate::Dropped(Drop::Policy(d1));
+        if self.enis[b as usize].requester_managed {
+            match self.nats.iter().position(|n| n.eni == b && !n.deleted) {
+                Some(n) => self.back_through_nat(now, n as u32, pkt, d1, out),
+                None => out.fate = Fate::Dropped(Drop::NoHost),
+            }
             return;
         }
         let (v, tracked) = self.sg_check(now, b, Direction::Ingress, &pkt, view, pkt.src);
@@ -2093,6 +2150,151 @@ impl World {
             to: Endpoint::Eni(b),
             packet: pkt,
         };
+    }
+
+    /// The network ACL of `b`'s subnet on the way in, when the packet enters the subnet from
+    /// outside. `None` when it drops the packet (recorded as REJECT at `b`).
+    fn enter_subnet(
+        &mut self,
+        now: Time,
+        b: u32,
+        pkt: &Packet,
+        view: &PacketView,
+        out: &mut Outcome,
+    ) -> Option<Decision> {
+        let subnet = self.enis[b as usize].subnet;
+        let d1 = if self.subnets[subnet as usize].cidr.contains(pkt.src) {
+            Decision {
+                stage: Stage::AclIngress,
+                at: subnet,
+                verdict: Verdict::SameSubnet,
+            }
+        } else {
+            let v = self.acl_check(now, subnet, Direction::Ingress, pkt, view, pkt.src);
+            Decision {
+                stage: Stage::AclIngress,
+                at: subnet,
+                verdict: v,
+            }
+        };
+        out.push(d1);
+        if !d1.verdict.allows() {
+            self.capture(
+                now,
+                b,
+                Direction::Ingress,
+                Action::Reject,
+                pkt,
+                None,
+                out.id,
+                [Some(d1), None],
+                None,
+            );
+            out.fate = Fate::Dropped(Drop::Policy(d1));
+            return None;
+        }
+        Some(d1)
+    }
+
+    /// A packet routed to NAT gateway `n` from inside its VPC: it enters the gateway's
+    /// interface (recorded there with the real destination in `pkt-dstaddr`), leaves it with
+    /// the gateway's address and a NAT port as its source, and goes on from there like any
+    /// packet the gateway's interface sends (policy.md §6.2, flowlogs.md §1.7).
+    fn through_nat(&mut self, now: Time, n: u32, pkt: Packet, out: &mut Outcome) {
+        let e = self.nats[n as usize].eni;
+        let view = PacketView::of(&pkt);
+        let Some(d1) = self.enter_subnet(now, e, &pkt, &view, out) else {
+            return;
+        };
+        let (sport, dport) = nat_ports(&pkt);
+        let k = nat::Inside {
+            protocol: pkt.protocol(),
+            src: pkt.src,
+            sport,
+            dst: pkt.dst,
+            dport,
+        };
+        let (idle, limit) = (
+            self.profile.nat_idle_timeout,
+            self.profile.nat_sessions_per_destination,
+        );
+        let port = self.nats[n as usize].table.outbound(now, idle, limit, k);
+        let action = if port.is_ok() {
+            Action::Accept
+        } else {
+            Action::Reject
+        };
+        self.capture(
+            now,
+            e,
+            Direction::Ingress,
+            action,
+            &pkt,
+            None,
+            out.id,
+            [Some(d1), None],
+            None,
+        );
+        let port = match port {
+            Ok(p) => p,
+            Err(why) => {
+                out.fate = Fate::Dropped(Drop::Nat { nat: n, why });
+                return;
+            }
+        };
+        let mut translated = pkt;
+        translated.src = self.enis[e as usize].ip;
+        set_nat_ports(&mut translated, Some(port), None);
+        out.nat = Some(NatHit {
+            nat: n,
+            inside: (pkt.src, sport),
+            outside: (translated.src, port),
+        });
+        self.pipeline(now, Endpoint::Eni(e), translated, out);
+    }
+
+    /// A packet that reached NAT gateway `n`'s interface from outside: a reply of a session
+    /// is translated back to the inside host and sent on; anything else is dropped there.
+    fn back_through_nat(&mut self, now: Time, n: u32, pkt: Packet, d1: Decision, out: &mut Outcome) {
+        let e = self.nats[n as usize].eni;
+        let (sport, dport) = nat_ports(&pkt);
+        let idle = self.profile.nat_idle_timeout;
+        let inside =
+            self.nats[n as usize]
+                .table
+                .inbound(now, idle, pkt.protocol(), pkt.src, sport, dport);
+        let action = if inside.is_ok() {
+            Action::Accept
+        } else {
+            Action::Reject
+        };
+        self.capture(
+            now,
+            e,
+            Direction::Ingress,
+            action,
+            &pkt,
+            None,
+            out.id,
+            [Some(d1), None],
+            None,
+        );
+        let (ip, port) = match inside {
+            Ok(x) => x,
+            Err(why) => {
+                out.fate = Fate::Dropped(Drop::Nat { nat: n, why });
+                return;
+            }
+        };
+        let mut back = pkt;
+        back.dst = ip;
+        set_nat_ports(&mut back, None, Some(port));
+        out.nat = Some(NatHit {
+            nat: n,
+            inside: (ip, port),
+            outside: (pkt.dst, dport),
+        });
+        self.pipeline(now, Endpoint::Eni(e), back, out);
     }
 
     /// Security groups with connection tracking: a tracked connection or a RELATED ICMP error
@@ -2316,12 +2518,22 @@ impl World {
         if counted && logs.len() == 1 {
             return;
         }
+        // srcaddr/dstaddr are always the interface's own primary address on its side, even
+        // when the packet carries another (a NAT gateway's or router's interface forwarding
+        // others' packets): the packet's own addresses go to pkt-srcaddr/pkt-dstaddr
+        // (flowlogs.md §1.4).
+        let mut tuple = self.logged_tuple(pkt);
+        let own = self.enis[eni as usize].ip;
+        match direction {
+            Direction::Egress => tuple.src = own,
+            Direction::Ingress => tuple.dst = own,
+        }
         let o = Observation {
             at: now,
             eni,
             direction,
             action,
-            tuple: self.logged_tuple(pkt),
+            tuple,
             pkt_src: pkt.src,
             pkt_dst: pkt.dst,
             bytes: pkt.len,
@@ -2676,6 +2888,36 @@ fn untracked_flow(
 }
 
 /// Checks ACL entries against the cloud's rules (numbers, duplicates, ports).
+/// The "ports" a NAT gateway translates: TCP/UDP ports, the ICMP echo identifier (as
+/// source, and as destination on the way back).
+fn nat_ports(p: &Packet) -> (u16, u16) {
+    match p.l4 {
+        L4::Tcp { sport, dport, .. } | L4::Udp { sport, dport } => (sport, dport),
+        L4::Icmp { ident, .. } => (ident, ident),
+        L4::Other { .. } => (0, 0),
+    }
+}
+
+/// Rewrites a packet's source or destination "port" (see [`nat_ports`]).
+fn set_nat_ports(p: &mut Packet, src: Option<u16>, dst: Option<u16>) {
+    match &mut p.l4 {
+        L4::Tcp { sport, dport, .. } | L4::Udp { sport, dport } => {
+            if let Some(s) = src {
+                *sport = s;
+            }
+            if let Some(d) = dst {
+                *dport = d;
+            }
+        }
+        L4::Icmp { ident, .. } => {
+            if let Some(x) = src.or(dst) {
+                *ident = x;
+            }
+        }
+        L4::Other { .. } => {}
+    }
+}
+
 pub fn check_acl_entries(profile: &Profile, entries: &[acl::Entry]) -> Result<(), ModelError> {
     let (lo, hi) = profile.acl_rule_numbers;
     for (i, e) in entries.iter().enumerate() {

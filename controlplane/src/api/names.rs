@@ -21,6 +21,7 @@ pub enum Collection {
     LogStreams,
     EnterpriseRouters,
     RouterAttachments,
+    NatGateways,
 }
 
 impl Collection {
@@ -40,6 +41,7 @@ impl Collection {
             Collection::LogStreams => "logStreams",
             Collection::EnterpriseRouters => "enterpriseRouters",
             Collection::RouterAttachments => "routerAttachments",
+            Collection::NatGateways => "natGateways",
         }
     }
 
@@ -59,6 +61,7 @@ impl Collection {
             Collection::LogStreams => "vpclab.v1.LogStream",
             Collection::EnterpriseRouters => "vpclab.v1.EnterpriseRouter",
             Collection::RouterAttachments => "vpclab.v1.RouterAttachment",
+            Collection::NatGateways => "vpclab.v1.NatGateway",
         }
     }
 
@@ -78,6 +81,7 @@ impl Collection {
             Collection::LogStreams => "log stream",
             Collection::EnterpriseRouters => "enterprise router",
             Collection::RouterAttachments => "router attachment",
+            Collection::NatGateways => "NAT gateway",
         }
     }
 }

@@ -252,6 +252,7 @@ impl Project {
             Collection::LogStreams => Kind::LogStream,
             Collection::EnterpriseRouters => Kind::EnterpriseRouter,
             Collection::RouterAttachments => Kind::RouterAttachment,
+            Collection::NatGateways => Kind::NatGateway,
         };
         w.find(kind, id)
     }
@@ -538,6 +539,7 @@ impl Project {
                     instance_id: (!e.instance_id.is_empty()).then(|| e.instance_id.clone()),
                     instance_type: (!e.instance_type.is_empty()).then(|| e.instance_type.clone()),
                     host,
+                    requester_managed: false,
                 };
                 let idx = self
                     .sim
@@ -1254,7 +1256,7 @@ impl Project {
 
     /// A dependent's id as a resource name (the id tells its collection by lookup).
     fn dependent_name(&self, id: &str) -> String {
-        const ALL: [Collection; 13] = [
+        const ALL: [Collection; 14] = [
             Collection::Vpcs,
             Collection::Subnets,
             Collection::NetworkInterfaces,
@@ -1268,6 +1270,7 @@ impl Project {
             Collection::LogStreams,
             Collection::EnterpriseRouters,
             Collection::RouterAttachments,
+            Collection::NatGateways,
         ];
         ALL.into_iter()
             .find(|c| self.find(*c, id).is_some())
@@ -1368,28 +1371,32 @@ impl Project {
             .map(|(i, r)| {
                 let p = format!("{field}[{i}]");
                 let destination = cidr(&r.destination, &format!("{p}.destination"))?;
-                let target = match &r.target {
-                    Some(pb::route::Target::InternetGateway(g)) => {
-                        Target::InternetGateway(self.resolve(
-                            Collection::InternetGateways,
-                            g,
-                            &format!("{p}.internet_gateway"),
-                        )?)
-                    }
-                    Some(pb::route::Target::Blackhole(true)) => Target::Blackhole,
-                    Some(pb::route::Target::Local(true)) => {
-                        return Err(ApiError::invalid(
-                            format!("{p}.local"),
-                            "`local` routes are created with the VPC",
-                        ));
-                    }
-                    _ => {
-                        return Err(ApiError::invalid(
-                            format!("{p}.target"),
-                            "give `internet_gateway` or `blackhole: true`",
-                        ));
-                    }
-                };
+                let target =
+                    match &r.target {
+                        Some(pb::route::Target::InternetGateway(g)) => {
+                            Target::InternetGateway(self.resolve(
+                                Collection::InternetGateways,
+                                g,
+                                &format!("{p}.internet_gateway"),
+                            )?)
+                        }
+                        Some(pb::route::Target::Blackhole(true)) => Target::Blackhole,
+                        Some(pb::route::Target::NatGateway(n)) => Target::NatGateway(
+                            self.resolve(Collection::NatGateways, n, &format!("{p}.nat_gateway"))?,
+                        ),
+                        Some(pb::route::Target::Local(true)) => {
+                            return Err(ApiError::invalid(
+                                format!("{p}.local"),
+                                "`local` routes are created with the VPC",
+                            ));
+                        }
+                        _ => {
+                            return Err(ApiError::invalid(
+                                format!("{p}.target"),
+                                "give `internet_gateway` or `blackhole: true`",
+                            ));
+                        }
+                    };
                 Ok(Route {
                     destination,
                     target,

@@ -214,6 +214,9 @@ pub fn route_table(p: &Project, i: u32) -> pb::RouteTable {
                         p.name(C::InternetGateways, &w.igws[g as usize].id),
                     ),
                     Target::Blackhole => pb::route::Target::Blackhole(true),
+                    Target::NatGateway(n) => pb::route::Target::NatGateway(
+                        p.name(C::NatGateways, &w.nats[n as usize].id),
+                    ),
                 }),
             })
             .collect(),

@@ -42,7 +42,7 @@ fn part_of_vpc(what: String, vpc: &Vpc) -> ModelError {
 
 impl World {
     /// Marks a resource deleted and takes it out of the ID index.
-    fn bury(&mut self, kind: Kind, idx: u32) {
+    pub(super) fn bury(&mut self, kind: Kind, idx: u32) {
         let i = idx as usize;
         let id = match kind {
             Kind::Vpc => {
@@ -82,6 +82,10 @@ impl World {
                 &self.flow_logs[i].collector.settings.id
             }
             // Catalog entries are buried by their catalogs (`catalog`).
+            Kind::NatGateway => {
+                self.nats[i].deleted = true;
+                &self.nats[i].id
+            }
             Kind::LogGroup | Kind::LogStream | Kind::EnterpriseRouter | Kind::RouterAttachment => {
                 return;
             }
@@ -355,6 +359,7 @@ impl World {
             Kind::LogGroup => return self.logs.rename_group(idx, new_name),
             Kind::EnterpriseRouter => return self.routers.rename_router(idx, new_name),
             Kind::RouterAttachment => return self.routers.rename_attachment(idx, new_name),
+            Kind::NatGateway => check_name(new_name)?,
             Kind::FlowLog => {
                 limits::check_flow_log_name(new_name).map_err(|m| ModelError::invalid("name", m))?
             }
@@ -408,6 +413,12 @@ impl World {
             | Kind::LogStream
             | Kind::EnterpriseRouter
             | Kind::RouterAttachment => None,
+            Kind::NatGateway => {
+                let vpc = self.nats[i].vpc;
+                live(&self.nats)
+                    .any(|(o, n)| taken(o, n.vpc == vpc, &n.name))
+                    .then(|| format!("a NAT gateway named `{new_name}` already exists in this VPC"))
+            }
         };
         if let Some(message) = clash {
             return Err(ModelError::exists("name", message));
@@ -427,6 +438,7 @@ impl World {
             | Kind::LogStream
             | Kind::EnterpriseRouter
             | Kind::RouterAttachment => {}
+            Kind::NatGateway => self.nats[i].name = name,
         }
         Ok(())
     }
@@ -1232,7 +1244,7 @@ mod tests {
         let out = w.send(at(3), Endpoint::Eni(b), back);
         assert_eq!(
             (out.fate, out.decisions),
-            (Fate::Dropped(Drop::NoHost), [None; 4])
+            (Fate::Dropped(Drop::NoHost), [None; 8])
         );
         assert!(w.path(Endpoint::External(x), Endpoint::Eni(b)).is_empty());
         // Likewise for a deleted external host.
