@@ -32,6 +32,9 @@ pub struct Scenario {
     pub vpcs: Vec<S<VpcDoc>>,
     #[serde(default)]
     pub external_hosts: Vec<S<ExternalDoc>>,
+    /// Enterprise routers (transit gateways) joining VPCs.
+    #[serde(default)]
+    pub enterprise_routers: Vec<S<RouterDoc>>,
     #[serde(default)]
     pub flow_logs: Vec<S<FlowLogDoc>>,
     #[serde(default)]
@@ -139,10 +142,75 @@ pub struct RouteTableDoc {
 #[serde(deny_unknown_fields)]
 pub struct RouteDoc {
     pub destination: S<String>,
-    /// `internet_gateway`, `nat_gateway` (with `nat_gateway: NAME`) or `blackhole`.
+    /// `internet_gateway`, `nat_gateway` (with `nat_gateway: NAME`), `router` (with
+    /// `router: NAME`, through the VPC's attachment) or `blackhole`.
     pub target: S<String>,
     #[serde(default)]
     pub nat_gateway: Option<S<String>>,
+    #[serde(default)]
+    pub router: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterDoc {
+    pub name: S<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub asn: Option<u32>,
+    #[serde(default)]
+    pub route_tables: Vec<S<RouterTableDoc>>,
+    #[serde(default)]
+    pub attachments: Vec<S<AttachmentDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterTableDoc {
+    pub name: S<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Static routes: `{destination, attachment: NAME}` or `{destination, blackhole: true}`.
+    #[serde(default)]
+    pub routes: Vec<S<RouterRouteDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterRouteDoc {
+    pub destination: S<String>,
+    #[serde(default)]
+    pub attachment: Option<S<String>>,
+    #[serde(default)]
+    pub blackhole: bool,
+}
+
+/// A VPC attachment: an interface in one subnet per availability zone.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentDoc {
+    pub name: S<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    pub vpc: S<String>,
+    pub interfaces: Vec<S<InterfaceDoc>>,
+    /// The route table that forwards what arrives through it.
+    #[serde(default)]
+    pub route_table: Option<S<String>>,
+    /// Route tables it propagates its VPC's block into.
+    #[serde(default)]
+    pub propagate: Vec<S<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterfaceDoc {
+    pub subnet: S<String>,
+    #[serde(default)]
+    pub ip: Option<S<String>>,
+    #[serde(default)]
+    pub eni_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -20,7 +20,8 @@ use vpclab_sim::profile::{Profile, Provider};
 use vpclab_sim::simulation::{Change, Close, Simulation, TcpSession};
 use vpclab_sim::time::{Span, Time};
 use vpclab_sim::world::{
-    self, Config, Endpoint, EniSpec, FlowLogSpec, ModelError, NatGatewaySpec, Route, Target, World,
+    self, AttachmentInterface, Config, Endpoint, EniSpec, FlowLogSpec, ModelError, NatGatewaySpec,
+    Route, Target, World,
 };
 
 use crate::doc::{self, S};
@@ -140,6 +141,7 @@ struct Names {
     acls: BTreeMap<(u32, String), u32>,
     tables: BTreeMap<(u32, String), u32>,
     nats: BTreeMap<(u32, String), u32>,
+    routers: BTreeMap<String, u32>,
     endpoints: BTreeMap<String, Endpoint>,
 }
 
@@ -241,6 +243,48 @@ impl Loader {
                     )
                 })?;
             self.unique_endpoint(&mut names, &x.value.name, &path, Endpoint::External(h))?;
+        }
+        for (i, r) in d.enterprise_routers.iter().enumerate() {
+            self.router(
+                &mut w,
+                &mut names,
+                start,
+                &format!("enterprise_routers[{i}]"),
+                r,
+            )?;
+        }
+        // VPC routes to routers, now that the routers and attachments exist.
+        for (vi, v) in d.vpcs.iter().enumerate() {
+            let vpc = names.vpcs[&v.value.name.value];
+            let mut routes: Vec<(u32, String, &S<doc::RouteDoc>)> = Vec::new();
+            for (i, t) in v.value.route_tables.iter().enumerate() {
+                let table = names.tables[&(vpc, t.value.name.value.clone())];
+                for (j, r) in t.value.routes.iter().enumerate() {
+                    routes.push((
+                        table,
+                        format!("vpcs[{vi}].route_tables[{i}].routes[{j}]"),
+                        r,
+                    ));
+                }
+            }
+            let main = w.vpcs[vpc as usize].main_route_table;
+            for (j, r) in v.value.routes.iter().enumerate() {
+                routes.push((main, format!("vpcs[{vi}].routes[{j}]"), r));
+            }
+            for (table, p, r) in routes
+                .into_iter()
+                .filter(|(_, _, r)| r.value.target.value == "router")
+            {
+                let route = self.route(&w, &names, vpc, &p, r)?;
+                w.add_route(table, route).map_err(|e| {
+                    self.model(
+                        e,
+                        &p,
+                        r.referenced,
+                        &[("destination", r.value.destination.referenced)],
+                    )
+                })?;
+            }
         }
         for (i, f) in d.flow_logs.iter().enumerate() {
             self.flow_log(&mut w, &names, start, &format!("flow_logs[{i}]"), f)?;
@@ -381,12 +425,14 @@ impl Loader {
         // subnets name their route tables).
         let is_nat =
             |r: &S<doc::RouteDoc>| matches!(r.value.target.value.as_str(), "nat_gateway" | "nat");
+        // Routes to routers wait for the routers, which come after every VPC.
+        let is_router = |r: &S<doc::RouteDoc>| r.value.target.value == "router";
         let mut later: Vec<(u32, String, &S<doc::RouteDoc>)> = Vec::new();
         for (i, t) in d.route_tables.iter().enumerate() {
             let p = format!("{path}.route_tables[{i}]");
             let mut routes = Vec::new();
             for (j, r) in t.value.routes.iter().enumerate() {
-                if !is_nat(r) {
+                if !is_nat(r) && !is_router(r) {
                     routes.push(self.route(w, names, vpc, &format!("{p}.routes[{j}]"), r)?);
                 }
             }
@@ -407,6 +453,9 @@ impl Loader {
             let p = format!("{path}.routes[{j}]");
             if is_nat(r) {
                 later.push((main, p, r));
+                continue;
+            }
+            if is_router(r) {
                 continue;
             }
             let route = self.route(w, names, vpc, &p, r)?;
@@ -565,6 +614,130 @@ impl Loader {
         Ok(())
     }
 
+    fn router(
+        &self,
+        w: &mut World,
+        names: &mut Names,
+        start: Time,
+        path: &str,
+        r: &S<doc::RouterDoc>,
+    ) -> Result<(), ScenarioError> {
+        let d = &r.value;
+        let none: &[(&str, Location)] = &[];
+        let router = w
+            .create_enterprise_router(&d.name.value, d.id.clone(), d.asn)
+            .map_err(|e| self.model(e, path, r.referenced, &[("name", d.name.referenced)]))?;
+        names.routers.insert(d.name.value.clone(), router);
+        let mut tables = BTreeMap::new();
+        for (i, t) in d.route_tables.iter().enumerate() {
+            let p = format!("{path}.route_tables[{i}]");
+            let idx = w
+                .create_router_route_table(router, &t.value.name.value, t.value.id.clone())
+                .map_err(|e| {
+                    self.model(e, &p, t.referenced, &[("name", t.value.name.referenced)])
+                })?;
+            tables.insert(t.value.name.value.clone(), idx);
+        }
+        let table_of = |s: &S<String>, field: String| {
+            tables.get(&s.value).copied().ok_or_else(|| {
+                self.err(
+                    s.referenced,
+                    field,
+                    format!("no route table named `{}` on this router", s.value),
+                )
+            })
+        };
+        let mut attachments = BTreeMap::new();
+        for (i, a) in d.attachments.iter().enumerate() {
+            let p = format!("{path}.attachments[{i}]");
+            let ad = &a.value;
+            let Some(&vpc) = names.vpcs.get(&ad.vpc.value) else {
+                return Err(self.err(
+                    ad.vpc.referenced,
+                    format!("{p}.vpc"),
+                    format!("no VPC named `{}`", ad.vpc.value),
+                ));
+            };
+            let mut interfaces = Vec::new();
+            for (j, f) in ad.interfaces.iter().enumerate() {
+                let subnet = self.lookup(
+                    &names.subnets,
+                    vpc,
+                    &f.value.subnet,
+                    &format!("{p}.interfaces[{j}].subnet"),
+                    "subnet",
+                )?;
+                let ip = f
+                    .value
+                    .ip
+                    .as_ref()
+                    .map(|s| self.ip(s, &format!("{p}.interfaces[{j}].ip")))
+                    .transpose()?;
+                interfaces.push(AttachmentInterface {
+                    subnet,
+                    ip,
+                    eni_id: f.value.eni_id.clone(),
+                });
+            }
+            let att = w
+                .attach_vpc(
+                    start,
+                    router,
+                    &ad.name.value,
+                    ad.id.clone(),
+                    vpc,
+                    interfaces,
+                )
+                .map_err(|e| self.model(e, &p, a.referenced, &[("name", ad.name.referenced)]))?;
+            attachments.insert(ad.name.value.clone(), att);
+            if let Some(t) = &ad.route_table {
+                let table = table_of(t, format!("{p}.route_table"))?;
+                w.associate_router_table(att, table, false)
+                    .map_err(|e| self.model(e, &p, t.referenced, none))?;
+            }
+            for (j, t) in ad.propagate.iter().enumerate() {
+                let table = table_of(t, format!("{p}.propagate[{j}]"))?;
+                w.propagate_to_router_table(att, table)
+                    .map_err(|e| self.model(e, &p, t.referenced, none))?;
+            }
+        }
+        for (i, t) in d.route_tables.iter().enumerate() {
+            let table = tables[&t.value.name.value];
+            for (j, rt) in t.value.routes.iter().enumerate() {
+                let p = format!("{path}.route_tables[{i}].routes[{j}]");
+                let destination = self.cidr(&rt.value.destination, &format!("{p}.destination"))?;
+                let hop = match (&rt.value.attachment, rt.value.blackhole) {
+                    (Some(a), false) => {
+                        Some(attachments.get(&a.value).copied().ok_or_else(|| {
+                            self.err(
+                                a.referenced,
+                                format!("{p}.attachment"),
+                                format!("no attachment named `{}` on this router", a.value),
+                            )
+                        })?)
+                    }
+                    (None, true) => None,
+                    _ => {
+                        return Err(self.err(
+                            rt.referenced,
+                            p,
+                            "a router route has `attachment: NAME` or `blackhole: true`",
+                        ));
+                    }
+                };
+                w.add_router_route(table, destination, hop).map_err(|e| {
+                    self.model(
+                        e,
+                        &p,
+                        rt.referenced,
+                        &[("destination", rt.value.destination.referenced)],
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     fn lookup(
         &self,
         map: &BTreeMap<(u32, String), u32>,
@@ -613,6 +786,35 @@ impl Loader {
                     }
                 },
                 "blackhole" => Target::Blackhole,
+                "router" => {
+                    let Some(name) = &r.value.router else {
+                        return Err(self.err(
+                            r.value.target.referenced,
+                            format!("{path}.router"),
+                            "a `router` route names the router: `router: NAME`",
+                        ));
+                    };
+                    let Some(&router) = names.routers.get(&name.value) else {
+                        return Err(self.err(
+                            name.referenced,
+                            format!("{path}.router"),
+                            format!("no enterprise router named `{}`", name.value),
+                        ));
+                    };
+                    match w.vpc_attachment(router, vpc) {
+                        Some(a) => Target::Router(a),
+                        None => {
+                            return Err(self.err(
+                                name.referenced,
+                                format!("{path}.router"),
+                                format!(
+                                    "the VPC is not attached to enterprise router `{}`",
+                                    name.value
+                                ),
+                            ));
+                        }
+                    }
+                }
                 "nat_gateway" | "nat" => {
                     let Some(name) = &r.value.nat_gateway else {
                         return Err(self.err(

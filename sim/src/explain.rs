@@ -44,6 +44,13 @@ pub fn packet(world: &World, o: &Outcome) -> Vec<String> {
             Target::Local => "local".to_string(),
             Target::InternetGateway(g) => format!("internet gateway {}", world.igws[g as usize].id),
             Target::NatGateway(n) => format!("NAT gateway {}", world.nats[n as usize].id),
+            Target::Router(a) => {
+                let att = &world.routers.attachments[a as usize];
+                format!(
+                    "enterprise router {} (attachment {})",
+                    world.routers.routers[att.router as usize].id, att.id
+                )
+            }
             Target::Blackhole => "blackhole".to_string(),
         };
         format!(
@@ -53,6 +60,36 @@ pub fn packet(world: &World, o: &Outcome) -> Vec<String> {
     };
     if let Some(r) = o.route {
         lines.push(route_line(r, o.packet.dst));
+    }
+    if let Some(r) = o.router {
+        let router = &world.routers.routers[r.router as usize].id;
+        let from = &world.routers.attachments[r.from as usize].id;
+        match r.choice {
+            Some(c) => {
+                let table = &world.routers.tables[c.table as usize].name;
+                let hop = match c.hop {
+                    crate::router::Hop::Attachment(a) => {
+                        format!("attachment {}", world.routers.attachments[a as usize].id)
+                    }
+                    crate::router::Hop::Blackhole => "blackhole".to_string(),
+                };
+                let why = match c.propagated {
+                    None => "static route".to_string(),
+                    Some(k) => format!("propagated by a {} attachment", k.label()),
+                };
+                lines.push(format!(
+                    "    router {router}: in through {from}; table {table}: {} -> {hop} ({why}, longest prefix match for {})",
+                    c.destination, o.packet.dst
+                ));
+            }
+            None => lines.push(format!(
+                "    router {router}: in through {from}; no route for {}",
+                o.packet.dst
+            )),
+        }
+        if let Some(r) = o.onward_route {
+            lines.push(route_line(r, o.packet.dst));
+        }
     }
     if let Some(n) = o.nat {
         let id = &world.nats[n.nat as usize].id;
@@ -68,7 +105,7 @@ pub fn packet(world: &World, o: &Outcome) -> Vec<String> {
                 "    NAT gateway {id}: reply to {oi}:{op} -> {ii}:{ip} (the session's inside host)"
             ));
         }
-        if let Some(r) = o.nat_route {
+        if let Some(r) = o.onward_route {
             let dst = if o.packet.src == ii { o.packet.dst } else { ii };
             lines.push(route_line(r, dst));
         }
@@ -101,6 +138,15 @@ pub fn packet(world: &World, o: &Outcome) -> Vec<String> {
             Fate::Dropped(Drop::Blackhole { table, .. }) => format!("dropped: blackhole route in {}", world.route_tables[table as usize].name),
             Fate::Dropped(Drop::NoPublicIp) => "dropped at the internet gateway: the ENI has no elastic IP".into(),
             Fate::Dropped(Drop::NoHost) => format!("lost: no host answers at {}", o.packet.dst),
+            Fate::Dropped(Drop::Router { router, why }) => format!(
+                "dropped by enterprise router {}: {}",
+                world.routers.routers[router as usize].id,
+                match why {
+                    crate::world::RouterDrop::NoRoute => "no route for the destination",
+                    crate::world::RouterDrop::Blackhole => "the matching route is a blackhole",
+                    crate::world::RouterDrop::NoAttachmentInAz => "the VPC attachment has no interface in the sender's availability zone",
+                }
+            ),
             Fate::Dropped(Drop::Nat { nat, why }) => format!(
                 "dropped by NAT gateway {}: {}",
                 world.nats[nat as usize].id,

@@ -2,9 +2,11 @@
 //! gateway play the same part) and their attachments, as configuration: what exists, which
 //! resource each attachment connects, and the rules that refuse a bad request.
 //!
-//! This module does not route packets: router route tables, associations, propagations and
-//! static routes, and the per-packet path through a router, arrive with a later issue that
-//! builds on these records. Nothing here reads a clock.
+//! Router route tables live here too: static and blackhole routes, the attachment each table
+//! is associated with, the attachments that propagate into it, and the lookup that picks a
+//! route (policy.md §6.3: longest prefix; at equal prefixes static beats propagated, and
+//! among propagated routes VPC > Direct Connect > VPN > peering). The per-packet path through
+//! a router is the world's (`World::through_router`). Nothing here reads a clock.
 //!
 //! Sources: seed `000_f546a8f003a32ba8.txt` (huawei ER flow logs: the five attachment kinds, and
 //! "From May 2024, enterprise routers and Direct Connect virtual gateways cannot be used
@@ -19,6 +21,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::addr::Ipv4Net;
 use crate::limits::Limits;
 use crate::world::{ModelError, check_name};
 
@@ -119,6 +122,61 @@ pub struct Attachment {
     /// Id of the attached VPC, VPN gateway, virtual gateway, peer router or global DC gateway.
     pub resource: String,
     pub deleted: bool,
+    /// The route table that forwards what arrives through this attachment.
+    pub table: Option<u32>,
+    /// Route tables this attachment propagates its networks into.
+    pub propagates: Vec<u32>,
+    /// The networks behind the attachment (the VPC's block; the on-premises networks of a
+    /// VPN or Direct Connect gateway): what it propagates.
+    pub networks: Vec<Ipv4Net>,
+    /// Its interfaces in the VPC (one per availability zone; world ENI indices).
+    pub enis: Vec<u32>,
+    /// A peering attachment's other end (an attachment of another router).
+    pub peer: Option<u32>,
+}
+
+/// Where a router route sends packets: an attachment, or nowhere (blackhole).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum Hop {
+    Attachment(u32),
+    Blackhole,
+}
+
+/// A static route of a router route table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct StaticRoute {
+    pub destination: Ipv4Net,
+    pub hop: Hop,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteTable {
+    pub id: String,
+    pub name: String,
+    pub router: u32,
+    pub routes: Vec<StaticRoute>,
+    pub deleted: bool,
+}
+
+/// The route a router chose, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Choice {
+    pub table: u32,
+    pub destination: Ipv4Net,
+    pub hop: Hop,
+    /// `None`: a static route; otherwise the kind of the attachment that propagated it.
+    pub propagated: Option<AttachmentKind>,
+}
+
+/// Rank among routes of equal prefix: lower wins (policy.md §6.3).
+fn rank(propagated: Option<AttachmentKind>) -> u8 {
+    match propagated {
+        None => 0,
+        Some(AttachmentKind::Vpc) => 1,
+        Some(AttachmentKind::VirtualGateway | AttachmentKind::GlobalDcGateway) => 2,
+        Some(AttachmentKind::VpnGateway) => 3,
+        Some(AttachmentKind::PeeringConnection) => 4,
+    }
 }
 
 /// Every enterprise router of a world and every attachment, live or deleted.
@@ -126,6 +184,7 @@ pub struct Attachment {
 pub struct Routers {
     pub routers: Vec<EnterpriseRouter>,
     pub attachments: Vec<Attachment>,
+    pub tables: Vec<RouteTable>,
 }
 
 impl Routers {
@@ -271,8 +330,155 @@ impl Routers {
             kind,
             resource,
             deleted: false,
+            table: None,
+            propagates: Vec::new(),
+            networks: Vec::new(),
+            enis: Vec::new(),
+            peer: None,
         });
         Ok(a)
+    }
+
+    /// Creates a route table of router `r`.
+    pub fn create_table(&mut self, id: String, name: &str, r: u32) -> Result<u32, ModelError> {
+        check_name(name)?;
+        self.live_router(r, "router")?;
+        if self
+            .tables
+            .iter()
+            .any(|t| !t.deleted && t.router == r && t.name == name)
+        {
+            return Err(ModelError::exists(
+                "name",
+                format!("the router already has a route table named `{name}`"),
+            ));
+        }
+        let t = self.tables.len() as u32;
+        self.tables.push(RouteTable {
+            id,
+            name: name.to_string(),
+            router: r,
+            routes: Vec::new(),
+            deleted: false,
+        });
+        Ok(t)
+    }
+
+    fn live_table(&self, t: u32) -> Result<&RouteTable, ModelError> {
+        self.tables
+            .get(t as usize)
+            .filter(|x| !x.deleted)
+            .ok_or_else(|| ModelError::not_found("route_table", "no such router route table"))
+    }
+
+    /// Adds a static (or blackhole) route; one route per destination.
+    pub fn add_route(&mut self, t: u32, route: StaticRoute) -> Result<(), ModelError> {
+        let table = self.live_table(t)?;
+        if table
+            .routes
+            .iter()
+            .any(|r| r.destination == route.destination)
+        {
+            return Err(ModelError::exists(
+                "destination",
+                format!("a route to {} already exists", route.destination),
+            ));
+        }
+        if let Hop::Attachment(a) = route.hop {
+            let att = self
+                .live_attachment(a)
+                .map_err(|e| e.within("attachment"))?;
+            if att.router != table.router {
+                return Err(ModelError::invalid(
+                    "attachment",
+                    "the attachment belongs to another router",
+                ));
+            }
+        }
+        self.tables[t as usize].routes.push(route);
+        Ok(())
+    }
+
+    /// Associates attachment `a` with table `t` (one table per attachment) and, with
+    /// `propagate`, lets it propagate its networks into `t`.
+    pub fn associate(&mut self, a: u32, t: u32, propagate: bool) -> Result<(), ModelError> {
+        let att = self.live_attachment(a)?;
+        let table = self.live_table(t)?;
+        if att.router != table.router {
+            return Err(ModelError::invalid(
+                "route_table",
+                "the route table belongs to another router",
+            ));
+        }
+        let att = &mut self.attachments[a as usize];
+        att.table = Some(t);
+        if propagate && !att.propagates.contains(&t) {
+            att.propagates.push(t);
+        }
+        Ok(())
+    }
+
+    /// Propagation only.
+    pub fn propagate(&mut self, a: u32, t: u32) -> Result<(), ModelError> {
+        let att = self.live_attachment(a)?;
+        let table = self.live_table(t)?;
+        if att.router != table.router {
+            return Err(ModelError::invalid(
+                "route_table",
+                "the route table belongs to another router",
+            ));
+        }
+        let att = &mut self.attachments[a as usize];
+        if !att.propagates.contains(&t) {
+            att.propagates.push(t);
+        }
+        Ok(())
+    }
+
+    /// The route table `t` uses for `dst`: the longest prefix among its static routes and the
+    /// networks propagated into it; at equal prefixes static wins, then VPC, Direct Connect,
+    /// VPN, peering (policy.md §6.3). A static route to a deleted attachment is a blackhole
+    /// (its target is gone). `None`: no route.
+    pub fn lookup(&self, t: u32, dst: std::net::Ipv4Addr) -> Option<Choice> {
+        let table = self.tables.get(t as usize).filter(|x| !x.deleted)?;
+        let statics = table
+            .routes
+            .iter()
+            .filter(|r| r.destination.contains(dst))
+            .map(|r| {
+                let hop = match r.hop {
+                    Hop::Attachment(a) if self.attachments[a as usize].deleted => Hop::Blackhole,
+                    h => h,
+                };
+                Choice {
+                    table: t,
+                    destination: r.destination,
+                    hop,
+                    propagated: None,
+                }
+            });
+        let propagated = self
+            .attachments
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| !a.deleted && a.propagates.contains(&t))
+            .flat_map(|(i, a)| {
+                a.networks
+                    .iter()
+                    .filter(|n| n.contains(dst))
+                    .map(move |n| Choice {
+                        table: t,
+                        destination: *n,
+                        hop: Hop::Attachment(i as u32),
+                        propagated: Some(a.kind),
+                    })
+            });
+        statics.chain(propagated).min_by_key(|c| {
+            (
+                std::cmp::Reverse(c.destination.prefix_len()),
+                rank(c.propagated),
+            )
+        })
     }
 
     /// Detaches: the attachment is marked deleted.

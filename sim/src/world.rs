@@ -48,6 +48,7 @@ use crate::{Action, Direction};
 mod catalog;
 mod gateways;
 mod lifecycle;
+mod routing;
 
 type Map<K, V> = HashMap<K, V, FixedState>;
 
@@ -417,6 +418,8 @@ pub enum Target {
     Local,
     InternetGateway(u32),
     NatGateway(u32),
+    /// An enterprise router (transit gateway), through this VPC's attachment to it.
+    Router(u32),
     Blackhole,
 }
 
@@ -536,6 +539,9 @@ pub enum Drop {
     NoPublicIp,
     /// A NAT gateway dropped it (D13: REJECT on the gateway's record).
     Nat { nat: u32, why: nat::NatDrop },
+    /// An enterprise router dropped it (no route, blackhole, no interface in the sender's
+    /// availability zone). The sender's record is ACCEPT; nothing downstream (D13).
+    Router { router: u32, why: RouterDrop },
     /// Nothing answers at the destination address.
     NoHost,
 }
@@ -567,8 +573,30 @@ pub struct Outcome {
     /// The NAT gateway session it went through, if any, and the route the gateway's
     /// interface took onwards.
     pub nat: Option<NatHit>,
-    pub nat_route: Option<RouteHit>,
+    /// The enterprise router it went through, if any.
+    pub router: Option<RouterHit>,
+    pub onward_route: Option<RouteHit>,
     pub fate: Fate,
+}
+
+/// Why a router dropped a packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum RouterDrop {
+    /// The attachment it arrived on is associated with no route table, or the table has no
+    /// route for the destination.
+    NoRoute,
+    /// The matching route is a blackhole (or its attachment was deleted).
+    Blackhole,
+    /// The VPC attachment has no interface in the sender's availability zone (policy.md §6.3).
+    NoAttachmentInAz,
+}
+
+/// The router hop of a packet: where it came in and the route that sent it on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RouterHit {
+    pub router: u32,
+    pub from: u32,
+    pub choice: Option<crate::router::Choice>,
 }
 
 /// A NAT gateway's translation of one packet: the inside (host, port) and the outside
@@ -649,6 +677,7 @@ pub struct EniSpec {
 }
 
 pub use gateways::NatGatewaySpec;
+pub use routing::AttachmentInterface;
 
 /// What a new flow log needs.
 #[derive(Clone, Debug)]
@@ -1235,6 +1264,18 @@ impl World {
                 Err(ModelError::not_found(
                     "target",
                     "the NAT gateway is not in this VPC",
+                ))
+            }
+            Target::Router(a)
+                if self.routers.attachments.get(a as usize).is_none_or(|x| {
+                    x.deleted
+                        || x.kind != crate::router::AttachmentKind::Vpc
+                        || x.resource != self.vpcs[vpc as usize].id
+                }) =>
+            {
+                Err(ModelError::not_found(
+                    "target",
+                    "this VPC is not attached to that enterprise router",
                 ))
             }
             _ => Ok(()),
@@ -1878,7 +1919,8 @@ impl World {
             route: None,
             translation: None,
             nat: None,
-            nat_route: None,
+            router: None,
+            onward_route: None,
             fate: Fate::Dropped(Drop::NoHost),
         };
         // Filled in place: the outcome is built where it is returned, not copied there.
@@ -2000,16 +2042,17 @@ impl World {
                         route: i,
                         target: r.target,
                     });
-                if out.nat.is_some() {
-                    out.nat_route = hit;
+                if out.nat.is_some() || out.router.is_some() {
+                    out.onward_route = hit;
                 } else {
                     out.route = hit;
                 }
                 let path = match hit.map(|h| h.target) {
                     Some(Target::InternetGateway(_)) => Some(TrafficPath::InternetGateway),
                     Some(Target::Local) => Some(TrafficPath::SameVpc),
-                    // A NAT gateway is a resource with an interface in the VPC (aws: 1).
-                    Some(Target::NatGateway(_)) => Some(TrafficPath::SameVpc),
+                    // A NAT gateway or a transit gateway attachment is a resource with an
+                    // interface in the VPC (aws: 1).
+                    Some(Target::NatGateway(_) | Target::Router(_)) => Some(TrafficPath::SameVpc),
                     _ => None,
                 };
                 self.capture(
@@ -2039,6 +2082,10 @@ impl World {
                         None => out.fate = Fate::Dropped(Drop::NoHost),
                     },
                     Target::NatGateway(n) => self.through_nat(now, n, pkt, out),
+                    Target::Router(att) => {
+                        let az = self.subnets[subnet as usize].az.clone();
+                        self.through_router(now, att, &az, pkt, out);
+                    }
                     Target::InternetGateway(g) => {
                         let Some(eip) = self.enis[a as usize].eip else {
                             out.fate = Fate::Dropped(Drop::NoPublicIp);
@@ -2255,7 +2302,14 @@ impl World {
 
     /// A packet that reached NAT gateway `n`'s interface from outside: a reply of a session
     /// is translated back to the inside host and sent on; anything else is dropped there.
-    fn back_through_nat(&mut self, now: Time, n: u32, pkt: Packet, d1: Decision, out: &mut Outcome) {
+    fn back_through_nat(
+        &mut self,
+        now: Time,
+        n: u32,
+        pkt: Packet,
+        d1: Decision,
+        out: &mut Outcome,
+    ) {
         let e = self.nats[n as usize].eni;
         let (sport, dport) = nat_ports(&pkt);
         let idle = self.profile.nat_idle_timeout;
@@ -2649,6 +2703,16 @@ impl World {
                 if self.enis[a as usize].vpc == self.enis[b as usize].vpc =>
             {
                 Some(self.enis[b as usize].ip)
+            }
+            // Another VPC: its private address when the sender's routes reach it through a
+            // router, else its elastic IP.
+            (Endpoint::Eni(a), Endpoint::Eni(b)) => {
+                let b = &self.enis[b as usize];
+                let table = self.subnets[self.enis[a as usize].subnet as usize].route_table;
+                match self.route_tables[table as usize].lookup(b.ip) {
+                    Some((_, r)) if matches!(r.target, Target::Router(_)) => Some(b.ip),
+                    _ => b.eip,
+                }
             }
             (_, Endpoint::Eni(b)) => self.enis[b as usize].eip,
         }
