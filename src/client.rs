@@ -415,19 +415,38 @@ fn acl_entries(a: &doc::AclDoc) -> Result<Vec<pb::NetworkAclEntry>, Failure> {
         .collect()
 }
 
-fn routes(
-    routes: &[doc::S<doc::RouteDoc>],
+/// Does a route go through a NAT gateway? (Those are created once the gateways exist, which
+/// need subnets, which name route tables: `load`'s order.)
+fn is_nat_route(r: &doc::S<doc::RouteDoc>) -> bool {
+    matches!(r.value.target.value.as_str(), "nat_gateway" | "nat")
+}
+
+/// A VPC's routes as the API takes them; `nats` maps the VPC's NAT gateways' names to their
+/// resource names.
+fn routes<'a>(
+    routes: impl IntoIterator<Item = &'a doc::S<doc::RouteDoc>>,
     igw: &str,
+    nats: &BTreeMap<String, String>,
     vpc: &str,
 ) -> Result<Vec<pb::Route>, Failure> {
     routes
-        .iter()
+        .into_iter()
         .map(|r| {
             let target = match r.value.target.value.as_str() {
                 "internet_gateway" | "igw" if !igw.is_empty() => {
                     pb::route::Target::InternetGateway(igw.to_string())
                 }
                 "blackhole" => pb::route::Target::Blackhole(true),
+                "nat_gateway" | "nat" => {
+                    let n = r
+                        .value
+                        .nat_gateway
+                        .as_ref()
+                        .map_or("", |n| n.value.as_str());
+                    pb::route::Target::NatGateway(nats.get(n).cloned().ok_or_else(|| {
+                        Failure::Input(format!("VPC `{vpc}`: no NAT gateway `{n}`"))
+                    })?)
+                }
                 o => {
                     return Err(Failure::Input(format!(
                         "VPC `{vpc}`: route target `{o}` cannot be applied"
@@ -609,7 +628,12 @@ async fn apply_scenario(
                 route_table: Some(pb::RouteTable {
                     display_name: tname.clone(),
                     vpc: vpc.name.clone(),
-                    routes: routes(&t.routes, &igw, &vname)?,
+                    routes: routes(
+                        t.routes.iter().filter(|r| !is_nat_route(r)),
+                        &igw,
+                        &BTreeMap::new(),
+                        &vname,
+                    )?,
                     ..Default::default()
                 }),
                 route_table_id: t.id.clone().unwrap_or_default(),
@@ -625,30 +649,21 @@ async fn apply_scenario(
             println!("created {} ({tname})", created.name);
             tables.insert(tname.clone(), created.name);
         }
-        if !v.routes.is_empty() {
-            let main = routes(&v.routes, &igw, &vname)?;
-            let n = main.len();
-            let r = c.req(pb::UpdateRouteTableRequest {
-                route_table: Some(pb::RouteTable {
-                    name: vpc.main_route_table.clone(),
-                    routes: main,
-                    ..Default::default()
-                }),
-                update_mask: mask("routes"),
-            });
-            let updated = c
-                .net
-                .update_route_table(r)
-                .await
-                .map_err(server_err(format!(
-                    "adding routes to the main route table of VPC `{vname}`"
-                )))?
-                .into_inner();
-            println!(
-                "updated {} (main route table of {vname}: {})",
-                updated.name,
-                plural(n, "route")
-            );
+        if v.routes.iter().any(|r| !is_nat_route(r)) {
+            let main = routes(
+                v.routes.iter().filter(|r| !is_nat_route(r)),
+                &igw,
+                &BTreeMap::new(),
+                &vname,
+            )?;
+            set_routes(
+                &mut c,
+                &vpc.main_route_table,
+                main,
+                "main route table",
+                &vname,
+            )
+            .await?;
         }
 
         let mut subnets: BTreeMap<String, String> = BTreeMap::new();
@@ -691,6 +706,61 @@ async fn apply_scenario(
             println!("created {} ({sname})", created.name);
             subnets_by_name.insert(sname.clone(), created.name.clone());
             subnets.insert(sname.clone(), created.name);
+        }
+
+        // NAT gateways once their subnets exist, then the routes through them (each table
+        // gets its whole list again).
+        let mut nats: BTreeMap<String, String> = BTreeMap::new();
+        for n in &v.nat_gateways {
+            let n = &n.value;
+            let nname = &n.name.value;
+            let subnet = subnets.get(&n.subnet.value).cloned().ok_or_else(|| {
+                Failure::Input(format!(
+                    "NAT gateway `{nname}`: no subnet `{}`",
+                    n.subnet.value
+                ))
+            })?;
+            let r = c.req(pb::CreateNatGatewayRequest {
+                parent: parent.clone(),
+                nat_gateway: Some(pb::NatGateway {
+                    display_name: nname.clone(),
+                    subnet,
+                    private_ip: n.ip.as_ref().map(|s| s.value.clone()).unwrap_or_default(),
+                    elastic_ip: n.eip.as_ref().map(|s| s.value.clone()).unwrap_or_default(),
+                    ..Default::default()
+                }),
+                nat_gateway_id: n.id.clone().unwrap_or_default(),
+                network_interface_id: n.eni_id.clone().unwrap_or_default(),
+            });
+            let created = c
+                .net
+                .create_nat_gateway(r)
+                .await
+                .map_err(server_err(format!(
+                    "creating NAT gateway `{nname}` of VPC `{vname}`"
+                )))?
+                .into_inner();
+            println!("created {} ({nname})", created.name);
+            nats.insert(nname.clone(), created.name);
+        }
+        for t in &v.route_tables {
+            let t = &t.value;
+            if t.routes.iter().any(is_nat_route) {
+                let all = routes(&t.routes, &igw, &nats, &vname)?;
+                let what = format!("route table `{}`", t.name.value);
+                set_routes(&mut c, &tables[&t.name.value], all, &what, &vname).await?;
+            }
+        }
+        if v.routes.iter().any(is_nat_route) {
+            let all = routes(&v.routes, &igw, &nats, &vname)?;
+            set_routes(
+                &mut c,
+                &vpc.main_route_table,
+                all,
+                "main route table",
+                &vname,
+            )
+            .await?;
         }
 
         for e in &v.enis {
@@ -824,6 +894,39 @@ async fn apply_scenario(
     Ok(())
 }
 
+/// Replaces a route table's routes (all but `local`).
+async fn set_routes(
+    c: &mut Client,
+    table: &str,
+    routes: Vec<pb::Route>,
+    what: &str,
+    vpc: &str,
+) -> Result<(), Failure> {
+    let n = routes.len();
+    let r = c.req(pb::UpdateRouteTableRequest {
+        route_table: Some(pb::RouteTable {
+            name: table.to_string(),
+            routes,
+            ..Default::default()
+        }),
+        update_mask: mask("routes"),
+    });
+    let updated = c
+        .net
+        .update_route_table(r)
+        .await
+        .map_err(server_err(format!(
+            "setting the routes of the {what} of VPC `{vpc}`"
+        )))?
+        .into_inner();
+    println!(
+        "updated {} ({what} of {vpc}: {})",
+        updated.name,
+        plural(n, "route")
+    );
+    Ok(())
+}
+
 async fn find_log_group(c: &mut Client) -> Result<Option<String>, Failure> {
     let parent = c.parent();
     let groups = list_all!(
@@ -952,6 +1055,7 @@ struct State {
     acls: Vec<pb::NetworkAcl>,
     tables: Vec<pb::RouteTable>,
     enis: Vec<pb::NetworkInterface>,
+    nats: Vec<pb::NatGateway>,
     hosts: Vec<pb::ExternalHost>,
     flow_logs: Vec<pb::FlowLog>,
     log_groups: Vec<pb::LogGroup>,
@@ -1034,6 +1138,16 @@ async fn read_state(server: &str, token: Option<&str>) -> Result<State, Failure>
         network_interfaces,
         "listing network interfaces",
         pb::ListNetworkInterfacesRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
+    s.nats = list_all!(
+        c,
+        net.list_nat_gateways,
+        nat_gateways,
+        "listing NAT gateways",
+        pb::ListNatGatewaysRequest {
             parent: parent.clone(),
             ..Default::default()
         }
@@ -1258,19 +1372,24 @@ fn listen_yaml(tcp: &[u32], udp: &[u32]) -> Option<Y> {
     (!m.is_empty()).then_some(Y::FlowMap(m))
 }
 
-fn routes_yaml(routes: &[pb::Route]) -> Vec<Y> {
+/// Routes as a scenario writes them; `name` gives a NAT gateway's display name.
+fn routes_yaml(routes: &[pb::Route], name: &dyn Fn(&str) -> String) -> Vec<Y> {
     routes
         .iter()
         .filter_map(|r| {
-            let target = match &r.target {
-                Some(pb::route::Target::InternetGateway(_)) => "internet_gateway",
-                Some(pb::route::Target::Blackhole(true)) => "blackhole",
+            let mut m = vec![("destination", s(&r.destination))];
+            match &r.target {
+                Some(pb::route::Target::InternetGateway(_)) => {
+                    m.push(("target", s("internet_gateway")))
+                }
+                Some(pb::route::Target::Blackhole(true)) => m.push(("target", s("blackhole"))),
+                Some(pb::route::Target::NatGateway(n)) => {
+                    m.push(("target", s("nat_gateway")));
+                    m.push(("nat_gateway", s(&name(n))));
+                }
                 _ => return None,
-            };
-            Some(Y::FlowMap(vec![
-                ("destination", s(&r.destination)),
-                ("target", s(target)),
-            ]))
+            }
+            Some(Y::FlowMap(m))
         })
         .collect()
 }
@@ -1333,6 +1452,15 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
     for x in &st.enis {
         names.insert(&x.name, &x.display_name);
     }
+    for x in &st.nats {
+        names.insert(&x.name, &x.display_name);
+    }
+    // NAT gateways' interfaces come with their gateways: not written as `enis`.
+    let nat_enis: BTreeMap<&str, &str> = st
+        .nats
+        .iter()
+        .map(|n| (n.network_interface.as_str(), n.display_name.as_str()))
+        .collect();
     let name = |rn: &str| {
         names
             .get(rn)
@@ -1361,7 +1489,7 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
             ));
         }
         if let Some(main) = st.tables.iter().find(|t| t.name == v.main_route_table) {
-            let r = routes_yaml(&main.routes);
+            let r = routes_yaml(&main.routes, &name);
             if !r.is_empty() {
                 m.push(("routes", Y::Seq(r)));
             }
@@ -1372,7 +1500,7 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
             .filter(|t| t.vpc == v.name && t.name != v.main_route_table)
             .map(|t| {
                 let mut tm = vec![("name", s(&t.display_name)), ("id", s(id_of(&t.name)))];
-                let r = routes_yaml(&t.routes);
+                let r = routes_yaml(&t.routes, &name);
                 if !r.is_empty() {
                     tm.push(("routes", Y::Seq(r)));
                 }
@@ -1538,8 +1666,38 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
             m.push(("subnets", Y::Seq(subnets)));
         }
 
+        let nats: Vec<Y> = st
+            .nats
+            .iter()
+            .filter(|n| n.vpc == v.name)
+            .map(|n| {
+                let mut nm = vec![
+                    ("name", s(&n.display_name)),
+                    ("id", s(id_of(&n.name))),
+                    ("subnet", s(&name(&n.subnet))),
+                ];
+                if !n.private_ip.is_empty() {
+                    nm.push(("ip", s(&n.private_ip)));
+                }
+                if !n.elastic_ip.is_empty() {
+                    nm.push(("eip", s(&n.elastic_ip)));
+                }
+                if !n.network_interface.is_empty() {
+                    nm.push(("eni_id", s(id_of(&n.network_interface))));
+                }
+                Y::Map(nm)
+            })
+            .collect();
+        if !nats.is_empty() {
+            m.push(("nat_gateways", Y::Seq(nats)));
+        }
+
         let mut enis = Vec::new();
-        for e in st.enis.iter().filter(|e| e.vpc == v.name) {
+        for e in st
+            .enis
+            .iter()
+            .filter(|e| e.vpc == v.name && !nat_enis.contains_key(e.name.as_str()))
+        {
             let mut em = vec![
                 ("name", s(&e.display_name)),
                 ("id", s(id_of(&e.name))),
@@ -1619,6 +1777,13 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
     let mut flow_logs = Vec::new();
     for f in &st.flow_logs {
         let seg = f.resource.split('/').nth(2).unwrap_or("");
+        if let Some(nat) = nat_enis.get(f.resource.as_str()) {
+            notes.push(format!(
+                "flow log `{}` captures the interface of NAT gateway `{nat}`, which a scenario cannot name: left out",
+                f.display_name
+            ));
+            continue;
+        }
         let kind = match seg {
             "networkInterfaces" => "eni",
             "subnets" => "subnet",

@@ -572,3 +572,70 @@ fn what_a_scenario_cannot_say_is_noted() {
     assert_ok(&vpclab(&["check", f.to_str().unwrap()], "tencent"), "check");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn nat_gateway_scenario_round_trips() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-nat-gateway.yaml");
+    let (server, exported) = round_trip(&file, Provider::Aws, "aws");
+    for want in [
+        "    nat_gateways:\n      - name: nat\n",
+        "        subnet: public\n        ip: 10.0.0.220\n        eip: 198.51.100.20\n        eni_id: eni-1235b8ca123456789\n",
+        "{ destination: 0.0.0.0/0, target: nat_gateway, nat_gateway: nat }",
+        "{ destination: 0.0.0.0/0, target: internet_gateway }",
+        "route_table: private",
+        "id: eni-1111aaaa2222bbbb3",
+    ] {
+        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
+    }
+    // The gateway's requester-managed interface comes with it, not as an ENI of its own.
+    assert!(!exported.contains("nat.nat-gateway"), "{exported}");
+    assert_eq!(exported.matches("eni-1235b8ca123456789").count(), 1);
+
+    let mut net = server.net();
+    let rt = &server.rt;
+    let nats = rt
+        .block_on(net.list_nat_gateways(pb::ListNatGatewaysRequest {
+            parent: PARENT.into(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .into_inner()
+        .nat_gateways;
+    assert_eq!(nats.len(), 1);
+    let nat = &nats[0];
+    assert_eq!(
+        (
+            nat.display_name.as_str(),
+            nat.private_ip.as_str(),
+            nat.elastic_ip.as_str(),
+            nat.network_interface.as_str()
+        ),
+        (
+            "nat",
+            "10.0.0.220",
+            "198.51.100.20",
+            "projects/default/networkInterfaces/eni-1235b8ca123456789"
+        )
+    );
+    // Traffic of the private subnet goes through it.
+    let subnets = rt
+        .block_on(net.list_subnets(pb::ListSubnetsRequest {
+            parent: PARENT.into(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .into_inner()
+        .subnets;
+    let private = subnets
+        .iter()
+        .find(|s| s.display_name == "private")
+        .unwrap();
+    let table = rt
+        .block_on(net.get_route_table(pb::GetRouteTableRequest {
+            name: private.route_table.clone(),
+        }))
+        .unwrap()
+        .into_inner();
+    assert!(table.routes.iter().any(|r| r.destination == "0.0.0.0/0"
+        && r.target == Some(pb::route::Target::NatGateway(nat.name.clone()))));
+}

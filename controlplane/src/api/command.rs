@@ -111,6 +111,9 @@ commands! {
     DeleteRouterAttachment(pb::DeleteRouterAttachmentRequest),
     InjectTraffic(pb::InjectTrafficRequest),
     Advance(pb::AdvanceRequest),
+    CreateNatGateway(pb::CreateNatGatewayRequest),
+    UpdateNatGateway(pb::UpdateNatGatewayRequest),
+    DeleteNatGateway(pb::DeleteNatGatewayRequest),
 }
 
 #[cfg(test)]

@@ -473,6 +473,60 @@ impl pb::network_service_server::NetworkService for Api {
     ) -> Reply<()> {
         delete!(self, req, DeleteInternetGateway)
     }
+
+    async fn create_nat_gateway(
+        &self,
+        req: Request<pb::CreateNatGatewayRequest>,
+    ) -> Reply<pb::NatGateway> {
+        create!(
+            self,
+            req,
+            CreateNatGateway,
+            C::NatGateways,
+            view::nat_gateway
+        )
+    }
+    async fn get_nat_gateway(
+        &self,
+        req: Request<pb::GetNatGatewayRequest>,
+    ) -> Reply<pb::NatGateway> {
+        get!(self, req, C::NatGateways, view::nat_gateway)
+    }
+    async fn list_nat_gateways(
+        &self,
+        req: Request<pb::ListNatGatewaysRequest>,
+    ) -> Reply<pb::ListNatGatewaysResponse> {
+        let caller = self.caller(&req)?;
+        let r = req.into_inner();
+        self.read(caller, move |p| {
+            check_parent(&p.id, &r.parent)?;
+            let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
+            let items = live(&p.world().nats, |n| {
+                n.deleted || vpc.is_some_and(|v| v != n.vpc)
+            });
+            let (items, next_page_token) = page(items, r.page_size, &r.page_token)?;
+            Ok(pb::ListNatGatewaysResponse {
+                nat_gateways: items.into_iter().map(|i| view::nat_gateway(p, i)).collect(),
+                next_page_token,
+            })
+        })
+        .await
+    }
+    async fn update_nat_gateway(
+        &self,
+        req: Request<pb::UpdateNatGatewayRequest>,
+    ) -> Reply<pb::NatGateway> {
+        create!(
+            self,
+            req,
+            UpdateNatGateway,
+            C::NatGateways,
+            view::nat_gateway
+        )
+    }
+    async fn delete_nat_gateway(&self, req: Request<pb::DeleteNatGatewayRequest>) -> Reply<()> {
+        delete!(self, req, DeleteNatGateway)
+    }
 }
 
 #[tonic::async_trait]

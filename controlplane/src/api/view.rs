@@ -214,6 +214,10 @@ pub fn route_table(p: &Project, i: u32) -> pb::RouteTable {
                         p.name(C::InternetGateways, &w.igws[g as usize].id),
                     ),
                     Target::Blackhole => pb::route::Target::Blackhole(true),
+                    Target::Router(a) => pb::route::Target::EnterpriseRouter(p.name(
+                        C::EnterpriseRouters,
+                        &w.routers.routers[w.routers.attachments[a as usize].router as usize].id,
+                    )),
                     Target::NatGateway(n) => pb::route::Target::NatGateway(
                         p.name(C::NatGateways, &w.nats[n as usize].id),
                     ),
@@ -237,6 +241,22 @@ pub fn internet_gateway(p: &Project, i: u32) -> pb::InternetGateway {
     pb::InternetGateway {
         name: p.name(C::InternetGateways, &g.id),
         vpc: p.name(C::Vpcs, &w.vpcs[g.vpc as usize].id),
+    }
+}
+
+pub fn nat_gateway(p: &Project, i: u32) -> pb::NatGateway {
+    let w = p.world();
+    let n = &w.nats[i as usize];
+    let e = &w.enis[n.eni as usize];
+    pb::NatGateway {
+        name: p.name(C::NatGateways, &n.id),
+        display_name: n.name.clone(),
+        subnet: p.name(C::Subnets, &w.subnets[n.subnet as usize].id),
+        vpc: p.name(C::Vpcs, &w.vpcs[n.vpc as usize].id),
+        private_ip: e.ip.to_string(),
+        elastic_ip: e.eip.map(|a| a.to_string()).unwrap_or_default(),
+        network_interface: p.name(C::NetworkInterfaces, &e.id),
+        etag: p.etag(C::NatGateways, &n.id),
     }
 }
 
@@ -302,6 +322,7 @@ pub fn flow_log(p: &Project, i: u32, format: &str) -> pb::FlowLog {
         ),
         tags: f.tags.clone().into_iter().collect(),
         format: format.to_string(),
+        aws_fields: p.aws_fields(i).to_string(),
         create_time: Some(timestamp(f.created)),
         etag: p.etag(C::FlowLogs, &s.id),
     }
