@@ -20,14 +20,14 @@ use rand_chacha::ChaCha8Rng;
 use vpclab_sim::Direction;
 use vpclab_sim::addr::Ipv4Net;
 use vpclab_sim::flowlog::format::render;
-use vpclab_sim::flowlog::{Filter, Scope};
+use vpclab_sim::flowlog::{Filter, LogStatus, Scope};
 use vpclab_sim::packet::{Packet, TcpFlags, size};
 use vpclab_sim::policy::{PortRange, ProtoMatch, RuleAction, acl, sg};
 use vpclab_sim::profile::{Profile, Provider};
 use vpclab_sim::time::{Span, Time};
-use vpclab_sim::world::{Config, Endpoint, EniSpec, Fate, FlowLogSpec, World};
+use vpclab_sim::world::{Config, Endpoint, EniSpec, Fate, FlowLogSpec, Outcome, World};
 
-use crate::alloc_count;
+use crate::{alloc_count, bench_multi};
 
 /// What to measure.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +41,8 @@ pub struct Options {
     pub seed: u64,
     /// Also measure with 10 and with 10,000 rules and print their ratio.
     pub compare_rules: bool,
+    /// Concurrent connections of the multi-VPC workload (0: skip it).
+    pub multi_flows: usize,
 }
 
 impl Default for Options {
@@ -52,21 +54,22 @@ impl Default for Options {
             packets: 8_000_000,
             seed: 1,
             compare_rules: true,
+            multi_flows: bench_multi::DEFAULT_FLOWS,
         }
     }
 }
 
 /// The provider profile the benchmark world uses.
-const PROVIDER: Provider = Provider::Aws;
+pub(crate) const PROVIDER: Provider = Provider::Aws;
 /// The capture window (aws allows 60 s and 600 s).
-const WINDOW: Span = Span::from_secs(60);
+pub(crate) const WINDOW: Span = Span::from_secs(60);
 /// When the world starts: 2023-11-14 22:13:20 UTC.
-const T0: Time = Time::from_secs(1_700_000_000);
+pub(crate) const T0: Time = Time::from_secs(1_700_000_000);
 const SUBNETS: u32 = 8;
 const ENIS_PER_SUBNET: u32 = 32;
 /// Services the flows go to. All below 10000, which the groups' own rules open.
-const TCP_SERVICES: [u16; 10] = [22, 80, 443, 3306, 5432, 6379, 8080, 8443, 9092, 9200];
-const UDP_SERVICES: [u16; 6] = [53, 123, 514, 1812, 5353, 8125];
+pub(crate) const TCP_SERVICES: [u16; 10] = [22, 80, 443, 3306, 5432, 6379, 8080, 8443, 9092, 9200];
+pub(crate) const UDP_SERVICES: [u16; 6] = [53, 123, 514, 1812, 5353, 8125];
 /// The port every ACL denies inbound (ACL rule 100): the share of flows using it is rejected.
 const BLOCKED_TCP_PORT: u16 = 3389;
 /// Packets handed to `World::send_batch` at a time.
@@ -137,8 +140,16 @@ pub fn run(opts: &Options) -> Result<(), String> {
         println!("pps_rules_10000={}", many.pps());
         println!("ratio={:.3}", many.pps() as f64 / few.pps() as f64);
     }
+    let multi = if opts.multi_flows > 0 {
+        Some(bench_multi::run(opts)?)
+    } else {
+        None
+    };
     if alloc_count::live_bytes() == 0 {
         println!("note: the counting allocator is not installed; bytes_per_active_flow is 0");
+    }
+    if let Some(pps) = multi {
+        println!("multi_vpc_packets_per_second={pps}");
     }
     println!("packets_per_second={}", main.pps());
     println!("bytes_per_active_flow={}", main.bytes_per_flow);
@@ -167,7 +178,6 @@ fn report(m: &Measured) {
 fn measure(opts: &Options, rules: usize) -> Result<Measured, String> {
     let setup = Instant::now();
     let mut w = Workload::build(opts.seed, opts.flows, rules).map_err(|e| e.to_string())?;
-    let format = w.world.profile.default_format();
 
     // Memory: what the world gains from the flows (tables pre-sized, connections opened,
     // aggregation entries created), excluding the pre-generated packets.
@@ -186,23 +196,69 @@ fn measure(opts: &Options, rules: usize) -> Result<Measured, String> {
     let bytes_per_flow = (after.saturating_sub(before) / opts.flows) as u64;
     let setup_seconds = setup.elapsed().as_secs_f64();
 
-    // Virtual time per packet: the run spans 1.5 capture windows, so one window closes inside
-    // it, but every flow comes back well within the shortest conntrack timeout (UDP, 30 s).
-    let span = WINDOW.micros() * 3 / 2;
-    let revisit_cap = 10_000_000 / w.steady.len() as u64;
-    let dt = (span / opts.packets).clamp(1, revisit_cap.max(1));
+    let (mut delivered, mut dropped) = (0u64, 0u64);
+    let run = drive(&mut w.world, &w.steady, opts.packets, now, |out| {
+        if matches!(out.fate, Fate::Delivered { .. }) {
+            delivered += 1;
+        } else {
+            dropped += 1;
+        }
+    });
+    Ok(Measured {
+        rules,
+        acl_entries: w.acl_entries,
+        sg_rules: w.sg_rules,
+        acls: w.acls,
+        groups: w.groups,
+        enis: w.world.enis.len(),
+        packets: opts.packets,
+        seconds: run.seconds,
+        delivered,
+        dropped,
+        records: run.records,
+        rendered_bytes: run.rendered_bytes,
+        setup_seconds,
+        bytes_per_flow,
+    })
+}
 
-    let (mut delivered, mut dropped, mut records, mut rendered_bytes) = (0u64, 0u64, 0u64, 0u64);
-    let world = &mut w.world;
-    let steady = &w.steady[..];
+/// What the timed section did besides sending.
+pub(crate) struct Driven {
+    pub seconds: f64,
+    /// Records rendered, and their bytes (one newline each included).
+    pub records: u64,
+    pub rendered_bytes: u64,
+    /// Records saying SKIPDATA: a flow log's capacity was too small for a window.
+    pub skipped: u64,
+}
+
+/// The timed section of a run: `packets` packets from `steady`, cycled over from its start,
+/// one after the other from `now` on, handed to [`World::send_batch`] in batches; `each`
+/// gets every outcome in order. Virtual time per packet: the run spans 1.5 capture windows,
+/// so one window closes inside it, but every flow comes back well within the shortest
+/// conntrack timeout (UDP, 30 s). Every record is rendered in the profile's format as it
+/// comes.
+pub(crate) fn drive(
+    world: &mut World,
+    steady: &[(Endpoint, Packet)],
+    packets: u64,
+    mut now: Time,
+    mut each: impl FnMut(Outcome),
+) -> Driven {
+    let format = world.profile.default_format();
+    let span = WINDOW.micros() * 3 / 2;
+    let revisit_cap = 10_000_000 / steady.len() as u64;
+    let dt = (span / packets).clamp(1, revisit_cap.max(1));
+
+    let (mut records, mut rendered_bytes, mut skipped) = (0u64, 0u64, 0u64);
     let mut j = 0;
     let mut batch = Vec::with_capacity(BATCH);
     let start = Instant::now();
     let mut i = 0;
-    while i < opts.packets {
+    while i < packets {
         // The same packets at the same times as one `send` each, handed over in batches.
         batch.clear();
-        while batch.len() < BATCH && i + (batch.len() as u64) < opts.packets {
+        while batch.len() < BATCH && i + (batch.len() as u64) < packets {
             let (from, p) = steady[j];
             j += 1;
             if j == steady.len() {
@@ -211,41 +267,25 @@ fn measure(opts: &Options, rules: usize) -> Result<Measured, String> {
             now = Time(now.micros() + dt);
             batch.push((now, from, p));
         }
-        world.send_batch(&batch, |out| {
-            if matches!(out.fate, Fate::Delivered { .. }) {
-                delivered += 1;
-            } else {
-                dropped += 1;
-            }
-        });
+        world.send_batch(&batch, &mut each);
         let end = i + batch.len() as u64;
         // Closed windows leave records in the world; format them as they come (every 64 Ki
         // packets, and at the end).
-        if end >> 16 != i >> 16 || end == opts.packets {
+        if end >> 16 != i >> 16 || end == packets {
             for r in world.take_records() {
                 records += 1;
+                skipped += u64::from(r.status == LogStatus::SkipData);
                 rendered_bytes += render(&r, &format).len() as u64 + 1;
             }
         }
         i = end;
     }
-    let seconds = start.elapsed().as_secs_f64();
-    Ok(Measured {
-        rules,
-        acl_entries: w.acl_entries,
-        sg_rules: w.sg_rules,
-        acls: w.acls,
-        groups: w.groups,
-        enis: world.enis.len(),
-        packets: opts.packets,
-        seconds,
-        delivered,
-        dropped,
+    Driven {
+        seconds: start.elapsed().as_secs_f64(),
         records,
         rendered_bytes,
-        setup_seconds,
-        bytes_per_flow,
-    })
+        skipped,
+    }
 }
 
 /// A generated world and the packets to send through it.
@@ -262,13 +302,13 @@ struct Workload {
 }
 
 /// Splits `total` into `parts` near-equal shares.
-fn shares(total: usize, parts: usize) -> Vec<usize> {
+pub(crate) fn shares(total: usize, parts: usize) -> Vec<usize> {
     (0..parts)
         .map(|i| total / parts + usize::from(i < total % parts))
         .collect()
 }
 
-fn net(a: [u8; 4], len: u8) -> Ipv4Net {
+pub(crate) fn net(a: [u8; 4], len: u8) -> Ipv4Net {
     Ipv4Net::new_truncating(Ipv4Addr::from(a), len)
 }
 
@@ -321,12 +361,12 @@ fn tcp_or_udp(rng: &mut ChaCha8Rng) -> ProtoMatch {
     }
 }
 
-/// The entries of one ACL: 3 that carry the traffic (deny RDP in, allow the VPC in and out,
+/// The entries of one ACL: 3 that carry the traffic (deny RDP in, allow `peers` in and out,
 /// last), and `n - 3` fillers before and between them: blocklists (deny everything from an
-/// internet CIDR), denied and allowed port ranges of internet CIDRs, allowed ranges inside the
-/// VPC. None of the fillers changes a verdict on the generated traffic; all are evaluated.
-fn acl_entries(rng: &mut ChaCha8Rng, n: usize) -> Vec<acl::Entry> {
-    let vpc = net([10, 0, 0, 0], 16);
+/// internet CIDR), denied and allowed port ranges of internet CIDRs, allowed ranges inside
+/// 10.0.0.0/16. None of the fillers changes a verdict on traffic between addresses of 10.0.0.0/8
+/// or 1.0.0.0-9.255.255.255; all are evaluated.
+pub(crate) fn acl_entries(rng: &mut ChaCha8Rng, n: usize, peers: Ipv4Net) -> Vec<acl::Entry> {
     let entry = |number, direction, action, protocol, ports, cidr| acl::Entry {
         number,
         direction,
@@ -352,7 +392,7 @@ fn acl_entries(rng: &mut ChaCha8Rng, n: usize) -> Vec<acl::Entry> {
             RuleAction::Allow,
             ProtoMatch::Any,
             PortRange::ALL,
-            vpc,
+            peers,
         ),
         entry(
             32_000,
@@ -360,7 +400,7 @@ fn acl_entries(rng: &mut ChaCha8Rng, n: usize) -> Vec<acl::Entry> {
             RuleAction::Allow,
             ProtoMatch::Any,
             PortRange::ALL,
-            vpc,
+            peers,
         ),
     ];
     let mut used: HashSet<(Direction, u32)> = out.iter().map(|e| (e.direction, e.number)).collect();
@@ -414,9 +454,8 @@ fn acl_entries(rng: &mut ChaCha8Rng, n: usize) -> Vec<acl::Entry> {
 }
 
 /// The rules of one security group (aws: allow only): fillers for partners on the internet and
-/// for parts of the VPC, then TCP and UDP 1-9999 in from the VPC and everything out.
-fn sg_rules(rng: &mut ChaCha8Rng, n: usize) -> Vec<sg::Rule> {
-    let vpc = net([10, 0, 0, 0], 16);
+/// for parts of the VPC, then TCP and UDP 1-9999 in from `peers` and everything out.
+pub(crate) fn sg_rules(rng: &mut ChaCha8Rng, n: usize, peers: Ipv4Net) -> Vec<sg::Rule> {
     let rule = |direction, protocol, ports, remote| sg::Rule {
         direction,
         action: RuleAction::Allow,
@@ -457,8 +496,8 @@ fn sg_rules(rng: &mut ChaCha8Rng, n: usize) -> Vec<sg::Rule> {
         out.push(r);
     }
     let services = PortRange { lo: 1, hi: 9999 };
-    out.push(rule(Direction::Ingress, ProtoMatch::Tcp, services, vpc));
-    out.push(rule(Direction::Ingress, ProtoMatch::Udp, services, vpc));
+    out.push(rule(Direction::Ingress, ProtoMatch::Tcp, services, peers));
+    out.push(rule(Direction::Ingress, ProtoMatch::Udp, services, peers));
     out.push(sg::Rule::allow_all(Direction::Egress));
     out
 }
@@ -476,7 +515,8 @@ impl Workload {
             capture_packets: false,
             ..Config::new(Profile::of(PROVIDER))
         });
-        let vpc = world.create_vpc("bench", None, net([10, 0, 0, 0], 16))?;
+        let vpc_block = net([10, 0, 0, 0], 16);
+        let vpc = world.create_vpc("bench", None, vpc_block)?;
         let subnets: Vec<u32> = (0..SUBNETS)
             .map(|i| {
                 world.create_subnet(
@@ -496,7 +536,7 @@ impl Workload {
         let n_groups = (sg_total / 16).clamp(1, 8);
         let mut acls = Vec::new();
         for (i, n) in shares(acl_total, n_acls).into_iter().enumerate() {
-            let entries = acl_entries(&mut rng, n);
+            let entries = acl_entries(&mut rng, n, vpc_block);
             acls.push(world.create_network_acl(&format!("acl-{i}"), None, vpc, entries)?);
         }
         for (i, &s) in subnets.iter().enumerate() {
@@ -526,7 +566,7 @@ impl Workload {
             }
         }
         for (&g, n) in groups.iter().zip(shares(sg_total, n_groups)) {
-            let r = sg_rules(&mut rng, n);
+            let r = sg_rules(&mut rng, n, vpc_block);
             world.set_security_group_rules(T0, g, r)?;
         }
         world.create_flow_log(

@@ -304,6 +304,12 @@ fn apply_notes(d: &doc::Scenario) -> Vec<String> {
             if pinned.len() == 1 { "is" } else { "are" }
         ));
     }
+    if !d.ccns.is_empty() {
+        notes.push(
+            "the scenario's ccns (and their flow logs) are not applied: the API has no CCN resources yet"
+                .into(),
+        );
+    }
     if d.flow_logs.iter().any(|f| f.value.capacity.is_some()) {
         notes.push("flow logs' `capacity` is not applied: the API has no such field".into());
     }
@@ -421,12 +427,19 @@ fn is_nat_route(r: &doc::S<doc::RouteDoc>) -> bool {
     matches!(r.value.target.value.as_str(), "nat_gateway" | "nat")
 }
 
+/// Does a route go to an enterprise router? (Those are created once the routers and the VPC's
+/// attachment exist, after every VPC: `load`'s order.)
+fn is_router_route(r: &doc::S<doc::RouteDoc>) -> bool {
+    r.value.target.value == "router"
+}
+
 /// A VPC's routes as the API takes them; `nats` maps the VPC's NAT gateways' names to their
-/// resource names.
+/// resource names, `routers` the enterprise routers' names to theirs.
 fn routes<'a>(
     routes: impl IntoIterator<Item = &'a doc::S<doc::RouteDoc>>,
     igw: &str,
     nats: &BTreeMap<String, String>,
+    routers: &BTreeMap<String, String>,
     vpc: &str,
 ) -> Result<Vec<pb::Route>, Failure> {
     routes
@@ -446,6 +459,12 @@ fn routes<'a>(
                     pb::route::Target::NatGateway(nats.get(n).cloned().ok_or_else(|| {
                         Failure::Input(format!("VPC `{vpc}`: no NAT gateway `{n}`"))
                     })?)
+                }
+                "router" => {
+                    let n = r.value.router.as_ref().map_or("", |n| n.value.as_str());
+                    pb::route::Target::EnterpriseRouter(routers.get(n).cloned().ok_or_else(
+                        || Failure::Input(format!("VPC `{vpc}`: no enterprise router `{n}`")),
+                    )?)
                 }
                 o => {
                     return Err(Failure::Input(format!(
@@ -492,6 +511,9 @@ async fn apply_scenario(
     let mut vpcs: BTreeMap<String, String> = BTreeMap::new();
     let mut subnets_by_name: BTreeMap<String, String> = BTreeMap::new();
     let mut enis: BTreeMap<String, String> = BTreeMap::new();
+    // What the routes to routers need once the routers exist, per VPC.
+    let mut applied: BTreeMap<String, AppliedVpc> = BTreeMap::new();
+    let none = BTreeMap::new();
 
     for v in &d.vpcs {
         let v = &v.value;
@@ -629,9 +651,12 @@ async fn apply_scenario(
                     display_name: tname.clone(),
                     vpc: vpc.name.clone(),
                     routes: routes(
-                        t.routes.iter().filter(|r| !is_nat_route(r)),
+                        t.routes
+                            .iter()
+                            .filter(|r| !is_nat_route(r) && !is_router_route(r)),
                         &igw,
-                        &BTreeMap::new(),
+                        &none,
+                        &none,
                         &vname,
                     )?,
                     ..Default::default()
@@ -649,11 +674,17 @@ async fn apply_scenario(
             println!("created {} ({tname})", created.name);
             tables.insert(tname.clone(), created.name);
         }
-        if v.routes.iter().any(|r| !is_nat_route(r)) {
+        if v.routes
+            .iter()
+            .any(|r| !is_nat_route(r) && !is_router_route(r))
+        {
             let main = routes(
-                v.routes.iter().filter(|r| !is_nat_route(r)),
+                v.routes
+                    .iter()
+                    .filter(|r| !is_nat_route(r) && !is_router_route(r)),
                 &igw,
-                &BTreeMap::new(),
+                &none,
+                &none,
                 &vname,
             )?;
             set_routes(
@@ -746,13 +777,25 @@ async fn apply_scenario(
         for t in &v.route_tables {
             let t = &t.value;
             if t.routes.iter().any(is_nat_route) {
-                let all = routes(&t.routes, &igw, &nats, &vname)?;
+                let all = routes(
+                    t.routes.iter().filter(|r| !is_router_route(r)),
+                    &igw,
+                    &nats,
+                    &none,
+                    &vname,
+                )?;
                 let what = format!("route table `{}`", t.name.value);
                 set_routes(&mut c, &tables[&t.name.value], all, &what, &vname).await?;
             }
         }
         if v.routes.iter().any(is_nat_route) {
-            let all = routes(&v.routes, &igw, &nats, &vname)?;
+            let all = routes(
+                v.routes.iter().filter(|r| !is_router_route(r)),
+                &igw,
+                &nats,
+                &none,
+                &vname,
+            )?;
             set_routes(
                 &mut c,
                 &vpc.main_route_table,
@@ -807,12 +850,64 @@ async fn apply_scenario(
             println!("created {} ({ename})", created.name);
             enis.insert(ename.clone(), created.name);
         }
+        applied.insert(
+            vname.clone(),
+            AppliedVpc {
+                name: vpc.name.clone(),
+                main_route_table: vpc.main_route_table.clone(),
+                igw,
+                tables,
+                nats,
+                subnets,
+            },
+        );
+    }
+
+    // Enterprise routers, peerings, their static routes, then the VPCs' routes to them.
+    let attachments = apply_routers(&mut c, d, &applied).await?;
+    let routers: BTreeMap<String, String> = attachments
+        .routers
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    for v in &d.vpcs {
+        let v = &v.value;
+        let vname = &v.name.value;
+        let a = &applied[vname];
+        for t in &v.route_tables {
+            let t = &t.value;
+            if t.routes.iter().any(is_router_route) {
+                let all = routes(&t.routes, &a.igw, &a.nats, &routers, vname)?;
+                let what = format!("route table `{}`", t.name.value);
+                set_routes(&mut c, &a.tables[&t.name.value], all, &what, vname).await?;
+            }
+        }
+        if v.routes.iter().any(is_router_route) {
+            let all = routes(&v.routes, &a.igw, &a.nats, &routers, vname)?;
+            set_routes(&mut c, &a.main_route_table, all, "main route table", vname).await?;
+        }
     }
 
     for h in &d.external_hosts {
         let h = &h.value;
         let hname = &h.name.value;
         let (listen_tcp, listen_udp) = listen(&h.listen);
+        let site = match &h.site {
+            None => String::new(),
+            Some(site) => {
+                let site = &site.value;
+                attachments
+                    .attachments
+                    .get(&(site.router.clone(), site.attachment.clone()))
+                    .cloned()
+                    .ok_or_else(|| {
+                        Failure::Input(format!(
+                            "external host `{hname}`: no attachment `{}` on a router named `{}`",
+                            site.attachment, site.router
+                        ))
+                    })?
+            }
+        };
         let r = c.req(pb::CreateExternalHostRequest {
             parent: parent.clone(),
             external_host: Some(pb::ExternalHost {
@@ -821,6 +916,7 @@ async fn apply_scenario(
                 listen_tcp,
                 listen_udp,
                 auto_reply: Some(h.auto_reply),
+                site,
                 ..Default::default()
             }),
             external_host_id: String::new(),
@@ -842,20 +938,32 @@ async fn apply_scenario(
         let f = &f.value;
         let fname = &f.name.value;
         let r = &f.resource.value;
-        let (map, key, what) = match (&r.eni, &r.subnet, &r.vpc) {
-            (Some(e), None, None) => (&enis, e, "ENI"),
-            (None, Some(s), None) => (&subnets_by_name, s, "subnet"),
-            (None, None, Some(v)) => (&vpcs, v, "VPC"),
-            _ => {
-                return Err(Failure::Input(format!(
-                    "flow log `{fname}`: give exactly one of eni, subnet or vpc"
-                )));
-            }
+        if r.ccn.is_some() {
+            continue; // Noted: no CCNs in the API.
+        }
+        let resource = if let (Some(router), Some(att)) = (&r.router, &r.attachment) {
+            // A router flow log: an attachment of a router (a peering's side by its name).
+            let key = (router.clone(), att.clone());
+            attachments.attachments.get(&key).cloned().ok_or_else(|| {
+                Failure::Input(format!(
+                    "flow log `{fname}`: no attachment `{att}` on a router named `{router}`"
+                ))
+            })?
+        } else {
+            let (map, key, what) = match (&r.eni, &r.subnet, &r.vpc) {
+                (Some(e), None, None) => (&enis, e, "ENI"),
+                (None, Some(s), None) => (&subnets_by_name, s, "subnet"),
+                (None, None, Some(v)) => (&vpcs, v, "VPC"),
+                _ => {
+                    return Err(Failure::Input(format!(
+                        "flow log `{fname}`: give exactly one of eni, subnet, vpc or router and attachment"
+                    )));
+                }
+            };
+            map.get(key)
+                .cloned()
+                .ok_or_else(|| Failure::Input(format!("flow log `{fname}`: no {what} `{key}`")))?
         };
-        let resource = map
-            .get(key)
-            .cloned()
-            .ok_or_else(|| Failure::Input(format!("flow log `{fname}`: no {what} `{key}`")))?;
         let traffic = match f.traffic.as_ref().map(|t| t.value.as_str()) {
             None | Some("all") => pb::TrafficFilter::All,
             Some("accepted" | "accept") => pb::TrafficFilter::Accepted,
@@ -892,6 +1000,302 @@ async fn apply_scenario(
         println!("created {} ({fname})", created.name);
     }
     Ok(())
+}
+
+/// What `apply` created for one VPC that later steps refer to (by the file's names).
+struct AppliedVpc {
+    name: String,
+    main_route_table: String,
+    igw: String,
+    tables: BTreeMap<String, String>,
+    nats: BTreeMap<String, String>,
+    subnets: BTreeMap<String, String>,
+}
+
+/// The routers `apply` created: router name → resource name; (router, attachment) → resource
+/// name (a peering's two sides under each router's name).
+#[derive(Default)]
+struct AppliedRouters {
+    routers: BTreeMap<String, String>,
+    attachments: BTreeMap<(String, String), String>,
+}
+
+fn attachment_kind(k: &str) -> Result<pb::AttachmentKind, Failure> {
+    Ok(match k {
+        "vpc" => pb::AttachmentKind::Vpc,
+        "vpn_gateway" => pb::AttachmentKind::VpnGateway,
+        "virtual_gateway" => pb::AttachmentKind::VirtualGateway,
+        "peering_connection" => pb::AttachmentKind::PeeringConnection,
+        "global_dc_gateway" => pb::AttachmentKind::GlobalDcGateway,
+        o => return Err(Failure::Input(format!("unknown attachment kind `{o}`"))),
+    })
+}
+
+/// Enterprise routers with their route tables and attachments (associations and
+/// propagations with them), then the peerings, then every static route (they may name a
+/// peering's attachment): `load`'s order.
+async fn apply_routers(
+    c: &mut Client,
+    d: &doc::Scenario,
+    vpcs: &BTreeMap<String, AppliedVpc>,
+) -> Result<AppliedRouters, Failure> {
+    let parent = c.parent();
+    let mut out = AppliedRouters::default();
+    let mut tables: BTreeMap<(String, String), String> = BTreeMap::new();
+    let table_of = |tables: &BTreeMap<(String, String), String>, router: &str, t: &str| {
+        tables
+            .get(&(router.to_string(), t.to_string()))
+            .cloned()
+            .ok_or_else(|| {
+                Failure::Input(format!(
+                    "enterprise router `{router}`: no route table `{t}`"
+                ))
+            })
+    };
+    for r in &d.enterprise_routers {
+        let r = &r.value;
+        let rname = &r.name.value;
+        let req = c.req(pb::CreateEnterpriseRouterRequest {
+            parent: parent.clone(),
+            enterprise_router: Some(pb::EnterpriseRouter {
+                display_name: rname.clone(),
+                asn: r.asn.unwrap_or(0),
+                region: r.region.clone().unwrap_or_default(),
+                ..Default::default()
+            }),
+            enterprise_router_id: r.id.clone().unwrap_or_default(),
+        });
+        let er = c
+            .routers
+            .create_enterprise_router(req)
+            .await
+            .map_err(server_err(format!("creating enterprise router `{rname}`")))?
+            .into_inner();
+        println!("created {} ({rname})", er.name);
+        for t in &r.route_tables {
+            let t = &t.value;
+            let tname = &t.name.value;
+            let req = c.req(pb::CreateRouterRouteTableRequest {
+                parent: parent.clone(),
+                router_route_table: Some(pb::RouterRouteTable {
+                    display_name: tname.clone(),
+                    enterprise_router: er.name.clone(),
+                    ..Default::default()
+                }),
+                router_route_table_id: t.id.clone().unwrap_or_default(),
+            });
+            let created = c
+                .routers
+                .create_router_route_table(req)
+                .await
+                .map_err(server_err(format!(
+                    "creating route table `{tname}` of enterprise router `{rname}`"
+                )))?
+                .into_inner();
+            println!("created {} ({tname})", created.name);
+            tables.insert((rname.clone(), tname.clone()), created.name);
+        }
+        for a in &r.attachments {
+            let a = &a.value;
+            let aname = &a.name.value;
+            let kind_name = a.kind.as_ref().map_or("vpc", |k| k.value.as_str());
+            let kind = attachment_kind(kind_name)?;
+            let route_table = a
+                .route_table
+                .as_ref()
+                .map(|t| table_of(&tables, rname, &t.value))
+                .transpose()?
+                .unwrap_or_default();
+            let propagates_to = a
+                .propagate
+                .iter()
+                .map(|t| table_of(&tables, rname, &t.value))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut att = pb::RouterAttachment {
+                display_name: aname.clone(),
+                enterprise_router: er.name.clone(),
+                kind: kind as i32,
+                route_table,
+                propagates_to,
+                ..Default::default()
+            };
+            if kind == pb::AttachmentKind::Vpc {
+                let vname = a.vpc.as_ref().map_or("", |v| v.value.as_str());
+                let v = vpcs.get(vname).ok_or_else(|| {
+                    Failure::Input(format!(
+                        "attachment `{aname}` of router `{rname}`: no VPC `{vname}`"
+                    ))
+                })?;
+                att.resource = v.name.clone();
+                att.interfaces = a
+                    .interfaces
+                    .iter()
+                    .map(|f| {
+                        let f = &f.value;
+                        let subnet = v.subnets.get(&f.subnet.value).cloned().ok_or_else(|| {
+                            Failure::Input(format!(
+                                "attachment `{aname}` of router `{rname}`: no subnet `{}` in VPC `{vname}`",
+                                f.subnet.value
+                            ))
+                        })?;
+                        Ok(pb::RouterAttachmentInterface {
+                            subnet,
+                            private_ip: f.ip.as_ref().map(|s| s.value.clone()).unwrap_or_default(),
+                            network_interface_id: f.eni_id.clone().unwrap_or_default(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, Failure>>()?;
+            } else {
+                // `load`'s default gateway id.
+                att.resource = a
+                    .gateway
+                    .clone()
+                    .unwrap_or_else(|| format!("{kind_name}-{aname}"));
+                att.networks = a.networks.iter().map(|n| n.value.clone()).collect();
+            }
+            let req = c.req(pb::CreateRouterAttachmentRequest {
+                parent: parent.clone(),
+                router_attachment: Some(att),
+                router_attachment_id: a.id.clone().unwrap_or_default(),
+                peer_attachment_id: String::new(),
+            });
+            let created = c
+                .routers
+                .create_router_attachment(req)
+                .await
+                .map_err(server_err(format!(
+                    "creating attachment `{aname}` of enterprise router `{rname}`"
+                )))?
+                .into_inner();
+            println!("created {} ({aname} of {rname})", created.name);
+            out.attachments
+                .insert((rname.clone(), aname.clone()), created.name);
+        }
+        out.routers.insert(rname.clone(), er.name);
+    }
+
+    for p in &d.router_peerings {
+        let p = &p.value;
+        let pname = &p.name.value;
+        let [ra, rb] = [&p.routers[0].value, &p.routers[1].value];
+        let router = |r: &str| {
+            out.routers.get(r).cloned().ok_or_else(|| {
+                Failure::Input(format!(
+                    "router peering `{pname}`: no enterprise router `{r}`"
+                ))
+            })
+        };
+        let (a, b) = (router(ra)?, router(rb)?);
+        let (ta, tb) = match &p.route_tables {
+            Some([ta, tb]) => (
+                table_of(&tables, ra, &ta.value)?,
+                table_of(&tables, rb, &tb.value)?,
+            ),
+            None => (String::new(), String::new()),
+        };
+        let req = c.req(pb::CreateRouterAttachmentRequest {
+            parent: parent.clone(),
+            router_attachment: Some(pb::RouterAttachment {
+                display_name: pname.clone(),
+                enterprise_router: a,
+                kind: pb::AttachmentKind::PeeringConnection as i32,
+                peer_router: b,
+                route_table: ta,
+                ..Default::default()
+            }),
+            router_attachment_id: String::new(),
+            peer_attachment_id: String::new(),
+        });
+        let created = c
+            .routers
+            .create_router_attachment(req)
+            .await
+            .map_err(server_err(format!(
+                "creating router peering `{pname}` ({ra}, {rb})"
+            )))?
+            .into_inner();
+        println!(
+            "created {} and {} (peering {pname} of {ra} and {rb})",
+            created.name, created.peer_attachment
+        );
+        if !tb.is_empty() {
+            let req = c.req(pb::UpdateRouterAttachmentRequest {
+                router_attachment: Some(pb::RouterAttachment {
+                    name: created.peer_attachment.clone(),
+                    route_table: tb,
+                    ..Default::default()
+                }),
+                update_mask: mask("route_table"),
+            });
+            c.routers
+                .update_router_attachment(req)
+                .await
+                .map_err(server_err(format!(
+                    "associating router peering `{pname}` on `{rb}` with its route table"
+                )))?;
+        }
+        out.attachments
+            .insert((ra.clone(), pname.clone()), created.name.clone());
+        out.attachments
+            .insert((rb.clone(), pname.clone()), created.peer_attachment);
+    }
+
+    for r in &d.enterprise_routers {
+        let r = &r.value;
+        let rname = &r.name.value;
+        for t in r.route_tables.iter().filter(|t| !t.value.routes.is_empty()) {
+            let t = &t.value;
+            let tname = &t.name.value;
+            let routes = t
+                .routes
+                .iter()
+                .map(|rt| {
+                    let rt = &rt.value;
+                    let target = match &rt.attachment {
+                        Some(a) => pb::router_route::Target::Attachment(
+                            out.attachments
+                                .get(&(rname.clone(), a.value.clone()))
+                                .cloned()
+                                .ok_or_else(|| {
+                                    Failure::Input(format!(
+                                        "route table `{tname}` of router `{rname}`: no attachment `{}`",
+                                        a.value
+                                    ))
+                                })?,
+                        ),
+                        None => pb::router_route::Target::Blackhole(true),
+                    };
+                    Ok(pb::RouterRoute {
+                        destination: rt.destination.value.clone(),
+                        target: Some(target),
+                    })
+                })
+                .collect::<Result<Vec<_>, Failure>>()?;
+            let n = routes.len();
+            let req = c.req(pb::UpdateRouterRouteTableRequest {
+                router_route_table: Some(pb::RouterRouteTable {
+                    name: table_of(&tables, rname, tname)?,
+                    routes,
+                    ..Default::default()
+                }),
+                update_mask: mask("routes"),
+            });
+            let updated = c
+                .routers
+                .update_router_route_table(req)
+                .await
+                .map_err(server_err(format!(
+                    "adding the routes of route table `{tname}` of enterprise router `{rname}`"
+                )))?
+                .into_inner();
+            println!(
+                "updated {} ({tname} of {rname}: {})",
+                updated.name,
+                plural(n, "route")
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// Replaces a route table's routes (all but `local`).
@@ -1060,8 +1464,9 @@ struct State {
     flow_logs: Vec<pb::FlowLog>,
     log_groups: Vec<pb::LogGroup>,
     log_streams: Vec<pb::LogStream>,
-    /// Enterprise routers (the scenario format has none).
-    routers: usize,
+    routers: Vec<pb::EnterpriseRouter>,
+    router_tables: Vec<pb::RouterRouteTable>,
+    attachments: Vec<pb::RouterAttachment>,
 }
 
 async fn read_state(server: &str, token: Option<&str>) -> Result<State, Failure> {
@@ -1201,8 +1606,27 @@ async fn read_state(server: &str, token: Option<&str>) -> Result<State, Failure>
             parent: parent.clone(),
             ..Default::default()
         }
-    )
-    .len();
+    );
+    s.router_tables = list_all!(
+        c,
+        routers.list_router_route_tables,
+        router_route_tables,
+        "listing router route tables",
+        pb::ListRouterRouteTablesRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
+    s.attachments = list_all!(
+        c,
+        routers.list_router_attachments,
+        router_attachments,
+        "listing router attachments",
+        pb::ListRouterAttachmentsRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
     Ok(s)
 }
 
@@ -1372,7 +1796,7 @@ fn listen_yaml(tcp: &[u32], udp: &[u32]) -> Option<Y> {
     (!m.is_empty()).then_some(Y::FlowMap(m))
 }
 
-/// Routes as a scenario writes them; `name` gives a NAT gateway's display name.
+/// Routes as a scenario writes them; `name` gives a NAT gateway's or router's display name.
 fn routes_yaml(routes: &[pb::Route], name: &dyn Fn(&str) -> String) -> Vec<Y> {
     routes
         .iter()
@@ -1386,6 +1810,10 @@ fn routes_yaml(routes: &[pb::Route], name: &dyn Fn(&str) -> String) -> Vec<Y> {
                 Some(pb::route::Target::NatGateway(n)) => {
                     m.push(("target", s("nat_gateway")));
                     m.push(("nat_gateway", s(&name(n))));
+                }
+                Some(pb::route::Target::EnterpriseRouter(r)) => {
+                    m.push(("target", s("router")));
+                    m.push(("router", s(&name(r))));
                 }
                 _ => return None,
             }
@@ -1429,6 +1857,177 @@ fn default_acl_unchanged(a: &pb::NetworkAcl) -> bool {
         })
 }
 
+/// The scenario's `enterprise_routers` (route tables, attachments other than peerings,
+/// associations, propagations, static routes) and `router_peerings`.
+fn render_routers(
+    st: &State,
+    name: &dyn Fn(&str) -> String,
+    notes: &mut Vec<String>,
+) -> (Vec<Y>, Vec<Y>) {
+    let kind_of = |a: &pb::RouterAttachment| pb::AttachmentKind::try_from(a.kind).ok();
+    let mut routers = Vec::new();
+    for r in &st.routers {
+        let rn = &r.display_name;
+        let mut m = vec![("name", s(rn)), ("id", s(id_of(&r.name)))];
+        if r.asn != 0 && r.asn != 64512 {
+            m.push(("asn", Y::Int(r.asn.into())));
+        }
+        if !r.region.is_empty() {
+            m.push(("region", s(&r.region)));
+        }
+        let tables: Vec<Y> = st
+            .router_tables
+            .iter()
+            .filter(|t| t.enterprise_router == r.name)
+            .map(|t| {
+                let mut tm = vec![("name", s(&t.display_name)), ("id", s(id_of(&t.name)))];
+                let routes: Vec<Y> = t
+                    .routes
+                    .iter()
+                    .map(|rt| {
+                        let mut rm = vec![("destination", s(&rt.destination))];
+                        match &rt.target {
+                            Some(pb::router_route::Target::Attachment(a))
+                                if st.attachments.iter().any(|x| &x.name == a) =>
+                            {
+                                rm.push(("attachment", s(&name(a))));
+                            }
+                            Some(pb::router_route::Target::Attachment(a)) => {
+                                notes.push(format!(
+                                    "route table `{}` of enterprise router `{rn}`: the route to {} names deleted attachment {a}: written as a blackhole, as the router treats it",
+                                    t.display_name, rt.destination
+                                ));
+                                rm.push(("blackhole", Y::Bool(true)));
+                            }
+                            _ => rm.push(("blackhole", Y::Bool(true))),
+                        }
+                        Y::FlowMap(rm)
+                    })
+                    .collect();
+                if !routes.is_empty() {
+                    tm.push(("routes", Y::Seq(routes)));
+                }
+                Y::Map(tm)
+            })
+            .collect();
+        if !tables.is_empty() {
+            m.push(("route_tables", Y::Seq(tables)));
+        }
+        let mut attachments = Vec::new();
+        for a in st
+            .attachments
+            .iter()
+            .filter(|a| a.enterprise_router == r.name)
+        {
+            let mut am = vec![("name", s(&a.display_name)), ("id", s(id_of(&a.name)))];
+            match kind_of(a) {
+                Some(pb::AttachmentKind::PeeringConnection) => continue,
+                Some(pb::AttachmentKind::Vpc) => {
+                    am.push(("vpc", s(&name(&a.resource))));
+                    let interfaces: Vec<Y> = a
+                        .interfaces
+                        .iter()
+                        .map(|f| {
+                            Y::FlowMap(vec![
+                                ("subnet", s(&name(&f.subnet))),
+                                ("ip", s(&f.private_ip)),
+                                ("eni_id", s(&f.network_interface_id)),
+                            ])
+                        })
+                        .collect();
+                    am.push(("interfaces", Y::Seq(interfaces)));
+                }
+                k => {
+                    let kind = match k {
+                        Some(pb::AttachmentKind::VpnGateway) => "vpn_gateway",
+                        Some(pb::AttachmentKind::VirtualGateway) => "virtual_gateway",
+                        _ => "global_dc_gateway",
+                    };
+                    am.push(("kind", s(kind)));
+                    am.push(("gateway", s(&a.resource)));
+                    am.push((
+                        "networks",
+                        Y::FlowSeq(a.networks.iter().map(|n| s(n)).collect()),
+                    ));
+                }
+            }
+            if !a.route_table.is_empty() {
+                am.push(("route_table", s(&name(&a.route_table))));
+            }
+            if !a.propagates_to.is_empty() {
+                am.push((
+                    "propagate",
+                    Y::FlowSeq(a.propagates_to.iter().map(|t| s(&name(t))).collect()),
+                ));
+            }
+            attachments.push(Y::Map(am));
+        }
+        if !attachments.is_empty() {
+            m.push(("attachments", Y::Seq(attachments)));
+        }
+        routers.push(Y::Map(m));
+    }
+
+    // Each peering once, from the side listed first.
+    let mut peerings = Vec::new();
+    for (i, a) in st.attachments.iter().enumerate() {
+        if kind_of(a) != Some(pb::AttachmentKind::PeeringConnection) {
+            continue;
+        }
+        let Some((j, b)) = st
+            .attachments
+            .iter()
+            .enumerate()
+            .find(|(_, b)| b.name == a.peer_attachment)
+        else {
+            notes.push(format!(
+                "peering attachment `{}` of enterprise router `{}` lost its other side: left out",
+                a.display_name,
+                name(&a.enterprise_router)
+            ));
+            continue;
+        };
+        if j < i {
+            continue;
+        }
+        let mut pm = vec![
+            ("name", s(&a.display_name)),
+            (
+                "routers",
+                Y::FlowSeq(vec![
+                    s(&name(&a.enterprise_router)),
+                    s(&name(&b.enterprise_router)),
+                ]),
+            ),
+        ];
+        match (a.route_table.is_empty(), b.route_table.is_empty()) {
+            (false, false) => pm.push((
+                "route_tables",
+                Y::FlowSeq(vec![s(&name(&a.route_table)), s(&name(&b.route_table))]),
+            )),
+            (true, true) => {}
+            _ => notes.push(format!(
+                "router peering `{}`: only one side is associated with a route table; a scenario associates both or neither: left out",
+                a.display_name
+            )),
+        }
+        if !a.propagates_to.is_empty() || !b.propagates_to.is_empty() {
+            notes.push(format!(
+                "router peering `{}` propagates into route tables; a scenario's peerings have static routes only: left out",
+                a.display_name
+            ));
+        }
+        if a.display_name != b.display_name {
+            notes.push(format!(
+                "router peering `{}` is named `{}` on its other side; a scenario names both sides alike",
+                a.display_name, b.display_name
+            ));
+        }
+        peerings.push(Y::FlowMap(pm));
+    }
+    (routers, peerings)
+}
+
 /// The scenario text and the notes on what it cannot say.
 fn render(st: &State, provider: &str) -> (String, Vec<String>) {
     let mut notes: Vec<String> = Vec::new();
@@ -1455,11 +2054,30 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
     for x in &st.nats {
         names.insert(&x.name, &x.display_name);
     }
+    for x in &st.routers {
+        names.insert(&x.name, &x.display_name);
+    }
+    for x in &st.router_tables {
+        names.insert(&x.name, &x.display_name);
+    }
+    for x in &st.attachments {
+        names.insert(&x.name, &x.display_name);
+    }
     // NAT gateways' interfaces come with their gateways: not written as `enis`.
     let nat_enis: BTreeMap<&str, &str> = st
         .nats
         .iter()
         .map(|n| (n.network_interface.as_str(), n.display_name.as_str()))
+        .collect();
+    // Nor router attachments' interfaces, which come with their attachments.
+    let attachment_enis: BTreeMap<&str, &str> = st
+        .attachments
+        .iter()
+        .flat_map(|a| {
+            a.network_interfaces
+                .iter()
+                .map(|e| (e.as_str(), a.display_name.as_str()))
+        })
         .collect();
     let name = |rn: &str| {
         names
@@ -1693,11 +2311,11 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
         }
 
         let mut enis = Vec::new();
-        for e in st
-            .enis
-            .iter()
-            .filter(|e| e.vpc == v.name && !nat_enis.contains_key(e.name.as_str()))
-        {
+        for e in st.enis.iter().filter(|e| {
+            e.vpc == v.name
+                && !nat_enis.contains_key(e.name.as_str())
+                && !attachment_enis.contains_key(e.name.as_str())
+        }) {
             let mut em = vec![
                 ("name", s(&e.display_name)),
                 ("id", s(id_of(&e.name))),
@@ -1747,11 +2365,22 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
         vpcs.push(Y::Map(m));
     }
 
+    let (routers, peerings) = render_routers(st, &name, &mut notes);
+
     let hosts: Vec<Y> = st
         .hosts
         .iter()
         .map(|h| {
             let mut hm = vec![("name", s(&h.display_name)), ("ip", s(&h.ip))];
+            if let Some(a) = st.attachments.iter().find(|a| a.name == h.site) {
+                hm.push((
+                    "site",
+                    Y::FlowMap(vec![
+                        ("router", s(&name(&a.enterprise_router))),
+                        ("attachment", s(&a.display_name)),
+                    ]),
+                ));
+            }
             if let Some(l) = listen_yaml(&h.listen_tcp, &h.listen_udp) {
                 hm.push(("listen", l));
             }
@@ -1784,10 +2413,19 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
             ));
             continue;
         }
-        let kind = match seg {
-            "networkInterfaces" => "eni",
-            "subnets" => "subnet",
-            "vpcs" => "vpc",
+        if let Some(att) = attachment_enis.get(f.resource.as_str()) {
+            notes.push(format!(
+                "flow log `{}` captures an interface of router attachment `{att}`, which a scenario cannot name: left out",
+                f.display_name
+            ));
+            continue;
+        }
+        let att = st.attachments.iter().find(|a| a.name == f.resource);
+        let kind = match (seg, att) {
+            ("networkInterfaces", _) => "eni",
+            ("subnets", _) => "subnet",
+            ("vpcs", _) => "vpc",
+            ("routerAttachments", Some(_)) => "router",
             _ => {
                 notes.push(format!(
                     "flow log `{}` captures {}, which a scenario cannot name: left out",
@@ -1796,10 +2434,17 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
                 continue;
             }
         };
+        let resource = match att {
+            Some(a) if kind == "router" => Y::FlowMap(vec![
+                ("router", s(&name(&a.enterprise_router))),
+                ("attachment", s(&a.display_name)),
+            ]),
+            _ => Y::FlowMap(vec![(kind, s(&name(&f.resource)))]),
+        };
         let mut fm = vec![
             ("name", s(&f.display_name)),
             ("id", s(id_of(&f.name))),
-            ("resource", Y::FlowMap(vec![(kind, s(&name(&f.resource)))])),
+            ("resource", resource),
         ];
         match pb::TrafficFilter::try_from(f.traffic) {
             Ok(pb::TrafficFilter::Accepted) => fm.push(("traffic", s("accepted"))),
@@ -1826,12 +2471,6 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
             ));
         }
     }
-    if st.routers > 0 {
-        notes.push(format!(
-            "{} cannot be said in a scenario: left out",
-            plural(st.routers, "enterprise router")
-        ));
-    }
     // The same file on every run: the notes in a stable order, each once.
     let notes: Vec<String> = notes
         .into_iter()
@@ -1846,6 +2485,12 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
     ];
     if !vpcs.is_empty() {
         top.push(("vpcs", Y::Seq(vpcs)));
+    }
+    if !routers.is_empty() {
+        top.push(("enterprise_routers", Y::Seq(routers)));
+    }
+    if !peerings.is_empty() {
+        top.push(("router_peerings", Y::Seq(peerings)));
     }
     if !hosts.is_empty() {
         top.push(("external_hosts", Y::Seq(hosts)));

@@ -4,6 +4,7 @@
 mod alloc_count;
 mod bench;
 mod bench_api;
+mod bench_multi;
 mod client;
 mod serve;
 
@@ -38,10 +39,13 @@ enum Command {
         /// Simulate this cloud instead of the file's: huawei, alibaba, tencent or aws.
         #[arg(long)]
         provider: Option<String>,
-        /// Record format: huawei, alibaba, tencent, tencent-positional, aws, json.
+        /// Record format: huawei, huawei-er, alibaba, tencent, tencent-positional, aws,
+        /// aws-tgw, json. Router records print in the router counterpart of an ENI format
+        /// (huawei → huawei-er, aws → aws-tgw) and ENI records the reverse.
         #[arg(long)]
         format: Option<String>,
-        /// With `--format aws`: a custom field list, e.g. "version vpc-id srcaddr tcp-flags".
+        /// With `--format aws`: a custom field list, e.g. "version vpc-id srcaddr tcp-flags"
+        /// (VPC fields) or "version tgw-id srcaddr packets-lost-blackhole" (transit gateway).
         #[arg(long)]
         aws_fields: Option<String>,
         /// Explain every packet: its path and each stage's verdict.
@@ -115,6 +119,10 @@ enum Command {
         /// Skip the 10-rule and 10,000-rule comparison runs.
         #[arg(long)]
         no_compare: bool,
+        /// Concurrent connections of the multi-VPC workload (through an enterprise router
+        /// and a NAT gateway), which runs after the single-VPC one; 0 skips it.
+        #[arg(long, default_value_t = bench::Options::default().multi_flows)]
+        multi_flows: usize,
     },
 }
 
@@ -193,6 +201,7 @@ fn main() -> ExitCode {
             packets,
             seed,
             no_compare,
+            multi_flows,
         } => {
             let opts = bench::Options {
                 flows,
@@ -200,6 +209,7 @@ fn main() -> ExitCode {
                 packets,
                 seed,
                 compare_rules: !no_compare,
+                multi_flows,
             };
             match bench::run(&opts) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -459,6 +459,27 @@ impl Lab {
         kind: pb::AttachmentKind,
         resource: &str,
     ) -> Result<pb::RouterAttachment, Status> {
+        // A VPC attachment takes an interface in the VPC's first subnet; a gateway
+        // attachment, an on-premises network behind it.
+        let (subnets, networks) = match kind {
+            pb::AttachmentKind::Vpc => {
+                let subnets = self
+                    .net
+                    .list_subnets(pb::ListSubnetsRequest {
+                        parent: P.into(),
+                        vpc: resource.into(),
+                        ..Default::default()
+                    })
+                    .await
+                    .map(|r| r.into_inner().subnets)
+                    .unwrap_or_default();
+                (
+                    subnets.into_iter().take(1).map(|s| s.name).collect(),
+                    Vec::new(),
+                )
+            }
+            _ => (Vec::new(), vec!["192.168.0.0/16".to_string()]),
+        };
         self.routers
             .create_router_attachment(pb::CreateRouterAttachmentRequest {
                 parent: P.into(),
@@ -467,9 +488,12 @@ impl Lab {
                     enterprise_router: router.into(),
                     kind: kind as i32,
                     resource: resource.into(),
+                    subnets,
+                    networks,
                     ..Default::default()
                 }),
                 router_attachment_id: String::new(),
+                peer_attachment_id: String::new(),
             })
             .await
             .map(|r| r.into_inner())

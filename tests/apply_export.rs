@@ -11,6 +11,7 @@ use tonic::transport::Channel;
 use vpclab_controlplane::api::pb;
 use vpclab_controlplane::api::pb::log_service_client::LogServiceClient;
 use vpclab_controlplane::api::pb::network_service_client::NetworkServiceClient;
+use vpclab_controlplane::api::pb::router_service_client::RouterServiceClient;
 use vpclab_controlplane::api::pb::simulation_service_client::SimulationServiceClient;
 use vpclab_controlplane::api::{Cloud, Defaults, Tenancy, serve};
 use vpclab_sim::profile::Provider;
@@ -76,6 +77,12 @@ impl Server {
     fn logs(&self) -> LogServiceClient<Channel> {
         self.rt
             .block_on(LogServiceClient::connect(self.url.clone()))
+            .unwrap()
+    }
+
+    fn routers(&self) -> RouterServiceClient<Channel> {
+        self.rt
+            .block_on(RouterServiceClient::connect(self.url.clone()))
             .unwrap()
     }
 
@@ -638,4 +645,184 @@ fn nat_gateway_scenario_round_trips() {
         .into_inner();
     assert!(table.routes.iter().any(|r| r.destination == "0.0.0.0/0"
         && r.target == Some(pb::route::Target::NatGateway(nat.name.clone()))));
+}
+
+#[test]
+fn transit_gateway_scenario_round_trips() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-transit-gateway.yaml");
+    let (server, exported) = round_trip(&file, Provider::Aws, "aws");
+    for want in [
+        "enterprise_routers:\n  - name: tgw\n    id: tgw-0123456789abcdef0\n    route_tables:\n      - name: tgw-rt\n",
+        "      - name: b\n",
+        "        vpc: vpc-b\n        interfaces:\n          - { subnet: az1, ip: 10.40.1.175, eni_id: eni-11111111111111111 }\n          - { subnet: az2, ip: 10.40.2.31, eni_id: eni-22222222222222222 }\n        route_table: tgw-rt\n        propagate: [tgw-rt]\n",
+        "{ destination: 10.40.0.0/16, target: router, router: tgw }",
+        "{ destination: 10.20.0.0/16, target: router, router: tgw }",
+        "resource: { vpc: vpc-b }",
+    ] {
+        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
+    }
+    // The attachments' interfaces come with them, not as ENIs of their own.
+    assert_eq!(exported.matches("eni-11111111111111111").count(), 1);
+    assert!(!exported.contains("tgw.b."), "{exported}");
+
+    let mut routers = server.routers();
+    let atts = server
+        .rt
+        .block_on(
+            routers.list_router_attachments(pb::ListRouterAttachmentsRequest {
+                parent: PARENT.into(),
+                ..Default::default()
+            }),
+        )
+        .unwrap()
+        .into_inner()
+        .router_attachments;
+    assert_eq!(atts.len(), 2);
+    assert_eq!(
+        atts[1].interfaces[0].network_interface_id,
+        "eni-11111111111111111"
+    );
+    assert_eq!(atts[1].propagates_to, vec![atts[1].route_table.clone()]);
+}
+
+#[test]
+fn hybrid_vpn_scenario_round_trips() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/huawei-hybrid-vpn.yaml");
+    let (server, exported) = round_trip(&file, Provider::Huawei, "huawei");
+    for want in [
+        "    id: \"2756dc58-49be-413d-852f-accc5657a6c3\"\n",
+        "          - { destination: 172.16.0.0/16, attachment: dc }\n",
+        "      - name: office-vpn\n",
+        "        kind: vpn_gateway\n        gateway: vpngw-office\n        networks: [192.168.0.0/16]\n        route_table: default\n        propagate: [default]\n",
+        "        kind: global_dc_gateway\n        gateway: dgw-datacentre\n        networks: [172.16.0.0/16]\n        route_table: default\n",
+        "{ name: office-pc, ip: 192.168.3.227, site: { router: er, attachment: office-vpn } }",
+        "{ name: admin, ip: 172.16.0.206, site: { router: er, attachment: dc } }",
+        "{ destination: 192.168.0.0/16, target: router, router: er }",
+    ] {
+        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
+    }
+    let mut sim = server.sim();
+    let hosts = server
+        .rt
+        .block_on(sim.list_external_hosts(pb::ListExternalHostsRequest {
+            parent: PARENT.into(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .into_inner()
+        .external_hosts;
+    assert_eq!(hosts.len(), 2);
+    assert!(hosts.iter().all(|h| !h.site.is_empty()));
+}
+
+#[test]
+fn router_peering_scenario_round_trips_and_routes() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-tgw-peering.yaml");
+    let (server, exported) = round_trip(&file, Provider::Aws, "aws");
+    for want in [
+        "  - name: tgw-east\n",
+        "    region: us-east-1\n",
+        "          - { destination: 10.2.0.0/16, attachment: east-west }\n",
+        "router_peerings:\n  - { name: east-west, routers: [tgw-east, tgw-west], route_tables: [east-rt, west-rt] }\n",
+    ] {
+        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
+    }
+    // The peering's sides are not written as attachments.
+    assert_eq!(exported.matches("east-west").count(), 3, "{exported}");
+
+    // Traffic crosses both routers: east pings west over the peering, and the flow logs
+    // `apply` created record it on both sides.
+    let mut sim = server.sim();
+    let rt = &server.rt;
+    let start = rt
+        .block_on(sim.get_clock(pb::GetClockRequest {
+            parent: PARENT.into(),
+        }))
+        .unwrap()
+        .into_inner()
+        .now
+        .unwrap()
+        .seconds as u64;
+    let at = |s: u64| prost_types::Timestamp {
+        seconds: s as i64,
+        nanos: 0,
+    };
+    rt.block_on(sim.inject_traffic(pb::InjectTrafficRequest {
+        parent: PARENT.into(),
+        at: Some(at(start + 10)),
+        traffic: Some(pb::inject_traffic_request::Traffic::Ping(pb::Ping {
+            from: "projects/default/networkInterfaces/eni-0e00000000000000a".into(),
+            to: "projects/default/networkInterfaces/eni-0f00000000000000b".into(),
+            count: 3,
+            ..Default::default()
+        })),
+    }))
+    .unwrap();
+    rt.block_on(sim.advance(pb::AdvanceRequest {
+        parent: PARENT.into(),
+        until: Some(pb::advance_request::Until::To(at(start + 700))),
+    }))
+    .unwrap();
+    let mut logs = server.logs();
+    let streams = rt
+        .block_on(logs.list_log_streams(pb::ListLogStreamsRequest {
+            parent: PARENT.into(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .into_inner()
+        .log_streams;
+    let lines: Vec<String> = rt
+        .block_on(logs.query_records(pb::QueryRecordsRequest {
+            log_stream: streams[0].name.clone(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .into_inner()
+        .records
+        .into_iter()
+        .map(|r| r.line)
+        .collect();
+    for (eni, src, dst) in [
+        ("eni-0e00000000000000a", "10.1.1.10", "10.2.1.20"),
+        ("eni-0e00000000000000a", "10.2.1.20", "10.1.1.10"),
+        ("eni-0f00000000000000b", "10.1.1.10", "10.2.1.20"),
+        ("eni-0f00000000000000b", "10.2.1.20", "10.1.1.10"),
+    ] {
+        let want = format!(" {eni} {src} {dst} 0 0 1 3 252 ");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(&want) && l.contains(" ACCEPT OK")),
+            "missing {want:?} in {lines:#?}"
+        );
+    }
+}
+
+#[test]
+fn router_flow_logs_and_blackholes_round_trip() {
+    for (file, provider, name, want) in [
+        (
+            "scenarios/router-blackhole.yaml",
+            Provider::Aws,
+            "aws",
+            &[
+                "{ destination: 10.40.9.0/24, blackhole: true }",
+                "resource: { router: tgw, attachment: a }",
+            ][..],
+        ),
+        (
+            "scenarios/huawei-er-flow-log.yaml",
+            Provider::Huawei,
+            "huawei",
+            &["resource: { router: er, attachment: vpc-b }"][..],
+        ),
+    ] {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let (_, exported) = round_trip(&file, provider, name);
+        for w in want {
+            assert!(exported.contains(w), "missing {w:?} in\n{exported}");
+        }
+        assert!(!exported.contains("# Note"), "{exported}");
+    }
 }

@@ -229,3 +229,61 @@ fn absurd_numbers_are_refused_not_overflowed() {
     assert_eq!(e.field, "traffic[0].ping.interval");
     assert!(e.message.contains("31 days"), "{e}");
 }
+
+/// Huawei seed 000: "From May 2024, enterprise routers and Direct Connect virtual gateways
+/// cannot be used together to set up a hybrid cloud network." The hybrid scenario attaches a
+/// global DC gateway; a virtual gateway in its place is refused at its `kind`.
+#[test]
+fn huawei_refuses_a_virtual_gateway_attachment() {
+    let base = include_str!("../scenarios/huawei-hybrid-vpn.yaml");
+    let text = base.replacen(
+        "        kind: global_dc_gateway\n",
+        "        kind: virtual_gateway\n",
+        1,
+    );
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "        kind: virtual_gateway"));
+    assert_eq!(e.field, "enterprise_routers[0].attachments[2].kind");
+    assert!(
+        e.message.starts_with(
+            "a new virtual gateway (Direct Connect) attachment is not allowed: from May 2024"
+        ),
+        "{e}"
+    );
+    // The same attachment on another cloud is fine.
+    let aws = text.replacen("provider: huawei", "provider: aws", 1);
+    assert!(load("s.yaml", &aws, &Options::default()).is_ok());
+}
+
+/// Cloud Connect Network mistakes are located like any other: an unknown VPC, a limit on a
+/// region no attached VPC is in, a CCN flow log window tencent does not allow.
+#[test]
+fn ccn_mistakes_name_their_line() {
+    let base = include_str!("../scenarios/tencent-ccn-throttling.yaml");
+    let broken = |from: &str, to: &str| {
+        assert!(base.contains(from), "{from:?}");
+        base.replacen(from, to, 1)
+    };
+    let text = broken("    vpcs: [gz, sh]\n", "    vpcs: [gz, hk]\n");
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "vpcs: [gz, hk]"));
+    assert_eq!(e.field, "ccns[0].vpcs[1]");
+    assert!(e.message.starts_with("no VPC named `hk`"), "{e}");
+
+    let text = broken(
+        "regions: [ap-guangzhou, ap-shanghai]",
+        "regions: [ap-guangzhou, ap-beijing]",
+    );
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "ap-beijing"));
+    assert_eq!(e.field, "ccns[0].bandwidth_limits[0].regions[1]");
+    assert!(e.message.contains("no VPC of region ap-beijing"), "{e}");
+
+    let text = broken(
+        "resource: { ccn: backbone } }",
+        "resource: { ccn: backbone }, window: 300 }",
+    );
+    let e = error(&text);
+    assert_eq!(e.field, "flow_logs[0].window");
+    assert!(e.message.contains("CCN flow log window"), "{e}");
+}

@@ -171,3 +171,38 @@ fn check_takes_directories() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).lines().count() > 10);
 }
+
+/// Router drops, explained: the blackhole route and the missing route, each named (D13); the
+/// same scenario on huawei prints the router's records as enterprise-router lines.
+#[test]
+fn explain_names_router_drops() {
+    let o = vpclab(&["run", "scenarios/router-blackhole.yaml", "--explain"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(
+            "dropped by enterprise router tgw-0123456789abcdef0: the matching route is a blackhole"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "dropped by enterprise router tgw-0123456789abcdef0: no route for the destination"
+        ),
+        "{out}"
+    );
+    let o = vpclab(&[
+        "run",
+        "scenarios/router-blackhole.yaml",
+        "--provider",
+        "huawei",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.lines().any(|l| l.contains(
+            " tgw-0123456789abcdef0 tgw-attach-0aaaaaaaaaaaaaaaa 10.20.33.164 10.40.9.10 0 0 1 3 252 "
+        ) && l.ends_with(" ingress")),
+        "{out}"
+    );
+}

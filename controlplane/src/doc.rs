@@ -36,6 +36,11 @@ pub struct Scenario {
     #[serde(default)]
     pub enterprise_routers: Vec<S<RouterDoc>>,
     #[serde(default)]
+    pub router_peerings: Vec<S<PeeringDoc>>,
+    /// Cloud Connect Networks joining VPCs of several regions (tencent CCN, alibaba CEN).
+    #[serde(default)]
+    pub ccns: Vec<S<CcnDoc>>,
+    #[serde(default)]
     pub flow_logs: Vec<S<FlowLogDoc>>,
     #[serde(default)]
     pub output: Option<OutputDoc>,
@@ -86,6 +91,31 @@ pub struct VpcDoc {
     pub enis: Vec<S<EniDoc>>,
     #[serde(default)]
     pub nat_gateways: Vec<S<NatGatewayDoc>>,
+    /// The VPC's region (default: the scenario's).
+    #[serde(default)]
+    pub region: Option<S<String>>,
+}
+
+/// A Cloud Connect Network: the VPCs attached to it (each learns the others' blocks) and the
+/// bandwidth limits of region pairs.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CcnDoc {
+    pub name: S<String>,
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub vpcs: Vec<S<String>>,
+    #[serde(default)]
+    pub bandwidth_limits: Vec<S<CcnLimitDoc>>,
+}
+
+/// `{regions: [A, B], bandwidth: BITS_PER_SECOND}`: each direction between A and B.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CcnLimitDoc {
+    pub regions: Vec<S<String>>,
+    pub bandwidth: S<u64>,
 }
 
 /// A NAT gateway: its interface sits in `subnet` (a public one) with `ip`; `eip` is the
@@ -159,10 +189,24 @@ pub struct RouterDoc {
     pub id: Option<String>,
     #[serde(default)]
     pub asn: Option<u32>,
+    /// The router's region (for peering across regions; default the scenario's).
+    #[serde(default)]
+    pub region: Option<String>,
     #[serde(default)]
     pub route_tables: Vec<S<RouterTableDoc>>,
     #[serde(default)]
     pub attachments: Vec<S<AttachmentDoc>>,
+}
+
+/// Two routers (usually in two regions) joined by a peering connection: an attachment named
+/// `name` on each; `route_tables` associates each side's attachment (in `routers` order).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeeringDoc {
+    pub name: S<String>,
+    pub routers: [S<String>; 2],
+    #[serde(default)]
+    pub route_tables: Option<[S<String>; 2]>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,15 +230,28 @@ pub struct RouterRouteDoc {
     pub blackhole: bool,
 }
 
-/// A VPC attachment: an interface in one subnet per availability zone.
+/// An attachment: a VPC (`vpc` and an interface in one subnet per availability zone), or a
+/// VPN gateway / virtual gateway / global DC gateway (`kind`, `gateway` id and the on-premises
+/// `networks` behind it).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentDoc {
     pub name: S<String>,
     #[serde(default)]
     pub id: Option<String>,
-    pub vpc: S<String>,
+    /// `vpc` (default), `vpn_gateway`, `virtual_gateway` or `global_dc_gateway`.
+    #[serde(default)]
+    pub kind: Option<S<String>>,
+    #[serde(default)]
+    pub vpc: Option<S<String>>,
+    #[serde(default)]
     pub interfaces: Vec<S<InterfaceDoc>>,
+    /// The gateway's id (gateway attachments).
+    #[serde(default)]
+    pub gateway: Option<String>,
+    /// On-premises networks behind the gateway.
+    #[serde(default)]
+    pub networks: Vec<S<String>>,
     /// The route table that forwards what arrives through it.
     #[serde(default)]
     pub route_table: Option<S<String>>,
@@ -328,6 +385,9 @@ pub struct EniDoc {
     pub listen: ListenDoc,
     #[serde(default = "yes")]
     pub auto_reply: bool,
+    /// Bandwidth limit in bits per second, each direction (tencent, D20).
+    #[serde(default)]
+    pub bandwidth: Option<S<u64>>,
 }
 
 fn yes() -> bool {
@@ -339,10 +399,21 @@ fn yes() -> bool {
 pub struct ExternalDoc {
     pub name: S<String>,
     pub ip: S<String>,
+    /// On premises, behind a router's gateway attachment: `{router: R, attachment: A}`.
+    /// Absent: on the internet.
+    #[serde(default)]
+    pub site: Option<S<SiteDoc>>,
     #[serde(default)]
     pub listen: ListenDoc,
     #[serde(default = "yes")]
     pub auto_reply: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteDoc {
+    pub router: String,
+    pub attachment: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -375,6 +446,14 @@ pub struct ResourceDoc {
     pub subnet: Option<String>,
     #[serde(default)]
     pub vpc: Option<String>,
+    /// A router flow log: `{router: R, attachment: A}`, attachment `A` of router `R`.
+    #[serde(default)]
+    pub router: Option<String>,
+    #[serde(default)]
+    pub attachment: Option<String>,
+    /// A CCN flow log: the CCN's name.
+    #[serde(default)]
+    pub ccn: Option<String>,
 }
 
 /// One line of the traffic script: `at` (seconds after `start`) and exactly one action.

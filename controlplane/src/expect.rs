@@ -59,9 +59,20 @@ pub struct Printed {
 }
 
 impl Printed {
+    /// A record as `format` prints it: a router record in the router counterpart of an ENI
+    /// format and the reverse ([`Format::for_record`]), its fields named by the format used.
     pub fn new(record: &Record, format: &Format) -> Printed {
+        let format = format.for_record(record);
         let line = format.render(record);
-        let fields = fields_of(&line, format);
+        // A CCN's record has positional fields of its own (tencent-positional).
+        let fields = match format.ccn_positional_fields(record) {
+            Some(names) => names
+                .iter()
+                .zip(line.split(' '))
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            None => fields_of(&line, &format),
+        };
         Printed {
             line,
             fields,

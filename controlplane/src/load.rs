@@ -17,6 +17,7 @@ use vpclab_sim::packet::size;
 use vpclab_sim::policy::sg::Remote;
 use vpclab_sim::policy::{PortRange, ProtoMatch, RuleAction, acl, sg};
 use vpclab_sim::profile::{Profile, Provider};
+use vpclab_sim::router::AttachmentKind;
 use vpclab_sim::simulation::{Change, Close, Simulation, TcpSession};
 use vpclab_sim::time::{Span, Time};
 use vpclab_sim::world::{
@@ -142,7 +143,11 @@ struct Names {
     tables: BTreeMap<(u32, String), u32>,
     nats: BTreeMap<(u32, String), u32>,
     routers: BTreeMap<String, u32>,
+    /// (router, name) → index
+    router_tables: BTreeMap<(u32, String), u32>,
+    attachments: BTreeMap<(u32, String), u32>,
     endpoints: BTreeMap<String, Endpoint>,
+    ccns: BTreeMap<String, u32>,
 }
 
 impl Loader {
@@ -225,25 +230,6 @@ impl Loader {
         for (vi, v) in d.vpcs.iter().enumerate() {
             self.vpc(&mut w, &mut names, start, &format!("vpcs[{vi}]"), v)?;
         }
-        for (i, x) in d.external_hosts.iter().enumerate() {
-            let path = format!("external_hosts[{i}]");
-            let ip = self.ip(&x.value.ip, &format!("{path}.ip"))?;
-            let host = host(&x.value.listen, x.value.auto_reply);
-            let h = w
-                .create_external_host(&x.value.name.value, ip, host)
-                .map_err(|e| {
-                    self.model(
-                        e,
-                        &path,
-                        x.referenced,
-                        &[
-                            ("name", x.value.name.referenced),
-                            ("ip", x.value.ip.referenced),
-                        ],
-                    )
-                })?;
-            self.unique_endpoint(&mut names, &x.value.name, &path, Endpoint::External(h))?;
-        }
         for (i, r) in d.enterprise_routers.iter().enumerate() {
             self.router(
                 &mut w,
@@ -253,6 +239,55 @@ impl Loader {
                 r,
             )?;
         }
+        for (i, p) in d.router_peerings.iter().enumerate() {
+            self.peering(&mut w, &mut names, &format!("router_peerings[{i}]"), p)?;
+        }
+        for (i, r) in d.enterprise_routers.iter().enumerate() {
+            self.router_routes(&mut w, &names, &format!("enterprise_routers[{i}]"), r)?;
+        }
+        for (i, x) in d.external_hosts.iter().enumerate() {
+            let path = format!("external_hosts[{i}]");
+            let ip = self.ip(&x.value.ip, &format!("{path}.ip"))?;
+            let host = host(&x.value.listen, x.value.auto_reply);
+            let site = match &x.value.site {
+                None => None,
+                Some(site) => {
+                    let att = names.routers.get(&site.value.router).and_then(|r| {
+                        names
+                            .attachments
+                            .get(&(*r, site.value.attachment.clone()))
+                            .copied()
+                    });
+                    Some(att.ok_or_else(|| {
+                        self.err(
+                            site.referenced,
+                            format!("{path}.site"),
+                            format!(
+                                "no attachment `{}` on a router named `{}`",
+                                site.value.attachment, site.value.router
+                            ),
+                        )
+                    })?)
+                }
+            };
+            let h = match site {
+                Some(att) => w.create_onprem_host(&x.value.name.value, None, ip, host, att),
+                None => w.create_external_host(&x.value.name.value, ip, host),
+            };
+            let h = h.map_err(|e| {
+                self.model(
+                    e,
+                    &path,
+                    x.referenced,
+                    &[
+                        ("name", x.value.name.referenced),
+                        ("ip", x.value.ip.referenced),
+                    ],
+                )
+            })?;
+            self.unique_endpoint(&mut names, &x.value.name, &path, Endpoint::External(h))?;
+        }
+
         // VPC routes to routers, now that the routers and attachments exist.
         for (vi, v) in d.vpcs.iter().enumerate() {
             let vpc = names.vpcs[&v.value.name.value];
@@ -285,6 +320,9 @@ impl Loader {
                     )
                 })?;
             }
+        }
+        for (i, c) in d.ccns.iter().enumerate() {
+            self.ccn(&mut w, &mut names, start, &format!("ccns[{i}]"), c)?;
         }
         for (i, f) in d.flow_logs.iter().enumerate() {
             self.flow_log(&mut w, &names, start, &format!("flow_logs[{i}]"), f)?;
@@ -374,9 +412,13 @@ impl Loader {
     ) -> Result<(), ScenarioError> {
         let d = &v.value;
         let cidr = self.cidr(&d.cidr, &format!("{path}.cidr"))?;
-        let fields = [("name", d.name.referenced), ("cidr", d.cidr.referenced)];
+        let mut fields = vec![("name", d.name.referenced), ("cidr", d.cidr.referenced)];
+        if let Some(r) = &d.region {
+            fields.push(("region", r.referenced));
+        }
+        let region = d.region.as_ref().map(|r| r.value.clone());
         let vpc = w
-            .create_vpc(&d.name.value, d.id.clone(), cidr)
+            .create_vpc_in(&d.name.value, d.id.clone(), cidr, region)
             .map_err(|e| self.model(e, path, v.referenced, &fields))?;
         names.vpcs.insert(d.name.value.clone(), vpc);
         if let Some(igw) = &d.internet_gateway {
@@ -609,11 +651,17 @@ impl Loader {
             let idx = w
                 .create_eni(start, spec)
                 .map_err(|err| self.model(err, &p, e.referenced, &fields))?;
+            if let Some(b) = &ed.bandwidth {
+                w.set_eni_bandwidth(start, idx, Some(b.value))
+                    .map_err(|err| self.model(err, &p, b.referenced, &[] as &[(&str, Location)]))?;
+            }
             self.unique_endpoint(names, &ed.name, &p, Endpoint::Eni(idx))?;
         }
         Ok(())
     }
 
+    /// A router, its route tables and attachments (VPCs, gateways), associations and
+    /// propagations. Static routes come later (`router_routes`), once peerings exist.
     fn router(
         &self,
         w: &mut World,
@@ -627,8 +675,10 @@ impl Loader {
         let router = w
             .create_enterprise_router(&d.name.value, d.id.clone(), d.asn)
             .map_err(|e| self.model(e, path, r.referenced, &[("name", d.name.referenced)]))?;
+        if let Some(region) = &d.region {
+            w.routers.routers[router as usize].region = Some(region.clone());
+        }
         names.routers.insert(d.name.value.clone(), router);
-        let mut tables = BTreeMap::new();
         for (i, t) in d.route_tables.iter().enumerate() {
             let p = format!("{path}.route_tables[{i}]");
             let idx = w
@@ -636,51 +686,57 @@ impl Loader {
                 .map_err(|e| {
                     self.model(e, &p, t.referenced, &[("name", t.value.name.referenced)])
                 })?;
-            tables.insert(t.value.name.value.clone(), idx);
+            names
+                .router_tables
+                .insert((router, t.value.name.value.clone()), idx);
         }
-        let table_of = |s: &S<String>, field: String| {
-            tables.get(&s.value).copied().ok_or_else(|| {
-                self.err(
-                    s.referenced,
-                    field,
-                    format!("no route table named `{}` on this router", s.value),
-                )
-            })
-        };
-        let mut attachments = BTreeMap::new();
         for (i, a) in d.attachments.iter().enumerate() {
             let p = format!("{path}.attachments[{i}]");
             let ad = &a.value;
-            let Some(&vpc) = names.vpcs.get(&ad.vpc.value) else {
-                return Err(self.err(
-                    ad.vpc.referenced,
-                    format!("{p}.vpc"),
-                    format!("no VPC named `{}`", ad.vpc.value),
-                ));
-            };
-            let mut interfaces = Vec::new();
-            for (j, f) in ad.interfaces.iter().enumerate() {
-                let subnet = self.lookup(
-                    &names.subnets,
-                    vpc,
-                    &f.value.subnet,
-                    &format!("{p}.interfaces[{j}].subnet"),
-                    "subnet",
-                )?;
-                let ip = f
+            let kind = match &ad.kind {
+                None => AttachmentKind::Vpc,
+                Some(k) => k
                     .value
-                    .ip
-                    .as_ref()
-                    .map(|s| self.ip(s, &format!("{p}.interfaces[{j}].ip")))
-                    .transpose()?;
-                interfaces.push(AttachmentInterface {
-                    subnet,
-                    ip,
-                    eni_id: f.value.eni_id.clone(),
-                });
-            }
-            let att = w
-                .attach_vpc(
+                    .parse::<AttachmentKind>()
+                    .map_err(|m| self.err(k.referenced, format!("{p}.kind"), m))?,
+            };
+            let att = if kind == AttachmentKind::Vpc {
+                let Some(v) = &ad.vpc else {
+                    return Err(self.err(
+                        a.referenced,
+                        format!("{p}.vpc"),
+                        "a VPC attachment names its `vpc`",
+                    ));
+                };
+                let Some(&vpc) = names.vpcs.get(&v.value) else {
+                    return Err(self.err(
+                        v.referenced,
+                        format!("{p}.vpc"),
+                        format!("no VPC named `{}`", v.value),
+                    ));
+                };
+                let mut interfaces = Vec::new();
+                for (j, f) in ad.interfaces.iter().enumerate() {
+                    let subnet = self.lookup(
+                        &names.subnets,
+                        vpc,
+                        &f.value.subnet,
+                        &format!("{p}.interfaces[{j}].subnet"),
+                        "subnet",
+                    )?;
+                    let ip = f
+                        .value
+                        .ip
+                        .as_ref()
+                        .map(|s| self.ip(s, &format!("{p}.interfaces[{j}].ip")))
+                        .transpose()?;
+                    interfaces.push(AttachmentInterface {
+                        subnet,
+                        ip,
+                        eni_id: f.value.eni_id.clone(),
+                    });
+                }
+                w.attach_vpc(
                     start,
                     router,
                     &ad.name.value,
@@ -688,34 +744,135 @@ impl Loader {
                     vpc,
                     interfaces,
                 )
-                .map_err(|e| self.model(e, &p, a.referenced, &[("name", ad.name.referenced)]))?;
-            attachments.insert(ad.name.value.clone(), att);
+            } else {
+                let mut networks = Vec::new();
+                for (j, n) in ad.networks.iter().enumerate() {
+                    networks.push(self.cidr(n, &format!("{p}.networks[{j}]"))?);
+                }
+                let gateway = ad
+                    .gateway
+                    .clone()
+                    .unwrap_or_else(|| format!("{}-{}", kind.as_str(), ad.name.value));
+                w.attach_gateway(
+                    router,
+                    kind,
+                    &ad.name.value,
+                    ad.id.clone(),
+                    gateway,
+                    networks,
+                )
+            };
+            let mut fields = vec![("name", ad.name.referenced)];
+            if let Some(k) = &ad.kind {
+                fields.push(("kind", k.referenced));
+            }
+            let att = att.map_err(|e| self.model(e, &p, a.referenced, &fields))?;
+            names
+                .attachments
+                .insert((router, ad.name.value.clone()), att);
             if let Some(t) = &ad.route_table {
-                let table = table_of(t, format!("{p}.route_table"))?;
+                let table = self.router_table(names, router, t, &format!("{p}.route_table"))?;
                 w.associate_router_table(att, table, false)
                     .map_err(|e| self.model(e, &p, t.referenced, none))?;
             }
             for (j, t) in ad.propagate.iter().enumerate() {
-                let table = table_of(t, format!("{p}.propagate[{j}]"))?;
+                let table = self.router_table(names, router, t, &format!("{p}.propagate[{j}]"))?;
                 w.propagate_to_router_table(att, table)
                     .map_err(|e| self.model(e, &p, t.referenced, none))?;
             }
         }
-        for (i, t) in d.route_tables.iter().enumerate() {
-            let table = tables[&t.value.name.value];
+        Ok(())
+    }
+
+    fn router_table(
+        &self,
+        names: &Names,
+        router: u32,
+        t: &S<String>,
+        field: &str,
+    ) -> Result<u32, ScenarioError> {
+        names
+            .router_tables
+            .get(&(router, t.value.clone()))
+            .copied()
+            .ok_or_else(|| {
+                self.err(
+                    t.referenced,
+                    field,
+                    format!("no route table named `{}` on this router", t.value),
+                )
+            })
+    }
+
+    fn named_router(
+        &self,
+        names: &Names,
+        r: &S<String>,
+        field: &str,
+    ) -> Result<u32, ScenarioError> {
+        names.routers.get(&r.value).copied().ok_or_else(|| {
+            self.err(
+                r.referenced,
+                field,
+                format!("no enterprise router named `{}`", r.value),
+            )
+        })
+    }
+
+    fn peering(
+        &self,
+        w: &mut World,
+        names: &mut Names,
+        path: &str,
+        p: &S<doc::PeeringDoc>,
+    ) -> Result<(), ScenarioError> {
+        let d = &p.value;
+        let a = self.named_router(names, &d.routers[0], &format!("{path}.routers[0]"))?;
+        let b = self.named_router(names, &d.routers[1], &format!("{path}.routers[1]"))?;
+        let (x, y) = w
+            .peer_routers(a, b, &d.name.value, (None, None))
+            .map_err(|e| self.model(e, path, p.referenced, &[("name", d.name.referenced)]))?;
+        names.attachments.insert((a, d.name.value.clone()), x);
+        names.attachments.insert((b, d.name.value.clone()), y);
+        if let Some([ta, tb]) = &d.route_tables {
+            for (att, router, t, i) in [(x, a, ta, 0), (y, b, tb, 1)] {
+                let table =
+                    self.router_table(names, router, t, &format!("{path}.route_tables[{i}]"))?;
+                w.associate_router_table(att, table, false)
+                    .map_err(|e| self.model(e, path, t.referenced, &[] as &[(&str, Location)]))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A router's static and blackhole routes.
+    fn router_routes(
+        &self,
+        w: &mut World,
+        names: &Names,
+        path: &str,
+        r: &S<doc::RouterDoc>,
+    ) -> Result<(), ScenarioError> {
+        let router = names.routers[&r.value.name.value];
+        for (i, t) in r.value.route_tables.iter().enumerate() {
+            let table = names.router_tables[&(router, t.value.name.value.clone())];
             for (j, rt) in t.value.routes.iter().enumerate() {
                 let p = format!("{path}.route_tables[{i}].routes[{j}]");
                 let destination = self.cidr(&rt.value.destination, &format!("{p}.destination"))?;
                 let hop = match (&rt.value.attachment, rt.value.blackhole) {
-                    (Some(a), false) => {
-                        Some(attachments.get(&a.value).copied().ok_or_else(|| {
-                            self.err(
-                                a.referenced,
-                                format!("{p}.attachment"),
-                                format!("no attachment named `{}` on this router", a.value),
-                            )
-                        })?)
-                    }
+                    (Some(a), false) => Some(
+                        names
+                            .attachments
+                            .get(&(router, a.value.clone()))
+                            .copied()
+                            .ok_or_else(|| {
+                                self.err(
+                                    a.referenced,
+                                    format!("{p}.attachment"),
+                                    format!("no attachment named `{}` on this router", a.value),
+                                )
+                            })?,
+                    ),
                     (None, true) => None,
                     _ => {
                         return Err(self.err(
@@ -1050,6 +1207,12 @@ impl Loader {
         let r = &d.resource.value;
         let rfield = format!("{path}.resource");
         let scope = match (&r.eni, &r.subnet, &r.vpc) {
+            // A CCN flow log: a Cloud Connect Network's cross-region traffic.
+            _ if r.ccn.is_some() => self.ccn_scope(names, &d.resource, &rfield)?,
+            // A router flow log: an attachment of an enterprise router.
+            _ if r.router.is_some() || r.attachment.is_some() => {
+                self.attachment_scope(w, names, &d.resource, &rfield)?
+            }
             (Some(e), None, None) => match names.endpoints.get(e) {
                 Some(Endpoint::Eni(i)) => Scope::Eni(*i),
                 _ => {
@@ -1147,6 +1310,120 @@ impl Loader {
         w.create_flow_log(created, spec)
             .map_err(|e| self.model(e, path, f.referenced, &fields))?;
         Ok(())
+    }
+
+    /// A Cloud Connect Network, its VPCs (by name) and its region-pair bandwidth limits.
+    fn ccn(
+        &self,
+        w: &mut World,
+        names: &mut Names,
+        start: Time,
+        path: &str,
+        c: &S<doc::CcnDoc>,
+    ) -> Result<(), ScenarioError> {
+        let d = &c.value;
+        let ccn = w
+            .create_ccn(&d.name.value, d.id.clone())
+            .map_err(|e| self.model(e, path, c.referenced, &[("name", d.name.referenced)]))?;
+        names.ccns.insert(d.name.value.clone(), ccn);
+        for (i, v) in d.vpcs.iter().enumerate() {
+            let p = format!("{path}.vpcs[{i}]");
+            let Some(&vpc) = names.vpcs.get(&v.value) else {
+                let known: Vec<&str> = names.vpcs.keys().map(String::as_str).collect();
+                return Err(self.err(
+                    v.referenced,
+                    p,
+                    format!("no VPC named `{}` (known: {})", v.value, list(&known)),
+                ));
+            };
+            w.attach_to_ccn(ccn, vpc)
+                .map_err(|e| self.err(v.referenced, p, e.message))?;
+        }
+        for (i, l) in d.bandwidth_limits.iter().enumerate() {
+            let p = format!("{path}.bandwidth_limits[{i}]");
+            let [a, b] = l.value.regions.as_slice() else {
+                return Err(self.err(
+                    l.referenced,
+                    format!("{p}.regions"),
+                    "a bandwidth limit names two regions: `regions: [ap-guangzhou, ap-shanghai]`",
+                ));
+            };
+            let fields = [
+                ("regions[0]", a.referenced),
+                ("regions[1]", b.referenced),
+                ("regions", a.referenced),
+                ("bandwidth", l.value.bandwidth.referenced),
+            ];
+            w.set_ccn_bandwidth(
+                start,
+                ccn,
+                [a.value.as_str(), b.value.as_str()],
+                l.value.bandwidth.value,
+            )
+            .map_err(|e| self.model(e, &p, l.referenced, &fields))?;
+        }
+        Ok(())
+    }
+
+    /// `resource: {ccn: C}`: CCN `C`'s cross-region traffic, and nothing else.
+    fn ccn_scope(
+        &self,
+        names: &Names,
+        resource: &S<doc::ResourceDoc>,
+        rfield: &str,
+    ) -> Result<Scope, ScenarioError> {
+        let r = &resource.value;
+        let at = resource.referenced;
+        let (Some(ccn), None, None, None, None, None) =
+            (&r.ccn, &r.eni, &r.subnet, &r.vpc, &r.router, &r.attachment)
+        else {
+            return Err(self.err(at, rfield, "a CCN flow log names `ccn` and nothing else"));
+        };
+        match names.ccns.get(ccn) {
+            Some(&c) => Ok(Scope::Ccn(c)),
+            None => Err(self.err(at, format!("{rfield}.ccn"), format!("no CCN named `{ccn}`"))),
+        }
+    }
+
+    /// `resource: {router: R, attachment: A}`: attachment `A` of router `R`, and nothing else.
+    fn attachment_scope(
+        &self,
+        w: &World,
+        names: &Names,
+        resource: &S<doc::ResourceDoc>,
+        rfield: &str,
+    ) -> Result<Scope, ScenarioError> {
+        let r = &resource.value;
+        let at = resource.referenced;
+        let (Some(router), Some(attachment), None, None, None) =
+            (&r.router, &r.attachment, &r.eni, &r.subnet, &r.vpc)
+        else {
+            return Err(self.err(
+                at,
+                rfield,
+                "a router flow log names `router` and `attachment`, and no eni, subnet or vpc",
+            ));
+        };
+        let Some(&ri) = names.routers.get(router) else {
+            return Err(self.err(
+                at,
+                format!("{rfield}.router"),
+                format!("no enterprise router named `{router}`"),
+            ));
+        };
+        let found = w
+            .routers
+            .attachments
+            .iter()
+            .position(|a| !a.deleted && a.router == ri && &a.name == attachment);
+        match found {
+            Some(a) => Ok(Scope::RouterAttachment(a as u32)),
+            None => Err(self.err(
+                at,
+                format!("{rfield}.attachment"),
+                format!("enterprise router `{router}` has no attachment named `{attachment}`"),
+            )),
+        }
     }
 
     fn endpoint(

@@ -61,16 +61,18 @@ pub fn packet(world: &World, o: &Outcome) -> Vec<String> {
     if let Some(r) = o.route {
         lines.push(route_line(r, o.packet.dst));
     }
-    if let Some(r) = o.router {
+    for r in [o.router, o.peer_router].into_iter().flatten() {
         let router = &world.routers.routers[r.router as usize].id;
-        let from = &world.routers.attachments[r.from as usize].id;
+        let att = |a: u32| {
+            let a = &world.routers.attachments[a as usize];
+            format!("{} attachment {}", a.kind.label(), a.name)
+        };
+        let from = att(r.from);
         match r.choice {
             Some(c) => {
                 let table = &world.routers.tables[c.table as usize].name;
                 let hop = match c.hop {
-                    crate::router::Hop::Attachment(a) => {
-                        format!("attachment {}", world.routers.attachments[a as usize].id)
-                    }
+                    crate::router::Hop::Attachment(a) => att(a),
                     crate::router::Hop::Blackhole => "blackhole".to_string(),
                 };
                 let why = match c.propagated {
@@ -87,9 +89,11 @@ pub fn packet(world: &World, o: &Outcome) -> Vec<String> {
                 o.packet.dst
             )),
         }
-        if let Some(r) = o.onward_route {
-            lines.push(route_line(r, o.packet.dst));
-        }
+    }
+    if o.router.is_some()
+        && let Some(r) = o.onward_route
+    {
+        lines.push(route_line(r, o.packet.dst));
     }
     if let Some(n) = o.nat {
         let id = &world.nats[n.nat as usize].id;
@@ -109,6 +113,9 @@ pub fn packet(world: &World, o: &Outcome) -> Vec<String> {
             let dst = if o.packet.src == ii { o.packet.dst } else { ii };
             lines.push(route_line(r, dst));
         }
+    }
+    if let Some(h) = o.ccn {
+        lines.push(format!("    {}", world.describe_ccn_hop(&h, o.packet.dst)));
     }
     if let Some(x) = o.translation {
         let igw = &world.igws[x.igw as usize].id;
@@ -147,6 +154,7 @@ pub fn packet(world: &World, o: &Outcome) -> Vec<String> {
                     crate::world::RouterDrop::NoAttachmentInAz => "the VPC attachment has no interface in the sender's availability zone",
                 }
             ),
+            Fate::Dropped(Drop::Throttled(t)) => world.describe_throttle(&t),
             Fate::Dropped(Drop::Nat { nat, why }) => format!(
                 "dropped by NAT gateway {}: {}",
                 world.nats[nat as usize].id,

@@ -22,10 +22,13 @@
 //! - `limits`: what each cloud's control plane enforces (quotas, names, retention), cited.
 //! - `logs`: log groups and log streams (LTS/SLS/CLS) that flow logs deliver to.
 //! - `router`: enterprise routers and their attachments, as configuration.
+//! - `ccn`: Cloud Connect Networks (VPCs of several regions, learned routes, region-pair
+//!   bandwidth limits) and the token bucket that enforces bandwidth limits on the virtual clock.
 //! - `simulation`: the scheduler that owns the clock, and scripted traffic.
 //! - `explain`: each packet's path and verdicts in plain words.
 
 pub mod addr;
+pub mod ccn;
 pub mod conntrack;
 pub mod explain;
 pub mod flowlog;

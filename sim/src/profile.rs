@@ -221,6 +221,10 @@ pub struct Profile {
     /// Default capture window and the windows a user may choose (D11).
     pub window: Span,
     pub windows_allowed: &'static [u64],
+    /// Router flow logs (enterprise-router attachments): their own window rule where the cloud
+    /// documents one (huawei ER 600 s, 60–600; aws transit gateway 60 s only: D11,
+    /// flowlogs.md §1.8, §3.3); `None`: as ENI flow logs.
+    pub router_window: Option<RouterWindow>,
     pub icmp_ports: IcmpPorts,
     pub id_style: IdStyle,
     /// Traffic that is never filtered or logged (D18), matched against the remote address.
@@ -236,6 +240,33 @@ pub struct Profile {
     pub default_az: &'static str,
     /// Default records per window per flow log before SKIPDATA (D12).
     pub window_capacity: usize,
+    /// Cloud Connect Networks (tencent CCN, alibaba CEN: seeds 004, 001): `None` where vpclab
+    /// simulates none (huawei and aws join regions by router peering).
+    pub ccn: Option<CcnProfile>,
+    /// Whether ENIs may have bandwidth limits, with flow logs capturing egress before the limit
+    /// and ingress after it: tencent, whose seed documents it (seed 004, D20).
+    pub eni_bandwidth_limits: bool,
+}
+
+/// A cloud's Cloud Connect Network: its flow logs' windows (D11) and its IDs' prefixes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CcnProfile {
+    /// Default window of a CCN flow log and the windows a user may choose.
+    pub window: Span,
+    pub windows_allowed: &'static [u64],
+    /// `ccn` (tencent), `cen` (alibaba).
+    pub id_prefix: &'static str,
+    /// Attachments' own IDs (alibaba `tr-attach-…`); `None`: the VPC's id stands for it.
+    pub attachment_prefix: Option<&'static str>,
+}
+
+/// The capture window of router flow logs: a default and the inclusive range of seconds a
+/// user may choose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RouterWindow {
+    pub default: Span,
+    pub min_secs: u64,
+    pub max_secs: u64,
 }
 
 /// Linux conntrack defaults (policy.md §4): used where a cloud documents nothing (D6).
@@ -276,6 +307,12 @@ impl Profile {
                 rule_change: RuleChange::KeepTracked,
                 window: Span::from_secs(600),
                 windows_allowed: &[60, 600],
+                // Transit gateway flow logs: `--max-aggregation-interval` only 60 (§1.8).
+                router_window: Some(RouterWindow {
+                    default: Span::from_secs(60),
+                    min_secs: 60,
+                    max_secs: 60,
+                }),
                 icmp_ports: IcmpPorts::Zero,
                 id_style: IdStyle::Aws,
                 // flowlogs.md §1.5: metadata, Time Sync, Windows activation, DHCP.
@@ -286,6 +323,8 @@ impl Profile {
                 default_region: "us-east-1",
                 default_az: "use1-az1",
                 window_capacity: 10_000,
+                ccn: None,
+                eni_bandwidth_limits: false,
             },
             Provider::Alibaba => Profile {
                 provider,
@@ -316,6 +355,7 @@ impl Profile {
                 rule_change: RuleChange::CutIfDenied,
                 window: Span::from_secs(600),
                 windows_allowed: &[60, 300, 600],
+                router_window: None,
                 icmp_ports: IcmpPorts::Zero,
                 id_style: IdStyle::Alibaba,
                 // Seed 002 (same family of docs): Windows activation and DHCP.
@@ -326,6 +366,14 @@ impl Profile {
                 default_region: "cn-hangzhou",
                 default_az: "cn-hangzhou-h",
                 window_capacity: 10_000,
+                // CEN flow logs: 60 or 600 s (flowlogs.md §3.1, ModifyFlowLogAttribute `Interval`).
+                ccn: Some(CcnProfile {
+                    window: Span::from_secs(600),
+                    windows_allowed: &[60, 600],
+                    id_prefix: "cen",
+                    attachment_prefix: Some("tr-attach"),
+                }),
+                eni_bandwidth_limits: false,
             },
             Provider::Huawei => Profile {
                 provider,
@@ -356,6 +404,13 @@ impl Profile {
                 rule_change: RuleChange::ClearInbound,
                 window: Span::from_secs(600),
                 windows_allowed: &[60, 300, 600],
+                // Enterprise-router flow logs: `log_aggregation_interval` 60–600 s, 600 s in
+                // the documented example (§3.3).
+                router_window: Some(RouterWindow {
+                    default: Span::from_secs(600),
+                    min_secs: 60,
+                    max_secs: 600,
+                }),
                 icmp_ports: IcmpPorts::Zero,
                 id_style: IdStyle::Huawei,
                 excluded: HUAWEI_EXCLUDED,
@@ -366,6 +421,8 @@ impl Profile {
                 default_az: "cn-north-4a",
                 // OTC: 400,000 records by default (flowlogs.md §3.2).
                 window_capacity: 400_000,
+                ccn: None,
+                eni_bandwidth_limits: false,
             },
             Provider::Tencent => Profile {
                 provider,
@@ -386,6 +443,7 @@ impl Profile {
                 rule_change: RuleChange::CutIfDenied,
                 window: Span::from_secs(300),
                 windows_allowed: &[60, 300, 600],
+                router_window: None,
                 icmp_ports: IcmpPorts::IdentTypeCode,
                 id_style: IdStyle::Tencent,
                 // Seed 004 / 002: Windows license activation and DHCP.
@@ -396,6 +454,14 @@ impl Profile {
                 default_region: "ap-guangzhou",
                 default_az: "ap-guangzhou-3",
                 window_capacity: 10_000,
+                // CCN flow logs: "the capture window is approximately 1 minute" (seed 004, D11).
+                ccn: Some(CcnProfile {
+                    window: Span::from_secs(60),
+                    windows_allowed: &[60],
+                    id_prefix: "ccn",
+                    attachment_prefix: None,
+                }),
+                eni_bandwidth_limits: true,
             },
         }
     }
@@ -407,6 +473,26 @@ impl Profile {
             Provider::Alibaba => Format::Alibaba,
             Provider::Tencent => Format::Tencent(TencentStyle::KeyValue),
             Provider::Aws => Format::Aws(AwsFormat::default_v2()),
+        }
+    }
+
+    /// The records format of this cloud's router flow logs: huawei's enterprise-router line,
+    /// aws's transit-gateway default (all v2–v6 TGW fields). Alibaba and tencent document none:
+    /// their ENI format, which prints a router record with `-` where nothing applies.
+    pub fn default_router_format(&self) -> Format {
+        self.default_format().for_router()
+    }
+
+    /// The default capture window of a router flow log.
+    pub fn router_window_default(&self) -> Span {
+        self.router_window.map_or(self.window, |w| w.default)
+    }
+
+    /// Does the cloud allow a router flow log window of `secs` seconds?
+    pub fn router_window_allowed(&self, secs: u64) -> bool {
+        match self.router_window {
+            Some(w) => (w.min_secs..=w.max_secs).contains(&secs),
+            None => self.windows_allowed.contains(&secs),
         }
     }
 

@@ -110,6 +110,8 @@ pub struct EnterpriseRouter {
     pub name: String,
     pub asn: u32,
     pub deleted: bool,
+    /// Its region when not the world's (routers of two regions joined by peering).
+    pub region: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -274,6 +276,7 @@ impl Routers {
             name: name.to_string(),
             asn,
             deleted: false,
+            region: None,
         });
         Ok(r)
     }

@@ -27,6 +27,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::addr::Ipv4Net;
+use crate::ccn::{Bandwidth, Ccns};
 use crate::conntrack::{self, Zone};
 use crate::flowlog::collect::{Observation, Partial};
 use crate::flowlog::{CaptureMeta, Collector, Filter, Record, Scope, Settings, TrafficPath};
@@ -46,8 +47,10 @@ use crate::verdict::{By, Decision, Stage, Verdict};
 use crate::{Action, Direction};
 
 mod catalog;
+mod connect;
 mod gateways;
 mod lifecycle;
+mod router_logs;
 mod routing;
 
 type Map<K, V> = HashMap<K, V, FixedState>;
@@ -316,6 +319,10 @@ pub struct Vpc {
     pub default_acl: Option<u32>,
     pub default_sg: u32,
     pub igw: Option<u32>,
+    /// Its region (the world's unless given; `crate::ccn` joins VPCs of several regions).
+    pub region: String,
+    /// The Cloud Connect Network it is attached to, if any.
+    pub ccn: Option<u32>,
     pub deleted: bool,
     node: NodeIndex,
 }
@@ -362,6 +369,8 @@ pub struct Eni {
     /// aws untracked flows (D7): does the *other* direction allow all ports of TCP / UDP to
     /// 0.0.0.0/0? Indexed like `rules`, then [tcp, udp].
     allows_all_back: [[bool; 2]; 2],
+    /// Its bandwidth limit (tencent, D20; `connect`), when it has one.
+    pub bandwidth: Option<Box<Bandwidth>>,
     pub deleted: bool,
     node: NodeIndex,
 }
@@ -481,6 +490,9 @@ pub struct ExternalHost {
     pub ip: Ipv4Addr,
     pub host: Host,
     pub deleted: bool,
+    /// `None`: on the internet. `Some(a)`: on the on-premises network behind attachment `a`
+    /// (a VPN or Direct Connect gateway of an enterprise router).
+    pub site: Option<u32>,
     node: NodeIndex,
 }
 
@@ -506,6 +518,8 @@ pub enum Node {
     Eni(u32),
     InternetGateway(u32),
     External(u32),
+    /// A Cloud Connect Network, joined to the VPCs attached to it.
+    Ccn(u32),
 }
 
 /// The route a packet took out of its subnet.
@@ -542,6 +556,9 @@ pub enum Drop {
     /// An enterprise router dropped it (no route, blackhole, no interface in the sender's
     /// availability zone). The sender's record is ACCEPT; nothing downstream (D13).
     Router { router: u32, why: RouterDrop },
+    /// A bandwidth limit dropped it: a CCN region pair's (logged REJECT at the CCN) or an
+    /// ENI's (D20).
+    Throttled(Throttle),
     /// Nothing answers at the destination address.
     NoHost,
 }
@@ -573,9 +590,13 @@ pub struct Outcome {
     /// The NAT gateway session it went through, if any, and the route the gateway's
     /// interface took onwards.
     pub nat: Option<NatHit>,
-    /// The enterprise router it went through, if any.
+    /// The enterprise router it went through, if any, and the peer router after it (router
+    /// peering across regions).
     pub router: Option<RouterHit>,
+    pub peer_router: Option<RouterHit>,
     pub onward_route: Option<RouteHit>,
+    /// The Cloud Connect Network it crossed, if any.
+    pub ccn: Option<CcnHit>,
     pub fate: Fate,
 }
 
@@ -676,6 +697,7 @@ pub struct EniSpec {
     pub requester_managed: bool,
 }
 
+pub use connect::{CcnHit, Throttle};
 pub use gateways::NatGatewaySpec;
 pub use routing::AttachmentInterface;
 
@@ -725,6 +747,8 @@ pub struct World {
     pub logs: LogCatalog,
     /// Enterprise routers and their attachments (configuration; issue 4 routes through them).
     pub routers: Routers,
+    /// Cloud Connect Networks (`crate::ccn`, `connect`).
+    pub ccns: Ccns,
     graph: StableUnGraph<Node, ()>,
     internet: NodeIndex,
     /// (VPC, private IP) → ENI, keyed by [`ip_key`].
@@ -772,6 +796,7 @@ impl World {
             flow_logs: Vec::new(),
             logs: LogCatalog::default(),
             routers: Routers::default(),
+            ccns: Ccns::default(),
             graph,
             internet,
             private_ips: map(),
@@ -927,7 +952,23 @@ impl World {
         id: Option<String>,
         cidr: Ipv4Net,
     ) -> Result<u32, ModelError> {
+        self.create_vpc_in(name, id, cidr, None)
+    }
+
+    /// [`World::create_vpc`] in region `region` (`None`: the world's). A VPC's region is
+    /// fixed at creation; it matters to Cloud Connect Networks (`crate::ccn`) and shows in
+    /// the `region` of its interfaces' records.
+    pub fn create_vpc_in(
+        &mut self,
+        name: &str,
+        id: Option<String>,
+        cidr: Ipv4Net,
+        region: Option<String>,
+    ) -> Result<u32, ModelError> {
         check_name(name)?;
+        if let Some(r) = &region {
+            crate::ccn::check_region(r).map_err(|m| ModelError::invalid("region", m))?;
+        }
         if !(8..=28).contains(&cidr.prefix_len()) {
             return Err(ModelError::invalid(
                 "cidr",
@@ -1012,6 +1053,8 @@ impl World {
             default_acl,
             default_sg: sg,
             igw: None,
+            region: region.unwrap_or_else(|| self.region.clone()),
+            ccn: None,
             deleted: false,
             node,
         });
@@ -1353,9 +1396,11 @@ impl World {
             vpc_id: self.vpcs[s.vpc as usize].id.clone(),
             subnet_id: s.id.clone(),
             instance_id: instance_id.clone(),
-            region: self.region.clone(),
+            region: self.vpcs[s.vpc as usize].region.clone(),
             az_id: s.az.clone(),
             primary_ip: ip,
+            router_id: None,
+            ccn: None,
         });
         let node = self.graph.add_node(Node::Eni(e));
         self.graph.add_edge(node, s.node, ());
@@ -1374,6 +1419,7 @@ impl World {
             meta,
             rules: Default::default(),
             allows_all_back: [[false; 2]; 2],
+            bandwidth: None,
             deleted: false,
             requester_managed: spec.requester_managed,
             node,
@@ -1512,6 +1558,7 @@ impl World {
             ip,
             host,
             deleted: false,
+            site: None,
             node,
         });
         self.public_ips.insert(ip, Endpoint::External(x));
@@ -1534,6 +1581,7 @@ impl World {
             Scope::Subnet(i) => self.is_live(Kind::Subnet, i),
             Scope::Vpc(i) => self.is_live(Kind::Vpc, i),
             Scope::RouterAttachment(i) => self.is_live(Kind::RouterAttachment, i),
+            Scope::Ccn(i) => self.ccns.get(i).is_some(),
         };
         if !exists {
             return Err(ModelError::not_found(
@@ -1547,18 +1595,8 @@ impl World {
             return Err(ModelError::not_found("log_stream", "no such log stream"));
         }
         self.check_flow_log_allowed(spec.scope)?;
-        let window = spec.window.unwrap_or(self.profile.window);
-        if !self.profile.windows_allowed.contains(&window.secs())
-            || !window.micros().is_multiple_of(1_000_000)
-        {
-            return Err(ModelError::invalid(
-                "window",
-                format!(
-                    "{} does not allow a {window} capture window (allowed: {:?} s)",
-                    self.profile.provider, self.profile.windows_allowed
-                ),
-            ));
-        }
+        // ENI and router flow logs have their own windows (router_logs).
+        let window = self.check_flow_log_window(spec.scope, spec.window, spec.filter)?;
         let capacity = spec.capacity.unwrap_or(self.profile.window_capacity);
         if capacity == 0 {
             return Err(ModelError::invalid(
@@ -1601,13 +1639,14 @@ impl World {
                     Scope::Eni(i) => i as usize == e,
                     Scope::Subnet(s) => s == eni.subnet,
                     Scope::Vpc(v) => v == eni.vpc,
-                    Scope::RouterAttachment(_) => false,
+                    Scope::RouterAttachment(_) | Scope::Ccn(_) => false,
                 };
                 if covered {
                     logs.push(f);
                 }
             }
         }
+        self.refresh_ccn_coverage();
         self.next_window_end = self.earliest_window_end();
     }
 
@@ -1920,7 +1959,9 @@ impl World {
             translation: None,
             nat: None,
             router: None,
+            peer_router: None,
             onward_route: None,
+            ccn: None,
             fate: Fate::Dropped(Drop::NoHost),
         };
         // Filled in place: the outcome is built where it is returned, not copied there.
@@ -2042,6 +2083,9 @@ impl World {
                         route: i,
                         target: r.target,
                     });
+                // A route learned from the VPC's Cloud Connect Network, when longer (connect).
+                let ccn = self.ccn_route(vpc, pkt.dst, hit);
+                let hit = if ccn.is_some() { None } else { hit };
                 if out.nat.is_some() || out.router.is_some() {
                     out.onward_route = hit;
                 } else {
@@ -2066,6 +2110,14 @@ impl World {
                     [d, Some(d2)],
                     tracked,
                 );
+                // Over the ENI's egress bandwidth limit: dropped once captured (D20).
+                if !self.eni_admits(now, a, Direction::Egress, pkt.len, out) {
+                    return;
+                }
+                if let Some(c) = ccn {
+                    self.through_ccn(now, c, pkt, out);
+                    return;
+                }
                 let Some(hit) = hit else {
                     out.fate = Fate::Dropped(Drop::NoRoute { table });
                     return;
@@ -2103,8 +2155,12 @@ impl World {
                 }
             }
             Endpoint::External(x) => {
-                if !self.externals[x as usize].deleted {
-                    self.cross_internet(now, pkt, &view, out);
+                let h = &self.externals[x as usize];
+                match (h.deleted, h.site) {
+                    (true, _) => {}
+                    // On premises: into the cloud through the site's gateway attachment.
+                    (false, Some(att)) => self.through_router(now, att, "", pkt, out),
+                    (false, None) => self.cross_internet(now, pkt, &view, out),
                 }
             }
         }
@@ -2150,6 +2206,10 @@ impl World {
     /// Ingress at ENI `b`: ACL if the packet enters the subnet, then the security group (a
     /// cloud device's interface has none: a NAT gateway translates and forwards instead).
     fn arrive(&mut self, now: Time, b: u32, pkt: Packet, view: &PacketView, out: &mut Outcome) {
+        // Over the ENI's ingress bandwidth limit: dropped before any capture (D20).
+        if !self.eni_admits(now, b, Direction::Ingress, pkt.len, out) {
+            return;
+        }
         let Some(d1) = self.enter_subnet(now, b, &pkt, view, out) else {
             return;
         };
@@ -2637,6 +2697,11 @@ impl World {
 
     /// The ENIs flow log `f` covers now, with the time each came to exist.
     fn covered_by(&self, f: usize) -> Vec<(u32, Time)> {
+        match self.flow_logs[f].collector.settings.scope {
+            Scope::RouterAttachment(_) => return self.router_points(f),
+            Scope::Ccn(_) => return self.ccn_quiet_points(f),
+            _ => {}
+        }
         self.eni_logs
             .iter()
             .enumerate()
@@ -2648,12 +2713,24 @@ impl World {
     /// Closes the open window of flow log `f`: its records get their capture point's metadata
     /// and the decisions behind them in words, and join the world's records.
     fn emit(&mut self, f: usize, covered: &[(u32, Time)]) {
+        // A CCN flow log's capture points are the CCN's (connect).
+        if let Scope::Ccn(c) = self.flow_logs[f].collector.settings.scope {
+            return self.emit_ccn(f, c, covered);
+        }
+        // A router flow log's one capture point is its attachment (router_logs).
+        let attachment = match self.flow_logs[f].collector.settings.scope {
+            Scope::RouterAttachment(a) => Some(self.attachment_meta(a)),
+            _ => None,
+        };
         let collector = &mut self.flow_logs[f].collector;
         self.records.reserve(collector.active_len() + covered.len());
         let (enis, records) = (&self.enis, &mut self.records);
         let mut decided: Vec<(usize, Vec<Decision>)> = Vec::new();
         collector.close_window_into(covered, |eni, mut record, decisions| {
-            record.capture = enis[eni as usize].meta.clone();
+            record.capture = match &attachment {
+                Some(meta) => meta.clone(),
+                None => enis[eni as usize].meta.clone(),
+            };
             if !decisions.is_empty() {
                 decided.push((records.len(), decisions));
             }
@@ -2699,8 +2776,21 @@ impl World {
     pub fn address_for(&self, from: Endpoint, to: Endpoint) -> Option<Ipv4Addr> {
         match (from, to) {
             (_, Endpoint::External(x)) => Some(self.externals[x as usize].ip),
+            // From premises, through the site's gateway: the private address.
+            (Endpoint::External(x), Endpoint::Eni(b))
+                if self.externals[x as usize].site.is_some() =>
+            {
+                Some(self.enis[b as usize].ip)
+            }
             (Endpoint::Eni(a), Endpoint::Eni(b))
                 if self.enis[a as usize].vpc == self.enis[b as usize].vpc =>
+            {
+                Some(self.enis[b as usize].ip)
+            }
+            // Another VPC over a Cloud Connect Network: its private address.
+            (Endpoint::Eni(a), Endpoint::Eni(b))
+                if self.ccn_destination(self.enis[a as usize].vpc, self.enis[b as usize].ip)
+                    == Some(self.enis[b as usize].vpc) =>
             {
                 Some(self.enis[b as usize].ip)
             }
@@ -2725,6 +2815,13 @@ impl World {
             && let Some(&b) = self
                 .private_ips
                 .get(&ip_key(self.enis[a as usize].vpc, dst))
+        {
+            return Some(Endpoint::Eni(b));
+        }
+        // Another VPC's private address, over the sender's Cloud Connect Network.
+        if let Endpoint::Eni(a) = from
+            && let Some(v) = self.ccn_destination(self.enis[a as usize].vpc, dst)
+            && let Some(&b) = self.private_ips.get(&ip_key(v, dst))
         {
             return Some(Endpoint::Eni(b));
         }
@@ -2772,6 +2869,7 @@ impl World {
             Node::Eni(e) => format!("ENI {}", self.enis[e as usize].name),
             Node::InternetGateway(g) => format!("IGW {}", self.igws[g as usize].id),
             Node::External(x) => format!("host {}", self.externals[x as usize].name),
+            Node::Ccn(c) => format!("CCN {}", self.ccns.items[c as usize].name),
         }
     }
 

@@ -114,6 +114,9 @@ commands! {
     CreateNatGateway(pb::CreateNatGatewayRequest),
     UpdateNatGateway(pb::UpdateNatGatewayRequest),
     DeleteNatGateway(pb::DeleteNatGatewayRequest),
+    UpdateRouterAttachment(pb::UpdateRouterAttachmentRequest),
+    CreateRouterRouteTable(pb::CreateRouterRouteTableRequest),
+    UpdateRouterRouteTable(pb::UpdateRouterRouteTableRequest),
 }
 
 #[cfg(test)]

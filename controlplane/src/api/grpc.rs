@@ -633,11 +633,85 @@ impl pb::router_service_server::RouterService for Api {
         })
         .await
     }
+    async fn update_router_attachment(
+        &self,
+        req: Request<pb::UpdateRouterAttachmentRequest>,
+    ) -> Reply<pb::RouterAttachment> {
+        create!(
+            self,
+            req,
+            UpdateRouterAttachment,
+            C::RouterAttachments,
+            view::router_attachment
+        )
+    }
     async fn delete_router_attachment(
         &self,
         req: Request<pb::DeleteRouterAttachmentRequest>,
     ) -> Reply<()> {
         delete!(self, req, DeleteRouterAttachment)
+    }
+    async fn create_router_route_table(
+        &self,
+        req: Request<pb::CreateRouterRouteTableRequest>,
+    ) -> Reply<pb::RouterRouteTable> {
+        create!(
+            self,
+            req,
+            CreateRouterRouteTable,
+            C::RouterRouteTables,
+            view::router_route_table
+        )
+    }
+    async fn get_router_route_table(
+        &self,
+        req: Request<pb::GetRouterRouteTableRequest>,
+    ) -> Reply<pb::RouterRouteTable> {
+        get!(self, req, C::RouterRouteTables, view::router_route_table)
+    }
+    async fn list_router_route_tables(
+        &self,
+        req: Request<pb::ListRouterRouteTablesRequest>,
+    ) -> Reply<pb::ListRouterRouteTablesResponse> {
+        let caller = self.caller(&req)?;
+        let r = req.into_inner();
+        self.read(caller, move |p| {
+            check_parent(&p.id, &r.parent)?;
+            let router = filter_by(
+                p,
+                C::EnterpriseRouters,
+                &r.enterprise_router,
+                "enterprise_router",
+            )?;
+            let routers = &p.world().routers.routers;
+            // A deleted router's tables go with it.
+            let items = live(&p.world().routers.tables, |t| {
+                t.deleted
+                    || routers[t.router as usize].deleted
+                    || router.is_some_and(|x| x != t.router)
+            });
+            let (items, next_page_token) = page(items, r.page_size, &r.page_token)?;
+            Ok(pb::ListRouterRouteTablesResponse {
+                router_route_tables: items
+                    .into_iter()
+                    .map(|i| view::router_route_table(p, i))
+                    .collect(),
+                next_page_token,
+            })
+        })
+        .await
+    }
+    async fn update_router_route_table(
+        &self,
+        req: Request<pb::UpdateRouterRouteTableRequest>,
+    ) -> Reply<pb::RouterRouteTable> {
+        create!(
+            self,
+            req,
+            UpdateRouterRouteTable,
+            C::RouterRouteTables,
+            view::router_route_table
+        )
     }
 }
 

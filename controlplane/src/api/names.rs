@@ -22,6 +22,7 @@ pub enum Collection {
     EnterpriseRouters,
     RouterAttachments,
     NatGateways,
+    RouterRouteTables,
 }
 
 impl Collection {
@@ -42,6 +43,7 @@ impl Collection {
             Collection::EnterpriseRouters => "enterpriseRouters",
             Collection::RouterAttachments => "routerAttachments",
             Collection::NatGateways => "natGateways",
+            Collection::RouterRouteTables => "routerRouteTables",
         }
     }
 
@@ -62,6 +64,7 @@ impl Collection {
             Collection::EnterpriseRouters => "vpclab.v1.EnterpriseRouter",
             Collection::RouterAttachments => "vpclab.v1.RouterAttachment",
             Collection::NatGateways => "vpclab.v1.NatGateway",
+            Collection::RouterRouteTables => "vpclab.v1.RouterRouteTable",
         }
     }
 
@@ -82,6 +85,7 @@ impl Collection {
             Collection::EnterpriseRouters => "enterprise router",
             Collection::RouterAttachments => "router attachment",
             Collection::NatGateways => "NAT gateway",
+            Collection::RouterRouteTables => "router route table",
         }
     }
 }

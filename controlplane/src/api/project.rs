@@ -17,11 +17,12 @@ use vpclab_sim::host::Host;
 use vpclab_sim::policy::sg::Remote;
 use vpclab_sim::policy::{PacketView, ProtoMatch, RuleAction, acl, sg};
 use vpclab_sim::profile::{Profile, Provider};
+use vpclab_sim::router::AttachmentKind;
 use vpclab_sim::simulation::{Close, Simulation, TcpSession};
 use vpclab_sim::time::{Span, Time};
 use vpclab_sim::world::{
-    Config, EniSpec, FlowLogSpec, FlowLogUpdate, Kind, ModelError, NatGatewaySpec, Outcome, Route,
-    Target, World,
+    AttachmentInterface, Config, EniSpec, FlowLogSpec, FlowLogUpdate, Kind, ModelError,
+    NatGatewaySpec, Outcome, Route, Target, World,
 };
 use vpclab_sim::{Direction, explain};
 
@@ -261,6 +262,18 @@ impl Project {
             Collection::EnterpriseRouters => Kind::EnterpriseRouter,
             Collection::RouterAttachments => Kind::RouterAttachment,
             Collection::NatGateways => Kind::NatGateway,
+            // Router route tables have no index of their own in the world; they go with
+            // their router.
+            Collection::RouterRouteTables => {
+                return w
+                    .routers
+                    .tables
+                    .iter()
+                    .position(|t| {
+                        !t.deleted && !w.routers.routers[t.router as usize].deleted && t.id == id
+                    })
+                    .map(|t| t as u32);
+            }
         };
         w.find(kind, id)
     }
@@ -778,7 +791,7 @@ impl Project {
                 let id =
                     self.new_id(Collection::RouteTables, &r.route_table_id, "route_table_id")?;
                 let vpc = self.resolve(Collection::Vpcs, &t.vpc, "route_table.vpc")?;
-                let routes = self.routes(&t.routes, "route_table.routes")?;
+                let routes = self.routes(&t.routes, vpc, "route_table.routes")?;
                 let idx = self
                     .sim
                     .world
@@ -798,7 +811,8 @@ impl Project {
                     _ => !t.routes.is_empty(),
                 })?;
                 let routes = if paths.iter().any(|p| p == "routes") {
-                    Some(self.routes(&t.routes, "route_table.routes")?)
+                    let vpc = self.sim.world.route_tables[idx as usize].vpc;
+                    Some(self.routes(&t.routes, vpc, "route_table.routes")?)
                 } else {
                     None
                 };
@@ -869,10 +883,18 @@ impl Project {
                 )?;
                 let ip = ipv4(&h.ip, "external_host.ip")?;
                 let host = host(&h.listen_tcp, &h.listen_udp, h.auto_reply, "external_host")?;
+                let site = (!h.site.is_empty())
+                    .then(|| {
+                        self.resolve(Collection::RouterAttachments, &h.site, "external_host.site")
+                    })
+                    .transpose()?;
                 let idx = self
                     .sim
                     .world
-                    .transact(|w| w.create_external_host_with_id(&h.display_name, id, ip, host))
+                    .transact(|w| match site {
+                        Some(site) => w.create_onprem_host(&h.display_name, id, ip, host, site),
+                        None => w.create_external_host_with_id(&h.display_name, id, ip, host),
+                    })
                     .map_err(|e| rename_field(ApiError::model(e, "external_host")))?;
                 Ok(created(self.sim.world.externals[idx as usize].id.clone()))
             }
@@ -1087,11 +1109,16 @@ impl Project {
                     "enterprise_router_id",
                 )?;
                 let asn = (er.asn != 0).then_some(er.asn);
+                let region = (!er.region.is_empty())
+                    .then(|| check_region(&er.region, "enterprise_router.region"))
+                    .transpose()?;
                 let idx = self
                     .sim
                     .world
                     .transact(|w| w.create_enterprise_router(&er.display_name, id, asn))
                     .map_err(|e| rename_field(ApiError::model(e, "enterprise_router")))?;
+                // As scenario files set it (`enterprise_routers[].region`).
+                self.sim.world.routers.routers[idx as usize].region = region;
                 Ok(created(
                     self.sim.world.routers.routers[idx as usize].id.clone(),
                 ))
@@ -1147,46 +1174,358 @@ impl Project {
                     "router_attachment.enterprise_router",
                 )?;
                 let kind = attachment_kind(a.kind)?;
-                let resource = if kind == vpclab_sim::router::AttachmentKind::Vpc {
-                    let v =
-                        self.resolve(Collection::Vpcs, &a.resource, "router_attachment.resource")?;
-                    self.sim.world.vpcs[v as usize].id.clone()
-                } else if a.resource.is_empty() {
-                    return Err(ApiError::invalid(
-                        "router_attachment.resource",
-                        "name the gateway or peering connection to attach",
-                    ));
-                } else {
-                    a.resource.clone()
-                };
-                let idx = self
-                    .sim
-                    .world
-                    .transact(|w| {
-                        w.create_router_attachment(&a.display_name, id, router, kind, resource)
+                // The association and propagations, checked before anything is created.
+                let table = (!a.route_table.is_empty())
+                    .then(|| {
+                        self.router_table_of(
+                            router,
+                            &a.route_table,
+                            "router_attachment.route_table",
+                        )
                     })
-                    .map_err(|e| {
-                        let err = rename_field(ApiError::model(e, "router_attachment"));
-                        match err.code {
-                            // The router refuses the kind (huawei, seed 000).
-                            Code::FailedPrecondition => err.about(
+                    .transpose()?;
+                let propagates = self.router_tables_of(
+                    router,
+                    &a.propagates_to,
+                    "router_attachment.propagates_to",
+                )?;
+                let fields_of = |k: AttachmentKind| -> &'static [&'static str] {
+                    match k {
+                        AttachmentKind::Vpc => &["networks", "peer_router"],
+                        AttachmentKind::PeeringConnection => {
+                            &["resource", "subnets", "interfaces", "networks"]
+                        }
+                        _ => &["subnets", "interfaces", "peer_router"],
+                    }
+                };
+                for f in fields_of(kind) {
+                    let given = match *f {
+                        "resource" => !a.resource.is_empty(),
+                        "subnets" => !a.subnets.is_empty(),
+                        "interfaces" => !a.interfaces.is_empty(),
+                        "networks" => !a.networks.is_empty(),
+                        _ => !a.peer_router.is_empty(),
+                    };
+                    if given {
+                        return Err(ApiError::invalid(
+                            format!("router_attachment.{f}"),
+                            format!("a {} attachment has no `{f}`", kind.label()),
+                        ));
+                    }
+                }
+                let refused = |e: ModelError, interfaces: bool| {
+                    let err = rename_field(attachment_field(
+                        ApiError::model(e, "router_attachment"),
+                        interfaces,
+                        kind,
+                    ));
+                    match err.code {
+                        // The router refuses the kind (huawei, seed 000).
+                        Code::FailedPrecondition
+                            if err.field.as_deref() == Some("router_attachment.kind") =>
+                        {
+                            err.about(
                                 Collection::EnterpriseRouters.type_name(),
                                 &a.enterprise_router,
-                            ),
-                            _ => err,
+                            )
                         }
-                    })?;
+                        _ => err,
+                    }
+                };
+                let associate = |w: &mut World, x: u32| -> Result<(), ModelError> {
+                    if let Some(t) = table {
+                        w.associate_router_table(x, t, false)?;
+                    }
+                    for &t in &propagates {
+                        w.propagate_to_router_table(x, t)?;
+                    }
+                    Ok(())
+                };
+                let idx = match kind {
+                    AttachmentKind::Vpc => {
+                        let vpc = self.resolve(
+                            Collection::Vpcs,
+                            &a.resource,
+                            "router_attachment.resource",
+                        )?;
+                        let interfaces = self.attachment_interfaces(a)?;
+                        self.sim
+                            .world
+                            .transact(|w| {
+                                let x = w.attach_vpc(
+                                    now,
+                                    router,
+                                    &a.display_name,
+                                    id,
+                                    vpc,
+                                    interfaces,
+                                )?;
+                                associate(w, x)?;
+                                Ok(x)
+                            })
+                            .map_err(|e| refused(e, !a.interfaces.is_empty()))?
+                    }
+                    AttachmentKind::PeeringConnection => {
+                        if a.peer_router.is_empty() {
+                            return Err(ApiError::invalid(
+                                "router_attachment.peer_router",
+                                "a peering connection names the other router: `peer_router`",
+                            ));
+                        }
+                        let peer = self.resolve(
+                            Collection::EnterpriseRouters,
+                            &a.peer_router,
+                            "router_attachment.peer_router",
+                        )?;
+                        let peer_id = self.new_id(
+                            Collection::RouterAttachments,
+                            &r.peer_attachment_id,
+                            "peer_attachment_id",
+                        )?;
+                        if peer_id.is_some() && peer_id == id {
+                            return Err(ApiError::invalid(
+                                "peer_attachment_id",
+                                "the two sides of a peering connection need two ids",
+                            ));
+                        }
+                        self.check_peer_side(router, peer, &a.display_name)?;
+                        self.sim
+                            .world
+                            .transact(|w| {
+                                let (x, _) =
+                                    w.peer_routers(router, peer, &a.display_name, (id, peer_id))?;
+                                associate(w, x)?;
+                                Ok(x)
+                            })
+                            .map_err(|e| refused(e, false))?
+                    }
+                    _ => {
+                        if a.resource.is_empty() {
+                            return Err(ApiError::invalid(
+                                "router_attachment.resource",
+                                format!("name the {} to attach (its id)", kind.label()),
+                            ));
+                        }
+                        let networks = a
+                            .networks
+                            .iter()
+                            .enumerate()
+                            .map(|(i, n)| cidr(n, &format!("router_attachment.networks[{i}]")))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        self.sim
+                            .world
+                            .transact(|w| {
+                                let x = w.attach_gateway(
+                                    router,
+                                    kind,
+                                    &a.display_name,
+                                    id,
+                                    a.resource.clone(),
+                                    networks,
+                                )?;
+                                associate(w, x)?;
+                                Ok(x)
+                            })
+                            .map_err(|e| refused(e, false))?
+                    }
+                };
                 Ok(created(
                     self.sim.world.routers.attachments[idx as usize].id.clone(),
                 ))
+            }
+            Command::UpdateRouterAttachment(r) => {
+                let a = required(&r.router_attachment, "router_attachment")?;
+                let idx = self.resolve(
+                    Collection::RouterAttachments,
+                    &a.name,
+                    "router_attachment.name",
+                )?;
+                let att = self.sim.world.routers.attachments[idx as usize].clone();
+                self.check_etag(
+                    Collection::RouterAttachments,
+                    &att.id,
+                    &a.etag,
+                    "router_attachment.etag",
+                )?;
+                let paths = mask_paths(
+                    &r.update_mask,
+                    &["display_name", "route_table", "propagates_to"],
+                    |p| match p {
+                        "display_name" => !a.display_name.is_empty(),
+                        "route_table" => !a.route_table.is_empty(),
+                        _ => !a.propagates_to.is_empty(),
+                    },
+                )?;
+                let has = |p: &str| paths.iter().any(|x| x == p);
+                // Every reference resolved and every limit checked before anything changes.
+                let table = if has("route_table") {
+                    if a.route_table.is_empty() {
+                        if att.table.is_some() {
+                            return Err(ApiError::invalid(
+                                "router_attachment.route_table",
+                                "an attachment's association cannot be removed: associate another route table instead",
+                            ));
+                        }
+                        None
+                    } else {
+                        Some(self.router_table_of(
+                            att.router,
+                            &a.route_table,
+                            "router_attachment.route_table",
+                        )?)
+                    }
+                } else {
+                    None
+                };
+                let propagates = if has("propagates_to") {
+                    let want = self.router_tables_of(
+                        att.router,
+                        &a.propagates_to,
+                        "router_attachment.propagates_to",
+                    )?;
+                    if let Some(&gone) = att.propagates.iter().find(|t| !want.contains(t)) {
+                        let name = self.name(
+                            Collection::RouterRouteTables,
+                            &self.sim.world.routers.tables[gone as usize].id,
+                        );
+                        return Err(ApiError::invalid(
+                            "router_attachment.propagates_to",
+                            format!(
+                                "propagations can only be added: `{name}` is missing from the list (removing a propagation is not supported)"
+                            ),
+                        ));
+                    }
+                    want
+                } else {
+                    Vec::new()
+                };
+                let w = &mut self.sim.world;
+                if has("display_name") {
+                    w.transact(|w| w.routers.rename_attachment(idx, &a.display_name))
+                        .map_err(|e| rename_field(ApiError::model(e, "router_attachment")))?;
+                }
+                let result = w.transact(|w| {
+                    if let Some(t) = table {
+                        w.associate_router_table(idx, t, false)?;
+                    }
+                    for t in propagates {
+                        w.propagate_to_router_table(idx, t)?;
+                    }
+                    Ok(())
+                });
+                if let Err(e) = result {
+                    let _ = w.routers.rename_attachment(idx, &att.name);
+                    return Err(ApiError::model(e, "router_attachment"));
+                }
+                if !paths.is_empty() {
+                    self.bump(Collection::RouterAttachments, &att.id);
+                }
+                Ok(created(att.id))
             }
             Command::DeleteRouterAttachment(r) => {
                 let idx = self.resolve(Collection::RouterAttachments, &r.name, "name")?;
                 self.sim
                     .world
-                    .delete_router_attachment(idx)
+                    .delete_router_attachment(idx, now)
                     .map_err(|e| self.in_use(e, Collection::RouterAttachments, &r.name))?;
                 Ok(Applied::default())
+            }
+            Command::CreateRouterRouteTable(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let t = required(&r.router_route_table, "router_route_table")?;
+                let id = self.new_id(
+                    Collection::RouterRouteTables,
+                    &r.router_route_table_id,
+                    "router_route_table_id",
+                )?;
+                let router = self.resolve(
+                    Collection::EnterpriseRouters,
+                    &t.enterprise_router,
+                    "router_route_table.enterprise_router",
+                )?;
+                let routes = self.router_routes(
+                    router,
+                    t.routes.iter().enumerate(),
+                    &[],
+                    "router_route_table.routes",
+                )?;
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| {
+                        let x = w.create_router_route_table(router, &t.display_name, id)?;
+                        for (i, (destination, hop)) in routes.into_iter().enumerate() {
+                            if let Err(e) = w.add_router_route(x, destination, hop) {
+                                // The table was just pushed: taking it back undoes it all.
+                                w.routers.tables.pop();
+                                return Err(e.within(&format!("routes[{i}]")));
+                            }
+                        }
+                        Ok(x)
+                    })
+                    .map_err(|e| rename_field(ApiError::model(e, "router_route_table")))?;
+                Ok(created(
+                    self.sim.world.routers.tables[idx as usize].id.clone(),
+                ))
+            }
+            Command::UpdateRouterRouteTable(r) => {
+                let t = required(&r.router_route_table, "router_route_table")?;
+                let idx = self.resolve(
+                    Collection::RouterRouteTables,
+                    &t.name,
+                    "router_route_table.name",
+                )?;
+                let table = self.sim.world.routers.tables[idx as usize].clone();
+                self.check_etag(
+                    Collection::RouterRouteTables,
+                    &table.id,
+                    &t.etag,
+                    "router_route_table.etag",
+                )?;
+                let paths = mask_paths(&r.update_mask, &["routes"], |_| !t.routes.is_empty())?;
+                if !paths.is_empty() {
+                    // Add-only: the request keeps every current route as it is.
+                    let current: Vec<pb::RouterRoute> = table
+                        .routes
+                        .iter()
+                        .map(|x| super::view::router_route(self, x))
+                        .collect();
+                    if let Some(gone) = current.iter().find(|c| !t.routes.contains(c)) {
+                        return Err(ApiError::invalid(
+                            "router_route_table.routes",
+                            format!(
+                                "router routes can only be added: the route to {} is missing from the list or changed (removing or changing a router route is not supported)",
+                                gone.destination
+                            ),
+                        ));
+                    }
+                    let added = t
+                        .routes
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, x)| !current.contains(x));
+                    let routes = self.router_routes(
+                        table.router,
+                        added,
+                        &current,
+                        "router_route_table.routes",
+                    )?;
+                    let before = table.routes.len();
+                    self.sim
+                        .world
+                        .transact(|w| {
+                            for (destination, hop) in routes {
+                                if let Err(e) = w.add_router_route(idx, destination, hop) {
+                                    w.routers.tables[idx as usize].routes.truncate(before);
+                                    return Err(e.within("routes"));
+                                }
+                            }
+                            Ok(())
+                        })
+                        .map_err(|e| ApiError::model(e, "router_route_table"))?;
+                    self.bump(Collection::RouterRouteTables, &table.id);
+                }
+                Ok(created(table.id))
             }
 
             // ----- NAT gateway -----
@@ -1325,6 +1664,8 @@ impl Project {
                     Scope::Subnet(_) => Collection::Subnets,
                     Scope::Vpc(_) => Collection::Vpcs,
                     Scope::RouterAttachment(_) => Collection::RouterAttachments,
+                    // The API creates no CCN flow logs (no CCN resources yet).
+                    Scope::Ccn(_) => return err,
                 };
                 err.about(c.type_name(), resource)
             }
@@ -1347,7 +1688,7 @@ impl Project {
 
     /// A dependent's id as a resource name (the id tells its collection by lookup).
     fn dependent_name(&self, id: &str) -> String {
-        const ALL: [Collection; 14] = [
+        const ALL: [Collection; 15] = [
             Collection::Vpcs,
             Collection::Subnets,
             Collection::NetworkInterfaces,
@@ -1362,6 +1703,7 @@ impl Project {
             Collection::EnterpriseRouters,
             Collection::RouterAttachments,
             Collection::NatGateways,
+            Collection::RouterRouteTables,
         ];
         ALL.into_iter()
             .find(|c| self.find(*c, id).is_some())
@@ -1406,6 +1748,186 @@ impl Project {
                 ),
             ))
         }
+    }
+
+    /// A router route table of router `router`.
+    fn router_table_of(&self, router: u32, name: &str, field: &str) -> Result<u32, ApiError> {
+        let t = self.resolve(Collection::RouterRouteTables, name, field)?;
+        if self.sim.world.routers.tables[t as usize].router != router {
+            return Err(ApiError::invalid(
+                field,
+                "the route table belongs to another enterprise router",
+            ));
+        }
+        Ok(t)
+    }
+
+    /// Router route tables of router `router` (errors name `field[i]`), each once.
+    fn router_tables_of(
+        &self,
+        router: u32,
+        names: &[String],
+        field: &str,
+    ) -> Result<Vec<u32>, ApiError> {
+        let mut out = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            let f = format!("{field}[{i}]");
+            let t = self.router_table_of(router, n, &f)?;
+            if out.contains(&t) {
+                return Err(ApiError::invalid(f, format!("`{n}` is named twice")));
+            }
+            out.push(t);
+        }
+        Ok(out)
+    }
+
+    /// A VPC attachment's interfaces: `subnets` (addresses and ids chosen by the cloud) or
+    /// `interfaces` (with them).
+    fn attachment_interfaces(
+        &self,
+        a: &pb::RouterAttachment,
+    ) -> Result<Vec<AttachmentInterface>, ApiError> {
+        if !a.subnets.is_empty() && !a.interfaces.is_empty() {
+            let same = a.subnets.len() == a.interfaces.len()
+                && a.subnets
+                    .iter()
+                    .zip(&a.interfaces)
+                    .all(|(s, f)| *s == f.subnet);
+            if !same {
+                return Err(ApiError::invalid(
+                    "router_attachment.subnets",
+                    "give `subnets` or `interfaces`, not both",
+                ));
+            }
+        }
+        let mut out = Vec::new();
+        if a.interfaces.is_empty() {
+            for (i, s) in a.subnets.iter().enumerate() {
+                let subnet = self.resolve(
+                    Collection::Subnets,
+                    s,
+                    &format!("router_attachment.subnets[{i}]"),
+                )?;
+                out.push(AttachmentInterface {
+                    subnet,
+                    ip: None,
+                    eni_id: None,
+                });
+            }
+            return Ok(out);
+        }
+        let mut ids: Vec<&str> = Vec::new();
+        for (i, f) in a.interfaces.iter().enumerate() {
+            let p = format!("router_attachment.interfaces[{i}]");
+            let subnet = self.resolve(Collection::Subnets, &f.subnet, &format!("{p}.subnet"))?;
+            let ip = (!f.private_ip.is_empty())
+                .then(|| ipv4(&f.private_ip, &format!("{p}.private_ip")))
+                .transpose()?;
+            let eni_id = self.new_id(
+                Collection::NetworkInterfaces,
+                &f.network_interface_id,
+                &format!("{p}.network_interface_id"),
+            )?;
+            if let Some(id) = &eni_id {
+                if ids.contains(&id.as_str()) {
+                    return Err(ApiError::invalid(
+                        format!("{p}.network_interface_id"),
+                        format!("`{id}` is given to two interfaces"),
+                    ));
+                }
+                ids.push(&f.network_interface_id);
+            }
+            out.push(AttachmentInterface { subnet, ip, eni_id });
+        }
+        Ok(out)
+    }
+
+    /// The other side of a new peering connection can be created: its router has no
+    /// attachment of that name and no peering to this router yet. (Checked before the first
+    /// side is created, so that a refusal leaves nothing behind.)
+    fn check_peer_side(&self, router: u32, peer: u32, name: &str) -> Result<(), ApiError> {
+        let rs = &self.sim.world.routers;
+        if router == peer {
+            return Ok(()); // The world refuses it before creating anything.
+        }
+        let (this, other) = (&rs.routers[router as usize], &rs.routers[peer as usize]);
+        for a in rs
+            .attachments
+            .iter()
+            .filter(|a| !a.deleted && a.router == peer)
+        {
+            if a.name == name {
+                return Err(ApiError::new(
+                    Code::AlreadyExists,
+                    format!(
+                        "enterprise router `{}` already has an attachment named `{name}` (the peering's other side takes the same name)",
+                        other.name
+                    ),
+                )
+                .at("router_attachment.display_name"));
+            }
+            if a.kind == AttachmentKind::PeeringConnection && a.resource == this.id {
+                return Err(ApiError::new(
+                    Code::AlreadyExists,
+                    format!(
+                        "enterprise routers `{}` and `{}` are already peered (attachment `{}`)",
+                        this.name, other.name, a.id
+                    ),
+                )
+                .at("router_attachment.peer_router"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Static routes of a router route table, as (destination, attachment or blackhole).
+    /// `routes` are (position in the request, route); `kept` are routes the table already has.
+    fn router_routes<'r>(
+        &self,
+        router: u32,
+        routes: impl Iterator<Item = (usize, &'r pb::RouterRoute)>,
+        kept: &[pb::RouterRoute],
+        field: &str,
+    ) -> Result<Vec<(Ipv4Net, Option<u32>)>, ApiError> {
+        let mut seen: Vec<Ipv4Net> = kept
+            .iter()
+            .filter_map(|r| Ipv4Net::parse_strict(&r.destination).ok())
+            .collect();
+        let mut out = Vec::new();
+        for (i, r) in routes {
+            let p = format!("{field}[{i}]");
+            let destination = cidr(&r.destination, &format!("{p}.destination"))?;
+            if seen.contains(&destination) {
+                return Err(ApiError::new(
+                    Code::AlreadyExists,
+                    format!("a route to {destination} is given twice: one route per destination"),
+                )
+                .at(format!("{p}.destination")));
+            }
+            seen.push(destination);
+            let hop = match &r.target {
+                Some(pb::router_route::Target::Attachment(name)) => {
+                    let f = format!("{p}.attachment");
+                    let a = self.resolve(Collection::RouterAttachments, name, &f)?;
+                    if self.sim.world.routers.attachments[a as usize].router != router {
+                        return Err(ApiError::invalid(
+                            f,
+                            "the attachment belongs to another enterprise router",
+                        ));
+                    }
+                    Some(a)
+                }
+                Some(pb::router_route::Target::Blackhole(true)) => None,
+                _ => {
+                    return Err(ApiError::invalid(
+                        format!("{p}.target"),
+                        "give `attachment` (a router attachment's name) or `blackhole: true`",
+                    ));
+                }
+            };
+            out.push((destination, hop));
+        }
+        Ok(out)
     }
 
     fn sg_rules(
@@ -1455,7 +1977,9 @@ impl Project {
             .collect()
     }
 
-    fn routes(&self, routes: &[pb::Route], field: &str) -> Result<Vec<Route>, ApiError> {
+    /// A VPC route table's routes; `vpc` is the table's VPC (a route to an enterprise router
+    /// goes through that VPC's attachment).
+    fn routes(&self, routes: &[pb::Route], vpc: u32, field: &str) -> Result<Vec<Route>, ApiError> {
         routes
             .iter()
             .enumerate()
@@ -1475,6 +1999,22 @@ impl Project {
                         Some(pb::route::Target::NatGateway(n)) => Target::NatGateway(
                             self.resolve(Collection::NatGateways, n, &format!("{p}.nat_gateway"))?,
                         ),
+                        Some(pb::route::Target::EnterpriseRouter(er)) => {
+                            let field = format!("{p}.enterprise_router");
+                            let router =
+                                self.resolve(Collection::EnterpriseRouters, er, &field)?;
+                            match self.sim.world.vpc_attachment(router, vpc) {
+                                Some(a) => Target::Router(a),
+                                None => {
+                                    return Err(ApiError::invalid(
+                                        field,
+                                        format!(
+                                            "the VPC is not attached to enterprise router `{er}`: attach it first (a VPC router attachment)"
+                                        ),
+                                    ));
+                                }
+                            }
+                        }
                         Some(pb::route::Target::Local(true)) => {
                             return Err(ApiError::invalid(
                                 format!("{p}.local"),
@@ -1484,7 +2024,7 @@ impl Project {
                         _ => {
                             return Err(ApiError::invalid(
                                 format!("{p}.target"),
-                                "give `internet_gateway`, `nat_gateway` or `blackhole: true`",
+                                "give `internet_gateway`, `nat_gateway`, `enterprise_router` or `blackhole: true`",
                             ));
                         }
                     };
@@ -1718,22 +2258,48 @@ impl Project {
             .map(|(i, _)| i)
     }
 
-    /// Refuses changing or deleting a NAT gateway's interface: the gateway manages it.
+    /// The live router attachment a network interface belongs to (a VPC attachment's
+    /// interface).
+    pub fn attachment_of_eni(&self, eni: u32) -> Option<u32> {
+        self.sim
+            .world
+            .routers
+            .attachments
+            .iter()
+            .position(|a| !a.deleted && a.enis.contains(&eni))
+            .map(|a| a as u32)
+    }
+
+    /// Refuses changing or deleting a NAT gateway's or a router attachment's interface: the
+    /// gateway or attachment manages it.
     // TODO(world): this belongs in World::delete_eni / the ENI updates (sim/), like the other
     // in-use refusals; kept in the API layer until then.
     fn not_nat_managed(&self, eni: u32, name: &str, what: &str) -> Result<(), ApiError> {
-        let Some(n) = self.nat_of_eni(eni) else {
+        let w = &self.sim.world;
+        let (owner, noun) = if let Some(n) = self.nat_of_eni(eni) {
+            (
+                self.name(Collection::NatGateways, &w.nats[n as usize].id),
+                "NAT gateway",
+            )
+        } else if let Some(a) = self.attachment_of_eni(eni) {
+            (
+                self.name(
+                    Collection::RouterAttachments,
+                    &w.routers.attachments[a as usize].id,
+                ),
+                "router attachment",
+            )
+        } else {
             return Ok(());
         };
-        let nat = self.name(Collection::NatGateways, &self.sim.world.nats[n as usize].id);
         let mut err = ApiError::new(
             Code::FailedPrecondition,
             format!(
-                "network interface `{name}` belongs to NAT gateway `{nat}`: it cannot be {what} on its own (it goes with the NAT gateway)"
+                "network interface `{name}` belongs to {noun} `{owner}`: it cannot be {what} on its own (it goes with the {noun})"
             ),
         )
         .at("name");
-        err.dependents = vec![nat];
+        err.dependents = vec![owner];
         Err(err.about(Collection::NetworkInterfaces.type_name(), name))
     }
 
@@ -1942,6 +2508,61 @@ fn nat_field(mut e: ApiError) -> ApiError {
         e.field = Some(f.to_string());
     }
     e
+}
+
+/// Router-attachment fields the model names differently: a VPC attachment's interfaces are
+/// the model's `subnets[i]` (`interfaces[i]` in the request when given so), the interfaces'
+/// names derive from the attachment's, and a peering's other side is `peer_router`.
+fn attachment_field(mut e: ApiError, interfaces: bool, kind: AttachmentKind) -> ApiError {
+    let Some(f) = e.field.clone() else {
+        return e;
+    };
+    let Some(rest) = f.strip_prefix("router_attachment.") else {
+        return e;
+    };
+    let mapped = if let Some(sub) = rest.strip_prefix("subnets") {
+        // `subnets`, `subnets[i]`, `subnets[i].x`
+        let (index, inner) = match sub.find(']') {
+            Some(end) => (&sub[..=end], sub[end + 1..].trim_start_matches('.')),
+            None => (sub, ""),
+        };
+        match (inner, interfaces) {
+            ("name", _) => "display_name".to_string(),
+            ("", true) if index.is_empty() => "interfaces".to_string(),
+            ("" | "subnet", true) => format!("interfaces{index}.subnet"),
+            ("ip", true) => format!("interfaces{index}.private_ip"),
+            ("id", true) => format!("interfaces{index}.network_interface_id"),
+            (_, true) => format!("interfaces{index}"),
+            (_, false) => format!("subnets{index}"),
+        }
+    } else if kind == AttachmentKind::PeeringConnection
+        && (rest == "resource" || rest == "peer" || rest.starts_with("peer."))
+    {
+        match rest {
+            "peer.name" => "display_name".to_string(),
+            _ => "peer_router".to_string(),
+        }
+    } else {
+        return e;
+    };
+    e.field = Some(format!("router_attachment.{mapped}"));
+    e
+}
+
+/// A region name: lowercase letters, digits and `-` (`cn-north-4`, `us-east-1`).
+fn check_region(r: &str, field: &str) -> Result<String, ApiError> {
+    let ok = r.len() <= 64
+        && r.starts_with(|c: char| c.is_ascii_lowercase())
+        && r.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(r.to_string())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("`{r}` is not a region name: lowercase letters, digits and `-`"),
+        ))
+    }
 }
 
 /// Flow-log fields the model names differently.

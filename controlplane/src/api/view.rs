@@ -261,8 +261,15 @@ pub fn nat_gateway(p: &Project, i: u32) -> pb::NatGateway {
 }
 
 pub fn external_host(p: &Project, i: u32) -> pb::ExternalHost {
-    let h = &p.world().externals[i as usize];
+    let w = p.world();
+    let h = &w.externals[i as usize];
     pb::ExternalHost {
+        site: opt_name(
+            p,
+            C::RouterAttachments,
+            h.site
+                .map(|a| w.routers.attachments[a as usize].id.as_str()),
+        ),
         name: p.name(C::ExternalHosts, &h.id),
         display_name: h.name.clone(),
         ip: h.ip.to_string(),
@@ -303,6 +310,8 @@ pub fn flow_log(p: &Project, i: u32, format: &str) -> pb::FlowLog {
         Scope::RouterAttachment(a) => {
             p.name(C::RouterAttachments, &w.routers.attachments[a as usize].id)
         }
+        // Not an API resource yet: its id.
+        Scope::Ccn(c) => w.ccns.items[c as usize].id.clone(),
     };
     pb::FlowLog {
         name: p.name(C::FlowLogs, &s.id),
@@ -335,12 +344,14 @@ pub fn enterprise_router(p: &Project, i: u32) -> pb::EnterpriseRouter {
         display_name: r.name.clone(),
         asn: r.asn,
         etag: p.etag(C::EnterpriseRouters, &r.id),
+        region: r.region.clone().unwrap_or_default(),
     }
 }
 
 pub fn router_attachment(p: &Project, i: u32) -> pb::RouterAttachment {
     let w = p.world();
-    let a = &w.routers.attachments[i as usize];
+    let rs = &w.routers;
+    let a = &rs.attachments[i as usize];
     let kind = match a.kind {
         router::AttachmentKind::Vpc => pb::AttachmentKind::Vpc,
         router::AttachmentKind::VpnGateway => pb::AttachmentKind::VpnGateway,
@@ -352,14 +363,96 @@ pub fn router_attachment(p: &Project, i: u32) -> pb::RouterAttachment {
         router::AttachmentKind::Vpc => p.name(C::Vpcs, &a.resource),
         _ => a.resource.clone(),
     };
+    let table_name = |t: u32| p.name(C::RouterRouteTables, &rs.tables[t as usize].id);
+    let interfaces: Vec<pb::RouterAttachmentInterface> = a
+        .enis
+        .iter()
+        .map(|&e| {
+            let e = &w.enis[e as usize];
+            pb::RouterAttachmentInterface {
+                subnet: p.name(C::Subnets, &w.subnets[e.subnet as usize].id),
+                private_ip: e.ip.to_string(),
+                network_interface_id: e.id.clone(),
+            }
+        })
+        .collect();
+    let peer = a.peer.map(|x| &rs.attachments[x as usize]);
     pb::RouterAttachment {
         name: p.name(C::RouterAttachments, &a.id),
         display_name: a.name.clone(),
-        enterprise_router: p.name(
-            C::EnterpriseRouters,
-            &w.routers.routers[a.router as usize].id,
-        ),
+        enterprise_router: p.name(C::EnterpriseRouters, &rs.routers[a.router as usize].id),
         kind: kind as i32,
         resource,
+        subnets: interfaces.iter().map(|f| f.subnet.clone()).collect(),
+        network_interfaces: a
+            .enis
+            .iter()
+            .map(|&e| p.name(C::NetworkInterfaces, &w.enis[e as usize].id))
+            .collect(),
+        interfaces,
+        networks: a.networks.iter().map(|n| n.to_string()).collect(),
+        peer_router: peer.map_or_else(String::new, |x| {
+            p.name(C::EnterpriseRouters, &rs.routers[x.router as usize].id)
+        }),
+        peer_attachment: peer.map_or_else(String::new, |x| p.name(C::RouterAttachments, &x.id)),
+        route_table: a
+            .table
+            .filter(|&t| !rs.tables[t as usize].deleted)
+            .map(table_name)
+            .unwrap_or_default(),
+        propagates_to: a
+            .propagates
+            .iter()
+            .copied()
+            .filter(|&t| !rs.tables[t as usize].deleted)
+            .map(table_name)
+            .collect(),
+        etag: p.etag(C::RouterAttachments, &a.id),
+    }
+}
+
+/// A static or blackhole route of a router route table. A route to an attachment deleted
+/// since still names it (the router treats it as a blackhole).
+pub fn router_route(p: &Project, r: &router::StaticRoute) -> pb::RouterRoute {
+    let w = p.world();
+    pb::RouterRoute {
+        destination: r.destination.to_string(),
+        target: Some(match r.hop {
+            router::Hop::Attachment(a) => pb::router_route::Target::Attachment(
+                p.name(C::RouterAttachments, &w.routers.attachments[a as usize].id),
+            ),
+            router::Hop::Blackhole => pb::router_route::Target::Blackhole(true),
+        }),
+    }
+}
+
+pub fn router_route_table(p: &Project, i: u32) -> pb::RouterRouteTable {
+    let rs = &p.world().routers;
+    let t = &rs.tables[i as usize];
+    let live = || {
+        rs.attachments
+            .iter()
+            .filter(|a| !a.deleted)
+            .map(|a| (a, p.name(C::RouterAttachments, &a.id)))
+    };
+    pb::RouterRouteTable {
+        name: p.name(C::RouterRouteTables, &t.id),
+        display_name: t.name.clone(),
+        enterprise_router: p.name(C::EnterpriseRouters, &rs.routers[t.router as usize].id),
+        routes: t.routes.iter().map(|r| router_route(p, r)).collect(),
+        propagated_routes: live()
+            .filter(|(a, _)| a.propagates.contains(&i))
+            .flat_map(|(a, name)| {
+                a.networks.iter().map(move |n| pb::RouterRoute {
+                    destination: n.to_string(),
+                    target: Some(pb::router_route::Target::Attachment(name.clone())),
+                })
+            })
+            .collect(),
+        associations: live()
+            .filter(|(a, _)| a.table == Some(i))
+            .map(|(_, name)| name)
+            .collect(),
+        etag: p.etag(C::RouterRouteTables, &t.id),
     }
 }

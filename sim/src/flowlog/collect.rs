@@ -4,6 +4,11 @@
 //! covered capture points that saw nothing matching the filter get NODATA (D12).
 //!
 //! Windows are aligned on multiples of the window length from the flow log's creation (D11).
+//!
+//! A capture point is an ENI index, or for a router flow log an attachment index (a flow log
+//! covers one kind only). Router observations ([`Collector::observe_router`]) also keep the
+//! path of the first packet and the packets the router lost (flowlogs.md §1.8) beside the
+//! counters, in a vector of their own that ENI flow logs never fill.
 //! The collector is fed by the world and knows nothing of policy: the decisions behind a
 //! record arrive as opaque, copyable values and are put into words at flush time.
 
@@ -14,7 +19,9 @@ use std::sync::Arc;
 use foldhash::fast::FixedState;
 
 use super::format::aws_packet_tcp_flags;
-use super::record::{CaptureMeta, Flow, LogStatus, Record, TrafficPath, Truth};
+use super::record::{
+    CaptureMeta, Flow, LogStatus, Loss, Record, RouterFlow, RouterPath, TrafficPath, Truth,
+};
 use crate::packet::{FiveTuple, TcpFlags};
 use crate::time::{Span, Time};
 use crate::{Action, Direction};
@@ -48,9 +55,12 @@ pub enum Scope {
     Eni(u32),
     Subnet(u32),
     Vpc(u32),
-    /// An enterprise-router attachment (seed 000). Configuration only until routers carry
-    /// traffic (issue 4): such a flow log delivers nothing yet.
+    /// An enterprise-router attachment (seed 000): the packets crossing it, into the router
+    /// (ingress) and out of it (egress); capture points are attachment indices.
     RouterAttachment(u32),
+    /// A Cloud Connect Network's cross-region traffic (seed 004): capture points are the
+    /// CCN's (`crate::ccn`: the whole CCN, then ordered pairs of VPCs in different regions).
+    Ccn(u32),
 }
 
 /// The settings of one flow log.
@@ -156,6 +166,14 @@ struct Slot {
 
 /// Ground truth of a slot (packet ids, distinct decisions), kept only with `keep_packet_ids`.
 type SlotTruth<D> = (Vec<u64>, Vec<D>);
+
+/// The router part of a slot (router flow logs): the first packet's path and the losses.
+#[derive(Clone, Debug, Default)]
+struct RouterSlot {
+    path: Option<Arc<RouterPath>>,
+    lost_no_route: u64,
+    lost_blackhole: u64,
+}
 
 /// The counters of one aggregation key kept outside the collector, with the tracked
 /// connection whose packets they count (issue 2: one lookup per packet finds the connection
@@ -317,6 +335,9 @@ pub struct Collector<D> {
     slots: Vec<Slot>,
     /// Parallel to `slots` when `keep_packet_ids`, empty otherwise.
     truth: Vec<SlotTruth<D>>,
+    /// Parallel to `slots` (up to the last slot a router observation touched); empty for ENI
+    /// flow logs.
+    router: Vec<RouterSlot>,
     /// Open addressing, linear probing, at most half full: 0 = empty, otherwise
     /// (hash >> 32) << 32 | (slot + 1).
     index: Vec<u64>,
@@ -337,6 +358,7 @@ impl<D: Copy + PartialEq> Collector<D> {
             window: 0,
             slots: Vec::new(),
             truth: Vec::new(),
+            router: Vec::new(),
             index: Vec::new(),
             indexed: 0,
             order: Vec::new(),
@@ -366,9 +388,42 @@ impl<D: Copy + PartialEq> Collector<D> {
     /// Counts one packet. The caller has closed every window that ended at or before `o.at`.
     #[inline]
     pub fn observe(&mut self, o: &Observation<D>) {
+        self.observe_slot(o);
+    }
+
+    /// Counts one packet crossing a router attachment (router flow logs): as
+    /// [`Collector::observe`], and a packet the router dropped also counts as `lost`. The
+    /// record keeps the path of its first packet, made by `path` only then.
+    pub fn observe_router(
+        &mut self,
+        o: &Observation<D>,
+        lost: Option<Loss>,
+        path: impl FnOnce() -> Arc<RouterPath>,
+    ) {
+        let Some(slot) = self.observe_slot(o) else {
+            return;
+        };
+        let slot = slot as usize;
+        if self.router.len() <= slot {
+            self.router.resize(slot + 1, RouterSlot::default());
+        }
+        let r = &mut self.router[slot];
+        if r.path.is_none() {
+            r.path = Some(path());
+        }
+        match lost {
+            Some(Loss::NoRoute) => r.lost_no_route += 1,
+            Some(Loss::Blackhole) => r.lost_blackhole += 1,
+            None => {}
+        }
+    }
+
+    /// [`Collector::observe`], giving the slot that counted the packet.
+    #[inline]
+    fn observe_slot(&mut self, o: &Observation<D>) -> Option<u32> {
         // Nothing is logged before the flow log exists.
         if o.at < self.created || !self.settings.filter.keeps(o.action) {
-            return;
+            return None;
         }
         let key = AggKey {
             eni: o.eni,
@@ -409,6 +464,7 @@ impl<D: Copy + PartialEq> Collector<D> {
                 }
             }
         }
+        Some(slot)
     }
 
     #[inline]
@@ -674,6 +730,13 @@ impl<D: Copy + PartialEq> Collector<D> {
                 aws_tcp_flags: a.aws_flags,
                 closed_at: a.closed.then_some(a.last),
                 traffic_path: a.traffic_path,
+                router: self.router.get_mut(i as usize).and_then(|r| {
+                    Some(RouterFlow {
+                        path: r.path.take()?,
+                        lost_no_route: r.lost_no_route,
+                        lost_blackhole: r.lost_blackhole,
+                    })
+                }),
             };
             let mut record = self.record(
                 &placeholder,
@@ -694,6 +757,7 @@ impl<D: Copy + PartialEq> Collector<D> {
             sink(eni, r, Vec::new());
         }
         self.slots.clear();
+        self.router.clear();
         truth.clear();
         self.truth = truth;
         self.index.fill(0);

@@ -10,7 +10,26 @@
 //!   SLS stores them (flowlogs.md §3.1, D11, D16).
 //! - `aws`: the v2 default format or any custom list of v2–v5 fields; `version` is the highest
 //!   version among the chosen fields (flowlogs.md §1.2–1.7, D17).
+//! - `huawei-er`: the Huawei Enterprise Router flow-log line, 14 positional fields ending in
+//!   `direct` (ingress into / egress out of the router through the attachment), no action,
+//!   `start`/`end` = window bounds (flowlogs.md §3.3, D15).
+//! - `aws-tgw`: the AWS transit-gateway default format, every v2–v6 TGW field in the TGW table's
+//!   order (version 6); any custom list of TGW fields is an `aws` format too (§1.8, D17).
 //! - `json`: vpclab's own record with every field and its ground truth (packet ids, decisions).
+//!
+//! Router records (a router attachment's, [`CaptureMeta::is_router`]) and ENI records have
+//! their own shapes. A record is printed in the format asked for when that format fits it, and
+//! otherwise in its own kind's counterpart ([`Format::for_record`]): `huawei` and `huawei-er`
+//! swap; an AWS format that names a VPC-only field (`action`, `interface-id`, …) prints router
+//! records in the TGW default, one that names a TGW-only field (`tgw-id`, `packets-lost-*`, …)
+//! prints ENI records in the v2 default, and one naming neither (`srcaddr dstaddr packets`)
+//! prints both. Alibaba, tencent and json print router records in their own shape: the
+//! attachment id as the interface, the attached VPC, `-` for subnet, instance and `action`
+//! (routers do not judge packets). A router record has no action anywhere.
+//!
+//! Cloud Connect Network records (a CCN's capture point, `CaptureMeta::ccn`) print in
+//! tencent's CCN line (`tencent`, `tencent-positional`) or alibaba's CEN record (`alibaba`):
+//! `format/ccn.rs`. Other formats print them in their own shape.
 //!
 //! NODATA and SKIPDATA records (no [`Flow`]) print `-` from `srcaddr` to `bytes` and for
 //! `action`, and the capture-window bounds as `start`/`end`, in every cloud format (§1.6, D12).
@@ -19,8 +38,7 @@
 //!
 //! What it does not: aggregate packets into records, choose windows, decide NODATA/SKIPDATA or
 //! ICMP ports (the record arrives with the ports its provider profile keys, D10, D14), write
-//! files or add newlines, parse records back, or produce the router formats (Huawei ER, AWS
-//! TGW, Tencent CCN: D15, D17) or the AWS v6+ fields.
+//! files or add newlines, parse records back, or produce the AWS v7+ fields.
 //!
 //! AWS `tcp-flags`: AWS maps each packet's flags before OR-ing them over the window (FIN 1,
 //! SYN 2, RST 4, SYN-ACK 18; ACK and PSH alone 0). The collector does the same per packet and
@@ -34,9 +52,13 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use super::record::{CaptureMeta, Flow, LogStatus, Record, TrafficPath, Truth};
+use super::record::{
+    CaptureMeta, Flow, LogStatus, Record, RouterEnd, RouterFlow, TrafficPath, Truth,
+};
 use crate::packet::TcpFlags;
 use crate::{Action, Direction};
+
+mod ccn;
 
 /// What `-` means in every format: not applicable, or not known to vpclab.
 const DASH: &str = "-";
@@ -46,11 +68,13 @@ const DASH: &str = "-";
 pub enum Format {
     /// Huawei VPC flow log (D15).
     Huawei,
+    /// Huawei Enterprise Router flow log (D15, flowlogs.md §3.3).
+    HuaweiRouter,
     /// Alibaba SLS key/value record as a JSON line (D16).
     Alibaba,
     /// Tencent ENI flow log (D14).
     Tencent(TencentStyle),
-    /// AWS VPC flow log, default or custom (D17).
+    /// AWS VPC or transit-gateway flow log, default or custom (D17).
     Aws(AwsFormat),
     /// vpclab's own JSON line: every field plus the ground truth.
     Json,
@@ -68,18 +92,20 @@ pub enum TencentStyle {
 
 impl Format {
     /// The names [`Format::parse`] and [`FromStr`] accept, for CLI help.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 8] = [
         "huawei",
+        "huawei-er",
         "alibaba",
         "tencent",
         "tencent-positional",
         "aws",
+        "aws-tgw",
         "json",
     ];
 
     /// A format from its CLI name and, for `aws` only, an optional custom field list
     /// (`"version vpc-id subnet-id"` or `"${version} ${vpc-id}"`). `aws` without a list is the
-    /// v2 default format.
+    /// v2 default format, `aws-tgw` the transit-gateway default.
     pub fn parse(name: &str, aws_fields: Option<&str>) -> Result<Format, FormatError> {
         let format = name.parse::<Format>()?;
         match (format, aws_fields) {
@@ -98,6 +124,7 @@ impl Format {
                 names[1] = "project-id";
                 Some(names)
             }
+            Format::HuaweiRouter => Some(HUAWEI_ER_NAMES.to_vec()),
             Format::Tencent(TencentStyle::Positional) => Some(V2_NAMES.to_vec()),
             Format::Aws(aws) => Some(aws.fields().iter().map(|f| f.name()).collect()),
             Format::Tencent(TencentStyle::KeyValue) | Format::Alibaba | Format::Json => None,
@@ -109,23 +136,82 @@ impl Format {
     pub fn name(&self) -> &'static str {
         match self {
             Format::Huawei => "huawei",
+            Format::HuaweiRouter => "huawei-er",
             Format::Alibaba => "alibaba",
             Format::Tencent(TencentStyle::KeyValue) => "tencent",
             Format::Tencent(TencentStyle::Positional) => "tencent-positional",
+            Format::Aws(aws) if aws.fields == AwsField::DEFAULT_TGW => "aws-tgw",
             Format::Aws(_) => "aws",
             Format::Json => "json",
         }
     }
 
     /// Whether the record appears in this format's output: a record skipped for capacity is
-    /// kept only in `json`, the ground truth (D12).
+    /// kept only in `json`, the ground truth (D12). The huawei ER line has no `log-status`, so
+    /// a router's NODATA and SKIPDATA records appear in `json` only.
     pub fn prints(&self, record: &Record) -> bool {
-        !record.truth.skipped || matches!(self, Format::Json)
+        match &*self.for_record(record) {
+            Format::Json => true,
+            Format::HuaweiRouter => !record.truth.skipped && record.status == LogStatus::Ok,
+            _ => !record.truth.skipped,
+        }
     }
 
     /// Same as [`render`].
     pub fn render(&self, record: &Record) -> String {
         render(record, self)
+    }
+
+    /// The positional field names of a Cloud Connect Network's record in this format, when
+    /// they differ from [`Format::positional_fields`] (tencent-positional's CCN line).
+    pub fn ccn_positional_fields(&self, record: &Record) -> Option<Vec<&'static str>> {
+        ccn::positional_fields(record, self)
+    }
+
+    /// The format router records print in when this one is asked for: `huawei` → `huawei-er`,
+    /// an AWS format naming a VPC-only field → the TGW default; any other format prints router
+    /// records itself.
+    pub fn for_router(&self) -> Format {
+        match self {
+            Format::Huawei => Format::HuaweiRouter,
+            Format::Aws(aws) if aws.scope == FieldScope::Vpc => {
+                Format::Aws(AwsFormat::default_tgw())
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// The format ENI records print in when this one is asked for: `huawei-er` → `huawei`, an
+    /// AWS format naming a TGW-only field → the v2 default.
+    pub fn for_eni(&self) -> Format {
+        match self {
+            Format::HuaweiRouter => Format::Huawei,
+            Format::Aws(aws) if aws.scope == FieldScope::TransitGateway => {
+                Format::Aws(AwsFormat::default_v2())
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// The format `record` prints in when this one is asked for: this one when it fits the
+    /// record's kind (ENI or router attachment), else the kind's counterpart (module doc).
+    pub fn for_record(&self, record: &Record) -> Cow<'_, Format> {
+        let router = record.capture.is_router();
+        let fits = match self {
+            Format::Huawei => !router,
+            Format::HuaweiRouter => router,
+            Format::Aws(aws) => match aws.scope {
+                FieldScope::Both => true,
+                FieldScope::Vpc => !router,
+                FieldScope::TransitGateway => router,
+            },
+            Format::Alibaba | Format::Tencent(_) | Format::Json => true,
+        };
+        match (fits, router) {
+            (true, _) => Cow::Borrowed(self),
+            (false, true) => Cow::Owned(self.for_router()),
+            (false, false) => Cow::Owned(self.for_eni()),
+        }
     }
 }
 
@@ -137,10 +223,12 @@ impl FromStr for Format {
         let name = s.trim().to_ascii_lowercase();
         match name.as_str() {
             "huawei" => Ok(Format::Huawei),
+            "huawei-er" => Ok(Format::HuaweiRouter),
             "alibaba" => Ok(Format::Alibaba),
             "tencent" => Ok(Format::Tencent(TencentStyle::KeyValue)),
             "tencent-positional" => Ok(Format::Tencent(TencentStyle::Positional)),
             "aws" => Ok(Format::Aws(AwsFormat::default_v2())),
+            "aws-tgw" => Ok(Format::Aws(AwsFormat::default_tgw())),
             "json" => Ok(Format::Json),
             _ => Err(FormatError::UnknownFormat(s.to_owned())),
         }
@@ -154,7 +242,7 @@ impl fmt::Display for Format {
 }
 
 /// A field of the AWS VPC flow-log record, v2–v5 (flowlogs.md §1.3 rows 1–29), in AWS's table
-/// order.
+/// order, then the v6 fields of transit-gateway records (§1.8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum AwsField {
     Version,
@@ -186,11 +274,38 @@ pub enum AwsField {
     PktDstAwsService,
     FlowDirection,
     TrafficPath,
+    ResourceType,
+    TgwId,
+    TgwAttachmentId,
+    TgwSrcVpcAccountId,
+    TgwDstVpcAccountId,
+    TgwSrcVpcId,
+    TgwDstVpcId,
+    TgwSrcSubnetId,
+    TgwDstSubnetId,
+    TgwSrcEni,
+    TgwDstEni,
+    TgwSrcAzId,
+    TgwDstAzId,
+    TgwPairAttachmentId,
+    PacketsLostNoRoute,
+    PacketsLostBlackhole,
+    PacketsLostMtuExceeded,
+    PacketsLostTtlExpired,
+}
+
+/// Which records an AWS field, or a format, applies to: VPC flow-log records (ENIs),
+/// transit-gateway records (router attachments), or both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FieldScope {
+    Both,
+    Vpc,
+    TransitGateway,
 }
 
 impl AwsField {
-    /// Every field, in AWS's table order.
-    pub const ALL: [AwsField; 29] = [
+    /// Every field: the VPC table's order, then the TGW-only fields in the TGW table's order.
+    pub const ALL: [AwsField; 47] = [
         AwsField::Version,
         AwsField::AccountId,
         AwsField::InterfaceId,
@@ -220,6 +335,65 @@ impl AwsField {
         AwsField::PktDstAwsService,
         AwsField::FlowDirection,
         AwsField::TrafficPath,
+        AwsField::ResourceType,
+        AwsField::TgwId,
+        AwsField::TgwAttachmentId,
+        AwsField::TgwSrcVpcAccountId,
+        AwsField::TgwDstVpcAccountId,
+        AwsField::TgwSrcVpcId,
+        AwsField::TgwDstVpcId,
+        AwsField::TgwSrcSubnetId,
+        AwsField::TgwDstSubnetId,
+        AwsField::TgwSrcEni,
+        AwsField::TgwDstEni,
+        AwsField::TgwSrcAzId,
+        AwsField::TgwDstAzId,
+        AwsField::TgwPairAttachmentId,
+        AwsField::PacketsLostNoRoute,
+        AwsField::PacketsLostBlackhole,
+        AwsField::PacketsLostMtuExceeded,
+        AwsField::PacketsLostTtlExpired,
+    ];
+
+    /// The transit-gateway default format: every v2–v6 field of TGW records in the TGW
+    /// table's order (flowlogs.md §1.8: "default format = all v2–v6 fields in table order").
+    pub const DEFAULT_TGW: [AwsField; 36] = [
+        AwsField::Version,
+        AwsField::ResourceType,
+        AwsField::AccountId,
+        AwsField::TgwId,
+        AwsField::TgwAttachmentId,
+        AwsField::TgwSrcVpcAccountId,
+        AwsField::TgwDstVpcAccountId,
+        AwsField::TgwSrcVpcId,
+        AwsField::TgwDstVpcId,
+        AwsField::TgwSrcSubnetId,
+        AwsField::TgwDstSubnetId,
+        AwsField::TgwSrcEni,
+        AwsField::TgwDstEni,
+        AwsField::TgwSrcAzId,
+        AwsField::TgwDstAzId,
+        AwsField::TgwPairAttachmentId,
+        AwsField::SrcAddr,
+        AwsField::DstAddr,
+        AwsField::SrcPort,
+        AwsField::DstPort,
+        AwsField::Protocol,
+        AwsField::Packets,
+        AwsField::Bytes,
+        AwsField::Start,
+        AwsField::End,
+        AwsField::LogStatus,
+        AwsField::Type,
+        AwsField::PacketsLostNoRoute,
+        AwsField::PacketsLostBlackhole,
+        AwsField::PacketsLostMtuExceeded,
+        AwsField::PacketsLostTtlExpired,
+        AwsField::TcpFlags,
+        AwsField::Region,
+        AwsField::FlowDirection,
+        AwsField::PktSrcAwsService,
+        AwsField::PktDstAwsService,
     ];
 
     /// The v2 default format: the 14 v2 fields in table order (§1.2), the table's first 14.
@@ -265,6 +439,62 @@ impl AwsField {
             AwsField::PktDstAwsService => "pkt-dst-aws-service",
             AwsField::FlowDirection => "flow-direction",
             AwsField::TrafficPath => "traffic-path",
+            AwsField::ResourceType => "resource-type",
+            AwsField::TgwId => "tgw-id",
+            AwsField::TgwAttachmentId => "tgw-attachment-id",
+            AwsField::TgwSrcVpcAccountId => "tgw-src-vpc-account-id",
+            AwsField::TgwDstVpcAccountId => "tgw-dst-vpc-account-id",
+            AwsField::TgwSrcVpcId => "tgw-src-vpc-id",
+            AwsField::TgwDstVpcId => "tgw-dst-vpc-id",
+            AwsField::TgwSrcSubnetId => "tgw-src-subnet-id",
+            AwsField::TgwDstSubnetId => "tgw-dst-subnet-id",
+            AwsField::TgwSrcEni => "tgw-src-eni",
+            AwsField::TgwDstEni => "tgw-dst-eni",
+            AwsField::TgwSrcAzId => "tgw-src-az-id",
+            AwsField::TgwDstAzId => "tgw-dst-az-id",
+            AwsField::TgwPairAttachmentId => "tgw-pair-attachment-id",
+            AwsField::PacketsLostNoRoute => "packets-lost-no-route",
+            AwsField::PacketsLostBlackhole => "packets-lost-blackhole",
+            AwsField::PacketsLostMtuExceeded => "packets-lost-mtu-exceeded",
+            AwsField::PacketsLostTtlExpired => "packets-lost-ttl-expired",
+        }
+    }
+
+    /// Which records the field applies to: the fields of both tables, the VPC table's own
+    /// (`interface-id`, `action`, `vpc-id`, …), or the TGW table's own (`resource-type`,
+    /// `tgw-*`, `packets-lost-*`) (§1.3, §1.8).
+    pub fn scope(self) -> FieldScope {
+        match self {
+            AwsField::InterfaceId
+            | AwsField::Action
+            | AwsField::VpcId
+            | AwsField::SubnetId
+            | AwsField::InstanceId
+            | AwsField::PktSrcAddr
+            | AwsField::PktDstAddr
+            | AwsField::AzId
+            | AwsField::SublocationType
+            | AwsField::SublocationId
+            | AwsField::TrafficPath => FieldScope::Vpc,
+            AwsField::ResourceType
+            | AwsField::TgwId
+            | AwsField::TgwAttachmentId
+            | AwsField::TgwSrcVpcAccountId
+            | AwsField::TgwDstVpcAccountId
+            | AwsField::TgwSrcVpcId
+            | AwsField::TgwDstVpcId
+            | AwsField::TgwSrcSubnetId
+            | AwsField::TgwDstSubnetId
+            | AwsField::TgwSrcEni
+            | AwsField::TgwDstEni
+            | AwsField::TgwSrcAzId
+            | AwsField::TgwDstAzId
+            | AwsField::TgwPairAttachmentId
+            | AwsField::PacketsLostNoRoute
+            | AwsField::PacketsLostBlackhole
+            | AwsField::PacketsLostMtuExceeded
+            | AwsField::PacketsLostTtlExpired => FieldScope::TransitGateway,
+            _ => FieldScope::Both,
         }
     }
 
@@ -300,6 +530,24 @@ impl AwsField {
             | AwsField::PktDstAwsService
             | AwsField::FlowDirection
             | AwsField::TrafficPath => 5,
+            AwsField::ResourceType
+            | AwsField::TgwId
+            | AwsField::TgwAttachmentId
+            | AwsField::TgwSrcVpcAccountId
+            | AwsField::TgwDstVpcAccountId
+            | AwsField::TgwSrcVpcId
+            | AwsField::TgwDstVpcId
+            | AwsField::TgwSrcSubnetId
+            | AwsField::TgwDstSubnetId
+            | AwsField::TgwSrcEni
+            | AwsField::TgwDstEni
+            | AwsField::TgwSrcAzId
+            | AwsField::TgwDstAzId
+            | AwsField::TgwPairAttachmentId
+            | AwsField::PacketsLostNoRoute
+            | AwsField::PacketsLostBlackhole
+            | AwsField::PacketsLostMtuExceeded
+            | AwsField::PacketsLostTtlExpired => 6,
         }
     }
 }
@@ -322,11 +570,14 @@ impl fmt::Display for AwsField {
     }
 }
 
-/// The fields of an AWS flow log, in print order: the v2 default or a custom list (D17).
+/// The fields of an AWS flow log, in print order: the v2 default, the transit-gateway default
+/// or a custom list (D17).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct AwsFormat {
     /// Never empty.
     fields: Vec<AwsField>,
+    /// The records the fields apply to (never a mix of VPC-only and TGW-only fields).
+    scope: FieldScope,
 }
 
 impl AwsFormat {
@@ -334,12 +585,22 @@ impl AwsFormat {
     pub fn default_v2() -> AwsFormat {
         AwsFormat {
             fields: AwsField::DEFAULT_V2.to_vec(),
+            scope: FieldScope::Vpc,
+        }
+    }
+
+    /// The transit-gateway default format (§1.8), which prints version 6.
+    pub fn default_tgw() -> AwsFormat {
+        AwsFormat {
+            fields: AwsField::DEFAULT_TGW.to_vec(),
+            scope: FieldScope::TransitGateway,
         }
     }
 
     /// A custom format from a whitespace-separated field list, each name bare (`vpc-id`) or as
-    /// AWS writes it (`${vpc-id}`). Errors on an empty list, on names that are not v2–v5 fields
-    /// (all of them listed) and on a field named twice (AWS takes a subset of its fields).
+    /// AWS writes it (`${vpc-id}`). Errors on an empty list, on names that are not v2–v6 fields
+    /// (all of them listed), on a field named twice (AWS takes a subset of its fields) and on a
+    /// mix of VPC-only and TGW-only fields (a flow log is of one resource type).
     pub fn parse(spec: &str) -> Result<AwsFormat, FormatError> {
         let mut fields = Vec::new();
         let mut unknown = Vec::new();
@@ -359,7 +620,8 @@ impl AwsFormat {
         AwsFormat::from_fields(fields)
     }
 
-    /// A custom format from fields in print order; errors when empty or a field repeats.
+    /// A custom format from fields in print order; errors when empty, a field repeats, or
+    /// VPC-only and TGW-only fields are mixed.
     pub fn from_fields(fields: Vec<AwsField>) -> Result<AwsFormat, FormatError> {
         if fields.is_empty() {
             return Err(FormatError::EmptyAwsFormat);
@@ -369,12 +631,29 @@ impl AwsFormat {
                 return Err(FormatError::DuplicateAwsField(field.name().to_owned()));
             }
         }
-        Ok(AwsFormat { fields })
+        let first = |scope| fields.iter().copied().find(|f| f.scope() == scope);
+        let scope = match (first(FieldScope::Vpc), first(FieldScope::TransitGateway)) {
+            (Some(vpc), Some(tgw)) => {
+                return Err(FormatError::MixedAwsFields(
+                    vpc.name().to_owned(),
+                    tgw.name().to_owned(),
+                ));
+            }
+            (Some(_), None) => FieldScope::Vpc,
+            (None, Some(_)) => FieldScope::TransitGateway,
+            (None, None) => FieldScope::Both,
+        };
+        Ok(AwsFormat { fields, scope })
     }
 
     /// The fields in print order.
     pub fn fields(&self) -> &[AwsField] {
         &self.fields
+    }
+
+    /// The records this format applies to.
+    pub fn scope(&self) -> FieldScope {
+        self.scope
     }
 
     /// The `version` the records print: the highest version among the fields (§1.3, D17); 2 for
@@ -424,10 +703,12 @@ pub enum FormatError {
     FieldsNotAws(String),
     /// An AWS field list with no field.
     EmptyAwsFormat,
-    /// Names in an AWS field list that are not v2–v5 fields, as written.
+    /// Names in an AWS field list that are not v2–v6 fields, as written.
     UnknownAwsFields(Vec<String>),
     /// A field named twice in an AWS field list.
     DuplicateAwsField(String),
+    /// A VPC-only field and a TGW-only field in one AWS field list (their names).
+    MixedAwsFields(String, String),
 }
 
 impl fmt::Display for FormatError {
@@ -450,7 +731,7 @@ impl fmt::Display for FormatError {
                 let listed: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
                 write!(
                     f,
-                    "unknown AWS flow-log field{s} {} (vpclab knows the v2-v5 fields: {})",
+                    "unknown AWS flow-log field{s} {} (vpclab knows the v2-v6 fields: {})",
                     listed.join(", "),
                     AwsField::ALL.map(AwsField::name).join(" ")
                 )
@@ -458,17 +739,30 @@ impl fmt::Display for FormatError {
             FormatError::DuplicateAwsField(name) => {
                 write!(f, "AWS flow-log field `{name}` is listed twice")
             }
+            FormatError::MixedAwsFields(vpc, tgw) => write!(
+                f,
+                "an AWS flow-log format is for VPC flow logs or for transit-gateway flow logs, \
+                 not both: `{vpc}` is a VPC field, `{tgw}` a transit-gateway field"
+            ),
         }
     }
 }
 
 impl std::error::Error for FormatError {}
 
-/// One record as one line of `format`, without a trailing newline. Renders any record, even one
+/// One record as one line of `format` (or of its counterpart for the record's kind,
+/// [`Format::for_record`]), without a trailing newline. Renders any record, even one
 /// [`Format::prints`] would leave out.
 pub fn render(record: &Record, format: &Format) -> String {
-    match format {
+    // A Cloud Connect Network's record, in a format with a CCN shape (format/ccn.rs).
+    if record.capture.ccn.is_some()
+        && let Some(line) = ccn::render(record, format)
+    {
+        return line;
+    }
+    match &*format.for_record(record) {
         Format::Huawei => join_spaced(&v2_shape(record, "1")),
+        Format::HuaweiRouter => join_spaced(&huawei_er_shape(record)),
         Format::Tencent(TencentStyle::Positional) => {
             join_spaced(&v2_shape(record, TENCENT_VERSION))
         }
@@ -522,6 +816,14 @@ fn join_spaced<S: AsRef<str>>(values: &[S]) -> String {
         line.push_str(value.as_ref());
     }
     line
+}
+
+/// `action`: `-` without a flow, and for a router record (routers do not judge packets).
+fn action_text(record: &Record) -> &'static str {
+    match &record.flow {
+        Some(flow) if !record.capture.is_router() => flow.action.as_str(),
+        _ => DASH,
+    }
 }
 
 /// A traffic field as text, or `-` when the record has no flow (NODATA, SKIPDATA).
@@ -606,8 +908,53 @@ fn v2_shape<'a>(record: &'a Record, version: &'static str) -> [Cow<'a, str>; 14]
         flow_text(record, |f| f.bytes),
         secs_text(record.window_start.secs()),
         secs_text(record.window_end.secs()),
-        flow_text(record, |f| f.action.as_str()),
+        Cow::Borrowed(action_text(record)),
         Cow::Borrowed(record.status.as_str()),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Huawei Enterprise Router.
+
+/// The 14 fields of the huawei ER record, as the LTS page names them (flowlogs.md §3.3).
+const HUAWEI_ER_NAMES: [&str; 14] = [
+    "version",
+    "project_id",
+    "instance_id",
+    "resource_id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "direct",
+];
+
+/// The values of [`HUAWEI_ER_NAMES`]: version 1, the project, the router (`instance_id`), the
+/// attachment (`resource_id`), the packets' 5-tuple, the window bounds as `start`/`end` (the
+/// documented example spans 600 s, D11) and `direct`: `ingress` into the router through the
+/// attachment, `egress` out of it. No action, no log-status.
+fn huawei_er_shape(record: &Record) -> [Cow<'_, str>; 14] {
+    let capture = &*record.capture;
+    [
+        Cow::Borrowed("1"),
+        Cow::Borrowed(capture.account_id.as_str()),
+        Cow::Borrowed(capture.router_id.as_deref().unwrap_or(DASH)),
+        Cow::Borrowed(capture.interface_id.as_str()),
+        flow_text(record, |f| f.tuple.src),
+        flow_text(record, |f| f.tuple.dst),
+        flow_text(record, |f| f.tuple.sport),
+        flow_text(record, |f| f.tuple.dport),
+        flow_text(record, |f| f.tuple.protocol),
+        flow_text(record, |f| f.packets),
+        flow_text(record, |f| f.bytes),
+        secs_text(record.window_start.secs()),
+        secs_text(record.window_end.secs()),
+        flow_text(record, |f| f.direction.as_str()),
     ]
 }
 
@@ -693,7 +1040,7 @@ fn push_aws_value(line: &mut String, record: &Record, field: AwsField, version: 
         // First and last packet; the window bounds when there is no traffic (§1.6).
         AwsField::Start => push_decimal(line, flow.map_or(record.window_start, |f| f.first).secs()),
         AwsField::End => push_decimal(line, flow.map_or(record.window_end, |f| f.last).secs()),
-        AwsField::Action => text(line, |f| f.action.as_str()),
+        AwsField::Action => line.push_str(action_text(record)),
         AwsField::LogStatus => line.push_str(record.status.as_str()),
         AwsField::VpcId => line.push_str(&capture.vpc_id),
         AwsField::SubnetId => line.push_str(&capture.subnet_id),
@@ -720,6 +1067,80 @@ fn push_aws_value(line: &mut String, record: &Record, field: AwsField, version: 
             }) => push_decimal(line, *path as u64),
             _ => line.push_str(DASH),
         },
+        AwsField::ResourceType => line.push_str(if capture.is_router() {
+            "TransitGatewayAttachment"
+        } else {
+            DASH
+        }),
+        AwsField::TgwId => line.push_str(capture.router_id.as_deref().unwrap_or(DASH)),
+        AwsField::TgwAttachmentId => line.push_str(if capture.is_router() {
+            &capture.interface_id
+        } else {
+            DASH
+        }),
+        AwsField::TgwSrcVpcAccountId => push_end(line, record, Side::Src, |e| &e.vpc_account_id),
+        AwsField::TgwDstVpcAccountId => push_end(line, record, Side::Dst, |e| &e.vpc_account_id),
+        AwsField::TgwSrcVpcId => push_end(line, record, Side::Src, |e| &e.vpc_id),
+        AwsField::TgwDstVpcId => push_end(line, record, Side::Dst, |e| &e.vpc_id),
+        AwsField::TgwSrcSubnetId => push_end(line, record, Side::Src, |e| &e.subnet_id),
+        AwsField::TgwDstSubnetId => push_end(line, record, Side::Dst, |e| &e.subnet_id),
+        AwsField::TgwSrcEni => push_end(line, record, Side::Src, |e| &e.eni_id),
+        AwsField::TgwDstEni => push_end(line, record, Side::Dst, |e| &e.eni_id),
+        AwsField::TgwSrcAzId => push_end(line, record, Side::Src, |e| &e.az_id),
+        AwsField::TgwDstAzId => push_end(line, record, Side::Dst, |e| &e.az_id),
+        // The other attachment of the crossing: where an ingress record's packets went out,
+        // where an egress record's came in (§1.8).
+        AwsField::TgwPairAttachmentId => {
+            let pair = flow.and_then(|f| {
+                let path = &f.router.as_ref()?.path;
+                match f.direction {
+                    Direction::Ingress => path.dst.as_ref(),
+                    Direction::Egress => Some(&path.src),
+                }
+            });
+            line.push_str(pair.map_or(DASH, |e| e.attachment_id.as_str()));
+        }
+        AwsField::PacketsLostNoRoute => push_lost(line, record, |r| r.lost_no_route),
+        AwsField::PacketsLostBlackhole => push_lost(line, record, |r| r.lost_blackhole),
+        // vpclab checks neither MTU nor TTL on routers: nothing is lost to them.
+        AwsField::PacketsLostMtuExceeded | AwsField::PacketsLostTtlExpired => {
+            push_lost(line, record, |_| 0)
+        }
+    }
+}
+
+/// The source or destination side of a router crossing.
+#[derive(Clone, Copy)]
+enum Side {
+    Src,
+    Dst,
+}
+
+/// A `tgw-src-*` / `tgw-dst-*` value: `-` for an ENI record, a record without traffic, a side
+/// the packets never reached (dropped) or a value that does not apply (no VPC behind a VPN
+/// attachment).
+fn push_end(
+    line: &mut String,
+    record: &Record,
+    side: Side,
+    value: fn(&RouterEnd) -> &Option<String>,
+) {
+    let end = record
+        .flow
+        .as_ref()
+        .and_then(|f| f.router.as_ref())
+        .and_then(|r| match side {
+            Side::Src => Some(&r.path.src),
+            Side::Dst => r.path.dst.as_ref(),
+        });
+    line.push_str(end.and_then(|e| value(e).as_deref()).unwrap_or(DASH));
+}
+
+/// A `packets-lost-*` counter of a router record with traffic; `-` otherwise.
+fn push_lost(line: &mut String, record: &Record, value: fn(&RouterFlow) -> u64) {
+    match record.flow.as_ref().and_then(|f| f.router.as_ref()) {
+        Some(r) => push_decimal(line, value(r)),
+        None => line.push_str(DASH),
     }
 }
 
@@ -789,7 +1210,7 @@ impl<'a> AlibabaLine<'a> {
             start: start.secs().to_string(),
             end: end.secs().to_string(),
             log_status: record.status.as_str(),
-            action: flow_text(record, |f| f.action.as_str()),
+            action: Cow::Borrowed(action_text(record)),
             tcp_flags: flow_text(record, |f| alibaba_tcp_flags(f.tcp_flags)),
             traffic_path: alibaba_traffic_path(flow.and_then(|f| f.traffic_path)),
         }
@@ -839,6 +1260,9 @@ struct JsonLine<'a> {
     closed_at_us: Option<u64>,
     /// AWS's `traffic-path` code (1 same VPC, 2 internet gateway), whatever the direction.
     traffic_path: Option<u8>,
+    /// Router records: the attachments crossed and the packets lost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    router: Option<&'a RouterFlow>,
     truth: &'a Truth,
 }
 
@@ -853,7 +1277,10 @@ impl<'a> JsonLine<'a> {
             window_end: record.window_end.secs(),
             status: record.status,
             direction: flow.map(|f| f.direction),
-            action: flow.map(|f| f.action),
+            // Routers do not judge packets: a router record has no action.
+            action: flow
+                .filter(|_| !record.capture.is_router())
+                .map(|f| f.action),
             srcaddr: flow.map(|f| f.tuple.src),
             dstaddr: flow.map(|f| f.tuple.dst),
             srcport: flow.map(|f| f.tuple.sport),
@@ -871,6 +1298,7 @@ impl<'a> JsonLine<'a> {
             closed_at: closed_at.map(|t| t.secs()),
             closed_at_us: closed_at.map(|t| t.micros()),
             traffic_path: flow.and_then(|f| f.traffic_path).map(|p| p as u8),
+            router: flow.and_then(|f| f.router.as_ref()),
             truth: &record.truth,
         }
     }
@@ -890,6 +1318,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::flowlog::RouterPath;
     use crate::packet::FiveTuple;
     use crate::time::Time;
 
@@ -912,6 +1341,8 @@ mod tests {
             region: "us-east-1".into(),
             az_id: "use1-az1".into(),
             primary_ip: ip("10.0.0.62"),
+            router_id: None,
+            ccn: None,
         }
     }
 
@@ -993,6 +1424,7 @@ mod tests {
                     aws_tcp_flags: aws_tcp_flags(self.tcp_flags),
                     closed_at: self.closed_at.map(Time::from_secs),
                     traffic_path: self.traffic_path,
+                    router: None,
                 }),
                 truth: Truth::default(),
             }
@@ -1254,6 +1686,8 @@ mod tests {
             region: "ap-southeast-2".into(),
             az_id: "apse2-az3".into(),
             primary_ip: ip("10.0.0.71"),
+            router_id: None,
+            ccn: None,
         });
         let window = (1616729292, 1616729349);
         let mut ingress = Rec::new(
@@ -1301,7 +1735,11 @@ mod tests {
     /// vpclab prints the window bounds, here a 60 s window.
     #[test]
     fn aws_custom_v5_skipdata() {
-        let mut names: Vec<&str> = AwsField::ALL.iter().map(|f| f.name()).collect();
+        let mut names: Vec<&str> = AwsField::ALL
+            .iter()
+            .filter(|f| f.version() <= 5)
+            .map(|f| f.name())
+            .collect();
         names.sort_unstable();
         let format = aws_custom(&names.join(" "));
         let meta = Arc::new(CaptureMeta {
@@ -1313,6 +1751,8 @@ mod tests {
             region: "ap-northeast-1".into(),
             az_id: "apne1-az1".into(),
             primary_ip: ip("10.0.0.5"),
+            router_id: None,
+            ccn: None,
         });
         let r = no_traffic(meta, LogStatus::SkipData, (1700185000, 1700185060));
         assert_eq!(
@@ -1479,6 +1919,331 @@ mod tests {
         );
     }
 
+    // --- Router records: huawei ER (flowlogs.md §3.3), AWS transit gateway (§1.8) ----------
+
+    /// A router attachment as capture point.
+    fn router_capture(account: &str, router: &str, attachment: &str) -> Arc<CaptureMeta> {
+        Arc::new(CaptureMeta {
+            account_id: account.into(),
+            interface_id: attachment.into(),
+            vpc_id: "vpc-0aaaaaaaaaaaaaaaa".into(),
+            subnet_id: "-".into(),
+            instance_id: None,
+            region: "us-east-1".into(),
+            az_id: "-".into(),
+            primary_ip: Ipv4Addr::UNSPECIFIED,
+            router_id: Some(router.into()),
+            ccn: None,
+        })
+    }
+
+    fn end(attachment: &str, vpc: &str, subnet: &str, eni: &str, az: &str) -> RouterEnd {
+        RouterEnd {
+            attachment_id: attachment.into(),
+            vpc_account_id: Some("123456789010".into()),
+            vpc_id: Some(vpc.into()),
+            subnet_id: Some(subnet.into()),
+            eni_id: Some(eni.into()),
+            az_id: Some(az.into()),
+        }
+    }
+
+    /// A record of a TGW attachment: VPC A's attachment (client side, use1-az1) to VPC B's.
+    fn tgw_record(direction: Direction, dst: bool, lost: (u64, u64)) -> Record {
+        let attachment = match direction {
+            Direction::Ingress => "tgw-attach-0aaaaaaaaaaaaaaaa",
+            Direction::Egress => "tgw-attach-0bbbbbbbbbbbbbbbb",
+        };
+        let mut r = Rec::new(
+            router_capture("123456789010", "tgw-0123456789abcdef0", attachment),
+            ("10.20.33.164", 39812),
+            ("10.40.2.236", 80),
+            6,
+            3,
+            180,
+            (1700000010, 1700000011),
+        );
+        r.direction = direction;
+        r.tcp_flags = SYN;
+        r.window = (1700000000, 1700000060);
+        let mut record = r.build();
+        let flow = record.flow.as_mut().expect("traffic");
+        flow.router = Some(RouterFlow {
+            path: Arc::new(RouterPath {
+                src: end(
+                    "tgw-attach-0aaaaaaaaaaaaaaaa",
+                    "vpc-0aaaaaaaaaaaaaaaa",
+                    "subnet-0aaaaaaaaaaaaaaaa",
+                    "eni-0aaaaaaaaaaaaaaaa",
+                    "use1-az1",
+                ),
+                dst: dst.then(|| {
+                    end(
+                        "tgw-attach-0bbbbbbbbbbbbbbbb",
+                        "vpc-0bbbbbbbbbbbbbbbb",
+                        "subnet-0bbbbbbbbbbbbbbbb",
+                        "eni-0bbbbbbbbbbbbbbbb",
+                        "use1-az1",
+                    )
+                }),
+            }),
+            lost_no_route: lost.0,
+            lost_blackhole: lost.1,
+        });
+        record
+    }
+
+    /// The documented ER example, field for field: ICMP (ports 0 0) leaving the router
+    /// through the attachment (`egress`), 279 packets, 27342 bytes, a 600 s window.
+    #[test]
+    fn huawei_er_documented_example() {
+        let mut r = Rec::new(
+            router_capture(
+                "0ebc7f641d80f4d32f9dc0056bdaae5b",
+                "740cc7e2-c686-496e-9fae-2dfc33e9d443",
+                "2756dc58-49be-413d-852f-accc5657a6c3",
+            ),
+            ("192.168.3.227", 0),
+            ("172.16.0.206", 0),
+            1,
+            279,
+            27342,
+            (1670338600, 1670339100),
+        );
+        r.direction = Direction::Egress;
+        r.window = (1670338595, 1670339195);
+        let record = r.build();
+        let line = "1 0ebc7f641d80f4d32f9dc0056bdaae5b 740cc7e2-c686-496e-9fae-2dfc33e9d443 \
+                    2756dc58-49be-413d-852f-accc5657a6c3 192.168.3.227 172.16.0.206 0 0 1 279 \
+                    27342 1670338595 1670339195 egress";
+        assert_eq!(render(&record, &Format::HuaweiRouter), line);
+        // Asked for the huawei VPC format, a router record prints as the ER line.
+        assert_eq!(render(&record, &Format::Huawei), line);
+        // Every field under its documented name.
+        let names = Format::HuaweiRouter
+            .positional_fields()
+            .expect("positional");
+        let named: Vec<(&str, &str)> = names.into_iter().zip(line.split(' ')).collect();
+        assert_eq!(
+            named,
+            [
+                ("version", "1"),
+                ("project_id", "0ebc7f641d80f4d32f9dc0056bdaae5b"),
+                ("instance_id", "740cc7e2-c686-496e-9fae-2dfc33e9d443"),
+                ("resource_id", "2756dc58-49be-413d-852f-accc5657a6c3"),
+                ("srcaddr", "192.168.3.227"),
+                ("dstaddr", "172.16.0.206"),
+                ("srcport", "0"),
+                ("dstport", "0"),
+                ("protocol", "1"),
+                ("packets", "279"),
+                ("bytes", "27342"),
+                ("start", "1670338595"),
+                ("end", "1670339195"),
+                ("direct", "egress"),
+            ]
+        );
+    }
+
+    #[test]
+    fn huawei_er_ingress_and_formats_of_eni_records() {
+        let mut r = Rec::new(
+            router_capture("0ebc7f641d80f4d32f9dc0056bdaae5b", "er-1", "att-1"),
+            ("172.16.0.206", 40000),
+            ("192.168.3.227", 22),
+            6,
+            5,
+            400,
+            (10, 20),
+        );
+        r.window = (0, 600);
+        assert_eq!(
+            render(&r.build(), &Format::HuaweiRouter),
+            "1 0ebc7f641d80f4d32f9dc0056bdaae5b er-1 att-1 172.16.0.206 192.168.3.227 40000 22 \
+             6 5 400 0 600 ingress"
+        );
+        // Asked for the ER format, an ENI record prints in the VPC format.
+        let mut eni = Rec::new(
+            huawei_capture(),
+            ("192.168.0.154", 38929),
+            ("192.168.3.25", 53),
+            17,
+            1,
+            96,
+            (1548752200, 1548752200),
+        );
+        eni.window = (1548752136, 1548752736);
+        let eni = eni.build();
+        assert_eq!(
+            render(&eni, &Format::HuaweiRouter),
+            render(&eni, &Format::Huawei)
+        );
+        assert_eq!(
+            Format::HuaweiRouter.for_record(&eni).into_owned(),
+            Format::Huawei
+        );
+    }
+
+    #[test]
+    fn huawei_er_has_no_nodata_line() {
+        let capture = router_capture("0ebc7f641d80f4d32f9dc0056bdaae5b", "er-1", "att-1");
+        let nodata = no_traffic(capture, LogStatus::NoData, (0, 600));
+        assert!(!Format::HuaweiRouter.prints(&nodata));
+        assert!(!Format::Huawei.prints(&nodata));
+        assert!(Format::Json.prints(&nodata));
+        assert!(aws_v2().prints(&nodata));
+        assert_eq!(
+            render(&nodata, &Format::HuaweiRouter),
+            "1 0ebc7f641d80f4d32f9dc0056bdaae5b er-1 att-1 - - - - - - - 0 600 -"
+        );
+    }
+
+    /// The TGW default format: 36 fields in the TGW table's order, version 6.
+    #[test]
+    fn aws_tgw_default_ingress_and_egress() {
+        let tgw = Format::Aws(AwsFormat::default_tgw());
+        assert_eq!(AwsFormat::default_tgw().version(), 6);
+        assert_eq!(
+            tgw.positional_fields().expect("positional").join(" "),
+            "version resource-type account-id tgw-id tgw-attachment-id tgw-src-vpc-account-id \
+             tgw-dst-vpc-account-id tgw-src-vpc-id tgw-dst-vpc-id tgw-src-subnet-id \
+             tgw-dst-subnet-id tgw-src-eni tgw-dst-eni tgw-src-az-id tgw-dst-az-id \
+             tgw-pair-attachment-id srcaddr dstaddr srcport dstport protocol packets bytes start \
+             end log-status type packets-lost-no-route packets-lost-blackhole \
+             packets-lost-mtu-exceeded packets-lost-ttl-expired tcp-flags region flow-direction \
+             pkt-src-aws-service pkt-dst-aws-service"
+        );
+        let ingress = tgw_record(Direction::Ingress, true, (0, 0));
+        assert_eq!(
+            render(&ingress, &tgw),
+            "6 TransitGatewayAttachment 123456789010 tgw-0123456789abcdef0 \
+             tgw-attach-0aaaaaaaaaaaaaaaa 123456789010 123456789010 vpc-0aaaaaaaaaaaaaaaa \
+             vpc-0bbbbbbbbbbbbbbbb subnet-0aaaaaaaaaaaaaaaa subnet-0bbbbbbbbbbbbbbbb \
+             eni-0aaaaaaaaaaaaaaaa eni-0bbbbbbbbbbbbbbbb use1-az1 use1-az1 \
+             tgw-attach-0bbbbbbbbbbbbbbbb 10.20.33.164 10.40.2.236 39812 80 6 3 180 1700000010 \
+             1700000011 OK IPv4 0 0 0 0 2 us-east-1 ingress - -"
+        );
+        // Egress through B: the pair is where the packets came in.
+        let egress = tgw_record(Direction::Egress, true, (0, 0));
+        let line = render(&egress, &tgw);
+        let fields: Vec<&str> = line.split(' ').collect();
+        assert_eq!(fields[4], "tgw-attach-0bbbbbbbbbbbbbbbb");
+        assert_eq!(fields[15], "tgw-attach-0aaaaaaaaaaaaaaaa");
+        assert_eq!(fields[33], "egress");
+    }
+
+    /// A blackholed flow: counted where it entered, its losses in packets-lost-blackhole,
+    /// nothing on the destination side.
+    #[test]
+    fn aws_tgw_lost_packets() {
+        let tgw = aws_custom(
+            "tgw-attachment-id tgw-dst-vpc-id tgw-dst-eni tgw-pair-attachment-id srcaddr \
+             dstaddr packets packets-lost-no-route packets-lost-blackhole flow-direction",
+        );
+        let blackholed = tgw_record(Direction::Ingress, false, (0, 3));
+        assert_eq!(
+            render(&blackholed, &tgw),
+            "tgw-attach-0aaaaaaaaaaaaaaaa - - - 10.20.33.164 10.40.2.236 3 0 3 ingress"
+        );
+        let no_route = tgw_record(Direction::Ingress, false, (3, 0));
+        assert_eq!(
+            render(&no_route, &tgw),
+            "tgw-attach-0aaaaaaaaaaaaaaaa - - - 10.20.33.164 10.40.2.236 3 3 0 ingress"
+        );
+        // No traffic: every traffic and router field is `-`.
+        let capture = router_capture("123456789010", "tgw-1", "tgw-attach-1");
+        let nodata = no_traffic(capture, LogStatus::NoData, (1700000000, 1700000060));
+        assert_eq!(
+            render(&nodata, &Format::Aws(AwsFormat::default_tgw())),
+            "6 TransitGatewayAttachment 123456789010 tgw-1 tgw-attach-1 - - - - - - - - - - - \
+             - - - - - - - 1700000000 1700000060 NODATA - - - - - - us-east-1 - - -"
+        );
+    }
+
+    /// Which format each kind of record prints in (module doc).
+    #[test]
+    fn formats_fit_their_records() {
+        let router = tgw_record(Direction::Ingress, true, (0, 0));
+        let eni = ping_pair().0;
+        let tgw = Format::Aws(AwsFormat::default_tgw());
+        // A VPC format prints router records in the TGW default, and the reverse.
+        assert_eq!(render(&router, &aws_v2()), render(&router, &tgw));
+        assert_eq!(render(&eni, &tgw), render(&eni, &aws_v2()));
+        assert_eq!(
+            aws_v2().for_record(&router).into_owned(),
+            tgw,
+            "v2 → TGW default for router records"
+        );
+        // A format of common fields prints both as asked.
+        let common = aws_custom("version srcaddr dstaddr packets flow-direction");
+        assert_eq!(
+            render(&router, &common),
+            "5 10.20.33.164 10.40.2.236 3 ingress"
+        );
+        assert_eq!(
+            render(&eni, &common),
+            "5 203.0.113.12 172.31.16.139 4 ingress"
+        );
+        // TGW fields on an ENI record, VPC fields on a router record: `-`.
+        assert_eq!(
+            AwsFormat::parse("tgw-id packets-lost-blackhole resource-type").map(|f| f.scope()),
+            Ok(FieldScope::TransitGateway)
+        );
+        // Tencent and alibaba print router records in their own shape, without an action.
+        let kv = render(&router, &Format::Tencent(TencentStyle::KeyValue));
+        assert!(kv.contains("action:- "), "{kv}");
+        assert!(
+            kv.contains("interface-id:tgw-attach-0aaaaaaaaaaaaaaaa"),
+            "{kv}"
+        );
+        let ali = json(&render(&router, &Format::Alibaba));
+        assert_eq!(ali["action"], "-");
+        assert_eq!(ali["eni-id"], "tgw-attach-0aaaaaaaaaaaaaaaa");
+        assert_eq!(ali["vswitch-id"], "-");
+        assert_eq!(ali["direction"], "in");
+        // json: no action, the router path and losses.
+        let j = json(&render(&router, &Format::Json));
+        assert!(j["action"].is_null());
+        assert_eq!(j["capture"]["router_id"], "tgw-0123456789abcdef0");
+        assert_eq!(
+            j["router"]["path"]["dst"]["attachment_id"],
+            "tgw-attach-0bbbbbbbbbbbbbbbb"
+        );
+        assert_eq!(j["router"]["lost_blackhole"], 0);
+        // ENI records keep their json shape (no router keys).
+        let e = json(&render(&eni, &Format::Json));
+        assert!(e.get("router").is_none() && e["capture"].get("router_id").is_none());
+    }
+
+    #[test]
+    fn aws_tgw_format_parse() {
+        assert_eq!(
+            Format::parse("aws-tgw", None),
+            Ok(Format::Aws(AwsFormat::default_tgw()))
+        );
+        assert_eq!(Format::Aws(AwsFormat::default_tgw()).name(), "aws-tgw");
+        assert_eq!(
+            Format::parse("aws", Some("version tgw-id srcaddr packets-lost-no-route"))
+                .map(|f| f.positional_fields()),
+            Ok(Some(vec![
+                "version",
+                "tgw-id",
+                "srcaddr",
+                "packets-lost-no-route"
+            ]))
+        );
+        let err = AwsFormat::parse("tgw-id action").unwrap_err();
+        assert_eq!(
+            err,
+            FormatError::MixedAwsFields("action".into(), "tgw-id".into())
+        );
+        assert_eq!(
+            err.to_string(),
+            "an AWS flow-log format is for VPC flow logs or for transit-gateway flow logs, not \
+             both: `action` is a VPC field, `tgw-id` a transit-gateway field"
+        );
+    }
+
     // --- Tencent: flowlogs.md §3.4, seed 004 -------------------------------------------------
 
     fn tencent_capture() -> Arc<CaptureMeta> {
@@ -1558,6 +2323,8 @@ mod tests {
             region: "cn-hangzhou".into(),
             az_id: "cn-hangzhou-h".into(),
             primary_ip: ip("10.0.0.2"),
+            router_id: None,
+            ccn: None,
         })
     }
 

@@ -6,4 +6,8 @@ pub mod format;
 pub mod record;
 
 pub use collect::{Collector, Filter, Scope, Settings};
-pub use record::{CaptureMeta, Flow, LogStatus, Record, TrafficPath, Truth};
+pub use record::CcnPoint;
+pub use record::{
+    CaptureMeta, Flow, LogStatus, Loss, Record, RouterEnd, RouterFlow, RouterPath, TrafficPath,
+    Truth,
+};

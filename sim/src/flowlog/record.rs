@@ -1,6 +1,10 @@
 //! A flow-log record as vpclab produces it, before any cloud's format is applied: the
 //! aggregated counters of one (capture point, direction, 5-tuple, action, window) (decisions
 //! D10–D12), the metadata of the capture point, and the ground truth behind it.
+//!
+//! A capture point is an ENI or, for router flow logs, a router attachment (seed 000,
+//! flowlogs.md §1.8, §3.3): its records carry the attachments a packet crossed and the
+//! packets the router lost ([`RouterFlow`]).
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -56,6 +60,80 @@ pub struct CaptureMeta {
     pub az_id: String,
     /// The ENI's primary private IPv4: what `srcaddr`/`dstaddr` show (flowlogs.md §1.4).
     pub primary_ip: Ipv4Addr,
+    /// For a router attachment's records (router flow logs): the router's id. Such a capture
+    /// point's `interface_id` is the attachment's id, `vpc_id` the attached VPC's (or `-`),
+    /// and subnet, zone and instance do not apply (`-`). `None` for an ENI.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub router_id: Option<String>,
+    /// For a Cloud Connect Network's records (CCN flow logs): the CCN and the region pair. Such
+    /// a capture point's `interface_id` is the CCN's id, `vpc_id` the source VPC's, `region`
+    /// the flow log's ("the region where logs are recorded", seed 004). `None` elsewhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ccn: Option<CcnPoint>,
+}
+
+/// A CCN capture point: traffic from one attached VPC to another in another region, or (no
+/// regions) the CCN as a whole, where a quiet window's NODATA record is (seed 004; `crate::ccn`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CcnPoint {
+    pub ccn_id: String,
+    /// The source VPC's attachment (alibaba `attachment-id`; tencent: the VPC's id); `-` for
+    /// the CCN as a whole.
+    pub attachment_id: String,
+    pub src_region: Option<String>,
+    pub dst_region: Option<String>,
+}
+
+impl CaptureMeta {
+    /// Is this a router attachment (a router flow log's capture point)?
+    pub fn is_router(&self) -> bool {
+        self.router_id.is_some()
+    }
+}
+
+/// Why a router dropped packets it received through an attachment: the AWS transit-gateway
+/// `packets-lost-*` counters (flowlogs.md §1.8, D13).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// No route for the destination (`packets-lost-no-route`).
+    NoRoute,
+    /// The matching route is a blackhole (`packets-lost-blackhole`).
+    Blackhole,
+}
+
+/// One side of a router crossing: the attachment a packet came in or went out through, and
+/// for a VPC attachment the interface it used (AWS `tgw-src-*` / `tgw-dst-*`, §1.8).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RouterEnd {
+    pub attachment_id: String,
+    /// The attached VPC's owner and id; `None` for other attachments.
+    pub vpc_account_id: Option<String>,
+    pub vpc_id: Option<String>,
+    /// The attachment's interface in the VPC that carried the packet, its subnet and zone.
+    pub subnet_id: Option<String>,
+    pub eni_id: Option<String>,
+    pub az_id: Option<String>,
+}
+
+/// Where the packets of a router record came from and went: in through `src`, out through
+/// `dst` (`None`: the router dropped them).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RouterPath {
+    pub src: RouterEnd,
+    pub dst: Option<RouterEnd>,
+}
+
+/// The router part of a router record's traffic.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RouterFlow {
+    /// The path of the record's first packet.
+    pub path: Arc<RouterPath>,
+    /// Packets of the record the router dropped, by reason (ingress records only). They are
+    /// counted in `packets` and `bytes` too: the record describes what crossed the attachment
+    /// into the router, the counters what became of it (D13).
+    pub lost_no_route: u64,
+    pub lost_blackhole: u64,
 }
 
 /// The traffic part of an `OK` record.
@@ -83,6 +161,8 @@ pub struct Flow {
     /// When a TCP connection closed (FIN or RST) inside the window (alibaba `end`, D11).
     pub closed_at: Option<Time>,
     pub traffic_path: Option<TrafficPath>,
+    /// Router records only: the attachments crossed and the packets lost.
+    pub router: Option<RouterFlow>,
 }
 
 /// Why the record exists: the packets that made it and the decisions that judged them.
@@ -127,6 +207,8 @@ impl Default for CaptureMeta {
             region: String::new(),
             az_id: String::new(),
             primary_ip: Ipv4Addr::UNSPECIFIED,
+            router_id: None,
+            ccn: None,
         }
     }
 }

@@ -38,6 +38,10 @@ impl World {
         limits
             .check_flow_log_region(&self.region)
             .map_err(|m| ModelError::precondition("resource", m))?;
+        // CCN flow logs: no quota documented; no instance is concerned.
+        if let Scope::Ccn(_) = scope {
+            return Ok(());
+        }
         let live_logs = || live(&self.flow_logs).map(|(_, f)| f.collector.settings.scope);
         if let Scope::RouterAttachment(_) = scope {
             if let Some(n) = limits.router_flow_logs {
@@ -88,7 +92,7 @@ impl World {
             Scope::Eni(e) => self.enis[e as usize].vpc,
             Scope::Subnet(s) => self.subnets[s as usize].vpc,
             Scope::Vpc(v) => v,
-            Scope::RouterAttachment(_) => return Ok(()),
+            Scope::RouterAttachment(_) | Scope::Ccn(_) => return Ok(()),
         };
         let concerned: Vec<&Eni> = match (limits.instance_types.scope, scope) {
             (InstanceScope::Vpc, _) => live(&self.enis)
@@ -254,26 +258,54 @@ impl World {
     }
 
     /// Detaches; refused while flow logs capture the attachment.
-    pub fn delete_router_attachment(&mut self, a: u32) -> Result<(), ModelError> {
+    /// Detaches. Refused while flow logs capture the attachment, VPC routes send traffic to
+    /// it, or on-premises hosts sit behind it. A VPC attachment's interfaces go with it; a
+    /// peering goes on both sides. Static router routes to it stay and become blackholes
+    /// (issue 4: "deleting an attachment leaves its static routes blackholed").
+    pub fn delete_router_attachment(&mut self, a: u32, now: Time) -> Result<(), ModelError> {
         self.live_or_not_found(Kind::RouterAttachment, a)?;
-        let users: Vec<String> = live(&self.flow_logs)
+        let mut users: Vec<String> = live(&self.flow_logs)
             .filter(|(_, f)| f.collector.settings.scope == Scope::RouterAttachment(a))
             .map(|(_, f)| f.collector.settings.id.clone())
             .collect();
+        users.extend(
+            live(&self.route_tables)
+                .filter(|(_, t)| t.routes.iter().any(|r| r.target == Target::Router(a)))
+                .map(|(_, t)| t.id.clone()),
+        );
+        users.extend(
+            live(&self.externals)
+                .filter(|(_, h)| h.site == Some(a))
+                .map(|(_, h)| h.id.clone()),
+        );
         if !users.is_empty() {
             return Err(ModelError::precondition(
                 "name",
                 format!(
-                    "router attachment {} is still captured by flow log {}: delete them first",
+                    "router attachment {} is still used by {}: delete or reroute them first",
                     self.routers.attachments[a as usize].id,
                     users.join(", ")
                 ),
             )
             .with_dependents(users));
         }
+        let att = self.routers.attachments[a as usize].clone();
         self.routers.delete_attachment(a)?;
-        let id = self.routers.attachments[a as usize].id.clone();
-        self.ids[Kind::RouterAttachment as usize].remove(&id);
+        self.ids[Kind::RouterAttachment as usize].remove(&att.id);
+        for e in att.enis {
+            if self.is_live(Kind::Eni, e) {
+                // Interfaces carry no flow logs of their own here (a VPC flow log covers them
+                // and simply stops seeing them).
+                let _ = self.delete_eni_managed(e, now);
+            }
+        }
+        if let Some(p) = att.peer
+            && self.is_live(Kind::RouterAttachment, p)
+        {
+            self.routers.delete_attachment(p)?;
+            let pid = self.routers.attachments[p as usize].id.clone();
+            self.ids[Kind::RouterAttachment as usize].remove(&pid);
+        }
         Ok(())
     }
 

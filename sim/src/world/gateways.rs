@@ -92,7 +92,7 @@ impl World {
             .with_dependents(tables));
         }
         let eni = self.nats[n as usize].eni;
-        self.delete_eni(eni, now)?;
+        self.delete_eni_managed(eni, now)?;
         self.bury(Kind::NatGateway, n);
         Ok(())
     }

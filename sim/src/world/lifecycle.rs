@@ -107,6 +107,15 @@ impl World {
     /// gateway, or flow logs scoped to it.
     pub fn delete_vpc(&mut self, v: u32) -> Result<(), ModelError> {
         let vpc = self.vpc(v)?;
+        // CCNs keep their attachments for good (`crate::ccn`: no detaching).
+        if let Some(c) = vpc.ccn {
+            let ccn = &self.ccns.items[c as usize].id;
+            return Err(ModelError::precondition(
+                "name",
+                format!("vpc `{}` is attached to CCN {ccn}", vpc.name),
+            )
+            .with_dependents(vec![ccn.clone()]));
+        }
         let mut deps: Vec<(Kind, String)> = Vec::new();
         deps.extend(
             live(&self.subnets)
@@ -183,6 +192,37 @@ impl World {
     /// Connections that other interfaces (and huawei's ACLs) track with its address stay until
     /// they time out: a new interface given the address meanwhile matches them, as in a cloud.
     pub fn delete_eni(&mut self, e: u32, now: Time) -> Result<(), ModelError> {
+        let eni = self.eni(e)?;
+        if eni.requester_managed {
+            // A cloud device's interface goes with its device.
+            let owner = self
+                .nats
+                .iter()
+                .find(|n| !n.deleted && n.eni == e)
+                .map(|n| (format!("NAT gateway {}", n.id), n.id.clone()))
+                .or_else(|| {
+                    self.routers
+                        .attachments
+                        .iter()
+                        .find(|a| !a.deleted && a.enis.contains(&e))
+                        .map(|a| (format!("router attachment {}", a.id), a.id.clone()))
+                });
+            if let Some((what, id)) = owner {
+                return Err(ModelError::precondition(
+                    "name",
+                    format!(
+                        "network interface `{}` belongs to {what} and goes with it: delete that instead",
+                        eni.name
+                    ),
+                )
+                .with_dependents(vec![id]));
+            }
+        }
+        self.delete_eni_managed(e, now)
+    }
+
+    /// Deletes an interface, a cloud device's included (its device is going).
+    pub(super) fn delete_eni_managed(&mut self, e: u32, now: Time) -> Result<(), ModelError> {
         let eni = self.eni(e)?;
         let deps: Vec<(Kind, String)> = self.logs_scoped_to(Scope::Eni(e)).collect();
         if !deps.is_empty() {

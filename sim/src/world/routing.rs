@@ -126,7 +126,7 @@ impl World {
                     for e in enis {
                         let _ = self.delete_eni(e, now);
                     }
-                    let _ = self.delete_router_attachment(a);
+                    let _ = self.delete_router_attachment(a, now);
                     return Err(err.within(&format!("subnets[{i}]")));
                 }
             }
@@ -153,7 +153,7 @@ impl World {
     }
 
     /// The interface of attachment `a` in availability zone `az`, or its first.
-    fn attachment_eni(&self, a: u32, az: &str, fallback: bool) -> Option<u32> {
+    pub(super) fn attachment_eni(&self, a: u32, az: &str, fallback: bool) -> Option<u32> {
         let att = &self.routers.attachments[a as usize];
         att.enis
             .iter()
@@ -162,8 +162,137 @@ impl World {
             .or_else(|| fallback.then(|| att.enis.first().copied()).flatten())
     }
 
-    /// A packet a VPC routed to attachment `att` of a router, sent from availability zone
-    /// `az`.
+    /// Attaches a VPN gateway, Direct Connect virtual gateway or global DC gateway (`resource`,
+    /// its id) with the on-premises networks behind it, which it propagates.
+    pub fn attach_gateway(
+        &mut self,
+        router: u32,
+        kind: AttachmentKind,
+        name: &str,
+        id: Option<String>,
+        resource: String,
+        networks: Vec<Ipv4Net>,
+    ) -> Result<u32, ModelError> {
+        if matches!(
+            kind,
+            AttachmentKind::Vpc | AttachmentKind::PeeringConnection
+        ) {
+            return Err(ModelError::invalid(
+                "kind",
+                "a gateway attachment is a VPN gateway, virtual gateway or global DC gateway",
+            ));
+        }
+        if networks.is_empty() {
+            return Err(ModelError::invalid(
+                "networks",
+                "name the on-premises networks behind the gateway",
+            ));
+        }
+        let a = self.create_router_attachment(name, id, router, kind, resource)?;
+        self.routers.attachments[a as usize].networks = networks;
+        Ok(a)
+    }
+
+    /// Joins two routers (in two regions) with a peering connection: an attachment on each,
+    /// each the other's peer. Peering routes are static only (policy.md §6.3).
+    pub fn peer_routers(
+        &mut self,
+        a: u32,
+        b: u32,
+        name: &str,
+        ids: (Option<String>, Option<String>),
+    ) -> Result<(u32, u32), ModelError> {
+        if a == b {
+            return Err(ModelError::invalid(
+                "peer",
+                "a router cannot peer with itself",
+            ));
+        }
+        let peer_id = |w: &World, r: u32| w.routers.routers.get(r as usize).map(|x| x.id.clone());
+        let (Some(ra), Some(rb)) = (peer_id(self, a), peer_id(self, b)) else {
+            return Err(ModelError::not_found("peer", "no such enterprise router"));
+        };
+        let x =
+            self.create_router_attachment(name, ids.0, a, AttachmentKind::PeeringConnection, rb)?;
+        let y = match self.create_router_attachment(
+            name,
+            ids.1,
+            b,
+            AttachmentKind::PeeringConnection,
+            ra,
+        ) {
+            Ok(y) => y,
+            Err(e) => {
+                let _ = self.delete_router_attachment(x, Time(0));
+                return Err(e.within("peer"));
+            }
+        };
+        self.routers.attachments[x as usize].peer = Some(y);
+        self.routers.attachments[y as usize].peer = Some(x);
+        Ok((x, y))
+    }
+
+    /// A host on the on-premises network behind gateway attachment `site`.
+    pub fn create_onprem_host(
+        &mut self,
+        name: &str,
+        id: Option<String>,
+        ip: Ipv4Addr,
+        host: Host,
+        site: u32,
+    ) -> Result<u32, ModelError> {
+        self.live_or_not_found(Kind::RouterAttachment, site)?;
+        let att = &self.routers.attachments[site as usize];
+        if matches!(
+            att.kind,
+            AttachmentKind::Vpc | AttachmentKind::PeeringConnection
+        ) {
+            return Err(ModelError::invalid(
+                "site",
+                "on-premises hosts sit behind a VPN gateway, virtual gateway or global DC gateway attachment",
+            ));
+        }
+        if !att.networks.iter().any(|n| n.contains(ip)) {
+            return Err(ModelError::invalid(
+                "ip",
+                format!(
+                    "{ip} is in none of the networks behind attachment {}",
+                    att.id
+                ),
+            ));
+        }
+        if live(&self.externals).any(|(_, h)| h.site == Some(site) && h.ip == ip) {
+            return Err(ModelError::exists(
+                "ip",
+                format!("{ip} is already used on that network"),
+            ));
+        }
+        if live(&self.externals).any(|(_, h)| h.name == name) {
+            return Err(ModelError::exists(
+                "name",
+                format!("an external host named `{name}` already exists"),
+            ));
+        }
+        check_name(name)?;
+        self.check_id(Kind::ExternalHost, id.as_deref())?;
+        let x = self.externals.len() as u32;
+        let id = id.unwrap_or_else(|| format!("host-{}", x + 1));
+        self.ids[Kind::ExternalHost as usize].insert(id.clone(), x);
+        let node = self.graph.add_node(Node::External(x));
+        self.externals.push(ExternalHost {
+            id,
+            name: name.into(),
+            ip,
+            host,
+            deleted: false,
+            site: Some(site),
+            node,
+        });
+        Ok(x)
+    }
+
+    /// A packet arriving at a router through attachment `att`, sent from availability zone
+    /// `az` (empty: from premises or a peer, no zone).
     pub(super) fn through_router(
         &mut self,
         now: Time,
@@ -172,73 +301,96 @@ impl World {
         pkt: Packet,
         out: &mut Outcome,
     ) {
+        self.router_hop(now, att, az, pkt, out, 0);
+    }
+
+    fn router_hop(
+        &mut self,
+        now: Time,
+        att: u32,
+        az: &str,
+        pkt: Packet,
+        out: &mut Outcome,
+        depth: u8,
+    ) {
         let router = self.routers.attachments[att as usize].router;
-        let Some(e_in) = self.attachment_eni(att, az, false) else {
-            out.router = Some(RouterHit {
-                router,
-                from: att,
-                choice: None,
-            });
-            out.fate = Fate::Dropped(Drop::Router {
-                router,
-                why: RouterDrop::NoAttachmentInAz,
-            });
-            return;
+        let drop = |out: &mut Outcome, why| {
+            out.fate = Fate::Dropped(Drop::Router { router, why });
         };
-        let view = PacketView::of(&pkt);
-        let Some(d1) = self.enter_subnet(now, e_in, &pkt, &view, out) else {
-            return;
-        };
-        self.capture(
-            now,
-            e_in,
-            Direction::Ingress,
-            Action::Accept,
-            &pkt,
-            None,
-            out.id,
-            [Some(d1), None],
-            None,
-        );
+        // In through a VPC attachment: its interface in the sender's zone, which records it.
+        if self.routers.attachments[att as usize].kind == AttachmentKind::Vpc {
+            let Some(e_in) = self.attachment_eni(att, az, false) else {
+                out.router = Some(RouterHit {
+                    router,
+                    from: att,
+                    choice: None,
+                });
+                return drop(out, RouterDrop::NoAttachmentInAz);
+            };
+            let view = PacketView::of(&pkt);
+            let Some(d1) = self.enter_subnet(now, e_in, &pkt, &view, out) else {
+                return;
+            };
+            self.capture(
+                now,
+                e_in,
+                Direction::Ingress,
+                Action::Accept,
+                &pkt,
+                None,
+                out.id,
+                [Some(d1), None],
+                None,
+            );
+        }
         let choice = self.routers.attachments[att as usize]
             .table
             .and_then(|t| self.routers.lookup(t, pkt.dst));
-        out.router = Some(RouterHit {
+        let hit = Some(RouterHit {
             router,
             from: att,
             choice,
         });
+        if depth == 0 {
+            out.router = hit;
+        } else {
+            out.peer_router = hit;
+        }
+        // Router flow logs: in through `att`, out through the next hop or lost (router_logs).
+        self.log_router_crossing(now, att, az, choice.map(|c| c.hop), &pkt, out.id);
         let next = match choice.map(|c| c.hop) {
-            None => {
-                out.fate = Fate::Dropped(Drop::Router {
-                    router,
-                    why: RouterDrop::NoRoute,
-                });
-                return;
-            }
-            Some(Hop::Blackhole) => {
-                out.fate = Fate::Dropped(Drop::Router {
-                    router,
-                    why: RouterDrop::Blackhole,
-                });
-                return;
-            }
+            None => return drop(out, RouterDrop::NoRoute),
+            Some(Hop::Blackhole) => return drop(out, RouterDrop::Blackhole),
             Some(Hop::Attachment(next)) => next,
         };
         match self.routers.attachments[next as usize].kind {
             AttachmentKind::Vpc => {
                 let Some(e_out) = self.attachment_eni(next, az, true) else {
-                    out.fate = Fate::Dropped(Drop::Router {
-                        router,
-                        why: RouterDrop::NoAttachmentInAz,
-                    });
-                    return;
+                    return drop(out, RouterDrop::NoAttachmentInAz);
                 };
                 self.pipeline(now, Endpoint::Eni(e_out), pkt, out);
             }
-            // On-premises networks and peer routers join with the hybrid-network work.
-            _ => {
-                out.fate = Fate::Dropped(Drop::NoHost);
+            AttachmentKind::PeeringConnection => {
+                // On to the peer router, which routes it by its own table. A loop of peerings
+                // ends after a few hops like a TTL would.
+                match self.routers.attachments[next as usize].peer {
+                    Some(peer) if depth < 8 => self.router_hop(now, peer, az, pkt, out, depth + 1),
+                    _ => drop(out, RouterDrop::NoRoute),
+                }
+            }
+            AttachmentKind::VpnGateway
+            | AttachmentKind::VirtualGateway
+            | AttachmentKind::GlobalDcGateway => {
+                let host = live(&self.externals)
+                    .find(|(_, h)| h.site == Some(next) && h.ip == pkt.dst)
+                    .map(|(x, _)| x);
+                out.fate = match host {
+                    Some(x) => Fate::Delivered {
+                        to: Endpoint::External(x),
+                        packet: pkt,
+                    },
+                    None => Fate::Dropped(Drop::NoHost),
+                };
             }
         }
     }

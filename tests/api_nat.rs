@@ -1,0 +1,746 @@
+//! NAT gateways over gRPC, end to end: a client that knows only the protos builds the aws NAT
+//! topology of scenarios/aws-nat-gateway.yaml (AWS's "Traffic through a NAT gateway" example,
+//! flowlogs.md §1.7), attaches a VPC flow log in the example's custom format, opens a TCP
+//! session from the private instance to a web server on the internet, advances past the
+//! capture window and reads the six documented records back — the same after a restart. Then
+//! the gateway's life cycle: its interface is its own, deletes are refused while routes target
+//! it, and the validation of a create.
+
+mod common;
+
+use std::fmt::Debug;
+
+use common::*;
+use tonic::{Code, Status};
+use tonic_types::StatusExt;
+use vpclab_controlplane::api::{Defaults, Tenancy, pb};
+use vpclab_sim::profile::Provider;
+
+const START: u64 = 1_700_000_000;
+const P: &str = "projects/default";
+/// The custom format of AWS's NAT example.
+const FIELDS: &str = "instance-id interface-id srcaddr dstaddr pkt-srcaddr pkt-dstaddr";
+const NAT_ENI: &str = "projects/default/networkInterfaces/eni-1235b8ca123456789";
+
+fn defaults() -> Defaults {
+    Defaults {
+        seed: 1,
+        start: START,
+    }
+}
+
+fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+    })
+}
+
+#[track_caller]
+fn err<T: Debug>(r: Result<tonic::Response<T>, Status>) -> Status {
+    match r {
+        Ok(v) => panic!("the request should have been refused, got {v:?}"),
+        Err(s) => s,
+    }
+}
+
+/// (type, subject) of each PreconditionFailure violation.
+fn preconditions(s: &Status) -> Vec<(String, String)> {
+    s.get_details_precondition_failure()
+        .map(|p| {
+            p.violations
+                .into_iter()
+                .map(|v| (v.r#type, v.subject))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn in_use(subject: &str) -> Vec<(String, String)> {
+    vec![("IN_USE".to_string(), subject.to_string())]
+}
+
+/// The six records of the example (reference/flowlogs.md §1.7), as the scenario expects them.
+fn documented() -> Vec<String> {
+    let mut v: Vec<String> = [
+        "- eni-1235b8ca123456789 10.0.1.5 10.0.0.220 10.0.1.5 203.0.113.5",
+        "- eni-1235b8ca123456789 10.0.0.220 203.0.113.5 10.0.0.220 203.0.113.5",
+        "- eni-1235b8ca123456789 203.0.113.5 10.0.0.220 203.0.113.5 10.0.0.220",
+        "- eni-1235b8ca123456789 10.0.0.220 10.0.1.5 203.0.113.5 10.0.1.5",
+        "i-01234567890123456 eni-1111aaaa2222bbbb3 10.0.1.5 203.0.113.5 10.0.1.5 203.0.113.5",
+        "i-01234567890123456 eni-1111aaaa2222bbbb3 203.0.113.5 10.0.1.5 203.0.113.5 10.0.1.5",
+    ]
+    .map(String::from)
+    .to_vec();
+    v.sort();
+    v
+}
+
+struct Topology {
+    vpc: pb::Vpc,
+    public: pb::Subnet,
+    private_table: pb::RouteTable,
+    nat: pb::NatGateway,
+    stream: String,
+}
+
+/// scenarios/aws-nat-gateway.yaml over gRPC, with a VPC flow log delivering to a log stream.
+async fn build(server: &Server) -> Topology {
+    let ch = server.channel().await;
+    let mut net = NetworkServiceClient::new(ch.clone());
+    let mut logs = LogServiceClient::new(ch.clone());
+    let mut sim = SimulationServiceClient::new(ch);
+
+    let vpc = net
+        .create_vpc(pb::CreateVpcRequest {
+            parent: P.into(),
+            vpc: Some(pb::Vpc {
+                display_name: "main".into(),
+                cidr: "10.0.0.0/16".into(),
+                ..Default::default()
+            }),
+            vpc_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let igw = net
+        .create_internet_gateway(pb::CreateInternetGatewayRequest {
+            parent: P.into(),
+            internet_gateway: Some(pb::InternetGateway {
+                vpc: vpc.name.clone(),
+                ..Default::default()
+            }),
+            internet_gateway_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    // The public subnet uses the main table: 0.0.0.0/0 to the internet gateway.
+    net.update_route_table(pb::UpdateRouteTableRequest {
+        route_table: Some(pb::RouteTable {
+            name: vpc.main_route_table.clone(),
+            routes: vec![pb::Route {
+                destination: "0.0.0.0/0".into(),
+                target: Some(pb::route::Target::InternetGateway(igw.name.clone())),
+            }],
+            ..Default::default()
+        }),
+        update_mask: mask(&["routes"]),
+    })
+    .await
+    .unwrap();
+    let table = net
+        .create_route_table(pb::CreateRouteTableRequest {
+            parent: P.into(),
+            route_table: Some(pb::RouteTable {
+                display_name: "private".into(),
+                vpc: vpc.name.clone(),
+                ..Default::default()
+            }),
+            route_table_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let subnet = |name: &str, cidr: &str, route_table: &str| pb::CreateSubnetRequest {
+        parent: P.into(),
+        subnet: Some(pb::Subnet {
+            display_name: name.into(),
+            vpc: vpc.name.clone(),
+            cidr: cidr.into(),
+            route_table: route_table.into(),
+            ..Default::default()
+        }),
+        subnet_id: String::new(),
+    };
+    let public = net
+        .create_subnet(subnet("public", "10.0.0.0/24", ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let private = net
+        .create_subnet(subnet("private", "10.0.1.0/24", &table.name))
+        .await
+        .unwrap()
+        .into_inner();
+    let nat = net
+        .create_nat_gateway(pb::CreateNatGatewayRequest {
+            parent: P.into(),
+            nat_gateway: Some(pb::NatGateway {
+                display_name: "nat".into(),
+                subnet: public.name.clone(),
+                private_ip: "10.0.0.220".into(),
+                elastic_ip: "198.51.100.20".into(),
+                ..Default::default()
+            }),
+            nat_gateway_id: String::new(),
+            network_interface_id: "eni-1235b8ca123456789".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(nat.name.starts_with("projects/default/natGateways/nat-"));
+    assert_eq!(nat.vpc, vpc.name);
+    assert_eq!(nat.subnet, public.name);
+    assert_eq!(nat.network_interface, NAT_ENI);
+    assert_eq!(nat.etag, "\"1\"");
+    let private_table = net
+        .update_route_table(pb::UpdateRouteTableRequest {
+            route_table: Some(pb::RouteTable {
+                name: table.name.clone(),
+                routes: vec![pb::Route {
+                    destination: "0.0.0.0/0".into(),
+                    target: Some(pb::route::Target::NatGateway(nat.name.clone())),
+                }],
+                ..Default::default()
+            }),
+            update_mask: mask(&["routes"]),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(private_table.subnets.contains(&private.name));
+    let app = net
+        .create_security_group(pb::CreateSecurityGroupRequest {
+            parent: P.into(),
+            security_group: Some(pb::SecurityGroup {
+                display_name: "app".into(),
+                vpc: vpc.name.clone(),
+                rules: vec![pb::SecurityGroupRule {
+                    direction: pb::Direction::Egress as i32,
+                    protocol: "all".into(),
+                    remote: Some(pb::security_group_rule::Remote::Cidr("0.0.0.0/0".into())),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            security_group_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let instance = net
+        .create_network_interface(pb::CreateNetworkInterfaceRequest {
+            parent: P.into(),
+            network_interface: Some(pb::NetworkInterface {
+                display_name: "instance".into(),
+                subnet: private.name.clone(),
+                private_ip: "10.0.1.5".into(),
+                security_groups: vec![app.name.clone()],
+                instance_id: "i-01234567890123456".into(),
+                ..Default::default()
+            }),
+            network_interface_id: "eni-1111aaaa2222bbbb3".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let web = sim
+        .create_external_host(pb::CreateExternalHostRequest {
+            parent: P.into(),
+            external_host: Some(pb::ExternalHost {
+                display_name: "web".into(),
+                ip: "203.0.113.5".into(),
+                listen_tcp: vec![80],
+                ..Default::default()
+            }),
+            external_host_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+
+    let group = logs
+        .create_log_group(pb::CreateLogGroupRequest {
+            parent: P.into(),
+            log_group: Some(pb::LogGroup {
+                display_name: "vpc-flow-logs".into(),
+                ..Default::default()
+            }),
+            log_group_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let stream = logs
+        .create_log_stream(pb::CreateLogStreamRequest {
+            parent: P.into(),
+            log_stream: Some(pb::LogStream {
+                display_name: "main".into(),
+                log_group: group.name.clone(),
+                ..Default::default()
+            }),
+            log_stream_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let flow = |fields: &str, format: &str| pb::CreateFlowLogRequest {
+        parent: P.into(),
+        flow_log: Some(pb::FlowLog {
+            display_name: "vpc-flows".into(),
+            resource: vpc.name.clone(),
+            log_stream: stream.name.clone(),
+            format: format.into(),
+            aws_fields: fields.into(),
+            ..Default::default()
+        }),
+        flow_log_id: String::new(),
+    };
+    // A field list is aws's, and names AWS's fields only.
+    let s = err(logs
+        .create_flow_log(flow("srcaddr no-such-field", "aws"))
+        .await);
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert_eq!(field(&s), "flow_log.aws_fields");
+    let s = err(logs.create_flow_log(flow(FIELDS, "huawei")).await);
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert_eq!(field(&s), "flow_log.aws_fields");
+    let fl = logs
+        .create_flow_log(flow(FIELDS, "aws"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (fl.format.as_str(), fl.aws_fields.as_str()),
+        ("aws", FIELDS)
+    );
+
+    sim.inject_traffic(pb::InjectTrafficRequest {
+        parent: P.into(),
+        at: Some(ts(START + 10)),
+        traffic: Some(pb::inject_traffic_request::Traffic::Tcp(pb::Tcp {
+            from: instance.name.clone(),
+            to: web.name.clone(),
+            port: 80,
+            requests: vec![200],
+            responses: vec![1200],
+            ..Default::default()
+        })),
+    })
+    .await
+    .unwrap();
+    // Past the 600 s capture window (not past the next one: it would close with NODATA).
+    sim.advance(pb::AdvanceRequest {
+        parent: P.into(),
+        until: Some(pb::advance_request::Until::To(ts(START + 700))),
+    })
+    .await
+    .unwrap();
+    Topology {
+        vpc,
+        public,
+        private_table,
+        nat,
+        stream: stream.name,
+    }
+}
+
+async fn records(server: &Server, stream: &str) -> Vec<String> {
+    let mut logs = LogServiceClient::new(server.channel().await);
+    let mut lines: Vec<String> = logs
+        .query_records(pb::QueryRecordsRequest {
+            log_stream: stream.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .records
+        .into_iter()
+        .map(|r| r.line)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[tokio::test]
+async fn nat_gateway_records_over_grpc_survive_a_restart() {
+    let dir = temp_dir("api-nat");
+    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
+    let t = build(&server).await;
+    let got = records(&server, &t.stream).await;
+    assert_eq!(got.len(), 6, "{got:#?}");
+    assert_eq!(got, documented());
+
+    // The translation is visible in the explanation too.
+    let mut sim = SimulationServiceClient::new(server.channel().await);
+    let explained = sim
+        .explain_flow(pb::ExplainFlowRequest {
+            parent: P.into(),
+            src: "10.0.1.5".into(),
+            dst: "203.0.113.5".into(),
+            protocol: "tcp".into(),
+            dport: 80,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .packets;
+    assert!(
+        explained[0].contains(&format!(
+            "NAT gateway {}: source 10.0.1.5:",
+            id_of(&t.nat.name)
+        )) && explained[0].contains("-> 10.0.0.220:1024"),
+        "{explained:#?}"
+    );
+    server.stop().await;
+
+    // Replayed from the store: the gateway, its records and its interface.
+    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
+    assert_eq!(records(&server, &t.stream).await, documented());
+    let mut net = NetworkServiceClient::new(server.channel().await);
+    let nat = net
+        .get_nat_gateway(pb::GetNatGatewayRequest {
+            name: t.nat.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(nat, t.nat);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn nat_gateway_life_cycle() {
+    let dir = temp_dir("api-nat-life");
+    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
+    let t = build(&server).await;
+    let mut net = NetworkServiceClient::new(server.channel().await);
+
+    // Its interface is listed with the others: requester-managed, no security group.
+    let enis = net
+        .list_network_interfaces(pb::ListNetworkInterfacesRequest {
+            parent: P.into(),
+            subnet: t.public.name.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .network_interfaces;
+    assert_eq!(enis.len(), 1);
+    let eni = &enis[0];
+    assert_eq!(eni.name, NAT_ENI);
+    assert_eq!(
+        (eni.private_ip.as_str(), eni.elastic_ip.as_str()),
+        ("10.0.0.220", "198.51.100.20")
+    );
+    assert!(eni.security_groups.is_empty());
+    assert!(eni.instance_id.is_empty());
+
+    // ... but it is the gateway's: neither deleted nor changed on its own.
+    let s = err(net
+        .delete_network_interface(pb::DeleteNetworkInterfaceRequest {
+            name: NAT_ENI.into(),
+            etag: String::new(),
+        })
+        .await);
+    assert_eq!(s.code(), Code::FailedPrecondition);
+    assert!(s.message().contains("belongs to NAT gateway"), "{s:?}");
+    assert_eq!(field(&s), "name");
+    assert_eq!(preconditions(&s), in_use(&t.nat.name));
+    let s = err(net
+        .update_network_interface(pb::UpdateNetworkInterfaceRequest {
+            network_interface: Some(pb::NetworkInterface {
+                name: NAT_ENI.into(),
+                security_groups: vec![t.vpc.default_security_group.clone()],
+                ..Default::default()
+            }),
+            update_mask: mask(&["security_groups"]),
+        })
+        .await);
+    assert_eq!(s.code(), Code::FailedPrecondition);
+    assert_eq!(field(&s), "network_interface.name");
+
+    // Renamed (display_name only; the subnet is immutable), with etags.
+    let renamed = net
+        .update_nat_gateway(pb::UpdateNatGatewayRequest {
+            nat_gateway: Some(pb::NatGateway {
+                name: t.nat.name.clone(),
+                display_name: "egress".into(),
+                etag: t.nat.etag.clone(),
+                ..Default::default()
+            }),
+            update_mask: mask(&["display_name"]),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(renamed.display_name, "egress");
+    assert_eq!(renamed.etag, "\"2\"");
+    let s = err(net
+        .update_nat_gateway(pb::UpdateNatGatewayRequest {
+            nat_gateway: Some(pb::NatGateway {
+                name: t.nat.name.clone(),
+                display_name: "again".into(),
+                etag: t.nat.etag.clone(),
+                ..Default::default()
+            }),
+            update_mask: mask(&["display_name"]),
+        })
+        .await);
+    assert_eq!(s.code(), Code::Aborted);
+    assert_eq!(field(&s), "nat_gateway.etag");
+    let s = err(net
+        .update_nat_gateway(pb::UpdateNatGatewayRequest {
+            nat_gateway: Some(pb::NatGateway {
+                name: t.nat.name.clone(),
+                subnet: t.public.name.clone(),
+                ..Default::default()
+            }),
+            update_mask: mask(&["subnet"]),
+        })
+        .await);
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert_eq!(field(&s), "update_mask");
+
+    // A second (private) gateway in the VPC: names are unique within it; lists page.
+    let create = |name: &str, subnet: &str, ip: &str, eip: &str| pb::CreateNatGatewayRequest {
+        parent: P.into(),
+        nat_gateway: Some(pb::NatGateway {
+            display_name: name.into(),
+            subnet: subnet.into(),
+            private_ip: ip.into(),
+            elastic_ip: eip.into(),
+            ..Default::default()
+        }),
+        nat_gateway_id: String::new(),
+        network_interface_id: String::new(),
+    };
+    let s = err(net
+        .create_nat_gateway(create("egress", &t.public.name, "", ""))
+        .await);
+    assert_eq!(s.code(), Code::AlreadyExists);
+    assert_eq!(field(&s), "nat_gateway.display_name");
+    let s = err(net
+        .create_nat_gateway(create("second", &t.public.name, "10.0.0.220", ""))
+        .await);
+    assert_eq!(s.code(), Code::AlreadyExists);
+    assert_eq!(field(&s), "nat_gateway.private_ip");
+    let s = err(net
+        .create_nat_gateway(create("second", &t.public.name, "10.0.5.1", ""))
+        .await);
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert_eq!(field(&s), "nat_gateway.private_ip");
+    let second = net
+        .create_nat_gateway(create("second", &t.public.name, "", ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(second.elastic_ip.is_empty());
+    let page = |token: &str, vpc: &str| pb::ListNatGatewaysRequest {
+        parent: P.into(),
+        page_size: 1,
+        page_token: token.into(),
+        vpc: vpc.into(),
+    };
+    let first = net
+        .list_nat_gateways(page("", &t.vpc.name))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(first.nat_gateways.len(), 1);
+    assert_eq!(first.nat_gateways[0].name, t.nat.name);
+    let rest = net
+        .list_nat_gateways(page(&first.next_page_token, &t.vpc.name))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(rest.nat_gateways, vec![second.clone()]);
+    assert!(rest.next_page_token.is_empty());
+    let s = err(net
+        .list_nat_gateways(page("", "projects/default/vpcs/vpc-nope"))
+        .await);
+    assert_eq!(s.code(), Code::NotFound);
+
+    // Deleting a gateway that routes target is refused, naming the route table.
+    let s = err(net
+        .delete_nat_gateway(pb::DeleteNatGatewayRequest {
+            name: t.nat.name.clone(),
+            etag: String::new(),
+        })
+        .await);
+    assert_eq!(s.code(), Code::FailedPrecondition);
+    assert_eq!(field(&s), "name");
+    assert_eq!(preconditions(&s), in_use(&t.private_table.name));
+    assert!(
+        net.get_nat_gateway(pb::GetNatGatewayRequest {
+            name: t.nat.name.clone(),
+        })
+        .await
+        .is_ok()
+    );
+    // Once the route is gone, the gateway and its interface go.
+    net.update_route_table(pb::UpdateRouteTableRequest {
+        route_table: Some(pb::RouteTable {
+            name: t.private_table.name.clone(),
+            ..Default::default()
+        }),
+        update_mask: mask(&["routes"]),
+    })
+    .await
+    .unwrap();
+    net.delete_nat_gateway(pb::DeleteNatGatewayRequest {
+        name: t.nat.name.clone(),
+        etag: "\"2\"".into(),
+    })
+    .await
+    .unwrap();
+    let s = err(net
+        .get_nat_gateway(pb::GetNatGatewayRequest {
+            name: t.nat.name.clone(),
+        })
+        .await);
+    assert_eq!(s.code(), Code::NotFound);
+    let s = err(net
+        .get_network_interface(pb::GetNetworkInterfaceRequest {
+            name: NAT_ENI.into(),
+        })
+        .await);
+    assert_eq!(s.code(), Code::NotFound);
+    // The address and the elastic IP are free again.
+    let again = net
+        .create_nat_gateway(create("nat", &t.public.name, "10.0.0.220", "198.51.100.20"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(again.private_ip, "10.0.0.220");
+    server.stop().await;
+
+    // Every accepted change replays.
+    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
+    let mut net = NetworkServiceClient::new(server.channel().await);
+    let all = net
+        .list_nat_gateways(pb::ListNatGatewaysRequest {
+            parent: P.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .nat_gateways;
+    assert_eq!(all, vec![second, again]);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn nat_gateway_create_is_validated() {
+    let dir = temp_dir("api-nat-valid");
+    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
+    let mut net = NetworkServiceClient::new(server.channel().await);
+    let vpc = net
+        .create_vpc(pb::CreateVpcRequest {
+            parent: P.into(),
+            vpc: Some(pb::Vpc {
+                display_name: "main".into(),
+                cidr: "10.0.0.0/16".into(),
+                ..Default::default()
+            }),
+            vpc_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let subnet = net
+        .create_subnet(pb::CreateSubnetRequest {
+            parent: P.into(),
+            subnet: Some(pb::Subnet {
+                display_name: "public".into(),
+                vpc: vpc.name.clone(),
+                cidr: "10.0.0.0/24".into(),
+                ..Default::default()
+            }),
+            subnet_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let create = |subnet: &str, eip: &str| pb::CreateNatGatewayRequest {
+        parent: P.into(),
+        nat_gateway: Some(pb::NatGateway {
+            display_name: "nat".into(),
+            subnet: subnet.into(),
+            elastic_ip: eip.into(),
+            ..Default::default()
+        }),
+        nat_gateway_id: String::new(),
+        network_interface_id: String::new(),
+    };
+
+    // Another project's subnet.
+    let s = err(net
+        .create_nat_gateway(create("projects/other/subnets/subnet-1", ""))
+        .await);
+    assert_eq!(s.code(), Code::PermissionDenied);
+    assert_eq!(field(&s), "nat_gateway.subnet");
+    // A subnet that does not exist.
+    let s = err(net
+        .create_nat_gateway(create("projects/default/subnets/subnet-nope", ""))
+        .await);
+    assert_eq!(s.code(), Code::NotFound);
+    assert_eq!(field(&s), "nat_gateway.subnet");
+    // An elastic IP needs the VPC's internet gateway.
+    let s = err(net
+        .create_nat_gateway(create(&subnet.name, "198.51.100.20"))
+        .await);
+    assert_eq!(s.code(), Code::FailedPrecondition);
+    assert_eq!(field(&s), "nat_gateway.elastic_ip");
+    let s = err(net.create_nat_gateway(create(&subnet.name, "nope")).await);
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert_eq!(field(&s), "nat_gateway.elastic_ip");
+    // A name the clouds refuse; an id taken by another interface.
+    let mut bad = create(&subnet.name, "");
+    bad.nat_gateway.as_mut().unwrap().display_name = "no spaces".into();
+    let s = err(net.create_nat_gateway(bad).await);
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert_eq!(field(&s), "nat_gateway.display_name");
+    let eni = net
+        .create_network_interface(pb::CreateNetworkInterfaceRequest {
+            parent: P.into(),
+            network_interface: Some(pb::NetworkInterface {
+                display_name: "instance".into(),
+                subnet: subnet.name.clone(),
+                ..Default::default()
+            }),
+            network_interface_id: "eni-taken".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut taken = create(&subnet.name, "");
+    taken.network_interface_id = id_of(&eni.name).into();
+    let s = err(net.create_nat_gateway(taken).await);
+    assert_eq!(s.code(), Code::AlreadyExists);
+    assert_eq!(field(&s), "network_interface_id");
+
+    // Nothing of the refused requests was created.
+    let all = net
+        .list_nat_gateways(pb::ListNatGatewaysRequest {
+            parent: P.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(all.nat_gateways.is_empty());
+    let enis = net
+        .list_network_interfaces(pb::ListNetworkInterfacesRequest {
+            parent: P.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .network_interfaces;
+    assert_eq!(enis, vec![eni]);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn id_of(name: &str) -> &str {
+    name.rsplit('/').next().unwrap()
+}
