@@ -650,7 +650,7 @@ impl Project {
                 let idx = self.resolve(Collection::NetworkInterfaces, &r.name, "name")?;
                 let id = self.sim.world.enis[idx as usize].id.clone();
                 self.check_etag(Collection::NetworkInterfaces, &id, &r.etag, "etag")?;
-                self.not_nat_managed(idx, &r.name, "deleted")?;
+                // The world refuses a device's interface (it goes with its device).
                 self.sim
                     .world
                     .delete_eni(idx, now)
@@ -2270,10 +2270,8 @@ impl Project {
             .map(|a| a as u32)
     }
 
-    /// Refuses changing or deleting a NAT gateway's or a router attachment's interface: the
-    /// gateway or attachment manages it.
-    // TODO(world): this belongs in World::delete_eni / the ENI updates (sim/), like the other
-    // in-use refusals; kept in the API layer until then.
+    /// Refuses changing a NAT gateway's or a router attachment's interface: the gateway or
+    /// attachment manages it (deleting one is refused by the world itself).
     fn not_nat_managed(&self, eni: u32, name: &str, what: &str) -> Result<(), ApiError> {
         let w = &self.sim.world;
         let (owner, noun) = if let Some(n) = self.nat_of_eni(eni) {
