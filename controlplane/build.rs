@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../proto");
-    let files = ["network", "logs", "simulation", "routers"]
+    let files = ["network", "logs", "simulation", "routers", "ccn"]
         .map(|f| root.join(format!("vpclab/v1/{f}.proto")));
     let descriptors = protox::compile(&files, [&root])?;
     let out = PathBuf::from(std::env::var("OUT_DIR")?);

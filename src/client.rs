@@ -15,6 +15,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use pb::ccn_service_client::CcnServiceClient;
 use pb::log_service_client::LogServiceClient;
 use pb::network_service_client::NetworkServiceClient;
 use pb::router_service_client::RouterServiceClient;
@@ -63,6 +64,7 @@ struct Client {
     logs: LogServiceClient<Channel>,
     sim: SimulationServiceClient<Channel>,
     routers: RouterServiceClient<Channel>,
+    ccns: CcnServiceClient<Channel>,
 }
 
 /// An error and its causes, one after the other (tonic's transport errors say little alone).
@@ -108,7 +110,8 @@ impl Client {
             net: NetworkServiceClient::new(channel.clone()),
             logs: LogServiceClient::new(channel.clone()),
             sim: SimulationServiceClient::new(channel.clone()),
-            routers: RouterServiceClient::new(channel),
+            routers: RouterServiceClient::new(channel.clone()),
+            ccns: CcnServiceClient::new(channel),
         };
         // The token decides the project; the server says which, and which cloud it is.
         let r = c.req(pb::GetProjectRequest {
@@ -292,7 +295,8 @@ fn apply_notes(d: &doc::Scenario) -> Vec<String> {
     }
     let pinned: Vec<&str> = [
         ("account", d.account.is_some()),
-        ("region", d.region.is_some()),
+        // With CCNs the file's region is its VPCs' (`apply_scenario`).
+        ("region", d.region.is_some() && d.ccns.is_empty()),
     ]
     .into_iter()
     .filter_map(|(f, set)| set.then_some(f))
@@ -303,12 +307,6 @@ fn apply_notes(d: &doc::Scenario) -> Vec<String> {
             pinned.join(" and "),
             if pinned.len() == 1 { "is" } else { "are" }
         ));
-    }
-    if !d.ccns.is_empty() {
-        notes.push(
-            "the scenario's ccns (and their flow logs) are not applied: the API has no CCN resources yet"
-                .into(),
-        );
     }
     if d.flow_logs.iter().any(|f| f.value.capacity.is_some()) {
         notes.push("flow logs' `capacity` is not applied: the API has no such field".into());
@@ -518,11 +516,19 @@ async fn apply_scenario(
     for v in &d.vpcs {
         let v = &v.value;
         let vname = v.name.value.clone();
+        // A VPC without a region is in the scenario's; where CCNs join regions the file's
+        // region is the VPC's, elsewhere the server's project has its own.
+        let region = match (&v.region, &d.region) {
+            (Some(r), _) => r.value.clone(),
+            (None, Some(r)) if !d.ccns.is_empty() => r.clone(),
+            _ => String::new(),
+        };
         let r = c.req(pb::CreateVpcRequest {
             parent: parent.clone(),
             vpc: Some(pb::Vpc {
                 display_name: vname.clone(),
                 cidr: v.cidr.value.clone(),
+                region,
                 ..Default::default()
             }),
             vpc_id: v.id.clone().unwrap_or_default(),
@@ -930,6 +936,8 @@ async fn apply_scenario(
         println!("created {} ({hname})", created.name);
     }
 
+    let ccns = apply_ccns(&mut c, d, &vpcs).await?;
+
     if d.flow_logs.is_empty() {
         return Ok(());
     }
@@ -938,10 +946,11 @@ async fn apply_scenario(
         let f = &f.value;
         let fname = &f.name.value;
         let r = &f.resource.value;
-        if r.ccn.is_some() {
-            continue; // Noted: no CCNs in the API.
-        }
-        let resource = if let (Some(router), Some(att)) = (&r.router, &r.attachment) {
+        let resource = if let Some(ccn) = &r.ccn {
+            ccns.get(ccn)
+                .cloned()
+                .ok_or_else(|| Failure::Input(format!("flow log `{fname}`: no CCN `{ccn}`")))?
+        } else if let (Some(router), Some(att)) = (&r.router, &r.attachment) {
             // A router flow log: an attachment of a router (a peering's side by its name).
             let key = (router.clone(), att.clone());
             attachments.attachments.get(&key).cloned().ok_or_else(|| {
@@ -1000,6 +1009,63 @@ async fn apply_scenario(
         println!("created {} ({fname})", created.name);
     }
     Ok(())
+}
+
+/// Creates the scenario's Cloud Connect Networks with their VPCs and region-pair limits;
+/// returns CCN name → resource name.
+async fn apply_ccns(
+    c: &mut Client,
+    d: &doc::Scenario,
+    vpcs: &BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, Failure> {
+    let parent = c.parent();
+    let mut out = BTreeMap::new();
+    for x in &d.ccns {
+        let x = &x.value;
+        let cname = &x.name.value;
+        let attached = x
+            .vpcs
+            .iter()
+            .map(|v| {
+                vpcs.get(&v.value)
+                    .cloned()
+                    .ok_or_else(|| Failure::Input(format!("CCN `{cname}`: no VPC `{}`", v.value)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut limits = Vec::new();
+        for l in &x.bandwidth_limits {
+            let l = &l.value;
+            let [a, b] = l.regions.as_slice() else {
+                return Err(Failure::Input(format!(
+                    "CCN `{cname}`: a bandwidth limit names two regions"
+                )));
+            };
+            limits.push(pb::CcnBandwidthLimit {
+                region_a: a.value.clone(),
+                region_b: b.value.clone(),
+                bits_per_second: l.bandwidth.value,
+            });
+        }
+        let r = c.req(pb::CreateCloudConnectNetworkRequest {
+            parent: parent.clone(),
+            cloud_connect_network: Some(pb::CloudConnectNetwork {
+                display_name: cname.clone(),
+                vpcs: attached,
+                bandwidth_limits: limits,
+                ..Default::default()
+            }),
+            cloud_connect_network_id: x.id.clone().unwrap_or_default(),
+        });
+        let created = c
+            .ccns
+            .create_cloud_connect_network(r)
+            .await
+            .map_err(server_err(format!("creating CCN `{cname}`")))?
+            .into_inner();
+        println!("created {} ({cname})", created.name);
+        out.insert(cname.clone(), created.name);
+    }
+    Ok(out)
 }
 
 /// What `apply` created for one VPC that later steps refer to (by the file's names).
@@ -1467,6 +1533,7 @@ struct State {
     routers: Vec<pb::EnterpriseRouter>,
     router_tables: Vec<pb::RouterRouteTable>,
     attachments: Vec<pb::RouterAttachment>,
+    ccns: Vec<pb::CloudConnectNetwork>,
 }
 
 async fn read_state(server: &str, token: Option<&str>) -> Result<State, Failure> {
@@ -1623,6 +1690,16 @@ async fn read_state(server: &str, token: Option<&str>) -> Result<State, Failure>
         router_attachments,
         "listing router attachments",
         pb::ListRouterAttachmentsRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
+    s.ccns = list_all!(
+        c,
+        ccns.list_cloud_connect_networks,
+        cloud_connect_networks,
+        "listing Cloud Connect Networks",
+        pb::ListCloudConnectNetworksRequest {
             parent: parent.clone(),
             ..Default::default()
         }
@@ -2063,6 +2140,9 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
     for x in &st.attachments {
         names.insert(&x.name, &x.display_name);
     }
+    for x in &st.ccns {
+        names.insert(&x.name, &x.display_name);
+    }
     // NAT gateways' interfaces come with their gateways: not written as `enis`.
     let nat_enis: BTreeMap<&str, &str> = st
         .nats
@@ -2092,6 +2172,12 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
         .map(|v| v.default_security_group.as_str())
         .collect();
 
+    // VPCs' regions are written where they matter: with CCNs, or VPCs of several regions.
+    let with_regions = !st.ccns.is_empty()
+        || st
+            .vpcs
+            .iter()
+            .any(|v| st.vpcs.first().is_some_and(|f| f.region != v.region));
     let mut vpcs = Vec::new();
     for v in &st.vpcs {
         let vn = &v.display_name;
@@ -2100,6 +2186,9 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
             ("id", s(id_of(&v.name))),
             ("cidr", s(&v.cidr)),
         ];
+        if with_regions && !v.region.is_empty() {
+            m.push(("region", s(&v.region)));
+        }
         if !v.internet_gateway.is_empty() {
             m.push((
                 "internet_gateway",
@@ -2426,6 +2515,7 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
             ("subnets", _) => "subnet",
             ("vpcs", _) => "vpc",
             ("routerAttachments", Some(_)) => "router",
+            ("cloudConnectNetworks", _) => "ccn",
             _ => {
                 notes.push(format!(
                     "flow log `{}` captures {}, which a scenario cannot name: left out",
@@ -2494,6 +2584,36 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
     }
     if !hosts.is_empty() {
         top.push(("external_hosts", Y::Seq(hosts)));
+    }
+    let ccns: Vec<Y> = st
+        .ccns
+        .iter()
+        .map(|x| {
+            let mut m = vec![("name", s(&x.display_name)), ("id", s(id_of(&x.name)))];
+            if !x.vpcs.is_empty() {
+                m.push((
+                    "vpcs",
+                    Y::FlowSeq(x.vpcs.iter().map(|v| s(&name(v))).collect()),
+                ));
+            }
+            if !x.bandwidth_limits.is_empty() {
+                let limits = x
+                    .bandwidth_limits
+                    .iter()
+                    .map(|l| {
+                        Y::FlowMap(vec![
+                            ("regions", Y::FlowSeq(vec![s(&l.region_a), s(&l.region_b)])),
+                            ("bandwidth", Y::Int(l.bits_per_second as i64)),
+                        ])
+                    })
+                    .collect();
+                m.push(("bandwidth_limits", Y::Seq(limits)));
+            }
+            Y::Map(m)
+        })
+        .collect();
+    if !ccns.is_empty() {
+        top.push(("ccns", Y::Seq(ccns)));
     }
     if !flow_logs.is_empty() {
         top.push(("flow_logs", Y::Seq(flow_logs)));

@@ -826,3 +826,53 @@ fn router_flow_logs_and_blackholes_round_trip() {
         assert!(!exported.contains("# Note"), "{exported}");
     }
 }
+
+#[test]
+fn ccn_scenarios_round_trip() {
+    for (file, provider, name, want) in [
+        (
+            "scenarios/tencent-ccn-throttling.yaml",
+            Provider::Tencent,
+            "tencent",
+            "ccns:\n  - name: backbone\n    id: ccn-a1b2c3d4\n    vpcs: [gz, sh]\n    bandwidth_limits:\n      - { regions: [ap-guangzhou, ap-shanghai], bandwidth: 1000000 }\n",
+        ),
+        (
+            "scenarios/tencent-ccn-same-region.yaml",
+            Provider::Tencent,
+            "tencent",
+            "    vpcs: [gz-a, gz-b, sh]\n",
+        ),
+        (
+            "scenarios/alibaba-cen-cross-region.yaml",
+            Provider::Alibaba,
+            "alibaba",
+            "    vpcs: [hz, sh]\n",
+        ),
+    ] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
+        let (server, exported) = round_trip(&path, provider, name);
+        for w in [want, "resource: { ccn: ", "    region: "] {
+            assert!(exported.contains(w), "{file}: missing {w:?} in\n{exported}");
+        }
+        assert!(!exported.contains("not applied"), "{exported}");
+        let mut ccns = server
+            .rt
+            .block_on(pb::ccn_service_client::CcnServiceClient::connect(
+                server.url.clone(),
+            ))
+            .unwrap();
+        let list = server
+            .rt
+            .block_on(
+                ccns.list_cloud_connect_networks(pb::ListCloudConnectNetworksRequest {
+                    parent: PARENT.into(),
+                    ..Default::default()
+                }),
+            )
+            .unwrap()
+            .into_inner()
+            .cloud_connect_networks;
+        assert_eq!(list.len(), 1, "{file}");
+        assert_eq!(list[0].bandwidth_limits.len(), 1, "{file}");
+    }
+}

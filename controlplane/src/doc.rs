@@ -134,6 +134,20 @@ pub struct NatGatewayDoc {
     /// The id of its (requester-managed) network interface.
     #[serde(default)]
     pub eni_id: Option<String>,
+    /// DNAT rules (port forwarding from the gateway's address to an inside host).
+    #[serde(default)]
+    pub dnat: Vec<S<DnatDoc>>,
+}
+
+/// A DNAT rule: `{ protocol: tcp, port: 8080, to: web-1, to_port: 80 }` (`to`: an interface
+/// of the VPC by name, or its private address).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnatDoc {
+    pub protocol: S<String>,
+    pub port: u16,
+    pub to: S<String>,
+    pub to_port: u16,
 }
 
 #[derive(Debug, Deserialize)]
@@ -454,6 +468,10 @@ pub struct ResourceDoc {
     /// A CCN flow log: the CCN's name.
     #[serde(default)]
     pub ccn: Option<String>,
+    /// A NAT gateway flow log (tencent `ResourceType` NAT, seed 004): the gateway's name. It
+    /// captures the gateway's interface, as an ENI flow log of that interface would.
+    #[serde(default)]
+    pub nat_gateway: Option<String>,
 }
 
 /// One line of the traffic script: `at` (seconds after `start`) and exactly one action.

@@ -542,6 +542,8 @@ impl Loader {
                     .map_err(|e| self.model(e, &p, t.referenced, &[] as &[(&str, Location)]))?;
             }
         }
+        // DNAT rules name interfaces, created below: set once they exist.
+        let mut dnat = Vec::new();
         for (i, n) in d.nat_gateways.iter().enumerate() {
             let p = format!("{path}.nat_gateways[{i}]");
             let nd = &n.value;
@@ -584,6 +586,9 @@ impl Loader {
                 .create_nat_gateway(start, spec)
                 .map_err(|e| self.model(e, &p, n.referenced, &fields))?;
             names.nats.insert((vpc, nd.name.value.clone()), idx);
+            if !nd.dnat.is_empty() {
+                dnat.push((idx, p, n));
+            }
         }
         for (table, p, r) in later {
             let route = self.route(w, names, vpc, &p, r)?;
@@ -656,6 +661,44 @@ impl Loader {
                     .map_err(|err| self.model(err, &p, b.referenced, &[] as &[(&str, Location)]))?;
             }
             self.unique_endpoint(names, &ed.name, &p, Endpoint::Eni(idx))?;
+        }
+        for (idx, p, n) in dnat {
+            let mut rules = Vec::new();
+            for (j, r) in n.value.dnat.iter().enumerate() {
+                let rp = format!("{p}.dnat[{j}]");
+                let protocol = match r.value.protocol.value.to_ascii_lowercase().as_str() {
+                    "tcp" | "6" => 6,
+                    "udp" | "17" => 17,
+                    _ => {
+                        return Err(self.err(
+                            r.value.protocol.referenced,
+                            format!("{rp}.protocol"),
+                            "a DNAT rule forwards `tcp` or `udp`",
+                        ));
+                    }
+                };
+                let to = match r.value.to.value.parse::<Ipv4Addr>() {
+                    Ok(ip) => ip,
+                    Err(_) => match self.endpoint(names, &r.value.to, &format!("{rp}.to"))? {
+                        Endpoint::Eni(e) => w.enis[e as usize].ip,
+                        _ => {
+                            return Err(self.err(
+                                r.value.to.referenced,
+                                format!("{rp}.to"),
+                                "a DNAT rule forwards to an interface of the VPC",
+                            ));
+                        }
+                    },
+                };
+                rules.push(vpclab_sim::nat::Dnat {
+                    protocol,
+                    port: r.value.port,
+                    to,
+                    to_port: r.value.to_port,
+                });
+            }
+            w.set_nat_dnat(idx, rules)
+                .map_err(|e| self.model(e, &p, n.referenced, &[] as &[(&str, Location)]))?;
         }
         Ok(())
     }
@@ -1209,6 +1252,35 @@ impl Loader {
         let scope = match (&r.eni, &r.subnet, &r.vpc) {
             // A CCN flow log: a Cloud Connect Network's cross-region traffic.
             _ if r.ccn.is_some() => self.ccn_scope(names, &d.resource, &rfield)?,
+            // A NAT gateway flow log: the gateway's (requester-managed) interface, whose
+            // records are those of an ENI flow log (tencent's NAT flow logs use the ENI record
+            // shape, flowlogs.md §3.4).
+            (None, None, None) if r.nat_gateway.is_some() => {
+                let n = r.nat_gateway.as_deref().unwrap_or_default();
+                let found: Vec<u32> = names
+                    .nats
+                    .iter()
+                    .filter(|((_, x), _)| x == n)
+                    .map(|(_, i)| *i)
+                    .collect();
+                match found.as_slice() {
+                    [i] => Scope::Eni(w.nats[*i as usize].eni),
+                    [] => {
+                        return Err(self.err(
+                            d.resource.referenced,
+                            format!("{rfield}.nat_gateway"),
+                            format!("no NAT gateway named `{n}`"),
+                        ));
+                    }
+                    _ => {
+                        return Err(self.err(
+                            d.resource.referenced,
+                            format!("{rfield}.nat_gateway"),
+                            format!("`{n}` names NAT gateways in several VPCs"),
+                        ));
+                    }
+                }
+            }
             // A router flow log: an attachment of an enterprise router.
             _ if r.router.is_some() || r.attachment.is_some() => {
                 self.attachment_scope(w, names, &d.resource, &rfield)?
@@ -1262,7 +1334,7 @@ impl Loader {
                 return Err(self.err(
                     d.resource.referenced,
                     rfield,
-                    "give exactly one of eni, subnet or vpc",
+                    "give exactly one of eni, subnet, vpc or nat_gateway",
                 ));
             }
         };

@@ -99,10 +99,18 @@ pub fn packet(world: &World, o: &Outcome) -> Vec<String> {
         let id = &world.nats[n.nat as usize].id;
         let (ii, ip) = n.inside;
         let (oi, op) = n.outside;
-        if o.packet.src == ii {
+        if o.packet.src == ii && n.forwarded {
+            lines.push(format!(
+                "    NAT gateway {id}: reply of a forwarded flow, source {ii}:{ip} -> {oi}:{op} (DNAT rule)"
+            ));
+        } else if o.packet.src == ii {
             lines.push(format!(
                 "    NAT gateway {id}: source {ii}:{ip} -> {oi}:{op} (session for {})",
                 o.packet.dst
+            ));
+        } else if n.forwarded {
+            lines.push(format!(
+                "    NAT gateway {id}: DNAT rule {oi}:{op} -> {ii}:{ip} (port forwarding)"
             ));
         } else {
             lines.push(format!(
@@ -161,8 +169,8 @@ pub fn packet(world: &World, o: &Outcome) -> Vec<String> {
                 match why {
                     crate::nat::NatDrop::Protocol => "it translates TCP, UDP and ICMP only",
                     crate::nat::NatDrop::PortsExhausted => "no free port for this destination",
-                    crate::nat::NatDrop::NoSession => "no session matches (connections cannot start from outside)",
-                    crate::nat::NatDrop::Expired => "the session timed out",
+                    crate::nat::NatDrop::NoSession => "no session or DNAT rule matches (connections from outside need a DNAT rule)",
+                    crate::nat::NatDrop::Expired => "the session timed out (a TCP packet from inside is answered with a RST from the gateway)",
                 }
             ),
         }
@@ -177,5 +185,6 @@ fn stage_name(s: crate::verdict::Stage) -> &'static str {
         AclEgress => "the network ACL (egress)",
         AclIngress => "the network ACL (ingress)",
         SgIngress => "the security group (ingress)",
+        Nat => "the NAT gateway",
     }
 }

@@ -9,9 +9,15 @@
 //! are gone: a TCP packet of an expired session gets a RST (AWS: "returns an RST packet to any
 //! resources behind the NAT gateway that attempt to continue the connection").
 //!
+//! DNAT rules (port forwarding, tencent/huawei NAT gateways): a TCP or UDP packet from outside
+//! to the gateway's address and a rule's port goes to the rule's inside address and port; the
+//! inside host's replies to that client are translated back (source: the gateway's address and
+//! the rule's port) while the forwarded flow is not idle longer than the timeout. SNAT never
+//! hands out a port a DNAT rule uses.
+//!
 //! What this module does not do: security groups (a NAT gateway has none), routing (the world
-//! routes to and from it), inbound connections (nothing maps them: DNAT is a later step).
-//! Port allocation is deterministic: the lowest free port above the last one handed out.
+//! routes to and from it). Port allocation is deterministic: the lowest free port above the
+//! last one handed out.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -33,6 +39,16 @@ pub struct Inside {
     pub dport: u16,
 }
 
+/// A DNAT rule: `protocol` (TCP or UDP) `port` on the gateway's address is forwarded to
+/// `to`:`to_port` inside.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dnat {
+    pub protocol: u8,
+    pub port: u16,
+    pub to: Ipv4Addr,
+    pub to_port: u16,
+}
+
 /// A session's outside key: (protocol, remote address, remote port, NAT port).
 type Outside = (u8, Ipv4Addr, u16, u16);
 
@@ -43,7 +59,7 @@ struct Session {
 }
 
 /// Why the gateway dropped a packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum NatDrop {
     /// Only TCP, UDP and ICMP are translated.
     Protocol,
@@ -62,6 +78,10 @@ pub struct Table {
     outside: BTreeMap<Outside, Inside>,
     per_destination: BTreeMap<(u8, Ipv4Addr, u16), u32>,
     last_port: u16,
+    /// DNAT rules, and the forwarded flows keyed by the inside host's reply 5-tuple (the
+    /// session's port is the rule's public port).
+    dnat: Vec<Dnat>,
+    forwarded: BTreeMap<Inside, Session>,
 }
 
 pub const FIRST_PORT: u16 = 1024;
@@ -126,6 +146,54 @@ impl Table {
         Ok((k.src, k.sport))
     }
 
+    /// Sets the DNAT rules (forwarded flows of removed rules end).
+    pub fn set_dnat(&mut self, rules: Vec<Dnat>) {
+        self.forwarded
+            .retain(|k, s| rules.iter().any(|r| r.port == s.port && r.to == k.src));
+        self.dnat = rules;
+    }
+
+    pub fn dnat(&self) -> &[Dnat] {
+        &self.dnat
+    }
+
+    /// A packet from outside to the gateway's `port` that no SNAT session claims: the inside
+    /// (address, port) a DNAT rule forwards it to, remembering the flow for the replies.
+    pub fn forward(
+        &mut self,
+        now: Time,
+        protocol: u8,
+        remote: Ipv4Addr,
+        rport: u16,
+        port: u16,
+    ) -> Option<(Ipv4Addr, u16)> {
+        let r = *self
+            .dnat
+            .iter()
+            .find(|r| r.protocol == protocol && r.port == port)?;
+        let k = Inside {
+            protocol,
+            src: r.to,
+            sport: r.to_port,
+            dst: remote,
+            dport: rport,
+        };
+        self.forwarded.insert(k, Session { port, last: now });
+        Some((r.to, r.to_port))
+    }
+
+    /// An inside host's reply on a forwarded flow: the public port it leaves from, if the
+    /// flow is live.
+    pub fn forwarded_reply(&mut self, now: Time, idle: Span, k: Inside) -> Option<u16> {
+        let s = self.forwarded.get_mut(&k)?;
+        if now.saturating_sub(s.last) > idle {
+            self.forwarded.remove(&k);
+            return None;
+        }
+        s.last = now;
+        Some(s.port)
+    }
+
     /// Sessions held now.
     pub fn len(&self) -> usize {
         self.inside.len()
@@ -152,7 +220,13 @@ impl Table {
         let start = self.last_port.max(FIRST_PORT - 1);
         (start.saturating_add(1)..=u16::MAX)
             .chain(FIRST_PORT..=start)
-            .find(|&p| !self.outside.contains_key(&(k.protocol, k.dst, k.dport, p)))
+            .find(|&p| {
+                !self.outside.contains_key(&(k.protocol, k.dst, k.dport, p))
+                    && !self
+                        .dnat
+                        .iter()
+                        .any(|r| r.protocol == k.protocol && r.port == p)
+            })
     }
 }
 
@@ -206,5 +280,35 @@ mod tests {
         let mut gre = k(0);
         gre.protocol = 47;
         assert_eq!(t.outbound(t0, IDLE, 2, gre), Err(NatDrop::Protocol));
+    }
+
+    #[test]
+    fn dnat_forwards_in_and_translates_replies_back() {
+        let mut t = Table::default();
+        let t0 = Time::from_secs(0);
+        let web = Ipv4Addr::new(10, 0, 1, 10);
+        let client = Ipv4Addr::new(203, 0, 113, 7);
+        t.set_dnat(vec![Dnat {
+            protocol: 6,
+            port: 1024,
+            to: web,
+            to_port: 80,
+        }]);
+        assert_eq!(t.forward(t0, 6, client, 50000, 1024), Some((web, 80)));
+        assert_eq!(t.forward(t0, 17, client, 50000, 1024), None);
+        assert_eq!(t.forward(t0, 6, client, 50000, 1025), None);
+        let reply = Inside {
+            protocol: 6,
+            src: web,
+            sport: 80,
+            dst: client,
+            dport: 50000,
+        };
+        assert_eq!(t.forwarded_reply(t0, IDLE, reply), Some(1024));
+        // SNAT skips the rule's port.
+        assert_eq!(t.outbound(t0, IDLE, 10, k(40000)), Ok(1025));
+        // Idle past the timeout: the replies are no longer translated back.
+        assert_eq!(t.forwarded_reply(Time::from_secs(351), IDLE, reply), None);
+        assert_eq!(t.forwarded_reply(t0, IDLE, reply), None);
     }
 }

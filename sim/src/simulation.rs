@@ -379,6 +379,17 @@ impl Simulation {
         if self.keep_outcomes {
             self.outcomes.push(out);
         }
+        // A NAT gateway answers a packet of a timed-out TCP session with a RST.
+        if let Some((nat, rst)) = self.world.nat_reset(&out) {
+            self.schedule(
+                self.now + self.reply_delay,
+                Event::Send {
+                    from: nat,
+                    packet: rst,
+                    auto_reply: false,
+                },
+            );
+        }
         out
     }
 

@@ -13,13 +13,16 @@ pub enum Stage {
     AclEgress,
     AclIngress,
     SgIngress,
+    /// A NAT gateway's translation, on its interface (`at` is the gateway): only its drops
+    /// are decisions (D13: REJECT on the gateway's record).
+    Nat,
 }
 
 impl Stage {
     pub fn direction(self) -> Direction {
         match self {
             Stage::SgEgress | Stage::AclEgress => Direction::Egress,
-            Stage::AclIngress | Stage::SgIngress => Direction::Ingress,
+            Stage::AclIngress | Stage::SgIngress | Stage::Nat => Direction::Ingress,
         }
     }
 }
@@ -52,6 +55,8 @@ pub enum By {
     Tracked,
     /// An ICMP error about a tracked connection (D9).
     Related,
+    /// A NAT gateway could not translate the packet.
+    Nat(crate::nat::NatDrop),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]

@@ -520,6 +520,8 @@ pub enum Node {
     External(u32),
     /// A Cloud Connect Network, joined to the VPCs attached to it.
     Ccn(u32),
+    /// An enterprise router, joined to its attached VPCs, peer routers and on-premises hosts.
+    Router(u32),
 }
 
 /// The route a packet took out of its subnet.
@@ -627,6 +629,8 @@ pub struct NatHit {
     pub nat: u32,
     pub inside: (Ipv4Addr, u16),
     pub outside: (Ipv4Addr, u16),
+    /// Translated by a DNAT rule (a forwarded flow), not an SNAT session.
+    pub forwarded: bool,
 }
 
 impl Outcome {
@@ -747,6 +751,8 @@ pub struct World {
     pub logs: LogCatalog,
     /// Enterprise routers and their attachments (configuration; issue 4 routes through them).
     pub routers: Routers,
+    /// Each router's node in the topology graph.
+    router_nodes: BTreeMap<u32, NodeIndex>,
     /// Cloud Connect Networks (`crate::ccn`, `connect`).
     pub ccns: Ccns,
     graph: StableUnGraph<Node, ()>,
@@ -796,6 +802,7 @@ impl World {
             flow_logs: Vec::new(),
             logs: LogCatalog::default(),
             routers: Routers::default(),
+            router_nodes: BTreeMap::new(),
             ccns: Ccns::default(),
             graph,
             internet,
@@ -2325,12 +2332,15 @@ impl World {
             self.profile.nat_idle_timeout,
             self.profile.nat_sessions_per_destination,
         );
-        let port = self.nats[n as usize].table.outbound(now, idle, limit, k);
-        let action = if port.is_ok() {
-            Action::Accept
-        } else {
-            Action::Reject
+        // A reply of a flow a DNAT rule forwarded leaves from the rule's port; anything else
+        // is source-NATed.
+        let table = &mut self.nats[n as usize].table;
+        let forwarded = table.forwarded_reply(now, idle, k);
+        let port = match forwarded {
+            Some(p) => Ok(p),
+            None => table.outbound(now, idle, limit, k),
         };
+        let (action, d2) = nat_decision(n, port.err());
         self.capture(
             now,
             e,
@@ -2339,7 +2349,7 @@ impl World {
             &pkt,
             None,
             out.id,
-            [Some(d1), None],
+            [Some(d1), d2],
             None,
         );
         let port = match port {
@@ -2356,6 +2366,7 @@ impl World {
             nat: n,
             inside: (pkt.src, sport),
             outside: (translated.src, port),
+            forwarded: forwarded.is_some(),
         });
         self.pipeline(now, Endpoint::Eni(e), translated, out);
     }
@@ -2373,15 +2384,22 @@ impl World {
         let e = self.nats[n as usize].eni;
         let (sport, dport) = nat_ports(&pkt);
         let idle = self.profile.nat_idle_timeout;
-        let inside =
-            self.nats[n as usize]
-                .table
-                .inbound(now, idle, pkt.protocol(), pkt.src, sport, dport);
-        let action = if inside.is_ok() {
-            Action::Accept
-        } else {
-            Action::Reject
+        let table = &mut self.nats[n as usize].table;
+        let mut forwarded = false;
+        // A reply of an SNAT session first, then the DNAT rules (port forwarding).
+        let inside = match table.inbound(now, idle, pkt.protocol(), pkt.src, sport, dport) {
+            Err(nat::NatDrop::NoSession) if pkt.dst == self.enis[e as usize].ip => {
+                match table.forward(now, pkt.protocol(), pkt.src, sport, dport) {
+                    Some(x) => {
+                        forwarded = true;
+                        Ok(x)
+                    }
+                    None => Err(nat::NatDrop::NoSession),
+                }
+            }
+            r => r,
         };
+        let (action, d2) = nat_decision(n, inside.err());
         self.capture(
             now,
             e,
@@ -2390,7 +2408,7 @@ impl World {
             &pkt,
             None,
             out.id,
-            [Some(d1), None],
+            [Some(d1), d2],
             None,
         );
         let (ip, port) = match inside {
@@ -2407,6 +2425,7 @@ impl World {
             nat: n,
             inside: (ip, port),
             outside: (pkt.dst, dport),
+            forwarded,
         });
         self.pipeline(now, Endpoint::Eni(e), back, out);
     }
@@ -2450,8 +2469,11 @@ impl World {
         match set.first_match(remote, view) {
             Some(r) if r.action == RuleAction::Allow => {
                 let mut origin = r.origin;
-                let untracked =
-                    self.profile.untracked_flows && untracked_flow(e, dir, r, remote, view);
+                // Flows through a NAT gateway are always tracked (policy.md §6.2, §1.3): the
+                // remote end is routed via a NAT gateway from the ENI's subnet, both ways.
+                let untracked = self.profile.untracked_flows
+                    && untracked_flow(e, dir, r, remote, view)
+                    && !self.routed_via_nat(e.subnet, remote);
                 if let By::SgRule { tracked, .. } = &mut origin {
                     *tracked = !untracked;
                 }
@@ -2467,6 +2489,21 @@ impl World {
             Some(r) => (Verdict::Deny(r.origin), None),
             None => (Verdict::Deny(By::SgNoMatch), None),
         }
+    }
+
+    /// Does the route table of `subnet` send traffic for `remote` to a NAT gateway?
+    fn routed_via_nat(&self, subnet: u32, remote: Ipv4Addr) -> bool {
+        let table = self.subnets[subnet as usize].route_table;
+        matches!(
+            self.route_tables[table as usize].lookup(remote),
+            Some((
+                _,
+                Route {
+                    target: Target::NatGateway(_),
+                    ..
+                }
+            ))
+        )
     }
 
     /// Merges the flow-log counters of connections that left the conntrack table into their
@@ -2870,6 +2907,7 @@ impl World {
             Node::InternetGateway(g) => format!("IGW {}", self.igws[g as usize].id),
             Node::External(x) => format!("host {}", self.externals[x as usize].name),
             Node::Ccn(c) => format!("CCN {}", self.ccns.items[c as usize].name),
+            Node::Router(r) => format!("router {}", self.routers.routers[r as usize].name),
         }
     }
 
@@ -2943,6 +2981,7 @@ impl World {
                 let acl = acl.map_or("(none)", |a| self.acls[a as usize].name.as_str());
                 format!("ACL {acl} {dir} (subnet {})", s.name)
             }
+            Stage::Nat => format!("NAT gateway {}", self.nats[d.at as usize].name),
         };
         let reason = match by {
             By::SgRule {
@@ -2985,6 +3024,24 @@ impl World {
                 self.security_groups[sg as usize].name
             ),
             By::SgImplicitEgress => format!("implicit rule: all outbound traffic {what}"),
+            By::Nat(why) => {
+                let p = &self.profile;
+                match why {
+                    nat::NatDrop::Protocol => "translates TCP, UDP and ICMP only; drops".into(),
+                    nat::NatDrop::PortsExhausted => format!(
+                        "this destination already holds {} sessions; drops",
+                        p.nat_sessions_per_destination
+                    ),
+                    nat::NatDrop::NoSession => {
+                        "no session or DNAT rule matches (connections from outside need a DNAT rule); drops"
+                            .into()
+                    }
+                    nat::NatDrop::Expired => format!(
+                        "the session was idle longer than {} s and is gone; drops (TCP: answers the inside host with a RST)",
+                        p.nat_idle_timeout.secs()
+                    ),
+                }
+            }
             By::SgNoMatch => format!("no rule matched; the group {what} by default"),
             By::AclRule { acl, rev, rule } => {
                 let e = &self.acls[acl as usize].entries_at(rev)[rule as usize];
@@ -3050,6 +3107,21 @@ fn untracked_flow(
 }
 
 /// Checks ACL entries against the cloud's rules (numbers, duplicates, ports).
+/// A NAT gateway's record action for a translation, and the decision when it dropped.
+fn nat_decision(n: u32, drop: Option<nat::NatDrop>) -> (Action, Option<Decision>) {
+    match drop {
+        None => (Action::Accept, None),
+        Some(why) => (
+            Action::Reject,
+            Some(Decision {
+                stage: Stage::Nat,
+                at: n,
+                verdict: Verdict::Deny(By::Nat(why)),
+            }),
+        ),
+    }
+}
+
 /// The "ports" a NAT gateway translates: TCP/UDP ports, the ICMP echo identifier (as
 /// source, and as destination on the way back).
 fn nat_ports(p: &Packet) -> (u16, u16) {

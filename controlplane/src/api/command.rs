@@ -117,6 +117,8 @@ commands! {
     UpdateRouterAttachment(pb::UpdateRouterAttachmentRequest),
     CreateRouterRouteTable(pb::CreateRouterRouteTableRequest),
     UpdateRouterRouteTable(pb::UpdateRouterRouteTableRequest),
+    CreateCloudConnectNetwork(pb::CreateCloudConnectNetworkRequest),
+    UpdateCloudConnectNetwork(pb::UpdateCloudConnectNetworkRequest),
 }
 
 #[cfg(test)]

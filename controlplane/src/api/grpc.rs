@@ -1117,3 +1117,65 @@ fn clock(p: &Project) -> pb::Clock {
         speed: p.speed,
     }
 }
+
+#[tonic::async_trait]
+impl pb::ccn_service_server::CcnService for Api {
+    async fn create_cloud_connect_network(
+        &self,
+        req: Request<pb::CreateCloudConnectNetworkRequest>,
+    ) -> Reply<pb::CloudConnectNetwork> {
+        create!(
+            self,
+            req,
+            CreateCloudConnectNetwork,
+            C::CloudConnectNetworks,
+            view::cloud_connect_network
+        )
+    }
+    async fn get_cloud_connect_network(
+        &self,
+        req: Request<pb::GetCloudConnectNetworkRequest>,
+    ) -> Reply<pb::CloudConnectNetwork> {
+        get!(
+            self,
+            req,
+            C::CloudConnectNetworks,
+            view::cloud_connect_network
+        )
+    }
+    async fn list_cloud_connect_networks(
+        &self,
+        req: Request<pb::ListCloudConnectNetworksRequest>,
+    ) -> Reply<pb::ListCloudConnectNetworksResponse> {
+        let caller = self.caller(&req)?;
+        let r = req.into_inner();
+        self.read(caller, move |p| {
+            check_parent(&p.id, &r.parent)?;
+            let (items, next_page_token) = page(
+                live(&p.world().ccns.items, |_| false),
+                r.page_size,
+                &r.page_token,
+            )?;
+            Ok(pb::ListCloudConnectNetworksResponse {
+                cloud_connect_networks: items
+                    .into_iter()
+                    .map(|i| view::cloud_connect_network(p, i))
+                    .collect(),
+                next_page_token,
+            })
+        })
+        .await
+    }
+    async fn update_cloud_connect_network(
+        &self,
+        req: Request<pb::UpdateCloudConnectNetworkRequest>,
+    ) -> Reply<pb::CloudConnectNetwork> {
+        create!(
+            self,
+            req,
+            UpdateCloudConnectNetwork,
+            C::CloudConnectNetworks,
+            view::cloud_connect_network
+        )
+    }
+}

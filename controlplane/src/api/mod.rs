@@ -8,7 +8,7 @@
 //! - `view`: the model read back as API resources.
 //! - `cloud`: all projects, their store, replay on start.
 //! - `tenancy`: bearer tokens → projects.
-//! - `grpc`: the four services' thin handlers.
+//! - `grpc`: the five services' thin handlers.
 //! - `server`: `serve(listener, cloud, tenancy, shutdown)` with reflection and health.
 
 pub mod cloud;

@@ -23,6 +23,7 @@ pub enum Collection {
     RouterAttachments,
     NatGateways,
     RouterRouteTables,
+    CloudConnectNetworks,
 }
 
 impl Collection {
@@ -44,6 +45,7 @@ impl Collection {
             Collection::RouterAttachments => "routerAttachments",
             Collection::NatGateways => "natGateways",
             Collection::RouterRouteTables => "routerRouteTables",
+            Collection::CloudConnectNetworks => "cloudConnectNetworks",
         }
     }
 
@@ -65,6 +67,7 @@ impl Collection {
             Collection::RouterAttachments => "vpclab.v1.RouterAttachment",
             Collection::NatGateways => "vpclab.v1.NatGateway",
             Collection::RouterRouteTables => "vpclab.v1.RouterRouteTable",
+            Collection::CloudConnectNetworks => "vpclab.v1.CloudConnectNetwork",
         }
     }
 
@@ -86,6 +89,7 @@ impl Collection {
             Collection::RouterAttachments => "router attachment",
             Collection::NatGateways => "NAT gateway",
             Collection::RouterRouteTables => "router route table",
+            Collection::CloudConnectNetworks => "Cloud Connect Network",
         }
     }
 }

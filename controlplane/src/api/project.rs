@@ -262,6 +262,8 @@ impl Project {
             Collection::EnterpriseRouters => Kind::EnterpriseRouter,
             Collection::RouterAttachments => Kind::RouterAttachment,
             Collection::NatGateways => Kind::NatGateway,
+            // CCNs are the world's `ccns`, outside its kinds.
+            Collection::CloudConnectNetworks => return w.ccns.find(id),
             // Router route tables have no index of their own in the world; they go with
             // their router.
             Collection::RouterRouteTables => {
@@ -351,10 +353,11 @@ impl Project {
                 let v = required(&r.vpc, "vpc")?;
                 let id = self.new_id(Collection::Vpcs, &r.vpc_id, "vpc_id")?;
                 let block = cidr(&v.cidr, "vpc.cidr")?;
+                let region = (!v.region.is_empty()).then(|| v.region.clone());
                 let idx = self
                     .sim
                     .world
-                    .transact(|w| w.create_vpc(&v.display_name, id, block))
+                    .transact(|w| w.create_vpc_in(&v.display_name, id, block, region))
                     .map_err(|e| rename_field(ApiError::model(e, "vpc")))?;
                 Ok(created(self.sim.world.vpcs[idx as usize].id.clone()))
             }
@@ -1528,6 +1531,62 @@ impl Project {
                 Ok(created(table.id))
             }
 
+            // ----- Cloud Connect Networks -----
+            Command::CreateCloudConnectNetwork(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let c = required(&r.cloud_connect_network, "cloud_connect_network")?;
+                let id = self.new_id(
+                    Collection::CloudConnectNetworks,
+                    &r.cloud_connect_network_id,
+                    "cloud_connect_network_id",
+                )?;
+                let vpcs = self.ccn_new_vpcs(None, &c.vpcs)?;
+                let limits = self.ccn_limits(None, &vpcs, &c.bandwidth_limits)?;
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| w.create_ccn(&c.display_name, id))
+                    .map_err(|e| ccn_field(ApiError::model(e, "cloud_connect_network")))?;
+                self.ccn_apply(now, idx, &vpcs, &limits)?;
+                Ok(created(self.sim.world.ccns.items[idx as usize].id.clone()))
+            }
+            Command::UpdateCloudConnectNetwork(r) => {
+                let c = required(&r.cloud_connect_network, "cloud_connect_network")?;
+                let idx = self.resolve(
+                    Collection::CloudConnectNetworks,
+                    &c.name,
+                    "cloud_connect_network.name",
+                )?;
+                let id = self.sim.world.ccns.items[idx as usize].id.clone();
+                self.check_etag(
+                    Collection::CloudConnectNetworks,
+                    &id,
+                    &c.etag,
+                    "cloud_connect_network.etag",
+                )?;
+                let paths =
+                    mask_paths(&r.update_mask, &["vpcs", "bandwidth_limits"], |p| match p {
+                        "vpcs" => !c.vpcs.is_empty(),
+                        _ => !c.bandwidth_limits.is_empty(),
+                    })?;
+                let has = |p: &str| paths.iter().any(|x| x == p);
+                let vpcs = if has("vpcs") {
+                    self.ccn_new_vpcs(Some(idx), &c.vpcs)?
+                } else {
+                    Vec::new()
+                };
+                let limits = if has("bandwidth_limits") {
+                    self.ccn_limits(Some(idx), &vpcs, &c.bandwidth_limits)?
+                } else {
+                    Vec::new()
+                };
+                if !vpcs.is_empty() || !limits.is_empty() {
+                    self.ccn_apply(now, idx, &vpcs, &limits)?;
+                    self.bump(Collection::CloudConnectNetworks, &id);
+                }
+                Ok(created(id))
+            }
+
             // ----- NAT gateway -----
             Command::CreateNatGateway(r) => {
                 check_parent(&self.id, &r.parent)?;
@@ -1664,8 +1723,7 @@ impl Project {
                     Scope::Subnet(_) => Collection::Subnets,
                     Scope::Vpc(_) => Collection::Vpcs,
                     Scope::RouterAttachment(_) => Collection::RouterAttachments,
-                    // The API creates no CCN flow logs (no CCN resources yet).
-                    Scope::Ccn(_) => return err,
+                    Scope::Ccn(_) => Collection::CloudConnectNetworks,
                 };
                 err.about(c.type_name(), resource)
             }
@@ -1688,7 +1746,7 @@ impl Project {
 
     /// A dependent's id as a resource name (the id tells its collection by lookup).
     fn dependent_name(&self, id: &str) -> String {
-        const ALL: [Collection; 15] = [
+        const ALL: [Collection; 16] = [
             Collection::Vpcs,
             Collection::Subnets,
             Collection::NetworkInterfaces,
@@ -1704,6 +1762,7 @@ impl Project {
             Collection::RouterAttachments,
             Collection::NatGateways,
             Collection::RouterRouteTables,
+            Collection::CloudConnectNetworks,
         ];
         ALL.into_iter()
             .find(|c| self.find(*c, id).is_some())
@@ -1740,14 +1799,197 @@ impl Project {
                 name,
                 field,
             )?))
+        } else if seg(Collection::CloudConnectNetworks) {
+            Ok(Scope::Ccn(self.resolve(
+                Collection::CloudConnectNetworks,
+                name,
+                field,
+            )?))
         } else {
             Err(ApiError::invalid(
                 field,
                 format!(
-                    "`{name}` is not a network interface, subnet, VPC or router attachment name"
+                    "`{name}` is not a network interface, subnet, VPC, router attachment or \
+                     Cloud Connect Network name"
                 ),
             ))
         }
+    }
+
+    /// The VPCs a CCN request attaches (`ccn`: the CCN being updated, whose attached VPCs
+    /// the list must keep), checked as the world checks an attachment, so that applying them
+    /// one by one cannot fail halfway: each VPC once, in no CCN yet, its block overlapping no
+    /// other block of the CCN.
+    fn ccn_new_vpcs(&self, ccn: Option<u32>, names: &[String]) -> Result<Vec<u32>, ApiError> {
+        const FIELD: &str = "cloud_connect_network.vpcs";
+        let w = &self.sim.world;
+        let current: Vec<u32> = ccn
+            .map(|c| {
+                w.ccns.items[c as usize]
+                    .attachments
+                    .iter()
+                    .map(|a| a.vpc)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut listed = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            let field = format!("{FIELD}[{i}]");
+            let v = self.resolve(Collection::Vpcs, n, &field)?;
+            if listed.contains(&v) {
+                return Err(ApiError::invalid(field, format!("`{n}` is listed twice")));
+            }
+            listed.push(v);
+        }
+        if let Some(&gone) = current.iter().find(|v| !listed.contains(v)) {
+            let vpc = &w.vpcs[gone as usize];
+            return Err(ApiError::invalid(
+                FIELD,
+                format!(
+                    "VPCs can only be attached: `{}` is missing from the list (detaching a VPC \
+                     from a CCN is not supported)",
+                    self.name(Collection::Vpcs, &vpc.id)
+                ),
+            ));
+        }
+        let mut blocks: Vec<(u32, Ipv4Net)> = current
+            .iter()
+            .map(|&v| (v, w.vpcs[v as usize].cidr))
+            .collect();
+        let mut new = Vec::new();
+        for (i, &v) in listed.iter().enumerate() {
+            if current.contains(&v) {
+                continue;
+            }
+            let field = format!("{FIELD}[{i}]");
+            let vpc = &w.vpcs[v as usize];
+            if let Some(other) = vpc.ccn {
+                return Err(ApiError::new(
+                    Code::FailedPrecondition,
+                    format!(
+                        "vpc `{}` is already attached to CCN {} (a VPC joins one CCN)",
+                        vpc.name, w.ccns.items[other as usize].id
+                    ),
+                )
+                .at(field));
+            }
+            if let Some((o, _)) = blocks.iter().find(|(_, b)| b.overlaps(vpc.cidr)) {
+                let o = &w.vpcs[*o as usize];
+                return Err(ApiError::invalid(
+                    field,
+                    format!(
+                        "vpc `{}` ({}) overlaps vpc `{}` ({}): the blocks of a CCN's VPCs may \
+                         not overlap",
+                        vpc.name, vpc.cidr, o.name, o.cidr
+                    ),
+                ));
+            }
+            blocks.push((v, vpc.cidr));
+            new.push(v);
+        }
+        Ok(new)
+    }
+
+    /// The region-pair limits a CCN request sets (new pairs and changed rates), checked as
+    /// the world checks them with `vpcs` attached too; the list must keep every current pair.
+    fn ccn_limits(
+        &self,
+        ccn: Option<u32>,
+        vpcs: &[u32],
+        limits: &[pb::CcnBandwidthLimit],
+    ) -> Result<Vec<([String; 2], u64)>, ApiError> {
+        const FIELD: &str = "cloud_connect_network.bandwidth_limits";
+        let w = &self.sim.world;
+        let c = ccn.map(|c| &w.ccns.items[c as usize]);
+        let mut regions: Vec<&str> = vpcs
+            .iter()
+            .map(|&v| w.vpcs[v as usize].region.as_str())
+            .collect();
+        if let Some(c) = c {
+            regions.extend(c.attachments.iter().map(|a| a.region.as_str()));
+        }
+        let same = |l: &pb::CcnBandwidthLimit, a: &str, b: &str| {
+            (l.region_a == a && l.region_b == b) || (l.region_a == b && l.region_b == a)
+        };
+        if let Some(c) = c
+            && let Some(gone) = c
+                .limits
+                .iter()
+                .find(|x| !limits.iter().any(|l| same(l, &x.regions[0], &x.regions[1])))
+        {
+            return Err(ApiError::invalid(
+                FIELD,
+                format!(
+                    "bandwidth limits can only be set or changed: the pair {}-{} is missing from \
+                     the list (removing a region pair's limit is not supported)",
+                    gone.regions[0], gone.regions[1]
+                ),
+            ));
+        }
+        let mut out: Vec<([String; 2], u64)> = Vec::new();
+        for (i, l) in limits.iter().enumerate() {
+            let at = |f: &str| format!("{FIELD}[{i}].{f}");
+            for (r, f) in [(&l.region_a, "region_a"), (&l.region_b, "region_b")] {
+                vpclab_sim::ccn::check_region(r).map_err(|m| ApiError::invalid(at(f), m))?;
+                if !regions.contains(&r.as_str()) {
+                    return Err(ApiError::invalid(
+                        at(f),
+                        format!("no VPC of region {r} is attached to the CCN"),
+                    ));
+                }
+            }
+            if l.region_a == l.region_b {
+                return Err(ApiError::invalid(
+                    at("region_b"),
+                    "a bandwidth limit joins two different regions (traffic inside a region is \
+                     not limited)",
+                ));
+            }
+            if l.bits_per_second == 0 {
+                return Err(ApiError::invalid(
+                    at("bits_per_second"),
+                    "a bandwidth limit is at least 1 bit/s",
+                ));
+            }
+            if limits[..i]
+                .iter()
+                .any(|o| same(o, &l.region_a, &l.region_b))
+            {
+                return Err(ApiError::invalid(
+                    FIELD.to_string() + &format!("[{i}]"),
+                    format!("the pair {}-{} is listed twice", l.region_a, l.region_b),
+                ));
+            }
+            let unchanged =
+                c.is_some_and(|c| c.limit(&l.region_a, &l.region_b) == Some(l.bits_per_second));
+            if !unchanged {
+                out.push(([l.region_a.clone(), l.region_b.clone()], l.bits_per_second));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Attaches `vpcs` to CCN `ccn` and sets `limits`, all checked beforehand
+    /// (`ccn_new_vpcs`, `ccn_limits`).
+    fn ccn_apply(
+        &mut self,
+        now: Time,
+        ccn: u32,
+        vpcs: &[u32],
+        limits: &[([String; 2], u64)],
+    ) -> Result<(), ApiError> {
+        let w = &mut self.sim.world;
+        for (i, &v) in vpcs.iter().enumerate() {
+            w.attach_to_ccn(ccn, v).map_err(|e| {
+                ApiError::internal(format!("attaching VPC {i} failed after its checks: {e}"))
+            })?;
+        }
+        for ([a, b], bps) in limits {
+            w.set_ccn_bandwidth(now, ccn, [a, b], *bps).map_err(|e| {
+                ApiError::internal(format!("limit {a}-{b} failed after its checks: {e}"))
+            })?;
+        }
+        Ok(())
     }
 
     /// A router route table of router `router`.
@@ -2476,6 +2718,21 @@ fn rename_field(mut e: ApiError) -> ApiError {
         && let Some(prefix) = f.strip_suffix(".name")
     {
         e.field = Some(format!("{prefix}.display_name"));
+    }
+    e
+}
+
+/// CCN fields the model names differently: the world's `ccn` (a provider without CCNs) is
+/// the resource itself, its `name` the display name.
+fn ccn_field(mut e: ApiError) -> ApiError {
+    if let Some(f) = e.field.as_deref() {
+        let f = match f {
+            "cloud_connect_network.ccn" => "cloud_connect_network",
+            "cloud_connect_network.name" => "cloud_connect_network.display_name",
+            "cloud_connect_network.id" => "cloud_connect_network_id",
+            other => other,
+        };
+        e.field = Some(f.to_string());
     }
     e
 }

@@ -44,6 +44,9 @@ pub async fn serve(
     health_reporter
         .set_serving::<pb::router_service_server::RouterServiceServer<Api>>()
         .await;
+    health_reporter
+        .set_serving::<pb::ccn_service_server::CcnServiceServer<Api>>()
+        .await;
     let ticker = tokio::spawn(realtime(cloud, stop_rx));
     let stop = async move {
         shutdown.await;
@@ -60,7 +63,10 @@ pub async fn serve(
         .add_service(pb::simulation_service_server::SimulationServiceServer::new(
             api.clone(),
         ))
-        .add_service(pb::router_service_server::RouterServiceServer::new(api))
+        .add_service(pb::router_service_server::RouterServiceServer::new(
+            api.clone(),
+        ))
+        .add_service(pb::ccn_service_server::CcnServiceServer::new(api))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
         .await;
     ticker.abort();

@@ -77,6 +77,7 @@ pub fn vpc(p: &Project, i: u32) -> pb::Vpc {
             v.igw.map(|g| w.igws[g as usize].id.as_str()),
         ),
         etag: p.etag(C::Vpcs, &v.id),
+        region: v.region.clone(),
     }
 }
 
@@ -310,8 +311,7 @@ pub fn flow_log(p: &Project, i: u32, format: &str) -> pb::FlowLog {
         Scope::RouterAttachment(a) => {
             p.name(C::RouterAttachments, &w.routers.attachments[a as usize].id)
         }
-        // Not an API resource yet: its id.
-        Scope::Ccn(c) => w.ccns.items[c as usize].id.clone(),
+        Scope::Ccn(c) => p.name(C::CloudConnectNetworks, &w.ccns.items[c as usize].id),
     };
     pb::FlowLog {
         name: p.name(C::FlowLogs, &s.id),
@@ -454,5 +454,29 @@ pub fn router_route_table(p: &Project, i: u32) -> pb::RouterRouteTable {
             .map(|(_, name)| name)
             .collect(),
         etag: p.etag(C::RouterRouteTables, &t.id),
+    }
+}
+
+pub fn cloud_connect_network(p: &Project, i: u32) -> pb::CloudConnectNetwork {
+    let w = p.world();
+    let c = &w.ccns.items[i as usize];
+    pb::CloudConnectNetwork {
+        name: p.name(C::CloudConnectNetworks, &c.id),
+        display_name: c.name.clone(),
+        vpcs: c
+            .attachments
+            .iter()
+            .map(|a| p.name(C::Vpcs, &a.vpc_id))
+            .collect(),
+        bandwidth_limits: c
+            .limits
+            .iter()
+            .map(|l| pb::CcnBandwidthLimit {
+                region_a: l.regions[0].clone(),
+                region_b: l.regions[1].clone(),
+                bits_per_second: l.bandwidth.rate(),
+            })
+            .collect(),
+        etag: p.etag(C::CloudConnectNetworks, &c.id),
     }
 }

@@ -222,9 +222,12 @@ impl World {
         asn: Option<u32>,
     ) -> Result<u32, ModelError> {
         let next = self.routers.routers.len();
-        self.catalog_create(Kind::EnterpriseRouter, next, id, "er", |w, id| {
+        let r = self.catalog_create(Kind::EnterpriseRouter, next, id, "er", |w, id| {
             w.routers.create_router(id, name, asn)
-        })
+        })?;
+        let node = self.graph.add_node(Node::Router(r));
+        self.router_nodes.insert(r, node);
+        Ok(r)
     }
 
     /// Attaches a resource to a router. A VPC attachment names a live VPC by its id.
@@ -291,6 +294,7 @@ impl World {
         }
         let att = self.routers.attachments[a as usize].clone();
         self.routers.delete_attachment(a)?;
+        self.unlink_attachment(&att);
         self.ids[Kind::RouterAttachment as usize].remove(&att.id);
         for e in att.enis {
             if self.is_live(Kind::Eni, e) {
@@ -317,5 +321,27 @@ impl World {
             .filter(|a| !a.deleted && a.kind == AttachmentKind::Vpc && a.resource == vpc_id)
             .map(|a| (Kind::RouterAttachment, a.id.clone()))
             .collect()
+    }
+
+    /// Takes an attachment's edge out of the topology graph (router–VPC, router–router).
+    fn unlink_attachment(&mut self, att: &crate::router::Attachment) {
+        let Some(&rn) = self.router_nodes.get(&att.router) else {
+            return;
+        };
+        let other = match att.kind {
+            AttachmentKind::Vpc => self
+                .find(Kind::Vpc, &att.resource)
+                .map(|v| self.vpcs[v as usize].node),
+            AttachmentKind::PeeringConnection => att
+                .peer
+                .map(|p| self.routers.attachments[p as usize].router)
+                .and_then(|r| self.router_nodes.get(&r).copied()),
+            _ => None,
+        };
+        if let Some(o) = other
+            && let Some(e) = self.graph.find_edge(rn, o)
+        {
+            self.graph.remove_edge(e);
+        }
     }
 }

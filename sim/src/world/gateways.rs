@@ -4,6 +4,7 @@
 //! `World::back_through_nat`; the translation table is `crate::nat`.
 
 use super::*;
+use crate::packet::{TcpFlags, size};
 
 /// What a new NAT gateway needs.
 #[derive(Clone, Debug, Default)]
@@ -95,5 +96,98 @@ impl World {
         self.delete_eni_managed(eni, now)?;
         self.bury(Kind::NatGateway, n);
         Ok(())
+    }
+
+    /// Sets NAT gateway `n`'s DNAT rules (port forwarding from its address to an inside
+    /// host). Each rule: TCP or UDP, a port other than 0 used by no other rule of the
+    /// protocol, and an inside address that is a live interface's private IP in the gateway's
+    /// VPC. Errors name `dnat[i].FIELD`.
+    pub fn set_nat_dnat(&mut self, n: u32, rules: Vec<nat::Dnat>) -> Result<(), ModelError> {
+        self.live_or_not_found(Kind::NatGateway, n)?;
+        let vpc = self.nats[n as usize].vpc;
+        for (i, r) in rules.iter().enumerate() {
+            let at = |f: &str| format!("dnat[{i}].{f}");
+            if !matches!(r.protocol, 6 | 17) {
+                return Err(ModelError::invalid(
+                    at("protocol"),
+                    "a DNAT rule forwards TCP or UDP",
+                ));
+            }
+            if r.port == 0 {
+                return Err(ModelError::invalid(
+                    at("port"),
+                    "port 0 cannot be forwarded",
+                ));
+            }
+            if r.to_port == 0 {
+                return Err(ModelError::invalid(
+                    at("to_port"),
+                    "port 0 cannot be forwarded",
+                ));
+            }
+            if rules[..i]
+                .iter()
+                .any(|q| q.protocol == r.protocol && q.port == r.port)
+            {
+                return Err(ModelError::exists(
+                    at("port"),
+                    format!("another DNAT rule already forwards port {}", r.port),
+                ));
+            }
+            if r.to == self.enis[self.nats[n as usize].eni as usize].ip
+                || !self.private_ips.contains_key(&ip_key(vpc, r.to))
+            {
+                return Err(ModelError::not_found(
+                    at("to"),
+                    format!(
+                        "no interface in the NAT gateway's VPC (other than its own) has the address {}",
+                        r.to
+                    ),
+                ));
+            }
+        }
+        self.nats[n as usize].table.set_dnat(rules);
+        Ok(())
+    }
+
+    /// The RST a NAT gateway returns to an inside host that continues a timed-out TCP
+    /// connection (policy.md §6.2, AWS: "returns an RST packet to any resources behind the NAT
+    /// gateway that attempt to continue the connection"), sent from the gateway's interface.
+    ///
+    /// The RST stands in for the remote end: its source is the destination the host was
+    /// talking to (address and port), its destination the host, so the host's stack and its
+    /// security group see it as part of the host's own connection. It is judged like any
+    /// packet: ACL egress of the gateway's subnet, the route back, ACL ingress of the host's
+    /// subnet and the host's security group, where the host's tracked connection (still live:
+    /// the host has just sent on it) lets it in as a reply. Sequence number: the dropped
+    /// segment's acknowledgement (RFC 9293 §3.10.7.1: a RST answering a segment with ACK takes
+    /// its SEQ from SEG.ACK), no ACK flag. A RST is never answered with a RST.
+    pub fn nat_reset(&self, out: &Outcome) -> Option<(Endpoint, Packet)> {
+        let Fate::Dropped(Drop::Nat {
+            nat,
+            why: nat::NatDrop::Expired,
+        }) = out.fate
+        else {
+            return None;
+        };
+        let L4::Tcp {
+            sport,
+            dport,
+            flags,
+            ack,
+            ..
+        } = out.packet.l4
+        else {
+            return None;
+        };
+        if flags.has(TcpFlags::RST) {
+            return None;
+        }
+        let p = &out.packet;
+        let mut rst = Packet::tcp(p.dst, dport, p.src, sport, TcpFlags::RST, size::TCP_RST);
+        if let L4::Tcp { seq, .. } = &mut rst.l4 {
+            *seq = ack;
+        }
+        Some((Endpoint::Eni(self.nats[nat as usize].eni), rst))
     }
 }

@@ -134,6 +134,9 @@ impl World {
         let att = &mut self.routers.attachments[a as usize];
         att.enis = enis;
         att.networks = vec![v.cidr];
+        if let Some(&rn) = self.router_nodes.get(&router) {
+            self.graph.add_edge(rn, v.node, ());
+        }
         Ok(a)
     }
 
@@ -229,6 +232,9 @@ impl World {
         };
         self.routers.attachments[x as usize].peer = Some(y);
         self.routers.attachments[y as usize].peer = Some(x);
+        if let (Some(&na), Some(&nb)) = (self.router_nodes.get(&a), self.router_nodes.get(&b)) {
+            self.graph.add_edge(na, nb, ());
+        }
         Ok((x, y))
     }
 
@@ -279,6 +285,10 @@ impl World {
         let id = id.unwrap_or_else(|| format!("host-{}", x + 1));
         self.ids[Kind::ExternalHost as usize].insert(id.clone(), x);
         let node = self.graph.add_node(Node::External(x));
+        let router = self.routers.attachments[site as usize].router;
+        if let Some(&rn) = self.router_nodes.get(&router) {
+            self.graph.add_edge(node, rn, ());
+        }
         self.externals.push(ExternalHost {
             id,
             name: name.into(),

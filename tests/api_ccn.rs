@@ -1,0 +1,557 @@
+//! Cloud Connect Networks over gRPC, end to end: a client that knows only the protos builds
+//! the topology of scenarios/tencent-ccn-throttling.yaml (two VPCs in two regions joined by a
+//! CCN whose region pair is limited to 1 Mbit/s), attaches a CCN flow log to a log stream,
+//! sends the scenario's UDP burst, advances past the capture window and reads the CCN's ACCEPT
+//! and REJECT records back with the scenario's counts — the same after a restart. Then the
+//! CCN's updates (add-only VPCs and limits) and the refusals of the clouds without CCNs.
+
+mod common;
+
+use std::fmt::Debug;
+
+use common::*;
+use pb::ccn_service_client::CcnServiceClient;
+use tonic::{Code, Status};
+use vpclab_controlplane::api::{Defaults, Tenancy, pb};
+use vpclab_sim::profile::Provider;
+
+const START: u64 = 1_700_000_000;
+const P: &str = "projects/default";
+const CCN: &str = "projects/default/cloudConnectNetworks/ccn-a1b2c3d4";
+
+/// The scenario's CCN records (`expect` of scenarios/tencent-ccn-throttling.yaml), sorted.
+const DOCUMENTED: [&str; 2] = [
+    "version:0001_0001 region-id:ap-guangzhou ccn-id:ccn-a1b2c3d4 srcaddr:10.0.1.10 dstaddr:10.1.1.10 srcport:40000 dstport:5001 protocol:17 srcregionid:ap-guangzhou dstregionid:ap-shanghai packets:249 bytes:311250 start:1700000010 end:1700000011 action:ACCEPT log-status:OK",
+    "version:0001_0001 region-id:ap-guangzhou ccn-id:ccn-a1b2c3d4 srcaddr:10.0.1.10 dstaddr:10.1.1.10 srcport:40000 dstport:5001 protocol:17 srcregionid:ap-guangzhou dstregionid:ap-shanghai packets:51 bytes:63750 start:1700000010 end:1700000011 action:REJECT log-status:OK",
+];
+
+fn defaults() -> Defaults {
+    Defaults {
+        seed: 4,
+        start: START,
+    }
+}
+
+fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+    })
+}
+
+#[track_caller]
+fn err<T: Debug>(r: Result<tonic::Response<T>, Status>) -> Status {
+    match r {
+        Ok(v) => panic!("the request should have been refused, got {v:?}"),
+        Err(s) => s,
+    }
+}
+
+fn rule(
+    direction: pb::Direction,
+    protocol: &str,
+    ports: &str,
+    cidr: &str,
+) -> pb::SecurityGroupRule {
+    pb::SecurityGroupRule {
+        direction: direction as i32,
+        action: pb::RuleAction::Allow as i32,
+        protocol: protocol.into(),
+        ports: ports.into(),
+        remote: Some(pb::security_group_rule::Remote::Cidr(cidr.into())),
+        ..Default::default()
+    }
+}
+
+/// One VPC of the scenario with its subnet, group and interface.
+struct Side {
+    vpc: pb::Vpc,
+    eni: pb::NetworkInterface,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn side(
+    net: &mut NetworkServiceClient<tonic::transport::Channel>,
+    name: &str,
+    id: &str,
+    cidr: &str,
+    region: &str,
+    subnet: (&str, &str, &str),
+    rule: pb::SecurityGroupRule,
+    eni: (&str, &str),
+) -> Side {
+    let vpc = net
+        .create_vpc(pb::CreateVpcRequest {
+            parent: P.into(),
+            vpc: Some(pb::Vpc {
+                display_name: name.into(),
+                cidr: cidr.into(),
+                region: region.into(),
+                ..Default::default()
+            }),
+            vpc_id: id.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let sn = net
+        .create_subnet(pb::CreateSubnetRequest {
+            parent: P.into(),
+            subnet: Some(pb::Subnet {
+                display_name: "app".into(),
+                vpc: vpc.name.clone(),
+                cidr: subnet.1.into(),
+                zone: subnet.2.into(),
+                ..Default::default()
+            }),
+            subnet_id: subnet.0.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let sg = net
+        .create_security_group(pb::CreateSecurityGroupRequest {
+            parent: P.into(),
+            security_group: Some(pb::SecurityGroup {
+                display_name: eni.1.into(),
+                vpc: vpc.name.clone(),
+                rules: vec![rule],
+                ..Default::default()
+            }),
+            security_group_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let e = net
+        .create_network_interface(pb::CreateNetworkInterfaceRequest {
+            parent: P.into(),
+            network_interface: Some(pb::NetworkInterface {
+                display_name: eni.1.into(),
+                subnet: sn.name.clone(),
+                private_ip: if name == "gz" {
+                    "10.0.1.10"
+                } else {
+                    "10.1.1.10"
+                }
+                .into(),
+                security_groups: vec![sg.name.clone()],
+                auto_reply: Some(false),
+                ..Default::default()
+            }),
+            network_interface_id: eni.0.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    Side { vpc, eni: e }
+}
+
+/// The scenario's topology, a CCN flow log, the burst, and the clock past the window.
+/// Returns the log stream's name.
+async fn build(server: &Server) -> String {
+    let ch = server.channel().await;
+    let mut net = NetworkServiceClient::new(ch.clone());
+    let mut logs = LogServiceClient::new(ch.clone());
+    let mut sim = SimulationServiceClient::new(ch.clone());
+    let mut ccns = CcnServiceClient::new(ch);
+
+    let gz = side(
+        &mut net,
+        "gz",
+        "vpc-gz000001",
+        "10.0.0.0/16",
+        "ap-guangzhou",
+        ("subnet-gz000001", "10.0.1.0/24", "ap-guangzhou-3"),
+        rule(pb::Direction::Egress, "all", "", "0.0.0.0/0"),
+        ("eni-gzsend01", "sender"),
+    )
+    .await;
+    let sh = side(
+        &mut net,
+        "sh",
+        "vpc-sh000001",
+        "10.1.0.0/16",
+        "ap-shanghai",
+        ("subnet-sh000001", "10.1.1.0/24", "ap-shanghai-2"),
+        rule(pb::Direction::Ingress, "udp", "5001", "10.0.0.0/16"),
+        ("eni-shrecv01", "receiver"),
+    )
+    .await;
+    assert_eq!(gz.vpc.region, "ap-guangzhou");
+    assert_eq!(sh.vpc.region, "ap-shanghai");
+
+    // Created with gz only; sh and the limit come with an update.
+    let ccn = ccns
+        .create_cloud_connect_network(pb::CreateCloudConnectNetworkRequest {
+            parent: P.into(),
+            cloud_connect_network: Some(pb::CloudConnectNetwork {
+                display_name: "backbone".into(),
+                vpcs: vec![gz.vpc.name.clone()],
+                ..Default::default()
+            }),
+            cloud_connect_network_id: "ccn-a1b2c3d4".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ccn.name, CCN);
+    assert_eq!(ccn.vpcs, vec![gz.vpc.name.clone()]);
+    let limit = pb::CcnBandwidthLimit {
+        region_a: "ap-guangzhou".into(),
+        region_b: "ap-shanghai".into(),
+        bits_per_second: 1_000_000,
+    };
+    // A limit names regions of attached VPCs: Shanghai is not attached yet.
+    let s = err(ccns
+        .update_cloud_connect_network(pb::UpdateCloudConnectNetworkRequest {
+            cloud_connect_network: Some(pb::CloudConnectNetwork {
+                name: CCN.into(),
+                bandwidth_limits: vec![limit.clone()],
+                ..Default::default()
+            }),
+            update_mask: mask(&["bandwidth_limits"]),
+        })
+        .await);
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert_eq!(
+        field(&s),
+        "cloud_connect_network.bandwidth_limits[0].region_b"
+    );
+    let ccn = ccns
+        .update_cloud_connect_network(pb::UpdateCloudConnectNetworkRequest {
+            cloud_connect_network: Some(pb::CloudConnectNetwork {
+                name: CCN.into(),
+                vpcs: vec![gz.vpc.name.clone(), sh.vpc.name.clone()],
+                bandwidth_limits: vec![limit.clone()],
+                etag: ccn.etag.clone(),
+                ..Default::default()
+            }),
+            update_mask: mask(&["vpcs", "bandwidth_limits"]),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ccn.vpcs, vec![gz.vpc.name.clone(), sh.vpc.name.clone()]);
+    assert_eq!(ccn.bandwidth_limits, vec![limit]);
+    assert_eq!(ccn.etag, "\"2\"");
+
+    let group = logs
+        .create_log_group(pb::CreateLogGroupRequest {
+            parent: P.into(),
+            log_group: Some(pb::LogGroup {
+                display_name: "ccn-logs".into(),
+                ..Default::default()
+            }),
+            log_group_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let stream = logs
+        .create_log_stream(pb::CreateLogStreamRequest {
+            parent: P.into(),
+            log_stream: Some(pb::LogStream {
+                display_name: "backbone".into(),
+                log_group: group.name.clone(),
+                ..Default::default()
+            }),
+            log_stream_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let fl = logs
+        .create_flow_log(pb::CreateFlowLogRequest {
+            parent: P.into(),
+            flow_log: Some(pb::FlowLog {
+                display_name: "ccn-flows".into(),
+                resource: CCN.into(),
+                log_stream: stream.name.clone(),
+                ..Default::default()
+            }),
+            flow_log_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fl.resource, CCN);
+
+    sim.inject_traffic(pb::InjectTrafficRequest {
+        parent: P.into(),
+        at: Some(ts(START + 10)),
+        traffic: Some(pb::inject_traffic_request::Traffic::Udp(pb::Udp {
+            from: gz.eni.name.clone(),
+            to: sh.eni.name.clone(),
+            port: 5001,
+            sport: Some(40000),
+            count: 300,
+            interval: Some(prost_types::Duration {
+                seconds: 0,
+                nanos: 5_000_000,
+            }),
+            size: 1250,
+        })),
+    })
+    .await
+    .unwrap();
+    // Past the 60 s window, not past the next one (it would close with NODATA).
+    sim.advance(pb::AdvanceRequest {
+        parent: P.into(),
+        until: Some(pb::advance_request::Until::To(ts(START + 100))),
+    })
+    .await
+    .unwrap();
+    stream.name
+}
+
+async fn records(server: &Server, stream: &str) -> Vec<String> {
+    let mut logs = LogServiceClient::new(server.channel().await);
+    let mut lines: Vec<String> = logs
+        .query_records(pb::QueryRecordsRequest {
+            log_stream: stream.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .records
+        .into_iter()
+        .map(|r| r.line)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[tokio::test]
+async fn ccn_throttling_records_over_grpc_survive_a_restart() {
+    let dir = temp_dir("api-ccn");
+    let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
+    let stream = build(&server).await;
+    let got = records(&server, &stream).await;
+    assert_eq!(got, DOCUMENTED, "{got:#?}");
+    server.stop().await;
+
+    // Replayed from the store: the CCN and its records.
+    let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
+    assert_eq!(records(&server, &stream).await, DOCUMENTED);
+    let mut ccns = CcnServiceClient::new(server.channel().await);
+    let list = ccns
+        .list_cloud_connect_networks(pb::ListCloudConnectNetworksRequest {
+            parent: P.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.cloud_connect_networks.len(), 1);
+    assert_eq!(list.cloud_connect_networks[0].name, CCN);
+    assert_eq!(list.cloud_connect_networks[0].vpcs.len(), 2);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn ccn_updates_are_add_only_and_validated() {
+    let dir = temp_dir("api-ccn-update");
+    let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
+    build(&server).await;
+    let ch = server.channel().await;
+    let mut ccns = CcnServiceClient::new(ch.clone());
+    let mut net = NetworkServiceClient::new(ch);
+    let before = ccns
+        .get_cloud_connect_network(pb::GetCloudConnectNetworkRequest { name: CCN.into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let update =
+        |c: pb::CloudConnectNetwork, paths: &[&str]| pb::UpdateCloudConnectNetworkRequest {
+            cloud_connect_network: Some(c),
+            update_mask: mask(paths),
+        };
+
+    // Detaching a VPC is refused.
+    let s = err(ccns
+        .update_cloud_connect_network(update(
+            pb::CloudConnectNetwork {
+                name: CCN.into(),
+                vpcs: vec![before.vpcs[0].clone()],
+                ..Default::default()
+            },
+            &["vpcs"],
+        ))
+        .await);
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert_eq!(field(&s), "cloud_connect_network.vpcs");
+    assert!(s.message().contains("not supported"), "{}", s.message());
+    // So is removing a pair's limit.
+    let s = err(ccns
+        .update_cloud_connect_network(update(
+            pb::CloudConnectNetwork {
+                name: CCN.into(),
+                bandwidth_limits: vec![],
+                ..Default::default()
+            },
+            &["bandwidth_limits"],
+        ))
+        .await);
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert_eq!(field(&s), "cloud_connect_network.bandwidth_limits");
+    // A zero rate, and a pair inside one region (the current pair kept first).
+    for (l, f) in [
+        (
+            ("ap-shanghai", "ap-guangzhou", 0),
+            "cloud_connect_network.bandwidth_limits[1].bits_per_second",
+        ),
+        (
+            ("ap-shanghai", "ap-shanghai", 5),
+            "cloud_connect_network.bandwidth_limits[1].region_b",
+        ),
+    ] {
+        let s = err(ccns
+            .update_cloud_connect_network(update(
+                pb::CloudConnectNetwork {
+                    name: CCN.into(),
+                    bandwidth_limits: vec![
+                        before.bandwidth_limits[0].clone(),
+                        pb::CcnBandwidthLimit {
+                            region_a: l.0.into(),
+                            region_b: l.1.into(),
+                            bits_per_second: l.2,
+                        },
+                    ],
+                    ..Default::default()
+                },
+                &["bandwidth_limits"],
+            ))
+            .await);
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(field(&s), f);
+    }
+    // A VPC whose block overlaps an attached one's, then one of the same region: attached,
+    // and the rate changed, in one update; a stale etag is refused first.
+    let vpc = |name: &str, cidr: &str| pb::CreateVpcRequest {
+        parent: P.into(),
+        vpc: Some(pb::Vpc {
+            display_name: name.into(),
+            cidr: cidr.into(),
+            region: "ap-shanghai".into(),
+            ..Default::default()
+        }),
+        vpc_id: String::new(),
+    };
+    let overlapping = net
+        .create_vpc(vpc("overlap", "10.1.128.0/17"))
+        .await
+        .unwrap()
+        .into_inner();
+    let third = net
+        .create_vpc(vpc("sh-b", "10.2.0.0/16"))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut vpcs = before.vpcs.clone();
+    vpcs.push(overlapping.name.clone());
+    let s = err(ccns
+        .update_cloud_connect_network(update(
+            pb::CloudConnectNetwork {
+                name: CCN.into(),
+                vpcs,
+                ..Default::default()
+            },
+            &["vpcs"],
+        ))
+        .await);
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert_eq!(field(&s), "cloud_connect_network.vpcs[2]");
+    let mut vpcs = before.vpcs.clone();
+    vpcs.push(third.name.clone());
+    let limits = vec![pb::CcnBandwidthLimit {
+        region_a: "ap-shanghai".into(),
+        region_b: "ap-guangzhou".into(),
+        bits_per_second: 2_000_000,
+    }];
+    let s = err(ccns
+        .update_cloud_connect_network(update(
+            pb::CloudConnectNetwork {
+                name: CCN.into(),
+                vpcs: vpcs.clone(),
+                bandwidth_limits: limits.clone(),
+                etag: "\"1\"".into(),
+                ..Default::default()
+            },
+            &["vpcs", "bandwidth_limits"],
+        ))
+        .await);
+    assert_eq!(s.code(), Code::Aborted);
+    let after = ccns
+        .update_cloud_connect_network(update(
+            pb::CloudConnectNetwork {
+                name: CCN.into(),
+                vpcs: vpcs.clone(),
+                bandwidth_limits: limits.clone(),
+                etag: before.etag.clone(),
+                ..Default::default()
+            },
+            &["vpcs", "bandwidth_limits"],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after.vpcs, vpcs);
+    assert_eq!(after.bandwidth_limits, limits);
+    // A VPC joins one CCN.
+    let s = err(ccns
+        .create_cloud_connect_network(pb::CreateCloudConnectNetworkRequest {
+            parent: P.into(),
+            cloud_connect_network: Some(pb::CloudConnectNetwork {
+                display_name: "other".into(),
+                vpcs: vec![third.name.clone()],
+                ..Default::default()
+            }),
+            cloud_connect_network_id: String::new(),
+        })
+        .await);
+    assert_eq!(s.code(), Code::FailedPrecondition);
+    assert_eq!(field(&s), "cloud_connect_network.vpcs[0]");
+    // Nothing was created by the refused request.
+    let list = ccns
+        .list_cloud_connect_networks(pb::ListCloudConnectNetworksRequest {
+            parent: P.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(list.cloud_connect_networks.len(), 1);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn clouds_without_ccns_refuse_them() {
+    for provider in [Provider::Aws, Provider::Huawei] {
+        let dir = temp_dir("api-ccn-refused");
+        let server = Server::start(&dir, Tenancy::single(provider), defaults()).await;
+        let mut ccns = CcnServiceClient::new(server.channel().await);
+        let s = err(ccns
+            .create_cloud_connect_network(pb::CreateCloudConnectNetworkRequest {
+                parent: P.into(),
+                cloud_connect_network: Some(pb::CloudConnectNetwork {
+                    display_name: "backbone".into(),
+                    ..Default::default()
+                }),
+                cloud_connect_network_id: String::new(),
+            })
+            .await);
+        // The world's refusal: FAILED_PRECONDITION on its `ccn` (the resource itself).
+        assert_eq!(s.code(), Code::FailedPrecondition, "{provider}: {s:?}");
+        assert_eq!(field(&s), "cloud_connect_network", "{provider}");
+        assert!(
+            s.message().contains("no Cloud Connect Network"),
+            "{}",
+            s.message()
+        );
+        server.stop().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
