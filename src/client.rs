@@ -509,6 +509,8 @@ async fn apply_scenario(
     let mut vpcs: BTreeMap<String, String> = BTreeMap::new();
     let mut subnets_by_name: BTreeMap<String, String> = BTreeMap::new();
     let mut enis: BTreeMap<String, String> = BTreeMap::new();
+    // NAT gateways' interfaces by the gateways' names (a flow log may capture one).
+    let mut nat_enis: BTreeMap<String, Vec<String>> = BTreeMap::new();
     // What the routes to routers need once the routers exist, per VPC.
     let mut applied: BTreeMap<String, AppliedVpc> = BTreeMap::new();
     let none = BTreeMap::new();
@@ -778,6 +780,10 @@ async fn apply_scenario(
                 )))?
                 .into_inner();
             println!("created {} ({nname})", created.name);
+            nat_enis
+                .entry(nname.clone())
+                .or_default()
+                .push(created.network_interface);
             nats.insert(nname.clone(), created.name);
         }
         for t in &v.route_tables {
@@ -812,6 +818,8 @@ async fn apply_scenario(
             .await?;
         }
 
+        // This VPC's interfaces by address (a DNAT rule may name one so).
+        let mut eni_ips: BTreeMap<String, String> = BTreeMap::new();
         for e in &v.enis {
             let e = &e.value;
             let ename = &e.name.value;
@@ -854,7 +862,62 @@ async fn apply_scenario(
                 )))?
                 .into_inner();
             println!("created {} ({ename})", created.name);
+            eni_ips.insert(created.private_ip.clone(), created.name.clone());
             enis.insert(ename.clone(), created.name);
+        }
+        // DNAT rules name interfaces: set once they exist.
+        for n in &v.nat_gateways {
+            let n = &n.value;
+            if n.dnat.is_empty() {
+                continue;
+            }
+            let nname = &n.name.value;
+            let dnat_rules = n
+                .dnat
+                .iter()
+                .map(|r| {
+                    let r = &r.value;
+                    let to = &r.to.value;
+                    let eni = if to.parse::<std::net::Ipv4Addr>().is_ok() {
+                        eni_ips.get(to)
+                    } else {
+                        enis.get(to)
+                    };
+                    let to = eni.cloned().ok_or_else(|| {
+                        Failure::Input(format!(
+                            "NAT gateway `{nname}`: a DNAT rule forwards to `{to}`, no interface of VPC `{vname}`"
+                        ))
+                    })?;
+                    Ok(pb::DnatRule {
+                        protocol: r.protocol.value.to_ascii_lowercase(),
+                        port: r.port.into(),
+                        to,
+                        to_port: r.to_port.into(),
+                    })
+                })
+                .collect::<Result<Vec<_>, Failure>>()?;
+            let k = dnat_rules.len();
+            let r = c.req(pb::UpdateNatGatewayRequest {
+                nat_gateway: Some(pb::NatGateway {
+                    name: nats[nname].clone(),
+                    dnat_rules,
+                    ..Default::default()
+                }),
+                update_mask: mask("dnat_rules"),
+            });
+            let updated = c
+                .net
+                .update_nat_gateway(r)
+                .await
+                .map_err(server_err(format!(
+                    "setting the DNAT rules of NAT gateway `{nname}` of VPC `{vname}`"
+                )))?
+                .into_inner();
+            println!(
+                "updated {} ({nname}: {})",
+                updated.name,
+                plural(k, "DNAT rule")
+            );
         }
         applied.insert(
             vname.clone(),
@@ -950,6 +1013,21 @@ async fn apply_scenario(
             ccns.get(ccn)
                 .cloned()
                 .ok_or_else(|| Failure::Input(format!("flow log `{fname}`: no CCN `{ccn}`")))?
+        } else if let (Some(n), None, None, None) = (&r.nat_gateway, &r.eni, &r.subnet, &r.vpc) {
+            // A NAT gateway flow log: the gateway's interface.
+            match nat_enis.get(n).map(Vec::as_slice) {
+                Some([eni]) => eni.clone(),
+                Some([_, _, ..]) => {
+                    return Err(Failure::Input(format!(
+                        "flow log `{fname}`: `{n}` names NAT gateways in several VPCs"
+                    )));
+                }
+                _ => {
+                    return Err(Failure::Input(format!(
+                        "flow log `{fname}`: no NAT gateway `{n}`"
+                    )));
+                }
+            }
         } else if let (Some(router), Some(att)) = (&r.router, &r.attachment) {
             // A router flow log: an attachment of a router (a peering's side by its name).
             let key = (router.clone(), att.clone());
@@ -2392,6 +2470,25 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
                 if !n.network_interface.is_empty() {
                     nm.push(("eni_id", s(id_of(&n.network_interface))));
                 }
+                let mut rules = Vec::new();
+                for r in &n.dnat_rules {
+                    if r.to.is_empty() {
+                        notes.push(format!(
+                            "NAT gateway `{}` of VPC `{vn}` forwards {} port {} to an address no interface has any more: left out",
+                            n.display_name, r.protocol, r.port
+                        ));
+                        continue;
+                    }
+                    rules.push(Y::FlowMap(vec![
+                        ("protocol", s(&r.protocol)),
+                        ("port", Y::Int(r.port.into())),
+                        ("to", s(&name(&r.to))),
+                        ("to_port", Y::Int(r.to_port.into())),
+                    ]));
+                }
+                if !rules.is_empty() {
+                    nm.push(("dnat", Y::Seq(rules)));
+                }
                 Y::Map(nm)
             })
             .collect();
@@ -2495,9 +2592,12 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
     let mut flow_logs = Vec::new();
     for f in &st.flow_logs {
         let seg = f.resource.split('/').nth(2).unwrap_or("");
-        if let Some(nat) = nat_enis.get(f.resource.as_str()) {
+        let nat = nat_enis.get(f.resource.as_str()).copied();
+        if let Some(nat) = nat
+            && st.nats.iter().filter(|n| n.display_name == nat).count() > 1
+        {
             notes.push(format!(
-                "flow log `{}` captures the interface of NAT gateway `{nat}`, which a scenario cannot name: left out",
+                "flow log `{}` captures the interface of NAT gateway `{nat}`, a name NAT gateways of several VPCs have, which a scenario cannot tell apart: left out",
                 f.display_name
             ));
             continue;
@@ -2511,6 +2611,8 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
         }
         let att = st.attachments.iter().find(|a| a.name == f.resource);
         let kind = match (seg, att) {
+            // A NAT gateway flow log: the gateway's interface, named by the gateway.
+            _ if nat.is_some() => "nat_gateway",
             ("networkInterfaces", _) => "eni",
             ("subnets", _) => "subnet",
             ("vpcs", _) => "vpc",
@@ -2529,7 +2631,10 @@ fn render(st: &State, provider: &str) -> (String, Vec<String>) {
                 ("router", s(&name(&a.enterprise_router))),
                 ("attachment", s(&a.display_name)),
             ]),
-            _ => Y::FlowMap(vec![(kind, s(&name(&f.resource)))]),
+            _ => match nat {
+                Some(nat) => Y::FlowMap(vec![(kind, s(nat))]),
+                None => Y::FlowMap(vec![(kind, s(&name(&f.resource)))]),
+            },
         };
         let mut fm = vec![
             ("name", s(&f.display_name)),

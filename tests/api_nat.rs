@@ -741,6 +741,235 @@ async fn nat_gateway_create_is_validated() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// DNAT rules (port forwarding): set on create, shown by Get and List, replaced by an update
+/// with mask path `dnat_rules`; a bad rule is refused naming it, and nothing changes.
+#[tokio::test]
+async fn nat_gateway_dnat_rules() {
+    let dir = temp_dir("api-nat-dnat");
+    let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
+    let mut net = NetworkServiceClient::new(server.channel().await);
+    let vpc = |name: &str, cidr: &str| pb::CreateVpcRequest {
+        parent: P.into(),
+        vpc: Some(pb::Vpc {
+            display_name: name.into(),
+            cidr: cidr.into(),
+            ..Default::default()
+        }),
+        vpc_id: String::new(),
+    };
+    let main = net
+        .create_vpc(vpc("main", "10.0.0.0/16"))
+        .await
+        .unwrap()
+        .into_inner();
+    let other = net
+        .create_vpc(vpc("other", "10.1.0.0/16"))
+        .await
+        .unwrap()
+        .into_inner();
+    let subnet = |vpc: &pb::Vpc, cidr: &str| pb::CreateSubnetRequest {
+        parent: P.into(),
+        subnet: Some(pb::Subnet {
+            display_name: "s".into(),
+            vpc: vpc.name.clone(),
+            cidr: cidr.into(),
+            ..Default::default()
+        }),
+        subnet_id: String::new(),
+    };
+    let public = net
+        .create_subnet(subnet(&main, "10.0.0.0/24"))
+        .await
+        .unwrap()
+        .into_inner();
+    let elsewhere = net
+        .create_subnet(subnet(&other, "10.1.0.0/24"))
+        .await
+        .unwrap()
+        .into_inner();
+    let eni = |name: &str, subnet: &str, ip: &str| pb::CreateNetworkInterfaceRequest {
+        parent: P.into(),
+        network_interface: Some(pb::NetworkInterface {
+            display_name: name.into(),
+            subnet: subnet.into(),
+            private_ip: ip.into(),
+            ..Default::default()
+        }),
+        network_interface_id: String::new(),
+    };
+    let web = net
+        .create_network_interface(eni("web-1", &public.name, "10.0.0.10"))
+        .await
+        .unwrap()
+        .into_inner();
+    let far = net
+        .create_network_interface(eni("far", &elsewhere.name, "10.1.0.10"))
+        .await
+        .unwrap()
+        .into_inner();
+    let rule = |protocol: &str, port: u32, to: &str, to_port: u32| pb::DnatRule {
+        protocol: protocol.into(),
+        port,
+        to: to.into(),
+        to_port,
+    };
+    let create = |rules: Vec<pb::DnatRule>| pb::CreateNatGatewayRequest {
+        parent: P.into(),
+        nat_gateway: Some(pb::NatGateway {
+            display_name: "nat".into(),
+            subnet: public.name.clone(),
+            private_ip: "10.0.0.100".into(),
+            dnat_rules: rules,
+            ..Default::default()
+        }),
+        nat_gateway_id: String::new(),
+        network_interface_id: String::new(),
+    };
+
+    // Refused creates name the rule and its field, and create nothing.
+    for (rules, code, want) in [
+        (
+            vec![rule("icmp", 8080, &web.name, 80)],
+            Code::InvalidArgument,
+            "nat_gateway.dnat_rules[0].protocol",
+        ),
+        (
+            vec![
+                rule("tcp", 8080, &web.name, 80),
+                rule("tcp", 0, &web.name, 80),
+            ],
+            Code::InvalidArgument,
+            "nat_gateway.dnat_rules[1].port",
+        ),
+        (
+            vec![rule("udp", 53, &web.name, 70000)],
+            Code::InvalidArgument,
+            "nat_gateway.dnat_rules[0].to_port",
+        ),
+        (
+            vec![
+                rule("tcp", 8080, &web.name, 80),
+                rule("TCP", 8080, &web.name, 81),
+            ],
+            Code::AlreadyExists,
+            "nat_gateway.dnat_rules[1].port",
+        ),
+        (
+            vec![rule("tcp", 8080, &far.name, 80)],
+            Code::InvalidArgument,
+            "nat_gateway.dnat_rules[0].to",
+        ),
+        (
+            vec![rule(
+                "tcp",
+                8080,
+                "projects/default/networkInterfaces/eni-nope",
+                80,
+            )],
+            Code::NotFound,
+            "nat_gateway.dnat_rules[0].to",
+        ),
+    ] {
+        let s = err(net.create_nat_gateway(create(rules)).await);
+        assert_eq!((s.code(), field(&s).as_str()), (code, want), "{s:?}");
+    }
+    let none = net
+        .list_nat_gateways(pb::ListNatGatewaysRequest {
+            parent: P.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(none.nat_gateways.is_empty());
+
+    // Created with a rule: Get and List show it.
+    let forward = rule("tcp", 8080, &web.name, 80);
+    let nat = net
+        .create_nat_gateway(create(vec![forward.clone()]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(nat.dnat_rules, vec![forward.clone()]);
+    let got = net
+        .get_nat_gateway(pb::GetNatGatewayRequest {
+            name: nat.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.dnat_rules, vec![forward.clone()]);
+
+    // Updates replace the list; a bad one (a rule to the gateway's own interface) changes
+    // nothing, not even the name given with it.
+    let update =
+        |name: &str, rules: Vec<pb::DnatRule>, paths: &[&str]| pb::UpdateNatGatewayRequest {
+            nat_gateway: Some(pb::NatGateway {
+                name: nat.name.clone(),
+                display_name: name.into(),
+                dnat_rules: rules,
+                ..Default::default()
+            }),
+            update_mask: mask(paths),
+        };
+    let s = err(net
+        .update_nat_gateway(update(
+            "renamed",
+            vec![forward.clone(), rule("udp", 53, &nat.network_interface, 53)],
+            &["display_name", "dnat_rules"],
+        ))
+        .await);
+    assert_eq!(s.code(), Code::InvalidArgument);
+    assert_eq!(field(&s), "nat_gateway.dnat_rules[1].to");
+    let same = net
+        .get_nat_gateway(pb::GetNatGatewayRequest {
+            name: nat.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(same, got);
+    let two = vec![forward.clone(), rule("udp", 53, &web.name, 5353)];
+    let updated = net
+        .update_nat_gateway(update("", two.clone(), &["dnat_rules"]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(updated.dnat_rules, two);
+    assert_eq!(updated.display_name, "nat");
+    assert_ne!(updated.etag, got.etag);
+    server.stop().await;
+
+    // The accepted changes replay.
+    let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
+    let mut net = NetworkServiceClient::new(server.channel().await);
+    let all = net
+        .list_nat_gateways(pb::ListNatGatewaysRequest {
+            parent: P.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .nat_gateways;
+    assert_eq!(all, vec![updated.clone()]);
+    // An empty list with the mask clears them.
+    let cleared = net
+        .update_nat_gateway(pb::UpdateNatGatewayRequest {
+            nat_gateway: Some(pb::NatGateway {
+                name: updated.name.clone(),
+                ..Default::default()
+            }),
+            update_mask: mask(&["dnat_rules"]),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(cleared.dnat_rules.is_empty());
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn id_of(name: &str) -> &str {
     name.rsplit('/').next().unwrap()
 }

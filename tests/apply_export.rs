@@ -876,3 +876,39 @@ fn ccn_scenarios_round_trip() {
         assert_eq!(list[0].bandwidth_limits.len(), 1, "{file}");
     }
 }
+
+#[test]
+fn nat_dnat_scenario_round_trips() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tencent-nat-dnat.yaml");
+    let (server, exported) = round_trip(&file, Provider::Tencent, "tencent");
+    for want in [
+        "    nat_gateways:\n      - name: nat\n",
+        "        subnet: public\n        ip: 10.0.0.100\n        eip: 198.51.100.30\n        eni_id: eni-nat00001\n        dnat:\n          - { protocol: tcp, port: 8080, to: web-1, to_port: 80 }\n",
+        "resource: { nat_gateway: nat }",
+        "resource: { eni: web-1 }",
+    ] {
+        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
+    }
+    assert!(!exported.contains("left out"), "{exported}");
+
+    let mut net = server.net();
+    let nats = server
+        .rt
+        .block_on(net.list_nat_gateways(pb::ListNatGatewaysRequest {
+            parent: PARENT.into(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .into_inner()
+        .nat_gateways;
+    assert_eq!(nats.len(), 1);
+    assert_eq!(
+        nats[0].dnat_rules,
+        vec![pb::DnatRule {
+            protocol: "tcp".into(),
+            port: 8080,
+            to: "projects/default/networkInterfaces/eni-web00001".into(),
+            to_port: 80,
+        }]
+    );
+}

@@ -1605,6 +1605,8 @@ impl Project {
                 let eip = (!n.elastic_ip.is_empty())
                     .then(|| ipv4(&n.elastic_ip, "nat_gateway.elastic_ip"))
                     .transpose()?;
+                let vpc = self.sim.world.subnets[subnet as usize].vpc;
+                let rules = self.nat_dnat_rules(vpc, &n.dnat_rules)?;
                 let spec = NatGatewaySpec {
                     name: n.display_name.clone(),
                     id,
@@ -1618,6 +1620,11 @@ impl Project {
                     .world
                     .transact(|w| w.create_nat_gateway(now, spec))
                     .map_err(|e| nat_field(ApiError::model(e, "nat_gateway")))?;
+                if !rules.is_empty() {
+                    self.sim.world.set_nat_dnat(idx, rules).map_err(|e| {
+                        ApiError::internal(format!("DNAT rules failed after their checks: {e}"))
+                    })?;
+                }
                 Ok(created(self.sim.world.nats[idx as usize].id.clone()))
             }
             Command::UpdateNatGateway(r) => {
@@ -1625,14 +1632,39 @@ impl Project {
                 let idx = self.resolve(Collection::NatGateways, &n.name, "nat_gateway.name")?;
                 let id = self.sim.world.nats[idx as usize].id.clone();
                 self.check_etag(Collection::NatGateways, &id, &n.etag, "nat_gateway.etag")?;
-                let paths = mask_paths(&r.update_mask, &["display_name"], |_| {
-                    !n.display_name.is_empty()
-                })?;
-                if !paths.is_empty() {
+                let paths = mask_paths(
+                    &r.update_mask,
+                    &["display_name", "dnat_rules"],
+                    |p| match p {
+                        "display_name" => !n.display_name.is_empty(),
+                        _ => !n.dnat_rules.is_empty(),
+                    },
+                )?;
+                let has = |p: &str| paths.iter().any(|x| x == p);
+                // Everything is checked before anything changes.
+                let rules = if has("dnat_rules") {
+                    let vpc = self.sim.world.nats[idx as usize].vpc;
+                    Some(self.nat_dnat_rules(vpc, &n.dnat_rules)?)
+                } else {
+                    None
+                };
+                let old = self.sim.world.nats[idx as usize].name.clone();
+                if has("display_name") {
                     self.sim
                         .world
                         .rename(Kind::NatGateway, idx, &n.display_name)
                         .map_err(|e| rename_field(ApiError::model(e, "nat_gateway")))?;
+                }
+                if let Some(rules) = rules
+                    && let Err(e) = self.sim.world.set_nat_dnat(idx, rules)
+                {
+                    if has("display_name") {
+                        // The old name was the gateway's a moment ago: taking it back undoes it.
+                        let _ = self.sim.world.rename(Kind::NatGateway, idx, &old);
+                    }
+                    return Err(nat_field(ApiError::model(e, "nat_gateway")));
+                }
+                if !paths.is_empty() {
                     self.bump(Collection::NatGateways, &id);
                 }
                 Ok(created(id))
@@ -1820,6 +1852,73 @@ impl Project {
     /// the list must keep), checked as the world checks an attachment, so that applying them
     /// one by one cannot fail halfway: each VPC once, in no CCN yet, its block overlapping no
     /// other block of the CCN.
+    /// A NAT gateway's DNAT rules as the model takes them, checked the way
+    /// `World::set_nat_dnat` checks them (so that a create refuses before anything exists);
+    /// errors name `nat_gateway.dnat_rules[i].FIELD`. `vpc`: the gateway's VPC.
+    fn nat_dnat_rules(
+        &self,
+        vpc: u32,
+        rules: &[pb::DnatRule],
+    ) -> Result<Vec<vpclab_sim::nat::Dnat>, ApiError> {
+        let w = &self.sim.world;
+        let mut out: Vec<vpclab_sim::nat::Dnat> = Vec::new();
+        for (i, r) in rules.iter().enumerate() {
+            let at = |f: &str| format!("nat_gateway.dnat_rules[{i}].{f}");
+            let protocol = match r.protocol.to_ascii_lowercase().as_str() {
+                "tcp" => 6,
+                "udp" => 17,
+                _ => {
+                    return Err(ApiError::invalid(
+                        at("protocol"),
+                        format!("a DNAT rule forwards `tcp` or `udp`, not `{}`", r.protocol),
+                    ));
+                }
+            };
+            let nonzero = |n: u32, f: &str| -> Result<u16, ApiError> {
+                match port(n, &at(f))? {
+                    0 => Err(ApiError::invalid(at(f), "port 0 cannot be forwarded")),
+                    p => Ok(p),
+                }
+            };
+            let public = nonzero(r.port, "port")?;
+            let to_port = nonzero(r.to_port, "to_port")?;
+            if out
+                .iter()
+                .any(|q| q.protocol == protocol && q.port == public)
+            {
+                return Err(ApiError::new(
+                    Code::AlreadyExists,
+                    format!(
+                        "another DNAT rule already forwards {} port {public}",
+                        r.protocol
+                    ),
+                )
+                .at(at("port")));
+            }
+            let eni = self.resolve(Collection::NetworkInterfaces, &r.to, &at("to"))?;
+            let e = &w.enis[eni as usize];
+            if e.vpc != vpc {
+                return Err(ApiError::invalid(
+                    at("to"),
+                    "a DNAT rule forwards to an interface in the NAT gateway's VPC",
+                ));
+            }
+            if w.nats.iter().any(|n| !n.deleted && n.eni == eni) {
+                return Err(ApiError::invalid(
+                    at("to"),
+                    "a DNAT rule cannot forward to a NAT gateway's own interface",
+                ));
+            }
+            out.push(vpclab_sim::nat::Dnat {
+                protocol,
+                port: public,
+                to: e.ip,
+                to_port,
+            });
+        }
+        Ok(out)
+    }
+
     fn ccn_new_vpcs(&self, ccn: Option<u32>, names: &[String]) -> Result<Vec<u32>, ApiError> {
         const FIELD: &str = "cloud_connect_network.vpcs";
         let w = &self.sim.world;
@@ -2758,7 +2857,13 @@ fn nat_field(mut e: ApiError) -> ApiError {
             "nat_gateway.eip" => "nat_gateway.elastic_ip",
             "nat_gateway.eni.id" => "network_interface_id",
             "nat_gateway.name" | "nat_gateway.eni.name" => "nat_gateway.display_name",
-            other => other,
+            other => {
+                if let Some(rest) = other.strip_prefix("nat_gateway.dnat[") {
+                    e.field = Some(format!("nat_gateway.dnat_rules[{rest}"));
+                    return e;
+                }
+                other
+            }
         };
         e.field = Some(f.to_string());
     }

@@ -258,6 +258,23 @@ pub fn nat_gateway(p: &Project, i: u32) -> pb::NatGateway {
         elastic_ip: e.eip.map(|a| a.to_string()).unwrap_or_default(),
         network_interface: p.name(C::NetworkInterfaces, &e.id),
         etag: p.etag(C::NatGateways, &n.id),
+        dnat_rules: n
+            .table
+            .dnat()
+            .iter()
+            .map(|r| pb::DnatRule {
+                protocol: if r.protocol == 17 { "udp" } else { "tcp" }.to_string(),
+                port: r.port.into(),
+                // The live interface of the VPC that has the rule's address now.
+                to: w
+                    .enis
+                    .iter()
+                    .find(|x| !x.deleted && x.vpc == n.vpc && x.ip == r.to)
+                    .map(|x| p.name(C::NetworkInterfaces, &x.id))
+                    .unwrap_or_default(),
+                to_port: r.to_port.into(),
+            })
+            .collect(),
     }
 }
 
