@@ -97,6 +97,25 @@ fn filter_by(p: &Project, c: C, name: &str, field: &str) -> Result<Option<u32>, 
         .transpose()
 }
 
+/// A List handler: the caller's project, its `parent` checked, the (position, index) pairs the
+/// block yields paged, each shown by `$view`.
+macro_rules! list {
+    ($self:ident, $req:ident, $resp:ident { $field:ident }, |$p:ident, $r:ident| $items:block, $view:path) => {{
+        let caller = $self.caller(&$req)?;
+        let $r = $req.into_inner();
+        $self
+            .read(caller, move |$p| {
+                check_parent(&$p.id, &$r.parent)?;
+                let (items, next_page_token) = page($items, $r.page_size, &$r.page_token)?;
+                Ok(pb::$resp {
+                    $field: items.into_iter().map(|i| $view($p, i)).collect(),
+                    next_page_token,
+                })
+            })
+            .await
+    }};
+}
+
 macro_rules! get {
     ($self:ident, $req:ident, $c:expr, $view:path) => {{
         let caller = $self.caller(&$req)?;
@@ -139,21 +158,13 @@ impl pb::network_service_server::NetworkService for Api {
         get!(self, req, C::Vpcs, view::vpc)
     }
     async fn list_vpcs(&self, req: Request<pb::ListVpcsRequest>) -> Reply<pb::ListVpcsResponse> {
-        let caller = self.caller(&req)?;
-        let r = req.into_inner();
-        self.read(caller, move |p| {
-            check_parent(&p.id, &r.parent)?;
-            let (items, next_page_token) = page(
-                live(&p.world().vpcs, |v| v.deleted),
-                r.page_size,
-                &r.page_token,
-            )?;
-            Ok(pb::ListVpcsResponse {
-                vpcs: items.into_iter().map(|i| view::vpc(p, i)).collect(),
-                next_page_token,
-            })
-        })
-        .await
+        list!(
+            self,
+            req,
+            ListVpcsResponse { vpcs },
+            |p, r| { live(&p.world().vpcs, move |v| v.deleted) },
+            view::vpc
+        )
     }
     async fn update_vpc(&self, req: Request<pb::UpdateVpcRequest>) -> Reply<pb::Vpc> {
         create!(self, req, UpdateVpc, C::Vpcs, view::vpc)
@@ -172,21 +183,18 @@ impl pb::network_service_server::NetworkService for Api {
         &self,
         req: Request<pb::ListSubnetsRequest>,
     ) -> Reply<pb::ListSubnetsResponse> {
-        let caller = self.caller(&req)?;
-        let r = req.into_inner();
-        self.read(caller, move |p| {
-            check_parent(&p.id, &r.parent)?;
-            let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
-            let items = live(&p.world().subnets, |s| {
-                s.deleted || vpc.is_some_and(|v| v != s.vpc)
-            });
-            let (items, next_page_token) = page(items, r.page_size, &r.page_token)?;
-            Ok(pb::ListSubnetsResponse {
-                subnets: items.into_iter().map(|i| view::subnet(p, i)).collect(),
-                next_page_token,
-            })
-        })
-        .await
+        list!(
+            self,
+            req,
+            ListSubnetsResponse { subnets },
+            |p, r| {
+                let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
+                live(&p.world().subnets, move |s| {
+                    s.deleted || vpc.is_some_and(|v| v != s.vpc)
+                })
+            },
+            view::subnet
+        )
     }
     async fn update_subnet(&self, req: Request<pb::UpdateSubnetRequest>) -> Reply<pb::Subnet> {
         create!(self, req, UpdateSubnet, C::Subnets, view::subnet)
@@ -217,27 +225,21 @@ impl pb::network_service_server::NetworkService for Api {
         &self,
         req: Request<pb::ListNetworkInterfacesRequest>,
     ) -> Reply<pb::ListNetworkInterfacesResponse> {
-        let caller = self.caller(&req)?;
-        let r = req.into_inner();
-        self.read(caller, move |p| {
-            check_parent(&p.id, &r.parent)?;
-            let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
-            let subnet = filter_by(p, C::Subnets, &r.subnet, "subnet")?;
-            let items = live(&p.world().enis, |e| {
-                e.deleted
-                    || vpc.is_some_and(|v| v != e.vpc)
-                    || subnet.is_some_and(|s| s != e.subnet)
-            });
-            let (items, next_page_token) = page(items, r.page_size, &r.page_token)?;
-            Ok(pb::ListNetworkInterfacesResponse {
-                network_interfaces: items
-                    .into_iter()
-                    .map(|i| view::network_interface(p, i))
-                    .collect(),
-                next_page_token,
-            })
-        })
-        .await
+        list!(
+            self,
+            req,
+            ListNetworkInterfacesResponse { network_interfaces },
+            |p, r| {
+                let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
+                let subnet = filter_by(p, C::Subnets, &r.subnet, "subnet")?;
+                live(&p.world().enis, move |e| {
+                    e.deleted
+                        || vpc.is_some_and(|v| v != e.vpc)
+                        || subnet.is_some_and(|s| s != e.subnet)
+                })
+            },
+            view::network_interface
+        )
     }
     async fn update_network_interface(
         &self,
@@ -280,24 +282,18 @@ impl pb::network_service_server::NetworkService for Api {
         &self,
         req: Request<pb::ListSecurityGroupsRequest>,
     ) -> Reply<pb::ListSecurityGroupsResponse> {
-        let caller = self.caller(&req)?;
-        let r = req.into_inner();
-        self.read(caller, move |p| {
-            check_parent(&p.id, &r.parent)?;
-            let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
-            let items = live(&p.world().security_groups, |g| {
-                g.deleted || vpc.is_some_and(|v| v != g.vpc)
-            });
-            let (items, next_page_token) = page(items, r.page_size, &r.page_token)?;
-            Ok(pb::ListSecurityGroupsResponse {
-                security_groups: items
-                    .into_iter()
-                    .map(|i| view::security_group(p, i))
-                    .collect(),
-                next_page_token,
-            })
-        })
-        .await
+        list!(
+            self,
+            req,
+            ListSecurityGroupsResponse { security_groups },
+            |p, r| {
+                let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
+                live(&p.world().security_groups, move |g| {
+                    g.deleted || vpc.is_some_and(|v| v != g.vpc)
+                })
+            },
+            view::security_group
+        )
     }
     async fn update_security_group(
         &self,
@@ -340,21 +336,18 @@ impl pb::network_service_server::NetworkService for Api {
         &self,
         req: Request<pb::ListNetworkAclsRequest>,
     ) -> Reply<pb::ListNetworkAclsResponse> {
-        let caller = self.caller(&req)?;
-        let r = req.into_inner();
-        self.read(caller, move |p| {
-            check_parent(&p.id, &r.parent)?;
-            let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
-            let items = live(&p.world().acls, |a| {
-                a.deleted || vpc.is_some_and(|v| v != a.vpc)
-            });
-            let (items, next_page_token) = page(items, r.page_size, &r.page_token)?;
-            Ok(pb::ListNetworkAclsResponse {
-                network_acls: items.into_iter().map(|i| view::network_acl(p, i)).collect(),
-                next_page_token,
-            })
-        })
-        .await
+        list!(
+            self,
+            req,
+            ListNetworkAclsResponse { network_acls },
+            |p, r| {
+                let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
+                live(&p.world().acls, move |a| {
+                    a.deleted || vpc.is_some_and(|v| v != a.vpc)
+                })
+            },
+            view::network_acl
+        )
     }
     async fn update_network_acl(
         &self,
@@ -394,21 +387,18 @@ impl pb::network_service_server::NetworkService for Api {
         &self,
         req: Request<pb::ListRouteTablesRequest>,
     ) -> Reply<pb::ListRouteTablesResponse> {
-        let caller = self.caller(&req)?;
-        let r = req.into_inner();
-        self.read(caller, move |p| {
-            check_parent(&p.id, &r.parent)?;
-            let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
-            let items = live(&p.world().route_tables, |t| {
-                t.deleted || vpc.is_some_and(|v| v != t.vpc)
-            });
-            let (items, next_page_token) = page(items, r.page_size, &r.page_token)?;
-            Ok(pb::ListRouteTablesResponse {
-                route_tables: items.into_iter().map(|i| view::route_table(p, i)).collect(),
-                next_page_token,
-            })
-        })
-        .await
+        list!(
+            self,
+            req,
+            ListRouteTablesResponse { route_tables },
+            |p, r| {
+                let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
+                live(&p.world().route_tables, move |t| {
+                    t.deleted || vpc.is_some_and(|v| v != t.vpc)
+                })
+            },
+            view::route_table
+        )
     }
     async fn update_route_table(
         &self,
@@ -448,24 +438,13 @@ impl pb::network_service_server::NetworkService for Api {
         &self,
         req: Request<pb::ListInternetGatewaysRequest>,
     ) -> Reply<pb::ListInternetGatewaysResponse> {
-        let caller = self.caller(&req)?;
-        let r = req.into_inner();
-        self.read(caller, move |p| {
-            check_parent(&p.id, &r.parent)?;
-            let (items, next_page_token) = page(
-                live(&p.world().igws, |g| g.deleted),
-                r.page_size,
-                &r.page_token,
-            )?;
-            Ok(pb::ListInternetGatewaysResponse {
-                internet_gateways: items
-                    .into_iter()
-                    .map(|i| view::internet_gateway(p, i))
-                    .collect(),
-                next_page_token,
-            })
-        })
-        .await
+        list!(
+            self,
+            req,
+            ListInternetGatewaysResponse { internet_gateways },
+            |p, r| { live(&p.world().igws, move |g| g.deleted) },
+            view::internet_gateway
+        )
     }
     async fn delete_internet_gateway(
         &self,
@@ -496,21 +475,18 @@ impl pb::network_service_server::NetworkService for Api {
         &self,
         req: Request<pb::ListNatGatewaysRequest>,
     ) -> Reply<pb::ListNatGatewaysResponse> {
-        let caller = self.caller(&req)?;
-        let r = req.into_inner();
-        self.read(caller, move |p| {
-            check_parent(&p.id, &r.parent)?;
-            let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
-            let items = live(&p.world().nats, |n| {
-                n.deleted || vpc.is_some_and(|v| v != n.vpc)
-            });
-            let (items, next_page_token) = page(items, r.page_size, &r.page_token)?;
-            Ok(pb::ListNatGatewaysResponse {
-                nat_gateways: items.into_iter().map(|i| view::nat_gateway(p, i)).collect(),
-                next_page_token,
-            })
-        })
-        .await
+        list!(
+            self,
+            req,
+            ListNatGatewaysResponse { nat_gateways },
+            |p, r| {
+                let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
+                live(&p.world().nats, move |n| {
+                    n.deleted || vpc.is_some_and(|v| v != n.vpc)
+                })
+            },
+            view::nat_gateway
+        )
     }
     async fn update_nat_gateway(
         &self,
@@ -553,21 +529,13 @@ impl pb::router_service_server::RouterService for Api {
         &self,
         req: Request<pb::ListEnterpriseRoutersRequest>,
     ) -> Reply<pb::ListEnterpriseRoutersResponse> {
-        let caller = self.caller(&req)?;
-        let r = req.into_inner();
-        self.read(caller, move |p| {
-            check_parent(&p.id, &r.parent)?;
-            let items = live(&p.world().routers.routers, |x| x.deleted);
-            let (items, next_page_token) = page(items, r.page_size, &r.page_token)?;
-            Ok(pb::ListEnterpriseRoutersResponse {
-                enterprise_routers: items
-                    .into_iter()
-                    .map(|i| view::enterprise_router(p, i))
-                    .collect(),
-                next_page_token,
-            })
-        })
-        .await
+        list!(
+            self,
+            req,
+            ListEnterpriseRoutersResponse { enterprise_routers },
+            |p, r| { live(&p.world().routers.routers, move |x| x.deleted) },
+            view::enterprise_router
+        )
     }
     async fn update_enterprise_router(
         &self,
@@ -609,29 +577,23 @@ impl pb::router_service_server::RouterService for Api {
         &self,
         req: Request<pb::ListRouterAttachmentsRequest>,
     ) -> Reply<pb::ListRouterAttachmentsResponse> {
-        let caller = self.caller(&req)?;
-        let r = req.into_inner();
-        self.read(caller, move |p| {
-            check_parent(&p.id, &r.parent)?;
-            let router = filter_by(
-                p,
-                C::EnterpriseRouters,
-                &r.enterprise_router,
-                "enterprise_router",
-            )?;
-            let items = live(&p.world().routers.attachments, |a| {
-                a.deleted || router.is_some_and(|x| x != a.router)
-            });
-            let (items, next_page_token) = page(items, r.page_size, &r.page_token)?;
-            Ok(pb::ListRouterAttachmentsResponse {
-                router_attachments: items
-                    .into_iter()
-                    .map(|i| view::router_attachment(p, i))
-                    .collect(),
-                next_page_token,
-            })
-        })
-        .await
+        list!(
+            self,
+            req,
+            ListRouterAttachmentsResponse { router_attachments },
+            |p, r| {
+                let router = filter_by(
+                    p,
+                    C::EnterpriseRouters,
+                    &r.enterprise_router,
+                    "enterprise_router",
+                )?;
+                live(&p.world().routers.attachments, move |a| {
+                    a.deleted || router.is_some_and(|x| x != a.router)
+                })
+            },
+            view::router_attachment
+        )
     }
     async fn update_router_attachment(
         &self,
@@ -673,33 +635,29 @@ impl pb::router_service_server::RouterService for Api {
         &self,
         req: Request<pb::ListRouterRouteTablesRequest>,
     ) -> Reply<pb::ListRouterRouteTablesResponse> {
-        let caller = self.caller(&req)?;
-        let r = req.into_inner();
-        self.read(caller, move |p| {
-            check_parent(&p.id, &r.parent)?;
-            let router = filter_by(
-                p,
-                C::EnterpriseRouters,
-                &r.enterprise_router,
-                "enterprise_router",
-            )?;
-            let routers = &p.world().routers.routers;
-            // A deleted router's tables go with it.
-            let items = live(&p.world().routers.tables, |t| {
-                t.deleted
-                    || routers[t.router as usize].deleted
-                    || router.is_some_and(|x| x != t.router)
-            });
-            let (items, next_page_token) = page(items, r.page_size, &r.page_token)?;
-            Ok(pb::ListRouterRouteTablesResponse {
-                router_route_tables: items
-                    .into_iter()
-                    .map(|i| view::router_route_table(p, i))
-                    .collect(),
-                next_page_token,
-            })
-        })
-        .await
+        list!(
+            self,
+            req,
+            ListRouterRouteTablesResponse {
+                router_route_tables
+            },
+            |p, r| {
+                let router = filter_by(
+                    p,
+                    C::EnterpriseRouters,
+                    &r.enterprise_router,
+                    "enterprise_router",
+                )?;
+                let routers = &p.world().routers.routers;
+                // A deleted router's tables go with it.
+                live(&p.world().routers.tables, move |t| {
+                    t.deleted
+                        || routers[t.router as usize].deleted
+                        || router.is_some_and(|x| x != t.router)
+                })
+            },
+            view::router_route_table
+        )
     }
     async fn update_router_route_table(
         &self,
@@ -746,18 +704,13 @@ impl pb::log_service_server::LogService for Api {
         &self,
         req: Request<pb::ListLogGroupsRequest>,
     ) -> Reply<pb::ListLogGroupsResponse> {
-        let caller = self.caller(&req)?;
-        let r = req.into_inner();
-        self.read(caller, move |p| {
-            check_parent(&p.id, &r.parent)?;
-            let items = live(&p.world().logs.groups, |g| g.deleted);
-            let (items, next_page_token) = page(items, r.page_size, &r.page_token)?;
-            Ok(pb::ListLogGroupsResponse {
-                log_groups: items.into_iter().map(|i| view::log_group(p, i)).collect(),
-                next_page_token,
-            })
-        })
-        .await
+        list!(
+            self,
+            req,
+            ListLogGroupsResponse { log_groups },
+            |p, r| { live(&p.world().logs.groups, move |g| g.deleted) },
+            view::log_group
+        )
     }
     async fn update_log_group(
         &self,
@@ -782,21 +735,18 @@ impl pb::log_service_server::LogService for Api {
         &self,
         req: Request<pb::ListLogStreamsRequest>,
     ) -> Reply<pb::ListLogStreamsResponse> {
-        let caller = self.caller(&req)?;
-        let r = req.into_inner();
-        self.read(caller, move |p| {
-            check_parent(&p.id, &r.parent)?;
-            let group = filter_by(p, C::LogGroups, &r.log_group, "log_group")?;
-            let items = live(&p.world().logs.streams, |s| {
-                s.deleted || group.is_some_and(|g| g != s.group)
-            });
-            let (items, next_page_token) = page(items, r.page_size, &r.page_token)?;
-            Ok(pb::ListLogStreamsResponse {
-                log_streams: items.into_iter().map(|i| view::log_stream(p, i)).collect(),
-                next_page_token,
-            })
-        })
-        .await
+        list!(
+            self,
+            req,
+            ListLogStreamsResponse { log_streams },
+            |p, r| {
+                let group = filter_by(p, C::LogGroups, &r.log_group, "log_group")?;
+                live(&p.world().logs.streams, move |s| {
+                    s.deleted || group.is_some_and(|g| g != s.group)
+                })
+            },
+            view::log_stream
+        )
     }
     async fn delete_log_stream(&self, req: Request<pb::DeleteLogStreamRequest>) -> Reply<()> {
         delete!(self, req, DeleteLogStream)
@@ -812,18 +762,13 @@ impl pb::log_service_server::LogService for Api {
         &self,
         req: Request<pb::ListFlowLogsRequest>,
     ) -> Reply<pb::ListFlowLogsResponse> {
-        let caller = self.caller(&req)?;
-        let r = req.into_inner();
-        self.read(caller, move |p| {
-            check_parent(&p.id, &r.parent)?;
-            let items = live(&p.world().flow_logs, |f| f.deleted);
-            let (items, next_page_token) = page(items, r.page_size, &r.page_token)?;
-            Ok(pb::ListFlowLogsResponse {
-                flow_logs: items.into_iter().map(|i| flow_log_view(p, i)).collect(),
-                next_page_token,
-            })
-        })
-        .await
+        list!(
+            self,
+            req,
+            ListFlowLogsResponse { flow_logs },
+            |p, r| { live(&p.world().flow_logs, move |f| f.deleted) },
+            flow_log_view
+        )
     }
     async fn update_flow_log(&self, req: Request<pb::UpdateFlowLogRequest>) -> Reply<pb::FlowLog> {
         create!(self, req, UpdateFlowLog, C::FlowLogs, flow_log_view)
@@ -1030,21 +975,13 @@ impl pb::simulation_service_server::SimulationService for Api {
         &self,
         req: Request<pb::ListExternalHostsRequest>,
     ) -> Reply<pb::ListExternalHostsResponse> {
-        let caller = self.caller(&req)?;
-        let r = req.into_inner();
-        self.read(caller, move |p| {
-            check_parent(&p.id, &r.parent)?;
-            let items = live(&p.world().externals, |h| h.deleted);
-            let (items, next_page_token) = page(items, r.page_size, &r.page_token)?;
-            Ok(pb::ListExternalHostsResponse {
-                external_hosts: items
-                    .into_iter()
-                    .map(|i| view::external_host(p, i))
-                    .collect(),
-                next_page_token,
-            })
-        })
-        .await
+        list!(
+            self,
+            req,
+            ListExternalHostsResponse { external_hosts },
+            |p, r| { live(&p.world().externals, move |h| h.deleted) },
+            view::external_host
+        )
     }
     async fn delete_external_host(&self, req: Request<pb::DeleteExternalHostRequest>) -> Reply<()> {
         delete!(self, req, DeleteExternalHost)
@@ -1147,24 +1084,15 @@ impl pb::ccn_service_server::CcnService for Api {
         &self,
         req: Request<pb::ListCloudConnectNetworksRequest>,
     ) -> Reply<pb::ListCloudConnectNetworksResponse> {
-        let caller = self.caller(&req)?;
-        let r = req.into_inner();
-        self.read(caller, move |p| {
-            check_parent(&p.id, &r.parent)?;
-            let (items, next_page_token) = page(
-                live(&p.world().ccns.items, |_| false),
-                r.page_size,
-                &r.page_token,
-            )?;
-            Ok(pb::ListCloudConnectNetworksResponse {
-                cloud_connect_networks: items
-                    .into_iter()
-                    .map(|i| view::cloud_connect_network(p, i))
-                    .collect(),
-                next_page_token,
-            })
-        })
-        .await
+        list!(
+            self,
+            req,
+            ListCloudConnectNetworksResponse {
+                cloud_connect_networks
+            },
+            |p, r| { live(&p.world().ccns.items, move |_| false) },
+            view::cloud_connect_network
+        )
     }
     async fn update_cloud_connect_network(
         &self,
