@@ -53,6 +53,7 @@ pub fn run(o: &Options) -> ExitCode {
     let defaults = Defaults {
         seed: o.seed,
         start: o.start,
+        ..Defaults::default()
     };
     let cloud = match Cloud::open(o.data_dir, defaults) {
         Ok(c) => Arc::new(c),

@@ -16,6 +16,7 @@ fn defaults() -> Defaults {
     Defaults {
         seed: 1,
         start: START,
+        ..Defaults::default()
     }
 }
 

@@ -29,6 +29,7 @@ fn defaults() -> Defaults {
     Defaults {
         seed: 4,
         start: START,
+        ..Defaults::default()
     }
 }
 

@@ -26,6 +26,7 @@ fn defaults() -> Defaults {
     Defaults {
         seed: 1,
         start: START,
+        ..Defaults::default()
     }
 }
 

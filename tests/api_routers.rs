@@ -419,6 +419,7 @@ async fn transit_gateway_records_over_grpc() {
     let defaults = || Defaults {
         seed: 1,
         start: TGW_START,
+        ..Defaults::default()
     };
     let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
     let mut api = Api::new(&server).await;
@@ -658,6 +659,7 @@ fn hw_defaults() -> Defaults {
     Defaults {
         seed: 3,
         start: HW_START,
+        ..Defaults::default()
     }
 }
 

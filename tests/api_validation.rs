@@ -38,6 +38,7 @@ fn defaults() -> Defaults {
     Defaults {
         seed: 7,
         start: START,
+        ..Defaults::default()
     }
 }
 

@@ -329,7 +329,12 @@ impl Loader {
         }
 
         let mut sim = Simulation::new(w, start, d.seed);
-        sim.keep_outcomes(self.opts.explain || self.opts.capture);
+        // Explanations and captures show every packet of the run.
+        sim.keep_outcomes(if self.opts.explain || self.opts.capture {
+            usize::MAX
+        } else {
+            0
+        });
         for (i, e) in d.traffic.iter().enumerate() {
             self.event(&mut sim, &names, start, &format!("traffic[{i}]"), e)?;
         }
@@ -1773,13 +1778,7 @@ impl Loader {
         };
         let p = parse::raw_packet(src, dst, proto, &raw)
             .map_err(|m| self.err(d.protocol.referenced, format!("{path}.protocol"), m))?;
-        for i in 0..d.count {
-            sim.send_at(
-                at + secs(d.interval).times(i as u64),
-                from,
-                parse::nth(p, i),
-            );
-        }
+        sim.repeat(at, from, p, d.count, secs(d.interval));
         Ok(())
     }
 }

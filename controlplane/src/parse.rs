@@ -191,15 +191,6 @@ pub fn raw_packet(
     Ok(p)
 }
 
-/// The `i`th packet of a series: ICMP sequence numbers count up.
-pub fn nth(p: Packet, i: u16) -> Packet {
-    let mut q = p;
-    if let L4::Icmp { seq, .. } = &mut q.l4 {
-        *seq = seq.wrapping_add(i);
-    }
-    q
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

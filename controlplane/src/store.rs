@@ -440,6 +440,39 @@ impl Store {
         Ok(found)
     }
 
+    /// Deletes everything `project` stored (its commands, records and row), durably. The
+    /// project's next command is 1 again.
+    pub fn delete_project(&self, project: &str) -> Result<(), StoreError> {
+        let fail = |e: redb::Error| self.fail("delete", e);
+        let mut txn = self.db.begin_write().map_err(|e| fail(e.into()))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| fail(e.into()))?;
+        {
+            let mut projects = txn.open_table(PROJECTS).map_err(|e| fail(e.into()))?;
+            projects.remove(project).map_err(|e| fail(e.into()))?;
+            let mut commands = txn.open_table(COMMANDS).map_err(|e| fail(e.into()))?;
+            commands
+                .retain_in((project, 0)..=(project, u64::MAX), |_, _| false)
+                .map_err(|e| fail(e.into()))?;
+            // Every stream of the project: tuple keys sort by their first element first.
+            let mut by_time = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
+            by_time
+                .retain_in(
+                    (project, "", 0, 0)..(project_successor(project).as_str(), "", 0, 0),
+                    |_, _| false,
+                )
+                .map_err(|e| fail(e.into()))?;
+            let mut by_seq = txn.open_table(RECORDS_BY_SEQ).map_err(|e| fail(e.into()))?;
+            by_seq
+                .retain_in(
+                    (project, "", 0)..(project_successor(project).as_str(), "", 0),
+                    |_, _| false,
+                )
+                .map_err(|e| fail(e.into()))?;
+        }
+        txn.commit().map_err(|e| fail(e.into()))
+    }
+
     /// How many records `project` has stored, over all its streams (after purges).
     pub fn record_count(&self, project: &str) -> Result<u64, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.fail("read", e))?;
@@ -466,6 +499,12 @@ impl Store {
     fn fail(&self, what: &str, err: impl Into<redb::Error>) -> StoreError {
         from_redb(&self.path, what, err.into())
     }
+}
+
+/// The next project name after `project` in key order (`project` + NUL): keys whose first
+/// element is `project` sort before any key whose first element is this.
+fn project_successor(project: &str) -> String {
+    format!("{project}\0")
 }
 
 /// Whether `line` contains every (already lowercased) needle, ignoring case.

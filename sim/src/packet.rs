@@ -198,6 +198,16 @@ pub fn protocol_name(p: u8) -> String {
 }
 
 impl Packet {
+    /// Copy `i` of a repeated packet: an ICMP packet's sequence number counts up by `i`
+    /// (wrapping), anything else is sent as it is.
+    pub fn nth(self, i: u16) -> Packet {
+        let mut q = self;
+        if let L4::Icmp { seq, .. } = &mut q.l4 {
+            *seq = seq.wrapping_add(i);
+        }
+        q
+    }
+
     pub fn protocol(&self) -> u8 {
         match self.l4 {
             L4::Tcp { .. } => proto::TCP,

@@ -6,8 +6,18 @@
 //! Hosts answer on their own (`host`), except inside a TCP session, whose every packet is
 //! part of the plan: the plan asks the server host whether it listens, and stops at the first
 //! packet that is not delivered (no retransmissions, policy.md §0.1).
+//!
+//! Traffic is kept as its description, never as packets: a ping of a million echoes is one
+//! queue entry that sends its next packet and schedules the one after, and a finished TCP
+//! session is forgotten. Memory follows the flows in progress, not the packets sent or still
+//! to send; `pending_packets` says how many the script still holds, for quotas. Each packet
+//! of a repeated send keeps the sequence number it would have had if it had been scheduled
+//! up front, so lazy generation orders events exactly as eager generation did.
+//!
+//! Outcomes (for explanations and captures) are kept only on request and only up to a limit:
+//! the oldest go first.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -100,15 +110,32 @@ struct Ends {
 
 #[derive(Clone, Debug)]
 enum Event {
+    /// One packet. `scripted` packets count as pending until sent; hosts' answers do not.
     Send {
         from: Endpoint,
         packet: Packet,
         auto_reply: bool,
+        scripted: bool,
     },
+    /// Packet `i` of `count` copies of `packet` (ICMP sequence numbers counting up from the
+    /// first), `interval` apart from `start`; sending one schedules the next.
+    Repeat(Box<Repeat>),
     SessionStep {
-        session: usize,
+        session: u64,
     },
     Change(Change),
+}
+
+#[derive(Clone, Debug)]
+struct Repeat {
+    from: Endpoint,
+    packet: Packet,
+    start: Time,
+    interval: Span,
+    i: u16,
+    count: u16,
+    /// The sequence number of packet 0; packet `i` runs as `first_seq + i`.
+    first_seq: u64,
 }
 
 /// Something the simulation wants the reader to know that is not a packet (the teaching view).
@@ -125,13 +152,19 @@ pub struct Simulation {
     seq: u64,
     /// Pending events by (time, sequence): the queue and its contents in one ordered map.
     queue: BTreeMap<(Time, u64), Event>,
-    sessions: Vec<Session>,
+    /// TCP sessions in progress, by number; a session is dropped when its plan ends.
+    sessions: BTreeMap<u64, Session>,
+    next_session: u64,
+    /// Scripted packets not sent yet.
+    pending: u64,
     rng: ChaCha8Rng,
     /// Delay before a host's automatic answer.
     pub reply_delay: Span,
-    keep_outcomes: bool,
-    outcomes: Vec<Outcome>,
-    notes: Vec<Note>,
+    /// How many outcomes to keep (0: none).
+    keep_outcomes: usize,
+    outcomes: VecDeque<Outcome>,
+    /// Notes kept (the oldest go first past `keep_outcomes`, so they stay bounded too).
+    notes: VecDeque<Note>,
 }
 
 impl Simulation {
@@ -141,19 +174,43 @@ impl Simulation {
             now: start,
             seq: 0,
             queue: BTreeMap::new(),
-            sessions: Vec::new(),
+            sessions: BTreeMap::new(),
+            next_session: 0,
+            pending: 0,
             // A stream of its own, so adding traffic never renames resources.
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x7661_6c61_6273_696d),
             reply_delay: Span::from_millis(1),
-            keep_outcomes: false,
-            outcomes: Vec::new(),
-            notes: Vec::new(),
+            keep_outcomes: 0,
+            outcomes: VecDeque::new(),
+            notes: VecDeque::new(),
         }
     }
 
-    /// Keep every packet's outcome (for explanations and packet captures).
-    pub fn keep_outcomes(&mut self, keep: bool) {
-        self.keep_outcomes = keep;
+    /// Keep the outcomes of the last `limit` packets (for explanations and packet captures;
+    /// `usize::MAX` keeps all, 0 none), and as many notes.
+    pub fn keep_outcomes(&mut self, limit: usize) {
+        self.keep_outcomes = limit;
+        trim(&mut self.outcomes, limit);
+        trim(&mut self.notes, limit);
+    }
+
+    /// Outcomes kept, oldest first.
+    pub fn outcomes(&self) -> impl DoubleEndedIterator<Item = &Outcome> + ExactSizeIterator {
+        self.outcomes.iter()
+    }
+
+    /// Scripted packets not sent yet (hosts' answers are not counted: each packet has at most
+    /// one).
+    pub fn pending_packets(&self) -> u64 {
+        self.pending
+    }
+
+    /// Forgets every scripted packet and TCP session not sent yet (policy changes stay).
+    /// Returns how many packets were dropped.
+    pub fn drop_pending_traffic(&mut self) -> u64 {
+        self.queue.retain(|_, e| matches!(e, Event::Change(_)));
+        self.sessions.clear();
+        std::mem::take(&mut self.pending)
     }
 
     pub fn now(&self) -> Time {
@@ -171,21 +228,41 @@ impl Simulation {
     }
 
     fn schedule(&mut self, at: Time, e: Event) {
-        let at = at.max(self.now);
         self.seq += 1;
-        self.queue.insert((at, self.seq), e);
+        self.schedule_as(at, self.seq, e);
+    }
+
+    /// Schedules `e` under a sequence number reserved earlier.
+    fn schedule_as(&mut self, at: Time, seq: u64, e: Event) {
+        self.queue.insert((at.max(self.now), seq), e);
     }
 
     /// Sends a packet at `at`; the receiving host answers on its own.
     pub fn send_at(&mut self, at: Time, from: Endpoint, packet: Packet) {
-        self.schedule(
-            at,
-            Event::Send {
-                from,
-                packet,
-                auto_reply: true,
-            },
-        );
+        self.repeat(at, from, packet, 1, Span::ZERO);
+    }
+
+    /// Sends `count` copies of `packet`, `interval` apart from `at`; ICMP sequence numbers
+    /// count up from the first packet's. Receiving hosts answer on their own. Costs one queue
+    /// entry whatever `count` is.
+    pub fn repeat(&mut self, at: Time, from: Endpoint, packet: Packet, count: u16, interval: Span) {
+        if count == 0 {
+            return;
+        }
+        // Reserve the sequence numbers eager scheduling would have used.
+        let first_seq = self.seq + 1;
+        self.seq += u64::from(count);
+        self.pending += u64::from(count);
+        let r = Repeat {
+            from,
+            packet,
+            start: at,
+            interval,
+            i: 0,
+            count,
+            first_seq,
+        };
+        self.schedule_as(at, first_seq, Event::Repeat(Box::new(r)));
     }
 
     /// `count` echo requests `interval` apart from `from` to `to`.
@@ -207,10 +284,8 @@ impl Simulation {
         })?;
         let src = self.world.address(from);
         let ident = ident.unwrap_or_else(|| self.echo_ident());
-        for i in 0..count {
-            let p = Packet::echo_request(src, dst, ident, i);
-            self.send_at(at + interval.times(i as u64), from, p);
-        }
+        let first = Packet::echo_request(src, dst, ident, 0);
+        self.repeat(at, from, first, count, interval);
         Ok(())
     }
 
@@ -233,13 +308,8 @@ impl Simulation {
             .ok_or_else(|| format!("{} has no reachable address", self.world.endpoint_name(to)))?;
         let src = self.world.address(from);
         let sport = sport.unwrap_or_else(|| self.ephemeral_port());
-        for i in 0..count {
-            self.send_at(
-                at + interval.times(i as u64),
-                from,
-                Packet::udp(src, sport, dst, dport, len),
-            );
-        }
+        let packet = Packet::udp(src, sport, dst, dport, len);
+        self.repeat(at, from, packet, count, interval);
         Ok(())
     }
 
@@ -281,16 +351,21 @@ impl Simulation {
             Close::Rst => plan.push(Step::new(Client, TcpFlags::RST, 0)),
             Close::Open => {}
         }
-        let session = self.sessions.len();
+        let session = self.next_session;
+        self.next_session += 1;
+        self.pending += plan.len() as u64;
         let (client_seq, server_seq) = (self.rng.random(), self.rng.random());
-        self.sessions.push(Session {
-            spec,
-            plan,
-            next: 0,
-            client_seq,
-            server_seq,
-            peer: None,
-        });
+        self.sessions.insert(
+            session,
+            Session {
+                spec,
+                plan,
+                next: 0,
+                client_seq,
+                server_seq,
+                peer: None,
+            },
+        );
         self.schedule(at, Event::SessionStep { session });
         Ok(())
     }
@@ -336,20 +411,25 @@ impl Simulation {
                 from,
                 packet,
                 auto_reply,
+                scripted,
             } => {
-                let out = self.transmit(from, packet);
-                if auto_reply
-                    && let Some((to, delivered)) = out.delivered()
-                    && let Some(reply) = self.world.host(to).respond(&delivered)
-                {
-                    self.schedule(
-                        self.now + self.reply_delay,
-                        Event::Send {
-                            from: to,
-                            packet: reply,
-                            auto_reply: false,
-                        },
-                    );
+                if scripted {
+                    self.pending -= 1;
+                }
+                self.send(from, packet, auto_reply);
+            }
+            Event::Repeat(mut r) => {
+                self.pending -= 1;
+                let packet = r.packet.nth(r.i);
+                r.i += 1;
+                if r.i < r.count {
+                    let at = r.start + r.interval.times(u64::from(r.i));
+                    let seq = r.first_seq + u64::from(r.i);
+                    let from = r.from;
+                    self.schedule_as(at, seq, Event::Repeat(r));
+                    self.send(from, packet, true);
+                } else {
+                    self.send(r.from, packet, true);
                 }
             }
             Event::SessionStep { session } => self.session_step(session),
@@ -374,28 +454,51 @@ impl Simulation {
         Ok(())
     }
 
+    /// Sends one packet; with `auto_reply` the receiving host answers on its own.
+    fn send(&mut self, from: Endpoint, packet: Packet, auto_reply: bool) {
+        let out = self.transmit(from, packet);
+        if auto_reply
+            && let Some((to, delivered)) = out.delivered()
+            && let Some(reply) = self.world.host(to).respond(&delivered)
+        {
+            self.answer(to, reply);
+        }
+    }
+
+    /// A packet a host or gateway sends on its own, `reply_delay` from now.
+    fn answer(&mut self, from: Endpoint, packet: Packet) {
+        self.schedule(
+            self.now + self.reply_delay,
+            Event::Send {
+                from,
+                packet,
+                auto_reply: false,
+                scripted: false,
+            },
+        );
+    }
+
     fn transmit(&mut self, from: Endpoint, packet: Packet) -> Outcome {
         let out = self.world.send(self.now, from, packet);
-        if self.keep_outcomes {
-            self.outcomes.push(out);
+        if self.keep_outcomes > 0 {
+            if self.outcomes.len() == self.keep_outcomes {
+                self.outcomes.pop_front();
+            }
+            self.outcomes.push_back(out);
         }
         // A NAT gateway answers a packet of a timed-out TCP session with a RST.
         if let Some((nat, rst)) = self.world.nat_reset(&out) {
-            self.schedule(
-                self.now + self.reply_delay,
-                Event::Send {
-                    from: nat,
-                    packet: rst,
-                    auto_reply: false,
-                },
-            );
+            self.answer(nat, rst);
         }
         out
     }
 
-    fn session_step(&mut self, s: usize) {
-        let sess = &self.sessions[s];
+    fn session_step(&mut self, s: u64) {
+        let Some(sess) = self.sessions.get(&s) else {
+            return;
+        };
         let Some(&step) = sess.plan.get(sess.next) else {
+            self.sessions.remove(&s);
             return;
         };
         // The session's endpoints, copied: nothing per packet clones its request lists.
@@ -415,7 +518,10 @@ impl Simulation {
             (Side::Server, Some(peer)) => peer,
             _ => match self.world.address_for(from, to) {
                 Some(dst) => (dst, dport),
-                None => return,
+                None => {
+                    self.end_session(s);
+                    return;
+                }
             },
         };
         // The server's answer to the SYN depends on whether it listens (host behaviour).
@@ -435,7 +541,9 @@ impl Simulation {
         } else {
             size::TCP_HEADER + step.payload
         };
-        let sess = &mut self.sessions[s];
+        let Some(sess) = self.sessions.get_mut(&s) else {
+            return;
+        };
         let (seq, ack) = match step.side {
             Side::Client => (sess.client_seq, sess.server_seq),
             Side::Server => (sess.server_seq, sess.client_seq),
@@ -446,6 +554,8 @@ impl Simulation {
             Side::Server => sess.server_seq = sess.server_seq.wrapping_add(advance),
         }
         sess.next += 1;
+        let finished = sess.next == sess.plan.len();
+        self.pending -= 1;
         let src = self.world.address(from);
         let mut p = Packet::tcp(src, sport, dst, dport, flags, len);
         if let L4::Tcp {
@@ -458,27 +568,157 @@ impl Simulation {
         let out = self.transmit(from, p);
         if let (Side::Client, Some((_, seen))) = (step.side, out.delivered())
             && let L4::Tcp { sport, .. } = seen.l4
+            && let Some(sess) = self.sessions.get_mut(&s)
         {
-            self.sessions[s].peer = Some((seen.src, sport));
+            sess.peer = Some((seen.src, sport));
         }
         let delivered = out.delivered().is_some();
         if !delivered {
-            self.notes.push(Note {
-                at: self.now,
-                text: format!("TCP session {}:{} -> {}: packet #{} was not delivered; the session stops (no retransmissions)", self.world.endpoint_name(spec.client), spec.sport, self.world.endpoint_name(spec.server), out.id),
-            });
+            self.note(format!(
+                "TCP session {}:{} -> {}: packet #{} was not delivered; the session stops (no retransmissions)",
+                self.world.endpoint_name(spec.client),
+                spec.sport,
+                self.world.endpoint_name(spec.server),
+                out.id
+            ));
         }
-        if delivered && !stop_after {
+        if delivered && !stop_after && !finished {
             self.schedule(self.now + spec.gap, Event::SessionStep { session: s });
+        } else {
+            self.end_session(s);
         }
     }
 
-    /// Outcomes kept so far (with `keep_outcomes`).
+    /// Forgets a session; the packets its plan still held are no longer pending.
+    fn end_session(&mut self, s: u64) {
+        if let Some(sess) = self.sessions.remove(&s) {
+            self.pending -= (sess.plan.len() - sess.next) as u64;
+        }
+    }
+
+    fn note(&mut self, text: String) {
+        if self.keep_outcomes == 0 {
+            return;
+        }
+        if self.notes.len() == self.keep_outcomes {
+            self.notes.pop_front();
+        }
+        self.notes.push_back(Note { at: self.now, text });
+    }
+
+    /// Outcomes kept so far (with `keep_outcomes`), oldest first.
     pub fn take_outcomes(&mut self) -> Vec<Outcome> {
-        std::mem::take(&mut self.outcomes)
+        std::mem::take(&mut self.outcomes).into()
     }
 
     pub fn take_notes(&mut self) -> Vec<Note> {
-        std::mem::take(&mut self.notes)
+        std::mem::take(&mut self.notes).into()
+    }
+}
+
+/// Drops the oldest entries past `limit`.
+fn trim<T>(q: &mut VecDeque<T>, limit: usize) {
+    let excess = q.len().saturating_sub(limit);
+    q.drain(..excess);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Direction;
+    use crate::addr::Ipv4Net;
+    use crate::profile::{Profile, Provider};
+    use crate::world::{Config, EniSpec};
+
+    /// Two interfaces of one subnet whose group allows everything both ways.
+    fn pair() -> (Simulation, Endpoint, Endpoint) {
+        let mut w = World::new(Config::new(Profile::of(Provider::Aws)));
+        let t0 = Time::from_secs(1_700_000_000);
+        let net = |s: &str| Ipv4Net::parse_strict(s).unwrap();
+        let vpc = w.create_vpc("vpc", None, net("10.0.0.0/16")).unwrap();
+        let subnet = w
+            .create_subnet("s", None, vpc, net("10.0.1.0/24"), None)
+            .unwrap();
+        let sg = w
+            .create_security_group(
+                "open",
+                None,
+                vpc,
+                vec![
+                    sg::Rule::allow_all(Direction::Ingress),
+                    sg::Rule::allow_all(Direction::Egress),
+                ],
+            )
+            .unwrap();
+        let mut eni = |name: &str| {
+            let spec = EniSpec {
+                name: name.into(),
+                subnet,
+                security_groups: vec![sg],
+                ..Default::default()
+            };
+            Endpoint::Eni(w.create_eni(t0, spec).unwrap())
+        };
+        let (a, b) = (eni("a"), eni("b"));
+        (Simulation::new(w, t0, 7), a, b)
+    }
+
+    #[test]
+    fn a_long_ping_is_one_queue_entry_until_sent() {
+        let (mut sim, a, b) = pair();
+        let t0 = sim.now();
+        sim.ping(t0, a, b, 65_535, Span::from_millis(10), Some(1))
+            .unwrap();
+        sim.udp(t0, b, a, Some(5000), 53, 1_000, Span::from_millis(10), 64)
+            .unwrap();
+        assert_eq!(sim.pending_packets(), 66_535);
+        assert_eq!(sim.queue.len(), 2, "described, not materialised");
+        sim.run_until(t0 + Span::from_secs(5)).unwrap();
+        // 501 echoes (0 s to 5 s inclusive) and 501 datagrams sent; replies are not pending.
+        assert_eq!(sim.pending_packets(), 66_535 - 1_002);
+        assert!(sim.queue.len() <= 4, "{} entries", sim.queue.len());
+        assert_eq!(sim.drop_pending_traffic(), 66_535 - 1_002);
+        assert_eq!(sim.pending_packets(), 0);
+        assert!(sim.queue.is_empty());
+    }
+
+    #[test]
+    fn outcomes_keep_only_the_most_recent() {
+        let (mut sim, a, b) = pair();
+        sim.keep_outcomes(10);
+        let t0 = sim.now();
+        sim.ping(t0, a, b, 100, Span::from_secs(1), Some(1))
+            .unwrap();
+        sim.run_until(t0 + Span::from_secs(200)).unwrap();
+        let kept: Vec<u64> = sim.outcomes().map(|o| o.id).collect();
+        assert_eq!(kept.len(), 10);
+        assert!(kept.windows(2).all(|w| w[0] < w[1]), "oldest first");
+        // 100 echoes and 100 replies: the last ten of 200.
+        assert_eq!(kept[9] - kept[0], 9);
+        assert_eq!(sim.take_outcomes().len(), 10);
+    }
+
+    #[test]
+    fn a_finished_tcp_session_is_forgotten() {
+        let (mut sim, a, b) = pair();
+        let t0 = sim.now();
+        for i in 0..100 {
+            let spec = TcpSession {
+                client: a,
+                server: b,
+                sport: 40_000 + i,
+                dport: 22,
+                requests: vec![100; 3],
+                responses: vec![200; 3],
+                close: Close::Fin,
+                gap: Span::from_millis(1),
+            };
+            sim.tcp(t0, spec).unwrap();
+        }
+        // 3 handshake + 12 data + 3 close packets each.
+        assert_eq!(sim.pending_packets(), 100 * 18);
+        sim.run_until(t0 + Span::from_secs(10)).unwrap();
+        assert_eq!(sim.pending_packets(), 0);
+        assert!(sim.sessions.is_empty());
     }
 }

@@ -1,6 +1,8 @@
 //! A vpclab server in the test process, on loopback port 0, with its own data directory.
 #![allow(dead_code)]
 
+pub mod fixture;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use super::command::{Command, Init};
 use super::error::ApiError;
 use super::pb;
 use super::project::{Applied, Project};
+use super::quota::Quotas;
 use crate::store::{Store, StoreError, StoredRecord};
 
 /// Who is calling: the project a token maps to.
@@ -29,12 +31,13 @@ pub struct Caller {
     pub provider: Provider,
 }
 
-/// How new projects start.
+/// How new projects start, and what each may do.
 #[derive(Clone, Debug)]
 pub struct Defaults {
     pub seed: u64,
     /// Unix seconds at which a new project's virtual clock starts.
     pub start: u64,
+    pub quotas: Quotas,
 }
 
 impl Default for Defaults {
@@ -43,6 +46,7 @@ impl Default for Defaults {
         Defaults {
             seed: 0,
             start: 1_704_067_200,
+            quotas: Quotas::default(),
         }
     }
 }
@@ -60,10 +64,38 @@ struct Slot {
     stored: u64,
 }
 
+/// A project and what the real-time ticker reads without taking the project's lock (a long
+/// Advance holds it; the ticker must never wait for one project to serve the others).
+struct Entry {
+    slot: Mutex<Slot>,
+    /// The project's real-time speed (`f64` bits), mirrored after every change.
+    speed: AtomicU64,
+    /// A real-time tick of this project is running: the next one is skipped, not queued.
+    ticking: AtomicBool,
+    /// The project was deleted: requests holding this entry start over with a fresh one.
+    deleted: AtomicBool,
+}
+
+impl Entry {
+    fn new(project: Project, stored: u64) -> Arc<Entry> {
+        let speed = AtomicU64::new(project.speed.to_bits());
+        Arc::new(Entry {
+            slot: Mutex::new(Slot { project, stored }),
+            speed,
+            ticking: AtomicBool::new(false),
+            deleted: AtomicBool::new(false),
+        })
+    }
+
+    fn speed(&self) -> f64 {
+        f64::from_bits(self.speed.load(Ordering::Relaxed))
+    }
+}
+
 pub struct Cloud {
     store: Store,
     defaults: Defaults,
-    projects: Mutex<BTreeMap<String, Arc<Mutex<Slot>>>>,
+    projects: Mutex<BTreeMap<String, Arc<Entry>>>,
     delivered: broadcast::Sender<Arc<Delivered>>,
 }
 
@@ -120,9 +152,17 @@ impl Cloud {
         let store = Store::open(dir)?;
         let mut projects = BTreeMap::new();
         for id in store.projects()? {
+            let started = std::time::Instant::now();
+            tracing::info!(project = %id, "replaying stored commands");
             let project = replay(&store, &id)?;
             let stored = project.applied;
-            projects.insert(id, Arc::new(Mutex::new(Slot { project, stored })));
+            tracing::info!(
+                project = %id,
+                commands = stored,
+                seconds = started.elapsed().as_secs_f64(),
+                "replayed"
+            );
+            projects.insert(id, Entry::new(project, stored));
         }
         let (delivered, _) = broadcast::channel(4096);
         Ok(Cloud {
@@ -140,7 +180,7 @@ impl Cloud {
             .unwrap_or_default()
     }
 
-    fn slot(&self, caller: &Caller) -> Result<Arc<Mutex<Slot>>, ApiError> {
+    fn entry(&self, caller: &Caller) -> Result<Arc<Entry>, ApiError> {
         let mut all = self.projects.lock().map_err(|_| poisoned())?;
         if let Some(s) = all.get(&caller.project) {
             return Ok(s.clone());
@@ -151,49 +191,135 @@ impl Cloud {
             start: self.defaults.start,
         };
         let project = Project::new(&caller.project, &init)?;
-        let slot = Arc::new(Mutex::new(Slot { project, stored: 0 }));
-        all.insert(caller.project.clone(), slot.clone());
-        Ok(slot)
+        let entry = Entry::new(project, 0);
+        all.insert(caller.project.clone(), entry.clone());
+        Ok(entry)
     }
 
-    /// Applies a change, stores it, and answers with `view` of the result.
+    /// Runs `f` on the caller's project under its lock. A project deleted while the request
+    /// waited for the lock is looked up again (a new, empty one).
+    fn with_slot<T>(
+        &self,
+        caller: &Caller,
+        f: impl FnOnce(&Entry, &mut Slot) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        loop {
+            let entry = self.entry(caller)?;
+            let mut slot = entry.slot.lock().map_err(|_| poisoned())?;
+            if entry.deleted.load(Ordering::Acquire) {
+                continue;
+            }
+            return f(&entry, &mut slot);
+        }
+    }
+
+    /// Applies a change, stores it, and answers with `view` of the result. Quotas are checked
+    /// first: a request over one changes nothing.
     pub fn mutate<T>(
         &self,
         caller: &Caller,
         cmd: Command,
         view: impl FnOnce(&Project, &Applied) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let slot = self.slot(caller)?;
-        let mut slot = slot.lock().map_err(|_| poisoned())?;
-        let applied = self.commit(&caller.project, &mut slot, &cmd)?;
-        view(&slot.project, &applied)
+        self.with_slot(caller, |entry, slot| {
+            self.defaults.quotas.check(&slot.project, &cmd, || {
+                self.store
+                    .record_count(&caller.project)
+                    .map_err(unavailable)
+            })?;
+            let applied = self.commit(&caller.project, entry, slot, &cmd)?;
+            view(&slot.project, &applied)
+        })
+    }
+
+    /// The server's quotas.
+    pub fn quotas(&self) -> &Quotas {
+        &self.defaults.quotas
+    }
+
+    /// Deletes the caller's project: memory, stored commands and records. Requests waiting for
+    /// it see an empty project afterwards.
+    pub fn delete_project(&self, caller: &Caller) -> Result<(), ApiError> {
+        let entry = {
+            let all = self.projects.lock().map_err(|_| poisoned())?;
+            all.get(&caller.project).cloned()
+        };
+        let Some(entry) = entry else {
+            return Ok(());
+        };
+        // Under the project's lock: nothing of it is being applied or stored meanwhile.
+        let _slot = entry.slot.lock().map_err(|_| poisoned())?;
+        self.store
+            .delete_project(&caller.project)
+            .map_err(unavailable)?;
+        entry.deleted.store(true, Ordering::Release);
+        let mut all = self.projects.lock().map_err(|_| poisoned())?;
+        if all
+            .get(&caller.project)
+            .is_some_and(|e| Arc::ptr_eq(e, &entry))
+        {
+            all.remove(&caller.project);
+        }
+        Ok(())
     }
 
     /// One real-time tick of a project: advances its clock by `wall` times the speed it runs
     /// at now. The speed is read under the project's lock, so a tick never moves a clock that
     /// a RunRealtime(0) already stopped. Returns whether the clock moved.
-    pub fn tick(&self, caller: &Caller, wall: Duration) -> Result<bool, ApiError> {
-        let slot = self.slot(caller)?;
-        let mut slot = slot.lock().map_err(|_| poisoned())?;
-        let speed = slot.project.speed;
-        let micros = (speed * wall.as_micros() as f64) as i64;
-        if speed <= 0.0 || micros <= 0 {
+    pub fn tick(&self, project: &str, wall: Duration) -> Result<bool, ApiError> {
+        // A tick never creates a project: one deleted since it was due is not ticked.
+        let entry = {
+            let all = self.projects.lock().map_err(|_| poisoned())?;
+            all.get(project).cloned()
+        };
+        let Some(entry) = entry else {
+            return Ok(false);
+        };
+        let mut slot = entry.slot.lock().map_err(|_| poisoned())?;
+        if entry.deleted.load(Ordering::Acquire) {
             return Ok(false);
         }
-        let cmd = Command::Advance(pb::AdvanceRequest {
-            parent: format!("projects/{}", caller.project),
-            until: Some(pb::advance_request::Until::By(prost_types::Duration {
-                seconds: micros / 1_000_000,
-                nanos: (micros % 1_000_000) as i32 * 1000,
-            })),
-        });
-        self.commit(&caller.project, &mut slot, &cmd)?;
-        Ok(true)
+        {
+            let (entry, slot) = (&*entry, &mut *slot);
+            let speed = slot.project.speed;
+            let micros = (speed * wall.as_micros() as f64) as i64;
+            if speed <= 0.0 || micros <= 0 {
+                return Ok(false);
+            }
+            let cmd = Command::Advance(pb::AdvanceRequest {
+                parent: format!("projects/{project}"),
+                until: Some(pb::advance_request::Until::By(prost_types::Duration {
+                    seconds: micros / 1_000_000,
+                    nanos: (micros % 1_000_000) as i32 * 1000,
+                })),
+            });
+            self.commit(project, entry, slot, &cmd)?;
+            Ok(true)
+        }
     }
 
     /// Applies `cmd` to a locked project and stores it; on a storage failure the project is
     /// rebuilt from the store.
-    fn commit(&self, project: &str, slot: &mut Slot, cmd: &Command) -> Result<Applied, ApiError> {
+    fn commit(
+        &self,
+        project: &str,
+        entry: &Entry,
+        slot: &mut Slot,
+        cmd: &Command,
+    ) -> Result<Applied, ApiError> {
+        let result = self.commit_inner(project, slot, cmd);
+        entry
+            .speed
+            .store(slot.project.speed.to_bits(), Ordering::Relaxed);
+        result
+    }
+
+    fn commit_inner(
+        &self,
+        project: &str,
+        slot: &mut Slot,
+        cmd: &Command,
+    ) -> Result<Applied, ApiError> {
         // A refused request stores nothing, not even the project it would have created.
         let applied = slot.project.apply(cmd)?;
         if slot.stored == 0 {
@@ -249,9 +375,7 @@ impl Cloud {
         caller: &Caller,
         f: impl FnOnce(&Project) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let slot = self.slot(caller)?;
-        let slot = slot.lock().map_err(|_| poisoned())?;
-        f(&slot.project)
+        self.with_slot(caller, |_, slot| f(&slot.project))
     }
 
     pub fn store(&self) -> &Store {
@@ -263,26 +387,27 @@ impl Cloud {
         self.delivered.subscribe()
     }
 
-    /// Projects running in real time and their speeds.
-    pub fn realtime(&self) -> Vec<(Caller, f64)> {
+    /// Projects running in real time whose previous tick has finished, marked as ticking:
+    /// the caller runs each one's tick and then calls `ticked`. Takes no project's lock.
+    pub fn due_ticks(&self) -> Vec<String> {
         let all = match self.projects.lock() {
-            Ok(a) => a.clone(),
+            Ok(a) => a,
             Err(_) => return Vec::new(),
         };
-        all.into_iter()
-            .filter_map(|(id, s)| {
-                let s = s.lock().ok()?;
-                (s.project.speed > 0.0).then(|| {
-                    (
-                        Caller {
-                            project: id,
-                            provider: s.project.provider,
-                        },
-                        s.project.speed,
-                    )
-                })
-            })
+        all.iter()
+            .filter(|(_, e)| e.speed() > 0.0)
+            .filter(|(_, e)| !e.ticking.swap(true, Ordering::AcqRel))
+            .map(|(id, _)| id.clone())
             .collect()
+    }
+
+    /// A tick `due_ticks` handed out has finished.
+    pub fn ticked(&self, project: &str) {
+        if let Ok(all) = self.projects.lock()
+            && let Some(e) = all.get(project)
+        {
+            e.ticking.store(false, Ordering::Release);
+        }
     }
 }
 

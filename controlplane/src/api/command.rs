@@ -111,6 +111,7 @@ commands! {
     DeleteRouterAttachment(pb::DeleteRouterAttachmentRequest),
     InjectTraffic(pb::InjectTrafficRequest),
     Advance(pb::AdvanceRequest),
+    DropPendingTraffic(pb::DropPendingTrafficRequest),
     CreateNatGateway(pb::CreateNatGatewayRequest),
     UpdateNatGateway(pb::UpdateNatGatewayRequest),
     DeleteNatGateway(pb::DeleteNatGatewayRequest),

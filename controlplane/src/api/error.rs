@@ -21,11 +21,57 @@ pub struct ApiError {
     pub quota: Option<String>,
 }
 
+/// How much of an offending value a refusal quotes (in characters), and how long a message,
+/// a field path or a resource name may get: a refusal stays small whatever was sent, so it
+/// fits in a client's header limits and in one log line.
+const QUOTE_CHARS: usize = 100;
+const MESSAGE_CHARS: usize = 1_000;
+const NAME_CHARS: usize = 200;
+
+/// `text` with every `quoted` value longer than `QUOTE_CHARS` cut short (saying how long it
+/// was), and the whole cut at `limit` characters.
+fn shorten(text: String, limit: usize) -> String {
+    if !text.contains('`') || text.len() <= QUOTE_CHARS {
+        return cut(text, limit);
+    }
+    let parts: Vec<&str> = text.split('`').collect();
+    let last = parts.len() - 1;
+    let mut out = String::with_capacity(text.len().min(limit + 64));
+    let mut note = None;
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.push('`');
+        }
+        if let Some(n) = note.take() {
+            out.push_str(&format!(" ({n} characters)"));
+        }
+        // Odd parts are between backticks, when a closing one follows.
+        let quoted = i % 2 == 1 && i < last;
+        let chars = part.chars().count();
+        if quoted && chars > QUOTE_CHARS {
+            out.extend(part.chars().take(QUOTE_CHARS));
+            out.push('…');
+            note = Some(chars);
+        } else {
+            out.push_str(part);
+        }
+    }
+    cut(out, limit)
+}
+
+/// `text` cut at `limit` characters, with `…` when something was cut.
+fn cut(text: String, limit: usize) -> String {
+    match text.char_indices().nth(limit) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text,
+    }
+}
+
 impl ApiError {
     pub fn new(code: Code, message: impl Into<String>) -> ApiError {
         ApiError {
             code,
-            message: message.into(),
+            message: shorten(message.into(), MESSAGE_CHARS),
             field: None,
             dependents: Vec::new(),
             resource: None,
@@ -43,13 +89,14 @@ impl ApiError {
     }
 
     pub fn at(mut self, field: impl Into<String>) -> ApiError {
-        let f = field.into();
+        let f = cut(field.into(), NAME_CHARS);
         self.field = (!f.is_empty()).then_some(f);
         self
     }
 
     pub fn about(mut self, kind: &str, name: impl Into<String>) -> ApiError {
-        self.resource = Some(Box::new((kind.to_string(), name.into())));
+        let name = cut(name.into(), NAME_CHARS);
+        self.resource = Some(Box::new((kind.to_string(), name)));
         self
     }
 
@@ -135,5 +182,45 @@ impl From<ApiError> for Status {
             d.set_resource_info(kind.clone(), name.clone(), "", e.message.clone());
         }
         Status::with_error_details(e.code, e.message, d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_value_is_quoted_short() {
+        let value = "x".repeat(5_000);
+        let e = ApiError::invalid("vpc.cidr", format!("`{value}` is not a CIDR block"));
+        assert_eq!(
+            e.message,
+            format!(
+                "`{}…` (5000 characters) is not a CIDR block",
+                "x".repeat(100)
+            )
+        );
+        assert_eq!(
+            ApiError::invalid("f", "`short` stays").message,
+            "`short` stays"
+        );
+        // An unpaired backtick quotes nothing; the message is still cut.
+        let e = ApiError::invalid("f", format!("`{value}"));
+        assert_eq!(e.message.chars().count(), MESSAGE_CHARS + 1);
+        assert!(e.message.ends_with('…'));
+    }
+
+    #[test]
+    fn names_and_fields_stay_small() {
+        let long = "n".repeat(10_000);
+        let e = ApiError::invalid(long.clone(), "bad").about("vpclab.v1.Vpc", long);
+        assert_eq!(
+            e.field.as_deref().map(|f| f.chars().count()),
+            Some(NAME_CHARS + 1)
+        );
+        assert_eq!(
+            e.resource.map(|r| r.1.chars().count()),
+            Some(NAME_CHARS + 1)
+        );
     }
 }

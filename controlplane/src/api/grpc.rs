@@ -948,6 +948,7 @@ impl pb::simulation_service_server::SimulationService for Api {
                 clock: Some(clock(p)),
                 account_id: p.world().account_id.clone(),
                 region: p.world().region.clone(),
+                pending_packets: p.sim.pending_packets(),
             })
         })
         .await
@@ -1040,11 +1041,42 @@ impl pb::simulation_service_server::SimulationService for Api {
         let r = req.into_inner();
         self.read(caller, move |p| {
             check_parent(&p.id, &r.parent)?;
+            let (packets, next_page_token) = p.explain(&r)?;
             Ok(pb::ExplainFlowResponse {
-                packets: p.explain(&r)?,
+                packets,
+                next_page_token,
             })
         })
         .await
+    }
+
+    async fn drop_pending_traffic(
+        &self,
+        req: Request<pb::DropPendingTrafficRequest>,
+    ) -> Reply<pb::DropPendingTrafficResponse> {
+        let caller = self.caller(&req)?;
+        let cmd = Command::DropPendingTraffic(req.into_inner());
+        self.mutate(caller, cmd, |_, a| {
+            Ok(pb::DropPendingTrafficResponse {
+                dropped_packets: a.dropped,
+            })
+        })
+        .await
+    }
+
+    async fn delete_project(&self, req: Request<pb::DeleteProjectRequest>) -> Reply<()> {
+        let caller = self.caller(&req)?;
+        let r = req.into_inner();
+        if r.name != "projects/-" {
+            check_parent(&caller.project, &r.name).map_err(|e| Status::from(e.at("name")))?;
+        }
+        let cloud = self.cloud.clone();
+        let project = caller.project.clone();
+        tokio::task::spawn_blocking(move || cloud.delete_project(&caller))
+            .await
+            .map_err(|e| Status::internal(format!("request aborted: {e}")))??;
+        tracing::info!(%project, "project deleted");
+        Ok(Response::new(()))
     }
 }
 

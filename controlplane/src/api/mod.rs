@@ -7,6 +7,7 @@
 //! - `project`: one project's simulated cloud; applies commands through the world's operations.
 //! - `view`: the model read back as API resources.
 //! - `cloud`: all projects, their store, replay on start.
+//! - `quota`: the server's per-project quotas, checked as requests arrive.
 //! - `tenancy`: bearer tokens → projects.
 //! - `grpc`: the five services' thin handlers.
 //! - `server`: `serve(listener, cloud, tenancy, shutdown)` with reflection and health.
@@ -18,10 +19,12 @@ pub mod grpc;
 pub mod names;
 pub mod pb;
 pub mod project;
+pub mod quota;
 pub mod server;
 pub mod tenancy;
 pub mod view;
 
 pub use cloud::{Caller, Cloud, Defaults};
+pub use quota::Quotas;
 pub use server::serve;
 pub use tenancy::Tenancy;

@@ -5,7 +5,7 @@
 //! the handler reads the result back with the `view` functions. A command either succeeds
 //! whole or changes nothing.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::str::FromStr;
 
@@ -28,13 +28,18 @@ use vpclab_sim::{Direction, explain};
 
 use super::command::{Command, Init};
 use super::error::ApiError;
-use super::names::{Collection, check_id, check_parent, parse_name, resource_name};
+use super::names::{Collection, check_id, check_parent, page, parse_name, resource_name};
 use super::pb;
 use crate::parse;
 use crate::store::StoredRecord;
 
-/// How many packet outcomes a project keeps for ExplainFlow.
-const KEEP_OUTCOMES: usize = 100_000;
+/// How many packet outcomes a project keeps for ExplainFlow (~0.5 kB each): the most recent.
+pub const KEEP_OUTCOMES: usize = 100_000;
+
+/// Packets of a traffic request that does not say how many.
+const PING_COUNT: u16 = 4;
+const UDP_COUNT: u16 = 1;
+const PACKET_COUNT: u16 = 1;
 
 /// The latest virtual time a project may reach: 2100-01-01.
 const LATEST: Time = Time::from_secs(4_102_444_800);
@@ -48,6 +53,8 @@ pub struct Applied {
     pub records: Vec<StoredRecord>,
     /// For traffic: when it was scheduled.
     pub at: Option<Time>,
+    /// Packets a DropPendingTraffic forgot.
+    pub dropped: u64,
 }
 
 pub struct Project {
@@ -64,7 +71,6 @@ pub struct Project {
     etags: BTreeMap<(Collection, String), u64>,
     /// Each flow log's record format, its name and (aws) field list as the caller gave them.
     formats: BTreeMap<u32, FlowFormat>,
-    outcomes: VecDeque<Outcome>,
     /// Real-time pace (0: the clock moves only when told).
     pub speed: f64,
 }
@@ -176,7 +182,7 @@ impl Project {
         config.seed = init.seed;
         let world = World::new(config);
         let mut sim = Simulation::new(world, start, init.seed);
-        sim.keep_outcomes(true);
+        sim.keep_outcomes(KEEP_OUTCOMES);
         Ok(Project {
             id: id.to_string(),
             provider,
@@ -187,7 +193,6 @@ impl Project {
             record_seq: 0,
             etags: BTreeMap::new(),
             formats: BTreeMap::new(),
-            outcomes: VecDeque::new(),
             speed: 0.0,
         })
     }
@@ -322,9 +327,6 @@ impl Project {
         let mut out = self.apply_inner(cmd)?;
         self.applied += 1;
         out.records = self.deliver();
-        self.outcomes.extend(self.sim.take_outcomes());
-        let excess = self.outcomes.len().saturating_sub(KEEP_OUTCOMES);
-        self.outcomes.drain(..excess);
         Ok(out)
     }
 
@@ -1705,33 +1707,43 @@ impl Project {
                     ..Applied::default()
                 })
             }
-            Command::Advance(r) => {
+            Command::DropPendingTraffic(r) => {
                 check_parent(&self.id, &r.parent)?;
-                let to = match &r.until {
-                    Some(pb::advance_request::Until::To(t)) => time_of(t, "to")?,
-                    Some(pb::advance_request::Until::By(d)) => {
-                        now + span(&Some(*d), Span::ZERO, "by")?
-                    }
-                    None => return Err(ApiError::invalid("until", "give `to` or `by`")),
-                };
-                if to < now {
-                    return Err(ApiError::invalid(
-                        "to",
-                        format!(
-                            "{to} is in the virtual past (now is {now}); the clock only moves forward"
-                        ),
-                    ));
-                }
-                if to > LATEST {
-                    return Err(ApiError::invalid(
-                        "to",
-                        "the virtual clock stops at 2100-01-01",
-                    ));
-                }
+                Ok(Applied {
+                    dropped: self.sim.drop_pending_traffic(),
+                    ..Applied::default()
+                })
+            }
+            Command::Advance(r) => {
+                let to = self.advance_target(r)?;
                 self.sim.run_until(to).map_err(|e| ApiError::model(e, ""))?;
                 Ok(Applied::default())
             }
         }
+    }
+
+    /// Where an Advance would move the clock.
+    pub fn advance_target(&self, r: &pb::AdvanceRequest) -> Result<Time, ApiError> {
+        let now = self.sim.now();
+        check_parent(&self.id, &r.parent)?;
+        let to = match &r.until {
+            Some(pb::advance_request::Until::To(t)) => time_of(t, "to")?,
+            Some(pb::advance_request::Until::By(d)) => now + span(&Some(*d), Span::ZERO, "by")?,
+            None => return Err(ApiError::invalid("until", "give `to` or `by`")),
+        };
+        if to < now {
+            return Err(ApiError::invalid(
+                "to",
+                format!("{to} is in the virtual past (now is {now}); the clock only moves forward"),
+            ));
+        }
+        if to > LATEST {
+            return Err(ApiError::invalid(
+                "to",
+                "the virtual clock stops at 2100-01-01",
+            ));
+        }
+        Ok(to)
     }
 
     /// A refused flow log. A quota names the request's `flow_log.resource`, and its subject is
@@ -2384,7 +2396,7 @@ impl Project {
             Some(Traffic::Ping(p)) => {
                 let from = self.endpoint(&p.from, "ping.from")?;
                 let to = self.endpoint(&p.to, "ping.to")?;
-                let n = count(p.count, 4, "ping.count")?;
+                let n = count(p.count, PING_COUNT, "ping.count")?;
                 let every = span(&p.interval, Span::from_secs(1), "ping.interval")?;
                 let ident = p
                     .ident
@@ -2466,7 +2478,7 @@ impl Project {
                         to,
                         sport,
                         port(u.port, "udp.port")?,
-                        count(u.count, 1, "udp.count")?,
+                        count(u.count, UDP_COUNT, "udp.count")?,
                         span(&u.interval, Span::from_secs(1), "udp.interval")?,
                         len,
                     )
@@ -2524,12 +2536,9 @@ impl Project {
                 let src = self.sim.world.address(from);
                 let packet = parse::raw_packet(src, dst, proto, &raw)
                     .map_err(|m| ApiError::invalid("packet.protocol", m))?;
-                let n = count(p.count, 1, "packet.count")?;
+                let n = count(p.count, PACKET_COUNT, "packet.count")?;
                 let every = span(&p.interval, Span::from_secs(1), "packet.interval")?;
-                for i in 0..n {
-                    self.sim
-                        .send_at(at + every.times(i as u64), from, parse::nth(packet, i));
-                }
+                self.sim.repeat(at, from, packet, n, every);
                 Ok(())
             }
             None => Err(ApiError::invalid(
@@ -2666,8 +2675,9 @@ impl Project {
             .collect()
     }
 
-    /// Explanations of the packets of a 5-tuple (either direction), oldest first.
-    pub fn explain(&self, r: &pb::ExplainFlowRequest) -> Result<Vec<String>, ApiError> {
+    /// Explanations of the kept packets of a 5-tuple (either direction), oldest first, one
+    /// page of them and the next page's token.
+    pub fn explain(&self, r: &pb::ExplainFlowRequest) -> Result<(Vec<String>, String), ApiError> {
         let src = ipv4(&r.src, "src")?;
         let dst = ipv4(&r.dst, "dst")?;
         let proto = if r.protocol.is_empty() {
@@ -2697,12 +2707,40 @@ impl Project {
                 && (dport == 0 || t.sport == dport);
             (fwd || rev) && proto.is_none_or(|p| p.matches(&PacketView::of(&o.packet)))
         };
-        Ok(self
-            .outcomes
-            .iter()
-            .filter(matches)
+        let (page, next) = page(
+            self.sim.outcomes().filter(matches).map(|o| (o.id, o)),
+            r.page_size,
+            &r.page_token,
+        )?;
+        let packets = page
+            .into_iter()
             .map(|o| explain::packet(&self.sim.world, o).join("\n"))
-            .collect())
+            .collect();
+        Ok((packets, next))
+    }
+
+    /// The packets `r` would schedule, for the pending-packets quota (invalid counts are
+    /// refused when the request is applied; here they count as their saturated value).
+    pub fn packets_of(r: &pb::InjectTrafficRequest) -> u64 {
+        use pb::inject_traffic_request::Traffic;
+        let n = |count: u32, default: u16| match count {
+            0 => u64::from(default),
+            n => u64::from(n),
+        };
+        match &r.traffic {
+            Some(Traffic::Ping(p)) => n(p.count, PING_COUNT),
+            Some(Traffic::Udp(u)) => n(u.count, UDP_COUNT),
+            Some(Traffic::Packet(p)) => n(p.count, PACKET_COUNT),
+            Some(Traffic::Tcp(t)) => {
+                let close = match t.close.as_str() {
+                    "rst" => 1,
+                    "open" => 0,
+                    _ => 3,
+                };
+                3 + 2 * (t.requests.len() as u64 + t.responses.len() as u64) + close
+            }
+            None => 0,
+        }
     }
 }
 

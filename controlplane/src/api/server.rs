@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use super::cloud::Cloud;
 use super::grpc::Api;
@@ -47,6 +47,7 @@ pub async fn serve(
     health_reporter
         .set_serving::<pb::ccn_service_server::CcnServiceServer<Api>>()
         .await;
+    let limit = cloud.quotas().request_bytes;
     let ticker = tokio::spawn(realtime(cloud, stop_rx));
     let stop = async move {
         shutdown.await;
@@ -56,18 +57,28 @@ pub async fn serve(
     let result = tonic::transport::Server::builder()
         .add_service(health)
         .add_service(reflection)
-        .add_service(pb::network_service_server::NetworkServiceServer::new(
-            api.clone(),
-        ))
-        .add_service(pb::log_service_server::LogServiceServer::new(api.clone()))
-        .add_service(pb::simulation_service_server::SimulationServiceServer::new(
-            api.clone(),
-        ))
-        .add_service(pb::router_service_server::RouterServiceServer::new(
-            api.clone(),
-        ))
-        .add_service(pb::ccn_service_server::CcnServiceServer::new(api))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+        .add_service(
+            pb::network_service_server::NetworkServiceServer::new(api.clone())
+                .max_decoding_message_size(limit),
+        )
+        .add_service(
+            pb::log_service_server::LogServiceServer::new(api.clone())
+                .max_decoding_message_size(limit),
+        )
+        .add_service(
+            pb::simulation_service_server::SimulationServiceServer::new(api.clone())
+                .max_decoding_message_size(limit),
+        )
+        .add_service(
+            pb::router_service_server::RouterServiceServer::new(api.clone())
+                .max_decoding_message_size(limit),
+        )
+        .add_service(
+            pb::ccn_service_server::CcnServiceServer::new(api).max_decoding_message_size(limit),
+        )
+        // Without TCP_NODELAY a response larger than one segment waits for the client's
+        // delayed ACK (~40 ms) before its last part goes out.
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), stop)
         .await;
     ticker.abort();
     result
@@ -76,7 +87,9 @@ pub async fn serve(
 /// Moves the clocks of projects running in real time, about once a wall-clock second, by the
 /// wall time that really passed since the last tick (so a busy machine that skips ticks does
 /// not slow the pace; at most `MAX_TICK` at once). Each tick is an Advance command like any
-/// other, so it is stored and replayed.
+/// other, so it is stored and replayed. Ticks run on the blocking pool, each project's on its
+/// own: a project whose previous tick is still running (a long Advance holds its lock) is
+/// skipped this second, and never delays the others.
 async fn realtime(cloud: Arc<Cloud>, mut stop: tokio::sync::watch::Receiver<bool>) {
     const MAX_TICK: Duration = Duration::from_secs(10);
     let mut every = tokio::time::interval(Duration::from_secs(1));
@@ -90,13 +103,15 @@ async fn realtime(cloud: Arc<Cloud>, mut stop: tokio::sync::watch::Receiver<bool
         let now = tokio::time::Instant::now();
         let wall = (now - last).min(MAX_TICK);
         last = now;
-        for (caller, _) in cloud.realtime() {
+        for project in cloud.due_ticks() {
             let cloud = cloud.clone();
             // The project's speed is read again under its lock: a stop wins over this tick.
-            let done = tokio::task::spawn_blocking(move || cloud.tick(&caller, wall));
-            if let Ok(Err(e)) = done.await {
-                tracing::warn!(error = %e, "real-time tick refused");
-            }
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = cloud.tick(&project, wall) {
+                    tracing::warn!(%project, error = %e, "real-time tick refused");
+                }
+                cloud.ticked(&project);
+            });
         }
     }
 }
