@@ -14,6 +14,25 @@
 //! cannot be read is `StoreError::Corrupt`, one written by a newer vpclab is
 //! `StoreError::NewerFormat`, and both leave the file as it was.
 //!
+//! Faults while running:
+//!
+//! - I/O errors. After one, redb refuses every further operation on the open database, reads
+//!   included ("Previous I/O error occurred"), until it is closed and opened again. So a read or
+//!   write that fails with an I/O error closes the database and opens the file again, with the
+//!   same integrity check as at start (`Store::reopen`); a read is then tried once more, so the
+//!   caller can rebuild a project from its stored commands right after a failed commit. A
+//!   failed commit wrote nothing and is not retried: the caller gets its error, which names the
+//!   cause (`StoreError::Io`: no space left, no permission, …), and the next commit succeeds
+//!   once the cause is gone, without a restart. Should the reopen itself fail (a device that
+//!   refuses every write), every later call tries again. The reopen takes the database lock
+//!   exclusively, so it never closes the database under a running transaction.
+//! - The data file removed or replaced (deleted, or another file renamed over its name) while
+//!   the server runs. The open file would go on taking commits that nobody can ever read back,
+//!   so every write first compares the file at `FILE_NAME` with the one opened at start (device
+//!   and inode) and, if it is gone or another, refuses with `StoreError::Replaced`, from then on
+//!   until the server is restarted. Reads go on from the open file. A reopen checks the same,
+//!   and never opens a replacing file.
+//!
 //! Layout (keys sort by tuple element, so each project's and stream's entries are contiguous
 //! and never mix with another project's, however the names are spelled):
 //!
@@ -38,9 +57,11 @@ use std::io;
 use std::ops::Bound;
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::{OnceLock, PoisonError, RwLock};
 
+use redb::backends::FileBackend;
 use redb::{
-    Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition,
+    Builder, Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition,
     WriteTransaction,
 };
 use serde::{Deserialize, Serialize};
@@ -94,7 +115,8 @@ impl ProjectRow {
 /// Why the store could not be opened, read or written.
 #[derive(Debug)]
 pub enum StoreError {
-    /// The data directory or file could not be created, read or written.
+    /// The data directory or file could not be created, read or written. The message names the
+    /// cause when it is a known one (no space left, no permission).
     Io { path: PathBuf, source: io::Error },
     /// The file exists but is not a vpclab store this version can read. It was left untouched.
     Corrupt { path: PathBuf, detail: String },
@@ -104,19 +126,76 @@ pub enum StoreError {
         found: u32,
         supported: u32,
     },
+    /// The data file was removed, or another file put in its place, while the server ran
+    /// (`detail` says which). Nothing more is written until the server is restarted.
+    Replaced { path: PathBuf, detail: String },
     /// Any other database failure, or a commit the store refused (its message says which).
     Db(String),
+}
+
+/// The causes of an I/O error that the operator can act on, and that the message names
+/// instead of guessing.
+enum IoCause {
+    /// The device is full.
+    NoSpace,
+    /// The user's disk quota is used up: no space either, as far as the user can tell.
+    Quota,
+    /// No permission, or a read-only file system.
+    Denied,
+    /// A file or directory on the way does not exist.
+    Missing,
+    Other,
+}
+
+impl IoCause {
+    /// `kind()` covers the raw OS errors too: std maps ENOSPC to `StorageFull`, EDQUOT to
+    /// `QuotaExceeded`, EACCES and EPERM to `PermissionDenied`, EROFS to `ReadOnlyFilesystem`.
+    /// redb passes its backend's `io::Error` through unchanged (`StorageError::Io`).
+    fn of(error: &io::Error) -> IoCause {
+        match error.kind() {
+            io::ErrorKind::StorageFull => IoCause::NoSpace,
+            io::ErrorKind::QuotaExceeded => IoCause::Quota,
+            io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => IoCause::Denied,
+            io::ErrorKind::NotFound => IoCause::Missing,
+            _ => IoCause::Other,
+        }
+    }
 }
 
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StoreError::Io { path, source } => write!(
-                f,
-                "cannot use the data file {}: {source}; check that the data directory exists \
-                 and that this user may read and write it",
-                path.display()
-            ),
+            StoreError::Io { path, source } => match IoCause::of(source) {
+                IoCause::NoSpace => write!(
+                    f,
+                    "no space left on the device holding {}: free space; nothing was stored, \
+                     and storing resumes by itself once there is room",
+                    path.display()
+                ),
+                IoCause::Quota => write!(
+                    f,
+                    "no space left on the device holding {} (disk quota exceeded): free space \
+                     or raise the quota; nothing was stored, and storing resumes by itself \
+                     once there is room",
+                    path.display()
+                ),
+                IoCause::Denied => write!(
+                    f,
+                    "{} may not be written ({source}): give this user write access to it and \
+                     to the data directory, or make the file system writable; nothing was \
+                     stored",
+                    path.display()
+                ),
+                IoCause::Missing => write!(
+                    f,
+                    "cannot use the data file {}: {source}; check that the data directory \
+                     exists",
+                    path.display()
+                ),
+                IoCause::Other => {
+                    write!(f, "cannot use the data file {}: {source}", path.display())
+                }
+            },
             StoreError::Corrupt { path, detail } => write!(
                 f,
                 "the data file {} is corrupt or not a vpclab store ({detail}); it was left \
@@ -135,6 +214,14 @@ impl fmt::Display for StoreError {
                  directory",
                 path.display()
             ),
+            StoreError::Replaced { path, detail } => write!(
+                f,
+                "the data file {} was removed or replaced while the server was running \
+                 ({detail}); changes are no longer stored, as nobody could read them back: \
+                 restart the server (put the original file or a backup back first to keep \
+                 its data)",
+                path.display()
+            ),
             StoreError::Db(message) => write!(f, "data store: {message}"),
         }
     }
@@ -146,6 +233,14 @@ impl std::error::Error for StoreError {
             StoreError::Io { source, .. } => Some(source),
             _ => None,
         }
+    }
+}
+
+impl StoreError {
+    /// Whether the error is an I/O failure, after which redb refuses every operation on the
+    /// open database until it is reopened.
+    fn needs_reopen(&self) -> bool {
+        matches!(self, StoreError::Io { .. })
     }
 }
 
@@ -173,11 +268,68 @@ pub struct Purge {
     pub before_us: u64,
 }
 
+/// Puts redb on the opened data file. `file_backend` in the server; tests slip a backend that
+/// injects faults in between, and since reopening goes through here too, it stays in place.
+type OpenDb = dyn Fn(&Builder, fs::File) -> Result<Database, DatabaseError> + Send + Sync;
+
+/// The server's `OpenDb`: redb's own file backend. `create_with_backend` is redb's one way to
+/// open a backend; of an existing file it would only ever initialize an empty one, which
+/// `open_file` refuses first.
+fn file_backend(builder: &Builder, file: fs::File) -> Result<Database, DatabaseError> {
+    builder.create_with_backend(FileBackend::new(file)?)
+}
+
+/// Which file a path names: device and inode on Unix. Elsewhere there is no stable equivalent,
+/// and only the file's disappearance is noticed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId {
+    #[cfg(unix)]
+    dev: u64,
+    #[cfg(unix)]
+    ino: u64,
+}
+
+impl FileId {
+    fn of(meta: &fs::Metadata) -> FileId {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            FileId {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = meta;
+            FileId {}
+        }
+    }
+}
+
+/// The open database, behind `Store::state`.
+struct DbState {
+    /// `None` after a failed database was closed and opening the file again failed too: the
+    /// next read or write tries again.
+    db: Option<Database>,
+    /// How many times the database was reopened. A call that saw the database fail passes the
+    /// generation it used to `reopen`, so of several calls that met the same failure only the
+    /// first reopens, and a database that was already replaced is never closed by mistake.
+    generation: u64,
+}
+
 /// The durable store: one redb database. Cheap to share behind an `Arc`; reads run
 /// concurrently with each other and with the one write at a time.
 pub struct Store {
-    db: Database,
     path: PathBuf,
+    /// Every read and write holds this shared for as long as it uses the database, so `reopen`,
+    /// which holds it exclusively, never closes the database under a running transaction.
+    state: RwLock<DbState>,
+    /// The file opened at start. Writes and reopens refuse any other (see `check_file`).
+    identity: FileId,
+    /// Set, once and for good, when the data file was found removed or replaced: why.
+    replaced: OnceLock<String>,
+    open_db: Box<OpenDb>,
 }
 
 impl fmt::Debug for Store {
@@ -191,6 +343,11 @@ impl Store {
     /// `FORMAT_VERSION`; an existing file is opened as it is, its integrity checked, and refused
     /// (`Corrupt`, `NewerFormat`) rather than ever recreated or truncated.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(dir, Box::new(file_backend))
+    }
+
+    /// `open`, putting redb on the file with `open_db`, now and on every reopen.
+    fn open_with(dir: &Path, open_db: Box<OpenDb>) -> Result<Store, StoreError> {
         fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.to_path_buf(),
             source,
@@ -203,34 +360,49 @@ impl Store {
         if !exists {
             create_fresh(dir, &path)?;
         }
-        open_existing(path)
+        let (file, identity) = open_file(&path)?;
+        let db = open_database(&path, file, &*open_db)?;
+        Ok(Store {
+            path,
+            state: RwLock::new(DbState {
+                db: Some(db),
+                generation: 0,
+            }),
+            identity,
+            replaced: OnceLock::new(),
+            open_db,
+        })
     }
 
     /// The projects that have at least one command, sorted.
     pub fn projects(&self) -> Result<Vec<String>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.fail("read", e))?;
-        let table = txn.open_table(PROJECTS).map_err(|e| self.fail("read", e))?;
-        let mut projects = Vec::new();
-        for entry in table.iter().map_err(|e| self.fail("read", e))? {
-            let (key, _) = entry.map_err(|e| self.fail("read", e))?;
-            projects.push(key.value().to_string());
-        }
-        Ok(projects)
+        self.read(|db| {
+            let txn = db.begin_read().map_err(|e| self.fail("read", e))?;
+            let table = txn.open_table(PROJECTS).map_err(|e| self.fail("read", e))?;
+            let mut projects = Vec::new();
+            for entry in table.iter().map_err(|e| self.fail("read", e))? {
+                let (key, _) = entry.map_err(|e| self.fail("read", e))?;
+                projects.push(key.value().to_string());
+            }
+            Ok(projects)
+        })
     }
 
     /// A project's commands as `(seq, bytes)`, in seq order (1, 2, …).
     pub fn commands(&self, project: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.fail("read", e))?;
-        let table = txn.open_table(COMMANDS).map_err(|e| self.fail("read", e))?;
-        let range = table
-            .range((project, 0)..=(project, u64::MAX))
-            .map_err(|e| self.fail("read", e))?;
-        let mut commands = Vec::new();
-        for entry in range {
-            let (key, value) = entry.map_err(|e| self.fail("read", e))?;
-            commands.push((key.value().1, value.value().to_vec()));
-        }
-        Ok(commands)
+        self.read(|db| {
+            let txn = db.begin_read().map_err(|e| self.fail("read", e))?;
+            let table = txn.open_table(COMMANDS).map_err(|e| self.fail("read", e))?;
+            let range = table
+                .range((project, 0)..=(project, u64::MAX))
+                .map_err(|e| self.fail("read", e))?;
+            let mut commands = Vec::new();
+            for entry in range {
+                let (key, value) = entry.map_err(|e| self.fail("read", e))?;
+                commands.push((key.value().1, value.value().to_vec()));
+            }
+            Ok(commands)
+        })
     }
 
     /// Durably appends command `seq` of `project` with the records it delivered, then applies
@@ -238,7 +410,8 @@ impl Store {
     /// is 1), and record seqs must increase strictly through `records`, past every record seq
     /// the project ever stored (so the first is at least 1); otherwise nothing is written and
     /// the error is `Db`. Purges run after the records are added, so they may remove some of
-    /// them. When this returns `Ok`, everything is on disk.
+    /// them. When this returns `Ok`, everything is on disk; when it fails, nothing of it is
+    /// (see `write`).
     pub fn commit(
         &self,
         project: &str,
@@ -247,16 +420,69 @@ impl Store {
         records: &[StoredRecord],
         purges: &[Purge],
     ) -> Result<(), StoreError> {
-        let mut txn = self.db.begin_write().map_err(|e| self.fail("commit", e))?;
+        self.write("commit", |txn| {
+            self.write_commit(txn, project, seq, command, records, purges)
+        })
+    }
+
+    /// Runs `body` in one durable write transaction: all of it lands, or none.
+    ///
+    /// First checks that the data file is still the one opened at start (`check_file`). On an
+    /// I/O error the database is reopened, so the next call finds a working store once the
+    /// cause is gone; the error is returned either way. The transaction is not retried, as a
+    /// retry would mostly meet the same cause, except when beginning it failed: then nothing
+    /// was attempted, and the error is one an earlier failure left behind.
+    ///
+    /// A failed transaction leaves nothing, with one case redb cannot rule out: the final flush
+    /// failing after the commit's header write reached the OS, which a reopen may then read as
+    /// committed. Callers that rebuild from the store after a failure still agree with it.
+    fn write(
+        &self,
+        what: &str,
+        body: impl Fn(&WriteTransaction) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.check_file()?;
+        let mut retried = false;
+        loop {
+            let (generation, outcome) = self.with_db(|db| self.write_once(db, what, &body))?;
+            let (began, err) = match outcome {
+                Ok(()) => return Ok(()),
+                Err(failure) => failure,
+            };
+            if !err.needs_reopen() {
+                return Err(err);
+            }
+            let reopened = self.reopen(generation);
+            if !began && !retried {
+                reopened?;
+                retried = true;
+                continue;
+            }
+            if let Err(e) = reopened {
+                // The next call tries again; this one reports what failed it.
+                tracing::warn!(error = %e, "reopening the data store after a failed write failed");
+            }
+            return Err(err);
+        }
+    }
+
+    /// One attempt of `write`. An error comes with whether the transaction had begun.
+    fn write_once(
+        &self,
+        db: &Database,
+        what: &str,
+        body: &impl Fn(&WriteTransaction) -> Result<(), StoreError>,
+    ) -> Result<(), (bool, StoreError)> {
+        let mut txn = db.begin_write().map_err(|e| (false, self.fail(what, e)))?;
         // The default in redb 4, set anyway: acknowledging a command promises it is on disk.
         txn.set_durability(Durability::Immediate)
-            .map_err(|e| self.fail("commit", e))?;
-        match self.write_commit(&txn, project, seq, command, records, purges) {
-            Ok(()) => txn.commit().map_err(|e| self.fail("commit", e)),
+            .map_err(|e| (true, self.fail(what, e)))?;
+        match body(&txn) {
+            Ok(()) => txn.commit().map_err(|e| (true, self.fail(what, e))),
             Err(err) => {
                 // Nothing of a refused commit may land: roll back explicitly.
                 let _ = txn.abort();
-                Err(err)
+                Err((true, err))
             }
         }
     }
@@ -377,23 +603,25 @@ impl Store {
         let upper = Bound::Excluded((project, stream, to_us, 0));
         let needles: Vec<String> = keywords.iter().map(|k| k.to_lowercase()).collect();
 
-        let txn = self.db.begin_read().map_err(|e| self.fail("query", e))?;
-        let table = txn.open_table(RECORDS).map_err(|e| self.fail("query", e))?;
-        let mut found = Vec::new();
-        for entry in table
-            .range((lower, upper))
-            .map_err(|e| self.fail("query", e))?
-        {
-            let (key, value) = entry.map_err(|e| self.fail("query", e))?;
-            let record = self.decode(key.value(), value.value())?;
-            if matches_all(&record.line, &needles) {
-                found.push(record);
-                if found.len() == limit {
-                    break;
+        self.read(|db| {
+            let txn = db.begin_read().map_err(|e| self.fail("query", e))?;
+            let table = txn.open_table(RECORDS).map_err(|e| self.fail("query", e))?;
+            let mut found = Vec::new();
+            for entry in table
+                .range((lower, upper))
+                .map_err(|e| self.fail("query", e))?
+            {
+                let (key, value) = entry.map_err(|e| self.fail("query", e))?;
+                let record = self.decode(key.value(), value.value())?;
+                if matches_all(&record.line, &needles) {
+                    found.push(record);
+                    if found.len() == limit {
+                        break;
+                    }
                 }
             }
-        }
-        Ok(found)
+            Ok(found)
+        })
     }
 
     /// The records of `project`'s `stream` with `seq > after_seq`, in seq order, at most `limit`:
@@ -408,36 +636,38 @@ impl Store {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let txn = self.db.begin_read().map_err(|e| self.fail("tail", e))?;
-        let index = txn
-            .open_table(RECORDS_BY_SEQ)
-            .map_err(|e| self.fail("tail", e))?;
-        let records = txn.open_table(RECORDS).map_err(|e| self.fail("tail", e))?;
-        let lower = Bound::Excluded((project, stream, after_seq));
-        let upper = Bound::Included((project, stream, u64::MAX));
-        let mut found = Vec::new();
-        for entry in index
-            .range((lower, upper))
-            .map_err(|e| self.fail("tail", e))?
-        {
-            let (key, time_us) = entry.map_err(|e| self.fail("tail", e))?;
-            let (_, _, seq) = key.value();
-            let key = (project, stream, time_us.value(), seq);
-            let Some(value) = records.get(key).map_err(|e| self.fail("tail", e))? else {
-                return Err(StoreError::Corrupt {
-                    path: self.path.clone(),
-                    detail: format!(
-                        "record index names project {project:?} stream {stream:?} seq {seq}, \
-                         which is missing"
-                    ),
-                });
-            };
-            found.push(self.decode(key, value.value())?);
-            if found.len() == limit {
-                break;
+        self.read(|db| {
+            let txn = db.begin_read().map_err(|e| self.fail("tail", e))?;
+            let index = txn
+                .open_table(RECORDS_BY_SEQ)
+                .map_err(|e| self.fail("tail", e))?;
+            let records = txn.open_table(RECORDS).map_err(|e| self.fail("tail", e))?;
+            let lower = Bound::Excluded((project, stream, after_seq));
+            let upper = Bound::Included((project, stream, u64::MAX));
+            let mut found = Vec::new();
+            for entry in index
+                .range((lower, upper))
+                .map_err(|e| self.fail("tail", e))?
+            {
+                let (key, time_us) = entry.map_err(|e| self.fail("tail", e))?;
+                let (_, _, seq) = key.value();
+                let key = (project, stream, time_us.value(), seq);
+                let Some(value) = records.get(key).map_err(|e| self.fail("tail", e))? else {
+                    return Err(StoreError::Corrupt {
+                        path: self.path.clone(),
+                        detail: format!(
+                            "record index names project {project:?} stream {stream:?} seq \
+                             {seq}, which is missing"
+                        ),
+                    });
+                };
+                found.push(self.decode(key, value.value())?);
+                if found.len() == limit {
+                    break;
+                }
             }
-        }
-        Ok(found)
+            Ok(found)
+        })
     }
 
     /// Deletes everything `project` stored (its commands, records and row), durably. The
@@ -475,10 +705,12 @@ impl Store {
 
     /// How many records `project` has stored, over all its streams (after purges).
     pub fn record_count(&self, project: &str) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read().map_err(|e| self.fail("read", e))?;
-        let table = txn.open_table(PROJECTS).map_err(|e| self.fail("read", e))?;
-        let row = table.get(project).map_err(|e| self.fail("read", e))?;
-        Ok(row.map_or(0, |guard| ProjectRow::from_value(guard.value()).records))
+        self.read(|db| {
+            let txn = db.begin_read().map_err(|e| self.fail("read", e))?;
+            let table = txn.open_table(PROJECTS).map_err(|e| self.fail("read", e))?;
+            let row = table.get(project).map_err(|e| self.fail("read", e))?;
+            Ok(row.map_or(0, |guard| ProjectRow::from_value(guard.value()).records))
+        })
     }
 
     fn decode(
@@ -498,6 +730,102 @@ impl Store {
     /// Maps a redb error met while doing `what` to a `StoreError` naming the file.
     fn fail(&self, what: &str, err: impl Into<redb::Error>) -> StoreError {
         from_redb(&self.path, what, err.into())
+    }
+
+    /// Runs the read `f`. If it fails with an I/O error, the database is reopened and `f` runs
+    /// once more: redb refuses every operation after one, including reads that would succeed,
+    /// and a caller whose commit just failed rebuilds its project by reading.
+    fn read<T>(&self, f: impl Fn(&Database) -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let mut retried = false;
+        loop {
+            let (generation, result) = self.with_db(&f)?;
+            match result {
+                Err(err) if err.needs_reopen() => {
+                    let reopened = self.reopen(generation);
+                    if retried {
+                        return Err(err);
+                    }
+                    // Should the file not open again, that is the cause to report.
+                    reopened?;
+                    retried = true;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Runs `f` on the open database, with the lock held shared, and returns the generation it
+    /// ran on. If an earlier failure left no database open, opens the file again first.
+    fn with_db<T>(&self, f: impl FnOnce(&Database) -> T) -> Result<(u64, T), StoreError> {
+        loop {
+            let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(db) = &state.db {
+                return Ok((state.generation, f(db)));
+            }
+            let generation = state.generation;
+            drop(state);
+            self.reopen(generation)?;
+        }
+    }
+
+    /// Closes the database that failed in `generation` and opens the file again, checked as at
+    /// start, unless another call already did. Refuses (`Replaced`) to open any other file than
+    /// the one opened at start.
+    fn reopen(&self, failed: u64) -> Result<(), StoreError> {
+        // Not cleared by a poisoned lock: the state is only ever a database or none.
+        let mut state = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        if state.generation != failed {
+            return Ok(());
+        }
+        // Closed before opening: redb locks the file per open file description, so the failed
+        // handle would make the new open fail as "already open".
+        state.db = None;
+        self.check_file()?;
+        let (file, identity) = open_file(&self.path)?;
+        // The name may have been pointed elsewhere since `check_file`; redb must not even
+        // repair another file.
+        if identity != self.identity {
+            return Err(self.mark_replaced("another file now has its name"));
+        }
+        let db = open_database(&self.path, file, &*self.open_db)?;
+        state.db = Some(db);
+        state.generation += 1;
+        tracing::info!(path = %self.path.display(), "reopened the data store after an I/O error");
+        Ok(())
+    }
+
+    /// Checks that the data file is still the one opened at start. Once it was found removed or
+    /// replaced this keeps failing, even should the file come back: the server's writes in
+    /// between were refused, and a restart settles which file is the store.
+    fn check_file(&self) -> Result<(), StoreError> {
+        if let Some(detail) = self.replaced.get() {
+            return Err(StoreError::Replaced {
+                path: self.path.clone(),
+                detail: detail.clone(),
+            });
+        }
+        match fs::metadata(&self.path) {
+            Ok(meta) if FileId::of(&meta) == self.identity => Ok(()),
+            Ok(_) => Err(self.mark_replaced("another file now has its name")),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(self.mark_replaced("it no longer exists"))
+            }
+            Err(source) => Err(StoreError::Io {
+                path: self.path.clone(),
+                source,
+            }),
+        }
+    }
+
+    fn mark_replaced(&self, detail: &str) -> StoreError {
+        let detail = self.replaced.get_or_init(|| {
+            tracing::error!(path = %self.path.display(), detail, "the data file was removed or replaced; refusing further writes");
+            detail.to_string()
+        });
+        StoreError::Replaced {
+            path: self.path.clone(),
+            detail: detail.clone(),
+        }
     }
 }
 
@@ -522,12 +850,22 @@ fn from_redb(path: &Path, what: &str, err: redb::Error) -> StoreError {
             path: path.to_path_buf(),
             source,
         },
+        // The database refuses everything after an I/O error until reopened. An I/O error too,
+        // so that callers reopen; the original error went to whoever met it.
+        redb::Error::PreviousIo | redb::Error::DatabaseClosed => StoreError::Io {
+            path: path.to_path_buf(),
+            source: previous_io(),
+        },
         redb::Error::Corrupted(detail) => StoreError::Corrupt {
             path: path.to_path_buf(),
             detail,
         },
         other => StoreError::Db(format!("{}: {what}: {other}", path.display())),
     }
+}
+
+fn previous_io() -> io::Error {
+    io::Error::other("an earlier I/O error stopped the database until it is reopened")
 }
 
 /// Builds a fresh store under a temporary name and links it into place only once its `meta`
@@ -583,14 +921,37 @@ fn create_fresh(dir: &Path, path: &Path) -> Result<(), StoreError> {
         .map_err(io_error(dir))
 }
 
-/// Opens an existing file, checks every page and the format version, and refuses what it
-/// cannot read. redb may panic on some files damaged outside redb; that too is `Corrupt`.
-fn open_existing(path: PathBuf) -> Result<Store, StoreError> {
-    let opened = panic::catch_unwind(AssertUnwindSafe(|| {
-        Database::builder()
-            .set_check_integrity_on_open(true)
-            .open(&path)
-    }));
+/// Opens the existing data file for redb, never creating it, and says which file it is. The
+/// store opens it rather than redb so that the checks are about the very file redb gets: its
+/// identity, and that it is not empty, which redb would take for a new database to initialize.
+fn open_file(path: &Path) -> Result<(fs::File, FileId), StoreError> {
+    let io_error = |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(io_error)?;
+    let meta = file.metadata().map_err(io_error)?;
+    if meta.len() == 0 {
+        return Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: "the file is empty".to_string(),
+        });
+    }
+    Ok((file, FileId::of(&meta)))
+}
+
+/// Opens the database in `file` (the data file at `path`), checks every page and the format
+/// version, and refuses what it cannot read. redb may panic on some files damaged outside redb;
+/// that too is `Corrupt`.
+fn open_database(path: &Path, file: fs::File, open_db: &OpenDb) -> Result<Database, StoreError> {
+    let mut builder = Database::builder();
+    builder.set_check_integrity_on_open(true);
+    let opened = panic::catch_unwind(AssertUnwindSafe(|| open_db(&builder, file)));
+    let path = path.to_path_buf();
     let db = match opened {
         Ok(Ok(db)) => db,
         Ok(Err(DatabaseError::DatabaseAlreadyOpen)) => {
@@ -613,8 +974,15 @@ fn open_existing(path: PathBuf) -> Result<Store, StoreError> {
                 path,
             });
         }
+        // The open repairs and commits, so a full device, say, fails it: not the file's fault.
         Ok(Err(DatabaseError::Storage(redb::StorageError::Io(source)))) => {
             return Err(StoreError::Io { path, source });
+        }
+        Ok(Err(DatabaseError::Storage(redb::StorageError::PreviousIo))) => {
+            return Err(StoreError::Io {
+                path,
+                source: previous_io(),
+            });
         }
         Ok(Err(e)) => {
             return Err(StoreError::Corrupt {
@@ -629,59 +997,59 @@ fn open_existing(path: PathBuf) -> Result<Store, StoreError> {
             });
         }
     };
-    let store = Store { db, path };
-    store.check_layout()?;
-    Ok(store)
+    check_layout(&db, &path)?;
+    Ok(db)
 }
 
-impl Store {
-    /// Checks the format version, then that every table exists with its expected types.
-    fn check_layout(&self) -> Result<(), StoreError> {
-        let corrupt = |detail: String| StoreError::Corrupt {
-            path: self.path.clone(),
-            detail,
-        };
-        let txn = self.db.begin_read().map_err(|e| self.fail("open", e))?;
-        let meta = match txn.open_table(META) {
-            Ok(meta) => meta,
-            Err(redb::TableError::Storage(e)) => return Err(self.fail("open", e)),
-            Err(e) => return Err(corrupt(format!("no readable meta table: {e}"))),
-        };
-        let version = meta
-            .get(FORMAT_VERSION_KEY)
-            .map_err(|e| self.fail("open", e))?
-            .map(|guard| guard.value())
-            .ok_or_else(|| corrupt("the meta table has no format version".to_string()))?;
-        if version > u64::from(FORMAT_VERSION) {
-            return Err(StoreError::NewerFormat {
-                path: self.path.clone(),
-                found: u32::try_from(version).unwrap_or(u32::MAX),
-                supported: FORMAT_VERSION,
-            });
-        }
-        if version == 0 {
-            return Err(corrupt("format version 0 does not exist".to_string()));
-        }
-        let missing = |e: redb::TableError| match e {
-            redb::TableError::Storage(e) => self.fail("open", e),
-            e => corrupt(format!("bad table layout: {e}")),
-        };
-        txn.open_table(PROJECTS).map_err(missing)?;
-        txn.open_table(COMMANDS).map_err(missing)?;
-        txn.open_table(RECORDS).map_err(missing)?;
-        txn.open_table(RECORDS_BY_SEQ).map_err(missing)?;
-        Ok(())
+/// Checks the format version, then that every table exists with its expected types.
+fn check_layout(db: &Database, path: &Path) -> Result<(), StoreError> {
+    let fail = |e: redb::Error| from_redb(path, "open", e);
+    let corrupt = |detail: String| StoreError::Corrupt {
+        path: path.to_path_buf(),
+        detail,
+    };
+    let txn = db.begin_read().map_err(|e| fail(e.into()))?;
+    let meta = match txn.open_table(META) {
+        Ok(meta) => meta,
+        Err(redb::TableError::Storage(e)) => return Err(fail(e.into())),
+        Err(e) => return Err(corrupt(format!("no readable meta table: {e}"))),
+    };
+    let version = meta
+        .get(FORMAT_VERSION_KEY)
+        .map_err(|e| fail(e.into()))?
+        .map(|guard| guard.value())
+        .ok_or_else(|| corrupt("the meta table has no format version".to_string()))?;
+    if version > u64::from(FORMAT_VERSION) {
+        return Err(StoreError::NewerFormat {
+            path: path.to_path_buf(),
+            found: u32::try_from(version).unwrap_or(u32::MAX),
+            supported: FORMAT_VERSION,
+        });
     }
+    if version == 0 {
+        return Err(corrupt("format version 0 does not exist".to_string()));
+    }
+    let missing = |e: redb::TableError| match e {
+        redb::TableError::Storage(e) => fail(e.into()),
+        e => corrupt(format!("bad table layout: {e}")),
+    };
+    txn.open_table(PROJECTS).map_err(missing)?;
+    txn.open_table(COMMANDS).map_err(missing)?;
+    txn.open_table(RECORDS).map_err(missing)?;
+    txn.open_table(RECORDS_BY_SEQ).map_err(missing)?;
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    use std::io::{BufRead, BufReader};
+    use std::io::{BufRead, BufReader, Write};
     use std::process::{Command, Stdio};
-    use std::sync::atomic::{AtomicU32, Ordering};
-    use std::sync::mpsc;
+    use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+    use std::sync::{Arc, mpsc};
+
+    use redb::{BackendError, StorageBackend};
     use std::time::{Duration, Instant};
 
     /// A unique directory under the system temp dir, removed when dropped.
@@ -1137,7 +1505,9 @@ mod tests {
         {
             let store = Store::open(&dir.0).unwrap();
             store.commit("p", 1, b"keep me", &[], &[]).unwrap();
-            let txn = store.db.begin_write().unwrap();
+            drop(store);
+            let db = Database::open(dir.file()).unwrap();
+            let txn = db.begin_write().unwrap();
             txn.open_table(META)
                 .unwrap()
                 .insert(FORMAT_VERSION_KEY, 99)
@@ -1185,6 +1555,452 @@ mod tests {
             err.to_string().contains("in use by another process"),
             "{err}"
         );
+    }
+
+    /// The disk under a `FaultyBackend`: what it does with writes, and how much of the data
+    /// file it holds. Shared by every backend the store opens on the file, as a disk is.
+    #[derive(Debug, Default)]
+    struct Disk {
+        mode: AtomicU8,
+        /// The end of the blocks the file has: its length when first opened, raised by every
+        /// write that lands and lowered by truncation. Holes below it count as allocated:
+        /// close enough, since redb writes the pages it allocates. (Not the file's length,
+        /// which `set_len` raises without allocating anything.)
+        allocated: AtomicU64,
+    }
+
+    impl Disk {
+        /// Writes land.
+        const FINE: u8 = 0;
+        /// The device is full, as ext4 or tmpfs are: a write that needs blocks the file does not
+        /// have yet fails with ENOSPC, while one over blocks it has lands (redb rewrites its
+        /// header in place), and growing the file with `set_len` only makes a hole.
+        const FULL: u8 = 1;
+        /// Every write, `set_len` and sync fails with ENOSPC, as on a device that refuses to
+        /// write at all: not even a reopen, which repairs and commits, gets through.
+        const REFUSING: u8 = 2;
+
+        fn set(&self, mode: u8) {
+            self.mode.store(mode, Ordering::SeqCst);
+        }
+
+        fn mode(&self) -> u8 {
+            self.mode.load(Ordering::SeqCst)
+        }
+    }
+
+    fn no_space() -> io::Error {
+        io::Error::from(io::ErrorKind::StorageFull)
+    }
+
+    /// redb's file backend over a `Disk` that can fill up. Locks go to the file backend, so a
+    /// second open is refused as in the server.
+    #[derive(Debug)]
+    struct FaultyBackend {
+        inner: FileBackend,
+        disk: Arc<Disk>,
+    }
+
+    impl StorageBackend for FaultyBackend {
+        fn len(&self) -> Result<u64, io::Error> {
+            self.inner.len()
+        }
+
+        fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), io::Error> {
+            self.inner.read(offset, out)
+        }
+
+        fn set_len(&self, len: u64) -> Result<(), io::Error> {
+            if self.disk.mode() == Disk::REFUSING {
+                return Err(no_space());
+            }
+            self.inner.set_len(len)?;
+            self.disk.allocated.fetch_min(len, Ordering::SeqCst);
+            Ok(())
+        }
+
+        fn sync_data(&self) -> Result<(), io::Error> {
+            if self.disk.mode() == Disk::REFUSING {
+                return Err(no_space());
+            }
+            self.inner.sync_data()
+        }
+
+        fn write(&self, offset: u64, data: &[u8]) -> Result<(), io::Error> {
+            let end = offset + data.len() as u64;
+            match self.disk.mode() {
+                Disk::REFUSING => return Err(no_space()),
+                Disk::FULL if end > self.disk.allocated.load(Ordering::SeqCst) => {
+                    return Err(no_space());
+                }
+                _ => {}
+            }
+            self.inner.write(offset, data)?;
+            self.disk.allocated.fetch_max(end, Ordering::SeqCst);
+            Ok(())
+        }
+
+        fn close(&self) -> Result<(), io::Error> {
+            self.inner.close()
+        }
+
+        fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+            self.inner.try_lock_range(start, end)
+        }
+
+        fn try_lock_shared_range(
+            &self,
+            start: Bound<u64>,
+            end: Bound<u64>,
+        ) -> Result<bool, BackendError> {
+            self.inner.try_lock_shared_range(start, end)
+        }
+
+        fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+            self.inner.lock_range(start, end)
+        }
+
+        fn lock_shared_range(
+            &self,
+            start: Bound<u64>,
+            end: Bound<u64>,
+        ) -> Result<(), BackendError> {
+            self.inner.lock_shared_range(start, end)
+        }
+
+        fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+            self.inner.unlock_range(start, end)
+        }
+
+        fn query_lock_range(
+            &self,
+            start: Bound<u64>,
+            end: Bound<u64>,
+        ) -> Result<bool, BackendError> {
+            self.inner.query_lock_range(start, end)
+        }
+    }
+
+    /// A store whose database, also when reopened, sits on `disk`.
+    fn open_on(dir: &Path, disk: &Arc<Disk>) -> Store {
+        let disk = disk.clone();
+        let open_db = move |builder: &Builder, file: fs::File| {
+            // The first open meets a file `create_fresh` wrote out whole.
+            let len = file.metadata()?.len();
+            let _ = disk
+                .allocated
+                .compare_exchange(0, len, Ordering::SeqCst, Ordering::SeqCst);
+            builder.create_with_backend(FaultyBackend {
+                inner: FileBackend::new(file)?,
+                disk: disk.clone(),
+            })
+        };
+        Store::open_with(dir, Box::new(open_db)).unwrap()
+    }
+
+    /// Asserts that `err` reports a full device, plainly.
+    fn assert_no_space(err: &StoreError, dir: &TempDir) {
+        assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.starts_with(&format!(
+                "no space left on the device holding {}",
+                dir.file().display()
+            )),
+            "{message}"
+        );
+        assert!(message.contains("free space"), "{message}");
+        assert!(!message.contains("Previous I/O"), "{message}");
+        assert!(!message.contains("data directory exists"), "{message}");
+    }
+
+    /// Commands 1..=10 of project "p", as `ten_records` stores them.
+    fn ten_commands() -> Vec<(u64, Vec<u8>)> {
+        (1..=10u64)
+            .map(|k| (k, format!("{{\"n\":{k}}}").into_bytes()))
+            .collect()
+    }
+
+    #[test]
+    fn a_full_disk_fails_the_commit_and_the_store_recovers_once_space_is_freed() {
+        let dir = TempDir::new("full");
+        let disk = Arc::new(Disk::default());
+        let store = open_on(&dir.0, &disk);
+        ten_records(&store);
+        // Far more than the file has room for: the commit must grow it.
+        let big = vec![b'x'; 4 << 20];
+        let big_record = [record("s", 11_000, 11, "big ACCEPT")];
+
+        disk.set(Disk::FULL);
+        for _ in 0..2 {
+            let err = store.commit("p", 11, &big, &big_record, &[]).unwrap_err();
+            assert_no_space(&err, &dir);
+            // Reads go on, from the reopened file: the caller rebuilds the project from them.
+            // The failed command left nothing.
+            assert_eq!(store.commands("p").unwrap(), ten_commands());
+            assert_eq!(store.record_count("p").unwrap(), 10);
+            assert_eq!(
+                seqs(&store.since("p", "s", 0, 100).unwrap()),
+                (1..=10).collect::<Vec<_>>()
+            );
+        }
+        // Sequencing is intact: the next command is still 11.
+        let err = store.commit("p", 12, b"c", &[], &[]).unwrap_err();
+        assert!(err.to_string().contains("next command must be 11"), "{err}");
+
+        // Space freed: the same commit now succeeds, without a new Store.
+        disk.set(Disk::FINE);
+        store.commit("p", 11, &big, &big_record, &[]).unwrap();
+        store
+            .commit("p", 12, b"after", &[record("s", 12_000, 12, "after")], &[])
+            .unwrap();
+        let check = |store: &Store| {
+            let commands = store.commands("p").unwrap();
+            assert_eq!(commands[..10], ten_commands()[..]);
+            assert_eq!(commands[10], (11, big.clone()));
+            assert_eq!(commands[11], (12, b"after".to_vec()));
+            assert_eq!(commands.len(), 12);
+            assert_eq!(
+                seqs(&store.query("p", "s", 0, u64::MAX, &[], None, 100).unwrap()),
+                (1..=12).collect::<Vec<_>>()
+            );
+            assert_eq!(store.record_count("p").unwrap(), 12);
+        };
+        check(&store);
+        // And it is all on disk, in a sound file.
+        drop(store);
+        check(&Store::open(&dir.0).unwrap());
+    }
+
+    #[test]
+    fn a_store_that_cannot_reopen_tries_again_on_every_call() {
+        let dir = TempDir::new("refusing");
+        let disk = Arc::new(Disk::default());
+        let store = open_on(&dir.0, &disk);
+        ten_records(&store);
+
+        disk.set(Disk::REFUSING);
+        let err = store.commit("p", 11, b"lost", &[], &[]).unwrap_err();
+        assert_no_space(&err, &dir);
+        // Opening the file again needs a write too, so reads fail as well, for the same
+        // reason, stated as plainly; so do further commits.
+        assert_no_space(&store.commands("p").unwrap_err(), &dir);
+        assert_no_space(&store.projects().unwrap_err(), &dir);
+        assert_no_space(&store.commit("p", 11, b"lost", &[], &[]).unwrap_err(), &dir);
+
+        disk.set(Disk::FINE);
+        assert_eq!(store.commands("p").unwrap(), ten_commands());
+        store.commit("p", 11, b"kept", &[], &[]).unwrap();
+        drop(store);
+        let store = Store::open(&dir.0).unwrap();
+        assert_eq!(store.commands("p").unwrap()[10], (11, b"kept".to_vec()));
+        assert_eq!(store.commands("p").unwrap().len(), 11);
+    }
+
+    /// Asserts that `err` refuses a write because the data file was removed or replaced.
+    fn assert_replaced(err: &StoreError, dir: &TempDir, detail: &str) {
+        assert!(matches!(err, StoreError::Replaced { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains(&dir.file().display().to_string()),
+            "{message}"
+        );
+        assert!(
+            message.contains("removed or replaced while the server was running"),
+            "{message}"
+        );
+        assert!(message.contains(detail), "{message}");
+        assert!(message.contains("restart the server"), "{message}");
+    }
+
+    #[test]
+    fn removing_the_data_file_stops_writes() {
+        let dir = TempDir::new("removed");
+        let store = Store::open(&dir.0).unwrap();
+        store
+            .commit("p", 1, b"one", &[record("s", 1, 1, "a")], &[])
+            .unwrap();
+        fs::remove_file(dir.file()).unwrap();
+        for seq in [2, 2] {
+            let err = store.commit("p", seq, b"two", &[], &[]).unwrap_err();
+            assert_replaced(&err, &dir, "it no longer exists");
+        }
+        // Reads go on from the open file, and nothing recreated the name.
+        assert_eq!(store.commands("p").unwrap(), [(1, b"one".to_vec())]);
+        assert_eq!(seqs(&store.since("p", "s", 0, 10).unwrap()), [1]);
+        assert!(!dir.file().exists());
+        // A file under the name again does not resume writing: it may not be the store.
+        fs::write(dir.file(), b"something else").unwrap();
+        let err = store.commit("p", 2, b"two", &[], &[]).unwrap_err();
+        assert_replaced(&err, &dir, "it no longer exists");
+        assert_eq!(fs::read(dir.file()).unwrap(), b"something else");
+    }
+
+    #[test]
+    fn replacing_the_data_file_stops_writes() {
+        let dir = TempDir::new("replaced");
+        let store = Store::open(&dir.0).unwrap();
+        store.commit("p", 1, b"one", &[], &[]).unwrap();
+        // Another store renamed over the data file, as a careless restore would.
+        let other = TempDir::new("replacement");
+        Store::open(&other.0)
+            .unwrap()
+            .commit("q", 1, b"theirs", &[], &[])
+            .unwrap();
+        fs::rename(other.file(), dir.file()).unwrap();
+        let err = store.commit("p", 2, b"two", &[], &[]).unwrap_err();
+        assert_replaced(&err, &dir, "another file now has its name");
+        assert_eq!(store.commands("p").unwrap(), [(1, b"one".to_vec())]);
+        // Nothing was written to the newcomer.
+        drop(store);
+        let store = Store::open(&dir.0).unwrap();
+        assert_eq!(store.projects().unwrap(), ["q"]);
+        assert_eq!(store.commands("q").unwrap(), [(1, b"theirs".to_vec())]);
+    }
+
+    #[test]
+    fn a_reopen_never_opens_a_replacing_file() {
+        let dir = TempDir::new("reopen-replaced");
+        let disk = Arc::new(Disk::default());
+        let store = open_on(&dir.0, &disk);
+        store.commit("p", 1, b"one", &[], &[]).unwrap();
+        // A failed write whose reopen fails leaves the store to reopen on the next call...
+        disk.set(Disk::REFUSING);
+        assert_no_space(&store.commit("p", 2, b"two", &[], &[]).unwrap_err(), &dir);
+        // ...by which time another file has the name.
+        let other = TempDir::new("reopen-replacement");
+        Store::open(&other.0)
+            .unwrap()
+            .commit("q", 1, b"theirs", &[], &[])
+            .unwrap();
+        fs::rename(other.file(), dir.file()).unwrap();
+        let before = fs::read(dir.file()).unwrap();
+        disk.set(Disk::FINE);
+        assert_replaced(
+            &store.commands("p").unwrap_err(),
+            &dir,
+            "another file now has its name",
+        );
+        assert_replaced(
+            &store.commit("p", 2, b"two", &[], &[]).unwrap_err(),
+            &dir,
+            "another file now has its name",
+        );
+        drop(store);
+        assert_eq!(
+            fs::read(dir.file()).unwrap(),
+            before,
+            "the newcomer was changed"
+        );
+    }
+
+    #[test]
+    fn io_errors_name_their_cause() {
+        let path = PathBuf::from("/data/vpclab.redb");
+        let message = |source: io::Error| {
+            StoreError::Io {
+                path: path.clone(),
+                source,
+            }
+            .to_string()
+        };
+        let no_space = [
+            io::Error::from(io::ErrorKind::StorageFull),
+            io::Error::from(io::ErrorKind::QuotaExceeded),
+            #[cfg(target_os = "linux")]
+            io::Error::from_raw_os_error(28), // ENOSPC
+        ];
+        for source in no_space {
+            let m = message(source);
+            assert!(
+                m.starts_with("no space left on the device holding /data/vpclab.redb"),
+                "{m}"
+            );
+            assert!(!m.contains("data directory exists"), "{m}");
+        }
+        let denied = [
+            io::Error::from(io::ErrorKind::PermissionDenied),
+            io::Error::from(io::ErrorKind::ReadOnlyFilesystem),
+            #[cfg(target_os = "linux")]
+            io::Error::from_raw_os_error(30), // EROFS
+        ];
+        for source in denied {
+            let m = message(source);
+            assert!(m.starts_with("/data/vpclab.redb may not be written"), "{m}");
+            assert!(m.contains("write access"), "{m}");
+            assert!(!m.contains("data directory exists"), "{m}");
+        }
+        let m = message(io::Error::from(io::ErrorKind::NotFound));
+        assert!(m.contains("check that the data directory exists"), "{m}");
+        // An unknown cause is reported as it is, without a guess.
+        let m = message(io::Error::other("the disk caught fire"));
+        assert_eq!(
+            m,
+            "cannot use the data file /data/vpclab.redb: the disk caught fire"
+        );
+    }
+
+    /// A tmpfs of `size` mounted on a directory for the test's lifetime.
+    struct Tmpfs(PathBuf);
+
+    impl Tmpfs {
+        /// `None` where mounting is not allowed (not root, or no mount in this container).
+        fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+            let output = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(dir)
+                .output()
+                .ok()?;
+            output.status.success().then(|| Tmpfs(dir.to_path_buf()))
+        }
+    }
+
+    impl Drop for Tmpfs {
+        fn drop(&mut self) {
+            let unmounted = Command::new("umount").arg(&self.0).status();
+            if !matches!(unmounted, Ok(status) if status.success()) {
+                let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+            }
+        }
+    }
+
+    /// The same as the backend test, on a real file system that fills up: a small tmpfs.
+    #[test]
+    fn a_real_full_file_system_then_freed() {
+        let dir = TempDir::new("tmpfs");
+        fs::create_dir_all(&dir.0).unwrap();
+        let Some(_tmpfs) = Tmpfs::mount(&dir.0, "16m") else {
+            println!("note: a_real_full_file_system_then_freed skipped: cannot mount a tmpfs");
+            return;
+        };
+        let data = TempDir(dir.0.join("data"));
+        let store = Store::open(&data.0).unwrap();
+        ten_records(&store);
+        // Take the rest of the space.
+        let filler = dir.0.join("filler");
+        {
+            let mut file = fs::File::create(&filler).unwrap();
+            let chunk = vec![0u8; 64 * 1024];
+            loop {
+                match file.write_all(&chunk) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::StorageFull => break,
+                    Err(e) => panic!("filling the tmpfs: {e}"),
+                }
+            }
+        }
+        let big = vec![b'x'; 1 << 20];
+        let err = store.commit("p", 11, &big, &[], &[]).unwrap_err();
+        assert_no_space(&err, &data);
+        assert_eq!(store.commands("p").unwrap(), ten_commands());
+
+        fs::remove_file(&filler).unwrap();
+        store.commit("p", 11, &big, &[], &[]).unwrap();
+        assert_eq!(store.commands("p").unwrap()[10], (11, big.clone()));
+        drop(store);
+        let store = Store::open(&data.0).unwrap();
+        assert_eq!(store.commands("p").unwrap().len(), 11);
+        assert_eq!(store.record_count("p").unwrap(), 10);
     }
 
     #[test]
