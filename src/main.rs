@@ -80,6 +80,8 @@ enum Command {
         /// Unix seconds at which new projects' virtual clocks start (default 2024-01-01).
         #[arg(long, default_value_t = 1_704_067_200)]
         start: u64,
+        #[command(flatten)]
+        quotas: serve::QuotaArgs,
     },
     /// Create a scenario's topology and flow logs on a running server.
     Apply {
@@ -149,6 +151,7 @@ fn main() -> ExitCode {
             provider,
             seed,
             start,
+            quotas,
         } => {
             let provider = match provider.parse::<Provider>() {
                 Ok(p) => p,
@@ -161,6 +164,7 @@ fn main() -> ExitCode {
                 provider,
                 seed,
                 start,
+                quotas: quotas.quotas(),
             })
         }
         Command::Apply {

@@ -5,8 +5,42 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use vpclab_controlplane::api::{Cloud, Defaults, Tenancy, serve};
+use vpclab_controlplane::api::{Cloud, Defaults, Quotas, Tenancy, serve};
 use vpclab_sim::profile::Provider;
+
+/// `vpclab serve`'s per-project quotas (README: "Limits").
+#[derive(clap::Args, Clone, Debug)]
+pub struct QuotaArgs {
+    /// Scripted packets a project may have injected and not sent yet.
+    #[arg(long, value_name = "PACKETS", default_value_t = Quotas::default().pending_packets)]
+    pub quota_pending_packets: u64,
+    /// Virtual seconds one Advance may cover.
+    #[arg(long, value_name = "SECONDS", default_value_t = Quotas::default().advance.as_secs())]
+    pub quota_advance_seconds: u64,
+    /// Flow-log records a project may keep stored before Advance is refused.
+    #[arg(long, value_name = "RECORDS", default_value_t = Quotas::default().stored_records)]
+    pub quota_stored_records: u64,
+    /// Rules per security group, entries per network ACL and routes per route table.
+    #[arg(long, value_name = "ITEMS", default_value_t = Quotas::default().rules_per_security_group)]
+    pub quota_list_items: usize,
+    /// Bytes of one request message.
+    #[arg(long, value_name = "BYTES", default_value_t = Quotas::default().request_bytes)]
+    pub quota_request_bytes: usize,
+}
+
+impl QuotaArgs {
+    pub fn quotas(&self) -> Quotas {
+        Quotas {
+            pending_packets: self.quota_pending_packets,
+            advance: std::time::Duration::from_secs(self.quota_advance_seconds),
+            stored_records: self.quota_stored_records,
+            rules_per_security_group: self.quota_list_items,
+            entries_per_network_acl: self.quota_list_items,
+            routes_per_route_table: self.quota_list_items,
+            request_bytes: self.quota_request_bytes,
+        }
+    }
+}
 
 pub struct Options<'a> {
     pub listen: SocketAddr,
@@ -15,6 +49,7 @@ pub struct Options<'a> {
     pub provider: Provider,
     pub seed: u64,
     pub start: u64,
+    pub quotas: Quotas,
 }
 
 pub fn run(o: &Options) -> ExitCode {
@@ -53,7 +88,7 @@ pub fn run(o: &Options) -> ExitCode {
     let defaults = Defaults {
         seed: o.seed,
         start: o.start,
-        ..Defaults::default()
+        quotas: o.quotas.clone(),
     };
     let cloud = match Cloud::open(o.data_dir, defaults) {
         Ok(c) => Arc::new(c),

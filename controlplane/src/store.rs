@@ -673,11 +673,9 @@ impl Store {
     /// Deletes everything `project` stored (its commands, records and row), durably. The
     /// project's next command is 1 again.
     pub fn delete_project(&self, project: &str) -> Result<(), StoreError> {
-        let fail = |e: redb::Error| self.fail("delete", e);
-        let mut txn = self.db.begin_write().map_err(|e| fail(e.into()))?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| fail(e.into()))?;
-        {
+        let next = project_successor(project);
+        self.write("delete", |txn| {
+            let fail = |e: redb::Error| self.fail("delete", e);
             let mut projects = txn.open_table(PROJECTS).map_err(|e| fail(e.into()))?;
             projects.remove(project).map_err(|e| fail(e.into()))?;
             let mut commands = txn.open_table(COMMANDS).map_err(|e| fail(e.into()))?;
@@ -687,20 +685,14 @@ impl Store {
             // Every stream of the project: tuple keys sort by their first element first.
             let mut by_time = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
             by_time
-                .retain_in(
-                    (project, "", 0, 0)..(project_successor(project).as_str(), "", 0, 0),
-                    |_, _| false,
-                )
+                .retain_in((project, "", 0, 0)..(next.as_str(), "", 0, 0), |_, _| false)
                 .map_err(|e| fail(e.into()))?;
             let mut by_seq = txn.open_table(RECORDS_BY_SEQ).map_err(|e| fail(e.into()))?;
             by_seq
-                .retain_in(
-                    (project, "", 0)..(project_successor(project).as_str(), "", 0),
-                    |_, _| false,
-                )
+                .retain_in((project, "", 0)..(next.as_str(), "", 0), |_, _| false)
                 .map_err(|e| fail(e.into()))?;
-        }
-        txn.commit().map_err(|e| fail(e.into()))
+            Ok(())
+        })
     }
 
     /// How many records `project` has stored, over all its streams (after purges).
@@ -1112,6 +1104,36 @@ mod tests {
                 )
                 .unwrap();
         }
+    }
+
+    #[test]
+    fn deleting_a_project_takes_all_of_it_and_nothing_of_others() {
+        let dir = TempDir::new("delete");
+        let store = Store::open(&dir.0).unwrap();
+        ten_records(&store);
+        // Names that sort right next to "p" keep everything.
+        for other in ["o", "p\0", "pa", "p-"] {
+            store
+                .commit(other, 1, b"c", &[record("s", 5, 1, "kept")], &[])
+                .unwrap();
+        }
+        store.delete_project("p").unwrap();
+        assert!(store.commands("p").unwrap().is_empty());
+        assert_eq!(store.record_count("p").unwrap(), 0);
+        assert!(store.since("p", "s", 0, 100).unwrap().is_empty());
+        assert!(
+            store
+                .query("p", "s", 0, u64::MAX, &[], None, 100)
+                .unwrap()
+                .is_empty()
+        );
+        for other in ["o", "p\0", "pa", "p-"] {
+            assert_eq!(store.commands(other).unwrap().len(), 1, "{other:?}");
+            assert_eq!(seqs(&store.since(other, "s", 0, 100).unwrap()), [1]);
+        }
+        // The project starts again at command 1.
+        store.commit("p", 1, b"again", &[], &[]).unwrap();
+        assert_eq!(store.projects().unwrap(), ["o", "p", "p\0", "p-", "pa"]);
     }
 
     #[test]
