@@ -494,3 +494,44 @@ async fn a_flood_stays_bounded_and_another_project_is_served_meanwhile() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Group commit never acknowledges what is not durable, and memory never stays ahead of the
+/// store: after the data file is removed under the server, a create is refused (UNAVAILABLE),
+/// and reads show the project as stored, without the refused VPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_that_cannot_be_stored_is_refused_and_forgotten() {
+    let dir = temp_dir("limits-lost-file");
+    let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
+    let ch = server.channel().await;
+    let mut net = NetworkServiceClient::new(ch.clone());
+    net.create_vpc(vpc_req(P, "kept", "10.0.0.0/16"))
+        .await
+        .unwrap();
+    std::fs::remove_file(dir.join(vpclab_controlplane::store::FILE_NAME)).unwrap();
+    // Several at once: they share a batch, and all of them fail.
+    let mut refused = Vec::new();
+    for i in 0..8 {
+        let mut net = net.clone();
+        refused.push(tokio::spawn(async move {
+            net.create_vpc(vpc_req(P, &format!("lost-{i}"), "10.1.0.0/16"))
+                .await
+        }));
+    }
+    for r in refused {
+        let s = r.await.unwrap().unwrap_err();
+        assert_eq!(s.code(), Code::Unavailable, "{s:?}");
+        assert!(
+            s.message().contains("removed or replaced"),
+            "{}",
+            s.message()
+        );
+    }
+    let names: Vec<String> = all_vpcs(&ch, P, None, 50)
+        .await
+        .into_iter()
+        .map(|v| v.display_name)
+        .collect();
+    assert_eq!(names, ["kept"]);
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -129,7 +129,10 @@ pub enum StoreError {
     /// The data file was removed, or another file put in its place, while the server ran
     /// (`detail` says which). Nothing more is written until the server is restarted.
     Replaced { path: PathBuf, detail: String },
-    /// Any other database failure, or a commit the store refused (its message says which).
+    /// A commit the store refused because it does not follow what is stored (a gap in the
+    /// command numbers, record seqs out of order). Nothing of it was written.
+    Refused(String),
+    /// Any other database failure.
     Db(String),
 }
 
@@ -222,7 +225,9 @@ impl fmt::Display for StoreError {
                  its data)",
                 path.display()
             ),
-            StoreError::Db(message) => write!(f, "data store: {message}"),
+            StoreError::Db(message) | StoreError::Refused(message) => {
+                write!(f, "data store: {message}")
+            }
         }
     }
 }
@@ -257,6 +262,16 @@ pub struct StoredRecord {
     pub flow_log: String,
     /// The record as rendered in the flow log's format.
     pub line: String,
+}
+
+/// One command to store with what it delivered and the purges due (see `Store::commit`).
+#[derive(Clone, Copy, Debug)]
+pub struct Commit<'a> {
+    pub project: &'a str,
+    pub seq: u64,
+    pub command: &'a [u8],
+    pub records: &'a [StoredRecord],
+    pub purges: &'a [Purge],
 }
 
 /// Retention: delete the records of `stream` whose `time_us` is before `before_us`.
@@ -420,9 +435,51 @@ impl Store {
         records: &[StoredRecord],
         purges: &[Purge],
     ) -> Result<(), StoreError> {
-        self.write("commit", |txn| {
-            self.write_commit(txn, project, seq, command, records, purges)
-        })
+        let commit = Commit {
+            project,
+            seq,
+            command,
+            records,
+            purges,
+        };
+        self.write("commit", |txn| self.write_commit(txn, &commit))
+    }
+
+    /// Group commit: durably appends several commits, of one project or many, in one
+    /// transaction, so concurrent writers share one flush. Each is checked like `commit`, in
+    /// order, against what is stored and what the commits before it in the batch added; one
+    /// that does not follow is `Refused` and leaves nothing, without affecting the others. Any
+    /// other failure fails them all. One result per commit, in order.
+    pub fn commit_batch(&self, commits: &[Commit<'_>]) -> Vec<Result<(), StoreError>> {
+        // `write` may run its body twice (a retry after a reopen): each run starts afresh.
+        let refused: std::sync::Mutex<Vec<Option<String>>> =
+            std::sync::Mutex::new(vec![None; commits.len()]);
+        let outcome = self.write("commit", |txn| {
+            let mut refused = refused.lock().unwrap_or_else(|e| e.into_inner());
+            refused.iter_mut().for_each(|r| *r = None);
+            for (i, c) in commits.iter().enumerate() {
+                match self.write_commit(txn, c) {
+                    Ok(()) => {}
+                    Err(StoreError::Refused(m)) => refused[i] = Some(m),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        });
+        match outcome {
+            Ok(()) => refused
+                .into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .into_iter()
+                .map(|r| r.map_or(Ok(()), |m| Err(StoreError::Refused(m))))
+                .collect(),
+            Err(e) => {
+                let message = e.to_string();
+                let mut results = vec![Err(e)];
+                results.extend((1..commits.len()).map(|_| Err(StoreError::Db(message.clone()))));
+                results
+            }
+        }
     }
 
     /// Runs `body` in one durable write transaction: all of it lands, or none.
@@ -487,15 +544,16 @@ impl Store {
         }
     }
 
-    fn write_commit(
-        &self,
-        txn: &WriteTransaction,
-        project: &str,
-        seq: u64,
-        command: &[u8],
-        records: &[StoredRecord],
-        purges: &[Purge],
-    ) -> Result<(), StoreError> {
+    /// Writes one commit into `txn`, after checking that it follows what is stored
+    /// (`Refused`, with nothing written, when it does not).
+    fn write_commit(&self, txn: &WriteTransaction, c: &Commit<'_>) -> Result<(), StoreError> {
+        let Commit {
+            project,
+            seq,
+            command,
+            records,
+            purges,
+        } = *c;
         let fail = |e: redb::Error| self.fail("commit", e);
         let mut projects = txn.open_table(PROJECTS).map_err(|e| fail(e.into()))?;
         let mut row = projects
@@ -504,11 +562,23 @@ impl Store {
             .map(|guard| ProjectRow::from_value(guard.value()))
             .unwrap_or_default();
         if row.last_command.checked_add(1) != Some(seq) {
-            return Err(StoreError::Db(format!(
+            return Err(StoreError::Refused(format!(
                 "project {project:?}: refused command {seq}: the next command must be {} \
                  (commands are numbered without gaps from 1)",
                 row.last_command.saturating_add(1)
             )));
+        }
+        // Every check before the first write: a refused commit leaves nothing in the batch.
+        let mut last = row.last_record;
+        for record in records {
+            if record.seq <= last {
+                return Err(StoreError::Refused(format!(
+                    "project {project:?}: refused command {seq}: record seq {} does not follow \
+                     seq {last} (record seqs must increase strictly)",
+                    record.seq
+                )));
+            }
+            last = record.seq;
         }
         row.last_command = seq;
 
@@ -520,13 +590,6 @@ impl Store {
         let mut by_time = txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
         let mut by_seq = txn.open_table(RECORDS_BY_SEQ).map_err(|e| fail(e.into()))?;
         for record in records {
-            if record.seq <= row.last_record {
-                return Err(StoreError::Db(format!(
-                    "project {project:?}: refused command {seq}: record seq {} does not follow \
-                     seq {} (record seqs must increase strictly)",
-                    record.seq, row.last_record
-                )));
-            }
             row.last_record = record.seq;
             let json = serde_json::to_vec(record)
                 .map_err(|e| StoreError::Db(format!("cannot encode a record: {e}")))?;
@@ -1107,6 +1170,46 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_stores_each_commit_that_follows_and_refuses_the_others_alone() {
+        let dir = TempDir::new("batch");
+        let store = Store::open(&dir.0).unwrap();
+        let r1 = [record("s", 10, 1, "one")];
+        let r_old = [record("s", 20, 1, "reused seq")];
+        let r2 = [record("s", 30, 2, "two")];
+        let c = |project, seq, command, records| Commit {
+            project,
+            seq,
+            command,
+            records,
+            purges: &[],
+        };
+        let results = store.commit_batch(&[
+            c("p", 1, b"p1", &r1),
+            c("p", 3, b"gap", &[]),
+            c("q", 1, b"q1", &[]),
+            c("p", 2, b"stale record", &r_old),
+            c("p", 2, b"p2", &r2),
+        ]);
+        let shown: Vec<bool> = results.iter().map(Result::is_ok).collect();
+        assert_eq!(shown, [true, false, true, false, true]);
+        assert!(matches!(results[1], Err(StoreError::Refused(_))));
+        assert!(matches!(results[3], Err(StoreError::Refused(_))));
+        let commands = |p| -> Vec<Vec<u8>> {
+            store
+                .commands(p)
+                .unwrap()
+                .into_iter()
+                .map(|c| c.1)
+                .collect()
+        };
+        assert_eq!(commands("p"), [b"p1".to_vec(), b"p2".to_vec()]);
+        assert_eq!(commands("q"), [b"q1".to_vec()]);
+        // The refused commit left none of its records.
+        assert_eq!(seqs(&store.since("p", "s", 0, 10).unwrap()), [1, 2]);
+        assert_eq!(store.record_count("p").unwrap(), 2);
+    }
+
+    #[test]
     fn deleting_a_project_takes_all_of_it_and_nothing_of_others() {
         let dir = TempDir::new("delete");
         let store = Store::open(&dir.0).unwrap();
@@ -1187,7 +1290,7 @@ mod tests {
         let bad = [record("s", 1, 1, "x")];
         for seq in [0, 2, u64::MAX] {
             let err = store.commit("p", seq, b"c", &bad, &[]).unwrap_err();
-            assert!(matches!(err, StoreError::Db(_)), "{err:?}");
+            assert!(matches!(err, StoreError::Refused(_)), "{err:?}");
             assert!(err.to_string().contains("next command must be 1"), "{err}");
         }
         assert!(store.projects().unwrap().is_empty());

@@ -1,10 +1,14 @@
 //! The cloud: every project, the store that keeps them, and who may reach which.
 //!
 //! A change is applied to the project in memory, then stored (command and delivered records in
-//! one durable transaction), then acknowledged. If storing fails the project is rebuilt from
-//! the store, so memory never runs ahead of disk. On start every project is rebuilt by
-//! applying its stored commands again: the simulator is deterministic, so the result is the
-//! state that was acknowledged.
+//! one durable transaction, shared with whatever other changes queued meanwhile: `commit`),
+//! then acknowledged. If storing fails the project is rebuilt from the store, so memory never
+//! stays ahead of disk. On start every project is rebuilt by applying its stored commands
+//! again: the simulator is deterministic, so the result is the state that was acknowledged.
+//!
+//! Each project has its own lock, held only while a request applies or reads (never while it
+//! waits for the disk), so projects never wait for each other; a long Advance holds only its
+//! own project.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,6 +21,7 @@ use tonic::Code;
 use vpclab_sim::profile::Provider;
 
 use super::command::{Command, Init};
+use super::commit::{Committer, Durable, Job};
 use super::error::ApiError;
 use super::pb;
 use super::project::{Applied, Project};
@@ -60,14 +65,17 @@ pub struct Delivered {
 
 struct Slot {
     project: Project,
-    /// The last command sequence number known to be stored.
-    stored: u64,
+    /// The last command handed to the committer (0: none yet, not even the project's
+    /// creation).
+    queued: u64,
 }
 
-/// A project and what the real-time ticker reads without taking the project's lock (a long
-/// Advance holds it; the ticker must never wait for one project to serve the others).
+/// A project and what is read without taking the project's lock (a long Advance holds it; the
+/// ticker must never wait for one project to serve the others).
 struct Entry {
     slot: Mutex<Slot>,
+    /// How far its queued commands are stored.
+    durable: Arc<Durable>,
     /// The project's real-time speed (`f64` bits), mirrored after every change.
     speed: AtomicU64,
     /// A real-time tick of this project is running: the next one is skipped, not queued.
@@ -80,7 +88,11 @@ impl Entry {
     fn new(project: Project, stored: u64) -> Arc<Entry> {
         let speed = AtomicU64::new(project.speed.to_bits());
         Arc::new(Entry {
-            slot: Mutex::new(Slot { project, stored }),
+            slot: Mutex::new(Slot {
+                project,
+                queued: stored,
+            }),
+            durable: Arc::new(Durable::new(stored)),
             speed,
             ticking: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
@@ -90,13 +102,24 @@ impl Entry {
     fn speed(&self) -> f64 {
         f64::from_bits(self.speed.load(Ordering::Relaxed))
     }
+
+    /// Waits until what a request saw (commands up to `seq`) is durable.
+    fn wait(&self, seq: u64) -> Result<(), ApiError> {
+        self.durable.wait(seq).map_err(|why| {
+            ApiError::new(
+                Code::Unavailable,
+                format!("the change could not be stored: {why}"),
+            )
+        })
+    }
 }
 
 pub struct Cloud {
-    store: Store,
+    store: Arc<Store>,
     defaults: Defaults,
     projects: Mutex<BTreeMap<String, Arc<Entry>>>,
     delivered: broadcast::Sender<Arc<Delivered>>,
+    committer: Committer,
 }
 
 /// Why the cloud could not start.
@@ -135,7 +158,7 @@ impl From<StoreError> for OpenError {
     }
 }
 
-fn unavailable(e: StoreError) -> ApiError {
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
     ApiError::new(
         Code::Unavailable,
         format!("the change could not be stored: {e}"),
@@ -149,7 +172,7 @@ fn poisoned() -> ApiError {
 impl Cloud {
     /// Opens the data directory and rebuilds every stored project.
     pub fn open(dir: &Path, defaults: Defaults) -> Result<Cloud, OpenError> {
-        let store = Store::open(dir)?;
+        let store = Arc::new(Store::open(dir)?);
         let mut projects = BTreeMap::new();
         for id in store.projects()? {
             let started = std::time::Instant::now();
@@ -165,11 +188,13 @@ impl Cloud {
             projects.insert(id, Entry::new(project, stored));
         }
         let (delivered, _) = broadcast::channel(4096);
+        let committer = Committer::start(store.clone(), delivered.clone());
         Ok(Cloud {
             store,
             defaults,
             projects: Mutex::new(projects),
             delivered,
+            committer,
         })
     }
 
@@ -180,24 +205,29 @@ impl Cloud {
             .unwrap_or_default()
     }
 
+    fn init(&self, provider: Provider) -> Init {
+        Init {
+            provider: provider.as_str().to_string(),
+            seed: self.defaults.seed,
+            start: self.defaults.start,
+        }
+    }
+
     fn entry(&self, caller: &Caller) -> Result<Arc<Entry>, ApiError> {
         let mut all = self.projects.lock().map_err(|_| poisoned())?;
         if let Some(s) = all.get(&caller.project) {
             return Ok(s.clone());
         }
-        let init = Init {
-            provider: caller.provider.as_str().to_string(),
-            seed: self.defaults.seed,
-            start: self.defaults.start,
-        };
-        let project = Project::new(&caller.project, &init)?;
+        let project = Project::new(&caller.project, &self.init(caller.provider))?;
         let entry = Entry::new(project, 0);
         all.insert(caller.project.clone(), entry.clone());
         Ok(entry)
     }
 
-    /// Runs `f` on the caller's project under its lock. A project deleted while the request
-    /// waited for the lock is looked up again (a new, empty one).
+    /// Runs `f` on the caller's project under its lock (rebuilt first if storing one of its
+    /// changes failed), then, without the lock, waits until everything `f` saw is durable.
+    /// A project deleted while the request waited for the lock is looked up again (a new,
+    /// empty one).
     fn with_slot<T>(
         &self,
         caller: &Caller,
@@ -205,12 +235,45 @@ impl Cloud {
     ) -> Result<T, ApiError> {
         loop {
             let entry = self.entry(caller)?;
-            let mut slot = entry.slot.lock().map_err(|_| poisoned())?;
-            if entry.deleted.load(Ordering::Acquire) {
-                continue;
-            }
-            return f(&entry, &mut slot);
+            let (result, seen) = {
+                let mut slot = entry.slot.lock().map_err(|_| poisoned())?;
+                if entry.deleted.load(Ordering::Acquire) {
+                    continue;
+                }
+                self.recover(&caller.project, &entry, &mut slot)?;
+                let result = f(&entry, &mut slot);
+                (result, slot.queued)
+            };
+            // A refusal or a read may rest on changes not yet durable too.
+            entry.wait(seen)?;
+            return result;
         }
+    }
+
+    /// After a failed store: waits for the project's queued commands to resolve, then
+    /// rebuilds it from what the store holds.
+    fn recover(&self, id: &str, entry: &Entry, slot: &mut Slot) -> Result<(), ApiError> {
+        if !entry.durable.failed() {
+            return Ok(());
+        }
+        let _ = entry.durable.wait(slot.queued);
+        let commands = self.store.commands(id).map_err(unavailable)?;
+        let (project, stored) = if commands.is_empty() {
+            // Its creation was never stored: it starts over, unstored.
+            (Project::new(id, &self.init(slot.project.provider))?, 0)
+        } else {
+            let project = rebuild(id, commands).map_err(unavailable)?;
+            let stored = project.applied;
+            (project, stored)
+        };
+        tracing::warn!(project = %id, commands = stored, "rebuilt from the store after a failed change");
+        slot.project = project;
+        slot.queued = stored;
+        entry.durable.reset(stored);
+        entry
+            .speed
+            .store(slot.project.speed.to_bits(), Ordering::Relaxed);
+        Ok(())
     }
 
     /// Applies a change, stores it, and answers with `view` of the result. Quotas are checked
@@ -227,7 +290,7 @@ impl Cloud {
                     .record_count(&caller.project)
                     .map_err(unavailable)
             })?;
-            let applied = self.commit(&caller.project, entry, slot, &cmd)?;
+            let applied = self.apply(&caller.project, entry, slot, &cmd)?;
             view(&slot.project, &applied)
         })
     }
@@ -247,8 +310,10 @@ impl Cloud {
         let Some(entry) = entry else {
             return Ok(());
         };
-        // Under the project's lock: nothing of it is being applied or stored meanwhile.
-        let _slot = entry.slot.lock().map_err(|_| poisoned())?;
+        // Under the project's lock, once its queued commands are resolved: nothing of it is
+        // being applied or stored meanwhile.
+        let slot = entry.slot.lock().map_err(|_| poisoned())?;
+        let _ = entry.durable.wait(slot.queued);
         self.store
             .delete_project(&caller.project)
             .map_err(unavailable)?;
@@ -275,12 +340,12 @@ impl Cloud {
         let Some(entry) = entry else {
             return Ok(false);
         };
-        let mut slot = entry.slot.lock().map_err(|_| poisoned())?;
-        if entry.deleted.load(Ordering::Acquire) {
-            return Ok(false);
-        }
-        {
-            let (entry, slot) = (&*entry, &mut *slot);
+        let seen = {
+            let mut slot = entry.slot.lock().map_err(|_| poisoned())?;
+            if entry.deleted.load(Ordering::Acquire) {
+                return Ok(false);
+            }
+            self.recover(project, &entry, &mut slot)?;
             let speed = slot.project.speed;
             let micros = (speed * wall.as_micros() as f64) as i64;
             if speed <= 0.0 || micros <= 0 {
@@ -293,52 +358,40 @@ impl Cloud {
                     nanos: (micros % 1_000_000) as i32 * 1000,
                 })),
             });
-            self.commit(project, entry, slot, &cmd)?;
-            Ok(true)
-        }
+            self.apply(project, &entry, &mut slot, &cmd)?;
+            slot.queued
+        };
+        entry.wait(seen)?;
+        Ok(true)
     }
 
-    /// Applies `cmd` to a locked project and stores it; on a storage failure the project is
-    /// rebuilt from the store.
-    fn commit(
+    /// Applies `cmd` to a locked project and queues it for storing (after the project's
+    /// creation, when this is its first change). A refused command changes and queues nothing.
+    fn apply(
         &self,
         project: &str,
         entry: &Entry,
         slot: &mut Slot,
         cmd: &Command,
     ) -> Result<Applied, ApiError> {
-        let result = self.commit_inner(project, slot, cmd);
-        entry
-            .speed
-            .store(slot.project.speed.to_bits(), Ordering::Relaxed);
-        result
-    }
-
-    fn commit_inner(
-        &self,
-        project: &str,
-        slot: &mut Slot,
-        cmd: &Command,
-    ) -> Result<Applied, ApiError> {
-        // A refused request stores nothing, not even the project it would have created.
         let applied = slot.project.apply(cmd)?;
-        if slot.stored == 0 {
+        let job = |seq, command: Vec<u8>, records, purges| Job {
+            project: project.to_string(),
+            seq,
+            command,
+            records,
+            purges,
+            durable: entry.durable.clone(),
+        };
+        if slot.queued == 0 {
             let init = Init {
                 provider: slot.project.provider.as_str().to_string(),
                 seed: self.defaults.seed,
                 start: slot.project.start.secs(),
             };
-            if let Err(e) =
-                self.store
-                    .commit(project, 1, &Command::Init(init.clone()).encode(), &[], &[])
-            {
-                // Nothing is stored: the project starts over.
-                if let Ok(fresh) = Project::new(project, &init) {
-                    slot.project = fresh;
-                }
-                return Err(unavailable(e));
-            }
-            slot.stored = 1;
+            self.committer
+                .queue(job(1, Command::Init(init).encode(), Vec::new(), Vec::new()));
+            slot.queued = 1;
         }
         let purges = if matches!(cmd, Command::Advance(_)) || !applied.records.is_empty() {
             slot.project.purges()
@@ -346,26 +399,13 @@ impl Cloud {
             Vec::new()
         };
         let seq = slot.project.applied;
-        if let Err(e) = self
-            .store
-            .commit(project, seq, &cmd.encode(), &applied.records, &purges)
-        {
-            // Memory is ahead of the store: rebuild from what was stored.
-            tracing::error!(project = %project, error = %e, "storing a change failed; rebuilding the project");
-            if let Ok(p) = replay(&self.store, project) {
-                slot.stored = p.applied;
-                slot.project = p;
-            }
-            return Err(unavailable(e));
-        }
-        slot.stored = seq;
-        for r in &applied.records {
-            // Nobody tailing is fine.
-            let _ = self.delivered.send(Arc::new(Delivered {
-                project: project.to_string(),
-                record: r.clone(),
-            }));
-        }
+        // The records go to the store (and to tails from there); the caller's view needs none.
+        self.committer
+            .queue(job(seq, cmd.encode(), applied.records.clone(), purges));
+        slot.queued = seq;
+        entry
+            .speed
+            .store(slot.project.speed.to_bits(), Ordering::Relaxed);
         Ok(applied)
     }
 
@@ -413,7 +453,11 @@ impl Cloud {
 
 /// Rebuilds a project from its stored commands.
 fn replay(store: &Store, id: &str) -> Result<Project, OpenError> {
-    let commands = store.commands(id)?;
+    rebuild(id, store.commands(id)?)
+}
+
+/// Rebuilds a project from its commands.
+fn rebuild(id: &str, commands: Vec<(u64, Vec<u8>)>) -> Result<Project, OpenError> {
     let fail = |seq: u64, detail: String| OpenError::Replay {
         project: id.to_string(),
         seq,

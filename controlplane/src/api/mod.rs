@@ -7,6 +7,7 @@
 //! - `project`: one project's simulated cloud; applies commands through the world's operations.
 //! - `view`: the model read back as API resources.
 //! - `cloud`: all projects, their store, replay on start.
+//! - `commit`: group commit: one thread stores every project's changes, many per transaction.
 //! - `quota`: the server's per-project quotas, checked as requests arrive.
 //! - `tenancy`: bearer tokens → projects.
 //! - `grpc`: the five services' thin handlers.
@@ -14,6 +15,7 @@
 
 pub mod cloud;
 pub mod command;
+pub mod commit;
 pub mod error;
 pub mod grpc;
 pub mod names;
