@@ -111,7 +111,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
         return Err("--rules must be at least 6 (each ACL and group needs 3)".into());
     }
     let main = measure(opts, opts.rules)?;
-    println!(
+    crate::output::say!(
         "bench: provider={PROVIDER} flows={} rules={} (acl_entries={} in {} ACLs, sg_rules={} in {} groups) \
          subnets={SUBNETS} enis={} window={WINDOW} packets={} seed={} threads=1 build={}",
         opts.flows,
@@ -130,15 +130,15 @@ pub fn run(opts: &Options) -> Result<(), String> {
         },
     );
     report(&main);
-    println!("packets_per_second={}", main.pps());
+    crate::output::say!("packets_per_second={}", main.pps());
     if opts.compare_rules {
         let few = measure(opts, 10)?;
         report(&few);
         let many = measure(opts, 10_000)?;
         report(&many);
-        println!("pps_rules_10={}", few.pps());
-        println!("pps_rules_10000={}", many.pps());
-        println!("ratio={:.3}", many.pps() as f64 / few.pps() as f64);
+        crate::output::say!("pps_rules_10={}", few.pps());
+        crate::output::say!("pps_rules_10000={}", many.pps());
+        crate::output::say!("ratio={:.3}", many.pps() as f64 / few.pps() as f64);
     }
     let multi = if opts.multi_flows > 0 {
         Some(bench_multi::run(opts)?)
@@ -146,19 +146,21 @@ pub fn run(opts: &Options) -> Result<(), String> {
         None
     };
     if alloc_count::live_bytes() == 0 {
-        println!("note: the counting allocator is not installed; bytes_per_active_flow is 0");
+        crate::output::say!(
+            "note: the counting allocator is not installed; bytes_per_active_flow is 0"
+        );
     }
     if let Some(pps) = multi {
-        println!("multi_vpc_packets_per_second={pps}");
+        crate::output::say!("multi_vpc_packets_per_second={pps}");
     }
-    println!("packets_per_second={}", main.pps());
-    println!("bytes_per_active_flow={}", main.bytes_per_flow);
+    crate::output::say!("packets_per_second={}", main.pps());
+    crate::output::say!("bytes_per_active_flow={}", main.bytes_per_flow);
     Ok(())
 }
 
 fn report(m: &Measured) {
     let total = (m.delivered + m.dropped).max(1);
-    println!(
+    crate::output::say!(
         "run: rules={} packets={} seconds={:.3} pps={} delivered={} rejected={} ({:.2}%) \
          records={} rendered_bytes={} setup_seconds={:.2}",
         m.rules,

@@ -87,13 +87,13 @@ fn bench(dir: &std::path::Path, clients: usize, ops: usize) -> Result<(), String
         all.sort();
         let p99 = all[(all.len() * 99).div_ceil(100).saturating_sub(1)];
         let p50 = all[all.len() / 2];
-        println!("clients={clients} operations={} (create+get)", all.len());
-        println!(
+        crate::output::say!("clients={clients} operations={} (create+get)", all.len());
+        crate::output::say!(
             "ops_per_second={:.0}",
             all.len() as f64 / elapsed.as_secs_f64()
         );
-        println!("p50_ms={:.2}", p50.as_secs_f64() * 1e3);
-        println!("p99_ms={:.2}", p99.as_secs_f64() * 1e3);
+        crate::output::say!("p50_ms={:.2}", p50.as_secs_f64() * 1e3);
+        crate::output::say!("p99_ms={:.2}", p99.as_secs_f64() * 1e3);
         Ok(())
     })
 }

@@ -92,7 +92,7 @@ pub(crate) fn run(opts: &Options) -> Result<u64, String> {
         }
     });
     let pps = (opts.packets as f64 / run.seconds) as u64;
-    println!(
+    crate::output::say!(
         "bench multi-vpc: provider={PROVIDER} vpcs={VPCS} enis={} (subnets={} enis_per_subnet={ENIS_PER_SUBNET}) \
          router_attachments={VPCS} nat_gateways=1 external_hosts={EXTERNAL_HOSTS} flows={} \
          (router={} nat={}) rules={} (acl_entries={} sg_rules={}) window={WINDOW} packets={} \
@@ -108,7 +108,7 @@ pub(crate) fn run(opts: &Options) -> Result<u64, String> {
         opts.packets,
         opts.seed,
     );
-    println!(
+    crate::output::say!(
         "run: multi_vpc packets={} seconds={:.3} pps={pps} delivered={} via_router={} via_nat={} \
          records={} rendered_bytes={} setup_seconds={setup_seconds:.2} bytes_per_flow={}",
         opts.packets,
@@ -144,7 +144,7 @@ pub(crate) fn run(opts: &Options) -> Result<u64, String> {
         );
     }
     if run.records == 0 {
-        println!(
+        crate::output::say!(
             "note: no capture window closed during the multi-VPC run (too few packets for its \
              flows): no records were rendered"
         );

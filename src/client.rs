@@ -261,7 +261,7 @@ pub fn apply(file: &Path, server: &str, token: Option<&str>) -> ExitCode {
         Err(e) => return crate::fail(crate::BAD_INPUT, &format!("{shown}: {e}")),
     };
     for n in apply_notes(&scenario) {
-        eprintln!("vpclab: note: {n}");
+        crate::output::warn(format_args!("vpclab: note: {n}"));
     }
     let result = runtime().and_then(|rt| rt.block_on(apply_scenario(&scenario, server, token)));
     match result {
@@ -541,7 +541,7 @@ async fn apply_scenario(
             .await
             .map_err(server_err(format!("creating VPC `{vname}`")))?
             .into_inner();
-        println!("created {} ({vname})", vpc.name);
+        crate::output::say!("created {} ({vname})", vpc.name);
         vpcs.insert(vname.clone(), vpc.name.clone());
 
         let igw_id = match v.internet_gateway.as_ref().map(|g| &g.value) {
@@ -567,7 +567,7 @@ async fn apply_scenario(
                     "creating the internet gateway of VPC `{vname}`"
                 )))?
                 .into_inner();
-            println!("created {} (internet gateway of {vname})", g.name);
+            crate::output::say!("created {} (internet gateway of {vname})", g.name);
             igw = g.name;
         }
 
@@ -593,7 +593,7 @@ async fn apply_scenario(
                     "creating security group `{gname}` of VPC `{vname}`"
                 )))?
                 .into_inner();
-            println!("created {} ({gname})", created.name);
+            crate::output::say!("created {} ({gname})", created.name);
             groups.insert(gname.clone(), created.name);
         }
         for g in &v.security_groups {
@@ -620,7 +620,7 @@ async fn apply_scenario(
                     "setting the rules of security group `{gname}` of VPC `{vname}`"
                 )))?
                 .into_inner();
-            println!("updated {} ({gname}: {})", updated.name, plural(n, "rule"));
+            crate::output::say!("updated {} ({gname}: {})", updated.name, plural(n, "rule"));
         }
 
         let mut acls: BTreeMap<String, String> = BTreeMap::new();
@@ -645,7 +645,7 @@ async fn apply_scenario(
                     "creating network ACL `{aname}` of VPC `{vname}`"
                 )))?
                 .into_inner();
-            println!("created {} ({aname})", created.name);
+            crate::output::say!("created {} ({aname})", created.name);
             acls.insert(aname.clone(), created.name);
         }
 
@@ -679,7 +679,7 @@ async fn apply_scenario(
                     "creating route table `{tname}` of VPC `{vname}`"
                 )))?
                 .into_inner();
-            println!("created {} ({tname})", created.name);
+            crate::output::say!("created {} ({tname})", created.name);
             tables.insert(tname.clone(), created.name);
         }
         if v.routes
@@ -742,7 +742,7 @@ async fn apply_scenario(
                     "creating subnet `{sname}` of VPC `{vname}`"
                 )))?
                 .into_inner();
-            println!("created {} ({sname})", created.name);
+            crate::output::say!("created {} ({sname})", created.name);
             subnets_by_name.insert(sname.clone(), created.name.clone());
             subnets.insert(sname.clone(), created.name);
         }
@@ -779,7 +779,7 @@ async fn apply_scenario(
                     "creating NAT gateway `{nname}` of VPC `{vname}`"
                 )))?
                 .into_inner();
-            println!("created {} ({nname})", created.name);
+            crate::output::say!("created {} ({nname})", created.name);
             nat_enis
                 .entry(nname.clone())
                 .or_default()
@@ -861,7 +861,7 @@ async fn apply_scenario(
                     "creating network interface `{ename}` of VPC `{vname}`"
                 )))?
                 .into_inner();
-            println!("created {} ({ename})", created.name);
+            crate::output::say!("created {} ({ename})", created.name);
             eni_ips.insert(created.private_ip.clone(), created.name.clone());
             enis.insert(ename.clone(), created.name);
         }
@@ -913,7 +913,7 @@ async fn apply_scenario(
                     "setting the DNAT rules of NAT gateway `{nname}` of VPC `{vname}`"
                 )))?
                 .into_inner();
-            println!(
+            crate::output::say!(
                 "updated {} ({nname}: {})",
                 updated.name,
                 plural(k, "DNAT rule")
@@ -996,7 +996,7 @@ async fn apply_scenario(
             .await
             .map_err(server_err(format!("creating external host `{hname}`")))?
             .into_inner();
-        println!("created {} ({hname})", created.name);
+        crate::output::say!("created {} ({hname})", created.name);
     }
 
     let ccns = apply_ccns(&mut c, d, &vpcs).await?;
@@ -1084,7 +1084,7 @@ async fn apply_scenario(
             .await
             .map_err(server_err(format!("creating flow log `{fname}`")))?
             .into_inner();
-        println!("created {} ({fname})", created.name);
+        crate::output::say!("created {} ({fname})", created.name);
     }
     Ok(())
 }
@@ -1140,7 +1140,7 @@ async fn apply_ccns(
             .await
             .map_err(server_err(format!("creating CCN `{cname}`")))?
             .into_inner();
-        println!("created {} ({cname})", created.name);
+        crate::output::say!("created {} ({cname})", created.name);
         out.insert(cname.clone(), created.name);
     }
     Ok(out)
@@ -1215,7 +1215,7 @@ async fn apply_routers(
             .await
             .map_err(server_err(format!("creating enterprise router `{rname}`")))?
             .into_inner();
-        println!("created {} ({rname})", er.name);
+        crate::output::say!("created {} ({rname})", er.name);
         for t in &r.route_tables {
             let t = &t.value;
             let tname = &t.name.value;
@@ -1236,7 +1236,7 @@ async fn apply_routers(
                     "creating route table `{tname}` of enterprise router `{rname}`"
                 )))?
                 .into_inner();
-            println!("created {} ({tname})", created.name);
+            crate::output::say!("created {} ({tname})", created.name);
             tables.insert((rname.clone(), tname.clone()), created.name);
         }
         for a in &r.attachments {
@@ -1311,7 +1311,7 @@ async fn apply_routers(
                     "creating attachment `{aname}` of enterprise router `{rname}`"
                 )))?
                 .into_inner();
-            println!("created {} ({aname} of {rname})", created.name);
+            crate::output::say!("created {} ({aname} of {rname})", created.name);
             out.attachments
                 .insert((rname.clone(), aname.clone()), created.name);
         }
@@ -1358,9 +1358,10 @@ async fn apply_routers(
                 "creating router peering `{pname}` ({ra}, {rb})"
             )))?
             .into_inner();
-        println!(
+        crate::output::say!(
             "created {} and {} (peering {pname} of {ra} and {rb})",
-            created.name, created.peer_attachment
+            created.name,
+            created.peer_attachment
         );
         if !tb.is_empty() {
             let req = c.req(pb::UpdateRouterAttachmentRequest {
@@ -1432,7 +1433,7 @@ async fn apply_routers(
                     "adding the routes of route table `{tname}` of enterprise router `{rname}`"
                 )))?
                 .into_inner();
-            println!(
+            crate::output::say!(
                 "updated {} ({tname} of {rname}: {})",
                 updated.name,
                 plural(n, "route")
@@ -1467,7 +1468,7 @@ async fn set_routes(
             "setting the routes of the {what} of VPC `{vpc}`"
         )))?
         .into_inner();
-    println!(
+    crate::output::say!(
         "updated {} ({what} of {vpc}: {})",
         updated.name,
         plural(n, "route")
@@ -1529,7 +1530,7 @@ async fn log_stream(c: &mut Client) -> Result<String, Failure> {
             match c.logs.create_log_group(r).await {
                 Ok(g) => {
                     let g = g.into_inner();
-                    println!("created {} ({LOG_GROUP})", g.name);
+                    crate::output::say!("created {} ({LOG_GROUP})", g.name);
                     g.name
                 }
                 // Created meanwhile by someone else.
@@ -1556,7 +1557,7 @@ async fn log_stream(c: &mut Client) -> Result<String, Failure> {
     match c.logs.create_log_stream(r).await {
         Ok(s) => {
             let s = s.into_inner();
-            println!("created {} ({LOG_GROUP}/{LOG_STREAM})", s.name);
+            crate::output::say!("created {} ({LOG_GROUP}/{LOG_STREAM})", s.name);
             Ok(s.name)
         }
         Err(s) if s.code() == Code::AlreadyExists => find_log_stream(c, &group)
@@ -1575,17 +1576,17 @@ pub fn export(server: &str, token: Option<&str>, output: Option<&Path>) -> ExitC
     };
     let (text, notes) = render(&state, &state.provider);
     for n in &notes {
-        eprintln!("vpclab: note: {n}");
+        crate::output::warn(format_args!("vpclab: note: {n}"));
     }
     match output {
         Some(p) => match std::fs::write(p, text) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => crate::fail(1, &format!("{}: cannot write: {e}", p.display())),
         },
-        None => {
-            print!("{text}");
-            ExitCode::SUCCESS
-        }
+        None => crate::output::to_stdout(|w| {
+            w.write_all(text.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }),
     }
 }
 

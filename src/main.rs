@@ -6,15 +6,23 @@ mod bench;
 mod bench_api;
 mod bench_multi;
 mod client;
+mod output;
 mod serve;
 
+use std::io::{self, Write};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vpclab_controlplane::{Loaded, Options, load, run};
+use vpclab_controlplane::run::{StreamError, Streamed, note_line, stream};
+use vpclab_controlplane::{Loaded, Options, load, parse, run};
+use vpclab_sim::explain::{self, FlowFilter};
 use vpclab_sim::flowlog::format::Format;
+use vpclab_sim::policy::ProtoMatch;
 use vpclab_sim::profile::Provider;
+use vpclab_sim::simulation::Note;
+use vpclab_sim::world::Outcome;
 
 /// Counts live heap bytes, for the benchmark's bytes-per-flow figure.
 #[global_allocator]
@@ -48,9 +56,20 @@ enum Command {
         /// (VPC fields) or "version tgw-id srcaddr packets-lost-blackhole" (transit gateway).
         #[arg(long)]
         aws_fields: Option<String>,
-        /// Explain every packet: its path and each stage's verdict.
+        /// Explain every packet as it is sent: its path and each stage's verdict; then
+        /// `# records` and the records.
         #[arg(long)]
         explain: bool,
+        /// Explain only the packets of one flow, either direction: "SRC DST [PROTO [SPORT
+        /// [DPORT]]]", addresses as the sender sees them (an elastic IP stands for its private
+        /// address), PROTO tcp, udp, icmp, all or a number, ports 0 for any. Implies --explain.
+        #[arg(long, value_name = "FLOW", conflicts_with = "explain_record")]
+        explain_flow: Option<String>,
+        /// Explain only the packets the Nth printed record counts (1 is the first line of
+        /// records). Runs the scenario twice: a record is known only once its window closes.
+        /// Implies --explain.
+        #[arg(long, value_name = "N")]
+        explain_record: Option<usize>,
         /// Write every packet at every capture point to this pcapng file.
         #[arg(long)]
         pcap: Option<PathBuf>,
@@ -143,7 +162,13 @@ enum BenchTarget {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let code = command(cli.command);
+    // Commands that printed progress with `say!` report a failed line now that they are done.
+    output::finish(code)
+}
+
+fn command(command: Command) -> ExitCode {
+    match command {
         Command::Serve {
             listen,
             data_dir,
@@ -187,15 +212,19 @@ fn main() -> ExitCode {
             format,
             aws_fields,
             explain,
+            explain_flow,
+            explain_record,
             pcap,
-        } => cmd_run(
-            &file,
+        } => cmd_run(&RunArgs {
+            file: &file,
             provider,
             format,
             aws_fields,
             explain,
-            pcap.as_deref(),
-        ),
+            explain_flow,
+            explain_record,
+            pcap: pcap.as_deref(),
+        }),
         Command::Test { paths } => cmd_test(paths),
         Command::Check { files } => cmd_check(&files),
         Command::Bench {
@@ -232,59 +261,229 @@ fn load_file(path: &Path, opts: &Options) -> Result<Loaded, String> {
     load(&path.display().to_string(), &text, opts).map_err(|e| e.to_string())
 }
 
-fn cmd_run(
-    file: &Path,
+struct RunArgs<'a> {
+    file: &'a Path,
     provider: Option<String>,
     format: Option<String>,
     aws_fields: Option<String>,
     explain: bool,
-    pcap: Option<&Path>,
-) -> ExitCode {
-    let provider = match provider.map(|p| p.parse::<Provider>()).transpose() {
+    explain_flow: Option<String>,
+    explain_record: Option<usize>,
+    pcap: Option<&'a Path>,
+}
+
+/// Which packets `--explain` shows.
+enum Shown {
+    All,
+    /// `--explain-flow`.
+    Flow(FlowFilter),
+    /// `--explain-record`: the record's packet ids, sorted.
+    Packets(Vec<u64>),
+}
+
+impl Shown {
+    fn packet(&self, o: &Outcome) -> bool {
+        match self {
+            Shown::All => true,
+            Shown::Flow(f) => f.matches(o),
+            Shown::Packets(ids) => ids.binary_search(&o.id).is_ok(),
+        }
+    }
+
+    /// A filtered explanation keeps the notes about the packets it shows.
+    fn note(&self, n: &Note, about: Option<&Outcome>) -> bool {
+        match self {
+            Shown::All => true,
+            Shown::Flow(f) => about.is_some_and(|o| f.matches(o)),
+            Shown::Packets(ids) => n.packet.is_some_and(|p| ids.binary_search(&p).is_ok()),
+        }
+    }
+}
+
+/// `--explain-flow "SRC DST [PROTO [SPORT [DPORT]]]"`, before the world it filters exists.
+struct FlowArg {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: Option<ProtoMatch>,
+    sport: u16,
+    dport: u16,
+}
+
+fn parse_flow(text: &str) -> Result<FlowArg, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if !(2..=5).contains(&words.len()) {
+        return Err(format!(
+            "`{text}`: expected \"SRC DST [PROTO [SPORT [DPORT]]]\", e.g. \"203.0.113.12 198.51.100.10 icmp\""
+        ));
+    }
+    let addr = |w: &str, what: &str| {
+        w.parse::<Ipv4Addr>()
+            .map_err(|_| format!("{what} `{w}` is not an IPv4 address"))
+    };
+    let port = |w: Option<&&str>, what: &str| match w {
+        None => Ok(0),
+        Some(w) => w
+            .parse::<u16>()
+            .map_err(|_| format!("{what} `{w}` is not a port (0-65535, 0 for any)")),
+    };
+    let proto = match words.get(2) {
+        None => None,
+        Some(w) => Some(parse::protocol(w, None, None).map_err(|e| match e {
+            parse::ProtocolError::Protocol(m)
+            | parse::ProtocolError::IcmpType(m)
+            | parse::ProtocolError::IcmpCode(m)
+            | parse::ProtocolError::NotIcmp(m) => m,
+        })?),
+    };
+    Ok(FlowArg {
+        src: addr(words[0], "SRC")?,
+        dst: addr(words[1], "DST")?,
+        proto,
+        sport: port(words.get(3), "SPORT")?,
+        dport: port(words.get(4), "DPORT")?,
+    })
+}
+
+fn cmd_run(a: &RunArgs) -> ExitCode {
+    let file = a.file;
+    let provider = match a
+        .provider
+        .as_ref()
+        .map(|p| p.parse::<Provider>())
+        .transpose()
+    {
         Ok(p) => p,
         Err(e) => return fail(BAD_INPUT, &format!("--provider: {e}")),
     };
-    let format = match (format, aws_fields) {
-        (Some(f), fields) => match Format::parse(&f, fields.as_deref()) {
+    let format = match (&a.format, &a.aws_fields) {
+        (Some(f), fields) => match Format::parse(f, fields.as_deref()) {
             Ok(f) => Some(f),
             Err(e) => return fail(BAD_INPUT, &format!("--format: {e}")),
         },
-        (None, Some(fields)) => match Format::parse("aws", Some(&fields)) {
+        (None, Some(fields)) => match Format::parse("aws", Some(fields)) {
             Ok(f) => Some(f),
             Err(e) => return fail(BAD_INPUT, &format!("--aws-fields: {e}")),
         },
         (None, None) => None,
     };
+    let flow = match a.explain_flow.as_deref().map(parse_flow).transpose() {
+        Ok(f) => f,
+        Err(e) => return fail(BAD_INPUT, &format!("--explain-flow: {e}")),
+    };
+    let explain = a.explain || flow.is_some() || a.explain_record.is_some();
     let opts = Options {
         provider,
         format,
         explain,
-        capture: pcap.is_some(),
+        capture: a.pcap.is_some(),
     };
+    let mut shown = Shown::All;
+    if let Some(n) = a.explain_record {
+        // A record is known only when its window closes, long after the packets it counts
+        // were sent, and a streamed explanation keeps no packet. The scenario is
+        // deterministic (same file, same packets, same ids), so a first run without
+        // explanations learns the record's packet ids and the streamed run below shows those.
+        let quiet = Options {
+            explain: false,
+            capture: false,
+            ..opts.clone()
+        };
+        let mut first = match load_file(file, &quiet) {
+            Ok(l) => l,
+            Err(e) => return fail(BAD_INPUT, &e),
+        };
+        let result = match run(&mut first) {
+            Ok(r) => r,
+            Err(e) => return fail(BAD_INPUT, &format!("{}: {e}", file.display())),
+        };
+        match result.packets_of_printed(&first, n) {
+            Ok(ids) => {
+                let mut ids = ids.to_vec();
+                ids.sort_unstable();
+                shown = Shown::Packets(ids);
+            }
+            Err(0) => {
+                return fail(
+                    BAD_INPUT,
+                    &format!("--explain-record {n}: the run prints no records"),
+                );
+            }
+            Err(count) => {
+                return fail(
+                    BAD_INPUT,
+                    &format!("--explain-record {n}: the run prints {count} records (1 to {count})"),
+                );
+            }
+        }
+    }
     let mut loaded = match load_file(file, &opts) {
         Ok(l) => l,
         Err(e) => return fail(BAD_INPUT, &e),
     };
-    let result = match run(&mut loaded) {
-        Ok(r) => r,
-        Err(e) => return fail(BAD_INPUT, &format!("{}: {e}", file.display())),
-    };
-    let mut out = String::new();
-    if explain {
-        out.push_str(&result.explain(&loaded));
-        out.push_str("\n# records\n");
+    if let Some(f) = flow {
+        shown = Shown::Flow(FlowFilter::new(
+            &loaded.sim.world,
+            f.src,
+            f.dst,
+            f.proto,
+            f.sport,
+            f.dport,
+        ));
     }
-    for line in result.lines() {
-        out.push_str(line);
-        out.push('\n');
-    }
-    print!("{out}");
-    if let Some(p) = pcap
-        && let Err(e) = std::fs::write(p, result.pcap(&loaded))
-    {
-        return fail(1, &format!("{}: cannot write: {e}", p.display()));
-    }
-    ExitCode::SUCCESS
+    output::to_stdout(|w| {
+        // With --explain the records follow the explanations, so their lines wait (memory
+        // grows with the records, not the packets); without, they print as windows close.
+        let mut records: Vec<String> = Vec::new();
+        // A pcap file is still wanted when the reader of the output has gone: the run goes
+        // on without printing.
+        let mut closed = false;
+        let streamed = stream(&mut loaded, |world, item| {
+            if closed {
+                return Ok(());
+            }
+            let written = match item {
+                Streamed::Packet(o) if explain && shown.packet(o) => explain::packet(world, o)
+                    .iter()
+                    .try_for_each(|line| writeln!(w, "{line}")),
+                Streamed::Note(n, about) if explain && shown.note(n, about) => {
+                    writeln!(w, "{}", note_line(n))
+                }
+                Streamed::Record(line) if explain => {
+                    records.push(line.to_string());
+                    Ok(())
+                }
+                Streamed::Record(line) => writeln!(w, "{line}"),
+                Streamed::Packet(_) | Streamed::Note(..) => Ok(()),
+            };
+            match written {
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe && a.pcap.is_some() => {
+                    closed = true;
+                    Ok(())
+                }
+                r => r,
+            }
+        });
+        match streamed {
+            Ok(()) => {}
+            Err(StreamError::Sink(e)) => return Err(e),
+            Err(StreamError::Model(e)) => {
+                return Ok(fail(BAD_INPUT, &format!("{}: {e}", file.display())));
+            }
+        }
+        if explain && !closed {
+            writeln!(w, "\n# records")?;
+            for line in &records {
+                writeln!(w, "{line}")?;
+            }
+        }
+        if let Some(p) = a.pcap {
+            let captures = loaded.sim.world.take_captures();
+            if let Err(e) = std::fs::write(p, run::pcap(&loaded, &captures)) {
+                return Ok(fail(1, &format!("{}: cannot write: {e}", p.display())));
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// Scenario files under the given paths, sorted, so runs are reproducible.
@@ -325,13 +524,19 @@ fn cmd_test(paths: Vec<PathBuf>) -> ExitCode {
         Ok(f) => f,
         Err(e) => return fail(BAD_INPUT, &e),
     };
+    output::to_stdout(|w| test_files(w, &files))
+}
+
+fn test_files(w: &mut dyn Write, files: &[PathBuf]) -> io::Result<ExitCode> {
     let (mut passed, mut failed) = (0, 0);
-    for f in &files {
+    for f in files {
+        // The report so far, so a long run shows its progress.
+        w.flush()?;
         let shown = f.display().to_string();
         let mut loaded = match load_file(f, &Options::default()) {
             Ok(l) => l,
             Err(e) => {
-                println!("FAIL {shown}\n    {e}");
+                writeln!(w, "FAIL {shown}\n    {e}")?;
                 failed += 1;
                 continue;
             }
@@ -339,31 +544,35 @@ fn cmd_test(paths: Vec<PathBuf>) -> ExitCode {
         let failures = match run(&mut loaded) {
             Ok(r) => r.check(&loaded),
             Err(e) => {
-                println!("FAIL {shown}\n    {e}");
+                writeln!(w, "FAIL {shown}\n    {e}")?;
                 failed += 1;
                 continue;
             }
         };
         if loaded.expectations.is_empty() {
-            println!("FAIL {shown}\n    the scenario has no expectations");
+            writeln!(w, "FAIL {shown}\n    the scenario has no expectations")?;
             failed += 1;
         } else if failures.is_empty() {
-            println!("PASS {shown} ({} expectations)", loaded.expectations.len());
+            writeln!(
+                w,
+                "PASS {shown} ({} expectations)",
+                loaded.expectations.len()
+            )?;
             passed += 1;
         } else {
-            println!("FAIL {shown}");
+            writeln!(w, "FAIL {shown}")?;
             for x in failures {
-                println!("  {shown}:{}: {}", x.line, x.message);
+                writeln!(w, "  {shown}:{}: {}", x.line, x.message)?;
             }
             failed += 1;
         }
     }
-    println!("{passed} passed, {failed} failed");
-    if failed == 0 {
+    writeln!(w, "{passed} passed, {failed} failed")?;
+    Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
-    }
+    })
 }
 
 fn cmd_check(files: &[PathBuf]) -> ExitCode {
@@ -374,24 +583,28 @@ fn cmd_check(files: &[PathBuf]) -> ExitCode {
         Ok(f) => f,
         Err(e) => return fail(BAD_INPUT, &e),
     };
-    let mut bad = false;
-    for f in &files {
-        match load_file(f, &Options::default()) {
-            Ok(_) => println!("ok {}", f.display()),
-            Err(e) => {
-                eprintln!("{e}");
-                bad = true;
+    output::to_stdout(|w| {
+        let mut bad = false;
+        for f in &files {
+            match load_file(f, &Options::default()) {
+                Ok(_) => writeln!(w, "ok {}", f.display())?,
+                Err(e) => {
+                    // The lines so far first, so a terminal shows both in file order.
+                    w.flush()?;
+                    output::warn(format_args!("{e}"));
+                    bad = true;
+                }
             }
         }
-    }
-    if bad {
-        ExitCode::from(BAD_INPUT)
-    } else {
-        ExitCode::SUCCESS
-    }
+        Ok(if bad {
+            ExitCode::from(BAD_INPUT)
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
 }
 
 pub(crate) fn fail(code: u8, message: &str) -> ExitCode {
-    eprintln!("vpclab: {message}");
+    output::warn(format_args!("vpclab: {message}"));
     ExitCode::from(code)
 }

@@ -114,7 +114,7 @@ pub fn run(o: &Options) -> ExitCode {
             "serving"
         );
         // A line tools can wait for (tests read the port from it).
-        println!("vpclab: serving on {addr}");
+        crate::output::say!("vpclab: serving on {addr}");
         match serve(listener, cloud, Arc::new(tenancy), shutdown_signal()).await {
             Ok(()) => {
                 tracing::info!("stopped");

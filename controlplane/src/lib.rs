@@ -5,7 +5,8 @@
 //! - `doc`: the scenario file format as serde types (shape only).
 //! - `load`: scenario → world + script, with errors that name file, line and field.
 //! - `expect`: `expect:` assertions on printed records, and the diff when they fail.
-//! - `run`: runs a loaded scenario and collects records, explanations and captures.
+//! - `run`: runs a loaded scenario and collects records, explanations and captures, or
+//!   streams them as they happen.
 //! - `parse`: the words of policy and traffic (`tcp`, `22-80`, `syn`) → model types, shared by
 //!   scenario files and the API.
 //! - `store`: the durable store of commands and delivered records (redb).

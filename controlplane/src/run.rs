@@ -1,13 +1,14 @@
 //! Running a loaded scenario: play the script, close the windows that hold its traffic, and
 //! collect what a user sees (records in the chosen format), what a teacher explains (each
-//! packet's path and verdicts) and what a packet capture holds.
+//! packet's path and verdicts) and what a packet capture holds: all at the end ([`run`]), or
+//! instant by instant as the run goes, keeping none of it ([`stream`], for long scripts).
 
 use vpclab_sim::explain;
 use vpclab_sim::flowlog::Record;
 use vpclab_sim::pcap::PcapWriter;
 use vpclab_sim::simulation::Note;
 use vpclab_sim::wire;
-use vpclab_sim::world::{Captured, ModelError, Outcome};
+use vpclab_sim::world::{Captured, ModelError, Outcome, World};
 
 use crate::expect::{self, Failure, Printed};
 use crate::load::Loaded;
@@ -57,7 +58,8 @@ impl Run {
         let mut notes = self.notes.iter().peekable();
         for o in &self.outcomes {
             while let Some(n) = notes.next_if(|n| n.at < o.at) {
-                out.push_str(&format!("note {}: {}\n", n.at, n.text));
+                out.push_str(&note_line(n));
+                out.push('\n');
             }
             for line in explain::packet(&l.sim.world, o) {
                 out.push_str(&line);
@@ -65,32 +67,133 @@ impl Run {
             }
         }
         for n in notes {
-            out.push_str(&format!("note {}: {}\n", n.at, n.text));
+            out.push_str(&note_line(n));
+            out.push('\n');
         }
         out
     }
 
     /// Every packet at every capture point as pcapng: one interface per ENI and direction.
     pub fn pcap(&self, l: &Loaded) -> Vec<u8> {
-        let mut w = PcapWriter::new();
-        for c in &self.captures {
-            let eni = &l.sim.world.enis[c.eni as usize];
-            let name = format!("{}/{}", eni.id, c.direction.as_str());
-            let desc = format!(
-                "{} {} ({}), {}",
-                eni.name,
-                c.direction.as_str(),
-                eni.ip,
-                l.provider
-            );
-            let iface = w.interface(&name, &desc);
-            let comment = format!("packet #{} {}", c.packet_id, c.action.as_str());
-            w.packet(iface, c.at, &wire::encode(&c.packet), Some(&comment));
+        pcap(l, &self.captures)
+    }
+
+    /// The packet ids the `n`th printed record (1-based, in output order) counts, or how
+    /// many records print when there is no such record.
+    pub fn packets_of_printed(&self, l: &Loaded, n: usize) -> Result<&[u64], usize> {
+        let mut printed = self.records.iter().filter(|r| l.format.prints(r));
+        match n.checked_sub(1).and_then(|i| printed.nth(i)) {
+            Some(r) => Ok(&r.truth.packet_ids),
+            None => Err(self.printed.len()),
         }
-        w.into_bytes()
     }
 
     pub fn check(&self, l: &Loaded) -> Vec<Failure> {
         expect::check(&l.expectations, &self.printed)
     }
+}
+
+/// A note as explanations print it.
+pub fn note_line(n: &Note) -> String {
+    format!("note {}: {}", n.at, n.text)
+}
+
+/// Captured packets as pcapng: one interface per ENI and direction.
+pub fn pcap(l: &Loaded, captures: &[Captured]) -> Vec<u8> {
+    let mut w = PcapWriter::new();
+    for c in captures {
+        let eni = &l.sim.world.enis[c.eni as usize];
+        let name = format!("{}/{}", eni.id, c.direction.as_str());
+        let desc = format!(
+            "{} {} ({}), {}",
+            eni.name,
+            c.direction.as_str(),
+            eni.ip,
+            l.provider
+        );
+        let iface = w.interface(&name, &desc);
+        let comment = format!("packet #{} {}", c.packet_id, c.action.as_str());
+        w.packet(iface, c.at, &wire::encode(&c.packet), Some(&comment));
+    }
+    w.into_bytes()
+}
+
+/// What a streamed run hands out as it goes.
+pub enum Streamed<'a> {
+    /// A packet, in the instant it was sent (only with `Options.explain` or `capture`: the
+    /// outcomes the simulation keeps).
+    Packet(&'a Outcome),
+    /// A note, after the packets of its instant and before any later one (the order of
+    /// [`Run::explain`]), with the outcome of the packet it is about if it names one.
+    Note(&'a Note, Option<&'a Outcome>),
+    /// A record's line in the scenario's format, when its window closes (records no format
+    /// prints are not handed out).
+    Record(&'a str),
+}
+
+/// Why a streamed run stopped early.
+#[derive(Debug)]
+pub enum StreamError<E> {
+    Model(ModelError),
+    /// The callback's error.
+    Sink(E),
+}
+
+impl<E> From<ModelError> for StreamError<E> {
+    fn from(e: ModelError) -> Self {
+        StreamError::Model(e)
+    }
+}
+
+/// Runs a loaded scenario like [`run`], handing each instant's packets, notes and records to
+/// `each` as soon as the instant has run and keeping none of them, so memory does not grow
+/// with the packets sent (what `vpclab run --explain` needs for long scripts). Packet
+/// captures, if on, still collect in the world (`world.take_captures()` after the run).
+///
+/// The order is [`Run::explain`]'s: every packet and note of an instant has that instant's
+/// time, so emitting an instant's packets, then its notes, puts each note before the first
+/// packet later than it.
+pub fn stream<E>(
+    l: &mut Loaded,
+    mut each: impl FnMut(&World, Streamed<'_>) -> Result<(), E>,
+) -> Result<(), StreamError<E>> {
+    let mut drain = |l: &mut Loaded| -> Result<(), E> {
+        for r in l.sim.world.take_records() {
+            if l.format.prints(&r) {
+                let line = l.format.for_record(&r).render(&r);
+                each(&l.sim.world, Streamed::Record(&line))?;
+            }
+        }
+        let outcomes = l.sim.take_outcomes();
+        for o in &outcomes {
+            each(&l.sim.world, Streamed::Packet(o))?;
+        }
+        for n in l.sim.take_notes() {
+            // Outcomes are in id order: the note's packet, if kept, is found by search.
+            let about = n.packet.and_then(|id| {
+                outcomes
+                    .binary_search_by_key(&id, |o| o.id)
+                    .ok()
+                    .map(|i| &outcomes[i])
+            });
+            each(&l.sim.world, Streamed::Note(&n, about))?;
+        }
+        Ok(())
+    };
+    match l.until {
+        Some(t) => {
+            while l.sim.step(t)? {
+                drain(l).map_err(StreamError::Sink)?;
+            }
+            // No event is due by `t` any more: this only moves the clock and closes windows.
+            l.sim.run_until(t)?;
+        }
+        None => {
+            while l.sim.step_script()? {
+                drain(l).map_err(StreamError::Sink)?;
+            }
+            l.sim.close_windows()?;
+        }
+    }
+    drain(l).map_err(StreamError::Sink)
 }

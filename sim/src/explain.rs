@@ -2,7 +2,73 @@
 //! view, and the answer key for a flow-log analyzer. Built from `world::Outcome`s after the
 //! fact; nothing here is on the per-packet path.
 
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+use crate::policy::{PacketView, ProtoMatch};
 use crate::world::{Drop, Fate, Outcome, Target, World};
+
+/// The packets of one flow, in either direction, as its sender sees the addresses: an elastic
+/// IP and the private address behind it are one endpoint (the request to the EIP and the
+/// reply from the private address are the same flow). Ports 0 match any port; no protocol
+/// matches every protocol. Shared by the API's ExplainFlow and `vpclab run --explain-flow`.
+#[derive(Clone, Debug)]
+pub struct FlowFilter {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: Option<ProtoMatch>,
+    sport: u16,
+    dport: u16,
+    /// Elastic IP → private address, as the world had them when the filter was made.
+    private: BTreeMap<Ipv4Addr, Ipv4Addr>,
+}
+
+impl FlowFilter {
+    pub fn new(
+        world: &World,
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        proto: Option<ProtoMatch>,
+        sport: u16,
+        dport: u16,
+    ) -> FlowFilter {
+        let private: BTreeMap<Ipv4Addr, Ipv4Addr> = crate::world::live(&world.enis)
+            .filter_map(|(_, e)| e.eip.map(|eip| (eip, e.ip)))
+            .collect();
+        let norm = |a: Ipv4Addr| private.get(&a).copied().unwrap_or(a);
+        FlowFilter {
+            src: norm(src),
+            dst: norm(dst),
+            proto,
+            sport,
+            dport,
+            private,
+        }
+    }
+
+    fn norm(&self, a: Ipv4Addr) -> Ipv4Addr {
+        self.private.get(&a).copied().unwrap_or(a)
+    }
+
+    /// Whether the packet belongs to the flow (either direction).
+    pub fn matches(&self, o: &Outcome) -> bool {
+        let t = o.packet.five_tuple();
+        let (ts, td) = (self.norm(t.src), self.norm(t.dst));
+        let (sport, dport) = (self.sport, self.dport);
+        let fwd = ts == self.src
+            && td == self.dst
+            && (sport == 0 || t.sport == sport)
+            && (dport == 0 || t.dport == dport);
+        let rev = ts == self.dst
+            && td == self.src
+            && (sport == 0 || t.dport == sport)
+            && (dport == 0 || t.sport == dport);
+        (fwd || rev)
+            && self
+                .proto
+                .is_none_or(|p| p.matches(&PacketView::of(&o.packet)))
+    }
+}
 
 /// Lines explaining one packet, e.g.
 /// `#3 1432917027.001000 web-1 -> home: ICMP 172.31.16.139 -> 203.0.113.12 echo-reply …` then
@@ -186,5 +252,88 @@ fn stage_name(s: crate::verdict::Stage) -> &'static str {
         AclIngress => "the network ACL (ingress)",
         SgIngress => "the security group (ingress)",
         Nat => "the NAT gateway",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::Ipv4Net;
+    use crate::packet::{Packet, TcpFlags};
+    use crate::profile::{Profile, Provider};
+    use crate::time::Time;
+    use crate::world::{Config, Endpoint, EniSpec};
+
+    const PRIVATE: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 10);
+    const EIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+    const HOME: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 12);
+    const OTHER: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 99);
+
+    /// A world with one ENI (10.0.1.10) behind the elastic IP 198.51.100.10.
+    fn world() -> World {
+        let mut w = World::new(Config::new(Profile::of(Provider::Aws)));
+        let t0 = Time::from_secs(1_700_000_000);
+        let net = |s: &str| Ipv4Net::parse_strict(s).unwrap();
+        let vpc = w.create_vpc("vpc", None, net("10.0.0.0/16")).unwrap();
+        w.create_internet_gateway(vpc, None).unwrap();
+        let subnet = w
+            .create_subnet("s", None, vpc, net("10.0.1.0/24"), None)
+            .unwrap();
+        let spec = EniSpec {
+            name: "web".into(),
+            subnet,
+            ip: Some(PRIVATE),
+            eip: Some(EIP),
+            ..Default::default()
+        };
+        w.create_eni(t0, spec).unwrap();
+        w
+    }
+
+    fn outcome(packet: Packet) -> Outcome {
+        Outcome {
+            id: 1,
+            at: Time::from_secs(1_700_000_001),
+            from: Endpoint::External(0),
+            packet,
+            decisions: [None; 8],
+            route: None,
+            translation: None,
+            nat: None,
+            router: None,
+            peer_router: None,
+            onward_route: None,
+            ccn: None,
+            fate: Fate::Excluded,
+        }
+    }
+
+    #[test]
+    fn a_flow_is_both_directions_with_the_elastic_ip_as_its_private_address() {
+        let w = world();
+        let syn = |src, sport, dst, dport| {
+            outcome(Packet::tcp(src, sport, dst, dport, TcpFlags::SYN, 60))
+        };
+        // As the sender sees it: home connects to the EIP; the reply leaves the private address.
+        let f = FlowFilter::new(&w, HOME, EIP, Some(ProtoMatch::Tcp), 40_000, 443);
+        assert!(f.matches(&syn(HOME, 40_000, EIP, 443)));
+        assert!(f.matches(&syn(HOME, 40_000, PRIVATE, 443)));
+        assert!(f.matches(&syn(PRIVATE, 443, HOME, 40_000)));
+        assert!(
+            !f.matches(&syn(HOME, 40_001, EIP, 443)),
+            "another source port"
+        );
+        assert!(!f.matches(&syn(OTHER, 40_000, EIP, 443)), "another host");
+        assert!(
+            !f.matches(&syn(PRIVATE, 40_000, HOME, 443)),
+            "ports reversed"
+        );
+        let udp = outcome(Packet::udp(HOME, 40_000, EIP, 443, 64));
+        assert!(!f.matches(&udp), "another protocol");
+        // Ports 0 and no protocol match any.
+        let any = FlowFilter::new(&w, PRIVATE, HOME, None, 0, 0);
+        assert!(any.matches(&udp));
+        assert!(any.matches(&outcome(Packet::echo_request(HOME, EIP, 1, 0))));
+        assert!(!any.matches(&outcome(Packet::echo_request(OTHER, EIP, 1, 0))));
     }
 }

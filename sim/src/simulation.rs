@@ -142,6 +142,9 @@ struct Repeat {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Note {
     pub at: Time,
+    /// The packet it is about, if any (so that an explanation filtered to some packets keeps
+    /// their notes).
+    pub packet: Option<u64>,
     pub text: String,
 }
 
@@ -375,27 +378,51 @@ impl Simulation {
         self.schedule(at, Event::Change(change));
     }
 
-    /// Runs every event due at or before `until`, then moves the clock there.
-    pub fn run_until(&mut self, until: Time) -> Result<(), ModelError> {
+    /// Runs the events of the next instant due at or before `until` (with those scheduled for
+    /// that same instant while it runs) and moves the clock there; false, doing nothing, when
+    /// no event is due by `until`. Windows ending on the way close as packets are sent
+    /// ([`World::send`]); [`Simulation::run_until`] closes the rest. Stepping lets a caller
+    /// take the outcomes and notes of each instant as it goes (streamed explanations), so
+    /// they need not be kept for the whole run.
+    pub fn step(&mut self, until: Time) -> Result<bool, ModelError> {
+        let at = match self.queue.first_key_value() {
+            Some((&(at, _), _)) if at <= until => at,
+            _ => return Ok(false),
+        };
+        self.now = at;
+        // Events scheduled while this instant runs can only be due now or later (`schedule_as`
+        // never goes back in time): those due now run in this step, in sequence order.
         while let Some(entry) = self.queue.first_entry() {
-            let at = entry.key().0;
-            if at > until {
+            if entry.key().0 != at {
                 break;
             }
             let e = entry.remove();
-            self.now = at;
             self.handle(e)?;
         }
+        Ok(true)
+    }
+
+    /// Runs every event due at or before `until`, then moves the clock there.
+    pub fn run_until(&mut self, until: Time) -> Result<(), ModelError> {
+        while self.step(until)? {}
         self.now = self.now.max(until);
         self.world.advance(self.now);
         Ok(())
     }
 
-    /// Runs the whole script, then closes the flow-log windows that hold its traffic.
-    pub fn run_to_end(&mut self) -> Result<Time, ModelError> {
-        while let Some((&(at, _), _)) = self.queue.first_key_value() {
-            self.run_until(at)?;
+    /// One instant of [`Simulation::run_to_end`]: its events, then the windows that ended by
+    /// then. False when the script is over (then [`Simulation::close_windows`] ends the run).
+    pub fn step_script(&mut self) -> Result<bool, ModelError> {
+        if !self.step(Time(u64::MAX))? {
+            return Ok(false);
         }
+        self.world.advance(self.now);
+        Ok(true)
+    }
+
+    /// Once the script is over: closes the flow-log windows that hold its traffic, and
+    /// returns the instant that took.
+    pub fn close_windows(&mut self) -> Result<Time, ModelError> {
         let end = crate::world::live(&self.world.flow_logs)
             .map(|(_, f)| f.collector.current_window_end())
             .max()
@@ -403,6 +430,12 @@ impl Simulation {
             .max(self.now);
         self.run_until(end)?;
         Ok(end)
+    }
+
+    /// Runs the whole script, then closes the flow-log windows that hold its traffic.
+    pub fn run_to_end(&mut self) -> Result<Time, ModelError> {
+        while self.step_script()? {}
+        self.close_windows()
     }
 
     fn handle(&mut self, e: Event) -> Result<(), ModelError> {
@@ -574,7 +607,7 @@ impl Simulation {
         }
         let delivered = out.delivered().is_some();
         if !delivered {
-            self.note(format!(
+            self.note(Some(out.id), format!(
                 "TCP session {}:{} -> {}: packet #{} was not delivered; the session stops (no retransmissions)",
                 self.world.endpoint_name(spec.client),
                 spec.sport,
@@ -596,14 +629,18 @@ impl Simulation {
         }
     }
 
-    fn note(&mut self, text: String) {
+    fn note(&mut self, packet: Option<u64>, text: String) {
         if self.keep_outcomes == 0 {
             return;
         }
         if self.notes.len() == self.keep_outcomes {
             self.notes.pop_front();
         }
-        self.notes.push_back(Note { at: self.now, text });
+        self.notes.push_back(Note {
+            at: self.now,
+            packet,
+            text,
+        });
     }
 
     /// Outcomes kept so far (with `keep_outcomes`), oldest first.
@@ -696,6 +733,48 @@ mod tests {
         // 100 echoes and 100 replies: the last ten of 200.
         assert_eq!(kept[9] - kept[0], 9);
         assert_eq!(sim.take_outcomes().len(), 10);
+    }
+
+    /// Stepping instant by instant (as streamed explanations do) sends the same packets, in
+    /// the same order, at the same instants, as running the whole script.
+    #[test]
+    fn stepping_sends_what_running_sends() {
+        let script = |sim: &mut Simulation, a, b| {
+            let t0 = sim.now();
+            sim.ping(t0, a, b, 50, Span::from_millis(3), Some(1))
+                .unwrap();
+            sim.udp(t0, b, a, Some(5000), 53, 20, Span::from_millis(5), 64)
+                .unwrap();
+            let spec = TcpSession {
+                client: a,
+                server: b,
+                sport: 40_000,
+                dport: 22,
+                requests: vec![100; 3],
+                responses: vec![200; 3],
+                close: Close::Fin,
+                gap: Span::from_millis(1),
+            };
+            sim.tcp(t0, spec).unwrap();
+        };
+        let (mut whole, a, b) = pair();
+        whole.keep_outcomes(usize::MAX);
+        script(&mut whole, a, b);
+        let end = whole.run_to_end().unwrap();
+        let (mut stepped, a, b) = pair();
+        stepped.keep_outcomes(usize::MAX);
+        script(&mut stepped, a, b);
+        let mut seen = Vec::new();
+        while stepped.step_script().unwrap() {
+            let now = stepped.now();
+            let instant = stepped.take_outcomes();
+            assert!(instant.iter().all(|o| o.at == now), "one instant per step");
+            seen.extend(instant);
+        }
+        assert_eq!(stepped.close_windows().unwrap(), end);
+        let whole = whole.take_outcomes();
+        assert_eq!(seen.len(), whole.len());
+        assert_eq!(format!("{seen:?}"), format!("{whole:?}"));
     }
 
     #[test]

@@ -15,14 +15,14 @@ use vpclab_sim::flowlog::format::Format;
 use vpclab_sim::flowlog::{Filter, Scope};
 use vpclab_sim::host::Host;
 use vpclab_sim::policy::sg::Remote;
-use vpclab_sim::policy::{PacketView, ProtoMatch, RuleAction, acl, sg};
+use vpclab_sim::policy::{ProtoMatch, RuleAction, acl, sg};
 use vpclab_sim::profile::{Profile, Provider};
 use vpclab_sim::router::AttachmentKind;
 use vpclab_sim::simulation::{Close, Simulation, TcpSession};
 use vpclab_sim::time::{Span, Time};
 use vpclab_sim::world::{
     AttachmentInterface, Config, EniSpec, FlowLogSpec, FlowLogUpdate, Kind, ModelError,
-    NatGatewaySpec, Outcome, Route, Target, World,
+    NatGatewaySpec, Route, Target, World,
 };
 use vpclab_sim::{Direction, explain};
 
@@ -2687,28 +2687,12 @@ impl Project {
         };
         let sport = port(r.sport, "sport")?;
         let dport = port(r.dport, "dport")?;
-        // An elastic IP and the private address behind it are one endpoint: the request to
-        // the EIP and the reply from the private address are the same flow.
-        let private: BTreeMap<Ipv4Addr, Ipv4Addr> = vpclab_sim::world::live(&self.sim.world.enis)
-            .filter_map(|(_, e)| e.eip.map(|eip| (eip, e.ip)))
-            .collect();
-        let norm = |a: Ipv4Addr| private.get(&a).copied().unwrap_or(a);
-        let (src, dst) = (norm(src), norm(dst));
-        let matches = |o: &&Outcome| {
-            let t = o.packet.five_tuple();
-            let (ts, td) = (norm(t.src), norm(t.dst));
-            let fwd = ts == src
-                && td == dst
-                && (sport == 0 || t.sport == sport)
-                && (dport == 0 || t.dport == dport);
-            let rev = ts == dst
-                && td == src
-                && (sport == 0 || t.dport == sport)
-                && (dport == 0 || t.sport == dport);
-            (fwd || rev) && proto.is_none_or(|p| p.matches(&PacketView::of(&o.packet)))
-        };
+        let flow = explain::FlowFilter::new(&self.sim.world, src, dst, proto, sport, dport);
         let (page, next) = page(
-            self.sim.outcomes().filter(matches).map(|o| (o.id, o)),
+            self.sim
+                .outcomes()
+                .filter(|o| flow.matches(o))
+                .map(|o| (o.id, o)),
             r.page_size,
             &r.page_token,
         )?;
