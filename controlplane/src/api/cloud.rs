@@ -68,6 +68,8 @@ struct Slot {
     /// The last command handed to the committer (0: none yet, not even the project's
     /// creation).
     queued: u64,
+    /// Its ticket (`Durable::issue`): what a request that saw this slot waits for.
+    ticket: u64,
 }
 
 /// A project and what is read without taking the project's lock (a long Advance holds it; the
@@ -91,8 +93,9 @@ impl Entry {
             slot: Mutex::new(Slot {
                 project,
                 queued: stored,
+                ticket: 0,
             }),
-            durable: Arc::new(Durable::new(stored)),
+            durable: Arc::new(Durable::default()),
             speed,
             ticking: AtomicBool::new(false),
             deleted: AtomicBool::new(false),
@@ -103,9 +106,9 @@ impl Entry {
         f64::from_bits(self.speed.load(Ordering::Relaxed))
     }
 
-    /// Waits until what a request saw (commands up to `seq`) is durable.
-    fn wait(&self, seq: u64) -> Result<(), ApiError> {
-        self.durable.wait(seq).map_err(|why| {
+    /// Waits until what a request saw (commands up to `ticket`) is durable.
+    fn wait(&self, ticket: u64) -> Result<(), ApiError> {
+        self.durable.wait(ticket).map_err(|why| {
             ApiError::new(
                 Code::Unavailable,
                 format!("the change could not be stored: {why}"),
@@ -242,7 +245,7 @@ impl Cloud {
                 }
                 self.recover(&caller.project, &entry, &mut slot)?;
                 let result = f(&entry, &mut slot);
-                (result, slot.queued)
+                (result, slot.ticket)
             };
             // A refusal or a read may rest on changes not yet durable too.
             entry.wait(seen)?;
@@ -256,7 +259,7 @@ impl Cloud {
         if !entry.durable.failed() {
             return Ok(());
         }
-        let _ = entry.durable.wait(slot.queued);
+        let _ = entry.durable.wait(slot.ticket);
         let commands = self.store.commands(id).map_err(unavailable)?;
         let (project, stored) = if commands.is_empty() {
             // Its creation was never stored: it starts over, unstored.
@@ -269,7 +272,7 @@ impl Cloud {
         tracing::warn!(project = %id, commands = stored, "rebuilt from the store after a failed change");
         slot.project = project;
         slot.queued = stored;
-        entry.durable.reset(stored);
+        slot.ticket = entry.durable.rebuilt();
         entry
             .speed
             .store(slot.project.speed.to_bits(), Ordering::Relaxed);
@@ -313,7 +316,7 @@ impl Cloud {
         // Under the project's lock, once its queued commands are resolved: nothing of it is
         // being applied or stored meanwhile.
         let slot = entry.slot.lock().map_err(|_| poisoned())?;
-        let _ = entry.durable.wait(slot.queued);
+        let _ = entry.durable.wait(slot.ticket);
         self.store
             .delete_project(&caller.project)
             .map_err(unavailable)?;
@@ -359,7 +362,7 @@ impl Cloud {
                 })),
             });
             self.apply(project, &entry, &mut slot, &cmd)?;
-            slot.queued
+            slot.ticket
         };
         entry.wait(seen)?;
         Ok(true)
@@ -378,6 +381,7 @@ impl Cloud {
         let job = |seq, command: Vec<u8>, records, purges| Job {
             project: project.to_string(),
             seq,
+            ticket: entry.durable.issue(),
             command,
             records,
             purges,
@@ -400,8 +404,9 @@ impl Cloud {
         };
         let seq = slot.project.applied;
         // The records go to the store (and to tails from there); the caller's view needs none.
-        self.committer
-            .queue(job(seq, cmd.encode(), applied.records.clone(), purges));
+        let job = job(seq, cmd.encode(), applied.records.clone(), purges);
+        slot.ticket = job.ticket;
+        self.committer.queue(job);
         slot.queued = seq;
         entry
             .speed

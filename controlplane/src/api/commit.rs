@@ -7,7 +7,7 @@
 //! the next request to the same project can be applied meanwhile and ride in the same batch.
 //! Nothing is acknowledged before it is durable, and neither is anything that depends on it: a
 //! request (a read too) waits until every command it may have seen is durable (`Durable::wait`
-//! on the last command queued when it ran). If storing a command fails, it and every later
+//! on the ticket of the last command queued when it ran). If storing a command fails, it and every later
 //! command of that project fail (the store refuses a gap), the requests that saw any of them
 //! get UNAVAILABLE, and the project is rebuilt from the store before its next request
 //! (`Cloud::recover`), so memory never stays ahead of disk.
@@ -15,6 +15,7 @@
 //! Delivered records are published to tails from this thread, after they are durable, in
 //! command order.
 
+use std::collections::VecDeque;
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -29,67 +30,125 @@ use crate::store::{Commit, Purge, Store, StoredRecord};
 const MAX_BATCH: usize = 512;
 
 /// How far a project's queued commands have been stored.
-#[derive(Debug)]
+///
+/// Commands are counted by *ticket*, a number that only ever grows (a store sequence number is
+/// reused when a project is rebuilt after a failure, so it cannot tell a waiter whether the
+/// command it waits for was the one that failed).
+#[derive(Debug, Default)]
 pub struct Durable {
     state: Mutex<Resolved>,
     changed: Condvar,
 }
 
-#[derive(Debug)]
+/// How many failed runs of commands are remembered for requests still waiting on them.
+const KEEP_FAILURES: usize = 16;
+
+#[derive(Debug, Default)]
 struct Resolved {
-    /// Every command up to this one is resolved (stored or failed).
-    seq: u64,
-    /// The first command that failed since the project was last rebuilt, and why.
-    failed: Option<(u64, String)>,
+    /// The last ticket handed out.
+    issued: u64,
+    /// Every ticket up to this one is resolved (stored or failed).
+    done: u64,
+    /// Runs of failed tickets, oldest first: a failed command fails every later one of its
+    /// project until the project is rebuilt (the store refuses a gap), so failures come in runs
+    /// that end at a rebuild. The last run is open (`last == u64::MAX`) until then.
+    failures: VecDeque<Failure>,
+    /// Tickets up to this one belonged to runs no longer remembered: their waiters are refused.
+    forgotten: u64,
+}
+
+impl Resolved {
+    /// A run of failures is open: the project has not been rebuilt since.
+    fn failing(&self) -> bool {
+        self.failures.back().is_some_and(|f| f.last == u64::MAX)
+    }
+}
+
+#[derive(Debug)]
+struct Failure {
+    first: u64,
+    last: u64,
+    why: String,
 }
 
 impl Durable {
-    /// A project whose commands up to `seq` are stored.
-    pub fn new(seq: u64) -> Durable {
-        Durable {
-            state: Mutex::new(Resolved { seq, failed: None }),
-            changed: Condvar::new(),
-        }
+    /// Hands out the next ticket. Called under the project's lock, in queueing order.
+    pub fn issue(&self) -> u64 {
+        let mut state = self.lock();
+        state.issued += 1;
+        state.issued
     }
 
-    /// Waits until the commands up to `seq` are resolved; refused if one of them failed.
-    pub fn wait(&self, seq: u64) -> Result<(), String> {
-        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+    /// Waits until the commands up to `ticket` are resolved; refused if one of them failed.
+    pub fn wait(&self, ticket: u64) -> Result<(), String> {
+        let state = self.lock();
         let state = self
             .changed
-            .wait_while(state, |s| s.seq < seq)
+            .wait_while(state, |s| s.done < ticket)
             .unwrap_or_else(|e| e.into_inner());
-        match &state.failed {
-            Some((failed, why)) if *failed <= seq => Err(why.clone()),
-            _ => Ok(()),
+        if ticket == 0 {
+            return Ok(());
+        }
+        if ticket <= state.forgotten {
+            return Err("its outcome is no longer known".into());
+        }
+        match state
+            .failures
+            .iter()
+            .find(|f| f.first <= ticket && ticket <= f.last)
+        {
+            Some(f) => Err(f.why.clone()),
+            None => Ok(()),
         }
     }
 
     /// Whether a command failed since the last rebuild (the project must be rebuilt).
     pub fn failed(&self) -> bool {
-        self.state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .failed
-            .is_some()
+        self.lock()
+            .failures
+            .back()
+            .is_some_and(|f| f.last == u64::MAX)
     }
 
-    /// After a rebuild: the commands up to `seq` are what is stored.
-    pub fn reset(&self, seq: u64) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        *state = Resolved { seq, failed: None };
-        self.changed.notify_all();
-    }
-
-    fn resolve(&self, seq: u64, error: Option<String>) {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        state.seq = state.seq.max(seq);
-        if let Some(why) = error
-            && state.failed.is_none()
+    /// After a rebuild (every ticket handed out is resolved): the failed run ends here.
+    /// Returns a ticket that stands for the rebuilt state, resolved and good: what a request
+    /// that sees it waits for.
+    pub fn rebuilt(&self) -> u64 {
+        let mut state = self.lock();
+        let done = state.done;
+        if let Some(f) = state.failures.back_mut()
+            && f.last == u64::MAX
         {
-            state.failed = Some((seq, why));
+            f.last = done;
+        }
+        state.issued = state.issued.max(done) + 1;
+        state.done = state.issued;
+        self.changed.notify_all();
+        state.issued
+    }
+
+    fn resolve(&self, ticket: u64, error: Option<String>) {
+        let mut state = self.lock();
+        state.done = state.done.max(ticket);
+        if let Some(why) = error
+            && !state.failing()
+        {
+            if state.failures.len() == KEEP_FAILURES
+                && let Some(old) = state.failures.pop_front()
+            {
+                state.forgotten = old.last;
+            }
+            state.failures.push_back(Failure {
+                first: ticket,
+                last: u64::MAX,
+                why,
+            });
         }
         self.changed.notify_all();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Resolved> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -97,6 +156,8 @@ impl Durable {
 pub struct Job {
     pub project: String,
     pub seq: u64,
+    /// From `Durable::issue`.
+    pub ticket: u64,
     pub command: Vec<u8>,
     pub records: Vec<StoredRecord>,
     pub purges: Vec<Purge>,
@@ -125,10 +186,10 @@ impl Committer {
     /// Queues a command. Commands of one project must be queued in order, under its lock.
     pub fn queue(&self, job: Job) {
         let durable = job.durable.clone();
-        let seq = job.seq;
+        let ticket = job.ticket;
         let sent = self.queue.as_ref().map(|q| q.send(job));
         if !matches!(sent, Some(Ok(()))) {
-            durable.resolve(seq, Some("the server is shutting down".into()));
+            durable.resolve(ticket, Some("the server is shutting down".into()));
         }
     }
 }
@@ -173,13 +234,69 @@ fn run(store: &Store, jobs: &mpsc::Receiver<Job>, delivered: &broadcast::Sender<
                             record,
                         }));
                     }
-                    job.durable.resolve(job.seq, None);
+                    job.durable.resolve(job.ticket, None);
                 }
                 Err(e) => {
                     tracing::error!(project = %job.project, seq = job.seq, error = %e, "storing a change failed");
-                    job.durable.resolve(job.seq, Some(e.to_string()));
+                    job.durable.resolve(job.ticket, Some(e.to_string()));
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_waiter_learns_its_command_failed_even_after_the_project_was_rebuilt() {
+        let d = Durable::default();
+        let (a, b, c) = (d.issue(), d.issue(), d.issue());
+        d.resolve(a, None);
+        d.resolve(b, Some("disk full".into()));
+        d.resolve(c, Some("gap".into()));
+        assert!(d.failed());
+        // The rebuild happens before the waiters of `b` and `c` look.
+        let good = d.rebuilt();
+        assert!(!d.failed());
+        assert_eq!(d.wait(good), Ok(()));
+        let e = d.issue();
+        d.resolve(e, None);
+        assert_eq!(d.wait(a), Ok(()));
+        assert_eq!(d.wait(b), Err("disk full".into()));
+        assert_eq!(d.wait(c), Err("disk full".into()));
+        assert_eq!(d.wait(e), Ok(()));
+    }
+
+    #[test]
+    fn a_waiter_is_woken_by_its_resolution_and_not_stranded_by_a_rebuild() {
+        let d = Arc::new(Durable::default());
+        let t = (d.issue(), d.issue());
+        let waiter = {
+            let d = d.clone();
+            std::thread::spawn(move || d.wait(t.1))
+        };
+        d.resolve(t.0, Some("no space".into()));
+        d.resolve(t.1, Some("gap".into()));
+        d.rebuilt();
+        assert_eq!(waiter.join().unwrap(), Err("no space".into()));
+    }
+
+    #[test]
+    fn outcomes_of_runs_too_old_to_remember_are_refused() {
+        let d = Durable::default();
+        let first = d.issue();
+        d.resolve(first, Some("lost".into()));
+        d.rebuilt();
+        for _ in 0..KEEP_FAILURES {
+            let t = d.issue();
+            d.resolve(t, Some("again".into()));
+            d.rebuilt();
+        }
+        assert!(d.wait(first).is_err());
+        let ok = d.issue();
+        d.resolve(ok, None);
+        assert_eq!(d.wait(ok), Ok(()));
     }
 }
