@@ -1,6 +1,7 @@
 //! `vpclab bench api`: create+get throughput and tail latency of the gRPC API. A server runs
 //! in-process on loopback with a fresh data directory (every create is a durable commit), and
-//! `clients` concurrent clients each create a VPC and read it back, `ops` times.
+//! `clients` concurrent clients each create a VPC and read it back, `ops` times. Then one
+//! client lists the VPCs in pages of 50, `LIST_PAGES` times, as a console would.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -9,6 +10,17 @@ use std::time::{Duration, Instant};
 use vpclab_controlplane::api::pb::network_service_client::NetworkServiceClient;
 use vpclab_controlplane::api::{Cloud, Defaults, Tenancy, pb, serve};
 use vpclab_sim::profile::Provider;
+
+/// How many pages of 50 VPCs are listed after the create+get phase.
+const LIST_PAGES: usize = 500;
+
+/// The median and 99th percentile of `latencies`, in milliseconds.
+fn percentiles(latencies: &mut [Duration]) -> (f64, f64) {
+    latencies.sort();
+    let at = |i: usize| latencies[i].as_secs_f64() * 1e3;
+    let n = latencies.len();
+    (at(n / 2), at((n * 99).div_ceil(100).saturating_sub(1)))
+}
 
 pub fn run(clients: usize, ops: usize) -> ExitCode {
     let dir = std::env::temp_dir().join(format!("vpclab-bench-api-{}", std::process::id()));
@@ -82,18 +94,39 @@ fn bench(dir: &std::path::Path, clients: usize, ops: usize) -> Result<(), String
             all.extend(t.await.map_err(|e| e.to_string())??);
         }
         let elapsed = started.elapsed();
+        // Then pages of 50 VPCs, one client at a time: what a console listing costs.
+        let mut client = NetworkServiceClient::connect(endpoint)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut pages = Vec::with_capacity(LIST_PAGES);
+        let mut token = String::new();
+        for _ in 0..LIST_PAGES {
+            let t = Instant::now();
+            let page = client
+                .list_vpcs(pb::ListVpcsRequest {
+                    parent: "projects/default".into(),
+                    page_size: 50,
+                    page_token: std::mem::take(&mut token),
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .into_inner();
+            pages.push(t.elapsed());
+            token = page.next_page_token;
+        }
         let _ = stop.send(());
         let _ = server.await;
-        all.sort();
-        let p99 = all[(all.len() * 99).div_ceil(100).saturating_sub(1)];
-        let p50 = all[all.len() / 2];
+        let (p50, p99) = percentiles(&mut all);
         crate::output::say!("clients={clients} operations={} (create+get)", all.len());
         crate::output::say!(
             "ops_per_second={:.0}",
             all.len() as f64 / elapsed.as_secs_f64()
         );
-        crate::output::say!("p50_ms={:.2}", p50.as_secs_f64() * 1e3);
-        crate::output::say!("p99_ms={:.2}", p99.as_secs_f64() * 1e3);
+        crate::output::say!("p50_ms={p50:.2}");
+        crate::output::say!("p99_ms={p99:.2}");
+        let (p50, p99) = percentiles(&mut pages);
+        crate::output::say!("list_page_of_50_p50_ms={p50:.2}");
+        crate::output::say!("list_page_of_50_p99_ms={p99:.2}");
         Ok(())
     })
 }

@@ -108,12 +108,40 @@ impl Entry {
 
     /// Waits until what a request saw (commands up to `ticket`) is durable.
     fn wait(&self, ticket: u64) -> Result<(), ApiError> {
-        self.durable.wait(ticket).map_err(|why| {
-            ApiError::new(
-                Code::Unavailable,
-                format!("the change could not be stored: {why}"),
-            )
-        })
+        self.durable.wait(ticket).map_err(not_stored)
+    }
+}
+
+fn not_stored(why: String) -> ApiError {
+    ApiError::new(
+        Code::Unavailable,
+        format!("the change could not be stored: {why}"),
+    )
+}
+
+/// A request's answer, made under its project's lock, that may not be given before everything
+/// it saw is durable: `confirmed` (async, holding no thread meanwhile) or `wait`.
+#[must_use = "an answer is given only once what it saw is durable"]
+pub struct Pending<T> {
+    result: Result<T, ApiError>,
+    durable: Arc<Durable>,
+    ticket: u64,
+}
+
+impl<T> Pending<T> {
+    /// The answer, once everything it saw is durable.
+    pub async fn confirmed(self) -> Result<T, ApiError> {
+        self.durable
+            .confirmed(self.ticket)
+            .await
+            .map_err(not_stored)?;
+        self.result
+    }
+
+    /// `confirmed`, blocking the thread.
+    pub fn wait(self) -> Result<T, ApiError> {
+        self.durable.wait(self.ticket).map_err(not_stored)?;
+        self.result
     }
 }
 
@@ -228,28 +256,27 @@ impl Cloud {
     }
 
     /// Runs `f` on the caller's project under its lock (rebuilt first if storing one of its
-    /// changes failed), then, without the lock, waits until everything `f` saw is durable.
-    /// A project deleted while the request waited for the lock is looked up again (a new,
-    /// empty one).
+    /// changes failed). The answer is pending until everything `f` saw is durable: a refusal
+    /// or a read may rest on changes not yet durable too. A project deleted while the request
+    /// waited for the lock is looked up again (a new, empty one).
     fn with_slot<T>(
         &self,
         caller: &Caller,
         f: impl FnOnce(&Entry, &mut Slot) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
+    ) -> Result<Pending<T>, ApiError> {
         loop {
             let entry = self.entry(caller)?;
-            let (result, seen) = {
-                let mut slot = entry.slot.lock().map_err(|_| poisoned())?;
-                if entry.deleted.load(Ordering::Acquire) {
-                    continue;
-                }
-                self.recover(&caller.project, &entry, &mut slot)?;
-                let result = f(&entry, &mut slot);
-                (result, slot.ticket)
-            };
-            // A refusal or a read may rest on changes not yet durable too.
-            entry.wait(seen)?;
-            return result;
+            let mut slot = entry.slot.lock().map_err(|_| poisoned())?;
+            if entry.deleted.load(Ordering::Acquire) {
+                continue;
+            }
+            self.recover(&caller.project, &entry, &mut slot)?;
+            let result = f(&entry, &mut slot);
+            return Ok(Pending {
+                result,
+                durable: entry.durable.clone(),
+                ticket: slot.ticket,
+            });
         }
     }
 
@@ -287,6 +314,16 @@ impl Cloud {
         cmd: Command,
         view: impl FnOnce(&Project, &Applied) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
+        self.begin_mutate(caller, cmd, view)?.wait()
+    }
+
+    /// `mutate`, with the answer pending until the change is durable.
+    pub fn begin_mutate<T>(
+        &self,
+        caller: &Caller,
+        cmd: Command,
+        view: impl FnOnce(&Project, &Applied) -> Result<T, ApiError>,
+    ) -> Result<Pending<T>, ApiError> {
         self.with_slot(caller, |entry, slot| {
             self.defaults.quotas.check(&slot.project, &cmd, || {
                 self.store
@@ -420,6 +457,15 @@ impl Cloud {
         caller: &Caller,
         f: impl FnOnce(&Project) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
+        self.begin_read(caller, f)?.wait()
+    }
+
+    /// `read`, with the answer pending until what it saw is durable.
+    pub fn begin_read<T>(
+        &self,
+        caller: &Caller,
+        f: impl FnOnce(&Project) -> Result<T, ApiError>,
+    ) -> Result<Pending<T>, ApiError> {
         self.with_slot(caller, |_, slot| f(&slot.project))
     }
 

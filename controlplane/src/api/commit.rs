@@ -34,10 +34,15 @@ const MAX_BATCH: usize = 512;
 /// Commands are counted by *ticket*, a number that only ever grows (a store sequence number is
 /// reused when a project is rebuilt after a failure, so it cannot tell a waiter whether the
 /// command it waits for was the one that failed).
+///
+/// Waiters on the blocking pool use `wait`; async request handlers use `confirmed`, so a
+/// request waiting for the disk holds no thread. The committer wakes a project's waiters once
+/// per batch, not once per command.
 #[derive(Debug, Default)]
 pub struct Durable {
     state: Mutex<Resolved>,
     changed: Condvar,
+    notify: tokio::sync::Notify,
 }
 
 /// How many failed runs of commands are remembered for requests still waiting on them.
@@ -61,6 +66,24 @@ impl Resolved {
     /// A run of failures is open: the project has not been rebuilt since.
     fn failing(&self) -> bool {
         self.failures.back().is_some_and(|f| f.last == u64::MAX)
+    }
+
+    /// The outcome of a resolved `ticket`.
+    fn outcome(&self, ticket: u64) -> Result<(), String> {
+        if ticket == 0 {
+            return Ok(());
+        }
+        if ticket <= self.forgotten {
+            return Err("its outcome is no longer known".into());
+        }
+        match self
+            .failures
+            .iter()
+            .find(|f| f.first <= ticket && ticket <= f.last)
+        {
+            Some(f) => Err(f.why.clone()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -86,19 +109,23 @@ impl Durable {
             .changed
             .wait_while(state, |s| s.done < ticket)
             .unwrap_or_else(|e| e.into_inner());
-        if ticket == 0 {
-            return Ok(());
-        }
-        if ticket <= state.forgotten {
-            return Err("its outcome is no longer known".into());
-        }
-        match state
-            .failures
-            .iter()
-            .find(|f| f.first <= ticket && ticket <= f.last)
-        {
-            Some(f) => Err(f.why.clone()),
-            None => Ok(()),
+        state.outcome(ticket)
+    }
+
+    /// `wait`, for async callers.
+    pub async fn confirmed(&self, ticket: u64) -> Result<(), String> {
+        loop {
+            // Registered before looking, so a resolution in between is not missed.
+            let notified = self.notify.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let state = self.lock();
+                if state.done >= ticket {
+                    return state.outcome(ticket);
+                }
+            }
+            notified.await;
         }
     }
 
@@ -123,11 +150,19 @@ impl Durable {
         }
         state.issued = state.issued.max(done) + 1;
         state.done = state.issued;
-        self.changed.notify_all();
-        state.issued
+        let ticket = state.issued;
+        drop(state);
+        self.wake();
+        ticket
     }
 
     fn resolve(&self, ticket: u64, error: Option<String>) {
+        self.resolve_quietly(ticket, error);
+        self.wake();
+    }
+
+    /// Resolves without waking the waiters: the committer wakes them once per batch.
+    fn resolve_quietly(&self, ticket: u64, error: Option<String>) {
         let mut state = self.lock();
         state.done = state.done.max(ticket);
         if let Some(why) = error
@@ -144,7 +179,11 @@ impl Durable {
                 why,
             });
         }
+    }
+
+    fn wake(&self) {
         self.changed.notify_all();
+        self.notify.notify_waiters();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Resolved> {
@@ -224,7 +263,12 @@ fn run(store: &Store, jobs: &mpsc::Receiver<Job>, delivered: &broadcast::Sender<
             .collect();
         let results = store.commit_batch(&commits);
         drop(commits);
+        // Each project's waiters are woken once, after all of its commands in the batch.
+        let mut resolved: Vec<Arc<Durable>> = Vec::new();
         for (job, result) in batch.into_iter().zip(results) {
+            if !resolved.iter().any(|d| Arc::ptr_eq(d, &job.durable)) {
+                resolved.push(job.durable.clone());
+            }
             match result {
                 Ok(()) => {
                     for record in job.records {
@@ -234,13 +278,16 @@ fn run(store: &Store, jobs: &mpsc::Receiver<Job>, delivered: &broadcast::Sender<
                             record,
                         }));
                     }
-                    job.durable.resolve(job.ticket, None);
+                    job.durable.resolve_quietly(job.ticket, None);
                 }
                 Err(e) => {
                     tracing::error!(project = %job.project, seq = job.seq, error = %e, "storing a change failed");
-                    job.durable.resolve(job.ticket, Some(e.to_string()));
+                    job.durable.resolve_quietly(job.ticket, Some(e.to_string()));
                 }
             }
+        }
+        for durable in resolved {
+            durable.wake();
         }
     }
 }

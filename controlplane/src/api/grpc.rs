@@ -1,7 +1,7 @@
 //! The gRPC services: thin handlers. Each one learns the caller from its token, turns the
 //! request into a command or a read, and lets the cloud do the rest; errors become statuses
-//! in one place (`error`). Blocking work (the project lock, the durable commit) runs on the
-//! blocking pool, never on the async workers.
+//! in one place (`error`). Blocking work (the project lock, applying) runs on the blocking
+//! pool, never on the async workers; waiting for the durable commit holds no thread.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -43,9 +43,14 @@ impl Api {
         let cloud = self.cloud.clone();
         let kind = cmd.kind();
         let project = caller.project.clone();
-        let result = tokio::task::spawn_blocking(move || cloud.mutate(&caller, cmd, view))
+        let pending = tokio::task::spawn_blocking(move || cloud.begin_mutate(&caller, cmd, view))
             .await
             .map_err(|e| Status::internal(format!("request aborted: {e}")))?;
+        // The disk is waited for here, holding no thread.
+        let result = match pending {
+            Ok(p) => p.confirmed().await,
+            Err(e) => Err(e),
+        };
         match &result {
             Ok(_) => tracing::info!(%project, command = kind, "applied"),
             Err(e) => tracing::info!(%project, command = kind, error = %e, "refused"),
@@ -59,9 +64,12 @@ impl Api {
         f: impl FnOnce(&Project) -> Result<T, ApiError> + Send + 'static,
     ) -> Reply<T> {
         let cloud = self.cloud.clone();
-        tokio::task::spawn_blocking(move || cloud.read(&caller, f))
+        let pending = tokio::task::spawn_blocking(move || cloud.begin_read(&caller, f))
             .await
-            .map_err(|e| Status::internal(format!("request aborted: {e}")))?
+            .map_err(|e| Status::internal(format!("request aborted: {e}")))??;
+        pending
+            .confirmed()
+            .await
             .map(Response::new)
             .map_err(Status::from)
     }
