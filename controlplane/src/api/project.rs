@@ -2554,14 +2554,17 @@ impl Project {
         let records = self.sim.world.take_records();
         let mut out = Vec::with_capacity(records.len());
         for r in records {
-            // Deleted flow logs deliver their last window too, so look among all of them.
-            let Some(f) = self
-                .sim
-                .world
-                .flow_logs
-                .iter()
-                .position(|f| f.collector.settings.id == r.flow_log_id)
-                .map(|f| f as u32)
+            // Live flow logs by their id index; deleted ones deliver their last window too,
+            // so those are looked for among all of them.
+            let w = &self.sim.world;
+            let Some(f) = w
+                .find(vpclab_sim::world::Kind::FlowLog, &r.flow_log_id)
+                .or_else(|| {
+                    w.flow_logs
+                        .iter()
+                        .position(|f| f.collector.settings.id == r.flow_log_id)
+                        .map(|f| f as u32)
+                })
             else {
                 continue;
             };
