@@ -89,6 +89,8 @@ pub fn run(o: &Options) -> ExitCode {
         seed: o.seed,
         start: o.start,
         quotas: o.quotas.clone(),
+        // Every `snapshot::EVERY_COMMANDS` commands or `EVERY_PACKETS` packets.
+        snapshots: Default::default(),
     };
     let cloud = match Cloud::open(o.data_dir, defaults) {
         Ok(c) => Arc::new(c),

@@ -43,6 +43,15 @@
 //! | `commands` | `(project, seq)` | command bytes |
 //! | `records` | `(project, stream, time_us, seq)` | JSON of `StoredRecord` |
 //! | `records_by_seq` | `(project, stream, seq)` | `time_us` (the `records` key's missing part) |
+//! | `snapshots` | project | `(seq, parts)`: the project's latest whole snapshot |
+//! | `snapshot_parts` | `(project, seq, part)` | bytes of the snapshot taken right after command `seq` |
+//!
+//! A snapshot is opaque here too (the caller encodes and decodes it, `api::snapshot`). It is
+//! written in parts (`SnapshotPart`), each in some transaction at or after its command's, so
+//! that a large one never makes one transaction large; only the transaction of its last part
+//! points `snapshots` at it and drops the project's older parts. Until then the previous one
+//! stays whole and in use, and a part of a project deleted meanwhile is not written. A
+//! snapshot goes with its project.
 //!
 //! `query` is a range scan of `records`; `since` a range scan of `records_by_seq`, each hit
 //! one point lookup in `records`. A purge is a range scan of `records` that deletes from both.
@@ -68,7 +77,11 @@ use serde::{Deserialize, Serialize};
 
 /// The version of the store's layout, kept in the `meta` table. A file with a larger number
 /// was written by a newer vpclab and is refused rather than misread.
-pub const FORMAT_VERSION: u32 = 1;
+///
+/// 2 added `snapshots` and `snapshot_parts`. A file of format 1 is upgraded when opened (the table created, the
+/// version set to 2), after which a vpclab of format 1 refuses it: one would neither delete a
+/// project's snapshot with the project nor know that commands after it must follow it.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The store's file name inside the data directory.
 pub const FILE_NAME: &str = "vpclab.redb";
@@ -89,6 +102,11 @@ const RECORDS: TableDefinition<(&str, &str, u64, u64), &[u8]> = TableDefinition:
 /// (project, stream, seq) → time_us: the index `since` walks.
 const RECORDS_BY_SEQ: TableDefinition<(&str, &str, u64), u64> =
     TableDefinition::new("records_by_seq");
+/// project → (seq, parts): the project's latest whole snapshot.
+const SNAPSHOTS: TableDefinition<&str, (u64, u32)> = TableDefinition::new("snapshots");
+/// (project, seq, part) → bytes: the parts of snapshots, whole or being written.
+const SNAPSHOT_PARTS: TableDefinition<(&str, u64, u32), &[u8]> =
+    TableDefinition::new("snapshot_parts");
 
 /// A project's row in `projects`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -264,7 +282,8 @@ pub struct StoredRecord {
     pub line: String,
 }
 
-/// One command to store with what it delivered and the purges due (see `Store::commit`).
+/// One command to store with what it delivered and the purges due (see `Store::commit`), and
+/// perhaps a snapshot of the project right after it.
 #[derive(Clone, Copy, Debug)]
 pub struct Commit<'a> {
     pub project: &'a str,
@@ -272,6 +291,33 @@ pub struct Commit<'a> {
     pub command: &'a [u8],
     pub records: &'a [StoredRecord],
     pub purges: &'a [Purge],
+}
+
+/// Part `index` of `of` of the snapshot of `project` taken right after its command `seq`,
+/// written with a batch (`Store::commit_batch`). Parts go in order; the last one makes the
+/// snapshot the project's. A part is dropped, writing nothing, when its command is not
+/// stored, or when `gone` says (read inside the transaction) that its project was deleted
+/// since it was taken.
+#[derive(Clone, Copy)]
+pub struct SnapshotPart<'a> {
+    pub project: &'a str,
+    pub seq: u64,
+    pub index: u32,
+    pub of: u32,
+    pub bytes: &'a [u8],
+    pub gone: &'a dyn Fn() -> bool,
+}
+
+impl fmt::Debug for SnapshotPart<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SnapshotPart")
+            .field("project", &self.project)
+            .field("seq", &self.seq)
+            .field("index", &self.index)
+            .field("of", &self.of)
+            .field("bytes", &self.bytes.len())
+            .finish()
+    }
 }
 
 /// Retention: delete the records of `stream` whose `time_us` is before `before_us`.
@@ -405,11 +451,24 @@ impl Store {
 
     /// A project's commands as `(seq, bytes)`, in seq order (1, 2, …).
     pub fn commands(&self, project: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.commands_after(project, 0)
+    }
+
+    /// A project's commands after `after` (those a snapshot taken at `after` lacks), in seq
+    /// order.
+    pub fn commands_after(
+        &self,
+        project: &str,
+        after: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        if after == u64::MAX {
+            return Ok(Vec::new());
+        }
         self.read(|db| {
             let txn = db.begin_read().map_err(|e| self.fail("read", e))?;
             let table = txn.open_table(COMMANDS).map_err(|e| self.fail("read", e))?;
             let range = table
-                .range((project, 0)..=(project, u64::MAX))
+                .range((project, after + 1)..=(project, u64::MAX))
                 .map_err(|e| self.fail("read", e))?;
             let mut commands = Vec::new();
             for entry in range {
@@ -418,6 +477,77 @@ impl Store {
             }
             Ok(commands)
         })
+    }
+
+    /// The project's latest whole snapshot, as `(seq, bytes)`: its state right after command
+    /// `seq`.
+    pub fn snapshot(&self, project: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.read(|db| {
+            let txn = db.begin_read().map_err(|e| self.fail("read", e))?;
+            let table = txn
+                .open_table(SNAPSHOTS)
+                .map_err(|e| self.fail("read", e))?;
+            let Some((seq, of)) = table
+                .get(project)
+                .map_err(|e| self.fail("read", e))?
+                .map(|guard| guard.value())
+            else {
+                return Ok(None);
+            };
+            let parts = txn
+                .open_table(SNAPSHOT_PARTS)
+                .map_err(|e| self.fail("read", e))?;
+            let mut bytes = Vec::new();
+            for index in 0..of {
+                let part = parts
+                    .get((project, seq, index))
+                    .map_err(|e| self.fail("read", e))?
+                    .ok_or_else(|| StoreError::Corrupt {
+                        path: self.path.clone(),
+                        detail: format!(
+                            "project {project:?}: part {index} of the snapshot at command {seq} \
+                             is missing"
+                        ),
+                    })?;
+                bytes.extend_from_slice(part.value());
+            }
+            Ok(Some((seq, bytes)))
+        })
+    }
+
+    /// Writes a snapshot part into `txn` (see `SnapshotPart`). Returns whether it was written.
+    fn write_part(&self, txn: &WriteTransaction, p: &SnapshotPart<'_>) -> Result<bool, StoreError> {
+        let fail = |e: redb::Error| self.fail("commit", e);
+        let projects = txn.open_table(PROJECTS).map_err(|e| fail(e.into()))?;
+        let stored = projects
+            .get(p.project)
+            .map_err(|e| fail(e.into()))?
+            .map(|guard| ProjectRow::from_value(guard.value()).last_command);
+        if (p.gone)() || stored.is_none_or(|last| last < p.seq) || p.index >= p.of {
+            return Ok(false);
+        }
+        let mut parts = txn.open_table(SNAPSHOT_PARTS).map_err(|e| fail(e.into()))?;
+        parts
+            .insert((p.project, p.seq, p.index), p.bytes)
+            .map_err(|e| fail(e.into()))?;
+        if p.index + 1 == p.of {
+            // Whole: it replaces the project's snapshot, and every other part goes.
+            let project = p.project;
+            parts
+                .retain_in((project, 0, 0)..(project, p.seq, 0), |_, _| false)
+                .map_err(|e| fail(e.into()))?;
+            parts
+                .retain_in(
+                    (project, p.seq + 1, 0)..=(project, u64::MAX, u32::MAX),
+                    |_, _| false,
+                )
+                .map_err(|e| fail(e.into()))?;
+            let mut snapshots = txn.open_table(SNAPSHOTS).map_err(|e| fail(e.into()))?;
+            snapshots
+                .insert(project, (p.seq, p.of))
+                .map_err(|e| fail(e.into()))?;
+        }
+        Ok(true)
     }
 
     /// Durably appends command `seq` of `project` with the records it delivered, then applies
@@ -451,6 +581,18 @@ impl Store {
     /// that does not follow is `Refused` and leaves nothing, without affecting the others. Any
     /// other failure fails them all. One result per commit, in order.
     pub fn commit_batch(&self, commits: &[Commit<'_>]) -> Vec<Result<(), StoreError>> {
+        self.commit_batch_with(commits, None).0
+    }
+
+    /// `commit_batch`, and a snapshot part written after the commits in the same transaction.
+    /// Returns the commits' results, and whether the part was written (`false` when it was
+    /// dropped or the transaction failed).
+    pub fn commit_batch_with(
+        &self,
+        commits: &[Commit<'_>],
+        part: Option<&SnapshotPart<'_>>,
+    ) -> (Vec<Result<(), StoreError>>, bool) {
+        let written = std::sync::atomic::AtomicBool::new(false);
         // `write` may run its body twice (a retry after a reopen): each run starts afresh.
         let refused: std::sync::Mutex<Vec<Option<String>>> =
             std::sync::Mutex::new(vec![None; commits.len()]);
@@ -464,20 +606,30 @@ impl Store {
                     Err(e) => return Err(e),
                 }
             }
+            if let Some(p) = part {
+                written.store(
+                    self.write_part(txn, p)?,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            }
             Ok(())
         });
         match outcome {
-            Ok(()) => refused
-                .into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .into_iter()
-                .map(|r| r.map_or(Ok(()), |m| Err(StoreError::Refused(m))))
-                .collect(),
+            Ok(()) => (
+                refused
+                    .into_inner()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .into_iter()
+                    .map(|r| r.map_or(Ok(()), |m| Err(StoreError::Refused(m))))
+                    .collect(),
+                written.into_inner(),
+            ),
             Err(e) => {
                 let message = e.to_string();
                 let mut results = vec![Err(e)];
                 results.extend((1..commits.len()).map(|_| Err(StoreError::Db(message.clone()))));
-                results
+                results.truncate(commits.len());
+                (results, false)
             }
         }
     }
@@ -733,7 +885,7 @@ impl Store {
         })
     }
 
-    /// Deletes everything `project` stored (its commands, records and row), durably. The
+    /// Deletes everything `project` stored (its commands, records, snapshot and row), durably. The
     /// project's next command is 1 again.
     pub fn delete_project(&self, project: &str) -> Result<(), StoreError> {
         let next = project_successor(project);
@@ -753,6 +905,14 @@ impl Store {
             let mut by_seq = txn.open_table(RECORDS_BY_SEQ).map_err(|e| fail(e.into()))?;
             by_seq
                 .retain_in((project, "", 0)..(next.as_str(), "", 0), |_, _| false)
+                .map_err(|e| fail(e.into()))?;
+            let mut snapshots = txn.open_table(SNAPSHOTS).map_err(|e| fail(e.into()))?;
+            snapshots.remove(project).map_err(|e| fail(e.into()))?;
+            let mut parts = txn.open_table(SNAPSHOT_PARTS).map_err(|e| fail(e.into()))?;
+            parts
+                .retain_in((project, 0, 0)..=(project, u64::MAX, u32::MAX), |_, _| {
+                    false
+                })
                 .map_err(|e| fail(e.into()))?;
             Ok(())
         })
@@ -950,6 +1110,8 @@ fn create_fresh(dir: &Path, path: &Path) -> Result<(), StoreError> {
         txn.open_table(COMMANDS).map_err(|e| fail(e.into()))?;
         txn.open_table(RECORDS).map_err(|e| fail(e.into()))?;
         txn.open_table(RECORDS_BY_SEQ).map_err(|e| fail(e.into()))?;
+        txn.open_table(SNAPSHOTS).map_err(|e| fail(e.into()))?;
+        txn.open_table(SNAPSHOT_PARTS).map_err(|e| fail(e.into()))?;
     }
     txn.commit().map_err(|e| fail(e.into()))?;
     db.close().map_err(|e| fail(e.into()))?;
@@ -1052,12 +1214,34 @@ fn open_database(path: &Path, file: fs::File, open_db: &OpenDb) -> Result<Databa
             });
         }
     };
-    check_layout(&db, &path)?;
+    if check_layout(&db, &path)? < FORMAT_VERSION {
+        upgrade(&db, &path)?;
+    }
     Ok(db)
 }
 
-/// Checks the format version, then that every table exists with its expected types.
-fn check_layout(db: &Database, path: &Path) -> Result<(), StoreError> {
+/// Brings a file of format 1 to `FORMAT_VERSION`: adds the snapshot tables, in one
+/// transaction.
+fn upgrade(db: &Database, path: &Path) -> Result<(), StoreError> {
+    let fail = |e: redb::Error| from_redb(path, "upgrade", e);
+    let mut txn = db.begin_write().map_err(|e| fail(e.into()))?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(|e| fail(e.into()))?;
+    {
+        txn.open_table(SNAPSHOTS).map_err(|e| fail(e.into()))?;
+        txn.open_table(SNAPSHOT_PARTS).map_err(|e| fail(e.into()))?;
+        let mut meta = txn.open_table(META).map_err(|e| fail(e.into()))?;
+        meta.insert(FORMAT_VERSION_KEY, u64::from(FORMAT_VERSION))
+            .map_err(|e| fail(e.into()))?;
+    }
+    txn.commit().map_err(|e| fail(e.into()))?;
+    tracing::info!(path = %path.display(), from = 1, to = FORMAT_VERSION, "upgraded the data store's format");
+    Ok(())
+}
+
+/// Checks the format version, then that every table of that version exists with its expected
+/// types. Returns the version.
+fn check_layout(db: &Database, path: &Path) -> Result<u32, StoreError> {
     let fail = |e: redb::Error| from_redb(path, "open", e);
     let corrupt = |detail: String| StoreError::Corrupt {
         path: path.to_path_buf(),
@@ -1092,7 +1276,13 @@ fn check_layout(db: &Database, path: &Path) -> Result<(), StoreError> {
     txn.open_table(COMMANDS).map_err(missing)?;
     txn.open_table(RECORDS).map_err(missing)?;
     txn.open_table(RECORDS_BY_SEQ).map_err(missing)?;
-    Ok(())
+    // Checked above: 1 ..= FORMAT_VERSION.
+    let version = version as u32;
+    if version >= 2 {
+        txn.open_table(SNAPSHOTS).map_err(missing)?;
+        txn.open_table(SNAPSHOT_PARTS).map_err(missing)?;
+    }
+    Ok(version)
 }
 
 #[cfg(test)]

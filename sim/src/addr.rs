@@ -146,9 +146,31 @@ impl fmt::Display for Ipv4Net {
     }
 }
 
+/// `10.0.0.0/16` in human-readable formats (JSON output); the address and length as numbers
+/// in binary ones (snapshots), like `Ipv4Addr`.
 impl serde::Serialize for Ipv4Net {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            serde::Serialize::serialize(&(self.addr, self.len), s)
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Ipv4Net {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Ipv4Net, D::Error> {
+        use serde::de::Error;
+        if d.is_human_readable() {
+            let s = <String as serde::Deserialize>::deserialize(d)?;
+            Ipv4Net::parse_strict(&s).map_err(D::Error::custom)
+        } else {
+            let (addr, len) = <(u32, u8) as serde::Deserialize>::deserialize(d)?;
+            if len > 32 || addr & !mask(len) != 0 {
+                return Err(D::Error::custom(format!("{addr:#x}/{len} is not a prefix")));
+            }
+            Ok(Ipv4Net { addr, len })
+        }
     }
 }
 

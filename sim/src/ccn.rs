@@ -54,7 +54,7 @@ const MICRO: u128 = 1_000_000;
 
 /// A token bucket on the virtual clock: `rate` bits per second, holding at most one second of
 /// it, full when created (module doc).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TokenBucket {
     rate: u64,
     /// Bit-microseconds available.
@@ -109,7 +109,7 @@ impl TokenBucket {
 
 /// A bandwidth limit in both directions of something (a region pair, an ENI): one bucket per
 /// direction at the same rate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Bandwidth {
     buckets: [TokenBucket; 2],
 }
@@ -132,7 +132,7 @@ impl Bandwidth {
 }
 
 /// A VPC attached to a CCN.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Attachment {
     /// alibaba: the transit-router attachment's id (`tr-attach-…`); tencent, whose
     /// attachments have none: the VPC's id.
@@ -147,7 +147,7 @@ pub struct Attachment {
 
 /// A region-pair bandwidth limit: `regions[0]`→`regions[1]` is [`Direction::Egress`]'s bucket,
 /// the reverse [`Direction::Ingress`]'s (a convention of this module only).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Limit {
     pub regions: [String; 2],
     pub bandwidth: Bandwidth,
@@ -177,14 +177,14 @@ pub enum Admission {
 
 /// A capture point of CCN flow logs: the whole CCN (`pair` `None`), or traffic from one
 /// attachment to another in another region.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Point {
     pair: Option<(u32, u32)>,
     meta: Arc<CaptureMeta>,
 }
 
 /// One Cloud Connect Network.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Ccn {
     pub id: String,
     pub name: String,
@@ -362,7 +362,7 @@ pub fn throttled_words(ccn: &str, from: &str, to: &str, rate: u64) -> String {
 }
 
 /// The world's CCNs, by index, with their IDs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Ccns {
     pub items: Vec<Ccn>,
     ids: BTreeMap<String, u32>,

@@ -36,7 +36,7 @@ pub enum Zone {
 
 /// A connection's key: the zone and the two endpoints in canonical order (lower first), packed
 /// into 20 bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Key {
     lo_ip: u32,
     hi_ip: u32,
@@ -80,7 +80,7 @@ impl Key {
 }
 
 /// Connection state, enough to pick the right timeout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum State {
     TcpSynSent,
     TcpEstablished,
@@ -99,7 +99,7 @@ pub enum Orientation {
     Reply,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[repr(C)]
 pub struct Entry {
     pub expires: Time,
@@ -126,7 +126,7 @@ impl Entry {
 
 /// Flow-log counters that left the table with their connection: the ENI and 5-tuple they
 /// count (the packets' own), to be merged into the flow log [`Partial::log`] names.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Carried {
     pub eni: u32,
     pub tuple: FiveTuple,
@@ -155,7 +155,7 @@ pub struct Conn {
 
 /// A bucket: a key and its entry in two aligned cache lines (laid out as written: the key
 /// and the connection state in the first line, the counters across both).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 #[repr(C, align(128))]
 struct Bucket {
     key: Key,
@@ -222,7 +222,7 @@ fn prefetch_bucket(b: &Bucket) {
     std::hint::black_box((b.key.zone, b.entry.partials[1].packets()));
 }
 
-/// The connection-tracking table of a world.
+/// The connection-tracking table of a world. Serialized sparsely (`Saved`).
 #[derive(Clone, Debug, Default)]
 pub struct Table {
     /// Per bucket: 0 when empty, else 0x80 | 7 bits of the key's hash.
@@ -234,6 +234,66 @@ pub struct Table {
     version: u32,
     /// Counters of entries that left the table, waiting for the caller.
     carried: Vec<Carried>,
+}
+
+/// A table as snapshots keep it: the buckets in use where they are (Robin Hood placement
+/// depends on the order entries came in, so it is kept, not redone), and how many there are.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Saved {
+    buckets: usize,
+    len: usize,
+    version: u32,
+    carried: Vec<Carried>,
+    /// (bucket index, tag, bucket), in index order.
+    used: Vec<(u32, u8, Bucket)>,
+}
+
+impl serde::Serialize for Table {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let used = self
+            .tags
+            .iter()
+            .zip(&self.buckets)
+            .enumerate()
+            .filter(|(_, (t, _))| **t != 0)
+            .map(|(i, (t, b))| (i as u32, *t, *b))
+            .collect();
+        Saved {
+            buckets: self.buckets.len(),
+            len: self.len,
+            version: self.version,
+            carried: self.carried.clone(),
+            used,
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Table {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Table, D::Error> {
+        use serde::de::Error;
+        let saved = Saved::deserialize(d)?;
+        let n = saved.buckets;
+        if !(n == 0 || n.is_power_of_two()) || saved.used.len() != saved.len {
+            return Err(D::Error::custom("a connection table of another shape"));
+        }
+        let mut t = Table {
+            tags: vec![0; n],
+            buckets: vec![EMPTY; n],
+            len: saved.len,
+            version: saved.version,
+            carried: saved.carried,
+        };
+        for (i, tag, b) in saved.used {
+            let i = i as usize;
+            if i >= n || tag == 0 {
+                return Err(D::Error::custom("a connection outside the table"));
+            }
+            t.tags[i] = tag;
+            t.buckets[i] = b;
+        }
+        Ok(t)
+    }
 }
 
 /// The endpoints a packet is tracked by, or `None` for packets conntrack ignores (ICMP

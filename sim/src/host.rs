@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use crate::packet::{L4, Packet, TcpFlags, icmp, size};
 
 /// What a host listens on and whether it answers on its own.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Host {
     pub tcp: BTreeSet<u16>,
     pub udp: BTreeSet<u16>,

@@ -49,7 +49,9 @@ pub mod wire;
 pub mod world;
 
 /// Direction of traffic relative to the thing that looks at it (an ENI, a rule, a record).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     Ingress,
@@ -72,7 +74,9 @@ impl Direction {
 }
 
 /// What a flow-log record says happened to its packets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Action {
     #[serde(rename = "ACCEPT")]
     Accept,

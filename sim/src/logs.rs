@@ -21,7 +21,7 @@ use crate::limits::{Limits, check_log_group_name, check_log_stream_name};
 use crate::time::{Span, Time};
 use crate::world::ModelError;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogGroup {
     pub id: String,
     pub name: String,
@@ -29,7 +29,7 @@ pub struct LogGroup {
     pub deleted: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogStream {
     pub id: String,
     pub name: String,
@@ -39,7 +39,7 @@ pub struct LogStream {
 }
 
 /// Every log group and log stream of a world, live or deleted.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct LogCatalog {
     pub groups: Vec<LogGroup>,
     pub streams: Vec<LogStream>,

@@ -30,7 +30,9 @@ pub fn translatable(protocol: u8) -> bool {
 }
 
 /// An outbound 5-tuple as the inside host sent it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Inside {
     pub protocol: u8,
     pub src: Ipv4Addr,
@@ -41,7 +43,7 @@ pub struct Inside {
 
 /// A DNAT rule: `protocol` (TCP or UDP) `port` on the gateway's address is forwarded to
 /// `to`:`to_port` inside.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Dnat {
     pub protocol: u8,
     pub port: u16,
@@ -52,14 +54,14 @@ pub struct Dnat {
 /// A session's outside key: (protocol, remote address, remote port, NAT port).
 type Outside = (u8, Ipv4Addr, u16, u16);
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct Session {
     port: u16,
     last: Time,
 }
 
 /// Why the gateway dropped a packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum NatDrop {
     /// Only TCP, UDP and ICMP are translated.
     Protocol,
@@ -72,7 +74,7 @@ pub enum NatDrop {
 }
 
 /// The translation table of one NAT gateway.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Table {
     inside: BTreeMap<Inside, Session>,
     outside: BTreeMap<Outside, Inside>,

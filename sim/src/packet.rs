@@ -39,7 +39,9 @@ pub mod size {
 }
 
 /// TCP flags as the bits of the TCP header (FIN = 1 … CWR = 128).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct TcpFlags(pub u8);
 
 impl TcpFlags {
@@ -90,7 +92,7 @@ impl fmt::Display for TcpFlags {
 }
 
 /// The transport header of an ICMP error: the first bytes of the packet it refers to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Embedded {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
@@ -99,9 +101,9 @@ pub struct Embedded {
     pub dport: u16,
 }
 
-/// The layer-4 part of a packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+/// The layer-4 part of a packet. Serialized tagged by `kind` in human-readable formats (JSON
+/// output), by variant index in binary ones (snapshots, whose formats cannot read tags).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum L4 {
     Tcp {
         sport: u16,
@@ -127,8 +129,129 @@ pub enum L4 {
     },
 }
 
+/// [`L4`]'s two serialized forms: the same variants, tagged or not.
+mod l4_forms {
+    use super::{Embedded, TcpFlags};
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    #[serde(tag = "kind", rename_all = "lowercase")]
+    pub enum Tagged {
+        Tcp {
+            sport: u16,
+            dport: u16,
+            flags: TcpFlags,
+            seq: u32,
+            ack: u32,
+        },
+        Udp {
+            sport: u16,
+            dport: u16,
+        },
+        Icmp {
+            icmp_type: u8,
+            code: u8,
+            ident: u16,
+            seq: u16,
+            embedded: Option<Embedded>,
+        },
+        Other {
+            protocol: u8,
+        },
+    }
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    pub enum Indexed {
+        Tcp {
+            sport: u16,
+            dport: u16,
+            flags: TcpFlags,
+            seq: u32,
+            ack: u32,
+        },
+        Udp {
+            sport: u16,
+            dport: u16,
+        },
+        Icmp {
+            icmp_type: u8,
+            code: u8,
+            ident: u16,
+            seq: u16,
+            embedded: Option<Embedded>,
+        },
+        Other {
+            protocol: u8,
+        },
+    }
+
+    macro_rules! convert {
+        ($from:path => $to:path) => {
+            impl From<$from> for $to {
+                fn from(l4: $from) -> $to {
+                    use $from as F;
+                    use $to as T;
+                    match l4 {
+                        F::Tcp {
+                            sport,
+                            dport,
+                            flags,
+                            seq,
+                            ack,
+                        } => T::Tcp {
+                            sport,
+                            dport,
+                            flags,
+                            seq,
+                            ack,
+                        },
+                        F::Udp { sport, dport } => T::Udp { sport, dport },
+                        F::Icmp {
+                            icmp_type,
+                            code,
+                            ident,
+                            seq,
+                            embedded,
+                        } => T::Icmp {
+                            icmp_type,
+                            code,
+                            ident,
+                            seq,
+                            embedded,
+                        },
+                        F::Other { protocol } => T::Other { protocol },
+                    }
+                }
+            }
+        };
+    }
+    convert!(super::L4 => Tagged);
+    convert!(super::L4 => Indexed);
+    convert!(Tagged => super::L4);
+    convert!(Indexed => super::L4);
+}
+
+impl serde::Serialize for L4 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            l4_forms::Tagged::from(*self).serialize(s)
+        } else {
+            l4_forms::Indexed::from(*self).serialize(s)
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for L4 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<L4, D::Error> {
+        if d.is_human_readable() {
+            l4_forms::Tagged::deserialize(d).map(L4::from)
+        } else {
+            l4_forms::Indexed::deserialize(d).map(L4::from)
+        }
+    }
+}
+
 /// An IPv4 packet. `len` is the IPv4 total length, which is what flow logs count as bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Packet {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
@@ -143,7 +266,9 @@ pub struct Packet {
 }
 
 /// The 5-tuple of a packet, as flow logs and security rules see it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct FiveTuple {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,

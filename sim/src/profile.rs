@@ -14,7 +14,9 @@ use crate::limits::Limits;
 use crate::time::Span;
 
 /// The four simulated clouds (D1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     Huawei,
@@ -188,7 +190,10 @@ pub enum IdStyle {
 }
 
 /// Everything that differs between clouds, as data (D2).
-#[derive(Clone, Debug)]
+///
+/// Serialized (in snapshots) as its provider alone: a profile is `Profile::of` its provider,
+/// and a changed one is refused rather than saved as something it is not.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Profile {
     pub provider: Provider,
     /// What the control plane enforces: names, quotas, instance types, retention (seeds).
@@ -280,6 +285,24 @@ const LINUX: Timeouts = Timeouts {
     icmp: Span::from_secs(30),
     other: Span::from_secs(600),
 };
+
+impl serde::Serialize for Profile {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if *self != Profile::of(self.provider) {
+            return Err(serde::ser::Error::custom(format!(
+                "the {} profile was changed; only a provider's own profile is saved",
+                self.provider
+            )));
+        }
+        self.provider.serialize(s)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Profile {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Profile, D::Error> {
+        Provider::deserialize(d).map(Profile::of)
+    }
+}
 
 impl Profile {
     pub fn of(provider: Provider) -> Profile {

@@ -27,7 +27,9 @@ use crate::world::{ModelError, check_name};
 
 /// What an attachment connects to its router (seed 000, "Flow logs can capture traffic of the
 /// following types of attachments").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AttachmentKind {
     /// "A VPC is attached to an enterprise router."
@@ -104,7 +106,7 @@ pub const DEFAULT_ASN: u32 = 64512;
 /// number (65535 and 4294967295 are reserved, RFC 7300).
 pub const ASN_RANGES: [(u32, u32); 2] = [(64512, 65534), (4_200_000_000, 4_294_967_294)];
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct EnterpriseRouter {
     pub id: String,
     pub name: String,
@@ -114,7 +116,7 @@ pub struct EnterpriseRouter {
     pub region: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Attachment {
     pub id: String,
     pub name: String,
@@ -138,20 +140,20 @@ pub struct Attachment {
 }
 
 /// Where a router route sends packets: an attachment, or nowhere (blackhole).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Hop {
     Attachment(u32),
     Blackhole,
 }
 
 /// A static route of a router route table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StaticRoute {
     pub destination: Ipv4Net,
     pub hop: Hop,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RouteTable {
     pub id: String,
     pub name: String,
@@ -161,7 +163,7 @@ pub struct RouteTable {
 }
 
 /// The route a router chose, and why.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Choice {
     pub table: u32,
     pub destination: Ipv4Net,
@@ -182,7 +184,7 @@ fn rank(propagated: Option<AttachmentKind>) -> u8 {
 }
 
 /// Every enterprise router of a world and every attachment, live or deleted.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Routers {
     pub routers: Vec<EnterpriseRouter>,
     pub attachments: Vec<Attachment>,

@@ -28,7 +28,7 @@ use crate::time::{Span, Time};
 use crate::world::{Endpoint, ModelError, Outcome, World};
 
 /// A change to policy at a point in the script.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Change {
     SecurityGroupRules { group: u32, rules: Vec<sg::Rule> },
     AclEntries { acl: u32, entries: Vec<acl::Entry> },
@@ -37,7 +37,7 @@ pub enum Change {
 }
 
 /// How a TCP session ends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Close {
     /// FIN from the client, FIN from the server, last ACK.
     Fin,
@@ -48,7 +48,7 @@ pub enum Close {
 }
 
 /// A TCP session: handshake, request/response data, close.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct TcpSession {
     pub client: Endpoint,
     pub server: Endpoint,
@@ -63,13 +63,13 @@ pub struct TcpSession {
     pub gap: Span,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Side {
     Client,
     Server,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct Step {
     side: Side,
     flags: u8,
@@ -86,7 +86,7 @@ impl Step {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Session {
     spec: TcpSession,
     plan: Vec<Step>,
@@ -108,7 +108,7 @@ struct Ends {
     gap: Span,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 enum Event {
     /// One packet. `scripted` packets count as pending until sent; hosts' answers do not.
     Send {
@@ -126,7 +126,7 @@ enum Event {
     Change(Change),
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Repeat {
     from: Endpoint,
     packet: Packet,
@@ -139,7 +139,7 @@ struct Repeat {
 }
 
 /// Something the simulation wants the reader to know that is not a packet (the teaching view).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Note {
     pub at: Time,
     /// The packet it is about, if any (so that an explanation filtered to some packets keeps
@@ -148,7 +148,10 @@ pub struct Note {
     pub text: String,
 }
 
-/// The world plus its clock and script.
+/// The world plus its clock and script. Serialized whole for snapshots: the queue holds
+/// traffic as its description, so a snapshot's size follows the flows in progress and the
+/// outcomes kept, never the packets still to send.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Simulation {
     pub world: World,
     now: Time,

@@ -6,7 +6,9 @@ use crate::Direction;
 
 /// The stages of the per-packet path (D5): egress SG, egress ACL, route, ingress ACL,
 /// ingress SG.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Stage {
     SgEgress,
@@ -28,7 +30,7 @@ impl Stage {
 }
 
 /// Which rule (or which absence of one) decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum By {
     /// Rule `rule` (index in the list) of revision `rev` of security group `sg`'s rules;
     /// `tracked` says whether the allowed flow entered connection tracking (aws untracked
@@ -59,7 +61,7 @@ pub enum By {
     Nat(crate::nat::NatDrop),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     Allow(By),
@@ -78,7 +80,7 @@ impl Verdict {
 }
 
 /// A stage's verdict and where it was taken: the ENI (SG stages) or subnet (ACL stages).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Decision {
     pub stage: Stage,
     pub at: u32,

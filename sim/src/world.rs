@@ -52,6 +52,9 @@ mod gateways;
 mod lifecycle;
 mod router_logs;
 mod routing;
+mod saved;
+
+use saved::Topology;
 
 type Map<K, V> = HashMap<K, V, FixedState>;
 
@@ -68,7 +71,9 @@ fn ip_key(vpc: u32, ip: Ipv4Addr) -> u64 {
 }
 
 /// One side of a packet's journey: an ENI or a host on the internet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Endpoint {
     Eni(u32),
@@ -308,7 +313,7 @@ resource!(
     NatGateway
 );
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Vpc {
     pub id: String,
     pub name: String,
@@ -334,7 +339,7 @@ impl Vpc {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Subnet {
     pub id: String,
     pub name: String,
@@ -348,7 +353,7 @@ pub struct Subnet {
     node: NodeIndex,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Eni {
     pub id: String,
     pub name: String,
@@ -365,6 +370,8 @@ pub struct Eni {
     pub created: Time,
     pub meta: Arc<CaptureMeta>,
     /// The compiled first-match lists, [ingress, egress] (shared by ENIs with equal lists).
+    /// Snapshots keep each shared list once (`saved::enis`).
+    #[serde(skip)]
     rules: [Arc<Classifier<By>>; 2],
     /// aws untracked flows (D7): does the *other* direction allow all ports of TCP / UDP to
     /// 0.0.0.0/0? Indexed like `rules`, then [tcp, udp].
@@ -375,7 +382,7 @@ pub struct Eni {
     node: NodeIndex,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct SecurityGroup {
     pub id: String,
     pub name: String,
@@ -399,7 +406,7 @@ impl SecurityGroup {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct NetworkAcl {
     pub id: String,
     pub name: String,
@@ -422,7 +429,7 @@ impl NetworkAcl {
 }
 
 /// Where a route sends packets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Target {
     Local,
     InternetGateway(u32),
@@ -432,13 +439,13 @@ pub enum Target {
     Blackhole,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Route {
     pub destination: Ipv4Net,
     pub target: Target,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RouteTable {
     pub id: String,
     pub name: String,
@@ -461,7 +468,7 @@ impl RouteTable {
 
 /// A NAT gateway (policy.md §6.2): a requester-managed ENI in a public subnet that
 /// translates the sources of private subnets' traffic to its own address.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct NatGateway {
     pub id: String,
     pub name: String,
@@ -473,7 +480,7 @@ pub struct NatGateway {
     pub table: nat::Table,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct InternetGateway {
     pub id: String,
     pub vpc: u32,
@@ -481,7 +488,7 @@ pub struct InternetGateway {
     node: NodeIndex,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ExternalHost {
     /// Given, or `host-N`: external hosts are not cloud resources, their IDs draw no
     /// randomness.
@@ -497,7 +504,7 @@ pub struct ExternalHost {
 }
 
 /// A flow log and its collector.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct FlowLog {
     pub collector: Collector<Decision>,
     pub deleted: bool,
@@ -510,7 +517,7 @@ pub struct FlowLog {
 
 /// Nodes of the topology graph. Enterprise routers, NAT gateways, VPN and Direct Connect
 /// gateways and cross-region links are further kinds of node (a later issue).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Node {
     Internet,
     Vpc(u32),
@@ -525,7 +532,7 @@ pub enum Node {
 }
 
 /// The route a packet took out of its subnet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RouteHit {
     pub table: u32,
     pub route: u32,
@@ -533,7 +540,7 @@ pub struct RouteHit {
 }
 
 /// An address translation on the way (the IGW's elastic-IP 1:1 NAT).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Translation {
     pub igw: u32,
     pub from: Ipv4Addr,
@@ -543,7 +550,7 @@ pub struct Translation {
 }
 
 /// Why a packet went no further.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Drop {
     /// A security group or ACL denied it.
     Policy(Decision),
@@ -566,7 +573,7 @@ pub enum Drop {
 }
 
 /// What became of one packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Fate {
     Delivered {
         to: Endpoint,
@@ -578,7 +585,7 @@ pub enum Fate {
 }
 
 /// The full account of one packet: every stage's decision, the route, translations, fate.
-#[derive(Clone, Copy, Debug, serde::Serialize)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
     pub id: u64,
     pub at: Time,
@@ -603,7 +610,7 @@ pub struct Outcome {
 }
 
 /// Why a router dropped a packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum RouterDrop {
     /// The attachment it arrived on is associated with no route table, or the table has no
     /// route for the destination.
@@ -615,7 +622,7 @@ pub enum RouterDrop {
 }
 
 /// The router hop of a packet: where it came in and the route that sent it on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RouterHit {
     pub router: u32,
     pub from: u32,
@@ -624,7 +631,7 @@ pub struct RouterHit {
 
 /// A NAT gateway's translation of one packet: the inside (host, port) and the outside
 /// (gateway address, NAT port).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NatHit {
     pub nat: u32,
     pub inside: (Ipv4Addr, u16),
@@ -648,7 +655,7 @@ impl Outcome {
 }
 
 /// A packet as one capture point saw it (for pcap output).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Captured {
     pub at: Time,
     pub packet_id: u64,
@@ -732,6 +739,10 @@ pub struct FlowLogUpdate {
     pub tags: Option<BTreeMap<String, String>>,
 }
 
+/// One simulated cloud. Serialized whole for snapshots (`saved` keeps what is not simply its
+/// fields: the topology graph's exact layout, shared classifiers, hash maps in key order), so
+/// that a world read back behaves exactly as the one written, packet for packet.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct World {
     pub profile: Profile,
     pub account_id: String,
@@ -739,6 +750,7 @@ pub struct World {
     rng: ChaCha8Rng,
     pub vpcs: Vec<Vpc>,
     pub subnets: Vec<Subnet>,
+    #[serde(with = "saved::enis")]
     pub enis: Vec<Eni>,
     pub security_groups: Vec<SecurityGroup>,
     pub acls: Vec<NetworkAcl>,
@@ -755,11 +767,14 @@ pub struct World {
     router_nodes: BTreeMap<u32, NodeIndex>,
     /// Cloud Connect Networks (`crate::ccn`, `connect`).
     pub ccns: Ccns,
-    graph: StableUnGraph<Node, ()>,
+    /// The topology graph, with what a snapshot needs to rebuild its exact layout.
+    graph: Topology,
     internet: NodeIndex,
     /// (VPC, private IP) → ENI, keyed by [`ip_key`].
+    #[serde(with = "saved::map")]
     private_ips: Map<u64, u32>,
     /// Public addresses: elastic IPs and external hosts.
+    #[serde(with = "saved::map")]
     public_ips: Map<Ipv4Addr, Endpoint>,
     /// Flow logs covering each ENI.
     eni_logs: Vec<Vec<u32>>,
@@ -783,7 +798,7 @@ impl World {
         let region = config
             .region
             .unwrap_or_else(|| config.profile.default_region.to_string());
-        let mut graph = StableUnGraph::default();
+        let mut graph = Topology::default();
         let internet = graph.add_node(Node::Internet);
         World {
             profile: config.profile,
@@ -863,6 +878,11 @@ impl World {
             Kind::RouterAttachment => &self.routers.attachments[i].id,
             Kind::NatGateway => &self.nats[i].id,
         })
+    }
+
+    /// Packets sent so far (each packet's id is its number).
+    pub fn packets_sent(&self) -> u64 {
+        self.packets
     }
 
     /// The live resources of `kind`, ID → index, ordered by ID (for paginated listing).
@@ -2891,7 +2911,7 @@ impl World {
             Endpoint::External(i) => self.externals[i as usize].node,
         };
         let Some((_, nodes)) =
-            petgraph::algo::astar(&self.graph, node(from), |n| n == node(to), |_| 1u32, |_| 0)
+            petgraph::algo::astar(&*self.graph, node(from), |n| n == node(to), |_| 1u32, |_| 0)
         else {
             return Vec::new();
         };

@@ -37,6 +37,8 @@ pub fn temp_dir(name: &str) -> PathBuf {
 
 pub struct Server {
     pub addr: SocketAddr,
+    /// The cloud it serves (how it was restored, its store).
+    pub cloud: Arc<Cloud>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -47,11 +49,12 @@ impl Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(serve(listener, cloud, Arc::new(tenancy), async {
+        let task = tokio::spawn(serve(listener, cloud.clone(), Arc::new(tenancy), async {
             let _ = stopped.await;
         }));
         Server {
             addr,
+            cloud,
             stop: Some(stop),
             task,
         }

@@ -3,8 +3,10 @@
 //! A change is applied to the project in memory, then stored (command and delivered records in
 //! one durable transaction, shared with whatever other changes queued meanwhile: `commit`),
 //! then acknowledged. If storing fails the project is rebuilt from the store, so memory never
-//! stays ahead of disk. On start every project is rebuilt by applying its stored commands
-//! again: the simulator is deterministic, so the result is the state that was acknowledged.
+//! stays ahead of disk. On start every project is rebuilt from its latest snapshot
+//! (`snapshot`, taken every so many commands or packets) by applying the commands stored after
+//! it; without a snapshot that reads back, by applying every stored command. The simulator is
+//! deterministic, so either way the result is the state that was acknowledged.
 //!
 //! Each project has its own lock, held only while a request applies or reads (never while it
 //! waits for the disk), so projects never wait for each other; a long Advance holds only its
@@ -14,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 use tonic::Code;
@@ -26,6 +28,7 @@ use super::error::ApiError;
 use super::pb;
 use super::project::{Applied, Project};
 use super::quota::Quotas;
+use super::snapshot::{self, Mark};
 use crate::store::{Store, StoreError, StoredRecord};
 
 /// Who is calling: the project a token maps to.
@@ -43,6 +46,8 @@ pub struct Defaults {
     /// Unix seconds at which a new project's virtual clock starts.
     pub start: u64,
     pub quotas: Quotas,
+    /// When projects are snapshotted.
+    pub snapshots: snapshot::Policy,
 }
 
 impl Default for Defaults {
@@ -52,6 +57,7 @@ impl Default for Defaults {
             seed: 0,
             start: 1_704_067_200,
             quotas: Quotas::default(),
+            snapshots: snapshot::Policy::default(),
         }
     }
 }
@@ -70,6 +76,8 @@ struct Slot {
     queued: u64,
     /// Its ticket (`Durable::issue`): what a request that saw this slot waits for.
     ticket: u64,
+    /// Where the last snapshot was taken (or what the project was rebuilt from).
+    mark: Mark,
 }
 
 /// A project and what is read without taking the project's lock (a long Advance holds it; the
@@ -87,13 +95,14 @@ struct Entry {
 }
 
 impl Entry {
-    fn new(project: Project, stored: u64) -> Arc<Entry> {
+    fn new(project: Project, stored: u64, mark: Mark) -> Arc<Entry> {
         let speed = AtomicU64::new(project.speed.to_bits());
         Arc::new(Entry {
             slot: Mutex::new(Slot {
                 project,
                 queued: stored,
                 ticket: 0,
+                mark,
             }),
             durable: Arc::new(Durable::default()),
             speed,
@@ -151,6 +160,20 @@ pub struct Cloud {
     projects: Mutex<BTreeMap<String, Arc<Entry>>>,
     delivered: broadcast::Sender<Arc<Delivered>>,
     committer: Committer,
+    /// How each project was rebuilt at start.
+    restored: Vec<Restored>,
+}
+
+/// How a project was rebuilt from the store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Restored {
+    pub project: String,
+    /// The command of the snapshot it started from (`None`: every stored command applied).
+    pub snapshot: Option<u64>,
+    /// Stored commands applied (after the snapshot, or from the first).
+    pub replayed: u64,
+    /// Wall-clock time to read and apply them.
+    pub seconds: f64,
 }
 
 /// Why the cloud could not start.
@@ -205,18 +228,14 @@ impl Cloud {
     pub fn open(dir: &Path, defaults: Defaults) -> Result<Cloud, OpenError> {
         let store = Arc::new(Store::open(dir)?);
         let mut projects = BTreeMap::new();
+        let mut restored = Vec::new();
         for id in store.projects()? {
-            let started = std::time::Instant::now();
-            tracing::info!(project = %id, "replaying stored commands");
-            let project = replay(&store, &id)?;
+            let Some((project, mark, how)) = restore(&store, &id)? else {
+                continue;
+            };
             let stored = project.applied;
-            tracing::info!(
-                project = %id,
-                commands = stored,
-                seconds = started.elapsed().as_secs_f64(),
-                "replayed"
-            );
-            projects.insert(id, Entry::new(project, stored));
+            projects.insert(id, Entry::new(project, stored, mark));
+            restored.push(how);
         }
         let (delivered, _) = broadcast::channel(4096);
         let committer = Committer::start(store.clone(), delivered.clone());
@@ -226,7 +245,13 @@ impl Cloud {
             projects: Mutex::new(projects),
             delivered,
             committer,
+            restored,
         })
+    }
+
+    /// How each stored project was rebuilt when the cloud opened, in project order.
+    pub fn restored(&self) -> &[Restored] {
+        &self.restored
     }
 
     pub fn project_ids(&self) -> Vec<String> {
@@ -250,7 +275,7 @@ impl Cloud {
             return Ok(s.clone());
         }
         let project = Project::new(&caller.project, &self.init(caller.provider))?;
-        let entry = Entry::new(project, 0);
+        let entry = Entry::new(project, 0, Mark::default());
         all.insert(caller.project.clone(), entry.clone());
         Ok(entry)
     }
@@ -287,18 +312,22 @@ impl Cloud {
             return Ok(());
         }
         let _ = entry.durable.wait(slot.ticket);
-        let commands = self.store.commands(id).map_err(unavailable)?;
-        let (project, stored) = if commands.is_empty() {
+        let (project, stored, mark) = match restore(&self.store, id).map_err(unavailable)? {
+            Some((project, mark, _)) => {
+                let stored = project.applied;
+                (project, stored, mark)
+            }
             // Its creation was never stored: it starts over, unstored.
-            (Project::new(id, &self.init(slot.project.provider))?, 0)
-        } else {
-            let project = rebuild(id, commands).map_err(unavailable)?;
-            let stored = project.applied;
-            (project, stored)
+            None => (
+                Project::new(id, &self.init(slot.project.provider))?,
+                0,
+                Mark::default(),
+            ),
         };
         tracing::warn!(project = %id, commands = stored, "rebuilt from the store after a failed change");
         slot.project = project;
         slot.queued = stored;
+        slot.mark = mark;
         slot.ticket = entry.durable.rebuilt();
         entry
             .speed
@@ -354,6 +383,8 @@ impl Cloud {
         // being applied or stored meanwhile.
         let slot = entry.slot.lock().map_err(|_| poisoned())?;
         let _ = entry.durable.wait(slot.ticket);
+        // Its snapshots still being written stop here.
+        entry.durable.abandon();
         self.store
             .delete_project(&caller.project)
             .map_err(unavailable)?;
@@ -415,13 +446,14 @@ impl Cloud {
         cmd: &Command,
     ) -> Result<Applied, ApiError> {
         let applied = slot.project.apply(cmd)?;
-        let job = |seq, command: Vec<u8>, records, purges| Job {
+        let job = |seq, command: Vec<u8>, records, purges, snapshot| Job {
             project: project.to_string(),
             seq,
             ticket: entry.durable.issue(),
             command,
             records,
             purges,
+            snapshot,
             durable: entry.durable.clone(),
         };
         if slot.queued == 0 {
@@ -430,8 +462,13 @@ impl Cloud {
                 seed: self.defaults.seed,
                 start: slot.project.start.secs(),
             };
-            self.committer
-                .queue(job(1, Command::Init(init).encode(), Vec::new(), Vec::new()));
+            self.committer.queue(job(
+                1,
+                Command::Init(init).encode(),
+                Vec::new(),
+                Vec::new(),
+                None,
+            ));
             slot.queued = 1;
         }
         let purges = if matches!(cmd, Command::Advance(_)) || !applied.records.is_empty() {
@@ -440,8 +477,9 @@ impl Cloud {
             Vec::new()
         };
         let seq = slot.project.applied;
+        let snapshot = self.snapshot(project, slot);
         // The records go to the store (and to tails from there); the caller's view needs none.
-        let job = job(seq, cmd.encode(), applied.records.clone(), purges);
+        let job = job(seq, cmd.encode(), applied.records.clone(), purges, snapshot);
         slot.ticket = job.ticket;
         self.committer.queue(job);
         slot.queued = seq;
@@ -449,6 +487,36 @@ impl Cloud {
             .speed
             .store(slot.project.speed.to_bits(), Ordering::Relaxed);
         Ok(applied)
+    }
+
+    /// A snapshot of a locked project right after its latest command, when one is due
+    /// (`Defaults::snapshots`), to be stored once the command is (`commit`). Costs the time to
+    /// serialise the project, under its lock; a project that cannot be serialised is logged
+    /// and goes on without one.
+    fn snapshot(&self, id: &str, slot: &mut Slot) -> Option<Vec<u8>> {
+        if !self.defaults.snapshots.due(&slot.project, slot.mark) {
+            return None;
+        }
+        let started = Instant::now();
+        let mark = Mark::of(&slot.project);
+        // Not retried before the next interval, taken or not.
+        slot.mark = mark;
+        match snapshot::encode(&slot.project) {
+            Ok(bytes) => {
+                tracing::info!(
+                    project = %id,
+                    seq = mark.seq,
+                    bytes = bytes.len(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "snapshot taken"
+                );
+                Some(bytes)
+            }
+            Err(why) => {
+                tracing::warn!(project = %id, seq = mark.seq, error = %why, "no snapshot");
+                None
+            }
+        }
     }
 
     /// Reads a project.
@@ -502,12 +570,109 @@ impl Cloud {
     }
 }
 
-/// Rebuilds a project from its stored commands.
-fn replay(store: &Store, id: &str) -> Result<Project, OpenError> {
-    rebuild(id, store.commands(id)?)
+/// Rebuilds a project from the store: from its latest snapshot and the commands after it, or
+/// (no snapshot, or one that does not read back) from every stored command. Logs when it
+/// starts and ends, with how many commands it applied and how long it took. `None` when the
+/// project has no stored command.
+fn restore(store: &Store, id: &str) -> Result<Option<(Project, Mark, Restored)>, OpenError> {
+    let started = Instant::now();
+    let base = match store.snapshot(id)? {
+        Some((seq, bytes)) => match snapshot::decode(id, seq, &bytes) {
+            Ok(project) => Some(project),
+            Err(why) => {
+                tracing::warn!(
+                    project = %id,
+                    seq,
+                    reason = %why,
+                    "ignoring the stored snapshot; applying every stored command"
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let from = base.as_ref().map(|p| p.applied);
+    let tail = store.commands_after(id, from.unwrap_or(0))?;
+    if from.is_none() && tail.is_empty() {
+        return Ok(None);
+    }
+    let replayed = tail.len() as u64;
+    tracing::info!(project = %id, snapshot = ?from, commands = replayed, "replaying stored commands");
+    let (project, mark) = match base {
+        Some(project) => {
+            let mark = Mark::of(&project);
+            match replay(id, project, tail) {
+                Ok(project) => (project, mark),
+                Err(e) => {
+                    tracing::warn!(
+                        project = %id,
+                        error = %e,
+                        "the commands after the snapshot do not apply to it; applying every stored command"
+                    );
+                    let all = store.commands(id)?;
+                    return finish(id, rebuild(id, all)?, Mark::default(), None, started).map(Some);
+                }
+            }
+        }
+        None => (rebuild(id, tail)?, Mark::default()),
+    };
+    finish(id, project, mark, from, started).map(Some)
 }
 
-/// Rebuilds a project from its commands.
+/// Logs the end of a `restore`.
+fn finish(
+    id: &str,
+    project: Project,
+    mark: Mark,
+    snapshot: Option<u64>,
+    started: Instant,
+) -> Result<(Project, Mark, Restored), OpenError> {
+    let replayed = project.applied - snapshot.unwrap_or(0);
+    let seconds = started.elapsed().as_secs_f64();
+    tracing::info!(
+        project = %id,
+        snapshot = ?snapshot,
+        commands = replayed,
+        seconds,
+        "replayed"
+    );
+    let how = Restored {
+        project: id.to_string(),
+        snapshot,
+        replayed,
+        seconds,
+    };
+    Ok((project, mark, how))
+}
+
+/// Applies commands, in order, to a project restored from a snapshot.
+fn replay(
+    id: &str,
+    mut project: Project,
+    commands: Vec<(u64, Vec<u8>)>,
+) -> Result<Project, OpenError> {
+    for (seq, bytes) in commands {
+        apply_stored(id, &mut project, seq, &bytes)?;
+    }
+    Ok(project)
+}
+
+/// Applies stored command `seq` to a project at `seq - 1`.
+fn apply_stored(id: &str, project: &mut Project, seq: u64, bytes: &[u8]) -> Result<(), OpenError> {
+    let fail = |detail: String| OpenError::Replay {
+        project: id.to_string(),
+        seq,
+        detail,
+    };
+    let cmd = Command::decode(bytes).map_err(fail)?;
+    project.apply(&cmd).map_err(|e| fail(e.to_string()))?;
+    if project.applied != seq {
+        return Err(fail(format!("sequence {} expected", project.applied)));
+    }
+    Ok(())
+}
+
+/// Rebuilds a project from all its commands, the first its creation.
 fn rebuild(id: &str, commands: Vec<(u64, Vec<u8>)>) -> Result<Project, OpenError> {
     let fail = |seq: u64, detail: String| OpenError::Replay {
         project: id.to_string(),
@@ -524,13 +689,6 @@ fn rebuild(id: &str, commands: Vec<(u64, Vec<u8>)>) -> Result<Project, OpenError
             "the first command is not the project's creation".into(),
         ));
     };
-    let mut project = Project::new(id, &init).map_err(|e| fail(seq, e.to_string()))?;
-    for (seq, bytes) in iter {
-        let cmd = Command::decode(&bytes).map_err(|e| fail(seq, e))?;
-        project.apply(&cmd).map_err(|e| fail(seq, e.to_string()))?;
-        if project.applied != seq {
-            return Err(fail(seq, format!("sequence {} expected", project.applied)));
-        }
-    }
-    Ok(project)
+    let project = Project::new(id, &init).map_err(|e| fail(seq, e.to_string()))?;
+    replay(id, project, iter.collect())
 }

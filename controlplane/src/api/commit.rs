@@ -14,6 +14,12 @@
 //!
 //! Delivered records are published to tails from this thread, after they are durable, in
 //! command order.
+//!
+//! A command may carry a snapshot of its project (`api::snapshot`). Once the command is
+//! stored, the snapshot is written in parts of at most `SNAPSHOT_PART` bytes, one with each
+//! transaction (the thread does not wait for commands to make one): a large snapshot never
+//! makes the commands of other projects wait for more than one part. A project deleted
+//! meanwhile (`Durable::abandon`) gets no more of its parts.
 
 use std::collections::VecDeque;
 use std::sync::mpsc;
@@ -23,11 +29,14 @@ use std::thread::JoinHandle;
 use tokio::sync::broadcast;
 
 use super::cloud::Delivered;
-use crate::store::{Commit, Purge, Store, StoredRecord};
+use crate::store::{Commit, Purge, SnapshotPart, Store, StoredRecord};
 
 /// How many commands one transaction takes at most: bounds a transaction's size and the wait
 /// of the first command in it.
 const MAX_BATCH: usize = 512;
+
+/// The most snapshot bytes one transaction writes.
+pub const SNAPSHOT_PART: usize = 1 << 20;
 
 /// How far a project's queued commands have been stored.
 ///
@@ -43,6 +52,8 @@ pub struct Durable {
     state: Mutex<Resolved>,
     changed: Condvar,
     notify: tokio::sync::Notify,
+    /// The project was deleted: its snapshots still being written are dropped.
+    abandoned: std::sync::atomic::AtomicBool,
 }
 
 /// How many failed runs of commands are remembered for requests still waiting on them.
@@ -129,6 +140,18 @@ impl Durable {
         }
     }
 
+    /// The project is being deleted: no more of its snapshots' parts are written. Set before
+    /// the deletion's transaction: a part is checked inside its own, so either it is written
+    /// before the deletion (which removes it) or not at all.
+    pub fn abandon(&self) {
+        self.abandoned
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn abandoned(&self) -> bool {
+        self.abandoned.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Whether a command failed since the last rebuild (the project must be rebuilt).
     pub fn failed(&self) -> bool {
         self.lock()
@@ -200,6 +223,9 @@ pub struct Job {
     pub command: Vec<u8>,
     pub records: Vec<StoredRecord>,
     pub purges: Vec<Purge>,
+    /// The project's snapshot right after this command, when one was due
+    /// (`api::snapshot`): written in parts once the command is stored.
+    pub snapshot: Option<Vec<u8>>,
     pub durable: Arc<Durable>,
 }
 
@@ -226,8 +252,8 @@ impl Committer {
     pub fn queue(&self, job: Job) {
         let durable = job.durable.clone();
         let ticket = job.ticket;
-        let sent = self.queue.as_ref().map(|q| q.send(job));
-        if !matches!(sent, Some(Ok(()))) {
+        let sent = self.queue.as_ref().is_some_and(|q| q.send(job).is_ok());
+        if !sent {
             durable.resolve(ticket, Some("the server is shutting down".into()));
         }
     }
@@ -242,10 +268,55 @@ impl Drop for Committer {
     }
 }
 
+/// A snapshot being written, part by part.
+struct Writing {
+    project: String,
+    seq: u64,
+    bytes: Vec<u8>,
+    /// The next part to write.
+    next: u32,
+    durable: Arc<Durable>,
+}
+
+impl Writing {
+    fn parts(&self) -> u32 {
+        self.bytes.len().div_ceil(SNAPSHOT_PART).max(1) as u32
+    }
+
+    fn part(&self) -> &[u8] {
+        let start = self.next as usize * SNAPSHOT_PART;
+        &self.bytes[start.min(self.bytes.len())..(start + SNAPSHOT_PART).min(self.bytes.len())]
+    }
+}
+
 fn run(store: &Store, jobs: &mpsc::Receiver<Job>, delivered: &broadcast::Sender<Arc<Delivered>>) {
-    while let Ok(first) = jobs.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+    let mut writing: VecDeque<Writing> = VecDeque::new();
+    // Until the server stops; then the snapshots under way are finished.
+    let mut open = true;
+    loop {
+        // With a snapshot to write, a transaction goes ahead without waiting for commands.
+        let first = if writing.is_empty() {
+            if !open {
+                break;
+            }
+            match jobs.recv() {
+                Ok(job) => Some(job),
+                Err(_) => break,
+            }
+        } else if open {
+            match jobs.try_recv() {
+                Ok(job) => Some(job),
+                Err(mpsc::TryRecvError::Empty) => None,
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    open = false;
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let mut batch: Vec<Job> = first.into_iter().collect();
+        while !batch.is_empty() && batch.len() < MAX_BATCH {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
@@ -261,8 +332,27 @@ fn run(store: &Store, jobs: &mpsc::Receiver<Job>, delivered: &broadcast::Sender<
                 purges: &j.purges,
             })
             .collect();
-        let results = store.commit_batch(&commits);
+        let gone = || writing.front().is_some_and(|w| w.durable.abandoned());
+        let part = writing.front().map(|w| SnapshotPart {
+            project: &w.project,
+            seq: w.seq,
+            index: w.next,
+            of: w.parts(),
+            bytes: w.part(),
+            gone: &gone,
+        });
+        let (results, written) = store.commit_batch_with(&commits, part.as_ref());
         drop(commits);
+        if let Some(w) = writing.front_mut() {
+            w.next += 1;
+            // Dropped or failed: the snapshot is abandoned (the next interval takes another).
+            if !written || w.next == w.parts() {
+                if !written && !w.durable.abandoned() {
+                    tracing::warn!(project = %w.project, seq = w.seq, "a snapshot could not be stored");
+                }
+                writing.pop_front();
+            }
+        }
         // Each project's waiters are woken once, after all of its commands in the batch.
         let mut resolved: Vec<Arc<Durable>> = Vec::new();
         for (job, result) in batch.into_iter().zip(results) {
@@ -277,6 +367,15 @@ fn run(store: &Store, jobs: &mpsc::Receiver<Job>, delivered: &broadcast::Sender<
                             project: job.project.clone(),
                             record,
                         }));
+                    }
+                    if let Some(bytes) = job.snapshot {
+                        writing.push_back(Writing {
+                            project: job.project,
+                            seq: job.seq,
+                            bytes,
+                            next: 0,
+                            durable: job.durable.clone(),
+                        });
                     }
                     job.durable.resolve_quietly(job.ticket, None);
                 }

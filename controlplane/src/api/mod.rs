@@ -12,6 +12,8 @@
 //! - `tenancy`: bearer tokens → projects.
 //! - `grpc`: the five services' thin handlers.
 //! - `server`: `serve(listener, cloud, tenancy, shutdown)` with reflection and health.
+//! - `snapshot`: a project's whole state, taken every so many commands, so a start replays
+//!   only the commands after it.
 
 pub mod cloud;
 pub mod command;
@@ -23,10 +25,11 @@ pub mod pb;
 pub mod project;
 pub mod quota;
 pub mod server;
+pub mod snapshot;
 pub mod tenancy;
 pub mod view;
 
-pub use cloud::{Caller, Cloud, Defaults};
+pub use cloud::{Caller, Cloud, Defaults, Restored};
 pub use quota::Quotas;
 pub use server::serve;
 pub use tenancy::Tenancy;

@@ -6,7 +6,9 @@ use tonic::Code;
 use super::error::ApiError;
 
 /// Every collection of the API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Collection {
     Vpcs,
     Subnets,

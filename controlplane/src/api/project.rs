@@ -57,6 +57,9 @@ pub struct Applied {
     pub dropped: u64,
 }
 
+/// One project. Serialized whole for snapshots (`snapshot`): a project read back is the one
+/// written, and applies later commands exactly as it would have.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Project {
     pub id: String,
     pub provider: Provider,
@@ -76,6 +79,7 @@ pub struct Project {
 }
 
 /// A flow log's record format as the caller asked for it.
+#[derive(serde::Serialize, serde::Deserialize)]
 struct FlowFormat {
     name: String,
     aws_fields: String,

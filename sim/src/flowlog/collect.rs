@@ -27,7 +27,7 @@ use crate::time::{Span, Time};
 use crate::{Action, Direction};
 
 /// Which traffic a flow log keeps (seed 003: all, accepted, rejected).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Filter {
     #[default]
@@ -49,7 +49,7 @@ impl Filter {
 
 /// What a flow log watches: one ENI, every ENI of a subnet, or of a VPC (including ENIs
 /// created later, seed 001).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     Eni(u32),
@@ -64,7 +64,7 @@ pub enum Scope {
 }
 
 /// The settings of one flow log.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Settings {
     pub id: String,
     pub name: String,
@@ -94,7 +94,7 @@ pub struct Observation<D> {
     pub decisions: [Option<D>; 2],
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 struct AggKey {
     eni: u32,
     direction: Direction,
@@ -130,7 +130,7 @@ impl AggKey {
 }
 
 /// The counters of one (capture point, direction, 5-tuple, action) in the open window.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct Agg {
     pkt_src: Ipv4Addr,
     pkt_dst: Ipv4Addr,
@@ -158,7 +158,7 @@ impl Agg {
 }
 
 /// An aggregation entry: its key and counters, together in one place (80 bytes).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
 struct Slot {
     key: AggKey,
     agg: Agg,
@@ -168,7 +168,7 @@ struct Slot {
 type SlotTruth<D> = (Vec<u64>, Vec<D>);
 
 /// The router part of a slot (router flow logs): the first packet's path and the losses.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct RouterSlot {
     path: Option<Arc<RouterPath>>,
     lost_no_route: u64,
@@ -183,7 +183,7 @@ struct RouterSlot {
 /// a partial of it.
 ///
 /// 40 bytes: two fit in a conntrack entry beside the connection.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Partial {
     /// Packets counted; 0 for an unused partial.
     packets: u64,
@@ -327,7 +327,7 @@ pub struct Closed<D> {
 /// Aggregation entries of the open window live in a dense vector (`slots`, in order of
 /// creation) with an open-addressing index beside it. Most packets of tracked connections are
 /// not counted here but in a [`Partial`] kept with the connection, merged in later.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Collector<D> {
     pub settings: Settings,
     pub created: Time,
@@ -345,9 +345,17 @@ pub struct Collector<D> {
     /// [`Collector::merge_final`].
     indexed: usize,
     /// Scratch for sorting records at window close, kept for its capacity.
+    #[serde(skip)]
     order: Vec<(u64, u64, u128, u64, u32)>,
+    /// Always the same seed: `index` holds its hashes, so a snapshot restores them valid.
+    #[serde(skip, default = "index_hasher")]
     hasher: FixedState,
     keep_packet_ids: bool,
+}
+
+/// The hasher of every collector's index.
+fn index_hasher() -> FixedState {
+    FixedState::with_seed(0)
 }
 
 impl<D: Copy + PartialEq> Collector<D> {
@@ -362,7 +370,7 @@ impl<D: Copy + PartialEq> Collector<D> {
             index: Vec::new(),
             indexed: 0,
             order: Vec::new(),
-            hasher: FixedState::with_seed(0),
+            hasher: index_hasher(),
             keep_packet_ids,
         }
     }

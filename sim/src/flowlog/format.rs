@@ -64,7 +64,7 @@ mod ccn;
 const DASH: &str = "-";
 
 /// A flow-log output format.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Format {
     /// Huawei VPC flow log (D15).
     Huawei,
@@ -81,7 +81,9 @@ pub enum Format {
 }
 
 /// How a Tencent ENI record is laid out (D14).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum TencentStyle {
     /// CLS `key:value` pairs in the order of the documented sample (`tencent`).
     #[default]
@@ -243,7 +245,9 @@ impl fmt::Display for Format {
 
 /// A field of the AWS VPC flow-log record, v2–v5 (flowlogs.md §1.3 rows 1–29), in AWS's table
 /// order, then the v6 fields of transit-gateway records (§1.8).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum AwsField {
     Version,
     AccountId,
@@ -296,7 +300,7 @@ pub enum AwsField {
 
 /// Which records an AWS field, or a format, applies to: VPC flow-log records (ENIs),
 /// transit-gateway records (router attachments), or both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum FieldScope {
     Both,
     Vpc,
@@ -572,7 +576,7 @@ impl fmt::Display for AwsField {
 
 /// The fields of an AWS flow log, in print order: the v2 default, the transit-gateway default
 /// or a custom list (D17).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct AwsFormat {
     /// Never empty.
     fields: Vec<AwsField>,

@@ -14,7 +14,9 @@ use crate::time::Time;
 use crate::{Action, Direction};
 
 /// `OK`, `NODATA` or `SKIPDATA` (flowlogs.md §1.6, D12).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum LogStatus {
     #[serde(rename = "OK")]
     Ok,
@@ -35,7 +37,9 @@ impl LogStatus {
 }
 
 /// AWS v5 `traffic-path` (egress records only): how the packet left the VPC.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum TrafficPath {
     /// 1: to a resource in the same VPC.
     SameVpc = 1,
@@ -45,7 +49,10 @@ pub enum TrafficPath {
 
 /// Who captured the record: the network interface and its place in the topology, resolved to
 /// the strings the formats print. Shared by every record of that interface.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+///
+/// Serialized without its `None` router and CCN parts in human-readable formats (the `json`
+/// record format), with every field in binary ones (snapshots, whose formats need them all).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 pub struct CaptureMeta {
     /// Account (aws, alibaba, tencent AppID) or project id (huawei, 32 hex).
     pub account_id: String,
@@ -63,18 +70,48 @@ pub struct CaptureMeta {
     /// For a router attachment's records (router flow logs): the router's id. Such a capture
     /// point's `interface_id` is the attachment's id, `vpc_id` the attached VPC's (or `-`),
     /// and subnet, zone and instance do not apply (`-`). `None` for an ENI.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub router_id: Option<String>,
     /// For a Cloud Connect Network's records (CCN flow logs): the CCN and the region pair. Such
     /// a capture point's `interface_id` is the CCN's id, `vpc_id` the source VPC's, `region`
     /// the flow log's ("the region where logs are recorded", seed 004). `None` elsewhere.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub ccn: Option<CcnPoint>,
+}
+
+impl serde::Serialize for CaptureMeta {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let omit = s.is_human_readable();
+        let skip_router = omit && self.router_id.is_none();
+        let skip_ccn = omit && self.ccn.is_none();
+        let fields = 10 - usize::from(skip_router) - usize::from(skip_ccn);
+        let mut st = s.serialize_struct("CaptureMeta", fields)?;
+        st.serialize_field("account_id", &self.account_id)?;
+        st.serialize_field("interface_id", &self.interface_id)?;
+        st.serialize_field("vpc_id", &self.vpc_id)?;
+        st.serialize_field("subnet_id", &self.subnet_id)?;
+        st.serialize_field("instance_id", &self.instance_id)?;
+        st.serialize_field("region", &self.region)?;
+        st.serialize_field("az_id", &self.az_id)?;
+        st.serialize_field("primary_ip", &self.primary_ip)?;
+        if skip_router {
+            st.skip_field("router_id")?;
+        } else {
+            st.serialize_field("router_id", &self.router_id)?;
+        }
+        if skip_ccn {
+            st.skip_field("ccn")?;
+        } else {
+            st.serialize_field("ccn", &self.ccn)?;
+        }
+        st.end()
+    }
 }
 
 /// A CCN capture point: traffic from one attached VPC to another in another region, or (no
 /// regions) the CCN as a whole, where a quiet window's NODATA record is (seed 004; `crate::ccn`).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CcnPoint {
     pub ccn_id: String,
     /// The source VPC's attachment (alibaba `attachment-id`; tencent: the VPC's id); `-` for
@@ -93,7 +130,9 @@ impl CaptureMeta {
 
 /// Why a router dropped packets it received through an attachment: the AWS transit-gateway
 /// `packets-lost-*` counters (flowlogs.md §1.8, D13).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Loss {
     /// No route for the destination (`packets-lost-no-route`).
@@ -104,7 +143,7 @@ pub enum Loss {
 
 /// One side of a router crossing: the attachment a packet came in or went out through, and
 /// for a VPC attachment the interface it used (AWS `tgw-src-*` / `tgw-dst-*`, §1.8).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RouterEnd {
     pub attachment_id: String,
     /// The attached VPC's owner and id; `None` for other attachments.
@@ -118,14 +157,14 @@ pub struct RouterEnd {
 
 /// Where the packets of a router record came from and went: in through `src`, out through
 /// `dst` (`None`: the router dropped them).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RouterPath {
     pub src: RouterEnd,
     pub dst: Option<RouterEnd>,
 }
 
 /// The router part of a router record's traffic.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RouterFlow {
     /// The path of the record's first packet.
     pub path: Arc<RouterPath>,
@@ -137,7 +176,7 @@ pub struct RouterFlow {
 }
 
 /// The traffic part of an `OK` record.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Flow {
     /// srcaddr/dstaddr/ports/protocol as logged: the ENI side shows its primary private IP.
     /// ICMP ports are as the provider profile keys them (0 0, or id and type×256+code, D14).
@@ -166,7 +205,7 @@ pub struct Flow {
 }
 
 /// Why the record exists: the packets that made it and the decisions that judged them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Truth {
     /// Sequence numbers of the simulated packets counted (empty when the world does not keep
     /// them, as in the benchmark).
@@ -181,7 +220,7 @@ pub struct Truth {
 }
 
 /// One flow-log record.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Record {
     /// The flow log that produced it.
     pub flow_log_id: String,

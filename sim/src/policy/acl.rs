@@ -7,7 +7,7 @@ use crate::Direction;
 use crate::addr::Ipv4Net;
 
 /// One ACL entry.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     /// Rule number (aws 1–32766) or priority; lower is evaluated first.
     pub number: u32,

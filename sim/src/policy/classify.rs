@@ -19,7 +19,7 @@ use crate::addr::Ipv4Net;
 use crate::packet::proto;
 
 /// A rule in the classifier's own form.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Compiled<T> {
     pub protocol: ProtoMatch,
     pub dports: PortRange,
@@ -434,6 +434,20 @@ pub struct Classifier<T> {
     rules: Vec<Compiled<T>>,
     /// Decision trees for TCP, UDP, ICMP and every other protocol.
     trees: [Tree; 4],
+}
+
+/// Serialized as its rule list: the trees are a pure function of it ([`Classifier::new`]),
+/// rebuilt on load.
+impl<T: serde::Serialize> serde::Serialize for Classifier<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.rules.serialize(s)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Classifier<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Classifier<T>, D::Error> {
+        Vec::<Compiled<T>>::deserialize(d).map(Classifier::new)
+    }
 }
 
 impl<T> Default for Classifier<T> {

@@ -11,7 +11,9 @@ use std::fmt;
 use crate::packet::{L4, Packet, proto};
 
 /// What a rule does when it matches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleAction {
     Allow,
@@ -29,7 +31,7 @@ impl RuleAction {
 }
 
 /// Which packets a rule's protocol field selects.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum ProtoMatch {
     Any,
     Tcp,
@@ -90,7 +92,7 @@ impl fmt::Display for ProtoMatch {
 }
 
 /// An inclusive port range.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct PortRange {
     pub lo: u16,
     pub hi: u16,

@@ -9,7 +9,7 @@ use crate::addr::Ipv4Net;
 
 /// Where a rule's remote side is: a CIDR, or the members of a security group (their primary
 /// private IPs, policy.md §1.1).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Remote {
     Cidr(Ipv4Net),
     /// Index of the referenced security group in the world.
@@ -17,7 +17,7 @@ pub enum Remote {
 }
 
 /// One security-group rule.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rule {
     pub direction: Direction,
     pub action: RuleAction,

@@ -39,7 +39,7 @@ use crate::flowlog::CcnPoint;
 
 /// The CCN part of a packet's path: the learned route it took (from one attachment to
 /// another) and what the region pair's limit made of it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CcnHit {
     pub ccn: u32,
     /// Attachment indices in the CCN.
@@ -53,7 +53,7 @@ pub struct CcnHit {
 }
 
 /// What a bandwidth limit dropped.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Throttle {
     /// A CCN region pair's limit (`rate` bits per second), from attachment `from` to `to`.
     Ccn {
