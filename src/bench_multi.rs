@@ -219,7 +219,7 @@ impl Multi {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut world = World::new(Config {
             seed,
-            keep_truth: false,
+            truth: vpclab_sim::flowlog::TruthLevel::Counters,
             capture_packets: false,
             ..Config::new(Profile::of(PROVIDER))
         });

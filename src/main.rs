@@ -6,6 +6,7 @@ mod bench;
 mod bench_api;
 mod bench_multi;
 mod client;
+mod generate;
 mod output;
 mod serve;
 
@@ -73,6 +74,26 @@ enum Command {
         /// Write every packet at every capture point to this pcapng file.
         #[arg(long)]
         pcap: Option<PathBuf>,
+    },
+    /// Run a scenario's workload and write what the cloud delivers (its log layout), the
+    /// truth (incidents, labelled records) and a summary into a new directory.
+    Generate {
+        file: PathBuf,
+        /// The directory to create (refused if it exists and is not empty, unless --force).
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace a non-empty --out (only once the new one is complete).
+        #[arg(long)]
+        force: bool,
+        /// Simulate this cloud instead of the file's: huawei, alibaba, tencent or aws.
+        #[arg(long)]
+        provider: Option<String>,
+        /// aws: `text` (gzip, the default) or `parquet`.
+        #[arg(long, default_value = "text")]
+        file_format: String,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
     },
     /// Run scenarios' expectations (files, or directories of .yaml files; default scenarios/).
     Test { paths: Vec<PathBuf> },
@@ -225,6 +246,21 @@ fn command(command: Command) -> ExitCode {
             explain_record,
             pcap: pcap.as_deref(),
         }),
+        Command::Generate {
+            file,
+            out,
+            force,
+            provider,
+            file_format,
+            quiet,
+        } => generate::run(&generate::Args {
+            file,
+            out,
+            force,
+            provider,
+            file_format,
+            quiet,
+        }),
         Command::Test { paths } => cmd_test(paths),
         Command::Check { files } => cmd_check(&files),
         Command::Bench {
@@ -376,6 +412,7 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
         format,
         explain,
         capture: a.pcap.is_some(),
+        labels_only: false,
     };
     let mut shown = Shown::All;
     if let Some(n) = a.explain_record {
@@ -541,6 +578,14 @@ fn test_files(w: &mut dyn Write, files: &[PathBuf]) -> io::Result<ExitCode> {
                 continue;
             }
         };
+        // A dataset (a workload without expectations) is for `generate`, not a test.
+        if loaded.workload.is_some() && loaded.expectations.is_empty() {
+            writeln!(
+                w,
+                "SKIP {shown} (a workload without expectations: `vpclab generate` writes it)"
+            )?;
+            continue;
+        }
         let failures = match run(&mut loaded) {
             Ok(r) => r.check(&loaded),
             Err(e) => {

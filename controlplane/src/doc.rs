@@ -51,6 +51,117 @@ pub struct Scenario {
     pub until: Option<f64>,
     #[serde(default)]
     pub expect: Vec<S<ExpectDoc>>,
+    /// Fleets, benign traffic and incidents made by seeded processes (`workload`).
+    #[serde(default)]
+    pub workload: Option<S<WorkloadDoc>>,
+}
+
+/// `workload:` — a fleet's traffic as seeded random processes, incidents planted in it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadDoc {
+    /// Seconds of traffic after `start`.
+    pub duration: S<f64>,
+    /// Internet clients of the web tier.
+    #[serde(default)]
+    pub clients: Option<S<ClientsDoc>>,
+    /// Where fleets' elastic IPs are taken from (default 198.18.0.0/15).
+    #[serde(default)]
+    pub public_ips: Option<S<String>>,
+    /// Where administrators connect from (bastions allow SSH from it; default 203.0.113.0/28).
+    #[serde(default)]
+    pub admin_cidr: Option<S<String>>,
+    /// Multiplies every benign rate (default 1).
+    #[serde(default)]
+    pub scale: Option<S<f64>>,
+    #[serde(default)]
+    pub fleets: Vec<S<FleetDoc>>,
+    /// Roles given to ENIs declared under `vpcs`.
+    #[serde(default)]
+    pub roles: Vec<S<RoleDoc>>,
+    #[serde(default)]
+    pub incidents: Vec<S<IncidentDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientsDoc {
+    pub count: S<u32>,
+    #[serde(default)]
+    pub cidr: Option<S<String>>,
+}
+
+/// A VPC of ENIs by role, with their subnets, groups, ACLs, gateways and a flow log.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetDoc {
+    pub name: S<String>,
+    pub cidr: S<String>,
+    #[serde(default)]
+    pub region: Option<S<String>>,
+    /// ENIs per role: web, app, db, bastion, batch, private.
+    pub roles: S<std::collections::BTreeMap<String, S<u32>>>,
+    /// Roles whose ENIs get elastic IPs (default: web, bastion).
+    #[serde(default)]
+    pub public: Option<Vec<S<String>>>,
+    /// The fleet's VPC flow log (default: all traffic, the provider's window).
+    #[serde(default)]
+    pub flow_log: Option<S<FleetFlowLogDoc>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetFlowLogDoc {
+    #[serde(default)]
+    pub traffic: Option<S<String>>,
+    #[serde(default)]
+    pub window: Option<S<u64>>,
+    #[serde(default)]
+    pub capacity: Option<S<usize>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleDoc {
+    pub eni: S<String>,
+    pub role: S<String>,
+}
+
+/// An incident: a kind, when, and its parameters (each kind says which it reads).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentDoc {
+    pub kind: S<String>,
+    #[serde(default)]
+    pub name: Option<S<String>>,
+    /// Seconds after `start`.
+    pub at: S<f64>,
+    pub duration: S<f64>,
+    /// The attacker's address (outside), or an ENI's name (inside).
+    #[serde(default)]
+    pub from: Option<S<String>>,
+    /// `FLEET/ROLE` (its ENIs), an ENI's name, or an address outside.
+    #[serde(default)]
+    pub target: Option<S<String>>,
+    #[serde(default)]
+    pub ports: Option<S<PortsListDoc>>,
+    /// Arrivals per second (probes, attempts, connections, SYNs).
+    #[serde(default)]
+    pub rate: Option<S<f64>>,
+    /// Beaconing and mining: seconds between connections.
+    #[serde(default)]
+    pub period: Option<S<f64>>,
+    /// Exfiltration: bytes sent out in all.
+    #[serde(default)]
+    pub bytes: Option<S<u64>>,
+}
+
+/// `[22, 80]` or `"1-1024"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PortsListDoc {
+    List(Vec<u16>),
+    Range(String),
 }
 
 #[derive(Debug, Deserialize)]

@@ -29,6 +29,9 @@ use crate::doc::{self, S};
 use crate::expect::Expectation;
 use crate::parse;
 
+mod workload;
+pub use workload::{Incident, KINDS, ROLES, Workload};
+
 /// A scenario that could not be loaded: where, which field, why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScenarioError {
@@ -60,6 +63,9 @@ pub struct Options {
     pub explain: bool,
     /// Keep every packet at every capture point (`--pcap`).
     pub capture: bool,
+    /// Records keep labels and decisions but not packet ids (`vpclab generate`: memory
+    /// follows the records, not the packets).
+    pub labels_only: bool,
 }
 
 /// A loaded scenario, ready to run.
@@ -72,6 +78,8 @@ pub struct Loaded {
     pub sim: Simulation,
     pub until: Option<Time>,
     pub expectations: Vec<Expectation>,
+    /// The workload's end and incidents, if the file has a `workload:` section.
+    pub workload: Option<Workload>,
 }
 
 /// Parses and loads a scenario. `file` is used in error messages only.
@@ -224,6 +232,9 @@ impl Loader {
         cfg.account_id = d.account.clone();
         cfg.region = d.region.clone();
         cfg.capture_packets = self.opts.capture;
+        if self.opts.labels_only {
+            cfg.truth = vpclab_sim::flowlog::TruthLevel::Labels;
+        }
         let mut w = World::new(cfg);
         let mut names = Names::default();
 
@@ -288,6 +299,11 @@ impl Loader {
             self.unique_endpoint(&mut names, &x.value.name, &path, Endpoint::External(h))?;
         }
 
+        let plan = match &d.workload {
+            Some(wd) => Some(self.workload_topology(&mut w, &mut names, start, wd)?),
+            None => None,
+        };
+
         // VPC routes to routers, now that the routers and attachments exist.
         for (vi, v) in d.vpcs.iter().enumerate() {
             let vpc = names.vpcs[&v.value.name.value];
@@ -338,6 +354,12 @@ impl Loader {
         for (i, e) in d.traffic.iter().enumerate() {
             self.event(&mut sim, &names, start, &format!("traffic[{i}]"), e)?;
         }
+        let workload = match (&d.workload, plan) {
+            (Some(wd), Some(plan)) => {
+                Some(self.workload_traffic(&mut sim, &names, start, d.seed, wd, plan)?)
+            }
+            _ => None,
+        };
         let until = match d.until {
             Some(u) if within_horizon(u) => Some(start + secs(u)),
             Some(_) => {
@@ -363,6 +385,7 @@ impl Loader {
             sim,
             until,
             expectations,
+            workload,
         })
     }
 
@@ -1600,6 +1623,7 @@ impl Loader {
                 responses: t.responses.clone(),
                 close,
                 gap: secs(t.gap.unwrap_or(0.001).clamp(0.0, 3600.0)),
+                label: 0,
             };
             sim.tcp(at, spec).map_err(bad)?;
         } else if let Some(u) = &d.udp {

@@ -25,6 +25,8 @@
 //! - `ccn`: Cloud Connect Networks (VPCs of several regions, learned routes, region-pair
 //!   bandwidth limits) and the token bucket that enforces bandwidth limits on the virtual clock.
 //! - `simulation`: the scheduler that owns the clock, and scripted traffic.
+//! - `workload`: seeded traffic processes (daily profiles, heavy-tailed sizes, scans, floods)
+//!   that make a fleet's day of traffic, every packet labelled benign or with its incident.
 //! - `explain`: each packet's path and verdicts in plain words.
 
 pub mod addr;
@@ -46,6 +48,7 @@ pub mod simulation;
 pub mod time;
 pub mod verdict;
 pub mod wire;
+pub mod workload;
 pub mod world;
 
 /// Direction of traffic relative to the thing that looks at it (an ENI, a rule, a record).

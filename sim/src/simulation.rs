@@ -25,6 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::packet::{L4, Packet, TcpFlags, size};
 use crate::policy::{acl, sg};
 use crate::time::{Span, Time};
+use crate::workload::{Emit, Process};
 use crate::world::{Endpoint, ModelError, Outcome, World};
 
 /// A change to policy at a point in the script.
@@ -61,6 +62,10 @@ pub struct TcpSession {
     pub close: Close,
     /// Time between consecutive packets.
     pub gap: Span,
+    /// What the session is (0: unlabelled or benign; a workload numbers its incidents):
+    /// every one of its packets carries it.
+    #[serde(default)]
+    pub label: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -106,6 +111,7 @@ struct Ends {
     sport: u16,
     dport: u16,
     gap: Span,
+    label: u32,
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -116,6 +122,8 @@ enum Event {
         packet: Packet,
         auto_reply: bool,
         scripted: bool,
+        /// A host's answer carries the label of what it answers.
+        label: u32,
     },
     /// Packet `i` of `count` copies of `packet` (ICMP sequence numbers counting up from the
     /// first), `interval` apart from `start`; sending one schedules the next.
@@ -124,6 +132,10 @@ enum Event {
         session: u64,
     },
     Change(Change),
+    /// The next arrival of workload process `process`.
+    Arrival {
+        process: u32,
+    },
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -136,6 +148,7 @@ struct Repeat {
     count: u16,
     /// The sequence number of packet 0; packet `i` runs as `first_seq + i`.
     first_seq: u64,
+    label: u32,
 }
 
 /// Something the simulation wants the reader to know that is not a packet (the teaching view).
@@ -171,6 +184,8 @@ pub struct Simulation {
     outcomes: VecDeque<Outcome>,
     /// Notes kept (the oldest go first past `keep_outcomes`, so they stay bounded too).
     notes: VecDeque<Note>,
+    /// Workload processes (`workload`): each has at most one arrival in the queue.
+    processes: Vec<Process>,
 }
 
 impl Simulation {
@@ -189,7 +204,23 @@ impl Simulation {
             keep_outcomes: 0,
             outcomes: VecDeque::new(),
             notes: VecDeque::new(),
+            processes: Vec::new(),
         }
+    }
+
+    /// Adds a workload process: its arrivals run from its start to its end, each sending
+    /// what the process draws, labelled with its label.
+    pub fn add_process(&mut self, mut p: Process) {
+        let index = self.processes.len() as u32;
+        if let Some(at) = p.first() {
+            self.schedule(at, Event::Arrival { process: index });
+        }
+        self.processes.push(p);
+    }
+
+    /// Arrivals of workload processes so far, all processes together.
+    pub fn arrivals(&self) -> u64 {
+        self.processes.iter().map(|p| p.sent).sum()
     }
 
     /// Keep the outcomes of the last `limit` packets (for explanations and packet captures;
@@ -252,6 +283,19 @@ impl Simulation {
     /// count up from the first packet's. Receiving hosts answer on their own. Costs one queue
     /// entry whatever `count` is.
     pub fn repeat(&mut self, at: Time, from: Endpoint, packet: Packet, count: u16, interval: Span) {
+        self.repeat_labelled(at, from, packet, count, interval, 0);
+    }
+
+    /// [`Simulation::repeat`] of packets that carry `label` (their answers too).
+    pub fn repeat_labelled(
+        &mut self,
+        at: Time,
+        from: Endpoint,
+        packet: Packet,
+        count: u16,
+        interval: Span,
+        label: u32,
+    ) {
         if count == 0 {
             return;
         }
@@ -267,6 +311,7 @@ impl Simulation {
             i: 0,
             count,
             first_seq,
+            label,
         };
         self.schedule_as(at, first_seq, Event::Repeat(Box::new(r)));
     }
@@ -448,11 +493,12 @@ impl Simulation {
                 packet,
                 auto_reply,
                 scripted,
+                label,
             } => {
                 if scripted {
                     self.pending -= 1;
                 }
-                self.send(from, packet, auto_reply);
+                self.send(from, packet, auto_reply, label);
             }
             Event::Repeat(mut r) => {
                 self.pending -= 1;
@@ -461,14 +507,15 @@ impl Simulation {
                 if r.i < r.count {
                     let at = r.start + r.interval.times(u64::from(r.i));
                     let seq = r.first_seq + u64::from(r.i);
-                    let from = r.from;
+                    let (from, label) = (r.from, r.label);
                     self.schedule_as(at, seq, Event::Repeat(r));
-                    self.send(from, packet, true);
+                    self.send(from, packet, true, label);
                 } else {
-                    self.send(r.from, packet, true);
+                    self.send(r.from, packet, true, r.label);
                 }
             }
             Event::SessionStep { session } => self.session_step(session),
+            Event::Arrival { process } => self.arrival(process),
             Event::Change(c) => {
                 let now = self.now;
                 match c {
@@ -491,18 +538,19 @@ impl Simulation {
     }
 
     /// Sends one packet; with `auto_reply` the receiving host answers on its own.
-    fn send(&mut self, from: Endpoint, packet: Packet, auto_reply: bool) {
-        let out = self.transmit(from, packet);
+    fn send(&mut self, from: Endpoint, packet: Packet, auto_reply: bool, label: u32) {
+        let out = self.transmit(from, packet, label);
         if auto_reply
             && let Some((to, delivered)) = out.delivered()
             && let Some(reply) = self.world.host(to).respond(&delivered)
         {
-            self.answer(to, reply);
+            self.answer(to, reply, label);
         }
     }
 
-    /// A packet a host or gateway sends on its own, `reply_delay` from now.
-    fn answer(&mut self, from: Endpoint, packet: Packet) {
+    /// A packet a host or gateway sends on its own, `reply_delay` from now, labelled as what
+    /// it answers.
+    fn answer(&mut self, from: Endpoint, packet: Packet, label: u32) {
         self.schedule(
             self.now + self.reply_delay,
             Event::Send {
@@ -510,12 +558,13 @@ impl Simulation {
                 packet,
                 auto_reply: false,
                 scripted: false,
+                label,
             },
         );
     }
 
-    fn transmit(&mut self, from: Endpoint, packet: Packet) -> Outcome {
-        let out = self.world.send(self.now, from, packet);
+    fn transmit(&mut self, from: Endpoint, packet: Packet, label: u32) -> Outcome {
+        let out = self.world.send_labelled(self.now, from, packet, label);
         if self.keep_outcomes > 0 {
             if self.outcomes.len() == self.keep_outcomes {
                 self.outcomes.pop_front();
@@ -524,7 +573,7 @@ impl Simulation {
         }
         // A NAT gateway answers a packet of a timed-out TCP session with a RST.
         if let Some((nat, rst)) = self.world.nat_reset(&out) {
-            self.answer(nat, rst);
+            self.answer(nat, rst, label);
         }
         out
     }
@@ -544,6 +593,7 @@ impl Simulation {
             sport: sess.spec.sport,
             dport: sess.spec.dport,
             gap: sess.spec.gap,
+            label: sess.spec.label,
         };
         let (from, to, sport, dport) = match step.side {
             Side::Client => (spec.client, spec.server, spec.sport, spec.dport),
@@ -601,7 +651,7 @@ impl Simulation {
             *s0 = seq;
             *a0 = if flags & TcpFlags::ACK != 0 { ack } else { 0 };
         }
-        let out = self.transmit(from, p);
+        let out = self.transmit(from, p, spec.label);
         if let (Side::Client, Some((_, seen))) = (step.side, out.delivered())
             && let L4::Tcp { sport, .. } = seen.l4
             && let Some(sess) = self.sessions.get_mut(&s)
@@ -623,6 +673,92 @@ impl Simulation {
         } else {
             self.end_session(s);
         }
+    }
+
+    /// Sends what workload process `i` draws now, and schedules its next arrival.
+    fn arrival(&mut self, i: u32) {
+        let Some(p) = self.processes.get_mut(i as usize) else {
+            return;
+        };
+        let label = p.label;
+        let emit = p.emit();
+        if let Some(at) = p.next(self.now) {
+            self.schedule(at, Event::Arrival { process: i });
+        }
+        let now = self.now;
+        // A pick the world cannot route (no address the client can reach) sends nothing:
+        // the loader checks the processes it builds, so this only skips odd draws.
+        let _ = match emit {
+            Some(Emit::Tcp {
+                client,
+                server,
+                sport,
+                dport,
+                requests,
+                responses,
+                close,
+                gap,
+            }) => self.tcp(
+                now,
+                TcpSession {
+                    client,
+                    server,
+                    sport,
+                    dport,
+                    requests,
+                    responses,
+                    close,
+                    gap,
+                    label,
+                },
+            ),
+            Some(Emit::Udp {
+                client,
+                server,
+                sport,
+                dport,
+                size,
+                count,
+            }) => self.labelled(client, server, label, |src, dst| {
+                (Packet::udp(src, sport, dst, dport, size), count, Span::from_millis(20))
+            }),
+            Some(Emit::Ping {
+                client,
+                server,
+                ident,
+                count,
+            }) => self.labelled(client, server, label, |src, dst| {
+                (Packet::echo_request(src, dst, ident, 0), count, Span::from_secs(1))
+            }),
+            Some(Emit::ForgedSyn {
+                from,
+                src,
+                sport,
+                target,
+                dport,
+            }) => self.labelled(from, target, label, |_, dst| {
+                (Packet::tcp(src, sport, dst, dport, TcpFlags::SYN, size::TCP_SYN), 1, Span::ZERO)
+            }),
+            None => Ok(()),
+        };
+    }
+
+    /// Sends the packets `make` builds from the client's address and the server's address as
+    /// the client reaches it, labelled.
+    fn labelled(
+        &mut self,
+        client: Endpoint,
+        server: Endpoint,
+        label: u32,
+        make: impl FnOnce(std::net::Ipv4Addr, std::net::Ipv4Addr) -> (Packet, u16, Span),
+    ) -> Result<(), String> {
+        let dst = self
+            .world
+            .address_for(client, server)
+            .ok_or_else(|| format!("{} has no reachable address", self.world.endpoint_name(server)))?;
+        let (packet, count, interval) = make(self.world.address(client), dst);
+        self.repeat_labelled(self.now, client, packet, count, interval, label);
+        Ok(())
     }
 
     /// Forgets a session; the packets its plan still held are no longer pending.
@@ -757,6 +893,7 @@ mod tests {
                 responses: vec![200; 3],
                 close: Close::Fin,
                 gap: Span::from_millis(1),
+                label: 0,
             };
             sim.tcp(t0, spec).unwrap();
         };
@@ -794,6 +931,7 @@ mod tests {
                 responses: vec![200; 3],
                 close: Close::Fin,
                 gap: Span::from_millis(1),
+                label: 0,
             };
             sim.tcp(t0, spec).unwrap();
         }

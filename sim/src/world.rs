@@ -30,7 +30,9 @@ use crate::addr::Ipv4Net;
 use crate::ccn::{Bandwidth, Ccns};
 use crate::conntrack::{self, Zone};
 use crate::flowlog::collect::{Observation, Partial};
-use crate::flowlog::{CaptureMeta, Collector, Filter, Record, Scope, Settings, TrafficPath};
+use crate::flowlog::{
+    CaptureMeta, Collector, Filter, Record, Scope, Settings, TrafficPath, TruthLevel,
+};
 use crate::host::Host;
 use crate::ids;
 use crate::limits::{self, InstanceScope};
@@ -672,8 +674,9 @@ pub struct Config {
     pub seed: u64,
     pub account_id: Option<String>,
     pub region: Option<String>,
-    /// Keep packet ids and decisions per record (ground truth). Off in benchmarks.
-    pub keep_truth: bool,
+    /// How much ground truth each record keeps: packet ids and decisions (scenarios), labels
+    /// and decisions (workloads), or none (benchmarks).
+    pub truth: TruthLevel,
     /// Keep every packet at every capture point (for `--pcap`).
     pub capture_packets: bool,
 }
@@ -685,7 +688,7 @@ impl Config {
             seed: 0,
             account_id: None,
             region: None,
-            keep_truth: true,
+            truth: TruthLevel::Packets,
             capture_packets: false,
         }
     }
@@ -779,7 +782,14 @@ pub struct World {
     /// Flow logs covering each ENI.
     eni_logs: Vec<Vec<u32>>,
     conntrack: conntrack::Table,
-    keep_truth: bool,
+    truth: TruthLevel,
+    /// Names of the labels packets carry (index = label): empty unless a workload labels its
+    /// traffic, then `benign` first and one per incident.
+    #[serde(default)]
+    label_names: Vec<std::sync::Arc<str>>,
+    /// The label of the packet being sent (see [`World::send_labelled`]).
+    #[serde(skip)]
+    label: u32,
     packets: u64,
     records: Vec<Record>,
     captures: Option<Vec<Captured>>,
@@ -825,7 +835,9 @@ impl World {
             public_ips: map(),
             eni_logs: Vec::new(),
             conntrack: conntrack::Table::default(),
-            keep_truth: config.keep_truth,
+            truth: config.truth,
+            label_names: Vec::new(),
+            label: 0,
             packets: 0,
             records: Vec::new(),
             captures: config.capture_packets.then(Vec::new),
@@ -1642,7 +1654,7 @@ impl World {
             capacity,
         };
         self.flow_logs.push(FlowLog {
-            collector: Collector::new(settings, now, self.keep_truth),
+            collector: Collector::new(settings, now, self.truth),
             deleted: false,
             description: spec.description,
             tags: spec.tags,
@@ -1972,6 +1984,24 @@ impl World {
     /// Sends a packet from an endpoint through the network. The packet's source address must
     /// be the endpoint's own (the scenario layer fills it in).
     pub fn send(&mut self, now: Time, from: Endpoint, packet: Packet) -> Outcome {
+        self.send_labelled(now, from, packet, 0)
+    }
+
+    /// Names the labels packets may carry (index = label, see [`World::send_labelled`]):
+    /// records then say how many of their packets carry each.
+    pub fn set_label_names(&mut self, names: Vec<String>) {
+        self.label_names = names.into_iter().map(Into::into).collect();
+    }
+
+    /// The names of the labels packets carry (empty when traffic is not labelled).
+    pub fn label_names(&self) -> &[std::sync::Arc<str>] {
+        &self.label_names
+    }
+
+    /// [`World::send`] for a packet that carries `label` (what the traffic is: benign, or
+    /// which incident): every record counting it says so.
+    pub fn send_labelled(&mut self, now: Time, from: Endpoint, packet: Packet, label: u32) -> Outcome {
+        self.label = label;
         if now >= self.next_window_end {
             self.advance(now);
         }
@@ -2711,6 +2741,7 @@ impl World {
             tcp_flags: pkt.tcp_flags(),
             traffic_path,
             packet_id,
+            label: self.label,
             decisions,
         };
         if !counted {
@@ -2783,13 +2814,17 @@ impl World {
         self.records.reserve(collector.active_len() + covered.len());
         let (enis, records) = (&self.enis, &mut self.records);
         let mut decided: Vec<(usize, Vec<Decision>)> = Vec::new();
-        collector.close_window_into(covered, |eni, mut record, decisions| {
+        let names = &self.label_names;
+        collector.close_window_into(covered, |eni, mut record, out| {
             record.capture = match &attachment {
                 Some(meta) => meta.clone(),
                 None => enis[eni as usize].meta.clone(),
             };
-            if !decisions.is_empty() {
-                decided.push((records.len(), decisions));
+            if !names.is_empty() {
+                record.truth.labels = label_counts(names, &out.labels);
+            }
+            if !out.decisions.is_empty() {
+                decided.push((records.len(), out.decisions));
             }
             records.push(record);
         });
@@ -2818,6 +2853,11 @@ impl World {
             Endpoint::Eni(i) => &self.enis[i as usize].host,
             Endpoint::External(i) => &self.externals[i as usize].host,
         }
+    }
+
+    /// The external host or elastic IP holding public address `ip`, if any.
+    pub fn public_endpoint(&self, ip: Ipv4Addr) -> Option<Endpoint> {
+        self.public_ips.get(&ip).copied()
     }
 
     /// The address an endpoint sends from.
@@ -3097,6 +3137,17 @@ impl World {
 /// `r` allowed the packet in `dir`; the packet may be the flow's request (`r` is the 0.0.0.0/0
 /// rule) or its response (`r` is the all-ports rule and the other direction would admit the
 /// request from anywhere).
+/// A record's packets per label, by name.
+fn label_counts(names: &[std::sync::Arc<str>], counts: &[(u32, u64)]) -> Vec<(std::sync::Arc<str>, u64)> {
+    counts
+        .iter()
+        .map(|&(l, n)| {
+            let name = names.get(l as usize).cloned().unwrap_or_else(|| l.to_string().into());
+            (name, n)
+        })
+        .collect()
+}
+
 fn untracked_flow(
     e: &Eni,
     dir: Direction,

@@ -2449,6 +2449,7 @@ impl Project {
                     responses: sizes(&t.responses, "tcp.responses")?,
                     close,
                     gap: span(&t.gap, Span::from_millis(1), "tcp.gap")?,
+                    label: 0,
                 };
                 if self.sim.world.address_for(client, server).is_none() {
                     return Err(ApiError::invalid(

@@ -90,6 +90,8 @@ pub struct Observation<D> {
     pub tcp_flags: TcpFlags,
     pub traffic_path: Option<TrafficPath>,
     pub packet_id: u64,
+    /// The packet's label (0: unlabelled or benign; workloads number their incidents).
+    pub label: u32,
     /// The decisions behind the action (up to two stages).
     pub decisions: [Option<D>; 2],
 }
@@ -164,8 +166,56 @@ struct Slot {
     agg: Agg,
 }
 
-/// Ground truth of a slot (packet ids, distinct decisions), kept only with `keep_packet_ids`.
-type SlotTruth<D> = (Vec<u64>, Vec<D>);
+/// How much ground truth a collector keeps per record, beyond its counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum TruthLevel {
+    /// Counters only (benchmarks): connections count their own packets ([`Partial`]).
+    Counters,
+    /// The deciding rules and the packets of each label (workloads: benign traffic and each
+    /// incident), but not each packet's id: memory follows the records, not the packets.
+    Labels,
+    /// Everything: each packet's id too (scenarios, explanations).
+    #[default]
+    Packets,
+}
+
+/// What a closed window hands out with each record beside it: the decisions behind it and
+/// the packets of each label, for the world to put in words.
+#[derive(Debug)]
+pub struct SlotOut<D> {
+    pub decisions: Vec<D>,
+    pub labels: Vec<(u32, u64)>,
+}
+
+impl<D> Default for SlotOut<D> {
+    fn default() -> Self {
+        SlotOut {
+            decisions: Vec::new(),
+            labels: Vec::new(),
+        }
+    }
+}
+
+/// Ground truth of a slot, kept unless [`TruthLevel::Counters`].
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct SlotTruth<D> {
+    /// Packet ids ([`TruthLevel::Packets`] only).
+    ids: Vec<u64>,
+    /// Packets per label, in order of first packet (almost always one entry).
+    labels: Vec<(u32, u64)>,
+    /// Distinct decisions, first seen first.
+    decisions: Vec<D>,
+}
+
+impl<D> SlotTruth<D> {
+    fn new() -> Self {
+        SlotTruth {
+            ids: Vec::new(),
+            labels: Vec::new(),
+            decisions: Vec::new(),
+        }
+    }
+}
 
 /// The router part of a slot (router flow logs): the first packet's path and the losses.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -333,7 +383,7 @@ pub struct Collector<D> {
     pub created: Time,
     window: u64,
     slots: Vec<Slot>,
-    /// Parallel to `slots` when `keep_packet_ids`, empty otherwise.
+    /// Parallel to `slots` unless [`TruthLevel::Counters`], empty then.
     truth: Vec<SlotTruth<D>>,
     /// Parallel to `slots` (up to the last slot a router observation touched); empty for ENI
     /// flow logs.
@@ -350,7 +400,7 @@ pub struct Collector<D> {
     /// Always the same seed: `index` holds its hashes, so a snapshot restores them valid.
     #[serde(skip, default = "index_hasher")]
     hasher: FixedState,
-    keep_packet_ids: bool,
+    truth_level: TruthLevel,
 }
 
 /// The hasher of every collector's index.
@@ -359,7 +409,7 @@ fn index_hasher() -> FixedState {
 }
 
 impl<D: Copy + PartialEq> Collector<D> {
-    pub fn new(settings: Settings, created: Time, keep_packet_ids: bool) -> Collector<D> {
+    pub fn new(settings: Settings, created: Time, truth_level: TruthLevel) -> Collector<D> {
         Collector {
             settings,
             created,
@@ -371,7 +421,7 @@ impl<D: Copy + PartialEq> Collector<D> {
             indexed: 0,
             order: Vec::new(),
             hasher: index_hasher(),
-            keep_packet_ids,
+            truth_level,
         }
     }
 
@@ -463,12 +513,18 @@ impl<D: Copy + PartialEq> Collector<D> {
         // Once a FIN or RST is seen, the connection's close time is its last packet (the ACK
         // of the FIN included): alibaba's `end` for short connections (D11).
         agg.closed |= o.tcp_flags.has(TcpFlags::FIN) || o.tcp_flags.has(TcpFlags::RST);
-        if self.keep_packet_ids {
-            let (ids, decisions) = &mut self.truth[slot as usize];
-            ids.push(o.packet_id);
+        if self.truth_level != TruthLevel::Counters {
+            let t = &mut self.truth[slot as usize];
+            if self.truth_level == TruthLevel::Packets {
+                t.ids.push(o.packet_id);
+            }
+            match t.labels.iter_mut().find(|(l, _)| *l == o.label) {
+                Some((_, n)) => *n += 1,
+                None => t.labels.push((o.label, 1)),
+            }
             for d in o.decisions.iter().flatten() {
-                if !decisions.contains(d) {
-                    decisions.push(*d);
+                if !t.decisions.contains(d) {
+                    t.decisions.push(*d);
                 }
             }
         }
@@ -508,8 +564,8 @@ impl<D: Copy + PartialEq> Collector<D> {
             key: *key,
             agg: new,
         });
-        if self.keep_packet_ids {
-            self.truth.push((Vec::new(), Vec::new()));
+        if self.truth_level != TruthLevel::Counters {
+            self.truth.push(SlotTruth::new());
         }
         slot
     }
@@ -557,7 +613,7 @@ impl<D: Copy + PartialEq> Collector<D> {
     /// counters (no packet ids)? Then a [`Partial`] may count it instead.
     #[inline]
     pub fn counts_partially(&self, at: Time, action: Action) -> bool {
-        !self.keep_packet_ids && at >= self.created && self.settings.filter.keeps(action)
+        self.truth_level == TruthLevel::Counters && at >= self.created && self.settings.filter.keeps(action)
     }
 
     /// Adds the packets of a partial of key (`eni`, its direction, `tuple`, `action`) whose
@@ -589,8 +645,8 @@ impl<D: Copy + PartialEq> Collector<D> {
                     key,
                     agg: Partial::start(&tuple, p),
                 });
-                if self.keep_packet_ids {
-                    self.truth.push((Vec::new(), Vec::new()));
+                if self.truth_level != TruthLevel::Counters {
+                    self.truth.push(SlotTruth::new());
                 }
                 self.slots.len() as u32 - 1
             }
@@ -603,7 +659,7 @@ impl<D: Copy + PartialEq> Collector<D> {
     pub fn close_window(&mut self, covered: &[(u32, Time)]) -> Closed<D> {
         let mut records = Vec::new();
         let (window_start, window_end) =
-            self.close_window_into(covered, |eni, r, d| records.push((eni, r, d)));
+            self.close_window_into(covered, |eni, r, out| records.push((eni, r, out.decisions)));
         Closed {
             window_start,
             window_end,
@@ -617,7 +673,7 @@ impl<D: Copy + PartialEq> Collector<D> {
     pub fn close_window_into(
         &mut self,
         covered: &[(u32, Time)],
-        mut sink: impl FnMut(u32, Record, Vec<D>),
+        mut sink: impl FnMut(u32, Record, SlotOut<D>),
     ) -> (Time, Time) {
         let (window_start, window_end) = self.window_bounds(self.window);
         self.window += 1;
@@ -717,7 +773,7 @@ impl<D: Copy + PartialEq> Collector<D> {
                 && ((rank(*eni) as u64) << 32 | *eni as u64) < point
             {
                 let (eni, r) = quiet.next().expect("peeked");
-                sink(eni, r, Vec::new());
+                sink(eni, r, SlotOut::default());
             }
             // Slots are read in output order, which is not theirs: start loading a few ahead.
             if let Some(&(.., ahead)) = order.get(n + 8) {
@@ -753,16 +809,20 @@ impl<D: Copy + PartialEq> Collector<D> {
                 LogStatus::Ok,
                 Some(flow),
             );
-            let (ids, decisions) = truth
-                .get_mut(i as usize)
-                .map(std::mem::take)
-                .unwrap_or_default();
+            let (ids, labels, decisions) = match truth.get_mut(i as usize) {
+                Some(t) => (
+                    std::mem::take(&mut t.ids),
+                    std::mem::take(&mut t.labels),
+                    std::mem::take(&mut t.decisions),
+                ),
+                None => Default::default(),
+            };
             record.truth.packet_ids = ids;
             record.truth.skipped = n >= capacity;
-            sink(k.eni, record, decisions);
+            sink(k.eni, record, SlotOut { decisions, labels });
         }
         for (eni, r) in quiet {
-            sink(eni, r, Vec::new());
+            sink(eni, r, SlotOut::default());
         }
         self.slots.clear();
         self.router.clear();
@@ -835,13 +895,14 @@ mod tests {
             tcp_flags: TcpFlags(TcpFlags::SYN),
             traffic_path: None,
             packet_id: at,
+            label: 0,
             decisions: [Some(1), None],
         }
     }
 
     #[test]
     fn aggregates_per_tuple_and_action() {
-        let mut c = Collector::new(settings(100, Filter::All), Time::from_secs(0), true);
+        let mut c = Collector::new(settings(100, Filter::All), Time::from_secs(0), TruthLevel::Packets);
         c.observe(&obs(10, 0, 1000, Action::Accept));
         c.observe(&obs(20, 0, 1000, Action::Accept));
         c.observe(&obs(30, 0, 1000, Action::Reject));
@@ -874,7 +935,7 @@ mod tests {
 
     #[test]
     fn nothing_is_logged_before_the_flow_log_exists() {
-        let mut c = Collector::new(settings(100, Filter::All), Time::from_secs(100), true);
+        let mut c = Collector::new(settings(100, Filter::All), Time::from_secs(100), TruthLevel::Packets);
         c.observe(&obs(10, 0, 1000, Action::Accept));
         c.observe(&obs(130, 0, 2000, Action::Accept));
         let closed = c.close_window(&[(0, Time(0))]);
@@ -890,7 +951,7 @@ mod tests {
     fn nodata_is_filter_aware_and_skipdata_counts_what_was_cut() {
         // Only accepted traffic is kept: an ENI with only rejected traffic gets NODATA
         // (huawei's documented behaviour, flowlogs.md §3.2).
-        let mut c = Collector::new(settings(1, Filter::Accepted), Time(0), true);
+        let mut c = Collector::new(settings(1, Filter::Accepted), Time(0), TruthLevel::Packets);
         c.observe(&obs(1, 0, 1000, Action::Reject));
         c.observe(&obs(2, 1, 1000, Action::Accept));
         c.observe(&obs(3, 1, 1001, Action::Accept));

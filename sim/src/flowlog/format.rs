@@ -53,7 +53,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 use super::record::{
-    CaptureMeta, Flow, LogStatus, Record, RouterEnd, RouterFlow, TrafficPath, Truth,
+    CaptureMeta, Flow, LogStatus, Record, RouterEnd, RouterFlow, TrafficPath,
 };
 use crate::packet::TcpFlags;
 use crate::{Action, Direction};
@@ -1267,7 +1267,33 @@ struct JsonLine<'a> {
     /// Router records: the attachments crossed and the packets lost.
     #[serde(skip_serializing_if = "Option::is_none")]
     router: Option<&'a RouterFlow>,
-    truth: &'a Truth,
+    truth: JsonTruth<'a>,
+}
+
+/// A record's truth as `json` prints it: labels as `{"benign": 3, "inc-2": 12}`, present only
+/// when the world labels its traffic.
+#[derive(Serialize)]
+struct JsonTruth<'a> {
+    packet_ids: &'a [u64],
+    decisions: &'a [String],
+    #[serde(skip_serializing_if = "Labels::is_empty")]
+    labels: Labels<'a>,
+    skipped: bool,
+    skipped_records: u64,
+}
+
+struct Labels<'a>(&'a [(std::sync::Arc<str>, u64)]);
+
+impl Labels<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Labels<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(name, n)| (&**name, n)))
+    }
 }
 
 impl<'a> JsonLine<'a> {
@@ -1303,7 +1329,13 @@ impl<'a> JsonLine<'a> {
             closed_at_us: closed_at.map(|t| t.micros()),
             traffic_path: flow.and_then(|f| f.traffic_path).map(|p| p as u8),
             router: flow.and_then(|f| f.router.as_ref()),
-            truth: &record.truth,
+            truth: JsonTruth {
+                packet_ids: &record.truth.packet_ids,
+                decisions: &record.truth.decisions,
+                labels: Labels(&record.truth.labels),
+                skipped: record.truth.skipped,
+                skipped_records: record.truth.skipped_records,
+            },
         }
     }
 }
@@ -1322,6 +1354,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::flowlog::record::Truth;
     use crate::flowlog::RouterPath;
     use crate::packet::FiveTuple;
     use crate::time::Time;
@@ -2456,6 +2489,7 @@ mod tests {
         request.truth = Truth {
             packet_ids: vec![3, 5, 7, 9],
             decisions: vec!["nacl acl-1 rule 100 allow".into()],
+            labels: vec![("benign".into(), 1), ("inc-2".into(), 3)],
             skipped: false,
             skipped_records: 0,
         };
@@ -2481,6 +2515,7 @@ mod tests {
         assert_eq!(v["closed_at"], serde_json::Value::Null);
         assert_eq!(v["truth"]["packet_ids"], serde_json::json!([3, 5, 7, 9]));
         assert_eq!(v["truth"]["decisions"][0], "nacl acl-1 rule 100 allow");
+        assert_eq!(v["truth"]["labels"], serde_json::json!({"benign": 1, "inc-2": 3}));
     }
 
     #[test]

@@ -5,7 +5,7 @@ pub mod collect;
 pub mod format;
 pub mod record;
 
-pub use collect::{Collector, Filter, Scope, Settings};
+pub use collect::{Collector, Filter, Scope, Settings, TruthLevel};
 pub use record::CcnPoint;
 pub use record::{
     CaptureMeta, Flow, LogStatus, Loss, Record, RouterEnd, RouterFlow, RouterPath, TrafficPath,

@@ -212,6 +212,9 @@ pub struct Truth {
     pub packet_ids: Vec<u64>,
     /// Each distinct decision behind the action, in plain words (first seen first).
     pub decisions: Vec<String>,
+    /// Packets per label (`benign` or an incident's id) when the world labels its traffic
+    /// (workloads), in order of first packet; empty otherwise.
+    pub labels: Vec<(std::sync::Arc<str>, u64)>,
     /// True when the record was dropped from the log because the window exceeded the flow log's
     /// capacity (D12): it is not printed by any cloud format, only in `json`.
     pub skipped: bool,

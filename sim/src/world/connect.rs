@@ -429,6 +429,7 @@ impl World {
             tcp_flags: pkt.tcp_flags(),
             traffic_path: None,
             packet_id: id,
+            label: self.label,
             decisions: [None, None],
         };
         for &f in &self.ccns.items[r.ccn as usize].logs {

@@ -157,6 +157,7 @@ impl World {
             tcp_flags: pkt.tcp_flags(),
             traffic_path: None,
             packet_id,
+            label: self.label,
             decisions: [None, None],
         };
         let mut path: Option<Arc<RouterPath>> = None;

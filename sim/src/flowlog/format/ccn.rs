@@ -170,7 +170,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::flowlog::collect::{Collector, Filter, Observation, Scope, Settings};
+    use crate::flowlog::collect::{Collector, Filter, Observation, Scope, Settings, TruthLevel};
     use crate::flowlog::record::CcnPoint;
     use crate::packet::{FiveTuple, TcpFlags};
     use crate::time::{Span, Time};
@@ -203,7 +203,7 @@ mod tests {
             window: Span::from_secs(60),
             capacity: 100,
         };
-        let mut c: Collector<u8> = Collector::new(settings, Time::from_secs(T0), false);
+        let mut c: Collector<u8> = Collector::new(settings, Time::from_secs(T0), TruthLevel::Counters);
         for &(ms, protocol, action) in packets {
             let (sport, dport) = if protocol == 1 { (0, 0) } else { (40000, 5001) };
             let tuple = FiveTuple {
@@ -225,6 +225,7 @@ mod tests {
                 tcp_flags: TcpFlags(0),
                 traffic_path: None,
                 packet_id: ms,
+                label: 0,
                 decisions: [None, None],
             });
         }
