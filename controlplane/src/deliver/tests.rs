@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use serde::de::Visitor;
 use vpclab_sim::flowlog::{
     CaptureMeta, Flow, LogStatus, Record, RouterEnd, RouterFlow, RouterPath, Truth,
 };
@@ -451,7 +452,6 @@ fn keys(line: &str) -> Vec<String> {
     (&mut de).deserialize_map(Keys(&mut out)).expect("object");
     out
 }
-use serde::de::Visitor;
 
 #[test]
 fn huawei_lts_lines() {
