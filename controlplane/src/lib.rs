@@ -9,10 +9,13 @@
 //!   streams them as they happen.
 //! - `parse`: the words of policy and traffic (`tcp`, `22-80`, `syn`) → model types, shared by
 //!   scenario files and the API.
+//! - `deliver`: records → files laid out as each cloud delivers them (S3 text or Parquet,
+//!   LTS / SLS / CLS JSON lines).
 //! - `store`: the durable store of commands and delivered records (redb).
 //! - `api`: the gRPC control plane (services, projects, tenancy, `serve`).
 
 pub mod api;
+pub mod deliver;
 pub mod doc;
 pub mod expect;
 pub mod load;
