@@ -422,7 +422,7 @@ fn read(path: &Path) -> Result<String, String> {
 }
 
 /// The JSON objects of a JSON-lines text with their line numbers; blank lines are skipped.
-fn objects(file: &str, text: &str) -> Result<Vec<(usize, Map<String, Value>)>, String> {
+fn objects<'a>(file: &'a str, text: &str) -> Result<Vec<Line<'a>>, String> {
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let n = n + 1;
@@ -430,7 +430,7 @@ fn objects(file: &str, text: &str) -> Result<Vec<(usize, Map<String, Value>)>, S
             continue;
         }
         match serde_json::from_str::<Value>(line) {
-            Ok(Value::Object(o)) => out.push((n, o)),
+            Ok(Value::Object(object)) => out.push(Line { file, n, object }),
             Ok(other) => return Err(format!("{file}:{n}: expected a JSON object, found {other}")),
             Err(e) => {
                 // Each line is parsed alone: its "line 1" would mislead.
@@ -554,16 +554,11 @@ pub(crate) fn read_incidents(dir: &Path) -> Result<Vec<Incident>, String> {
     let file = path.display().to_string();
     let mut incidents: Vec<Incident> = Vec::new();
     let mut lines: BTreeMap<String, usize> = BTreeMap::new();
-    for (n, object) in objects(&file, &text)? {
-        let l = Line {
-            file: &file,
-            n,
-            object,
-        };
+    for l in objects(&file, &text)? {
         l.known_keys(&INCIDENT_KEYS, "an incident")?;
         let id = nonempty_string(l.required("id")?)
             .ok_or_else(|| l.error("id", format!("expected a name, found {}", l.object["id"])))?;
-        if let Some(first) = lines.insert(id.clone(), n) {
+        if let Some(first) = lines.insert(id.clone(), l.n) {
             return Err(l.error("id", format!("\"{id}\" is also the id of line {first}")));
         }
         let kind = match l.required("kind")? {
@@ -611,16 +606,7 @@ const ALERT_KEYS: [&str; 6] = ["time", "kind", "src", "dst", "eni", "port"];
 pub(crate) fn read_alerts(path: &Path) -> Result<Vec<Alert>, String> {
     let text = read(path)?;
     let file = path.display().to_string();
-    objects(&file, &text)?
-        .into_iter()
-        .map(|(n, object)| {
-            alert(&Line {
-                file: &file,
-                n,
-                object,
-            })
-        })
-        .collect()
+    objects(&file, &text)?.iter().map(alert).collect()
 }
 
 fn alert(l: &Line) -> Result<Alert, String> {

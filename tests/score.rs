@@ -394,11 +394,12 @@ fn bad_options_are_refused() {
     );
 }
 
+const HOW: &str = "create it with `python3 -m venv .venv && .venv/bin/pip install duckdb` at the \
+                   repository root, or set VPCLAB_PYTHON to a Python with duckdb";
+
 /// The Python that runs the example detector: `VPCLAB_PYTHON`, else `.venv/bin/python` at the
 /// repository root. Neither is a failure, not a skip: the detector is part of what is tested.
 fn python() -> PathBuf {
-    const HOW: &str = "create it with `python3 -m venv .venv && .venv/bin/pip install duckdb` at \
-                       the repository root, or set VPCLAB_PYTHON to a Python with duckdb";
     if let Some(p) = std::env::var_os("VPCLAB_PYTHON") {
         return PathBuf::from(p);
     }
@@ -424,10 +425,10 @@ fn the_example_detector_finds_the_fixture_scan_and_brute_force() {
         .arg("--out")
         .arg(&alerts)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}; {HOW}", python.display()));
     assert!(
         out.status.success(),
-        "the detector failed ({}): {}",
+        "the detector failed ({}; {HOW}): {}",
         python.display(),
         String::from_utf8_lossy(&out.stderr)
     );
