@@ -1,5 +1,5 @@
 //! `vpclab`: run, test and check scenario files; serve the gRPC control plane, apply scenarios
-//! to it and export its state; benchmark the data plane and the API.
+//! to it and export its state; score a detector's alerts; benchmark the data plane and the API.
 
 mod alloc_count;
 mod bench;
@@ -8,6 +8,7 @@ mod bench_multi;
 mod client;
 mod generate;
 mod output;
+mod score;
 mod serve;
 
 use std::io::{self, Write};
@@ -142,6 +143,21 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Score a detector's alerts against the truth of `vpclab generate` (docs/generate.md,
+    /// "Alerts"): precision, recall, F1 and detection delay per incident kind.
+    Score {
+        /// The output directory of `vpclab generate`; its truth/incidents.jsonl is read.
+        #[arg(long, value_name = "DIR")]
+        truth: PathBuf,
+        /// The alerts: one JSON object per line.
+        #[arg(value_name = "ALERTS.jsonl")]
+        alerts: PathBuf,
+        /// Seconds after an incident's last packet during which an alert still matches it.
+        #[arg(long, value_name = "SECONDS", default_value_t = score::DEFAULT_GRACE)]
+        grace: f64,
+        #[arg(long, value_enum, default_value_t = score::Format::Text)]
+        format: score::Format,
+    },
     /// Benchmark the data plane (SG + ACL + conntrack + route + aggregation + formatting), or
     /// with `api` the gRPC server. Build with --release.
     Bench {
@@ -262,6 +278,12 @@ fn command(command: Command) -> ExitCode {
             quiet,
         }),
         Command::Test { paths } => cmd_test(paths),
+        Command::Score {
+            truth,
+            alerts,
+            grace,
+            format,
+        } => score::run(&truth, &alerts, grace, format),
         Command::Check { files } => cmd_check(&files),
         Command::Bench {
             target: None,
