@@ -35,7 +35,12 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> ExitCode {
-    let provider = match a.provider.as_deref().map(str::parse::<Provider>).transpose() {
+    let provider = match a
+        .provider
+        .as_deref()
+        .map(str::parse::<Provider>)
+        .transpose()
+    {
         Ok(p) => p,
         Err(e) => return fail(BAD_INPUT, &format!("--provider: {e}")),
     };
@@ -43,7 +48,10 @@ pub fn run(a: &Args) -> ExitCode {
         "text" => FileFormat::Text,
         "parquet" => FileFormat::Parquet,
         other => {
-            return fail(BAD_INPUT, &format!("--file-format: `{other}`: expected text or parquet"));
+            return fail(
+                BAD_INPUT,
+                &format!("--file-format: `{other}`: expected text or parquet"),
+            );
         }
     };
     if let Err(e) = check_out(&a.out, a.force) {
@@ -117,13 +125,20 @@ fn aside_dir(out: &Path) -> PathBuf {
 /// Moves the finished directory into place (replacing what `--force` allowed to replace).
 fn finish_dir(aside: &Path, out: &Path, force: bool) -> Result<(), String> {
     if out.exists() {
-        let empty = fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false);
+        let empty = fs::read_dir(out)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
         if !empty && !force {
-            return Err(format!("{}: became non-empty during the run", out.display()));
+            return Err(format!(
+                "{}: became non-empty during the run",
+                out.display()
+            ));
         }
         let old = out.with_file_name(format!(
             ".{}.old-{}",
-            out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            out.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             std::process::id()
         ));
         fs::rename(out, &old).map_err(|e| format!("{}: {e}", out.display()))?;
@@ -229,7 +244,12 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
     move |e| format!("{}: {e}", path.display())
 }
 
-fn generate(l: &mut Loaded, dir: &Path, file_format: FileFormat, progress: bool) -> Result<Summary, String> {
+fn generate(
+    l: &mut Loaded,
+    dir: &Path,
+    file_format: FileFormat,
+    progress: bool,
+) -> Result<Summary, String> {
     let world = &l.sim.world;
     let target = Target {
         provider: l.provider,
@@ -242,10 +262,22 @@ fn generate(l: &mut Loaded, dir: &Path, file_format: FileFormat, progress: bool)
     fs::create_dir_all(&truth_dir).map_err(io(&truth_dir))?;
     let records_path = truth_dir.join("records.jsonl");
     let mut labelled = BufWriter::new(File::create(&records_path).map_err(io(&records_path))?);
-    let incidents: Vec<Incident> = l.workload.as_ref().map(|w| w.incidents.clone()).unwrap_or_default();
-    let mut seen: BTreeMap<String, Seen> = incidents.iter().map(|i| (i.id.clone(), Seen::default())).collect();
+    let incidents: Vec<Incident> = l
+        .workload
+        .as_ref()
+        .map(|w| w.incidents.clone())
+        .unwrap_or_default();
+    let mut seen: BTreeMap<String, Seen> = incidents
+        .iter()
+        .map(|i| (i.id.clone(), Seen::default()))
+        .collect();
     let start = l.sim.now();
-    let end = l.workload.as_ref().map(|w| w.end).or(l.until).unwrap_or(start);
+    let end = l
+        .workload
+        .as_ref()
+        .map(|w| w.end)
+        .or(l.until)
+        .unwrap_or(start);
     let mut summary = Summary {
         provider: l.provider.to_string(),
         start: start.secs(),
@@ -277,20 +309,31 @@ fn generate(l: &mut Loaded, dir: &Path, file_format: FileFormat, progress: bool)
                 _ => "-",
             };
             *summary.by_action.entry(action.to_string()).or_default() += 1;
-            *summary.by_status.entry(r.status.as_str().to_string()).or_default() += 1;
+            *summary
+                .by_status
+                .entry(r.status.as_str().to_string())
+                .or_default() += 1;
             *summary.by_window.entry(r.window_start.secs()).or_default() += 1;
             if let Some(f) = &r.flow {
                 summary.packets += f.packets;
             }
-            let incident_labels: Vec<&(std::sync::Arc<str>, u64)> =
-                r.truth.labels.iter().filter(|(name, _)| &**name != "benign").collect();
+            let incident_labels: Vec<&(std::sync::Arc<str>, u64)> = r
+                .truth
+                .labels
+                .iter()
+                .filter(|(name, _)| &**name != "benign")
+                .collect();
             if !incident_labels.is_empty()
                 && let (Some(key), Some(f)) = (record_key(&r), &r.flow)
             {
                 summary.labelled_records += 1;
-                let labels: BTreeMap<&str, u64> = r.truth.labels.iter().map(|(n, c)| (&**n, *c)).collect();
-                serde_json::to_writer(&mut labelled, &serde_json::json!({"key": key, "labels": labels}))
-                    .map_err(|e| format!("{}: {e}", records_path.display()))?;
+                let labels: BTreeMap<&str, u64> =
+                    r.truth.labels.iter().map(|(n, c)| (&**n, *c)).collect();
+                serde_json::to_writer(
+                    &mut labelled,
+                    &serde_json::json!({"key": key, "labels": labels}),
+                )
+                .map_err(|e| format!("{}: {e}", records_path.display()))?;
                 labelled.write_all(b"\n").map_err(io(&records_path))?;
                 for (name, n) in incident_labels {
                     if let Some(s) = seen.get_mut(&**name) {
@@ -345,7 +388,8 @@ fn generate(l: &mut Loaded, dir: &Path, file_format: FileFormat, progress: bool)
             packets: s.packets,
             records: &s.keys,
         };
-        serde_json::to_writer(&mut out, &line).map_err(|e| format!("{}: {e}", inc_path.display()))?;
+        serde_json::to_writer(&mut out, &line)
+            .map_err(|e| format!("{}: {e}", inc_path.display()))?;
         out.write_all(b"\n").map_err(io(&inc_path))?;
         let k = summary.incidents.entry(i.kind.to_string()).or_default();
         k.incidents += 1;

@@ -720,7 +720,11 @@ impl Simulation {
                 size,
                 count,
             }) => self.labelled(client, server, label, |src, dst| {
-                (Packet::udp(src, sport, dst, dport, size), count, Span::from_millis(20))
+                (
+                    Packet::udp(src, sport, dst, dport, size),
+                    count,
+                    Span::from_millis(20),
+                )
             }),
             Some(Emit::Ping {
                 client,
@@ -728,7 +732,11 @@ impl Simulation {
                 ident,
                 count,
             }) => self.labelled(client, server, label, |src, dst| {
-                (Packet::echo_request(src, dst, ident, 0), count, Span::from_secs(1))
+                (
+                    Packet::echo_request(src, dst, ident, 0),
+                    count,
+                    Span::from_secs(1),
+                )
             }),
             Some(Emit::ForgedSyn {
                 from,
@@ -737,7 +745,11 @@ impl Simulation {
                 target,
                 dport,
             }) => self.labelled(from, target, label, |_, dst| {
-                (Packet::tcp(src, sport, dst, dport, TcpFlags::SYN, size::TCP_SYN), 1, Span::ZERO)
+                (
+                    Packet::tcp(src, sport, dst, dport, TcpFlags::SYN, size::TCP_SYN),
+                    1,
+                    Span::ZERO,
+                )
             }),
             None => Ok(()),
         };
@@ -752,10 +764,12 @@ impl Simulation {
         label: u32,
         make: impl FnOnce(std::net::Ipv4Addr, std::net::Ipv4Addr) -> (Packet, u16, Span),
     ) -> Result<(), String> {
-        let dst = self
-            .world
-            .address_for(client, server)
-            .ok_or_else(|| format!("{} has no reachable address", self.world.endpoint_name(server)))?;
+        let dst = self.world.address_for(client, server).ok_or_else(|| {
+            format!(
+                "{} has no reachable address",
+                self.world.endpoint_name(server)
+            )
+        })?;
         let (packet, count, interval) = make(self.world.address(client), dst);
         self.repeat_labelled(self.now, client, packet, count, interval, label);
         Ok(())

@@ -84,7 +84,11 @@ pub enum Size {
     Uniform(u32, u32),
     /// Pareto with scale `min` and shape `alpha`, cut at `max`: web objects and transfers are
     /// heavy-tailed (most small, a few huge).
-    Pareto { min: u32, alpha: f64, max: u32 },
+    Pareto {
+        min: u32,
+        alpha: f64,
+        max: u32,
+    },
 }
 
 impl Size {
@@ -338,8 +342,16 @@ impl Process {
                     now + period
                 };
                 let j = (period.micros() as f64 * jitter.clamp(0.0, 1.0)) as i64;
-                let shift = if j > 0 { self.rng.random_range(-j..=j) } else { 0 };
-                Time(base.micros().saturating_add_signed(shift).max(now.micros() + 1))
+                let shift = if j > 0 {
+                    self.rng.random_range(-j..=j)
+                } else {
+                    0
+                };
+                Time(
+                    base.micros()
+                        .saturating_add_signed(shift)
+                        .max(now.micros() + 1),
+                )
             }
         };
         (at < self.end).then_some(at)
@@ -490,7 +502,10 @@ mod tests {
     #[test]
     fn a_flat_poisson_process_keeps_its_rate() {
         let n = arrivals(&mut poisson(10.0, Daily::Flat, 1000)).len();
-        assert!((9_500..=10_500).contains(&n), "{n} arrivals in 1000 s at 10/s");
+        assert!(
+            (9_500..=10_500).contains(&n),
+            "{n} arrivals in 1000 s at 10/s"
+        );
     }
 
     #[test]
@@ -507,7 +522,12 @@ mod tests {
                 .filter(|t| (t.secs() % 86_400) / 3600 == h)
                 .count()
         };
-        assert!(in_hour(10) > 5 * in_hour(3), "{} vs {}", in_hour(10), in_hour(3));
+        assert!(
+            in_hour(10) > 5 * in_hour(3),
+            "{} vs {}",
+            in_hour(10),
+            in_hour(3)
+        );
     }
 
     #[test]
@@ -583,6 +603,10 @@ mod tests {
         assert!(v[0] >= 1000 && v[9_999] <= 10_000_000);
         let median = v[5_000];
         assert!((1_500..=2_200).contains(&median), "median {median}");
-        assert!(v[9_990] > 50 * median, "the tail is heavy: p99.9 {}", v[9_990]);
+        assert!(
+            v[9_990] > 50 * median,
+            "the tail is heavy: p99.9 {}",
+            v[9_990]
+        );
     }
 }

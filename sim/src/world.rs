@@ -2000,7 +2000,13 @@ impl World {
 
     /// [`World::send`] for a packet that carries `label` (what the traffic is: benign, or
     /// which incident): every record counting it says so.
-    pub fn send_labelled(&mut self, now: Time, from: Endpoint, packet: Packet, label: u32) -> Outcome {
+    pub fn send_labelled(
+        &mut self,
+        now: Time,
+        from: Endpoint,
+        packet: Packet,
+        label: u32,
+    ) -> Outcome {
         self.label = label;
         if now >= self.next_window_end {
             self.advance(now);
@@ -3138,11 +3144,17 @@ impl World {
 /// rule) or its response (`r` is the all-ports rule and the other direction would admit the
 /// request from anywhere).
 /// A record's packets per label, by name.
-fn label_counts(names: &[std::sync::Arc<str>], counts: &[(u32, u64)]) -> Vec<(std::sync::Arc<str>, u64)> {
+fn label_counts(
+    names: &[std::sync::Arc<str>],
+    counts: &[(u32, u64)],
+) -> Vec<(std::sync::Arc<str>, u64)> {
     counts
         .iter()
         .map(|&(l, n)| {
-            let name = names.get(l as usize).cloned().unwrap_or_else(|| l.to_string().into());
+            let name = names
+                .get(l as usize)
+                .cloned()
+                .unwrap_or_else(|| l.to_string().into());
             (name, n)
         })
         .collect()

@@ -23,7 +23,7 @@ use vpclab_sim::policy::{PortRange, ProtoMatch, RuleAction, acl, sg};
 use vpclab_sim::simulation::{Change, Close, Simulation};
 use vpclab_sim::time::{Span, Time};
 use vpclab_sim::workload::{Arrivals, Daily, Pattern, Pick, PortRange as Ephemeral, Process, Size};
-use vpclab_sim::world::{EniSpec, Endpoint, FlowLogSpec, NatGatewaySpec, Route, Target, World};
+use vpclab_sim::world::{Endpoint, EniSpec, FlowLogSpec, NatGatewaySpec, Route, Target, World};
 
 use super::{Loader, Names, ScenarioError, secs, within_horizon};
 use crate::doc::{self, S};
@@ -128,7 +128,13 @@ fn tcp_rule(port: u16, remote: Remote) -> sg::Rule {
     }
 }
 
-fn acl_entry(number: u32, direction: Direction, protocol: ProtoMatch, ports: (u16, u16), cidr: Ipv4Net) -> acl::Entry {
+fn acl_entry(
+    number: u32,
+    direction: Direction,
+    protocol: ProtoMatch,
+    ports: (u16, u16),
+    cidr: Ipv4Net,
+) -> acl::Entry {
     acl::Entry {
         number,
         direction,
@@ -182,7 +188,12 @@ fn subnet_prefix(n: u32) -> u8 {
 }
 
 impl Loader {
-    fn werr(&self, loc: Location, field: impl Into<String>, message: impl Into<String>) -> ScenarioError {
+    fn werr(
+        &self,
+        loc: Location,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ScenarioError {
         self.err(loc, field, message)
     }
 
@@ -196,15 +207,17 @@ impl Loader {
     ) -> Result<Plan, ScenarioError> {
         let wd = &d.value;
         let path = "workload";
-        let cidr_or = |s: &Option<S<String>>, field: &str, default: &str| -> Result<Ipv4Net, ScenarioError> {
-            match s {
-                Some(s) => self.cidr(s, &format!("{path}.{field}")),
-                None => Ok(Ipv4Net::parse_strict(default).expect("a valid default block")),
-            }
-        };
+        let cidr_or =
+            |s: &Option<S<String>>, field: &str, default: &str| -> Result<Ipv4Net, ScenarioError> {
+                match s {
+                    Some(s) => self.cidr(s, &format!("{path}.{field}")),
+                    None => Ok(Ipv4Net::parse_strict(default).expect("a valid default block")),
+                }
+            };
         let public = cidr_or(&wd.public_ips, "public_ips", "198.18.0.0/15")?;
         let admin = cidr_or(&wd.admin_cidr, "admin_cidr", "203.0.113.0/28")?;
-        let mut eips = (1..public.size().min(u64::from(u32::MAX)) as u32 - 1).map(move |i| public.nth(i));
+        let mut eips =
+            (1..public.size().min(u64::from(u32::MAX)) as u32 - 1).map(move |i| public.nth(i));
         let mut all: ByRole = BTreeMap::new();
         let mut fleets = BTreeMap::new();
         for (fi, f) in wd.fleets.iter().enumerate() {
@@ -218,10 +231,22 @@ impl Loader {
         for (i, r) in wd.roles.iter().enumerate() {
             let rpath = format!("{path}.roles[{i}]");
             let Some(Endpoint::Eni(e)) = names.endpoints.get(&r.value.eni.value).copied() else {
-                return Err(self.werr(r.value.eni.referenced, format!("{rpath}.eni"), format!("no ENI named `{}`", r.value.eni.value)));
+                return Err(self.werr(
+                    r.value.eni.referenced,
+                    format!("{rpath}.eni"),
+                    format!("no ENI named `{}`", r.value.eni.value),
+                ));
             };
             let Some(role) = role(&r.value.role.value) else {
-                return Err(self.werr(r.value.role.referenced, format!("{rpath}.role"), format!("unknown role `{}` (roles: {})", r.value.role.value, ROLES.join(", "))));
+                return Err(self.werr(
+                    r.value.role.referenced,
+                    format!("{rpath}.role"),
+                    format!(
+                        "unknown role `{}` (roles: {})",
+                        r.value.role.value,
+                        ROLES.join(", ")
+                    ),
+                ));
             };
             all.entry(role).or_default().push(e);
         }
@@ -231,7 +256,16 @@ impl Loader {
             Some(c) => {
                 let block = cidr_or(&c.value.cidr, "clients.cidr", "100.64.0.0/10")?;
                 if c.value.count.value == 0 || u64::from(c.value.count.value) > block.size() / 2 {
-                    return Err(self.werr(c.value.count.referenced, format!("{path}.clients.count"), format!("{} clients do not fit {} (1 to {})", c.value.count.value, block, block.size() / 2)));
+                    return Err(self.werr(
+                        c.value.count.referenced,
+                        format!("{path}.clients.count"),
+                        format!(
+                            "{} clients do not fit {} (1 to {})",
+                            c.value.count.value,
+                            block,
+                            block.size() / 2
+                        ),
+                    ));
                 }
                 (c.value.count.value, block)
             }
@@ -241,16 +275,42 @@ impl Loader {
         let stride = (client_block.size() / u64::from(count)).max(1);
         for i in 0..count {
             // Spread over the block, each at a seeded offset inside its share.
-            let offset = (u64::from(i) * stride + (u64::from(i).wrapping_mul(0x9e37_79b9) % stride)).min(client_block.size() - 2) + 1;
-            let ip = client_block.nth(offset as u32).unwrap_or(client_block.network());
-            clients.push(self.outside_host(w, names, &format!("client-{}", i + 1), ip, Host::default(), d.referenced)?);
+            let offset = (u64::from(i) * stride
+                + (u64::from(i).wrapping_mul(0x9e37_79b9) % stride))
+                .min(client_block.size() - 2)
+                + 1;
+            let ip = client_block
+                .nth(offset as u32)
+                .unwrap_or(client_block.network());
+            clients.push(self.outside_host(
+                w,
+                names,
+                &format!("client-{}", i + 1),
+                ip,
+                Host::default(),
+                d.referenced,
+            )?);
         }
         let admins = (1..=3u32)
             .filter_map(|i| admin.nth(i))
             .enumerate()
-            .map(|(i, ip)| self.outside_host(w, names, &format!("admin-{}", i + 1), ip, Host::default(), d.referenced))
+            .map(|(i, ip)| {
+                self.outside_host(
+                    w,
+                    names,
+                    &format!("admin-{}", i + 1),
+                    ip,
+                    Host::default(),
+                    d.referenced,
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
-        let service = |w: &mut World, names: &mut Names, name: &str, ip: [u8; 4], tcp: &[u16], udp: &[u16]| {
+        let service = |w: &mut World,
+                       names: &mut Names,
+                       name: &str,
+                       ip: [u8; 4],
+                       tcp: &[u16],
+                       udp: &[u16]| {
             let host = Host {
                 tcp: tcp.iter().copied().collect(),
                 udp: udp.iter().copied().collect(),
@@ -259,12 +319,28 @@ impl Loader {
             self.outside_host(w, names, name, ip.into(), host, d.referenced)
         };
         let services = Services {
-            ntp: service(w, names, "ntp", [192, 0, 2, 123], &[], &[123])?,
+            ntp: {
+                let ntp = service(w, names, "ntp", [192, 0, 2, 123], &[], &[123])?;
+                if let Endpoint::External(h) = ntp {
+                    // An NTP response is as long as the request (48 bytes of NTP).
+                    w.externals[h as usize].host.udp_response_len = 76;
+                }
+                ntp
+            },
             mirror: service(w, names, "package-mirror", [192, 0, 2, 80], &[443, 80], &[])?,
             storage: service(w, names, "object-storage", [192, 0, 2, 10], &[443], &[])?,
             api: service(w, names, "partner-api", [192, 0, 2, 20], &[443], &[])?,
             checkers: (0..3u8)
-                .map(|i| service(w, names, &format!("health-checker-{}", i + 1), [198, 51, 100, 200 + i], &[], &[]))
+                .map(|i| {
+                    service(
+                        w,
+                        names,
+                        &format!("health-checker-{}", i + 1),
+                        [198, 51, 100, 200 + i],
+                        &[],
+                        &[],
+                    )
+                })
                 .collect::<Result<_, _>>()?,
         };
         Ok(Plan {
@@ -289,10 +365,16 @@ impl Loader {
         if let Some(e) = names.endpoints.get(name) {
             return Ok(*e);
         }
-        let h = w
-            .create_external_host(name, ip, host)
-            .map_err(|e| self.werr(loc, "workload", format!("outside host {name} ({ip}): {}", e.message)))?;
-        names.endpoints.insert(name.to_string(), Endpoint::External(h));
+        let h = w.create_external_host(name, ip, host).map_err(|e| {
+            self.werr(
+                loc,
+                "workload",
+                format!("outside host {name} ({ip}): {}", e.message),
+            )
+        })?;
+        names
+            .endpoints
+            .insert(name.to_string(), Endpoint::External(h));
         Ok(Endpoint::External(h))
     }
 
@@ -310,18 +392,37 @@ impl Loader {
         let fd = &f.value;
         let name = fd.name.value.as_str();
         let cidr = self.cidr(&fd.cidr, &format!("{path}.cidr"))?;
-        let model = |e: vpclab_sim::world::ModelError, field: &str| self.werr(f.referenced, format!("{path}.{field}"), e.message);
+        let model = |e: vpclab_sim::world::ModelError, field: &str| {
+            self.werr(f.referenced, format!("{path}.{field}"), e.message)
+        };
         if names.vpcs.contains_key(name) {
-            return Err(self.werr(fd.name.referenced, format!("{path}.name"), format!("a VPC named `{name}` already exists")));
+            return Err(self.werr(
+                fd.name.referenced,
+                format!("{path}.name"),
+                format!("a VPC named `{name}` already exists"),
+            ));
         }
         let region = fd.region.as_ref().map(|r| r.value.clone());
-        let vpc = w.create_vpc_in(name, None, cidr, region).map_err(|e| self.werr(fd.name.referenced, format!("{path}.{}", if e.field.is_empty() { "name" } else { &e.field }), e.message))?;
+        let vpc = w.create_vpc_in(name, None, cidr, region).map_err(|e| {
+            self.werr(
+                fd.name.referenced,
+                format!(
+                    "{path}.{}",
+                    if e.field.is_empty() { "name" } else { &e.field }
+                ),
+                e.message,
+            )
+        })?;
         names.vpcs.insert(name.to_string(), vpc);
         // Roles, in the order of ROLES, with their counts.
         let mut counts: Vec<(&'static str, u32, Location)> = Vec::new();
         for (r, n) in &fd.roles.value {
             let Some(r) = role(r) else {
-                return Err(self.werr(n.referenced, format!("{path}.roles.{r}"), format!("unknown role `{r}` (roles: {})", ROLES.join(", "))));
+                return Err(self.werr(
+                    n.referenced,
+                    format!("{path}.roles.{r}"),
+                    format!("unknown role `{r}` (roles: {})", ROLES.join(", ")),
+                ));
             };
             counts.push((r, n.value, n.referenced));
         }
@@ -331,14 +432,32 @@ impl Loader {
             Some(list) => list
                 .iter()
                 .enumerate()
-                .map(|(i, r)| role(&r.value).ok_or_else(|| self.werr(r.referenced, format!("{path}.public[{i}]"), format!("unknown role `{}` (roles: {})", r.value, ROLES.join(", ")))))
+                .map(|(i, r)| {
+                    role(&r.value).ok_or_else(|| {
+                        self.werr(
+                            r.referenced,
+                            format!("{path}.public[{i}]"),
+                            format!("unknown role `{}` (roles: {})", r.value, ROLES.join(", ")),
+                        )
+                    })
+                })
                 .collect::<Result<_, _>>()?,
         };
         // Subnets: public (web, bastion and the NAT gateway), then one per other role, each
         // aligned after the previous, largest first so that alignment wastes nothing.
-        let public_n: u32 = counts.iter().filter(|(r, ..)| matches!(*r, "web" | "bastion")).map(|(_, n, _)| n).sum::<u32>() + 1;
+        let public_n: u32 = counts
+            .iter()
+            .filter(|(r, ..)| matches!(*r, "web" | "bastion"))
+            .map(|(_, n, _)| n)
+            .sum::<u32>()
+            + 1;
         let mut blocks: Vec<(&str, u32)> = vec![("public", public_n)];
-        blocks.extend(counts.iter().filter(|(r, ..)| !matches!(*r, "web" | "bastion")).map(|(r, n, _)| (*r, *n)));
+        blocks.extend(
+            counts
+                .iter()
+                .filter(|(r, ..)| !matches!(*r, "web" | "bastion"))
+                .map(|(r, n, _)| (*r, *n)),
+        );
         let mut order: Vec<usize> = (0..blocks.len()).collect();
         order.sort_by_key(|&i| (subnet_prefix(blocks[i].1), i));
         let mut next = u64::from(u32::from(cidr.network()));
@@ -354,24 +473,57 @@ impl Loader {
             }
             let block = Ipv4Net::new_truncating(Ipv4Addr::from(next as u32), len);
             next += size;
-            let s = w.create_subnet(sname, None, vpc, block, None).map_err(|e| model(e, "cidr"))?;
+            let s = w
+                .create_subnet(sname, None, vpc, block, None)
+                .map_err(|e| model(e, "cidr"))?;
             names.subnets.insert((vpc, sname.to_string()), s);
             subnets.insert(sname, s);
         }
         // Internet gateway, NAT gateway, routes.
-        let igw = w.create_internet_gateway(vpc, None).map_err(|e| model(e, "name"))?;
+        let igw = w
+            .create_internet_gateway(vpc, None)
+            .map_err(|e| model(e, "name"))?;
         let main = w.vpcs[vpc as usize].main_route_table;
-        w.add_route(main, Route { destination: Ipv4Net::ANY, target: Target::InternetGateway(igw) }).map_err(|e| model(e, "name"))?;
+        w.add_route(
+            main,
+            Route {
+                destination: Ipv4Net::ANY,
+                target: Target::InternetGateway(igw),
+            },
+        )
+        .map_err(|e| model(e, "name"))?;
         let nat_eip = eips.next().flatten();
         let nat = w
-            .create_nat_gateway(start, NatGatewaySpec { name: "nat".into(), id: None, subnet: subnets["public"], eip: nat_eip, ip: None, eni_id: None })
+            .create_nat_gateway(
+                start,
+                NatGatewaySpec {
+                    name: "nat".into(),
+                    id: None,
+                    subnet: subnets["public"],
+                    eip: nat_eip,
+                    ip: None,
+                    eni_id: None,
+                },
+            )
             .map_err(|e| model(e, "name"))?;
         names.nats.insert((vpc, "nat".into()), nat);
-        let private_table = w.create_route_table("private", None, vpc, vec![Route { destination: Ipv4Net::ANY, target: Target::NatGateway(nat) }]).map_err(|e| model(e, "name"))?;
+        let private_table = w
+            .create_route_table(
+                "private",
+                None,
+                vpc,
+                vec![Route {
+                    destination: Ipv4Net::ANY,
+                    target: Target::NatGateway(nat),
+                }],
+            )
+            .map_err(|e| model(e, "name"))?;
         // Security groups: one per role, referring to each other.
         let mut groups: BTreeMap<&'static str, u32> = BTreeMap::new();
         for r in ROLES {
-            let g = w.create_security_group(r, None, vpc, Vec::new()).map_err(|e| model(e, "roles"))?;
+            let g = w
+                .create_security_group(r, None, vpc, Vec::new())
+                .map_err(|e| model(e, "roles"))?;
             names.groups.insert((vpc, r.to_string()), g);
             groups.insert(r, g);
         }
@@ -388,36 +540,74 @@ impl Loader {
                 rules.push(tcp_rule(22, from("bastion")));
             }
             rules.push(sg::Rule::allow_all(Direction::Egress));
-            w.set_security_group_rules(start, groups[r], rules).map_err(|e| model(e, "roles"))?;
+            w.set_security_group_rules(start, groups[r], rules)
+                .map_err(|e| model(e, "roles"))?;
         }
         // Network ACLs.
-        let public_acl = w.create_network_acl("public", None, vpc, public_entries(cidr, admin)).map_err(|e| model(e, "roles"))?;
-        let private_acl = w.create_network_acl("private", None, vpc, private_entries(cidr)).map_err(|e| model(e, "roles"))?;
+        let public_acl = w
+            .create_network_acl("public", None, vpc, public_entries(cidr, admin))
+            .map_err(|e| model(e, "roles"))?;
+        let private_acl = w
+            .create_network_acl("private", None, vpc, private_entries(cidr))
+            .map_err(|e| model(e, "roles"))?;
         names.acls.insert((vpc, "public".into()), public_acl);
         names.acls.insert((vpc, "private".into()), private_acl);
         for (sname, &s) in &subnets {
-            let (acl, private) = if *sname == "public" { (public_acl, false) } else { (private_acl, true) };
+            let (acl, private) = if *sname == "public" {
+                (public_acl, false)
+            } else {
+                (private_acl, true)
+            };
             w.associate_acl(s, acl).map_err(|e| model(e, "roles"))?;
             if private {
-                w.associate_route_table(s, private_table).map_err(|e| model(e, "roles"))?;
+                w.associate_route_table(s, private_table)
+                    .map_err(|e| model(e, "roles"))?;
             }
         }
         // ENIs.
         let mut roles: ByRole = BTreeMap::new();
         for (r, n, loc) in counts {
-            let subnet = if matches!(r, "web" | "bastion") { subnets["public"] } else { subnets[r] };
+            let subnet = if matches!(r, "web" | "bastion") {
+                subnets["public"]
+            } else {
+                subnets[r]
+            };
             for i in 1..=n {
                 let eni_name = format!("{name}-{r}-{i}");
                 let eip = if public_roles.contains(&r) {
-                    Some(eips.next().flatten().ok_or_else(|| self.werr(loc, "workload.public_ips", "the block of elastic IPs is used up"))?)
+                    Some(eips.next().flatten().ok_or_else(|| {
+                        self.werr(
+                            loc,
+                            "workload.public_ips",
+                            "the block of elastic IPs is used up",
+                        )
+                    })?)
                 } else {
                     None
                 };
                 let e = w
-                    .create_eni(start, EniSpec { name: eni_name.clone(), subnet, eip, security_groups: vec![groups[r]], host: listens(r), ..EniSpec::default() })
+                    .create_eni(
+                        start,
+                        EniSpec {
+                            name: eni_name.clone(),
+                            subnet,
+                            eip,
+                            security_groups: vec![groups[r]],
+                            host: listens(r),
+                            ..EniSpec::default()
+                        },
+                    )
                     .map_err(|e| self.werr(loc, format!("{path}.roles.{r}"), e.message))?;
-                if names.endpoints.insert(eni_name.clone(), Endpoint::Eni(e)).is_some() {
-                    return Err(self.werr(loc, format!("{path}.roles.{r}"), format!("an ENI or host named `{eni_name}` already exists")));
+                if names
+                    .endpoints
+                    .insert(eni_name.clone(), Endpoint::Eni(e))
+                    .is_some()
+                {
+                    return Err(self.werr(
+                        loc,
+                        format!("{path}.roles.{r}"),
+                        format!("an ENI or host named `{eni_name}` already exists"),
+                    ));
                 }
                 roles.entry(r).or_default().push(e);
             }
@@ -430,7 +620,13 @@ impl Loader {
                 "all" => Filter::All,
                 "accepted" => Filter::Accepted,
                 "rejected" => Filter::Rejected,
-                other => return Err(self.werr(t.referenced, format!("{path}.flow_log.traffic"), format!("`{other}`: expected all, accepted or rejected"))),
+                other => {
+                    return Err(self.werr(
+                        t.referenced,
+                        format!("{path}.flow_log.traffic"),
+                        format!("`{other}`: expected all, accepted or rejected"),
+                    ));
+                }
             },
         };
         w.create_flow_log(
@@ -440,15 +636,34 @@ impl Loader {
                 id: None,
                 scope: Scope::Vpc(vpc),
                 filter,
-                window: fl.and_then(|f| f.window.as_ref()).map(|s| Span::from_secs(s.value)),
+                window: fl
+                    .and_then(|f| f.window.as_ref())
+                    .map(|s| Span::from_secs(s.value)),
                 capacity: fl.and_then(|f| f.capacity.as_ref()).map(|s| s.value),
                 description: String::new(),
                 tags: BTreeMap::new(),
                 log_stream: None,
             },
         )
-        .map_err(|e| self.werr(f.referenced, format!("{path}.flow_log{}", if e.field.is_empty() { String::new() } else { format!(".{}", e.field) }), e.message))?;
-        Ok(Fleet { roles, public_acl, nat })
+        .map_err(|e| {
+            self.werr(
+                f.referenced,
+                format!(
+                    "{path}.flow_log{}",
+                    if e.field.is_empty() {
+                        String::new()
+                    } else {
+                        format!(".{}", e.field)
+                    }
+                ),
+                e.message,
+            )
+        })?;
+        Ok(Fleet {
+            roles,
+            public_acl,
+            nat,
+        })
     }
 
     /// The benign processes of every role and the incidents, into the simulation.
@@ -463,97 +678,193 @@ impl Loader {
     ) -> Result<Workload, ScenarioError> {
         let wd = &d.value;
         if !within_horizon(wd.duration.value) || wd.duration.value <= 0.0 {
-            return Err(self.werr(wd.duration.referenced, "workload.duration", "seconds of traffic: more than 0 and at most 31 days (2678400)"));
+            return Err(self.werr(
+                wd.duration.referenced,
+                "workload.duration",
+                "seconds of traffic: more than 0 and at most 31 days (2678400)",
+            ));
         }
         let end = start + secs(wd.duration.value);
         let scale = match &wd.scale {
             Some(s) if !(s.value > 0.0 && s.value <= 1000.0) => {
-                return Err(self.werr(s.referenced, "workload.scale", format!("{}: a multiplier of the benign rates, above 0 and at most 1000", s.value)));
+                return Err(self.werr(
+                    s.referenced,
+                    "workload.scale",
+                    format!(
+                        "{}: a multiplier of the benign rates, above 0 and at most 1000",
+                        s.value
+                    ),
+                ));
             }
             Some(s) => s.value,
             None => 1.0,
         };
         let mut index = 0u64;
-        let mut add = |sim: &mut Simulation, label: u32, span: (Time, Time), arrivals: Arrivals, pattern: Pattern| {
-            sim.add_process(Process::new(seed, index, label, span, arrivals, pattern, Ephemeral::LINUX));
+        let mut add = |sim: &mut Simulation,
+                       label: u32,
+                       span: (Time, Time),
+                       arrivals: Arrivals,
+                       pattern: Pattern| {
+            sim.add_process(Process::new(
+                seed,
+                index,
+                label,
+                span,
+                arrivals,
+                pattern,
+                Ephemeral::LINUX,
+            ));
             index += 1;
         };
         let enis = |v: &[u32]| v.iter().map(|&e| Endpoint::Eni(e)).collect::<Vec<_>>();
         let all = &plan.all;
         let of = |r: &str| all.get(r).map(Vec::as_slice).unwrap_or(&[]);
         let n = |r: &str| of(r).len() as f64;
-        let poisson = |rate: f64, profile: Daily| Arrivals::Poisson { rate: rate * scale, profile };
-        let web_sizes = (Size::Uniform(200, 1500), Size::Pareto { min: 800, alpha: 1.3, max: 5_000_000 });
+        let poisson = |rate: f64, profile: Daily| Arrivals::Poisson {
+            rate: rate * scale,
+            profile,
+        };
+        let web_sizes = (
+            Size::Uniform(200, 1500),
+            Size::Pareto {
+                min: 800,
+                alpha: 1.3,
+                max: 5_000_000,
+            },
+        );
         let day = (start, end);
         // Internet clients → web (HTTPS), many sources, heavy-tailed responses.
         if n("web") > 0.0 {
-            add(sim, 0, day, poisson(0.5 * n("web"), Daily::Web), Pattern::Tcp {
-                clients: Pick::skewed(plan.clients.clone()),
-                servers: Pick::uniform(enis(of("web"))),
-                ports: vec![443],
-                request: web_sizes.0,
-                response: web_sizes.1,
-                close: Close::Fin,
-                gap_ms: Size::Uniform(1, 40),
-            });
+            add(
+                sim,
+                0,
+                day,
+                poisson(0.5 * n("web"), Daily::Web),
+                Pattern::Tcp {
+                    clients: Pick::skewed(plan.clients.clone()),
+                    servers: Pick::uniform(enis(of("web"))),
+                    ports: vec![443],
+                    request: web_sizes.0,
+                    response: web_sizes.1,
+                    close: Close::Fin,
+                    gap_ms: Size::Uniform(1, 40),
+                },
+            );
             // Health checks of each web server from the checkers, every 30 s each.
-            add(sim, 0, day, poisson(n("web") / 30.0, Daily::Flat), Pattern::Tcp {
-                clients: Pick::uniform(plan.services.checkers.clone()),
-                servers: Pick::uniform(enis(of("web"))),
-                ports: vec![443],
-                request: Size::Fixed(120),
-                response: Size::Fixed(300),
-                close: Close::Fin,
-                gap_ms: Size::Uniform(1, 5),
-            });
+            add(
+                sim,
+                0,
+                day,
+                poisson(n("web") / 30.0, Daily::Flat),
+                Pattern::Tcp {
+                    clients: Pick::uniform(plan.services.checkers.clone()),
+                    servers: Pick::uniform(enis(of("web"))),
+                    ports: vec![443],
+                    request: Size::Fixed(120),
+                    response: Size::Fixed(300),
+                    close: Close::Fin,
+                    gap_ms: Size::Uniform(1, 5),
+                },
+            );
         }
         // web → app → db, inside each VPC's groups.
         for fleet in plan.fleets.values() {
             let f = |r: &str| fleet.roles.get(r).map(Vec::as_slice).unwrap_or(&[]);
             if !f("web").is_empty() && !f("app").is_empty() {
-                add(sim, 0, day, poisson(0.5 * f("web").len() as f64, Daily::Web), Pattern::Tcp {
-                    clients: Pick::uniform(enis(f("web"))),
-                    servers: Pick::uniform(enis(f("app"))),
-                    ports: vec![8080],
-                    request: Size::Uniform(300, 2000),
-                    response: Size::Pareto { min: 500, alpha: 1.5, max: 1_000_000 },
-                    close: Close::Fin,
-                    gap_ms: Size::Uniform(1, 10),
-                });
+                add(
+                    sim,
+                    0,
+                    day,
+                    poisson(0.5 * f("web").len() as f64, Daily::Web),
+                    Pattern::Tcp {
+                        clients: Pick::uniform(enis(f("web"))),
+                        servers: Pick::uniform(enis(f("app"))),
+                        ports: vec![8080],
+                        request: Size::Uniform(300, 2000),
+                        response: Size::Pareto {
+                            min: 500,
+                            alpha: 1.5,
+                            max: 1_000_000,
+                        },
+                        close: Close::Fin,
+                        gap_ms: Size::Uniform(1, 10),
+                    },
+                );
             }
             if !f("app").is_empty() && !f("db").is_empty() {
-                add(sim, 0, day, poisson(0.25 * f("app").len() as f64, Daily::Web), Pattern::Tcp {
-                    clients: Pick::uniform(enis(f("app"))),
-                    servers: Pick::skewed(enis(f("db"))),
-                    ports: vec![5432, 3306],
-                    request: Size::Uniform(100, 1200),
-                    response: Size::Pareto { min: 200, alpha: 1.4, max: 2_000_000 },
-                    close: Close::Fin,
-                    gap_ms: Size::Uniform(1, 5),
-                });
+                add(
+                    sim,
+                    0,
+                    day,
+                    poisson(0.25 * f("app").len() as f64, Daily::Web),
+                    Pattern::Tcp {
+                        clients: Pick::uniform(enis(f("app"))),
+                        servers: Pick::skewed(enis(f("db"))),
+                        ports: vec![5432, 3306],
+                        request: Size::Uniform(100, 1200),
+                        response: Size::Pareto {
+                            min: 200,
+                            alpha: 1.4,
+                            max: 2_000_000,
+                        },
+                        close: Close::Fin,
+                        gap_ms: Size::Uniform(1, 5),
+                    },
+                );
             }
             // Administrators through the bastion, office hours; the bastion on to the rest.
             if !f("bastion").is_empty() {
-                add(sim, 0, day, poisson(0.003 * f("bastion").len() as f64, Daily::Office), Pattern::Tcp {
-                    clients: Pick::uniform(plan.admins.clone()),
-                    servers: Pick::uniform(enis(f("bastion"))),
-                    ports: vec![22],
-                    request: Size::Pareto { min: 3000, alpha: 1.2, max: 2_000_000 },
-                    response: Size::Pareto { min: 5000, alpha: 1.2, max: 5_000_000 },
-                    close: Close::Fin,
-                    gap_ms: Size::Uniform(50, 400),
-                });
-                let inner: Vec<Endpoint> = ["app", "db", "batch", "private", "web"].iter().flat_map(|r| enis(f(r))).collect();
-                if !inner.is_empty() {
-                    add(sim, 0, day, poisson(0.002 * f("bastion").len() as f64, Daily::Office), Pattern::Tcp {
-                        clients: Pick::uniform(enis(f("bastion"))),
-                        servers: Pick::uniform(inner),
+                add(
+                    sim,
+                    0,
+                    day,
+                    poisson(0.003 * f("bastion").len() as f64, Daily::Office),
+                    Pattern::Tcp {
+                        clients: Pick::uniform(plan.admins.clone()),
+                        servers: Pick::uniform(enis(f("bastion"))),
                         ports: vec![22],
-                        request: Size::Pareto { min: 2000, alpha: 1.2, max: 500_000 },
-                        response: Size::Pareto { min: 4000, alpha: 1.2, max: 2_000_000 },
+                        request: Size::Pareto {
+                            min: 3000,
+                            alpha: 1.2,
+                            max: 2_000_000,
+                        },
+                        response: Size::Pareto {
+                            min: 5000,
+                            alpha: 1.2,
+                            max: 5_000_000,
+                        },
                         close: Close::Fin,
-                        gap_ms: Size::Uniform(20, 300),
-                    });
+                        gap_ms: Size::Uniform(50, 400),
+                    },
+                );
+                let inner: Vec<Endpoint> = ["app", "db", "batch", "private", "web"]
+                    .iter()
+                    .flat_map(|r| enis(f(r)))
+                    .collect();
+                if !inner.is_empty() {
+                    add(
+                        sim,
+                        0,
+                        day,
+                        poisson(0.002 * f("bastion").len() as f64, Daily::Office),
+                        Pattern::Tcp {
+                            clients: Pick::uniform(enis(f("bastion"))),
+                            servers: Pick::uniform(inner),
+                            ports: vec![22],
+                            request: Size::Pareto {
+                                min: 2000,
+                                alpha: 1.2,
+                                max: 500_000,
+                            },
+                            response: Size::Pareto {
+                                min: 4000,
+                                alpha: 1.2,
+                                max: 2_000_000,
+                            },
+                            close: Close::Fin,
+                            gap_ms: Size::Uniform(20, 300),
+                        },
+                    );
                 }
             }
         }
@@ -562,46 +873,82 @@ impl Loader {
         let everyone: Vec<Endpoint> = ROLES.iter().flat_map(|r| enis(of(r))).collect();
         if !everyone.is_empty() {
             let count = everyone.len() as f64;
-            add(sim, 0, day, poisson(count / 1024.0, Daily::Flat), Pattern::Udp {
-                clients: Pick::uniform(everyone.clone()),
-                servers: Pick::uniform(vec![plan.services.ntp]),
-                port: 123,
-                size: 76,
-                count: 1,
-            });
-            add(sim, 0, day, poisson(count / 7200.0, Daily::Night), Pattern::Tcp {
-                clients: Pick::uniform(everyone),
-                servers: Pick::uniform(vec![plan.services.mirror]),
-                ports: vec![443],
-                request: Size::Uniform(300, 900),
-                response: Size::Pareto { min: 20_000, alpha: 1.1, max: 30_000_000 },
-                close: Close::Fin,
-                gap_ms: Size::Uniform(1, 5),
-            });
+            add(
+                sim,
+                0,
+                day,
+                poisson(count / 1024.0, Daily::Flat),
+                Pattern::Udp {
+                    clients: Pick::uniform(everyone.clone()),
+                    servers: Pick::uniform(vec![plan.services.ntp]),
+                    port: 123,
+                    size: 76,
+                    count: 1,
+                },
+            );
+            add(
+                sim,
+                0,
+                day,
+                poisson(count / 7200.0, Daily::Night),
+                Pattern::Tcp {
+                    clients: Pick::uniform(everyone),
+                    servers: Pick::uniform(vec![plan.services.mirror]),
+                    ports: vec![443],
+                    request: Size::Uniform(300, 900),
+                    response: Size::Pareto {
+                        min: 20_000,
+                        alpha: 1.1,
+                        max: 30_000_000,
+                    },
+                    close: Close::Fin,
+                    gap_ms: Size::Uniform(1, 5),
+                },
+            );
         }
         // Batch: large uploads to object storage at night.
         if n("batch") > 0.0 {
-            add(sim, 0, day, poisson(n("batch") / 900.0, Daily::Night), Pattern::Tcp {
-                clients: Pick::uniform(enis(of("batch"))),
-                servers: Pick::uniform(vec![plan.services.storage]),
-                ports: vec![443],
-                request: Size::Pareto { min: 500_000, alpha: 1.2, max: 40_000_000 },
-                response: Size::Fixed(400),
-                close: Close::Fin,
-                gap_ms: Size::Uniform(1, 3),
-            });
+            add(
+                sim,
+                0,
+                day,
+                poisson(n("batch") / 900.0, Daily::Night),
+                Pattern::Tcp {
+                    clients: Pick::uniform(enis(of("batch"))),
+                    servers: Pick::uniform(vec![plan.services.storage]),
+                    ports: vec![443],
+                    request: Size::Pareto {
+                        min: 500_000,
+                        alpha: 1.2,
+                        max: 40_000_000,
+                    },
+                    response: Size::Fixed(400),
+                    close: Close::Fin,
+                    gap_ms: Size::Uniform(1, 3),
+                },
+            );
         }
         // The private tier calls partner APIs through the NAT gateway, office hours.
         if n("private") > 0.0 {
-            add(sim, 0, day, poisson(0.05 * n("private"), Daily::Office), Pattern::Tcp {
-                clients: Pick::uniform(enis(of("private"))),
-                servers: Pick::uniform(vec![plan.services.api]),
-                ports: vec![443],
-                request: Size::Uniform(400, 3000),
-                response: Size::Pareto { min: 600, alpha: 1.4, max: 500_000 },
-                close: Close::Fin,
-                gap_ms: Size::Uniform(5, 60),
-            });
+            add(
+                sim,
+                0,
+                day,
+                poisson(0.05 * n("private"), Daily::Office),
+                Pattern::Tcp {
+                    clients: Pick::uniform(enis(of("private"))),
+                    servers: Pick::uniform(vec![plan.services.api]),
+                    ports: vec![443],
+                    request: Size::Uniform(400, 3000),
+                    response: Size::Pareto {
+                        min: 600,
+                        alpha: 1.4,
+                        max: 500_000,
+                    },
+                    close: Close::Fin,
+                    gap_ms: Size::Uniform(5, 60),
+                },
+            );
         }
         drop(add);
         // Incidents.
@@ -609,9 +956,24 @@ impl Loader {
         for (i, inc) in wd.incidents.iter().enumerate() {
             let label = i as u32 + 1;
             let ipath = format!("workload.incidents[{i}]");
-            let made = self.incident(sim, names, &mut plan, start, end, seed, 1_000_000 + i as u64, label, &ipath, inc)?;
+            let made = self.incident(
+                sim,
+                names,
+                &mut plan,
+                start,
+                end,
+                seed,
+                1_000_000 + i as u64,
+                label,
+                &ipath,
+                inc,
+            )?;
             if incidents.iter().any(|x: &Incident| x.id == made.id) {
-                return Err(self.werr(inc.referenced, format!("{ipath}.name"), format!("two incidents are named `{}`", made.id)));
+                return Err(self.werr(
+                    inc.referenced,
+                    format!("{ipath}.name"),
+                    format!("two incidents are named `{}`", made.id),
+                ));
             }
             incidents.push(made);
         }
@@ -637,30 +999,69 @@ impl Loader {
     ) -> Result<Incident, ScenarioError> {
         let x = &d.value;
         let Some(kind) = KINDS.iter().copied().find(|k| *k == x.kind.value) else {
-            return Err(self.werr(x.kind.referenced, format!("{path}.kind"), format!("unknown incident kind `{}` (kinds: {})", x.kind.value, KINDS.join(", "))));
+            return Err(self.werr(
+                x.kind.referenced,
+                format!("{path}.kind"),
+                format!(
+                    "unknown incident kind `{}` (kinds: {})",
+                    x.kind.value,
+                    KINDS.join(", ")
+                ),
+            ));
         };
         if !within_horizon(x.at.value) {
-            return Err(self.werr(x.at.referenced, format!("{path}.at"), super::HORIZON_MESSAGE));
+            return Err(self.werr(
+                x.at.referenced,
+                format!("{path}.at"),
+                super::HORIZON_MESSAGE,
+            ));
         }
         if !(x.duration.value > 0.0 && within_horizon(x.duration.value)) {
-            return Err(self.werr(x.duration.referenced, format!("{path}.duration"), "seconds: more than 0 and at most 31 days"));
+            return Err(self.werr(
+                x.duration.referenced,
+                format!("{path}.duration"),
+                "seconds: more than 0 and at most 31 days",
+            ));
         }
         let from_t = start + secs(x.at.value);
         let to_t = (from_t + secs(x.duration.value)).min(end.max(from_t + secs(x.duration.value)));
         if from_t >= end {
-            return Err(self.werr(x.at.referenced, format!("{path}.at"), format!("{} s is after the workload's end ({} s)", x.at.value, (end.micros() - start.micros()) as f64 / 1e6)));
+            return Err(self.werr(
+                x.at.referenced,
+                format!("{path}.at"),
+                format!(
+                    "{} s is after the workload's end ({} s)",
+                    x.at.value,
+                    (end.micros() - start.micros()) as f64 / 1e6
+                ),
+            ));
         }
-        let id = x.name.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| format!("inc-{label}"));
+        let id = x
+            .name
+            .as_ref()
+            .map(|n| n.value.clone())
+            .unwrap_or_else(|| format!("inc-{label}"));
         let rate = |default: f64| -> Result<f64, ScenarioError> {
             match &x.rate {
-                Some(r) if !(r.value > 0.0 && r.value <= 100_000.0) => Err(self.werr(r.referenced, format!("{path}.rate"), format!("{}: arrivals per second, above 0 and at most 100000", r.value))),
+                Some(r) if !(r.value > 0.0 && r.value <= 100_000.0) => Err(self.werr(
+                    r.referenced,
+                    format!("{path}.rate"),
+                    format!(
+                        "{}: arrivals per second, above 0 and at most 100000",
+                        r.value
+                    ),
+                )),
                 Some(r) => Ok(r.value),
                 None => Ok(default),
             }
         };
         let period = |default: f64| -> Result<Span, ScenarioError> {
             match &x.period {
-                Some(p) if !(p.value >= 0.001 && within_horizon(p.value)) => Err(self.werr(p.referenced, format!("{path}.period"), format!("{}: seconds, at least 0.001", p.value))),
+                Some(p) if !(p.value >= 0.001 && within_horizon(p.value)) => Err(self.werr(
+                    p.referenced,
+                    format!("{path}.period"),
+                    format!("{}: seconds, at least 0.001", p.value),
+                )),
                 Some(p) => Ok(secs(p.value)),
                 None => Ok(secs(default)),
             }
@@ -669,24 +1070,48 @@ impl Loader {
             match &x.ports {
                 None => Ok(default.to_vec()),
                 Some(p) => match &p.value {
-                    doc::PortsListDoc::List(v) if !v.is_empty() && v.len() <= 65536 => Ok(v.clone()),
+                    doc::PortsListDoc::List(v) if !v.is_empty() && v.len() <= 65536 => {
+                        Ok(v.clone())
+                    }
                     doc::PortsListDoc::Range(r) => {
-                        let range = r.split_once('-').and_then(|(a, b)| Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?)));
+                        let range = r.split_once('-').and_then(|(a, b)| {
+                            Some((a.trim().parse::<u16>().ok()?, b.trim().parse::<u16>().ok()?))
+                        });
                         match range {
                             Some((a, b)) if a >= 1 && a <= b => Ok((a..=b).collect()),
-                            _ => Err(self.werr(p.referenced, format!("{path}.ports"), format!("`{r}`: a list of ports or a range LO-HI of 1-65535"))),
+                            _ => Err(self.werr(
+                                p.referenced,
+                                format!("{path}.ports"),
+                                format!("`{r}`: a list of ports or a range LO-HI of 1-65535"),
+                            )),
                         }
                     }
-                    _ => Err(self.werr(p.referenced, format!("{path}.ports"), "a list of 1 to 65536 ports, or a range LO-HI")),
+                    _ => Err(self.werr(
+                        p.referenced,
+                        format!("{path}.ports"),
+                        "a list of 1 to 65536 ports, or a range LO-HI",
+                    )),
                 },
             }
         };
         // The attacker outside (a new external host) or an ENI inside.
-        let outside = |sim: &mut Simulation, plan: &mut Plan, default_name: &str| -> Result<Endpoint, ScenarioError> {
+        let outside = |sim: &mut Simulation,
+                       plan: &mut Plan,
+                       default_name: &str|
+         -> Result<Endpoint, ScenarioError> {
             match &x.from {
                 Some(f) if names.endpoints.contains_key(&f.value) => Ok(names.endpoints[&f.value]),
                 Some(f) => {
-                    let ip: Ipv4Addr = f.value.parse().map_err(|_| self.werr(f.referenced, format!("{path}.from"), format!("`{}`: an address outside, or the name of an ENI or host", f.value)))?;
+                    let ip: Ipv4Addr = f.value.parse().map_err(|_| {
+                        self.werr(
+                            f.referenced,
+                            format!("{path}.from"),
+                            format!(
+                                "`{}`: an address outside, or the name of an ENI or host",
+                                f.value
+                            ),
+                        )
+                    })?;
                     Ok(self.new_outside(sim, &format!("{id}-{default_name}"), ip, f.referenced)?)
                 }
                 None => {
@@ -696,7 +1121,11 @@ impl Loader {
                 }
             }
         };
-        let inside = |plan: &Plan, default_role: &str, field: &str, s: Option<&S<String>>| -> Result<Vec<u32>, ScenarioError> {
+        let inside = |plan: &Plan,
+                      default_role: &str,
+                      field: &str,
+                      s: Option<&S<String>>|
+         -> Result<Vec<u32>, ScenarioError> {
             let (text, loc) = match s {
                 Some(s) => (s.value.clone(), s.referenced),
                 None => (default_role.to_string(), d.referenced),
@@ -706,11 +1135,27 @@ impl Loader {
             }
             let found = match text.split_once('/') {
                 Some((fleet, r)) => plan.fleets.get(fleet).and_then(|f| f.roles.get(r)).cloned(),
+                // A fleet's name: all its ENIs.
+                None if plan.fleets.contains_key(&text) => Some(
+                    plan.fleets[&text]
+                        .roles
+                        .values()
+                        .flatten()
+                        .copied()
+                        .collect(),
+                ),
                 None => plan.all.get(text.as_str()).cloned(),
             };
             match found {
                 Some(v) if !v.is_empty() => Ok(v),
-                _ => Err(self.werr(loc, format!("{path}.{field}"), format!("`{text}` is no ENI, role or FLEET/ROLE with ENIs (fleets: {})", plan.fleets.keys().cloned().collect::<Vec<_>>().join(", ")))),
+                _ => Err(self.werr(
+                    loc,
+                    format!("{path}.{field}"),
+                    format!(
+                        "`{text}` is no ENI, role or FLEET/ROLE with ENIs (fleets: {})",
+                        plan.fleets.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                )),
             }
         };
         let eni_ip = |w: &World, e: u32| w.enis[e as usize].ip;
@@ -719,16 +1164,36 @@ impl Loader {
         let mut pattern_of: Vec<(Arrivals, Pattern)> = Vec::new();
         let mut changes: Vec<(Time, Change)> = Vec::new();
         let target = x.target.as_ref();
-        let (actors, targets, resources, used_ports): (Vec<Ipv4Addr>, Vec<Ipv4Addr>, Vec<String>, Vec<u16>);
-        let steady = |r: f64| Arrivals::Poisson { rate: r, profile: Daily::Flat };
+        let (actors, targets, resources, used_ports): (
+            Vec<Ipv4Addr>,
+            Vec<Ipv4Addr>,
+            Vec<String>,
+            Vec<u16>,
+        );
+        let steady = |r: f64| Arrivals::Poisson {
+            rate: r,
+            profile: Daily::Flat,
+        };
         let needs_public = |w: &World, enis: &[u32], field: &str| -> Result<(), ScenarioError> {
             match enis.iter().find(|&&e| public(w, e).is_none()) {
-                Some(&e) => Err(self.werr(target.map(|t| t.referenced).unwrap_or(d.referenced), format!("{path}.{field}"), format!("{} has no elastic IP: from outside a host is reached only through one", w.enis[e as usize].name))),
+                Some(&e) => Err(self.werr(
+                    target.map(|t| t.referenced).unwrap_or(d.referenced),
+                    format!("{path}.{field}"),
+                    format!(
+                        "{} has no elastic IP: from outside a host is reached only through one",
+                        w.enis[e as usize].name
+                    ),
+                )),
                 None => Ok(()),
             }
         };
         match kind {
-            "port_scan_horizontal" | "port_scan_vertical" | "ssh_brute_force" | "rdp_brute_force" | "syn_flood" | "db_exposure" => {
+            "port_scan_horizontal"
+            | "port_scan_vertical"
+            | "ssh_brute_force"
+            | "rdp_brute_force"
+            | "syn_flood"
+            | "db_exposure" => {
                 let (default_role, default_ports, default_rate): (&str, &[u16], f64) = match kind {
                     "port_scan_horizontal" => ("web", &[22, 80, 443, 3389], 20.0),
                     "port_scan_vertical" => ("web", &[], 50.0),
@@ -738,56 +1203,122 @@ impl Loader {
                     _ => ("db", &[5432], 1.0),
                 };
                 let mut hosts = inside(plan, default_role, "target", target)?;
-                if matches!(kind, "port_scan_vertical" | "ssh_brute_force" | "rdp_brute_force" | "syn_flood" | "db_exposure") {
+                // From outside only hosts with an elastic IP can be reached: a sweep of a
+                // fleet's or a role's hosts probes those (the others are not on the internet).
+                if hosts.len() > 1 {
+                    let reachable: Vec<u32> = hosts
+                        .iter()
+                        .copied()
+                        .filter(|&e| public(&sim.world, e).is_some())
+                        .collect();
+                    if !reachable.is_empty() {
+                        hosts = reachable;
+                    }
+                }
+                if matches!(
+                    kind,
+                    "port_scan_vertical"
+                        | "ssh_brute_force"
+                        | "rdp_brute_force"
+                        | "syn_flood"
+                        | "db_exposure"
+                ) {
                     hosts.truncate(1);
                 }
                 needs_public(&sim.world, &hosts, "target")?;
-                let scan_ports = if kind == "port_scan_vertical" { ports(&(1..=1024).collect::<Vec<_>>())? } else { ports(default_ports)? };
+                let scan_ports = if kind == "port_scan_vertical" {
+                    ports(&(1..=1024).collect::<Vec<_>>())?
+                } else {
+                    ports(default_ports)?
+                };
                 let attacker = outside(sim, plan, "attacker")?;
                 let r = rate(default_rate)?;
                 let eps: Vec<Endpoint> = hosts.iter().map(|&e| Endpoint::Eni(e)).collect();
                 match kind {
-                    "port_scan_horizontal" | "port_scan_vertical" => pattern_of.push((steady(r), Pattern::Scan { from: attacker, targets: eps, ports: scan_ports.clone(), ports_first: kind == "port_scan_vertical" })),
+                    "port_scan_horizontal" | "port_scan_vertical" => pattern_of.push((
+                        steady(r),
+                        Pattern::Scan {
+                            from: attacker,
+                            targets: eps,
+                            ports: scan_ports.clone(),
+                            ports_first: kind == "port_scan_vertical",
+                        },
+                    )),
                     "syn_flood" => {
                         let base = u32::from(Ipv4Addr::new(100, 100, 0, 0));
-                        pattern_of.push((steady(r), Pattern::ForgedSyn { from: attacker, target: eps[0], port: scan_ports[0], source_base: base, source_count: 65536 }))
+                        pattern_of.push((
+                            steady(r),
+                            Pattern::ForgedSyn {
+                                from: attacker,
+                                target: eps[0],
+                                port: scan_ports[0],
+                                source_base: base,
+                                source_count: 65536,
+                            },
+                        ))
                     }
                     "db_exposure" => {
                         // Someone opens the database's group to the internet; a scanner
                         // finds it and dumps tables.
                         let db = hosts[0];
-                        let group = sim.world.enis[db as usize].security_groups.first().copied().ok_or_else(|| self.werr(d.referenced, format!("{path}.target"), "the database has no security group"))?;
+                        let group = sim.world.enis[db as usize]
+                            .security_groups
+                            .first()
+                            .copied()
+                            .ok_or_else(|| {
+                                self.werr(
+                                    d.referenced,
+                                    format!("{path}.target"),
+                                    "the database has no security group",
+                                )
+                            })?;
                         let mut rules = sim.world.security_groups[group as usize].rules.clone();
                         for &p in &scan_ports {
                             rules.push(tcp_rule(p, Remote::Cidr(Ipv4Net::ANY)));
                         }
                         changes.push((from_t, Change::SecurityGroupRules { group, rules }));
-                        pattern_of.push((steady(r), Pattern::Tcp {
+                        pattern_of.push((
+                            steady(r),
+                            Pattern::Tcp {
+                                clients: Pick::uniform(vec![attacker]),
+                                servers: Pick::uniform(eps.clone()),
+                                ports: scan_ports.clone(),
+                                request: Size::Uniform(100, 800),
+                                response: Size::Pareto {
+                                    min: 2000,
+                                    alpha: 1.1,
+                                    max: 20_000_000,
+                                },
+                                close: Close::Fin,
+                                gap_ms: Size::Uniform(1, 5),
+                            },
+                        ));
+                    }
+                    _ => pattern_of.push((
+                        steady(r),
+                        Pattern::Tcp {
                             clients: Pick::uniform(vec![attacker]),
                             servers: Pick::uniform(eps.clone()),
                             ports: scan_ports.clone(),
-                            request: Size::Uniform(100, 800),
-                            response: Size::Pareto { min: 2000, alpha: 1.1, max: 20_000_000 },
+                            request: Size::Uniform(600, 1400),
+                            response: Size::Uniform(800, 1600),
                             close: Close::Fin,
-                            gap_ms: Size::Uniform(1, 5),
-                        }));
-                    }
-                    _ => pattern_of.push((steady(r), Pattern::Tcp {
-                        clients: Pick::uniform(vec![attacker]),
-                        servers: Pick::uniform(eps.clone()),
-                        ports: scan_ports.clone(),
-                        request: Size::Uniform(600, 1400),
-                        response: Size::Uniform(800, 1600),
-                        close: Close::Fin,
-                        gap_ms: Size::Uniform(20, 80),
-                    })),
+                            gap_ms: Size::Uniform(20, 80),
+                        },
+                    )),
                 }
                 actors = vec![sim.world.address(attacker)];
-                targets = hosts.iter().filter_map(|&e| public(&sim.world, e)).chain(hosts.iter().map(|&e| eni_ip(&sim.world, e))).collect();
+                targets = hosts
+                    .iter()
+                    .filter_map(|&e| public(&sim.world, e))
+                    .chain(hosts.iter().map(|&e| eni_ip(&sim.world, e)))
+                    .collect();
                 let mut res: Vec<String> = hosts.iter().map(|&e| eni_id(&sim.world, e)).collect();
                 if kind == "db_exposure" {
                     res.extend(changes.iter().filter_map(|(_, c)| match c {
-                        Change::SecurityGroupRules { group, .. } => Some(sim.world.security_groups[*group as usize].id.clone()),
+                        Change::SecurityGroupRules { group, .. } => {
+                            Some(sim.world.security_groups[*group as usize].id.clone())
+                        }
                         _ => None,
                     }));
                 }
@@ -795,7 +1326,11 @@ impl Loader {
                 used_ports = scan_ports;
             }
             "exfiltration" | "beaconing" | "mining" | "nat_port_exhaustion" => {
-                let default_role = if kind == "nat_port_exhaustion" { "private" } else { "app" };
+                let default_role = if kind == "nat_port_exhaustion" {
+                    "private"
+                } else {
+                    "app"
+                };
                 let mut hosts = inside(plan, default_role, "from", x.from.as_ref())?;
                 hosts.truncate(if kind == "nat_port_exhaustion" { 64 } else { 1 });
                 let (name, dport): (&str, u16) = match kind {
@@ -806,38 +1341,92 @@ impl Loader {
                 };
                 let p = ports(&[dport])?;
                 let dest_ip = match target {
-                    Some(t) => t.value.parse().map_err(|_| self.werr(t.referenced, format!("{path}.target"), format!("`{}`: an address outside", t.value)))?,
+                    Some(t) => t.value.parse().map_err(|_| {
+                        self.werr(
+                            t.referenced,
+                            format!("{path}.target"),
+                            format!("`{}`: an address outside", t.value),
+                        )
+                    })?,
                     None => {
                         let ip = Ipv4Addr::from(plan.outside);
                         plan.outside += 1;
                         ip
                     }
                 };
-                let dest = self.new_listening(sim, &format!("{id}-{name}"), dest_ip, &p, d.referenced)?;
+                let dest =
+                    self.new_listening(sim, &format!("{id}-{name}"), dest_ip, &p, d.referenced)?;
                 let clients = Pick::uniform(hosts.iter().map(|&e| Endpoint::Eni(e)).collect());
                 let servers = Pick::uniform(vec![dest]);
                 match kind {
                     "exfiltration" => {
                         let total = x.bytes.as_ref().map(|b| b.value).unwrap_or(2_000_000_000);
                         if !(1..=1_000_000_000_000).contains(&total) {
-                            return Err(self.werr(x.bytes.as_ref().map(|b| b.referenced).unwrap_or(d.referenced), format!("{path}.bytes"), "bytes: 1 to 10^12"));
+                            return Err(self.werr(
+                                x.bytes
+                                    .as_ref()
+                                    .map(|b| b.referenced)
+                                    .unwrap_or(d.referenced),
+                                format!("{path}.bytes"),
+                                "bytes: 1 to 10^12",
+                            ));
                         }
                         // In chunks of 20 MB, spread over the incident.
                         let chunks = total.div_ceil(20_000_000);
                         let chunk = total.div_ceil(chunks).min(u64::from(u32::MAX)) as u32;
                         let r = chunks as f64 / x.duration.value;
-                        pattern_of.push((steady(r), Pattern::Tcp { clients, servers, ports: p.clone(), request: Size::Fixed(chunk), response: Size::Fixed(200), close: Close::Fin, gap_ms: Size::Fixed(1) }));
+                        pattern_of.push((
+                            steady(r),
+                            Pattern::Tcp {
+                                clients,
+                                servers,
+                                ports: p.clone(),
+                                request: Size::Fixed(chunk),
+                                response: Size::Fixed(200),
+                                close: Close::Fin,
+                                gap_ms: Size::Fixed(1),
+                            },
+                        ));
                     }
                     "beaconing" | "mining" => {
                         let every = period(if kind == "beaconing" { 60.0 } else { 30.0 })?;
-                        let (req, resp) = if kind == "beaconing" { (Size::Uniform(180, 260), Size::Uniform(90, 140)) } else { (Size::Uniform(300, 500), Size::Uniform(200, 400)) };
-                        pattern_of.push((Arrivals::Periodic { period: every, jitter: 0.1 }, Pattern::Tcp { clients, servers, ports: p.clone(), request: req, response: resp, close: Close::Fin, gap_ms: Size::Uniform(20, 60) }));
+                        let (req, resp) = if kind == "beaconing" {
+                            (Size::Uniform(180, 260), Size::Uniform(90, 140))
+                        } else {
+                            (Size::Uniform(300, 500), Size::Uniform(200, 400))
+                        };
+                        pattern_of.push((
+                            Arrivals::Periodic {
+                                period: every,
+                                jitter: 0.1,
+                            },
+                            Pattern::Tcp {
+                                clients,
+                                servers,
+                                ports: p.clone(),
+                                request: req,
+                                response: resp,
+                                close: Close::Fin,
+                                gap_ms: Size::Uniform(20, 60),
+                            },
+                        ));
                     }
                     _ => {
                         // Connections left open hold their NAT mapping until the idle
                         // timeout: past 55,000 to one destination the gateway drops.
                         let r = rate(300.0)?;
-                        pattern_of.push((steady(r), Pattern::Tcp { clients, servers, ports: p.clone(), request: Size::Uniform(200, 600), response: Size::Uniform(300, 900), close: Close::Open, gap_ms: Size::Uniform(1, 5) }));
+                        pattern_of.push((
+                            steady(r),
+                            Pattern::Tcp {
+                                clients,
+                                servers,
+                                ports: p.clone(),
+                                request: Size::Uniform(200, 600),
+                                response: Size::Uniform(300, 900),
+                                close: Close::Open,
+                                gap_ms: Size::Uniform(1, 5),
+                            },
+                        ));
                     }
                 }
                 actors = hosts.iter().map(|&e| eni_ip(&sim.world, e)).collect();
@@ -845,7 +1434,11 @@ impl Loader {
                 let mut res: Vec<String> = hosts.iter().map(|&e| eni_id(&sim.world, e)).collect();
                 if kind == "nat_port_exhaustion" {
                     let vpc = sim.world.enis[hosts[0] as usize].vpc;
-                    if let Some(f) = plan.fleets.values().find(|f| sim.world.nats[f.nat as usize].vpc == vpc) {
+                    if let Some(f) = plan
+                        .fleets
+                        .values()
+                        .find(|f| sim.world.nats[f.nat as usize].vpc == vpc)
+                    {
                         res.push(sim.world.nats[f.nat as usize].id.clone());
                     }
                 }
@@ -857,16 +1450,33 @@ impl Loader {
                 let vpc = sim.world.enis[from as usize].vpc;
                 let mut hosts: Vec<u32> = match target {
                     Some(_) => inside(plan, "app", "target", target)?,
-                    None => plan.all.values().flatten().copied().filter(|&e| sim.world.enis[e as usize].vpc == vpc).collect(),
+                    None => plan
+                        .all
+                        .values()
+                        .flatten()
+                        .copied()
+                        .filter(|&e| sim.world.enis[e as usize].vpc == vpc)
+                        .collect(),
                 };
                 hosts.sort_unstable();
                 hosts.retain(|&e| e != from);
                 hosts.truncate(256);
                 let p = ports(&[22, 445, 3389, 5432])?;
-                pattern_of.push((steady(rate(10.0)?), Pattern::Scan { from: Endpoint::Eni(from), targets: hosts.iter().map(|&e| Endpoint::Eni(e)).collect(), ports: p.clone(), ports_first: false }));
+                pattern_of.push((
+                    steady(rate(10.0)?),
+                    Pattern::Scan {
+                        from: Endpoint::Eni(from),
+                        targets: hosts.iter().map(|&e| Endpoint::Eni(e)).collect(),
+                        ports: p.clone(),
+                        ports_first: false,
+                    },
+                ));
                 actors = vec![eni_ip(&sim.world, from)];
                 targets = hosts.iter().map(|&e| eni_ip(&sim.world, e)).collect();
-                resources = std::iter::once(from).chain(hosts.iter().copied()).map(|e| eni_id(&sim.world, e)).collect();
+                resources = std::iter::once(from)
+                    .chain(hosts.iter().copied())
+                    .map(|e| eni_id(&sim.world, e))
+                    .collect();
                 used_ports = p;
             }
             _ => {
@@ -877,19 +1487,72 @@ impl Loader {
                 let hosts = inside(plan, "web", "target", target)?;
                 needs_public(&sim.world, &hosts[..1], "target")?;
                 let vpc = sim.world.enis[hosts[0] as usize].vpc;
-                let fleet = plan.fleets.values().find(|f| sim.world.acls[f.public_acl as usize].vpc == vpc).ok_or_else(|| self.werr(d.referenced, format!("{path}.target"), "acl_reply_drop needs a fleet's public subnet"))?;
+                let fleet = plan
+                    .fleets
+                    .values()
+                    .find(|f| sim.world.acls[f.public_acl as usize].vpc == vpc)
+                    .ok_or_else(|| {
+                        self.werr(
+                            d.referenced,
+                            format!("{path}.target"),
+                            "acl_reply_drop needs a fleet's public subnet",
+                        )
+                    })?;
                 let acl = fleet.public_acl;
                 let before = sim.world.acls[acl as usize].entries.clone();
-                let mut after: Vec<acl::Entry> = before.iter().filter(|e| e.direction == Direction::Ingress).cloned().collect();
-                after.push(acl_entry(100, Direction::Egress, ProtoMatch::Tcp, (443, 443), Ipv4Net::ANY));
-                changes.push((from_t, Change::AclEntries { acl, entries: after }));
-                changes.push((to_t, Change::AclEntries { acl, entries: before }));
+                let mut after: Vec<acl::Entry> = before
+                    .iter()
+                    .filter(|e| e.direction == Direction::Ingress)
+                    .cloned()
+                    .collect();
+                after.push(acl_entry(
+                    100,
+                    Direction::Egress,
+                    ProtoMatch::Tcp,
+                    (443, 443),
+                    Ipv4Net::ANY,
+                ));
+                changes.push((
+                    from_t,
+                    Change::AclEntries {
+                        acl,
+                        entries: after,
+                    },
+                ));
+                changes.push((
+                    to_t,
+                    Change::AclEntries {
+                        acl,
+                        entries: before,
+                    },
+                ));
                 let monitor = outside(sim, plan, "monitor")?;
                 let eps: Vec<Endpoint> = hosts.iter().map(|&e| Endpoint::Eni(e)).collect();
-                pattern_of.push((steady(rate(1.0)?), Pattern::Ping { clients: Pick::uniform(vec![monitor]), servers: Pick::uniform(eps.clone()), count: 1 }));
-                pattern_of.push((steady(rate(1.0)?), Pattern::Tcp { clients: Pick::uniform(vec![monitor]), servers: Pick::uniform(eps), ports: vec![443], request: Size::Fixed(120), response: Size::Fixed(300), close: Close::Fin, gap_ms: Size::Uniform(1, 5) }));
+                pattern_of.push((
+                    steady(rate(1.0)?),
+                    Pattern::Ping {
+                        clients: Pick::uniform(vec![monitor]),
+                        servers: Pick::uniform(eps.clone()),
+                        count: 1,
+                    },
+                ));
+                pattern_of.push((
+                    steady(rate(1.0)?),
+                    Pattern::Tcp {
+                        clients: Pick::uniform(vec![monitor]),
+                        servers: Pick::uniform(eps),
+                        ports: vec![443],
+                        request: Size::Fixed(120),
+                        response: Size::Fixed(300),
+                        close: Close::Fin,
+                        gap_ms: Size::Uniform(1, 5),
+                    },
+                ));
                 actors = vec![sim.world.address(monitor)];
-                targets = hosts.iter().filter_map(|&e| public(&sim.world, e)).collect();
+                targets = hosts
+                    .iter()
+                    .filter_map(|&e| public(&sim.world, e))
+                    .collect();
                 resources = vec![sim.world.acls[acl as usize].id.clone()];
                 used_ports = vec![443];
             }
@@ -898,19 +1561,52 @@ impl Loader {
             sim.change_at(at, c);
         }
         for (k, (arrivals, pattern)) in pattern_of.into_iter().enumerate() {
-            sim.add_process(Process::new(seed, stream * 16 + k as u64, label, (from_t, to_t), arrivals, pattern, Ephemeral::LINUX));
+            sim.add_process(Process::new(
+                seed,
+                stream * 16 + k as u64,
+                label,
+                (from_t, to_t),
+                arrivals,
+                pattern,
+                Ephemeral::LINUX,
+            ));
         }
         let mut targets = targets;
         targets.dedup();
-        Ok(Incident { id, kind, start: from_t, end: to_t, actors, targets, resources, ports: used_ports })
+        Ok(Incident {
+            id,
+            kind,
+            start: from_t,
+            end: to_t,
+            actors,
+            targets,
+            resources,
+            ports: used_ports,
+        })
     }
 
-    fn new_outside(&self, sim: &mut Simulation, name: &str, ip: Ipv4Addr, loc: Location) -> Result<Endpoint, ScenarioError> {
+    fn new_outside(
+        &self,
+        sim: &mut Simulation,
+        name: &str,
+        ip: Ipv4Addr,
+        loc: Location,
+    ) -> Result<Endpoint, ScenarioError> {
         self.new_listening(sim, name, ip, &[], loc)
     }
 
-    fn new_listening(&self, sim: &mut Simulation, name: &str, ip: Ipv4Addr, tcp: &[u16], loc: Location) -> Result<Endpoint, ScenarioError> {
-        let host = Host { tcp: tcp.iter().copied().collect(), ..Host::default() };
+    fn new_listening(
+        &self,
+        sim: &mut Simulation,
+        name: &str,
+        ip: Ipv4Addr,
+        tcp: &[u16],
+        loc: Location,
+    ) -> Result<Endpoint, ScenarioError> {
+        let host = Host {
+            tcp: tcp.iter().copied().collect(),
+            ..Host::default()
+        };
         match sim.world.public_endpoint(ip) {
             Some(e) => Ok(e),
             None => sim

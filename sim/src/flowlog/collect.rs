@@ -613,7 +613,9 @@ impl<D: Copy + PartialEq> Collector<D> {
     /// counters (no packet ids)? Then a [`Partial`] may count it instead.
     #[inline]
     pub fn counts_partially(&self, at: Time, action: Action) -> bool {
-        self.truth_level == TruthLevel::Counters && at >= self.created && self.settings.filter.keeps(action)
+        self.truth_level == TruthLevel::Counters
+            && at >= self.created
+            && self.settings.filter.keeps(action)
     }
 
     /// Adds the packets of a partial of key (`eni`, its direction, `tuple`, `action`) whose
@@ -902,7 +904,11 @@ mod tests {
 
     #[test]
     fn aggregates_per_tuple_and_action() {
-        let mut c = Collector::new(settings(100, Filter::All), Time::from_secs(0), TruthLevel::Packets);
+        let mut c = Collector::new(
+            settings(100, Filter::All),
+            Time::from_secs(0),
+            TruthLevel::Packets,
+        );
         c.observe(&obs(10, 0, 1000, Action::Accept));
         c.observe(&obs(20, 0, 1000, Action::Accept));
         c.observe(&obs(30, 0, 1000, Action::Reject));
@@ -935,7 +941,11 @@ mod tests {
 
     #[test]
     fn nothing_is_logged_before_the_flow_log_exists() {
-        let mut c = Collector::new(settings(100, Filter::All), Time::from_secs(100), TruthLevel::Packets);
+        let mut c = Collector::new(
+            settings(100, Filter::All),
+            Time::from_secs(100),
+            TruthLevel::Packets,
+        );
         c.observe(&obs(10, 0, 1000, Action::Accept));
         c.observe(&obs(130, 0, 2000, Action::Accept));
         let closed = c.close_window(&[(0, Time(0))]);

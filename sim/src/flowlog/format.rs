@@ -52,9 +52,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use super::record::{
-    CaptureMeta, Flow, LogStatus, Record, RouterEnd, RouterFlow, TrafficPath,
-};
+use super::record::{CaptureMeta, Flow, LogStatus, Record, RouterEnd, RouterFlow, TrafficPath};
 use crate::packet::TcpFlags;
 use crate::{Action, Direction};
 
@@ -1354,8 +1352,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::flowlog::record::Truth;
     use crate::flowlog::RouterPath;
+    use crate::flowlog::record::Truth;
     use crate::packet::FiveTuple;
     use crate::time::Time;
 
@@ -2515,7 +2513,10 @@ mod tests {
         assert_eq!(v["closed_at"], serde_json::Value::Null);
         assert_eq!(v["truth"]["packet_ids"], serde_json::json!([3, 5, 7, 9]));
         assert_eq!(v["truth"]["decisions"][0], "nacl acl-1 rule 100 allow");
-        assert_eq!(v["truth"]["labels"], serde_json::json!({"benign": 1, "inc-2": 3}));
+        assert_eq!(
+            v["truth"]["labels"],
+            serde_json::json!({"benign": 1, "inc-2": 3})
+        );
     }
 
     #[test]

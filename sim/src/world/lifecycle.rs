@@ -572,7 +572,11 @@ mod tests {
 
     fn world(keep_truth: bool) -> World {
         let mut cfg = Config::new(Profile::of(Provider::Aws));
-        cfg.truth = if keep_truth { TruthLevel::Packets } else { TruthLevel::Counters };
+        cfg.truth = if keep_truth {
+            TruthLevel::Packets
+        } else {
+            TruthLevel::Counters
+        };
         World::new(cfg)
     }
 

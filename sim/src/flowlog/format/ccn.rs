@@ -203,7 +203,8 @@ mod tests {
             window: Span::from_secs(60),
             capacity: 100,
         };
-        let mut c: Collector<u8> = Collector::new(settings, Time::from_secs(T0), TruthLevel::Counters);
+        let mut c: Collector<u8> =
+            Collector::new(settings, Time::from_secs(T0), TruthLevel::Counters);
         for &(ms, protocol, action) in packets {
             let (sport, dport) = if protocol == 1 { (0, 0) } else { (40000, 5001) };
             let tuple = FiveTuple {
