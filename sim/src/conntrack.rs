@@ -234,6 +234,8 @@ pub struct Table {
     version: u32,
     /// Counters of entries that left the table, waiting for the caller.
     carried: Vec<Carried>,
+    /// [`Table::maybe_sweep`] walks the table once it holds this many entries.
+    sweep_at: usize,
 }
 
 /// A table as snapshots keep it: the buckets in use where they are (Robin Hood placement
@@ -244,6 +246,7 @@ struct Saved {
     len: usize,
     version: u32,
     carried: Vec<Carried>,
+    sweep_at: usize,
     /// (bucket index, tag, bucket), in index order.
     used: Vec<(u32, u8, Bucket)>,
 }
@@ -263,6 +266,7 @@ impl serde::Serialize for Table {
             len: self.len,
             version: self.version,
             carried: self.carried.clone(),
+            sweep_at: self.sweep_at,
             used,
         }
         .serialize(s)
@@ -283,6 +287,7 @@ impl<'de> serde::Deserialize<'de> for Table {
             len: saved.len,
             version: saved.version,
             carried: saved.carried,
+            sweep_at: saved.sweep_at,
         };
         for (i, tag, b) in saved.used {
             let i = i as usize;
@@ -716,6 +721,19 @@ impl Table {
     /// Drops expired entries (housekeeping; behaviour does not depend on it).
     pub fn sweep(&mut self, now: Time) {
         self.remove_where(|_, e| e.expires <= now);
+    }
+
+    /// [`Table::sweep`] once the table has doubled since the last one (at least 4,096
+    /// entries): a walk costs what the table holds, so walking at every instant of a busy
+    /// run made its time quadratic. Nothing else depends on when expired entries go: a lookup
+    /// treats an expired entry as gone (and removes it), and a window's close drains every
+    /// entry's counters, expired or not. Memory stays within twice the live connections.
+    pub fn maybe_sweep(&mut self, now: Time) {
+        if self.len < self.sweep_at.max(4096) {
+            return;
+        }
+        self.sweep(now);
+        self.sweep_at = 2 * self.len;
     }
 }
 

@@ -461,7 +461,7 @@ impl Process {
 /// A transfer of `bytes` as TCP payloads: full segments and the rest (none for 0 bytes).
 pub fn segments(bytes: u32) -> Vec<u16> {
     let mut v = vec![MSS as u16; (bytes / MSS) as usize];
-    if bytes % MSS != 0 {
+    if !bytes.is_multiple_of(MSS) {
         v.push((bytes % MSS) as u16);
     }
     v
@@ -511,7 +511,8 @@ mod tests {
     #[test]
     fn a_daily_profile_thins_the_quiet_hours() {
         // Office hours: 03:00 is at 5% of the peak, 10:00 at 100%.
-        let day = |h: u64| Time::from_secs(1_700_006_400 - 1_700_006_400 % 86_400 + h * 3600);
+        // 1_700_006_400 is a midnight (UTC).
+        let day = |h: u64| Time::from_secs(1_700_006_400 + h * 3600);
         assert!((Daily::Office.level(day(3)) - 0.05).abs() < 1e-9);
         assert!((Daily::Office.level(day(10)) - 1.0).abs() < 1e-9);
         let mut p = poisson(1.0, Daily::Office, 86_400);

@@ -2776,7 +2776,7 @@ impl World {
                 self.emit(f, &covered);
             }
         }
-        self.conntrack.sweep(now);
+        self.conntrack.maybe_sweep(now);
         self.settle_carried();
         self.next_window_end = self.earliest_window_end();
     }

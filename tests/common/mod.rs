@@ -35,6 +35,25 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// The Python the tests that use real analyzers run (DuckDB, pandas, flowlogs-reader):
+/// `VPCLAB_PYTHON`, else `.venv/bin/python` at the repository root. Neither is a failure, not a
+/// skip: the README's test set-up creates it.
+pub fn python() -> PathBuf {
+    if let Some(p) = std::env::var_os("VPCLAB_PYTHON") {
+        let p = PathBuf::from(p);
+        assert!(p.exists(), "VPCLAB_PYTHON={} does not exist", p.display());
+        return p;
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no VPCLAB_PYTHON and no {}: create it at the repository root with \
+         `python3 -m venv .venv && .venv/bin/pip install -q duckdb pandas pyarrow flowlogs-reader`",
+        venv.display()
+    );
+    venv
+}
+
 pub struct Server {
     pub addr: SocketAddr,
     /// The cloud it serves (how it was restored, its store).

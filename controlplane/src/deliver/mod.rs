@@ -311,7 +311,9 @@ impl Delivery {
             (Provider::Aws, _) => {
                 let file = File::create(&abs).map_err(io_error(&abs))?;
                 // GzEncoder writes mtime 0 and no file name: same records, same bytes.
-                let mut w = GzEncoder::new(BufWriter::new(file), Compression::default());
+                // The fastest level: a day of records is gigabytes before compression, and
+                // readers decode every level alike.
+                let mut w = GzEncoder::new(BufWriter::new(file), Compression::fast());
                 let mut header = aws::header(&format);
                 header.push('\n');
                 w.write_all(header.as_bytes()).map_err(io_error(&abs))?;

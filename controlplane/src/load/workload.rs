@@ -497,7 +497,7 @@ impl Loader {
             .create_nat_gateway(
                 start,
                 NatGatewaySpec {
-                    name: "nat".into(),
+                    name: format!("{name}-nat"),
                     id: None,
                     subnet: subnets["public"],
                     eip: nat_eip,
@@ -506,7 +506,7 @@ impl Loader {
                 },
             )
             .map_err(|e| model(e, "name"))?;
-        names.nats.insert((vpc, "nat".into()), nat);
+        names.nats.insert((vpc, format!("{name}-nat")), nat);
         let private_table = w
             .create_route_table(
                 "private",
@@ -613,6 +613,7 @@ impl Loader {
             }
         }
         // The fleet's VPC flow log.
+        let enis: usize = roles.values().map(Vec::len).sum();
         let fl = fd.flow_log.as_ref().map(|f| &f.value);
         let filter = match fl.and_then(|f| f.traffic.as_ref()) {
             None => Filter::All,
@@ -639,7 +640,13 @@ impl Loader {
                 window: fl
                     .and_then(|f| f.window.as_ref())
                     .map(|s| Span::from_secs(s.value)),
-                capacity: fl.and_then(|f| f.capacity.as_ref()).map(|s| s.value),
+                // A VPC's flow log records every interface in it: by default it keeps as many
+                // records a window as 10,000 per ENI (the per-interface default, D12), so a
+                // busy fleet is not cut to SKIPDATA unless the file asks for it.
+                capacity: Some(
+                    fl.and_then(|f| f.capacity.as_ref())
+                        .map_or(10_000 * (enis + 1), |s| s.value),
+                ),
                 description: String::new(),
                 tags: BTreeMap::new(),
                 log_stream: None,
@@ -950,7 +957,6 @@ impl Loader {
                 },
             );
         }
-        drop(add);
         // Incidents.
         let mut incidents = Vec::new();
         for (i, inc) in wd.incidents.iter().enumerate() {

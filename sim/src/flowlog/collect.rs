@@ -171,10 +171,11 @@ struct Slot {
 pub enum TruthLevel {
     /// Counters only (benchmarks): connections count their own packets ([`Partial`]).
     Counters,
-    /// The deciding rules and the packets of each label (workloads: benign traffic and each
-    /// incident), but not each packet's id: memory follows the records, not the packets.
+    /// The packets of each label (workloads: benign traffic and each incident), but neither
+    /// each packet's id nor the deciding rules in words: memory and time follow the records,
+    /// not the packets (`vpclab generate`).
     Labels,
-    /// Everything: each packet's id too (scenarios, explanations).
+    /// Everything: each packet's id and the deciding rules too (scenarios, explanations).
     #[default]
     Packets,
 }
@@ -522,9 +523,12 @@ impl<D: Copy + PartialEq> Collector<D> {
                 Some((_, n)) => *n += 1,
                 None => t.labels.push((o.label, 1)),
             }
-            for d in o.decisions.iter().flatten() {
-                if !t.decisions.contains(d) {
-                    t.decisions.push(*d);
+            // Decisions cost words at every record; datasets want labels only.
+            if self.truth_level == TruthLevel::Packets {
+                for d in o.decisions.iter().flatten() {
+                    if !t.decisions.contains(d) {
+                        t.decisions.push(*d);
+                    }
                 }
             }
         }
