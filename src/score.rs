@@ -19,21 +19,8 @@ use serde_json::{Map, Value};
 
 use crate::{BAD_INPUT, fail, output};
 
-/// The incident kinds of docs/generate.md, "Incident kinds".
-pub(crate) const KINDS: [&str; 12] = [
-    "port_scan_horizontal",
-    "port_scan_vertical",
-    "ssh_brute_force",
-    "rdp_brute_force",
-    "db_exposure",
-    "exfiltration",
-    "beaconing",
-    "lateral_movement",
-    "syn_flood",
-    "mining",
-    "acl_reply_drop",
-    "nat_port_exhaustion",
-];
+/// The incident kinds of docs/generate.md, "Incident kinds": the workloads' own.
+pub(crate) use vpclab_controlplane::load::KINDS;
 
 /// Kinds an alert may name instead of one incident kind, and the kinds each holds.
 pub(crate) const FAMILIES: [(&str, &[&str]); 3] = [

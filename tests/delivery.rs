@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+mod common;
+use common::python;
+
 use serde_json::{Value, json};
 use vpclab_controlplane::deliver::{DeliveredFile, Delivery, FileFormat, Target};
 use vpclab_controlplane::{Options, load, run};
@@ -20,21 +23,6 @@ use vpclab_sim::profile::Provider;
 
 const VENV_HELP: &str = "python3 -m venv .venv && .venv/bin/pip install -q duckdb pandas \
                          pyarrow flowlogs-reader (at the repo root), or set VPCLAB_PYTHON";
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("VPCLAB_PYTHON") {
-        let p = PathBuf::from(p);
-        assert!(p.exists(), "VPCLAB_PYTHON={} does not exist", p.display());
-        return p;
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "tests/delivery.rs needs a Python with duckdb, pandas, pyarrow and flowlogs-reader: \
-         {VENV_HELP}"
-    );
-    venv
-}
 
 /// Runs `script` with `args`; it prints one JSON document, returned.
 fn py(script: &str, args: &[&str]) -> Value {

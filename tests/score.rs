@@ -6,20 +6,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 
-/// A fresh, empty directory under the system temp dir.
-fn temp_dir(name: &str) -> PathBuf {
-    static N: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "vpclab-score-{name}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+mod common;
+use common::{python, temp_dir};
 
 fn write(dir: &Path, file: &str, text: &str) {
     let path = dir.join(file);
@@ -396,21 +385,6 @@ fn bad_options_are_refused() {
 
 const HOW: &str = "create it with `python3 -m venv .venv && .venv/bin/pip install duckdb` at the \
                    repository root, or set VPCLAB_PYTHON to a Python with duckdb";
-
-/// The Python that runs the example detector: `VPCLAB_PYTHON`, else `.venv/bin/python` at the
-/// repository root. Neither is a failure, not a skip: the detector is part of what is tested.
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("VPCLAB_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
-    assert!(
-        venv.exists(),
-        "the example detector needs Python with duckdb: no VPCLAB_PYTHON and no {}; {HOW}",
-        venv.display()
-    );
-    venv
-}
 
 #[test]
 fn the_example_detector_finds_the_fixture_scan_and_brute_force() {
