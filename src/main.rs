@@ -4,6 +4,7 @@
 mod alloc_count;
 mod bench;
 mod bench_api;
+mod bench_restart;
 mod bench_multi;
 mod client;
 mod generate;
@@ -159,7 +160,7 @@ enum Command {
         format: score::Format,
     },
     /// Benchmark the data plane (SG + ACL + conntrack + route + aggregation + formatting), or
-    /// with `api` the gRPC server. Build with --release.
+    /// with `api` the gRPC server, with `restart` the server's start. Build with --release.
     Bench {
         #[command(subcommand)]
         target: Option<BenchTarget>,
@@ -194,6 +195,21 @@ enum BenchTarget {
         /// Create+get pairs per client.
         #[arg(long, default_value_t = 200)]
         ops: usize,
+    },
+    /// Server start time (the replay of stored commands) as a project's history grows: one
+    /// project is filled through the API with a realistic mix of commands, and the start is
+    /// timed at each size.
+    Restart {
+        /// Stored commands at which to time the start (repeatable); default 5k, 10k, 20k,
+        /// 50k and 100k.
+        #[arg(long = "commands", value_name = "N")]
+        commands: Vec<u64>,
+        /// The cloud the project simulates.
+        #[arg(long, default_value = "huawei")]
+        provider: String,
+        /// Starts timed at each size (min, median and max are printed).
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
 }
 
@@ -243,6 +259,30 @@ fn command(command: Command) -> ExitCode {
             target: Some(BenchTarget::Api { clients, ops }),
             ..
         } => bench_api::run(clients, ops),
+        Command::Bench {
+            target:
+                Some(BenchTarget::Restart {
+                    commands,
+                    provider,
+                    runs,
+                }),
+            ..
+        } => {
+            let provider = match provider.parse::<Provider>() {
+                Ok(p) => p,
+                Err(e) => return fail(BAD_INPUT, &e),
+            };
+            let sizes = if commands.is_empty() {
+                bench_restart::DEFAULT_SIZES.to_vec()
+            } else {
+                commands
+            };
+            bench_restart::run(&bench_restart::Options {
+                sizes,
+                provider,
+                runs,
+            })
+        }
         Command::Run {
             file,
             provider,
