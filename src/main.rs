@@ -4,8 +4,8 @@
 mod alloc_count;
 mod bench;
 mod bench_api;
-mod bench_restart;
 mod bench_multi;
+mod bench_restart;
 mod client;
 mod generate;
 mod output;

@@ -593,3 +593,33 @@ fn explain_memory_does_not_grow_with_the_packets() {
         );
     }
 }
+
+/// `vpclab bench restart` fills a project through the API and times its start: one row per
+/// size, the stored commands reaching at least the size asked for.
+#[test]
+fn bench_restart_prints_one_row_per_size() {
+    let o = vpclab(&[
+        "bench",
+        "restart",
+        "--commands",
+        "150",
+        "--commands",
+        "300",
+        "--runs",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let rows: Vec<Vec<f64>> = out
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("commands"))
+        .skip(1)
+        .map(|l| l.split_whitespace().map(|x| x.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    for (row, size) in rows.iter().zip([150.0, 300.0]) {
+        assert_eq!(row.len(), 5, "{out}");
+        assert!(row[0] >= size, "{out}");
+        assert!(row[2] <= row[3] && row[3] <= row[4], "{out}");
+    }
+}

@@ -1467,9 +1467,9 @@ impl World {
         if let Some(eip) = spec.eip {
             self.public_ips.insert(eip, Endpoint::Eni(e));
         }
-        self.eni_logs.push(Vec::new());
+        let logs = self.logs_covering(e as usize);
+        self.eni_logs.push(logs);
         self.recompile_vpc(s.vpc);
-        self.refresh_coverage();
         Ok(e)
     }
 
@@ -1661,29 +1661,49 @@ impl World {
             log_stream: spec.log_stream,
             created: now,
         });
-        self.refresh_coverage();
+        self.cover_with(f);
         Ok(f)
     }
 
-    /// Recomputes which live flow logs cover each live ENI, and when the next window ends.
-    fn refresh_coverage(&mut self) {
-        for (e, logs) in self.eni_logs.iter_mut().enumerate() {
-            logs.clear();
-            let eni = &self.enis[e];
-            if eni.deleted {
-                continue;
-            }
-            for (f, fl) in live(&self.flow_logs) {
-                let covered = match fl.collector.settings.scope {
-                    Scope::Eni(i) => i as usize == e,
-                    Scope::Subnet(s) => s == eni.subnet,
-                    Scope::Vpc(v) => v == eni.vpc,
-                    Scope::RouterAttachment(_) | Scope::Ccn(_) => false,
-                };
-                if covered {
-                    logs.push(f);
-                }
-            }
+    /// Does live flow log `f` capture at ENI `e`?
+    fn covers(&self, f: &FlowLog, e: usize) -> bool {
+        let eni = &self.enis[e];
+        match f.collector.settings.scope {
+            Scope::Eni(i) => i as usize == e,
+            Scope::Subnet(s) => s == eni.subnet,
+            Scope::Vpc(v) => v == eni.vpc,
+            Scope::RouterAttachment(_) | Scope::Ccn(_) => false,
+        }
+    }
+
+    /// The live flow logs that capture at new ENI `e`, in creation order: one walk of the flow
+    /// logs, not of every ENI (a create costs what it changes).
+    fn logs_covering(&self, e: usize) -> Vec<u32> {
+        live(&self.flow_logs)
+            .filter(|(_, fl)| self.covers(fl, e))
+            .map(|(f, _)| f)
+            .collect()
+    }
+
+    /// A new flow log `f` (the highest index so far) joins the lists of the live ENIs it
+    /// covers, which stay in creation order.
+    fn cover_with(&mut self, f: u32) {
+        let fl = &self.flow_logs[f as usize];
+        let covered: Vec<usize> = live(&self.enis)
+            .map(|(e, _)| e as usize)
+            .filter(|&e| self.covers(fl, e))
+            .collect();
+        for e in covered {
+            self.eni_logs[e].push(f);
+        }
+        self.refresh_ccn_coverage();
+        self.next_window_end = self.earliest_window_end();
+    }
+
+    /// Deleted flow log `f` leaves every ENI's list.
+    fn uncover(&mut self, f: u32) {
+        for logs in &mut self.eni_logs {
+            logs.retain(|&g| g != f);
         }
         self.refresh_ccn_coverage();
         self.next_window_end = self.earliest_window_end();
@@ -1866,48 +1886,71 @@ impl World {
     /// keeps its classifier, and ENIs with equal lists (the same groups) share one: each
     /// distinct list is compiled once.
     fn recompile_vpc(&mut self, vpc: u32) {
-        let mut built: Map<Vec<Compiled<By>>, Arc<Classifier<By>>> = map();
-        for e in 0..self.enis.len() {
-            if self.enis[e].vpc == vpc && !self.enis[e].deleted {
-                let rules = [Direction::Ingress, Direction::Egress].map(|dir| {
-                    let list = self.sg_rule_list(e as u32, dir);
-                    let old = &self.enis[e].rules[dir as usize];
-                    if old.rules() == list.as_slice() {
-                        return old.clone();
-                    }
-                    built
-                        .entry(list)
-                        .or_insert_with_key(|list| Arc::new(Classifier::new(list.clone())))
-                        .clone()
-                });
-                let back = |set: &Classifier<By>, p: ProtoMatch| {
-                    set.rules().iter().any(|r| {
-                        r.action == RuleAction::Allow
-                            && (r.protocol == ProtoMatch::Any || r.protocol == p)
-                            && r.dports.is_all()
-                            && r.nets.contains(&Ipv4Net::ANY)
-                    })
-                };
-                let allows_all_back = [
-                    [
-                        back(&rules[1], ProtoMatch::Tcp),
-                        back(&rules[1], ProtoMatch::Udp),
-                    ],
-                    [
-                        back(&rules[0], ProtoMatch::Tcp),
-                        back(&rules[0], ProtoMatch::Udp),
-                    ],
-                ];
-                let eni = &mut self.enis[e];
-                eni.rules = rules;
-                eni.allows_all_back = allows_all_back;
+        // The members' addresses of every group, walked once (not once per rule per ENI).
+        let mut members: Map<u32, Vec<Ipv4Net>> = map();
+        for (_, e) in live(&self.enis) {
+            for &g in &e.security_groups {
+                members.entry(g).or_default().push(Ipv4Net::host(e.ip));
             }
+        }
+        // ENIs with the same groups in the same order get the same rules: each distinct list
+        // of groups is compiled once, so a create in a VPC of n interfaces costs O(n), not O(n²).
+        type Rules = ([Arc<Classifier<By>>; 2], [[bool; 2]; 2]);
+        let mut by_groups: Map<Vec<u32>, Rules> = map();
+        for e in 0..self.enis.len() {
+            let eni = &self.enis[e];
+            if eni.vpc != vpc || eni.deleted {
+                continue;
+            }
+            let (rules, allows_all_back) = match by_groups.get(&eni.security_groups) {
+                Some(done) => done.clone(),
+                None => {
+                    let rules = [Direction::Ingress, Direction::Egress].map(|dir| {
+                        let list = self.sg_rule_list(e as u32, dir, &members);
+                        let old = &eni.rules[dir as usize];
+                        if old.rules() == list.as_slice() {
+                            old.clone()
+                        } else {
+                            Arc::new(Classifier::new(list))
+                        }
+                    });
+                    let back = |set: &Classifier<By>, p: ProtoMatch| {
+                        set.rules().iter().any(|r| {
+                            r.action == RuleAction::Allow
+                                && (r.protocol == ProtoMatch::Any || r.protocol == p)
+                                && r.dports.is_all()
+                                && r.nets.contains(&Ipv4Net::ANY)
+                        })
+                    };
+                    let allows_all_back = [
+                        [
+                            back(&rules[1], ProtoMatch::Tcp),
+                            back(&rules[1], ProtoMatch::Udp),
+                        ],
+                        [
+                            back(&rules[0], ProtoMatch::Tcp),
+                            back(&rules[0], ProtoMatch::Udp),
+                        ],
+                    ];
+                    let done = (rules, allows_all_back);
+                    by_groups.insert(eni.security_groups.clone(), done.clone());
+                    done
+                }
+            };
+            let eni = &mut self.enis[e];
+            eni.rules = rules;
+            eni.allows_all_back = allows_all_back;
         }
     }
 
     /// The ENI's security groups as one first-match list, ordered as the cloud orders them
     /// (D3), followed by the cloud's implicit rules.
-    fn sg_rule_list(&self, eni: u32, dir: Direction) -> Vec<Compiled<By>> {
+    fn sg_rule_list(
+        &self,
+        eni: u32,
+        dir: Direction,
+        members: &Map<u32, Vec<Ipv4Net>>,
+    ) -> Vec<Compiled<By>> {
         let e = &self.enis[eni as usize];
         let mut rules: Vec<(u32, u32, &sg::Rule)> = Vec::new();
         for &g in &e.security_groups {
@@ -1933,7 +1976,7 @@ impl World {
                 protocol: r.protocol,
                 dports: r.ports,
                 sports: PortRange::ALL,
-                nets: self.remote_nets(&r.remote),
+                nets: remote_nets(&r.remote, members),
                 action: r.action,
                 origin: By::SgRule {
                     sg: g,
@@ -1949,7 +1992,7 @@ impl World {
                     protocol: ProtoMatch::Any,
                     dports: PortRange::ALL,
                     sports: PortRange::ALL,
-                    nets: self.remote_nets(&Remote::Group(g)),
+                    nets: remote_nets(&Remote::Group(g), members),
                     action: RuleAction::Allow,
                     origin: By::SgSameGroup { sg: g },
                 });
@@ -1966,17 +2009,6 @@ impl World {
             });
         }
         compiled
-    }
-
-    /// A group reference means the primary private IPs of its members (policy.md §1.1).
-    fn remote_nets(&self, remote: &Remote) -> Vec<Ipv4Net> {
-        match remote {
-            Remote::Cidr(n) => vec![*n],
-            Remote::Group(g) => live(&self.enis)
-                .filter(|(_, e)| e.security_groups.contains(g))
-                .map(|(_, e)| Ipv4Net::host(e.ip))
-                .collect(),
-        }
     }
 
     // ----- the per-packet path -----
@@ -3262,6 +3294,15 @@ pub fn check_acl_entries(profile: &Profile, entries: &[acl::Entry]) -> Result<()
         }
     }
     Ok(())
+}
+
+/// A group reference means the primary private IPs of its members (policy.md §1.1), given as
+/// `members` (group → addresses, in ENI order).
+fn remote_nets(remote: &Remote, members: &Map<u32, Vec<Ipv4Net>>) -> Vec<Ipv4Net> {
+    match remote {
+        Remote::Cidr(n) => vec![*n],
+        Remote::Group(g) => members.get(g).cloned().unwrap_or_default(),
+    }
 }
 
 #[cfg(test)]

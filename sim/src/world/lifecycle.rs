@@ -246,7 +246,7 @@ impl World {
         self.settle_carried();
         // Groups referring to its groups no longer include its address.
         self.recompile_vpc(vpc);
-        self.refresh_coverage();
+        self.eni_logs[e as usize].clear();
         Ok(())
     }
 
@@ -378,7 +378,7 @@ impl World {
         let covered = self.covered_by(f as usize);
         self.emit(f as usize, &covered);
         self.bury(Kind::FlowLog, f);
-        self.refresh_coverage();
+        self.uncover(f);
         Ok(())
     }
 
