@@ -3,7 +3,8 @@
 //! applying only the commands stored after it; everything it answers afterwards (resources,
 //! the clock, records, explanations, what later commands deliver) is what a server that never
 //! snapshotted nor stopped answers. A snapshot that does not read back (damaged, or written
-//! by a vpclab of another snapshot format) is ignored and the whole log applied.
+//! by a vpclab of another snapshot format) is ignored and the whole log applied, and that
+//! start leaves a good snapshot behind.
 
 mod common;
 
@@ -231,6 +232,17 @@ async fn a_snapshot_that_does_not_read_back_is_ignored_and_the_whole_log_applied
         );
         let after = seen(&server, &t).await;
         server.stop().await;
+
+        // That start left a snapshot of what it rebuilt: the next one applies nothing.
+        let again = Server::start(&dir, Tenancy::single(Provider::Tencent), every(10)).await;
+        let restored_again: Vec<Restored> = again.cloud.restored().to_vec();
+        assert_eq!(
+            (restored_again[0].snapshot, restored_again[0].replayed),
+            (Some(stored), 0),
+            "{restored_again:?}"
+        );
+        assert_eq!(seen(&again, &t).await, after);
+        again.stop().await;
 
         // The same as a server that applied the same commands and never snapshotted.
         let (other, t2, other_dir) = reference(40).await;

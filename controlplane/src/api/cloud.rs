@@ -23,7 +23,7 @@ use tonic::Code;
 use vpclab_sim::profile::Provider;
 
 use super::command::{Command, Init};
-use super::commit::{Committer, Durable, Job};
+use super::commit::{self, Committer, Durable, Job};
 use super::error::ApiError;
 use super::pb;
 use super::project::{Applied, Project};
@@ -230,9 +230,24 @@ impl Cloud {
         let mut projects = BTreeMap::new();
         let mut restored = Vec::new();
         for id in store.projects()? {
-            let Some((project, mark, how)) = restore(&store, &id)? else {
+            let Some((project, mut mark, how)) = restore(&store, &id)? else {
                 continue;
             };
+            // A start that had to apply a long log (no snapshot, or one that did not read
+            // back) leaves a snapshot, so the next start does not pay it again.
+            if defaults.snapshots.due(&project, mark) {
+                match snapshot::encode(&project) {
+                    Ok(bytes) => {
+                        if commit::store_snapshot(&store, &id, project.applied, bytes) {
+                            tracing::info!(project = %id, seq = project.applied, "snapshot taken at start");
+                        }
+                        mark = Mark::of(&project);
+                    }
+                    Err(why) => {
+                        tracing::warn!(project = %id, error = %why, "no snapshot at start")
+                    }
+                }
+            }
             let stored = project.applied;
             projects.insert(id, Entry::new(project, stored, mark));
             restored.push(how);

@@ -289,6 +289,36 @@ impl Writing {
     }
 }
 
+/// Stores a snapshot of `project` taken right after command `seq`, part by part, outside any
+/// command (at start, before the commit thread runs). False when a part could not be written
+/// (logged; the project goes on without it).
+pub fn store_snapshot(store: &Store, project: &str, seq: u64, bytes: Vec<u8>) -> bool {
+    let mut w = Writing {
+        project: project.to_string(),
+        seq,
+        bytes,
+        next: 0,
+        durable: Arc::new(Durable::default()),
+    };
+    let never = || false;
+    while w.next < w.parts() {
+        let part = SnapshotPart {
+            project: &w.project,
+            seq: w.seq,
+            index: w.next,
+            of: w.parts(),
+            bytes: w.part(),
+            gone: &never,
+        };
+        if !store.commit_batch_with(&[], Some(&part)).1 {
+            tracing::warn!(project = %w.project, seq = w.seq, "a snapshot could not be stored");
+            return false;
+        }
+        w.next += 1;
+    }
+    true
+}
+
 fn run(store: &Store, jobs: &mpsc::Receiver<Job>, delivered: &broadcast::Sender<Arc<Delivered>>) {
     let mut writing: VecDeque<Writing> = VecDeque::new();
     // Until the server stops; then the snapshots under way are finished.
