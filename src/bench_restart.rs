@@ -187,10 +187,10 @@ impl Mix {
             )?;
             self.stream = Self::name(Collection::LogStreams, &stream);
         }
-        if r % ROUNDS_PER_VPC == 0 {
+        if r.is_multiple_of(ROUNDS_PER_VPC) {
             self.new_vpc(cloud, caller)?;
         }
-        if r % ROUNDS_PER_SUBNET == 0 {
+        if r.is_multiple_of(ROUNDS_PER_SUBNET) {
             let j = (r % ROUNDS_PER_VPC) / ROUNDS_PER_SUBNET;
             let k = (self.vpcs - 1) % 256;
             let id = self.send(
@@ -235,7 +235,7 @@ impl Mix {
             let name = Self::name(Collection::NetworkInterfaces, &id);
             self.recent.push((name.clone(), db));
             // The first interface of every third round gets a flow log of its own.
-            if !(i == 0 && r % 3 == 0) {
+            if !(i == 0 && r.is_multiple_of(3)) {
                 self.deletable.push_back((name, r));
             }
         }

@@ -2,13 +2,20 @@
 //! the caller (after mini-redis), so tests bind port 0 and stop it when they like.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
+use tonic::body::Body;
+use tonic::codegen::http;
+use tonic::{Code, Status};
+
 use super::cloud::Cloud;
+use super::error::ApiError;
 use super::grpc::Api;
 use super::pb;
 use super::tenancy::Tenancy;
@@ -55,6 +62,7 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     };
     let result = tonic::transport::Server::builder()
+        .layer(SizeQuota { limit })
         .add_service(health)
         .add_service(reflection)
         .add_service(
@@ -114,4 +122,73 @@ async fn realtime(cloud: Arc<Cloud>, mut stop: tokio::sync::watch::Receiver<bool
             });
         }
     }
+}
+
+/// The request-size quota as every other quota answers: the gRPC layer refuses a message over
+/// `max_decoding_message_size` with OUT_OF_RANGE before any handler runs; this layer turns
+/// that answer into RESOURCE_EXHAUSTED with a QuotaFailure naming `request_bytes`.
+#[derive(Clone, Copy)]
+struct SizeQuota {
+    limit: usize,
+}
+
+impl<S> tower_layer::Layer<S> for SizeQuota {
+    type Service = SizeQuotaService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        SizeQuotaService {
+            inner,
+            limit: self.limit,
+        }
+    }
+}
+
+#[derive(Clone)]
+struct SizeQuotaService<S> {
+    inner: S,
+    limit: usize,
+}
+
+impl<S, B> tower_service::Service<http::Request<B>> for SizeQuotaService<S>
+where
+    S: tower_service::Service<http::Request<B>, Response = http::Response<Body>>,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let limit = self.limit;
+        let method = req.uri().path().to_string();
+        let answer = self.inner.call(req);
+        Box::pin(async move { answer.await.map(|r| over_size(r, limit, &method)) })
+    }
+}
+
+/// `response` itself, unless it is the gRPC layer's refusal of a request over `limit` bytes
+/// (the QuotaFailure's subject is then the method called).
+fn over_size(response: http::Response<Body>, limit: usize, method: &str) -> http::Response<Body> {
+    let Some(status) = Status::from_header_map(response.headers()) else {
+        return response;
+    };
+    if status.code() != Code::OutOfRange
+        || !status
+            .message()
+            .contains("decoded message length too large")
+    {
+        return response;
+    }
+    let mut err = ApiError::new(
+        Code::ResourceExhausted,
+        format!(
+            "the request is larger than the {limit} bytes one request may carry (server setting --quota-request-bytes); send it in parts"
+        ),
+    );
+    err.quota = Some("request_bytes".to_string());
+    Status::from(err.about("grpc.Method", method)).into_http()
 }
