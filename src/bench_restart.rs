@@ -187,10 +187,10 @@ impl Mix {
             )?;
             self.stream = Self::name(Collection::LogStreams, &stream);
         }
-        if r % ROUNDS_PER_VPC == 0 {
+        if r.is_multiple_of(ROUNDS_PER_VPC) {
             self.new_vpc(cloud, caller)?;
         }
-        if r % ROUNDS_PER_SUBNET == 0 {
+        if r.is_multiple_of(ROUNDS_PER_SUBNET) {
             let j = (r % ROUNDS_PER_VPC) / ROUNDS_PER_SUBNET;
             let k = (self.vpcs - 1) % 256;
             let id = self.send(
@@ -235,7 +235,7 @@ impl Mix {
             let name = Self::name(Collection::NetworkInterfaces, &id);
             self.recent.push((name.clone(), db));
             // The first interface of every third round gets a flow log of its own.
-            if !(i == 0 && r % 3 == 0) {
+            if !(i == 0 && r.is_multiple_of(3)) {
                 self.deletable.push_back((name, r));
             }
         }
@@ -289,7 +289,8 @@ impl Mix {
                 flow_log_id: String::new(),
             }),
         )?;
-        self.flow_logs.push_back(Self::name(Collection::FlowLogs, &id));
+        self.flow_logs
+            .push_back(Self::name(Collection::FlowLogs, &id));
         // Traffic: a ping between two of the round's interfaces, a TCP session from a web
         // interface to a db one of an earlier round.
         let n = self.recent.len();
@@ -344,7 +345,10 @@ impl Mix {
             }),
         )?;
         // One interface of two rounds ago or older goes (most stay: the project grows).
-        if self.deletable.front().is_some_and(|(_, made)| made + 2 <= r)
+        if self
+            .deletable
+            .front()
+            .is_some_and(|(_, made)| made + 2 <= r)
             && let Some((name, _)) = self.deletable.pop_front()
         {
             self.recent.retain(|(n, _)| *n != name);
@@ -423,7 +427,12 @@ fn web_rules(web: &str, extra: u32) -> Vec<pb::SecurityGroupRule> {
         rule(pb::Direction::Ingress, "tcp", "80", "0.0.0.0/0"),
         rule(pb::Direction::Ingress, "tcp", "443", "0.0.0.0/0"),
         rule_from_group(pb::Direction::Ingress, "all", "", web),
-        rule(pb::Direction::Ingress, "tcp", &extra.to_string(), "10.0.0.0/8"),
+        rule(
+            pb::Direction::Ingress,
+            "tcp",
+            &extra.to_string(),
+            "10.0.0.0/8",
+        ),
         rule(pb::Direction::Ingress, "icmp", "", "10.0.0.0/8"),
         rule(pb::Direction::Egress, "all", "", "0.0.0.0/0"),
     ]
@@ -451,9 +460,7 @@ fn rule_from_group(
         action: pb::RuleAction::Allow as i32,
         protocol: proto.into(),
         ports: ports.into(),
-        remote: Some(pb::security_group_rule::Remote::SecurityGroup(
-            group.into(),
-        )),
+        remote: Some(pb::security_group_rule::Remote::SecurityGroup(group.into())),
         ..Default::default()
     }
 }
