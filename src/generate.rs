@@ -35,14 +35,9 @@ pub struct Args {
 }
 
 pub fn run(a: &Args) -> ExitCode {
-    let provider = match a
-        .provider
-        .as_deref()
-        .map(str::parse::<Provider>)
-        .transpose()
-    {
+    let provider = match parse_provider(a.provider.as_deref()) {
         Ok(p) => p,
-        Err(e) => return fail(BAD_INPUT, &format!("--provider: {e}")),
+        Err(e) => return fail(BAD_INPUT, &e),
     };
     let file_format = match a.file_format.as_str() {
         "text" => FileFormat::Text,
@@ -57,19 +52,20 @@ pub fn run(a: &Args) -> ExitCode {
     if let Err(e) = check_out(&a.out, a.force) {
         return fail(BAD_INPUT, &e);
     }
-    let opts = Options {
-        provider,
-        labels_only: true,
-        ..Options::default()
-    };
-    let mut loaded = match load_file(&a.file, &opts) {
+    let mut loaded = match load_file(&a.file, &options(provider)) {
         Ok(l) => l,
         Err(e) => return fail(BAD_INPUT, &e),
     };
     let aside = aside_dir(&a.out);
     let result = fs::create_dir_all(&aside)
         .map_err(|e| format!("{}: {e}", aside.display()))
-        .and_then(|()| generate(&mut loaded, &aside, file_format, !a.quiet))
+        .and_then(|()| {
+            let how = How {
+                progress: !a.quiet,
+                stop: None,
+            };
+            generate(&mut loaded, &aside, file_format, &how)
+        })
         .and_then(|summary| {
             finish_dir(&aside, &a.out, a.force)?;
             Ok(summary)
@@ -91,6 +87,33 @@ pub fn run(a: &Args) -> ExitCode {
             fail(1, &e)
         }
     }
+}
+
+/// `--provider`, if given.
+pub fn parse_provider(arg: Option<&str>) -> Result<Option<Provider>, String> {
+    arg.map(str::parse::<Provider>)
+        .transpose()
+        .map_err(|e| format!("--provider: {e}"))
+}
+
+/// How `generate` loads a scenario: records keep only their labels (not every packet id),
+/// so memory follows the open windows.
+pub fn options(provider: Option<Provider>) -> Options {
+    Options {
+        provider,
+        labels_only: true,
+        ..Options::default()
+    }
+}
+
+/// How a run goes, beyond what the scenario says.
+pub struct How {
+    /// A progress bar on standard error.
+    pub progress: bool,
+    /// Stop the traffic at the first instant at or after this one (`vpclab bench generate
+    /// --hours`): what is still scheduled is dropped, and the open windows close as at the
+    /// end of a full run. `None` runs the whole script.
+    pub stop: Option<Time>,
 }
 
 /// `DIR` may be written: absent, empty, or `--force`.
@@ -244,12 +267,16 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
     move |e| format!("{}: {e}", path.display())
 }
 
-fn generate(
+/// The run itself: simulates `l`, delivering its records into `dir` (which must exist) and
+/// writing the truth and the summary there. `vpclab generate` and `vpclab bench generate`
+/// both run this.
+pub fn generate(
     l: &mut Loaded,
     dir: &Path,
     file_format: FileFormat,
-    progress: bool,
+    how: &How,
 ) -> Result<Summary, String> {
+    let progress = how.progress;
     let world = &l.sim.world;
     let target = Target {
         provider: l.provider,
@@ -359,6 +386,10 @@ fn generate(
             bar.set_message(format!("{} records ({rate:.0}/s)", summary.records));
         }
         if !more {
+            break;
+        }
+        if how.stop.is_some_and(|t| l.sim.now() >= t) {
+            l.sim.drop_pending_traffic();
             break;
         }
     }

@@ -4,6 +4,7 @@
 mod alloc_count;
 mod bench;
 mod bench_api;
+mod bench_generate;
 mod bench_multi;
 mod bench_restart;
 mod client;
@@ -160,7 +161,8 @@ enum Command {
         format: score::Format,
     },
     /// Benchmark the data plane (SG + ACL + conntrack + route + aggregation + formatting), or
-    /// with `api` the gRPC server, with `restart` the server's start. Build with --release.
+    /// with `api` the gRPC server, with `restart` the server's start, with `generate` a
+    /// dataset's generation. Build with --release.
     Bench {
         #[command(subcommand)]
         target: Option<BenchTarget>,
@@ -210,6 +212,26 @@ enum BenchTarget {
         /// Starts timed at each size (min, median and max are printed).
         #[arg(long, default_value_t = 3)]
         runs: usize,
+    },
+    /// `vpclab generate` timed: the workload loaded, simulated, formatted and delivered in
+    /// the provider's layout (aws: gzip text files) with the truth and summary, into a
+    /// temporary directory removed afterwards.
+    /// Prints virtual_seconds_per_wall_second, records_per_second,
+    /// equivalent_packets_per_second and peak_rss_mb (MiB, VmHWM; n/a off Linux) last. Rates
+    /// are over the wall time from loading to the last file written; equivalent packets are
+    /// the simulation's packet counter (each packet sent once, whatever number of records
+    /// count it; record_packets is the records' sum).
+    Generate {
+        /// The workload (default: scenarios/workloads/enterprise-day.yaml, built in: a day
+        /// of 1,000 ENIs with ten incidents, the target of 60 s on one core).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Only the first H virtual hours (fractions allowed); default the whole script.
+        #[arg(long, value_name = "H")]
+        hours: Option<f64>,
+        /// Simulate this cloud instead of the file's: huawei, alibaba, tencent or aws.
+        #[arg(long)]
+        provider: Option<String>,
     },
 }
 
@@ -283,6 +305,19 @@ fn command(command: Command) -> ExitCode {
                 runs,
             })
         }
+        Command::Bench {
+            target:
+                Some(BenchTarget::Generate {
+                    file,
+                    hours,
+                    provider,
+                }),
+            ..
+        } => bench_generate::run(&bench_generate::Args {
+            file,
+            hours,
+            provider,
+        }),
         Command::Run {
             file,
             provider,

@@ -186,6 +186,10 @@ pub struct Simulation {
     notes: VecDeque<Note>,
     /// Workload processes (`workload`): each has at most one arrival in the queue.
     processes: Vec<Process>,
+    /// Events run by this process (a statistic for benchmarks, not state: a restored
+    /// snapshot counts from 0).
+    #[serde(skip)]
+    events_run: u64,
 }
 
 impl Simulation {
@@ -205,6 +209,7 @@ impl Simulation {
             outcomes: VecDeque::new(),
             notes: VecDeque::new(),
             processes: Vec::new(),
+            events_run: 0,
         }
     }
 
@@ -221,6 +226,12 @@ impl Simulation {
     /// Arrivals of workload processes so far, all processes together.
     pub fn arrivals(&self) -> u64 {
         self.processes.iter().map(|p| p.sent).sum()
+    }
+
+    /// Events run since this simulation was created or restored: each packet sent from the
+    /// queue, each step of a TCP session, each arrival of a workload process, each change.
+    pub fn events_run(&self) -> u64 {
+        self.events_run
     }
 
     /// Keep the outcomes of the last `limit` packets (for explanations and packet captures;
@@ -445,6 +456,7 @@ impl Simulation {
                 break;
             }
             let e = entry.remove();
+            self.events_run += 1;
             self.handle(e)?;
         }
         Ok(true)
