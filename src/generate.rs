@@ -182,9 +182,9 @@ pub struct Summary {
     pub labelled_records: u64,
     pub packets: u64,
     /// Records per action (`ACCEPT`, `REJECT`, `-` for NODATA, SKIPDATA and router records).
-    pub by_action: BTreeMap<String, u64>,
+    pub by_action: BTreeMap<&'static str, u64>,
     /// Records per log status.
-    pub by_status: BTreeMap<String, u64>,
+    pub by_status: BTreeMap<&'static str, u64>,
     /// Records per capture window (its start, Unix seconds).
     pub by_window: BTreeMap<u64, u64>,
     /// Per incident kind: incidents, records that count their packets, those packets.
@@ -335,11 +335,8 @@ pub fn generate(
                 Some(f) if !r.capture.is_router() => f.action.as_str(),
                 _ => "-",
             };
-            *summary.by_action.entry(action.to_string()).or_default() += 1;
-            *summary
-                .by_status
-                .entry(r.status.as_str().to_string())
-                .or_default() += 1;
+            *summary.by_action.entry(action).or_default() += 1;
+            *summary.by_status.entry(r.status.as_str()).or_default() += 1;
             *summary.by_window.entry(r.window_start.secs()).or_default() += 1;
             if let Some(f) = &r.flow {
                 summary.packets += f.packets;

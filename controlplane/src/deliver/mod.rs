@@ -175,8 +175,9 @@ struct Open {
 }
 
 enum Sink {
-    /// AWS text: gzip, header already written.
-    Gzip(GzEncoder<BufWriter<File>>),
+    /// AWS text: gzip, header already written. Lines are gathered before the encoder, which
+    /// otherwise prepares its output buffer anew for every short write.
+    Gzip(BufWriter<GzEncoder<BufWriter<File>>>),
     /// JSON lines.
     Lines(BufWriter<File>),
     /// AWS Parquet: one file's rows, written at close.
@@ -317,7 +318,7 @@ impl Delivery {
                 let mut header = aws::header(&format);
                 header.push('\n');
                 w.write_all(header.as_bytes()).map_err(io_error(&abs))?;
-                Sink::Gzip(w)
+                Sink::Gzip(BufWriter::with_capacity(1 << 16, w))
             }
             _ => Sink::Lines(BufWriter::new(File::create(&abs).map_err(io_error(&abs))?)),
         };
@@ -343,7 +344,11 @@ impl Delivery {
             ..
         } = open;
         let flushed = match sink {
-            Sink::Gzip(w) => w.finish().and_then(finish_file),
+            Sink::Gzip(w) => w
+                .into_inner()
+                .map_err(|e| e.into_error())
+                .and_then(GzEncoder::finish)
+                .and_then(finish_file),
             Sink::Lines(w) => finish_file(w),
             #[cfg(feature = "parquet")]
             Sink::Parquet(rows) => {
