@@ -92,12 +92,7 @@ fn bench(
     let load_seconds = wall.elapsed().as_secs_f64();
 
     let start = loaded.sim.now();
-    let end = loaded
-        .workload
-        .as_ref()
-        .map(|w| w.end)
-        .or(loaded.until)
-        .unwrap_or(start);
+    let end = generate::script_end(&loaded);
     let stop = hours.map(|h| Time::from_micros(start.micros().saturating_add((h * 3.6e9) as u64)));
     // The virtual time the traffic covers: the script's, or the first `hours` of it.
     let virtual_end = stop.map_or(end, |s| s.min(end));

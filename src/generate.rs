@@ -98,6 +98,15 @@ pub fn parse_provider(arg: Option<&str>) -> Result<Option<Provider>, String> {
 
 /// How `generate` loads a scenario: records keep only their labels (not every packet id),
 /// so memory follows the open windows.
+/// When a loaded scenario's traffic ends: its workload's end, else its `until`, else now.
+pub fn script_end(l: &Loaded) -> Time {
+    l.workload
+        .as_ref()
+        .map(|w| w.end)
+        .or(l.until)
+        .unwrap_or(l.sim.now())
+}
+
 pub fn options(provider: Option<Provider>) -> Options {
     Options {
         provider,
@@ -299,12 +308,7 @@ pub fn generate(
         .map(|i| (i.id.clone(), Seen::default()))
         .collect();
     let start = l.sim.now();
-    let end = l
-        .workload
-        .as_ref()
-        .map(|w| w.end)
-        .or(l.until)
-        .unwrap_or(start);
+    let end = script_end(l);
     let mut summary = Summary {
         provider: l.provider.to_string(),
         start: start.secs(),
