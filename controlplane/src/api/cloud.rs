@@ -320,6 +320,29 @@ impl Cloud {
         }
     }
 
+    /// `with_slot` without waiting for anything: `None` when the project's lock (or the
+    /// table of projects) is held by another request, when the project does not exist yet or
+    /// must be rebuilt, or when `f` declines by answering `None`. The caller then goes to the
+    /// blocking pool and `with_slot`. This lets the cheap majority of requests be answered on
+    /// the async worker that received them, with no hand-off to another thread.
+    fn try_with_slot<T>(
+        &self,
+        caller: &Caller,
+        f: impl FnOnce(&Entry, &mut Slot) -> Option<Result<T, ApiError>>,
+    ) -> Option<Pending<T>> {
+        let entry = self.projects.try_lock().ok()?.get(&caller.project)?.clone();
+        let mut slot = entry.slot.try_lock().ok()?;
+        if entry.deleted.load(Ordering::Acquire) || entry.durable.failed() {
+            return None;
+        }
+        let result = f(&entry, &mut slot)?;
+        Some(Pending {
+            result,
+            durable: entry.durable.clone(),
+            ticket: slot.ticket,
+        })
+    }
+
     /// After a failed store: waits for the project's queued commands to resolve, then
     /// rebuilds it from what the store holds.
     fn recover(&self, id: &str, entry: &Entry, slot: &mut Slot) -> Result<(), ApiError> {
@@ -369,14 +392,50 @@ impl Cloud {
         view: impl FnOnce(&Project, &Applied) -> Result<T, ApiError>,
     ) -> Result<Pending<T>, ApiError> {
         self.with_slot(caller, |entry, slot| {
-            self.defaults.quotas.check(&slot.project, &cmd, || {
-                self.store
-                    .record_count(&caller.project)
-                    .map_err(unavailable)
-            })?;
-            let applied = self.apply(&caller.project, entry, slot, &cmd)?;
-            view(&slot.project, &applied)
+            self.mutate_locked(caller, entry, slot, &cmd, view)
         })
+    }
+
+    /// `begin_mutate` when it can be done at once on the calling thread: a light command
+    /// (`Command::light`) whose project's lock is free and that makes no snapshot due. `None`
+    /// otherwise, having done nothing: then `begin_mutate` on the blocking pool.
+    pub fn try_begin_mutate<T>(
+        &self,
+        caller: &Caller,
+        cmd: &Command,
+        view: impl FnOnce(&Project, &Applied) -> Result<T, ApiError>,
+    ) -> Option<Pending<T>> {
+        if !cmd.light() {
+            return None;
+        }
+        self.try_with_slot(caller, |entry, slot| {
+            if self
+                .defaults
+                .snapshots
+                .due_after_next(&slot.project, slot.mark)
+            {
+                return None;
+            }
+            Some(self.mutate_locked(caller, entry, slot, cmd, view))
+        })
+    }
+
+    /// Checks the quotas, applies `cmd` to a locked project, queues it and views the result.
+    fn mutate_locked<T>(
+        &self,
+        caller: &Caller,
+        entry: &Entry,
+        slot: &mut Slot,
+        cmd: &Command,
+        view: impl FnOnce(&Project, &Applied) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        self.defaults.quotas.check(&slot.project, cmd, || {
+            self.store
+                .record_count(&caller.project)
+                .map_err(unavailable)
+        })?;
+        let applied = self.apply(&caller.project, entry, slot, cmd)?;
+        view(&slot.project, &applied)
     }
 
     /// The server's quotas.
@@ -550,6 +609,16 @@ impl Cloud {
         f: impl FnOnce(&Project) -> Result<T, ApiError>,
     ) -> Result<Pending<T>, ApiError> {
         self.with_slot(caller, |_, slot| f(&slot.project))
+    }
+
+    /// `begin_read` when the project's lock is free: a read is bounded (one resource, or one
+    /// page), so it is answered on the calling thread. `None` otherwise, having done nothing.
+    pub fn try_begin_read<T>(
+        &self,
+        caller: &Caller,
+        f: impl FnOnce(&Project) -> Result<T, ApiError>,
+    ) -> Option<Pending<T>> {
+        self.try_with_slot(caller, |_, slot| Some(f(&slot.project)))
     }
 
     pub fn store(&self) -> &Store {

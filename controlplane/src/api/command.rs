@@ -122,6 +122,66 @@ commands! {
     UpdateCloudConnectNetwork(pb::UpdateCloudConnectNetworkRequest),
 }
 
+impl Command {
+    /// Whether applying the command costs little enough to run on an async worker when its
+    /// project's lock is free (`Cloud::try_begin_mutate`): it simulates nothing and recompiles
+    /// no security group or interface, so its cost is bounded by the project's quotas and is
+    /// microseconds in practice. Everything else runs on the blocking pool. Listed whole, so
+    /// a new command is placed deliberately.
+    pub fn light(&self) -> bool {
+        match self {
+            Command::SetSpeed(_)
+            | Command::CreateVpc(_)
+            | Command::UpdateVpc(_)
+            | Command::CreateSubnet(_)
+            | Command::UpdateSubnet(_)
+            | Command::CreateNetworkAcl(_)
+            | Command::UpdateNetworkAcl(_)
+            | Command::CreateRouteTable(_)
+            | Command::UpdateRouteTable(_)
+            | Command::CreateInternetGateway(_)
+            | Command::CreateExternalHost(_)
+            | Command::CreateLogGroup(_)
+            | Command::UpdateLogGroup(_)
+            | Command::CreateLogStream(_)
+            | Command::UpdateFlowLog(_)
+            | Command::CreateEnterpriseRouter(_)
+            | Command::UpdateEnterpriseRouter(_)
+            | Command::CreateNatGateway(_)
+            | Command::UpdateNatGateway(_)
+            | Command::CreateRouterRouteTable(_)
+            | Command::UpdateRouterRouteTable(_)
+            | Command::CreateCloudConnectNetwork(_)
+            | Command::UpdateCloudConnectNetwork(_) => true,
+            Command::Init(_)
+            | Command::DeleteVpc(_)
+            | Command::DeleteSubnet(_)
+            | Command::CreateNetworkInterface(_)
+            | Command::UpdateNetworkInterface(_)
+            | Command::DeleteNetworkInterface(_)
+            | Command::CreateSecurityGroup(_)
+            | Command::UpdateSecurityGroup(_)
+            | Command::DeleteSecurityGroup(_)
+            | Command::DeleteNetworkAcl(_)
+            | Command::DeleteRouteTable(_)
+            | Command::DeleteInternetGateway(_)
+            | Command::DeleteExternalHost(_)
+            | Command::DeleteLogGroup(_)
+            | Command::DeleteLogStream(_)
+            | Command::CreateFlowLog(_)
+            | Command::DeleteFlowLog(_)
+            | Command::DeleteEnterpriseRouter(_)
+            | Command::CreateRouterAttachment(_)
+            | Command::DeleteRouterAttachment(_)
+            | Command::UpdateRouterAttachment(_)
+            | Command::InjectTraffic(_)
+            | Command::Advance(_)
+            | Command::DropPendingTraffic(_)
+            | Command::DeleteNatGateway(_) => false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,7 +1,9 @@
 //! The gRPC services: thin handlers. Each one learns the caller from its token, turns the
 //! request into a command or a read, and lets the cloud do the rest; errors become statuses
 //! in one place (`error`). Blocking work (the project lock, applying) runs on the blocking
-//! pool, never on the async workers; waiting for the durable commit holds no thread.
+//! pool, never on the async workers, unless it is cheap and its project is free at once
+//! (`Cloud::try_begin_read`, `try_begin_mutate`); waiting for the durable commit holds no
+//! thread.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -38,14 +40,19 @@ impl Api {
         &self,
         caller: Caller,
         cmd: Command,
-        view: impl FnOnce(&Project, &Applied) -> Result<T, ApiError> + Send + 'static,
+        view: impl Fn(&Project, &Applied) -> Result<T, ApiError> + Send + 'static,
     ) -> Reply<T> {
-        let cloud = self.cloud.clone();
         let kind = cmd.kind();
         let project = caller.project.clone();
-        let pending = tokio::task::spawn_blocking(move || cloud.begin_mutate(&caller, cmd, view))
-            .await
-            .map_err(|e| Status::internal(format!("request aborted: {e}")))?;
+        let pending = match self.cloud.try_begin_mutate(&caller, &cmd, &view) {
+            Some(p) => Ok(p),
+            None => {
+                let cloud = self.cloud.clone();
+                tokio::task::spawn_blocking(move || cloud.begin_mutate(&caller, cmd, view))
+                    .await
+                    .map_err(|e| Status::internal(format!("request aborted: {e}")))?
+            }
+        };
         // The disk is waited for here, holding no thread.
         let result = match pending {
             Ok(p) => p.confirmed().await,
@@ -61,12 +68,17 @@ impl Api {
     async fn read<T: Send + 'static>(
         &self,
         caller: Caller,
-        f: impl FnOnce(&Project) -> Result<T, ApiError> + Send + 'static,
+        f: impl Fn(&Project) -> Result<T, ApiError> + Send + 'static,
     ) -> Reply<T> {
-        let cloud = self.cloud.clone();
-        let pending = tokio::task::spawn_blocking(move || cloud.begin_read(&caller, f))
-            .await
-            .map_err(|e| Status::internal(format!("request aborted: {e}")))??;
+        let pending = match self.cloud.try_begin_read(&caller, &f) {
+            Some(p) => p,
+            None => {
+                let cloud = self.cloud.clone();
+                tokio::task::spawn_blocking(move || cloud.begin_read(&caller, f))
+                    .await
+                    .map_err(|e| Status::internal(format!("request aborted: {e}")))??
+            }
+        };
         pending
             .confirmed()
             .await

@@ -74,7 +74,16 @@ impl Policy {
 
     /// Is a snapshot of `project` due, the last one having been taken at `last`?
     pub fn due(&self, project: &Project, last: Mark) -> bool {
-        let commands = project.applied.saturating_sub(last.seq);
+        self.due_after(project, last, 0)
+    }
+
+    /// Would a snapshot be due after one more command that sends no packet?
+    pub fn due_after_next(&self, project: &Project, last: Mark) -> bool {
+        self.due_after(project, last, 1)
+    }
+
+    fn due_after(&self, project: &Project, last: Mark, more: u64) -> bool {
+        let commands = (project.applied + more).saturating_sub(last.seq);
         let packets = project.world().packets_sent().saturating_sub(last.packets);
         (self.commands > 0 && commands >= self.commands)
             || (self.packets > 0 && packets >= self.packets)
