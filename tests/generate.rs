@@ -343,6 +343,16 @@ fn bad_workloads_are_refused_with_file_line_and_field() {
             "bad.yaml:9:30: workload.incidents[0].at: 900 s is after the workload's end (600 s)",
         ),
         (
+            "  fleets:\n    - { name: shop, cidr: 10.0.0.0/24, roles: { db: 1 }, replicate_to: dr }\n"
+                .to_string(),
+            "bad.yaml:7:72: workload.fleets[0].replicate_to: no fleet named `dr` (fleets: shop)",
+        ),
+        (
+            "  fleets:\n    - { name: shop, cidr: 10.0.0.0/24, roles: { db: 1 }, replicate_to: dr }\n    - { name: dr, cidr: 10.1.0.0/24, roles: { app: 1 } }\n"
+                .to_string(),
+            "bad.yaml:7:72: workload.fleets[0].replicate_to: replication streams from databases to databases: fleet `dr` has no db ENIs",
+        ),
+        (
             format!("{fleet}  scale: -1\n"),
             "bad.yaml:8:10: workload.scale: -1: a multiplier of the benign rates, above 0 and at most 1000",
         ),
@@ -351,5 +361,79 @@ fn bad_workloads_are_refused_with_file_line_and_field() {
         let (code, err) = check(&body);
         assert_eq!(code, 2, "{body}");
         assert_eq!(err.trim(), want, "{body}");
+    }
+}
+
+/// A fleet whose databases replicate to another region's, on a cloud that joins regions with
+/// enterprise routers (aws, huawei) and on one with a CCN (tencent): every replication
+/// session is ACCEPTed where it leaves the primary and where it reaches the replica, and
+/// nothing on the way rejects it.
+#[test]
+fn databases_replicate_across_regions_through_routers_or_a_ccn() {
+    let dir = temp_dir("gen-replication");
+    for (provider, home, far) in [
+        ("aws", "us-east-1", "us-west-2"),
+        ("huawei", "cn-north-4", "cn-east-3"),
+        ("tencent", "ap-guangzhou", "ap-shanghai"),
+    ] {
+        let path = dir.join(format!("{provider}.yaml"));
+        std::fs::write(
+            &path,
+            format!(
+                "provider: {provider}\nseed: 7\nstart: 1700006400\nregion: {home}\nworkload:\n  duration: 900\n  fleets:\n    - {{ name: prod, cidr: 10.0.0.0/16, roles: {{ app: 1, db: 2 }}, replicate_to: dr }}\n    - {{ name: dr, cidr: 10.1.0.0/16, region: {far}, roles: {{ db: 1 }} }}\n"
+            ),
+        )
+        .unwrap();
+        let (code, out, err) = vpclab(&["run", path.to_str().unwrap(), "--format", "json"]);
+        assert_eq!(code, 0, "{provider}: {err}");
+        let records = json_lines(out.as_bytes());
+        let replication = |r: &&Value| {
+            r["protocol"] == 6
+                && r["dstport"] == 5432
+                && r["srcaddr"].as_str().unwrap().starts_with("10.0.")
+                && r["dstaddr"].as_str().unwrap().starts_with("10.1.")
+        };
+        let at = |r: &Value, field: &str| r["capture"]["primary_ip"] == r[field];
+        let sent: Vec<&Value> = records
+            .iter()
+            .filter(replication)
+            .filter(|r| r["direction"] == "egress" && at(r, "srcaddr"))
+            .collect();
+        let arrived: Vec<&Value> = records
+            .iter()
+            .filter(replication)
+            .filter(|r| r["direction"] == "ingress" && at(r, "dstaddr"))
+            .collect();
+        assert!(
+            !sent.is_empty(),
+            "{provider}: no replication left a primary"
+        );
+        assert!(
+            !arrived.is_empty(),
+            "{provider}: no replication reached the replica"
+        );
+        for r in sent.iter().chain(&arrived) {
+            assert_eq!(r["action"], "ACCEPT", "{provider}: {r}");
+            assert_eq!(
+                r["truth"]["labels"],
+                serde_json::json!({"benign": r["packets"]})
+            );
+        }
+        let packets = |v: &[&Value]| {
+            v.iter()
+                .map(|r| r["packets"].as_u64().unwrap())
+                .sum::<u64>()
+        };
+        assert_eq!(
+            packets(&sent),
+            packets(&arrived),
+            "{provider}: packets lost on the way"
+        );
+        assert!(
+            !records
+                .iter()
+                .any(|r| r["action"] == "REJECT" && (r["dstport"] == 5432 || r["srcport"] == 5432)),
+            "{provider}: a replication packet was rejected"
+        );
     }
 }

@@ -107,6 +107,10 @@ pub struct FleetDoc {
     /// The fleet's VPC flow log (default: all traffic, the provider's window).
     #[serde(default)]
     pub flow_log: Option<S<FleetFlowLogDoc>>,
+    /// Another fleet its databases replicate to (usually in another region), joined by a
+    /// CCN where the cloud has one, else by enterprise routers.
+    #[serde(default)]
+    pub replicate_to: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -23,7 +23,9 @@ use vpclab_sim::policy::{PortRange, ProtoMatch, RuleAction, acl, sg};
 use vpclab_sim::simulation::{Change, Close, Simulation};
 use vpclab_sim::time::{Span, Time};
 use vpclab_sim::workload::{Arrivals, Daily, Pattern, Pick, PortRange as Ephemeral, Process, Size};
-use vpclab_sim::world::{Endpoint, EniSpec, FlowLogSpec, NatGatewaySpec, Route, Target, World};
+use vpclab_sim::world::{
+    AttachmentInterface, Endpoint, EniSpec, FlowLogSpec, NatGatewaySpec, Route, Target, World,
+};
 
 use super::{Loader, Names, ScenarioError, secs, within_horizon};
 use crate::doc::{self, S};
@@ -78,6 +80,7 @@ pub(super) struct Plan {
     clients: Vec<Endpoint>,
     admins: Vec<Endpoint>,
     services: Services,
+    replications: Vec<Replication>,
     /// The next free public address for attackers and other outside actors.
     outside: u32,
 }
@@ -87,6 +90,21 @@ struct Fleet {
     /// The public subnet's network ACL (acl_reply_drop changes it).
     public_acl: u32,
     nat: u32,
+    vpc: u32,
+    cidr: Ipv4Net,
+    /// The route table of the private subnets (db's among them).
+    private_table: u32,
+    /// The db subnet, when the fleet has databases.
+    db_subnet: Option<u32>,
+}
+
+/// A fleet's databases streaming their changes to another fleet's: by fleet name, with
+/// where the file asks for it.
+struct Replication {
+    primary: String,
+    replica: String,
+    field: String,
+    loc: Location,
 }
 
 /// Hosts on the internet the benign traffic talks to.
@@ -220,14 +238,23 @@ impl Loader {
             (1..public.size().min(u64::from(u32::MAX)) as u32 - 1).map(move |i| public.nth(i));
         let mut all: ByRole = BTreeMap::new();
         let mut fleets = BTreeMap::new();
+        let replications = self.replications(wd)?;
         for (fi, f) in wd.fleets.iter().enumerate() {
             let fpath = format!("{path}.fleets[{fi}]");
-            let fleet = self.fleet(w, names, start, &fpath, f, admin, &mut eips)?;
+            // The blocks of the fleets whose databases replicate to this one's.
+            let mut primaries = Vec::new();
+            for (pi, p) in wd.fleets.iter().enumerate() {
+                if p.value.replicate_to.as_ref().map(|r| &r.value) == Some(&f.value.name.value) {
+                    primaries.push(self.cidr(&p.value.cidr, &format!("{path}.fleets[{pi}].cidr"))?);
+                }
+            }
+            let fleet = self.fleet(w, names, start, &fpath, f, admin, &primaries, &mut eips)?;
             for (r, enis) in &fleet.roles {
                 all.entry(r).or_default().extend(enis);
             }
             fleets.insert(f.value.name.value.clone(), fleet);
         }
+        self.connect_replicas(w, start, &fleets, &replications)?;
         for (i, r) in wd.roles.iter().enumerate() {
             let rpath = format!("{path}.roles[{i}]");
             let Some(Endpoint::Eni(e)) = names.endpoints.get(&r.value.eni.value).copied() else {
@@ -349,8 +376,187 @@ impl Loader {
             clients,
             admins,
             services,
+            replications,
             outside: u32::from(Ipv4Addr::new(198, 51, 100, 66)),
         })
+    }
+
+    /// The fleets' `replicate_to`, checked: another fleet, and databases at both ends.
+    fn replications(&self, wd: &doc::WorkloadDoc) -> Result<Vec<Replication>, ScenarioError> {
+        let dbs = |f: &doc::FleetDoc| f.roles.value.get("db").is_some_and(|n| n.value > 0);
+        let mut out = Vec::new();
+        for (fi, f) in wd.fleets.iter().enumerate() {
+            let Some(to) = &f.value.replicate_to else {
+                continue;
+            };
+            let field = format!("workload.fleets[{fi}].replicate_to");
+            let Some(replica) = wd.fleets.iter().find(|g| g.value.name.value == to.value) else {
+                let known: Vec<&str> = wd
+                    .fleets
+                    .iter()
+                    .map(|g| g.value.name.value.as_str())
+                    .collect();
+                return Err(self.werr(
+                    to.referenced,
+                    field,
+                    format!(
+                        "no fleet named `{}` (fleets: {})",
+                        to.value,
+                        known.join(", ")
+                    ),
+                ));
+            };
+            if to.value == f.value.name.value {
+                return Err(self.werr(to.referenced, field, "a fleet cannot replicate to itself"));
+            }
+            if let Some(none) = [&f.value, &replica.value].into_iter().find(|x| !dbs(x)) {
+                return Err(self.werr(
+                    to.referenced,
+                    field,
+                    format!(
+                        "replication streams from databases to databases: fleet `{}` has no db ENIs",
+                        none.name.value
+                    ),
+                ));
+            }
+            out.push(Replication {
+                primary: f.value.name.value.clone(),
+                replica: to.value.clone(),
+                field,
+                loc: to.referenced,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Joins the fleets that replicate: one CCN for all of them where the cloud has CCNs
+    /// (tencent, alibaba: a VPC on a CCN learns the others' blocks), else an enterprise router
+    /// per region (named `replication-REGION`, a VPC attachment per fleet in its db subnet,
+    /// one route table that the attachments propagate to), routers of two regions peered
+    /// with static routes to the far blocks, and a route to the far block through the router
+    /// in each fleet's private route table.
+    fn connect_replicas(
+        &self,
+        w: &mut World,
+        start: Time,
+        fleets: &BTreeMap<String, Fleet>,
+        replications: &[Replication],
+    ) -> Result<(), ScenarioError> {
+        let Some(first) = replications.first() else {
+            return Ok(());
+        };
+        let fail_at = |r: &Replication, e: vpclab_sim::world::ModelError| {
+            self.werr(
+                r.loc,
+                r.field.clone(),
+                format!("joining the replicating fleets: {}", e.message),
+            )
+        };
+        let fail = |e| fail_at(first, e);
+        // The fleets that take part, each once, in file order.
+        let mut members: Vec<&str> = Vec::new();
+        for r in replications {
+            for f in [&r.primary, &r.replica] {
+                if !members.contains(&f.as_str()) {
+                    members.push(f);
+                }
+            }
+        }
+        if w.profile.ccn.is_some() {
+            let ccn = w.create_ccn("replication", None).map_err(fail)?;
+            for f in &members {
+                w.attach_to_ccn(ccn, fleets[*f].vpc).map_err(fail)?;
+            }
+            return Ok(());
+        }
+        let region_of = |w: &World, f: &Fleet| w.vpcs[f.vpc as usize].region.clone();
+        // Per region: its router and route table.
+        let mut routers: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+        let mut attachments: BTreeMap<&str, u32> = BTreeMap::new();
+        for f in &members {
+            let fleet = &fleets[*f];
+            let region = region_of(w, fleet);
+            let (router, table) = match routers.get(&region) {
+                Some(&rt) => rt,
+                None => {
+                    let router = w
+                        .create_enterprise_router(&format!("replication-{region}"), None, None)
+                        .map_err(fail)?;
+                    if region != w.region {
+                        w.routers.routers[router as usize].region = Some(region.clone());
+                    }
+                    let table = w
+                        .create_router_route_table(router, "replication", None)
+                        .map_err(fail)?;
+                    routers.insert(region.clone(), (router, table));
+                    (router, table)
+                }
+            };
+            let subnet = fleet.db_subnet.ok_or_else(|| {
+                fail(vpclab_sim::world::ModelError::invalid(
+                    "",
+                    "a fleet without databases",
+                ))
+            })?;
+            let att = w
+                .attach_vpc(
+                    start,
+                    router,
+                    f,
+                    None,
+                    fleet.vpc,
+                    vec![AttachmentInterface {
+                        subnet,
+                        ip: None,
+                        eni_id: None,
+                    }],
+                )
+                .map_err(fail)?;
+            w.associate_router_table(att, table, true).map_err(fail)?;
+            attachments.insert(f, att);
+        }
+        // Routers of two regions: peered once, with static routes to the fleets of the other.
+        let mut peered: Vec<[String; 2]> = Vec::new();
+        for r in replications {
+            let fail = |e| fail_at(r, e);
+            let (a, b) = (&fleets[&r.primary], &fleets[&r.replica]);
+            let (ra, rb) = (region_of(w, a), region_of(w, b));
+            let mut pair = [ra.clone(), rb.clone()];
+            pair.sort();
+            if ra != rb && !peered.contains(&pair) {
+                let ((xa, ta), (xb, tb)) = (routers[&ra], routers[&rb]);
+                let (pa, pb) = w
+                    .peer_routers(xa, xb, &format!("replication-{ra}-{rb}"), (None, None))
+                    .map_err(fail)?;
+                w.associate_router_table(pa, ta, false).map_err(fail)?;
+                w.associate_router_table(pb, tb, false).map_err(fail)?;
+                for m in &members {
+                    let far = &fleets[*m];
+                    let region = region_of(w, far);
+                    if region == rb {
+                        w.add_router_route(ta, far.cidr, Some(pa)).map_err(fail)?;
+                    } else if region == ra {
+                        w.add_router_route(tb, far.cidr, Some(pb)).map_err(fail)?;
+                    }
+                }
+                peered.push(pair);
+            }
+            // Each end routes the other's block through its attachment.
+            for (near, far, name) in [(a, b, &r.primary), (b, a, &r.replica)] {
+                let routed = w.route_tables[near.private_table as usize]
+                    .routes
+                    .iter()
+                    .any(|x| x.destination == far.cidr);
+                if !routed {
+                    let route = Route {
+                        destination: far.cidr,
+                        target: Target::Router(attachments[name.as_str()]),
+                    };
+                    w.add_route(near.private_table, route).map_err(fail)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     fn outside_host(
@@ -387,6 +593,7 @@ impl Loader {
         path: &str,
         f: &S<doc::FleetDoc>,
         admin: Ipv4Net,
+        primaries: &[Ipv4Net],
         eips: &mut impl Iterator<Item = Option<Ipv4Addr>>,
     ) -> Result<Fleet, ScenarioError> {
         let fd = &f.value;
@@ -532,7 +739,12 @@ impl Loader {
             let mut rules = match r {
                 "web" => vec![tcp_rule(443, Remote::Cidr(Ipv4Net::ANY))],
                 "app" => vec![tcp_rule(8080, from("web"))],
-                "db" => vec![tcp_rule(5432, from("app")), tcp_rule(3306, from("app"))],
+                // Replication from the primaries' databases, by block: a group of another
+                // VPC cannot be referred to.
+                "db" => [tcp_rule(5432, from("app")), tcp_rule(3306, from("app"))]
+                    .into_iter()
+                    .chain(primaries.iter().map(|&p| tcp_rule(5432, Remote::Cidr(p))))
+                    .collect(),
                 "bastion" => vec![tcp_rule(22, Remote::Cidr(admin))],
                 _ => Vec::new(),
             };
@@ -670,6 +882,10 @@ impl Loader {
             roles,
             public_acl,
             nat,
+            vpc,
+            cidr,
+            private_table,
+            db_subnet: subnets.get("db").copied(),
         })
     }
 
@@ -874,6 +1090,31 @@ impl Loader {
                     );
                 }
             }
+        }
+        // Databases stream their changes to their replicas in another fleet (WAL shipping):
+        // every ~minute per primary, sizes following the day's load.
+        for r in &plan.replications {
+            let (a, b) = (&plan.fleets[&r.primary], &plan.fleets[&r.replica]);
+            let dbs = |f: &Fleet| enis(f.roles.get("db").map(Vec::as_slice).unwrap_or(&[]));
+            add(
+                sim,
+                0,
+                day,
+                poisson(dbs(a).len() as f64 / 60.0, Daily::Web),
+                Pattern::Tcp {
+                    clients: Pick::uniform(dbs(a)),
+                    servers: Pick::uniform(dbs(b)),
+                    ports: vec![5432],
+                    request: Size::Pareto {
+                        min: 20_000,
+                        alpha: 1.3,
+                        max: 50_000_000,
+                    },
+                    response: Size::Fixed(200),
+                    close: Close::Fin,
+                    gap_ms: Size::Uniform(1, 5),
+                },
+            );
         }
         // Everyone: NTP every ~1024 s; package updates out through the NAT gateway (the
         // private tiers) or the internet gateway (public ones), mostly at night.
