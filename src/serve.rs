@@ -26,6 +26,10 @@ pub struct QuotaArgs {
     /// Bytes of one request message.
     #[arg(long, value_name = "BYTES", default_value_t = Quotas::default().request_bytes)]
     pub quota_request_bytes: usize,
+    /// Objects a project's model may hold: resources (deleted ones included), their rules,
+    /// entries and routes (past revisions included).
+    #[arg(long, value_name = "OBJECTS", default_value_t = Quotas::default().objects)]
+    pub quota_objects: usize,
 }
 
 impl QuotaArgs {
@@ -38,6 +42,7 @@ impl QuotaArgs {
             entries_per_network_acl: self.quota_list_items,
             routes_per_route_table: self.quota_list_items,
             request_bytes: self.quota_request_bytes,
+            objects: self.quota_objects,
         }
     }
 }

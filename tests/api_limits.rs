@@ -544,3 +544,65 @@ async fn a_change_that_cannot_be_stored_is_refused_and_forgotten() {
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A project that keeps creating is stopped at its `objects` quota, whatever it deletes
+/// meanwhile (deleted resources are kept), with a refusal that changes nothing; DeleteProject
+/// gives it a clean start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_objects_quota_bounds_what_a_project_holds() {
+    let dir = temp_dir("limits-objects");
+    let mut d = defaults();
+    d.quotas.objects = 40;
+    let server = Server::start(&dir, Tenancy::single(Provider::Tencent), d).await;
+    let ch = server.channel().await;
+    let mut net = NetworkServiceClient::new(ch.clone());
+    let mut made = 0;
+    let refused = loop {
+        match net
+            .create_vpc(vpc_req(P, &format!("v{made}"), "10.0.0.0/16"))
+            .await
+        {
+            Ok(v) => {
+                made += 1;
+                // Deleting gives no room back: the VPC stays in the model, deleted.
+                net.delete_vpc(pb::DeleteVpcRequest {
+                    name: v.into_inner().name,
+                    etag: String::new(),
+                })
+                .await
+                .unwrap();
+            }
+            Err(s) => break s,
+        }
+        assert!(made < 40, "never refused");
+    };
+    assert_eq!(quota(&refused), ("objects".into(), P.into()));
+    let held = refused
+        .message()
+        .split_whitespace()
+        .nth(3)
+        .and_then(|n| n.parse::<usize>().ok())
+        .expect("the count held");
+    assert!(held >= 40, "{}", refused.message());
+    assert_eq!(
+        refused.message(),
+        format!(
+            "the project holds {held} objects (resources, deleted ones included, with their rules, entries, routes and past revisions); its quota is 40; delete the project to start over"
+        )
+    );
+    assert!(
+        all_vpcs(&ch, P, None, 50).await.is_empty(),
+        "the refused VPC was not made"
+    );
+    SimulationServiceClient::new(ch.clone())
+        .delete_project(pb::DeleteProjectRequest {
+            name: "projects/-".into(),
+        })
+        .await
+        .unwrap();
+    net.create_vpc(vpc_req(P, "again", "10.0.0.0/16"))
+        .await
+        .unwrap();
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -973,6 +973,64 @@ impl World {
         id
     }
 
+    /// What the project's model holds, in objects: every resource ever created (deleted ones
+    /// are kept, so that past records and explanations still name them), every rule, ACL
+    /// entry and route they hold or held (past revisions are kept for explanations), and the
+    /// compiled rules of each distinct classifier the ENIs use, one per address a rule holds
+    /// (a rule naming a group holds its members'). It grows with the model's memory, and
+    /// bounds it (the API's `objects` quota). Costs a walk of the model: O(resources).
+    pub fn objects(&self) -> usize {
+        let resources = self.vpcs.len()
+            + self.subnets.len()
+            + self.enis.len()
+            + self.security_groups.len()
+            + self.acls.len()
+            + self.route_tables.len()
+            + self.igws.len()
+            + self.nats.len()
+            + self.externals.len()
+            + self.flow_logs.len()
+            + self.logs.groups.len()
+            + self.logs.streams.len()
+            + self.routers.routers.len()
+            + self.routers.attachments.len()
+            + self.routers.tables.len()
+            + self.ccns.items.len();
+        let rules: usize = self
+            .security_groups
+            .iter()
+            .map(|g| g.rules.len() + g.past.iter().map(Vec::len).sum::<usize>())
+            .sum();
+        let entries: usize = self
+            .acls
+            .iter()
+            .map(|a| a.entries.len() + a.past.iter().map(Vec::len).sum::<usize>())
+            .sum();
+        let routes: usize = self
+            .route_tables
+            .iter()
+            .map(|t| t.routes.len())
+            .sum::<usize>()
+            + self
+                .routers
+                .tables
+                .iter()
+                .map(|t| t.routes.len())
+                .sum::<usize>();
+        // ENIs with the same groups share their classifiers: each counted once.
+        let mut seen = std::collections::BTreeSet::new();
+        let compiled: usize = self
+            .enis
+            .iter()
+            .flat_map(|e| e.rules.iter())
+            .filter(|c| seen.insert(Arc::as_ptr(c)))
+            .flat_map(|c| c.rules().iter())
+            // A rule naming a group holds its members' addresses.
+            .map(|r| r.nets.len().max(1))
+            .sum();
+        resources + rules + entries + routes + compiled
+    }
+
     /// Pre-sizes the hot tables for `flows` concurrent connections (benchmarks).
     pub fn reserve_flows(&mut self, flows: usize) {
         self.conntrack = conntrack::Table::with_capacity(flows * 2);

@@ -36,6 +36,13 @@ macro_rules! commands {
         }
 
         impl Command {
+    /// Whether the command may add to what the project's model holds (`World::objects`): a
+    /// create, or an update that replaces a list (the old one is kept as a past revision).
+    /// Deletes, traffic and time add no objects.
+    pub fn grows_model(&self) -> bool {
+        self.kind().starts_with("Create") || self.kind().starts_with("Update")
+    }
+
             pub fn kind(&self) -> &'static str {
                 match self {
                     $(Command::$variant(_) => stringify!($variant)),*

@@ -37,6 +37,12 @@ pub struct Quotas {
     pub routes_per_route_table: usize,
     /// Size of one request message in bytes (enforced by the gRPC layer).
     pub request_bytes: usize,
+    /// Objects a project's model may hold (`World::objects`: resources, deleted ones
+    /// included, their rules, entries and routes, past revisions included, and compiled
+    /// classifier entries) before requests that create or change resources are refused. It
+    /// bounds a project's memory: deleting resources does not give room back (the simulator
+    /// keeps them for the records that name them); DeleteProject does.
+    pub objects: usize,
 }
 
 impl Default for Quotas {
@@ -49,6 +55,7 @@ impl Default for Quotas {
             entries_per_network_acl: 1_000,
             routes_per_route_table: 1_000,
             request_bytes: 1 << 20,
+            objects: 200_000,
         }
     }
 }
@@ -112,6 +119,20 @@ impl Quotas {
                 }
             }
             _ => {}
+        }
+        if cmd.grows_model() {
+            let held = project.world().objects();
+            if held >= self.objects {
+                return Err(exceeded(
+                    project,
+                    "objects",
+                    "",
+                    format!(
+                        "the project holds {held} objects (resources, deleted ones included, with their rules, entries, routes and past revisions); its quota is {}; delete the project to start over",
+                        self.objects
+                    ),
+                ));
+            }
         }
         if let Some((given, quota, name, field, what)) = self.list_of(cmd)
             && given > quota
