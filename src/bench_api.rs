@@ -1,7 +1,9 @@
 //! `vpclab bench api`: create+get throughput and tail latency of the gRPC API. A server runs
 //! in-process on loopback with a fresh data directory (every create is a durable commit), and
 //! `clients` concurrent clients each create a VPC and read it back, `ops` times. Then one
-//! client lists the VPCs in pages of 50, `LIST_PAGES` times, as a console would.
+//! client lists the VPCs in pages of 50, `LIST_PAGES` times, as a console would. With
+//! `reads_only`, each client creates one VPC and then reads it `2 × ops` times: the ceiling
+//! of the RPC stack, with no disk and no waiting.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,10 +24,10 @@ fn percentiles(latencies: &mut [Duration]) -> (f64, f64) {
     (at(n / 2), at((n * 99).div_ceil(100).saturating_sub(1)))
 }
 
-pub fn run(clients: usize, ops: usize) -> ExitCode {
+pub fn run(clients: usize, ops: usize, reads_only: bool) -> ExitCode {
     let dir = std::env::temp_dir().join(format!("vpclab-bench-api-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let result = bench(&dir, clients.max(1), ops.max(1));
+    let result = bench(&dir, clients.max(1), ops.max(1), reads_only);
     let _ = std::fs::remove_dir_all(&dir);
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -33,7 +35,12 @@ pub fn run(clients: usize, ops: usize) -> ExitCode {
     }
 }
 
-fn bench(dir: &std::path::Path, clients: usize, ops: usize) -> Result<(), String> {
+fn bench(
+    dir: &std::path::Path,
+    clients: usize,
+    ops: usize,
+    reads_only: bool,
+) -> Result<(), String> {
     let cloud = Arc::new(Cloud::open(dir, Defaults::default()).map_err(|e| e.to_string())?);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -63,7 +70,19 @@ fn bench(dir: &std::path::Path, clients: usize, ops: usize) -> Result<(), String
                     .await
                     .map_err(|e| e.to_string())?;
                 let mut latencies = Vec::with_capacity(ops * 2);
+                let mut read = String::new();
                 for i in 0..ops {
+                    if reads_only && !read.is_empty() {
+                        for _ in 0..2 {
+                            let t = Instant::now();
+                            client
+                                .get_vpc(pb::GetVpcRequest { name: read.clone() })
+                                .await
+                                .map_err(|e| e.to_string())?;
+                            latencies.push(t.elapsed());
+                        }
+                        continue;
+                    }
                     let t = Instant::now();
                     let vpc = client
                         .create_vpc(pb::CreateVpcRequest {
@@ -81,10 +100,13 @@ fn bench(dir: &std::path::Path, clients: usize, ops: usize) -> Result<(), String
                     latencies.push(t.elapsed());
                     let t = Instant::now();
                     client
-                        .get_vpc(pb::GetVpcRequest { name: vpc.name })
+                        .get_vpc(pb::GetVpcRequest {
+                            name: vpc.name.clone(),
+                        })
                         .await
                         .map_err(|e| e.to_string())?;
                     latencies.push(t.elapsed());
+                    read = vpc.name;
                 }
                 Ok::<Vec<Duration>, String>(latencies)
             }));
@@ -117,7 +139,8 @@ fn bench(dir: &std::path::Path, clients: usize, ops: usize) -> Result<(), String
         let _ = stop.send(());
         let _ = server.await;
         let (p50, p99) = percentiles(&mut all);
-        crate::output::say!("clients={clients} operations={} (create+get)", all.len());
+        let what = if reads_only { "get" } else { "create+get" };
+        crate::output::say!("clients={clients} operations={} ({what})", all.len());
         crate::output::say!(
             "ops_per_second={:.0}",
             all.len() as f64 / elapsed.as_secs_f64()

@@ -197,6 +197,10 @@ enum BenchTarget {
         /// Create+get pairs per client.
         #[arg(long, default_value_t = 200)]
         ops: usize,
+        /// Each client creates one VPC, then reads it 2 × OPS times: requests that touch no
+        /// disk and wait for nothing, the ceiling of the RPC stack on this machine.
+        #[arg(long)]
+        reads_only: bool,
     },
     /// Server start time (the replay of stored commands) as a project's history grows: one
     /// project is filled through the API with a realistic mix of commands, and the start is
@@ -278,9 +282,14 @@ fn command(command: Command) -> ExitCode {
             output,
         } => client::export(&server, token.as_deref(), output.as_deref()),
         Command::Bench {
-            target: Some(BenchTarget::Api { clients, ops }),
+            target:
+                Some(BenchTarget::Api {
+                    clients,
+                    ops,
+                    reads_only,
+                }),
             ..
-        } => bench_api::run(clients, ops),
+        } => bench_api::run(clients, ops, reads_only),
         Command::Bench {
             target:
                 Some(BenchTarget::Restart {

@@ -623,3 +623,31 @@ fn bench_restart_prints_one_row_per_size() {
         assert!(row[2] <= row[3] && row[3] <= row[4], "{out}");
     }
 }
+
+#[test]
+fn bench_api_prints_its_figures_in_both_modes() {
+    for (extra, what) in [(None, "create+get"), (Some("--reads-only"), "get")] {
+        let mut args = vec!["bench", "api", "--clients", "2", "--ops", "5"];
+        args.extend(extra);
+        let o = vpclab(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = stdout(&o);
+        assert!(
+            out.starts_with(&format!("clients=2 operations=20 ({what})\n")),
+            "{out}"
+        );
+        for key in [
+            "ops_per_second=",
+            "p50_ms=",
+            "p99_ms=",
+            "list_page_of_50_p50_ms=",
+            "list_page_of_50_p99_ms=",
+        ] {
+            let value = out
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .unwrap_or_else(|| panic!("no {key} in {out}"));
+            assert!(value.parse::<f64>().unwrap() > 0.0, "{out}");
+        }
+    }
+}
