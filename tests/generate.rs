@@ -353,6 +353,11 @@ fn bad_workloads_are_refused_with_file_line_and_field() {
             "bad.yaml:7:72: workload.fleets[0].replicate_to: replication streams from databases to databases: fleet `dr` has no db ENIs",
         ),
         (
+            "  fleets:\n    - { name: shop, cidr: 10.0.0.0/24, roles: { db: 1 }, replicate_to: dr }\n    - { name: dr, cidr: 10.0.0.0/16, roles: { db: 1 } }\n"
+                .to_string(),
+            "bad.yaml:7:72: workload.fleets[0].replicate_to: fleets `shop` (10.0.0.0/24) and `dr` (10.0.0.0/16) overlap: replication routes between their blocks",
+        ),
+        (
             format!("{fleet}  scale: -1\n"),
             "bad.yaml:8:10: workload.scale: -1: a multiplier of the benign rates, above 0 and at most 1000",
         ),

@@ -419,6 +419,22 @@ impl Loader {
                     ),
                 ));
             }
+            // Replication joins the fleets by routes: their blocks must not overlap (a bad
+            // block is left to the fleet to report).
+            if let (Ok(a), Ok(b)) = (
+                Ipv4Net::parse_strict(&f.value.cidr.value),
+                Ipv4Net::parse_strict(&replica.value.cidr.value),
+            ) && a.overlaps(b)
+            {
+                return Err(self.werr(
+                    to.referenced,
+                    field,
+                    format!(
+                        "fleets `{}` ({a}) and `{}` ({b}) overlap: replication routes between their blocks",
+                        f.value.name.value, to.value
+                    ),
+                ));
+            }
             out.push(Replication {
                 primary: f.value.name.value.clone(),
                 replica: to.value.clone(),
