@@ -96,8 +96,6 @@ pub fn parse_provider(arg: Option<&str>) -> Result<Option<Provider>, String> {
         .map_err(|e| format!("--provider: {e}"))
 }
 
-/// How `generate` loads a scenario: records keep only their labels (not every packet id),
-/// so memory follows the open windows.
 /// When a loaded scenario's traffic ends: its workload's end, else its `until`, else now.
 pub fn script_end(l: &Loaded) -> Time {
     l.workload
@@ -107,6 +105,8 @@ pub fn script_end(l: &Loaded) -> Time {
         .unwrap_or(l.sim.now())
 }
 
+/// How `generate` loads a scenario: records keep only their labels (not every packet id),
+/// so memory follows the open windows.
 pub fn options(provider: Option<Provider>) -> Options {
     Options {
         provider,

@@ -36,13 +36,6 @@ macro_rules! commands {
         }
 
         impl Command {
-    /// Whether the command may add to what the project's model holds (`World::objects`): a
-    /// create, or an update that replaces a list (the old one is kept as a past revision).
-    /// Deletes, traffic and time add no objects.
-    pub fn grows_model(&self) -> bool {
-        self.kind().starts_with("Create") || self.kind().starts_with("Update")
-    }
-
             pub fn kind(&self) -> &'static str {
                 match self {
                     $(Command::$variant(_) => stringify!($variant)),*
@@ -130,6 +123,14 @@ commands! {
 }
 
 impl Command {
+    /// Whether the command may add to what the project's model holds (`World::objects`): a
+    /// create, or an update that replaces a list (the old one is kept as a past revision).
+    /// Deletes, traffic and time add no objects.
+    pub fn grows_model(&self) -> bool {
+        let kind = self.kind();
+        kind.starts_with("Create") || kind.starts_with("Update")
+    }
+
     /// Whether applying the command costs little enough to run on an async worker when its
     /// project's lock is free (`Cloud::try_begin_mutate`): it simulates nothing and recompiles
     /// no security group or interface, so its cost is bounded by the project's quotas and is

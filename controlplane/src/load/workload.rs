@@ -103,6 +103,8 @@ struct Fleet {
 struct Replication {
     primary: String,
     replica: String,
+    /// The primary's block, which the replica's db group lets in.
+    primary_cidr: Ipv4Net,
     field: String,
     loc: Location,
 }
@@ -242,12 +244,11 @@ impl Loader {
         for (fi, f) in wd.fleets.iter().enumerate() {
             let fpath = format!("{path}.fleets[{fi}]");
             // The blocks of the fleets whose databases replicate to this one's.
-            let mut primaries = Vec::new();
-            for (pi, p) in wd.fleets.iter().enumerate() {
-                if p.value.replicate_to.as_ref().map(|r| &r.value) == Some(&f.value.name.value) {
-                    primaries.push(self.cidr(&p.value.cidr, &format!("{path}.fleets[{pi}].cidr"))?);
-                }
-            }
+            let primaries: Vec<Ipv4Net> = replications
+                .iter()
+                .filter(|r| r.replica == f.value.name.value)
+                .map(|r| r.primary_cidr)
+                .collect();
             let fleet = self.fleet(w, names, start, &fpath, f, admin, &primaries, &mut eips)?;
             for (r, enis) in &fleet.roles {
                 all.entry(r).or_default().extend(enis);
@@ -390,7 +391,12 @@ impl Loader {
                 continue;
             };
             let field = format!("workload.fleets[{fi}].replicate_to");
-            let Some(replica) = wd.fleets.iter().find(|g| g.value.name.value == to.value) else {
+            let Some((ri, replica)) = wd
+                .fleets
+                .iter()
+                .enumerate()
+                .find(|(_, g)| g.value.name.value == to.value)
+            else {
                 let known: Vec<&str> = wd
                     .fleets
                     .iter()
@@ -419,13 +425,12 @@ impl Loader {
                     ),
                 ));
             }
-            // Replication joins the fleets by routes: their blocks must not overlap (a bad
-            // block is left to the fleet to report).
-            if let (Ok(a), Ok(b)) = (
-                Ipv4Net::parse_strict(&f.value.cidr.value),
-                Ipv4Net::parse_strict(&replica.value.cidr.value),
-            ) && a.overlaps(b)
-            {
+            // Replication joins the fleets by routes: their blocks must not overlap.
+            let block = |i: usize, g: &doc::FleetDoc| {
+                self.cidr(&g.cidr, &format!("workload.fleets[{i}].cidr"))
+            };
+            let (a, b) = (block(fi, &f.value)?, block(ri, &replica.value)?);
+            if a.overlaps(b) {
                 return Err(self.werr(
                     to.referenced,
                     field,
@@ -438,6 +443,7 @@ impl Loader {
             out.push(Replication {
                 primary: f.value.name.value.clone(),
                 replica: to.value.clone(),
+                primary_cidr: a,
                 field,
                 loc: to.referenced,
             });
