@@ -38,6 +38,8 @@ pub struct Args {
     /// Only the first hours of virtual time.
     pub hours: Option<f64>,
     pub provider: Option<String>,
+    /// Without packet trains.
+    pub per_packet: bool,
 }
 
 pub fn run(a: &Args) -> ExitCode {
@@ -62,7 +64,7 @@ pub fn run(a: &Args) -> ExitCode {
     };
     let dir = std::env::temp_dir().join(format!("vpclab-bench-generate-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let result = bench(&name, &text, provider, a.hours, &dir);
+    let result = bench(&name, &text, provider, a.hours, a.per_packet, &dir);
     let _ = std::fs::remove_dir_all(&dir);
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -83,6 +85,7 @@ fn bench(
     text: &str,
     provider: Option<vpclab_sim::profile::Provider>,
     hours: Option<f64>,
+    per_packet: bool,
     dir: &Path,
 ) -> Result<(), Failed> {
     let wall = Instant::now();
@@ -102,6 +105,7 @@ fn bench(
     let how = How {
         progress: false,
         stop,
+        per_packet,
     };
     let summary =
         generate::generate(&mut loaded, dir, FileFormat::Text, &how).map_err(Failed::Run)?;

@@ -32,6 +32,7 @@ pub struct Args {
     pub provider: Option<String>,
     pub file_format: String,
     pub quiet: bool,
+    pub per_packet: bool,
 }
 
 pub fn run(a: &Args) -> ExitCode {
@@ -63,6 +64,7 @@ pub fn run(a: &Args) -> ExitCode {
             let how = How {
                 progress: !a.quiet,
                 stop: None,
+                per_packet: a.per_packet,
             };
             generate(&mut loaded, &aside, file_format, &how)
         })
@@ -123,6 +125,9 @@ pub struct How {
     /// --hours`): what is still scheduled is dropped, and the open windows close as at the
     /// end of a full run. `None` runs the whole script.
     pub stop: Option<Time>,
+    /// Every packet through the pipeline: no packet trains (`--per-packet`; the records are
+    /// the same, a test compares them).
+    pub per_packet: bool,
 }
 
 /// `DIR` may be written: absent, empty, or `--force`.
@@ -286,6 +291,7 @@ pub fn generate(
     how: &How,
 ) -> Result<Summary, String> {
     let progress = how.progress;
+    l.sim.use_trains(!how.per_packet);
     let world = &l.sim.world;
     let target = Target {
         provider: l.provider,

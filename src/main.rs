@@ -97,6 +97,10 @@ enum Command {
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+        /// Send every packet through the pipeline, without packet trains (slower; the
+        /// records are the same).
+        #[arg(long)]
+        per_packet: bool,
     },
     /// Run scenarios' expectations (files, or directories of .yaml files; default scenarios/).
     Test { paths: Vec<PathBuf> },
@@ -236,6 +240,9 @@ enum BenchTarget {
         /// Simulate this cloud instead of the file's: huawei, alibaba, tencent or aws.
         #[arg(long)]
         provider: Option<String>,
+        /// Without packet trains: every packet through the pipeline.
+        #[arg(long)]
+        per_packet: bool,
     },
 }
 
@@ -320,12 +327,14 @@ fn command(command: Command) -> ExitCode {
                     file,
                     hours,
                     provider,
+                    per_packet,
                 }),
             ..
         } => bench_generate::run(&bench_generate::Args {
             file,
             hours,
             provider,
+            per_packet,
         }),
         Command::Run {
             file,
@@ -353,6 +362,7 @@ fn command(command: Command) -> ExitCode {
             provider,
             file_format,
             quiet,
+            per_packet,
         } => generate::run(&generate::Args {
             file,
             out,
@@ -360,6 +370,7 @@ fn command(command: Command) -> ExitCode {
             provider,
             file_format,
             quiet,
+            per_packet,
         }),
         Command::Test { paths } => cmd_test(paths),
         Command::Score {

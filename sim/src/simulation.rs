@@ -17,7 +17,9 @@
 //! Outcomes (for explanations and captures) are kept only on request and only up to a limit:
 //! the oldest go first.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use foldhash::fast::FixedState;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -26,7 +28,9 @@ use crate::packet::{L4, Packet, TcpFlags, size};
 use crate::policy::{acl, sg};
 use crate::time::{Span, Time};
 use crate::workload::{Emit, Process};
-use crate::world::{Endpoint, ModelError, Outcome, World};
+use crate::world::{Endpoint, ModelError, Outcome, Trace, World};
+
+mod trains;
 
 /// A change to policy at a point in the script.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -74,7 +78,7 @@ enum Side {
     Server,
 }
 
-#[derive(Clone, Copy, Debug, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Step {
     side: Side,
     flags: u8,
@@ -101,6 +105,15 @@ struct Session {
     /// The client as the server sees it (address and port after any NAT on the way): where
     /// the server's packets go.
     peer: Option<(std::net::Ipv4Addr, u16)>,
+    /// Trains (`trains`): the run of repeated pairs holding `next` (start, end) when known,
+    /// the first pair's traced packet (its step, trace and connection), and whether the
+    /// session's path rules trains out.
+    #[serde(skip)]
+    run: (usize, usize),
+    #[serde(skip)]
+    traced: Option<(usize, Trace, u128)>,
+    #[serde(skip)]
+    no_trains: bool,
 }
 
 /// The parts of a [`TcpSession`] each of its packets needs.
@@ -135,6 +148,10 @@ enum Event {
     /// The next arrival of workload process `process`.
     Arrival {
         process: u32,
+    },
+    /// The last packet of a session's train is due: count the train (`trains`).
+    TrainEnd {
+        session: u64,
     },
 }
 
@@ -190,6 +207,17 @@ pub struct Simulation {
     /// snapshot counts from 0).
     #[serde(skip)]
     events_run: u64,
+    /// Packet trains (`trains`): on or off, those in flight by session, their sessions by
+    /// connection, and the end of the run asked for (`step`'s `until`). None is in flight
+    /// between runs, so none is saved.
+    #[serde(skip)]
+    trains_on: bool,
+    #[serde(skip)]
+    trains: BTreeMap<u64, trains::Train>,
+    #[serde(skip)]
+    train_keys: HashMap<u128, u64, FixedState>,
+    #[serde(skip)]
+    horizon: Time,
 }
 
 impl Simulation {
@@ -210,6 +238,10 @@ impl Simulation {
             notes: VecDeque::new(),
             processes: Vec::new(),
             events_run: 0,
+            trains_on: false,
+            trains: BTreeMap::new(),
+            train_keys: HashMap::default(),
+            horizon: start,
         }
     }
 
@@ -256,6 +288,11 @@ impl Simulation {
     /// Forgets every scripted packet and TCP session not sent yet (policy changes stay).
     /// Returns how many packets were dropped.
     pub fn drop_pending_traffic(&mut self) -> u64 {
+        // What trains would have sent by now is sent; the rest goes with the sessions.
+        let sessions: Vec<u64> = self.trains.keys().copied().collect();
+        for s in sessions {
+            self.end_train(s, Some(self.now));
+        }
         self.queue.retain(|_, e| matches!(e, Event::Change(_)));
         self.sessions.clear();
         std::mem::take(&mut self.pending)
@@ -426,6 +463,9 @@ impl Simulation {
                 client_seq,
                 server_seq,
                 peer: None,
+                run: (0, 0),
+                traced: None,
+                no_trains: false,
             },
         );
         self.schedule(at, Event::SessionStep { session });
@@ -449,6 +489,7 @@ impl Simulation {
             _ => return Ok(false),
         };
         self.now = at;
+        self.horizon = until;
         // Events scheduled while this instant runs can only be due now or later (`schedule_as`
         // never goes back in time): those due now run in this step, in sequence order.
         while let Some(entry) = self.queue.first_entry() {
@@ -528,7 +569,10 @@ impl Simulation {
             }
             Event::SessionStep { session } => self.session_step(session),
             Event::Arrival { process } => self.arrival(process),
+            Event::TrainEnd { session } => self.end_train(session, None),
             Event::Change(c) => {
+                // Trains were counted as if policy stayed: those in flight stop here.
+                self.cut_trains();
                 let now = self.now;
                 match c {
                     Change::SecurityGroupRules { group, rules } => {
@@ -576,7 +620,28 @@ impl Simulation {
     }
 
     fn transmit(&mut self, from: Endpoint, packet: Packet, label: u32) -> Outcome {
-        let out = self.world.send_labelled(self.now, from, packet, label);
+        self.transmit_traced(from, packet, label, false).0
+    }
+
+    /// [`Simulation::transmit`], with the world's trace of the trip when `trace` (trains).
+    fn transmit_traced(
+        &mut self,
+        from: Endpoint,
+        packet: Packet,
+        label: u32,
+        trace: bool,
+    ) -> (Outcome, Option<Trace>) {
+        // Another packet of a connection whose train is in flight: the train stops here.
+        self.cut_train_of(&packet);
+        let (out, trace) = if trace {
+            let (out, t) = self.world.send_traced(self.now, from, packet, label);
+            (out, Some(t))
+        } else {
+            (
+                self.world.send_labelled(self.now, from, packet, label),
+                None,
+            )
+        };
         if self.keep_outcomes > 0 {
             if self.outcomes.len() == self.keep_outcomes {
                 self.outcomes.pop_front();
@@ -587,10 +652,11 @@ impl Simulation {
         if let Some((nat, rst)) = self.world.nat_reset(&out) {
             self.answer(nat, rst, label);
         }
-        out
+        (out, trace)
     }
 
     fn session_step(&mut self, s: u64) {
+        let trace = self.wants_trace(s);
         let Some(sess) = self.sessions.get(&s) else {
             return;
         };
@@ -651,6 +717,7 @@ impl Simulation {
             Side::Client => sess.client_seq = sess.client_seq.wrapping_add(advance),
             Side::Server => sess.server_seq = sess.server_seq.wrapping_add(advance),
         }
+        let index = sess.next;
         sess.next += 1;
         let finished = sess.next == sess.plan.len();
         self.pending -= 1;
@@ -663,7 +730,7 @@ impl Simulation {
             *s0 = seq;
             *a0 = if flags & TcpFlags::ACK != 0 { ack } else { 0 };
         }
-        let out = self.transmit(from, p, spec.label);
+        let (out, trace) = self.transmit_traced(from, p, spec.label, trace);
         if let (Side::Client, Some((_, seen))) = (step.side, out.delivered())
             && let L4::Tcp { sport, .. } = seen.l4
             && let Some(sess) = self.sessions.get_mut(&s)
@@ -681,7 +748,13 @@ impl Simulation {
             ));
         }
         if delivered && !stop_after && !finished {
-            self.schedule(self.now + spec.gap, Event::SessionStep { session: s });
+            if let Some(trace) = trace {
+                self.traced(s, index, trace, &p);
+            }
+            // A train started now sends the session on when it ends.
+            if !self.trains.contains_key(&s) {
+                self.schedule(self.now + spec.gap, Event::SessionStep { session: s });
+            }
         } else {
             self.end_session(s);
         }

@@ -55,6 +55,7 @@ mod lifecycle;
 mod router_logs;
 mod routing;
 mod saved;
+mod trains;
 
 use saved::Topology;
 
@@ -714,6 +715,7 @@ pub struct EniSpec {
 pub use connect::{CcnHit, Throttle};
 pub use gateways::NatGatewaySpec;
 pub use routing::AttachmentInterface;
+pub use trains::Trace;
 
 /// What a new flow log needs.
 #[derive(Clone, Debug)]
@@ -797,6 +799,9 @@ pub struct World {
     next_window_end: Time,
     /// Per [`Kind`]: the IDs of live resources and their indices (ordered, for listing).
     ids: [BTreeMap<String, u32>; 14],
+    /// What the packet being sent touches, while [`World::send_traced`] runs.
+    #[serde(skip)]
+    trace: Trace,
 }
 
 impl World {
@@ -843,6 +848,7 @@ impl World {
             captures: config.capture_packets.then(Vec::new),
             next_window_end: Time(u64::MAX),
             ids: Default::default(),
+            trace: Trace::default(),
         }
     }
 
@@ -2607,6 +2613,7 @@ impl World {
             // An expired entry found on the way left with its counters: merge them now.
             self.settle_carried();
             if tracked.is_some() {
+                self.trace_zone(zone, pkt);
                 return (Verdict::Allow(By::Tracked), tracked);
             }
         }
@@ -2629,6 +2636,8 @@ impl World {
                         self.conntrack
                             .open_handle(zone, now, pkt, dir, &self.profile.timeouts);
                     self.settle_carried();
+                    // The next packet would find the connection: decided otherwise.
+                    self.trace_unrepeatable();
                 }
                 (Verdict::Allow(origin), opened)
             }
@@ -2700,6 +2709,7 @@ impl World {
                     return Verdict::Allow(By::Related);
                 }
             } else if self.conntrack.track(zone, now, pkt, &timeouts).is_some() {
+                self.trace_zone(zone, pkt);
                 return Verdict::Allow(By::Tracked);
             }
         }
@@ -2710,6 +2720,7 @@ impl World {
             Some(r) if r.action == RuleAction::Allow => {
                 if stateful {
                     self.conntrack.open(zone, now, pkt, dir, &timeouts);
+                    self.trace.unrepeat();
                 }
                 Verdict::Allow(r.origin)
             }
@@ -2800,6 +2811,8 @@ impl World {
                     );
                 }
                 if p.takes(first, direction) {
+                    // Counted with the connection, not in a slot a train could name.
+                    self.trace.unrepeat();
                     p.count(
                         first,
                         now,
@@ -2841,10 +2854,13 @@ impl World {
             decisions,
         };
         if !counted {
-            self.flow_logs[first as usize].collector.observe(&o);
+            let slot = self.flow_logs[first as usize].collector.observe(&o);
+            self.trace_slot(first, slot, pkt);
         }
-        for &f in &logs[1..] {
-            self.flow_logs[f as usize].collector.observe(&o);
+        for i in 1..self.eni_logs[eni as usize].len() {
+            let f = self.eni_logs[eni as usize][i];
+            let slot = self.flow_logs[f as usize].collector.observe(&o);
+            self.trace_slot(f, slot, pkt);
         }
     }
 

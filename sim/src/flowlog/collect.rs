@@ -444,10 +444,11 @@ impl<D: Copy + PartialEq> Collector<D> {
         self.window_bounds(self.window).1
     }
 
-    /// Counts one packet. The caller has closed every window that ended at or before `o.at`.
+    /// Counts one packet, answering the slot that counts it (`None`: the flow log does not
+    /// keep it). The caller has closed every window that ended at or before `o.at`.
     #[inline]
-    pub fn observe(&mut self, o: &Observation<D>) {
-        self.observe_slot(o);
+    pub fn observe(&mut self, o: &Observation<D>) -> Option<u32> {
+        self.observe_slot(o)
     }
 
     /// Counts one packet crossing a router attachment (router flow logs): as
@@ -533,6 +534,35 @@ impl<D: Copy + PartialEq> Collector<D> {
             }
         }
         Some(slot)
+    }
+
+    /// Counts `n` more packets like the one [`Collector::observe`] last counted into `slot`
+    /// (same key, size, flags and label), the last of them at `last` (packet trains: the
+    /// simulation evaluated one packet and knows the next `n` would be decided alike). Not
+    /// for collectors that keep packet ids: those need every packet.
+    pub fn count_again(
+        &mut self,
+        slot: u32,
+        n: u64,
+        bytes: u16,
+        tcp_flags: TcpFlags,
+        label: u32,
+        last: Time,
+    ) {
+        debug_assert!(self.truth_level != TruthLevel::Packets);
+        let agg = &mut self.slots[slot as usize].agg;
+        agg.packets += n;
+        agg.bytes += n * bytes as u64;
+        agg.last = agg.last.max(last);
+        agg.flags |= tcp_flags.0;
+        agg.aws_flags |= aws_packet_tcp_flags(tcp_flags.0);
+        agg.closed |= tcp_flags.has(TcpFlags::FIN) || tcp_flags.has(TcpFlags::RST);
+        if let Some(t) = self.truth.get_mut(slot as usize) {
+            match t.labels.iter_mut().find(|(l, _)| *l == label) {
+                Some((_, c)) => *c += n,
+                None => t.labels.push((label, n)),
+            }
+        }
     }
 
     #[inline]

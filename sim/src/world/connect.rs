@@ -393,6 +393,11 @@ impl World {
         bytes: u16,
         out: &mut Outcome,
     ) -> bool {
+        if self.enis[eni as usize].bandwidth.is_none() {
+            return true;
+        }
+        // A bucket's level depends on every packet through it, in order.
+        self.trace_unrepeatable();
         let Some(bw) = self.enis[eni as usize].bandwidth.as_deref_mut() else {
             return true;
         };

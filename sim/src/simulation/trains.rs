@@ -1,0 +1,402 @@
+//! Packet trains (issue 9): a TCP transfer is mostly one pair of packets over and over (a
+//! full data segment one way, its acknowledgement back). Once the first pair of a run has
+//! gone through the world, and nothing could decide the next pairs otherwise, the rest of the
+//! run is counted in one go ([`World::send_again`]) instead of being sent packet by packet.
+//! The records are the same, byte for byte, as per-packet simulation's (a test runs
+//! workloads both ways): only the events run and the time taken differ.
+//!
+//! A train is counted late, when its last packet is due, so that the simulation can still
+//! take back what it has not counted. Its packets would be decided as the first pair was
+//! unless, before its last packet:
+//! - a window of any flow log ends (its counters go into records): a train ends before the
+//!   earliest window end, and the next one starts after it;
+//! - the run reaches the end of what was asked (`until`): the server may change the world in
+//!   between;
+//! - a policy change applies, or another packet of the same connection is sent (a new
+//!   connection reusing the ports, a forged segment): then the train is *cut* at that
+//!   instant: the packets sent before it are counted, the rest go back to the session to be
+//!   sent one by one;
+//! - the connection could time out in between: a train is shorter than the established
+//!   timeout.
+//!
+//! What a packet touches that a train cannot repeat (a NAT gateway, a router, a CCN, a
+//! bandwidth bucket, a connection it opens, captured packets) is ruled out by the world's
+//! trace (`world::Trace`): such a session is sent per packet.
+//!
+//! One order is not reproduced: when a packet of the same connection is due at the very same
+//! microsecond as one of the train's, the cut sends it first, where per-packet simulation
+//! orders the two by when they were scheduled. Sessions' packets are a millisecond or more
+//! apart and their starts drawn to the microsecond, so this needs two sessions of one
+//! 5-tuple at once, in the same microsecond.
+
+use super::{Event, Side, Simulation, Step};
+use crate::packet::Packet;
+use crate::time::{Span, Time};
+use crate::world::Trace;
+
+/// A run of repeated pairs being counted as a train.
+pub(super) struct Train {
+    /// The pair's traces: the packet of the first step of each pair, then of the second.
+    traces: [Trace; 2],
+    /// The plan index of the train's first packet.
+    from: usize,
+    /// Packets it counts (twice the pairs).
+    packets: u64,
+    /// When its first packet is due; each next one is a gap later.
+    start: Time,
+    gap: Span,
+    label: u32,
+    /// The queue key of its end.
+    end: (Time, u64),
+    /// The connection, as each side sends it ([`conn_key`]).
+    keys: [u128; 2],
+}
+
+/// The pair of steps at `plan[i..i + 2]` repeated from `i`: how many times in a row.
+pub(super) fn pairs_from(plan: &[Step], i: usize) -> usize {
+    let Some(pair) = plan.get(i..i + 2) else {
+        return 0;
+    };
+    plan[i..].chunks_exact(2).take_while(|c| c == &pair).count()
+}
+
+/// A packet's connection whichever way it goes: protocol and both ends, lower end first.
+pub(super) fn conn_key(p: &Packet) -> u128 {
+    let (sport, dport) = p.ports();
+    let a = (u32::from(p.src) as u64) << 16 | sport as u64;
+    let b = (u32::from(p.dst) as u64) << 16 | dport as u64;
+    let (lo, hi) = (a.min(b), a.max(b));
+    (p.protocol() as u128) << 96 | (lo as u128) << 48 | hi as u128
+}
+
+impl Simulation {
+    /// Counts session packets as trains when their decisions cannot change (`vpclab
+    /// generate`; off by default, and off whenever outcomes are kept).
+    pub fn use_trains(&mut self, on: bool) {
+        self.trains_on = on;
+    }
+
+    /// Whether the step about to be sent should be traced: the first pair of a run of two
+    /// or more, or its second packet when the first was traced.
+    pub(super) fn wants_trace(&mut self, s: u64) -> bool {
+        if !self.trains_on || self.keep_outcomes > 0 {
+            return false;
+        }
+        let Some(sess) = self.sessions.get_mut(&s) else {
+            return false;
+        };
+        if sess.no_trains {
+            return false;
+        }
+        let i = sess.next;
+        if let Some((at, _, _)) = &sess.traced
+            && *at + 1 == i
+        {
+            return true;
+        }
+        sess.traced = None;
+        if i >= sess.run.1 {
+            let n = pairs_from(&sess.plan, i);
+            sess.run = if n >= 2 { (i, i + 2 * n) } else { (i, i + 1) };
+        }
+        let (start, end) = sess.run;
+        (i - start).is_multiple_of(2) && end - i >= 4
+    }
+
+    /// After a traced packet of step `i` was sent: keeps the first pair's trace, and on the
+    /// second starts a train of as many of the run's next pairs as may be counted.
+    pub(super) fn traced(&mut self, s: u64, i: usize, trace: Trace, sent: &Packet) {
+        let now = self.now;
+        let Some(sess) = self.sessions.get_mut(&s) else {
+            return;
+        };
+        if !trace.repeatable() {
+            sess.no_trains = true;
+            sess.traced = None;
+            return;
+        }
+        let Some((first_at, first, first_key)) = sess.traced.take() else {
+            sess.traced = Some((i, trace, conn_key(sent)));
+            return;
+        };
+        debug_assert_eq!(first_at + 1, i);
+        let gap = sess.spec.gap;
+        let pairs_left = ((sess.run.1 - (i + 1)) / 2) as u64;
+        // The last packet must come before any window ends, within the run asked for, and
+        // while the connection cannot time out (measured from this packet, its last refresh).
+        let limit = (self.world.next_window_end().micros().saturating_sub(1))
+            .min(self.horizon.micros())
+            .min(
+                now.micros()
+                    .saturating_add(self.world.profile.timeouts.tcp_established.micros())
+                    .saturating_sub(1),
+            );
+        let start = now + gap;
+        let fit = if limit < start.micros() || gap.micros() == 0 {
+            0
+        } else {
+            // Packets `start + k gap` up to `limit`, two a pair.
+            ((limit - start.micros()) / gap.micros()).div_ceil(2)
+        };
+        let pairs = pairs_left.min(fit);
+        if pairs == 0 {
+            return;
+        }
+        let packets = 2 * pairs;
+        let last = start + gap.times(packets - 1);
+        self.seq += 1;
+        let end = (last, self.seq);
+        self.queue.insert(end, Event::TrainEnd { session: s });
+        let keys = [first_key, conn_key(sent)];
+        for k in keys {
+            self.train_keys.insert(k, s);
+        }
+        self.trains.insert(
+            s,
+            Train {
+                traces: [first, trace],
+                from: i + 1,
+                packets,
+                start,
+                gap,
+                label: sess.spec.label,
+                end,
+                keys,
+            },
+        );
+    }
+
+    /// Counts the packets of session `s`'s train due at or before `upto` (all of them when
+    /// `None`), hands the rest back to the session, and lets the session go on.
+    pub(super) fn end_train(&mut self, s: u64, upto: Option<Time>) {
+        let Some(t) = self.trains.remove(&s) else {
+            return;
+        };
+        for k in t.keys {
+            self.train_keys.remove(&k);
+        }
+        let counted = match upto {
+            None => t.packets,
+            Some(u) if u < t.start => 0,
+            Some(u) => ((u.micros() - t.start.micros()) / t.gap.micros() + 1).min(t.packets),
+        };
+        if counted < t.packets {
+            self.queue.remove(&t.end);
+        }
+        // Packets alternate between the two steps; count each step's in time order, so that
+        // the connection ends refreshed by the later one.
+        let n = [counted.div_ceil(2), counted / 2];
+        let last = |k: u64| t.start + t.gap.times(k);
+        let mut order = [(0usize, n[0]), (1, n[1])];
+        if n[0] > n[1] {
+            order.swap(0, 1);
+        }
+        for (which, n) in order {
+            if n > 0 {
+                let at = last(2 * (n - 1) + which as u64);
+                self.world.send_again(&t.traces[which], n, at, t.label);
+            }
+        }
+        self.pending -= counted;
+        let Some(sess) = self.sessions.get_mut(&s) else {
+            return;
+        };
+        for (which, n) in [(0usize, n[0]), (1, n[1])] {
+            let step = sess.plan[t.from + which];
+            let bytes = (step.payload as u32).wrapping_mul(n as u32);
+            match step.side {
+                Side::Client => sess.client_seq = sess.client_seq.wrapping_add(bytes),
+                Side::Server => sess.server_seq = sess.server_seq.wrapping_add(bytes),
+            }
+        }
+        sess.next = t.from + counted as usize;
+        if sess.next == sess.plan.len() {
+            self.sessions.remove(&s);
+        } else {
+            let at = t.start + t.gap.times(counted);
+            self.schedule(at, Event::SessionStep { session: s });
+        }
+    }
+
+    /// Cuts every train in flight at the current instant: what was due before it is
+    /// counted, the rest is sent packet by packet (a policy change applies now).
+    pub(super) fn cut_trains(&mut self) {
+        let before = Time(self.now.micros().saturating_sub(1));
+        let sessions: Vec<u64> = self.trains.keys().copied().collect();
+        for s in sessions {
+            self.end_train(s, Some(before));
+        }
+    }
+
+    /// Cuts the train of `packet`'s connection, if one is in flight: another packet of it is
+    /// about to be sent.
+    #[inline]
+    pub(super) fn cut_train_of(&mut self, packet: &Packet) {
+        if self.train_keys.is_empty() {
+            return;
+        }
+        if let Some(&s) = self.train_keys.get(&conn_key(packet)) {
+            let before = Time(self.now.micros().saturating_sub(1));
+            self.end_train(s, Some(before));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Change, Close, TcpSession};
+    use super::*;
+    use crate::Direction;
+    use crate::addr::Ipv4Net;
+    use crate::flowlog::{Filter, Scope, TruthLevel};
+    use crate::policy::sg::{Remote, Rule};
+    use crate::policy::{PortRange, ProtoMatch, RuleAction};
+    use crate::profile::{Profile, Provider};
+    use crate::world::{Config, Endpoint, EniSpec, FlowLogSpec, World};
+
+    const T0: u64 = 1_700_000_000;
+
+    /// A client and a server in one subnet; the server's group lets TCP in from the VPC;
+    /// a VPC flow log of one-minute windows keeps labels.
+    fn world(provider: Provider) -> (Simulation, Endpoint, Endpoint, u32) {
+        let mut cfg = Config::new(Profile::of(provider));
+        cfg.truth = TruthLevel::Labels;
+        let mut w = World::new(cfg);
+        let t0 = Time::from_secs(T0);
+        let net = |s: &str| Ipv4Net::parse_strict(s).unwrap();
+        let vpc = w.create_vpc("vpc", None, net("10.0.0.0/16")).unwrap();
+        let subnet = w
+            .create_subnet("s", None, vpc, net("10.0.1.0/24"), None)
+            .unwrap();
+        let tcp_in = Rule {
+            direction: Direction::Ingress,
+            action: RuleAction::Allow,
+            priority: 1,
+            protocol: ProtoMatch::Tcp,
+            ports: PortRange::ALL,
+            remote: Remote::Cidr(net("10.0.0.0/16")),
+            description: String::new(),
+        };
+        let group = w
+            .create_security_group(
+                "server",
+                None,
+                vpc,
+                vec![tcp_in, Rule::allow_all(Direction::Egress)],
+            )
+            .unwrap();
+        let mut eni = |name: &str| {
+            let mut spec = EniSpec {
+                name: name.into(),
+                subnet,
+                security_groups: vec![group],
+                ..Default::default()
+            };
+            spec.host.tcp.extend([22, 8080]);
+            Endpoint::Eni(w.create_eni(t0, spec).unwrap())
+        };
+        let (a, b) = (eni("client"), eni("server"));
+        w.create_flow_log(
+            t0,
+            FlowLogSpec {
+                name: "all".into(),
+                scope: Scope::Vpc(vpc),
+                id: None,
+                filter: Filter::All,
+                window: Some(Span::from_secs(60)),
+                capacity: None,
+                description: String::new(),
+                tags: Default::default(),
+                log_stream: None,
+            },
+        )
+        .unwrap();
+        (Simulation::new(w, t0, 7), a, b, group)
+    }
+
+    fn session(client: Endpoint, server: Endpoint, sport: u16, segments: usize) -> TcpSession {
+        TcpSession {
+            client,
+            server,
+            sport,
+            dport: 22,
+            requests: vec![300],
+            responses: vec![1448; segments],
+            close: Close::Fin,
+            gap: Span::from_millis(10),
+            label: 0,
+        }
+    }
+
+    /// Runs a script of transfers that trains must cut or split, with trains on or off:
+    /// the records as text, the packets sent and the events run.
+    fn run(provider: Provider, trains: bool) -> (String, u64, u64) {
+        let (mut sim, a, b, group) = world(provider);
+        sim.use_trains(trains);
+        let at = |s: f64| Time::from_micros((T0 as f64 * 1e6 + s * 1e6) as u64);
+        // Across the end of the first window (60 s after the flow log).
+        sim.tcp(at(59.0), session(a, b, 40_000, 400)).unwrap();
+        // The same connection opened again while the first transfer is still going.
+        sim.tcp(at(59.5), session(a, b, 40_000, 50)).unwrap();
+        // A transfer during which the server's group loses its inbound rule.
+        sim.tcp(at(100.0), session(a, b, 40_001, 300)).unwrap();
+        let mut outbound_only = vec![Rule::allow_all(Direction::Egress)];
+        outbound_only[0].priority = 1;
+        sim.change_at(
+            at(101.004),
+            Change::SecurityGroupRules {
+                group,
+                rules: outbound_only,
+            },
+        );
+        // One left open, ending on a run of pairs; one uploading.
+        let mut open = session(b, a, 40_002, 30);
+        open.close = Close::Open;
+        open.dport = 8080;
+        sim.tcp(at(130.0), open).unwrap();
+        let mut upload = session(a, b, 40_003, 0);
+        upload.requests = vec![1448; 40];
+        upload.responses = vec![20];
+        sim.tcp(at(150.0), upload).unwrap();
+        sim.run_to_end().unwrap();
+        let records = sim.world.take_records();
+        (
+            format!("{records:#?}"),
+            sim.world.packets_sent(),
+            sim.events_run(),
+        )
+    }
+
+    #[test]
+    fn trains_give_the_records_packet_by_packet_simulation_gives() {
+        for provider in [Provider::Aws, Provider::Huawei, Provider::Tencent] {
+            let (per_packet, sent, events) = run(provider, false);
+            let (trains, train_sent, train_events) = run(provider, true);
+            assert!(
+                per_packet == trains,
+                "{provider}: records differ with trains"
+            );
+            assert_eq!(sent, train_sent, "{provider}: packets sent");
+            assert!(sent > 1_400, "{provider}: only {sent} packets sent");
+            eprintln!("{provider}: {train_events} events with trains, {events} without");
+            assert!(
+                train_events * 2 < events,
+                "{provider}: trains ran {train_events} events, per packet {events}"
+            );
+            assert!(per_packet.contains("packets: "), "{provider}: no records");
+        }
+    }
+
+    #[test]
+    fn a_run_of_pairs_is_counted_from_where_it_starts() {
+        use super::super::Side::{Client, Server};
+        let data = Step::new(Server, 0x18, 1448);
+        let ack = Step::new(Client, 0x10, 0);
+        let syn = Step::new(Client, 0x02, 0);
+        let plan = [syn, data, ack, data, ack, data, ack, ack];
+        assert_eq!(pairs_from(&plan, 1), 3);
+        assert_eq!(pairs_from(&plan, 3), 2);
+        assert_eq!(pairs_from(&plan, 0), 1);
+        assert_eq!(pairs_from(&plan, 7), 0);
+    }
+}
