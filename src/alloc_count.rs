@@ -1,4 +1,4 @@
-//! A counting global allocator: wraps [`System`] and keeps the number of live heap bytes, so
+//! A counting global allocator: wraps mimalloc and keeps the number of live heap bytes, so
 //! `vpclab bench` can report what the world holds per active flow.
 //!
 //! Install it once in the binary:
@@ -14,7 +14,9 @@
 //! The counter uses relaxed atomics: one uncontended `fetch_add`/`fetch_sub` per allocation,
 //! and the bench reads it only between phases, never on a measured path that needs ordering.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+use mimalloc::MiMalloc as System;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Live bytes allocated through [`Counting`] and not yet freed.
@@ -32,7 +34,7 @@ pub fn live_bytes() -> usize {
     LIVE.load(Ordering::Relaxed)
 }
 
-// SAFETY: every call is forwarded unchanged to `System`; the counter only observes sizes.
+// SAFETY: every call is forwarded unchanged to mimalloc; the counter only observes sizes.
 unsafe impl GlobalAlloc for Counting {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {

@@ -106,12 +106,12 @@ struct Session {
     /// the server's packets go.
     peer: Option<(std::net::Ipv4Addr, u16)>,
     /// Trains (`trains`): the run of repeated pairs holding `next` (start, end) when known,
-    /// the first pair's traced packet (its step, trace and connection), and whether the
+    /// the first pair's traced packet (its step, trace, connection and epoch), and whether the
     /// session's path rules trains out.
     #[serde(skip)]
     run: (usize, usize),
     #[serde(skip)]
-    traced: Option<(usize, Trace, u128)>,
+    traced: Option<(usize, Trace, u128, trains::Epoch)>,
     #[serde(skip)]
     no_trains: bool,
 }
@@ -218,6 +218,9 @@ pub struct Simulation {
     train_keys: HashMap<u128, u64, FixedState>,
     #[serde(skip)]
     horizon: Time,
+    /// Policy changes applied so far (a trace taken before one is stale).
+    #[serde(skip)]
+    changes_applied: u64,
 }
 
 impl Simulation {
@@ -242,6 +245,7 @@ impl Simulation {
             trains: BTreeMap::new(),
             train_keys: HashMap::default(),
             horizon: start,
+            changes_applied: 0,
         }
     }
 
@@ -295,6 +299,7 @@ impl Simulation {
         }
         self.queue.retain(|_, e| matches!(e, Event::Change(_)));
         self.sessions.clear();
+        self.train_keys.clear();
         std::mem::take(&mut self.pending)
     }
 
@@ -573,6 +578,7 @@ impl Simulation {
             Event::Change(c) => {
                 // Trains were counted as if policy stayed: those in flight stop here.
                 self.cut_trains();
+                self.changes_applied += 1;
                 let now = self.now;
                 match c {
                     Change::SecurityGroupRules { group, rules } => {
@@ -620,19 +626,21 @@ impl Simulation {
     }
 
     fn transmit(&mut self, from: Endpoint, packet: Packet, label: u32) -> Outcome {
-        self.transmit_traced(from, packet, label, false).0
+        self.transmit_traced(from, packet, label, None, false).0
     }
 
-    /// [`Simulation::transmit`], with the world's trace of the trip when `trace` (trains).
+    /// [`Simulation::transmit`] of a packet of TCP session `session`, if any, with the
+    /// world's trace of the trip when `trace` (trains).
     fn transmit_traced(
         &mut self,
         from: Endpoint,
         packet: Packet,
         label: u32,
+        session: Option<u64>,
         trace: bool,
     ) -> (Outcome, Option<Trace>) {
         // Another packet of a connection whose train is in flight: the train stops here.
-        self.cut_train_of(&packet);
+        self.cut_train_of(&packet, session);
         let (out, trace) = if trace {
             let (out, t) = self.world.send_traced(self.now, from, packet, label);
             (out, Some(t))
@@ -730,7 +738,7 @@ impl Simulation {
             *s0 = seq;
             *a0 = if flags & TcpFlags::ACK != 0 { ack } else { 0 };
         }
-        let (out, trace) = self.transmit_traced(from, p, spec.label, trace);
+        let (out, trace) = self.transmit_traced(from, p, spec.label, Some(s), trace);
         if let (Side::Client, Some((_, seen))) = (step.side, out.delivered())
             && let L4::Tcp { sport, .. } = seen.l4
             && let Some(sess) = self.sessions.get_mut(&s)
@@ -864,6 +872,9 @@ impl Simulation {
     fn end_session(&mut self, s: u64) {
         if let Some(sess) = self.sessions.remove(&s) {
             self.pending -= (sess.plan.len() - sess.next) as u64;
+            if let Some((.., key, _)) = sess.traced {
+                self.train_keys.remove(&key);
+            }
         }
     }
 

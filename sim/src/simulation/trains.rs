@@ -34,6 +34,10 @@ use crate::packet::Packet;
 use crate::time::{Span, Time};
 use crate::world::Trace;
 
+/// What a trace was taken under: the end of the earliest open window and the policy changes
+/// applied by then. A pair's two traces make a train only if taken under the same.
+pub(super) type Epoch = (Time, u64);
+
 /// A run of repeated pairs being counted as a train.
 pub(super) struct Train {
     /// The pair's traces: the packet of the first step of each pair, then of the second.
@@ -89,12 +93,14 @@ impl Simulation {
             return false;
         }
         let i = sess.next;
-        if let Some((at, _, _)) = &sess.traced
+        if let Some((at, ..)) = &sess.traced
             && *at + 1 == i
         {
             return true;
         }
-        sess.traced = None;
+        if let Some((.., key, _)) = sess.traced.take() {
+            self.train_keys.remove(&key);
+        }
         if i >= sess.run.1 {
             let n = pairs_from(&sess.plan, i);
             sess.run = if n >= 2 { (i, i + 2 * n) } else { (i, i + 1) };
@@ -115,11 +121,22 @@ impl Simulation {
             sess.traced = None;
             return;
         }
-        let Some((first_at, first, first_key)) = sess.traced.take() else {
-            sess.traced = Some((i, trace, conn_key(sent)));
+        let epoch = (self.world.next_window_end(), self.changes_applied);
+        let Some((first_at, first, first_key, first_epoch)) = sess.traced.take() else {
+            // Until the pair's second packet, another packet of the connection makes this
+            // trace stale (`cut_train_of`).
+            let key = conn_key(sent);
+            sess.traced = Some((i, trace, key, epoch));
+            self.train_keys.insert(key, s);
             return;
         };
+        self.train_keys.remove(&first_key);
         debug_assert_eq!(first_at + 1, i);
+        // A window closed between the pair's packets (the first one's entries are records
+        // now), or policy changed: the first trace is stale.
+        if first_epoch != epoch {
+            return;
+        }
         let gap = sess.spec.gap;
         let pairs_left = ((sess.run.1 - (i + 1)) / 2) as u64;
         // The last packet must come before any window ends, within the run asked for, and
@@ -228,16 +245,26 @@ impl Simulation {
         }
     }
 
-    /// Cuts the train of `packet`'s connection, if one is in flight: another packet of it is
-    /// about to be sent.
+    /// Cuts the train of `packet`'s connection, if one is in flight, or forgets a session's
+    /// trace of the connection waiting for its pair: another packet of it is about to be sent
+    /// (by session `sender`, if any: a session's own packets leave its trace alone).
     #[inline]
-    pub(super) fn cut_train_of(&mut self, packet: &Packet) {
+    pub(super) fn cut_train_of(&mut self, packet: &Packet, sender: Option<u64>) {
         if self.train_keys.is_empty() {
             return;
         }
-        if let Some(&s) = self.train_keys.get(&conn_key(packet)) {
+        let key = conn_key(packet);
+        let Some(&s) = self.train_keys.get(&key) else {
+            return;
+        };
+        if self.trains.contains_key(&s) {
             let before = Time(self.now.micros().saturating_sub(1));
             self.end_train(s, Some(before));
+        } else if sender != Some(s) {
+            self.train_keys.remove(&key);
+            if let Some(sess) = self.sessions.get_mut(&s) {
+                sess.traced = None;
+            }
         }
     }
 }
@@ -334,8 +361,10 @@ mod tests {
         let (mut sim, a, b, group) = world(provider);
         sim.use_trains(trains);
         let at = |s: f64| Time::from_micros((T0 as f64 * 1e6 + s * 1e6) as u64);
-        // Across the end of the first window (60 s after the flow log).
+        // Across the end of the first window (60 s after the flow log), once between a pair's
+        // two packets.
         sim.tcp(at(59.0), session(a, b, 40_000, 400)).unwrap();
+        sim.tcp(at(59.945), session(a, b, 40_004, 20)).unwrap();
         // The same connection opened again while the first transfer is still going.
         sim.tcp(at(59.5), session(a, b, 40_000, 50)).unwrap();
         // A transfer during which the server's group loses its inbound rule.
