@@ -17,9 +17,7 @@
 //! Outcomes (for explanations and captures) are kept only on request and only up to a limit:
 //! the oldest go first.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-
-use foldhash::fast::FixedState;
+use std::collections::{BTreeMap, VecDeque};
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -215,7 +213,7 @@ pub struct Simulation {
     #[serde(skip)]
     trains: BTreeMap<u64, trains::Train>,
     #[serde(skip)]
-    train_keys: HashMap<u128, u64, FixedState>,
+    train_keys: trains::Keys,
     #[serde(skip)]
     horizon: Time,
     /// Policy changes applied so far (a trace taken before one is stale).
@@ -243,7 +241,7 @@ impl Simulation {
             events_run: 0,
             trains_on: false,
             trains: BTreeMap::new(),
-            train_keys: HashMap::default(),
+            train_keys: trains::Keys::default(),
             horizon: start,
             changes_applied: 0,
         }
@@ -664,10 +662,12 @@ impl Simulation {
     }
 
     fn session_step(&mut self, s: u64) {
-        let trace = self.wants_trace(s);
-        let Some(sess) = self.sessions.get(&s) else {
+        let tracing = self.trains_on && self.keep_outcomes == 0;
+        let Some(sess) = self.sessions.get_mut(&s) else {
             return;
         };
+        let trace = tracing && trains::wants_trace(sess, &mut self.train_keys);
+        let sess = &*sess;
         let Some(&step) = sess.plan.get(sess.next) else {
             self.sessions.remove(&s);
             return;
@@ -873,7 +873,7 @@ impl Simulation {
         if let Some(sess) = self.sessions.remove(&s) {
             self.pending -= (sess.plan.len() - sess.next) as u64;
             if let Some((.., key, _)) = sess.traced {
-                self.train_keys.remove(&key);
+                self.train_keys.remove(key);
             }
         }
     }

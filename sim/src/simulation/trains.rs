@@ -29,7 +29,11 @@
 //! apart and their starts drawn to the microsecond, so this needs two sessions of one
 //! 5-tuple at once, in the same microsecond.
 
-use super::{Event, Side, Simulation, Step};
+use std::collections::HashMap;
+
+use foldhash::fast::FixedState;
+
+use super::{Event, Session, Side, Simulation, Step};
 use crate::packet::Packet;
 use crate::time::{Span, Time};
 use crate::world::Trace;
@@ -56,12 +60,80 @@ pub(super) struct Train {
     keys: [u128; 2],
 }
 
+/// The sessions of trains in flight, and of first traces waiting for their pair, by their
+/// connection ([`conn_key`]), with a filter by ports that answers most packets' question (is
+/// my connection in there?) with one load instead of a hash lookup.
+#[derive(Default)]
+pub(super) struct Keys {
+    map: HashMap<u128, u64, FixedState>,
+    /// Keys held per bucket of their two ports; empty until the first key (a simulation that
+    /// never runs trains never pays for it).
+    filter: Vec<u32>,
+}
+
+impl Keys {
+    fn bucket(key: u128) -> usize {
+        ((key >> 48) as u16 ^ key as u16) as usize
+    }
+
+    pub(super) fn insert(&mut self, key: u128, session: u64) {
+        if self.filter.is_empty() {
+            self.filter = vec![0; 1 << 16];
+        }
+        if self.map.insert(key, session).is_none() {
+            self.filter[Self::bucket(key)] += 1;
+        }
+    }
+
+    pub(super) fn remove(&mut self, key: u128) {
+        if self.map.remove(&key).is_some() {
+            self.filter[Self::bucket(key)] -= 1;
+        }
+    }
+
+    #[inline]
+    fn get(&self, key: u128) -> Option<u64> {
+        if self.filter.get(Self::bucket(key)).is_none_or(|&n| n == 0) {
+            return None;
+        }
+        self.map.get(&key).copied()
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.map.clear();
+        self.filter.fill(0);
+    }
+}
+
 /// The pair of steps at `plan[i..i + 2]` repeated from `i`: how many times in a row.
 pub(super) fn pairs_from(plan: &[Step], i: usize) -> usize {
     let Some(pair) = plan.get(i..i + 2) else {
         return 0;
     };
     plan[i..].chunks_exact(2).take_while(|c| c == &pair).count()
+}
+
+/// Whether `sess`'s next step should be traced (trains on): the first packet of a pair that
+/// repeats at least twice more, or its second packet when the first was traced.
+pub(super) fn wants_trace(sess: &mut Session, keys: &mut Keys) -> bool {
+    if sess.no_trains {
+        return false;
+    }
+    let i = sess.next;
+    if let Some((at, ..)) = &sess.traced
+        && *at + 1 == i
+    {
+        return true;
+    }
+    if let Some((.., key, _)) = sess.traced.take() {
+        keys.remove(key);
+    }
+    if i >= sess.run.1 {
+        let n = pairs_from(&sess.plan, i);
+        sess.run = if n >= 2 { (i, i + 2 * n) } else { (i, i + 1) };
+    }
+    let (start, end) = sess.run;
+    (i - start).is_multiple_of(2) && end - i >= 4
 }
 
 /// A packet's connection whichever way it goes: protocol and both ends, lower end first.
@@ -78,35 +150,6 @@ impl Simulation {
     /// generate`; off by default, and off whenever outcomes are kept).
     pub fn use_trains(&mut self, on: bool) {
         self.trains_on = on;
-    }
-
-    /// Whether the step about to be sent should be traced: the first pair of a run of two
-    /// or more, or its second packet when the first was traced.
-    pub(super) fn wants_trace(&mut self, s: u64) -> bool {
-        if !self.trains_on || self.keep_outcomes > 0 {
-            return false;
-        }
-        let Some(sess) = self.sessions.get_mut(&s) else {
-            return false;
-        };
-        if sess.no_trains {
-            return false;
-        }
-        let i = sess.next;
-        if let Some((at, ..)) = &sess.traced
-            && *at + 1 == i
-        {
-            return true;
-        }
-        if let Some((.., key, _)) = sess.traced.take() {
-            self.train_keys.remove(&key);
-        }
-        if i >= sess.run.1 {
-            let n = pairs_from(&sess.plan, i);
-            sess.run = if n >= 2 { (i, i + 2 * n) } else { (i, i + 1) };
-        }
-        let (start, end) = sess.run;
-        (i - start).is_multiple_of(2) && end - i >= 4
     }
 
     /// After a traced packet of step `i` was sent: keeps the first pair's trace, and on the
@@ -130,7 +173,7 @@ impl Simulation {
             self.train_keys.insert(key, s);
             return;
         };
-        self.train_keys.remove(&first_key);
+        self.train_keys.remove(first_key);
         debug_assert_eq!(first_at + 1, i);
         // A window closed between the pair's packets (the first one's entries are records
         // now), or policy changed: the first trace is stale.
@@ -190,7 +233,7 @@ impl Simulation {
             return;
         };
         for k in t.keys {
-            self.train_keys.remove(&k);
+            self.train_keys.remove(k);
         }
         let counted = match upto {
             None => t.packets,
@@ -250,18 +293,15 @@ impl Simulation {
     /// (by session `sender`, if any: a session's own packets leave its trace alone).
     #[inline]
     pub(super) fn cut_train_of(&mut self, packet: &Packet, sender: Option<u64>) {
-        if self.train_keys.is_empty() {
-            return;
-        }
         let key = conn_key(packet);
-        let Some(&s) = self.train_keys.get(&key) else {
+        let Some(s) = self.train_keys.get(key) else {
             return;
         };
         if self.trains.contains_key(&s) {
             let before = Time(self.now.micros().saturating_sub(1));
             self.end_train(s, Some(before));
         } else if sender != Some(s) {
-            self.train_keys.remove(&key);
+            self.train_keys.remove(key);
             if let Some(sess) = self.sessions.get_mut(&s) {
                 sess.traced = None;
             }
