@@ -735,6 +735,24 @@ pub struct FlowLogSpec {
     pub log_stream: Option<u32>,
 }
 
+impl FlowLogSpec {
+    /// A flow log named `name` over `scope` that keeps everything, with the profile's window
+    /// and capacity and nothing else set.
+    pub fn new(name: impl Into<String>, scope: Scope) -> FlowLogSpec {
+        FlowLogSpec {
+            name: name.into(),
+            id: None,
+            scope,
+            filter: Filter::All,
+            window: None,
+            capacity: None,
+            description: String::new(),
+            tags: BTreeMap::new(),
+            log_stream: None,
+        }
+    }
+}
+
 /// A change to a flow log: `Some` fields change. Which fields a cloud lets change is in its
 /// profile's limits (tencent: name and tags only, seed 002).
 #[derive(Clone, Debug, Default)]
@@ -3607,15 +3625,8 @@ mod tests {
         w.create_flow_log(
             t0,
             FlowLogSpec {
-                name: "fl".into(),
-                id: None,
-                scope: Scope::Vpc(vpc),
-                filter: Filter::All,
                 window: Some(Span::from_secs(60)),
-                capacity: None,
-                description: String::new(),
-                tags: Default::default(),
-                log_stream: None,
+                ..FlowLogSpec::new("fl", Scope::Vpc(vpc))
             },
         )
         .unwrap();

@@ -315,7 +315,7 @@ mod tests {
     use super::*;
     use crate::Direction;
     use crate::addr::Ipv4Net;
-    use crate::flowlog::{Filter, Scope, TruthLevel};
+    use crate::flowlog::{Scope, TruthLevel};
     use crate::policy::sg::{Remote, Rule};
     use crate::policy::{PortRange, ProtoMatch, RuleAction};
     use crate::profile::{Profile, Provider};
@@ -366,15 +366,8 @@ mod tests {
         w.create_flow_log(
             t0,
             FlowLogSpec {
-                name: "all".into(),
-                scope: Scope::Vpc(vpc),
-                id: None,
-                filter: Filter::All,
                 window: Some(Span::from_secs(60)),
-                capacity: None,
-                description: String::new(),
-                tags: Default::default(),
-                log_stream: None,
+                ..FlowLogSpec::new("all", Scope::Vpc(vpc))
             },
         )
         .unwrap();

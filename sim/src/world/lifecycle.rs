@@ -596,15 +596,8 @@ mod tests {
         w.create_flow_log(
             T0,
             FlowLogSpec {
-                name: name.into(),
-                id: None,
-                scope,
-                filter: Filter::All,
                 window: Some(Span::from_secs(60)),
-                capacity: None,
-                description: String::new(),
-                tags: Default::default(),
-                log_stream: None,
+                ..FlowLogSpec::new(name, scope)
             },
         )
         .unwrap()
