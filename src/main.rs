@@ -74,9 +74,15 @@ enum Command {
         /// Implies --explain.
         #[arg(long, value_name = "N")]
         explain_record: Option<usize>,
-        /// Write every packet at every capture point to this pcapng file.
+        /// Write every packet at every capture point to this classic pcap file (Ethernet,
+        /// read by tcpdump, softflowd, argus, nfpcapd…): each frame's Ethernet source address
+        /// names its capture point, and a legend of them goes to stderr.
         #[arg(long)]
         pcap: Option<PathBuf>,
+        /// Write every packet at every capture point to this pcapng file: one interface per
+        /// capture point, named after it (Wireshark, tshark).
+        #[arg(long)]
+        pcapng: Option<PathBuf>,
     },
     /// Run a scenario's workload and write what the cloud delivers (its log layout), the
     /// truth (incidents, labelled records) and a summary into a new directory.
@@ -345,6 +351,7 @@ fn command(command: Command) -> ExitCode {
             explain_flow,
             explain_record,
             pcap,
+            pcapng,
         } => cmd_run(&RunArgs {
             file: &file,
             provider,
@@ -354,6 +361,7 @@ fn command(command: Command) -> ExitCode {
             explain_flow,
             explain_record,
             pcap: pcap.as_deref(),
+            pcapng: pcapng.as_deref(),
         }),
         Command::Generate {
             file,
@@ -423,6 +431,7 @@ struct RunArgs<'a> {
     explain_flow: Option<String>,
     explain_record: Option<usize>,
     pcap: Option<&'a Path>,
+    pcapng: Option<&'a Path>,
 }
 
 /// Which packets `--explain` shows.
@@ -528,7 +537,7 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
         provider,
         format,
         explain,
-        capture: a.pcap.is_some(),
+        capture: a.pcap.is_some() || a.pcapng.is_some(),
         labels_only: false,
     };
     let mut shown = Shown::All;
@@ -610,7 +619,10 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
                 Streamed::Packet(_) | Streamed::Note(..) => Ok(()),
             };
             match written {
-                Err(e) if e.kind() == io::ErrorKind::BrokenPipe && a.pcap.is_some() => {
+                Err(e)
+                    if e.kind() == io::ErrorKind::BrokenPipe
+                        && (a.pcap.is_some() || a.pcapng.is_some()) =>
+                {
                     closed = true;
                     Ok(())
                 }
@@ -630,10 +642,24 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
                 writeln!(w, "{line}")?;
             }
         }
+        let captures = loaded.sim.world.take_captures();
+        if let Some(p) = a.pcapng
+            && let Err(e) = std::fs::write(p, run::pcap(&loaded, &captures))
+        {
+            return Ok(fail(1, &format!("{}: cannot write: {e}", p.display())));
+        }
         if let Some(p) = a.pcap {
-            let captures = loaded.sim.world.take_captures();
-            if let Err(e) = std::fs::write(p, run::pcap(&loaded, &captures)) {
+            let (bytes, legend) = run::classic_pcap(&loaded, &captures);
+            if let Err(e) = std::fs::write(p, bytes) {
                 return Ok(fail(1, &format!("{}: cannot write: {e}", p.display())));
+            }
+            eprintln!(
+                "vpclab: {}: {} packets; capture points by Ethernet source address:",
+                p.display(),
+                captures.len()
+            );
+            for line in legend {
+                eprintln!("  {line}");
             }
         }
         Ok(ExitCode::SUCCESS)

@@ -1,6 +1,6 @@
-//! `--pcap` writes a capture that tshark reads, with the same packets as the records count and
-//! every checksum correct. Needs tshark (`.ci/run` installs it); set VPCLAB_SKIP_TSHARK=1 to
-//! skip on a machine without it.
+//! `--pcapng` and `--pcap` write captures that tshark and tcpdump read, with the same packets
+//! as the records count and every checksum correct. Needs tshark and tcpdump (`.ci/run`
+//! installs them); set VPCLAB_SKIP_TSHARK=1 to skip on a machine without them.
 
 use std::path::Path;
 use std::process::Command;
@@ -17,29 +17,10 @@ fn tshark_available() -> bool {
     }
 }
 
-/// Runs a scenario with `--format json --pcap` and returns (packets counted by records, frames
-/// tshark read, tshark's verbose dump).
-fn capture(scenario: &Path, name: &str) -> (u64, u64, String) {
-    let dir = std::env::temp_dir().join(format!("vpclab-pcap-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let pcap = dir.join("out.pcap");
-    let o = Command::new(env!("CARGO_BIN_EXE_vpclab"))
-        .args([
-            "run",
-            scenario.to_str().unwrap(),
-            "--format",
-            "json",
-            "--pcap",
-            pcap.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let packets: u64 = String::from_utf8_lossy(&o.stdout)
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter_map(|v| v["packets"].as_u64())
-        .sum();
+/// Runs a scenario with `--format json` and `flag` (`--pcap` or `--pcapng`) and returns
+/// (packets counted by records, frames tshark read, tshark's verbose dump).
+fn capture(scenario: &Path, name: &str, flag: &str) -> (u64, u64, String) {
+    let (packets, pcap, _) = run(scenario, name, flag);
     let t = Command::new("tshark")
         .args([
             "-r",
@@ -87,13 +68,66 @@ fn capture(scenario: &Path, name: &str) -> (u64, u64, String) {
     )
 }
 
+/// Runs a scenario with `--format json` and `flag FILE`: the packets its records count, the
+/// capture file, and what vpclab said on stderr.
+fn run(scenario: &Path, name: &str, flag: &str) -> (u64, std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("vpclab-pcap-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pcap = dir.join(format!("out.{}", flag.trim_start_matches('-')));
+    let o = Command::new(env!("CARGO_BIN_EXE_vpclab"))
+        .args([
+            "run",
+            scenario.to_str().unwrap(),
+            "--format",
+            "json",
+            flag,
+            pcap.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let packets: u64 = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| v["packets"].as_u64())
+        .sum();
+    (
+        packets,
+        pcap,
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// The scenario of `tests/determinism.rs` (TCP, UDP and ICMP, accepted and rejected), as a
+/// file.
+fn mixed_scenario() -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("tests/determinism.rs")).unwrap();
+    let yaml = text
+        .split("r#\"")
+        .nth(1)
+        .unwrap()
+        .split("\"#")
+        .next()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("vpclab-pcap-src-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("mixed.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    file
+}
+
 #[test]
 fn tshark_reads_the_ping_capture() {
     if !tshark_available() {
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (packets, frames, dump) = capture(&root.join("scenarios/ping-acl-asymmetry.yaml"), "ping");
+    let (packets, frames, dump) = capture(
+        &root.join("scenarios/ping-acl-asymmetry.yaml"),
+        "ping",
+        "--pcapng",
+    );
     // 4 requests in at the ENI, 4 replies out of it (rejected there by the ACL).
     assert_eq!((packets, frames), (8, 8));
     assert_eq!(dump.matches("Echo (ping) request").count(), 4, "{dump}");
@@ -113,20 +147,7 @@ fn tshark_counts_what_the_records_count() {
     if !tshark_available() {
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let text = std::fs::read_to_string(root.join("tests/determinism.rs")).unwrap();
-    let yaml = text
-        .split("r#\"")
-        .nth(1)
-        .unwrap()
-        .split("\"#")
-        .next()
-        .unwrap();
-    let dir = std::env::temp_dir().join(format!("vpclab-pcap-src-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("mixed.yaml");
-    std::fs::write(&file, yaml).unwrap();
-    let (packets, frames, dump) = capture(&file, "mixed");
+    let (packets, frames, dump) = capture(&mixed_scenario(), "mixed", "--pcapng");
     assert!(packets > 30, "TCP, UDP and ICMP traffic: {packets}");
     assert_eq!(packets, frames);
     for proto in [
@@ -140,4 +161,64 @@ fn tshark_counts_what_the_records_count() {
         !dump.contains("[incorrect") && !dump.contains("Bad checksum"),
         "a checksum is wrong"
     );
+}
+
+/// The classic file is for libpcap's tools, which read one link type per file: tcpdump reads
+/// every packet, each behind the Ethernet address of its capture point, as the legend says.
+#[test]
+fn tcpdump_reads_every_packet_of_the_classic_capture() {
+    if !tshark_available() {
+        return;
+    }
+    for (name, scenario) in [
+        (
+            "classic-ping",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ping-acl-asymmetry.yaml"),
+        ),
+        ("classic-mixed", mixed_scenario()),
+    ] {
+        let (packets, pcap, said) = run(&scenario, name, "--pcap");
+        let t = Command::new("tcpdump")
+            .args(["-r", pcap.to_str().unwrap(), "-nn", "-e"])
+            .output()
+            .expect("tcpdump is needed by this test: apt-get install tcpdump");
+        let err = String::from_utf8_lossy(&t.stderr);
+        assert!(t.status.success(), "tcpdump: {err}");
+        assert!(!err.contains("truncated"), "tcpdump: {err}");
+        let lines: Vec<String> = String::from_utf8_lossy(&t.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect();
+        assert!(packets > 0);
+        assert_eq!(lines.len() as u64, packets, "{name}: {lines:#?}");
+        assert!(
+            said.contains(&format!(
+                "{packets} packets; capture points by Ethernet source address"
+            )),
+            "{said}"
+        );
+        // Every frame comes from a capture point the legend names.
+        for l in &lines {
+            let mac = l.split_whitespace().nth(1).unwrap();
+            assert!(
+                said.contains(&format!("  {mac} eni-")),
+                "{name}: {mac} is not in the legend: {said}"
+            );
+            assert!(l.contains("ethertype IPv4"), "{l}");
+        }
+    }
+    // The ping: four requests in at the ENI's ingress, four replies out of its egress.
+    let (_, pcap, said) = run(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ping-acl-asymmetry.yaml"),
+        "classic-ping-2",
+        "--pcap",
+    );
+    assert!(said.contains("02:76:70:00:00:01 eni-") && said.contains("02:76:70:00:00:02 eni-"));
+    let t = Command::new("tcpdump")
+        .args(["-r", pcap.to_str().unwrap(), "-nn", "-e", "icmp"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&t.stdout);
+    assert_eq!(out.matches("ICMP echo request").count(), 4, "{out}");
+    assert_eq!(out.matches("ICMP echo reply").count(), 4, "{out}");
 }

@@ -5,7 +5,7 @@
 
 use vpclab_sim::explain;
 use vpclab_sim::flowlog::Record;
-use vpclab_sim::pcap::PcapWriter;
+use vpclab_sim::pcap::{ClassicPcapWriter, PcapWriter};
 use vpclab_sim::simulation::Note;
 use vpclab_sim::wire;
 use vpclab_sim::world::{Captured, ModelError, Outcome, World};
@@ -98,24 +98,46 @@ pub fn note_line(n: &Note) -> String {
     format!("note {}: {}", n.at, n.text)
 }
 
+/// A capture point's name (`eni-…/ingress`) and description, as captures show them.
+fn capture_point(l: &Loaded, c: &Captured) -> (String, String) {
+    let eni = &l.sim.world.enis[c.eni as usize];
+    let name = format!("{}/{}", eni.id, c.direction.as_str());
+    let desc = format!(
+        "{} {} ({}), {}",
+        eni.name,
+        c.direction.as_str(),
+        eni.ip,
+        l.provider
+    );
+    (name, desc)
+}
+
 /// Captured packets as pcapng: one interface per ENI and direction.
 pub fn pcap(l: &Loaded, captures: &[Captured]) -> Vec<u8> {
     let mut w = PcapWriter::new();
     for c in captures {
-        let eni = &l.sim.world.enis[c.eni as usize];
-        let name = format!("{}/{}", eni.id, c.direction.as_str());
-        let desc = format!(
-            "{} {} ({}), {}",
-            eni.name,
-            c.direction.as_str(),
-            eni.ip,
-            l.provider
-        );
+        let (name, desc) = capture_point(l, c);
         let iface = w.interface(&name, &desc);
         let comment = format!("packet #{} {}", c.packet_id, c.action.as_str());
         w.packet(iface, c.at, &wire::encode(&c.packet), Some(&comment));
     }
     w.into_bytes()
+}
+
+/// Captured packets as classic pcap (Ethernet, one link): the file, and the legend of the
+/// Ethernet source addresses that name the capture points, one line each.
+pub fn classic_pcap(l: &Loaded, captures: &[Captured]) -> (Vec<u8>, Vec<String>) {
+    let mut w = ClassicPcapWriter::new();
+    for c in captures {
+        let (name, desc) = capture_point(l, c);
+        let iface = w.interface(&name, &desc);
+        w.packet(iface, c.at, &wire::encode(&c.packet));
+    }
+    let legend = w
+        .legend()
+        .map(|(mac, name, desc)| format!("{mac} {name} ({desc})"))
+        .collect();
+    (w.into_bytes(), legend)
 }
 
 /// What a streamed run hands out as it goes.

@@ -1,5 +1,6 @@
-//! A pcapng writer for the packets the simulator sees, so that a run can be opened in
-//! Wireshark or tshark.
+//! Packet captures of what the simulator sees: pcapng, one interface per capture point, for
+//! Wireshark and tshark ([`PcapWriter`]); classic pcap, one Ethernet link for every tool built
+//! on libpcap ([`ClassicPcapWriter`]).
 //!
 //! Sans-io like the rest of the crate: [`PcapWriter`] appends blocks to an in-memory buffer
 //! and the CLI decides where the bytes go.
@@ -168,6 +169,120 @@ impl Default for PcapWriter {
     }
 }
 
+/// LINKTYPE_ETHERNET: each packet behind a 14-byte Ethernet header.
+const LINKTYPE_ETHERNET: u32 = 1;
+/// The classic pcap magic for microsecond timestamps, in the writer's byte order.
+const CLASSIC_MAGIC: u32 = 0xA1B2_C3D4;
+/// The first three bytes of every capture point's Ethernet address: locally administered
+/// (0x02), then "vp".
+const MAC_PREFIX: [u8; 3] = [0x02, 0x76, 0x70];
+
+/// A classic pcap file (libpcap's format, one link type for the whole file) that tcpdump,
+/// softflowd, argus and nfpcapd read in full, where the pcapng file of [`PcapWriter`] has one
+/// interface per capture point, which libpcap refuses past the first.
+///
+/// The capture point goes into a field those tools ignore: every frame is Ethernet, and its
+/// source address names the point: `02:76:70` then the point's number from 1, in order of
+/// first use (`02:76:70:00:00:01` is the first). [`ClassicPcapWriter::legend`] lists them, for
+/// the CLI to print; `tcpdump -e` shows them. The destination address is `02:76:70:00:00:00`.
+#[derive(Clone, Debug)]
+pub struct ClassicPcapWriter {
+    bytes: Vec<u8>,
+    /// Capture points in order of first use: (name, description).
+    points: Vec<(String, String)>,
+    by_name: BTreeMap<String, u32>,
+    packets: u64,
+}
+
+impl ClassicPcapWriter {
+    /// A file holding only its global header.
+    pub fn new() -> Self {
+        let mut bytes = Vec::new();
+        put_u32(&mut bytes, CLASSIC_MAGIC);
+        put_u16(&mut bytes, 2); // major version
+        put_u16(&mut bytes, 4); // minor version
+        put_u32(&mut bytes, 0); // thiszone: timestamps are UTC
+        put_u32(&mut bytes, 0); // sigfigs
+        put_u32(&mut bytes, SNAPLEN);
+        put_u32(&mut bytes, LINKTYPE_ETHERNET);
+        ClassicPcapWriter {
+            bytes,
+            points: Vec::new(),
+            by_name: BTreeMap::new(),
+            packets: 0,
+        }
+    }
+
+    /// The number of the capture point `name`, given on first use.
+    pub fn interface(&mut self, name: &str, description: &str) -> u32 {
+        if let Some(&id) = self.by_name.get(name) {
+            return id;
+        }
+        let id = self.points.len() as u32;
+        self.points
+            .push((name.to_string(), description.to_string()));
+        self.by_name.insert(name.to_string(), id);
+        id
+    }
+
+    /// The Ethernet source address of capture point `id`.
+    pub fn mac(id: u32) -> String {
+        let n = id + 1;
+        format!(
+            "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+            MAC_PREFIX[0],
+            MAC_PREFIX[1],
+            MAC_PREFIX[2],
+            (n >> 16) as u8,
+            (n >> 8) as u8,
+            n as u8
+        )
+    }
+
+    /// Appends one IPv4 datagram seen at capture point `interface` (from
+    /// [`ClassicPcapWriter::interface`]) at `at`, behind an Ethernet header naming the point.
+    pub fn packet(&mut self, interface: u32, at: Time, datagram: &[u8]) {
+        let datagram = &datagram[..datagram.len().min(SNAPLEN as usize - 14)];
+        let n = interface + 1;
+        let mut frame = Vec::with_capacity(14 + datagram.len());
+        frame.extend_from_slice(&MAC_PREFIX);
+        frame.extend_from_slice(&[0, 0, 0]);
+        frame.extend_from_slice(&MAC_PREFIX);
+        frame.extend_from_slice(&[(n >> 16) as u8, (n >> 8) as u8, n as u8]);
+        frame.extend_from_slice(&0x0800u16.to_be_bytes());
+        frame.extend_from_slice(datagram);
+        let us = at.micros();
+        put_u32(&mut self.bytes, (us / 1_000_000) as u32);
+        put_u32(&mut self.bytes, (us % 1_000_000) as u32);
+        put_u32(&mut self.bytes, frame.len() as u32);
+        put_u32(&mut self.bytes, frame.len() as u32);
+        self.bytes.extend_from_slice(&frame);
+        self.packets += 1;
+    }
+
+    /// Each capture point's Ethernet source address, name and description, in order.
+    pub fn legend(&self) -> impl Iterator<Item = (String, &str, &str)> {
+        self.points
+            .iter()
+            .enumerate()
+            .map(|(i, (name, desc))| (Self::mac(i as u32), name.as_str(), desc.as_str()))
+    }
+
+    pub fn packets(&self) -> u64 {
+        self.packets
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+}
+
+impl Default for ClassicPcapWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 fn put_u16(out: &mut Vec<u8>, v: u16) {
     out.extend_from_slice(&v.to_le_bytes());
 }
@@ -297,6 +412,27 @@ mod tests {
         opts.iter()
             .find(|(c, _)| *c == code)
             .map(|(_, v)| v.as_slice())
+    }
+
+    #[test]
+    fn classic_frames_name_their_capture_point_in_the_source_address() {
+        let mut w = ClassicPcapWriter::new();
+        let a = w.interface("eni-a/egress", "a out");
+        let b = w.interface("eni-b/ingress", "b in");
+        assert_eq!(w.interface("eni-a/egress", "again"), a);
+        w.packet(b, Time(1_700_000_000_250_000), &[0x45, 0, 0, 20]);
+        let bytes = w.into_bytes();
+        assert_eq!(&bytes[..4], &0xA1B2_C3D4u32.to_le_bytes());
+        assert_eq!(u32_at(&bytes, 20), 1, "Ethernet");
+        let rec = &bytes[24..];
+        assert_eq!((u32_at(rec, 0), u32_at(rec, 4)), (1_700_000_000, 250_000));
+        assert_eq!((u32_at(rec, 8), u32_at(rec, 12)), (18, 18));
+        assert_eq!(
+            &rec[16..28],
+            &[2, 0x76, 0x70, 0, 0, 0, 2, 0x76, 0x70, 0, 0, 2]
+        );
+        assert_eq!(&rec[28..30], &[8, 0]);
+        assert_eq!(ClassicPcapWriter::mac(b), "02:76:70:00:00:02");
     }
 
     #[test]
