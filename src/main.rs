@@ -60,6 +60,10 @@ enum Command {
         /// (VPC fields) or "version tgw-id srcaddr packets-lost-blackhole" (transit gateway).
         #[arg(long)]
         aws_fields: Option<String>,
+        /// Print the field names first, space separated, as AWS's S3 files do (positional
+        /// formats: huawei, huawei-er, tencent-positional, aws, aws-tgw).
+        #[arg(long)]
+        header: bool,
         /// Explain every packet as it is sent: its path and each stage's verdict; then
         /// `# records` and the records.
         #[arg(long)]
@@ -347,12 +351,14 @@ fn command(command: Command) -> ExitCode {
             provider,
             format,
             aws_fields,
+            header,
             explain,
             explain_flow,
             explain_record,
             pcap,
             pcapng,
         } => cmd_run(&RunArgs {
+            header,
             file: &file,
             provider,
             format,
@@ -432,6 +438,7 @@ struct RunArgs<'a> {
     explain_record: Option<usize>,
     pcap: Option<&'a Path>,
     pcapng: Option<&'a Path>,
+    header: bool,
 }
 
 /// Which packets `--explain` shows.
@@ -583,6 +590,20 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
         Ok(l) => l,
         Err(e) => return fail(BAD_INPUT, &e),
     };
+    // The header line, printed before the first record.
+    let mut header = match (a.header, loaded.format.positional_fields()) {
+        (false, _) => None,
+        (true, Some(fields)) => Some(fields.join(" ")),
+        (true, None) => {
+            return fail(
+                BAD_INPUT,
+                &format!(
+                    "--header: the {} format names its fields on every line; it has no header",
+                    loaded.format.name()
+                ),
+            );
+        }
+    };
     if let Some(f) = flow {
         shown = Shown::Flow(FlowFilter::new(
             &loaded.sim.world,
@@ -615,7 +636,10 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
                     records.push(line.to_string());
                     Ok(())
                 }
-                Streamed::Record(line) => writeln!(w, "{line}"),
+                Streamed::Record(line) => match header.take() {
+                    Some(h) => writeln!(w, "{h}\n{line}"),
+                    None => writeln!(w, "{line}"),
+                },
                 Streamed::Packet(_) | Streamed::Note(..) => Ok(()),
             };
             match written {
@@ -638,6 +662,9 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
         }
         if explain && !closed {
             writeln!(w, "\n# records")?;
+            if let (Some(h), false) = (&header, records.is_empty()) {
+                writeln!(w, "{h}")?;
+            }
             for line in &records {
                 writeln!(w, "{line}")?;
             }

@@ -49,6 +49,35 @@ fn ping_scenario_as_aws_v2() {
     );
 }
 
+/// `--header` names the fields first, as AWS's S3 files do: custom field lists too; formats
+/// whose lines name their fields refuse it.
+#[test]
+fn header_names_the_fields_of_positional_formats() {
+    let o = vpclab(&[
+        "run",
+        "scenarios/ping-acl-asymmetry.yaml",
+        "--provider",
+        "aws",
+        "--aws-fields",
+        "version interface-id srcaddr action",
+        "--header",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "version interface-id srcaddr action\n\
+         2 eni-lq6mkcis 203.0.113.12 ACCEPT\n\
+         2 eni-lq6mkcis 172.31.16.139 REJECT\n"
+    );
+    let o = vpclab(&["run", "scenarios/ping-acl-asymmetry.yaml", "--header"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "vpclab: --header: the tencent format names its fields on every line; it has no header\n"
+    );
+    assert_eq!(stdout(&o), "");
+}
+
 #[test]
 fn ping_scenario_on_huawei_accepts_the_reply() {
     let o = vpclab(&[
