@@ -12,6 +12,7 @@ mod generate;
 mod output;
 mod score;
 mod serve;
+mod table;
 
 use std::io::{self, Write};
 use std::net::Ipv4Addr;
@@ -52,8 +53,9 @@ enum Command {
         #[arg(long)]
         provider: Option<String>,
         /// Record format: huawei, huawei-er, alibaba, tencent, tencent-positional, aws,
-        /// aws-tgw, json. Router records print in the router counterpart of an ENI format
-        /// (huawei → huawei-er, aws → aws-tgw) and ENI records the reverse.
+        /// aws-tgw, json, or table (the cloud's positional format in aligned, named columns,
+        /// printed when the run ends). Router records print in the router counterpart of an
+        /// ENI format (huawei → huawei-er, aws → aws-tgw) and ENI records the reverse.
         #[arg(long)]
         format: Option<String>,
         /// With `--format aws`: a custom field list, e.g. "version vpc-id srcaddr tcp-flags"
@@ -524,7 +526,13 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return fail(BAD_INPUT, &format!("--provider: {e}")),
     };
+    let table = a.format.as_deref() == Some("table");
     let format = match (&a.format, &a.aws_fields) {
+        (Some(_), None) if table => None,
+        (Some(_), Some(fields)) if table => match Format::parse("aws", Some(fields)) {
+            Ok(f) => Some(f),
+            Err(e) => return fail(BAD_INPUT, &format!("--aws-fields: {e}")),
+        },
         (Some(f), fields) => match Format::parse(f, fields.as_deref()) {
             Ok(f) => Some(f),
             Err(e) => return fail(BAD_INPUT, &format!("--format: {e}")),
@@ -590,10 +598,26 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
         Ok(l) => l,
         Err(e) => return fail(BAD_INPUT, &e),
     };
-    // The header line, printed before the first record.
-    let mut header = match (a.header, loaded.format.positional_fields()) {
-        (false, _) => None,
-        (true, Some(fields)) => Some(fields.join(" ")),
+    if table {
+        match table::positional(&loaded.format) {
+            Some(f) => loaded.format = f,
+            None => {
+                return fail(
+                    BAD_INPUT,
+                    &format!(
+                        "--format table: {} records are key/value lines, not columns; use --format {} or json",
+                        loaded.provider,
+                        loaded.format.name()
+                    ),
+                );
+            }
+        }
+    }
+    // With --header, the field names before the first record, and again when they change
+    // (router and CCN records name other fields).
+    let mut header: Option<Vec<&'static str>> = None;
+    match (a.header, loaded.format.positional_fields()) {
+        (false, _) | (true, Some(_)) => {}
         (true, None) => {
             return fail(
                 BAD_INPUT,
@@ -603,7 +627,8 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
                 ),
             );
         }
-    };
+    }
+    let mut rows = table::Table::default();
     if let Some(f) = flow {
         shown = Shown::Flow(FlowFilter::new(
             &loaded.sim.world,
@@ -632,14 +657,24 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
                 Streamed::Note(n, about) if explain && shown.note(n, about) => {
                     writeln!(w, "{}", note_line(n))
                 }
-                Streamed::Record(line) if explain => {
-                    records.push(line.to_string());
+                Streamed::Record(line, fields) if table => {
+                    rows.push(fields.unwrap_or_default(), line);
                     Ok(())
                 }
-                Streamed::Record(line) => match header.take() {
-                    Some(h) => writeln!(w, "{h}\n{line}"),
-                    None => writeln!(w, "{line}"),
-                },
+                Streamed::Record(line, fields) => {
+                    let mut text = String::new();
+                    if a.header && fields.is_some() && fields != header {
+                        header = fields;
+                        text = header.as_deref().unwrap_or_default().join(" ") + "\n";
+                    }
+                    text.push_str(line);
+                    if explain {
+                        records.push(text);
+                        Ok(())
+                    } else {
+                        writeln!(w, "{text}")
+                    }
+                }
                 Streamed::Packet(_) | Streamed::Note(..) => Ok(()),
             };
             match written {
@@ -662,10 +697,15 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
         }
         if explain && !closed {
             writeln!(w, "\n# records")?;
-            if let (Some(h), false) = (&header, records.is_empty()) {
-                writeln!(w, "{h}")?;
-            }
             for line in &records {
+                writeln!(w, "{line}")?;
+            }
+        }
+        if table && !closed {
+            if explain {
+                writeln!(w, "\n# records")?;
+            }
+            for line in rows.lines() {
                 writeln!(w, "{line}")?;
             }
         }

@@ -78,6 +78,55 @@ fn header_names_the_fields_of_positional_formats() {
     assert_eq!(stdout(&o), "");
 }
 
+/// `--format table` lays the cloud's positional format out in named, aligned columns; router
+/// records among ENI records get a table of their own; a cloud without columns is refused.
+#[test]
+fn table_aligns_named_columns() {
+    let o = vpclab(&[
+        "run",
+        "scenarios/ping-acl-asymmetry.yaml",
+        "--format",
+        "table",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "version    account-id  interface-id  srcaddr        dstaddr        srcport  dstport  protocol  packets  bytes  start       end         action  log-status\n\
+         0001_0001  1251762227  eni-lq6mkcis  203.0.113.12   172.31.16.139  1        2048     1         4        336    1432917000  1432917300  ACCEPT  OK\n\
+         0001_0001  1251762227  eni-lq6mkcis  172.31.16.139  203.0.113.12   1        0        1         4        336    1432917000  1432917300  REJECT  OK\n"
+    );
+    let o = vpclab(&[
+        "run",
+        "scenarios/router-blackhole.yaml",
+        "--format",
+        "table",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let headers: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("version "))
+        .map(|l| l.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        headers,
+        ["account-id", "resource-type", "account-id"],
+        "{out}"
+    );
+    assert_eq!(out.matches("\n\n").count(), 2, "tables apart: {out}");
+    let o = vpclab(&[
+        "run",
+        "scenarios/rule-change-alibaba.yaml",
+        "--format",
+        "table",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "vpclab: --format table: alibaba records are key/value lines, not columns; use --format alibaba or json\n"
+    );
+}
+
 #[test]
 fn ping_scenario_on_huawei_accepts_the_reply() {
     let o = vpclab(&[

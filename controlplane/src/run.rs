@@ -149,8 +149,9 @@ pub enum Streamed<'a> {
     /// [`Run::explain`]), with the outcome of the packet it is about if it names one.
     Note(&'a Note, Option<&'a Outcome>),
     /// A record's line in the scenario's format, when its window closes (records no format
-    /// prints are not handed out).
-    Record(&'a str),
+    /// prints are not handed out), with the names of its fields when the line is positional
+    /// (they differ between ENI, router and CCN records).
+    Record(&'a str, Option<Vec<&'static str>>),
 }
 
 /// Why a streamed run stopped early.
@@ -182,8 +183,12 @@ pub fn stream<E>(
     let mut drain = |l: &mut Loaded| -> Result<(), E> {
         for r in l.sim.world.take_records() {
             if l.format.prints(&r) {
-                let line = l.format.for_record(&r).render(&r);
-                each(&l.sim.world, Streamed::Record(&line))?;
+                let format = l.format.for_record(&r);
+                let line = format.render(&r);
+                let fields = format
+                    .ccn_positional_fields(&r)
+                    .or_else(|| format.positional_fields());
+                each(&l.sim.world, Streamed::Record(&line, fields))?;
             }
         }
         let outcomes = l.sim.take_outcomes();
