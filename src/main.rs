@@ -37,7 +37,19 @@ static ALLOCATOR: alloc_count::Counting = alloc_count::COUNTING;
 #[command(
     name = "vpclab",
     version,
-    about = "A deterministic cloud-network simulator and its flow logs"
+    about = "A deterministic cloud-network simulator and its flow logs",
+    after_help = "Examples:
+  vpclab run scenarios/ping-acl-asymmetry.yaml                  the records, in the scenario's format
+  vpclab run scenarios/ping-acl-asymmetry.yaml --explain        every packet's path and decisions
+  vpclab run scenarios/ping-acl-asymmetry.yaml --format table   aligned, named columns
+  vpclab test scenarios/                                        every shipped scenario's expectations
+  vpclab generate scenarios/workloads/teaching-hour.yaml --out hour/
+  vpclab serve --data-dir /tmp/vpclab-data                      the gRPC control plane on 127.0.0.1:50051
+
+Exit codes:
+  0  done (test: every expectation held)
+  1  the run failed (test: an expectation did not hold; a file could not be written; a server error)
+  2  bad input: a file, flag or request refused before anything ran (the message names file, line and field)"
 )]
 struct Cli {
     #[command(subcommand)]

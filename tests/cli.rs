@@ -729,3 +729,17 @@ fn bench_api_prints_its_figures_in_both_modes() {
         }
     }
 }
+
+#[test]
+fn help_gives_examples_and_exit_codes() {
+    let o = vpclab(&["--help"]);
+    assert!(o.status.success());
+    let out = stdout(&o);
+    assert!(
+        out.contains("Examples:\n  vpclab run scenarios/ping-acl-asymmetry.yaml"),
+        "{out}"
+    );
+    for code in ["  0  done", "  1  the run failed", "  2  bad input"] {
+        assert!(out.contains(code), "{code} missing: {out}");
+    }
+}
