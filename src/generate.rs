@@ -384,7 +384,21 @@ pub fn generate(
     };
     let mut last_shown = Instant::now();
     loop {
-        let more = l.sim.step_script().map_err(|e| e.to_string())?;
+        // Before `stop`, no instant runs past it, and neither does a packet train, so that
+        // the run stops at the same instant with trains as without.
+        let before_stop = how
+            .stop
+            .filter(|&t| l.sim.now() < t)
+            .map(|t| Time(t.micros().saturating_sub(1)));
+        let mut more = match before_stop {
+            Some(until) => l.sim.step_script_until(until),
+            None => l.sim.step_script(),
+        }
+        .map_err(|e| e.to_string())?;
+        if !more && before_stop.is_some() {
+            // Nothing left before `stop`: the first instant at or after it, then the stop.
+            more = l.sim.step_script().map_err(|e| e.to_string())?;
+        }
         take(l, &mut summary)?;
         if progress && last_shown.elapsed().as_millis() >= 250 {
             last_shown = Instant::now();

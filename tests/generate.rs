@@ -499,11 +499,15 @@ fn packet_trains_deliver_exactly_what_per_packet_simulation_delivers() {
             );
         }
     }
-    // Trains do take the place of packets: the bench's events drop, its packets do not.
-    let figures = |per_packet: bool| {
+    // Trains do take the place of packets: the bench's events drop, its packets do not; and
+    // `--hours` stops both at the same instant.
+    let figures = |per_packet: bool, hours: Option<&str>| {
         let mut args = vec!["bench", "generate", "--file", HOUR];
         if per_packet {
             args.push("--per-packet");
+        }
+        if let Some(h) = hours {
+            args.extend(["--hours", h]);
         }
         let (code, out, err) = vpclab(&args);
         assert_eq!(code, 0, "{err}");
@@ -514,9 +518,23 @@ fn packet_trains_deliver_exactly_what_per_packet_simulation_delivers() {
                 .parse()
                 .unwrap()
         };
-        (get("packets"), get("events"))
+        (
+            get("packets"),
+            get("events"),
+            get("records"),
+            get("record_packets"),
+        )
     };
-    let ((packets, events), (pp_packets, pp_events)) = (figures(false), figures(true));
+    for hours in [Some("0.41"), Some("0.77")] {
+        let (trains, per_packet) = (figures(false, hours), figures(true, hours));
+        assert_eq!(
+            (trains.0, trains.2, trains.3),
+            (per_packet.0, per_packet.2, per_packet.3),
+            "--hours {hours:?}: packets, records and their packets"
+        );
+    }
+    let ((packets, events, ..), (pp_packets, pp_events, ..)) =
+        (figures(false, None), figures(true, None));
     assert_eq!(packets, pp_packets);
     // The hour's transfers are mostly a segment or two: trains take a few percent.
     assert!(

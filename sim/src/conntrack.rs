@@ -639,6 +639,12 @@ impl Table {
         Some(&mut self.buckets[h.bucket as usize].entry.partials[h.orientation as usize])
     }
 
+    /// When the entry a handle names expires (`None` if entries moved since the handle was
+    /// made).
+    pub fn expires(&self, h: Handle) -> Option<Time> {
+        (h.version == self.version).then(|| self.buckets[h.bucket as usize].entry.expires)
+    }
+
     /// Takes every partial counted for flow log `log` out of the table (a window closes).
     pub fn drain_partials(&mut self, log: u32, mut f: impl FnMut(Carried)) {
         for i in 0..self.buckets.len() {

@@ -517,7 +517,13 @@ impl Simulation {
     /// One instant of [`Simulation::run_to_end`]: its events, then the windows that ended by
     /// then. False when the script is over (then [`Simulation::close_windows`] ends the run).
     pub fn step_script(&mut self) -> Result<bool, ModelError> {
-        if !self.step(Time(u64::MAX))? {
+        self.step_script_until(Time(u64::MAX))
+    }
+
+    /// [`Simulation::step_script`] of an instant due at or before `until` (false when there
+    /// is none); no packet train reaches past `until` either.
+    pub fn step_script_until(&mut self, until: Time) -> Result<bool, ModelError> {
+        if !self.step(until)? {
             return Ok(false);
         }
         self.world.advance(self.now);

@@ -2630,8 +2630,9 @@ impl World {
                 .track_handle(zone, now, pkt, &self.profile.timeouts);
             // An expired entry found on the way left with its counters: merge them now.
             self.settle_carried();
-            if tracked.is_some() {
-                self.trace_zone(zone, pkt);
+            if let Some(h) = tracked {
+                let expires = self.conntrack.expires(h);
+                self.trace_zone(zone, pkt, expires);
                 return (Verdict::Allow(By::Tracked), tracked);
             }
         }
@@ -2726,8 +2727,8 @@ impl World {
                 if self.conntrack.is_related(zone, now, emb) {
                     return Verdict::Allow(By::Related);
                 }
-            } else if self.conntrack.track(zone, now, pkt, &timeouts).is_some() {
-                self.trace_zone(zone, pkt);
+            } else if let Some((_, entry)) = self.conntrack.track(zone, now, pkt, &timeouts) {
+                self.trace_zone(zone, pkt, Some(entry.expires));
                 return Verdict::Allow(By::Tracked);
             }
         }

@@ -183,14 +183,17 @@ impl Simulation {
         let gap = sess.spec.gap;
         let pairs_left = ((sess.run.1 - (i + 1)) / 2) as u64;
         // The last packet must come before any window ends, within the run asked for, and
-        // while the connection cannot time out (measured from this packet, its last refresh).
+        // before any of the connections the pair found would expire without the packets in
+        // between (each refreshed them, in whatever state they are: a closed connection a new
+        // session reuses lives 10 s after each packet).
+        let expires = [first.expires(), trace.expires()]
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(u64::MAX, |t| t.micros());
         let limit = (self.world.next_window_end().micros().saturating_sub(1))
             .min(self.horizon.micros())
-            .min(
-                now.micros()
-                    .saturating_add(self.world.profile.timeouts.tcp_established.micros())
-                    .saturating_sub(1),
-            );
+            .min(expires.saturating_sub(1));
         let start = now + gap;
         let fit = if limit < start.micros() || gap.micros() == 0 {
             0
@@ -446,6 +449,104 @@ mod tests {
                 "{provider}: trains ran {train_events} events, per packet {events}"
             );
             assert!(per_packet.contains("packets: "), "{provider}: no records");
+        }
+    }
+
+    /// A transfer on a connection a new session reuses right after the last one closed (the
+    /// review of the trains found it): the client's group only lets traffic out, so the
+    /// server's packets reach it only as replies of the tracked connection, which stays
+    /// closed, alive for 10 s after each packet.
+    fn reused_closed_connection(provider: Provider, trains: bool) -> (String, u64, u64) {
+        let mut cfg = Config::new(Profile::of(provider));
+        cfg.truth = TruthLevel::Labels;
+        let mut w = World::new(cfg);
+        let t0 = Time::from_secs(T0);
+        let net = |s: &str| Ipv4Net::parse_strict(s).unwrap();
+        let vpc = w.create_vpc("vpc", None, net("10.0.0.0/16")).unwrap();
+        let subnet = w
+            .create_subnet("s", None, vpc, net("10.0.1.0/24"), None)
+            .unwrap();
+        let mut egress = Rule::allow_all(Direction::Egress);
+        egress.priority = 1;
+        let tcp_in = Rule {
+            direction: Direction::Ingress,
+            action: RuleAction::Allow,
+            priority: 1,
+            protocol: ProtoMatch::Tcp,
+            ports: PortRange::ALL,
+            remote: Remote::Cidr(net("10.0.0.0/16")),
+            description: String::new(),
+        };
+        let server_g = w
+            .create_security_group("server", None, vpc, vec![tcp_in, egress.clone()])
+            .unwrap();
+        let client_g = w
+            .create_security_group("client", None, vpc, vec![egress])
+            .unwrap();
+        let mut eni = |name: &str, g: u32| {
+            let mut spec = EniSpec {
+                name: name.into(),
+                subnet,
+                security_groups: vec![g],
+                ..Default::default()
+            };
+            spec.host.tcp.extend([22]);
+            Endpoint::Eni(w.create_eni(t0, spec).unwrap())
+        };
+        let (a, b) = (eni("client", client_g), eni("server", server_g));
+        w.create_flow_log(
+            t0,
+            FlowLogSpec {
+                window: Some(Span::from_secs(60)),
+                ..FlowLogSpec::new("all", Scope::Vpc(vpc))
+            },
+        )
+        .unwrap();
+        let mut sim = Simulation::new(w, t0, 7);
+        sim.use_trains(trains);
+        let at = |s: f64| Time::from_micros((T0 as f64 * 1e6 + s * 1e6) as u64);
+        let session = |responses: Vec<u16>, close| TcpSession {
+            client: a,
+            server: b,
+            sport: 41_000,
+            dport: 22,
+            requests: vec![300],
+            responses,
+            close,
+            gap: Span::from_millis(10),
+            label: 0,
+        };
+        // A short session reset by the client: its connection stays tracked, closed, 10 s.
+        sim.tcp(at(1.0), session(vec![1448; 2], Close::Rst))
+            .unwrap();
+        // The same ports again 1 s later: the SYN finds the closed entry (tracked, its
+        // state stays TcpClosed, 10 s timeout); 1500 pairs = 30 s, then one odd segment.
+        let mut long = vec![1448; 1500];
+        long.push(500);
+        sim.tcp(at(2.0), session(long, Close::Fin)).unwrap();
+        sim.run_to_end().unwrap();
+        let records = sim.world.take_records();
+        (
+            format!("{records:#?}"),
+            sim.world.packets_sent(),
+            sim.events_run(),
+        )
+    }
+
+    #[test]
+    fn a_train_on_a_reused_closed_connection_ends_before_the_connection_would_expire() {
+        for provider in [Provider::Aws, Provider::Huawei, Provider::Tencent] {
+            let (per_packet, sent, events) = reused_closed_connection(provider, false);
+            let (trains, train_sent, train_events) = reused_closed_connection(provider, true);
+            assert_eq!(sent, train_sent, "{provider}: packets sent");
+            assert!(
+                per_packet == trains,
+                "{provider}: records differ with trains"
+            );
+            assert!(
+                train_events * 10 < events,
+                "{provider}: {train_events} events"
+            );
         }
     }
 

@@ -23,6 +23,10 @@ pub struct Trace {
     unrepeatable: bool,
     /// Tracked connections the packet found, with the packet as that zone saw it.
     zones: Vec<(Zone, Packet)>,
+    /// The earliest expiry of those connections, as the packet left them: a train's packets
+    /// must all come before it (a connection in a short-lived state, such as a closed one a
+    /// new session reuses, lives on only through packets that keep refreshing it).
+    expires: Option<Time>,
     /// Flow-log entries that counted it: (flow log, slot, bytes, TCP flags).
     slots: Vec<(u32, u32, u16, crate::packet::TcpFlags)>,
 }
@@ -32,6 +36,11 @@ impl Trace {
     /// only what this trace names?
     pub fn repeatable(&self) -> bool {
         !self.unrepeatable
+    }
+
+    /// The earliest expiry of the connections the packet found, if it found any.
+    pub fn expires(&self) -> Option<Time> {
+        self.expires
     }
 
     /// While tracing: the packet touched state a train cannot repeat.
@@ -95,11 +104,16 @@ impl World {
         self.next_window_end
     }
 
-    /// Notes, while tracing, a tracked connection the packet found in `zone`.
+    /// Notes, while tracing, a tracked connection the packet found in `zone`, which now
+    /// expires at `expires` (`None`: unknown, and the trace cannot be repeated).
     #[inline]
-    pub(super) fn trace_zone(&mut self, zone: Zone, packet: &Packet) {
+    pub(super) fn trace_zone(&mut self, zone: Zone, packet: &Packet, expires: Option<Time>) {
         if self.trace.on {
             self.trace.zones.push((zone, *packet));
+            match expires {
+                Some(t) => self.trace.expires = Some(self.trace.expires.map_or(t, |e| e.min(t))),
+                None => self.trace.unrepeatable = true,
+            }
         }
     }
 
