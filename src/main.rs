@@ -651,6 +651,7 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
             f.dport,
         ));
     }
+    let origin = Some(loaded.start);
     output::to_stdout(|w| {
         // With --explain the records follow the explanations, so their lines wait (memory
         // grows with the records, not the packets); without, they print as windows close.
@@ -663,11 +664,13 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
                 return Ok(());
             }
             let written = match item {
-                Streamed::Packet(o) if explain && shown.packet(o) => explain::packet(world, o)
-                    .iter()
-                    .try_for_each(|line| writeln!(w, "{line}")),
+                Streamed::Packet(o) if explain && shown.packet(o) => {
+                    explain::packet(world, o, origin)
+                        .iter()
+                        .try_for_each(|line| writeln!(w, "{line}"))
+                }
                 Streamed::Note(n, about) if explain && shown.note(n, about) => {
-                    writeln!(w, "{}", note_line(n))
+                    writeln!(w, "{}", note_line(n, origin))
                 }
                 Streamed::Record(line, fields) if table => {
                     rows.push(fields.unwrap_or_default(), line);

@@ -343,7 +343,7 @@ fn a_closed_pipe_ends_the_run_quietly() {
     let p = temp_scenario("ping-20k.yaml", &ping_scenario(20_000));
     let (first, o) = head_1(&["run", p.to_str().unwrap(), "--explain"]);
     assert!(
-        first.starts_with("#1 1432917027 home -> instance"),
+        first.starts_with("#1 t+27.000s home -> instance"),
         "{first}"
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -450,14 +450,14 @@ fn explain_flow_shows_that_flow_only() {
     assert_eq!(
         headers,
         [
-            "#1 1432917027 home -> instance (eni-lq6mkcis): ICMP 203.0.113.12 -> 198.51.100.10 echo-request id=1 seq=0 (84 B)",
-            "#2 1432917027.001000 instance (eni-lq6mkcis) -> home: ICMP 172.31.16.139 -> 203.0.113.12 echo-reply id=1 seq=0 (84 B)",
-            "#5 1432917065 home -> instance (eni-lq6mkcis): ICMP 203.0.113.12 -> 198.51.100.10 echo-request id=1 seq=1 (84 B)",
-            "#6 1432917065.001000 instance (eni-lq6mkcis) -> home: ICMP 172.31.16.139 -> 203.0.113.12 echo-reply id=1 seq=1 (84 B)",
-            "#9 1432917103 home -> instance (eni-lq6mkcis): ICMP 203.0.113.12 -> 198.51.100.10 echo-request id=1 seq=2 (84 B)",
-            "#10 1432917103.001000 instance (eni-lq6mkcis) -> home: ICMP 172.31.16.139 -> 203.0.113.12 echo-reply id=1 seq=2 (84 B)",
-            "#13 1432917141 home -> instance (eni-lq6mkcis): ICMP 203.0.113.12 -> 198.51.100.10 echo-request id=1 seq=3 (84 B)",
-            "#14 1432917141.001000 instance (eni-lq6mkcis) -> home: ICMP 172.31.16.139 -> 203.0.113.12 echo-reply id=1 seq=3 (84 B)",
+            "#1 t+27.000s home -> instance (eni-lq6mkcis): ICMP 203.0.113.12 -> 198.51.100.10 echo-request id=1 seq=0 (84 B)",
+            "#2 t+27.001s instance (eni-lq6mkcis) -> home: ICMP 172.31.16.139 -> 203.0.113.12 echo-reply id=1 seq=0 (84 B)",
+            "#5 t+65.000s home -> instance (eni-lq6mkcis): ICMP 203.0.113.12 -> 198.51.100.10 echo-request id=1 seq=1 (84 B)",
+            "#6 t+65.001s instance (eni-lq6mkcis) -> home: ICMP 172.31.16.139 -> 203.0.113.12 echo-reply id=1 seq=1 (84 B)",
+            "#9 t+103.000s home -> instance (eni-lq6mkcis): ICMP 203.0.113.12 -> 198.51.100.10 echo-request id=1 seq=2 (84 B)",
+            "#10 t+103.001s instance (eni-lq6mkcis) -> home: ICMP 172.31.16.139 -> 203.0.113.12 echo-reply id=1 seq=2 (84 B)",
+            "#13 t+141.000s home -> instance (eni-lq6mkcis): ICMP 203.0.113.12 -> 198.51.100.10 echo-request id=1 seq=3 (84 B)",
+            "#14 t+141.001s instance (eni-lq6mkcis) -> home: ICMP 172.31.16.139 -> 203.0.113.12 echo-reply id=1 seq=3 (84 B)",
         ]
     );
     // Each packet explained as the full explanation has it, and every record still printed.

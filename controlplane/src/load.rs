@@ -76,6 +76,8 @@ pub struct Loaded {
     pub provider: Provider,
     pub format: Format,
     pub sim: Simulation,
+    /// The scenario's start (`start:`): explanations count time from it.
+    pub start: Time,
     pub until: Option<Time>,
     pub expectations: Vec<Expectation>,
     /// The workload's end and incidents, if the file has a `workload:` section.
@@ -382,6 +384,7 @@ impl Loader {
             source: d.source,
             provider,
             format,
+            start: sim.now(),
             sim,
             until,
             expectations,

@@ -58,16 +58,16 @@ impl Run {
         let mut notes = self.notes.iter().peekable();
         for o in &self.outcomes {
             while let Some(n) = notes.next_if(|n| n.at < o.at) {
-                out.push_str(&note_line(n));
+                out.push_str(&note_line(n, Some(l.start)));
                 out.push('\n');
             }
-            for line in explain::packet(&l.sim.world, o) {
+            for line in explain::packet(&l.sim.world, o, Some(l.start)) {
                 out.push_str(&line);
                 out.push('\n');
             }
         }
         for n in notes {
-            out.push_str(&note_line(n));
+            out.push_str(&note_line(n, Some(l.start)));
             out.push('\n');
         }
         out
@@ -93,9 +93,9 @@ impl Run {
     }
 }
 
-/// A note as explanations print it.
-pub fn note_line(n: &Note) -> String {
-    format!("note {}: {}", n.at, n.text)
+/// A note as explanations print it, its time relative to `origin` when given.
+pub fn note_line(n: &Note, origin: Option<vpclab_sim::time::Time>) -> String {
+    format!("note {}: {}", explain::when(n.at, origin), n.text)
 }
 
 /// A capture point's name (`eni-…/ingress`) and description, as captures show them.

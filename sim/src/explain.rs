@@ -70,10 +70,25 @@ impl FlowFilter {
     }
 }
 
+/// An instant as explanations show it: relative to `origin` (the scenario's start) when
+/// given, `t+27.001s`, else as Unix seconds, `1432917027.001000`.
+pub fn when(at: crate::time::Time, origin: Option<crate::time::Time>) -> String {
+    let Some(origin) = origin else {
+        return at.to_string();
+    };
+    let us = at.micros().saturating_sub(origin.micros());
+    let (s, frac) = (us / 1_000_000, us % 1_000_000);
+    if frac % 1000 == 0 {
+        format!("t+{s}.{:03}s", frac / 1000)
+    } else {
+        format!("t+{s}.{frac:06}s")
+    }
+}
+
 /// Lines explaining one packet, e.g.
-/// `#3 1432917027.001000 web-1 -> home: ICMP 172.31.16.139 -> 203.0.113.12 echo-reply …` then
-/// one indented line per stage.
-pub fn packet(world: &World, o: &Outcome) -> Vec<String> {
+/// `#3 t+27.001s web-1 -> home: ICMP 172.31.16.139 -> 203.0.113.12 echo-reply …` then one
+/// indented line per stage; times relative to `origin` when given ([`when`]).
+pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> Vec<String> {
     let to = match o.fate {
         Fate::Delivered { to, .. } => Some(to),
         _ => world.resolve(o.from, o.packet.dst),
@@ -82,7 +97,7 @@ pub fn packet(world: &World, o: &Outcome) -> Vec<String> {
     let mut lines = vec![format!(
         "#{} {} {} -> {}: {}",
         o.id,
-        o.at,
+        when(o.at, origin),
         world.endpoint_name(o.from),
         to_name,
         o.packet.summary()
@@ -335,5 +350,16 @@ mod tests {
         assert!(any.matches(&udp));
         assert!(any.matches(&outcome(Packet::echo_request(HOME, EIP, 1, 0))));
         assert!(!any.matches(&outcome(Packet::echo_request(OTHER, EIP, 1, 0))));
+    }
+
+    #[test]
+    fn times_count_from_the_scenario_start_to_the_millisecond_or_microsecond() {
+        use crate::time::Time;
+        let start = Time::from_secs(1_432_917_000);
+        let at = |us: u64| Time::from_micros(start.micros() + us);
+        assert_eq!(when(at(27_000_000), Some(start)), "t+27.000s");
+        assert_eq!(when(at(27_001_000), Some(start)), "t+27.001s");
+        assert_eq!(when(at(27_000_250), Some(start)), "t+27.000250s");
+        assert_eq!(when(at(27_001_000), None), "1432917027.001000");
     }
 }

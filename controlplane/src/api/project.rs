@@ -2706,7 +2706,7 @@ impl Project {
         )?;
         let packets = page
             .into_iter()
-            .map(|o| explain::packet(&self.sim.world, o).join("\n"))
+            .map(|o| explain::packet(&self.sim.world, o, None).join("\n"))
             .collect();
         Ok((packets, next))
     }
