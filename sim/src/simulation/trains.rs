@@ -326,9 +326,12 @@ mod tests {
 
     const T0: u64 = 1_700_000_000;
 
-    /// A client and a server in one subnet; the server's group lets TCP in from the VPC;
-    /// a VPC flow log of one-minute windows keeps labels.
-    fn world(provider: Provider) -> (Simulation, Endpoint, Endpoint, u32) {
+    /// A client and a server in one subnet; the server's group lets TCP in from the VPC and
+    /// everything out; the client has the same group, or with `outbound_only` one that only
+    /// lets traffic out (the server's packets then reach it only as replies of a tracked
+    /// connection). A VPC flow log of one-minute windows keeps labels. Returns the
+    /// simulation, client, server and the server's group.
+    fn world(provider: Provider, outbound_only: bool) -> (Simulation, Endpoint, Endpoint, u32) {
         let mut cfg = Config::new(Profile::of(provider));
         cfg.truth = TruthLevel::Labels;
         let mut w = World::new(cfg);
@@ -347,15 +350,16 @@ mod tests {
             remote: Remote::Cidr(net("10.0.0.0/16")),
             description: String::new(),
         };
-        let group = w
-            .create_security_group(
-                "server",
-                None,
-                vpc,
-                vec![tcp_in, Rule::allow_all(Direction::Egress)],
-            )
+        let server = w
+            .create_security_group("server", None, vpc, vec![tcp_in, egress()])
             .unwrap();
-        let mut eni = |name: &str| {
+        let client = if outbound_only {
+            w.create_security_group("client", None, vpc, vec![egress()])
+                .unwrap()
+        } else {
+            server
+        };
+        let mut eni = |name: &str, group: u32| {
             let mut spec = EniSpec {
                 name: name.into(),
                 subnet,
@@ -365,7 +369,7 @@ mod tests {
             spec.host.tcp.extend([22, 8080]);
             Endpoint::Eni(w.create_eni(t0, spec).unwrap())
         };
-        let (a, b) = (eni("client"), eni("server"));
+        let (a, b) = (eni("client", client), eni("server", server));
         w.create_flow_log(
             t0,
             FlowLogSpec {
@@ -374,7 +378,18 @@ mod tests {
             },
         )
         .unwrap();
-        (Simulation::new(w, t0, 7), a, b, group)
+        (Simulation::new(w, t0, 7), a, b, server)
+    }
+
+    /// Everything out, first.
+    fn egress() -> Rule {
+        let mut r = Rule::allow_all(Direction::Egress);
+        r.priority = 1;
+        r
+    }
+
+    fn at(s: f64) -> Time {
+        Time::from_micros((T0 as f64 * 1e6 + s * 1e6) as u64)
     }
 
     fn session(client: Endpoint, server: Endpoint, sport: u16, segments: usize) -> TcpSession {
@@ -391,162 +406,96 @@ mod tests {
         }
     }
 
-    /// Runs a script of transfers that trains must cut or split, with trains on or off:
-    /// the records as text, the packets sent and the events run.
-    fn run(provider: Provider, trains: bool) -> (String, u64, u64) {
-        let (mut sim, a, b, group) = world(provider);
-        sim.use_trains(trains);
-        let at = |s: f64| Time::from_micros((T0 as f64 * 1e6 + s * 1e6) as u64);
-        // Across the end of the first window (60 s after the flow log), once between a pair's
-        // two packets.
-        sim.tcp(at(59.0), session(a, b, 40_000, 400)).unwrap();
-        sim.tcp(at(59.945), session(a, b, 40_004, 20)).unwrap();
-        // The same connection opened again while the first transfer is still going.
-        sim.tcp(at(59.5), session(a, b, 40_000, 50)).unwrap();
-        // A transfer during which the server's group loses its inbound rule.
-        sim.tcp(at(100.0), session(a, b, 40_001, 300)).unwrap();
-        let mut outbound_only = vec![Rule::allow_all(Direction::Egress)];
-        outbound_only[0].priority = 1;
-        sim.change_at(
-            at(101.004),
-            Change::SecurityGroupRules {
-                group,
-                rules: outbound_only,
-            },
-        );
-        // One left open, ending on a run of pairs; one uploading.
-        let mut open = session(b, a, 40_002, 30);
-        open.close = Close::Open;
-        open.dport = 8080;
-        sim.tcp(at(130.0), open).unwrap();
-        let mut upload = session(a, b, 40_003, 0);
-        upload.requests = vec![1448; 40];
-        upload.responses = vec![20];
-        sim.tcp(at(150.0), upload).unwrap();
-        sim.run_to_end().unwrap();
-        let records = sim.world.take_records();
-        (
-            format!("{records:#?}"),
-            sim.world.packets_sent(),
-            sim.events_run(),
-        )
+    /// Runs `script` on [`world`] packet by packet and with trains, on aws, huawei and
+    /// tencent; asserts the records and the packets sent are the same both ways, and returns
+    /// per cloud the events run per packet and with trains.
+    fn both_ways(
+        outbound_only: bool,
+        script: fn(&mut Simulation, Endpoint, Endpoint, u32),
+    ) -> Vec<(Provider, u64, u64)> {
+        let run = |provider, trains| {
+            let (mut sim, a, b, group) = world(provider, outbound_only);
+            sim.use_trains(trains);
+            script(&mut sim, a, b, group);
+            sim.run_to_end().unwrap();
+            let records = sim.world.take_records();
+            assert!(!records.is_empty(), "{provider}: no records");
+            (
+                format!("{records:#?}"),
+                sim.world.packets_sent(),
+                sim.events_run(),
+            )
+        };
+        [Provider::Aws, Provider::Huawei, Provider::Tencent]
+            .into_iter()
+            .map(|provider| {
+                let (per_packet, sent, events) = run(provider, false);
+                let (trains, train_sent, train_events) = run(provider, true);
+                assert!(
+                    per_packet == trains,
+                    "{provider}: records differ with trains"
+                );
+                assert_eq!(sent, train_sent, "{provider}: packets sent");
+                assert!(sent > 1_400, "{provider}: only {sent} packets sent");
+                (provider, events, train_events)
+            })
+            .collect()
     }
 
+    /// Transfers that trains must cut or split.
     #[test]
     fn trains_give_the_records_packet_by_packet_simulation_gives() {
-        for provider in [Provider::Aws, Provider::Huawei, Provider::Tencent] {
-            let (per_packet, sent, events) = run(provider, false);
-            let (trains, train_sent, train_events) = run(provider, true);
-            assert!(
-                per_packet == trains,
-                "{provider}: records differ with trains"
+        let events = both_ways(false, |sim, a, b, group| {
+            // Across the end of the first window (60 s after the flow log), once between a
+            // pair's two packets.
+            sim.tcp(at(59.0), session(a, b, 40_000, 400)).unwrap();
+            sim.tcp(at(59.945), session(a, b, 40_004, 20)).unwrap();
+            // The same connection opened again while the first transfer is still going.
+            sim.tcp(at(59.5), session(a, b, 40_000, 50)).unwrap();
+            // A transfer during which the server's group loses its inbound rule.
+            sim.tcp(at(100.0), session(a, b, 40_001, 300)).unwrap();
+            sim.change_at(
+                at(101.004),
+                Change::SecurityGroupRules {
+                    group,
+                    rules: vec![egress()],
+                },
             );
-            assert_eq!(sent, train_sent, "{provider}: packets sent");
-            assert!(sent > 1_400, "{provider}: only {sent} packets sent");
-            eprintln!("{provider}: {train_events} events with trains, {events} without");
+            // One left open, ending on a run of pairs; one uploading.
+            let mut open = session(b, a, 40_002, 30);
+            open.close = Close::Open;
+            open.dport = 8080;
+            sim.tcp(at(130.0), open).unwrap();
+            let mut upload = session(a, b, 40_003, 0);
+            upload.requests = vec![1448; 40];
+            upload.responses = vec![20];
+            sim.tcp(at(150.0), upload).unwrap();
+        });
+        for (provider, per_packet, trains) in events {
             assert!(
-                train_events * 2 < events,
-                "{provider}: trains ran {train_events} events, per packet {events}"
+                trains * 2 < per_packet,
+                "{provider}: trains ran {trains} events, per packet {per_packet}"
             );
-            assert!(per_packet.contains("packets: "), "{provider}: no records");
         }
     }
 
     /// A transfer on a connection a new session reuses right after the last one closed (the
-    /// review of the trains found it): the client's group only lets traffic out, so the
-    /// server's packets reach it only as replies of the tracked connection, which stays
-    /// closed, alive for 10 s after each packet.
-    fn reused_closed_connection(provider: Provider, trains: bool) -> (String, u64, u64) {
-        let mut cfg = Config::new(Profile::of(provider));
-        cfg.truth = TruthLevel::Labels;
-        let mut w = World::new(cfg);
-        let t0 = Time::from_secs(T0);
-        let net = |s: &str| Ipv4Net::parse_strict(s).unwrap();
-        let vpc = w.create_vpc("vpc", None, net("10.0.0.0/16")).unwrap();
-        let subnet = w
-            .create_subnet("s", None, vpc, net("10.0.1.0/24"), None)
-            .unwrap();
-        let mut egress = Rule::allow_all(Direction::Egress);
-        egress.priority = 1;
-        let tcp_in = Rule {
-            direction: Direction::Ingress,
-            action: RuleAction::Allow,
-            priority: 1,
-            protocol: ProtoMatch::Tcp,
-            ports: PortRange::ALL,
-            remote: Remote::Cidr(net("10.0.0.0/16")),
-            description: String::new(),
-        };
-        let server_g = w
-            .create_security_group("server", None, vpc, vec![tcp_in, egress.clone()])
-            .unwrap();
-        let client_g = w
-            .create_security_group("client", None, vpc, vec![egress])
-            .unwrap();
-        let mut eni = |name: &str, g: u32| {
-            let mut spec = EniSpec {
-                name: name.into(),
-                subnet,
-                security_groups: vec![g],
-                ..Default::default()
-            };
-            spec.host.tcp.extend([22]);
-            Endpoint::Eni(w.create_eni(t0, spec).unwrap())
-        };
-        let (a, b) = (eni("client", client_g), eni("server", server_g));
-        w.create_flow_log(
-            t0,
-            FlowLogSpec {
-                window: Some(Span::from_secs(60)),
-                ..FlowLogSpec::new("all", Scope::Vpc(vpc))
-            },
-        )
-        .unwrap();
-        let mut sim = Simulation::new(w, t0, 7);
-        sim.use_trains(trains);
-        let at = |s: f64| Time::from_micros((T0 as f64 * 1e6 + s * 1e6) as u64);
-        let session = |responses: Vec<u16>, close| TcpSession {
-            client: a,
-            server: b,
-            sport: 41_000,
-            dport: 22,
-            requests: vec![300],
-            responses,
-            close,
-            gap: Span::from_millis(10),
-            label: 0,
-        };
-        // A short session reset by the client: its connection stays tracked, closed, 10 s.
-        sim.tcp(at(1.0), session(vec![1448; 2], Close::Rst))
-            .unwrap();
-        // The same ports again 1 s later: the SYN finds the closed entry (tracked, its
-        // state stays TcpClosed, 10 s timeout); 1500 pairs = 30 s, then one odd segment.
-        let mut long = vec![1448; 1500];
-        long.push(500);
-        sim.tcp(at(2.0), session(long, Close::Fin)).unwrap();
-        sim.run_to_end().unwrap();
-        let records = sim.world.take_records();
-        (
-            format!("{records:#?}"),
-            sim.world.packets_sent(),
-            sim.events_run(),
-        )
-    }
-
+    /// review of the trains found it): the connection stays closed, alive for 10 s after
+    /// each packet, and the client's group lets the server's packets in only through it.
     #[test]
     fn a_train_on_a_reused_closed_connection_ends_before_the_connection_would_expire() {
-        for provider in [Provider::Aws, Provider::Huawei, Provider::Tencent] {
-            let (per_packet, sent, events) = reused_closed_connection(provider, false);
-            let (trains, train_sent, train_events) = reused_closed_connection(provider, true);
-            assert_eq!(sent, train_sent, "{provider}: packets sent");
-            assert!(
-                per_packet == trains,
-                "{provider}: records differ with trains"
-            );
-            assert!(
-                train_events * 10 < events,
-                "{provider}: {train_events} events"
-            );
+        let events = both_ways(true, |sim, a, b, _| {
+            // A short session reset by the client: its connection stays tracked, closed.
+            let mut reset = session(a, b, 41_000, 2);
+            reset.close = Close::Rst;
+            sim.tcp(at(1.0), reset).unwrap();
+            // The same ports 1 s later: 1500 pairs (30 s), then one odd segment.
+            let mut long = session(a, b, 41_000, 1500);
+            long.responses.push(500);
+            sim.tcp(at(2.0), long).unwrap();
+        });
+        for (provider, per_packet, trains) in events {
+            assert!(trains * 10 < per_packet, "{provider}: {trains} events");
         }
     }
 
