@@ -7,6 +7,8 @@
 //! - `expect`: `expect:` assertions on printed records, and the diff when they fail.
 //! - `run`: runs a loaded scenario and collects records, explanations and captures, or
 //!   streams them as they happen.
+//! - `plan`: a scenario's topology as API commands, handed one by one to an executor (a
+//!   server over gRPC for `vpclab apply`).
 //! - `parse`: the words of policy and traffic (`tcp`, `22-80`, `syn`) → model types, shared by
 //!   scenario files and the API.
 //! - `deliver`: records → files laid out as each cloud delivers them (S3 text or Parquet,
@@ -20,6 +22,7 @@ pub mod doc;
 pub mod expect;
 pub mod load;
 pub mod parse;
+pub mod plan;
 pub mod run;
 pub mod store;
 
