@@ -1243,3 +1243,153 @@ impl<E: Executor> Planner<'_, E> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records each command's kind and label and answers with a resource named after its
+    /// order (`projects/p/r3`); refuses the command whose label is `refuse`.
+    struct Recorder {
+        steps: Vec<String>,
+        refuse: Option<&'static str>,
+    }
+
+    impl Executor for Recorder {
+        type Error = String;
+
+        fn parent(&self) -> String {
+            "projects/p".into()
+        }
+
+        fn execute(&mut self, cmd: Command, step: &Step) -> Result<Reply, String> {
+            if self.refuse == Some(step.label.as_str()) {
+                return Err(format!("refused: {}", step.doing));
+            }
+            self.steps.push(format!("{} {}", cmd.kind(), step.label));
+            let name = format!("projects/p/r{}", self.steps.len());
+            Ok(match cmd {
+                Command::CreateVpc(_) => Reply::from(pb::Vpc {
+                    main_route_table: format!("{name}-main"),
+                    name,
+                    ..Default::default()
+                }),
+                Command::CreateInternetGateway(_) => pb::InternetGateway {
+                    name,
+                    ..Default::default()
+                }
+                .into(),
+                Command::CreateSecurityGroup(_) | Command::UpdateSecurityGroup(_) => {
+                    pb::SecurityGroup {
+                        name,
+                        ..Default::default()
+                    }
+                    .into()
+                }
+                Command::CreateRouteTable(_) | Command::UpdateRouteTable(_) => pb::RouteTable {
+                    name,
+                    ..Default::default()
+                }
+                .into(),
+                Command::CreateSubnet(_) => pb::Subnet {
+                    name,
+                    ..Default::default()
+                }
+                .into(),
+                Command::CreateNatGateway(_) => pb::NatGateway {
+                    network_interface: format!("{name}-eni"),
+                    name,
+                    ..Default::default()
+                }
+                .into(),
+                Command::CreateNetworkInterface(r) => pb::NetworkInterface {
+                    name,
+                    private_ip: r.network_interface.unwrap_or_default().private_ip,
+                    ..Default::default()
+                }
+                .into(),
+                Command::CreateExternalHost(_) => pb::ExternalHost {
+                    name,
+                    ..Default::default()
+                }
+                .into(),
+                Command::CreateFlowLog(r) => {
+                    let f = r.flow_log.unwrap_or_default();
+                    self.steps.push(format!("  captures {}", f.resource));
+                    pb::FlowLog {
+                        name,
+                        ..Default::default()
+                    }
+                    .into()
+                }
+                other => return Err(format!("unexpected {}", other.kind())),
+            })
+        }
+
+        fn refuse(&self, message: String) -> String {
+            message
+        }
+
+        fn log_stream(&mut self) -> Result<String, String> {
+            Ok("projects/p/logStreams/flows".into())
+        }
+    }
+
+    fn scenario() -> doc::Scenario {
+        let text = include_str!("../../scenarios/aws-nat-gateway.yaml");
+        serde_saphyr::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn commands_come_in_dependency_order_and_name_what_came_before() {
+        let mut r = Recorder {
+            steps: Vec::new(),
+            refuse: None,
+        };
+        apply(&scenario(), &mut r).unwrap();
+        assert_eq!(
+            r.steps,
+            [
+                "CreateVpc main",
+                "CreateInternetGateway internet gateway of main",
+                "CreateSecurityGroup app",
+                "UpdateSecurityGroup app: 1 rule",
+                // The private table's route waits for its NAT gateway.
+                "CreateRouteTable private",
+                "UpdateRouteTable main route table of main: 1 route",
+                "CreateSubnet public",
+                "CreateSubnet private",
+                "CreateNatGateway nat",
+                "UpdateRouteTable route table `private` of main: 1 route",
+                "CreateNetworkInterface instance",
+                "CreateExternalHost web",
+                "CreateFlowLog vpc-flows",
+                "  captures projects/p/r1",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_refusal_stops_everything_after_it() {
+        let mut r = Recorder {
+            steps: Vec::new(),
+            refuse: Some("nat"),
+        };
+        let e = apply(&scenario(), &mut r).unwrap_err();
+        assert_eq!(e, "refused: creating NAT gateway `nat` of VPC `main`");
+        assert_eq!(r.steps.last().unwrap(), "CreateSubnet private");
+    }
+
+    #[test]
+    fn what_commands_cannot_say_is_named() {
+        let notes = not_applied(&scenario());
+        assert_eq!(
+            notes,
+            [
+                "the scenario's traffic, expect, output are not applied: apply creates the \
+                 topology and flow logs only",
+                "the scenario's account is not applied: the server's project has its own"
+            ]
+        );
+    }
+}
