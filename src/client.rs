@@ -301,8 +301,12 @@ impl plan::Executor for Remote<'_> {
         Ok(reply)
     }
 
-    fn refuse(&self, message: String) -> Failure {
-        Failure::Input(message)
+    fn refuse(&self, _: serde_saphyr::Location, field: String, message: String) -> Failure {
+        Failure::Input(if field.is_empty() {
+            message
+        } else {
+            format!("{field}: {message}")
+        })
     }
 
     fn log_stream(&mut self) -> Result<String, Failure> {

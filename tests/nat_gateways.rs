@@ -118,7 +118,7 @@ fn dnat_rules_are_checked() {
         "          - { protocol: tcp, port: 8080, to: web-1, to_port: 80 }\n",
         "          - { protocol: tcp, port: 8080, to: web-1, to_port: 80 }\n          - { protocol: tcp, port: 8080, to: web-1, to_port: 81 }\n",
     ));
-    assert!(e.message.contains("already forwards port 8080"), "{e}");
+    assert!(e.message.contains("already forwards tcp port 8080"), "{e}");
     let e = error(&replaced(
         DNAT,
         "    resource: { nat_gateway: nat }\n",

@@ -21,13 +21,17 @@ use vpclab_sim::router::AttachmentKind;
 use vpclab_sim::simulation::{Change, Close, Simulation, TcpSession};
 use vpclab_sim::time::{Span, Time};
 use vpclab_sim::world::{
-    self, AttachmentInterface, Config, Endpoint, EniSpec, FlowLogSpec, ModelError, NatGatewaySpec,
-    Route, Target, World,
+    self, AttachmentInterface, Config, Endpoint, FlowLogSpec, ModelError, Route, Target, World,
 };
 
+use crate::api::command::Command;
+use crate::api::names::Collection;
+use crate::api::project::Project;
+use crate::api::view;
 use crate::doc::{self, S};
 use crate::expect::Expectation;
 use crate::parse;
+use crate::plan::{self, Planner};
 
 mod workload;
 pub use workload::{Incident, KINDS, ROLES, Workload};
@@ -53,6 +57,53 @@ impl fmt::Display for ScenarioError {
 }
 
 impl std::error::Error for ScenarioError {}
+
+/// `run`'s executor: each command applied to a project in memory, as a server applies it; a
+/// refusal placed on the line of the field it names.
+struct Local<'a> {
+    project: Project,
+    loader: &'a Loader,
+}
+
+impl plan::Executor for Local<'_> {
+    type Error = ScenarioError;
+
+    fn parent(&self) -> String {
+        format!("projects/{}", self.project.id)
+    }
+
+    fn execute(&mut self, cmd: Command, step: &plan::Step) -> Result<plan::Reply, ScenarioError> {
+        let applied = self.project.apply(&cmd).map_err(|e| {
+            let (field, at) = step.locate(e.field.as_deref());
+            self.loader.err(at, field, e.message)
+        })?;
+        view::changed(&self.project, &cmd, &applied).ok_or_else(|| {
+            self.loader.err(
+                step.at,
+                step.path.clone(),
+                format!("{}: nothing was created", step.doing),
+            )
+        })
+    }
+
+    fn refuse(&self, at: Location, field: String, message: String) -> ScenarioError {
+        self.loader.err(at, field, message)
+    }
+
+    fn log_stream(&mut self) -> Result<String, ScenarioError> {
+        // `load` creates flow logs itself (the API has no `capacity` or `created` yet).
+        Err(self.loader.err(
+            Location::UNKNOWN,
+            "flow_logs",
+            "flow logs are not created through commands yet",
+        ))
+    }
+}
+
+/// The last segment of a resource name: the id.
+fn id_of(name: &str) -> &str {
+    name.rsplit('/').next().unwrap_or(name)
+}
 
 /// Overrides from the command line.
 #[derive(Clone, Debug, Default)]
@@ -237,26 +288,38 @@ impl Loader {
         if self.opts.labels_only {
             cfg.truth = vpclab_sim::flowlog::TruthLevel::Labels;
         }
-        let mut w = World::new(cfg);
-        let mut names = Names::default();
-
-        for (vi, v) in d.vpcs.iter().enumerate() {
-            self.vpc(&mut w, &mut names, start, &format!("vpcs[{vi}]"), v)?;
+        // The VPCs go through the one funnel: the commands a server would store, applied to a
+        // project in memory as a server applies them (`plan`).
+        let mut local = Local {
+            project: Project::local("local", World::new(cfg), start, d.seed),
+            loader: &self,
+        };
+        let mut planner = Planner::new(&mut local);
+        for vi in 0..d.vpcs.len() {
+            planner.vpc(&d, vi)?;
         }
-        for (i, r) in d.enterprise_routers.iter().enumerate() {
-            self.router(
-                &mut w,
+        let mut names = Names::default();
+        let applied = planner.into_vpcs();
+        let project = &local.project;
+        for (vi, v) in d.vpcs.iter().enumerate() {
+            self.vpc_names(
+                project,
                 &mut names,
-                start,
-                &format!("enterprise_routers[{i}]"),
-                r,
+                vi,
+                &v.value,
+                &applied[&v.value.name.value],
             )?;
         }
+        let mut sim = local.project.sim;
+        let w = &mut sim.world;
+        for (i, r) in d.enterprise_routers.iter().enumerate() {
+            self.router(w, &mut names, start, &format!("enterprise_routers[{i}]"), r)?;
+        }
         for (i, p) in d.router_peerings.iter().enumerate() {
-            self.peering(&mut w, &mut names, &format!("router_peerings[{i}]"), p)?;
+            self.peering(w, &mut names, &format!("router_peerings[{i}]"), p)?;
         }
         for (i, r) in d.enterprise_routers.iter().enumerate() {
-            self.router_routes(&mut w, &names, &format!("enterprise_routers[{i}]"), r)?;
+            self.router_routes(w, &names, &format!("enterprise_routers[{i}]"), r)?;
         }
         for (i, x) in d.external_hosts.iter().enumerate() {
             let path = format!("external_hosts[{i}]");
@@ -302,7 +365,7 @@ impl Loader {
         }
 
         let plan = match &d.workload {
-            Some(wd) => Some(self.workload_topology(&mut w, &mut names, start, wd)?),
+            Some(wd) => Some(self.workload_topology(w, &mut names, start, wd)?),
             None => None,
         };
 
@@ -328,7 +391,7 @@ impl Loader {
                 .into_iter()
                 .filter(|(_, _, r)| r.value.target.value == "router")
             {
-                let route = self.route(&w, &names, vpc, &p, r)?;
+                let route = self.route(w, &names, vpc, &p, r)?;
                 w.add_route(table, route).map_err(|e| {
                     self.model(
                         e,
@@ -340,13 +403,12 @@ impl Loader {
             }
         }
         for (i, c) in d.ccns.iter().enumerate() {
-            self.ccn(&mut w, &mut names, start, &format!("ccns[{i}]"), c)?;
+            self.ccn(w, &mut names, start, &format!("ccns[{i}]"), c)?;
         }
         for (i, f) in d.flow_logs.iter().enumerate() {
-            self.flow_log(&mut w, &names, start, &format!("flow_logs[{i}]"), f)?;
+            self.flow_log(w, &names, start, &format!("flow_logs[{i}]"), f)?;
         }
 
-        let mut sim = Simulation::new(w, start, d.seed);
         // Explanations and captures show every packet of the run.
         sim.keep_outcomes(if self.opts.explain || self.opts.capture {
             usize::MAX
@@ -392,6 +454,41 @@ impl Loader {
         })
     }
 
+    /// The file's names of one VPC's resources → world indices, from what its commands
+    /// created; its interfaces join the hosts traffic names (each name once).
+    fn vpc_names(
+        &self,
+        p: &Project,
+        names: &mut Names,
+        vi: usize,
+        v: &doc::VpcDoc,
+        a: &plan::AppliedVpc,
+    ) -> Result<(), ScenarioError> {
+        let find = |c: Collection, name: &str| {
+            p.find(c, id_of(name))
+                .expect("the commands created every resource they named")
+        };
+        let vpc = find(Collection::Vpcs, &a.name);
+        names.vpcs.insert(v.name.value.clone(), vpc);
+        for (map, c, created) in [
+            (&mut names.groups, Collection::SecurityGroups, &a.groups),
+            (&mut names.acls, Collection::NetworkAcls, &a.acls),
+            (&mut names.tables, Collection::RouteTables, &a.tables),
+            (&mut names.subnets, Collection::Subnets, &a.subnets),
+            (&mut names.nats, Collection::NatGateways, &a.nats),
+        ] {
+            for (name, resource) in created {
+                map.insert((vpc, name.clone()), find(c, resource));
+            }
+        }
+        for (i, e) in v.enis.iter().enumerate() {
+            let eni = find(Collection::NetworkInterfaces, &a.enis[&e.value.name.value]);
+            let path = format!("vpcs[{vi}].enis[{i}]");
+            self.unique_endpoint(names, &e.value.name, &path, Endpoint::Eni(eni))?;
+        }
+        Ok(())
+    }
+
     fn format(&self, f: &S<doc::FormatDoc>) -> Result<Format, ScenarioError> {
         let r = match &f.value {
             doc::FormatDoc::Name(n) => n.parse::<Format>().map_err(|e| e.to_string()),
@@ -429,307 +526,6 @@ impl Loader {
                 format!("{path}.name"),
                 format!("`{}` names two hosts", name.value),
             ));
-        }
-        Ok(())
-    }
-
-    fn vpc(
-        &self,
-        w: &mut World,
-        names: &mut Names,
-        start: Time,
-        path: &str,
-        v: &S<doc::VpcDoc>,
-    ) -> Result<(), ScenarioError> {
-        let d = &v.value;
-        let cidr = self.cidr(&d.cidr, &format!("{path}.cidr"))?;
-        let mut fields = vec![("name", d.name.referenced), ("cidr", d.cidr.referenced)];
-        if let Some(r) = &d.region {
-            fields.push(("region", r.referenced));
-        }
-        let region = d.region.as_ref().map(|r| r.value.clone());
-        let vpc = w
-            .create_vpc_in(&d.name.value, d.id.clone(), cidr, region)
-            .map_err(|e| self.model(e, path, v.referenced, &fields))?;
-        names.vpcs.insert(d.name.value.clone(), vpc);
-        if let Some(igw) = &d.internet_gateway {
-            let id = match &igw.value {
-                doc::IgwDoc::Enabled(false) => None,
-                doc::IgwDoc::Enabled(true) => Some(None),
-                doc::IgwDoc::WithId { id } => Some(Some(id.clone())),
-            };
-            if let Some(id) = id {
-                w.create_internet_gateway(vpc, id)
-                    .map_err(|e| self.model(e, path, igw.referenced, &[] as &[(&str, Location)]))?;
-            }
-        }
-        // Groups first with no rules, so rules can reference any group of the VPC.
-        for (i, g) in d.security_groups.iter().enumerate() {
-            let p = format!("{path}.security_groups[{i}]");
-            let idx = w
-                .create_security_group(&g.value.name.value, g.value.id.clone(), vpc, Vec::new())
-                .map_err(|e| {
-                    self.model(e, &p, g.referenced, &[("name", g.value.name.referenced)])
-                })?;
-            names.groups.insert((vpc, g.value.name.value.clone()), idx);
-        }
-        for (i, g) in d.security_groups.iter().enumerate() {
-            let p = format!("{path}.security_groups[{i}]");
-            let idx = names.groups[&(vpc, g.value.name.value.clone())];
-            let rules = self.sg_rules(
-                w.profile.sg_priority.is_some(),
-                names,
-                vpc,
-                &p,
-                &g.value.rules,
-            )?;
-            w.set_security_group_rules(start, idx, rules)
-                .map_err(|e| self.model(e, &p, g.referenced, &spans("rules", &g.value.rules)))?;
-        }
-        for (i, a) in d.network_acls.iter().enumerate() {
-            let p = format!("{path}.network_acls[{i}]");
-            let (entries, locs) = self.acl_entries(&p, &a.value.ingress, &a.value.egress)?;
-            let idx = w
-                .create_network_acl(&a.value.name.value, a.value.id.clone(), vpc, entries)
-                .map_err(|e| self.acl_error(e, &p, a.referenced, a.value.name.referenced, &locs))?;
-            names.acls.insert((vpc, a.value.name.value.clone()), idx);
-        }
-        // Routes to NAT gateways wait until the gateways exist (they need a subnet, and
-        // subnets name their route tables).
-        let is_nat =
-            |r: &S<doc::RouteDoc>| matches!(r.value.target.value.as_str(), "nat_gateway" | "nat");
-        // Routes to routers wait for the routers, which come after every VPC.
-        let is_router = |r: &S<doc::RouteDoc>| r.value.target.value == "router";
-        let mut later: Vec<(u32, String, &S<doc::RouteDoc>)> = Vec::new();
-        for (i, t) in d.route_tables.iter().enumerate() {
-            let p = format!("{path}.route_tables[{i}]");
-            let mut routes = Vec::new();
-            for (j, r) in t.value.routes.iter().enumerate() {
-                if !is_nat(r) && !is_router(r) {
-                    routes.push(self.route(w, names, vpc, &format!("{p}.routes[{j}]"), r)?);
-                }
-            }
-            let idx = w
-                .create_route_table(&t.value.name.value, t.value.id.clone(), vpc, routes)
-                .map_err(|e| {
-                    self.model(e, &p, t.referenced, &[("name", t.value.name.referenced)])
-                })?;
-            names.tables.insert((vpc, t.value.name.value.clone()), idx);
-            for (j, r) in t.value.routes.iter().enumerate() {
-                if is_nat(r) {
-                    later.push((idx, format!("{p}.routes[{j}]"), r));
-                }
-            }
-        }
-        let main = w.vpcs[vpc as usize].main_route_table;
-        for (j, r) in d.routes.iter().enumerate() {
-            let p = format!("{path}.routes[{j}]");
-            if is_nat(r) {
-                later.push((main, p, r));
-                continue;
-            }
-            if is_router(r) {
-                continue;
-            }
-            let route = self.route(w, names, vpc, &p, r)?;
-            w.add_route(main, route).map_err(|e| {
-                self.model(
-                    e,
-                    &p,
-                    r.referenced,
-                    &[("destination", r.value.destination.referenced)],
-                )
-            })?;
-        }
-        for (i, s) in d.subnets.iter().enumerate() {
-            let p = format!("{path}.subnets[{i}]");
-            let sd = &s.value;
-            let cidr = self.cidr(&sd.cidr, &format!("{p}.cidr"))?;
-            let idx = w
-                .create_subnet(&sd.name.value, sd.id.clone(), vpc, cidr, sd.zone.clone())
-                .map_err(|e| {
-                    self.model(
-                        e,
-                        &p,
-                        s.referenced,
-                        &[("name", sd.name.referenced), ("cidr", sd.cidr.referenced)],
-                    )
-                })?;
-            names.subnets.insert((vpc, sd.name.value.clone()), idx);
-            if let Some(a) = &sd.acl {
-                let acl = self.lookup(&names.acls, vpc, a, &format!("{p}.acl"), "network ACL")?;
-                w.associate_acl(idx, acl)
-                    .map_err(|e| self.model(e, &p, a.referenced, &[] as &[(&str, Location)]))?;
-            }
-            if let Some(t) = &sd.route_table {
-                let table = self.lookup(
-                    &names.tables,
-                    vpc,
-                    t,
-                    &format!("{p}.route_table"),
-                    "route table",
-                )?;
-                w.associate_route_table(idx, table)
-                    .map_err(|e| self.model(e, &p, t.referenced, &[] as &[(&str, Location)]))?;
-            }
-        }
-        // DNAT rules name interfaces, created below: set once they exist.
-        let mut dnat = Vec::new();
-        for (i, n) in d.nat_gateways.iter().enumerate() {
-            let p = format!("{path}.nat_gateways[{i}]");
-            let nd = &n.value;
-            let subnet = self.lookup(
-                &names.subnets,
-                vpc,
-                &nd.subnet,
-                &format!("{p}.subnet"),
-                "subnet",
-            )?;
-            let ip = nd
-                .ip
-                .as_ref()
-                .map(|s| self.ip(s, &format!("{p}.ip")))
-                .transpose()?;
-            let eip = nd
-                .eip
-                .as_ref()
-                .map(|s| self.ip(s, &format!("{p}.eip")))
-                .transpose()?;
-            let mut fields = vec![
-                ("name", nd.name.referenced),
-                ("subnet", nd.subnet.referenced),
-            ];
-            if let Some(s) = &nd.ip {
-                fields.push(("ip", s.referenced));
-            }
-            if let Some(s) = &nd.eip {
-                fields.push(("eip", s.referenced));
-            }
-            let spec = NatGatewaySpec {
-                name: nd.name.value.clone(),
-                id: nd.id.clone(),
-                subnet,
-                eip,
-                ip,
-                eni_id: nd.eni_id.clone(),
-            };
-            let idx = w
-                .create_nat_gateway(start, spec)
-                .map_err(|e| self.model(e, &p, n.referenced, &fields))?;
-            names.nats.insert((vpc, nd.name.value.clone()), idx);
-            if !nd.dnat.is_empty() {
-                dnat.push((idx, p, n));
-            }
-        }
-        for (table, p, r) in later {
-            let route = self.route(w, names, vpc, &p, r)?;
-            w.add_route(table, route).map_err(|e| {
-                self.model(
-                    e,
-                    &p,
-                    r.referenced,
-                    &[("destination", r.value.destination.referenced)],
-                )
-            })?;
-        }
-        for (i, e) in d.enis.iter().enumerate() {
-            let p = format!("{path}.enis[{i}]");
-            let ed = &e.value;
-            let subnet = self.lookup(
-                &names.subnets,
-                vpc,
-                &ed.subnet,
-                &format!("{p}.subnet"),
-                "subnet",
-            )?;
-            let ip = ed
-                .ip
-                .as_ref()
-                .map(|s| self.ip(s, &format!("{p}.ip")))
-                .transpose()?;
-            let eip = ed
-                .eip
-                .as_ref()
-                .map(|s| self.ip(s, &format!("{p}.eip")))
-                .transpose()?;
-            let mut groups = Vec::new();
-            for (j, g) in ed.security_groups.iter().enumerate() {
-                groups.push(self.lookup(
-                    &names.groups,
-                    vpc,
-                    g,
-                    &format!("{p}.security_groups[{j}]"),
-                    "security group",
-                )?);
-            }
-            let spec = EniSpec {
-                name: ed.name.value.clone(),
-                id: ed.id.clone(),
-                subnet,
-                ip,
-                eip,
-                security_groups: groups,
-                instance_id: ed.instance_id.clone(),
-                instance_type: ed.instance_type.clone(),
-                host: host(&ed.listen, ed.auto_reply),
-                requester_managed: false,
-            };
-            let mut fields = vec![
-                ("name", ed.name.referenced),
-                ("subnet", ed.subnet.referenced),
-            ];
-            if let Some(s) = &ed.ip {
-                fields.push(("ip", s.referenced));
-            }
-            if let Some(s) = &ed.eip {
-                fields.push(("eip", s.referenced));
-            }
-            let idx = w
-                .create_eni(start, spec)
-                .map_err(|err| self.model(err, &p, e.referenced, &fields))?;
-            if let Some(b) = &ed.bandwidth {
-                w.set_eni_bandwidth(start, idx, Some(b.value))
-                    .map_err(|err| self.model(err, &p, b.referenced, &[] as &[(&str, Location)]))?;
-            }
-            self.unique_endpoint(names, &ed.name, &p, Endpoint::Eni(idx))?;
-        }
-        for (idx, p, n) in dnat {
-            let mut rules = Vec::new();
-            for (j, r) in n.value.dnat.iter().enumerate() {
-                let rp = format!("{p}.dnat[{j}]");
-                let protocol = match r.value.protocol.value.to_ascii_lowercase().as_str() {
-                    "tcp" | "6" => 6,
-                    "udp" | "17" => 17,
-                    _ => {
-                        return Err(self.err(
-                            r.value.protocol.referenced,
-                            format!("{rp}.protocol"),
-                            "a DNAT rule forwards `tcp` or `udp`",
-                        ));
-                    }
-                };
-                let to = match r.value.to.value.parse::<Ipv4Addr>() {
-                    Ok(ip) => ip,
-                    Err(_) => match self.endpoint(names, &r.value.to, &format!("{rp}.to"))? {
-                        Endpoint::Eni(e) => w.enis[e as usize].ip,
-                        _ => {
-                            return Err(self.err(
-                                r.value.to.referenced,
-                                format!("{rp}.to"),
-                                "a DNAT rule forwards to an interface of the VPC",
-                            ));
-                        }
-                    },
-                };
-                rules.push(vpclab_sim::nat::Dnat {
-                    protocol,
-                    port: r.value.port,
-                    to,
-                    to_port: r.value.to_port,
-                });
-            }
-            w.set_nat_dnat(idx, rules)
-                .map_err(|e| self.model(e, &p, n.referenced, &[] as &[(&str, Location)]))?;
         }
         Ok(())
     }

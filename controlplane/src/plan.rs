@@ -16,16 +16,65 @@
 
 use std::collections::BTreeMap;
 
+use serde_saphyr::Location;
+
 use crate::api::command::Command;
 use crate::api::pb;
 use crate::doc;
 
-/// What one command does, in words: `doing` for a refusal ("creating VPC `main`"), `label`
-/// for the line that reports it done ("main", "web-sg: 2 rules").
+/// What one command does, in words, and where the file says it: `doing` for a refusal
+/// ("creating VPC `main`"), `label` for the line that reports it done ("main", "web-sg: 2
+/// rules"); `path` and `at` the item of the file (`vpcs[0].subnets[1]`, its position);
+/// `fields` the request's fields as the file names them (`subnet.cidr` → `cidr`, with its
+/// position): a refusal that names a request field is placed on the longest that matches.
 #[derive(Debug, Clone)]
 pub struct Step {
     pub doing: String,
     pub label: String,
+    pub path: String,
+    pub at: Location,
+    pub fields: Vec<(String, String, Location)>,
+}
+
+impl Step {
+    fn at(mut self, path: impl Into<String>, at: Location) -> Step {
+        self.path = path.into();
+        self.at = at;
+        self
+    }
+
+    fn field(mut self, request: impl Into<String>, file: impl Into<String>, at: Location) -> Step {
+        self.fields.push((request.into(), file.into(), at));
+        self
+    }
+
+    /// Where a refused request field stands in the file: its path there and position.
+    pub fn locate(&self, field: Option<&str>) -> (String, Location) {
+        let Some(field) = field else {
+            return (self.path.clone(), self.at);
+        };
+        let hit = self
+            .fields
+            .iter()
+            .filter(|(request, _, _)| {
+                field == request
+                    || field.starts_with(&format!("{request}."))
+                    || field.starts_with(&format!("{request}["))
+            })
+            .max_by_key(|(request, _, _)| request.len());
+        match hit {
+            Some((request, file, at)) => (
+                format!("{}.{file}{}", self.path, &field[request.len()..]),
+                *at,
+            ),
+            // A field the file does not name: the request's own path under the item's
+            // (`subnet.cidr` → `vpcs[0].subnets[1].cidr`).
+            None => match field.split_once('.') {
+                Some((_, rest)) => (format!("{}.{rest}", self.path), self.at),
+                None => (self.path.clone(), self.at),
+            },
+        }
+    }
 }
 
 /// Where the commands go.
@@ -35,8 +84,9 @@ pub trait Executor {
     fn parent(&self) -> String;
     /// Applies one command; answers with the resource it created or changed.
     fn execute(&mut self, cmd: Command, step: &Step) -> Result<Reply, Self::Error>;
-    /// A mistake in the file (or an answer that does not fit the request).
-    fn refuse(&self, message: String) -> Self::Error;
+    /// A mistake in the file at `field` (its path there) and `at` (its position), or an
+    /// answer that does not fit the request.
+    fn refuse(&self, at: Location, field: String, message: String) -> Self::Error;
     /// The log stream the file's flow logs deliver to.
     fn log_stream(&mut self) -> Result<String, Self::Error>;
 }
@@ -153,25 +203,13 @@ pub fn not_applied(d: &doc::Scenario) -> Vec<String> {
 /// Applies the scenario's topology and flow logs through `exec`, in dependency order; the
 /// first refusal stops it.
 pub fn apply<E: Executor>(d: &doc::Scenario, exec: &mut E) -> Result<(), E::Error> {
-    let parent = exec.parent();
-    let mut p = Planner {
-        exec,
-        parent,
-        vpcs: BTreeMap::new(),
-        subnets: BTreeMap::new(),
-        enis: BTreeMap::new(),
-        nat_enis: BTreeMap::new(),
-        routers: BTreeMap::new(),
-        router_tables: BTreeMap::new(),
-        attachments: BTreeMap::new(),
-        ccns: BTreeMap::new(),
-    };
-    for v in &d.vpcs {
-        p.vpc(d, &v.value)?;
+    let mut p = Planner::new(exec);
+    for vi in 0..d.vpcs.len() {
+        p.vpc(d, vi)?;
     }
     p.routers(d)?;
-    for v in &d.vpcs {
-        p.routes_to_routers(&v.value)?;
+    for vi in 0..d.vpcs.len() {
+        p.routes_to_routers(d, vi)?;
     }
     for h in &d.external_hosts {
         p.external_host(&h.value)?;
@@ -188,8 +226,9 @@ pub fn apply<E: Executor>(d: &doc::Scenario, exec: &mut E) -> Result<(), E::Erro
     Ok(())
 }
 
-/// What the commands created so far that later ones name, by the file's names.
-struct Planner<'e, E: Executor> {
+/// The translation, one part of the file at a time, keeping what the commands created so far
+/// that later ones name (by the file's names).
+pub struct Planner<'e, E: Executor> {
     exec: &'e mut E,
     parent: String,
     vpcs: BTreeMap<String, AppliedVpc>,
@@ -206,21 +245,51 @@ struct Planner<'e, E: Executor> {
     ccns: BTreeMap<String, String>,
 }
 
-/// What one VPC's commands created that later steps refer to.
-struct AppliedVpc {
-    name: String,
-    main_route_table: String,
-    igw: String,
-    tables: BTreeMap<String, String>,
-    nats: BTreeMap<String, String>,
-    subnets: BTreeMap<String, String>,
+/// What one VPC's commands created, by the file's names: resource names.
+#[derive(Debug, Default)]
+pub struct AppliedVpc {
+    pub name: String,
+    pub main_route_table: String,
+    pub igw: String,
+    pub groups: BTreeMap<String, String>,
+    pub acls: BTreeMap<String, String>,
+    pub tables: BTreeMap<String, String>,
+    pub subnets: BTreeMap<String, String>,
+    pub nats: BTreeMap<String, String>,
+    pub enis: BTreeMap<String, String>,
 }
 
 fn step(doing: impl Into<String>, label: impl Into<String>) -> Step {
     Step {
         doing: doing.into(),
         label: label.into(),
+        path: String::new(),
+        at: Location::UNKNOWN,
+        fields: Vec::new(),
     }
+}
+
+/// The routes of `routes` that `keep` keeps, each with its index in the file.
+fn numbered(
+    routes: &[doc::S<doc::RouteDoc>],
+    keep: impl Fn(&doc::S<doc::RouteDoc>) -> bool,
+) -> Vec<(usize, &doc::S<doc::RouteDoc>)> {
+    routes.iter().enumerate().filter(|(_, r)| keep(r)).collect()
+}
+
+/// A route table request's routes as the file numbers them.
+fn route_fields(mut step: Step, chosen: &[(usize, &doc::S<doc::RouteDoc>)]) -> Step {
+    for (k, &(j, r)) in chosen.iter().enumerate() {
+        let request = format!("route_table.routes[{k}]");
+        step = step
+            .field(&request, format!("routes[{j}]"), r.referenced)
+            .field(
+                format!("{request}.destination"),
+                format!("routes[{j}].destination"),
+                r.value.destination.referenced,
+            );
+    }
+    step
 }
 
 fn mask(path: &str) -> Option<prost_types::FieldMask> {
@@ -307,21 +376,56 @@ fn attachment_kind(k: &str) -> Option<pb::AttachmentKind> {
     })
 }
 
-impl<E: Executor> Planner<'_, E> {
+impl<'e, E: Executor> Planner<'e, E> {
+    pub fn new(exec: &'e mut E) -> Self {
+        Planner {
+            parent: exec.parent(),
+            exec,
+            vpcs: BTreeMap::new(),
+            subnets: BTreeMap::new(),
+            enis: BTreeMap::new(),
+            nat_enis: BTreeMap::new(),
+            routers: BTreeMap::new(),
+            router_tables: BTreeMap::new(),
+            attachments: BTreeMap::new(),
+            ccns: BTreeMap::new(),
+        }
+    }
+
+    /// The executor the commands go to.
+    pub fn executor(&mut self) -> &mut E {
+        self.exec
+    }
+
+    /// The VPCs applied so far, by the file's names.
+    pub fn into_vpcs(self) -> BTreeMap<String, AppliedVpc> {
+        self.vpcs
+    }
+
     /// Applies `cmd` and reads the answer as the resource `T`.
     fn run<T: TryFrom<Reply>>(&mut self, cmd: Command, step: Step) -> Result<T, E::Error> {
         let reply = self.exec.execute(cmd, &step)?;
         let kind = reply.kind();
         T::try_from(reply).map_err(|_| {
-            self.exec.refuse(format!(
-                "{}: the answer was a {kind}, not the resource asked for",
-                step.doing
-            ))
+            self.exec.refuse(
+                step.at,
+                step.path.clone(),
+                format!(
+                    "{}: the answer was a {kind}, not the resource asked for",
+                    step.doing
+                ),
+            )
         })
     }
 
-    fn refuse<T>(&self, message: String) -> Result<T, E::Error> {
-        Err(self.exec.refuse(message))
+    fn refuse<T>(&self, at: Location, field: String, message: String) -> Result<T, E::Error> {
+        Err(self.exec.refuse(at, field, message))
+    }
+
+    /// A refusal placed nowhere in particular (the translations `load` does not share yet
+    /// and has checked before).
+    fn fail<T>(&self, message: String) -> Result<T, E::Error> {
+        self.refuse(Location::UNKNOWN, String::new(), message)
     }
 
     /// A name of `map`, or the refusal naming what is missing.
@@ -333,11 +437,16 @@ impl<E: Executor> Planner<'_, E> {
     ) -> Result<String, E::Error> {
         match map.get(name) {
             Some(n) => Ok(n.clone()),
-            None => self.refuse(missing()),
+            None => self.fail(missing()),
         }
     }
 
-    fn vpc(&mut self, d: &doc::Scenario, v: &doc::VpcDoc) -> Result<(), E::Error> {
+    /// The file's VPC `vi` with everything in it: groups and their rules, ACLs, route
+    /// tables, subnets, NAT gateways, interfaces, DNAT rules (routes to routers wait).
+    pub fn vpc(&mut self, d: &doc::Scenario, vi: usize) -> Result<(), E::Error> {
+        let item = &d.vpcs[vi];
+        let v = &item.value;
+        let path = format!("vpcs[{vi}]");
         let vname = v.name.value.clone();
         // A VPC without a region is in the scenario's; where CCNs join regions the file's
         // region is the VPC's, elsewhere the server's project has its own.
@@ -346,6 +455,13 @@ impl<E: Executor> Planner<'_, E> {
             (None, Some(r)) if !d.ccns.is_empty() => r.clone(),
             _ => String::new(),
         };
+        let mut create = step(format!("creating VPC `{vname}`"), &vname)
+            .at(&path, item.referenced)
+            .field("vpc.display_name", "name", v.name.referenced)
+            .field("vpc.cidr", "cidr", v.cidr.referenced);
+        if let Some(r) = &v.region {
+            create = create.field("vpc.region", "region", r.referenced);
+        }
         let vpc: pb::Vpc = self.run(
             Command::CreateVpc(pb::CreateVpcRequest {
                 parent: self.parent.clone(),
@@ -357,36 +473,42 @@ impl<E: Executor> Planner<'_, E> {
                 }),
                 vpc_id: v.id.clone().unwrap_or_default(),
             }),
-            step(format!("creating VPC `{vname}`"), &vname),
+            create,
         )?;
-
-        let igw_id = match v.internet_gateway.as_ref().map(|g| &g.value) {
-            None | Some(doc::IgwDoc::Enabled(false)) => None,
-            Some(doc::IgwDoc::Enabled(true)) => Some(String::new()),
-            Some(doc::IgwDoc::WithId { id }) => Some(id.clone()),
+        let mut applied = AppliedVpc {
+            name: vpc.name.clone(),
+            main_route_table: vpc.main_route_table.clone(),
+            ..AppliedVpc::default()
         };
-        let mut igw = String::new();
-        if let Some(id) = igw_id {
-            let g: pb::InternetGateway = self.run(
-                Command::CreateInternetGateway(pb::CreateInternetGatewayRequest {
-                    parent: self.parent.clone(),
-                    internet_gateway: Some(pb::InternetGateway {
-                        vpc: vpc.name.clone(),
-                        ..Default::default()
+
+        if let Some(g) = &v.internet_gateway {
+            let id = match &g.value {
+                doc::IgwDoc::Enabled(false) => None,
+                doc::IgwDoc::Enabled(true) => Some(String::new()),
+                doc::IgwDoc::WithId { id } => Some(id.clone()),
+            };
+            if let Some(id) = id {
+                let igw: pb::InternetGateway = self.run(
+                    Command::CreateInternetGateway(pb::CreateInternetGatewayRequest {
+                        parent: self.parent.clone(),
+                        internet_gateway: Some(pb::InternetGateway {
+                            vpc: vpc.name.clone(),
+                            ..Default::default()
+                        }),
+                        internet_gateway_id: id,
                     }),
-                    internet_gateway_id: id,
-                }),
-                step(
-                    format!("creating the internet gateway of VPC `{vname}`"),
-                    format!("internet gateway of {vname}"),
-                ),
-            )?;
-            igw = g.name;
+                    step(
+                        format!("creating the internet gateway of VPC `{vname}`"),
+                        format!("internet gateway of {vname}"),
+                    )
+                    .at(&path, g.referenced),
+                )?;
+                applied.igw = igw.name;
+            }
         }
 
         // Every group first, with no rules, so rules can reference any group of the VPC.
-        let mut groups: BTreeMap<String, String> = BTreeMap::new();
-        for g in &v.security_groups {
+        for (i, g) in v.security_groups.iter().enumerate() {
             let gname = &g.value.name.value;
             let created: pb::SecurityGroup = self.run(
                 Command::CreateSecurityGroup(pb::CreateSecurityGroupRequest {
@@ -401,38 +523,96 @@ impl<E: Executor> Planner<'_, E> {
                 step(
                     format!("creating security group `{gname}` of VPC `{vname}`"),
                     gname,
+                )
+                .at(format!("{path}.security_groups[{i}]"), g.referenced)
+                .field(
+                    "security_group.display_name",
+                    "name",
+                    g.value.name.referenced,
                 ),
             )?;
-            groups.insert(gname.clone(), created.name);
+            applied.groups.insert(gname.clone(), created.name);
         }
-        for g in v
-            .security_groups
-            .iter()
-            .filter(|g| !g.value.rules.is_empty())
-        {
+        for (i, g) in v.security_groups.iter().enumerate() {
+            if g.value.rules.is_empty() {
+                continue;
+            }
             let gname = &g.value.name.value;
-            let rules = self.sg_rules(&g.value.rules, &groups)?;
+            let gpath = format!("{path}.security_groups[{i}]");
+            let rules = self.sg_rules(&gpath, &g.value.rules, &applied.groups)?;
             let n = rules.len();
+            let mut update = step(
+                format!("setting the rules of security group `{gname}` of VPC `{vname}`"),
+                format!("{gname}: {}", plural(n, "rule")),
+            )
+            .at(&gpath, g.referenced);
+            for (k, r) in g.value.rules.iter().enumerate() {
+                let pb = format!("security_group.rules[{k}]");
+                let yaml = format!("rules[{k}]");
+                update = update.field(&pb, &yaml, r.referenced);
+                if let Some(p) = &r.value.ports {
+                    update =
+                        update.field(format!("{pb}.ports"), format!("{yaml}.ports"), p.referenced);
+                }
+                if let Some(a) = &r.value.action {
+                    update = update.field(
+                        format!("{pb}.action"),
+                        format!("{yaml}.action"),
+                        a.referenced,
+                    );
+                }
+            }
             self.run::<pb::SecurityGroup>(
                 Command::UpdateSecurityGroup(pb::UpdateSecurityGroupRequest {
                     security_group: Some(pb::SecurityGroup {
-                        name: groups[gname].clone(),
+                        name: applied.groups[gname].clone(),
                         rules,
                         ..Default::default()
                     }),
                     update_mask: mask("rules"),
                 }),
-                step(
-                    format!("setting the rules of security group `{gname}` of VPC `{vname}`"),
-                    format!("{gname}: {}", plural(n, "rule")),
-                ),
+                update,
             )?;
         }
 
-        let mut acls: BTreeMap<String, String> = BTreeMap::new();
-        for a in &v.network_acls {
+        for (i, a) in v.network_acls.iter().enumerate() {
             let aname = &a.value.name.value;
-            let entries = self.acl_entries(&a.value)?;
+            let apath = format!("{path}.network_acls[{i}]");
+            let mut create = step(
+                format!("creating network ACL `{aname}` of VPC `{vname}`"),
+                aname,
+            )
+            .at(&apath, a.referenced)
+            .field("network_acl.display_name", "name", a.value.name.referenced);
+            let sides = [("ingress", &a.value.ingress), ("egress", &a.value.egress)];
+            let mut k = 0;
+            for (side, list) in sides {
+                for (j, e) in list.iter().enumerate() {
+                    let pb = format!("network_acl.entries[{k}]");
+                    let yaml = format!("{side}[{j}]");
+                    create = create
+                        .field(&pb, &yaml, e.referenced)
+                        .field(
+                            format!("{pb}.number"),
+                            format!("{yaml}.rule"),
+                            e.value.rule.referenced,
+                        )
+                        .field(
+                            format!("{pb}.rule"),
+                            format!("{yaml}.rule"),
+                            e.value.rule.referenced,
+                        );
+                    if let Some(p) = &e.value.ports {
+                        create = create.field(
+                            format!("{pb}.ports"),
+                            format!("{yaml}.ports"),
+                            p.referenced,
+                        );
+                    }
+                    k += 1;
+                }
+            }
+            let entries = self.acl_entries(&apath, &a.value)?;
             let created: pb::NetworkAcl = self.run(
                 Command::CreateNetworkAcl(pb::CreateNetworkAclRequest {
                     parent: self.parent.clone(),
@@ -444,26 +624,19 @@ impl<E: Executor> Planner<'_, E> {
                     }),
                     network_acl_id: a.value.id.clone().unwrap_or_default(),
                 }),
-                step(
-                    format!("creating network ACL `{aname}` of VPC `{vname}`"),
-                    aname,
-                ),
+                create,
             )?;
-            acls.insert(aname.clone(), created.name);
+            applied.acls.insert(aname.clone(), created.name);
         }
 
-        let mut applied = AppliedVpc {
-            name: vpc.name.clone(),
-            main_route_table: vpc.main_route_table.clone(),
-            igw,
-            tables: BTreeMap::new(),
-            nats: BTreeMap::new(),
-            subnets: BTreeMap::new(),
-        };
-        let plain = |r: &&doc::S<doc::RouteDoc>| !is_nat_route(r) && !is_router_route(r);
-        for t in &v.route_tables {
+        // Routes through NAT gateways wait for the gateways (they need subnets, which name
+        // route tables), routes to routers for the routers (after every VPC).
+        let plain = |r: &doc::S<doc::RouteDoc>| !is_nat_route(r) && !is_router_route(r);
+        for (i, t) in v.route_tables.iter().enumerate() {
             let tname = &t.value.name.value;
-            let routes = self.routes(t.value.routes.iter().filter(plain), &applied, &vname)?;
+            let tpath = format!("{path}.route_tables[{i}]");
+            let chosen = numbered(&t.value.routes, plain);
+            let routes = self.routes(&tpath, &chosen, &applied, &vname)?;
             let created: pb::RouteTable = self.run(
                 Command::CreateRouteTable(pb::CreateRouteTableRequest {
                     parent: self.parent.clone(),
@@ -475,32 +648,60 @@ impl<E: Executor> Planner<'_, E> {
                     }),
                     route_table_id: t.value.id.clone().unwrap_or_default(),
                 }),
-                step(
-                    format!("creating route table `{tname}` of VPC `{vname}`"),
-                    tname,
+                route_fields(
+                    step(
+                        format!("creating route table `{tname}` of VPC `{vname}`"),
+                        tname,
+                    )
+                    .at(&tpath, t.referenced)
+                    .field(
+                        "route_table.display_name",
+                        "name",
+                        t.value.name.referenced,
+                    ),
+                    &chosen,
                 ),
             )?;
             applied.tables.insert(tname.clone(), created.name);
         }
-        if v.routes.iter().any(|r| plain(&r)) {
-            let main = self.routes(v.routes.iter().filter(plain), &applied, &vname)?;
+        let chosen = numbered(&v.routes, plain);
+        if !chosen.is_empty() {
             let table = applied.main_route_table.clone();
-            self.set_routes(&table, main, "main route table", &vname)?;
+            self.set_routes(
+                (&path, item.referenced),
+                &table,
+                &chosen,
+                &applied,
+                "main route table",
+                &vname,
+            )?;
         }
 
-        for s in &v.subnets {
-            let s = &s.value;
-            let sname = &s.name.value;
-            let network_acl = match &s.acl {
-                Some(a) => self.known(&acls, &a.value, || {
-                    format!("subnet `{sname}`: no network ACL `{}`", a.value)
-                })?,
+        for (i, s) in v.subnets.iter().enumerate() {
+            let spath = format!("{path}.subnets[{i}]");
+            let sd = &s.value;
+            let sname = &sd.name.value;
+            let mut create = step(format!("creating subnet `{sname}` of VPC `{vname}`"), sname)
+                .at(&spath, s.referenced)
+                .field("subnet.display_name", "name", sd.name.referenced)
+                .field("subnet.cidr", "cidr", sd.cidr.referenced);
+            let network_acl = match &sd.acl {
+                Some(a) => {
+                    create = create.field("subnet.network_acl", "acl", a.referenced);
+                    self.in_vpc(&applied.acls, a, format!("{spath}.acl"), "network ACL")?
+                }
                 None => String::new(),
             };
-            let route_table = match &s.route_table {
-                Some(t) => self.known(&applied.tables, &t.value, || {
-                    format!("subnet `{sname}`: no route table `{}`", t.value)
-                })?,
+            let route_table = match &sd.route_table {
+                Some(t) => {
+                    create = create.field("subnet.route_table", "route_table", t.referenced);
+                    self.in_vpc(
+                        &applied.tables,
+                        t,
+                        format!("{spath}.route_table"),
+                        "route table",
+                    )?
+                }
                 None => String::new(),
             };
             let created: pb::Subnet = self.run(
@@ -509,45 +710,57 @@ impl<E: Executor> Planner<'_, E> {
                     subnet: Some(pb::Subnet {
                         display_name: sname.clone(),
                         vpc: vpc.name.clone(),
-                        cidr: s.cidr.value.clone(),
-                        zone: s.zone.clone().unwrap_or_default(),
+                        cidr: sd.cidr.value.clone(),
+                        zone: sd.zone.clone().unwrap_or_default(),
                         network_acl,
                         route_table,
                         ..Default::default()
                     }),
-                    subnet_id: s.id.clone().unwrap_or_default(),
+                    subnet_id: sd.id.clone().unwrap_or_default(),
                 }),
-                step(format!("creating subnet `{sname}` of VPC `{vname}`"), sname),
+                create,
             )?;
             self.subnets.insert(sname.clone(), created.name.clone());
             applied.subnets.insert(sname.clone(), created.name);
         }
 
-        // NAT gateways once their subnets exist, then the routes through them (each table
-        // gets its whole list again).
-        for n in &v.nat_gateways {
-            let n = &n.value;
-            let nname = &n.name.value;
-            let subnet = self.known(&applied.subnets, &n.subnet.value, || {
-                format!("NAT gateway `{nname}`: no subnet `{}`", n.subnet.value)
-            })?;
+        for (i, n) in v.nat_gateways.iter().enumerate() {
+            let npath = format!("{path}.nat_gateways[{i}]");
+            let nd = &n.value;
+            let nname = &nd.name.value;
+            let subnet = self.in_vpc(
+                &applied.subnets,
+                &nd.subnet,
+                format!("{npath}.subnet"),
+                "subnet",
+            )?;
+            let mut create = step(
+                format!("creating NAT gateway `{nname}` of VPC `{vname}`"),
+                nname,
+            )
+            .at(&npath, n.referenced)
+            .field("nat_gateway.display_name", "name", nd.name.referenced)
+            .field("nat_gateway.subnet", "subnet", nd.subnet.referenced);
+            if let Some(s) = &nd.ip {
+                create = create.field("nat_gateway.private_ip", "ip", s.referenced);
+            }
+            if let Some(s) = &nd.eip {
+                create = create.field("nat_gateway.elastic_ip", "eip", s.referenced);
+            }
             let created: pb::NatGateway = self.run(
                 Command::CreateNatGateway(pb::CreateNatGatewayRequest {
                     parent: self.parent.clone(),
                     nat_gateway: Some(pb::NatGateway {
                         display_name: nname.clone(),
                         subnet,
-                        private_ip: text(n.ip.as_ref()),
-                        elastic_ip: text(n.eip.as_ref()),
+                        private_ip: text(nd.ip.as_ref()),
+                        elastic_ip: text(nd.eip.as_ref()),
                         ..Default::default()
                     }),
-                    nat_gateway_id: n.id.clone().unwrap_or_default(),
-                    network_interface_id: n.eni_id.clone().unwrap_or_default(),
+                    nat_gateway_id: nd.id.clone().unwrap_or_default(),
+                    network_interface_id: nd.eni_id.clone().unwrap_or_default(),
                 }),
-                step(
-                    format!("creating NAT gateway `{nname}` of VPC `{vname}`"),
-                    nname,
-                ),
+                create,
             )?;
             self.nat_enis
                 .entry(nname.clone())
@@ -555,94 +768,152 @@ impl<E: Executor> Planner<'_, E> {
                 .push(created.network_interface);
             applied.nats.insert(nname.clone(), created.name);
         }
-        let unrouted = |r: &&doc::S<doc::RouteDoc>| !is_router_route(r);
-        for t in v
-            .route_tables
-            .iter()
-            .filter(|t| t.value.routes.iter().any(is_nat_route))
-        {
+        // Each table with routes through a NAT gateway gets its whole list again.
+        let unrouted = |r: &doc::S<doc::RouteDoc>| !is_router_route(r);
+        for (i, t) in v.route_tables.iter().enumerate() {
+            if !t.value.routes.iter().any(is_nat_route) {
+                continue;
+            }
             let tname = &t.value.name.value;
-            let all = self.routes(t.value.routes.iter().filter(unrouted), &applied, &vname)?;
+            let chosen = numbered(&t.value.routes, unrouted);
             let table = applied.tables[tname].clone();
-            self.set_routes(&table, all, &format!("route table `{tname}`"), &vname)?;
+            let what = format!("route table `{tname}`");
+            let tpath = format!("{path}.route_tables[{i}]");
+            self.set_routes(
+                (&tpath, t.referenced),
+                &table,
+                &chosen,
+                &applied,
+                &what,
+                &vname,
+            )?;
         }
         if v.routes.iter().any(is_nat_route) {
-            let all = self.routes(v.routes.iter().filter(unrouted), &applied, &vname)?;
+            let chosen = numbered(&v.routes, unrouted);
             let table = applied.main_route_table.clone();
-            self.set_routes(&table, all, "main route table", &vname)?;
+            self.set_routes(
+                (&path, item.referenced),
+                &table,
+                &chosen,
+                &applied,
+                "main route table",
+                &vname,
+            )?;
         }
 
-        // This VPC's interfaces by name and by address (a DNAT rule may name one either way).
-        let mut enis: BTreeMap<String, String> = BTreeMap::new();
+        // This VPC's interfaces by address (a DNAT rule may name one so).
         let mut eni_ips: BTreeMap<String, String> = BTreeMap::new();
-        for e in &v.enis {
-            let e = &e.value;
-            let ename = &e.name.value;
-            let subnet = self.known(&applied.subnets, &e.subnet.value, || {
-                format!("ENI `{ename}`: no subnet `{}`", e.subnet.value)
-            })?;
-            let security_groups = e
-                .security_groups
-                .iter()
-                .map(|g| {
-                    self.known(&groups, &g.value, || {
-                        format!("ENI `{ename}`: no security group `{}`", g.value)
-                    })
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let (listen_tcp, listen_udp) = listen(&e.listen);
+        for (i, e) in v.enis.iter().enumerate() {
+            let epath = format!("{path}.enis[{i}]");
+            let ed = &e.value;
+            let ename = &ed.name.value;
+            let subnet = self.in_vpc(
+                &applied.subnets,
+                &ed.subnet,
+                format!("{epath}.subnet"),
+                "subnet",
+            )?;
+            let mut create = step(
+                format!("creating network interface `{ename}` of VPC `{vname}`"),
+                ename,
+            )
+            .at(&epath, e.referenced)
+            .field("network_interface.display_name", "name", ed.name.referenced)
+            .field("network_interface.subnet", "subnet", ed.subnet.referenced);
+            if let Some(s) = &ed.ip {
+                create = create.field("network_interface.private_ip", "ip", s.referenced);
+            }
+            if let Some(s) = &ed.eip {
+                create = create.field("network_interface.elastic_ip", "eip", s.referenced);
+            }
+            if let Some(b) = &ed.bandwidth {
+                create = create.field("network_interface.bandwidth", "bandwidth", b.referenced);
+            }
+            let mut security_groups = Vec::new();
+            for (k, g) in ed.security_groups.iter().enumerate() {
+                let field = format!("{epath}.security_groups[{k}]");
+                security_groups.push(self.in_vpc(&applied.groups, g, field, "security group")?);
+                create = create.field(
+                    format!("network_interface.security_groups[{k}]"),
+                    format!("security_groups[{k}]"),
+                    g.referenced,
+                );
+            }
+            let (listen_tcp, listen_udp) = listen(&ed.listen);
             let created: pb::NetworkInterface = self.run(
                 Command::CreateNetworkInterface(pb::CreateNetworkInterfaceRequest {
                     parent: self.parent.clone(),
                     network_interface: Some(pb::NetworkInterface {
                         display_name: ename.clone(),
                         subnet,
-                        private_ip: text(e.ip.as_ref()),
-                        elastic_ip: text(e.eip.as_ref()),
+                        private_ip: text(ed.ip.as_ref()),
+                        elastic_ip: text(ed.eip.as_ref()),
                         security_groups,
-                        instance_id: e.instance_id.clone().unwrap_or_default(),
-                        instance_type: e.instance_type.clone().unwrap_or_default(),
+                        instance_id: ed.instance_id.clone().unwrap_or_default(),
+                        instance_type: ed.instance_type.clone().unwrap_or_default(),
                         listen_tcp,
                         listen_udp,
-                        auto_reply: Some(e.auto_reply),
+                        auto_reply: Some(ed.auto_reply),
+                        bandwidth: ed.bandwidth.as_ref().map(|b| b.value),
                         ..Default::default()
                     }),
-                    network_interface_id: e.id.clone().unwrap_or_default(),
+                    network_interface_id: ed.id.clone().unwrap_or_default(),
                 }),
-                step(
-                    format!("creating network interface `{ename}` of VPC `{vname}`"),
-                    ename,
-                ),
+                create,
             )?;
             eni_ips.insert(created.private_ip.clone(), created.name.clone());
-            enis.insert(ename.clone(), created.name.clone());
+            applied.enis.insert(ename.clone(), created.name.clone());
             self.enis.insert(ename.clone(), created.name);
         }
         // DNAT rules name interfaces: set once they exist.
-        for n in v.nat_gateways.iter().filter(|n| !n.value.dnat.is_empty()) {
+        for (i, n) in v.nat_gateways.iter().enumerate() {
+            if n.value.dnat.is_empty() {
+                continue;
+            }
+            let npath = format!("{path}.nat_gateways[{i}]");
             let nname = &n.value.name.value;
+            let mut update = step(
+                format!("setting the DNAT rules of NAT gateway `{nname}` of VPC `{vname}`"),
+                format!("{nname}: {}", plural(n.value.dnat.len(), "DNAT rule")),
+            )
+            .at(&npath, n.referenced);
             let mut dnat_rules = Vec::new();
-            for r in &n.value.dnat {
-                let r = &r.value;
-                let to = &r.to.value;
-                let by = if to.parse::<std::net::Ipv4Addr>().is_ok() {
-                    &eni_ips
+            for (j, r) in n.value.dnat.iter().enumerate() {
+                let rpath = format!("{npath}.dnat[{j}]");
+                let rd = &r.value;
+                let protocol = rd.protocol.value.to_ascii_lowercase();
+                if !matches!(protocol.as_str(), "tcp" | "6" | "udp" | "17") {
+                    return self.refuse(
+                        rd.protocol.referenced,
+                        format!("{rpath}.protocol"),
+                        "a DNAT rule forwards `tcp` or `udp`".into(),
+                    );
+                }
+                let to = &rd.to.value;
+                let eni = if to.parse::<std::net::Ipv4Addr>().is_ok() {
+                    eni_ips.get(to)
                 } else {
-                    &enis
+                    applied.enis.get(to)
                 };
-                let to = self.known(by, to, || {
-                    format!(
-                        "NAT gateway `{nname}`: a DNAT rule forwards to `{to}`, no interface of VPC `{vname}`"
-                    )
-                })?;
+                let Some(to) = eni.cloned() else {
+                    return self.refuse(
+                        rd.to.referenced,
+                        format!("{rpath}.to"),
+                        format!("a DNAT rule forwards to an interface of the VPC, not `{to}`"),
+                    );
+                };
+                update = update.field(
+                    format!("nat_gateway.dnat_rules[{j}]"),
+                    format!("dnat[{j}]"),
+                    r.referenced,
+                );
                 dnat_rules.push(pb::DnatRule {
-                    protocol: r.protocol.value.to_ascii_lowercase(),
-                    port: r.port.into(),
+                    protocol,
+                    port: rd.port.into(),
                     to,
-                    to_port: r.to_port.into(),
+                    to_port: rd.to_port.into(),
                 });
             }
-            let k = dnat_rules.len();
             self.run::<pb::NatGateway>(
                 Command::UpdateNatGateway(pb::UpdateNatGatewayRequest {
                     nat_gateway: Some(pb::NatGateway {
@@ -652,38 +923,82 @@ impl<E: Executor> Planner<'_, E> {
                     }),
                     update_mask: mask("dnat_rules"),
                 }),
-                step(
-                    format!("setting the DNAT rules of NAT gateway `{nname}` of VPC `{vname}`"),
-                    format!("{nname}: {}", plural(k, "DNAT rule")),
-                ),
+                update,
             )?;
         }
         self.vpcs.insert(vname, applied);
         Ok(())
     }
 
+    /// The resource name of `name` among a VPC's resources of one kind, or the refusal
+    /// listing the names the VPC has.
+    fn in_vpc(
+        &self,
+        map: &BTreeMap<String, String>,
+        name: &doc::S<String>,
+        field: String,
+        kind: &str,
+    ) -> Result<String, E::Error> {
+        match map.get(&name.value) {
+            Some(n) => Ok(n.clone()),
+            None => {
+                let known: Vec<&str> = map.keys().map(String::as_str).collect();
+                let known = if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                };
+                self.refuse(
+                    name.referenced,
+                    field,
+                    format!(
+                        "no {kind} named `{}` in this VPC (known: {known})",
+                        name.value
+                    ),
+                )
+            }
+        }
+    }
+
     fn sg_rules(
         &self,
+        path: &str,
         rules: &[doc::S<doc::SgRuleDoc>],
         groups: &BTreeMap<String, String>,
     ) -> Result<Vec<pb::SecurityGroupRule>, E::Error> {
         let mut out = Vec::new();
-        for r in rules {
+        for (i, r) in rules.iter().enumerate() {
+            let p = format!("{path}.rules[{i}]");
             let r = &r.value;
             let remote = match &r.remote.value {
                 doc::RemoteDoc::Cidr(c) => pb::security_group_rule::Remote::Cidr(c.clone()),
-                doc::RemoteDoc::Group { group } => pb::security_group_rule::Remote::SecurityGroup(
-                    self.known(groups, group, || format!("no security group `{group}`"))?,
-                ),
+                doc::RemoteDoc::Group { group } => {
+                    let g = doc::S::new(group.clone(), r.remote.referenced, r.remote.defined);
+                    let name =
+                        self.in_vpc(groups, &g, format!("{p}.remote.group"), "security group")?;
+                    pb::security_group_rule::Remote::SecurityGroup(name)
+                }
             };
             let Some(direction) = direction(&r.direction.value) else {
-                return self.refuse(format!("unknown direction `{}`", r.direction.value));
+                return self.refuse(
+                    r.direction.referenced,
+                    format!("{p}.direction"),
+                    crate::parse::direction(&r.direction.value)
+                        .err()
+                        .unwrap_or_default(),
+                );
             };
             let action = match &r.action {
                 None => pb::RuleAction::Allow as i32,
                 Some(a) => match action(&a.value) {
-                    Some(a) => a,
-                    None => return self.refuse(format!("unknown action `{}`", a.value)),
+                    Some(x) => x,
+                    None => {
+                        return self.refuse(
+                            a.referenced,
+                            format!("{p}.action"),
+                            crate::parse::action(&a.value).err().unwrap_or_default(),
+                        );
+                    }
                 },
             };
             out.push(pb::SecurityGroupRule {
@@ -705,66 +1020,120 @@ impl<E: Executor> Planner<'_, E> {
         Ok(out)
     }
 
-    fn acl_entries(&self, a: &doc::AclDoc) -> Result<Vec<pb::NetworkAclEntry>, E::Error> {
-        let ingress = a.ingress.iter().map(|e| (pb::Direction::Ingress, e));
-        let egress = a.egress.iter().map(|e| (pb::Direction::Egress, e));
+    fn acl_entries(
+        &self,
+        path: &str,
+        a: &doc::AclDoc,
+    ) -> Result<Vec<pb::NetworkAclEntry>, E::Error> {
         let mut out = Vec::new();
-        for (dir, e) in ingress.chain(egress) {
-            let e = &e.value;
-            let Ok(number) = u32::try_from(e.rule.value) else {
-                return self.refuse(format!("bad rule number {}", e.rule.value));
-            };
-            let Some(action) = action(&e.action.value) else {
-                return self.refuse(format!("unknown action `{}`", e.action.value));
-            };
-            out.push(pb::NetworkAclEntry {
-                number,
-                direction: dir as i32,
-                action,
-                protocol: protocol(&e.protocol.value),
-                ports: ports(e.ports.as_ref()),
-                source_ports: ports(e.source_ports.as_ref()),
-                icmp_type: byte(e.icmp_type.as_ref()),
-                icmp_code: byte(e.icmp_code.as_ref()),
-                cidr: e.cidr.value.clone(),
-                description: e.description.clone().unwrap_or_default(),
-            });
+        let sides = [
+            (pb::Direction::Ingress, "ingress", &a.ingress),
+            (pb::Direction::Egress, "egress", &a.egress),
+        ];
+        for (dir, side, list) in sides {
+            for (i, e) in list.iter().enumerate() {
+                let p = format!("{path}.{side}[{i}]");
+                let e = &e.value;
+                let Ok(number) = u32::try_from(e.rule.value) else {
+                    return self.refuse(
+                        e.rule.referenced,
+                        format!("{p}.rule"),
+                        "rule number must be positive".into(),
+                    );
+                };
+                let Some(action) = action(&e.action.value) else {
+                    return self.refuse(
+                        e.action.referenced,
+                        format!("{p}.action"),
+                        crate::parse::action(&e.action.value)
+                            .err()
+                            .unwrap_or_default(),
+                    );
+                };
+                out.push(pb::NetworkAclEntry {
+                    number,
+                    direction: dir as i32,
+                    action,
+                    protocol: protocol(&e.protocol.value),
+                    ports: ports(e.ports.as_ref()),
+                    source_ports: ports(e.source_ports.as_ref()),
+                    icmp_type: byte(e.icmp_type.as_ref()),
+                    icmp_code: byte(e.icmp_code.as_ref()),
+                    cidr: e.cidr.value.clone(),
+                    description: e.description.clone().unwrap_or_default(),
+                });
+            }
         }
         Ok(out)
     }
 
-    /// A VPC's routes as the API takes them: its internet gateway, NAT gateways and the
-    /// routers created so far are named by their resource names.
-    fn routes<'a>(
+    /// A VPC's routes as the API takes them (`chosen`: the file's index of each): its
+    /// internet gateway, NAT gateways and the routers created so far are named by their
+    /// resource names. `path` is the table's (or the VPC's, for its main table's `routes`).
+    fn routes(
         &self,
-        routes: impl IntoIterator<Item = &'a doc::S<doc::RouteDoc>>,
+        path: &str,
+        chosen: &[(usize, &doc::S<doc::RouteDoc>)],
         vpc: &AppliedVpc,
         vname: &str,
     ) -> Result<Vec<pb::Route>, E::Error> {
         let mut out = Vec::new();
-        for r in routes {
+        for &(j, r) in chosen {
+            let p = format!("{path}.routes[{j}]");
             let r = &r.value;
+            let target_at = r.target.referenced;
             let target = match r.target.value.as_str() {
-                "internet_gateway" | "igw" if !vpc.igw.is_empty() => {
-                    pb::route::Target::InternetGateway(vpc.igw.clone())
+                "internet_gateway" | "igw" if vpc.igw.is_empty() => {
+                    return self.refuse(
+                        target_at,
+                        format!("{p}.target"),
+                        "the VPC has no internet gateway (set `internet_gateway: true`)".into(),
+                    );
                 }
+                "internet_gateway" | "igw" => pb::route::Target::InternetGateway(vpc.igw.clone()),
                 "blackhole" => pb::route::Target::Blackhole(true),
                 "nat_gateway" | "nat" => {
-                    let n = r.nat_gateway.as_ref().map_or("", |n| n.value.as_str());
-                    pb::route::Target::NatGateway(self.known(&vpc.nats, n, || {
-                        format!("VPC `{vname}`: no NAT gateway `{n}`")
-                    })?)
+                    let Some(n) = &r.nat_gateway else {
+                        return self.refuse(
+                            target_at,
+                            format!("{p}.nat_gateway"),
+                            "a `nat_gateway` route names its gateway: `nat_gateway: NAME`".into(),
+                        );
+                    };
+                    pb::route::Target::NatGateway(self.in_vpc(
+                        &vpc.nats,
+                        n,
+                        format!("{p}.nat_gateway"),
+                        "NAT gateway",
+                    )?)
                 }
                 "router" => {
-                    let n = r.router.as_ref().map_or("", |n| n.value.as_str());
-                    pb::route::Target::EnterpriseRouter(self.known(&self.routers, n, || {
-                        format!("VPC `{vname}`: no enterprise router `{n}`")
-                    })?)
+                    let Some(n) = &r.router else {
+                        return self.refuse(
+                            target_at,
+                            format!("{p}.router"),
+                            "a `router` route names the router: `router: NAME`".into(),
+                        );
+                    };
+                    match self.routers.get(&n.value) {
+                        Some(x) => pb::route::Target::EnterpriseRouter(x.clone()),
+                        None => {
+                            return self.refuse(
+                                n.referenced,
+                                format!("{p}.router"),
+                                format!("no enterprise router named `{}` (VPC `{vname}`)", n.value),
+                            );
+                        }
+                    }
                 }
-                o => {
-                    return self.refuse(format!(
-                        "VPC `{vname}`: route target `{o}` cannot be applied"
-                    ));
+                other => {
+                    return self.refuse(
+                        target_at,
+                        format!("{p}.target"),
+                        format!(
+                            "unknown route target `{other}` (expected internet_gateway, nat_gateway or blackhole)"
+                        ),
+                    );
                 }
             };
             out.push(pb::Route {
@@ -775,15 +1144,27 @@ impl<E: Executor> Planner<'_, E> {
         Ok(out)
     }
 
-    /// Replaces a route table's routes (all but `local`).
+    /// Replaces a route table's routes (all but `local`) with the `chosen` routes of the
+    /// file's item at `path` (a table, or the VPC for its main table's `routes`).
     fn set_routes(
         &mut self,
+        (path, at): (&str, Location),
         table: &str,
-        routes: Vec<pb::Route>,
+        chosen: &[(usize, &doc::S<doc::RouteDoc>)],
+        vpc: &AppliedVpc,
         what: &str,
         vname: &str,
     ) -> Result<(), E::Error> {
+        let routes = self.routes(path, chosen, vpc, vname)?;
         let n = routes.len();
+        let update = route_fields(
+            step(
+                format!("setting the routes of the {what} of VPC `{vname}`"),
+                format!("{what} of {vname}: {}", plural(n, "route")),
+            )
+            .at(path, at),
+            chosen,
+        );
         self.run::<pb::RouteTable>(
             Command::UpdateRouteTable(pb::UpdateRouteTableRequest {
                 route_table: Some(pb::RouteTable {
@@ -793,37 +1174,49 @@ impl<E: Executor> Planner<'_, E> {
                 }),
                 update_mask: mask("routes"),
             }),
-            step(
-                format!("setting the routes of the {what} of VPC `{vname}`"),
-                format!("{what} of {vname}: {}", plural(n, "route")),
-            ),
+            update,
         )?;
         Ok(())
     }
 
     /// The VPCs' routes to routers, now that the routers exist (each table gets its whole
     /// list again).
-    fn routes_to_routers(&mut self, v: &doc::VpcDoc) -> Result<(), E::Error> {
+    fn routes_to_routers(&mut self, d: &doc::Scenario, vi: usize) -> Result<(), E::Error> {
+        let item = &d.vpcs[vi];
+        let v = &item.value;
+        let path = format!("vpcs[{vi}]");
         let vname = &v.name.value;
         let a = self.vpcs.remove(vname).expect("every VPC was applied");
+        let all = |_: &doc::S<doc::RouteDoc>| true;
         let result = (|| {
-            for t in v
-                .route_tables
-                .iter()
-                .filter(|t| t.value.routes.iter().any(is_router_route))
-            {
+            for (i, t) in v.route_tables.iter().enumerate() {
+                if !t.value.routes.iter().any(is_router_route) {
+                    continue;
+                }
                 let tname = &t.value.name.value;
-                let all = self.routes(&t.value.routes, &a, vname)?;
+                let what = format!("route table `{tname}`");
+                let tpath = format!("{path}.route_tables[{i}]");
+                let chosen = numbered(&t.value.routes, all);
                 self.set_routes(
+                    (&tpath, t.referenced),
                     &a.tables[tname],
-                    all,
-                    &format!("route table `{tname}`"),
+                    &chosen,
+                    &a,
+                    &what,
                     vname,
                 )?;
             }
             if v.routes.iter().any(is_router_route) {
-                let all = self.routes(&v.routes, &a, vname)?;
-                self.set_routes(&a.main_route_table, all, "main route table", vname)?;
+                let chosen = numbered(&v.routes, all);
+                let table = a.main_route_table.clone();
+                self.set_routes(
+                    (&path, item.referenced),
+                    &table,
+                    &chosen,
+                    &a,
+                    "main route table",
+                    vname,
+                )?;
             }
             Ok(())
         })();
@@ -837,7 +1230,7 @@ impl<E: Executor> Planner<'_, E> {
             .get(&(router.to_string(), table.to_string()))
         {
             Some(t) => Ok(t.clone()),
-            None => self.refuse(format!(
+            None => self.fail(format!(
                 "enterprise router `{router}`: no route table `{table}`"
             )),
         }
@@ -899,7 +1292,7 @@ impl<E: Executor> Planner<'_, E> {
             let aname = &a.name.value;
             let kind_name = a.kind.as_ref().map_or("vpc", |k| k.value.as_str());
             let Some(kind) = attachment_kind(kind_name) else {
-                return self.refuse(format!("unknown attachment kind `{kind_name}`"));
+                return self.fail(format!("unknown attachment kind `{kind_name}`"));
             };
             let route_table = match &a.route_table {
                 Some(t) => self.router_table(rname, &t.value)?,
@@ -921,7 +1314,7 @@ impl<E: Executor> Planner<'_, E> {
             if kind == pb::AttachmentKind::Vpc {
                 let vname = a.vpc.as_ref().map_or("", |v| v.value.as_str());
                 let Some(v) = self.vpcs.get(vname) else {
-                    return self.refuse(format!(
+                    return self.fail(format!(
                         "attachment `{aname}` of router `{rname}`: no VPC `{vname}`"
                     ));
                 };
@@ -1040,7 +1433,7 @@ impl<E: Executor> Planner<'_, E> {
                     Some(a) => match self.attachments.get(&(rname.clone(), a.value.clone())) {
                         Some(att) => pb::router_route::Target::Attachment(att.clone()),
                         None => {
-                            return self.refuse(format!(
+                            return self.fail(format!(
                                 "route table `{tname}` of router `{rname}`: no attachment `{}`",
                                 a.value
                             ));
@@ -1088,7 +1481,7 @@ impl<E: Executor> Planner<'_, E> {
                 {
                     Some(a) => a.clone(),
                     None => {
-                        return self.refuse(format!(
+                        return self.fail(format!(
                             "external host `{hname}`: no attachment `{}` on a router named `{}`",
                             site.attachment, site.router
                         ));
@@ -1122,14 +1515,14 @@ impl<E: Executor> Planner<'_, E> {
         for v in &x.vpcs {
             match self.vpcs.get(&v.value) {
                 Some(a) => vpcs.push(a.name.clone()),
-                None => return self.refuse(format!("CCN `{cname}`: no VPC `{}`", v.value)),
+                None => return self.fail(format!("CCN `{cname}`: no VPC `{}`", v.value)),
             }
         }
         let mut limits = Vec::new();
         for l in &x.bandwidth_limits {
             let l = &l.value;
             let [a, b] = l.regions.as_slice() else {
-                return self.refuse(format!(
+                return self.fail(format!(
                     "CCN `{cname}`: a bandwidth limit names two regions"
                 ));
             };
@@ -1169,17 +1562,17 @@ impl<E: Executor> Planner<'_, E> {
             // A NAT gateway flow log: the gateway's interface.
             return match self.nat_enis.get(n).map(Vec::as_slice) {
                 Some([eni]) => Ok(eni.clone()),
-                Some([_, _, ..]) => self.refuse(format!(
+                Some([_, _, ..]) => self.fail(format!(
                     "flow log `{fname}`: `{n}` names NAT gateways in several VPCs"
                 )),
-                _ => self.refuse(format!("flow log `{fname}`: no NAT gateway `{n}`")),
+                _ => self.fail(format!("flow log `{fname}`: no NAT gateway `{n}`")),
             };
         }
         if let (Some(router), Some(att)) = (&r.router, &r.attachment) {
             // A router flow log: an attachment of a router (a peering's side by its name).
             return match self.attachments.get(&(router.clone(), att.clone())) {
                 Some(a) => Ok(a.clone()),
-                None => self.refuse(format!(
+                None => self.fail(format!(
                     "flow log `{fname}`: no attachment `{att}` on a router named `{router}`"
                 )),
             };
@@ -1197,7 +1590,7 @@ impl<E: Executor> Planner<'_, E> {
                 (&vpcs, v, "VPC")
             }
             _ => {
-                return self.refuse(format!(
+                return self.fail(format!(
                     "flow log `{fname}`: give exactly one of eni, subnet, vpc or router and attachment"
                 ));
             }
@@ -1215,13 +1608,13 @@ impl<E: Executor> Planner<'_, E> {
             Some("accepted" | "accept") => pb::TrafficFilter::Accepted,
             Some("rejected" | "reject") => pb::TrafficFilter::Rejected,
             Some(o) => {
-                return self.refuse(format!("flow log `{fname}`: unknown traffic filter `{o}`"));
+                return self.fail(format!("flow log `{fname}`: unknown traffic filter `{o}`"));
             }
         };
         let window_seconds = match &f.window {
             Some(w) => match u32::try_from(w.value) {
                 Ok(s) => s,
-                Err(_) => return self.refuse(format!("flow log `{fname}`: window too large")),
+                Err(_) => return self.fail(format!("flow log `{fname}`: window too large")),
             },
             None => 0,
         };
@@ -1326,8 +1719,8 @@ mod tests {
             })
         }
 
-        fn refuse(&self, message: String) -> String {
-            message
+        fn refuse(&self, _: Location, field: String, message: String) -> String {
+            format!("{field}: {message}")
         }
 
         fn log_stream(&mut self) -> Result<String, String> {

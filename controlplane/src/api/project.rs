@@ -201,6 +201,23 @@ impl Project {
         })
     }
 
+    /// A project on a world already configured (a scenario's account, region, capture and
+    /// truth settings): `vpclab run` applies a file's commands to one, as a server would.
+    pub fn local(id: &str, world: World, start: Time, seed: u64) -> Project {
+        let provider = world.profile.provider;
+        Project {
+            id: id.to_string(),
+            provider,
+            sim: Simulation::new(world, start, seed),
+            start,
+            applied: 1,
+            record_seq: 0,
+            etags: BTreeMap::new(),
+            formats: BTreeMap::new(),
+            speed: 0.0,
+        }
+    }
+
     pub fn world(&self) -> &World {
         &self.sim.world
     }
@@ -574,7 +591,13 @@ impl Project {
                 let idx = self
                     .sim
                     .world
-                    .transact(|w| w.create_eni(now, spec))
+                    .transact(|w| {
+                        let idx = w.create_eni(now, spec)?;
+                        if e.bandwidth.is_some() {
+                            w.set_eni_bandwidth(now, idx, e.bandwidth)?;
+                        }
+                        Ok(idx)
+                    })
                     .map_err(|e| {
                         rename_field(eni_field(ApiError::model(e, "network_interface")))
                     })?;

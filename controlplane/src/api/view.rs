@@ -121,6 +121,7 @@ pub fn network_interface(p: &Project, i: u32) -> pb::NetworkInterface {
         listen_udp: e.host.udp.iter().map(|&x| u32::from(x)).collect(),
         auto_reply: Some(e.host.auto_reply),
         etag: p.etag(C::NetworkInterfaces, &e.id),
+        bandwidth: e.bandwidth.as_ref().map(|b| b.rate()),
     }
 }
 
@@ -496,4 +497,57 @@ pub fn cloud_connect_network(p: &Project, i: u32) -> pb::CloudConnectNetwork {
             .collect(),
         etag: p.etag(C::CloudConnectNetworks, &c.id),
     }
+}
+
+/// The resource a create or update command made or changed, as the API answers it (`None`
+/// for the other commands).
+pub fn changed(
+    p: &Project,
+    cmd: &crate::api::command::Command,
+    a: &crate::api::project::Applied,
+) -> Option<crate::plan::Reply> {
+    use crate::api::command::Command as K;
+    use crate::plan::Reply;
+    let id = a.id.as_deref()?;
+    let at = |c: C| p.find(c, id);
+    Some(match cmd {
+        K::CreateVpc(_) | K::UpdateVpc(_) => Reply::from(vpc(p, at(C::Vpcs)?)),
+        K::CreateSubnet(_) | K::UpdateSubnet(_) => subnet(p, at(C::Subnets)?).into(),
+        K::CreateNetworkInterface(_) | K::UpdateNetworkInterface(_) => {
+            network_interface(p, at(C::NetworkInterfaces)?).into()
+        }
+        K::CreateSecurityGroup(_) | K::UpdateSecurityGroup(_) => {
+            security_group(p, at(C::SecurityGroups)?).into()
+        }
+        K::CreateNetworkAcl(_) | K::UpdateNetworkAcl(_) => {
+            network_acl(p, at(C::NetworkAcls)?).into()
+        }
+        K::CreateRouteTable(_) | K::UpdateRouteTable(_) => {
+            route_table(p, at(C::RouteTables)?).into()
+        }
+        K::CreateInternetGateway(_) => internet_gateway(p, at(C::InternetGateways)?).into(),
+        K::CreateNatGateway(_) | K::UpdateNatGateway(_) => {
+            nat_gateway(p, at(C::NatGateways)?).into()
+        }
+        K::CreateExternalHost(_) => external_host(p, at(C::ExternalHosts)?).into(),
+        K::CreateLogGroup(_) | K::UpdateLogGroup(_) => log_group(p, at(C::LogGroups)?).into(),
+        K::CreateLogStream(_) => log_stream(p, at(C::LogStreams)?).into(),
+        K::CreateFlowLog(_) | K::UpdateFlowLog(_) => {
+            let i = at(C::FlowLogs)?;
+            flow_log(p, i, p.format_name(i)).into()
+        }
+        K::CreateEnterpriseRouter(_) | K::UpdateEnterpriseRouter(_) => {
+            enterprise_router(p, at(C::EnterpriseRouters)?).into()
+        }
+        K::CreateRouterAttachment(_) | K::UpdateRouterAttachment(_) => {
+            router_attachment(p, at(C::RouterAttachments)?).into()
+        }
+        K::CreateRouterRouteTable(_) | K::UpdateRouterRouteTable(_) => {
+            router_route_table(p, at(C::RouterRouteTables)?).into()
+        }
+        K::CreateCloudConnectNetwork(_) | K::UpdateCloudConnectNetwork(_) => {
+            cloud_connect_network(p, at(C::CloudConnectNetworks)?).into()
+        }
+        _ => return None,
+    })
 }
