@@ -5,7 +5,10 @@
 //! ID index in step with `logs` and `routers`.
 
 use super::*;
+use crate::flowlog::Scope;
+use crate::limits::{self, InstanceScope};
 use crate::router::AttachmentKind;
+use crate::time::Time;
 
 impl World {
     /// Registers the ID of a resource an inner catalog creates: the ID is drawn (and taken)

@@ -33,9 +33,19 @@
 //! captured after it: a packet over it is dropped on arrival, before the ACL and the security
 //! group, and appears in no record.
 
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use super::model::ip_key;
 use super::*;
 use crate::ccn::{self, Admission, Attachment, Bandwidth, Ccn};
-use crate::flowlog::CcnPoint;
+use crate::flowlog::collect::Observation;
+use crate::flowlog::{CaptureMeta, CcnPoint, Scope};
+use crate::ids;
+use crate::packet::Packet;
+use crate::policy::PacketView;
+use crate::time::{Span, Time};
+use crate::{Action, Direction};
 
 /// The CCN part of a packet's path: the learned route it took (from one attachment to
 /// another) and what the region pair's limit made of it.
@@ -588,7 +598,14 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::Provider;
+    use crate::Direction;
+    use crate::addr::Ipv4Net;
+    use crate::flowlog::{Filter, Scope};
+    use crate::host::Host;
+    use crate::packet::Packet;
+    use crate::policy::sg;
+    use crate::profile::{Profile, Provider};
+    use crate::time::{Span, Time};
 
     fn net(s: &str) -> Ipv4Net {
         Ipv4Net::parse_strict(s).unwrap()

@@ -3,8 +3,14 @@
 //! deleted once no route targets them. The per-packet side is `World::through_nat` and
 //! `World::back_through_nat`; the translation table is `crate::nat`.
 
+use std::net::Ipv4Addr;
+
+use super::model::ip_key;
 use super::*;
-use crate::packet::{TcpFlags, size};
+use crate::host::Host;
+use crate::nat;
+use crate::packet::{L4, Packet, TcpFlags, size};
+use crate::time::Time;
 
 /// What a new NAT gateway needs.
 #[derive(Clone, Debug, Default)]

@@ -1,4 +1,7 @@
-//! Deleting, renaming and updating resources: the rest of the one funnel, for the API.
+//! What deleting and renaming share across the kinds of resource: the refusal of a delete
+//! (`in_use`, `part_of_vpc`), tombstones (`bury`) and renames. Each kind's delete and updates
+//! sit with its create (`vpcs`, `endpoints`, `policy`, `flow_logs`, `gateways`, `catalog`);
+//! the tests of deletes, renames and updates are here.
 //!
 //! Deletes never cascade (AIP-135): a resource still in use is refused with
 //! `FailedPrecondition`, field `name`, a message naming what uses it and
@@ -12,9 +15,11 @@
 //! one. Like every operation, these validate everything before they change anything.
 
 use super::*;
+use crate::flowlog::Scope;
+use crate::limits;
 
 /// The refusal of a delete: `what` is still used by `deps` (kind, ID).
-fn in_use(what: String, mut deps: Vec<(Kind, String)>) -> ModelError {
+pub(super) fn in_use(what: String, mut deps: Vec<(Kind, String)>) -> ModelError {
     deps.sort();
     deps.dedup();
     let list: Vec<String> = deps.iter().map(|(k, id)| format!("{k} {id}")).collect();
@@ -29,7 +34,7 @@ fn in_use(what: String, mut deps: Vec<(Kind, String)>) -> ModelError {
 }
 
 /// The refusal to delete a resource that goes with its VPC.
-fn part_of_vpc(what: String, vpc: &Vpc) -> ModelError {
+pub(super) fn part_of_vpc(what: String, vpc: &Vpc) -> ModelError {
     ModelError::precondition(
         "name",
         format!(
@@ -94,295 +99,11 @@ impl World {
     }
 
     /// The live flow logs scoped to exactly this resource.
-    fn logs_scoped_to(&self, scope: Scope) -> impl Iterator<Item = (Kind, String)> + '_ {
+    pub(super) fn logs_scoped_to(&self, scope: Scope) -> impl Iterator<Item = (Kind, String)> + '_ {
         live(&self.flow_logs)
             .filter(move |(_, f)| f.collector.settings.scope == scope)
             .map(|(_, f)| (Kind::FlowLog, f.collector.settings.id.clone()))
     }
-
-    // ----- deletes -----
-
-    /// Deletes a VPC with its main route table, default security group and default ACL.
-    /// Refused while it has subnets, other security groups, ACLs or route tables, an internet
-    /// gateway, or flow logs scoped to it.
-    pub fn delete_vpc(&mut self, v: u32) -> Result<(), ModelError> {
-        let vpc = self.vpc(v)?;
-        // CCNs keep their attachments for good (`crate::ccn`: no detaching).
-        if let Some(c) = vpc.ccn {
-            let ccn = &self.ccns.items[c as usize].id;
-            return Err(ModelError::precondition(
-                "name",
-                format!("vpc `{}` is attached to CCN {ccn}", vpc.name),
-            )
-            .with_dependents(vec![ccn.clone()]));
-        }
-        let mut deps: Vec<(Kind, String)> = Vec::new();
-        deps.extend(
-            live(&self.subnets)
-                .filter(|(_, s)| s.vpc == v)
-                .map(|(_, s)| (Kind::Subnet, s.id.clone())),
-        );
-        deps.extend(
-            live(&self.security_groups)
-                .filter(|&(i, g)| g.vpc == v && i != vpc.default_sg)
-                .map(|(_, g)| (Kind::SecurityGroup, g.id.clone())),
-        );
-        deps.extend(
-            live(&self.acls)
-                .filter(|&(i, a)| a.vpc == v && Some(i) != vpc.default_acl)
-                .map(|(_, a)| (Kind::NetworkAcl, a.id.clone())),
-        );
-        deps.extend(
-            live(&self.route_tables)
-                .filter(|&(i, t)| t.vpc == v && i != vpc.main_route_table)
-                .map(|(_, t)| (Kind::RouteTable, t.id.clone())),
-        );
-        if let Some(g) = vpc.igw {
-            deps.push((Kind::InternetGateway, self.igws[g as usize].id.clone()));
-        }
-        deps.extend(self.logs_scoped_to(Scope::Vpc(v)));
-        deps.extend(self.attachments_of_vpc(&vpc.id));
-        if !deps.is_empty() {
-            return Err(in_use(format!("vpc `{}`", vpc.name), deps));
-        }
-        let (rt, sg, acl, node) = (
-            vpc.main_route_table,
-            vpc.default_sg,
-            vpc.default_acl,
-            vpc.node,
-        );
-        self.bury(Kind::RouteTable, rt);
-        self.bury(Kind::SecurityGroup, sg);
-        if let Some(a) = acl {
-            self.bury(Kind::NetworkAcl, a);
-        }
-        self.bury(Kind::Vpc, v);
-        self.graph.remove_node(node);
-        Ok(())
-    }
-
-    /// Deletes a subnet. Refused while network interfaces are in it or flow logs are scoped
-    /// to it.
-    pub fn delete_subnet(&mut self, s: u32) -> Result<(), ModelError> {
-        let subnet = self.subnet(s)?;
-        let mut deps: Vec<(Kind, String)> = live(&self.enis)
-            .filter(|(_, e)| e.subnet == s)
-            .map(|(_, e)| (Kind::Eni, e.id.clone()))
-            .collect();
-        deps.extend(self.logs_scoped_to(Scope::Subnet(s)));
-        if !deps.is_empty() {
-            return Err(in_use(format!("subnet `{}`", subnet.name), deps));
-        }
-        let node = subnet.node;
-        self.bury(Kind::Subnet, s);
-        self.graph.remove_node(node);
-        // Connections its (huawei) ACL tracked: nobody is left to use them.
-        self.conntrack.purge(Zone::Acl(s), |_| true);
-        self.settle_carried();
-        Ok(())
-    }
-
-    /// Deletes a network interface, releasing its private address and elastic IP for reuse.
-    /// Refused while flow logs are scoped to it.
-    ///
-    /// The flow-log windows that ended by `now` are closed first, so the interface is counted
-    /// in them (NODATA included). Its connections are dropped: their counters join the open
-    /// windows of the flow logs that counted them, so traffic it had before the delete is
-    /// still recorded when those windows close; it gets no NODATA for that last window.
-    /// Connections that other interfaces (and huawei's ACLs) track with its address stay until
-    /// they time out: a new interface given the address meanwhile matches them, as in a cloud.
-    pub fn delete_eni(&mut self, e: u32, now: Time) -> Result<(), ModelError> {
-        let eni = self.eni(e)?;
-        if eni.requester_managed {
-            // A cloud device's interface goes with its device.
-            let owner = self
-                .nats
-                .iter()
-                .find(|n| !n.deleted && n.eni == e)
-                .map(|n| (format!("NAT gateway {}", n.id), n.id.clone()))
-                .or_else(|| {
-                    self.routers
-                        .attachments
-                        .iter()
-                        .find(|a| !a.deleted && a.enis.contains(&e))
-                        .map(|a| (format!("router attachment {}", a.id), a.id.clone()))
-                });
-            if let Some((what, id)) = owner {
-                return Err(ModelError::precondition(
-                    "name",
-                    format!(
-                        "network interface `{}` belongs to {what} and goes with it: delete that instead",
-                        eni.name
-                    ),
-                )
-                .with_dependents(vec![id]));
-            }
-        }
-        self.delete_eni_managed(e, now)
-    }
-
-    /// Deletes an interface, a cloud device's included (its device is going).
-    pub(super) fn delete_eni_managed(&mut self, e: u32, now: Time) -> Result<(), ModelError> {
-        let eni = self.eni(e)?;
-        let deps: Vec<(Kind, String)> = self.logs_scoped_to(Scope::Eni(e)).collect();
-        if !deps.is_empty() {
-            return Err(in_use(format!("network interface `{}`", eni.name), deps));
-        }
-        let (vpc, ip, eip, node) = (eni.vpc, eni.ip, eni.eip, eni.node);
-        self.advance(now);
-        if self.private_ips.get(&ip_key(vpc, ip)) == Some(&e) {
-            self.private_ips.remove(&ip_key(vpc, ip));
-        }
-        if let Some(eip) = eip
-            && self.public_ips.get(&eip) == Some(&Endpoint::Eni(e))
-        {
-            self.public_ips.remove(&eip);
-        }
-        self.graph.remove_node(node);
-        self.bury(Kind::Eni, e);
-        // Its own connections go with it (their counters to the flow logs' open windows).
-        // Those other interfaces and ACLs track with its address time out as a cloud's would.
-        self.conntrack.purge(Zone::Eni(e), |_| true);
-        self.settle_carried();
-        // Groups referring to its groups no longer include its address.
-        self.recompile_vpc(vpc);
-        self.eni_logs[e as usize].clear();
-        Ok(())
-    }
-
-    /// Deletes a security group. Refused for a VPC's default group (it goes with the VPC),
-    /// and while network interfaces use it or other groups' rules refer to it.
-    pub fn delete_security_group(&mut self, g: u32) -> Result<(), ModelError> {
-        let group = self.security_group(g)?;
-        let vpc = &self.vpcs[group.vpc as usize];
-        if vpc.default_sg == g {
-            return Err(part_of_vpc(
-                format!("security group `{}` is the default group: it", group.name),
-                vpc,
-            ));
-        }
-        let mut deps: Vec<(Kind, String)> = live(&self.enis)
-            .filter(|(_, e)| e.security_groups.contains(&g))
-            .map(|(_, e)| (Kind::Eni, e.id.clone()))
-            .collect();
-        deps.extend(
-            live(&self.security_groups)
-                .filter(|&(i, other)| {
-                    i != g && other.rules.iter().any(|r| r.remote == Remote::Group(g))
-                })
-                .map(|(_, other)| (Kind::SecurityGroup, other.id.clone())),
-        );
-        if !deps.is_empty() {
-            return Err(in_use(format!("security group `{}`", group.name), deps));
-        }
-        self.bury(Kind::SecurityGroup, g);
-        Ok(())
-    }
-
-    /// Deletes a network ACL. Refused for a VPC's default ACL, and while subnets are
-    /// associated with it.
-    pub fn delete_network_acl(&mut self, a: u32) -> Result<(), ModelError> {
-        let acl = self.acl(a)?;
-        let vpc = &self.vpcs[acl.vpc as usize];
-        if vpc.default_acl == Some(a) {
-            return Err(part_of_vpc(
-                format!("network ACL `{}` is the default ACL: it", acl.name),
-                vpc,
-            ));
-        }
-        let deps: Vec<(Kind, String)> = live(&self.subnets)
-            .filter(|(_, s)| s.acl == Some(a))
-            .map(|(_, s)| (Kind::Subnet, s.id.clone()))
-            .collect();
-        if !deps.is_empty() {
-            return Err(in_use(format!("network ACL `{}`", acl.name), deps));
-        }
-        self.bury(Kind::NetworkAcl, a);
-        Ok(())
-    }
-
-    /// Deletes a route table. Refused for a VPC's main table, and while subnets are
-    /// associated with it.
-    pub fn delete_route_table(&mut self, t: u32) -> Result<(), ModelError> {
-        let table = self.route_table(t)?;
-        let vpc = &self.vpcs[table.vpc as usize];
-        if vpc.main_route_table == t {
-            return Err(part_of_vpc(
-                format!("route table `{}` is the main table: it", table.name),
-                vpc,
-            ));
-        }
-        let deps: Vec<(Kind, String)> = live(&self.subnets)
-            .filter(|(_, s)| s.route_table == t)
-            .map(|(_, s)| (Kind::Subnet, s.id.clone()))
-            .collect();
-        if !deps.is_empty() {
-            return Err(in_use(format!("route table `{}`", table.name), deps));
-        }
-        self.bury(Kind::RouteTable, t);
-        Ok(())
-    }
-
-    /// Detaches and deletes an internet gateway. Refused while routes target it (the
-    /// dependents are their tables) or network interfaces of its VPC have elastic IPs.
-    pub fn delete_internet_gateway(&mut self, g: u32) -> Result<(), ModelError> {
-        self.live_or_not_found(Kind::InternetGateway, g)?;
-        let igw = &self.igws[g as usize];
-        let mut deps: Vec<(Kind, String)> = live(&self.route_tables)
-            .filter(|(_, t)| {
-                t.routes
-                    .iter()
-                    .any(|r| r.target == Target::InternetGateway(g))
-            })
-            .map(|(_, t)| (Kind::RouteTable, t.id.clone()))
-            .collect();
-        deps.extend(
-            live(&self.enis)
-                .filter(|(_, e)| e.vpc == igw.vpc && e.eip.is_some())
-                .map(|(_, e)| (Kind::Eni, e.id.clone())),
-        );
-        if !deps.is_empty() {
-            return Err(in_use(format!("internet gateway {}", igw.id), deps));
-        }
-        let (vpc, node) = (igw.vpc, igw.node);
-        self.bury(Kind::InternetGateway, g);
-        self.vpcs[vpc as usize].igw = None;
-        self.graph.remove_node(node);
-        Ok(())
-    }
-
-    /// Deletes a host on the internet, releasing its address.
-    pub fn delete_external_host(&mut self, x: u32) -> Result<(), ModelError> {
-        self.live_or_not_found(Kind::ExternalHost, x)?;
-        let (ip, node) = (
-            self.externals[x as usize].ip,
-            self.externals[x as usize].node,
-        );
-        if self.public_ips.get(&ip) == Some(&Endpoint::External(x)) {
-            self.public_ips.remove(&ip);
-        }
-        self.graph.remove_node(node);
-        self.bury(Kind::ExternalHost, x);
-        Ok(())
-    }
-
-    /// Deletes a flow log: capture stops at `now`. The windows that ended by `now` close as
-    /// usual; the open window is flushed at once, its records (what it captured up to `now`,
-    /// and NODATA for the interfaces it covers that had nothing) keep that window's own
-    /// bounds, as every record of the window would have. Nothing captured is lost, nothing is
-    /// captured after.
-    pub fn delete_flow_log(&mut self, f: u32, now: Time) -> Result<(), ModelError> {
-        self.live_or_not_found(Kind::FlowLog, f)?;
-        self.advance(now);
-        self.drain_partials(f as usize);
-        let covered = self.covered_by(f as usize);
-        self.emit(f as usize, &covered);
-        self.bury(Kind::FlowLog, f);
-        self.uncover(f);
-        Ok(())
-    }
-
-    // ----- renames -----
 
     /// Renames a resource, with the name rules and the uniqueness scope of its creation: per
     /// VPC for subnets, security groups, ACLs and route tables; across the world for VPCs,
@@ -482,79 +203,23 @@ impl World {
         }
         Ok(())
     }
-
-    // ----- updates -----
-
-    /// Returns a subnet to its VPC's default ACL (aws), or to no ACL (the other clouds).
-    /// Takes effect for the next packet.
-    pub fn disassociate_acl(&mut self, subnet: u32) -> Result<(), ModelError> {
-        let vpc = self.subnet(subnet)?.vpc;
-        self.subnets[subnet as usize].acl = self.vpcs[vpc as usize].default_acl;
-        Ok(())
-    }
-
-    /// Replaces every route of a table but the `local` one, checked as at creation (errors
-    /// name `routes[i]`).
-    pub fn set_routes(&mut self, table: u32, routes: Vec<Route>) -> Result<(), ModelError> {
-        let vpc = self.route_table(table)?.vpc;
-        let cidr = self.vpcs[vpc as usize].cidr;
-        let all = self.checked_routes(vpc, cidr, routes)?;
-        self.route_tables[table as usize].routes = all;
-        Ok(())
-    }
-
-    /// Removes the route to `destination` from a table (not the `local` route).
-    pub fn remove_route(&mut self, table: u32, destination: Ipv4Net) -> Result<(), ModelError> {
-        let t = self.route_table(table)?;
-        let Some(i) = t.routes.iter().position(|r| r.destination == destination) else {
-            return Err(ModelError::not_found(
-                "destination",
-                format!("route table `{}` has no route to {destination}", t.name),
-            ));
-        };
-        if t.routes[i].target == Target::Local {
-            return Err(ModelError::invalid(
-                "destination",
-                "the `local` route goes with the VPC and cannot be removed",
-            ));
-        }
-        self.route_tables[table as usize].routes.remove(i);
-        Ok(())
-    }
-
-    /// Gives a network interface an elastic IP, replaces it, or (`None`) releases it; checked
-    /// as at creation (an address nothing else uses, an internet gateway on the VPC).
-    pub fn set_eni_elastic_ip(
-        &mut self,
-        eni: u32,
-        eip: Option<Ipv4Addr>,
-    ) -> Result<(), ModelError> {
-        let e = self.eni(eni)?;
-        let (vpc, old) = (e.vpc, e.eip);
-        if eip == old {
-            return Ok(());
-        }
-        if let Some(new) = eip {
-            self.check_elastic_ip(vpc, new)?;
-        }
-        if let Some(old) = old
-            && self.public_ips.get(&old) == Some(&Endpoint::Eni(eni))
-        {
-            self.public_ips.remove(&old);
-        }
-        if let Some(new) = eip {
-            self.public_ips.insert(new, Endpoint::Eni(eni));
-        }
-        self.enis[eni as usize].eip = eip;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
-    use crate::flowlog::LogStatus;
-    use crate::profile::Provider;
+    use crate::Direction;
+    use crate::addr::Ipv4Net;
+    use crate::flowlog::{Filter, LogStatus, Scope, TruthLevel};
+    use crate::host::Host;
+    use crate::ids;
+    use crate::packet::Packet;
+    use crate::policy::sg::Remote;
+    use crate::policy::{PortRange, acl, sg};
+    use crate::profile::{Profile, Provider};
+    use crate::time::{Span, Time};
 
     fn net(s: &str) -> Ipv4Net {
         Ipv4Net::parse_strict(s).unwrap()

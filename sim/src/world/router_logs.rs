@@ -30,9 +30,16 @@
 //! What it does not: MTU or TTL checks (their `packets-lost-*` counters stay 0), whole-router
 //! scopes (AWS `TransitGateway` resource type), packet captures of router crossings.
 
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
 use super::*;
-use crate::flowlog::{Loss, RouterEnd, RouterPath};
+use crate::flowlog::collect::Observation;
+use crate::flowlog::{CaptureMeta, Filter, Loss, RouterEnd, RouterPath, Scope};
+use crate::packet::Packet;
 use crate::router::{AttachmentKind, Hop};
+use crate::time::{Span, Time};
+use crate::{Action, Direction};
 
 impl World {
     /// The capture window of a new flow log of `scope` (the profile's default when `None`),
@@ -216,10 +223,16 @@ fn router_end(
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv4Addr;
+
     use super::*;
-    use crate::flowlog::LogStatus;
+    use crate::Direction;
+    use crate::addr::Ipv4Net;
+    use crate::flowlog::{Filter, LogStatus, Scope};
+    use crate::packet::Packet;
     use crate::policy::sg;
-    use crate::profile::Provider;
+    use crate::profile::{Profile, Provider};
+    use crate::time::{Span, Time};
 
     fn net(s: &str) -> Ipv4Net {
         Ipv4Net::parse_strict(s).unwrap()

@@ -13,8 +13,17 @@
 //! any packet. A packet the router cannot route is dropped there: the sender's record says
 //! ACCEPT and nothing appears downstream (D13).
 
+use std::net::Ipv4Addr;
+
 use super::*;
+use crate::addr::Ipv4Net;
+use crate::host::Host;
+use crate::ids;
+use crate::packet::Packet;
+use crate::policy::PacketView;
 use crate::router::{AttachmentKind, Hop, StaticRoute};
+use crate::time::Time;
+use crate::{Action, Direction};
 
 /// A VPC attachment's interface in one subnet: its address and id, when given.
 #[derive(Clone, Debug, Default)]

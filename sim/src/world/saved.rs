@@ -13,8 +13,14 @@
 //!
 //! Not here: anything that changes what a world does. A world read back is the world written.
 
+use std::sync::Arc;
+
+use petgraph::stable_graph::{EdgeIndex, NodeIndex, StableUnGraph};
+
+use super::model::{Map, map};
 use super::*;
-use petgraph::stable_graph::EdgeIndex;
+use crate::policy::classify::Classifier;
+use crate::verdict::By;
 
 /// The world's topology graph, which adds what petgraph does not show and a snapshot needs
 /// to rebuild its exact layout: how many node slots it has (petgraph's `node_bound` stops at
@@ -213,6 +219,8 @@ pub mod map {
 
 #[cfg(test)]
 mod tests {
+    use petgraph::stable_graph::NodeIndex;
+
     use super::*;
 
     /// Every node's neighbours in the order a search visits them.

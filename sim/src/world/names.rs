@@ -1,0 +1,271 @@
+//! Addresses and names: the address that reaches an endpoint and the endpoint an address
+//! designates, the names of endpoints and of the hops between them, and decisions in plain
+//! words ([`World::describe`]).
+
+use std::net::Ipv4Addr;
+
+use petgraph::stable_graph::NodeIndex;
+
+use super::model::ip_key;
+use super::*;
+use crate::Direction;
+use crate::host::Host;
+use crate::nat;
+use crate::policy::sg::Remote;
+use crate::verdict::{By, Decision, Stage, Verdict};
+
+impl World {
+    /// The host behind an endpoint.
+    pub fn host(&self, e: Endpoint) -> &Host {
+        match e {
+            Endpoint::Eni(i) => &self.enis[i as usize].host,
+            Endpoint::External(i) => &self.externals[i as usize].host,
+        }
+    }
+
+    /// The external host or elastic IP holding public address `ip`, if any.
+    pub fn public_endpoint(&self, ip: Ipv4Addr) -> Option<Endpoint> {
+        self.public_ips.get(&ip).copied()
+    }
+
+    /// The address an endpoint sends from.
+    pub fn address(&self, e: Endpoint) -> Ipv4Addr {
+        match e {
+            Endpoint::Eni(i) => self.enis[i as usize].ip,
+            Endpoint::External(i) => self.externals[i as usize].ip,
+        }
+    }
+
+    /// The address `from` uses to reach `to`: the private IP inside one VPC, the elastic IP
+    /// from elsewhere.
+    pub fn address_for(&self, from: Endpoint, to: Endpoint) -> Option<Ipv4Addr> {
+        match (from, to) {
+            (_, Endpoint::External(x)) => Some(self.externals[x as usize].ip),
+            // From premises, through the site's gateway: the private address.
+            (Endpoint::External(x), Endpoint::Eni(b))
+                if self.externals[x as usize].site.is_some() =>
+            {
+                Some(self.enis[b as usize].ip)
+            }
+            (Endpoint::Eni(a), Endpoint::Eni(b))
+                if self.enis[a as usize].vpc == self.enis[b as usize].vpc =>
+            {
+                Some(self.enis[b as usize].ip)
+            }
+            // Another VPC over a Cloud Connect Network: its private address.
+            (Endpoint::Eni(a), Endpoint::Eni(b))
+                if self.ccn_destination(self.enis[a as usize].vpc, self.enis[b as usize].ip)
+                    == Some(self.enis[b as usize].vpc) =>
+            {
+                Some(self.enis[b as usize].ip)
+            }
+            // Another VPC: its private address when the sender's routes reach it through a
+            // router, else its elastic IP.
+            (Endpoint::Eni(a), Endpoint::Eni(b)) => {
+                let b = &self.enis[b as usize];
+                let table = self.subnets[self.enis[a as usize].subnet as usize].route_table;
+                match self.route_tables[table as usize].lookup(b.ip) {
+                    Some((_, r)) if matches!(r.target, Target::Router(_)) => Some(b.ip),
+                    _ => b.eip,
+                }
+            }
+            (_, Endpoint::Eni(b)) => self.enis[b as usize].eip,
+        }
+    }
+
+    /// Which endpoint an address designates, seen from `from`: a private IP inside the VPC,
+    /// else an elastic IP or an external host.
+    pub fn resolve(&self, from: Endpoint, dst: Ipv4Addr) -> Option<Endpoint> {
+        if let Endpoint::Eni(a) = from
+            && let Some(&b) = self
+                .private_ips
+                .get(&ip_key(self.enis[a as usize].vpc, dst))
+        {
+            return Some(Endpoint::Eni(b));
+        }
+        // Another VPC's private address, over the sender's Cloud Connect Network.
+        if let Endpoint::Eni(a) = from
+            && let Some(v) = self.ccn_destination(self.enis[a as usize].vpc, dst)
+            && let Some(&b) = self.private_ips.get(&ip_key(v, dst))
+        {
+            return Some(Endpoint::Eni(b));
+        }
+        self.public_ips.get(&dst).copied()
+    }
+
+    pub fn endpoint_name(&self, e: Endpoint) -> String {
+        match e {
+            Endpoint::Eni(i) => {
+                let e = &self.enis[i as usize];
+                format!("{} ({})", e.name, e.id)
+            }
+            Endpoint::External(i) => self.externals[i as usize].name.clone(),
+        }
+    }
+
+    /// The hops between two endpoints in the topology graph, by name: the path an engineer
+    /// would draw.
+    pub fn path(&self, from: Endpoint, to: Endpoint) -> Vec<String> {
+        let live = |e: Endpoint| match e {
+            Endpoint::Eni(i) => self.is_live(Kind::Eni, i),
+            Endpoint::External(i) => self.is_live(Kind::ExternalHost, i),
+        };
+        // A deleted endpoint's node is gone (and its slot may be another's by now).
+        if !live(from) || !live(to) {
+            return Vec::new();
+        }
+        let node = |e: Endpoint| match e {
+            Endpoint::Eni(i) => self.enis[i as usize].node,
+            Endpoint::External(i) => self.externals[i as usize].node,
+        };
+        let Some((_, nodes)) =
+            petgraph::algo::astar(&*self.graph, node(from), |n| n == node(to), |_| 1u32, |_| 0)
+        else {
+            return Vec::new();
+        };
+        nodes.iter().map(|&n| self.node_name(n)).collect()
+    }
+
+    fn node_name(&self, n: NodeIndex) -> String {
+        match self.graph[n] {
+            Node::Internet => "internet".into(),
+            Node::Vpc(v) => format!("VPC {}", self.vpcs[v as usize].name),
+            Node::Subnet(s) => format!("subnet {}", self.subnets[s as usize].name),
+            Node::Eni(e) => format!("ENI {}", self.enis[e as usize].name),
+            Node::InternetGateway(g) => format!("IGW {}", self.igws[g as usize].id),
+            Node::External(x) => format!("host {}", self.externals[x as usize].name),
+            Node::Ccn(c) => format!("CCN {}", self.ccns.items[c as usize].name),
+            Node::Router(r) => format!("router {}", self.routers.routers[r as usize].name),
+        }
+    }
+
+    /// A decision in plain words, e.g. "ACL web-acl egress: no rule matched; default rule *
+    /// denies".
+    pub fn describe(&self, d: &Decision) -> String {
+        let dir = d.stage.direction().as_str();
+        let (what, by) = match d.verdict {
+            Verdict::SameSubnet => {
+                return format!(
+                    "ACL {dir}: not evaluated, traffic stays inside subnet {}",
+                    self.subnets[d.at as usize].name
+                );
+            }
+            Verdict::NoAcl => {
+                return format!(
+                    "ACL {dir}: subnet {} has no network ACL, nothing to evaluate",
+                    self.subnets[d.at as usize].name
+                );
+            }
+            Verdict::Allow(by) | Verdict::Deny(by) => (
+                if d.verdict.allows() {
+                    "allows"
+                } else {
+                    "denies"
+                },
+                by,
+            ),
+        };
+        let place = match d.stage {
+            Stage::SgEgress | Stage::SgIngress => {
+                format!("SG {dir} at {}", self.enis[d.at as usize].name)
+            }
+            Stage::AclEgress | Stage::AclIngress => {
+                let s = &self.subnets[d.at as usize];
+                // The ACL that decided, which may since have been replaced on the subnet.
+                let acl = match by {
+                    By::AclRule { acl, .. } | By::AclDefault { acl } => Some(acl),
+                    _ => s.acl,
+                };
+                let acl = acl.map_or("(none)", |a| self.acls[a as usize].name.as_str());
+                format!("ACL {acl} {dir} (subnet {})", s.name)
+            }
+            Stage::Nat => format!("NAT gateway {}", self.nats[d.at as usize].name),
+        };
+        let reason = match by {
+            By::SgRule {
+                sg,
+                rev,
+                rule,
+                tracked,
+            } => {
+                let g = &self.security_groups[sg as usize];
+                let r = &g.rules_at(rev)[rule as usize];
+                let remote = match &r.remote {
+                    Remote::Cidr(n) => n.to_string(),
+                    Remote::Group(x) => format!("group {}", self.security_groups[*x as usize].name),
+                };
+                let ports = if r.protocol.has_ports() {
+                    format!(" {}", r.ports)
+                } else {
+                    String::new()
+                };
+                let dirword = if r.direction == Direction::Ingress {
+                    "from"
+                } else {
+                    "to"
+                };
+                let track = if tracked {
+                    ""
+                } else {
+                    "; flow not tracked (D7)"
+                };
+                format!(
+                    "rule {} of {} ({} {}{ports} {dirword} {remote}) {what}{track}",
+                    rule + 1,
+                    g.name,
+                    r.action.name(),
+                    r.protocol
+                )
+            }
+            By::SgSameGroup { sg } => format!(
+                "implicit rule of {}: members of the same group {what}",
+                self.security_groups[sg as usize].name
+            ),
+            By::SgImplicitEgress => format!("implicit rule: all outbound traffic {what}"),
+            By::Nat(why) => {
+                let p = &self.profile;
+                match why {
+                    nat::NatDrop::Protocol => "translates TCP, UDP and ICMP only; drops".into(),
+                    nat::NatDrop::PortsExhausted => format!(
+                        "this destination already holds {} sessions; drops",
+                        p.nat_sessions_per_destination
+                    ),
+                    nat::NatDrop::NoSession => {
+                        "no session or DNAT rule matches (connections from outside need a DNAT rule); drops"
+                            .into()
+                    }
+                    nat::NatDrop::Expired => format!(
+                        "the session was idle longer than {} s and is gone; drops (TCP: answers the inside host with a RST)",
+                        p.nat_idle_timeout.secs()
+                    ),
+                }
+            }
+            By::SgNoMatch => format!("no rule matched; the group {what} by default"),
+            By::AclRule { acl, rev, rule } => {
+                let e = &self.acls[acl as usize].entries_at(rev)[rule as usize];
+                let ports = if e.protocol.has_ports() {
+                    format!(" {}", e.ports)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "rule {} ({} {}{ports} {} {}) {what}",
+                    e.number,
+                    e.action.name(),
+                    e.protocol,
+                    if e.direction == Direction::Ingress {
+                        "from"
+                    } else {
+                        "to"
+                    },
+                    e.cidr
+                )
+            }
+            By::AclDefault { .. } => format!("no rule matched; default rule * {what}"),
+            By::AclPreset => format!("the cloud's preset rule {what} (service address)"),
+            By::Tracked => format!("part of a tracked connection: {what}"),
+            By::Related => format!("ICMP error about a tracked connection (RELATED): {what}"),
+        };
+        format!("{place}: {reason}")
+    }
+}

@@ -1,0 +1,309 @@
+//! Tests of the world as a whole: flow-log examples sent through the per-packet path and
+//! turned into records, and [`World::send_batch`] against [`World::send`] in turn.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::*;
+use crate::addr::Ipv4Net;
+use crate::flowlog::format::{AwsFormat, Format, render};
+use crate::flowlog::{Filter, Scope};
+use crate::host::Host;
+use crate::packet::{Packet, TcpFlags};
+use crate::policy::{PortRange, ProtoMatch, RuleAction, acl, sg};
+use crate::profile::{Profile, Provider};
+use crate::simulation::Simulation;
+use crate::time::{Span, Time};
+use crate::{Action, Direction};
+
+fn net(s: &str) -> Ipv4Net {
+    Ipv4Net::parse_strict(s).unwrap()
+}
+
+/// The AWS flow-log example "security group and network ACL rules" (flowlogs.md §1.7),
+/// built with the operations directly.
+fn ping_world(provider: Provider) -> (Simulation, u32) {
+    let mut cfg = Config::new(Profile::of(provider));
+    cfg.account_id = Some("123456789010".into());
+    let mut w = World::new(cfg);
+    let t0 = Time::from_secs(1432917000);
+    let vpc = w.create_vpc("vpc", None, net("172.31.0.0/16")).unwrap();
+    let igw = w.create_internet_gateway(vpc, None).unwrap();
+    let main = w.vpcs[vpc as usize].main_route_table;
+    w.add_route(
+        main,
+        Route {
+            destination: Ipv4Net::ANY,
+            target: Target::InternetGateway(igw),
+        },
+    )
+    .unwrap();
+    let subnet = w
+        .create_subnet("web", None, vpc, net("172.31.16.0/20"), None)
+        .unwrap();
+    let icmp = ProtoMatch::Icmp {
+        icmp_type: None,
+        code: None,
+    };
+    let acl = w
+        .create_network_acl(
+            "web-acl",
+            None,
+            vpc,
+            vec![acl::Entry {
+                protocol: icmp,
+                ..acl::Entry::allow_all(100, Direction::Ingress)
+            }],
+        )
+        .unwrap();
+    w.associate_acl(subnet, acl).unwrap();
+    let sg = w
+        .create_security_group(
+            "web-sg",
+            None,
+            vpc,
+            vec![sg::Rule {
+                protocol: icmp,
+                ports: PortRange::ALL,
+                ..sg::Rule::allow_all(Direction::Ingress)
+            }],
+        )
+        .unwrap();
+    let eni = w
+        .create_eni(
+            t0,
+            EniSpec {
+                name: "instance".into(),
+                id: Some("eni-1235b8ca123456789".into()),
+                subnet,
+                ip: Some("172.31.16.139".parse().unwrap()),
+                eip: Some("198.51.100.7".parse().unwrap()),
+                security_groups: vec![sg],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let home = w
+        .create_external_host("home", "203.0.113.12".parse().unwrap(), Host::default())
+        .unwrap();
+    w.create_flow_log(
+        t0,
+        FlowLogSpec {
+            name: "fl".into(),
+            id: None,
+            scope: Scope::Eni(eni),
+            filter: Filter::All,
+            window: None,
+            capacity: None,
+            description: String::new(),
+            tags: Default::default(),
+            log_stream: None,
+        },
+    )
+    .unwrap();
+    let mut sim = Simulation::new(w, t0, 1);
+    sim.ping(
+        Time::from_secs(1432917027),
+        Endpoint::External(home),
+        Endpoint::Eni(eni),
+        4,
+        Span::from_secs(38),
+        Some(1),
+    )
+    .unwrap();
+    (sim, eni)
+}
+
+fn lines(sim: &mut Simulation) -> Vec<String> {
+    sim.run_to_end().unwrap();
+    let f = Format::Aws(AwsFormat::default_v2());
+    sim.world
+        .take_records()
+        .iter()
+        .filter(|r| f.prints(r))
+        .map(|r| render(r, &f))
+        .collect()
+}
+
+#[test]
+fn stateless_acl_rejects_the_ping_reply() {
+    let (mut sim, _) = ping_world(Provider::Aws);
+    let got = lines(&mut sim);
+    assert_eq!(
+        got,
+        vec![
+            "2 123456789010 eni-1235b8ca123456789 203.0.113.12 172.31.16.139 0 0 1 4 336 1432917027 1432917141 ACCEPT OK",
+            "2 123456789010 eni-1235b8ca123456789 172.31.16.139 203.0.113.12 0 0 1 4 336 1432917027 1432917141 REJECT OK",
+        ]
+    );
+}
+
+#[test]
+fn huawei_acl_tracks_the_connection() {
+    let (mut sim, _) = ping_world(Provider::Huawei);
+    let got = lines(&mut sim);
+    assert_eq!(got.len(), 2);
+    assert!(got.iter().all(|l| l.ends_with("ACCEPT OK")), "{got:?}");
+}
+
+#[test]
+fn records_carry_their_decisions() {
+    let (mut sim, _) = ping_world(Provider::Aws);
+    sim.run_to_end().unwrap();
+    let recs = sim.world.take_records();
+    let reject = recs
+        .iter()
+        .find(|r| r.flow.as_ref().is_some_and(|f| f.action == Action::Reject))
+        .unwrap();
+    assert_eq!(reject.truth.packet_ids.len(), 4);
+    assert!(
+        reject
+            .truth
+            .decisions
+            .iter()
+            .any(|d| d
+                == "ACL web-acl egress (subnet web): no rule matched; default rule * denies"),
+        "{:?}",
+        reject.truth.decisions
+    );
+}
+
+/// A world of two subnets (one behind an ACL denying a port), a group allowing part of
+/// the traffic, 8 ENIs and a flow log with a 60 s window, and mixed traffic between them.
+fn batch_world(provider: Provider) -> (World, Vec<(Time, Endpoint, Packet)>) {
+    let t0 = Time::from_secs(1_700_000_000);
+    let mut w = World::new(Config::new(Profile::of(provider)));
+    let vpc = w.create_vpc("vpc", None, net("10.0.0.0/16")).unwrap();
+    let subnets: Vec<u32> = (0..2)
+        .map(|i| {
+            let cidr = net(&format!("10.0.{}.0/24", i));
+            w.create_subnet(&format!("s{i}"), None, vpc, cidr, None)
+                .unwrap()
+        })
+        .collect();
+    let acl = w
+        .create_network_acl(
+            "acl",
+            None,
+            vpc,
+            vec![
+                acl::Entry {
+                    protocol: ProtoMatch::Tcp,
+                    ports: PortRange::single(3389),
+                    action: RuleAction::Deny,
+                    ..acl::Entry::allow_all(100, Direction::Ingress)
+                },
+                acl::Entry::allow_all(200, Direction::Ingress),
+                acl::Entry::allow_all(200, Direction::Egress),
+            ],
+        )
+        .unwrap();
+    w.associate_acl(subnets[1], acl).unwrap();
+    let sg = w
+        .create_security_group(
+            "sg",
+            None,
+            vpc,
+            vec![
+                sg::Rule {
+                    protocol: ProtoMatch::Tcp,
+                    ports: PortRange { lo: 1, hi: 9999 },
+                    ..sg::Rule::allow_all(Direction::Ingress)
+                },
+                sg::Rule {
+                    protocol: ProtoMatch::Udp,
+                    ports: PortRange { lo: 1, hi: 99 },
+                    ..sg::Rule::allow_all(Direction::Ingress)
+                },
+                sg::Rule::allow_all(Direction::Egress),
+            ],
+        )
+        .unwrap();
+    for k in 0..8u32 {
+        w.create_eni(
+            t0,
+            EniSpec {
+                name: format!("eni-{k}"),
+                subnet: subnets[(k % 2) as usize],
+                security_groups: vec![sg],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    }
+    w.create_flow_log(
+        t0,
+        FlowLogSpec {
+            window: Some(Span::from_secs(60)),
+            ..FlowLogSpec::new("fl", Scope::Vpc(vpc))
+        },
+    )
+    .unwrap();
+    // Deterministic pseudo-random traffic: new and returning flows, replies, denied ports,
+    // echo, spread over three windows and past UDP's conntrack timeout.
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut packets = Vec::new();
+    let mut now = t0;
+    for _ in 0..3000 {
+        now = now + Span::from_micros(rng.random_range(1..100_000));
+        let a = rng.random_range(0..8u32);
+        let b = (a + rng.random_range(1..8u32)) % 8;
+        let (ia, ib) = (w.enis[a as usize].ip, w.enis[b as usize].ip);
+        let cport = 40_000 + rng.random_range(0..200u16);
+        let sport = [22, 80, 53, 3389, 5000, 12_000][rng.random_range(0..6)];
+        let reply = rng.random_bool(0.4);
+        let (from, p) = match rng.random_range(0..10) {
+            0..=4 => {
+                let flags = [TcpFlags::SYN, TcpFlags::ACK, TcpFlags::PSH | TcpFlags::ACK]
+                    [rng.random_range(0..3)];
+                let len = rng.random_range(40..1500);
+                if reply {
+                    (b, Packet::tcp(ib, sport, ia, cport, flags, len))
+                } else {
+                    (a, Packet::tcp(ia, cport, ib, sport, flags, len))
+                }
+            }
+            5..=8 => {
+                let len = rng.random_range(28..1500);
+                if reply {
+                    (b, Packet::udp(ib, sport, ia, cport, len))
+                } else {
+                    (a, Packet::udp(ia, cport, ib, sport, len))
+                }
+            }
+            _ => (a, Packet::echo_request(ia, ib, cport, sport)),
+        };
+        packets.push((now, Endpoint::Eni(from), p));
+    }
+    (w, packets)
+}
+
+#[test]
+fn send_batch_is_send_in_turn() {
+    for provider in [Provider::Aws, Provider::Huawei] {
+        let (mut one, packets) = batch_world(provider);
+        let (mut batched, _) = batch_world(provider);
+        let expected: Vec<String> = packets
+            .iter()
+            .map(|&(now, from, p)| format!("{:?}", one.send(now, from, p)))
+            .collect();
+        let mut got = Vec::new();
+        // Uneven batches, some shorter than the prefetch distance, some longer.
+        let mut rest = &packets[..];
+        let mut n = 1;
+        while !rest.is_empty() {
+            let (batch, more) = rest.split_at(n.min(rest.len()));
+            batched.send_batch(batch, |o| got.push(format!("{o:?}")));
+            rest = more;
+            n = n * 3 % 97 + 1;
+        }
+        assert_eq!(got, expected, "{provider:?}");
+        assert_eq!(batched.conntrack.len(), one.conntrack.len());
+        let end = packets.last().unwrap().0 + Span::from_secs(600);
+        one.advance(end);
+        batched.advance(end);
+        let (r1, r2) = (one.take_records(), batched.take_records());
+        assert!(!r1.is_empty());
+        assert_eq!(r2, r1, "{provider:?}");
+    }
+}
