@@ -1924,7 +1924,10 @@ struct Export<'a> {
 
 impl<'a> Export<'a> {
     fn new(st: &'a State) -> Self {
-        let names = (st.vpcs.iter().map(|x| (&x.name, &x.display_name)))
+        let names = st
+            .vpcs
+            .iter()
+            .map(|x| (&x.name, &x.display_name))
             .chain(st.subnets.iter().map(|x| (&x.name, &x.display_name)))
             .chain(st.groups.iter().map(|x| (&x.name, &x.display_name)))
             .chain(st.acls.iter().map(|x| (&x.name, &x.display_name)))
@@ -2084,6 +2087,7 @@ impl<'a> Export<'a> {
                     x.display_name, v.display_name
                 ));
             }
+            // The VPC's default ACL and main route table are what a subnet naming none gets.
             let acl = !x.network_acl.is_empty() && x.network_acl != v.default_network_acl;
             let table = !x.route_table.is_empty() && x.route_table != v.main_route_table;
             subnets.push(s(doc::SubnetDoc {
@@ -2179,7 +2183,8 @@ impl<'a> Export<'a> {
                 continue;
             }
             let entries = |direction| {
-                (a.entries.iter())
+                a.entries
+                    .iter()
                     .filter(|e| direction_is(e.direction, direction))
                     .map(acl_entry)
                     .collect()
@@ -2275,11 +2280,15 @@ impl<'a> Export<'a> {
         let st = self.st;
         let mut routers = Vec::new();
         for r in &st.routers {
-            let route_tables = (st.router_tables.iter())
+            let route_tables = st
+                .router_tables
+                .iter()
                 .filter(|t| t.enterprise_router == r.name)
                 .map(|t| s(self.router_table(r, t)))
                 .collect();
-            let attachments = (st.attachments.iter())
+            let attachments = st
+                .attachments
+                .iter()
                 .filter(|a| a.enterprise_router == r.name)
                 .filter_map(|a| self.attachment(a))
                 .collect();
@@ -2349,7 +2358,9 @@ impl<'a> Export<'a> {
             Some(pb::AttachmentKind::PeeringConnection) => return None,
             Some(pb::AttachmentKind::Vpc) => {
                 att.vpc = Some(s(self.name(&a.resource)));
-                att.interfaces = (a.interfaces.iter())
+                att.interfaces = a
+                    .interfaces
+                    .iter()
                     .map(|f| {
                         s(doc::InterfaceDoc {
                             subnet: s(self.name(&f.subnet)),
@@ -2381,7 +2392,9 @@ impl<'a> Export<'a> {
             if kind_of(a) != Some(pb::AttachmentKind::PeeringConnection) {
                 continue;
             }
-            let Some((j, b)) = (st.attachments.iter())
+            let Some((j, b)) = st
+                .attachments
+                .iter()
                 .enumerate()
                 .find(|(_, b)| b.name == a.peer_attachment)
             else {
@@ -2434,7 +2447,8 @@ impl<'a> Export<'a> {
 
     fn external_hosts(&self) -> Vec<doc::S<doc::ExternalDoc>> {
         let st = self.st;
-        (st.hosts.iter())
+        st.hosts
+            .iter()
             .map(|h| {
                 let site = st.attachments.iter().find(|a| a.name == h.site);
                 s(doc::ExternalDoc {
@@ -2454,9 +2468,11 @@ impl<'a> Export<'a> {
     }
 
     fn ccns(&self) -> Vec<doc::S<doc::CcnDoc>> {
-        (self.st.ccns.iter())
+        self.st
+            .ccns
+            .iter()
             .map(|x| {
-                let limits = (x.bandwidth_limits.iter()).map(|l| {
+                let limits = x.bandwidth_limits.iter().map(|l| {
                     s(doc::CcnLimitDoc {
                         regions: vec![s(l.region_a.clone()), s(l.region_b.clone())],
                         bandwidth: s(l.bits_per_second),
@@ -2475,9 +2491,13 @@ impl<'a> Export<'a> {
     fn flow_logs(&mut self) -> Vec<doc::S<doc::FlowLogDoc>> {
         let st = self.st;
         // Log stream → `group/stream`.
-        let streams: BTreeMap<&str, String> = (st.log_streams.iter())
+        let streams: BTreeMap<&str, String> = st
+            .log_streams
+            .iter()
             .map(|x| {
-                let group = (st.log_groups.iter())
+                let group = st
+                    .log_groups
+                    .iter()
                     .find(|g| g.name == x.log_group)
                     .map_or("?", |g| g.display_name.as_str());
                 (x.name.as_str(), format!("{group}/{}", x.display_name))
@@ -2554,7 +2574,9 @@ impl<'a> Export<'a> {
                 capacity: None,
                 created: None,
             }));
-            let stream = (streams.get(f.log_stream.as_str())).map_or("", String::as_str);
+            let stream = streams
+                .get(f.log_stream.as_str())
+                .map_or("", String::as_str);
             if stream != format!("{LOG_GROUP}/{LOG_STREAM}") {
                 self.notes.push(format!(
                     "flow log `{}` delivers to log stream `{stream}`; a scenario cannot name streams: `vpclab apply` uses `{LOG_GROUP}/{LOG_STREAM}`",
@@ -2578,7 +2600,9 @@ fn render(st: &State) -> Result<(String, Vec<String>), String> {
     let mut export = Export::new(st);
     let scenario = export.scenario();
     // The same file on every run: the notes in a stable order, each once.
-    let notes: Vec<String> = (export.notes.into_iter())
+    let notes: Vec<String> = export
+        .notes
+        .into_iter()
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -2589,8 +2613,12 @@ fn render(st: &State) -> Result<(String, Vec<String>), String> {
     for n in &notes {
         out.push_str(&format!("# Note: {}\n", n.replace('\n', " ")));
     }
-    // Lists indented under their key, as the shipped scenarios are written.
-    let options = serde_saphyr::ser_options! { compact_list_indent: false };
+    // Lists indented under their key, as the shipped scenarios are written; every string on
+    // its key's line (quoted if need be), not folded into a block.
+    let options = serde_saphyr::ser_options! {
+        compact_list_indent: false,
+        prefer_block_scalars: false,
+    };
     let yaml = serde_saphyr::to_string_with_options(&scenario, options)
         .map_err(|e| format!("cannot write the scenario: {e}"))?;
     out.push_str(&yaml);

@@ -22,8 +22,8 @@ fn flow_seq<T: Serialize, Z: Serializer>(list: &T, z: Z) -> Result<Z::Ok, Z::Err
     FlowSeq(list).serialize(z)
 }
 
-/// A record on one line: `{k: v, …}`. Only for values that are always maps: the hint is
-/// spent on the next map written, wherever that is.
+/// A record on one line: `{k: v, …}`. Only for values that are always maps: a scalar does
+/// not take the hint, which is then spent on the next map written, wherever that is.
 fn flow_map<T: Serialize, Z: Serializer>(record: &T, z: Z) -> Result<Z::Ok, Z::Error> {
     FlowMap(record).serialize(z)
 }
@@ -33,7 +33,7 @@ fn flow_items<T: Serialize, Z: Serializer>(records: &[T], z: Z) -> Result<Z::Ok,
     z.collect_seq(records.iter().map(FlowMap))
 }
 
-/// `internet_gateway: true`, or `{id: …}` on one line (`flow_map` cannot take the scalar).
+/// `internet_gateway: true` as a scalar (see `flow_map`), `{id: …}` on one line.
 fn flow_igw<Z: Serializer>(igw: &Option<S<IgwDoc>>, z: Z) -> Result<Z::Ok, Z::Error> {
     match igw {
         Some(i) if matches!(i.value, IgwDoc::WithId { .. }) => FlowMap(igw).serialize(z),
