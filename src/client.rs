@@ -2245,8 +2245,13 @@ impl<'a> Export<'a> {
             // without `security_groups` gets.
             let only_default =
                 e.security_groups.len() == 1 && e.security_groups[0] == v.default_security_group;
+            let groups: &[String] = if only_default {
+                &[]
+            } else {
+                &e.security_groups
+            };
             let mut security_groups = Vec::new();
-            for g in e.security_groups.iter().filter(|_| !only_default) {
+            for g in groups {
                 if self.default_groups.contains(g.as_str()) {
                     self.notes.push(format!(
                         "network interface `{}`: its VPC's default security group, one of several, cannot be named in a scenario: left out",
