@@ -381,21 +381,21 @@ fn rich_topology_round_trips() {
     for want in [
         "id: vpc-prod-1\n",
         "id: sg-db-pinned\n",
-        "{ direction: ingress, action: allow, priority: 10, protocol: tcp, ports: 443, remote: 0.0.0.0/0 }",
-        "remote: { group: admin } }",
-        "protocol: 47, remote: { group: db } }",
+        "{direction: ingress, action: allow, priority: 10, protocol: tcp, ports: 443, remote: 0.0.0.0/0}",
+        "remote: {group: admin}}",
+        "protocol: 47, remote: {group: db}}",
         "description: \"dns: the resolver\"",
         "source_ports: 443",
         "acl: edge",
         "route_table: isolated",
         "security_groups: [web, admin]",
         "instance_type: c3.large.2",
-        "listen: { tcp: [80, 443] }",
+        "listen: {tcp: [80, 443]}",
         "auto_reply: false",
-        "resource: { subnet: private }",
+        "resource: {subnet: private}",
         "traffic: rejected",
         "window: 60",
-        "resource: { vpc: lab }",
+        "resource: {vpc: lab}",
     ] {
         assert!(exported.contains(want), "missing {want:?} in\n{exported}");
     }
@@ -586,9 +586,9 @@ fn nat_gateway_scenario_round_trips() {
     let (server, exported) = round_trip(&file, Provider::Aws, "aws");
     for want in [
         "    nat_gateways:\n      - name: nat\n",
-        "        subnet: public\n        ip: 10.0.0.220\n        eip: 198.51.100.20\n        eni_id: eni-1235b8ca123456789\n",
-        "{ destination: 0.0.0.0/0, target: nat_gateway, nat_gateway: nat }",
-        "{ destination: 0.0.0.0/0, target: internet_gateway }",
+        "        subnet: public\n        eip: \"198.51.100.20\"\n        ip: \"10.0.0.220\"\n        eni_id: eni-1235b8ca123456789\n",
+        "{destination: 0.0.0.0/0, target: nat_gateway, nat_gateway: nat}",
+        "{destination: 0.0.0.0/0, target: internet_gateway}",
         "route_table: private",
         "id: eni-1111aaaa2222bbbb3",
     ] {
@@ -654,10 +654,10 @@ fn transit_gateway_scenario_round_trips() {
     for want in [
         "enterprise_routers:\n  - name: tgw\n    id: tgw-0123456789abcdef0\n    route_tables:\n      - name: tgw-rt\n",
         "      - name: b\n",
-        "        vpc: vpc-b\n        interfaces:\n          - { subnet: az1, ip: 10.40.1.175, eni_id: eni-11111111111111111 }\n          - { subnet: az2, ip: 10.40.2.31, eni_id: eni-22222222222222222 }\n        route_table: tgw-rt\n        propagate: [tgw-rt]\n",
-        "{ destination: 10.40.0.0/16, target: router, router: tgw }",
-        "{ destination: 10.20.0.0/16, target: router, router: tgw }",
-        "resource: { vpc: vpc-b }",
+        "        vpc: vpc-b\n        interfaces:\n          - {subnet: az1, ip: \"10.40.1.175\", eni_id: eni-11111111111111111}\n          - {subnet: az2, ip: \"10.40.2.31\", eni_id: eni-22222222222222222}\n        route_table: tgw-rt\n        propagate: [tgw-rt]\n",
+        "{destination: 10.40.0.0/16, target: router, router: tgw}",
+        "{destination: 10.20.0.0/16, target: router, router: tgw}",
+        "resource: {vpc: vpc-b}",
     ] {
         assert!(exported.contains(want), "missing {want:?} in\n{exported}");
     }
@@ -690,14 +690,14 @@ fn hybrid_vpn_scenario_round_trips() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/huawei-hybrid-vpn.yaml");
     let (server, exported) = round_trip(&file, Provider::Huawei, "huawei");
     for want in [
-        "    id: \"2756dc58-49be-413d-852f-accc5657a6c3\"\n",
-        "          - { destination: 172.16.0.0/16, attachment: dc }\n",
+        "    id: 2756dc58-49be-413d-852f-accc5657a6c3\n",
+        "          - {destination: 172.16.0.0/16, attachment: dc}\n",
         "      - name: office-vpn\n",
         "        kind: vpn_gateway\n        gateway: vpngw-office\n        networks: [192.168.0.0/16]\n        route_table: default\n        propagate: [default]\n",
         "        kind: global_dc_gateway\n        gateway: dgw-datacentre\n        networks: [172.16.0.0/16]\n        route_table: default\n",
-        "{ name: office-pc, ip: 192.168.3.227, site: { router: er, attachment: office-vpn } }",
-        "{ name: admin, ip: 172.16.0.206, site: { router: er, attachment: dc } }",
-        "{ destination: 192.168.0.0/16, target: router, router: er }",
+        "{name: office-pc, ip: \"192.168.3.227\", site: {router: er, attachment: office-vpn}}",
+        "{name: admin, ip: \"172.16.0.206\", site: {router: er, attachment: dc}}",
+        "{destination: 192.168.0.0/16, target: router, router: er}",
     ] {
         assert!(exported.contains(want), "missing {want:?} in\n{exported}");
     }
@@ -722,8 +722,8 @@ fn router_peering_scenario_round_trips_and_routes() {
     for want in [
         "  - name: tgw-east\n",
         "    region: us-east-1\n",
-        "          - { destination: 10.2.0.0/16, attachment: east-west }\n",
-        "router_peerings:\n  - { name: east-west, routers: [tgw-east, tgw-west], route_tables: [east-rt, west-rt] }\n",
+        "          - {destination: 10.2.0.0/16, attachment: east-west}\n",
+        "router_peerings:\n  - {name: east-west, routers: [tgw-east, tgw-west], route_tables: [east-rt, west-rt]}\n",
     ] {
         assert!(exported.contains(want), "missing {want:?} in\n{exported}");
     }
@@ -807,15 +807,15 @@ fn router_flow_logs_and_blackholes_round_trip() {
             Provider::Aws,
             "aws",
             &[
-                "{ destination: 10.40.9.0/24, blackhole: true }",
-                "resource: { router: tgw, attachment: a }",
+                "{destination: 10.40.9.0/24, blackhole: true}",
+                "resource: {router: tgw, attachment: a}",
             ][..],
         ),
         (
             "scenarios/huawei-er-flow-log.yaml",
             Provider::Huawei,
             "huawei",
-            &["resource: { router: er, attachment: vpc-b }"][..],
+            &["resource: {router: er, attachment: vpc-b}"][..],
         ),
     ] {
         let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
@@ -834,7 +834,7 @@ fn ccn_scenarios_round_trip() {
             "scenarios/tencent-ccn-throttling.yaml",
             Provider::Tencent,
             "tencent",
-            "ccns:\n  - name: backbone\n    id: ccn-a1b2c3d4\n    vpcs: [gz, sh]\n    bandwidth_limits:\n      - { regions: [ap-guangzhou, ap-shanghai], bandwidth: 1000000 }\n",
+            "ccns:\n  - name: backbone\n    id: ccn-a1b2c3d4\n    vpcs: [gz, sh]\n    bandwidth_limits:\n      - {regions: [ap-guangzhou, ap-shanghai], bandwidth: 1000000}\n",
         ),
         (
             "scenarios/tencent-ccn-same-region.yaml",
@@ -851,7 +851,7 @@ fn ccn_scenarios_round_trip() {
     ] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
         let (server, exported) = round_trip(&path, provider, name);
-        for w in [want, "resource: { ccn: ", "    region: "] {
+        for w in [want, "resource: {ccn: ", "    region: "] {
             assert!(exported.contains(w), "{file}: missing {w:?} in\n{exported}");
         }
         assert!(!exported.contains("not applied"), "{exported}");
@@ -883,9 +883,9 @@ fn nat_dnat_scenario_round_trips() {
     let (server, exported) = round_trip(&file, Provider::Tencent, "tencent");
     for want in [
         "    nat_gateways:\n      - name: nat\n",
-        "        subnet: public\n        ip: 10.0.0.100\n        eip: 198.51.100.30\n        eni_id: eni-nat00001\n        dnat:\n          - { protocol: tcp, port: 8080, to: web-1, to_port: 80 }\n",
-        "resource: { nat_gateway: nat }",
-        "resource: { eni: web-1 }",
+        "        subnet: public\n        eip: \"198.51.100.30\"\n        ip: \"10.0.0.100\"\n        eni_id: eni-nat00001\n        dnat:\n          - {protocol: tcp, port: 8080, to: web-1, to_port: 80}\n",
+        "resource: {nat_gateway: nat}",
+        "resource: {eni: web-1}",
     ] {
         assert!(exported.contains(want), "missing {want:?} in\n{exported}");
     }

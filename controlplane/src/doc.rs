@@ -3,128 +3,172 @@
 //! meaning check carry their position (`Spanned`) so an error can name the line.
 //!
 //! The format is documented for users in `scenarios/README.md`.
+//!
+//! The types serialise too (`vpclab export` writes a scenario with them): what is absent or
+//! has its default value is left out, and the `flow_*` attributes below lay the file out as
+//! people write it. Serialising a `Spanned` value writes the value only.
 
-use serde::Deserialize;
-use serde_saphyr::Spanned;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_saphyr::{FlowMap, FlowSeq, Spanned};
 
 pub type S<T> = Spanned<T>;
 
-#[derive(Debug, Deserialize)]
+// Layout of a serialised scenario: records short enough for one line in flow style
+// (`- {destination: 0.0.0.0/0, target: internet_gateway}`), lists of names and ports too
+// (`security_groups: [web-sg]`), everything else in blocks. Reading does not care.
+
+/// A list on one line: `[a, b]`.
+fn flow_seq<T: Serialize, Z: Serializer>(list: &T, z: Z) -> Result<Z::Ok, Z::Error> {
+    FlowSeq(list).serialize(z)
+}
+
+/// A record on one line: `{k: v, …}`. Only for values that are always maps: a scalar does
+/// not take the hint, which is then spent on the next map written, wherever that is.
+fn flow_map<T: Serialize, Z: Serializer>(record: &T, z: Z) -> Result<Z::Ok, Z::Error> {
+    FlowMap(record).serialize(z)
+}
+
+/// A list of records, one record a line.
+fn flow_items<T: Serialize, Z: Serializer>(records: &[T], z: Z) -> Result<Z::Ok, Z::Error> {
+    z.collect_seq(records.iter().map(FlowMap))
+}
+
+/// `internet_gateway: true` as a scalar (see `flow_map`), `{id: …}` on one line.
+fn flow_igw<Z: Serializer>(igw: &Option<S<IgwDoc>>, z: Z) -> Result<Z::Ok, Z::Error> {
+    match igw {
+        Some(i) if matches!(i.value, IgwDoc::WithId { .. }) => FlowMap(igw).serialize(z),
+        _ => igw.serialize(z),
+    }
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
+
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Where the behaviour comes from (a seed, a reference section).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     pub provider: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub seed: u64,
     /// Unix seconds at which the virtual clock starts.
     pub start: S<u64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vpcs: Vec<S<VpcDoc>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_items"
+    )]
     pub external_hosts: Vec<S<ExternalDoc>>,
     /// Enterprise routers (transit gateways) joining VPCs.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub enterprise_routers: Vec<S<RouterDoc>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_items"
+    )]
     pub router_peerings: Vec<S<PeeringDoc>>,
     /// Cloud Connect Networks joining VPCs of several regions (tencent CCN, alibaba CEN).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ccns: Vec<S<CcnDoc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub flow_logs: Vec<S<FlowLogDoc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<OutputDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub traffic: Vec<S<EventDoc>>,
     /// Seconds after `start` to run until (default: the end of the last window with traffic).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub until: Option<f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expect: Vec<S<ExpectDoc>>,
     /// Fleets, benign traffic and incidents made by seeded processes (`workload`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workload: Option<S<WorkloadDoc>>,
 }
 
 /// `workload:` — a fleet's traffic as seeded random processes, incidents planted in it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkloadDoc {
     /// Seconds of traffic after `start`.
     pub duration: S<f64>,
     /// Internet clients of the web tier.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clients: Option<S<ClientsDoc>>,
     /// Where fleets' elastic IPs are taken from (default 198.18.0.0/15).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_ips: Option<S<String>>,
     /// Where administrators connect from (bastions allow SSH from it; default 203.0.113.0/28).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_cidr: Option<S<String>>,
     /// Multiplies every benign rate (default 1).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale: Option<S<f64>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fleets: Vec<S<FleetDoc>>,
     /// Roles given to ENIs declared under `vpcs`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<S<RoleDoc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub incidents: Vec<S<IncidentDoc>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientsDoc {
     pub count: S<u32>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cidr: Option<S<String>>,
 }
 
 /// A VPC of ENIs by role, with their subnets, groups, ACLs, gateways and a flow log.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FleetDoc {
     pub name: S<String>,
     pub cidr: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<S<String>>,
     /// ENIs per role: web, app, db, bastion, batch, private.
     pub roles: S<std::collections::BTreeMap<String, S<u32>>>,
     /// Roles whose ENIs get elastic IPs (default: web, bastion).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public: Option<Vec<S<String>>>,
     /// The fleet's VPC flow log (default: all traffic, the provider's window).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow_log: Option<S<FleetFlowLogDoc>>,
     /// Another fleet its databases replicate to (usually in another region), joined by a
     /// CCN where the cloud has one, else by enterprise routers.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicate_to: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FleetFlowLogDoc {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic: Option<S<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<S<u64>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<S<usize>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleDoc {
     pub eni: S<String>,
@@ -132,101 +176,121 @@ pub struct RoleDoc {
 }
 
 /// An incident: a kind, when, and its parameters (each kind says which it reads).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentDoc {
     pub kind: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<S<String>>,
     /// Seconds after `start`.
     pub at: S<f64>,
     pub duration: S<f64>,
     /// The attacker's address (outside), or an ENI's name (inside).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<S<String>>,
     /// `FLEET/ROLE` (its ENIs), an ENI's name, or an address outside.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<S<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ports: Option<S<PortsListDoc>>,
     /// Arrivals per second (probes, attempts, connections, SYNs).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<S<f64>>,
     /// Beaconing and mining: seconds between connections.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period: Option<S<f64>>,
     /// Exfiltration: bytes sent out in all.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<S<u64>>,
 }
 
 /// `[22, 80]` or `"1-1024"`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum PortsListDoc {
     List(Vec<u16>),
     Range(String),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputDoc {
     pub format: S<FormatDoc>,
 }
 
 /// `aws`, `tencent`, … or `{aws: "version vpc-id …"}` for a custom AWS field list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum FormatDoc {
     Name(String),
     Aws { aws: String },
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VpcDoc {
     pub name: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     pub cidr: S<String>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "flow_igw"
+    )]
     pub internet_gateway: Option<S<IgwDoc>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_items"
+    )]
     pub subnets: Vec<S<SubnetDoc>>,
     /// Routes added to the VPC's main route table.
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_items"
+    )]
     pub routes: Vec<S<RouteDoc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route_tables: Vec<S<RouteTableDoc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_groups: Vec<S<SecurityGroupDoc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub network_acls: Vec<S<AclDoc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub enis: Vec<S<EniDoc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nat_gateways: Vec<S<NatGatewayDoc>>,
     /// The VPC's region (default: the scenario's).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<S<String>>,
 }
 
 /// A Cloud Connect Network: the VPCs attached to it (each learns the others' blocks) and the
 /// bandwidth limits of region pairs.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CcnDoc {
     pub name: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_seq"
+    )]
     pub vpcs: Vec<S<String>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_items"
+    )]
     pub bandwidth_limits: Vec<S<CcnLimitDoc>>,
 }
 
 /// `{regions: [A, B], bandwidth: BITS_PER_SECOND}`: each direction between A and B.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CcnLimitDoc {
     pub regions: Vec<S<String>>,
@@ -235,28 +299,32 @@ pub struct CcnLimitDoc {
 
 /// A NAT gateway: its interface sits in `subnet` (a public one) with `ip`; `eip` is the
 /// address its traffic has on the internet.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NatGatewayDoc {
     pub name: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     pub subnet: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eip: Option<S<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<S<String>>,
     /// The id of its (requester-managed) network interface.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eni_id: Option<String>,
     /// DNAT rules (port forwarding from the gateway's address to an inside host).
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_items"
+    )]
     pub dnat: Vec<S<DnatDoc>>,
 }
 
 /// A DNAT rule: `{ protocol: tcp, port: 8080, to: web-1, to_port: 80 }` (`to`: an interface
 /// of the VPC by name, or its private address).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct DnatDoc {
     pub protocol: S<String>,
@@ -265,152 +333,176 @@ pub struct DnatDoc {
     pub to_port: u16,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum IgwDoc {
     Enabled(bool),
     WithId { id: String },
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubnetDoc {
     pub name: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     pub cidr: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acl: Option<S<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_table: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteTableDoc {
     pub name: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_items"
+    )]
     pub routes: Vec<S<RouteDoc>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteDoc {
     pub destination: S<String>,
     /// `internet_gateway`, `nat_gateway` (with `nat_gateway: NAME`), `router` (with
     /// `router: NAME`, through the VPC's attachment) or `blackhole`.
     pub target: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nat_gateway: Option<S<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub router: Option<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouterDoc {
     pub name: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub asn: Option<u32>,
     /// The router's region (for peering across regions; default the scenario's).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route_tables: Vec<S<RouterTableDoc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attachments: Vec<S<AttachmentDoc>>,
 }
 
 /// Two routers (usually in two regions) joined by a peering connection: an attachment named
 /// `name` on each; `route_tables` associates each side's attachment (in `routers` order).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeeringDoc {
     pub name: S<String>,
     pub routers: [S<String>; 2],
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_tables: Option<[S<String>; 2]>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouterTableDoc {
     pub name: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// Static routes: `{destination, attachment: NAME}` or `{destination, blackhole: true}`.
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_items"
+    )]
     pub routes: Vec<S<RouterRouteDoc>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouterRouteDoc {
     pub destination: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment: Option<S<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub blackhole: bool,
 }
 
 /// An attachment: a VPC (`vpc` and an interface in one subnet per availability zone), or a
 /// VPN gateway / virtual gateway / global DC gateway (`kind`, `gateway` id and the on-premises
 /// `networks` behind it).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentDoc {
     pub name: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     /// `vpc` (default), `vpn_gateway`, `virtual_gateway` or `global_dc_gateway`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<S<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc: Option<S<String>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_items"
+    )]
     pub interfaces: Vec<S<InterfaceDoc>>,
     /// The gateway's id (gateway attachments).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
     /// On-premises networks behind the gateway.
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_seq"
+    )]
     pub networks: Vec<S<String>>,
     /// The route table that forwards what arrives through it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route_table: Option<S<String>>,
     /// Route tables it propagates its VPC's block into.
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_seq"
+    )]
     pub propagate: Vec<S<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct InterfaceDoc {
     pub subnet: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<S<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eni_id: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecurityGroupDoc {
     pub name: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_items"
+    )]
     pub rules: Vec<S<SgRuleDoc>>,
 }
 
 /// A protocol: `tcp`, `udp`, `icmp`, `all` (or `-1`), or an IANA number.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Serialize, Clone)]
 #[serde(untagged)]
 pub enum ProtoDoc {
     Number(i64),
@@ -418,7 +510,7 @@ pub enum ProtoDoc {
 }
 
 /// Ports: `22`, `"1024-65535"`, `"1024/65535"` or `all`.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Serialize, Clone)]
 #[serde(untagged)]
 pub enum PortsDoc {
     Number(i64),
@@ -426,96 +518,112 @@ pub enum PortsDoc {
 }
 
 /// A rule's remote side: a CIDR, or `{group: name}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(untagged)]
 pub enum RemoteDoc {
     Cidr(String),
     Group { group: String },
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SgRuleDoc {
     pub direction: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<S<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<S<i64>>,
     pub protocol: S<ProtoDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ports: Option<S<PortsDoc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icmp_type: Option<S<i64>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icmp_code: Option<S<i64>>,
     pub remote: S<RemoteDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AclDoc {
     pub name: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_items"
+    )]
     pub ingress: Vec<S<AclEntryDoc>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_items"
+    )]
     pub egress: Vec<S<AclEntryDoc>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AclEntryDoc {
     pub rule: S<i64>,
     pub action: S<String>,
     pub protocol: S<ProtoDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ports: Option<S<PortsDoc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_ports: Option<S<PortsDoc>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icmp_type: Option<S<i64>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icmp_code: Option<S<i64>>,
     pub cidr: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ListenDoc {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tcp: Vec<u16>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub udp: Vec<u16>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EniDoc {
     pub name: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     pub subnet: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<S<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eip: Option<S<String>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_seq"
+    )]
     pub security_groups: Vec<S<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_type: Option<String>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "is_default",
+        serialize_with = "flow_map"
+    )]
     pub listen: ListenDoc,
-    #[serde(default = "yes")]
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
     pub auto_reply: bool,
     /// Bandwidth limit in bits per second, each direction (tencent, D20).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth: Option<S<u64>>,
 }
 
@@ -523,99 +631,108 @@ fn yes() -> bool {
     true
 }
 
-#[derive(Debug, Deserialize)]
+fn is_yes(b: &bool) -> bool {
+    *b
+}
+
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExternalDoc {
     pub name: S<String>,
     pub ip: S<String>,
     /// On premises, behind a router's gateway attachment: `{router: R, attachment: A}`.
     /// Absent: on the internet.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<S<SiteDoc>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "is_default",
+        serialize_with = "flow_map"
+    )]
     pub listen: ListenDoc,
-    #[serde(default = "yes")]
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
     pub auto_reply: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SiteDoc {
     pub router: String,
     pub attachment: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowLogDoc {
     pub name: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    #[serde(serialize_with = "flow_map")]
     pub resource: S<ResourceDoc>,
     /// `all`, `accepted` or `rejected`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traffic: Option<S<String>>,
     /// Capture window in seconds.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<S<u64>>,
     /// Records per window before SKIPDATA.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<S<u64>>,
     /// Seconds after `start` at which the flow log is created (default 0).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceDoc {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eni: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subnet: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc: Option<String>,
     /// A router flow log: `{router: R, attachment: A}`, attachment `A` of router `R`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub router: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attachment: Option<String>,
     /// A CCN flow log: the CCN's name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ccn: Option<String>,
     /// A NAT gateway flow log (tencent `ResourceType` NAT, seed 004): the gateway's name. It
     /// captures the gateway's interface, as an ENI flow log of that interface would.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nat_gateway: Option<String>,
 }
 
 /// One line of the traffic script: `at` (seconds after `start`) and exactly one action.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventDoc {
     pub at: S<f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ping: Option<PingDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp: Option<TcpDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub udp: Option<UdpDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packet: Option<PacketDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_security_group_rules: Option<SetSgRulesDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_acl_entries: Option<SetAclDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub associate_acl: Option<AssociateAclDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_eni_security_groups: Option<SetEniGroupsDoc>,
     /// Only moves the clock (closes windows).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advance: Option<bool>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PingDoc {
     pub from: S<String>,
@@ -625,7 +742,7 @@ pub struct PingDoc {
     /// Seconds between requests.
     #[serde(default = "one")]
     pub interval: f64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ident: Option<u16>,
 }
 
@@ -636,42 +753,42 @@ fn one() -> f64 {
     1.0
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TcpDoc {
     pub from: S<String>,
     pub to: S<String>,
     pub port: u16,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sport: Option<u16>,
     /// Payload bytes of each request.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requests: Vec<u16>,
     /// Payload bytes of each response.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub responses: Vec<u16>,
     /// `fin` (default), `rst` or `open`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close: Option<S<String>>,
     /// Seconds between packets (default 0.001).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gap: Option<f64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct UdpDoc {
     pub from: S<String>,
     pub to: S<String>,
     pub port: u16,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sport: Option<u16>,
     #[serde(default = "one_u16")]
     pub count: u16,
     #[serde(default = "one")]
     pub interval: f64,
     /// IP length of each request (default 60).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u16>,
 }
 
@@ -680,36 +797,40 @@ fn one_u16() -> u16 {
 }
 
 /// A raw packet. `to` names an endpoint; `dst` gives an address instead.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PacketDoc {
     pub from: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<S<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dst: Option<S<String>>,
     pub protocol: S<ProtoDoc>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sport: Option<u16>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dport: Option<u16>,
     /// TCP flags: `[syn, ack]`.
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_seq"
+    )]
     pub flags: Vec<S<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icmp_type: Option<u8>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub icmp_code: Option<u8>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ident: Option<u16>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u16>,
     /// IP total length.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u16>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fragment_offset: Option<u16>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub more_fragments: bool,
     /// How many identical packets, `interval` seconds apart.
     #[serde(default = "one_u16")]
@@ -718,65 +839,75 @@ pub struct PacketDoc {
     pub interval: f64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetSgRulesDoc {
     pub group: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc: Option<S<String>>,
+    #[serde(serialize_with = "flow_items")]
     pub rules: Vec<S<SgRuleDoc>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetAclDoc {
     pub acl: S<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc: Option<S<String>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_items"
+    )]
     pub ingress: Vec<S<AclEntryDoc>>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_items"
+    )]
     pub egress: Vec<S<AclEntryDoc>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct AssociateAclDoc {
     pub subnet: S<String>,
     pub acl: S<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SetEniGroupsDoc {
     pub eni: S<String>,
+    #[serde(serialize_with = "flow_seq")]
     pub groups: Vec<S<String>>,
 }
 
 /// An assertion on the records the scenario prints.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectDoc {
     /// Fields a record must have (names as the output format names them; `decision` matches a
     /// substring of any ground-truth decision).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<std::collections::BTreeMap<String, ScalarDoc>>,
     /// How many records match `record` (default: at least one).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<usize>,
     /// No record may match.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_record: Option<std::collections::BTreeMap<String, ScalarDoc>>,
     /// Exactly this many records are printed.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records: Option<usize>,
     /// This exact line is printed.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<String>,
 }
 
 /// A field value in an expectation: written as a string or a number.
-#[derive(Debug, Deserialize, Clone)]
+#[derive(Debug, Deserialize, Serialize, Clone)]
 #[serde(untagged)]
 pub enum ScalarDoc {
     Int(i64),
