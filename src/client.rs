@@ -1149,8 +1149,7 @@ impl<'a> Export<'a> {
                 instance_type: nonempty(&e.instance_type),
                 listen: listen_doc(&e.listen_tcp, &e.listen_udp),
                 auto_reply: e.auto_reply != Some(false),
-                // The API does not report an interface's bandwidth limit.
-                bandwidth: None,
+                bandwidth: e.bandwidth.map(s),
             }));
         }
         enis

@@ -912,3 +912,34 @@ fn nat_dnat_scenario_round_trips() {
         }]
     );
 }
+
+/// An interface's bandwidth limit (tencent, D20) is applied through the API, shown by it and
+/// exported: it round-trips like the rest.
+#[test]
+fn eni_bandwidth_round_trips() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tencent-eni-bandwidth.yaml");
+    let (server, exported) = round_trip(&file, Provider::Tencent, "tencent");
+    assert!(exported.contains("bandwidth: 1000000"), "{exported}");
+    assert!(exported.contains("bandwidth: 500000"), "{exported}");
+    let mut net = server.net();
+    let enis = server
+        .rt
+        .block_on(
+            net.list_network_interfaces(pb::ListNetworkInterfacesRequest {
+                parent: PARENT.into(),
+                ..Default::default()
+            }),
+        )
+        .unwrap()
+        .into_inner()
+        .network_interfaces;
+    let limited: Vec<(&str, Option<u64>)> = enis
+        .iter()
+        .filter(|e| e.bandwidth.is_some())
+        .map(|e| (e.display_name.as_str(), e.bandwidth))
+        .collect();
+    assert_eq!(
+        limited,
+        [("fast", Some(1_000_000)), ("slow", Some(500_000))]
+    );
+}
