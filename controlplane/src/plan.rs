@@ -48,6 +48,14 @@ impl Step {
         self
     }
 
+    /// [`Step::field`] for a field the file may leave out.
+    fn field_if<T>(self, request: &str, file: &str, value: Option<&doc::S<T>>) -> Step {
+        match value {
+            Some(v) => self.field(request, file, v.referenced),
+            None => self,
+        }
+    }
+
     /// Where a refused request field stands in the file: its path there and position.
     pub fn locate(&self, field: Option<&str>) -> (String, Location) {
         let Some(field) = field else {
@@ -455,13 +463,11 @@ impl<'e, E: Executor> Planner<'e, E> {
             (None, Some(r)) if !d.ccns.is_empty() => r.clone(),
             _ => String::new(),
         };
-        let mut create = step(format!("creating VPC `{vname}`"), &vname)
+        let create = step(format!("creating VPC `{vname}`"), &vname)
             .at(&path, item.referenced)
             .field("vpc.display_name", "name", v.name.referenced)
-            .field("vpc.cidr", "cidr", v.cidr.referenced);
-        if let Some(r) = &v.region {
-            create = create.field("vpc.region", "region", r.referenced);
-        }
+            .field("vpc.cidr", "cidr", v.cidr.referenced)
+            .field_if("vpc.region", "region", v.region.as_ref());
         let vpc: pb::Vpc = self.run(
             Command::CreateVpc(pb::CreateVpcRequest {
                 parent: self.parent.clone(),
@@ -734,19 +740,15 @@ impl<'e, E: Executor> Planner<'e, E> {
                 format!("{npath}.subnet"),
                 "subnet",
             )?;
-            let mut create = step(
+            let create = step(
                 format!("creating NAT gateway `{nname}` of VPC `{vname}`"),
                 nname,
             )
             .at(&npath, n.referenced)
             .field("nat_gateway.display_name", "name", nd.name.referenced)
-            .field("nat_gateway.subnet", "subnet", nd.subnet.referenced);
-            if let Some(s) = &nd.ip {
-                create = create.field("nat_gateway.private_ip", "ip", s.referenced);
-            }
-            if let Some(s) = &nd.eip {
-                create = create.field("nat_gateway.elastic_ip", "eip", s.referenced);
-            }
+            .field("nat_gateway.subnet", "subnet", nd.subnet.referenced)
+            .field_if("nat_gateway.private_ip", "ip", nd.ip.as_ref())
+            .field_if("nat_gateway.elastic_ip", "eip", nd.eip.as_ref());
             let created: pb::NatGateway = self.run(
                 Command::CreateNatGateway(pb::CreateNatGatewayRequest {
                     parent: self.parent.clone(),
@@ -819,16 +821,14 @@ impl<'e, E: Executor> Planner<'e, E> {
             )
             .at(&epath, e.referenced)
             .field("network_interface.display_name", "name", ed.name.referenced)
-            .field("network_interface.subnet", "subnet", ed.subnet.referenced);
-            if let Some(s) = &ed.ip {
-                create = create.field("network_interface.private_ip", "ip", s.referenced);
-            }
-            if let Some(s) = &ed.eip {
-                create = create.field("network_interface.elastic_ip", "eip", s.referenced);
-            }
-            if let Some(b) = &ed.bandwidth {
-                create = create.field("network_interface.bandwidth", "bandwidth", b.referenced);
-            }
+            .field("network_interface.subnet", "subnet", ed.subnet.referenced)
+            .field_if("network_interface.private_ip", "ip", ed.ip.as_ref())
+            .field_if("network_interface.elastic_ip", "eip", ed.eip.as_ref())
+            .field_if(
+                "network_interface.bandwidth",
+                "bandwidth",
+                ed.bandwidth.as_ref(),
+            );
             let mut security_groups = Vec::new();
             for (k, g) in ed.security_groups.iter().enumerate() {
                 let field = format!("{epath}.security_groups[{k}]");
