@@ -17,12 +17,9 @@ use vpclab_sim::packet::size;
 use vpclab_sim::policy::sg::Remote;
 use vpclab_sim::policy::{PortRange, ProtoMatch, RuleAction, acl, sg};
 use vpclab_sim::profile::{Profile, Provider};
-use vpclab_sim::router::AttachmentKind;
 use vpclab_sim::simulation::{Change, Close, Simulation, TcpSession};
 use vpclab_sim::time::{Span, Time};
-use vpclab_sim::world::{
-    self, AttachmentInterface, Config, Endpoint, FlowLogSpec, ModelError, Route, Target, World,
-};
+use vpclab_sim::world::{self, Config, Endpoint, FlowLogSpec, ModelError, Route, Target, World};
 
 use crate::api::command::Command;
 use crate::api::names::Collection;
@@ -97,6 +94,33 @@ impl plan::Executor for Local<'_> {
             "flow_logs",
             "flow logs are not created through commands yet",
         ))
+    }
+}
+
+/// The file's names of routers, their route tables and attachments → world indices.
+fn router_names(p: &Project, names: &mut Names, created: &plan::Created) {
+    let find = |c: Collection, name: &str| {
+        p.find(c, id_of(name))
+            .expect("the commands created every resource they named")
+    };
+    for (name, resource) in &created.routers {
+        names
+            .routers
+            .insert(name.clone(), find(Collection::EnterpriseRouters, resource));
+    }
+    for ((router, table), resource) in &created.router_tables {
+        let r = names.routers[router];
+        names.router_tables.insert(
+            (r, table.clone()),
+            find(Collection::RouterRouteTables, resource),
+        );
+    }
+    for ((router, att), resource) in &created.attachments {
+        let r = names.routers[router];
+        names.attachments.insert(
+            (r, att.clone()),
+            find(Collection::RouterAttachments, resource),
+        );
     }
 }
 
@@ -288,8 +312,8 @@ impl Loader {
         if self.opts.labels_only {
             cfg.truth = vpclab_sim::flowlog::TruthLevel::Labels;
         }
-        // The VPCs go through the one funnel: the commands a server would store, applied to a
-        // project in memory as a server applies them (`plan`).
+        // VPCs and routers go through the one funnel: the commands a server would store,
+        // applied to a project in memory as a server applies them (`plan`).
         let mut local = Local {
             project: Project::local("local", World::new(cfg), start, d.seed),
             loader: &self,
@@ -298,29 +322,17 @@ impl Loader {
         for vi in 0..d.vpcs.len() {
             planner.vpc(&d, vi)?;
         }
+        planner.routers(&d)?;
+        let created = planner.into_created();
         let mut names = Names::default();
-        let applied = planner.into_vpcs();
         let project = &local.project;
         for (vi, v) in d.vpcs.iter().enumerate() {
-            self.vpc_names(
-                project,
-                &mut names,
-                vi,
-                &v.value,
-                &applied[&v.value.name.value],
-            )?;
+            let applied = &created.vpcs[&v.value.name.value];
+            self.vpc_names(project, &mut names, vi, &v.value, applied)?;
         }
+        router_names(project, &mut names, &created);
         let mut sim = local.project.sim;
         let w = &mut sim.world;
-        for (i, r) in d.enterprise_routers.iter().enumerate() {
-            self.router(w, &mut names, start, &format!("enterprise_routers[{i}]"), r)?;
-        }
-        for (i, p) in d.router_peerings.iter().enumerate() {
-            self.peering(w, &mut names, &format!("router_peerings[{i}]"), p)?;
-        }
-        for (i, r) in d.enterprise_routers.iter().enumerate() {
-            self.router_routes(w, &names, &format!("enterprise_routers[{i}]"), r)?;
-        }
         for (i, x) in d.external_hosts.iter().enumerate() {
             let path = format!("external_hosts[{i}]");
             let ip = self.ip(&x.value.ip, &format!("{path}.ip"))?;
@@ -526,241 +538,6 @@ impl Loader {
                 format!("{path}.name"),
                 format!("`{}` names two hosts", name.value),
             ));
-        }
-        Ok(())
-    }
-
-    /// A router, its route tables and attachments (VPCs, gateways), associations and
-    /// propagations. Static routes come later (`router_routes`), once peerings exist.
-    fn router(
-        &self,
-        w: &mut World,
-        names: &mut Names,
-        start: Time,
-        path: &str,
-        r: &S<doc::RouterDoc>,
-    ) -> Result<(), ScenarioError> {
-        let d = &r.value;
-        let none: &[(&str, Location)] = &[];
-        let router = w
-            .create_enterprise_router(&d.name.value, d.id.clone(), d.asn)
-            .map_err(|e| self.model(e, path, r.referenced, &[("name", d.name.referenced)]))?;
-        if let Some(region) = &d.region {
-            w.routers.routers[router as usize].region = Some(region.clone());
-        }
-        names.routers.insert(d.name.value.clone(), router);
-        for (i, t) in d.route_tables.iter().enumerate() {
-            let p = format!("{path}.route_tables[{i}]");
-            let idx = w
-                .create_router_route_table(router, &t.value.name.value, t.value.id.clone())
-                .map_err(|e| {
-                    self.model(e, &p, t.referenced, &[("name", t.value.name.referenced)])
-                })?;
-            names
-                .router_tables
-                .insert((router, t.value.name.value.clone()), idx);
-        }
-        for (i, a) in d.attachments.iter().enumerate() {
-            let p = format!("{path}.attachments[{i}]");
-            let ad = &a.value;
-            let kind = match &ad.kind {
-                None => AttachmentKind::Vpc,
-                Some(k) => k
-                    .value
-                    .parse::<AttachmentKind>()
-                    .map_err(|m| self.err(k.referenced, format!("{p}.kind"), m))?,
-            };
-            let att = if kind == AttachmentKind::Vpc {
-                let Some(v) = &ad.vpc else {
-                    return Err(self.err(
-                        a.referenced,
-                        format!("{p}.vpc"),
-                        "a VPC attachment names its `vpc`",
-                    ));
-                };
-                let Some(&vpc) = names.vpcs.get(&v.value) else {
-                    return Err(self.err(
-                        v.referenced,
-                        format!("{p}.vpc"),
-                        format!("no VPC named `{}`", v.value),
-                    ));
-                };
-                let mut interfaces = Vec::new();
-                for (j, f) in ad.interfaces.iter().enumerate() {
-                    let subnet = self.lookup(
-                        &names.subnets,
-                        vpc,
-                        &f.value.subnet,
-                        &format!("{p}.interfaces[{j}].subnet"),
-                        "subnet",
-                    )?;
-                    let ip = f
-                        .value
-                        .ip
-                        .as_ref()
-                        .map(|s| self.ip(s, &format!("{p}.interfaces[{j}].ip")))
-                        .transpose()?;
-                    interfaces.push(AttachmentInterface {
-                        subnet,
-                        ip,
-                        eni_id: f.value.eni_id.clone(),
-                    });
-                }
-                w.attach_vpc(
-                    start,
-                    router,
-                    &ad.name.value,
-                    ad.id.clone(),
-                    vpc,
-                    interfaces,
-                )
-            } else {
-                let mut networks = Vec::new();
-                for (j, n) in ad.networks.iter().enumerate() {
-                    networks.push(self.cidr(n, &format!("{p}.networks[{j}]"))?);
-                }
-                let gateway = ad
-                    .gateway
-                    .clone()
-                    .unwrap_or_else(|| format!("{}-{}", kind.as_str(), ad.name.value));
-                w.attach_gateway(
-                    router,
-                    kind,
-                    &ad.name.value,
-                    ad.id.clone(),
-                    gateway,
-                    networks,
-                )
-            };
-            let mut fields = vec![("name", ad.name.referenced)];
-            if let Some(k) = &ad.kind {
-                fields.push(("kind", k.referenced));
-            }
-            let att = att.map_err(|e| self.model(e, &p, a.referenced, &fields))?;
-            names
-                .attachments
-                .insert((router, ad.name.value.clone()), att);
-            if let Some(t) = &ad.route_table {
-                let table = self.router_table(names, router, t, &format!("{p}.route_table"))?;
-                w.associate_router_table(att, table, false)
-                    .map_err(|e| self.model(e, &p, t.referenced, none))?;
-            }
-            for (j, t) in ad.propagate.iter().enumerate() {
-                let table = self.router_table(names, router, t, &format!("{p}.propagate[{j}]"))?;
-                w.propagate_to_router_table(att, table)
-                    .map_err(|e| self.model(e, &p, t.referenced, none))?;
-            }
-        }
-        Ok(())
-    }
-
-    fn router_table(
-        &self,
-        names: &Names,
-        router: u32,
-        t: &S<String>,
-        field: &str,
-    ) -> Result<u32, ScenarioError> {
-        names
-            .router_tables
-            .get(&(router, t.value.clone()))
-            .copied()
-            .ok_or_else(|| {
-                self.err(
-                    t.referenced,
-                    field,
-                    format!("no route table named `{}` on this router", t.value),
-                )
-            })
-    }
-
-    fn named_router(
-        &self,
-        names: &Names,
-        r: &S<String>,
-        field: &str,
-    ) -> Result<u32, ScenarioError> {
-        names.routers.get(&r.value).copied().ok_or_else(|| {
-            self.err(
-                r.referenced,
-                field,
-                format!("no enterprise router named `{}`", r.value),
-            )
-        })
-    }
-
-    fn peering(
-        &self,
-        w: &mut World,
-        names: &mut Names,
-        path: &str,
-        p: &S<doc::PeeringDoc>,
-    ) -> Result<(), ScenarioError> {
-        let d = &p.value;
-        let a = self.named_router(names, &d.routers[0], &format!("{path}.routers[0]"))?;
-        let b = self.named_router(names, &d.routers[1], &format!("{path}.routers[1]"))?;
-        let (x, y) = w
-            .peer_routers(a, b, &d.name.value, (None, None))
-            .map_err(|e| self.model(e, path, p.referenced, &[("name", d.name.referenced)]))?;
-        names.attachments.insert((a, d.name.value.clone()), x);
-        names.attachments.insert((b, d.name.value.clone()), y);
-        if let Some([ta, tb]) = &d.route_tables {
-            for (att, router, t, i) in [(x, a, ta, 0), (y, b, tb, 1)] {
-                let table =
-                    self.router_table(names, router, t, &format!("{path}.route_tables[{i}]"))?;
-                w.associate_router_table(att, table, false)
-                    .map_err(|e| self.model(e, path, t.referenced, &[] as &[(&str, Location)]))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// A router's static and blackhole routes.
-    fn router_routes(
-        &self,
-        w: &mut World,
-        names: &Names,
-        path: &str,
-        r: &S<doc::RouterDoc>,
-    ) -> Result<(), ScenarioError> {
-        let router = names.routers[&r.value.name.value];
-        for (i, t) in r.value.route_tables.iter().enumerate() {
-            let table = names.router_tables[&(router, t.value.name.value.clone())];
-            for (j, rt) in t.value.routes.iter().enumerate() {
-                let p = format!("{path}.route_tables[{i}].routes[{j}]");
-                let destination = self.cidr(&rt.value.destination, &format!("{p}.destination"))?;
-                let hop = match (&rt.value.attachment, rt.value.blackhole) {
-                    (Some(a), false) => Some(
-                        names
-                            .attachments
-                            .get(&(router, a.value.clone()))
-                            .copied()
-                            .ok_or_else(|| {
-                                self.err(
-                                    a.referenced,
-                                    format!("{p}.attachment"),
-                                    format!("no attachment named `{}` on this router", a.value),
-                                )
-                            })?,
-                    ),
-                    (None, true) => None,
-                    _ => {
-                        return Err(self.err(
-                            rt.referenced,
-                            p,
-                            "a router route has `attachment: NAME` or `blackhole: true`",
-                        ));
-                    }
-                };
-                w.add_router_route(table, destination, hop).map_err(|e| {
-                    self.model(
-                        e,
-                        &p,
-                        rt.referenced,
-                        &[("destination", rt.value.destination.referenced)],
-                    )
-                })?;
-            }
         }
         Ok(())
     }

@@ -253,6 +253,17 @@ pub struct Planner<'e, E: Executor> {
     ccns: BTreeMap<String, String>,
 }
 
+/// What a file's commands created, by the file's names: resource names.
+#[derive(Debug, Default)]
+pub struct Created {
+    pub vpcs: BTreeMap<String, AppliedVpc>,
+    pub routers: BTreeMap<String, String>,
+    /// (router, table) → resource name.
+    pub router_tables: BTreeMap<(String, String), String>,
+    /// (router, attachment) → resource name (a peering's two sides under each router's name).
+    pub attachments: BTreeMap<(String, String), String>,
+}
+
 /// What one VPC's commands created, by the file's names: resource names.
 #[derive(Debug, Default)]
 pub struct AppliedVpc {
@@ -405,9 +416,14 @@ impl<'e, E: Executor> Planner<'e, E> {
         self.exec
     }
 
-    /// The VPCs applied so far, by the file's names.
-    pub fn into_vpcs(self) -> BTreeMap<String, AppliedVpc> {
-        self.vpcs
+    /// What the commands created, by the file's names.
+    pub fn into_created(self) -> Created {
+        Created {
+            vpcs: self.vpcs,
+            routers: self.routers,
+            router_tables: self.router_tables,
+            attachments: self.attachments,
+        }
     }
 
     /// Applies `cmd` and reads the answer as the resource `T`.
@@ -642,7 +658,7 @@ impl<'e, E: Executor> Planner<'e, E> {
             let tname = &t.value.name.value;
             let tpath = format!("{path}.route_tables[{i}]");
             let chosen = numbered(&t.value.routes, plain);
-            let routes = self.routes(&tpath, &chosen, &applied, &vname)?;
+            let routes = self.routes(&tpath, &chosen, &applied)?;
             let created: pb::RouteTable = self.run(
                 Command::CreateRouteTable(pb::CreateRouteTableRequest {
                     parent: self.parent.clone(),
@@ -1075,7 +1091,6 @@ impl<'e, E: Executor> Planner<'e, E> {
         path: &str,
         chosen: &[(usize, &doc::S<doc::RouteDoc>)],
         vpc: &AppliedVpc,
-        vname: &str,
     ) -> Result<Vec<pb::Route>, E::Error> {
         let mut out = Vec::new();
         for &(j, r) in chosen {
@@ -1121,7 +1136,7 @@ impl<'e, E: Executor> Planner<'e, E> {
                             return self.refuse(
                                 n.referenced,
                                 format!("{p}.router"),
-                                format!("no enterprise router named `{}` (VPC `{vname}`)", n.value),
+                                format!("no enterprise router named `{}`", n.value),
                             );
                         }
                     }
@@ -1155,7 +1170,7 @@ impl<'e, E: Executor> Planner<'e, E> {
         what: &str,
         vname: &str,
     ) -> Result<(), E::Error> {
-        let routes = self.routes(path, chosen, vpc, vname)?;
+        let routes = self.routes(path, chosen, vpc)?;
         let n = routes.len();
         let update = route_fields(
             step(
@@ -1224,35 +1239,56 @@ impl<'e, E: Executor> Planner<'e, E> {
         result
     }
 
-    fn router_table(&self, router: &str, table: &str) -> Result<String, E::Error> {
+    /// A route table of a router, by the file's name, or the refusal at `field`.
+    fn router_table(
+        &self,
+        router: &str,
+        table: &doc::S<String>,
+        field: String,
+    ) -> Result<String, E::Error> {
         match self
             .router_tables
-            .get(&(router.to_string(), table.to_string()))
+            .get(&(router.to_string(), table.value.clone()))
         {
             Some(t) => Ok(t.clone()),
-            None => self.fail(format!(
-                "enterprise router `{router}`: no route table `{table}`"
-            )),
+            None => self.refuse(
+                table.referenced,
+                field,
+                format!("no route table named `{}` on this router", table.value),
+            ),
+        }
+    }
+
+    /// A router by the file's name, or the refusal at `field`.
+    fn named_router(&self, r: &doc::S<String>, field: String) -> Result<String, E::Error> {
+        match self.routers.get(&r.value) {
+            Some(x) => Ok(x.clone()),
+            None => self.refuse(
+                r.referenced,
+                field,
+                format!("no enterprise router named `{}`", r.value),
+            ),
         }
     }
 
     /// Enterprise routers with their route tables and attachments (associations and
     /// propagations with them), then the peerings, then every static route (they may name a
     /// peering's attachment).
-    fn routers(&mut self, d: &doc::Scenario) -> Result<(), E::Error> {
-        for r in &d.enterprise_routers {
-            self.router(&r.value)?;
+    pub fn routers(&mut self, d: &doc::Scenario) -> Result<(), E::Error> {
+        for (i, r) in d.enterprise_routers.iter().enumerate() {
+            self.router(&format!("enterprise_routers[{i}]"), r)?;
         }
-        for p in &d.router_peerings {
-            self.peering(&p.value)?;
+        for (i, p) in d.router_peerings.iter().enumerate() {
+            self.peering(&format!("router_peerings[{i}]"), p)?;
         }
-        for r in &d.enterprise_routers {
-            self.router_routes(&r.value)?;
+        for (i, r) in d.enterprise_routers.iter().enumerate() {
+            self.router_routes(&format!("enterprise_routers[{i}]"), &r.value)?;
         }
         Ok(())
     }
 
-    fn router(&mut self, r: &doc::RouterDoc) -> Result<(), E::Error> {
+    fn router(&mut self, path: &str, item: &doc::S<doc::RouterDoc>) -> Result<(), E::Error> {
+        let r = &item.value;
         let rname = &r.name.value;
         let er: pb::EnterpriseRouter = self.run(
             Command::CreateEnterpriseRouter(pb::CreateEnterpriseRouterRequest {
@@ -1265,9 +1301,12 @@ impl<'e, E: Executor> Planner<'e, E> {
                 }),
                 enterprise_router_id: r.id.clone().unwrap_or_default(),
             }),
-            step(format!("creating enterprise router `{rname}`"), rname),
+            step(format!("creating enterprise router `{rname}`"), rname)
+                .at(path, item.referenced)
+                .field("enterprise_router.display_name", "name", r.name.referenced),
         )?;
-        for t in &r.route_tables {
+        self.routers.insert(rname.clone(), er.name.clone());
+        for (i, t) in r.route_tables.iter().enumerate() {
             let tname = &t.value.name.value;
             let created: pb::RouterRouteTable = self.run(
                 Command::CreateRouterRouteTable(pb::CreateRouterRouteTableRequest {
@@ -1282,101 +1321,149 @@ impl<'e, E: Executor> Planner<'e, E> {
                 step(
                     format!("creating route table `{tname}` of enterprise router `{rname}`"),
                     tname,
+                )
+                .at(format!("{path}.route_tables[{i}]"), t.referenced)
+                .field(
+                    "router_route_table.display_name",
+                    "name",
+                    t.value.name.referenced,
                 ),
             )?;
             self.router_tables
                 .insert((rname.clone(), tname.clone()), created.name);
         }
-        for a in &r.attachments {
-            let a = &a.value;
-            let aname = &a.name.value;
-            let kind_name = a.kind.as_ref().map_or("vpc", |k| k.value.as_str());
-            let Some(kind) = attachment_kind(kind_name) else {
-                return self.fail(format!("unknown attachment kind `{kind_name}`"));
-            };
-            let route_table = match &a.route_table {
-                Some(t) => self.router_table(rname, &t.value)?,
-                None => String::new(),
-            };
-            let propagates_to = a
-                .propagate
-                .iter()
-                .map(|t| self.router_table(rname, &t.value))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut att = pb::RouterAttachment {
-                display_name: aname.clone(),
-                enterprise_router: er.name.clone(),
-                kind: kind as i32,
-                route_table,
-                propagates_to,
-                ..Default::default()
-            };
-            if kind == pb::AttachmentKind::Vpc {
-                let vname = a.vpc.as_ref().map_or("", |v| v.value.as_str());
-                let Some(v) = self.vpcs.get(vname) else {
-                    return self.fail(format!(
-                        "attachment `{aname}` of router `{rname}`: no VPC `{vname}`"
-                    ));
-                };
-                att.resource = v.name.clone();
-                let mut interfaces = Vec::new();
-                for f in &a.interfaces {
-                    let f = &f.value;
-                    let subnet = self.known(&v.subnets, &f.subnet.value, || {
-                        format!(
-                            "attachment `{aname}` of router `{rname}`: no subnet `{}` in VPC `{vname}`",
-                            f.subnet.value
-                        )
-                    })?;
-                    interfaces.push(pb::RouterAttachmentInterface {
-                        subnet,
-                        private_ip: text(f.ip.as_ref()),
-                        network_interface_id: f.eni_id.clone().unwrap_or_default(),
-                    });
-                }
-                att.interfaces = interfaces;
-            } else {
-                // `load`'s default gateway id.
-                att.resource = a
-                    .gateway
-                    .clone()
-                    .unwrap_or_else(|| format!("{kind_name}-{aname}"));
-                att.networks = a.networks.iter().map(|n| n.value.clone()).collect();
-            }
-            let created: pb::RouterAttachment = self.run(
-                Command::CreateRouterAttachment(pb::CreateRouterAttachmentRequest {
-                    parent: self.parent.clone(),
-                    router_attachment: Some(att),
-                    router_attachment_id: a.id.clone().unwrap_or_default(),
-                    peer_attachment_id: String::new(),
-                }),
-                step(
-                    format!("creating attachment `{aname}` of enterprise router `{rname}`"),
-                    format!("{aname} of {rname}"),
-                ),
-            )?;
+        for (i, a) in r.attachments.iter().enumerate() {
+            let p = format!("{path}.attachments[{i}]");
+            let att = self.attachment(&p, rname, &er.name, a)?;
             self.attachments
-                .insert((rname.clone(), aname.clone()), created.name);
+                .insert((rname.clone(), a.value.name.value.clone()), att);
         }
-        self.routers.insert(rname.clone(), er.name);
         Ok(())
+    }
+
+    /// An attachment of a router (a VPC with its interfaces, or a gateway with its
+    /// networks), associated and propagating as the file says.
+    fn attachment(
+        &mut self,
+        p: &str,
+        rname: &str,
+        router: &str,
+        item: &doc::S<doc::AttachmentDoc>,
+    ) -> Result<String, E::Error> {
+        let a = &item.value;
+        let aname = &a.name.value;
+        let kind_name = a.kind.as_ref().map_or("vpc", |k| k.value.as_str());
+        let Some(kind) = attachment_kind(kind_name) else {
+            let k = a.kind.as_ref().expect("the default kind is known");
+            let message = k
+                .value
+                .parse::<vpclab_sim::router::AttachmentKind>()
+                .err()
+                .unwrap_or_else(|| format!("unknown attachment kind `{kind_name}`"));
+            return self.refuse(k.referenced, format!("{p}.kind"), message);
+        };
+        let mut create = step(
+            format!("creating attachment `{aname}` of enterprise router `{rname}`"),
+            format!("{aname} of {rname}"),
+        )
+        .at(p, item.referenced)
+        .field("router_attachment.display_name", "name", a.name.referenced)
+        .field_if("router_attachment.kind", "kind", a.kind.as_ref());
+        let route_table = match &a.route_table {
+            Some(t) => self.router_table(rname, t, format!("{p}.route_table"))?,
+            None => String::new(),
+        };
+        let mut propagates_to = Vec::new();
+        for (j, t) in a.propagate.iter().enumerate() {
+            propagates_to.push(self.router_table(rname, t, format!("{p}.propagate[{j}]"))?);
+            create = create.field(
+                format!("router_attachment.propagates_to[{j}]"),
+                format!("propagate[{j}]"),
+                t.referenced,
+            );
+        }
+        let mut att = pb::RouterAttachment {
+            display_name: aname.clone(),
+            enterprise_router: router.to_string(),
+            kind: kind as i32,
+            route_table,
+            propagates_to,
+            ..Default::default()
+        };
+        if kind == pb::AttachmentKind::Vpc {
+            let Some(vname) = &a.vpc else {
+                return self.refuse(
+                    item.referenced,
+                    format!("{p}.vpc"),
+                    "a VPC attachment names its `vpc`".into(),
+                );
+            };
+            let Some(v) = self.vpcs.get(&vname.value) else {
+                return self.refuse(
+                    vname.referenced,
+                    format!("{p}.vpc"),
+                    format!("no VPC named `{}`", vname.value),
+                );
+            };
+            let mut interfaces = Vec::new();
+            for (j, f) in a.interfaces.iter().enumerate() {
+                let fd = &f.value;
+                let field = format!("{p}.interfaces[{j}].subnet");
+                interfaces.push(pb::RouterAttachmentInterface {
+                    subnet: self.in_vpc(&v.subnets, &fd.subnet, field, "subnet")?,
+                    private_ip: text(fd.ip.as_ref()),
+                    network_interface_id: fd.eni_id.clone().unwrap_or_default(),
+                });
+                let request = format!("router_attachment.interfaces[{j}]");
+                create = create
+                    .field(&request, format!("interfaces[{j}]"), f.referenced)
+                    .field_if(
+                        &format!("{request}.private_ip"),
+                        &format!("interfaces[{j}].ip"),
+                        fd.ip.as_ref(),
+                    );
+            }
+            att.resource = v.name.clone();
+            att.interfaces = interfaces;
+        } else {
+            // `load`'s default gateway id.
+            att.resource = a
+                .gateway
+                .clone()
+                .unwrap_or_else(|| format!("{kind_name}-{aname}"));
+            att.networks = a.networks.iter().map(|n| n.value.clone()).collect();
+            for (j, n) in a.networks.iter().enumerate() {
+                create = create.field(
+                    format!("router_attachment.networks[{j}]"),
+                    format!("networks[{j}]"),
+                    n.referenced,
+                );
+            }
+        }
+        let created: pb::RouterAttachment = self.run(
+            Command::CreateRouterAttachment(pb::CreateRouterAttachmentRequest {
+                parent: self.parent.clone(),
+                router_attachment: Some(att),
+                router_attachment_id: a.id.clone().unwrap_or_default(),
+                peer_attachment_id: String::new(),
+            }),
+            create,
+        )?;
+        Ok(created.name)
     }
 
     /// A peering of two routers: one request makes both sides; the second side's route
     /// table is set on its own.
-    fn peering(&mut self, p: &doc::PeeringDoc) -> Result<(), E::Error> {
+    fn peering(&mut self, path: &str, item: &doc::S<doc::PeeringDoc>) -> Result<(), E::Error> {
+        let p = &item.value;
         let pname = &p.name.value;
         let [ra, rb] = [&p.routers[0].value, &p.routers[1].value];
-        let router = |r: &str| {
-            self.known(&self.routers, r, || {
-                format!("router peering `{pname}`: no enterprise router `{r}`")
-            })
-        };
-        let (a, b) = (router(ra)?, router(rb)?);
+        let a = self.named_router(&p.routers[0], format!("{path}.routers[0]"))?;
+        let b = self.named_router(&p.routers[1], format!("{path}.routers[1]"))?;
         let (ta, tb) = match &p.route_tables {
             Some([ta, tb]) => (
-                self.router_table(ra, &ta.value)?,
-                self.router_table(rb, &tb.value)?,
+                self.router_table(ra, ta, format!("{path}.route_tables[0]"))?,
+                self.router_table(rb, tb, format!("{path}.route_tables[1]"))?,
             ),
             None => (String::new(), String::new()),
         };
@@ -1397,9 +1484,15 @@ impl<'e, E: Executor> Planner<'e, E> {
             step(
                 format!("creating router peering `{pname}` ({ra}, {rb})"),
                 format!("peering {pname} of {ra} and {rb}"),
-            ),
+            )
+            .at(path, item.referenced)
+            .field("router_attachment.display_name", "name", p.name.referenced),
         )?;
         if !tb.is_empty() {
+            let at = p
+                .route_tables
+                .as_ref()
+                .map_or(item.referenced, |t| t[1].referenced);
             self.run::<pb::RouterAttachment>(
                 Command::UpdateRouterAttachment(pb::UpdateRouterAttachmentRequest {
                     router_attachment: Some(pb::RouterAttachment {
@@ -1412,7 +1505,8 @@ impl<'e, E: Executor> Planner<'e, E> {
                 step(
                     format!("associating router peering `{pname}` on `{rb}` with its route table"),
                     format!("peering {pname} on {rb}"),
-                ),
+                )
+                .at(format!("{path}.route_tables[1]"), at),
             )?;
         }
         self.attachments
@@ -1422,32 +1516,63 @@ impl<'e, E: Executor> Planner<'e, E> {
         Ok(())
     }
 
-    fn router_routes(&mut self, r: &doc::RouterDoc) -> Result<(), E::Error> {
+    /// A router's static and blackhole routes, table by table.
+    fn router_routes(&mut self, path: &str, r: &doc::RouterDoc) -> Result<(), E::Error> {
         let rname = &r.name.value;
-        for t in r.route_tables.iter().filter(|t| !t.value.routes.is_empty()) {
+        for (i, t) in r.route_tables.iter().enumerate() {
+            if t.value.routes.is_empty() {
+                continue;
+            }
+            let tpath = format!("{path}.route_tables[{i}]");
             let tname = &t.value.name.value;
+            let n = t.value.routes.len();
+            let mut update = step(
+                format!(
+                    "adding the routes of route table `{tname}` of enterprise router `{rname}`"
+                ),
+                format!("{tname} of {rname}: {}", plural(n, "route")),
+            )
+            .at(&tpath, t.referenced);
             let mut routes = Vec::new();
-            for rt in &t.value.routes {
-                let rt = &rt.value;
-                let target = match &rt.attachment {
-                    Some(a) => match self.attachments.get(&(rname.clone(), a.value.clone())) {
-                        Some(att) => pb::router_route::Target::Attachment(att.clone()),
-                        None => {
-                            return self.fail(format!(
-                                "route table `{tname}` of router `{rname}`: no attachment `{}`",
-                                a.value
-                            ));
+            for (j, rt) in t.value.routes.iter().enumerate() {
+                let p = format!("{tpath}.routes[{j}]");
+                let rd = &rt.value;
+                let target = match (&rd.attachment, rd.blackhole) {
+                    (Some(a), false) => {
+                        match self.attachments.get(&(rname.clone(), a.value.clone())) {
+                            Some(att) => pb::router_route::Target::Attachment(att.clone()),
+                            None => {
+                                return self.refuse(
+                                    a.referenced,
+                                    format!("{p}.attachment"),
+                                    format!("no attachment named `{}` on this router", a.value),
+                                );
+                            }
                         }
-                    },
-                    None => pb::router_route::Target::Blackhole(true),
+                    }
+                    (None, true) => pb::router_route::Target::Blackhole(true),
+                    _ => {
+                        return self.refuse(
+                            rt.referenced,
+                            p,
+                            "a router route has `attachment: NAME` or `blackhole: true`".into(),
+                        );
+                    }
                 };
+                let request = format!("router_route_table.routes[{j}]");
+                update = update
+                    .field(&request, format!("routes[{j}]"), rt.referenced)
+                    .field(
+                        format!("{request}.destination"),
+                        format!("routes[{j}].destination"),
+                        rd.destination.referenced,
+                    );
                 routes.push(pb::RouterRoute {
-                    destination: rt.destination.value.clone(),
+                    destination: rd.destination.value.clone(),
                     target: Some(target),
                 });
             }
-            let n = routes.len();
-            let name = self.router_table(rname, tname)?;
+            let name = self.router_tables[&(rname.clone(), tname.clone())].clone();
             self.run::<pb::RouterRouteTable>(
                 Command::UpdateRouterRouteTable(pb::UpdateRouterRouteTableRequest {
                     router_route_table: Some(pb::RouterRouteTable {
@@ -1457,12 +1582,7 @@ impl<'e, E: Executor> Planner<'e, E> {
                     }),
                     update_mask: mask("routes"),
                 }),
-                step(
-                    format!(
-                        "adding the routes of route table `{tname}` of enterprise router `{rname}`"
-                    ),
-                    format!("{tname} of {rname}: {}", plural(n, "route")),
-                ),
+                update,
             )?;
         }
         Ok(())
