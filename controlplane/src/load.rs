@@ -12,7 +12,6 @@ use vpclab_sim::Direction;
 use vpclab_sim::addr::Ipv4Net;
 use vpclab_sim::flowlog::format::{AwsFormat, Format};
 use vpclab_sim::flowlog::{Filter, Scope};
-use vpclab_sim::host::Host;
 use vpclab_sim::packet::size;
 use vpclab_sim::policy::sg::Remote;
 use vpclab_sim::policy::{PortRange, ProtoMatch, RuleAction, acl, sg};
@@ -97,12 +96,15 @@ impl plan::Executor for Local<'_> {
     }
 }
 
+/// The world index of a resource the commands created.
+fn find_in(p: &Project, c: Collection, name: &str) -> u32 {
+    p.find(c, id_of(name))
+        .expect("the commands created every resource they named")
+}
+
 /// The file's names of routers, their route tables and attachments → world indices.
 fn router_names(p: &Project, names: &mut Names, created: &plan::Created) {
-    let find = |c: Collection, name: &str| {
-        p.find(c, id_of(name))
-            .expect("the commands created every resource they named")
-    };
+    let find = |c: Collection, name: &str| find_in(p, c, name);
     for (name, resource) in &created.routers {
         names
             .routers
@@ -323,6 +325,7 @@ impl Loader {
             planner.vpc(&d, vi)?;
         }
         planner.routers(&d)?;
+        planner.external_hosts(&d)?;
         let created = planner.into_created();
         let mut names = Names::default();
         let project = &local.project;
@@ -331,50 +334,17 @@ impl Loader {
             self.vpc_names(project, &mut names, vi, &v.value, applied)?;
         }
         router_names(project, &mut names, &created);
-        let mut sim = local.project.sim;
-        let w = &mut sim.world;
         for (i, x) in d.external_hosts.iter().enumerate() {
+            let h = find_in(
+                project,
+                Collection::ExternalHosts,
+                &created.hosts[&x.value.name.value],
+            );
             let path = format!("external_hosts[{i}]");
-            let ip = self.ip(&x.value.ip, &format!("{path}.ip"))?;
-            let host = host(&x.value.listen, x.value.auto_reply);
-            let site = match &x.value.site {
-                None => None,
-                Some(site) => {
-                    let att = names.routers.get(&site.value.router).and_then(|r| {
-                        names
-                            .attachments
-                            .get(&(*r, site.value.attachment.clone()))
-                            .copied()
-                    });
-                    Some(att.ok_or_else(|| {
-                        self.err(
-                            site.referenced,
-                            format!("{path}.site"),
-                            format!(
-                                "no attachment `{}` on a router named `{}`",
-                                site.value.attachment, site.value.router
-                            ),
-                        )
-                    })?)
-                }
-            };
-            let h = match site {
-                Some(att) => w.create_onprem_host(&x.value.name.value, None, ip, host, att),
-                None => w.create_external_host(&x.value.name.value, ip, host),
-            };
-            let h = h.map_err(|e| {
-                self.model(
-                    e,
-                    &path,
-                    x.referenced,
-                    &[
-                        ("name", x.value.name.referenced),
-                        ("ip", x.value.ip.referenced),
-                    ],
-                )
-            })?;
             self.unique_endpoint(&mut names, &x.value.name, &path, Endpoint::External(h))?;
         }
+        let mut sim = local.project.sim;
+        let w = &mut sim.world;
 
         let plan = match &d.workload {
             Some(wd) => Some(self.workload_topology(w, &mut names, start, wd)?),
@@ -476,10 +446,7 @@ impl Loader {
         v: &doc::VpcDoc,
         a: &plan::AppliedVpc,
     ) -> Result<(), ScenarioError> {
-        let find = |c: Collection, name: &str| {
-            p.find(c, id_of(name))
-                .expect("the commands created every resource they named")
-        };
+        let find = |c: Collection, name: &str| find_in(p, c, name);
         let vpc = find(Collection::Vpcs, &a.name);
         names.vpcs.insert(v.name.value.clone(), vpc);
         for (map, c, created) in [
@@ -1399,15 +1366,6 @@ fn within_horizon(s: f64) -> bool {
 
 fn secs(s: f64) -> Span {
     Span((s * 1_000_000.0).round() as u64)
-}
-
-fn host(l: &doc::ListenDoc, auto_reply: bool) -> Host {
-    Host {
-        tcp: l.tcp.iter().copied().collect(),
-        udp: l.udp.iter().copied().collect(),
-        auto_reply,
-        ..Host::default()
-    }
 }
 
 /// `rules[3]` → the line of the fourth rule.

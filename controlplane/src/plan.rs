@@ -219,9 +219,7 @@ pub fn apply<E: Executor>(d: &doc::Scenario, exec: &mut E) -> Result<(), E::Erro
     for vi in 0..d.vpcs.len() {
         p.routes_to_routers(d, vi)?;
     }
-    for h in &d.external_hosts {
-        p.external_host(&h.value)?;
-    }
+    p.external_hosts(d)?;
     for c in &d.ccns {
         p.ccn(&c.value)?;
     }
@@ -250,6 +248,7 @@ pub struct Planner<'e, E: Executor> {
     router_tables: BTreeMap<(String, String), String>,
     /// (router, attachment) → resource name (a peering's two sides under each router's name).
     attachments: BTreeMap<(String, String), String>,
+    hosts: BTreeMap<String, String>,
     ccns: BTreeMap<String, String>,
 }
 
@@ -262,6 +261,8 @@ pub struct Created {
     pub router_tables: BTreeMap<(String, String), String>,
     /// (router, attachment) → resource name (a peering's two sides under each router's name).
     pub attachments: BTreeMap<(String, String), String>,
+    /// External and on-premises hosts.
+    pub hosts: BTreeMap<String, String>,
 }
 
 /// What one VPC's commands created, by the file's names: resource names.
@@ -407,6 +408,7 @@ impl<'e, E: Executor> Planner<'e, E> {
             routers: BTreeMap::new(),
             router_tables: BTreeMap::new(),
             attachments: BTreeMap::new(),
+            hosts: BTreeMap::new(),
             ccns: BTreeMap::new(),
         }
     }
@@ -423,6 +425,7 @@ impl<'e, E: Executor> Planner<'e, E> {
             routers: self.routers,
             router_tables: self.router_tables,
             attachments: self.attachments,
+            hosts: self.hosts,
         }
     }
 
@@ -1588,28 +1591,47 @@ impl<'e, E: Executor> Planner<'e, E> {
         Ok(())
     }
 
-    fn external_host(&mut self, h: &doc::ExternalDoc) -> Result<(), E::Error> {
+    /// The hosts on the internet, and on premises behind a router's gateway attachment.
+    pub fn external_hosts(&mut self, d: &doc::Scenario) -> Result<(), E::Error> {
+        for (i, h) in d.external_hosts.iter().enumerate() {
+            self.external_host(&format!("external_hosts[{i}]"), h)?;
+        }
+        Ok(())
+    }
+
+    fn external_host(
+        &mut self,
+        path: &str,
+        item: &doc::S<doc::ExternalDoc>,
+    ) -> Result<(), E::Error> {
+        let h = &item.value;
         let hname = &h.name.value;
         let (listen_tcp, listen_udp) = listen(&h.listen);
+        let mut create = step(format!("creating external host `{hname}`"), hname)
+            .at(path, item.referenced)
+            .field("external_host.display_name", "name", h.name.referenced)
+            .field("external_host.ip", "ip", h.ip.referenced);
         let site = match &h.site {
             None => String::new(),
             Some(site) => {
-                let site = &site.value;
-                match self
-                    .attachments
-                    .get(&(site.router.clone(), site.attachment.clone()))
-                {
+                create = create.field("external_host.site", "site", site.referenced);
+                let key = (site.value.router.clone(), site.value.attachment.clone());
+                match self.attachments.get(&key) {
                     Some(a) => a.clone(),
                     None => {
-                        return self.fail(format!(
-                            "external host `{hname}`: no attachment `{}` on a router named `{}`",
-                            site.attachment, site.router
-                        ));
+                        return self.refuse(
+                            site.referenced,
+                            format!("{path}.site"),
+                            format!(
+                                "no attachment `{}` on a router named `{}`",
+                                site.value.attachment, site.value.router
+                            ),
+                        );
                     }
                 }
             }
         };
-        self.run::<pb::ExternalHost>(
+        let created: pb::ExternalHost = self.run(
             Command::CreateExternalHost(pb::CreateExternalHostRequest {
                 parent: self.parent.clone(),
                 external_host: Some(pb::ExternalHost {
@@ -1623,8 +1645,9 @@ impl<'e, E: Executor> Planner<'e, E> {
                 }),
                 external_host_id: String::new(),
             }),
-            step(format!("creating external host `{hname}`"), hname),
+            create,
         )?;
+        self.hosts.insert(hname.clone(), created.name);
         Ok(())
     }
 
