@@ -18,7 +18,7 @@ use vpclab_sim::policy::{PortRange, ProtoMatch, RuleAction, acl, sg};
 use vpclab_sim::profile::{Profile, Provider};
 use vpclab_sim::simulation::{Change, Close, Simulation, TcpSession};
 use vpclab_sim::time::{Span, Time};
-use vpclab_sim::world::{self, Config, Endpoint, FlowLogSpec, ModelError, Route, Target, World};
+use vpclab_sim::world::{self, Config, Endpoint, FlowLogSpec, ModelError, World};
 
 use crate::api::command::Command;
 use crate::api::names::Collection;
@@ -343,50 +343,26 @@ impl Loader {
             let path = format!("external_hosts[{i}]");
             self.unique_endpoint(&mut names, &x.value.name, &path, Endpoint::External(h))?;
         }
-        let mut sim = local.project.sim;
-        let w = &mut sim.world;
-
         let plan = match &d.workload {
-            Some(wd) => Some(self.workload_topology(w, &mut names, start, wd)?),
+            Some(wd) => {
+                Some(self.workload_topology(&mut local.project.sim.world, &mut names, start, wd)?)
+            }
             None => None,
         };
 
-        // VPC routes to routers, now that the routers and attachments exist.
-        for (vi, v) in d.vpcs.iter().enumerate() {
-            let vpc = names.vpcs[&v.value.name.value];
-            let mut routes: Vec<(u32, String, &S<doc::RouteDoc>)> = Vec::new();
-            for (i, t) in v.value.route_tables.iter().enumerate() {
-                let table = names.tables[&(vpc, t.value.name.value.clone())];
-                for (j, r) in t.value.routes.iter().enumerate() {
-                    routes.push((
-                        table,
-                        format!("vpcs[{vi}].route_tables[{i}].routes[{j}]"),
-                        r,
-                    ));
-                }
-            }
-            let main = w.vpcs[vpc as usize].main_route_table;
-            for (j, r) in v.value.routes.iter().enumerate() {
-                routes.push((main, format!("vpcs[{vi}].routes[{j}]"), r));
-            }
-            for (table, p, r) in routes
-                .into_iter()
-                .filter(|(_, _, r)| r.value.target.value == "router")
-            {
-                let route = self.route(w, &names, vpc, &p, r)?;
-                w.add_route(table, route).map_err(|e| {
-                    self.model(
-                        e,
-                        &p,
-                        r.referenced,
-                        &[("destination", r.value.destination.referenced)],
-                    )
-                })?;
-            }
+        // VPC routes to routers, now that the routers and attachments exist; then CCNs.
+        let mut planner = Planner::resume(&mut local, created);
+        for vi in 0..d.vpcs.len() {
+            planner.routes_to_routers(&d, vi)?;
         }
-        for (i, c) in d.ccns.iter().enumerate() {
-            self.ccn(w, &mut names, start, &format!("ccns[{i}]"), c)?;
+        planner.ccns(&d)?;
+        let created = planner.into_created();
+        for (name, resource) in &created.ccns {
+            let ccn = find_in(&local.project, Collection::CloudConnectNetworks, resource);
+            names.ccns.insert(name.clone(), ccn);
         }
+        let mut sim = local.project.sim;
+        let w = &mut sim.world;
         for (i, f) in d.flow_logs.iter().enumerate() {
             self.flow_log(w, &names, start, &format!("flow_logs[{i}]"), f)?;
         }
@@ -532,87 +508,6 @@ impl Loader {
                     list(&known)
                 ),
             )
-        })
-    }
-
-    fn route(
-        &self,
-        w: &World,
-        names: &Names,
-        vpc: u32,
-        path: &str,
-        r: &S<doc::RouteDoc>,
-    ) -> Result<Route, ScenarioError> {
-        let destination = self.cidr(&r.value.destination, &format!("{path}.destination"))?;
-        let target =
-            match r.value.target.value.as_str() {
-                "internet_gateway" | "igw" => match w.vpcs[vpc as usize].igw {
-                    Some(g) => Target::InternetGateway(g),
-                    None => {
-                        return Err(self.err(
-                            r.value.target.referenced,
-                            format!("{path}.target"),
-                            "the VPC has no internet gateway (set `internet_gateway: true`)",
-                        ));
-                    }
-                },
-                "blackhole" => Target::Blackhole,
-                "router" => {
-                    let Some(name) = &r.value.router else {
-                        return Err(self.err(
-                            r.value.target.referenced,
-                            format!("{path}.router"),
-                            "a `router` route names the router: `router: NAME`",
-                        ));
-                    };
-                    let Some(&router) = names.routers.get(&name.value) else {
-                        return Err(self.err(
-                            name.referenced,
-                            format!("{path}.router"),
-                            format!("no enterprise router named `{}`", name.value),
-                        ));
-                    };
-                    match w.vpc_attachment(router, vpc) {
-                        Some(a) => Target::Router(a),
-                        None => {
-                            return Err(self.err(
-                                name.referenced,
-                                format!("{path}.router"),
-                                format!(
-                                    "the VPC is not attached to enterprise router `{}`",
-                                    name.value
-                                ),
-                            ));
-                        }
-                    }
-                }
-                "nat_gateway" | "nat" => {
-                    let Some(name) = &r.value.nat_gateway else {
-                        return Err(self.err(
-                            r.value.target.referenced,
-                            format!("{path}.nat_gateway"),
-                            "a `nat_gateway` route names its gateway: `nat_gateway: NAME`",
-                        ));
-                    };
-                    Target::NatGateway(self.lookup(
-                        &names.nats,
-                        vpc,
-                        name,
-                        &format!("{path}.nat_gateway"),
-                        "NAT gateway",
-                    )?)
-                }
-                other => return Err(self.err(
-                    r.value.target.referenced,
-                    format!("{path}.target"),
-                    format!(
-                        "unknown route target `{other}` (expected internet_gateway, nat_gateway or blackhole)"
-                    ),
-                )),
-            };
-        Ok(Route {
-            destination,
-            target,
         })
     }
 
@@ -952,59 +847,6 @@ impl Loader {
         }
         w.create_flow_log(created, spec)
             .map_err(|e| self.model(e, path, f.referenced, &fields))?;
-        Ok(())
-    }
-
-    /// A Cloud Connect Network, its VPCs (by name) and its region-pair bandwidth limits.
-    fn ccn(
-        &self,
-        w: &mut World,
-        names: &mut Names,
-        start: Time,
-        path: &str,
-        c: &S<doc::CcnDoc>,
-    ) -> Result<(), ScenarioError> {
-        let d = &c.value;
-        let ccn = w
-            .create_ccn(&d.name.value, d.id.clone())
-            .map_err(|e| self.model(e, path, c.referenced, &[("name", d.name.referenced)]))?;
-        names.ccns.insert(d.name.value.clone(), ccn);
-        for (i, v) in d.vpcs.iter().enumerate() {
-            let p = format!("{path}.vpcs[{i}]");
-            let Some(&vpc) = names.vpcs.get(&v.value) else {
-                let known: Vec<&str> = names.vpcs.keys().map(String::as_str).collect();
-                return Err(self.err(
-                    v.referenced,
-                    p,
-                    format!("no VPC named `{}` (known: {})", v.value, list(&known)),
-                ));
-            };
-            w.attach_to_ccn(ccn, vpc)
-                .map_err(|e| self.err(v.referenced, p, e.message))?;
-        }
-        for (i, l) in d.bandwidth_limits.iter().enumerate() {
-            let p = format!("{path}.bandwidth_limits[{i}]");
-            let [a, b] = l.value.regions.as_slice() else {
-                return Err(self.err(
-                    l.referenced,
-                    format!("{p}.regions"),
-                    "a bandwidth limit names two regions: `regions: [ap-guangzhou, ap-shanghai]`",
-                ));
-            };
-            let fields = [
-                ("regions[0]", a.referenced),
-                ("regions[1]", b.referenced),
-                ("regions", a.referenced),
-                ("bandwidth", l.value.bandwidth.referenced),
-            ];
-            w.set_ccn_bandwidth(
-                start,
-                ccn,
-                [a.value.as_str(), b.value.as_str()],
-                l.value.bandwidth.value,
-            )
-            .map_err(|e| self.model(e, &p, l.referenced, &fields))?;
-        }
         Ok(())
     }
 

@@ -216,13 +216,12 @@ pub fn apply<E: Executor>(d: &doc::Scenario, exec: &mut E) -> Result<(), E::Erro
         p.vpc(d, vi)?;
     }
     p.routers(d)?;
+    p.external_hosts(d)?;
+    // (`load` builds a workload's fleets here.)
     for vi in 0..d.vpcs.len() {
         p.routes_to_routers(d, vi)?;
     }
-    p.external_hosts(d)?;
-    for c in &d.ccns {
-        p.ccn(&c.value)?;
-    }
+    p.ccns(d)?;
     if !d.flow_logs.is_empty() {
         let stream = p.exec.log_stream()?;
         for f in &d.flow_logs {
@@ -237,25 +236,18 @@ pub fn apply<E: Executor>(d: &doc::Scenario, exec: &mut E) -> Result<(), E::Erro
 pub struct Planner<'e, E: Executor> {
     exec: &'e mut E,
     parent: String,
-    vpcs: BTreeMap<String, AppliedVpc>,
-    /// Subnets and interfaces of every VPC by name (flow logs name them so).
-    subnets: BTreeMap<String, String>,
-    enis: BTreeMap<String, String>,
-    /// NAT gateways' interfaces by the gateways' names (a flow log may capture one).
-    nat_enis: BTreeMap<String, Vec<String>>,
-    routers: BTreeMap<String, String>,
-    /// (router, table) → resource name.
-    router_tables: BTreeMap<(String, String), String>,
-    /// (router, attachment) → resource name (a peering's two sides under each router's name).
-    attachments: BTreeMap<(String, String), String>,
-    hosts: BTreeMap<String, String>,
-    ccns: BTreeMap<String, String>,
+    made: Created,
 }
 
 /// What a file's commands created, by the file's names: resource names.
 #[derive(Debug, Default)]
 pub struct Created {
     pub vpcs: BTreeMap<String, AppliedVpc>,
+    /// Subnets and interfaces of every VPC (flow logs name them so).
+    pub subnets: BTreeMap<String, String>,
+    pub enis: BTreeMap<String, String>,
+    /// NAT gateways' interfaces by the gateways' names (a flow log may capture one).
+    pub nat_enis: BTreeMap<String, Vec<String>>,
     pub routers: BTreeMap<String, String>,
     /// (router, table) → resource name.
     pub router_tables: BTreeMap<(String, String), String>,
@@ -263,6 +255,7 @@ pub struct Created {
     pub attachments: BTreeMap<(String, String), String>,
     /// External and on-premises hosts.
     pub hosts: BTreeMap<String, String>,
+    pub ccns: BTreeMap<String, String>,
 }
 
 /// What one VPC's commands created, by the file's names: resource names.
@@ -398,18 +391,16 @@ fn attachment_kind(k: &str) -> Option<pb::AttachmentKind> {
 
 impl<'e, E: Executor> Planner<'e, E> {
     pub fn new(exec: &'e mut E) -> Self {
+        Planner::resume(exec, Created::default())
+    }
+
+    /// Goes on where an earlier planner stopped (`into_created`), after work of the caller's
+    /// own in between (`load`'s workload fleets).
+    pub fn resume(exec: &'e mut E, made: Created) -> Self {
         Planner {
             parent: exec.parent(),
             exec,
-            vpcs: BTreeMap::new(),
-            subnets: BTreeMap::new(),
-            enis: BTreeMap::new(),
-            nat_enis: BTreeMap::new(),
-            routers: BTreeMap::new(),
-            router_tables: BTreeMap::new(),
-            attachments: BTreeMap::new(),
-            hosts: BTreeMap::new(),
-            ccns: BTreeMap::new(),
+            made,
         }
     }
 
@@ -420,13 +411,7 @@ impl<'e, E: Executor> Planner<'e, E> {
 
     /// What the commands created, by the file's names.
     pub fn into_created(self) -> Created {
-        Created {
-            vpcs: self.vpcs,
-            routers: self.routers,
-            router_tables: self.router_tables,
-            attachments: self.attachments,
-            hosts: self.hosts,
-        }
+        self.made
     }
 
     /// Applies `cmd` and reads the answer as the resource `T`.
@@ -745,7 +730,9 @@ impl<'e, E: Executor> Planner<'e, E> {
                 }),
                 create,
             )?;
-            self.subnets.insert(sname.clone(), created.name.clone());
+            self.made
+                .subnets
+                .insert(sname.clone(), created.name.clone());
             applied.subnets.insert(sname.clone(), created.name);
         }
 
@@ -783,7 +770,8 @@ impl<'e, E: Executor> Planner<'e, E> {
                 }),
                 create,
             )?;
-            self.nat_enis
+            self.made
+                .nat_enis
                 .entry(nname.clone())
                 .or_default()
                 .push(created.network_interface);
@@ -882,7 +870,7 @@ impl<'e, E: Executor> Planner<'e, E> {
             )?;
             eni_ips.insert(created.private_ip.clone(), created.name.clone());
             applied.enis.insert(ename.clone(), created.name.clone());
-            self.enis.insert(ename.clone(), created.name);
+            self.made.enis.insert(ename.clone(), created.name);
         }
         // DNAT rules name interfaces: set once they exist.
         for (i, n) in v.nat_gateways.iter().enumerate() {
@@ -945,7 +933,7 @@ impl<'e, E: Executor> Planner<'e, E> {
                 update,
             )?;
         }
-        self.vpcs.insert(vname, applied);
+        self.made.vpcs.insert(vname, applied);
         Ok(())
     }
 
@@ -1133,7 +1121,7 @@ impl<'e, E: Executor> Planner<'e, E> {
                             "a `router` route names the router: `router: NAME`".into(),
                         );
                     };
-                    match self.routers.get(&n.value) {
+                    match self.made.routers.get(&n.value) {
                         Some(x) => pb::route::Target::EnterpriseRouter(x.clone()),
                         None => {
                             return self.refuse(
@@ -1199,12 +1187,12 @@ impl<'e, E: Executor> Planner<'e, E> {
 
     /// The VPCs' routes to routers, now that the routers exist (each table gets its whole
     /// list again).
-    fn routes_to_routers(&mut self, d: &doc::Scenario, vi: usize) -> Result<(), E::Error> {
+    pub fn routes_to_routers(&mut self, d: &doc::Scenario, vi: usize) -> Result<(), E::Error> {
         let item = &d.vpcs[vi];
         let v = &item.value;
         let path = format!("vpcs[{vi}]");
         let vname = &v.name.value;
-        let a = self.vpcs.remove(vname).expect("every VPC was applied");
+        let a = self.made.vpcs.remove(vname).expect("every VPC was applied");
         let all = |_: &doc::S<doc::RouteDoc>| true;
         let result = (|| {
             for (i, t) in v.route_tables.iter().enumerate() {
@@ -1238,7 +1226,7 @@ impl<'e, E: Executor> Planner<'e, E> {
             }
             Ok(())
         })();
-        self.vpcs.insert(vname.clone(), a);
+        self.made.vpcs.insert(vname.clone(), a);
         result
     }
 
@@ -1250,6 +1238,7 @@ impl<'e, E: Executor> Planner<'e, E> {
         field: String,
     ) -> Result<String, E::Error> {
         match self
+            .made
             .router_tables
             .get(&(router.to_string(), table.value.clone()))
         {
@@ -1264,7 +1253,7 @@ impl<'e, E: Executor> Planner<'e, E> {
 
     /// A router by the file's name, or the refusal at `field`.
     fn named_router(&self, r: &doc::S<String>, field: String) -> Result<String, E::Error> {
-        match self.routers.get(&r.value) {
+        match self.made.routers.get(&r.value) {
             Some(x) => Ok(x.clone()),
             None => self.refuse(
                 r.referenced,
@@ -1308,7 +1297,7 @@ impl<'e, E: Executor> Planner<'e, E> {
                 .at(path, item.referenced)
                 .field("enterprise_router.display_name", "name", r.name.referenced),
         )?;
-        self.routers.insert(rname.clone(), er.name.clone());
+        self.made.routers.insert(rname.clone(), er.name.clone());
         for (i, t) in r.route_tables.iter().enumerate() {
             let tname = &t.value.name.value;
             let created: pb::RouterRouteTable = self.run(
@@ -1332,13 +1321,15 @@ impl<'e, E: Executor> Planner<'e, E> {
                     t.value.name.referenced,
                 ),
             )?;
-            self.router_tables
+            self.made
+                .router_tables
                 .insert((rname.clone(), tname.clone()), created.name);
         }
         for (i, a) in r.attachments.iter().enumerate() {
             let p = format!("{path}.attachments[{i}]");
             let att = self.attachment(&p, rname, &er.name, a)?;
-            self.attachments
+            self.made
+                .attachments
                 .insert((rname.clone(), a.value.name.value.clone()), att);
         }
         Ok(())
@@ -1401,7 +1392,7 @@ impl<'e, E: Executor> Planner<'e, E> {
                     "a VPC attachment names its `vpc`".into(),
                 );
             };
-            let Some(v) = self.vpcs.get(&vname.value) else {
+            let Some(v) = self.made.vpcs.get(&vname.value) else {
                 return self.refuse(
                     vname.referenced,
                     format!("{p}.vpc"),
@@ -1512,9 +1503,11 @@ impl<'e, E: Executor> Planner<'e, E> {
                 .at(format!("{path}.route_tables[1]"), at),
             )?;
         }
-        self.attachments
+        self.made
+            .attachments
             .insert((ra.clone(), pname.clone()), created.name);
-        self.attachments
+        self.made
+            .attachments
             .insert((rb.clone(), pname.clone()), created.peer_attachment);
         Ok(())
     }
@@ -1542,7 +1535,7 @@ impl<'e, E: Executor> Planner<'e, E> {
                 let rd = &rt.value;
                 let target = match (&rd.attachment, rd.blackhole) {
                     (Some(a), false) => {
-                        match self.attachments.get(&(rname.clone(), a.value.clone())) {
+                        match self.made.attachments.get(&(rname.clone(), a.value.clone())) {
                             Some(att) => pb::router_route::Target::Attachment(att.clone()),
                             None => {
                                 return self.refuse(
@@ -1575,7 +1568,7 @@ impl<'e, E: Executor> Planner<'e, E> {
                     target: Some(target),
                 });
             }
-            let name = self.router_tables[&(rname.clone(), tname.clone())].clone();
+            let name = self.made.router_tables[&(rname.clone(), tname.clone())].clone();
             self.run::<pb::RouterRouteTable>(
                 Command::UpdateRouterRouteTable(pb::UpdateRouterRouteTableRequest {
                     router_route_table: Some(pb::RouterRouteTable {
@@ -1616,7 +1609,7 @@ impl<'e, E: Executor> Planner<'e, E> {
             Some(site) => {
                 create = create.field("external_host.site", "site", site.referenced);
                 let key = (site.value.router.clone(), site.value.attachment.clone());
-                match self.attachments.get(&key) {
+                match self.made.attachments.get(&key) {
                     Some(a) => a.clone(),
                     None => {
                         return self.refuse(
@@ -1647,32 +1640,89 @@ impl<'e, E: Executor> Planner<'e, E> {
             }),
             create,
         )?;
-        self.hosts.insert(hname.clone(), created.name);
+        self.made.hosts.insert(hname.clone(), created.name);
         Ok(())
     }
 
-    /// A Cloud Connect Network with its VPCs and region-pair limits.
-    fn ccn(&mut self, x: &doc::CcnDoc) -> Result<(), E::Error> {
+    /// The Cloud Connect Networks, with their VPCs and region-pair bandwidth limits.
+    pub fn ccns(&mut self, d: &doc::Scenario) -> Result<(), E::Error> {
+        for (i, c) in d.ccns.iter().enumerate() {
+            self.ccn(&format!("ccns[{i}]"), c)?;
+        }
+        Ok(())
+    }
+
+    fn ccn(&mut self, path: &str, item: &doc::S<doc::CcnDoc>) -> Result<(), E::Error> {
+        let x = &item.value;
         let cname = &x.name.value;
+        let mut create = step(format!("creating CCN `{cname}`"), cname)
+            .at(path, item.referenced)
+            .field(
+                "cloud_connect_network.display_name",
+                "name",
+                x.name.referenced,
+            );
         let mut vpcs = Vec::new();
-        for v in &x.vpcs {
-            match self.vpcs.get(&v.value) {
-                Some(a) => vpcs.push(a.name.clone()),
-                None => return self.fail(format!("CCN `{cname}`: no VPC `{}`", v.value)),
-            }
+        for (i, v) in x.vpcs.iter().enumerate() {
+            let Some(a) = self.made.vpcs.get(&v.value) else {
+                let known: Vec<&str> = self.made.vpcs.keys().map(String::as_str).collect();
+                return self.refuse(
+                    v.referenced,
+                    format!("{path}.vpcs[{i}]"),
+                    format!("no VPC named `{}` (known: {})", v.value, known.join(", ")),
+                );
+            };
+            vpcs.push(a.name.clone());
+            create = create.field(
+                format!("cloud_connect_network.vpcs[{i}]"),
+                format!("vpcs[{i}]"),
+                v.referenced,
+            );
         }
         let mut limits = Vec::new();
-        for l in &x.bandwidth_limits {
-            let l = &l.value;
-            let [a, b] = l.regions.as_slice() else {
-                return self.fail(format!(
-                    "CCN `{cname}`: a bandwidth limit names two regions"
-                ));
+        for (i, l) in x.bandwidth_limits.iter().enumerate() {
+            let ld = &l.value;
+            let p = format!("bandwidth_limits[{i}]");
+            let [a, b] = ld.regions.as_slice() else {
+                return self.refuse(
+                    l.referenced,
+                    format!("{path}.{p}.regions"),
+                    "a bandwidth limit names two regions: `regions: [ap-guangzhou, ap-shanghai]`"
+                        .into(),
+                );
             };
+            let request = format!("cloud_connect_network.bandwidth_limits[{i}]");
+            create = create
+                .field(&request, &p, l.referenced)
+                .field(
+                    format!("{request}.region_a"),
+                    format!("{p}.regions[0]"),
+                    a.referenced,
+                )
+                .field(
+                    format!("{request}.region_b"),
+                    format!("{p}.regions[1]"),
+                    b.referenced,
+                )
+                .field(
+                    format!("{request}.regions[0]"),
+                    format!("{p}.regions[0]"),
+                    a.referenced,
+                )
+                .field(
+                    format!("{request}.regions[1]"),
+                    format!("{p}.regions[1]"),
+                    b.referenced,
+                )
+                .field(
+                    format!("{request}.bits_per_second"),
+                    format!("{p}.bandwidth"),
+                    ld.bandwidth.referenced,
+                );
             limits.push(pb::CcnBandwidthLimit {
                 region_a: a.value.clone(),
                 region_b: b.value.clone(),
-                bits_per_second: l.bandwidth.value,
+                bits_per_second: ld.bandwidth.value,
             });
         }
         let created: pb::CloudConnectNetwork = self.run(
@@ -1686,9 +1736,9 @@ impl<'e, E: Executor> Planner<'e, E> {
                 }),
                 cloud_connect_network_id: x.id.clone().unwrap_or_default(),
             }),
-            step(format!("creating CCN `{cname}`"), cname),
+            create,
         )?;
-        self.ccns.insert(cname.clone(), created.name);
+        self.made.ccns.insert(cname.clone(), created.name);
         Ok(())
     }
 
@@ -1697,13 +1747,13 @@ impl<'e, E: Executor> Planner<'e, E> {
         let fname = &f.name.value;
         let r = &f.resource.value;
         if let Some(ccn) = &r.ccn {
-            return self.known(&self.ccns, ccn, || {
+            return self.known(&self.made.ccns, ccn, || {
                 format!("flow log `{fname}`: no CCN `{ccn}`")
             });
         }
         if let (Some(n), None, None, None) = (&r.nat_gateway, &r.eni, &r.subnet, &r.vpc) {
             // A NAT gateway flow log: the gateway's interface.
-            return match self.nat_enis.get(n).map(Vec::as_slice) {
+            return match self.made.nat_enis.get(n).map(Vec::as_slice) {
                 Some([eni]) => Ok(eni.clone()),
                 Some([_, _, ..]) => self.fail(format!(
                     "flow log `{fname}`: `{n}` names NAT gateways in several VPCs"
@@ -1713,7 +1763,7 @@ impl<'e, E: Executor> Planner<'e, E> {
         }
         if let (Some(router), Some(att)) = (&r.router, &r.attachment) {
             // A router flow log: an attachment of a router (a peering's side by its name).
-            return match self.attachments.get(&(router.clone(), att.clone())) {
+            return match self.made.attachments.get(&(router.clone(), att.clone())) {
                 Some(a) => Ok(a.clone()),
                 None => self.fail(format!(
                     "flow log `{fname}`: no attachment `{att}` on a router named `{router}`"
@@ -1722,10 +1772,11 @@ impl<'e, E: Executor> Planner<'e, E> {
         }
         let vpcs: BTreeMap<String, String>;
         let (map, key, what) = match (&r.eni, &r.subnet, &r.vpc) {
-            (Some(e), None, None) => (&self.enis, e, "ENI"),
-            (None, Some(s), None) => (&self.subnets, s, "subnet"),
+            (Some(e), None, None) => (&self.made.enis, e, "ENI"),
+            (None, Some(s), None) => (&self.made.subnets, s, "subnet"),
             (None, None, Some(v)) => {
                 vpcs = self
+                    .made
                     .vpcs
                     .iter()
                     .map(|(k, a)| (k.clone(), a.name.clone()))
