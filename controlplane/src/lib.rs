@@ -1,14 +1,15 @@
 //! vpclab-controlplane: everything that turns user input into operations on the simulated
-//! cloud: scenario files and the gRPC API, both through the same world operations.
+//! cloud: scenario files and the gRPC API, both as the same commands on the same world operations.
 //!
 //! Map of the crate:
 //! - `doc`: the scenario file format as serde types (shape only).
-//! - `load`: scenario → world + script, with errors that name file, line and field.
+//! - `load`: scenario → project (through `plan`'s commands) + script, with errors that name
+//!   file, line and field.
 //! - `expect`: `expect:` assertions on printed records, and the diff when they fail.
 //! - `run`: runs a loaded scenario and collects records, explanations and captures, or
 //!   streams them as they happen.
-//! - `plan`: a scenario's topology as API commands, handed one by one to an executor (a
-//!   server over gRPC for `vpclab apply`).
+//! - `plan`: a scenario's topology as API commands, handed one by one to an executor: a
+//!   project in memory (`load`) or a server over gRPC (`vpclab apply`).
 //! - `parse`: the words of policy and traffic (`tcp`, `22-80`, `syn`) → model types, shared by
 //!   scenario files and the API.
 //! - `deliver`: records → files laid out as each cloud delivers them (S3 text or Parquet,

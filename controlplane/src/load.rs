@@ -1,7 +1,10 @@
 //! From a scenario file to a ready-to-run simulation. Shape errors come from the YAML parser
-//! with their position; meaning errors (a subnet outside its VPC, an unknown group, a bad port
-//! range) come from the world's own operations — the same validation the API will use — and
-//! are pinned to the line of the field they concern. Nothing runs unless everything loads.
+//! with their position. The topology goes through the one funnel: `plan` turns it into the API
+//! commands a server stores, and `Local` applies them to a project in memory with
+//! `Project::apply`, as a server does; a refusal (a subnet outside its VPC, an unknown group, a
+//! bad port range) names a request field, which the command's step places back on the file's
+//! line. Flow logs, workload fleets and the traffic script are still built here, through the
+//! world's own operations (docs/architecture.md). Nothing runs unless everything loads.
 
 use std::collections::BTreeMap;
 use std::fmt;

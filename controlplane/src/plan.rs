@@ -3,16 +3,19 @@
 //!
 //! The commands are built in dependency order and handed one at a time to an [`Executor`],
 //! which applies them and answers with the resource as the API shows it; later commands name
-//! what earlier ones created by the resource names those answers carry. `vpclab apply` sends
-//! them to a server over gRPC. The order is `load`'s (every VPC with its groups, ACLs, route
-//! tables, subnets, NAT gateways and interfaces; then routers, peerings and their routes; the
-//! VPCs' routes to routers; external hosts; CCNs; flow logs), so a server draws resource ids
-//! in the same order `vpclab run` does.
+//! what earlier ones created by the resource names those answers carry. Two executors:
+//! `load`'s `Local` (a project in memory, for `vpclab run`, `check`, `test`, `generate`) and
+//! `vpclab apply`'s `Remote` (a server over gRPC). The order: every VPC with its groups, ACLs,
+//! route tables, subnets, NAT gateways and interfaces; routers, peerings and their routes;
+//! external hosts; (a workload's fleets, built by `load`;) the VPCs' routes to routers; CCNs;
+//! flow logs. So a server draws resource ids in the order `vpclab run` does.
 //!
-//! The file has been checked by `load` before (same errors as `vpclab check`), so the
-//! mistakes found here (a name that names nothing) are a second line of defence; they are
-//! reported through [`Executor::refuse`]. What a scenario says that the API cannot (traffic,
-//! expectations, workloads, flow-log capacities) is not translated: see [`not_applied`].
+//! Each command carries its [`Step`]: what it does in words, and where the file says it, with
+//! the file's name and position for each request field. A refusal that names a request field
+//! (`subnet.cidr`) is placed back on the file's line (`vpcs[0].subnets[1].cidr`, line 12);
+//! a name that names nothing is refused here, with the same words `load` always used. What a
+//! scenario says that the API cannot (traffic, expectations, workloads, flow-log capacities) is
+//! not translated: see [`not_applied`].
 
 use std::collections::BTreeMap;
 
