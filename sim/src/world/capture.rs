@@ -55,6 +55,9 @@ impl World {
         t
     }
 
+    // Called from `pipeline` (another codegen unit) at every capture point of every packet:
+    // kept inlinable across units, as it was when both lived in one module.
+    #[inline]
     #[allow(clippy::too_many_arguments)]
     pub(super) fn capture(
         &mut self,

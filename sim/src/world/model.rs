@@ -35,6 +35,8 @@ pub(super) fn map<K, V>() -> Map<K, V> {
 }
 
 /// The key of a private address in a VPC: one integer, the cheapest thing to hash.
+// On the per-packet path (`pipeline`, another codegen unit): kept inlinable across units.
+#[inline]
 pub(super) fn ip_key(vpc: u32, ip: Ipv4Addr) -> u64 {
     (vpc as u64) << 32 | u32::from(ip) as u64
 }

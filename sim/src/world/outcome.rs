@@ -125,6 +125,9 @@ impl Outcome {
             _ => None,
         }
     }
+    // Called from `pipeline` (another codegen unit) at every decision of every packet: kept
+    // inlinable across units, as it was when both lived in one module.
+    #[inline]
     pub(super) fn push(&mut self, d: Decision) {
         if let Some(slot) = self.decisions.iter_mut().find(|s| s.is_none()) {
             *slot = Some(d);
