@@ -184,21 +184,9 @@ impl Project {
         let start = Time::from_secs(init.start);
         let mut config = Config::new(Profile::of(provider));
         config.seed = init.seed;
-        let world = World::new(config);
-        let mut sim = Simulation::new(world, start, init.seed);
-        sim.keep_outcomes(KEEP_OUTCOMES);
-        Ok(Project {
-            id: id.to_string(),
-            provider,
-            sim,
-            start,
-            // The project's creation is command 1.
-            applied: 1,
-            record_seq: 0,
-            etags: BTreeMap::new(),
-            formats: BTreeMap::new(),
-            speed: 0.0,
-        })
+        let mut p = Project::local(id, World::new(config), start, init.seed);
+        p.sim.keep_outcomes(KEEP_OUTCOMES);
+        Ok(p)
     }
 
     /// A project on a world already configured (a scenario's account, region, capture and
@@ -210,6 +198,7 @@ impl Project {
             provider,
             sim: Simulation::new(world, start, seed),
             start,
+            // The project's creation is command 1.
             applied: 1,
             record_seq: 0,
             etags: BTreeMap::new(),
