@@ -251,7 +251,9 @@ fn huawei_refuses_a_virtual_gateway_attachment() {
         "{e}"
     );
     // The same attachment on another cloud is fine.
-    let aws = text.replacen("provider: huawei", "provider: aws", 1);
+    let aws = text
+        .replacen("provider: huawei", "provider: aws", 1)
+        .replacen("zone: cn-north-4a", "zone: use1-az1", 1);
     assert!(load("s.yaml", &aws, &Options::default()).is_ok());
 }
 
@@ -286,4 +288,51 @@ fn ccn_mistakes_name_their_line() {
     let e = error(&text);
     assert_eq!(e.field, "flow_logs[0].window");
     assert!(e.message.contains("CCN flow log window"), "{e}");
+}
+
+/// A subnet's zone is one of its VPC's region, named the cloud's way, and the error says
+/// which ones are.
+#[test]
+fn a_zone_of_another_region_is_refused() {
+    let text = include_str!("../scenarios/aws-transit-gateway.yaml").replacen(
+        "zone: use1-az1 }",
+        "zone: usw2-az1 }",
+        1,
+    );
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "zone: usw2-az1 }"));
+    assert_eq!(e.field, "vpcs[0].subnets[0].zone");
+    assert_eq!(
+        e.message,
+        "`usw2-az1` is not an availability zone of region us-east-1: use one such as us-east-1a \
+         or use1-az1"
+    );
+}
+
+/// Run as another cloud (`--provider`), a scenario's zones take that cloud's names, region by
+/// region in the order the file names them: subnets of one zone stay together, subnets of two
+/// zones stay apart (the transit gateway's zone affinity depends on it).
+#[test]
+fn another_cloud_renames_the_zones() {
+    let text = include_str!("../scenarios/aws-transit-gateway.yaml");
+    let opts = Options {
+        provider: Some(vpclab_sim::profile::Provider::Huawei),
+        ..Options::default()
+    };
+    let loaded = load("s.yaml", text, &opts).unwrap_or_else(|e| panic!("{e}"));
+    let zones: Vec<(&str, &str)> = loaded
+        .sim
+        .world
+        .subnets
+        .iter()
+        .map(|s| (s.name.as_str(), s.az.as_str()))
+        .collect();
+    assert_eq!(
+        zones,
+        [
+            ("clients", "cn-north-4a"),
+            ("az1", "cn-north-4a"),
+            ("az2", "cn-north-4b")
+        ]
+    );
 }

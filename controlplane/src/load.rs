@@ -134,6 +134,40 @@ fn id_of(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
 
+/// A scenario run as another cloud (`--provider`) names its zones the file's cloud's way:
+/// each VPC region's zones become that region's first, second… zones as the other cloud
+/// names them, in the order the file first names them, so subnets of one zone stay together
+/// and subnets of different zones stay apart.
+fn rename_zones(d: &mut doc::Scenario, profile: &Profile) {
+    let home = d
+        .region
+        .as_deref()
+        .unwrap_or(profile.default_region)
+        .to_string();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for v in &mut d.vpcs {
+        let region = v
+            .value
+            .region
+            .as_ref()
+            .map_or(home.as_str(), |r| r.value.as_str());
+        for s in &mut v.value.subnets {
+            if let Some(zone) = &mut s.value.zone {
+                let key = (region.to_string(), zone.clone());
+                let k = match seen.iter().position(|z| *z == key) {
+                    Some(k) => k,
+                    None => {
+                        seen.push(key);
+                        seen.len() - 1
+                    }
+                };
+                let nth = seen[..k].iter().filter(|(r, _)| r == region).count();
+                *zone = profile.addressing.zone(region, nth);
+            }
+        }
+    }
+}
+
 /// Overrides from the command line.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -283,7 +317,7 @@ impl Loader {
         self.err(loc, field, e.message)
     }
 
-    fn build(self, d: doc::Scenario) -> Result<Loaded, ScenarioError> {
+    fn build(self, mut d: doc::Scenario) -> Result<Loaded, ScenarioError> {
         let provider = match self.opts.provider {
             Some(p) => p,
             None => d
@@ -293,6 +327,9 @@ impl Loader {
                 .map_err(|m: String| self.err(d.provider.referenced, "provider", m))?,
         };
         let profile = Profile::of(provider);
+        if d.provider.value.parse() != Ok(provider) {
+            rename_zones(&mut d, &profile);
+        }
         let format = match (&self.opts.format, &d.output) {
             (Some(f), _) => f.clone(),
             (None, Some(o)) => self.format(&o.format)?,
@@ -636,13 +673,18 @@ impl Loader {
         name: Location,
         locs: &[EntryLocation],
     ) -> ScenarioError {
-        // The world numbers entries across both directions: `entries[3].rule`.
+        // The world numbers entries across both directions: `entries[3].number`, which the
+        // file calls `rule`.
         if let Some(rest) = e.field.strip_prefix("entries[")
             && let Some((n, field)) = rest.split_once("].")
             && let Ok(n) = n.parse::<usize>()
             && let Some((p, rule, ports)) = locs.get(n)
         {
-            let loc = if field == "ports" { *ports } else { *rule };
+            let (loc, field) = match field {
+                "ports" => (*ports, field),
+                "number" => (*rule, "rule"),
+                _ => (*rule, field),
+            };
             return self.err(loc, format!("{p}.{field}"), e.message);
         }
         self.model(e, path, item, &[("name", name)])

@@ -603,18 +603,11 @@ impl<'e, E: Executor> Planner<'e, E> {
                 for (j, e) in list.iter().enumerate() {
                     let pb = format!("network_acl.entries[{k}]");
                     let yaml = format!("{side}[{j}]");
-                    create = create
-                        .field(&pb, &yaml, e.referenced)
-                        .field(
-                            format!("{pb}.number"),
-                            format!("{yaml}.rule"),
-                            e.value.rule.referenced,
-                        )
-                        .field(
-                            format!("{pb}.rule"),
-                            format!("{yaml}.rule"),
-                            e.value.rule.referenced,
-                        );
+                    create = create.field(&pb, &yaml, e.referenced).field(
+                        format!("{pb}.number"),
+                        format!("{yaml}.rule"),
+                        e.value.rule.referenced,
+                    );
                     if let Some(p) = &e.value.ports {
                         create = create.field(
                             format!("{pb}.ports"),

@@ -19,6 +19,8 @@
 //! - `world`: the model, its operations (the one funnel), the topology graph, the per-packet
 //!   path, flow-log capture.
 //! - `flowlog`: flow-log collectors (windows, NODATA, SKIPDATA), records, cloud formats.
+//! - `addressing`: address plans per cloud (VPC and subnet block sizes, reserved addresses,
+//!   availability-zone names), cited.
 //! - `limits`: what each cloud's control plane enforces (quotas, names, retention), cited.
 //! - `logs`: log groups and log streams (LTS/SLS/CLS) that flow logs deliver to.
 //! - `router`: enterprise routers and their attachments, as configuration.
@@ -30,6 +32,7 @@
 //! - `explain`: each packet's path and verdicts in plain words.
 
 pub mod addr;
+pub mod addressing;
 pub mod ccn;
 pub mod conntrack;
 pub mod explain;

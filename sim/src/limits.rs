@@ -48,6 +48,24 @@ pub struct Limits {
     /// Regions where flow logs can be created, as `(region id, name in the document)`;
     /// `None`: every region.
     pub flow_log_regions: Option<&'static [(&'static str, &'static str)]>,
+    /// Whose naming rules log groups and log streams follow.
+    pub log_names: LogNames,
+    /// Whether a second flow log with the same configuration and destination as a live one
+    /// is refused (aws: `FlowLogAlreadyExists`).
+    pub refuse_duplicate_flow_logs: bool,
+}
+
+/// The naming rules of a provider's log service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogNames {
+    /// Huawei LTS (seed 003, Tables 1 and 2); alibaba and tencent follow it too, their seeds
+    /// name no rule of their own.
+    Lts,
+    /// CloudWatch Logs (AWS API reference, CreateLogGroup `logGroupName`: "Length
+    /// Constraints: Minimum length of 1. Maximum length of 512. Pattern: `[\.\-_/#A-Za-z0-9]+`";
+    /// CreateLogStream `logStreamName`: "Minimum length of 1. Maximum length of 512. Pattern:
+    /// `[^:*]*`").
+    CloudWatch,
 }
 
 /// Which instance types can carry flow logs.
@@ -206,6 +224,8 @@ impl Limits {
                     HUAWEI_NO_VIRTUAL_GATEWAY,
                 )],
                 flow_log_regions: None,
+                log_names: LogNames::Lts,
+                refuse_duplicate_flow_logs: false,
             },
             Provider::Alibaba => Limits {
                 provider,
@@ -238,6 +258,8 @@ impl Limits {
                 router_attachments_refused: &[],
                 // seed 001: "Features and supported regions" table.
                 flow_log_regions: Some(ALIBABA_FLOW_LOG_REGIONS),
+                log_names: LogNames::Lts,
+                refuse_duplicate_flow_logs: false,
             },
             Provider::Tencent => Limits {
                 provider,
@@ -270,6 +292,8 @@ impl Limits {
                 },
                 router_attachments_refused: &[],
                 flow_log_regions: None,
+                log_names: LogNames::Lts,
+                refuse_duplicate_flow_logs: false,
             },
             Provider::Aws => Limits {
                 provider,
@@ -289,7 +313,32 @@ impl Limits {
                 },
                 router_attachments_refused: &[],
                 flow_log_regions: None,
+                log_names: LogNames::CloudWatch,
+                // EC2 CreateFlowLogs error `FlowLogAlreadyExists` (reference/flowlogs.md §4.1,
+                // as moto models it): "There is an existing Flow Log with the same
+                // configuration and log destination."
+                refuse_duplicate_flow_logs: true,
             },
+        }
+    }
+
+    /// Err(the rule) when `name` is not a log group name this provider's log service takes.
+    pub fn check_log_group_name(&self, name: &str) -> Result<(), String> {
+        match self.log_names {
+            LogNames::Lts => check_lts_name("log group", name),
+            LogNames::CloudWatch => check_cloudwatch_name("log group", name, |c| {
+                c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '/' | '#')
+            }),
+        }
+    }
+
+    /// Err(the rule) when `name` is not a log stream name this provider's log service takes.
+    pub fn check_log_stream_name(&self, name: &str) -> Result<(), String> {
+        match self.log_names {
+            LogNames::Lts => check_lts_name("log stream", name),
+            LogNames::CloudWatch => {
+                check_cloudwatch_name("log stream", name, |c| !matches!(c, ':' | '*'))
+            }
         }
     }
 
@@ -432,7 +481,12 @@ fn check_length_and_chars(what: &str, name: &str) -> Result<(), String> {
 }
 
 /// LTS's rule for log groups and log streams: 1–64 characters, letters, digits, `_ - .`, not
-/// starting with `.` or `_`, not ending with `.`.
+/// starting with `.` or `_`, not ending with `.`. Seed 003, Table 1 (Log Group Name): "Must be
+/// a string of 1 to 64 characters. Only allows uppercase and lowercase letters, digits,
+/// underscores (_), hyphens (-), and periods (.). The name cannot start with a period or
+/// underscore, or end with a period." Table 2 (Log Stream Name): "Must be a string of 1 to 64
+/// characters. Cannot start with a period (.) or underscore (_) or end with a period (.)." That
+/// table names no character set; vpclab applies the log group's, as LTS does.
 fn check_lts_name(what: &str, name: &str) -> Result<(), String> {
     check_length_and_chars(what, name)?;
     if name.starts_with(['.', '_']) {
@@ -448,18 +502,35 @@ fn check_lts_name(what: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// seed 003, Table 1 (Log Group Name): "Must be a string of 1 to 64 characters. Only allows
-/// uppercase and lowercase letters, digits, underscores (_), hyphens (-), and periods (.). The
-/// name cannot start with a period or underscore, or end with a period."
-pub fn check_log_group_name(name: &str) -> Result<(), String> {
-    check_lts_name("log group", name)
-}
-
-/// seed 003, Table 2 (Log Stream Name): "Must be a string of 1 to 64 characters. Cannot start
-/// with a period (.) or underscore (_) or end with a period (.)." The table names no character
-/// set; vpclab applies the log group's (letters, digits, `_ - .`), as LTS does.
-pub fn check_log_stream_name(name: &str) -> Result<(), String> {
-    check_lts_name("log stream", name)
+/// CloudWatch Logs names: 1 to 512 characters, each one `allowed` says.
+fn check_cloudwatch_name(
+    what: &str,
+    name: &str,
+    allowed: impl Fn(char) -> bool,
+) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!(
+            "a {what} name must not be empty: use 1 to 512 characters"
+        ));
+    }
+    let len = name.chars().count();
+    if len > 512 {
+        return Err(format!(
+            "`{name}` is not a valid {what} name: it has {len} characters, at most 512 are allowed"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| !allowed(*c)) {
+        let rule = if what == "log group" {
+            "use only letters, digits, `.`, `-`, `_`, `/` and `#`"
+        } else {
+            "`:` and `*` are not allowed"
+        };
+        return Err(format!(
+            "`{name}` is not a valid {what} name: {} not allowed; {rule}",
+            describe(c)
+        ));
+    }
+    Ok(())
 }
 
 /// seed 003, Table 3 (Name): "The VPC flow log name can contain a maximum of 64 characters,
@@ -730,56 +801,57 @@ mod tests {
 
     #[test]
     fn log_group_names() {
+        let hw = Limits::of(Provider::Huawei);
         for ok in ["a", "lts-group-01nh", "A.b_c-d", "1", "x_", &"a".repeat(64)] {
-            assert_eq!(check_log_group_name(ok), Ok(()), "{ok}");
+            assert_eq!(hw.check_log_group_name(ok), Ok(()), "{ok}");
         }
         assert_eq!(
-            check_log_group_name("").unwrap_err(),
+            hw.check_log_group_name("").unwrap_err(),
             "a log group name must not be empty: use 1 to 64 letters, digits, `_`, `-` and `.`"
         );
         assert_eq!(
-            check_log_group_name(&"a".repeat(65)).unwrap_err(),
+            hw.check_log_group_name(&"a".repeat(65)).unwrap_err(),
             format!(
                 "`{}` is not a valid log group name: it has 65 characters, at most 64 are allowed",
                 "a".repeat(65)
             )
         );
         assert_eq!(
-            check_log_group_name(".logs").unwrap_err(),
+            hw.check_log_group_name(".logs").unwrap_err(),
             "`.logs` is not a valid log group name: it must not start with `.` or `_`"
         );
         assert_eq!(
-            check_log_group_name("_logs").unwrap_err(),
+            hw.check_log_group_name("_logs").unwrap_err(),
             "`_logs` is not a valid log group name: it must not start with `.` or `_`"
         );
         assert_eq!(
-            check_log_group_name("logs.").unwrap_err(),
+            hw.check_log_group_name("logs.").unwrap_err(),
             "`logs.` is not a valid log group name: it must not end with `.`"
         );
         assert_eq!(
-            check_log_group_name("my logs").unwrap_err(),
+            hw.check_log_group_name("my logs").unwrap_err(),
             "`my logs` is not a valid log group name: spaces are not allowed; use only letters, \
              digits, `_`, `-` and `.`"
         );
         assert_eq!(
-            check_log_group_name("logs@1").unwrap_err(),
+            hw.check_log_group_name("logs@1").unwrap_err(),
             "`logs@1` is not a valid log group name: `@` is not allowed; use only letters, \
              digits, `_`, `-` and `.`"
         );
         assert_eq!(
-            check_log_group_name("日志").unwrap_err(),
+            hw.check_log_group_name("日志").unwrap_err(),
             "`日志` is not a valid log group name: `日` is not allowed; use only letters, \
              digits, `_`, `-` and `.`"
         );
         assert_eq!(
-            check_log_group_name("a\tb").unwrap_err(),
+            hw.check_log_group_name("a\tb").unwrap_err(),
             "`a\tb` is not a valid log group name: '\\t' is not allowed; use only letters, \
              digits, `_`, `-` and `.`"
         );
         // A 64-character name of two-byte characters is still refused for its characters,
         // not its length: length counts characters.
         assert!(
-            check_log_group_name(&"é".repeat(64))
+            hw.check_log_group_name(&"é".repeat(64))
                 .unwrap_err()
                 .contains("`é` is")
         );
@@ -787,21 +859,55 @@ mod tests {
 
     #[test]
     fn log_stream_names() {
-        assert_eq!(check_log_stream_name("vpc-flow"), Ok(()));
+        let hw = Limits::of(Provider::Huawei);
+        assert_eq!(hw.check_log_stream_name("vpc-flow"), Ok(()));
         assert_eq!(
-            check_log_stream_name(".s").unwrap_err(),
+            hw.check_log_stream_name(".s").unwrap_err(),
             "`.s` is not a valid log stream name: it must not start with `.` or `_`"
         );
         assert_eq!(
-            check_log_stream_name("s.").unwrap_err(),
+            hw.check_log_stream_name("s.").unwrap_err(),
             "`s.` is not a valid log stream name: it must not end with `.`"
         );
         assert_eq!(
-            check_log_stream_name("").unwrap_err(),
+            hw.check_log_stream_name("").unwrap_err(),
             "a log stream name must not be empty: use 1 to 64 letters, digits, `_`, `-` and `.`"
         );
-        assert!(check_log_stream_name(&"s".repeat(65)).is_err());
-        assert!(check_log_stream_name("a/b").is_err());
+        assert!(hw.check_log_stream_name(&"s".repeat(65)).is_err());
+        assert!(hw.check_log_stream_name("a/b").is_err());
+    }
+
+    #[test]
+    fn cloudwatch_log_names() {
+        let aws = Limits::of(Provider::Aws);
+        for ok in [
+            "/aws/vpc/flow-logs",
+            "a#b.c_d-e",
+            ".logs",
+            "logs.",
+            &"a".repeat(512),
+        ] {
+            assert_eq!(aws.check_log_group_name(ok), Ok(()), "{ok}");
+        }
+        assert_eq!(
+            aws.check_log_group_name("").unwrap_err(),
+            "a log group name must not be empty: use 1 to 512 characters"
+        );
+        assert!(
+            aws.check_log_group_name(&"a".repeat(513))
+                .unwrap_err()
+                .ends_with("it has 513 characters, at most 512 are allowed")
+        );
+        assert_eq!(
+            aws.check_log_group_name("flow logs").unwrap_err(),
+            "`flow logs` is not a valid log group name: spaces are not allowed; use only \
+             letters, digits, `.`, `-`, `_`, `/` and `#`"
+        );
+        assert_eq!(aws.check_log_stream_name("eni-1 / all"), Ok(()));
+        assert_eq!(
+            aws.check_log_stream_name("a:b").unwrap_err(),
+            "`a:b` is not a valid log stream name: `:` is not allowed; `:` and `*` are not allowed"
+        );
     }
 
     #[test]

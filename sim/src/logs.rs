@@ -2,7 +2,7 @@
 //! and log streams; alibaba SLS projects and Logstores; tencent CLS logsets and log topics —
 //! one model for the three, named as LTS names it).
 //!
-//! This module owns the catalogue and its rules: names (`limits::check_log_group_name`,
+//! This module owns the catalogue and its rules: names (`Limits::check_log_group_name`,
 //! `check_log_stream_name`), uniqueness (a group's name among live groups, a stream's within
 //! its group), retention (default and range per provider, from [`Limits`]), and refusing to
 //! delete a group that still has streams. It does not store records and does not expire them:
@@ -17,7 +17,7 @@
 //! Resources are addressed by index; deleted ones keep their slot with `deleted` set. Every
 //! operation validates fully before it changes anything.
 
-use crate::limits::{Limits, check_log_group_name, check_log_stream_name};
+use crate::limits::Limits;
 use crate::time::{Span, Time};
 use crate::world::ModelError;
 
@@ -68,8 +68,15 @@ impl LogCatalog {
 
     /// InvalidArgument on `name`, or AlreadyExists when another live group (not `except`) has
     /// it.
-    fn check_group_name(&self, name: &str, except: Option<u32>) -> Result<(), ModelError> {
-        check_log_group_name(name).map_err(|m| ModelError::invalid("name", m))?;
+    fn check_group_name(
+        &self,
+        limits: &Limits,
+        name: &str,
+        except: Option<u32>,
+    ) -> Result<(), ModelError> {
+        limits
+            .check_log_group_name(name)
+            .map_err(|m| ModelError::invalid("name", m))?;
         let taken = self
             .groups
             .iter()
@@ -98,7 +105,7 @@ impl LogCatalog {
         name: &str,
         retention_days: Option<u32>,
     ) -> Result<u32, ModelError> {
-        self.check_group_name(name, None)?;
+        self.check_group_name(limits, name, None)?;
         let retention_days = retention_days.unwrap_or(limits.log_retention_default_days);
         Self::check_retention(limits, retention_days)?;
         let g = self.groups.len() as u32;
@@ -112,8 +119,16 @@ impl LogCatalog {
     }
 
     /// Creates a log stream in a live group, its name unique within that group.
-    pub fn create_stream(&mut self, id: String, group: u32, name: &str) -> Result<u32, ModelError> {
-        check_log_stream_name(name).map_err(|m| ModelError::invalid("name", m))?;
+    pub fn create_stream(
+        &mut self,
+        limits: &Limits,
+        id: String,
+        group: u32,
+        name: &str,
+    ) -> Result<u32, ModelError> {
+        limits
+            .check_log_stream_name(name)
+            .map_err(|m| ModelError::invalid("name", m))?;
         let g = self.live_group(group)?;
         if self.live_streams_of(group).any(|s| s.name == name) {
             return Err(ModelError::exists(
@@ -147,9 +162,14 @@ impl LogCatalog {
         Ok(())
     }
 
-    pub fn rename_group(&mut self, group: u32, name: &str) -> Result<(), ModelError> {
+    pub fn rename_group(
+        &mut self,
+        limits: &Limits,
+        group: u32,
+        name: &str,
+    ) -> Result<(), ModelError> {
         self.live_group(group)?;
-        self.check_group_name(name, Some(group))?;
+        self.check_group_name(limits, name, Some(group))?;
         self.groups[group as usize].name = name.to_string();
         Ok(())
     }
@@ -224,7 +244,8 @@ mod tests {
         let g = c
             .create_group(&huawei(), "lg-1".into(), "lts-group", None)
             .unwrap();
-        c.create_stream("ls-1".into(), g, "vpc-flow").unwrap();
+        c.create_stream(&huawei(), "ls-1".into(), g, "vpc-flow")
+            .unwrap();
         c
     }
 
@@ -320,7 +341,8 @@ mod tests {
     fn streams_are_unique_within_their_group() {
         let mut c = catalog();
         assert_err(
-            c.create_stream("ls-2".into(), 0, "vpc-flow").unwrap_err(),
+            c.create_stream(&huawei(), "ls-2".into(), 0, "vpc-flow")
+                .unwrap_err(),
             ErrorKind::AlreadyExists,
             "name",
             "log group `lts-group` already has a log stream named `vpc-flow`",
@@ -329,30 +351,35 @@ mod tests {
         let g2 = c
             .create_group(&huawei(), "lg-2".into(), "other", None)
             .unwrap();
-        c.create_stream("ls-2".into(), g2, "vpc-flow").unwrap();
+        c.create_stream(&huawei(), "ls-2".into(), g2, "vpc-flow")
+            .unwrap();
         assert_eq!(c.streams.len(), 2);
         // A deleted stream's name is free again.
         c.delete_stream(0).unwrap();
-        c.create_stream("ls-3".into(), 0, "vpc-flow").unwrap();
+        c.create_stream(&huawei(), "ls-3".into(), 0, "vpc-flow")
+            .unwrap();
     }
 
     #[test]
     fn stream_names_and_group() {
         let mut c = catalog();
         assert_err(
-            c.create_stream("ls-2".into(), 0, "_s").unwrap_err(),
+            c.create_stream(&huawei(), "ls-2".into(), 0, "_s")
+                .unwrap_err(),
             ErrorKind::InvalidArgument,
             "name",
             "`_s` is not a valid log stream name: it must not start with `.` or `_`",
         );
         assert_err(
-            c.create_stream("ls-2".into(), 0, "").unwrap_err(),
+            c.create_stream(&huawei(), "ls-2".into(), 0, "")
+                .unwrap_err(),
             ErrorKind::InvalidArgument,
             "name",
             "a log stream name must not be empty: use 1 to 64 letters, digits, `_`, `-` and `.`",
         );
         assert_err(
-            c.create_stream("ls-2".into(), 4, "s").unwrap_err(),
+            c.create_stream(&huawei(), "ls-2".into(), 4, "s")
+                .unwrap_err(),
             ErrorKind::NotFound,
             "group",
             "no such log group",
@@ -365,24 +392,24 @@ mod tests {
         let mut c = catalog();
         c.create_group(&huawei(), "lg-2".into(), "other", None)
             .unwrap();
-        c.rename_group(0, "lts-group").unwrap(); // its own name: a no-op
-        c.rename_group(0, "flow-logs").unwrap();
+        c.rename_group(&huawei(), 0, "lts-group").unwrap(); // its own name: a no-op
+        c.rename_group(&huawei(), 0, "flow-logs").unwrap();
         assert_eq!(c.groups[0].name, "flow-logs");
         assert_err(
-            c.rename_group(0, "other").unwrap_err(),
+            c.rename_group(&huawei(), 0, "other").unwrap_err(),
             ErrorKind::AlreadyExists,
             "name",
             "a log group named `other` already exists",
         );
         assert_err(
-            c.rename_group(0, "x.").unwrap_err(),
+            c.rename_group(&huawei(), 0, "x.").unwrap_err(),
             ErrorKind::InvalidArgument,
             "name",
             "`x.` is not a valid log group name: it must not end with `.`",
         );
         assert_eq!(c.groups[0].name, "flow-logs");
         assert_eq!(
-            c.rename_group(9, "y").unwrap_err().kind,
+            c.rename_group(&huawei(), 9, "y").unwrap_err().kind,
             ErrorKind::NotFound
         );
     }
@@ -390,7 +417,8 @@ mod tests {
     #[test]
     fn delete_group_names_its_streams() {
         let mut c = catalog();
-        c.create_stream("ls-0".into(), 0, "second").unwrap();
+        c.create_stream(&huawei(), "ls-0".into(), 0, "second")
+            .unwrap();
         let e = c.delete_group(0).unwrap_err();
         assert_err(
             e.clone(),
@@ -420,7 +448,9 @@ mod tests {
         c.create_group(&huawei(), "lg-9".into(), "lts-group", None)
             .unwrap();
         assert_eq!(
-            c.create_stream("ls-9".into(), 0, "s").unwrap_err().kind,
+            c.create_stream(&huawei(), "ls-9".into(), 0, "s")
+                .unwrap_err()
+                .kind,
             ErrorKind::NotFound
         );
     }

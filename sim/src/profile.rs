@@ -9,6 +9,7 @@ use std::net::Ipv4Addr;
 use std::str::FromStr;
 
 use crate::addr::Ipv4Net;
+use crate::addressing::Addressing;
 use crate::flowlog::format::{AwsFormat, Format, TencentStyle};
 use crate::limits::Limits;
 use crate::time::Span;
@@ -189,6 +190,19 @@ pub enum IdStyle {
     Huawei,
 }
 
+impl IdStyle {
+    /// The prefixes of a router's and a router attachment's drawn ids: aws transit gateways
+    /// (`tgw-…`, `tgw-attach-…`), alibaba CEN transit routers (`tr-…`, `tr-attach-…`);
+    /// elsewhere vpclab's own `er-…` and `att-…` (huawei draws UUIDs, which take no prefix).
+    pub fn router_prefixes(self) -> (&'static str, &'static str) {
+        match self {
+            IdStyle::Aws => ("tgw", "tgw-attach"),
+            IdStyle::Alibaba => ("tr", "tr-attach"),
+            IdStyle::Tencent | IdStyle::Huawei => ("er", "att"),
+        }
+    }
+}
+
 /// Everything that differs between clouds, as data (D2).
 ///
 /// Serialized (in snapshots) as its provider alone: a profile is `Profile::of` its provider,
@@ -242,7 +256,8 @@ pub struct Profile {
     /// Simultaneous NAT sessions per destination (address, port, protocol): aws 55,000.
     pub nat_sessions_per_destination: u32,
     pub default_region: &'static str,
-    pub default_az: &'static str,
+    /// VPC and subnet block sizes, reserved addresses, zone names.
+    pub addressing: Addressing,
     /// Default records per window per flow log before SKIPDATA (D12).
     pub window_capacity: usize,
     /// Cloud Connect Networks (tencent CCN, alibaba CEN: seeds 004, 001): `None` where vpclab
@@ -344,7 +359,7 @@ impl Profile {
                 nat_idle_timeout: Span::from_secs(350),
                 nat_sessions_per_destination: 55_000,
                 default_region: "us-east-1",
-                default_az: "use1-az1",
+                addressing: Addressing::AWS,
                 window_capacity: 10_000,
                 ccn: None,
                 eni_bandwidth_limits: false,
@@ -387,7 +402,7 @@ impl Profile {
                 nat_idle_timeout: Span::from_secs(350),
                 nat_sessions_per_destination: 55_000,
                 default_region: "cn-hangzhou",
-                default_az: "cn-hangzhou-h",
+                addressing: Addressing::ALIBABA,
                 window_capacity: 10_000,
                 // CEN flow logs: 60 or 600 s (flowlogs.md §3.1, ModifyFlowLogAttribute `Interval`).
                 ccn: Some(CcnProfile {
@@ -441,7 +456,7 @@ impl Profile {
                 nat_idle_timeout: Span::from_secs(350),
                 nat_sessions_per_destination: 55_000,
                 default_region: "cn-north-4",
-                default_az: "cn-north-4a",
+                addressing: Addressing::HUAWEI,
                 // OTC: 400,000 records by default (flowlogs.md §3.2).
                 window_capacity: 400_000,
                 ccn: None,
@@ -475,7 +490,7 @@ impl Profile {
                 nat_idle_timeout: Span::from_secs(350),
                 nat_sessions_per_destination: 55_000,
                 default_region: "ap-guangzhou",
-                default_az: "ap-guangzhou-3",
+                addressing: Addressing::TENCENT,
                 window_capacity: 10_000,
                 // CCN flow logs: "the capture window is approximately 1 minute" (seed 004, D11).
                 ccn: Some(CcnProfile {

@@ -1051,7 +1051,7 @@ impl Project {
                     name: f.display_name.clone(),
                     id,
                     scope,
-                    filter: filter(f.traffic),
+                    filter: filter(f.traffic, "flow_log.traffic")?,
                     window,
                     capacity: None,
                     description: f.description.clone(),
@@ -2789,11 +2789,16 @@ fn rule_action(a: i32, field: &str) -> Result<RuleAction, ApiError> {
     }
 }
 
-fn filter(t: i32) -> Filter {
+/// A flow log's traffic filter; UNSPECIFIED means ALL (logs.proto), an unknown number is refused.
+fn filter(t: i32, field: &str) -> Result<Filter, ApiError> {
     match pb::TrafficFilter::try_from(t) {
-        Ok(pb::TrafficFilter::Accepted) => Filter::Accepted,
-        Ok(pb::TrafficFilter::Rejected) => Filter::Rejected,
-        _ => Filter::All,
+        Ok(pb::TrafficFilter::Unspecified | pb::TrafficFilter::All) => Ok(Filter::All),
+        Ok(pb::TrafficFilter::Accepted) => Ok(Filter::Accepted),
+        Ok(pb::TrafficFilter::Rejected) => Ok(Filter::Rejected),
+        Err(_) => Err(ApiError::invalid(
+            field,
+            format!("{t} is not a traffic filter: it must be ALL, ACCEPTED or REJECTED"),
+        )),
     }
 }
 

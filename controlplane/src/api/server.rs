@@ -62,7 +62,7 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     };
     let result = tonic::transport::Server::builder()
-        .layer(SizeQuota { limit })
+        .layer(Refusals { limit })
         .add_service(health)
         .add_service(reflection)
         .add_service(
@@ -124,19 +124,21 @@ async fn realtime(cloud: Arc<Cloud>, mut stop: tokio::sync::watch::Receiver<bool
     }
 }
 
-/// The request-size quota as every other quota answers: the gRPC layer refuses a message over
-/// `max_decoding_message_size` with OUT_OF_RANGE before any handler runs; this layer turns
-/// that answer into RESOURCE_EXHAUSTED with a QuotaFailure naming `request_bytes`.
+/// The gRPC layer's own refusals, answered as every other refusal: it refuses a message over
+/// `max_decoding_message_size` with OUT_OF_RANGE and one that does not decode (invalid UTF-8
+/// in a string, a truncated field) with INTERNAL, both before any handler runs. This layer
+/// turns the first into RESOURCE_EXHAUSTED with a QuotaFailure naming `request_bytes`, and the
+/// second into INVALID_ARGUMENT with the field that did not decode.
 #[derive(Clone, Copy)]
-struct SizeQuota {
+struct Refusals {
     limit: usize,
 }
 
-impl<S> tower_layer::Layer<S> for SizeQuota {
-    type Service = SizeQuotaService<S>;
+impl<S> tower_layer::Layer<S> for Refusals {
+    type Service = RefusalsService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        SizeQuotaService {
+        RefusalsService {
             inner,
             limit: self.limit,
         }
@@ -144,12 +146,12 @@ impl<S> tower_layer::Layer<S> for SizeQuota {
 }
 
 #[derive(Clone)]
-struct SizeQuotaService<S> {
+struct RefusalsService<S> {
     inner: S,
     limit: usize,
 }
 
-impl<S, B> tower_service::Service<http::Request<B>> for SizeQuotaService<S>
+impl<S, B> tower_service::Service<http::Request<B>> for RefusalsService<S>
 where
     S: tower_service::Service<http::Request<B>, Response = http::Response<Body>>,
     S::Future: Send + 'static,
@@ -166,29 +168,86 @@ where
         let limit = self.limit;
         let method = req.uri().path().to_string();
         let answer = self.inner.call(req);
-        Box::pin(async move { answer.await.map(|r| over_size(r, limit, &method)) })
+        Box::pin(async move { answer.await.map(|r| refusal(r, limit, &method)) })
     }
 }
 
-/// `response` itself, unless it is the gRPC layer's refusal of a request over `limit` bytes
-/// (the QuotaFailure's subject is then the method called).
-fn over_size(response: http::Response<Body>, limit: usize, method: &str) -> http::Response<Body> {
+/// `response` itself, unless it is one of the gRPC layer's refusals (see [`Refusals`]); the
+/// QuotaFailure's subject of an over-size request is the method called.
+fn refusal(response: http::Response<Body>, limit: usize, method: &str) -> http::Response<Body> {
     let Some(status) = Status::from_header_map(response.headers()) else {
         return response;
     };
-    if status.code() != Code::OutOfRange
-        || !status
-            .message()
-            .contains("decoded message length too large")
-    {
-        return response;
+    let err = match status.code() {
+        Code::OutOfRange
+            if status
+                .message()
+                .contains("decoded message length too large") =>
+        {
+            let mut err = ApiError::new(
+                Code::ResourceExhausted,
+                format!(
+                    "the request is larger than the {limit} bytes one request may carry (server setting --quota-request-bytes); send it in parts"
+                ),
+            );
+            err.quota = Some("request_bytes".to_string());
+            err.about("grpc.Method", method)
+        }
+        Code::Internal => match undecodable(status.message()) {
+            Some(err) => err,
+            None => return response,
+        },
+        _ => return response,
+    };
+    Status::from(err).into_http()
+}
+
+/// A protobuf decoding failure as INVALID_ARGUMENT on the field at fault. prost says
+/// `failed to decode Protobuf message: Vpc.display_name: CreateVpcRequest.vpc: invalid string
+/// value: data is not UTF-8 encoded`: the innermost field first, the description last.
+fn undecodable(message: &str) -> Option<ApiError> {
+    let rest = message.strip_prefix("failed to decode Protobuf message: ")?;
+    // The stack's entries are `Message.field`: no spaces; the description follows them.
+    let parts: Vec<&str> = rest.split(": ").collect();
+    let depth = parts
+        .iter()
+        .take(parts.len().saturating_sub(1))
+        .take_while(|p| p.contains('.') && !p.contains(char::is_whitespace))
+        .count();
+    let description = parts[depth..].join(": ");
+    let field = parts[..depth]
+        .iter()
+        .rev()
+        .filter_map(|p| p.split_once('.').map(|(_, field)| field))
+        .collect::<Vec<_>>()
+        .join(".");
+    let text = format!("the request does not decode as protobuf: {description}");
+    Some(if field.is_empty() {
+        ApiError::new(Code::InvalidArgument, text)
+    } else {
+        ApiError::invalid(field, text)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding_failures_name_their_field() {
+        let e = undecodable(
+            "failed to decode Protobuf message: Vpc.display_name: CreateVpcRequest.vpc: \
+             invalid string value: data is not UTF-8 encoded",
+        )
+        .unwrap();
+        assert_eq!(e.code, Code::InvalidArgument);
+        assert_eq!(e.field.as_deref(), Some("vpc.display_name"));
+        assert_eq!(
+            e.message,
+            "the request does not decode as protobuf: invalid string value: data is not UTF-8 encoded"
+        );
+        let e = undecodable("failed to decode Protobuf message: buffer underflow").unwrap();
+        assert_eq!((e.code, e.field), (Code::InvalidArgument, None));
+        assert!(undecodable("a handler's own INTERNAL error").is_none());
     }
-    let mut err = ApiError::new(
-        Code::ResourceExhausted,
-        format!(
-            "the request is larger than the {limit} bytes one request may carry (server setting --quota-request-bytes); send it in parts"
-        ),
-    );
-    err.quota = Some("request_bytes".to_string());
-    Status::from(err.about("grpc.Method", method)).into_http()
 }

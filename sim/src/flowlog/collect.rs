@@ -37,6 +37,15 @@ pub enum Filter {
 }
 
 impl Filter {
+    /// The traffic it keeps, as the clouds' consoles name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Filter::All => "all",
+            Filter::Accepted => "accepted",
+            Filter::Rejected => "rejected",
+        }
+    }
+
     #[inline]
     pub fn keeps(self, action: Action) -> bool {
         match self {

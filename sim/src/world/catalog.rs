@@ -34,12 +34,35 @@ impl World {
 
     // ----- flow-log rules -----
 
+    /// The region of what a flow log captures: its VPC's, or its router's (a router or a VPC
+    /// of another region keeps its own); a CCN is global and logs in the world's region.
+    pub(super) fn scope_region(&self, scope: Scope) -> &str {
+        let vpc = |v: u32| self.vpcs[v as usize].region.as_str();
+        match scope {
+            Scope::Eni(e) => vpc(self.enis[e as usize].vpc),
+            Scope::Subnet(s) => vpc(self.subnets[s as usize].vpc),
+            Scope::Vpc(v) => vpc(v),
+            Scope::RouterAttachment(a) => {
+                self.router_region(self.routers.attachments[a as usize].router)
+            }
+            Scope::Ccn(_) => &self.region,
+        }
+    }
+
+    /// A router's region: its own when it has one, else the world's.
+    pub(super) fn router_region(&self, r: u32) -> &str {
+        self.routers.routers[r as usize]
+            .region
+            .as_deref()
+            .unwrap_or(&self.region)
+    }
+
     /// Whether the cloud lets a new flow log capture `scope`: the region offers flow logs,
     /// the quotas have room, and the instances concerned are of a type that supports them.
     pub(super) fn check_flow_log_allowed(&self, scope: Scope) -> Result<(), ModelError> {
         let limits = &self.profile.limits;
         limits
-            .check_flow_log_region(&self.region)
+            .check_flow_log_region(self.scope_region(scope))
             .map_err(|m| ModelError::precondition("resource", m))?;
         // CCN flow logs: no quota documented; no instance is concerned.
         if let Scope::Ccn(_) = scope {
@@ -170,12 +193,14 @@ impl World {
     ) -> Result<u32, ModelError> {
         let next = self.logs.streams.len();
         self.catalog_create(Kind::LogStream, next, id, "ls", |w, id| {
-            w.logs.create_stream(id, group, name)
+            let limits = w.profile.limits;
+            w.logs.create_stream(&limits, id, group, name)
         })
     }
 
     pub fn rename_log_group(&mut self, group: u32, name: &str) -> Result<(), ModelError> {
-        self.logs.rename_group(group, name)
+        let limits = self.profile.limits;
+        self.logs.rename_group(&limits, group, name)
     }
 
     pub fn set_log_retention(&mut self, group: u32, days: u32) -> Result<(), ModelError> {
@@ -225,7 +250,8 @@ impl World {
         asn: Option<u32>,
     ) -> Result<u32, ModelError> {
         let next = self.routers.routers.len();
-        let r = self.catalog_create(Kind::EnterpriseRouter, next, id, "er", |w, id| {
+        let (prefix, _) = self.profile.id_style.router_prefixes();
+        let r = self.catalog_create(Kind::EnterpriseRouter, next, id, prefix, |w, id| {
             w.routers.create_router(id, name, asn)
         })?;
         let node = self.graph.add_node(Node::Router(r));
@@ -249,7 +275,8 @@ impl World {
             ));
         }
         let next = self.routers.attachments.len();
-        self.catalog_create(Kind::RouterAttachment, next, id, "att", |w, id| {
+        let (_, prefix) = self.profile.id_style.router_prefixes();
+        self.catalog_create(Kind::RouterAttachment, next, id, prefix, |w, id| {
             let limits = w.profile.limits;
             w.routers
                 .create_attachment(&limits, id, name, router, kind, resource)
@@ -263,7 +290,6 @@ impl World {
         Ok(())
     }
 
-    /// Detaches; refused while flow logs capture the attachment.
     /// Detaches. Refused while flow logs capture the attachment, VPC routes send traffic to
     /// it, or on-premises hosts sit behind it. A VPC attachment's interfaces go with it; a
     /// peering goes on both sides. Static router routes to it stay and become blackholes

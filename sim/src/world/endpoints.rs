@@ -156,11 +156,16 @@ impl World {
                 format!("{ip} is not inside subnet `{}` ({})", s.name, s.cidr),
             ));
         }
-        let offset = u32::from(ip) - u32::from(s.cidr.network());
-        if offset < self.reserved_low() || ip == s.cidr.broadcast() {
+        let addressing = &self.profile.addressing;
+        if addressing.is_reserved(s.cidr, ip) {
+            let r = addressing.reserved;
             return Err(ModelError::invalid(
                 "ip",
-                format!("{ip} is reserved in subnet {}", s.cidr),
+                format!(
+                    "{ip} is reserved in subnet {}: {} keeps the first {} and the last {} \
+                     addresses of every subnet ({})",
+                    s.cidr, self.profile.provider, r.first, r.last, r.example
+                ),
             ));
         }
         if self.private_ips.contains_key(&ip_key(s.vpc, ip)) {
@@ -172,16 +177,11 @@ impl World {
         Ok(())
     }
 
-    /// The first host addresses of a subnet are the cloud's (network, gateway; aws also DNS
-    /// and a spare: policy.md §6.1).
-    fn reserved_low(&self) -> u32 {
-        if self.profile.exclude_vpc_dns { 4 } else { 2 }
-    }
-
     /// The lowest address of the subnet no live ENI holds (deleted ENIs release theirs).
     fn next_free_ip(&self, s: &Subnet) -> Option<Ipv4Addr> {
-        (self.reserved_low()..(s.cidr.size() as u32).saturating_sub(1))
-            .filter_map(|n| s.cidr.nth(n))
+        self.profile
+            .addressing
+            .usable(s.cidr)
             .find(|ip| !self.private_ips.contains_key(&ip_key(s.vpc, *ip)))
     }
 

@@ -85,6 +85,7 @@ impl World {
             return Err(ModelError::not_found("log_stream", "no such log stream"));
         }
         self.check_flow_log_allowed(spec.scope)?;
+        self.check_flow_log_unique(&spec)?;
         // ENI and router flow logs have their own windows (router_logs).
         let window = self.check_flow_log_window(spec.scope, spec.window, spec.filter)?;
         let capacity = spec.capacity.unwrap_or(self.profile.window_capacity);
@@ -114,6 +115,34 @@ impl World {
         });
         self.cover_with(f);
         Ok(f)
+    }
+
+    /// aws refuses a flow log that repeats a live one's resource, traffic filter and
+    /// destination (`FlowLogAlreadyExists`, [`limits::Limits::refuse_duplicate_flow_logs`]); the record
+    /// format and window do not make it another flow log. Without a destination (a scenario's
+    /// flow log printed to the run's output) there is nothing to repeat.
+    fn check_flow_log_unique(&self, spec: &FlowLogSpec) -> Result<(), ModelError> {
+        if !self.profile.limits.refuse_duplicate_flow_logs || spec.log_stream.is_none() {
+            return Ok(());
+        }
+        let twin = live(&self.flow_logs).find(|(_, f)| {
+            let s = &f.collector.settings;
+            s.scope == spec.scope && s.filter == spec.filter && f.log_stream == spec.log_stream
+        });
+        match twin {
+            Some((_, f)) => Err(ModelError::exists(
+                "",
+                format!(
+                    "flow log `{}` already captures {} traffic of this resource into the same \
+                     log stream (FlowLogAlreadyExists): {} refuses a second flow log with the \
+                     same configuration and destination",
+                    f.collector.settings.name,
+                    spec.filter.label(),
+                    self.profile.provider
+                ),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Deletes a flow log: capture stops at `now`. The windows that ended by `now` close as

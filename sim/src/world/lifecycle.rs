@@ -117,7 +117,10 @@ impl World {
                     format!("a {kind} cannot be renamed"),
                 ));
             }
-            Kind::LogGroup => return self.logs.rename_group(idx, new_name),
+            Kind::LogGroup => {
+                let limits = self.profile.limits;
+                return self.logs.rename_group(&limits, idx, new_name);
+            }
             Kind::EnterpriseRouter => return self.routers.rename_router(idx, new_name),
             Kind::RouterAttachment => return self.routers.rename_attachment(idx, new_name),
             Kind::NatGateway => check_name(new_name)?,
@@ -1397,7 +1400,7 @@ mod tests {
         refused(
             &mut w,
             ErrorKind::InvalidArgument,
-            "entries[0].rule",
+            "entries[0].number",
             &[],
             |w| {
                 w.create_network_acl(

@@ -112,6 +112,22 @@ impl World {
                     format!("ports apply to TCP and UDP only, not {}", r.protocol),
                 ));
             }
+            // aws `InvalidPermission.Duplicate` ("the specified rule already exists"), alibaba
+            // `InvalidPermission.Duplicate`: a rule that matches and acts as another of the
+            // same request (its description aside; its priority too where there is none).
+            if let Some(j) = rules[..i].iter().position(|o| {
+                o.direction == r.direction
+                    && o.action == r.action
+                    && o.protocol == r.protocol
+                    && o.ports == r.ports
+                    && o.remote == r.remote
+                    && (self.profile.sg_priority.is_none() || o.priority == r.priority)
+            }) {
+                return Err(ModelError::invalid(
+                    format!("rules[{i}]"),
+                    format!("this rule duplicates rules[{j}]: remove one of them"),
+                ));
+            }
             if let Remote::Group(g) = r.remote
                 && g != group
                 && (!self.is_live(Kind::SecurityGroup, g)
@@ -457,7 +473,7 @@ pub fn check_acl_entries(profile: &Profile, entries: &[acl::Entry]) -> Result<()
         let at = |f: &str| format!("entries[{i}].{f}");
         if !(lo..=hi).contains(&e.number) {
             return Err(ModelError::invalid(
-                at("rule"),
+                at("number"),
                 format!("rule number {} is outside {lo}-{hi}", e.number),
             ));
         }
@@ -466,7 +482,7 @@ pub fn check_acl_entries(profile: &Profile, entries: &[acl::Entry]) -> Result<()
             .any(|o| o.direction == e.direction && o.number == e.number)
         {
             return Err(ModelError::exists(
-                at("rule"),
+                at("number"),
                 format!("rule number {} is used twice", e.number),
             ));
         }

@@ -101,7 +101,7 @@ impl World {
             vpc_id,
             subnet_id: "-".to_string(),
             instance_id: None,
-            region: self.region.clone(),
+            region: self.router_region(att.router).to_string(),
             az_id: "-".to_string(),
             primary_ip: Ipv4Addr::UNSPECIFIED,
             router_id: Some(self.routers.routers[att.router as usize].id.clone()),
@@ -260,9 +260,7 @@ mod tests {
             ("b", "10.40.0.0/16", "10.40.0.10"),
         ] {
             let vpc = w.create_vpc(name, None, net(cidr)).unwrap();
-            let s = w
-                .create_subnet(name, None, vpc, net(cidr), Some("az1".into()))
-                .unwrap();
+            let s = w.create_subnet(name, None, vpc, net(cidr), None).unwrap();
             let g = open(&mut w, vpc);
             let e = w
                 .create_eni(

@@ -37,12 +37,10 @@ impl World {
         if let Some(r) = &region {
             crate::ccn::check_region(r).map_err(|m| ModelError::invalid("region", m))?;
         }
-        if !(8..=28).contains(&cidr.prefix_len()) {
-            return Err(ModelError::invalid(
-                "cidr",
-                format!("VPC block {cidr} must be between /8 and /28"),
-            ));
-        }
+        self.profile
+            .addressing
+            .check_vpc_block(cidr)
+            .map_err(|m| ModelError::invalid("cidr", m))?;
         if live(&self.vpcs).any(|(_, v)| v.name == name) {
             return Err(ModelError::exists(
                 "name",
@@ -208,12 +206,19 @@ impl World {
                 format!("subnet {cidr} is not inside its VPC's block {}", v.cidr),
             ));
         }
-        if cidr.prefix_len() > 29 {
-            return Err(ModelError::invalid(
-                "cidr",
-                format!("subnet {cidr} is smaller than /29"),
-            ));
-        }
+        let addressing = &self.profile.addressing;
+        addressing
+            .check_subnet_block(cidr)
+            .map_err(|m| ModelError::invalid("cidr", m))?;
+        let az = match az {
+            Some(zone) => {
+                addressing
+                    .check_zone(&v.region, &zone)
+                    .map_err(|m| ModelError::invalid("zone", m))?;
+                zone
+            }
+            None => addressing.default_zone(&v.region),
+        };
         if let Some((_, other)) =
             live(&self.subnets).find(|(_, s)| s.vpc == vpc && s.cidr.overlaps(cidr))
         {
@@ -237,7 +242,6 @@ impl World {
         let id = self.new_id(Kind::Subnet, s, id, "subnet");
         let node = self.graph.add_node(Node::Subnet(s));
         self.graph.add_edge(node, vnode, ());
-        let az = az.unwrap_or_else(|| self.profile.default_az.to_string());
         self.subnets.push(Subnet {
             id,
             name: name.into(),
