@@ -355,6 +355,8 @@ mod tests {
     #[test]
     fn records_of_an_attachment() {
         let (mut w, sender, a, b) = two_vpcs(Provider::Aws);
+        // A router of another region than the world's records its own (item 10 of issue 11).
+        w.routers.routers[0].region = Some("us-west-2".into());
         w.create_flow_log(Time(0), spec(Scope::RouterAttachment(a), None, Filter::All))
             .unwrap();
         let src: Ipv4Addr = "10.20.0.10".parse().unwrap();
@@ -381,6 +383,7 @@ mod tests {
             Some(w.routers.routers[0].id.as_str())
         );
         assert_eq!(meta.interface_id, w.routers.attachments[a as usize].id);
+        assert_eq!((w.region.as_str(), meta.region.as_str()), ("us-east-1", "us-west-2"));
         let flows: Vec<_> = records
             .iter()
             .filter_map(|r| r.flow.as_ref())
