@@ -997,9 +997,11 @@ impl<'a> Export<'a> {
                 .iter()
                 .filter_map(|r| self.security_group_rule(v, g, r))
                 .collect();
+            let enterprise = g.r#type == pb::SecurityGroupType::Enterprise as i32;
             groups.push(s(doc::SecurityGroupDoc {
                 name: s(g.display_name.clone()),
                 id: pinned_id(&g.name),
+                kind: enterprise.then(|| s("enterprise".to_string())),
                 rules,
             }));
         }

@@ -3062,3 +3062,136 @@ async fn router_ids_follow_each_cloud() {
         lab.finish().await;
     }
 }
+
+/// alibaba's enterprise security groups (policy.md §3.1): only alibaba has them; their rules
+/// name CIDRs, not groups; an interface's groups are all of one kind; views show the type.
+#[tokio::test]
+async fn enterprise_security_groups_are_alibabas() {
+    let typed =
+        |vpc: &str, name: &str, t: pb::SecurityGroupType, rules| pb::CreateSecurityGroupRequest {
+            parent: P.into(),
+            security_group: Some(pb::SecurityGroup {
+                display_name: name.into(),
+                vpc: vpc.into(),
+                r#type: t as i32,
+                rules,
+                ..Default::default()
+            }),
+            security_group_id: String::new(),
+        };
+    let mut aws = Lab::start("sg-type-aws", Provider::Aws).await;
+    let (v, _) = aws.network().await;
+    let st = aws
+        .refuse(
+            Code::InvalidArgument,
+            "security_group.type",
+            async |l: &mut Lab| {
+                l.net
+                    .create_security_group(typed(
+                        &v.name,
+                        "web",
+                        pb::SecurityGroupType::Enterprise,
+                        vec![],
+                    ))
+                    .await
+            },
+        )
+        .await;
+    assert_eq!(
+        st.message(),
+        "aws has no enterprise security groups (alibaba has): leave the type basic"
+    );
+    aws.refuse(
+        Code::InvalidArgument,
+        "security_group.type",
+        async |l: &mut Lab| {
+            l.net
+                .create_security_group(pb::CreateSecurityGroupRequest {
+                    security_group: Some(pb::SecurityGroup {
+                        r#type: 9,
+                        ..typed(&v.name, "web", pb::SecurityGroupType::Basic, vec![])
+                            .security_group
+                            .unwrap()
+                    }),
+                    ..typed(&v.name, "web", pb::SecurityGroupType::Basic, vec![])
+                })
+                .await
+        },
+    )
+    .await;
+    aws.finish().await;
+
+    let mut lab = Lab::start("sg-type-ali", Provider::Alibaba).await;
+    let (v, s) = lab.network().await;
+    let basic = lab
+        .net
+        .create_security_group(typed(
+            &v.name,
+            "basic",
+            pb::SecurityGroupType::Unspecified,
+            vec![],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(basic.r#type, pb::SecurityGroupType::Basic as i32);
+    let by_group = pb::SecurityGroupRule {
+        remote: Some(pb::security_group_rule::Remote::SecurityGroup(
+            basic.name.clone(),
+        )),
+        ..sg_rule(pb::Direction::Ingress, "tcp", "22", "")
+    };
+    let st = lab
+        .refuse(
+            Code::InvalidArgument,
+            "security_group.rules[0].remote",
+            async |l: &mut Lab| {
+                l.net
+                    .create_security_group(typed(
+                        &v.name,
+                        "ent",
+                        pb::SecurityGroupType::Enterprise,
+                        vec![by_group.clone()],
+                    ))
+                    .await
+            },
+        )
+        .await;
+    assert_eq!(
+        st.message(),
+        "an enterprise security group cannot reference security groups: use a CIDR"
+    );
+    let ent = lab
+        .net
+        .create_security_group(typed(
+            &v.name,
+            "ent",
+            pb::SecurityGroupType::Enterprise,
+            vec![],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ent.r#type, pb::SecurityGroupType::Enterprise as i32);
+    let st = lab
+        .refuse(
+            Code::InvalidArgument,
+            "network_interface.security_groups[1]",
+            async |l: &mut Lab| {
+                l.create_eni(pb::NetworkInterface {
+                    display_name: "mixed".into(),
+                    subnet: s.name.clone(),
+                    security_groups: vec![basic.name.clone(), ent.name.clone()],
+                    ..Default::default()
+                })
+                .await
+            },
+        )
+        .await;
+    assert_eq!(
+        st.message(),
+        "security groups `basic` (basic) and `ent` (enterprise) cannot go together: an \
+         interface's groups are all basic or all enterprise"
+    );
+    lab.finish().await;
+}

@@ -943,3 +943,17 @@ fn eni_bandwidth_round_trips() {
         [("fast", Some(1_000_000)), ("slow", Some(500_000))]
     );
 }
+
+/// alibaba's enterprise security groups go through `apply` and come back from `export` with
+/// their type; basic groups (the default) are exported without one.
+#[test]
+fn security_group_types_round_trip() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/alibaba-sg-types.yaml");
+    let (_, exported) = round_trip(&file, Provider::Alibaba, "alibaba-sg-types");
+    assert_eq!(
+        exported.matches("type: enterprise").count(),
+        2,
+        "{exported}"
+    );
+    assert!(!exported.contains("type: basic"), "{exported}");
+}

@@ -493,6 +493,9 @@ pub struct SecurityGroupDoc {
     pub name: S<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// alibaba: `basic` (default) or `enterprise` (policy.md §3.1).
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<S<String>>,
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",

@@ -523,26 +523,48 @@ impl<'e, E: Executor> Planner<'e, E> {
         // Every group first, with no rules, so rules can reference any group of the VPC.
         for (i, g) in v.security_groups.iter().enumerate() {
             let gname = &g.value.name.value;
+            let gpath = format!("{path}.security_groups[{i}]");
+            let mut create = step(
+                format!("creating security group `{gname}` of VPC `{vname}`"),
+                gname,
+            )
+            .at(&gpath, g.referenced)
+            .field(
+                "security_group.display_name",
+                "name",
+                g.value.name.referenced,
+            );
+            let kind = match &g.value.kind {
+                None => pb::SecurityGroupType::Unspecified,
+                Some(k) => {
+                    create = create.field("security_group.type", "type", k.referenced);
+                    match k.value.as_str() {
+                        "basic" => pb::SecurityGroupType::Basic,
+                        "enterprise" => pb::SecurityGroupType::Enterprise,
+                        other => {
+                            return self.refuse(
+                                k.referenced,
+                                format!("{gpath}.type"),
+                                format!(
+                                    "unknown security group type `{other}`: use basic or enterprise"
+                                ),
+                            );
+                        }
+                    }
+                }
+            };
             let created: pb::SecurityGroup = self.run(
                 Command::CreateSecurityGroup(pb::CreateSecurityGroupRequest {
                     parent: self.parent.clone(),
                     security_group: Some(pb::SecurityGroup {
                         display_name: gname.clone(),
                         vpc: vpc.name.clone(),
+                        r#type: kind as i32,
                         ..Default::default()
                     }),
                     security_group_id: g.value.id.clone().unwrap_or_default(),
                 }),
-                step(
-                    format!("creating security group `{gname}` of VPC `{vname}`"),
-                    gname,
-                )
-                .at(format!("{path}.security_groups[{i}]"), g.referenced)
-                .field(
-                    "security_group.display_name",
-                    "name",
-                    g.value.name.referenced,
-                ),
+                create,
             )?;
             applied.groups.insert(gname.clone(), created.name);
         }

@@ -219,8 +219,11 @@ pub struct Profile {
     pub sg_priority: Option<(u32, u32)>,
     /// The implicit rules evaluated after every explicit one. alibaba's basic groups allow
     /// inbound from the same group and all outbound (policy.md §3.1).
+    /// They belong to basic groups: an enterprise group has no implicit allow rule.
     pub sg_implicit_same_group_ingress: bool,
     pub sg_implicit_egress_allow_all: bool,
+    /// Whether groups may be of the enterprise kind (alibaba, policy.md §3.1).
+    pub sg_enterprise_groups: bool,
     /// ACLs with connection tracking (huawei, D4).
     pub acl_stateful: bool,
     /// Inclusive range of ACL rule numbers.
@@ -330,6 +333,7 @@ impl Profile {
                 sg_priority: None,
                 sg_implicit_same_group_ingress: false,
                 sg_implicit_egress_allow_all: false,
+                sg_enterprise_groups: false,
                 acl_stateful: false,
                 acl_rule_numbers: (1, 32766),
                 vpc_default_acl: true,
@@ -372,6 +376,7 @@ impl Profile {
                 sg_priority: Some((1, 100)),
                 sg_implicit_same_group_ingress: true,
                 sg_implicit_egress_allow_all: true,
+                sg_enterprise_groups: true,
                 acl_stateful: false,
                 acl_rule_numbers: (1, 32766),
                 vpc_default_acl: false,
@@ -421,6 +426,7 @@ impl Profile {
                 sg_priority: Some((1, 100)),
                 sg_implicit_same_group_ingress: false,
                 sg_implicit_egress_allow_all: false,
+                sg_enterprise_groups: false,
                 acl_stateful: true,
                 acl_rule_numbers: (1, 32766),
                 vpc_default_acl: false,
@@ -470,6 +476,7 @@ impl Profile {
                 sg_priority: None,
                 sg_implicit_same_group_ingress: false,
                 sg_implicit_egress_allow_all: false,
+                sg_enterprise_groups: false,
                 acl_stateful: false,
                 acl_rule_numbers: (1, 32766),
                 vpc_default_acl: false,

@@ -14,7 +14,7 @@ use vpclab_sim::addr::Ipv4Net;
 use vpclab_sim::flowlog::format::Format;
 use vpclab_sim::flowlog::{Filter, Scope};
 use vpclab_sim::host::Host;
-use vpclab_sim::policy::sg::Remote;
+use vpclab_sim::policy::sg::{GroupKind, Remote};
 use vpclab_sim::policy::{ProtoMatch, RuleAction, acl, sg};
 use vpclab_sim::profile::{Profile, Provider};
 use vpclab_sim::router::AttachmentKind;
@@ -689,11 +689,12 @@ impl Project {
                     "security_group_id",
                 )?;
                 let vpc = self.resolve(Collection::Vpcs, &g.vpc, "security_group.vpc")?;
+                let kind = group_kind(g.r#type, "security_group.type")?;
                 let rules = self.sg_rules(&g.rules, "security_group.rules")?;
                 let idx = self
                     .sim
                     .world
-                    .transact(|w| w.create_security_group(&g.display_name, id, vpc, rules))
+                    .transact(|w| w.create_security_group_of(kind, &g.display_name, id, vpc, rules))
                     .map_err(|e| rename_field(ApiError::model(e, "security_group")))?;
                 Ok(created(
                     self.sim.world.security_groups[idx as usize].id.clone(),
@@ -2786,6 +2787,20 @@ fn rule_action(a: i32, field: &str) -> Result<RuleAction, ApiError> {
         Ok(pb::RuleAction::Unspecified | pb::RuleAction::Allow) => Ok(RuleAction::Allow),
         Ok(pb::RuleAction::Deny) => Ok(RuleAction::Deny),
         Err(_) => Err(ApiError::invalid(field, format!("unknown action {a}"))),
+    }
+}
+
+/// A security group's kind; UNSPECIFIED means BASIC (network.proto).
+fn group_kind(t: i32, field: &str) -> Result<GroupKind, ApiError> {
+    match pb::SecurityGroupType::try_from(t) {
+        Ok(pb::SecurityGroupType::Unspecified | pb::SecurityGroupType::Basic) => {
+            Ok(GroupKind::Basic)
+        }
+        Ok(pb::SecurityGroupType::Enterprise) => Ok(GroupKind::Enterprise),
+        Err(_) => Err(ApiError::invalid(
+            field,
+            format!("{t} is not a security group type: it must be BASIC or ENTERPRISE"),
+        )),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The model as API resources: each function reads one resource out of a project.
 
 use vpclab_sim::flowlog::{Filter, Scope};
-use vpclab_sim::policy::sg::Remote;
+use vpclab_sim::policy::sg::{GroupKind, Remote};
 use vpclab_sim::policy::{ProtoMatch, RuleAction, acl, sg};
 use vpclab_sim::world::Target;
 use vpclab_sim::{Direction, router};
@@ -160,6 +160,10 @@ pub fn security_group(p: &Project, i: u32) -> pb::SecurityGroup {
         rules: g.rules.iter().map(|r| sg_rule(p, r)).collect(),
         default: w.vpcs[g.vpc as usize].default_sg == i,
         etag: p.etag(C::SecurityGroups, &g.id),
+        r#type: match g.kind {
+            GroupKind::Basic => pb::SecurityGroupType::Basic,
+            GroupKind::Enterprise => pb::SecurityGroupType::Enterprise,
+        } as i32,
     }
 }
 

@@ -7,6 +7,29 @@ use super::{PortRange, ProtoMatch, RuleAction};
 use crate::Direction;
 use crate::addr::Ipv4Net;
 
+/// alibaba's two kinds of security group (policy.md §3.1, [ALI-TYPES]): a basic group lets
+/// its instances reach each other and allows all outbound traffic by implicit rules; an
+/// enterprise (advanced) group "denies both inbound and outbound traffic by default", isolates
+/// its instances from each other and cannot reference other groups. Groups of the other
+/// clouds are all of the basic kind (their implicit rules are the profile's).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum GroupKind {
+    #[default]
+    Basic,
+    Enterprise,
+}
+
+impl GroupKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            GroupKind::Basic => "basic",
+            GroupKind::Enterprise => "enterprise",
+        }
+    }
+}
+
 /// Where a rule's remote side is: a CIDR, or the members of a security group (their primary
 /// private IPs, policy.md §1.1).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

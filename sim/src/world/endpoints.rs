@@ -127,6 +127,25 @@ impl World {
                     "the security group belongs to another VPC",
                 ));
             }
+            // alibaba: "An ECS instance cannot belong to basic and advanced security groups
+            // at the same time" ([ALI-TYPES]).
+            let kind = self.security_groups[g as usize].kind;
+            if let Some(&other) = groups[..i]
+                .iter()
+                .find(|&&o| self.security_groups[o as usize].kind != kind)
+            {
+                return Err(ModelError::invalid(
+                    format!("security_groups[{i}]"),
+                    format!(
+                        "security groups `{}` ({}) and `{}` ({}) cannot go together: an \
+                         interface's groups are all basic or all enterprise",
+                        self.security_groups[other as usize].name,
+                        self.security_groups[other as usize].kind.label(),
+                        self.security_groups[g as usize].name,
+                        kind.label()
+                    ),
+                ));
+            }
         }
         Ok(())
     }

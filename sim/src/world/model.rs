@@ -358,6 +358,8 @@ pub struct SecurityGroup {
     pub id: String,
     pub name: String,
     pub vpc: u32,
+    /// Basic or enterprise (alibaba; basic elsewhere).
+    pub kind: sg::GroupKind,
     pub rules: Vec<sg::Rule>,
     /// Rule lists replaced by later changes: revision `r` is `past[r]`, the current list is
     /// revision `past.len()`. Decisions name a revision, so explanations of packets judged

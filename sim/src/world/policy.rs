@@ -13,6 +13,7 @@ use crate::addr::Ipv4Net;
 use crate::conntrack::Zone;
 use crate::packet::proto;
 use crate::policy::classify::{Classifier, Compiled};
+use crate::policy::sg::GroupKind;
 use crate::policy::sg::Remote;
 use crate::policy::{PacketView, PortRange, ProtoMatch, RuleAction, acl, sg};
 use crate::profile::{Profile, RuleChange, SgOrder};
@@ -20,6 +21,7 @@ use crate::time::Time;
 use crate::verdict::By;
 
 impl World {
+    /// Creates a basic security group ([`World::create_security_group_of`]).
     pub fn create_security_group(
         &mut self,
         name: &str,
@@ -27,8 +29,29 @@ impl World {
         vpc: u32,
         rules: Vec<sg::Rule>,
     ) -> Result<u32, ModelError> {
+        self.create_security_group_of(GroupKind::Basic, name, id, vpc, rules)
+    }
+
+    /// Creates a security group of `kind` (enterprise groups where the cloud has them).
+    pub fn create_security_group_of(
+        &mut self,
+        kind: GroupKind,
+        name: &str,
+        id: Option<String>,
+        vpc: u32,
+        rules: Vec<sg::Rule>,
+    ) -> Result<u32, ModelError> {
         check_name(name)?;
         self.vpc(vpc)?;
+        if kind == GroupKind::Enterprise && !self.profile.sg_enterprise_groups {
+            return Err(ModelError::invalid(
+                "type",
+                format!(
+                    "{} has no enterprise security groups (alibaba has): leave the type basic",
+                    self.profile.provider
+                ),
+            ));
+        }
         if live(&self.security_groups).any(|(_, g)| g.vpc == vpc && g.name == name) {
             return Err(ModelError::exists(
                 "name",
@@ -38,12 +61,13 @@ impl World {
         self.check_id(Kind::SecurityGroup, id.as_deref())?;
         // The rules may refer to the new group itself.
         let g = self.security_groups.len() as u32;
-        self.check_rules_of(vpc, g, &rules)?;
+        self.check_rules_of(vpc, g, kind, &rules)?;
         let id = self.new_id(Kind::SecurityGroup, g, id, "sg");
         self.security_groups.push(SecurityGroup {
             id,
             name: name.into(),
             vpc,
+            kind,
             rules,
             past: Vec::new(),
             deleted: false,
@@ -81,14 +105,27 @@ impl World {
         group: u32,
         rules: &[sg::Rule],
     ) -> Result<(), ModelError> {
-        let vpc = self.security_group(group)?.vpc;
-        self.check_rules_of(vpc, group, rules)
+        let g = self.security_group(group)?;
+        self.check_rules_of(g.vpc, group, g.kind, rules)
     }
 
     /// Rules for group `group` of `vpc` (which may not exist yet: a group being created).
-    fn check_rules_of(&self, vpc: u32, group: u32, rules: &[sg::Rule]) -> Result<(), ModelError> {
+    fn check_rules_of(
+        &self,
+        vpc: u32,
+        group: u32,
+        kind: GroupKind,
+        rules: &[sg::Rule],
+    ) -> Result<(), ModelError> {
         for (i, r) in rules.iter().enumerate() {
             let at = |f: &str| format!("rules[{i}].{f}");
+            // policy.md §3.1: "An advanced SG cannot reference other SGs."
+            if kind == GroupKind::Enterprise && matches!(r.remote, Remote::Group(_)) {
+                return Err(ModelError::invalid(
+                    at("remote"),
+                    "an enterprise security group cannot reference security groups: use a CIDR",
+                ));
+            }
             if r.action == RuleAction::Deny && !self.profile.sg_deny_rules {
                 return Err(ModelError::invalid(
                     at("action"),
@@ -440,8 +477,9 @@ impl World {
                 },
             })
             .collect();
+        let basic = |g: &u32| self.security_groups[*g as usize].kind == GroupKind::Basic;
         if self.profile.sg_implicit_same_group_ingress && dir == Direction::Ingress {
-            for &g in &e.security_groups {
+            for &g in e.security_groups.iter().filter(|g| basic(g)) {
                 compiled.push(Compiled {
                     protocol: ProtoMatch::Any,
                     dports: PortRange::ALL,
@@ -452,7 +490,10 @@ impl World {
                 });
             }
         }
-        if self.profile.sg_implicit_egress_allow_all && dir == Direction::Egress {
+        if self.profile.sg_implicit_egress_allow_all
+            && dir == Direction::Egress
+            && e.security_groups.iter().any(basic)
+        {
             compiled.push(Compiled {
                 protocol: ProtoMatch::Any,
                 dports: PortRange::ALL,

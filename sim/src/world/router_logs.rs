@@ -383,7 +383,10 @@ mod tests {
             Some(w.routers.routers[0].id.as_str())
         );
         assert_eq!(meta.interface_id, w.routers.attachments[a as usize].id);
-        assert_eq!((w.region.as_str(), meta.region.as_str()), ("us-east-1", "us-west-2"));
+        assert_eq!(
+            (w.region.as_str(), meta.region.as_str()),
+            ("us-east-1", "us-west-2")
+        );
         let flows: Vec<_> = records
             .iter()
             .filter_map(|r| r.flow.as_ref())

@@ -107,6 +107,7 @@ impl World {
             id: sg_id,
             name: "default".into(),
             vpc: v,
+            kind: sg::GroupKind::Basic,
             rules: default_rules,
             past: Vec::new(),
             deleted: false,
