@@ -1012,6 +1012,7 @@ impl Loader {
                 close,
                 gap: secs(t.gap.unwrap_or(0.001).clamp(0.0, 3600.0)),
                 label: 0,
+                nat_port: None,
             };
             sim.tcp(at, spec).map_err(bad)?;
         } else if let Some(u) = &d.udp {

@@ -2462,6 +2462,7 @@ impl Project {
                     close,
                     gap: span(&t.gap, Span::from_millis(1), "tcp.gap")?,
                     label: 0,
+                    nat_port: None,
                 };
                 if self.sim.world.address_for(client, server).is_none() {
                     return Err(ApiError::invalid(
