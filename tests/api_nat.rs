@@ -316,6 +316,8 @@ async fn build(server: &Server) -> Topology {
             port: 80,
             requests: vec![200],
             responses: vec![1200],
+            // Pinned, so that the explanation below can name it (drawn from the seed otherwise).
+            nat_port: Some(1024),
             ..Default::default()
         })),
     })

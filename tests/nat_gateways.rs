@@ -79,7 +79,7 @@ fn a_late_packet_gets_a_rst_only_after_the_idle_timeout() {
     assert!(r.lines().all(|x| !x.contains("REJECT")));
     assert!(
         r.lines()
-            .any(|x| x.contains("10.0.0.220 203.0.113.5 1024 80 6 5 468")),
+            .any(|x| x.contains("10.0.0.220 203.0.113.5 40684 80 6 5 468")),
         "{:?}",
         r.lines().collect::<Vec<_>>()
     );
@@ -136,5 +136,21 @@ fn without_the_rule_the_forwarded_syn_is_rejected_at_the_gateway() {
             .any(|d| d.contains("no session or DNAT rule matches")),
         "{d:?}"
     );
-    assert!(decisions(&text, "203.0.113.7", "10.0.1.10").is_empty());
+    // Nothing of the client's reaches web-1. What does arrive is the gateway's RST answering
+    // web-1's own scripted segment to the client (no session: only a SYN opens one), on
+    // behalf of the client; web-1's connection tracking lets it in.
+    let inside = decisions(&text, "203.0.113.7", "10.0.1.10");
+    assert!(
+        inside
+            .iter()
+            .all(|d| !d.contains("allow TCP port 80 from 0.0.0.0/0")),
+        "{inside:?}"
+    );
+    let reply = decisions(&text, "10.0.1.10", "10.0.0.100");
+    assert!(
+        reply.iter().any(|d| d.contains(
+            "no session for this TCP connection, and only a SYN opens one; drops (answers the inside host with a RST)"
+        )),
+        "{reply:?}"
+    );
 }

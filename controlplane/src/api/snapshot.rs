@@ -37,7 +37,7 @@ const MAGIC: &[u8; 8] = b"vpcsnap\0";
 /// added, removed, reordered or retyped anywhere in `Project`, `Simulation`, `World` and what
 /// they hold): a snapshot of another version is ignored, and the start applies the whole log.
 /// `tests::the_encoding_is_pinned` fails until it is bumped.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Take a snapshot once this many commands were stored since the last one.
 pub const EVERY_COMMANDS: u64 = 10_000;
@@ -471,6 +471,7 @@ mod tests {
                     responses: vec![1_400],
                     close: ["fin", "open", "rst"][next(3) as usize].into(),
                     gap: secs(0, 5),
+                    nat_port: None,
                 })),
                 5 => traffic(Traffic::Tcp(pb::Tcp {
                     from: e.internet.clone(),
@@ -481,6 +482,7 @@ mod tests {
                     responses: vec![64],
                     close: "open".into(),
                     gap: secs(0, 2),
+                    nat_port: None,
                 })),
                 6 => traffic(Traffic::Udp(pb::Udp {
                     from: e.app.clone(),
@@ -595,7 +597,7 @@ mod tests {
         let bytes = encode(&s.project).unwrap();
         assert_eq!(
             (VERSION, bytes.len(), fnv(&bytes)),
-            (2, 30_550, 7_823_506_381_612_123_084),
+            (3, 30_565, 11_139_957_962_310_421_654),
             "the snapshot encoding changed: bump snapshot::VERSION"
         );
     }
