@@ -24,8 +24,12 @@
 //! new session. A TCP segment from inside that is not a SYN and has no live session is dropped
 //! and answered with a RST (AWS: "returns an RST packet to any resources behind the NAT
 //! gateway that attempt to continue the connection"); UDP and ICMP simply start afresh.
-//! Expiry is checked on every lookup against the virtual time passed in, and a sweep every
-//! idle timeout frees what nobody looked up again, so results never depend on when it ran.
+//! Every call first ends the sessions idle past the timeout at the virtual time passed in,
+//! from a queue ordered by last activity (refreshing a session does not touch the queue: an
+//! entry found refreshed when due is queued again at the session's last activity), so the
+//! table never holds an expired session and a full destination frees what has idled out.
+//! Ended sessions and forwarded flows are forgotten by a sweep every idle timeout; lookups
+//! check their age, so results never depend on when it ran.
 //!
 //! DNAT rules (port forwarding, tencent/huawei NAT gateways): a TCP or UDP packet from outside
 //! to the gateway's address and a rule's port goes to the rule's inside address and port; the
@@ -38,7 +42,7 @@
 //! simultaneous close as its own case (the first ACK after both FINs from the side that did
 //! not send the second FIN ends the session), DNAT flows' FIN/RST (they end by idling).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
 use rand::{RngExt, SeedableRng};
@@ -144,6 +148,8 @@ struct Session {
     port: u16,
     last: Time,
     close: Close,
+    /// The time of its entry in the expiry queue (an entry of another time is stale).
+    queued: Time,
 }
 
 /// How a session ended.
@@ -205,7 +211,10 @@ pub struct Table {
     ended_outside: BTreeMap<Outside, Ended>,
     /// The gateway's port stream ([`port_seed`]).
     rng: ChaCha8Rng,
-    /// When the next sweep of idle sessions is due.
+    /// Live sessions by the time they were queued (`Session::queued`): the first is the next
+    /// that may have idled out.
+    expiry: BTreeSet<(Time, Inside)>,
+    /// When the next sweep of ended sessions and forwarded flows is due.
     next_sweep: Time,
     /// DNAT rules, and the forwarded flows keyed by the inside host's reply 5-tuple (the
     /// session's port is the rule's public port).
@@ -223,6 +232,7 @@ impl Table {
             ended: BTreeMap::new(),
             ended_outside: BTreeMap::new(),
             rng: ChaCha8Rng::seed_from_u64(seed),
+            expiry: BTreeSet::new(),
             next_sweep: Time(0),
             dnat: Vec::new(),
             forwarded: BTreeMap::new(),
@@ -266,11 +276,7 @@ impl Table {
         }
         let dest = (k.protocol, k.dst, k.dport);
         if self.per_destination.get(&dest).copied().unwrap_or(0) >= limit {
-            // Idle sessions to this destination may not have been swept yet.
-            self.sweep(now, idle);
-            if self.per_destination.get(&dest).copied().unwrap_or(0) >= limit {
-                return Err(NatDrop::PortsExhausted);
-            }
+            return Err(NatDrop::PortsExhausted);
         }
         let port = self
             .draw(now, idle, k, pin)
@@ -283,8 +289,10 @@ impl Table {
                 port,
                 last: now,
                 close: Close::Open,
+                queued: now,
             },
         );
+        self.expiry.insert((now, k));
         self.outside.insert(k.outside(port), k);
         *self.per_destination.entry(dest).or_default() += 1;
         if tcp {
@@ -357,6 +365,7 @@ impl Table {
                 port: o.port,
                 last: now,
                 close: Close::Open,
+                queued: now,
             },
         );
         Some((r.to, r.to_port))
@@ -374,8 +383,7 @@ impl Table {
         Some(s.port)
     }
 
-    /// Live sessions held now (sessions idle past the timeout count until they are looked up
-    /// or swept).
+    /// Live sessions held (as of the last call: it ended those idle past the timeout).
     pub fn len(&self) -> usize {
         self.inside.len()
     }
@@ -435,25 +443,42 @@ impl Table {
             .map(|e| e.end)
     }
 
+    /// Ends the sessions idle longer than `idle` at `now` and, once per idle timeout, forgets
+    /// ended sessions and forwarded flows older than that.
     fn sweep_if_due(&mut self, now: Time, idle: Span) {
+        self.expire(now, idle);
         if now >= self.next_sweep {
             self.sweep(now, idle);
             self.next_sweep = now + idle;
         }
     }
 
-    /// Ends every session idle longer than `idle` and forgets ended sessions older than that.
-    /// Lookups check expiry themselves: sweeping only frees memory and ports sooner.
-    fn sweep(&mut self, now: Time, idle: Span) {
-        let expired: Vec<(Inside, Session)> = self
-            .inside
-            .iter()
-            .filter(|(_, s)| now.saturating_sub(s.last) > idle)
-            .map(|(k, s)| (*k, *s))
-            .collect();
-        for (k, s) in expired {
-            self.end(k, s.port, End::Expired, s.last + idle);
+    /// Ends every session idle longer than `idle`, in queue order: only the due entries are
+    /// visited, and one whose session was active since is queued again at its last activity.
+    fn expire(&mut self, now: Time, idle: Span) {
+        while let Some(&(t, k)) = self.expiry.first() {
+            if now.saturating_sub(t) <= idle {
+                break;
+            }
+            self.expiry.pop_first();
+            let Some(s) = self.inside.get_mut(&k) else {
+                continue;
+            };
+            if s.queued != t {
+                continue;
+            }
+            if now.saturating_sub(s.last) > idle {
+                let (port, last) = (s.port, s.last);
+                self.end(k, port, End::Expired, last + idle);
+            } else {
+                s.queued = s.last;
+                self.expiry.insert((s.last, k));
+            }
         }
+    }
+
+    /// Forgets ended sessions and forwarded flows older than `idle`.
+    fn sweep(&mut self, now: Time, idle: Span) {
         self.ended.retain(|_, e| now.saturating_sub(e.at) <= idle);
         self.ended_outside
             .retain(|_, e| now.saturating_sub(e.at) <= idle);
@@ -608,6 +633,22 @@ mod tests {
         // Not counted up from 1024.
         let p = ports(1, "nat-a");
         assert!(p.windows(2).any(|w| w[1] != w[0] + 1), "{p:?}");
+    }
+
+    #[test]
+    fn a_table_read_back_draws_what_the_original_would() {
+        let mut n = table();
+        for i in 0..5 {
+            n.outbound(t(0), IDLE, 55_000, k(i), SYN, None).unwrap();
+        }
+        let bytes = postcard::to_allocvec(&n).unwrap();
+        let mut back: Table = postcard::from_bytes(&bytes).unwrap();
+        for i in 5..10 {
+            assert_eq!(
+                back.outbound(t(1), IDLE, 55_000, k(i), SYN, None),
+                n.outbound(t(1), IDLE, 55_000, k(i), SYN, None)
+            );
+        }
     }
 
     #[test]
@@ -778,6 +819,27 @@ mod tests {
         dns.protocol = 17;
         assert!(n.outbound(t(1004), IDLE, 10, dns, NONE, None).is_ok());
         assert!(n.outbound(t(5000), IDLE, 10, dns, NONE, None).is_ok());
+    }
+
+    #[test]
+    fn an_active_session_outlives_its_first_timeout() {
+        let mut n = table();
+        let p = n.outbound(t(0), IDLE, 10, k(1), SYN, None).unwrap();
+        for s in [300, 600, 900] {
+            assert!(n.inbound(t(s), IDLE, back(p), ACK).is_ok(), "t={s}");
+        }
+        // Its queue entries fell due at 351, 651 and 951: each time it had been active since.
+        n.outbound(t(1200), IDLE, 10, k(2), SYN, None).unwrap();
+        assert_eq!(n.len(), 2);
+        // Idle 351 s at 1251: gone, whichever session's call finds it.
+        n.outbound(t(1251), IDLE, 10, k(2), ACK, None).unwrap();
+        assert_eq!(n.len(), 1);
+        assert_eq!(
+            n.inbound(t(1251), IDLE, back(p), ACK),
+            Err(NatDrop::Expired {
+                from: Side::Outside
+            })
+        );
     }
 
     #[test]
