@@ -19,9 +19,10 @@
 //! **Sessions end.** A TCP session ends on a RST from either side, and after a FIN from both
 //! sides on the last ACK (the ACK of the second FIN); any session ends when it has been idle
 //! longer than the profile's timeout (AWS 350 s). The gateway remembers an ended session for
-//! one more timeout, to say why it drops what comes late. A SYN from inside always opens a
-//! new session (with a newly drawn port): a new connection after a closed or expired one is a
-//! new session. A TCP segment from inside that is not a SYN and has no live session is dropped
+//! one more timeout, to say why it drops what comes late. A SYN from inside opens a new
+//! session (with a newly drawn port) unless its 5-tuple's session is live and not closing (a
+//! retransmitted SYN): a new connection after a closed, closing or expired one is a new
+//! session. A TCP segment from inside that is not a SYN and has no live session is dropped
 //! and answered with a RST (AWS: "returns an RST packet to any resources behind the NAT
 //! gateway that attempt to continue the connection"); UDP and ICMP simply start afresh.
 //! Every call first ends the sessions idle past the timeout at the virtual time passed in,
