@@ -307,6 +307,25 @@ async fn build(server: &Server) -> Topology {
         ("aws", FIELDS)
     );
 
+    // A pinned NAT port is one a NAT gateway hands out: 1024-65535.
+    for bad in [80, 70_000] {
+        let s = err(sim
+            .inject_traffic(pb::InjectTrafficRequest {
+                parent: P.into(),
+                at: Some(ts(START + 10)),
+                traffic: Some(pb::inject_traffic_request::Traffic::Tcp(pb::Tcp {
+                    from: instance.name.clone(),
+                    to: web.name.clone(),
+                    port: 80,
+                    nat_port: Some(bad),
+                    ..Default::default()
+                })),
+            })
+            .await);
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(field(&s), "tcp.nat_port");
+        assert!(s.message().contains("1024-65535"), "{s:?}");
+    }
     sim.inject_traffic(pb::InjectTrafficRequest {
         parent: P.into(),
         at: Some(ts(START + 10)),
@@ -316,6 +335,8 @@ async fn build(server: &Server) -> Topology {
             port: 80,
             requests: vec![200],
             responses: vec![1200],
+            // Pinned, so that the explanation below can name it (drawn from the seed otherwise).
+            nat_port: Some(1024),
             ..Default::default()
         })),
     })

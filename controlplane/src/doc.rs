@@ -776,6 +776,10 @@ pub struct TcpDoc {
     /// Seconds between packets (default 0.001).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gap: Option<f64>,
+    /// The NAT port (1024-65535) a NAT gateway on the way gives this session, if free for its
+    /// destination (drawn from the seed otherwise): pins one case to teach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat_port: Option<S<u16>>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

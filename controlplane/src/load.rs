@@ -1043,6 +1043,21 @@ impl Loader {
                     ));
                 }
             };
+            let nat_port = match &t.nat_port {
+                Some(p) if p.value < vpclab_sim::nat::FIRST_PORT => {
+                    return Err(self.err(
+                        p.referenced,
+                        format!("{path}.tcp.nat_port"),
+                        format!(
+                            "NAT port {} is out of range: a NAT gateway's ports are {}-{}",
+                            p.value,
+                            vpclab_sim::nat::FIRST_PORT,
+                            vpclab_sim::nat::LAST_PORT
+                        ),
+                    ));
+                }
+                p => p.as_ref().map(|p| p.value),
+            };
             let sport = t.sport.unwrap_or_else(|| sim.ephemeral_port());
             let spec = TcpSession {
                 client,
@@ -1054,6 +1069,7 @@ impl Loader {
                 close,
                 gap: secs(t.gap.unwrap_or(0.001).clamp(0.0, 3600.0)),
                 label: 0,
+                nat_port,
             };
             sim.tcp(at, spec).map_err(bad)?;
         } else if let Some(u) = &d.udp {

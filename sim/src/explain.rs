@@ -251,7 +251,11 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
                     crate::nat::NatDrop::Protocol => "it translates TCP, UDP and ICMP only",
                     crate::nat::NatDrop::PortsExhausted => "no free port for this destination",
                     crate::nat::NatDrop::NoSession => "no session or DNAT rule matches (connections from outside need a DNAT rule)",
-                    crate::nat::NatDrop::Expired => "the session timed out (a TCP packet from inside is answered with a RST from the gateway)",
+                    crate::nat::NatDrop::NoConnection => "no session for this TCP connection and it is not a SYN (answered with a RST from the gateway)",
+                    crate::nat::NatDrop::Expired { from: crate::nat::Side::Inside } => "the session timed out (a TCP packet from inside is answered with a RST from the gateway)",
+                    crate::nat::NatDrop::Expired { from: crate::nat::Side::Outside } => "the session timed out; a late reply goes no further",
+                    crate::nat::NatDrop::Closed { from: crate::nat::Side::Inside } => "the connection was closed by FIN or RST (a TCP packet from inside is answered with a RST from the gateway; a new connection starts with SYN)",
+                    crate::nat::NatDrop::Closed { from: crate::nat::Side::Outside } => "the connection was closed by FIN or RST; a late reply goes no further",
                 }
             ),
         }

@@ -15,7 +15,8 @@
 //! - `verdict`: what each stage decided and why (drops are outcomes, not errors).
 //! - `host`: hosts that answer like hosts (echo, SYN-ACK/RST, UDP/port-unreachable).
 //! - `ids`: deterministic resource IDs in each cloud's style (D19).
-//! - `nat`: NAT gateways' translation tables (SNAT, ports 1024-65535, idle timeout).
+//! - `nat`: NAT gateways' translation tables (SNAT with ports drawn from the seed across
+//!   1024-65535, sessions that end on FIN/RST and idle timeout, DNAT).
 //! - `world`: the model, its operations (the one funnel), the topology graph, the per-packet
 //!   path, flow-log capture.
 //! - `flowlog`: flow-log collectors (windows, NODATA, SKIPDATA), records, cloud formats.

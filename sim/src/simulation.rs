@@ -68,6 +68,10 @@ pub struct TcpSession {
     /// every one of its packets carries it.
     #[serde(default)]
     pub label: u32,
+    /// The NAT port its SYN asks for if it opens a NAT gateway session (drawn as usual when
+    /// `None` or taken; see `World::pin_nat_port`).
+    #[serde(default)]
+    pub nat_port: Option<u16>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -679,6 +683,7 @@ impl Simulation {
             return;
         };
         // The session's endpoints, copied: nothing per packet clones its request lists.
+        let nat_port = sess.spec.nat_port;
         let spec = Ends {
             client: sess.spec.client,
             server: sess.spec.server,
@@ -744,7 +749,11 @@ impl Simulation {
             *s0 = seq;
             *a0 = if flags & TcpFlags::ACK != 0 { ack } else { 0 };
         }
+        // A pinned NAT port is for the session's first packet, the SYN that opens it.
+        let pin = if index == 0 { nat_port } else { None };
+        self.world.pin_nat_port(pin);
         let (out, trace) = self.transmit_traced(from, p, spec.label, Some(s), trace);
+        self.world.pin_nat_port(None);
         if let (Side::Client, Some((_, seen))) = (step.side, out.delivered())
             && let L4::Tcp { sport, .. } = seen.l4
             && let Some(sess) = self.sessions.get_mut(&s)
@@ -809,6 +818,7 @@ impl Simulation {
                     close,
                     gap,
                     label,
+                    nat_port: None,
                 },
             ),
             Some(Emit::Udp {
@@ -1010,6 +1020,7 @@ mod tests {
                 close: Close::Fin,
                 gap: Span::from_millis(1),
                 label: 0,
+                nat_port: None,
             };
             sim.tcp(t0, spec).unwrap();
         };
@@ -1048,6 +1059,7 @@ mod tests {
                 close: Close::Fin,
                 gap: Span::from_millis(1),
                 label: 0,
+                nat_port: None,
             };
             sim.tcp(t0, spec).unwrap();
         }

@@ -2449,6 +2449,23 @@ impl Project {
                         .collect()
                 };
                 let dport = port(t.port, "tcp.port")?;
+                let nat_port = match t.nat_port {
+                    Some(p)
+                        if !(u32::from(vpclab_sim::nat::FIRST_PORT)
+                            ..=u32::from(vpclab_sim::nat::LAST_PORT))
+                            .contains(&p) =>
+                    {
+                        return Err(ApiError::invalid(
+                            "tcp.nat_port",
+                            format!(
+                                "NAT port {p} is out of range: a NAT gateway's ports are {}-{}",
+                                vpclab_sim::nat::FIRST_PORT,
+                                vpclab_sim::nat::LAST_PORT
+                            ),
+                        ));
+                    }
+                    p => p.map(|p| p as u16),
+                };
                 let sport = match t.sport {
                     Some(s) => port(s, "tcp.sport")?,
                     None => 0,
@@ -2463,6 +2480,7 @@ impl Project {
                     close,
                     gap: span(&t.gap, Span::from_millis(1), "tcp.gap")?,
                     label: 0,
+                    nat_port,
                 };
                 if self.sim.world.address_for(client, server).is_none() {
                     return Err(ApiError::invalid(

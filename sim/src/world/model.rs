@@ -540,6 +540,9 @@ pub struct World {
     pub account_id: String,
     pub region: String,
     pub(super) rng: ChaCha8Rng,
+    /// The seed the world was created with: NAT gateways derive their port streams from it
+    /// (`nat::port_seed`) without drawing from `rng`, so that adding one renames nothing.
+    pub(super) seed: u64,
     pub vpcs: Vec<Vpc>,
     pub subnets: Vec<Subnet>,
     #[serde(with = "saved::enis")]
@@ -589,6 +592,10 @@ pub struct World {
     /// What the packet being sent touches, while [`World::send_traced`] runs.
     #[serde(skip)]
     pub(super) trace: Trace,
+    /// The NAT port the packet being sent asks for if it opens a NAT session (a scenario's
+    /// pinned port, [`World::pin_nat_port`]); set and cleared around one send.
+    #[serde(skip)]
+    pub(super) nat_pin: Option<u16>,
 }
 
 impl World {
@@ -607,6 +614,7 @@ impl World {
             account_id,
             region,
             rng,
+            seed: config.seed,
             vpcs: Vec::new(),
             subnets: Vec::new(),
             enis: Vec::new(),
@@ -636,6 +644,7 @@ impl World {
             next_window_end: Time(u64::MAX),
             ids: Default::default(),
             trace: Trace::default(),
+            nat_pin: None,
         }
     }
 

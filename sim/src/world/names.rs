@@ -234,10 +234,17 @@ impl World {
                         "no session or DNAT rule matches (connections from outside need a DNAT rule); drops"
                             .into()
                     }
-                    nat::NatDrop::Expired => format!(
+                    nat::NatDrop::NoConnection => "no session for this TCP connection, and only a SYN opens one; drops (answers the inside host with a RST)".into(),
+                    nat::NatDrop::Expired { from: nat::Side::Inside } => format!(
                         "the session was idle longer than {} s and is gone; drops (TCP: answers the inside host with a RST)",
                         p.nat_idle_timeout.secs()
                     ),
+                    nat::NatDrop::Expired { from: nat::Side::Outside } => format!(
+                        "the session was idle longer than {} s and is gone; drops the late reply",
+                        p.nat_idle_timeout.secs()
+                    ),
+                    nat::NatDrop::Closed { from: nat::Side::Inside } => "the connection was closed (FIN from both sides and the last ACK, or a RST) and its session is gone; drops (answers the inside host with a RST; a new connection starts with SYN)".into(),
+                    nat::NatDrop::Closed { from: nat::Side::Outside } => "the connection was closed (FIN from both sides and the last ACK, or a RST) and its session is gone; drops the late reply".into(),
                 }
             }
             By::SgNoMatch => format!("no rule matched; the group {what} by default"),

@@ -24,7 +24,7 @@ use crate::addr::Ipv4Net;
 use crate::conntrack::{self, Zone};
 use crate::flowlog::TrafficPath;
 use crate::nat;
-use crate::packet::{L4, Packet, proto};
+use crate::packet::{L4, Packet, TcpFlags, proto};
 use crate::policy::classify::Compiled;
 use crate::policy::{PacketView, RuleAction};
 use crate::time::Time;
@@ -444,6 +444,8 @@ impl World {
             dst: pkt.dst,
             dport,
         };
+        let flags = tcp_flags(&pkt);
+        let pin = self.nat_pin.take();
         let (idle, limit) = (
             self.profile.nat_idle_timeout,
             self.profile.nat_sessions_per_destination,
@@ -454,7 +456,7 @@ impl World {
         let forwarded = table.forwarded_reply(now, idle, k);
         let port = match forwarded {
             Some(p) => Ok(p),
-            None => table.outbound(now, idle, limit, k),
+            None => table.outbound(now, idle, limit, k, flags, pin),
         };
         let (action, d2) = nat_decision(n, port.err());
         self.capture(
@@ -646,17 +648,21 @@ impl World {
         let idle = self.profile.nat_idle_timeout;
         let table = &mut self.nats[n as usize].table;
         let mut forwarded = false;
+        let o = nat::Outside {
+            protocol: pkt.protocol(),
+            remote: pkt.src,
+            rport: sport,
+            port: dport,
+        };
         // A reply of an SNAT session first, then the DNAT rules (port forwarding).
-        let inside = match table.inbound(now, idle, pkt.protocol(), pkt.src, sport, dport) {
-            Err(nat::NatDrop::NoSession) if pkt.dst == self.enis[e as usize].ip => {
-                match table.forward(now, pkt.protocol(), pkt.src, sport, dport) {
-                    Some(x) => {
-                        forwarded = true;
-                        Ok(x)
-                    }
-                    None => Err(nat::NatDrop::NoSession),
+        let inside = match table.inbound(now, idle, o, tcp_flags(&pkt)) {
+            Err(why) if pkt.dst == self.enis[e as usize].ip => match table.forward(now, o) {
+                Some(x) => {
+                    forwarded = true;
+                    Ok(x)
                 }
-            }
+                None => Err(why),
+            },
             r => r,
         };
         let (action, d2) = nat_decision(n, inside.err());
@@ -737,6 +743,14 @@ fn nat_decision(n: u32, drop: Option<nat::NatDrop>) -> (Action, Option<Decision>
                 verdict: Verdict::Deny(By::Nat(why)),
             }),
         ),
+    }
+}
+
+/// A TCP segment's flags (none for other protocols): what moves a NAT session along.
+fn tcp_flags(p: &Packet) -> TcpFlags {
+    match p.l4 {
+        L4::Tcp { flags, .. } => flags,
+        _ => TcpFlags(0),
     }
 }
 
