@@ -89,9 +89,13 @@ fn a_syn_on_the_cleared_5_tuple_opens_a_new_connection() {
 /// judged by the rules as any such segment is (and picked up mid-stream by the SSH rule).
 #[test]
 fn the_clearing_lasts_until_the_old_connection_would_have_timed_out() {
-    let text = with_traffic(
-        "  - at: 657.5\n    packet: { from: client, to: server, protocol: tcp, sport: 40022, dport: 22, flags: [psh, ack], size: 152 }\n  - at: 658.5\n    packet: { from: client, to: server, protocol: tcp, sport: 40022, dport: 22, flags: [psh, ack], size: 152 }\n",
-    );
+    let segment = |at: &str| {
+        format!(
+            "  - at: {at}\n    packet: {{ from: client, to: server, protocol: tcp, sport: 40022, \
+             dport: 22, flags: [psh, ack], size: 152 }}\n"
+        )
+    };
+    let text = with_traffic(&(segment("657.5") + &segment("658.5")));
     let recs = records(&text, None);
     let late: Vec<_> = from(&recs, "10.0.1.10", 40022)
         .into_iter()

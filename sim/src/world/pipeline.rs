@@ -281,8 +281,8 @@ impl World {
     /// Security groups with connection tracking: a tracked connection or a RELATED ICMP error
     /// passes; otherwise the first matching rule decides and, if it allows, opens a connection
     /// (unless the flow is untracked, D7) — except for a segment of a cleared connection
-    /// (huawei, D8), which no allow rule lets through. Also returns the packet's tracked connection at the
-    /// ENI, whose entry keeps the ENI's flow-log counters for it.
+    /// (huawei, D8), which no allow rule lets through. Also returns the packet's tracked
+    /// connection at the ENI, whose entry keeps the ENI's flow-log counters for it.
     // Inlined: its result, returned through memory, cost a store-forwarding stall per call.
     #[inline(always)]
     fn sg_check(
