@@ -9,6 +9,13 @@
 //! Keys (D6): TCP/UDP by 5-tuple; ICMP echo by (src, dst, identifier); anything else by
 //! (src, dst, protocol).
 //!
+//! A rule change on huawei *clears* connections (D8, policy.md §3.2): [`Table::clear`] does not
+//! forget a TCP connection but marks it, so that a lookup tells three cases apart
+//! ([`Lookup`]): tracked, untracked, and a segment that continues a cleared connection, which
+//! the caller rejects instead of picking it up as a new connection. The mark lasts until a SYN
+//! opens a new connection on the same 5-tuple or the entry's idle timeout, as it stood when it
+//! was cleared, runs out (`docs/decisions/huawei-rule-change.md`).
+//!
 //! An entry also carries the flow-log counters of its connection at its ENI (two
 //! [`Partial`]s, one per orientation), so that the per-packet path finds a connection and its
 //! counters with one lookup. The table never loses them: an entry that leaves the table with
@@ -109,6 +116,9 @@ pub struct Entry {
     replied: bool,
     /// The endpoint that sent the opening packet is the key's `lo` (else its `hi`).
     opener_lo: bool,
+    /// A rule change cleared the connection ([`Table::clear`]): it passes nothing more, and
+    /// only a new connection replaces it. (In what was padding: the entry stays 96 bytes.)
+    cleared: bool,
     /// Flow-log counters of the connection's packets at the zone's ENI, per [`Orientation`].
     partials: [Partial; 2],
 }
@@ -133,6 +143,19 @@ pub struct Carried {
     pub partial: Partial,
 }
 
+/// What a lookup found for a packet in a zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// A live connection, which the packet moved on (state, expiry).
+    Tracked(Handle),
+    /// A segment that continues a connection a rule change cleared ([`Table::clear`]): not
+    /// part of a tracked connection, and not the start of a new one. The entry is left as it
+    /// was (the segment does not keep it alive).
+    Cleared,
+    /// No connection: the rules decide, and may open one.
+    Untracked,
+}
+
 /// Where a lookup found a connection, and which way the packet went: valid until entries of
 /// the table move (a removal, an insertion that displaces entries, growth), which
 /// [`Table::partial_mut`] checks.
@@ -143,7 +166,7 @@ pub struct Handle {
     pub orientation: Orientation,
 }
 
-/// A tracked connection as `purge` shows it: who opened it, which way, to whom.
+/// A tracked connection as `purge` and `clear` show it: who opened it, which way, to whom.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Conn {
     pub opened: Direction,
@@ -163,6 +186,7 @@ struct Bucket {
 }
 
 const _: () = assert!(std::mem::size_of::<Bucket>() == 128);
+const _: () = assert!(std::mem::size_of::<Entry>() == 96);
 
 /// Buckets [`Table::prefetch`] touches from a connection's home bucket.
 const PREFETCH_BUCKETS: usize = 4;
@@ -181,6 +205,7 @@ const EMPTY: Bucket = Bucket {
         state: State::Other,
         replied: false,
         opener_lo: false,
+        cleared: false,
         partials: [Partial::EMPTY; 2],
     },
 };
@@ -531,7 +556,8 @@ impl Table {
     }
 
     /// Finds the live connection this packet belongs to, updates its state and expiry, and
-    /// says which way the packet goes. An expired entry is removed and not found.
+    /// says which way the packet goes. An expired entry is removed and not found. For zones
+    /// that are never cleared (a subnet's ACL): a cleared connection is not found either.
     pub fn track(
         &mut self,
         zone: Zone,
@@ -539,36 +565,45 @@ impl Table {
         p: &Packet,
         t: &Timeouts,
     ) -> Option<(Orientation, Entry)> {
-        let h = self.track_handle(zone, now, p, t)?;
-        Some((h.orientation, self.buckets[h.bucket as usize].entry))
+        match self.track_handle(zone, now, p, t) {
+            Lookup::Tracked(h) => Some((h.orientation, self.buckets[h.bucket as usize].entry)),
+            Lookup::Cleared | Lookup::Untracked => None,
+        }
     }
 
-    /// [`Table::track`], answering with a handle on the entry.
+    /// [`Table::track`], answering with a handle on the entry, or telling a segment of a
+    /// cleared connection from a packet with none.
     #[inline]
-    pub fn track_handle(
-        &mut self,
-        zone: Zone,
-        now: Time,
-        p: &Packet,
-        t: &Timeouts,
-    ) -> Option<Handle> {
-        let (src, dst) = endpoints(p)?;
+    pub fn track_handle(&mut self, zone: Zone, now: Time, p: &Packet, t: &Timeouts) -> Lookup {
+        let Some((src, dst)) = endpoints(p) else {
+            return Lookup::Untracked;
+        };
         let k = key(zone, p.protocol(), src, dst);
-        let i = self.find(&k, k.hash())?;
+        let Some(i) = self.find(&k, k.hash()) else {
+            return Lookup::Untracked;
+        };
         let e = &mut self.buckets[i].entry;
         if e.expires <= now {
             self.remove_at(i);
-            return None;
+            return Lookup::Untracked;
+        }
+        if e.cleared {
+            // Only a SYN starts a connection anew (judged by the rules, then replacing this
+            // entry); any other segment belongs to the connection that was cleared.
+            return match p.l4 {
+                L4::Tcp { flags, .. } if flags.is_syn_only() => Lookup::Untracked,
+                _ => Lookup::Cleared,
+            };
         }
         let orientation = e.orientation(&k, src);
         // An echo request coming from the other side is a new exchange, not a reply.
         if orientation == Orientation::Reply
             && matches!(p.l4, L4::Icmp { icmp_type, .. } if icmp_type != icmp::ECHO_REPLY)
         {
-            return None;
+            return Lookup::Untracked;
         }
         advance(e, orientation, p, t, now);
-        Some(Handle {
+        Lookup::Tracked(Handle {
             bucket: i as u32,
             version: self.version,
             orientation,
@@ -605,6 +640,7 @@ impl Table {
             opened: direction,
             state,
             replied: false,
+            cleared: false,
             expires: now,
             partials: [Partial::EMPTY; 2],
         };
@@ -686,7 +722,8 @@ impl Table {
     }
 
     /// Is this ICMP error about a connection tracked in `zone` (RELATED, D9)? `embedded` is
-    /// the header of the packet the error refers to, which the zone's side had sent.
+    /// the header of the packet the error refers to, which the zone's side had sent. A
+    /// cleared connection is not tracked: errors about it are not related.
     pub fn is_related(&self, zone: Zone, now: Time, embedded: &Embedded) -> bool {
         let a = (u32::from(embedded.src), embedded.sport);
         let b = (u32::from(embedded.dst), embedded.dport);
@@ -697,31 +734,39 @@ impl Table {
             ((a.0, 0), (b.0, 0))
         };
         let k = key(zone, embedded.protocol, a, b);
-        self.find(&k, k.hash())
-            .is_some_and(|i| self.buckets[i].entry.expires > now)
+        self.find(&k, k.hash()).is_some_and(|i| {
+            let e = &self.buckets[i].entry;
+            e.expires > now && !e.cleared
+        })
     }
 
     /// Removes every connection of `zone` for which `remove` says so; returns how many.
     pub fn purge(&mut self, zone: Zone, mut remove: impl FnMut(&Conn) -> bool) -> usize {
         let before = self.len;
-        self.remove_where(|k, e| {
-            if k.zone() != zone {
-                return false;
-            }
-            let (opener, other) = if e.opener_lo {
-                (k.lo(), k.hi())
-            } else {
-                (k.hi(), k.lo())
-            };
-            let conn = Conn {
-                opened: e.opened,
-                protocol: k.protocol(),
-                opener: (Ipv4Addr::from(opener.0), opener.1),
-                other: (Ipv4Addr::from(other.0), other.1),
-            };
-            remove(&conn)
-        });
+        self.remove_where(|k, e| k.zone() == zone && remove(&conn(k, e)));
         before - self.len
+    }
+
+    /// Clears every connection of `zone` for which `clear` says so (huawei's rule change,
+    /// D8); returns how many. A TCP connection stays in the table, marked: until a SYN opens
+    /// a new connection on its 5-tuple, or until it expires when it would have (its idle
+    /// timeout as of its last packet: nothing refreshes a cleared entry), its other segments
+    /// look up as [`Lookup::Cleared`]. Other protocols have no opening packet to tell a new
+    /// flow from the old one: their connections are removed, and their next packet is judged
+    /// as a new flow. Counters stay with the entry (a window's close drains them).
+    pub fn clear(&mut self, zone: Zone, mut clear: impl FnMut(&Conn) -> bool) -> usize {
+        let mut n = self.purge(zone, |c| c.protocol != proto::TCP && clear(c));
+        for i in 0..self.buckets.len() {
+            if self.tags[i] == 0 {
+                continue;
+            }
+            let Bucket { key: k, entry: e } = &self.buckets[i];
+            if k.zone() == zone && k.protocol() == proto::TCP && !e.cleared && clear(&conn(k, e)) {
+                self.buckets[i].entry.cleared = true;
+                n += 1;
+            }
+        }
+        n
     }
 
     /// Drops expired entries (housekeeping; behaviour does not depend on it).
@@ -740,6 +785,21 @@ impl Table {
         }
         self.sweep(now);
         self.sweep_at = 2 * self.len;
+    }
+}
+
+/// A connection as [`Table::purge`] and [`Table::clear`] show it.
+fn conn(k: &Key, e: &Entry) -> Conn {
+    let (opener, other) = if e.opener_lo {
+        (k.lo(), k.hi())
+    } else {
+        (k.hi(), k.lo())
+    };
+    Conn {
+        opened: e.opened,
+        protocol: k.protocol(),
+        opener: (Ipv4Addr::from(opener.0), opener.1),
+        other: (Ipv4Addr::from(other.0), other.1),
     }
 }
 
@@ -878,6 +938,139 @@ mod tests {
         assert!(ct.track(Zone::Eni(4), Time(3), &fin, &t).is_none());
         let other = Packet::tcp(c, 33001, s, 22, TcpFlags::ACK, 52);
         assert!(ct.track(z, Time(3), &other, &t).is_none());
+    }
+
+    /// Huawei's rule change (D8, policy.md §3.2, docs/decisions/huawei-rule-change.md): an
+    /// inbound-initiated TCP connection is cleared, not forgotten. Its segments, either way,
+    /// look up as cleared (and do not keep it alive) until its idle timeout as it stood; a
+    /// SYN is a new connection. The connection the ENI opened outbound goes on.
+    #[test]
+    fn a_cleared_connection_holds_its_segments_until_a_syn_or_its_timeout() {
+        let t = Profile::of(Provider::Huawei).timeouts;
+        let mut ct = Table::default();
+        let z = Zone::Eni(2);
+        let (client, server, db) = (ip("10.0.1.10"), ip("10.0.1.20"), ip("10.0.1.30"));
+        let syn = Packet::tcp(client, 40022, server, 22, TcpFlags::SYN, 60);
+        ct.open(z, Time::from_secs(0), &syn, Direction::Ingress, &t);
+        let synack = Packet::tcp(server, 22, client, 40022, TcpFlags::SYN | TcpFlags::ACK, 60);
+        assert!(ct.track(z, Time::from_secs(1), &synack, &t).is_some());
+        let sql = Packet::tcp(server, 45432, db, 5432, TcpFlags::SYN, 60);
+        ct.open(z, Time::from_secs(1), &sql, Direction::Egress, &t);
+        let last = Time::from_secs(2);
+        let data = Packet::tcp(
+            client,
+            40022,
+            server,
+            22,
+            TcpFlags::ACK | TcpFlags::PSH,
+            152,
+        );
+        assert!(ct.track(z, last, &data, &t).is_some());
+
+        assert_eq!(ct.clear(z, |c| c.opened == Direction::Ingress), 1);
+        // Clearing again finds nothing new; other zones are untouched.
+        assert_eq!(ct.clear(z, |c| c.opened == Direction::Ingress), 0);
+        assert_eq!(ct.len(), 2);
+        let now = Time::from_secs(10);
+        assert_eq!(ct.track_handle(z, now, &data, &t), Lookup::Cleared);
+        // The server's segments of it too, and a RST: none starts a connection.
+        let ack = Packet::tcp(server, 22, client, 40022, TcpFlags::ACK, 52);
+        assert_eq!(ct.track_handle(z, now, &ack, &t), Lookup::Cleared);
+        let rst = Packet::tcp(client, 40022, server, 22, TcpFlags::RST, 40);
+        assert_eq!(ct.track_handle(z, now, &rst, &t), Lookup::Cleared);
+        // The outbound-initiated connection is tracked as before.
+        let reply = Packet::tcp(db, 5432, server, 45432, TcpFlags::SYN | TcpFlags::ACK, 60);
+        assert!(matches!(
+            ct.track_handle(z, now, &reply, &t),
+            Lookup::Tracked(Handle {
+                orientation: Orientation::Reply,
+                ..
+            })
+        ));
+        // Rejected segments do not refresh it: it ends at its idle timeout as of its last
+        // accepted packet, and a segment after that is a packet of no connection.
+        let end = last + t.tcp_established;
+        let just_before = Time(end.0 - 1);
+        assert_eq!(ct.track_handle(z, just_before, &data, &t), Lookup::Cleared);
+        assert_eq!(ct.track_handle(z, end, &data, &t), Lookup::Untracked);
+        assert_eq!(ct.len(), 1);
+    }
+
+    #[test]
+    fn a_syn_replaces_a_cleared_connection() {
+        let t = Profile::of(Provider::Huawei).timeouts;
+        let mut ct = Table::default();
+        let z = Zone::Eni(2);
+        let (client, server) = (ip("10.0.1.10"), ip("10.0.1.20"));
+        let syn = Packet::tcp(client, 40022, server, 22, TcpFlags::SYN, 60);
+        ct.open(z, Time(0), &syn, Direction::Ingress, &t);
+        ct.clear(z, |_| true);
+        // A SYN on the same 5-tuple is a new connection: the rules judge it ...
+        assert_eq!(ct.track_handle(z, Time(5), &syn, &t), Lookup::Untracked);
+        // ... and, once they allow it, it replaces the cleared entry.
+        ct.open(z, Time(5), &syn, Direction::Ingress, &t);
+        assert_eq!(ct.len(), 1);
+        let synack = Packet::tcp(server, 22, client, 40022, TcpFlags::SYN | TcpFlags::ACK, 60);
+        let (o, e) = ct.track(z, Time(6), &synack, &t).unwrap();
+        assert_eq!((o, e.state), (Orientation::Reply, State::TcpEstablished));
+    }
+
+    /// UDP, ICMP and other protocols have no opening packet to tell a new flow from the old
+    /// one: clearing removes them, and their next packet is judged as a new flow.
+    #[test]
+    fn clearing_removes_connections_of_other_protocols() {
+        let t = Profile::of(Provider::Huawei).timeouts;
+        let mut ct = Table::default();
+        let z = Zone::Eni(2);
+        let q = Packet::udp(ip("10.0.1.10"), 40053, ip("10.0.1.20"), 53, 60);
+        ct.open(z, Time(0), &q, Direction::Ingress, &t);
+        let ping = Packet::echo_request(ip("10.0.1.10"), ip("10.0.1.20"), 7, 1);
+        ct.open(z, Time(0), &ping, Direction::Ingress, &t);
+        assert_eq!(ct.clear(z, |c| c.opened == Direction::Ingress), 2);
+        assert!(ct.is_empty());
+        assert_eq!(ct.track_handle(z, Time(1), &q, &t), Lookup::Untracked);
+    }
+
+    /// An ICMP error about a cleared connection is not RELATED (D9): the connection is not
+    /// tracked any more.
+    #[test]
+    fn an_icmp_error_about_a_cleared_connection_is_not_related() {
+        let t = Profile::of(Provider::Huawei).timeouts;
+        let mut ct = Table::default();
+        let z = Zone::Eni(1);
+        let syn = Packet::tcp(
+            ip("10.0.1.10"),
+            40022,
+            ip("10.0.1.20"),
+            22,
+            TcpFlags::SYN,
+            60,
+        );
+        ct.open(z, Time(0), &syn, Direction::Ingress, &t);
+        let synack = Packet::tcp(
+            ip("10.0.1.20"),
+            22,
+            ip("10.0.1.10"),
+            40022,
+            TcpFlags::SYN | TcpFlags::ACK,
+            60,
+        );
+        let err = Packet::icmp_error(
+            ip("10.0.1.10"),
+            &synack,
+            icmp::DEST_UNREACHABLE,
+            icmp::PORT_UNREACHABLE,
+        );
+        let L4::Icmp {
+            embedded: Some(emb),
+            ..
+        } = err.l4
+        else {
+            panic!()
+        };
+        assert!(ct.is_related(z, Time(1), &emb));
+        ct.clear(z, |_| true);
+        assert!(!ct.is_related(z, Time(1), &emb));
     }
 
     #[test]

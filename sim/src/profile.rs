@@ -84,6 +84,9 @@ pub enum RuleChange {
     /// aws: tracked connections live until they time out (untracked flows are cut by nature).
     KeepTracked,
     /// huawei: inbound-initiated connections of the group's ENIs are cleared; outbound persist.
+    /// A cleared TCP connection's segments are rejected, not picked up as a new connection,
+    /// until a SYN opens a new one or its idle timeout runs out
+    /// (`docs/decisions/huawei-rule-change.md`).
     ClearInbound,
     /// alibaba, tencent: a connection whose opening packet the new rules would deny is cut.
     CutIfDenied,

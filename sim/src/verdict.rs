@@ -57,6 +57,9 @@ pub enum By {
     Tracked,
     /// An ICMP error about a tracked connection (D9).
     Related,
+    /// A segment of a connection a rule change cleared (huawei, D8), which the rules would
+    /// otherwise have let in as a new connection: only a new connection (a SYN) passes.
+    Cleared,
     /// A NAT gateway could not translate the packet.
     Nat(crate::nat::NatDrop),
 }

@@ -437,7 +437,9 @@ mod tests {
                     "{provider}: records differ with trains"
                 );
                 assert_eq!(sent, train_sent, "{provider}: packets sent");
-                assert!(sent > 1_400, "{provider}: only {sent} packets sent");
+                // Enough packets for trains to matter (huawei sends fewest: the rule change
+                // disconnects the transfer, docs/decisions/huawei-rule-change.md).
+                assert!(sent > 1_000, "{provider}: only {sent} packets sent");
                 (provider, events, train_events)
             })
             .collect()
@@ -453,7 +455,8 @@ mod tests {
             sim.tcp(at(59.945), session(a, b, 40_004, 20)).unwrap();
             // The same connection opened again while the first transfer is still going.
             sim.tcp(at(59.5), session(a, b, 40_000, 50)).unwrap();
-            // A transfer during which the server's group loses its inbound rule.
+            // A transfer during which the server's group loses its inbound rule (huawei: the
+            // transfer is disconnected there, both ways).
             sim.tcp(at(100.0), session(a, b, 40_001, 300)).unwrap();
             sim.change_at(
                 at(101.004),

@@ -272,6 +272,11 @@ impl World {
             By::AclPreset => format!("the cloud's preset rule {what} (service address)"),
             By::Tracked => format!("part of a tracked connection: {what}"),
             By::Related => format!("ICMP error about a tracked connection (RELATED): {what}"),
+            By::Cleared => format!(
+                "the connection was cleared when its security group's rules changed, so its \
+                 segments are no longer part of a tracked connection and are not taken for a \
+                 new one; only a new connection (a SYN) passes: {what}"
+            ),
         };
         format!("{place}: {reason}")
     }

@@ -280,8 +280,9 @@ impl World {
 
     /// Security groups with connection tracking: a tracked connection or a RELATED ICMP error
     /// passes; otherwise the first matching rule decides and, if it allows, opens a connection
-    /// (unless the flow is untracked, D7). Also returns the packet's tracked connection at the
-    /// ENI, whose entry keeps the ENI's flow-log counters for it.
+    /// (unless the flow is untracked, D7) — except for a segment of a cleared connection
+    /// (huawei, D8), which no allow rule lets through. Also returns the packet's tracked
+    /// connection at the ENI, whose entry keeps the ENI's flow-log counters for it.
     // Inlined: its result, returned through memory, cost a store-forwarding stall per call.
     #[inline(always)]
     fn sg_check(
@@ -294,6 +295,7 @@ impl World {
         remote: Ipv4Addr,
     ) -> (Verdict, Option<conntrack::Handle>) {
         let zone = Zone::Eni(eni);
+        let mut cleared = false;
         if let L4::Icmp {
             embedded: Some(emb),
             ..
@@ -303,20 +305,30 @@ impl World {
                 return (Verdict::Allow(By::Related), None);
             }
         } else {
-            let tracked = self
+            let found = self
                 .conntrack
                 .track_handle(zone, now, pkt, &self.profile.timeouts);
             // An expired entry found on the way left with its counters: merge them now.
             self.settle_carried();
-            if let Some(h) = tracked {
-                let expires = self.conntrack.expires(h);
-                self.trace_zone(zone, pkt, expires);
-                return (Verdict::Allow(By::Tracked), tracked);
+            match found {
+                conntrack::Lookup::Tracked(h) => {
+                    let expires = self.conntrack.expires(h);
+                    self.trace_zone(zone, pkt, expires);
+                    return (Verdict::Allow(By::Tracked), Some(h));
+                }
+                conntrack::Lookup::Cleared => cleared = true,
+                conntrack::Lookup::Untracked => {}
             }
         }
         let e = &self.enis[eni as usize];
         let set = &e.rules[dir as usize];
         match set.first_match(remote, view) {
+            // A segment of a connection a rule change cleared (huawei, D8) is not picked up
+            // as a new connection by a rule that allows it: only a new connection passes
+            // (docs/decisions/huawei-rule-change.md). A rule that denies it says so itself.
+            Some(r) if r.action == RuleAction::Allow && cleared => {
+                (Verdict::Deny(By::Cleared), None)
+            }
             Some(r) if r.action == RuleAction::Allow => {
                 let mut origin = r.origin;
                 // Flows through a NAT gateway are always tracked (policy.md §6.2, §1.3): the

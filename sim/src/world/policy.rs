@@ -345,8 +345,10 @@ impl World {
         match self.profile.rule_change {
             RuleChange::KeepTracked => {}
             RuleChange::ClearInbound => {
+                // Cleared, not forgotten: their next segments are rejected until the client
+                // opens a new connection (docs/decisions/huawei-rule-change.md).
                 self.conntrack
-                    .purge(zone, |c| c.opened == Direction::Ingress);
+                    .clear(zone, |c| c.opened == Direction::Ingress);
             }
             RuleChange::CutIfDenied => {
                 let rules = &self.enis[eni as usize].rules;

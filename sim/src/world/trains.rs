@@ -89,7 +89,10 @@ impl World {
         let timeouts = self.profile.timeouts;
         for (zone, packet) in &trace.zones {
             let found = self.conntrack.track_handle(*zone, last, packet, &timeouts);
-            debug_assert!(found.is_some(), "a train's connection is gone");
+            debug_assert!(
+                matches!(found, crate::conntrack::Lookup::Tracked(_)),
+                "a train's connection is gone"
+            );
         }
         for &(f, slot, bytes, flags) in &trace.slots {
             self.flow_logs[f as usize]
