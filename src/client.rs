@@ -60,6 +60,8 @@ struct Client {
     project: String,
     /// The cloud the project simulates.
     provider: String,
+    /// The project's region (its VPCs' unless they name another).
+    region: String,
     auth: Option<MetadataValue<Ascii>>,
     net: NetworkServiceClient<Channel>,
     logs: LogServiceClient<Channel>,
@@ -107,6 +109,7 @@ impl Client {
         let mut c = Client {
             project: String::new(),
             provider: String::new(),
+            region: String::new(),
             auth,
             net: NetworkServiceClient::new(channel.clone()),
             logs: LogServiceClient::new(channel.clone()),
@@ -126,6 +129,7 @@ impl Client {
             .into_inner();
         c.project = p.name.trim_start_matches("projects/").to_string();
         c.provider = p.provider;
+        c.region = p.region;
         Ok(c)
     }
 
@@ -257,7 +261,7 @@ pub fn apply(file: &Path, server: &str, token: Option<&str>) -> ExitCode {
     {
         return crate::fail(crate::BAD_INPUT, &e.to_string());
     }
-    let scenario: doc::Scenario = match serde_saphyr::from_str(&text) {
+    let mut scenario: doc::Scenario = match serde_saphyr::from_str(&text) {
         Ok(s) => s,
         Err(e) => return crate::fail(crate::BAD_INPUT, &format!("{shown}: {e}")),
     };
@@ -266,11 +270,39 @@ pub fn apply(file: &Path, server: &str, token: Option<&str>) -> ExitCode {
     }
     let result = runtime().and_then(|rt| {
         let client = rt.block_on(Client::connect(server, token))?;
+        zones_for(&mut scenario, &client);
         plan::apply(&scenario, &mut Remote { rt: &rt, client })
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => f.exit(),
+    }
+}
+
+/// A file of another cloud or region than the server's project names its zones for those:
+/// they become the project's cloud's zones of the regions its VPCs land in
+/// (`vpclab_controlplane::rename_zones`). With CCNs the file's region is its VPCs'.
+fn zones_for(scenario: &mut doc::Scenario, client: &Client) {
+    use vpclab_sim::profile::{Profile, Provider};
+    let (Ok(file), Ok(cloud)) = (
+        scenario.provider.value.parse::<Provider>(),
+        client.provider.parse::<Provider>(),
+    ) else {
+        return;
+    };
+    let (file, cloud) = (Profile::of(file), Profile::of(cloud));
+    let file_home = scenario
+        .region
+        .as_ref()
+        .map_or(file.default_region, |r| r.value.as_str())
+        .to_string();
+    let home = if scenario.ccns.is_empty() {
+        client.region.clone()
+    } else {
+        file_home.clone()
+    };
+    if file.provider != cloud.provider || file_home != home {
+        vpclab_controlplane::rename_zones(scenario, &file, &cloud, &home);
     }
 }
 
@@ -476,6 +508,8 @@ struct State {
     project: String,
     /// The cloud the project simulates.
     provider: String,
+    /// The project's region.
+    region: String,
     /// The virtual clock, Unix seconds.
     now: i64,
     vpcs: Vec<pb::Vpc>,
@@ -510,6 +544,7 @@ async fn read_state(server: &str, token: Option<&str>) -> Result<State, Failure>
     let mut s = State {
         project: c.project.clone(),
         provider: c.provider.clone(),
+        region: c.region.clone(),
         now: clock.now.map_or(0, |t| t.seconds),
         ..State::default()
     };
@@ -857,12 +892,14 @@ impl<'a> Export<'a> {
 
     fn scenario(&mut self) -> doc::Scenario {
         let st = self.st;
-        // VPCs' regions are written where they matter: with CCNs, or VPCs of several regions.
+        // VPCs' regions are written where they matter: with CCNs, VPCs of several regions, or
+        // a VPC outside the project's region (its zones are that region's).
         let with_regions = !st.ccns.is_empty()
             || st
                 .vpcs
                 .iter()
-                .any(|v| st.vpcs.first().is_some_and(|f| f.region != v.region));
+                .any(|v| st.vpcs.first().is_some_and(|f| f.region != v.region))
+            || st.vpcs.iter().any(|v| v.region != st.region);
         doc::Scenario {
             name: Some(format!("export-{}", st.project)),
             description: None,

@@ -2752,7 +2752,8 @@ async fn an_unknown_traffic_filter_is_refused() {
 async fn aws_refuses_a_flow_log_that_repeats_a_live_one() {
     let mut lab = Lab::start("fl-twin", Provider::Aws).await;
     let (_, s) = lab.network().await;
-    let stream = lab.log_stream("flows").await;
+    let g = lab.group("flows").await;
+    let stream = lab.stream(&g.name, "flows").await.name;
     lab.create_flow_log(flow("fl", &s.name, &stream))
         .await
         .unwrap();
@@ -2763,7 +2764,7 @@ async fn aws_refuses_a_flow_log_that_repeats_a_live_one() {
         .await;
     assert_eq!(
         st.message(),
-        "flow log `fl` already captures all traffic of this resource into the same log stream \
+        "flow log `fl` already captures all traffic of this resource into log group `flows` \
          (FlowLogAlreadyExists): aws refuses a second flow log with the same configuration and \
          destination"
     );
@@ -2773,6 +2774,12 @@ async fn aws_refuses_a_flow_log_that_repeats_a_live_one() {
     })
     .await
     .unwrap();
+    // The destination is the log group: another stream of it is no other destination.
+    let second = lab.stream(&g.name, "second").await.name;
+    lab.refuse(Code::AlreadyExists, "flow_log", async |l: &mut Lab| {
+        l.create_flow_log(flow("again", &s.name, &second)).await
+    })
+    .await;
     let other = lab.log_stream("archive").await;
     lab.create_flow_log(flow("archive", &s.name, &other))
         .await
@@ -2843,7 +2850,7 @@ async fn alibaba_checks_the_region_of_the_vpc() {
         .unwrap()
         .into_inner();
     let s = lab.subnet(&far.name, "app", "10.9.1.0/24").await;
-    assert_eq!(s.zone, "us-east-2-a");
+    assert_eq!(s.zone, "us-east-2a");
     let stream = lab.log_stream("flows").await;
     let st = lab
         .refuse(

@@ -957,3 +957,23 @@ fn security_group_types_round_trip() {
     );
     assert!(!exported.contains("type: basic"), "{exported}");
 }
+
+/// A file of another cloud applies to a project of this one with the project's zone names:
+/// subnets of one zone stay together, of two zones apart (the transit gateway's zone
+/// affinity depends on it).
+#[test]
+fn another_clouds_file_applies_with_this_clouds_zones() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-transit-gateway.yaml");
+    let server = Server::start(Provider::Huawei);
+    apply(&file, &server, "zones-huawei");
+    let dir = scratch("zones");
+    let exported = export(&server, &dir.join("e.yaml"), "zones-huawei");
+    for subnet in [
+        "cidr: 10.20.33.0/24, zone: cn-north-4a}",
+        "cidr: 10.40.1.0/24, zone: cn-north-4a}",
+        "cidr: 10.40.2.0/24, zone: cn-north-4b}",
+    ] {
+        assert!(exported.contains(subnet), "{subnet}\n{exported}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -336,3 +336,57 @@ fn another_cloud_renames_the_zones() {
         ]
     );
 }
+
+/// A subnet without a zone is in its region's first zone, and stays apart from a subnet the
+/// file puts in another zone when the scenario runs as another cloud.
+#[test]
+fn another_cloud_keeps_unnamed_zones_apart() {
+    let text = "provider: huawei\nstart: 0\nvpcs:\n  - name: v\n    cidr: 10.0.0.0/16\n    subnets:\n      - { name: s1, cidr: 10.0.1.0/24 }\n      - { name: s2, cidr: 10.0.2.0/24, zone: cn-north-4b }\n      - { name: s3, cidr: 10.0.3.0/24, zone: cn-north-4a }\n";
+    let opts = Options {
+        provider: Some(vpclab_sim::profile::Provider::Aws),
+        ..Options::default()
+    };
+    let loaded = load("s.yaml", text, &opts).unwrap_or_else(|e| panic!("{e}"));
+    let zones: Vec<&str> = loaded
+        .sim
+        .world
+        .subnets
+        .iter()
+        .map(|s| s.az.as_str())
+        .collect();
+    assert_eq!(zones, ["use1-az1", "use1-az2", "use1-az1"]);
+}
+
+/// The scenario's region is checked like a VPC's: a region ID, or a clear error at its line.
+#[test]
+fn a_region_that_is_no_region_id_is_refused() {
+    let text = BASE.replacen(
+        "provider: tencent\n",
+        "provider: tencent\nregion: eu-ést-1\n",
+        1,
+    );
+    let e = error(&text);
+    assert_eq!(e.field, "region");
+    assert_eq!(e.line, line_of(&text, "region: eu-ést-1"));
+    assert!(e.message.contains("is not a region ID"), "{e}");
+}
+
+/// A scripted change of an interface's groups is checked when the file loads, as a change of
+/// rules is: basic and enterprise groups on one interface are refused at their line.
+#[test]
+fn a_scripted_group_change_is_checked_at_load() {
+    let base = include_str!("../scenarios/alibaba-sg-types.yaml");
+    let text = base.replacen(
+        "traffic:\n",
+        "traffic:\n  - at: 5\n    set_eni_security_groups: { eni: b1, groups: [team-basic, team-enterprise] }\n",
+        1,
+    );
+    let e = error(&text);
+    assert_eq!(e.field, "traffic[0].set_eni_security_groups.groups[1]");
+    assert_eq!(e.line, line_of(&text, "set_eni_security_groups: { eni: b1"));
+    assert_eq!(
+        e.message,
+        "security groups `team-basic` (basic) and `team-enterprise` (enterprise) cannot go \
+         together: an interface's groups are all basic or all enterprise"
+    );
+}

@@ -63,7 +63,7 @@ pub struct Scenario {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub region: Option<String>,
+    pub region: Option<S<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vpcs: Vec<S<VpcDoc>>,
     #[serde(

@@ -27,5 +27,5 @@ pub mod plan;
 pub mod run;
 pub mod store;
 
-pub use load::{Loaded, Options, ScenarioError, load};
+pub use load::{Loaded, Options, ScenarioError, load, rename_zones};
 pub use run::{Run, run};

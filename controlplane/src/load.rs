@@ -134,36 +134,39 @@ fn id_of(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or(name)
 }
 
-/// A scenario run as another cloud (`--provider`) names its zones the file's cloud's way:
-/// each VPC region's zones become that region's first, second… zones as the other cloud
-/// names them, in the order the file first names them, so subnets of one zone stay together
-/// and subnets of different zones stay apart.
-fn rename_zones(d: &mut doc::Scenario, profile: &Profile) {
-    let home = d
+/// A scenario run as another cloud (`--provider`), or applied to a project of another cloud
+/// or region (`vpclab apply`), names its zones the file's cloud's way and for the file's
+/// region: each VPC region's zones become that region's first, second… zones as `to` names
+/// them, in the order the file first names them (a subnet without a zone is in the file
+/// region's first), so subnets of one zone stay together and subnets of different zones stay
+/// apart. VPCs without a region of their own move to `home`.
+pub fn rename_zones(d: &mut doc::Scenario, file: &Profile, to: &Profile, home: &str) {
+    let file_home = d
         .region
-        .as_deref()
-        .unwrap_or(profile.default_region)
+        .as_ref()
+        .map_or(file.default_region, |r| r.value.as_str())
         .to_string();
     let mut seen: Vec<(String, String)> = Vec::new();
     for v in &mut d.vpcs {
-        let region = v
-            .value
-            .region
-            .as_ref()
-            .map_or(home.as_str(), |r| r.value.as_str());
+        let own = v.value.region.as_ref().map(|r| r.value.clone());
+        let from = own.clone().unwrap_or_else(|| file_home.clone());
+        let region = own.unwrap_or_else(|| home.to_string());
         for s in &mut v.value.subnets {
-            if let Some(zone) = &mut s.value.zone {
-                let key = (region.to_string(), zone.clone());
-                let k = match seen.iter().position(|z| *z == key) {
-                    Some(k) => k,
-                    None => {
-                        seen.push(key);
-                        seen.len() - 1
-                    }
-                };
-                let nth = seen[..k].iter().filter(|(r, _)| r == region).count();
-                *zone = profile.addressing.zone(region, nth);
-            }
+            let zone = s
+                .value
+                .zone
+                .clone()
+                .unwrap_or_else(|| file.addressing.default_zone(&from));
+            let key = (from.clone(), zone);
+            let k = match seen.iter().position(|z| *z == key) {
+                Some(k) => k,
+                None => {
+                    seen.push(key);
+                    seen.len() - 1
+                }
+            };
+            let nth = seen[..k].iter().filter(|(r, _)| *r == from).count();
+            s.value.zone = Some(to.addressing.zone(&region, nth));
         }
     }
 }
@@ -327,8 +330,19 @@ impl Loader {
                 .map_err(|m: String| self.err(d.provider.referenced, "provider", m))?,
         };
         let profile = Profile::of(provider);
-        if d.provider.value.parse() != Ok(provider) {
-            rename_zones(&mut d, &profile);
+        if let Some(r) = &d.region {
+            vpclab_sim::ccn::check_region(&r.value)
+                .map_err(|m| self.err(r.referenced, "region", m))?;
+        }
+        if let Ok(file) = d.provider.value.parse::<Provider>()
+            && file != provider
+        {
+            let home = d
+                .region
+                .as_ref()
+                .map_or(profile.default_region, |r| r.value.as_str())
+                .to_string();
+            rename_zones(&mut d, &Profile::of(file), &profile, &home);
         }
         let format = match (&self.opts.format, &d.output) {
             (Some(f), _) => f.clone(),
@@ -349,7 +363,7 @@ impl Loader {
         let mut cfg = Config::new(profile);
         cfg.seed = d.seed;
         cfg.account_id = d.account.clone();
-        cfg.region = d.region.clone();
+        cfg.region = d.region.as_ref().map(|r| r.value.clone());
         cfg.capture_packets = self.opts.capture;
         if self.opts.labels_only {
             cfg.truth = vpclab_sim::flowlog::TruthLevel::Labels;
@@ -1167,6 +1181,23 @@ impl Loader {
                     )
                 })
                 .collect::<Result<Vec<_>, _>>()?;
+            // Checked now, as a change of rules is, so a refusal names its line.
+            if let Err(err) = sim.world.check_eni_security_groups(eni, &groups) {
+                let j = err
+                    .field
+                    .strip_prefix("security_groups[")
+                    .and_then(|r| r.strip_suffix(']'))
+                    .and_then(|j| j.parse::<usize>().ok())
+                    .filter(|j| *j < c.groups.len());
+                return Err(match j {
+                    Some(j) => self.err(
+                        c.groups[j].referenced,
+                        format!("{p}.groups[{j}]"),
+                        err.message,
+                    ),
+                    None => self.model::<&str>(err, &p, e.referenced, &[]),
+                });
+            }
             sim.change_at(at, Change::EniSecurityGroups { eni, groups });
         } else {
             // `advance`: nothing to schedule; the run covers this instant.

@@ -467,7 +467,7 @@ impl<'e, E: Executor> Planner<'e, E> {
         // region is the VPC's, elsewhere the server's project has its own.
         let region = match (&v.region, &d.region) {
             (Some(r), _) => r.value.clone(),
-            (None, Some(r)) if !d.ccns.is_empty() => r.clone(),
+            (None, Some(r)) if !d.ccns.is_empty() => r.value.clone(),
             _ => String::new(),
         };
         let create = step(format!("creating VPC `{vname}`"), &vname)

@@ -36,8 +36,9 @@ pub enum ZoneNames {
     Aws,
     /// The region and a letter: huawei `cn-north-4a` (Huawei Cloud "Regions and AZs").
     RegionLetter,
-    /// The region, `-` and a letter: alibaba `cn-hangzhou-h` (Alibaba Cloud "Regions and
-    /// zones").
+    /// alibaba (Alibaba Cloud "Regions and zones"): the region, `-` and a letter
+    /// (`cn-hangzhou-h`), or the region and a letter when the region ends in a digit
+    /// (`ap-southeast-1a`).
     RegionDashLetter,
     /// The region, `-` and a number: tencent `ap-guangzhou-3` (Tencent Cloud "Regions and
     /// Availability Zones").
@@ -136,7 +137,9 @@ impl Addressing {
                     || zone_suffix(zone, &aws_region_code(region), "-az", is_number)
             }
             ZoneNames::RegionLetter => zone_suffix(zone, region, "", is_letter),
-            ZoneNames::RegionDashLetter => zone_suffix(zone, region, "-", is_letter),
+            ZoneNames::RegionDashLetter => {
+                zone_suffix(zone, region, alibaba_separator(region), is_letter)
+            }
             ZoneNames::RegionDashNumber => zone_suffix(zone, region, "-", is_number),
         };
         if ok {
@@ -159,7 +162,7 @@ impl Addressing {
         match self.zones {
             ZoneNames::Aws => format!("{}-az{}", aws_region_code(region), n + 1),
             ZoneNames::RegionLetter => format!("{region}{letter}"),
-            ZoneNames::RegionDashLetter => format!("{region}-{letter}"),
+            ZoneNames::RegionDashLetter => format!("{region}{}{letter}", alibaba_separator(region)),
             ZoneNames::RegionDashNumber => format!("{region}-{}", n + 1),
         }
     }
@@ -185,6 +188,15 @@ fn zone_suffix(zone: &str, head: &str, sep: &str, tail: fn(&str) -> bool) -> boo
     zone.strip_prefix(head)
         .and_then(|rest| rest.strip_prefix(sep))
         .is_some_and(tail)
+}
+
+/// What comes between an alibaba region and its zone's letter.
+fn alibaba_separator(region: &str) -> &'static str {
+    if region.ends_with(|c: char| c.is_ascii_digit()) {
+        ""
+    } else {
+        "-"
+    }
 }
 
 fn is_letter(s: &str) -> bool {
@@ -218,7 +230,7 @@ fn aws_region_code(region: &str) -> String {
             ];
             match compass.iter().find(|(word, _)| *word == part) {
                 Some((_, code)) => code.to_string(),
-                None => part[..1].to_string(),
+                None => part.chars().take(1).collect(),
             }
         })
         .collect()
@@ -314,6 +326,7 @@ mod tests {
             (Addressing::AWS, "eu-central-1", "euc1-az2"),
             (Addressing::HUAWEI, "cn-north-4", "cn-north-4a"),
             (Addressing::ALIBABA, "cn-hangzhou", "cn-hangzhou-h"),
+            (Addressing::ALIBABA, "ap-southeast-1", "ap-southeast-1c"),
             (Addressing::TENCENT, "ap-guangzhou", "ap-guangzhou-3"),
             (Addressing::TENCENT, "ap-guangzhou", "ap-guangzhou-10"),
         ];
@@ -326,6 +339,8 @@ mod tests {
             (Addressing::AWS, "us-east-1", "us-east-2a"),
             (Addressing::HUAWEI, "cn-north-4", "cn-north-1a"),
             (Addressing::ALIBABA, "cn-hangzhou", "cn-hangzhou-1"),
+            (Addressing::ALIBABA, "ap-southeast-1", "ap-southeast-1-c"),
+            (Addressing::AWS, "eu-ést-1", "eu-ést-1a-"),
             (Addressing::TENCENT, "ap-guangzhou", "ap-shanghai-2"),
             (Addressing::TENCENT, "ap-guangzhou", "ap-guangzhou-03"),
         ];
@@ -348,6 +363,8 @@ mod tests {
             (Addressing::AWS, "us-east-1"),
             (Addressing::HUAWEI, "cn-north-4"),
             (Addressing::ALIBABA, "cn-hangzhou"),
+            (Addressing::ALIBABA, "ap-southeast-1"),
+            (Addressing::AWS, "eu-ést-1"),
             (Addressing::TENCENT, "ap-guangzhou"),
         ] {
             assert_eq!(a.check_zone(region, &a.default_zone(region)), Ok(()));

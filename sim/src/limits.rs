@@ -523,7 +523,7 @@ fn check_cloudwatch_name(
         let rule = if what == "log group" {
             "use only letters, digits, `.`, `-`, `_`, `/` and `#`"
         } else {
-            "`:` and `*` are not allowed"
+            "use any characters but `:` and `*`"
         };
         return Err(format!(
             "`{name}` is not a valid {what} name: {} not allowed; {rule}",
@@ -906,7 +906,7 @@ mod tests {
         assert_eq!(aws.check_log_stream_name("eni-1 / all"), Ok(()));
         assert_eq!(
             aws.check_log_stream_name("a:b").unwrap_err(),
-            "`a:b` is not a valid log stream name: `:` is not allowed; `:` and `*` are not allowed"
+            "`a:b` is not a valid log stream name: `:` is not allowed; use any characters but `:` and `*`"
         );
     }
 

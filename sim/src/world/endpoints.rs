@@ -112,6 +112,12 @@ impl World {
         Ok(e)
     }
 
+    /// Checks groups for ENI `eni` without applying them (the checks of
+    /// [`World::set_eni_security_groups`]); errors name `security_groups[i]`.
+    pub fn check_eni_security_groups(&self, eni: u32, groups: &[u32]) -> Result<(), ModelError> {
+        self.check_groups_of_eni(self.eni(eni)?.vpc, groups)
+    }
+
     /// An ENI's groups (errors name `security_groups[i]`): live groups of its VPC.
     pub(super) fn check_groups_of_eni(&self, vpc: u32, groups: &[u32]) -> Result<(), ModelError> {
         for (i, &g) in groups.iter().enumerate() {

@@ -118,26 +118,33 @@ impl World {
     }
 
     /// aws refuses a flow log that repeats a live one's resource, traffic filter and
-    /// destination (`FlowLogAlreadyExists`, [`limits::Limits::refuse_duplicate_flow_logs`]); the record
-    /// format and window do not make it another flow log. Without a destination (a scenario's
-    /// flow log printed to the run's output) there is nothing to repeat.
+    /// destination (`FlowLogAlreadyExists`, [`limits::Limits::refuse_duplicate_flow_logs`]):
+    /// on aws the destination is the CloudWatch log group (vpclab's flow logs name a stream of
+    /// it), and the record format and window do not make it another flow log. Without a
+    /// destination (a scenario's flow log printed to the run's output) there is nothing to
+    /// repeat.
     fn check_flow_log_unique(&self, spec: &FlowLogSpec) -> Result<(), ModelError> {
-        if !self.profile.limits.refuse_duplicate_flow_logs || spec.log_stream.is_none() {
+        if !self.profile.limits.refuse_duplicate_flow_logs {
             return Ok(());
         }
+        let group = |s: Option<u32>| s.map(|s| self.logs.streams[s as usize].group);
+        let Some(g) = group(spec.log_stream) else {
+            return Ok(());
+        };
         let twin = live(&self.flow_logs).find(|(_, f)| {
             let s = &f.collector.settings;
-            s.scope == spec.scope && s.filter == spec.filter && f.log_stream == spec.log_stream
+            s.scope == spec.scope && s.filter == spec.filter && group(f.log_stream) == Some(g)
         });
         match twin {
             Some((_, f)) => Err(ModelError::exists(
                 "",
                 format!(
-                    "flow log `{}` already captures {} traffic of this resource into the same \
-                     log stream (FlowLogAlreadyExists): {} refuses a second flow log with the \
-                     same configuration and destination",
+                    "flow log `{}` already captures {} traffic of this resource into log group \
+                     `{}` (FlowLogAlreadyExists): {} refuses a second flow log with the same \
+                     configuration and destination",
                     f.collector.settings.name,
                     spec.filter.label(),
+                    self.logs.groups[g as usize].name,
                     self.profile.provider
                 ),
             )),
