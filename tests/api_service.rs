@@ -763,7 +763,7 @@ fn a_garbage_data_file_is_refused_and_left_untouched() {
 // ----- 4. log service -----
 
 /// A server with the topology and records in three capture windows (2 per window).
-async fn three_windows(name: &str) -> (std::path::PathBuf, Server, Topology) {
+async fn three_windows(name: &str) -> (TempDir, Server, Topology) {
     let dir = temp_dir(name);
     let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
     let ch = server.channel().await;

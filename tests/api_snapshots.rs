@@ -110,7 +110,7 @@ async fn seen(server: &Server, t: &Topology) -> Vec<String> {
 }
 
 /// The same project on a server that never snapshots nor stops.
-async fn reference(steps: u64) -> (Server, Topology, std::path::PathBuf) {
+async fn reference(steps: u64) -> (Server, Topology, TempDir) {
     let dir = temp_dir("snapshots-reference");
     let server = Server::start(&dir, Tenancy::single(Provider::Tencent), every(0)).await;
     let t = build(&server.channel().await, P, None).await;

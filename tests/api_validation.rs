@@ -10,7 +10,6 @@
 mod common;
 
 use std::fmt::Debug;
-use std::path::PathBuf;
 
 use common::*;
 use tonic::transport::Channel;
@@ -26,7 +25,7 @@ const DAY: i64 = 86_400;
 /// One server with its own data directory, and a client of each service.
 struct Lab {
     server: Server,
-    dir: PathBuf,
+    dir: TempDir,
     provider: Provider,
     net: NetworkServiceClient<Channel>,
     logs: LogServiceClient<Channel>,
@@ -114,7 +113,7 @@ impl Lab {
         Lab::open(dir, provider).await
     }
 
-    async fn open(dir: PathBuf, provider: Provider) -> Lab {
+    async fn open(dir: TempDir, provider: Provider) -> Lab {
         let server = Server::start(&dir, Tenancy::single(provider), defaults()).await;
         let ch = server.channel().await;
         Lab {
@@ -130,15 +129,18 @@ impl Lab {
 
     /// Stops the server and starts a new one on the same data directory.
     async fn restart(self) -> Lab {
-        let (dir, provider) = (self.dir.clone(), self.provider);
-        self.server.stop().await;
+        let Lab {
+            server,
+            dir,
+            provider,
+            ..
+        } = self;
+        server.stop().await;
         Lab::open(dir, provider).await
     }
 
     async fn finish(self) {
-        let dir = self.dir.clone();
         self.server.stop().await;
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Sends a request that must be refused with `code` naming `field`, and checks that the

@@ -4,11 +4,11 @@
 //! (examples/detectors/scan_bruteforce.py) scored on a hand-made aws delivery
 //! (tests/fixtures/score/aws).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 mod common;
-use common::{python, temp_dir};
+use common::{TempDir, python, temp_dir};
 
 fn write(dir: &Path, file: &str, text: &str) {
     let path = dir.join(file);
@@ -53,7 +53,7 @@ const ALERTS: &str = r#"{"time": 1060, "kind": "port_scan_horizontal", "src": "1
 {"time": 3000, "kind": "rdp_brute_force", "src": "203.0.113.45", "dst": null}
 "#;
 
-fn scored(name: &str) -> PathBuf {
+fn scored(name: &str) -> TempDir {
     let dir = temp_dir(name);
     write(&dir, "out/truth/incidents.jsonl", INCIDENTS);
     write(&dir, "alerts.jsonl", ALERTS);

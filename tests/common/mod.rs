@@ -22,8 +22,9 @@ pub use pb::router_service_client::RouterServiceClient;
 #[allow(unused_imports)]
 pub use pb::simulation_service_client::SimulationServiceClient;
 
-/// A fresh, empty directory under the system temp dir.
-pub fn temp_dir(name: &str) -> PathBuf {
+/// A fresh, empty directory under the system temp dir, removed with everything in it when the
+/// value is dropped (a failing test leaves it behind to look at).
+pub fn temp_dir(name: &str) -> TempDir {
     static N: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "vpclab-test-{name}-{}-{}",
@@ -32,7 +33,32 @@ pub fn temp_dir(name: &str) -> PathBuf {
     ));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
+}
+
+/// A directory of [`temp_dir`]; derefs to its path.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
 }
 
 /// The Python the tests that use real analyzers run (DuckDB, pandas, flowlogs-reader):
