@@ -176,7 +176,8 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
                         let s = world.enis[e as usize].subnet;
                         format!("availability zone {}", world.subnets[s as usize].az)
                     }
-                    crate::world::Endpoint::External(_) | crate::world::Endpoint::Service { .. } => {
+                    crate::world::Endpoint::External(_)
+                    | crate::world::Endpoint::Service { .. } => {
                         "the sender's availability zone".into()
                     }
                 };

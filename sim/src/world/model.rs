@@ -52,7 +52,10 @@ pub enum Endpoint {
     External(u32),
     /// Service `service` (its index in the profile's `services`) as VPC `vpc`'s interfaces
     /// reach it.
-    Service { vpc: u32, service: u32 },
+    Service {
+        vpc: u32,
+        service: u32,
+    },
 }
 
 /// Why an operation was refused. `field` names the offending field relative to the request

@@ -42,7 +42,9 @@ impl World {
 
     /// The VPC service at `addr` as the interfaces of VPC `vpc` reach it, if any.
     pub fn service_at(&self, vpc: u32, addr: Ipv4Addr) -> Option<Endpoint> {
-        let service = self.profile.service_at(self.vpcs[vpc as usize].cidr, addr)?;
+        let service = self
+            .profile
+            .service_at(self.vpcs[vpc as usize].cidr, addr)?;
         Some(Endpoint::Service { vpc, service })
     }
 

@@ -119,10 +119,7 @@ impl World {
                 // The VPC's own services answer, and nothing filters or logs what goes to them
                 // (D18, flowlogs.md §1.5, policy.md §1.2): no security group, ACL or route.
                 if let Some(s) = self.service_at(vpc, pkt.dst) {
-                    out.fate = Fate::Delivered {
-                        to: s,
-                        packet: pkt,
-                    };
+                    out.fate = Fate::Delivered { to: s, packet: pkt };
                     return;
                 }
                 let cidr = self.vpcs[vpc as usize].cidr;
