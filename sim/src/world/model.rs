@@ -310,13 +310,6 @@ pub struct Vpc {
     pub(super) node: NodeIndex,
 }
 
-impl Vpc {
-    /// The VPC's DNS resolver: base address + 2 (aws "Amazon DNS").
-    pub fn dns(&self) -> Ipv4Addr {
-        self.cidr.nth(2).unwrap_or(Ipv4Addr::UNSPECIFIED)
-    }
-}
-
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Subnet {
     pub id: String,

@@ -7,7 +7,9 @@
 //! ```
 //!
 //! [`World::send`] numbers the packet, after closing the flow-log windows that ended by then;
-//! `pipeline` takes it out of its sender: the security group (`sg_check`) and, when it leaves the
+//! a packet between an interface and one of its VPC's own services (`Profile::services`) goes
+//! straight there, unfiltered and unlogged either way (D18); otherwise `pipeline` takes it out
+//! of its sender: the security group (`sg_check`) and, when it leaves the
 //! subnet, the ACL (`acl_check`) on the way out, then the subnet's route. The route hands it to a
 //! NAT gateway (`through_nat`), an enterprise router (`routing`), a Cloud Connect Network
 //! (`connect`), the internet through the internet gateway (`cross_internet`), or straight to the
