@@ -990,6 +990,37 @@ impl Loader {
         })
     }
 
+    /// The endpoint `to` of traffic from `from`: an ENI or external host by name, else the
+    /// VPC service of that name in `from`'s VPC (`dns`, `metadata`, `time-sync` on aws: the
+    /// profile's `services`).
+    fn target(
+        &self,
+        sim: &Simulation,
+        names: &Names,
+        from: Endpoint,
+        s: &S<String>,
+        field: &str,
+    ) -> Result<Endpoint, ScenarioError> {
+        if let Some(&e) = names.endpoints.get(&s.value) {
+            return Ok(e);
+        }
+        sim.world.service_endpoint(from, &s.value).ok_or_else(|| {
+            let mut known: Vec<&str> = names.endpoints.keys().map(String::as_str).collect();
+            if matches!(from, Endpoint::Eni(_)) {
+                known.extend(sim.world.profile.services.iter().map(|s| s.name));
+            }
+            self.err(
+                s.referenced,
+                field,
+                format!(
+                    "no ENI, external host or VPC service named `{}` (known: {})",
+                    s.value,
+                    list(&known)
+                ),
+            )
+        })
+    }
+
     fn event(
         &self,
         sim: &mut Simulation,
@@ -1037,13 +1068,13 @@ impl Loader {
         };
         if let Some(p) = &d.ping {
             let from = self.endpoint(names, &p.from, &format!("{path}.ping.from"))?;
-            let to = self.endpoint(names, &p.to, &format!("{path}.ping.to"))?;
+            let to = self.target(sim, names, from, &p.to, &format!("{path}.ping.to"))?;
             series(p.interval, p.count, "ping")?;
             sim.ping(at, from, to, p.count, secs(p.interval), p.ident)
                 .map_err(bad)?;
         } else if let Some(t) = &d.tcp {
             let client = self.endpoint(names, &t.from, &format!("{path}.tcp.from"))?;
-            let server = self.endpoint(names, &t.to, &format!("{path}.tcp.to"))?;
+            let server = self.target(sim, names, client, &t.to, &format!("{path}.tcp.to"))?;
             let close = match t.close.as_ref().map(|c| c.value.as_str()) {
                 None | Some("fin") => Close::Fin,
                 Some("rst") => Close::Rst,
@@ -1088,7 +1119,7 @@ impl Loader {
             sim.tcp(at, spec).map_err(bad)?;
         } else if let Some(u) = &d.udp {
             let from = self.endpoint(names, &u.from, &format!("{path}.udp.from"))?;
-            let to = self.endpoint(names, &u.to, &format!("{path}.udp.to"))?;
+            let to = self.target(sim, names, from, &u.to, &format!("{path}.udp.to"))?;
             series(u.interval, u.count, "udp")?;
             sim.udp(
                 at,
@@ -1237,7 +1268,7 @@ impl Loader {
         let from = self.endpoint(names, &d.from, &format!("{path}.from"))?;
         let dst = match (&d.to, &d.dst) {
             (Some(to), None) => {
-                let to_ep = self.endpoint(names, to, &format!("{path}.to"))?;
+                let to_ep = self.target(sim, names, from, to, &format!("{path}.to"))?;
                 sim.world.address_for(from, to_ep).ok_or_else(|| {
                     self.err(
                         to.referenced,

@@ -176,7 +176,10 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
                         let s = world.enis[e as usize].subnet;
                         format!("availability zone {}", world.subnets[s as usize].az)
                     }
-                    crate::world::Endpoint::External(_) => "the sender's availability zone".into(),
+                    crate::world::Endpoint::External(_)
+                    | crate::world::Endpoint::Service { .. } => {
+                        "the sender's availability zone".into()
+                    }
                 };
                 lines.push(format!(
                     "    router {router}: {from} has no interface in {zone}: the router is not reachable from there (zone affinity)"
@@ -240,6 +243,31 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
     let all: Vec<_> = o.decisions.iter().flatten().collect();
     for d in all.iter().skip(egress.len()) {
         lines.push(format!("    {}", world.describe(d)));
+    }
+    // The VPC's own services, and replies from addresses the cloud excludes, pass untouched.
+    use crate::world::Endpoint;
+    let service = matches!(o.from, Endpoint::Service { .. })
+        || matches!(
+            o.fate,
+            Fate::Delivered {
+                to: Endpoint::Service { .. },
+                ..
+            }
+        );
+    if service {
+        lines.push("    VPC service: never filtered or logged (decisions D18)".into());
+    } else if let Fate::Delivered {
+        to: Endpoint::Eni(_),
+        ..
+    } = o.fate
+        && !all
+            .iter()
+            .any(|d| d.stage == crate::verdict::Stage::SgIngress)
+    {
+        lines.push(
+            "    from an address the cloud never filters or logs (decisions D18): not filtered, not logged"
+                .into(),
+        );
     }
     lines.push(format!(
         "    {}",
@@ -318,6 +346,7 @@ pub fn path_taken(world: &World, o: &Outcome) -> Vec<String> {
                 hops.push("internet".into());
             }
         }
+        Endpoint::Service { .. } => hops.push(world.endpoint_name(o.from)),
     }
     // Out of the VPC: through the internet gateway, a NAT gateway (and on), a router.
     let through_nat = |hops: &mut Path, n: u32| {
@@ -382,6 +411,10 @@ pub fn path_taken(world: &World, o: &Outcome) -> Vec<String> {
             to: Endpoint::External(x),
             ..
         } => hops.push(format!("host {}", world.externals[x as usize].name)),
+        Fate::Delivered {
+            to: to @ Endpoint::Service { .. },
+            ..
+        } => hops.push(world.endpoint_name(to)),
         Fate::Dropped(Drop::Policy(d)) if d.stage == Stage::AclIngress => hops.push(subnet(d.at)),
         Fate::Dropped(Drop::Policy(d)) if d.stage == Stage::SgIngress => {
             hops.push(subnet(world.enis[d.at as usize].subnet));

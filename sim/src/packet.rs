@@ -36,6 +36,8 @@ pub mod size {
     pub const UDP_RESPONSE: u16 = 120;
     pub const ICMP_ERROR: u16 = 56;
     pub const IP_HEADER: u16 = 20;
+    /// An NTP packet: IP (20) + UDP (8) + NTP (48), request and answer alike.
+    pub const NTP: u16 = 76;
 }
 
 /// TCP flags as the bits of the TCP header (FIN = 1 … CWR = 128).

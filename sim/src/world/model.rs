@@ -41,7 +41,8 @@ pub(super) fn ip_key(vpc: u32, ip: Ipv4Addr) -> u64 {
     (vpc as u64) << 32 | u32::from(ip) as u64
 }
 
-/// One side of a packet's journey: an ENI or a host on the internet.
+/// One side of a packet's journey: an ENI, a host on the internet, or a service of a VPC
+/// itself (`Profile::services`: its DNS resolver, instance metadata, time sync).
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
@@ -49,6 +50,12 @@ pub(super) fn ip_key(vpc: u32, ip: Ipv4Addr) -> u64 {
 pub enum Endpoint {
     Eni(u32),
     External(u32),
+    /// Service `service` (its index in the profile's `services`) as VPC `vpc`'s interfaces
+    /// reach it.
+    Service {
+        vpc: u32,
+        service: u32,
+    },
 }
 
 /// Why an operation was refused. `field` names the offending field relative to the request
@@ -301,13 +308,6 @@ pub struct Vpc {
     pub ccn: Option<u32>,
     pub deleted: bool,
     pub(super) node: NodeIndex,
-}
-
-impl Vpc {
-    /// The VPC's DNS resolver: base address + 2 (aws "Amazon DNS").
-    pub fn dns(&self) -> Ipv4Addr {
-        self.cidr.nth(2).unwrap_or(Ipv4Addr::UNSPECIFIED)
-    }
 }
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]

@@ -2,6 +2,7 @@
 //! designates, the names of endpoints and of the hops between them, and decisions in plain
 //! words ([`World::describe`]).
 
+use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
 use petgraph::stable_graph::NodeIndex;
@@ -15,12 +16,36 @@ use crate::policy::sg::Remote;
 use crate::verdict::{By, Decision, Stage, Verdict};
 
 impl World {
-    /// The host behind an endpoint.
-    pub fn host(&self, e: Endpoint) -> &Host {
+    /// The host behind an endpoint (a VPC service is a host listening on its ports).
+    pub fn host(&self, e: Endpoint) -> Cow<'_, Host> {
         match e {
-            Endpoint::Eni(i) => &self.enis[i as usize].host,
-            Endpoint::External(i) => &self.externals[i as usize].host,
+            Endpoint::Eni(i) => Cow::Borrowed(&self.enis[i as usize].host),
+            Endpoint::External(i) => Cow::Borrowed(&self.externals[i as usize].host),
+            Endpoint::Service { service, .. } => {
+                Cow::Owned(self.profile.services[service as usize].host())
+            }
         }
+    }
+
+    /// The VPC service named `name` (`Profile::services`) as the interfaces of `from`'s VPC
+    /// reach it; `None` when `from` is not an interface or its cloud has no such service.
+    pub fn service_endpoint(&self, from: Endpoint, name: &str) -> Option<Endpoint> {
+        let Endpoint::Eni(a) = from else {
+            return None;
+        };
+        let service = self.profile.services.iter().position(|s| s.name == name)?;
+        Some(Endpoint::Service {
+            vpc: self.enis[a as usize].vpc,
+            service: service as u32,
+        })
+    }
+
+    /// The VPC service at `addr` as the interfaces of VPC `vpc` reach it, if any.
+    pub fn service_at(&self, vpc: u32, addr: Ipv4Addr) -> Option<Endpoint> {
+        let service = self
+            .profile
+            .service_at(self.vpcs[vpc as usize].cidr, addr)?;
+        Some(Endpoint::Service { vpc, service })
     }
 
     /// The external host or elastic IP holding public address `ip`, if any.
@@ -33,6 +58,9 @@ impl World {
         match e {
             Endpoint::Eni(i) => self.enis[i as usize].ip,
             Endpoint::External(i) => self.externals[i as usize].ip,
+            Endpoint::Service { vpc, service } => {
+                self.profile.services[service as usize].addr(self.vpcs[vpc as usize].cidr)
+            }
         }
     }
 
@@ -40,6 +68,15 @@ impl World {
     /// from elsewhere.
     pub fn address_for(&self, from: Endpoint, to: Endpoint) -> Option<Ipv4Addr> {
         match (from, to) {
+            // A VPC service answers its own VPC's interfaces only.
+            (Endpoint::Eni(a), Endpoint::Service { vpc, .. }) => {
+                (self.enis[a as usize].vpc == vpc).then(|| self.address(to))
+            }
+            (_, Endpoint::Service { .. }) => None,
+            (Endpoint::Service { vpc, .. }, Endpoint::Eni(b)) => {
+                (self.enis[b as usize].vpc == vpc).then(|| self.enis[b as usize].ip)
+            }
+            (Endpoint::Service { .. }, Endpoint::External(_)) => None,
             (_, Endpoint::External(x)) => Some(self.externals[x as usize].ip),
             // From premises, through the site's gateway: the private address.
             (Endpoint::External(x), Endpoint::Eni(b))
@@ -77,6 +114,11 @@ impl World {
     /// else an elastic IP or an external host.
     pub fn resolve(&self, from: Endpoint, dst: Ipv4Addr) -> Option<Endpoint> {
         if let Endpoint::Eni(a) = from
+            && let Some(s) = self.service_at(self.enis[a as usize].vpc, dst)
+        {
+            return Some(s);
+        }
+        if let Endpoint::Eni(a) = from
             && let Some(&b) = self
                 .private_ips
                 .get(&ip_key(self.enis[a as usize].vpc, dst))
@@ -100,6 +142,11 @@ impl World {
                 format!("{} ({})", e.name, e.id)
             }
             Endpoint::External(i) => self.externals[i as usize].name.clone(),
+            Endpoint::Service { service, .. } => format!(
+                "VPC service {} ({})",
+                self.profile.services[service as usize].title,
+                self.address(e)
+            ),
         }
     }
 
@@ -109,6 +156,7 @@ impl World {
         let live = |e: Endpoint| match e {
             Endpoint::Eni(i) => self.is_live(Kind::Eni, i),
             Endpoint::External(i) => self.is_live(Kind::ExternalHost, i),
+            Endpoint::Service { vpc, .. } => self.is_live(Kind::Vpc, vpc),
         };
         // A deleted endpoint's node is gone (and its slot may be another's by now).
         if !live(from) || !live(to) {
@@ -117,6 +165,8 @@ impl World {
         let node = |e: Endpoint| match e {
             Endpoint::Eni(i) => self.enis[i as usize].node,
             Endpoint::External(i) => self.externals[i as usize].node,
+            // The VPC answers for its services.
+            Endpoint::Service { vpc, .. } => self.vpcs[vpc as usize].node,
         };
         let Some((_, nodes)) =
             petgraph::algo::astar(&*self.graph, node(from), |n| n == node(to), |_| 1u32, |_| 0)

@@ -7,7 +7,9 @@
 //! ```
 //!
 //! [`World::send`] numbers the packet, after closing the flow-log windows that ended by then;
-//! `pipeline` takes it out of its sender: the security group (`sg_check`) and, when it leaves the
+//! a packet between an interface and one of its VPC's own services (`Profile::services`) goes
+//! straight there, unfiltered and unlogged either way (D18); otherwise `pipeline` takes it out
+//! of its sender: the security group (`sg_check`) and, when it leaves the
 //! subnet, the ACL (`acl_check`) on the way out, then the subnet's route. The route hands it to a
 //! NAT gateway (`through_nat`), an enterprise router (`routing`), a Cloud Connect Network
 //! (`connect`), the internet through the internet gateway (`cross_internet`), or straight to the
@@ -116,10 +118,16 @@ impl World {
                 if deleted {
                     return;
                 }
-                let dns = self.vpcs[vpc as usize].dns();
+                // The VPC's own services answer, and nothing filters or logs what goes to them
+                // (D18, flowlogs.md §1.5, policy.md §1.2): no security group, ACL or route.
+                if let Some(s) = self.service_at(vpc, pkt.dst) {
+                    out.fate = Fate::Delivered { to: s, packet: pkt };
+                    return;
+                }
+                let cidr = self.vpcs[vpc as usize].cidr;
                 if self
                     .profile
-                    .is_excluded(pkt.dst, view.protocol, view.dport, Some(dns))
+                    .is_excluded(pkt.dst, view.protocol, view.dport, cidr)
                 {
                     out.fate = Fate::Excluded;
                     return;
@@ -264,6 +272,18 @@ impl World {
                         pkt.src = eip;
                         self.cross_internet(now, pkt, &view, out);
                     }
+                }
+            }
+            // A VPC service's answer reaches the interface unfiltered and unlogged (D18).
+            Endpoint::Service { vpc, .. } => {
+                match self.private_ips.get(&ip_key(vpc, pkt.dst)).copied() {
+                    Some(b) if !self.enis[b as usize].deleted => {
+                        out.fate = Fate::Delivered {
+                            to: Endpoint::Eni(b),
+                            packet: pkt,
+                        }
+                    }
+                    _ => out.fate = Fate::Dropped(Drop::NoHost),
                 }
             }
             Endpoint::External(x) => {
@@ -534,7 +554,8 @@ impl World {
                 pkt.dst = e.ip;
                 self.arrive(now, b, pkt, view, out);
             }
-            None => out.fate = Fate::Dropped(Drop::NoHost),
+            // (No public address designates a VPC service.)
+            Some(Endpoint::Service { .. }) | None => out.fate = Fate::Dropped(Drop::NoHost),
         }
     }
 
@@ -548,6 +569,22 @@ impl World {
         view: &PacketView,
         out: &mut Outcome,
     ) {
+        // Traffic from an excluded address (a reply from a service address, DHCP) is neither
+        // filtered nor logged on the way in either (D18, flowlogs.md §1.5 "to and from").
+        // (A cloud device's interface translates what it receives instead.)
+        let e = &self.enis[b as usize];
+        let cidr = self.vpcs[e.vpc as usize].cidr;
+        if !e.requester_managed
+            && self
+                .profile
+                .is_excluded(pkt.src, view.protocol, view.sport, cidr)
+        {
+            out.fate = Fate::Delivered {
+                to: Endpoint::Eni(b),
+                packet: pkt,
+            };
+            return;
+        }
         // Over the ENI's ingress bandwidth limit: dropped before any capture (D20).
         if !self.eni_admits(now, b, Direction::Ingress, pkt.len, out) {
             return;

@@ -307,3 +307,212 @@ fn send_batch_is_send_in_turn() {
         assert_eq!(r2, r1, "{provider:?}");
     }
 }
+
+/// An interface whose security group has no rule and whose subnet's ACL has no entry: it can
+/// reach nothing but the VPC's own services. On `provider`, with a flow log of the interface.
+fn locked_world(provider: Provider) -> (Simulation, u32, u32) {
+    let mut w = World::new(Config::new(Profile::of(provider)));
+    let t0 = Time::from_secs(1_700_000_000);
+    let vpc = w.create_vpc("vpc", None, net("10.0.0.0/16")).unwrap();
+    let igw = w.create_internet_gateway(vpc, None).unwrap();
+    let main = w.vpcs[vpc as usize].main_route_table;
+    w.add_route(
+        main,
+        Route {
+            destination: Ipv4Net::ANY,
+            target: Target::InternetGateway(igw),
+        },
+    )
+    .unwrap();
+    let subnet = w
+        .create_subnet("app", None, vpc, net("10.0.1.0/24"), None)
+        .unwrap();
+    let acl = w.create_network_acl("deny-all", None, vpc, vec![]).unwrap();
+    w.associate_acl(subnet, acl).unwrap();
+    let sg = w
+        .create_security_group("nothing", None, vpc, vec![])
+        .unwrap();
+    let eni = w
+        .create_eni(
+            t0,
+            EniSpec {
+                name: "locked".into(),
+                subnet,
+                ip: Some("10.0.1.10".parse().unwrap()),
+                eip: Some("198.51.100.7".parse().unwrap()),
+                security_groups: vec![sg],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    w.create_flow_log(
+        t0,
+        FlowLogSpec {
+            name: "fl".into(),
+            id: None,
+            scope: Scope::Eni(eni),
+            filter: Filter::All,
+            window: None,
+            capacity: None,
+            description: String::new(),
+            tags: Default::default(),
+            log_stream: None,
+        },
+    )
+    .unwrap();
+    let mut sim = Simulation::new(w, t0, 1);
+    sim.keep_outcomes(usize::MAX);
+    (sim, vpc, eni)
+}
+
+#[test]
+fn vpc_services_answer_unfiltered_and_unlogged_both_ways() {
+    let (mut sim, vpc, eni) = locked_world(Provider::Aws);
+    let locked = Endpoint::Eni(eni);
+    let t = |s: u64| Time::from_secs(1_700_000_000 + s);
+    let service = |name: &str| sim.world.service_endpoint(locked, name).unwrap();
+    let (dns, metadata, ntp) = (service("dns"), service("metadata"), service("time-sync"));
+    assert_eq!(
+        sim.world.address(dns),
+        "10.0.0.2".parse::<std::net::Ipv4Addr>().unwrap()
+    );
+    assert_eq!(dns, Endpoint::Service { vpc, service: 0 });
+    sim.udp(t(1), locked, dns, Some(40000), 53, 1, Span::ZERO, 60)
+        .unwrap();
+    sim.tcp(
+        t(2),
+        crate::simulation::TcpSession {
+            client: locked,
+            server: metadata,
+            sport: 40100,
+            dport: 80,
+            requests: vec![180],
+            responses: vec![1200],
+            close: crate::simulation::Close::Fin,
+            gap: Span::from_millis(1),
+            label: 0,
+            nat_port: None,
+        },
+    )
+    .unwrap();
+    sim.udp(t(3), locked, ntp, Some(123), 123, 1, Span::ZERO, 76)
+        .unwrap();
+    let records = lines(&mut sim);
+    // Nothing but the interface's NODATA: neither the requests nor the answers are logged.
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert!(records[0].ends_with("NODATA"), "{records:?}");
+    let outcomes = sim.take_outcomes();
+    // DNS query and answer, the 10 packets of the HTTP exchange, NTP request and answer.
+    assert_eq!(outcomes.len(), 2 + 10 + 2);
+    for o in &outcomes {
+        let (to, p) = o.delivered().expect("every packet is delivered");
+        assert!(o.decisions.iter().all(Option::is_none), "no filter: {o:?}");
+        assert!(
+            matches!(to, Endpoint::Service { .. }) || matches!(o.from, Endpoint::Service { .. })
+        );
+        if matches!(o.from, Endpoint::Service { .. }) {
+            assert_eq!(p.dst, "10.0.1.10".parse::<std::net::Ipv4Addr>().unwrap());
+        }
+    }
+    let answer = |i: usize| outcomes[i].packet;
+    assert_eq!((answer(1).ports(), answer(1).len), ((53, 40000), 120));
+    assert_eq!(answer(3).tcp_flags().0, TcpFlags::SYN | TcpFlags::ACK);
+    assert_eq!((answer(13).ports(), answer(13).len), ((123, 123), 76));
+    let text = crate::explain::packet(&sim.world, &outcomes[1], None).join("\n");
+    assert!(
+        text.contains("VPC service: never filtered or logged"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_service_address_answers_by_address_too_and_other_ports_like_a_host() {
+    let (mut sim, _, eni) = locked_world(Provider::Aws);
+    let t = Time::from_secs(1_700_000_001);
+    let src = sim.world.address(Endpoint::Eni(eni));
+    let imds = "169.254.169.254".parse().unwrap();
+    // A SYN to a port the metadata service does not listen on: RST, unfiltered and unlogged.
+    sim.send_at(
+        t,
+        Endpoint::Eni(eni),
+        Packet::tcp(src, 40000, imds, 443, TcpFlags::SYN, 60),
+    );
+    let records = lines(&mut sim);
+    assert!(records.iter().all(|r| r.ends_with("NODATA")), "{records:?}");
+    let outcomes = sim.take_outcomes();
+    assert_eq!(outcomes.len(), 2);
+    assert!(matches!(
+        outcomes[0].fate,
+        Fate::Delivered {
+            to: Endpoint::Service { .. },
+            ..
+        }
+    ));
+    assert_eq!(
+        outcomes[1].packet.tcp_flags().0,
+        TcpFlags::RST | TcpFlags::ACK
+    );
+    assert!(outcomes[1].delivered().is_some());
+}
+
+#[test]
+fn a_packet_from_an_excluded_address_is_neither_filtered_nor_logged() {
+    // A host on the internet at the metadata address (as a test harness might inject a
+    // "reply" from it): what it sends to the interface's elastic IP passes the locked group
+    // and ACL unlogged, as AWS excludes traffic "to and from" 169.254.169.254.
+    let (mut sim, _, eni) = locked_world(Provider::Aws);
+    let imds = "169.254.169.254".parse().unwrap();
+    let x = sim
+        .world
+        .create_external_host("imds", imds, Host::default())
+        .unwrap();
+    let eip = "198.51.100.7".parse().unwrap();
+    let at = Time::from_secs(1_700_000_001);
+    sim.send_at(
+        at,
+        Endpoint::External(x),
+        Packet::tcp(imds, 80, eip, 40000, TcpFlags::SYN | TcpFlags::ACK, 60),
+    );
+    let records = lines(&mut sim);
+    assert!(records.iter().all(|r| r.ends_with("NODATA")), "{records:?}");
+    let o = sim.take_outcomes()[0];
+    assert_eq!(o.delivered().map(|(to, _)| to), Some(Endpoint::Eni(eni)));
+    let text = crate::explain::packet(&sim.world, &o, None).join("\n");
+    assert!(text.contains("never filters or logs"), "{text}");
+}
+
+#[test]
+fn huawei_metadata_answers_and_tencent_has_no_services() {
+    let (mut sim, _, eni) = locked_world(Provider::Huawei);
+    let locked = Endpoint::Eni(eni);
+    assert!(sim.world.service_endpoint(locked, "dns").is_none());
+    let metadata = sim.world.service_endpoint(locked, "metadata").unwrap();
+    sim.tcp(
+        Time::from_secs(1_700_000_001),
+        crate::simulation::TcpSession {
+            client: locked,
+            server: metadata,
+            sport: 40100,
+            dport: 80,
+            requests: vec![100],
+            responses: vec![900],
+            close: crate::simulation::Close::Fin,
+            gap: Span::from_millis(1),
+            label: 0,
+            nat_port: None,
+        },
+    )
+    .unwrap();
+    sim.run_to_end().unwrap();
+    let outcomes = sim.take_outcomes();
+    assert_eq!(outcomes.len(), 10);
+    assert!(outcomes.iter().all(|o| o.delivered().is_some()));
+    assert!(sim.world.take_records().iter().all(|r| r.flow.is_none()));
+    let (tencent, _, eni) = locked_world(Provider::Tencent);
+    assert!(
+        tencent
+            .world
+            .service_endpoint(Endpoint::Eni(eni), "metadata")
+            .is_none()
+    );
+}
