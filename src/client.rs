@@ -1189,6 +1189,11 @@ impl<'a> Export<'a> {
                 listen: listen_doc(&e.listen_tcp, &e.listen_udp),
                 auto_reply: e.auto_reply != Some(false),
                 bandwidth: e.bandwidth.map(s),
+                connection_tracking: e.connection_tracking.map(|c| doc::ConnectionTrackingDoc {
+                    tcp_established: c.tcp_established.map(s),
+                    udp_stream: c.udp_stream.map(s),
+                    udp: c.udp.map(s),
+                }),
             }));
         }
         enis

@@ -1288,6 +1288,77 @@ async fn alibaba_refuses_flow_logs_in_a_vpc_with_an_unsupported_instance_family(
     lab.finish().await;
 }
 
+/// aws interface timeouts out of the documented ranges are refused naming the field
+/// (EC2 API reference, ConnectionTrackingSpecificationRequest: TCP established 60-432000 s,
+/// UDP stream 60-180 s, UDP 30-60 s); the bounds themselves are taken and shown back. Clouds
+/// that document no per-interface setting refuse it (policy.md §1.3).
+#[tokio::test]
+async fn connection_tracking_timeouts_are_checked_against_the_ranges() {
+    let mut lab = Lab::start("conntrack-aws", Provider::Aws).await;
+    let (_, s) = lab.network().await;
+    let eni = |name: &str, ct: pb::ConnectionTracking| pb::NetworkInterface {
+        display_name: name.into(),
+        subnet: s.name.clone(),
+        connection_tracking: Some(ct),
+        ..Default::default()
+    };
+    let out_of_range = [
+        ("tcp_established", 59, 432_000, 30),
+        ("tcp_established", 432_001, 180, 30),
+        ("udp_stream", 350, 59, 30),
+        ("udp_stream", 350, 181, 30),
+        ("udp", 350, 180, 29),
+        ("udp", 350, 180, 61),
+    ];
+    for (i, (field, tcp, stream, udp)) in out_of_range.into_iter().enumerate() {
+        let ct = pb::ConnectionTracking {
+            tcp_established: Some(tcp),
+            udp_stream: Some(stream),
+            udp: Some(udp),
+        };
+        let request = eni(&format!("bad-{i}"), ct);
+        let st = lab
+            .refuse(
+                Code::InvalidArgument,
+                &format!("network_interface.connection_tracking.{field}"),
+                async |l: &mut Lab| l.create_eni(request).await,
+            )
+            .await;
+        assert!(st.message().contains("seconds on aws"), "{st:?}");
+    }
+    for (name, tcp, stream, udp) in [("low", 60, 60, 30), ("high", 432_000, 180, 60)] {
+        let ct = pb::ConnectionTracking {
+            tcp_established: Some(tcp),
+            udp_stream: Some(stream),
+            udp: Some(udp),
+        };
+        let made = lab.create_eni(eni(name, ct)).await.unwrap();
+        assert_eq!(made.connection_tracking, Some(ct));
+    }
+    lab.finish().await;
+
+    let mut lab = Lab::start("conntrack-huawei", Provider::Huawei).await;
+    let (_, s) = lab.network().await;
+    let request = pb::NetworkInterface {
+        display_name: "app".into(),
+        subnet: s.name.clone(),
+        connection_tracking: Some(pb::ConnectionTracking {
+            udp: Some(30),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let st = lab
+        .refuse(
+            Code::FailedPrecondition,
+            "network_interface.connection_tracking.udp",
+            async |l: &mut Lab| l.create_eni(request).await,
+        )
+        .await;
+    assert!(st.message().contains("aws only"), "{st:?}");
+    lab.finish().await;
+}
+
 #[tokio::test]
 async fn tencent_refuses_flow_logs_on_retired_models() {
     // seed 004, Model Restrictions: S3, SA1, S2, … no longer support new flow logs from

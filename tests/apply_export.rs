@@ -944,6 +944,53 @@ fn eni_bandwidth_round_trips() {
     );
 }
 
+/// An interface's connection-tracking timeouts (aws, policy.md §1.3) are applied through the
+/// API, shown by it as set (defaults, the instance type's included, are not written) and
+/// exported: they round-trip like the rest, next to the instance type.
+#[test]
+fn eni_connection_tracking_round_trips() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-conntrack-timeouts.yaml");
+    let (server, exported) = round_trip(&file, Provider::Aws, "aws-conntrack");
+    assert_eq!(
+        exported.matches("connection_tracking:").count(),
+        1,
+        "{exported}"
+    );
+    assert!(
+        exported.contains("connection_tracking: {tcp_established: 120}"),
+        "{exported}"
+    );
+    assert!(exported.contains("instance_type: m8i.large"), "{exported}");
+    let mut net = server.net();
+    let enis = server
+        .rt
+        .block_on(
+            net.list_network_interfaces(pb::ListNetworkInterfacesRequest {
+                parent: PARENT.into(),
+                ..Default::default()
+            }),
+        )
+        .unwrap()
+        .into_inner()
+        .network_interfaces;
+    let set: Vec<(&str, Option<pb::ConnectionTracking>)> = enis
+        .iter()
+        .filter(|e| e.connection_tracking.is_some())
+        .map(|e| (e.display_name.as_str(), e.connection_tracking))
+        .collect();
+    assert_eq!(
+        set,
+        [(
+            "tuned",
+            Some(pb::ConnectionTracking {
+                tcp_established: Some(120),
+                udp_stream: None,
+                udp: None,
+            })
+        )]
+    );
+}
+
 /// alibaba's enterprise security groups go through `apply` and come back from `export` with
 /// their type; basic groups (the default) are exported without one.
 #[test]

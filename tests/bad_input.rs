@@ -390,3 +390,27 @@ fn a_scripted_group_change_is_checked_at_load() {
          together: an interface's groups are all basic or all enterprise"
     );
 }
+
+/// An aws interface timeout out of its range names its line and field (policy.md §1.3: UDP
+/// 30-60 s); tencent, which documents no per-interface timeouts, refuses any.
+#[test]
+fn connection_tracking_out_of_range_names_its_line() {
+    let eni = "        security_groups: [web-sg]\n";
+    let text = broken("provider: tencent", "provider: aws").replace(
+        eni,
+        &format!("{eni}        connection_tracking: {{ tcp_established: 350, udp: 61 }}\n"),
+    );
+    let e = error(&text);
+    assert_eq!(e.field, "vpcs[0].enis[0].connection_tracking.udp");
+    assert_eq!(e.line, line_of(&text, "connection_tracking:"));
+    assert_eq!(e.message, "udp is 30-60 seconds on aws, not 61");
+
+    let text = broken(
+        eni,
+        &format!("{eni}        connection_tracking:\n          udp_stream: 120\n"),
+    );
+    let e = error(&text);
+    assert_eq!(e.field, "vpcs[0].enis[0].connection_tracking.udp_stream");
+    assert_eq!(e.line, line_of(&text, "udp_stream: 120"));
+    assert!(e.message.contains("aws only"), "{e}");
+}

@@ -628,6 +628,26 @@ pub struct EniDoc {
     /// Bandwidth limit in bits per second, each direction (tencent, D20).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bandwidth: Option<S<u64>>,
+    /// Connection-tracking idle timeouts of this interface (aws, policy.md §1.3).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "flow_map"
+    )]
+    pub connection_tracking: Option<ConnectionTrackingDoc>,
+}
+
+/// `{tcp_established: S, udp_stream: S, udp: S}`: idle timeouts in seconds; one left out keeps
+/// its default (the instance type's where it has one).
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionTrackingDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_established: Option<S<u32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp_stream: Option<S<u32>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp: Option<S<u32>>,
 }
 
 fn yes() -> bool {

@@ -854,6 +854,31 @@ impl<'e, E: Executor> Planner<'e, E> {
                 "bandwidth",
                 ed.bandwidth.as_ref(),
             );
+            let ct = ed.connection_tracking.as_ref();
+            let (tcp, udp_stream, udp) = match ct {
+                Some(c) => (
+                    c.tcp_established.as_ref(),
+                    c.udp_stream.as_ref(),
+                    c.udp.as_ref(),
+                ),
+                None => (None, None, None),
+            };
+            create = create
+                .field_if(
+                    "network_interface.connection_tracking.tcp_established",
+                    "connection_tracking.tcp_established",
+                    tcp,
+                )
+                .field_if(
+                    "network_interface.connection_tracking.udp_stream",
+                    "connection_tracking.udp_stream",
+                    udp_stream,
+                )
+                .field_if(
+                    "network_interface.connection_tracking.udp",
+                    "connection_tracking.udp",
+                    udp,
+                );
             let mut security_groups = Vec::new();
             for (k, g) in ed.security_groups.iter().enumerate() {
                 let field = format!("{epath}.security_groups[{k}]");
@@ -880,6 +905,11 @@ impl<'e, E: Executor> Planner<'e, E> {
                         listen_udp,
                         auto_reply: Some(ed.auto_reply),
                         bandwidth: ed.bandwidth.as_ref().map(|b| b.value),
+                        connection_tracking: ct.map(|_| pb::ConnectionTracking {
+                            tcp_established: tcp.map(|v| v.value),
+                            udp_stream: udp_stream.map(|v| v.value),
+                            udp: udp.map(|v| v.value),
+                        }),
                         ..Default::default()
                     }),
                     network_interface_id: ed.id.clone().unwrap_or_default(),

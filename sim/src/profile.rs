@@ -104,7 +104,7 @@ pub enum IcmpPorts {
 }
 
 /// Connection-tracking idle timeouts (D6; policy.md §1.3, §3, §4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Timeouts {
     pub tcp_syn: Span,
     pub tcp_established: Span,
@@ -120,6 +120,55 @@ pub struct Timeouts {
     /// Other protocols, keyed by (src, dst, protocol).
     pub other: Span,
 }
+
+/// Idle timeouts a user sets on one interface, in seconds; `None`: the default (the
+/// instance type's where [`EniTimeouts::instance_defaults`] names it, else the profile's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ConnectionTracking {
+    pub tcp_established: Option<u32>,
+    pub udp_stream: Option<u32>,
+    pub udp: Option<u32>,
+}
+
+impl ConnectionTracking {
+    pub fn is_empty(&self) -> bool {
+        *self == ConnectionTracking::default()
+    }
+}
+
+/// Where a cloud documents connection-tracking timeouts per interface (aws: policy.md §1.3,
+/// `ConnectionTrackingSpecificationRequest`): the inclusive range of each, in seconds, and
+/// the instance families whose default differs from the profile's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EniTimeouts {
+    pub tcp_established: (u32, u32),
+    pub udp_stream: (u32, u32),
+    pub udp: (u32, u32),
+    pub instance_defaults: &'static [InstanceDefault],
+}
+
+/// A default TCP-established timeout of some instance families (matched as
+/// [`crate::limits::Limits::instance_family`] names them, ignoring case).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstanceDefault {
+    pub families: &'static [&'static str],
+    pub tcp_established: Span,
+}
+
+/// The aws instance families on Nitro v6, from the "Hypervisor" column of the EC2 instance
+/// types guide's family summaries (general purpose, compute, memory, storage optimized,
+/// accelerated computing, HPC). P6e-GB200, which the API reference excludes, is listed there
+/// as Nitro v5, so it is not here either.
+const AWS_NITRO_V6: &[&str] = &[
+    "c8a", "c8gb", "c8gn", "c8i", "c8id", "c8i-flex", "hpc8a", "i8ge", "m8a", "m8azn", "m8gb",
+    "m8gn", "m8i", "m8id", "m8i-flex", "p6-b200", "r8a", "r8gb", "r8gn", "r8i", "r8i-flex",
+    "x8aedz",
+];
+
+const AWS_INSTANCE_DEFAULTS: &[InstanceDefault] = &[InstanceDefault {
+    families: AWS_NITRO_V6,
+    tcp_established: Span::from_secs(350),
+}];
 
 /// A protocol/port matcher used by the profile's fixed tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -337,6 +386,9 @@ pub struct Profile {
     /// huawei presets: policy.md §3.1, §3.2).
     pub acl_implicit_allow: &'static [Match],
     pub timeouts: Timeouts,
+    /// Timeouts a user may set per interface, where the cloud documents them (aws); `None`:
+    /// the profile's `timeouts` hold for every interface and setting one is refused.
+    pub eni_timeouts: Option<EniTimeouts>,
     /// ICMP errors about a tracked flow pass as RELATED (D9).
     pub icmp_errors_related: bool,
     /// aws's untracked flows (D7, policy.md §1.3).
@@ -427,6 +479,64 @@ impl<'de> serde::Deserialize<'de> for Profile {
 }
 
 impl Profile {
+    /// The timeouts of an interface of `instance_type` with these settings: each one set (in
+    /// the profile's range, else an error naming `connection_tracking.FIELD`), else the
+    /// instance type's default (aws Nitro v6: 350 s TCP established), else the profile's.
+    /// Settings on a cloud without per-interface timeouts are refused (policy.md §1.3).
+    pub fn eni_timeouts(
+        &self,
+        instance_type: Option<&str>,
+        set: &ConnectionTracking,
+    ) -> Result<Timeouts, (&'static str, String)> {
+        let mut t = self.timeouts;
+        let fields = [
+            ("connection_tracking.tcp_established", set.tcp_established),
+            ("connection_tracking.udp_stream", set.udp_stream),
+            ("connection_tracking.udp", set.udp),
+        ];
+        let Some(rule) = self.eni_timeouts else {
+            return match fields.into_iter().find(|(_, v)| v.is_some()) {
+                Some((field, _)) => Err((
+                    field,
+                    format!(
+                        "vpclab sets connection-tracking timeouts per interface on aws only, \
+                         whose API documents them (ConnectionTrackingSpecification), not on {}",
+                        self.provider
+                    ),
+                )),
+                None => Ok(t),
+            };
+        };
+        if let Some(ty) = instance_type {
+            let family = self.limits.instance_family(ty);
+            let listed =
+                |d: &&InstanceDefault| d.families.iter().any(|f| f.eq_ignore_ascii_case(family));
+            if let Some(d) = rule.instance_defaults.iter().find(listed) {
+                t.tcp_established = d.tcp_established;
+            }
+        }
+        let targets = [
+            (rule.tcp_established, &mut t.tcp_established),
+            (rule.udp_stream, &mut t.udp_stream),
+            (rule.udp, &mut t.udp),
+        ];
+        for ((field, value), ((min, max), span)) in fields.into_iter().zip(targets) {
+            let Some(v) = value else { continue };
+            if !(min..=max).contains(&v) {
+                let name = field.trim_start_matches("connection_tracking.");
+                return Err((
+                    field,
+                    format!(
+                        "{name} is {min}-{max} seconds on {}, not {v}",
+                        self.provider
+                    ),
+                ));
+            }
+            *span = Span::from_secs(u64::from(v));
+        }
+        Ok(t)
+    }
+
     pub fn of(provider: Provider) -> Profile {
         match provider {
             Provider::Aws => Profile {
@@ -448,6 +558,16 @@ impl Profile {
                     udp_stream: Span::from_secs(180),
                     ..LINUX
                 },
+                // policy.md §1.3 and the EC2 API reference (ConnectionTrackingSpecification):
+                // tcp-established 60-432000 s, udp-stream 60-180 s, udp 30-60 s; "Default: 350
+                // seconds for Nitro v6 instance types (excluding P6e-GB200); 432000 seconds
+                // for all other instance types".
+                eni_timeouts: Some(EniTimeouts {
+                    tcp_established: (60, 432_000),
+                    udp_stream: (60, 180),
+                    udp: (30, 60),
+                    instance_defaults: AWS_INSTANCE_DEFAULTS,
+                }),
                 icmp_errors_related: false,
                 untracked_flows: true,
                 rule_change: RuleChange::KeepTracked,
@@ -498,6 +618,7 @@ impl Profile {
                     icmp: Span::from_secs(910),
                     other: Span::from_secs(910),
                 },
+                eni_timeouts: None,
                 icmp_errors_related: true,
                 untracked_flows: false,
                 rule_change: RuleChange::CutIfDenied,
@@ -550,6 +671,7 @@ impl Profile {
                     icmp: Span::from_secs(30),
                     other: Span::from_secs(180),
                 },
+                eni_timeouts: None,
                 icmp_errors_related: true,
                 untracked_flows: false,
                 rule_change: RuleChange::ClearInbound,
@@ -590,6 +712,7 @@ impl Profile {
                 acl_implicit_allow: &[],
                 // Undocumented: Linux defaults (D6).
                 timeouts: LINUX,
+                eni_timeouts: None,
                 icmp_errors_related: true,
                 untracked_flows: false,
                 rule_change: RuleChange::CutIfDenied,
@@ -735,5 +858,77 @@ mod tests {
         }
         // No VPC DNS elsewhere (alibaba's and tencent's resolvers are ordinary traffic).
         assert!(!tencent.is_excluded(ip("10.0.0.2"), 17, 53, vpc));
+    }
+
+    /// aws interface timeouts (policy.md §1.3, ConnectionTrackingSpecification): Nitro v6
+    /// types default to 350 s TCP established, P6e-GB200 and older types to 432000 s; a value
+    /// set wins over the type's default; each range is checked, bounds included.
+    #[test]
+    fn aws_interface_timeouts_follow_the_instance_type_and_the_settings() {
+        let aws = Profile::of(Provider::Aws);
+        let none = ConnectionTracking::default();
+        let tcp = |ty: Option<&str>, set: &ConnectionTracking| {
+            aws.eni_timeouts(ty, set).unwrap().tcp_established
+        };
+        assert_eq!(tcp(None, &none), Span::from_secs(432_000));
+        for nitro_v6 in [
+            "m8i.large",
+            "C8GN.xlarge",
+            "p6-b200.48xlarge",
+            "m8i-flex.large",
+        ] {
+            assert_eq!(
+                tcp(Some(nitro_v6), &none),
+                Span::from_secs(350),
+                "{nitro_v6}"
+            );
+        }
+        for other in ["p6e-gb200.36xlarge", "m7i.large", "m8g.large", "t3.micro"] {
+            assert_eq!(tcp(Some(other), &none), Span::from_secs(432_000), "{other}");
+        }
+        let set = ConnectionTracking {
+            tcp_established: Some(600),
+            udp_stream: Some(60),
+            udp: Some(60),
+        };
+        let t = aws.eni_timeouts(Some("m8i.large"), &set).unwrap();
+        assert_eq!(
+            (t.tcp_established, t.udp_stream, t.udp, t.icmp),
+            (
+                Span::from_secs(600),
+                Span::from_secs(60),
+                Span::from_secs(60),
+                aws.timeouts.icmp
+            )
+        );
+        let only_udp = ConnectionTracking {
+            udp: Some(45),
+            ..none
+        };
+        assert_eq!(tcp(Some("m8i.large"), &only_udp), Span::from_secs(350));
+        let err = |set: ConnectionTracking| aws.eni_timeouts(None, &set).unwrap_err().0;
+        let at = |tcp, stream, udp| ConnectionTracking {
+            tcp_established: Some(tcp),
+            udp_stream: Some(stream),
+            udp: Some(udp),
+        };
+        assert_eq!(err(at(59, 60, 30)), "connection_tracking.tcp_established");
+        assert_eq!(
+            err(at(432_001, 60, 30)),
+            "connection_tracking.tcp_established"
+        );
+        assert_eq!(err(at(60, 181, 30)), "connection_tracking.udp_stream");
+        assert_eq!(err(at(60, 60, 29)), "connection_tracking.udp");
+        assert!(aws.eni_timeouts(None, &at(432_000, 180, 60)).is_ok());
+        // Elsewhere nothing is set per interface: the profile's timeouts, whatever the type.
+        let huawei = Profile::of(Provider::Huawei);
+        assert_eq!(
+            huawei.eni_timeouts(Some("c7.large.2"), &none),
+            Ok(huawei.timeouts)
+        );
+        assert_eq!(
+            huawei.eni_timeouts(None, &only_udp).unwrap_err().0,
+            "connection_tracking.udp"
+        );
     }
 }

@@ -16,7 +16,7 @@ use vpclab_sim::flowlog::{Filter, Scope};
 use vpclab_sim::host::Host;
 use vpclab_sim::policy::sg::{GroupKind, Remote};
 use vpclab_sim::policy::{ProtoMatch, RuleAction, acl, sg};
-use vpclab_sim::profile::{Profile, Provider};
+use vpclab_sim::profile::{ConnectionTracking, Profile, Provider};
 use vpclab_sim::router::AttachmentKind;
 use vpclab_sim::simulation::{Close, Simulation, TcpSession};
 use vpclab_sim::time::{Span, Time};
@@ -575,6 +575,7 @@ impl Project {
                     instance_id: (!e.instance_id.is_empty()).then(|| e.instance_id.clone()),
                     instance_type: (!e.instance_type.is_empty()).then(|| e.instance_type.clone()),
                     host,
+                    connection_tracking: connection_tracking(e.connection_tracking.as_ref()),
                     requester_managed: false,
                 };
                 let idx = self
@@ -2888,6 +2889,16 @@ fn host(
         udp: ports(udp, "listen_udp")?,
         auto_reply: auto_reply.unwrap_or(true),
         ..Host::default()
+    })
+}
+
+/// An interface's connection-tracking timeouts as the model takes them (checked there, against
+/// the profile's ranges).
+fn connection_tracking(c: Option<&pb::ConnectionTracking>) -> ConnectionTracking {
+    c.map_or_else(ConnectionTracking::default, |c| ConnectionTracking {
+        tcp_established: c.tcp_established,
+        udp_stream: c.udp_stream,
+        udp: c.udp,
     })
 }
 

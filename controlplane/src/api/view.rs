@@ -122,6 +122,13 @@ pub fn network_interface(p: &Project, i: u32) -> pb::NetworkInterface {
         auto_reply: Some(e.host.auto_reply),
         etag: p.etag(C::NetworkInterfaces, &e.id),
         bandwidth: e.bandwidth.as_ref().map(|b| b.rate()),
+        connection_tracking: (!e.connection_tracking.is_empty()).then_some(
+            pb::ConnectionTracking {
+                tcp_established: e.connection_tracking.tcp_established,
+                udp_stream: e.connection_tracking.udp_stream,
+                udp: e.connection_tracking.udp,
+            },
+        ),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::conntrack::Zone;
 use crate::flowlog::{CaptureMeta, Scope};
 use crate::host::Host;
 use crate::ids;
+use crate::profile::ConnectionTracking;
 use crate::time::Time;
 
 /// What a new ENI needs.
@@ -25,6 +26,8 @@ pub struct EniSpec {
     pub instance_id: Option<String>,
     pub instance_type: Option<String>,
     pub host: Host,
+    /// Connection-tracking timeouts set on it (aws, policy.md §1.3).
+    pub connection_tracking: ConnectionTracking,
     /// A cloud device's interface (NAT gateway, router attachment): no security group, no
     /// instance (`instance-id` is `-`), created with its device.
     pub requester_managed: bool,
@@ -61,6 +64,13 @@ impl World {
             groups.push(self.vpcs[s.vpc as usize].default_sg);
         }
         self.check_groups_of_eni(s.vpc, &groups)?;
+        let timeouts = self
+            .profile
+            .eni_timeouts(spec.instance_type.as_deref(), &spec.connection_tracking)
+            .map_err(|(field, m)| match self.profile.eni_timeouts {
+                Some(_) => ModelError::invalid(field, m),
+                None => ModelError::precondition(field, m),
+            })?;
         let e = self.enis.len() as u32;
         let id = self.new_id(Kind::Eni, e, spec.id, "eni");
         let instance_id = match spec.instance_id {
@@ -98,6 +108,8 @@ impl World {
             rules: Default::default(),
             allows_all_back: [[false; 2]; 2],
             bandwidth: None,
+            connection_tracking: spec.connection_tracking,
+            timeouts,
             deleted: false,
             requester_managed: spec.requester_managed,
             node,

@@ -23,7 +23,7 @@ use crate::logs::LogCatalog;
 use crate::nat;
 use crate::policy::classify::Classifier;
 use crate::policy::{acl, sg};
-use crate::profile::Profile;
+use crate::profile::{ConnectionTracking, Profile, Timeouts};
 use crate::router::Routers;
 use crate::time::Time;
 use crate::verdict::{By, Decision};
@@ -349,6 +349,11 @@ pub struct Eni {
     pub(super) allows_all_back: [[bool; 2]; 2],
     /// Its bandwidth limit (tencent, D20; `connect`), when it has one.
     pub bandwidth: Option<Box<Bandwidth>>,
+    /// Connection-tracking timeouts set on it (aws, policy.md §1.3), as given.
+    pub connection_tracking: ConnectionTracking,
+    /// The idle timeouts of its connections: those set, else its instance type's defaults,
+    /// else the profile's ([`crate::profile::Profile::eni_timeouts`]).
+    pub timeouts: Timeouts,
     pub deleted: bool,
     pub(super) node: NodeIndex,
 }

@@ -325,9 +325,10 @@ impl World {
                 return (Verdict::Allow(By::Related), None);
             }
         } else {
-            let found = self
-                .conntrack
-                .track_handle(zone, now, pkt, &self.profile.timeouts);
+            // The interface's own timeouts (aws: set per ENI or by its instance type,
+            // policy.md §1.3).
+            let timeouts = &self.enis[eni as usize].timeouts;
+            let found = self.conntrack.track_handle(zone, now, pkt, timeouts);
             // An expired entry found on the way left with its counters: merge them now.
             self.settle_carried();
             match found {
@@ -361,9 +362,7 @@ impl World {
                 }
                 let mut opened = None;
                 if !untracked {
-                    opened =
-                        self.conntrack
-                            .open_handle(zone, now, pkt, dir, &self.profile.timeouts);
+                    opened = self.conntrack.open_handle(zone, now, pkt, dir, &e.timeouts);
                     self.settle_carried();
                     // The next packet would find the connection: decided otherwise.
                     self.trace_unrepeatable();

@@ -86,9 +86,12 @@ impl World {
         if n == 0 {
             return;
         }
-        let timeouts = self.profile.timeouts;
         for (zone, packet) in &trace.zones {
-            let found = self.conntrack.track_handle(*zone, last, packet, &timeouts);
+            let timeouts = match *zone {
+                Zone::Eni(e) => &self.enis[e as usize].timeouts,
+                Zone::Acl(_) => &self.profile.timeouts,
+            };
+            let found = self.conntrack.track_handle(*zone, last, packet, timeouts);
             debug_assert!(
                 matches!(found, crate::conntrack::Lookup::Tracked(_)),
                 "a train's connection is gone"
