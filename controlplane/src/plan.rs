@@ -854,6 +854,13 @@ impl<'e, E: Executor> Planner<'e, E> {
                 "bandwidth",
                 ed.bandwidth.as_ref(),
             );
+            for (k, a) in ed.secondary_private_ips.iter().enumerate() {
+                create = create.field(
+                    format!("network_interface.secondary_private_ips[{k}]"),
+                    format!("secondary_private_ips[{k}]"),
+                    a.referenced,
+                );
+            }
             let mut security_groups = Vec::new();
             for (k, g) in ed.security_groups.iter().enumerate() {
                 let field = format!("{epath}.security_groups[{k}]");
@@ -880,6 +887,11 @@ impl<'e, E: Executor> Planner<'e, E> {
                         listen_udp,
                         auto_reply: Some(ed.auto_reply),
                         bandwidth: ed.bandwidth.as_ref().map(|b| b.value),
+                        secondary_private_ips: ed
+                            .secondary_private_ips
+                            .iter()
+                            .map(|a| a.value.clone())
+                            .collect(),
                         ..Default::default()
                     }),
                     network_interface_id: ed.id.clone().unwrap_or_default(),

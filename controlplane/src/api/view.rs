@@ -122,6 +122,7 @@ pub fn network_interface(p: &Project, i: u32) -> pb::NetworkInterface {
         auto_reply: Some(e.host.auto_reply),
         etag: p.etag(C::NetworkInterfaces, &e.id),
         bandwidth: e.bandwidth.as_ref().map(|b| b.rate()),
+        secondary_private_ips: e.secondary_ips.iter().map(|a| a.to_string()).collect(),
     }
 }
 

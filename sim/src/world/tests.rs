@@ -392,6 +392,7 @@ fn vpc_services_answer_unfiltered_and_unlogged_both_ways() {
             gap: Span::from_millis(1),
             label: 0,
             nat_port: None,
+            server_ip: None,
         },
     )
     .unwrap();
@@ -500,6 +501,7 @@ fn huawei_metadata_answers_and_tencent_has_no_services() {
             gap: Span::from_millis(1),
             label: 0,
             nat_port: None,
+            server_ip: None,
         },
     )
     .unwrap();
