@@ -518,3 +518,73 @@ fn huawei_metadata_answers_and_tencent_has_no_services() {
             .is_none()
     );
 }
+
+/// Secondary IPs are the interface's addresses: found by address, skipped when its primary is
+/// picked, released with it; and the elastic IP maps the primary only, so a packet from a
+/// secondary IP finds no public address at the internet gateway.
+#[test]
+fn secondary_ips_are_held_released_and_not_translated() {
+    let (mut sim, eni) = ping_world(Provider::Aws);
+    let t = Time::from_secs(1432917001);
+    let w = &mut sim.world;
+    let subnet = w.enis[eni as usize].subnet;
+    let secondary: std::net::Ipv4Addr = "172.31.16.4".parse().unwrap();
+    let multi = w
+        .create_eni(
+            t,
+            EniSpec {
+                name: "multi".into(),
+                subnet,
+                secondary_ips: vec![secondary],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    // 172.31.16.4 is the first address aws leaves free: taken, so the primary is the next.
+    assert_eq!(w.enis[multi as usize].ip.to_string(), "172.31.16.5");
+    assert_eq!(
+        w.resolve(Endpoint::Eni(eni), secondary),
+        Some(Endpoint::Eni(multi))
+    );
+    w.delete_eni(multi, t).unwrap();
+    assert_eq!(w.resolve(Endpoint::Eni(eni), secondary), None);
+
+    // The instance (elastic IP 198.51.100.7 on 172.31.16.139) with a secondary IP: only its
+    // primary reaches the internet.
+    let (mut sim, _) = ping_world(Provider::Aws);
+    let w = &mut sim.world;
+    // The subnet's ACL lets everything out, so only the gateway can stop the packets.
+    let acl = w.subnets[subnet as usize].acl.unwrap();
+    w.set_acl_entries(
+        acl,
+        vec![
+            acl::Entry::allow_all(100, Direction::Ingress),
+            acl::Entry::allow_all(100, Direction::Egress),
+        ],
+    )
+    .unwrap();
+    let other = w
+        .create_eni(
+            t,
+            EniSpec {
+                name: "other".into(),
+                subnet,
+                ip: Some("172.31.16.140".parse().unwrap()),
+                secondary_ips: vec!["172.31.16.141".parse().unwrap()],
+                eip: Some("198.51.100.8".parse().unwrap()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let home = "203.0.113.12".parse().unwrap();
+    let from_secondary = Packet::echo_request("172.31.16.141".parse().unwrap(), home, 1, 0);
+    let out = w.send(t, Endpoint::Eni(other), from_secondary);
+    assert!(
+        matches!(out.fate, Fate::Dropped(Drop::NoPublicIp)),
+        "{:?}",
+        out.fate
+    );
+    let from_primary = Packet::echo_request("172.31.16.140".parse().unwrap(), home, 1, 0);
+    let out = w.send(t, Endpoint::Eni(other), from_primary);
+    assert!(out.delivered().is_some(), "{:?}", out.fate);
+}
