@@ -10,6 +10,7 @@ use crate::flowlog::format::{AwsFormat, Format, render};
 use crate::flowlog::{Filter, Scope};
 use crate::host::Host;
 use crate::packet::{Packet, TcpFlags};
+use crate::policy::sg::Remote;
 use crate::policy::{PortRange, ProtoMatch, RuleAction, acl, sg};
 use crate::profile::{Profile, Provider};
 use crate::simulation::Simulation;
@@ -587,4 +588,58 @@ fn secondary_ips_are_held_released_and_not_translated() {
     let from_primary = Packet::echo_request("172.31.16.140".parse().unwrap(), home, 1, 0);
     let out = w.send(t, Endpoint::Eni(other), from_primary);
     assert!(out.delivered().is_some(), "{:?}", out.fate);
+}
+
+/// A rule naming a group covers its members' secondary private IPs too: traffic is allowed
+/// "based on the private IP addresses of the instances" in the group (policy.md §1.1).
+#[test]
+fn a_group_rule_covers_its_members_secondary_ips() {
+    let mut w = World::new(Config::new(Profile::of(Provider::Aws)));
+    let t = Time::from_secs(1_700_000_000);
+    let vpc = w.create_vpc("vpc", None, net("10.0.0.0/16")).unwrap();
+    let subnet = w
+        .create_subnet("a", None, vpc, net("10.0.1.0/24"), None)
+        .unwrap();
+    let clients = w
+        .create_security_group(
+            "clients",
+            None,
+            vpc,
+            vec![sg::Rule::allow_all(Direction::Egress)],
+        )
+        .unwrap();
+    let servers = w
+        .create_security_group(
+            "servers",
+            None,
+            vpc,
+            vec![sg::Rule {
+                remote: Remote::Group(clients),
+                ..sg::Rule::allow_all(Direction::Ingress)
+            }],
+        )
+        .unwrap();
+    let eni = |w: &mut World, name: &str, ip: &str, secondary: &[&str], g: u32| {
+        let spec = EniSpec {
+            name: name.into(),
+            subnet,
+            ip: Some(ip.parse().unwrap()),
+            secondary_ips: secondary.iter().map(|a| a.parse().unwrap()).collect(),
+            security_groups: vec![g],
+            ..Default::default()
+        };
+        w.create_eni(t, spec).unwrap()
+    };
+    let client = eni(&mut w, "client", "10.0.1.10", &["10.0.1.11"], clients);
+    eni(&mut w, "server", "10.0.1.20", &[], servers);
+    let stranger = eni(&mut w, "stranger", "10.0.1.30", &[], clients);
+    let syn = |src: &str, sport| {
+        let dst = "10.0.1.20".parse().unwrap();
+        Packet::tcp(src.parse().unwrap(), sport, dst, 443, TcpFlags::SYN, 60)
+    };
+    let out = w.send(t, Endpoint::Eni(client), syn("10.0.1.11", 40000));
+    assert!(out.delivered().is_some(), "{:?}", out.fate);
+    // An address no member holds is not covered (the stranger spoofs one).
+    let out = w.send(t, Endpoint::Eni(stranger), syn("10.0.1.12", 40001));
+    assert!(out.delivered().is_none(), "{:?}", out.fate);
 }
