@@ -1182,6 +1182,7 @@ impl<'a> Export<'a> {
                 id: pinned_id(&e.name),
                 subnet: s(self.name(&e.subnet)),
                 ip: nonempty(&e.private_ip).map(s),
+                secondary_private_ips: e.secondary_private_ips.iter().cloned().map(s).collect(),
                 eip: nonempty(&e.elastic_ip).map(s),
                 security_groups,
                 instance_id: nonempty(&e.instance_id),

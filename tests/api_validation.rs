@@ -3275,3 +3275,119 @@ async fn enterprise_security_groups_are_alibabas() {
     );
     lab.finish().await;
 }
+
+// ===== secondary private IPs (flowlogs.md §1.4; docs/decisions/secondary-ips.md) =====
+
+/// Each secondary private IP is checked as the primary is: an IPv4 address inside the subnet,
+/// not one the cloud reserves, held by no interface (its own primary included), not given twice,
+/// at most 49; a refusal names `secondary_private_ips[i]` and changes nothing. Accepted ones are
+/// shown back in order, and they cannot be changed afterwards.
+#[tokio::test]
+async fn secondary_private_ips_are_checked_like_the_primary() {
+    let mut lab = Lab::start("secondary-ips", Provider::Aws).await;
+    let (_, s) = lab.network().await;
+    let at = |display_name: &str, ip: &str, secondary: &[&str]| pb::NetworkInterface {
+        display_name: display_name.into(),
+        subnet: s.name.clone(),
+        private_ip: ip.into(),
+        secondary_private_ips: secondary.iter().map(|a| a.to_string()).collect(),
+        ..Default::default()
+    };
+    let web = lab
+        .create_eni(at("web", "10.0.1.10", &["10.0.1.20", "10.0.1.21"]))
+        .await
+        .unwrap();
+    assert_eq!(web.secondary_private_ips, ["10.0.1.20", "10.0.1.21"]);
+    let cases: [(Code, &str, &str, Vec<&str>, &str); 7] = [
+        (
+            Code::InvalidArgument,
+            "network_interface.secondary_private_ips[1]",
+            "10.0.1.30",
+            vec!["10.0.1.31", "10.0.1.x"],
+            "`10.0.1.x` is not an IPv4 address",
+        ),
+        (
+            Code::InvalidArgument,
+            "network_interface.secondary_private_ips[0]",
+            "10.0.1.30",
+            vec!["10.0.2.31"],
+            "10.0.2.31 is not inside subnet `web` (10.0.1.0/24)",
+        ),
+        (
+            Code::InvalidArgument,
+            "network_interface.secondary_private_ips[1]",
+            "10.0.1.30",
+            vec!["10.0.1.31", "10.0.1.255"],
+            "10.0.1.255 is reserved in subnet 10.0.1.0/24: aws keeps the first 4 and the last 1 \
+             addresses of every subnet (in 10.0.0.0/24: 10.0.0.0 to 10.0.0.3 and 10.0.0.255)",
+        ),
+        (
+            Code::AlreadyExists,
+            "network_interface.secondary_private_ips[0]",
+            "10.0.1.30",
+            vec!["10.0.1.21"],
+            "10.0.1.21 is already used by another ENI",
+        ),
+        (
+            Code::AlreadyExists,
+            "network_interface.secondary_private_ips[0]",
+            "10.0.1.30",
+            vec!["10.0.1.10"],
+            "10.0.1.10 is already used by another ENI",
+        ),
+        (
+            Code::InvalidArgument,
+            "network_interface.secondary_private_ips[1]",
+            "10.0.1.30",
+            vec!["10.0.1.31", "10.0.1.30"],
+            "10.0.1.30 is the interface's primary address",
+        ),
+        (
+            Code::InvalidArgument,
+            "network_interface.secondary_private_ips[1]",
+            "10.0.1.30",
+            vec!["10.0.1.31", "10.0.1.31"],
+            "10.0.1.31 is given twice",
+        ),
+    ];
+    for (code, field_name, ip, secondary, message) in cases {
+        let st = lab
+            .refuse(code, field_name, async |l: &mut Lab| {
+                l.create_eni(at("other", ip, &secondary)).await
+            })
+            .await;
+        assert_eq!(st.message(), message);
+    }
+    // At most 49: the 50th is the one named.
+    let many: Vec<String> = (100..150).map(|i| format!("10.0.1.{i}")).collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let st = lab
+        .refuse(
+            Code::InvalidArgument,
+            "network_interface.secondary_private_ips[49]",
+            async |l: &mut Lab| l.create_eni(at("other", "10.0.1.30", &many)).await,
+        )
+        .await;
+    assert_eq!(
+        st.message(),
+        "an interface has at most 49 secondary private IPs on aws"
+    );
+    lab.create_eni(at("other", "10.0.1.30", &many[..49]))
+        .await
+        .unwrap();
+    // Set at creation only.
+    lab.refuse(Code::InvalidArgument, "update_mask", async |l: &mut Lab| {
+        l.net
+            .update_network_interface(pb::UpdateNetworkInterfaceRequest {
+                network_interface: Some(pb::NetworkInterface {
+                    name: web.name.clone(),
+                    secondary_private_ips: vec!["10.0.1.22".into()],
+                    ..Default::default()
+                }),
+                update_mask: mask(&["secondary_private_ips"]),
+            })
+            .await
+    })
+    .await;
+    lab.finish().await;
+}

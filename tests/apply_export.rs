@@ -1024,3 +1024,39 @@ fn another_clouds_file_applies_with_this_clouds_zones() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An interface's secondary private IPs are applied through the API, shown by it and
+/// exported in order: they round-trip like the rest.
+#[test]
+fn secondary_private_ips_round_trip() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-secondary-ip.yaml");
+    let (server, exported) = round_trip(&file, Provider::Aws, "aws");
+    assert!(
+        exported.contains(r#"secondary_private_ips: ["10.0.1.20", "10.0.1.21"]"#),
+        "{exported}"
+    );
+    let mut net = server.net();
+    let enis = server
+        .rt
+        .block_on(
+            net.list_network_interfaces(pb::ListNetworkInterfacesRequest {
+                parent: PARENT.into(),
+                ..Default::default()
+            }),
+        )
+        .unwrap()
+        .into_inner()
+        .network_interfaces;
+    let mut secondary: Vec<(&str, Vec<&str>)> = enis
+        .iter()
+        .map(|e| {
+            let ips = e.secondary_private_ips.iter().map(String::as_str);
+            (e.display_name.as_str(), ips.collect())
+        })
+        .collect();
+    secondary.sort();
+    assert_eq!(
+        secondary,
+        [("client", vec![]), ("web", vec!["10.0.1.20", "10.0.1.21"])]
+    );
+}

@@ -414,3 +414,62 @@ fn connection_tracking_out_of_range_names_its_line() {
     assert_eq!(e.line, line_of(&text, "udp_stream: 120"));
     assert!(e.message.contains("aws only"), "{e}");
 }
+
+/// A secondary private IP is checked as the primary is (in the subnet, not reserved, not
+/// anyone's already) and the error names its line and its place in the list.
+#[test]
+fn a_bad_secondary_ip_names_its_entry() {
+    let base = include_str!("../scenarios/aws-secondary-ip.yaml");
+    let list = "secondary_private_ips: [10.0.1.20, 10.0.1.21]";
+    let cases = [
+        (
+            "secondary_private_ips: [10.0.1.20, 10.0.1.255]",
+            "vpcs[0].enis[0].secondary_private_ips[1]",
+            "10.0.1.255 is reserved in subnet 10.0.1.0/24: aws keeps the first 4 and the last 1 \
+             addresses of every subnet (in 10.0.0.0/24: 10.0.0.0 to 10.0.0.3 and 10.0.0.255)",
+        ),
+        (
+            "secondary_private_ips: [10.0.2.20, 10.0.1.21]",
+            "vpcs[0].enis[0].secondary_private_ips[0]",
+            "10.0.2.20 is not inside subnet `a` (10.0.1.0/24)",
+        ),
+        (
+            "secondary_private_ips: [10.0.1.20, 10.0.1.10]",
+            "vpcs[0].enis[0].secondary_private_ips[1]",
+            "10.0.1.10 is the interface's primary address",
+        ),
+        (
+            "secondary_private_ips: [10.0.1.20, 10.0.1.20]",
+            "vpcs[0].enis[0].secondary_private_ips[1]",
+            "10.0.1.20 is given twice",
+        ),
+        (
+            "secondary_private_ips: [10.0.1.20, 10.0.1.x]",
+            "vpcs[0].enis[0].secondary_private_ips[1]",
+            "`10.0.1.x` is not an IPv4 address",
+        ),
+    ];
+    for (to, field, message) in cases {
+        let text = base.replacen(list, to, 1);
+        let e = error(&text);
+        assert_eq!(e.line, line_of(&text, to), "{e}");
+        assert_eq!((e.field.as_str(), e.message.as_str()), (field, message));
+    }
+    // Another interface cannot take a secondary IP as its own address.
+    let text = base.replacen("ip: 10.0.1.30", "ip: 10.0.1.21", 1);
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "ip: 10.0.1.21"));
+    assert_eq!(e.field, "vpcs[0].enis[1].ip");
+    assert_eq!(e.message, "10.0.1.21 is already used by another ENI");
+    // Traffic to an address nobody holds.
+    let text = base.replacen("to: 10.0.1.21,", "to: 10.0.1.99,", 1);
+    let e = error(&text);
+    assert_eq!(e.line, line_of(&text, "to: 10.0.1.99,"));
+    assert_eq!(e.field, "traffic[2].tcp.to");
+    assert!(
+        e.message
+            .starts_with("no interface, host or VPC service at 10.0.1.99 that client (eni-")
+            && e.message.ends_with(") reaches"),
+        "{e}"
+    );
+}

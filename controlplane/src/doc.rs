@@ -605,6 +605,13 @@ pub struct EniDoc {
     pub subnet: S<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<S<String>>,
+    /// Secondary private IPs: the interface's too (flowlogs.md §1.4).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_seq"
+    )]
+    pub secondary_private_ips: Vec<S<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eip: Option<S<String>>,
     #[serde(

@@ -15,7 +15,7 @@ use vpclab_sim::Direction;
 use vpclab_sim::addr::Ipv4Net;
 use vpclab_sim::flowlog::format::{AwsFormat, Format};
 use vpclab_sim::flowlog::{Filter, Scope};
-use vpclab_sim::packet::size;
+use vpclab_sim::packet::{Packet, size};
 use vpclab_sim::policy::sg::Remote;
 use vpclab_sim::policy::{PortRange, ProtoMatch, RuleAction, acl, sg};
 use vpclab_sim::profile::{Profile, Provider};
@@ -993,6 +993,9 @@ impl Loader {
     /// The endpoint `to` of traffic from `from`: an ENI or external host by name, else the
     /// VPC service of that name in `from`'s VPC (`dns`, `metadata`, `time-sync` on aws: the
     /// profile's `services`).
+    ///
+    /// Or an address (`to: 10.0.1.21`, an interface's secondary IP say): the endpoint holding
+    /// it as `from` reaches it, with the address to send to.
     fn target(
         &self,
         sim: &Simulation,
@@ -1000,11 +1003,28 @@ impl Loader {
         from: Endpoint,
         s: &S<String>,
         field: &str,
-    ) -> Result<Endpoint, ScenarioError> {
+    ) -> Result<(Endpoint, Option<Ipv4Addr>), ScenarioError> {
         if let Some(&e) = names.endpoints.get(&s.value) {
-            return Ok(e);
+            return Ok((e, None));
         }
-        sim.world.service_endpoint(from, &s.value).ok_or_else(|| {
+        if let Ok(ip) = s.value.parse::<Ipv4Addr>() {
+            return match sim.world.resolve(from, ip) {
+                Some(e) => Ok((e, Some(ip))),
+                None => Err(self.err(
+                    s.referenced,
+                    field,
+                    format!(
+                        "no interface, host or VPC service at {ip} that {} reaches",
+                        sim.world.endpoint_name(from)
+                    ),
+                )),
+            };
+        }
+        let found = sim
+            .world
+            .service_endpoint(from, &s.value)
+            .map(|e| (e, None));
+        found.ok_or_else(|| {
             let mut known: Vec<&str> = names.endpoints.keys().map(String::as_str).collect();
             if matches!(from, Endpoint::Eni(_)) {
                 known.extend(sim.world.profile.services.iter().map(|s| s.name));
@@ -1068,13 +1088,23 @@ impl Loader {
         };
         if let Some(p) = &d.ping {
             let from = self.endpoint(names, &p.from, &format!("{path}.ping.from"))?;
-            let to = self.target(sim, names, from, &p.to, &format!("{path}.ping.to"))?;
+            let (to, dst) = self.target(sim, names, from, &p.to, &format!("{path}.ping.to"))?;
             series(p.interval, p.count, "ping")?;
-            sim.ping(at, from, to, p.count, secs(p.interval), p.ident)
-                .map_err(bad)?;
+            match dst {
+                // An address given: the echo requests go to it.
+                Some(dst) => {
+                    let ident = p.ident.unwrap_or_else(|| sim.echo_ident());
+                    let first = Packet::echo_request(sim.world.address(from), dst, ident, 0);
+                    sim.repeat(at, from, first, p.count, secs(p.interval));
+                }
+                None => sim
+                    .ping(at, from, to, p.count, secs(p.interval), p.ident)
+                    .map_err(bad)?,
+            }
         } else if let Some(t) = &d.tcp {
             let client = self.endpoint(names, &t.from, &format!("{path}.tcp.from"))?;
-            let server = self.target(sim, names, client, &t.to, &format!("{path}.tcp.to"))?;
+            let (server, server_ip) =
+                self.target(sim, names, client, &t.to, &format!("{path}.tcp.to"))?;
             let close = match t.close.as_ref().map(|c| c.value.as_str()) {
                 None | Some("fin") => Close::Fin,
                 Some("rst") => Close::Rst,
@@ -1115,23 +1145,35 @@ impl Loader {
                 gap: secs(t.gap.unwrap_or(0.001).clamp(0.0, 3600.0)),
                 label: 0,
                 nat_port,
+                server_ip,
             };
             sim.tcp(at, spec).map_err(bad)?;
         } else if let Some(u) = &d.udp {
             let from = self.endpoint(names, &u.from, &format!("{path}.udp.from"))?;
-            let to = self.target(sim, names, from, &u.to, &format!("{path}.udp.to"))?;
+            let (to, dst) = self.target(sim, names, from, &u.to, &format!("{path}.udp.to"))?;
             series(u.interval, u.count, "udp")?;
-            sim.udp(
-                at,
-                from,
-                to,
-                u.sport,
-                u.port,
-                u.count,
-                secs(u.interval),
-                u.size.unwrap_or(size::UDP_REQUEST),
-            )
-            .map_err(bad)?;
+            let len = u.size.unwrap_or(size::UDP_REQUEST);
+            match dst {
+                // An address given: the requests go to it.
+                Some(dst) => {
+                    let sport = u.sport.unwrap_or_else(|| sim.ephemeral_port());
+                    let src = sim.world.address(from);
+                    let packet = Packet::udp(src, sport, dst, u.port, len);
+                    sim.repeat(at, from, packet, u.count, secs(u.interval));
+                }
+                None => sim
+                    .udp(
+                        at,
+                        from,
+                        to,
+                        u.sport,
+                        u.port,
+                        u.count,
+                        secs(u.interval),
+                        len,
+                    )
+                    .map_err(bad)?,
+            }
         } else if let Some(p) = &d.packet {
             series(p.interval, p.count, "packet")?;
             self.packet(sim, names, at, &format!("{path}.packet"), p)?;
@@ -1268,17 +1310,19 @@ impl Loader {
         let from = self.endpoint(names, &d.from, &format!("{path}.from"))?;
         let dst = match (&d.to, &d.dst) {
             (Some(to), None) => {
-                let to_ep = self.target(sim, names, from, to, &format!("{path}.to"))?;
-                sim.world.address_for(from, to_ep).ok_or_else(|| {
-                    self.err(
-                        to.referenced,
-                        format!("{path}.to"),
-                        format!(
-                            "`{}` has no address `{}` can reach (no elastic IP)",
-                            to.value, d.from.value
-                        ),
-                    )
-                })?
+                let (to_ep, given) = self.target(sim, names, from, to, &format!("{path}.to"))?;
+                given
+                    .or_else(|| sim.world.address_for(from, to_ep))
+                    .ok_or_else(|| {
+                        self.err(
+                            to.referenced,
+                            format!("{path}.to"),
+                            format!(
+                                "`{}` has no address `{}` can reach (no elastic IP)",
+                                to.value, d.from.value
+                            ),
+                        )
+                    })?
             }
             (None, Some(ip)) => self.ip(ip, &format!("{path}.dst"))?,
             _ => {

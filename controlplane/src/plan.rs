@@ -879,6 +879,13 @@ impl<'e, E: Executor> Planner<'e, E> {
                     "connection_tracking.udp",
                     udp,
                 );
+            for (k, a) in ed.secondary_private_ips.iter().enumerate() {
+                create = create.field(
+                    format!("network_interface.secondary_private_ips[{k}]"),
+                    format!("secondary_private_ips[{k}]"),
+                    a.referenced,
+                );
+            }
             let mut security_groups = Vec::new();
             for (k, g) in ed.security_groups.iter().enumerate() {
                 let field = format!("{epath}.security_groups[{k}]");
@@ -910,6 +917,11 @@ impl<'e, E: Executor> Planner<'e, E> {
                             udp_stream: udp_stream.map(|v| v.value),
                             udp: udp.map(|v| v.value),
                         }),
+                        secondary_private_ips: ed
+                            .secondary_private_ips
+                            .iter()
+                            .map(|a| a.value.clone())
+                            .collect(),
                         ..Default::default()
                     }),
                     network_interface_id: ed.id.clone().unwrap_or_default(),

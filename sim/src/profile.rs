@@ -425,6 +425,23 @@ pub struct Profile {
     /// Whether ENIs may have bandwidth limits, with flow logs capturing egress before the limit
     /// and ingress after it: tencent, whose seed documents it (seed 004, D20).
     pub eni_bandwidth_limits: bool,
+    /// How many secondary private IPs an interface may have (`docs/decisions/secondary-ips.md`).
+    pub secondary_ips_per_eni: usize,
+    /// What a record's `srcaddr`/`dstaddr` show on the interface's side when the packet
+    /// carries one of its secondary IPs.
+    pub secondary_ip_logged_as: LoggedAddress,
+}
+
+/// The address a flow-log record shows on the capturing interface's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoggedAddress {
+    /// The interface's primary private IP, whatever the packet carries: aws, whose
+    /// `pkt-srcaddr`/`pkt-dstaddr` give the packet's own (flowlogs.md §1.4).
+    Primary,
+    /// The packet's own address: huawei, alibaba and tencent, whose field tables say "the
+    /// source IP address" and have no `pkt-*` fields (flowlogs.md §3.1, §3.2, §3.4;
+    /// `docs/decisions/secondary-ips.md`).
+    Packet,
 }
 
 /// A cloud's Cloud Connect Network: its flow logs' windows (D11) and its IDs' prefixes.
@@ -592,6 +609,11 @@ impl Profile {
                 window_capacity: 10_000,
                 ccn: None,
                 eni_bandwidth_limits: false,
+                // 50 private IPv4s per interface on the largest instance types, the primary
+                // included ("IP addresses per network interface per instance type", EC2 User
+                // Guide): vpclab models no per-type figure (docs/decisions/secondary-ips.md).
+                secondary_ips_per_eni: 49,
+                secondary_ip_logged_as: LoggedAddress::Primary,
             },
             Provider::Alibaba => Profile {
                 provider,
@@ -645,6 +667,9 @@ impl Profile {
                     attachment_prefix: Some("tr-attach"),
                 }),
                 eni_bandwidth_limits: false,
+                // No documented figure in the references: aws's bound (the decision note).
+                secondary_ips_per_eni: 49,
+                secondary_ip_logged_as: LoggedAddress::Packet,
             },
             Provider::Huawei => Profile {
                 provider,
@@ -696,6 +721,9 @@ impl Profile {
                 window_capacity: 400_000,
                 ccn: None,
                 eni_bandwidth_limits: false,
+                // No documented figure in the references: aws's bound (the decision note).
+                secondary_ips_per_eni: 49,
+                secondary_ip_logged_as: LoggedAddress::Packet,
             },
             Provider::Tencent => Profile {
                 provider,
@@ -737,6 +765,9 @@ impl Profile {
                     attachment_prefix: None,
                 }),
                 eni_bandwidth_limits: true,
+                // No documented figure in the references: aws's bound (the decision note).
+                secondary_ips_per_eni: 49,
+                secondary_ip_logged_as: LoggedAddress::Packet,
             },
         }
     }

@@ -72,6 +72,11 @@ pub struct TcpSession {
     /// `None` or taken; see `World::pin_nat_port`).
     #[serde(default)]
     pub nat_port: Option<u16>,
+    /// The address the client reaches the server at, when not the one
+    /// [`World::address_for`] gives: one of the server's secondary private IPs, say. The
+    /// server answers from it when it is one of its own private addresses.
+    #[serde(default)]
+    pub server_ip: Option<std::net::Ipv4Addr>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -421,11 +426,22 @@ impl Simulation {
 
     /// Starts a TCP session at `at`.
     pub fn tcp(&mut self, at: Time, spec: TcpSession) -> Result<(), String> {
-        if self.world.address_for(spec.client, spec.server).is_none() {
-            return Err(format!(
-                "{} has no reachable address",
-                self.world.endpoint_name(spec.server)
-            ));
+        match spec.server_ip {
+            Some(ip) if self.world.resolve(spec.client, ip) != Some(spec.server) => {
+                return Err(format!(
+                    "{ip} is not an address of {} that {} reaches",
+                    self.world.endpoint_name(spec.server),
+                    self.world.endpoint_name(spec.client)
+                ));
+            }
+            Some(_) => {}
+            None if self.world.address_for(spec.client, spec.server).is_none() => {
+                return Err(format!(
+                    "{} has no reachable address",
+                    self.world.endpoint_name(spec.server)
+                ));
+            }
+            None => {}
         }
         use Side::{Client, Server};
         const ACK: u8 = TcpFlags::ACK;
@@ -697,8 +713,10 @@ impl Simulation {
             Side::Server => (spec.server, spec.client, spec.dport, spec.sport),
         };
         // The server answers whom it saw: behind a NAT gateway, the gateway's address and port.
-        let (dst, dport) = match (step.side, sess.peer) {
-            (Side::Server, Some(peer)) => peer,
+        let server_ip = sess.spec.server_ip;
+        let (dst, dport) = match (step.side, sess.peer, server_ip) {
+            (Side::Server, Some(peer), _) => peer,
+            (Side::Client, _, Some(ip)) => (ip, dport),
             _ => match self.world.address_for(from, to) {
                 Some(dst) => (dst, dport),
                 None => {
@@ -740,7 +758,11 @@ impl Simulation {
         sess.next += 1;
         let finished = sess.next == sess.plan.len();
         self.pending -= 1;
-        let src = self.world.address(from);
+        // The server answers from the address the client reached, if it is one of its own.
+        let src = match (step.side, server_ip, spec.server) {
+            (Side::Server, Some(ip), Endpoint::Eni(e)) if self.world.holds_private_ip(e, ip) => ip,
+            _ => self.world.address(from),
+        };
         let mut p = Packet::tcp(src, sport, dst, dport, flags, len);
         if let L4::Tcp {
             seq: s0, ack: a0, ..
@@ -819,6 +841,7 @@ impl Simulation {
                     gap,
                     label,
                     nat_port: None,
+                    server_ip: None,
                 },
             ),
             Some(Emit::Udp {
@@ -1021,6 +1044,7 @@ mod tests {
                 gap: Span::from_millis(1),
                 label: 0,
                 nat_port: None,
+                server_ip: None,
             };
             sim.tcp(t0, spec).unwrap();
         };
@@ -1060,6 +1084,7 @@ mod tests {
                 gap: Span::from_millis(1),
                 label: 0,
                 nat_port: None,
+                server_ip: None,
             };
             sim.tcp(t0, spec).unwrap();
         }

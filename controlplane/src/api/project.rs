@@ -557,6 +557,12 @@ impl Project {
                 let eip = (!e.elastic_ip.is_empty())
                     .then(|| ipv4(&e.elastic_ip, "network_interface.elastic_ip"))
                     .transpose()?;
+                let secondary_ips = e
+                    .secondary_private_ips
+                    .iter()
+                    .enumerate()
+                    .map(|(i, a)| ipv4(a, &format!("network_interface.secondary_private_ips[{i}]")))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let groups =
                     self.groups(&e.security_groups, "network_interface.security_groups")?;
                 let host = host(
@@ -570,6 +576,7 @@ impl Project {
                     id,
                     subnet,
                     ip,
+                    secondary_ips,
                     eip,
                     security_groups: groups,
                     instance_id: (!e.instance_id.is_empty()).then(|| e.instance_id.clone()),
@@ -2482,6 +2489,7 @@ impl Project {
                     gap: span(&t.gap, Span::from_millis(1), "tcp.gap")?,
                     label: 0,
                     nat_port,
+                    server_ip: None,
                 };
                 if self.sim.world.address_for(client, server).is_none() {
                     return Err(ApiError::invalid(

@@ -129,6 +129,7 @@ pub fn network_interface(p: &Project, i: u32) -> pb::NetworkInterface {
                 udp: e.connection_tracking.udp,
             },
         ),
+        secondary_private_ips: e.secondary_ips.iter().map(|a| a.to_string()).collect(),
     }
 }
 

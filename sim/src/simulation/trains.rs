@@ -404,6 +404,7 @@ mod tests {
             gap: Span::from_millis(10),
             label: 0,
             nat_port: None,
+            server_ip: None,
         }
     }
 

@@ -8,7 +8,7 @@ use crate::conntrack::{self, Zone};
 use crate::flowlog::collect::{Observation, Partial};
 use crate::flowlog::{Record, Scope, TrafficPath};
 use crate::packet::{FiveTuple, L4, Packet};
-use crate::profile::IcmpPorts;
+use crate::profile::{IcmpPorts, LoggedAddress};
 use crate::time::Time;
 use crate::verdict::Decision;
 use crate::{Action, Direction};
@@ -98,6 +98,9 @@ impl World {
         if let Some(h) = tracked
             && action == Action::Accept
             && matches!(pkt.l4, L4::Tcp { .. } | L4::Udp { .. })
+            // A partial logs the connection's addresses as the packet's: not for an interface
+            // whose records may show its primary instead of a secondary IP (§1.4).
+            && self.enis[eni as usize].secondary_ips.is_empty()
             && first <= u16::MAX as u32
             && self.flow_logs[first as usize]
                 .collector
@@ -142,11 +145,19 @@ impl World {
         // when the packet carries another (a NAT gateway's or router's interface forwarding
         // others' packets): the packet's own addresses go to pkt-srcaddr/pkt-dstaddr
         // (flowlogs.md §1.4).
+        // A secondary IP of the interface: the primary on aws (§1.4), the packet's own where
+        // the profile says the records show it (`Profile::secondary_ip_logged_as`).
         let mut tuple = self.logged_tuple(pkt);
-        let own = self.enis[eni as usize].ip;
-        match direction {
-            Direction::Egress => tuple.src = own,
-            Direction::Ingress => tuple.dst = own,
+        let e = &self.enis[eni as usize];
+        let side = match direction {
+            Direction::Egress => &mut tuple.src,
+            Direction::Ingress => &mut tuple.dst,
+        };
+        let packet_own = self.profile.secondary_ip_logged_as == LoggedAddress::Packet
+            && !e.secondary_ips.is_empty()
+            && e.secondary_ips.contains(side);
+        if !packet_own {
+            *side = e.ip;
         }
         let o = Observation {
             at: now,

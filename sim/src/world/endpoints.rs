@@ -21,6 +21,8 @@ pub struct EniSpec {
     pub id: Option<String>,
     pub subnet: u32,
     pub ip: Option<Ipv4Addr>,
+    /// Secondary private IPs (errors name `secondary_private_ips[i]`).
+    pub secondary_ips: Vec<Ipv4Addr>,
     pub eip: Option<Ipv4Addr>,
     pub security_groups: Vec<u32>,
     pub instance_id: Option<String>,
@@ -44,12 +46,19 @@ impl World {
             ));
         }
         self.check_id(Kind::Eni, spec.id.as_deref())?;
+        self.check_secondary_ips(&s, &spec.secondary_ips)?;
         let ip = match spec.ip {
             Some(ip) => {
                 self.check_private_ip(&s, ip)?;
+                if let Some(i) = spec.secondary_ips.iter().position(|&x| x == ip) {
+                    return Err(ModelError::invalid(
+                        format!("secondary_private_ips[{i}]"),
+                        format!("{ip} is the interface's primary address"),
+                    ));
+                }
                 ip
             }
-            None => self.next_free_ip(&s).ok_or_else(|| {
+            None => self.next_free_ip(&s, &spec.secondary_ips).ok_or_else(|| {
                 ModelError::precondition(
                     "subnet",
                     format!("subnet `{}` has no free address", s.name),
@@ -98,6 +107,7 @@ impl World {
             subnet: spec.subnet,
             vpc: s.vpc,
             ip,
+            secondary_ips: spec.secondary_ips,
             eip: spec.eip,
             security_groups: groups,
             instance_id,
@@ -115,6 +125,9 @@ impl World {
             node,
         });
         self.private_ips.insert(ip_key(s.vpc, ip), e);
+        for &x in &self.enis[e as usize].secondary_ips {
+            self.private_ips.insert(ip_key(s.vpc, x), e);
+        }
         if let Some(eip) = spec.eip {
             self.public_ips.insert(eip, Endpoint::Eni(e));
         }
@@ -214,12 +227,47 @@ impl World {
         Ok(())
     }
 
-    /// The lowest address of the subnet no live ENI holds (deleted ENIs release theirs).
-    fn next_free_ip(&self, s: &Subnet) -> Option<Ipv4Addr> {
+    /// An interface's secondary private IPs (AWS `AssignPrivateIpAddresses`; flowlogs.md
+    /// §1.4): each an address of its subnet that the cloud does not reserve and no interface
+    /// holds, none twice, at most the profile's number (`docs/decisions/secondary-ips.md`).
+    /// Errors name `secondary_private_ips[i]`.
+    fn check_secondary_ips(&self, s: &Subnet, ips: &[Ipv4Addr]) -> Result<(), ModelError> {
+        let limit = self.profile.secondary_ips_per_eni;
+        if ips.len() > limit {
+            return Err(ModelError::invalid(
+                format!("secondary_private_ips[{limit}]"),
+                format!(
+                    "an interface has at most {limit} secondary private IPs on {}",
+                    self.profile.provider
+                ),
+            ));
+        }
+        for (i, &ip) in ips.iter().enumerate() {
+            let field = format!("secondary_private_ips[{i}]");
+            if ips[..i].contains(&ip) {
+                return Err(ModelError::invalid(field, format!("{ip} is given twice")));
+            }
+            self.check_private_ip(s, ip).map_err(|mut e| {
+                e.field = field;
+                e
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The lowest address of the subnet no live ENI holds (deleted ENIs release theirs) and
+    /// that is not `taken`.
+    fn next_free_ip(&self, s: &Subnet, taken: &[Ipv4Addr]) -> Option<Ipv4Addr> {
         self.profile
             .addressing
             .usable(s.cidr)
-            .find(|ip| !self.private_ips.contains_key(&ip_key(s.vpc, *ip)))
+            .find(|ip| !taken.contains(ip) && !self.private_ips.contains_key(&ip_key(s.vpc, *ip)))
+    }
+
+    /// Is `ip` one of interface `e`'s private addresses, primary or secondary?
+    pub fn holds_private_ip(&self, e: u32, ip: Ipv4Addr) -> bool {
+        let eni = &self.enis[e as usize];
+        eni.ip == ip || eni.secondary_ips.contains(&ip)
     }
 
     /// Gives a network interface an elastic IP, replaces it, or (`None`) releases it; checked
@@ -295,10 +343,15 @@ impl World {
         if !deps.is_empty() {
             return Err(in_use(format!("network interface `{}`", eni.name), deps));
         }
-        let (vpc, ip, eip, node) = (eni.vpc, eni.ip, eni.eip, eni.node);
+        let (vpc, eip, node) = (eni.vpc, eni.eip, eni.node);
+        let ips: Vec<Ipv4Addr> = std::iter::once(eni.ip)
+            .chain(eni.secondary_ips.iter().copied())
+            .collect();
         self.advance(now);
-        if self.private_ips.get(&ip_key(vpc, ip)) == Some(&e) {
-            self.private_ips.remove(&ip_key(vpc, ip));
+        for ip in ips {
+            if self.private_ips.get(&ip_key(vpc, ip)) == Some(&e) {
+                self.private_ips.remove(&ip_key(vpc, ip));
+            }
         }
         if let Some(eip) = eip
             && self.public_ips.get(&eip) == Some(&Endpoint::Eni(e))

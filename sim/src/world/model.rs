@@ -330,7 +330,14 @@ pub struct Eni {
     pub name: String,
     pub subnet: u32,
     pub vpc: u32,
+    /// Its primary private IPv4: what aws records show in `srcaddr`/`dstaddr`, whatever the
+    /// packet's address (flowlogs.md §1.4).
     pub ip: Ipv4Addr,
+    /// Secondary private IPv4s, in the order given: packets to and from them are the
+    /// interface's, past its groups and its subnet's ACL like the primary's
+    /// (`World::create_eni`; flowlogs.md §1.4).
+    #[serde(default)]
+    pub secondary_ips: Vec<Ipv4Addr>,
     pub eip: Option<Ipv4Addr>,
     pub security_groups: Vec<u32>,
     pub instance_id: Option<String>,

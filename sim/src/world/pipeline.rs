@@ -259,7 +259,10 @@ impl World {
                         self.through_router(now, att, &az, pkt, out);
                     }
                     Target::InternetGateway(g) => {
-                        let Some(eip) = self.enis[a as usize].eip else {
+                        // The elastic IP maps to the primary private IP: a secondary IP has
+                        // no public address of its own here.
+                        let e = &self.enis[a as usize];
+                        let Some(eip) = e.eip.filter(|_| pkt.src == e.ip) else {
                             out.fate = Fate::Dropped(Drop::NoPublicIp);
                             return;
                         };

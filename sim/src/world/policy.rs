@@ -382,8 +382,12 @@ impl World {
         // The members' addresses of every group, walked once (not once per rule per ENI).
         let mut members: Map<u32, Vec<Ipv4Net>> = map();
         for (_, e) in live(&self.enis) {
+            // A group's members are its interfaces' private addresses, secondary ones
+            // included ("based on the private IP addresses of the instances", policy.md §1.1).
             for &g in &e.security_groups {
-                members.entry(g).or_default().push(Ipv4Net::host(e.ip));
+                let m = members.entry(g).or_default();
+                m.push(Ipv4Net::host(e.ip));
+                m.extend(e.secondary_ips.iter().map(|&x| Ipv4Net::host(x)));
             }
         }
         // ENIs with the same groups in the same order get the same rules: each distinct list

@@ -10,6 +10,7 @@ use crate::flowlog::format::{AwsFormat, Format, render};
 use crate::flowlog::{Filter, Scope};
 use crate::host::Host;
 use crate::packet::{Packet, TcpFlags};
+use crate::policy::sg::Remote;
 use crate::policy::{PortRange, ProtoMatch, RuleAction, acl, sg};
 use crate::profile::{Profile, Provider};
 use crate::simulation::Simulation;
@@ -392,6 +393,7 @@ fn vpc_services_answer_unfiltered_and_unlogged_both_ways() {
             gap: Span::from_millis(1),
             label: 0,
             nat_port: None,
+            server_ip: None,
         },
     )
     .unwrap();
@@ -500,6 +502,7 @@ fn huawei_metadata_answers_and_tencent_has_no_services() {
             gap: Span::from_millis(1),
             label: 0,
             nat_port: None,
+            server_ip: None,
         },
     )
     .unwrap();
@@ -515,4 +518,128 @@ fn huawei_metadata_answers_and_tencent_has_no_services() {
             .service_endpoint(Endpoint::Eni(eni), "metadata")
             .is_none()
     );
+}
+
+/// Secondary IPs are the interface's addresses: found by address, skipped when its primary is
+/// picked, released with it; and the elastic IP maps the primary only, so a packet from a
+/// secondary IP finds no public address at the internet gateway.
+#[test]
+fn secondary_ips_are_held_released_and_not_translated() {
+    let (mut sim, eni) = ping_world(Provider::Aws);
+    let t = Time::from_secs(1432917001);
+    let w = &mut sim.world;
+    let subnet = w.enis[eni as usize].subnet;
+    let secondary: std::net::Ipv4Addr = "172.31.16.4".parse().unwrap();
+    let multi = w
+        .create_eni(
+            t,
+            EniSpec {
+                name: "multi".into(),
+                subnet,
+                secondary_ips: vec![secondary],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    // 172.31.16.4 is the first address aws leaves free: taken, so the primary is the next.
+    assert_eq!(w.enis[multi as usize].ip.to_string(), "172.31.16.5");
+    assert_eq!(
+        w.resolve(Endpoint::Eni(eni), secondary),
+        Some(Endpoint::Eni(multi))
+    );
+    w.delete_eni(multi, t).unwrap();
+    assert_eq!(w.resolve(Endpoint::Eni(eni), secondary), None);
+
+    // The instance (elastic IP 198.51.100.7 on 172.31.16.139) with a secondary IP: only its
+    // primary reaches the internet.
+    let (mut sim, _) = ping_world(Provider::Aws);
+    let w = &mut sim.world;
+    // The subnet's ACL lets everything out, so only the gateway can stop the packets.
+    let acl = w.subnets[subnet as usize].acl.unwrap();
+    w.set_acl_entries(
+        acl,
+        vec![
+            acl::Entry::allow_all(100, Direction::Ingress),
+            acl::Entry::allow_all(100, Direction::Egress),
+        ],
+    )
+    .unwrap();
+    let other = w
+        .create_eni(
+            t,
+            EniSpec {
+                name: "other".into(),
+                subnet,
+                ip: Some("172.31.16.140".parse().unwrap()),
+                secondary_ips: vec!["172.31.16.141".parse().unwrap()],
+                eip: Some("198.51.100.8".parse().unwrap()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let home = "203.0.113.12".parse().unwrap();
+    let from_secondary = Packet::echo_request("172.31.16.141".parse().unwrap(), home, 1, 0);
+    let out = w.send(t, Endpoint::Eni(other), from_secondary);
+    assert!(
+        matches!(out.fate, Fate::Dropped(Drop::NoPublicIp)),
+        "{:?}",
+        out.fate
+    );
+    let from_primary = Packet::echo_request("172.31.16.140".parse().unwrap(), home, 1, 0);
+    let out = w.send(t, Endpoint::Eni(other), from_primary);
+    assert!(out.delivered().is_some(), "{:?}", out.fate);
+}
+
+/// A rule naming a group covers its members' secondary private IPs too: traffic is allowed
+/// "based on the private IP addresses of the instances" in the group (policy.md §1.1).
+#[test]
+fn a_group_rule_covers_its_members_secondary_ips() {
+    let mut w = World::new(Config::new(Profile::of(Provider::Aws)));
+    let t = Time::from_secs(1_700_000_000);
+    let vpc = w.create_vpc("vpc", None, net("10.0.0.0/16")).unwrap();
+    let subnet = w
+        .create_subnet("a", None, vpc, net("10.0.1.0/24"), None)
+        .unwrap();
+    let clients = w
+        .create_security_group(
+            "clients",
+            None,
+            vpc,
+            vec![sg::Rule::allow_all(Direction::Egress)],
+        )
+        .unwrap();
+    let servers = w
+        .create_security_group(
+            "servers",
+            None,
+            vpc,
+            vec![sg::Rule {
+                remote: Remote::Group(clients),
+                ..sg::Rule::allow_all(Direction::Ingress)
+            }],
+        )
+        .unwrap();
+    let eni = |w: &mut World, name: &str, ip: &str, secondary: &[&str], g: u32| {
+        let spec = EniSpec {
+            name: name.into(),
+            subnet,
+            ip: Some(ip.parse().unwrap()),
+            secondary_ips: secondary.iter().map(|a| a.parse().unwrap()).collect(),
+            security_groups: vec![g],
+            ..Default::default()
+        };
+        w.create_eni(t, spec).unwrap()
+    };
+    let client = eni(&mut w, "client", "10.0.1.10", &["10.0.1.11"], clients);
+    eni(&mut w, "server", "10.0.1.20", &[], servers);
+    let stranger = eni(&mut w, "stranger", "10.0.1.30", &[], clients);
+    let syn = |src: &str, sport| {
+        let dst = "10.0.1.20".parse().unwrap();
+        Packet::tcp(src.parse().unwrap(), sport, dst, 443, TcpFlags::SYN, 60)
+    };
+    let out = w.send(t, Endpoint::Eni(client), syn("10.0.1.11", 40000));
+    assert!(out.delivered().is_some(), "{:?}", out.fate);
+    // An address no member holds is not covered (the stranger spoofs one).
+    let out = w.send(t, Endpoint::Eni(stranger), syn("10.0.1.12", 40001));
+    assert!(out.delivered().is_none(), "{:?}", out.fate);
 }
