@@ -264,6 +264,9 @@ pub struct Packet {
     /// Fragment offset in 8-byte units; non-zero means the L4 header is not in this packet.
     pub frag_offset: u16,
     pub more_fragments: bool,
+    /// The don't-fragment flag: set on TCP, as Linux sets it (path MTU discovery, RFC 1191).
+    #[serde(default)]
+    pub dont_fragment: bool,
     pub l4: L4,
 }
 
@@ -389,6 +392,7 @@ impl Packet {
             ip_id: 0,
             frag_offset: 0,
             more_fragments: false,
+            dont_fragment: false,
             l4,
         }
     }
@@ -401,18 +405,22 @@ impl Packet {
         flags: u8,
         len: u16,
     ) -> Packet {
-        Self::base(
-            src,
-            dst,
-            len,
-            L4::Tcp {
-                sport,
-                dport,
-                flags: TcpFlags(flags),
-                seq: 0,
-                ack: 0,
-            },
-        )
+        // Linux sends TCP with DF (it discovers the path MTU; RFC 1191, `ip(7)` IP_MTU_DISCOVER).
+        Packet {
+            dont_fragment: true,
+            ..Self::base(
+                src,
+                dst,
+                len,
+                L4::Tcp {
+                    sport,
+                    dport,
+                    flags: TcpFlags(flags),
+                    seq: 0,
+                    ack: 0,
+                },
+            )
+        }
     }
 
     pub fn udp(src: Ipv4Addr, sport: u16, dst: Ipv4Addr, dport: u16, len: u16) -> Packet {

@@ -28,6 +28,7 @@ use crate::time::{Span, Time};
 use crate::workload::{Emit, Process};
 use crate::world::{Endpoint, ModelError, Outcome, Trace, World};
 
+mod streams;
 mod trains;
 
 /// A change to policy at a point in the script.
@@ -228,6 +229,8 @@ pub struct Simulation {
     /// Policy changes applied so far (a trace taken before one is stale).
     #[serde(skip)]
     changes_applied: u64,
+    /// Sequence numbers of TCP segments sent outside sessions (`streams`).
+    streams: streams::Streams,
 }
 
 impl Simulation {
@@ -253,6 +256,7 @@ impl Simulation {
             train_keys: trains::Keys::default(),
             horizon: start,
             changes_applied: 0,
+            streams: streams::Streams::new(seed),
         }
     }
 
@@ -624,8 +628,12 @@ impl Simulation {
     }
 
     /// Sends one packet; with `auto_reply` the receiving host answers on its own.
-    fn send(&mut self, from: Endpoint, packet: Packet, auto_reply: bool, label: u32) {
+    fn send(&mut self, from: Endpoint, mut packet: Packet, auto_reply: bool, label: u32) {
+        self.streams.number(from, &mut packet);
         let out = self.transmit(from, packet, label);
+        if let Some((to, seen)) = out.delivered() {
+            self.streams.delivered(from, &packet, to, &seen);
+        }
         if auto_reply
             && let Some((to, delivered)) = out.delivered()
             && let Some(reply) = self.world.host(to).respond(&delivered)

@@ -13,6 +13,11 @@
 //! up* to the smallest valid size instead ([`min_len`]); the simulator's own packets never
 //! need this, but any `Packet` value must encode without panicking.
 //!
+//! Header fields come from the packet: the IPv4 identification each sending host numbers
+//! (`World::send_labelled`), DF (set on TCP, as Linux sets it), TTL, and the TCP sequence and
+//! acknowledgement numbers (a session's own, or `Simulation`'s `streams` for segments sent
+//! one by one).
+//!
 //! What it does not do:
 //! - no link layer: no Ethernet, no MACs (captures use LINKTYPE_RAW, bare IPv4);
 //! - no IPv6, no IPv4 options;
@@ -119,6 +124,18 @@ pub fn min_len(p: &Packet) -> usize {
         }
 }
 
+/// The payload bytes of TCP segment `p` as [`encode`] writes it (what its sequence number
+/// advances by): its length after the IPv4 and TCP headers. 0 for anything else.
+pub fn tcp_payload_len(p: &Packet) -> usize {
+    match p.l4 {
+        L4::Tcp { flags, .. } if !p.is_later_fragment() => {
+            let room = usize::from(p.len).max(min_len(p)) - IP_HEADER;
+            room - tcp_header_len(flags, room)
+        }
+        _ => 0,
+    }
+}
+
 /// Writes the 20-byte IPv4 header of a `total_len`-byte datagram.
 fn write_ipv4_header(header: &mut [u8], p: &Packet, total_len: usize) {
     let mut ip = MutableIpv4Packet::new(header).expect("20 bytes hold an IPv4 header");
@@ -127,11 +144,14 @@ fn write_ipv4_header(header: &mut [u8], p: &Packet, total_len: usize) {
     // Always fits: it is the larger of `p.len` and `min_len` (at most 56).
     ip.set_total_length(u16::try_from(total_len).unwrap_or(u16::MAX));
     ip.set_identification(p.ip_id);
-    ip.set_flags(if p.more_fragments {
-        Ipv4Flags::MoreFragments
-    } else {
-        0
-    });
+    let mut flags = 0;
+    if p.more_fragments {
+        flags |= Ipv4Flags::MoreFragments;
+    }
+    if p.dont_fragment {
+        flags |= Ipv4Flags::DontFragment;
+    }
+    ip.set_flags(flags);
     ip.set_fragment_offset(p.frag_offset.min(MAX_FRAG_OFFSET));
     ip.set_ttl(p.ttl);
     ip.set_next_level_protocol(IpNextHeaderProtocol(p.protocol()));
@@ -329,7 +349,14 @@ mod tests {
         assert_eq!(usize::from(ip.get_total_length()), bytes.len());
         assert_eq!(ip.get_ttl(), p.ttl);
         assert_eq!(ip.get_identification(), p.ip_id);
-        assert_eq!(ip.get_flags() == Ipv4Flags::MoreFragments, p.more_fragments);
+        assert_eq!(
+            ip.get_flags() & Ipv4Flags::MoreFragments != 0,
+            p.more_fragments
+        );
+        assert_eq!(
+            ip.get_flags() & Ipv4Flags::DontFragment != 0,
+            p.dont_fragment
+        );
         assert_eq!(ip.get_next_level_protocol().0, p.protocol());
         assert_eq!((ip.get_source(), ip.get_destination()), (p.src, p.dst));
         assert_eq!(

@@ -608,6 +608,9 @@ pub struct World {
     /// pinned port, [`World::pin_nat_port`]); set and cleared around one send.
     #[serde(skip)]
     pub(super) nat_pin: Option<u16>,
+    /// The IPv4 identification each sending endpoint put on its last datagram
+    /// ([`World::send_labelled`] numbers them); saved, so a restored world counts on.
+    pub(super) ip_ids: BTreeMap<Endpoint, u16>,
 }
 
 impl World {
@@ -657,6 +660,7 @@ impl World {
             ids: Default::default(),
             trace: Trace::default(),
             nat_pin: None,
+            ip_ids: BTreeMap::new(),
         }
     }
 

@@ -36,6 +36,20 @@ use crate::{Action, Direction};
 /// How many packets ahead [`World::send_batch`] asks for a packet's memory.
 const SEND_AHEAD: usize = 16;
 
+/// The number a host's IPv4 identification counter starts from (it is incremented before
+/// its first datagram): splitmix64's finalizer over the world's seed and the endpoint.
+fn first_ip_id(seed: u64, from: Endpoint) -> u16 {
+    let (kind, a, b) = match from {
+        Endpoint::Eni(i) => (1u64, i, 0),
+        Endpoint::External(i) => (2, i, 0),
+        Endpoint::Service { vpc, service } => (3, vpc, service),
+    };
+    let mut z = seed ^ 0x6970_2d69_6473 ^ (kind << 62) ^ (u64::from(a) << 24) ^ u64::from(b);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    (z ^ (z >> 31)) as u16
+}
+
 impl World {
     /// Sends a packet from an endpoint through the network. The packet's source address must
     /// be the endpoint's own (the scenario layer fills it in).
@@ -57,6 +71,8 @@ impl World {
             self.advance(now);
         }
         self.packets += 1;
+        let mut packet = packet;
+        packet.ip_id = self.next_ip_id(from, packet.is_later_fragment(), 1);
         let mut out = Outcome {
             id: self.packets,
             at: now,
@@ -75,6 +91,24 @@ impl World {
         // Filled in place: the outcome is built where it is returned, not copied there.
         self.pipeline(now, from, packet, &mut out);
         out
+    }
+
+    /// The IPv4 identification of the next datagram `from` sends, `n` datagrams on (1: the
+    /// next one), counting them. Each sending host keeps one counter, as Linux does for a
+    /// socket's datagrams (`ip_select_ident`); it starts at a value drawn from the world's
+    /// seed and the endpoint, so hosts differ and the same script numbers alike. A later
+    /// fragment (non-zero offset) belongs to the datagram its host began last, so it keeps
+    /// that datagram's number and counts nothing.
+    pub(super) fn next_ip_id(&mut self, from: Endpoint, later_fragment: bool, n: u64) -> u16 {
+        let seed = self.seed;
+        let id = self
+            .ip_ids
+            .entry(from)
+            .or_insert_with(|| first_ip_id(seed, from));
+        if !later_fragment {
+            *id = id.wrapping_add(n as u16);
+        }
+        *id
     }
 
     /// Sends packets one after the other, each at its own time, exactly as [`World::send`]

@@ -29,6 +29,8 @@ pub struct Trace {
     expires: Option<Time>,
     /// Flow-log entries that counted it: (flow log, slot, bytes, TCP flags).
     slots: Vec<(u32, u32, u16, crate::packet::TcpFlags)>,
+    /// The endpoint that sent it: the train's packets use up its IPv4 identifications.
+    sender: Option<crate::world::Endpoint>,
 }
 
 impl Trace {
@@ -67,6 +69,7 @@ impl World {
         let out = self.send_labelled(now, from, packet, label);
         let mut trace = std::mem::take(&mut self.trace);
         trace.on = false;
+        trace.sender = Some(from);
         if out.nat.is_some()
             || out.router.is_some()
             || out.peer_router.is_some()
@@ -101,6 +104,10 @@ impl World {
             self.flow_logs[f as usize]
                 .collector
                 .count_again(slot, n, bytes, flags, label, last);
+        }
+        // A train is of whole segments (a TCP session's): each takes its sender's next number.
+        if let Some(from) = trace.sender {
+            self.next_ip_id(from, false, n);
         }
         self.packets += n;
     }
