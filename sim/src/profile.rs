@@ -94,6 +94,19 @@ pub enum RuleChange {
     CutIfDenied,
 }
 
+/// What becomes of the routes to a target (a NAT gateway, a router attachment) when the target
+/// is deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrphanRoutes {
+    /// The routes stay, as blackholes: a packet that matches one is dropped, and the router
+    /// does not fall back to a shorter route (policy.md §6.1, §6.3).
+    Blackhole,
+    /// The routes go with the target.
+    Removed,
+    /// The deletion is refused while routes name the target: remove them first.
+    Refused,
+}
+
 /// How ICMP appears in a flow log's 5-tuple (D10, D14).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IcmpPorts {
@@ -373,6 +386,15 @@ pub struct Profile {
     /// Whether ENIs may have bandwidth limits, with flow logs capturing egress before the limit
     /// and ingress after it: tencent, whose seed documents it (seed 004, D20).
     pub eni_bandwidth_limits: bool,
+    /// VPC routes to a deleted NAT gateway: aws keeps them as blackholes ("the specified NAT
+    /// instance has been terminated": policy.md §6.1, AWS-ROUTE-API); the other clouds
+    /// document nothing, and vpclab refuses the deletion while routes name the gateway.
+    pub nat_deleted_routes: OrphanRoutes,
+    /// Static router routes to a deleted attachment: huawei's "next hop of its related static
+    /// routes will be Blackhole" (policy.md §3.2, HW-ER `deleting_a_vpc_attachment`); the
+    /// other clouds document nothing in reference/ and vpclab removes them with the attachment
+    /// (issue 11 item 6).
+    pub attachment_deleted_routes: OrphanRoutes,
 }
 
 /// A cloud's Cloud Connect Network: its flow logs' windows (D11) and its IDs' prefixes.
@@ -472,6 +494,8 @@ impl Profile {
                 window_capacity: 10_000,
                 ccn: None,
                 eni_bandwidth_limits: false,
+                nat_deleted_routes: OrphanRoutes::Blackhole,
+                attachment_deleted_routes: OrphanRoutes::Removed,
             },
             Provider::Alibaba => Profile {
                 provider,
@@ -524,6 +548,8 @@ impl Profile {
                     attachment_prefix: Some("tr-attach"),
                 }),
                 eni_bandwidth_limits: false,
+                nat_deleted_routes: OrphanRoutes::Refused,
+                attachment_deleted_routes: OrphanRoutes::Removed,
             },
             Provider::Huawei => Profile {
                 provider,
@@ -574,6 +600,8 @@ impl Profile {
                 window_capacity: 400_000,
                 ccn: None,
                 eni_bandwidth_limits: false,
+                nat_deleted_routes: OrphanRoutes::Refused,
+                attachment_deleted_routes: OrphanRoutes::Blackhole,
             },
             Provider::Tencent => Profile {
                 provider,
@@ -614,6 +642,8 @@ impl Profile {
                     attachment_prefix: None,
                 }),
                 eni_bandwidth_limits: true,
+                nat_deleted_routes: OrphanRoutes::Refused,
+                attachment_deleted_routes: OrphanRoutes::Removed,
             },
         }
     }

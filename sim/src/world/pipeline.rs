@@ -243,7 +243,16 @@ impl World {
                     return;
                 };
                 match hit.target {
+                    // A route to a deleted NAT gateway is a blackhole (profile
+                    // `nat_deleted_routes`, policy.md §6.1): the longest match still, no
+                    // fallback to a shorter route.
                     Target::Blackhole => {
+                        out.fate = Fate::Dropped(Drop::Blackhole {
+                            table,
+                            route: hit.route,
+                        });
+                    }
+                    Target::NatGateway(n) if self.nats[n as usize].deleted => {
                         out.fate = Fate::Dropped(Drop::Blackhole {
                             table,
                             route: hit.route,
