@@ -402,6 +402,26 @@ impl Routers {
         Ok(())
     }
 
+    /// Replaces table `t`'s static routes with `routes` (one per destination). A route the
+    /// table already has stays as it is; each other one is checked as `add_route` checks it.
+    pub fn set_routes(&mut self, t: u32, routes: Vec<StaticRoute>) -> Result<(), ModelError> {
+        let table = self.live_table(t)?;
+        for (i, r) in routes.iter().enumerate() {
+            if routes[..i].iter().any(|x| x.destination == r.destination) {
+                return Err(ModelError::exists(
+                    format!("routes[{i}].destination"),
+                    format!("a route to {} is given twice", r.destination),
+                ));
+            }
+            if !table.routes.contains(r) {
+                self.check_hop(t, r.hop)
+                    .map_err(|e| e.within(&format!("routes[{i}]")))?;
+            }
+        }
+        self.tables[t as usize].routes = routes;
+        Ok(())
+    }
+
     /// Removes the static (or blackhole) route to `destination`, which must exist.
     pub fn remove_route(&mut self, t: u32, destination: Ipv4Net) -> Result<(), ModelError> {
         let i = self.route_index(t, destination)?;

@@ -70,6 +70,15 @@ impl World {
             .replace_route(table, StaticRoute { destination, hop })
     }
 
+    /// Replaces a router route table's static routes (`Routers::set_routes`).
+    pub fn set_router_routes(
+        &mut self,
+        table: u32,
+        routes: Vec<StaticRoute>,
+    ) -> Result<(), ModelError> {
+        self.routers.set_routes(table, routes)
+    }
+
     /// Removes the static (or blackhole) route to `destination`.
     pub fn remove_router_route(
         &mut self,
