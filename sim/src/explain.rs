@@ -118,11 +118,11 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
     }
     let route_line = |r: crate::world::RouteHit, dst| {
         let t = &world.route_tables[r.table as usize];
-        let route = &t.routes[r.route as usize];
-        let target = match route.target {
+        // The route as the packet met it: the table may have changed since (mid-run changes).
+        let target = match r.target {
             Target::Local => "local".to_string(),
             Target::InternetGateway(g) => format!("internet gateway {}", world.igws[g as usize].id),
-            Target::NatGateway(n) if world.nats[n as usize].deleted => {
+            Target::NatGateway(n) if matches!(o.fate, Fate::Dropped(Drop::Blackhole { .. })) => {
                 format!(
                     "NAT gateway {} (deleted: blackhole)",
                     world.nats[n as usize].id
@@ -140,7 +140,7 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
         };
         format!(
             "    route table {}: {} -> {target} (longest prefix match for {dst})",
-            t.name, route.destination
+            t.name, r.destination
         )
     };
     if let Some(r) = o.route {
@@ -299,9 +299,9 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
             Fate::Excluded => "traffic the cloud never filters or logs (decisions D18): passed, not logged".into(),
             Fate::Dropped(Drop::Policy(d)) => format!("dropped by {}", stage_name(d.stage)),
             Fate::Dropped(Drop::NoRoute { table }) => format!("dropped: no route in {} matches {}", world.route_tables[table as usize].name, o.packet.dst),
-            Fate::Dropped(Drop::Blackhole { table, route }) => {
+            Fate::Dropped(Drop::Blackhole { table, .. }) => {
                 let t = &world.route_tables[table as usize];
-                match t.routes.get(route as usize).map(|r| r.target) {
+                match o.route.or(o.onward_route).map(|r| r.target) {
                     Some(Target::NatGateway(n)) => format!("dropped: blackhole route in {} (its NAT gateway {} was deleted)", t.name, world.nats[n as usize].id),
                     _ => format!("dropped: blackhole route in {}", t.name),
                 }

@@ -202,6 +202,7 @@ impl World {
                         table,
                         route: i,
                         target: r.target,
+                        destination: r.destination,
                     });
                 // A route learned from the VPC's Cloud Connect Network, when longer (connect).
                 let ccn = self.ccn_route(vpc, pkt.dst, hit);
