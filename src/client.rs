@@ -977,6 +977,11 @@ impl<'a> Export<'a> {
                 let (target, nat_gateway, router) = match &r.target {
                     Some(Target::InternetGateway(_)) => ("internet_gateway", None, None),
                     Some(Target::Blackhole(true)) => ("blackhole", None, None),
+                    // A route to a deleted NAT gateway (aws) is a blackhole: written as one,
+                    // it does what it did.
+                    Some(Target::NatGateway(n)) if !self.names.contains_key(n.as_str()) => {
+                        ("blackhole", None, None)
+                    }
                     Some(Target::NatGateway(n)) => ("nat_gateway", Some(s(self.name(n))), None),
                     Some(Target::EnterpriseRouter(x)) => ("router", None, Some(s(self.name(x)))),
                     _ => return None,

@@ -578,39 +578,28 @@ async fn nat_gateway_life_cycle() {
         .await);
     assert_eq!(s.code(), Code::NotFound);
 
-    // Deleting a gateway that routes target is refused, naming the route table.
-    let s = err(net
-        .delete_nat_gateway(pb::DeleteNatGatewayRequest {
-            name: t.nat.name.clone(),
-            etag: String::new(),
-        })
-        .await);
-    assert_eq!(s.code(), Code::FailedPrecondition);
-    assert_eq!(field(&s), "name");
-    assert_eq!(preconditions(&s), in_use(&t.private_table.name));
-    assert!(
-        net.get_nat_gateway(pb::GetNatGatewayRequest {
-            name: t.nat.name.clone(),
-        })
-        .await
-        .is_ok()
-    );
-    // Once the route is gone, the gateway and its interface go.
-    net.update_route_table(pb::UpdateRouteTableRequest {
-        route_table: Some(pb::RouteTable {
-            name: t.private_table.name.clone(),
-            ..Default::default()
-        }),
-        update_mask: mask(&["routes"]),
-    })
-    .await
-    .unwrap();
+    // aws: a gateway that routes target can be deleted; the routes stay, in the blackhole
+    // state (policy.md §6.1, EC2 Route.State), and the gateway and its interface go.
     net.delete_nat_gateway(pb::DeleteNatGatewayRequest {
         name: t.nat.name.clone(),
-        etag: "\"2\"".into(),
+        etag: String::new(),
     })
     .await
     .unwrap();
+    let table = net
+        .get_route_table(pb::GetRouteTableRequest {
+            name: t.private_table.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        table
+            .routes
+            .iter()
+            .any(|r| r.target == Some(pb::route::Target::NatGateway(t.nat.name.clone()))),
+        "{table:?}"
+    );
     let s = err(net
         .get_nat_gateway(pb::GetNatGatewayRequest {
             name: t.nat.name.clone(),

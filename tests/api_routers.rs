@@ -385,6 +385,16 @@ fn route_to(destination: &str, attachment: &str) -> pb::RouterRoute {
     }
 }
 
+/// A router route table's static routes.
+async fn static_routes(api: &mut Api, name: &str) -> Vec<pb::RouterRoute> {
+    api.routers
+        .get_router_route_table(pb::GetRouterRouteTableRequest { name: name.into() })
+        .await
+        .unwrap()
+        .into_inner()
+        .routes
+}
+
 fn blackhole(destination: &str) -> pb::RouterRoute {
     pb::RouterRoute {
         destination: destination.into(),
@@ -1011,21 +1021,49 @@ async fn router_refusals_and_blackhole_routes() {
         .await);
     assert_eq!(field(&s), "external_host.site");
 
-    // Routes, propagations and associations are only added.
-    let s = err(api
-        .routers
-        .update_router_route_table(pb::UpdateRouterRouteTableRequest {
-            router_route_table: Some(pb::RouterRouteTable {
-                name: h.table.name.clone(),
-                routes: vec![blackhole("10.0.1.20/32")],
-                ..Default::default()
-            }),
-            update_mask: mask(&["routes"]),
+    // The request's list replaces the static routes (issue 11 item 6): a destination pointed
+    // elsewhere is replaced, a route left out is deleted, a new one is added.
+    let before = static_routes(&mut api, &h.table.name).await;
+    let replace = |routes: Vec<pb::RouterRoute>| pb::UpdateRouterRouteTableRequest {
+        router_route_table: Some(pb::RouterRouteTable {
+            name: h.table.name.clone(),
+            routes,
+            ..Default::default()
+        }),
+        update_mask: mask(&["routes"]),
+    };
+    let mut changed: Vec<pb::RouterRoute> = before
+        .iter()
+        .map(|r| {
+            if r.destination == "172.16.0.0/16" {
+                blackhole("172.16.0.0/16")
+            } else {
+                r.clone()
+            }
         })
-        .await);
-    assert_eq!(s.code(), Code::InvalidArgument);
-    assert_eq!(field(&s), "router_route_table.routes");
-    assert!(s.message().contains("172.16.0.0/16"), "{s:?}");
+        .collect();
+    changed.push(blackhole("10.0.1.20/32"));
+    api.routers
+        .update_router_route_table(replace(changed.clone()))
+        .await
+        .unwrap();
+    assert_eq!(static_routes(&mut api, &h.table.name).await, changed);
+    // A destination given twice is refused, and changes nothing.
+    let mut twice = changed.clone();
+    twice.push(blackhole("10.0.1.20/32"));
+    let s = err(api.routers.update_router_route_table(replace(twice)).await);
+    assert_eq!(s.code(), Code::AlreadyExists);
+    assert_eq!(
+        field(&s),
+        format!("router_route_table.routes[{}].destination", changed.len())
+    );
+    assert_eq!(static_routes(&mut api, &h.table.name).await, changed);
+    // Back as it was: the blackhole deleted, 172.16.0.0/16 pointed at its attachment again.
+    api.routers
+        .update_router_route_table(replace(before.clone()))
+        .await
+        .unwrap();
+    assert_eq!(static_routes(&mut api, &h.table.name).await, before);
     let s = err(api
         .add_router_routes(&h.table.name, vec![blackhole("172.16.0.0/16")])
         .await);

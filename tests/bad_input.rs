@@ -473,3 +473,100 @@ fn a_bad_secondary_ip_names_its_entry() {
         "{e}"
     );
 }
+
+/// The base for scripted routing changes.
+const ROUTES: &str = include_str!("../scenarios/aws-route-changes.yaml");
+
+/// `base` with `entry` as the last entry of its script (just before `expect:`).
+fn appended(base: &str, entry: &str) -> String {
+    base.replacen("\nexpect:\n", &format!("{entry}\n\nexpect:\n"), 1)
+}
+
+fn with_change(entry: &str) -> String {
+    appended(ROUTES, &format!("  - at: 200\n{entry}"))
+}
+
+/// A scripted change that names a missing resource is refused at load, at its line and field.
+#[test]
+fn a_scripted_change_naming_a_missing_resource_is_refused() {
+    let text = with_change("    delete_nat_gateway: { nat_gateway: nat-z }");
+    let e = error(&text);
+    assert_eq!(e.field, "traffic[11].delete_nat_gateway.nat_gateway");
+    assert_eq!(e.line, line_of(&text, "nat_gateway: nat-z"));
+    assert_eq!(
+        e.message,
+        "no NAT gateway named `nat-z` in this VPC (known: nat-a, nat-b)"
+    );
+
+    let text = with_change(
+        "    replace_route: { route_table: nope, destination: 0.0.0.0/0, target: blackhole }",
+    );
+    let e = error(&text);
+    assert_eq!(e.field, "traffic[11].replace_route.route_table");
+    assert_eq!(e.line, line_of(&text, "route_table: nope"));
+    assert!(e.message.starts_with("no route table named `nope`"), "{e}");
+
+    let text = with_change("    associate_route_table: { subnet: dmz, route_table: main }");
+    let e = error(&text);
+    assert_eq!(e.field, "traffic[11].associate_route_table.subnet");
+    assert_eq!(e.line, line_of(&text, "subnet: dmz"));
+}
+
+/// Changes are checked in the file's order against the world the earlier ones leave: a
+/// route deleted twice, a route to a NAT gateway deleted earlier in the script.
+#[test]
+fn a_scripted_change_is_checked_against_the_earlier_changes() {
+    let text = with_change("    delete_route: { route_table: via-a, destination: 10.9.0.0/16 }");
+    let e = error(&text);
+    assert_eq!(e.field, "traffic[11].delete_route.destination");
+    assert_eq!(e.line, line_of(&text, "destination: 10.9.0.0/16"));
+    assert_eq!(e.message, "route table `via-a` has no route to 10.9.0.0/16");
+
+    let text = with_change(
+        "    add_route: { route_table: main, destination: 10.8.0.0/16, target: nat_gateway, nat_gateway: nat-b }",
+    );
+    let e = error(&text);
+    assert_eq!(e.field, "traffic[11].add_route.target");
+    assert_eq!(e.line, line_of(&text, "destination: 10.8.0.0/16"));
+    assert_eq!(e.message, "the NAT gateway is not in this VPC");
+
+    let text = with_change("    delete_nat_gateway: { nat_gateway: nat-b }");
+    let e = error(&text);
+    assert_eq!(e.field, "traffic[11].delete_nat_gateway.nat_gateway");
+    // The second deletion's line (the script's first is at t=40).
+    let needle = "delete_nat_gateway: { nat_gateway: nat-b }";
+    let lines: Vec<&str> = text.lines().collect();
+    let second = lines
+        .iter()
+        .rposition(|l| l.contains(needle))
+        .expect("present") as u64
+        + 1;
+    assert!(second > line_of(&text, needle));
+    assert_eq!(e.line, second);
+}
+
+/// Router changes name their router, table and attachment.
+#[test]
+fn a_scripted_router_change_naming_a_missing_attachment_is_refused() {
+    let base = include_str!("../scenarios/huawei-er-attachment-deleted.yaml");
+    let text = appended(
+        base,
+        "  - at: 40\n    delete_router_attachment: { router: er, attachment: vpc-c }",
+    );
+    let e = error(&text);
+    assert_eq!(e.field, "traffic[4].delete_router_attachment.attachment");
+    assert_eq!(e.line, line_of(&text, "attachment: vpc-c"));
+    assert_eq!(
+        e.message,
+        "no attachment named `vpc-c` in this router (known: vpc-a, vpc-b)"
+    );
+
+    // Deleted at t=20 by the script: a route to it is refused at its line.
+    let text = appended(
+        base,
+        "  - at: 40\n    add_router_route: { router: er, route_table: default, destination: 10.0.0.0/8, attachment: vpc-b }",
+    );
+    let e = error(&text);
+    assert_eq!(e.field, "traffic[4].add_router_route.attachment");
+    assert_eq!(e.line, line_of(&text, "destination: 10.0.0.0/8"));
+}

@@ -757,9 +757,93 @@ pub struct EventDoc {
     pub associate_acl: Option<AssociateAclDoc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_eni_security_groups: Option<SetEniGroupsDoc>,
+    /// A route of a VPC route table added, replaced (re-pointed) or deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_route: Option<RouteChangeDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace_route: Option<RouteChangeDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_route: Option<DeleteRouteDoc>,
+    /// A subnet moved to another route table of its VPC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub associate_route_table: Option<AssociateRouteTableDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_nat_gateway: Option<DeleteNatGatewayDoc>,
+    /// A static route of a router route table added, replaced or deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add_router_route: Option<RouterRouteChangeDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replace_router_route: Option<RouterRouteChangeDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_router_route: Option<RouterRouteChangeDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_router_attachment: Option<DeleteAttachmentDoc>,
     /// Only moves the clock (closes windows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advance: Option<bool>,
+}
+
+/// `add_route` / `replace_route`: `route_table` (a table's name, or `main` for the VPC's main
+/// table) and a route as in `route_tables[].routes`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteChangeDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<S<String>>,
+    pub route_table: S<String>,
+    pub destination: S<String>,
+    pub target: S<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nat_gateway: Option<S<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router: Option<S<String>>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteRouteDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<S<String>>,
+    pub route_table: S<String>,
+    pub destination: S<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssociateRouteTableDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<S<String>>,
+    pub subnet: S<String>,
+    pub route_table: S<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteNatGatewayDoc {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<S<String>>,
+    pub nat_gateway: S<String>,
+}
+
+/// `add_router_route` / `replace_router_route`: a static route (`attachment`) or a blackhole
+/// (`blackhole: true`); `delete_router_route` names only the destination.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterRouteChangeDoc {
+    pub router: S<String>,
+    pub route_table: S<String>,
+    pub destination: S<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<S<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blackhole: Option<S<bool>>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteAttachmentDoc {
+    pub router: S<String>,
+    pub attachment: S<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -21,7 +21,7 @@ use vpclab_sim::policy::{PortRange, ProtoMatch, RuleAction, acl, sg};
 use vpclab_sim::profile::{Profile, Provider};
 use vpclab_sim::simulation::{Change, Close, Simulation, TcpSession};
 use vpclab_sim::time::{Span, Time};
-use vpclab_sim::world::{self, Config, Endpoint, FlowLogSpec, ModelError, World};
+use vpclab_sim::world::{self, Config, Endpoint, FlowLogSpec, ModelError, Route, Target, World};
 
 use crate::api::command::Command;
 use crate::api::names::Collection;
@@ -97,6 +97,16 @@ impl plan::Executor for Local<'_> {
             "flow logs are not created through commands yet",
         ))
     }
+}
+
+/// The fields of a script entry: as a world error names them, as the file names them, and
+/// their lines.
+type Fields = Vec<(&'static str, &'static str, Location)>;
+
+/// A copy of a world (through its snapshot encoding) to check a script's changes on.
+fn copy_world(w: &World) -> Result<World, String> {
+    let bytes = postcard::to_allocvec(w).map_err(|e| e.to_string())?;
+    postcard::from_bytes(&bytes).map_err(|e| e.to_string())
 }
 
 /// The world index of a resource the commands created.
@@ -427,8 +437,16 @@ impl Loader {
         } else {
             0
         });
+        let mut shadow = None;
         for (i, e) in d.traffic.iter().enumerate() {
-            self.event(&mut sim, &names, start, &format!("traffic[{i}]"), e)?;
+            self.event(
+                &mut sim,
+                &mut shadow,
+                &names,
+                start,
+                &format!("traffic[{i}]"),
+                e,
+            )?;
         }
         let workload = match (&d.workload, plan) {
             (Some(wd), Some(plan)) => {
@@ -489,6 +507,20 @@ impl Loader {
             for (name, resource) in created {
                 map.insert((vpc, name.clone()), find(c, resource));
             }
+        }
+        // The VPC's own: its main route table, default security group and (aws) default ACL,
+        // by the names the clouds give them, unless the file gives those names to its own.
+        let own = &p.sim.world.vpcs[vpc as usize];
+        names
+            .tables
+            .entry((vpc, "main".into()))
+            .or_insert(own.main_route_table);
+        names
+            .groups
+            .entry((vpc, "default".into()))
+            .or_insert(own.default_sg);
+        if let Some(acl) = own.default_acl {
+            names.acls.entry((vpc, "default".into())).or_insert(acl);
         }
         for (i, e) in v.enis.iter().enumerate() {
             let eni = find(Collection::NetworkInterfaces, &a.enis[&e.value.name.value]);
@@ -1041,9 +1073,14 @@ impl Loader {
         })
     }
 
+    /// One entry of the traffic script. `shadow`: a copy of the world that the script's
+    /// routing changes are made to as the file lists them, so that a change that does not fit
+    /// the world as the earlier changes left it (a route deleted twice, a NAT gateway deleted
+    /// and then routed to) is refused at load with its line, by the world's own operations.
     fn event(
         &self,
         sim: &mut Simulation,
+        shadow: &mut Option<World>,
         names: &Names,
         start: Time,
         path: &str,
@@ -1063,14 +1100,38 @@ impl Loader {
             d.set_acl_entries.is_some(),
             d.associate_acl.is_some(),
             d.set_eni_security_groups.is_some(),
+            d.add_route.is_some(),
+            d.replace_route.is_some(),
+            d.delete_route.is_some(),
+            d.associate_route_table.is_some(),
+            d.delete_nat_gateway.is_some(),
+            d.add_router_route.is_some(),
+            d.replace_router_route.is_some(),
+            d.delete_router_route.is_some(),
+            d.delete_router_attachment.is_some(),
             d.advance.is_some(),
         ];
         if actions.iter().filter(|a| **a).count() != 1 {
             return Err(self.err(
                 e.referenced,
                 path,
-                "each traffic entry needs `at` and exactly one of ping, tcp, udp, packet, set_security_group_rules, set_acl_entries, associate_acl, set_eni_security_groups, advance",
+                "each traffic entry needs `at` and exactly one of ping, tcp, udp, packet, set_security_group_rules, set_acl_entries, associate_acl, set_eni_security_groups, add_route, replace_route, delete_route, associate_route_table, delete_nat_gateway, add_router_route, replace_router_route, delete_router_route, delete_router_attachment, advance",
             ));
+        }
+        if let Some((change, step, fields)) = self.routing_change(sim, names, path, d)? {
+            // Checked on the copy, in the file's order, as the run will make it.
+            let copy = match shadow {
+                Some(w) => w,
+                None => shadow.insert(copy_world(&sim.world).map_err(|m| {
+                    self.err(e.referenced, path, format!("cannot check the change: {m}"))
+                })?),
+            };
+            change
+                .clone()
+                .apply(copy, at)
+                .map_err(|err| self.change_error(err, &step, e.referenced, &fields))?;
+            sim.change_at(at, change);
+            return Ok(());
         }
         let bad = |m: String| self.err(e.referenced, path, m);
         // A series of packets must end inside the horizon too.
@@ -1278,6 +1339,327 @@ impl Loader {
                 .map_err(|err| self.model(err, path, e.referenced, &[] as &[(&str, Location)]))?;
         }
         Ok(())
+    }
+
+    /// The routing change an entry asks for (`add_route` … `delete_router_attachment`), with
+    /// its path and the lines of its fields as the world's errors name them; `None` for any
+    /// other entry.
+    fn routing_change(
+        &self,
+        sim: &Simulation,
+        names: &Names,
+        path: &str,
+        d: &doc::EventDoc,
+    ) -> Result<Option<(Change, String, Fields)>, ScenarioError> {
+        let w = &sim.world;
+        let table_of = |vpc: u32, t: &S<String>, p: &str| {
+            self.lookup(
+                &names.tables,
+                vpc,
+                t,
+                &format!("{p}.route_table"),
+                "route table",
+            )
+        };
+        let replacing = d.replace_route.is_some();
+        if let Some(r) = d.add_route.as_ref().or(d.replace_route.as_ref()) {
+            let p = format!(
+                "{path}.{}",
+                if replacing {
+                    "replace_route"
+                } else {
+                    "add_route"
+                }
+            );
+            let vpc = self.vpc_of(names, r.vpc.as_ref(), &format!("{p}.vpc"))?;
+            let table = table_of(vpc, &r.route_table, &p)?;
+            let destination = self.cidr(&r.destination, &format!("{p}.destination"))?;
+            let mut target_at = r.target.referenced;
+            let target = match r.target.value.as_str() {
+                "internet_gateway" | "igw" => match w.vpcs[vpc as usize].igw {
+                    Some(g) => Target::InternetGateway(g),
+                    None => {
+                        return Err(self.err(
+                            target_at,
+                            format!("{p}.target"),
+                            "the VPC has no internet gateway (set `internet_gateway: true`)",
+                        ));
+                    }
+                },
+                "blackhole" => Target::Blackhole,
+                "nat_gateway" | "nat" => {
+                    let Some(n) = &r.nat_gateway else {
+                        return Err(self.err(
+                            target_at,
+                            format!("{p}.nat_gateway"),
+                            "a `nat_gateway` route names its gateway: `nat_gateway: NAME`",
+                        ));
+                    };
+                    target_at = n.referenced;
+                    Target::NatGateway(self.lookup(
+                        &names.nats,
+                        vpc,
+                        n,
+                        &format!("{p}.nat_gateway"),
+                        "NAT gateway",
+                    )?)
+                }
+                "router" => {
+                    let Some(n) = &r.router else {
+                        return Err(self.err(
+                            target_at,
+                            format!("{p}.router"),
+                            "a `router` route names the router: `router: NAME`",
+                        ));
+                    };
+                    target_at = n.referenced;
+                    let router = *names.routers.get(&n.value).ok_or_else(|| {
+                        self.err(
+                            n.referenced,
+                            format!("{p}.router"),
+                            format!("no enterprise router named `{}`", n.value),
+                        )
+                    })?;
+                    let att = w.vpc_attachment(router, vpc).ok_or_else(|| {
+                        self.err(
+                            n.referenced,
+                            format!("{p}.router"),
+                            format!("the VPC is not attached to enterprise router `{}`", n.value),
+                        )
+                    })?;
+                    Target::Router(att)
+                }
+                other => {
+                    return Err(self.err(
+                        target_at,
+                        format!("{p}.target"),
+                        format!(
+                            "unknown route target `{other}` (expected internet_gateway, nat_gateway, router or blackhole)"
+                        ),
+                    ));
+                }
+            };
+            let route = Route {
+                destination,
+                target,
+            };
+            let fields = vec![
+                ("destination", "destination", r.destination.referenced),
+                ("target", "target", target_at),
+                ("route_table", "route_table", r.route_table.referenced),
+            ];
+            let change = if replacing {
+                Change::ReplaceRoute { table, route }
+            } else {
+                Change::AddRoute { table, route }
+            };
+            return Ok(Some((change, p, fields)));
+        }
+        if let Some(r) = &d.delete_route {
+            let p = format!("{path}.delete_route");
+            let vpc = self.vpc_of(names, r.vpc.as_ref(), &format!("{p}.vpc"))?;
+            let table = table_of(vpc, &r.route_table, &p)?;
+            let destination = self.cidr(&r.destination, &format!("{p}.destination"))?;
+            let fields = vec![("destination", "destination", r.destination.referenced)];
+            return Ok(Some((
+                Change::RemoveRoute { table, destination },
+                p,
+                fields,
+            )));
+        }
+        if let Some(r) = &d.associate_route_table {
+            let p = format!("{path}.associate_route_table");
+            let vpc = self.vpc_of(names, r.vpc.as_ref(), &format!("{p}.vpc"))?;
+            let subnet = self.lookup(
+                &names.subnets,
+                vpc,
+                &r.subnet,
+                &format!("{p}.subnet"),
+                "subnet",
+            )?;
+            let table = table_of(vpc, &r.route_table, &p)?;
+            let fields = vec![
+                ("route_table", "route_table", r.route_table.referenced),
+                ("subnet", "subnet", r.subnet.referenced),
+            ];
+            return Ok(Some((
+                Change::AssociateRouteTable { subnet, table },
+                p,
+                fields,
+            )));
+        }
+        if let Some(r) = &d.delete_nat_gateway {
+            let p = format!("{path}.delete_nat_gateway");
+            let vpc = self.vpc_of(names, r.vpc.as_ref(), &format!("{p}.vpc"))?;
+            let f = format!("{p}.nat_gateway");
+            let nat = self.lookup(&names.nats, vpc, &r.nat_gateway, &f, "NAT gateway")?;
+            // The world's errors name the gateway `name`: the file calls it `nat_gateway`.
+            let at = r.nat_gateway.referenced;
+            let fields = vec![
+                ("name", "nat_gateway", at),
+                ("nat_gateway", "nat_gateway", at),
+            ];
+            return Ok(Some((Change::DeleteNatGateway { nat }, p, fields)));
+        }
+        let router_change = [
+            ("add_router_route", &d.add_router_route),
+            ("replace_router_route", &d.replace_router_route),
+            ("delete_router_route", &d.delete_router_route),
+        ]
+        .into_iter()
+        .find_map(|(k, r)| r.as_ref().map(|r| (k, r)));
+        if let Some((kind, r)) = router_change {
+            let p = format!("{path}.{kind}");
+            let router = self.router_named(names, &r.router, &format!("{p}.router"))?;
+            let table = *names
+                .router_tables
+                .get(&(router, r.route_table.value.clone()))
+                .ok_or_else(|| {
+                    self.err(
+                        r.route_table.referenced,
+                        format!("{p}.route_table"),
+                        format!(
+                            "no route table named `{}` in router `{}`",
+                            r.route_table.value, r.router.value
+                        ),
+                    )
+                })?;
+            let destination = self.cidr(&r.destination, &format!("{p}.destination"))?;
+            let blackhole = r.blackhole.as_ref().is_some_and(|b| b.value);
+            let attachment = match (&r.attachment, blackhole, kind) {
+                (None, false, "delete_router_route") => None,
+                (Some(a), _, "delete_router_route") => {
+                    return Err(self.err(
+                        a.referenced,
+                        format!("{p}.attachment"),
+                        "a route to delete is named by its destination only",
+                    ));
+                }
+                (Some(a), false, _) => Some(self.attachment_named(names, router, a, &p)?),
+                (None, true, _) => None,
+                (Some(a), true, _) => {
+                    return Err(self.err(
+                        a.referenced,
+                        format!("{p}.attachment"),
+                        "a route has an attachment or `blackhole: true`, not both",
+                    ));
+                }
+                (None, false, _) => {
+                    return Err(self.err(
+                        r.destination.referenced,
+                        format!("{p}.attachment"),
+                        "a router route needs `attachment: NAME` or `blackhole: true`",
+                    ));
+                }
+            };
+            let at = r
+                .attachment
+                .as_ref()
+                .map_or(r.destination.referenced, |a| a.referenced);
+            let fields = vec![
+                ("destination", "destination", r.destination.referenced),
+                ("attachment", "attachment", at),
+                ("route_table", "route_table", r.route_table.referenced),
+            ];
+            let change = match kind {
+                "add_router_route" => Change::AddRouterRoute {
+                    table,
+                    destination,
+                    attachment,
+                },
+                "replace_router_route" => Change::ReplaceRouterRoute {
+                    table,
+                    destination,
+                    attachment,
+                },
+                _ => Change::RemoveRouterRoute { table, destination },
+            };
+            return Ok(Some((change, p, fields)));
+        }
+        if let Some(r) = &d.delete_router_attachment {
+            let p = format!("{path}.delete_router_attachment");
+            let router = self.router_named(names, &r.router, &format!("{p}.router"))?;
+            let attachment = self.attachment_named(names, router, &r.attachment, &p)?;
+            let at = r.attachment.referenced;
+            let fields = vec![("name", "attachment", at), ("attachment", "attachment", at)];
+            return Ok(Some((
+                Change::DeleteRouterAttachment { attachment },
+                p,
+                fields,
+            )));
+        }
+        Ok(None)
+    }
+
+    /// A world error about a script change, placed on the line of the file's field it is
+    /// about (the entry's line otherwise), named as the file names it.
+    fn change_error(
+        &self,
+        e: ModelError,
+        path: &str,
+        item: Location,
+        fields: &Fields,
+    ) -> ScenarioError {
+        let hit = fields.iter().find(|(world, _, _)| {
+            e.field == *world
+                || e.field.starts_with(&format!("{world}."))
+                || e.field.starts_with(&format!("{world}["))
+        });
+        match hit {
+            Some((_, file, at)) => self.err(*at, format!("{path}.{file}"), e.message),
+            None => self.model::<&str>(e, path, item, &[]),
+        }
+    }
+
+    fn router_named(
+        &self,
+        names: &Names,
+        r: &S<String>,
+        field: &str,
+    ) -> Result<u32, ScenarioError> {
+        names.routers.get(&r.value).copied().ok_or_else(|| {
+            let known: Vec<&str> = names.routers.keys().map(String::as_str).collect();
+            self.err(
+                r.referenced,
+                field,
+                format!(
+                    "no enterprise router named `{}` (known: {})",
+                    r.value,
+                    list(&known)
+                ),
+            )
+        })
+    }
+
+    /// Attachment `a` of router `router`; the error names `{path}.attachment`.
+    fn attachment_named(
+        &self,
+        names: &Names,
+        router: u32,
+        a: &S<String>,
+        path: &str,
+    ) -> Result<u32, ScenarioError> {
+        names
+            .attachments
+            .get(&(router, a.value.clone()))
+            .copied()
+            .ok_or_else(|| {
+                let known: Vec<&str> = names
+                    .attachments
+                    .keys()
+                    .filter(|(r, _)| *r == router)
+                    .map(|(_, n)| n.as_str())
+                    .collect();
+                self.err(
+                    a.referenced,
+                    format!("{path}.attachment"),
+                    format!(
+                        "no attachment named `{}` in this router (known: {})",
+                        a.value,
+                        list(&known)
+                    ),
+                )
+            })
     }
 
     fn vpc_of(

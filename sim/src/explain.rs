@@ -118,10 +118,16 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
     }
     let route_line = |r: crate::world::RouteHit, dst| {
         let t = &world.route_tables[r.table as usize];
-        let route = &t.routes[r.route as usize];
-        let target = match route.target {
+        // The route as the packet met it: the table may have changed since (mid-run changes).
+        let target = match r.target {
             Target::Local => "local".to_string(),
             Target::InternetGateway(g) => format!("internet gateway {}", world.igws[g as usize].id),
+            Target::NatGateway(n) if matches!(o.fate, Fate::Dropped(Drop::Blackhole { .. })) => {
+                format!(
+                    "NAT gateway {} (deleted: blackhole)",
+                    world.nats[n as usize].id
+                )
+            }
             Target::NatGateway(n) => format!("NAT gateway {}", world.nats[n as usize].id),
             Target::Router(a) => {
                 let att = &world.routers.attachments[a as usize];
@@ -134,7 +140,7 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
         };
         format!(
             "    route table {}: {} -> {target} (longest prefix match for {dst})",
-            t.name, route.destination
+            t.name, r.destination
         )
     };
     if let Some(r) = o.route {
@@ -150,9 +156,26 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
         match r.choice {
             Some(c) => {
                 let table = &world.routers.tables[c.table as usize].name;
-                let hop = match c.hop {
-                    crate::router::Hop::Attachment(a) => att(a),
-                    crate::router::Hop::Blackhole => "blackhole".to_string(),
+                // A static route whose attachment was deleted is a blackhole (huawei ER:
+                // policy.md §3.2): say which attachment it was.
+                let gone = world.routers.tables[c.table as usize]
+                    .routes
+                    .iter()
+                    .find(|x| x.destination == c.destination && c.propagated.is_none())
+                    .and_then(|x| match x.hop {
+                        crate::router::Hop::Attachment(a)
+                            if world.routers.attachments[a as usize].deleted =>
+                        {
+                            Some(a)
+                        }
+                        _ => None,
+                    });
+                let hop = match (c.hop, gone) {
+                    (crate::router::Hop::Attachment(a), _) => att(a),
+                    (crate::router::Hop::Blackhole, Some(a)) => {
+                        format!("blackhole (its {}, was deleted)", att(a))
+                    }
+                    (crate::router::Hop::Blackhole, None) => "blackhole".to_string(),
                 };
                 let why = match c.propagated {
                     None => "static route".to_string(),
@@ -276,7 +299,13 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
             Fate::Excluded => "traffic the cloud never filters or logs (decisions D18): passed, not logged".into(),
             Fate::Dropped(Drop::Policy(d)) => format!("dropped by {}", stage_name(d.stage)),
             Fate::Dropped(Drop::NoRoute { table }) => format!("dropped: no route in {} matches {}", world.route_tables[table as usize].name, o.packet.dst),
-            Fate::Dropped(Drop::Blackhole { table, .. }) => format!("dropped: blackhole route in {}", world.route_tables[table as usize].name),
+            Fate::Dropped(Drop::Blackhole { table, .. }) => {
+                let t = &world.route_tables[table as usize];
+                match o.route.or(o.onward_route).map(|r| r.target) {
+                    Some(Target::NatGateway(n)) => format!("dropped: blackhole route in {} (its NAT gateway {} was deleted)", t.name, world.nats[n as usize].id),
+                    _ => format!("dropped: blackhole route in {}", t.name),
+                }
+            }
             Fate::Dropped(Drop::NoPublicIp) => "dropped at the internet gateway: the ENI has no elastic IP".into(),
             Fate::Dropped(Drop::NoHost) => format!("lost: no host answers at {}", o.packet.dst),
             Fate::Dropped(Drop::Router { router, why }) => format!(

@@ -94,6 +94,19 @@ pub enum RuleChange {
     CutIfDenied,
 }
 
+/// What becomes of the routes to a target (a NAT gateway, a router attachment) when the target
+/// is deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrphanRoutes {
+    /// The routes stay, as blackholes: a packet that matches one is dropped, and the router
+    /// does not fall back to a shorter route (policy.md §6.1, §6.3).
+    Blackhole,
+    /// The routes go with the target.
+    Removed,
+    /// The deletion is refused while routes name the target: remove them first.
+    Refused,
+}
+
 /// How ICMP appears in a flow log's 5-tuple (D10, D14).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IcmpPorts {
@@ -430,6 +443,15 @@ pub struct Profile {
     /// What a record's `srcaddr`/`dstaddr` show on the interface's side when the packet
     /// carries one of its secondary IPs.
     pub secondary_ip_logged_as: LoggedAddress,
+    /// VPC routes to a deleted NAT gateway: aws keeps them as blackholes ("the specified NAT
+    /// instance has been terminated": policy.md §6.1, AWS-ROUTE-API); the other clouds
+    /// document nothing, and vpclab refuses the deletion while routes name the gateway.
+    pub nat_deleted_routes: OrphanRoutes,
+    /// Static router routes to a deleted attachment: huawei's "next hop of its related static
+    /// routes will be Blackhole" (policy.md §3.2, HW-ER `deleting_a_vpc_attachment`); the
+    /// other clouds document nothing in reference/ and vpclab removes them with the attachment
+    /// (issue 11 item 6).
+    pub attachment_deleted_routes: OrphanRoutes,
 }
 
 /// The address a flow-log record shows on the capturing interface's side.
@@ -614,6 +636,8 @@ impl Profile {
                 // Guide): vpclab models no per-type figure (docs/decisions/secondary-ips.md).
                 secondary_ips_per_eni: 49,
                 secondary_ip_logged_as: LoggedAddress::Primary,
+                nat_deleted_routes: OrphanRoutes::Blackhole,
+                attachment_deleted_routes: OrphanRoutes::Removed,
             },
             Provider::Alibaba => Profile {
                 provider,
@@ -670,6 +694,8 @@ impl Profile {
                 // No documented figure in the references: aws's bound (the decision note).
                 secondary_ips_per_eni: 49,
                 secondary_ip_logged_as: LoggedAddress::Packet,
+                nat_deleted_routes: OrphanRoutes::Refused,
+                attachment_deleted_routes: OrphanRoutes::Removed,
             },
             Provider::Huawei => Profile {
                 provider,
@@ -724,6 +750,8 @@ impl Profile {
                 // No documented figure in the references: aws's bound (the decision note).
                 secondary_ips_per_eni: 49,
                 secondary_ip_logged_as: LoggedAddress::Packet,
+                nat_deleted_routes: OrphanRoutes::Refused,
+                attachment_deleted_routes: OrphanRoutes::Blackhole,
             },
             Provider::Tencent => Profile {
                 provider,
@@ -768,6 +796,8 @@ impl Profile {
                 // No documented figure in the references: aws's bound (the decision note).
                 secondary_ips_per_eni: 49,
                 secondary_ip_logged_as: LoggedAddress::Packet,
+                nat_deleted_routes: OrphanRoutes::Refused,
+                attachment_deleted_routes: OrphanRoutes::Removed,
             },
         }
     }

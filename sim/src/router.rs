@@ -389,7 +389,68 @@ impl Routers {
                 format!("a route to {} already exists", route.destination),
             ));
         }
-        if let Hop::Attachment(a) = route.hop {
+        self.check_hop(t, route.hop)?;
+        self.tables[t as usize].routes.push(route);
+        Ok(())
+    }
+
+    /// Replaces the route to `route.destination`, which must exist, with `route` (in place).
+    pub fn replace_route(&mut self, t: u32, route: StaticRoute) -> Result<(), ModelError> {
+        let i = self.route_index(t, route.destination)?;
+        self.check_hop(t, route.hop)?;
+        self.tables[t as usize].routes[i] = route;
+        Ok(())
+    }
+
+    /// Replaces table `t`'s static routes with `routes` (one per destination). A route the
+    /// table already has stays as it is; each other one is checked as `add_route` checks it.
+    pub fn set_routes(&mut self, t: u32, routes: Vec<StaticRoute>) -> Result<(), ModelError> {
+        let table = self.live_table(t)?;
+        for (i, r) in routes.iter().enumerate() {
+            if routes[..i].iter().any(|x| x.destination == r.destination) {
+                return Err(ModelError::exists(
+                    format!("routes[{i}].destination"),
+                    format!("a route to {} is given twice", r.destination),
+                ));
+            }
+            if !table.routes.contains(r) {
+                self.check_hop(t, r.hop)
+                    .map_err(|e| e.within(&format!("routes[{i}]")))?;
+            }
+        }
+        self.tables[t as usize].routes = routes;
+        Ok(())
+    }
+
+    /// Removes the static (or blackhole) route to `destination`, which must exist.
+    pub fn remove_route(&mut self, t: u32, destination: Ipv4Net) -> Result<(), ModelError> {
+        let i = self.route_index(t, destination)?;
+        self.tables[t as usize].routes.remove(i);
+        Ok(())
+    }
+
+    /// Where table `t`'s static route to `destination` is; NotFound on `destination`.
+    fn route_index(&self, t: u32, destination: Ipv4Net) -> Result<usize, ModelError> {
+        let table = self.live_table(t)?;
+        table
+            .routes
+            .iter()
+            .position(|r| r.destination == destination)
+            .ok_or_else(|| {
+                ModelError::not_found(
+                    "destination",
+                    format!(
+                        "router route table `{}` has no static route to {destination}",
+                        table.name
+                    ),
+                )
+            })
+    }
+
+    /// A hop table `t` may route to: a live attachment of the same router, or a blackhole.
+    fn check_hop(&self, t: u32, hop: Hop) -> Result<(), ModelError> {
+        let table = self.live_table(t)?;
+        if let Hop::Attachment(a) = hop {
             let att = self
                 .live_attachment(a)
                 .map_err(|e| e.within("attachment"))?;
@@ -400,8 +461,19 @@ impl Routers {
                 ));
             }
         }
-        self.tables[t as usize].routes.push(route);
         Ok(())
+    }
+
+    /// Removes every static route to a deleted attachment (profile
+    /// `attachment_deleted_routes: Removed`).
+    pub fn remove_routes_to_deleted(&mut self) {
+        let attachments = &self.attachments;
+        for t in &mut self.tables {
+            t.routes.retain(|r| match r.hop {
+                Hop::Attachment(a) => !attachments[a as usize].deleted,
+                Hop::Blackhole => true,
+            });
+        }
     }
 
     /// Associates attachment `a` with table `t` (one table per attachment) and, with

@@ -22,22 +22,117 @@ use std::collections::{BTreeMap, VecDeque};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::addr::Ipv4Net;
 use crate::packet::{L4, Packet, TcpFlags, size};
 use crate::policy::{acl, sg};
 use crate::time::{Span, Time};
 use crate::workload::{Emit, Process};
-use crate::world::{Endpoint, ModelError, Outcome, Trace, World};
+use crate::world::{Endpoint, ModelError, Outcome, Route, Trace, World};
 
 mod streams;
 mod trains;
 
-/// A change to policy at a point in the script.
+/// A change to policy or routing at a point in the script, made by the world operation the
+/// API's request makes (`Project::apply`).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Change {
-    SecurityGroupRules { group: u32, rules: Vec<sg::Rule> },
-    AclEntries { acl: u32, entries: Vec<acl::Entry> },
-    AssociateAcl { subnet: u32, acl: u32 },
-    EniSecurityGroups { eni: u32, groups: Vec<u32> },
+    SecurityGroupRules {
+        group: u32,
+        rules: Vec<sg::Rule>,
+    },
+    AclEntries {
+        acl: u32,
+        entries: Vec<acl::Entry>,
+    },
+    AssociateAcl {
+        subnet: u32,
+        acl: u32,
+    },
+    EniSecurityGroups {
+        eni: u32,
+        groups: Vec<u32>,
+    },
+    /// A VPC route table's routes (EC2 `CreateRoute`, `ReplaceRoute`, `DeleteRoute`).
+    AddRoute {
+        table: u32,
+        route: Route,
+    },
+    ReplaceRoute {
+        table: u32,
+        route: Route,
+    },
+    RemoveRoute {
+        table: u32,
+        destination: Ipv4Net,
+    },
+    /// A subnet moves to another route table of its VPC.
+    AssociateRouteTable {
+        subnet: u32,
+        table: u32,
+    },
+    /// Routes to it become what the profile says (`nat_deleted_routes`).
+    DeleteNatGateway {
+        nat: u32,
+    },
+    /// A router route table's static routes (`attachment: None`: a blackhole).
+    AddRouterRoute {
+        table: u32,
+        destination: Ipv4Net,
+        attachment: Option<u32>,
+    },
+    ReplaceRouterRoute {
+        table: u32,
+        destination: Ipv4Net,
+        attachment: Option<u32>,
+    },
+    RemoveRouterRoute {
+        table: u32,
+        destination: Ipv4Net,
+    },
+    /// Its static routes become what the profile says (`attachment_deleted_routes`).
+    DeleteRouterAttachment {
+        attachment: u32,
+    },
+}
+
+impl Change {
+    /// Makes the change at `now` through the world's own operation (which refuses it, naming
+    /// the field, when it does not fit the world as it is).
+    pub fn apply(self, world: &mut World, now: Time) -> Result<(), ModelError> {
+        match self {
+            Change::SecurityGroupRules { group, rules } => {
+                world.set_security_group_rules(now, group, rules)
+            }
+            Change::AclEntries { acl, entries } => world.set_acl_entries(acl, entries),
+            Change::AssociateAcl { subnet, acl } => world.associate_acl(subnet, acl),
+            Change::EniSecurityGroups { eni, groups } => {
+                world.set_eni_security_groups(now, eni, groups)
+            }
+            Change::AddRoute { table, route } => world.add_route(table, route),
+            Change::ReplaceRoute { table, route } => world.replace_route(table, route),
+            Change::RemoveRoute { table, destination } => world.remove_route(table, destination),
+            Change::AssociateRouteTable { subnet, table } => {
+                world.associate_route_table(subnet, table)
+            }
+            Change::DeleteNatGateway { nat } => world.transact(|w| w.delete_nat_gateway(nat, now)),
+            Change::AddRouterRoute {
+                table,
+                destination,
+                attachment,
+            } => world.add_router_route(table, destination, attachment),
+            Change::ReplaceRouterRoute {
+                table,
+                destination,
+                attachment,
+            } => world.replace_router_route(table, destination, attachment),
+            Change::RemoveRouterRoute { table, destination } => {
+                world.remove_router_route(table, destination)
+            }
+            Change::DeleteRouterAttachment { attachment } => {
+                world.transact(|w| w.delete_router_attachment(attachment, now))
+            }
+        }
+    }
 }
 
 /// How a TCP session ends.
@@ -607,21 +702,7 @@ impl Simulation {
                 // Trains were counted as if policy stayed: those in flight stop here.
                 self.cut_trains();
                 self.changes_applied += 1;
-                let now = self.now;
-                match c {
-                    Change::SecurityGroupRules { group, rules } => {
-                        self.world.set_security_group_rules(now, group, rules)?
-                    }
-                    Change::AclEntries { acl, entries } => {
-                        self.world.set_acl_entries(acl, entries)?
-                    }
-                    Change::AssociateAcl { subnet, acl } => {
-                        self.world.associate_acl(subnet, acl)?
-                    }
-                    Change::EniSecurityGroups { eni, groups } => {
-                        self.world.set_eni_security_groups(now, eni, groups)?
-                    }
-                }
+                c.apply(&mut self.world, self.now)?;
             }
         }
         Ok(())

@@ -1514,44 +1514,63 @@ impl Project {
                 )?;
                 let paths = mask_paths(&r.update_mask, &["routes"], |_| !t.routes.is_empty())?;
                 if !paths.is_empty() {
-                    // Add-only: the request keeps every current route as it is.
+                    // The request's list replaces the static routes: routes it leaves out are
+                    // deleted, a destination it points elsewhere is replaced, new ones are
+                    // added. A route given exactly as it is stays as it is (a huawei route to
+                    // a deleted attachment, a blackhole, included).
                     let current: Vec<pb::RouterRoute> = table
                         .routes
                         .iter()
                         .map(|x| super::view::router_route(self, x))
                         .collect();
-                    if let Some(gone) = current.iter().find(|c| !t.routes.contains(c)) {
-                        return Err(ApiError::invalid(
-                            "router_route_table.routes",
-                            format!(
-                                "router routes can only be added: the route to {} is missing from the list or changed (removing or changing a router route is not supported)",
-                                gone.destination
-                            ),
-                        ));
-                    }
+                    let kept: Vec<pb::RouterRoute> = t
+                        .routes
+                        .iter()
+                        .filter(|x| current.contains(x))
+                        .cloned()
+                        .collect();
                     let added = t
                         .routes
                         .iter()
                         .enumerate()
                         .filter(|(_, x)| !current.contains(x));
-                    let routes = self.router_routes(
-                        table.router,
-                        added,
-                        &current,
-                        "router_route_table.routes",
-                    )?;
-                    let before = table.routes.len();
-                    self.sim
-                        .world
-                        .transact(|w| {
-                            for (destination, hop) in routes {
-                                if let Err(e) = w.add_router_route(idx, destination, hop) {
-                                    w.routers.tables[idx as usize].routes.truncate(before);
-                                    return Err(e.within("routes"));
+                    let mut fresh = self
+                        .router_routes(table.router, added, &kept, "router_route_table.routes")?
+                        .into_iter();
+                    let mut next = Vec::with_capacity(t.routes.len());
+                    for (i, x) in t.routes.iter().enumerate() {
+                        let route = match current.iter().position(|c| c == x) {
+                            Some(j) => table.routes[j],
+                            None => {
+                                let Some((destination, hop)) = fresh.next() else {
+                                    break;
+                                };
+                                vpclab_sim::router::StaticRoute {
+                                    destination,
+                                    hop: hop.map_or(
+                                        vpclab_sim::router::Hop::Blackhole,
+                                        vpclab_sim::router::Hop::Attachment,
+                                    ),
                                 }
                             }
-                            Ok(())
-                        })
+                        };
+                        if next.iter().any(|n: &vpclab_sim::router::StaticRoute| {
+                            n.destination == route.destination
+                        }) {
+                            return Err(ApiError::new(
+                                Code::AlreadyExists,
+                                format!(
+                                    "a route to {} is given twice: one route per destination",
+                                    route.destination
+                                ),
+                            )
+                            .at(format!("router_route_table.routes[{i}].destination")));
+                        }
+                        next.push(route);
+                    }
+                    self.sim
+                        .world
+                        .set_router_routes(idx, next)
                         .map_err(|e| ApiError::model(e, "router_route_table"))?;
                     self.bump(Collection::RouterRouteTables, &table.id);
                 }

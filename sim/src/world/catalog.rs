@@ -7,6 +7,7 @@
 use super::*;
 use crate::flowlog::Scope;
 use crate::limits::{self, InstanceScope};
+use crate::profile::OrphanRoutes;
 use crate::router::AttachmentKind;
 use crate::time::Time;
 
@@ -292,8 +293,9 @@ impl World {
 
     /// Detaches. Refused while flow logs capture the attachment, VPC routes send traffic to
     /// it, or on-premises hosts sit behind it. A VPC attachment's interfaces go with it; a
-    /// peering goes on both sides. Static router routes to it stay and become blackholes
-    /// (issue 4: "deleting an attachment leaves its static routes blackholed").
+    /// peering goes on both sides. Static router routes to it are what the profile says
+    /// (`attachment_deleted_routes`): huawei keeps them as blackholes (policy.md §3.2), the
+    /// other clouds remove them.
     pub fn delete_router_attachment(&mut self, a: u32, now: Time) -> Result<(), ModelError> {
         self.live_or_not_found(Kind::RouterAttachment, a)?;
         let mut users: Vec<String> = live(&self.flow_logs)
@@ -338,6 +340,9 @@ impl World {
             self.routers.delete_attachment(p)?;
             let pid = self.routers.attachments[p as usize].id.clone();
             self.ids[Kind::RouterAttachment as usize].remove(&pid);
+        }
+        if self.profile.attachment_deleted_routes == OrphanRoutes::Removed {
+            self.routers.remove_routes_to_deleted();
         }
         Ok(())
     }

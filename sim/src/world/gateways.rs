@@ -10,6 +10,7 @@ use super::*;
 use crate::host::Host;
 use crate::nat;
 use crate::packet::{L4, Packet, TcpFlags, size};
+use crate::profile::OrphanRoutes;
 use crate::time::Time;
 
 /// What a new NAT gateway needs.
@@ -80,15 +81,18 @@ impl World {
         Ok(n)
     }
 
-    /// Deletes a NAT gateway and its interface; refused while routes target it or flow logs
-    /// capture its interface.
+    /// Deletes a NAT gateway and its interface; refused while flow logs capture its
+    /// interface. Routes to it are what the profile says (`nat_deleted_routes`): on aws they
+    /// stay, as blackholes (policy.md §6.1); elsewhere the deletion is refused while they
+    /// exist, or they go with it.
     pub fn delete_nat_gateway(&mut self, n: u32, now: Time) -> Result<(), ModelError> {
         self.live_or_not_found(Kind::NatGateway, n)?;
         let tables: Vec<String> = live(&self.route_tables)
             .filter(|(_, t)| t.routes.iter().any(|r| r.target == Target::NatGateway(n)))
             .map(|(_, t)| t.id.clone())
             .collect();
-        if !tables.is_empty() {
+        let orphans = self.profile.nat_deleted_routes;
+        if !tables.is_empty() && orphans == OrphanRoutes::Refused {
             return Err(ModelError::precondition(
                 "name",
                 format!(
@@ -102,6 +106,11 @@ impl World {
         let eni = self.nats[n as usize].eni;
         self.delete_eni_managed(eni, now)?;
         self.bury(Kind::NatGateway, n);
+        if orphans == OrphanRoutes::Removed {
+            for t in &mut self.route_tables {
+                t.routes.retain(|r| r.target != Target::NatGateway(n));
+            }
+        }
         Ok(())
     }
 

@@ -15,6 +15,8 @@ pub struct RouteHit {
     pub table: u32,
     pub route: u32,
     pub target: Target,
+    /// The route's destination as it was when the packet met it (routes change mid-run).
+    pub destination: crate::addr::Ipv4Net,
 }
 
 /// An address translation on the way (the IGW's elastic-IP 1:1 NAT).

@@ -236,6 +236,7 @@ impl World {
                         table,
                         route: i,
                         target: r.target,
+                        destination: r.destination,
                     });
                 // A route learned from the VPC's Cloud Connect Network, when longer (connect).
                 let ccn = self.ccn_route(vpc, pkt.dst, hit);
@@ -277,7 +278,16 @@ impl World {
                     return;
                 };
                 match hit.target {
+                    // A route to a deleted NAT gateway is a blackhole (profile
+                    // `nat_deleted_routes`, policy.md §6.1): the longest match still, no
+                    // fallback to a shorter route.
                     Target::Blackhole => {
+                        out.fate = Fate::Dropped(Drop::Blackhole {
+                            table,
+                            route: hit.route,
+                        });
+                    }
+                    Target::NatGateway(n) if self.nats[n as usize].deleted => {
                         out.fate = Fate::Dropped(Drop::Blackhole {
                             table,
                             route: hit.route,

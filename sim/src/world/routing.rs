@@ -58,6 +58,36 @@ impl World {
             .add_route(table, StaticRoute { destination, hop })
     }
 
+    /// Points the static route to `destination` at `attachment` (`None`: a blackhole).
+    pub fn replace_router_route(
+        &mut self,
+        table: u32,
+        destination: Ipv4Net,
+        attachment: Option<u32>,
+    ) -> Result<(), ModelError> {
+        let hop = attachment.map_or(Hop::Blackhole, Hop::Attachment);
+        self.routers
+            .replace_route(table, StaticRoute { destination, hop })
+    }
+
+    /// Replaces a router route table's static routes (`Routers::set_routes`).
+    pub fn set_router_routes(
+        &mut self,
+        table: u32,
+        routes: Vec<StaticRoute>,
+    ) -> Result<(), ModelError> {
+        self.routers.set_routes(table, routes)
+    }
+
+    /// Removes the static (or blackhole) route to `destination`.
+    pub fn remove_router_route(
+        &mut self,
+        table: u32,
+        destination: Ipv4Net,
+    ) -> Result<(), ModelError> {
+        self.routers.remove_route(table, destination)
+    }
+
     pub fn associate_router_table(
         &mut self,
         attachment: u32,

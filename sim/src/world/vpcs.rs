@@ -453,6 +453,41 @@ impl World {
         Ok(())
     }
 
+    /// Replaces the route to `route.destination`, which must exist and not be `local`, with
+    /// `route` (EC2 `ReplaceRoute`), checked as a new route is.
+    pub fn replace_route(&mut self, table: u32, route: Route) -> Result<(), ModelError> {
+        let t = self.route_table(table)?;
+        let Some(i) = t
+            .routes
+            .iter()
+            .position(|r| r.destination == route.destination)
+        else {
+            return Err(ModelError::not_found(
+                "destination",
+                format!(
+                    "route table `{}` has no route to {}",
+                    t.name, route.destination
+                ),
+            ));
+        };
+        if t.routes[i].target == Target::Local {
+            return Err(ModelError::invalid(
+                "destination",
+                "the `local` route goes with the VPC and cannot be replaced",
+            ));
+        }
+        let others: Vec<Route> = t
+            .routes
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, r)| r.clone())
+            .collect();
+        self.check_route(t.vpc, &route, &others)?;
+        self.route_tables[table as usize].routes[i] = route;
+        Ok(())
+    }
+
     /// Removes the route to `destination` from a table (not the `local` route).
     pub fn remove_route(&mut self, table: u32, destination: Ipv4Net) -> Result<(), ModelError> {
         let t = self.route_table(table)?;
