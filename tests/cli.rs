@@ -210,6 +210,15 @@ fn explain_paths_are_the_packets_own() {
         paths("scenarios/router-blackhole.yaml")
             .contains(&"ENI client -> subnet clients -> router tgw".to_string())
     );
+    // A route to a deleted NAT gateway is a blackhole: the packet never leaves its subnet.
+    let changes = paths("scenarios/aws-route-changes.yaml");
+    assert!(changes.contains(&"ENI instance -> subnet private".to_string()));
+    assert!(
+        !changes.contains(
+            &"ENI instance -> subnet private -> NAT gateway nat-c98166d141a233cee".to_string()
+        ),
+        "{changes:#?}"
+    );
     // Traffic inside one subnet: one subnet hop.
     assert!(
         paths("scenarios/same-subnet-skips-acl.yaml")

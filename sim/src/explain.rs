@@ -391,6 +391,12 @@ pub fn path_taken(world: &World, o: &Outcome) -> Vec<String> {
             hops.push("internet".into());
         }
     };
+    // A blackhole route (a deleted NAT gateway's, say) keeps the packet in its subnet.
+    if let (Some(r), Fate::Dropped(Drop::Blackhole { table, route })) = (o.route, o.fate)
+        && (r.table, r.route) == (table, route)
+    {
+        return hops.0;
+    }
     match o.route.map(|r| r.target) {
         Some(Target::InternetGateway(g)) => to_internet(&mut hops, g),
         Some(Target::NatGateway(n)) => {
