@@ -570,3 +570,19 @@ fn a_scripted_router_change_naming_a_missing_attachment_is_refused() {
     assert_eq!(e.field, "traffic[4].add_router_route.attachment");
     assert_eq!(e.line, line_of(&text, "destination: 10.0.0.0/8"));
 }
+
+/// A scripted packet's TTL is 1-255: 0 would never leave its sender, 256 does not fit.
+#[test]
+fn a_packet_ttl_out_of_range_names_its_line() {
+    let base = include_str!("../scenarios/traceroute.yaml");
+    for bad in ["0", "256"] {
+        let text = base.replacen("ttl: 2 }", &format!("ttl: {bad} }}"), 1);
+        let e = error(&text);
+        assert_eq!(e.field, "traffic[1].packet.ttl");
+        assert_eq!(e.line, line_of(&text, &format!("ttl: {bad} }}")));
+        assert_eq!(
+            e.message,
+            format!("TTL {bad} is out of range: an IPv4 TTL is 1-255")
+        );
+    }
+}

@@ -950,6 +950,9 @@ pub struct PacketDoc {
     pub fragment_offset: Option<u16>,
     #[serde(default, skip_serializing_if = "is_default")]
     pub more_fragments: bool,
+    /// The IPv4 time to live it leaves with (1-255; default 64, as Linux sends).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<S<u16>>,
     /// How many identical packets, `interval` seconds apart.
     #[serde(default = "one_u16")]
     pub count: u16,

@@ -1733,6 +1733,16 @@ impl Loader {
             size: d.size,
             fragment_offset: d.fragment_offset.unwrap_or(0),
             more_fragments: d.more_fragments,
+            ttl: match &d.ttl {
+                Some(t) if !(1..=255).contains(&t.value) => {
+                    return Err(self.err(
+                        t.referenced,
+                        format!("{path}.ttl"),
+                        format!("TTL {} is out of range: an IPv4 TTL is 1-255", t.value),
+                    ));
+                }
+                t => t.as_ref().map(|t| t.value as u8),
+            },
         };
         let p = parse::raw_packet(src, dst, proto, &raw)
             .map_err(|m| self.err(d.protocol.referenced, format!("{path}.protocol"), m))?;

@@ -135,6 +135,8 @@ pub struct RawPacket {
     pub size: Option<u16>,
     pub fragment_offset: u16,
     pub more_fragments: bool,
+    /// IPv4 time to live (default 64).
+    pub ttl: Option<u8>,
 }
 
 /// Builds the packet, with the synthetic sizes of policy.md §0.1 unless `size` is given.
@@ -188,6 +190,9 @@ pub fn raw_packet(
     }
     p.frag_offset = d.fragment_offset;
     p.more_fragments = d.more_fragments;
+    if let Some(t) = d.ttl {
+        p.ttl = t;
+    }
     Ok(p)
 }
 

@@ -308,6 +308,15 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
             }
             Fate::Dropped(Drop::NoPublicIp) => "dropped at the internet gateway: the ENI has no elastic IP".into(),
             Fate::Dropped(Drop::NoHost) => format!("lost: no host answers at {}", o.packet.dst),
+            Fate::Dropped(Drop::TtlExpired { at, .. }) => {
+                let e = &world.enis[at as usize];
+                let hop = match world.nats.iter().find(|n| n.eni == at) {
+                    Some(n) => format!("NAT gateway {}", n.id),
+                    None => world.endpoint_name(crate::world::Endpoint::Eni(at)),
+                };
+                let ip = e.ip;
+                format!("dropped: TTL expired at {hop} (it answers with time-exceeded from {ip})")
+            }
             Fate::Dropped(Drop::Router { router, why }) => format!(
                 "dropped by enterprise router {}: {}",
                 world.routers.routers[router as usize].id,
@@ -457,6 +466,12 @@ pub fn path_taken(world: &World, o: &Outcome) -> Vec<String> {
         }
         // A packet from outside that no session or DNAT rule matches ends at the gateway.
         Fate::Dropped(Drop::Nat { nat: n, .. }) => hops.push(nat(n)),
+        // Expired at a NAT gateway: its path ends there.
+        Fate::Dropped(Drop::TtlExpired { at, .. }) => {
+            if let Some(n) = world.nats.iter().position(|g| g.eni == at) {
+                hops.push(nat(n as u32));
+            }
+        }
         _ => {}
     }
     hops.0

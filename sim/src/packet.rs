@@ -101,6 +101,14 @@ pub struct Embedded {
     pub protocol: u8,
     pub sport: u16,
     pub dport: u16,
+    /// The quoted header as the datagram arrived where the error was raised (RFC 792, RFC
+    /// 1812 §4.3.2.3): its TTL then, identification, total length and DF flag, and a TCP
+    /// segment's sequence number (the 8 transport bytes after the ports).
+    pub ttl: u8,
+    pub ip_id: u16,
+    pub len: u16,
+    pub dont_fragment: bool,
+    pub tcp_seq: u32,
 }
 
 /// The layer-4 part of a packet. Serialized tagged by `kind` in human-readable formats (JSON
@@ -455,6 +463,14 @@ impl Packet {
             protocol: original.protocol(),
             sport,
             dport,
+            ttl: original.ttl,
+            ip_id: original.ip_id,
+            len: original.len,
+            dont_fragment: original.dont_fragment,
+            tcp_seq: match original.l4 {
+                L4::Tcp { seq, .. } => seq,
+                _ => 0,
+            },
         };
         Self::base(
             from,

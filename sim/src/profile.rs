@@ -425,6 +425,11 @@ pub struct Profile {
     /// NAT gateway sessions idle this long are gone (aws 350 s, policy.md §6.2; the other
     /// clouds document none, D2: the same).
     pub nat_idle_timeout: Span,
+    /// A NAT gateway is a routed hop: it decrements the TTL and, when the TTL would reach 0,
+    /// drops the packet and answers with ICMP time-exceeded from its private address (RFC
+    /// 1812 §5.3.1; traceroute from a private subnet shows the gateway as hop 1). The VPC's
+    /// implicit router and the internet gateway do not (docs/decisions/ttl.md).
+    pub nat_decrements_ttl: bool,
     /// Simultaneous NAT sessions per destination (address, port, protocol): aws 55,000.
     pub nat_sessions_per_destination: u32,
     pub default_region: &'static str,
@@ -625,6 +630,7 @@ impl Profile {
                 excluded: AWS_EXCLUDED,
                 services: AWS_SERVICES,
                 nat_idle_timeout: Span::from_secs(350),
+                nat_decrements_ttl: true,
                 nat_sessions_per_destination: 55_000,
                 default_region: "us-east-1",
                 addressing: Addressing::AWS,
@@ -679,6 +685,7 @@ impl Profile {
                 excluded: &[DHCP],
                 services: &[],
                 nat_idle_timeout: Span::from_secs(350),
+                nat_decrements_ttl: true,
                 nat_sessions_per_destination: 55_000,
                 default_region: "cn-hangzhou",
                 addressing: Addressing::ALIBABA,
@@ -740,6 +747,7 @@ impl Profile {
                 excluded: HUAWEI_EXCLUDED,
                 services: HUAWEI_SERVICES,
                 nat_idle_timeout: Span::from_secs(350),
+                nat_decrements_ttl: true,
                 nat_sessions_per_destination: 55_000,
                 default_region: "cn-north-4",
                 addressing: Addressing::HUAWEI,
@@ -781,6 +789,7 @@ impl Profile {
                 excluded: TENCENT_EXCLUDED,
                 services: &[],
                 nat_idle_timeout: Span::from_secs(350),
+                nat_decrements_ttl: true,
                 nat_sessions_per_destination: 55_000,
                 default_region: "ap-guangzhou",
                 addressing: Addressing::TENCENT,

@@ -773,6 +773,10 @@ impl Simulation {
         if let Some((nat, rst)) = self.world.nat_reset(&out) {
             self.answer(nat, rst, label);
         }
+        // A hop where its TTL expired answers with time-exceeded.
+        if let Some((hop, error)) = self.world.ttl_exceeded(&out) {
+            self.answer(hop, error, label);
+        }
         (out, trace)
     }
 

@@ -37,7 +37,7 @@ use pnet_packet::ipv4::{self, Ipv4Flags, MutableIpv4Packet};
 use pnet_packet::tcp::{self, MutableTcpPacket, TcpOption};
 use pnet_packet::udp::{self, MutableUdpPacket};
 
-use crate::packet::{Embedded, L4, Packet, TcpFlags, icmp as icmp_types, proto, size};
+use crate::packet::{Embedded, L4, Packet, TcpFlags, proto, size};
 
 const IP_HEADER: usize = size::IP_HEADER as usize;
 const UDP_HEADER: usize = 8;
@@ -58,12 +58,6 @@ const TCP_MSS: u16 = 1460;
 const TCP_WINDOW_SCALE: u8 = 7;
 /// Linux's initial receive window (MSS 1460 × 44): a plausible value for every segment.
 const TCP_WINDOW: u16 = 64240;
-
-/// TTL written in the IPv4 header an ICMP error quotes. [`Embedded`] does not carry the
-/// original TTL: a host default stands in for it, except in a time-exceeded error, which is
-/// about a datagram that arrived with TTL 1.
-const QUOTED_TTL: u8 = 64;
-const QUOTED_TTL_EXPIRED: u8 = 1;
 
 /// Fragment offset is a 13-bit field in 8-byte units.
 const MAX_FRAG_OFFSET: u16 = 0x1fff;
@@ -250,14 +244,7 @@ fn write_icmp(
     match embedded {
         // Error: the rest of the header is unused (zero), and the data quotes the datagram
         // the error is about.
-        Some(e) => {
-            let ttl = if icmp_type == icmp_types::TIME_EXCEEDED {
-                QUOTED_TTL_EXPIRED
-            } else {
-                QUOTED_TTL
-            };
-            write_quote(data, e, ttl);
-        }
+        Some(e) => write_quote(data, e),
         // Echo and other queries: identifier and sequence number, then the payload.
         None => {
             header[4..6].copy_from_slice(&ident.to_be_bytes());
@@ -271,37 +258,54 @@ fn write_icmp(
     icmp.set_checksum(icmp::checksum(&icmp.to_immutable()));
 }
 
-/// The part of the reported datagram an ICMP error carries: a valid IPv4 header, then the
-/// first 8 bytes of its transport header. The quoted datagram is exactly what the error
-/// holds (its total length is `quote.len()`), since its real length is not known.
-fn write_quote(quote: &mut [u8], e: &Embedded, ttl: u8) {
-    // Less than the outer datagram's length, so it fits.
-    let quoted_len = u16::try_from(quote.len()).unwrap_or(u16::MAX);
+/// The part of the reported datagram an ICMP error carries: its IPv4 header as it arrived
+/// where the error was raised (TTL, identification, total length, DF), then the first 8 bytes
+/// of its transport header (RFC 792; RFC 1812 §4.3.2.3).
+fn write_quote(quote: &mut [u8], e: &Embedded) {
+    let total = quoted_len(e);
     let (header, transport) = quote.split_at_mut(IP_HEADER);
 
     // Ports lead TCP and UDP headers alike. For TCP the next 4 bytes are the sequence
-    // number (not known: 0); for UDP they are length and checksum (0 = none).
+    // number; for UDP they are length and checksum (0 = none).
     transport[0..2].copy_from_slice(&e.sport.to_be_bytes());
     transport[2..4].copy_from_slice(&e.dport.to_be_bytes());
     if e.protocol == proto::UDP {
-        let udp_len = quoted_len.saturating_sub(size::IP_HEADER);
+        let udp_len = total.saturating_sub(size::IP_HEADER);
         transport[4..6].copy_from_slice(&udp_len.to_be_bytes());
+    } else if e.protocol == proto::TCP {
+        transport[4..8].copy_from_slice(&e.tcp_seq.to_be_bytes());
     }
 
     let mut ip = MutableIpv4Packet::new(header).expect("an ICMP error quotes 20 bytes of IPv4");
     ip.set_version(4);
     ip.set_header_length((IP_HEADER / 4) as u8);
-    ip.set_total_length(quoted_len);
-    ip.set_ttl(ttl);
+    ip.set_total_length(total);
+    ip.set_identification(e.ip_id);
+    if e.dont_fragment {
+        ip.set_flags(Ipv4Flags::DontFragment);
+    }
+    ip.set_ttl(e.ttl);
     ip.set_next_level_protocol(IpNextHeaderProtocol(e.protocol));
     ip.set_source(e.src);
     ip.set_destination(e.dst);
     ip.set_checksum(ipv4::checksum(&ip.to_immutable()));
 }
 
+/// The total length of the datagram an ICMP error quotes: its own, or the smallest that holds
+/// the headers of its kind when it was shorter (it went on the wire clamped, see [`min_len`]).
+fn quoted_len(e: &Embedded) -> u16 {
+    let floor = match e.protocol {
+        proto::TCP => IP_HEADER + 20,
+        proto::UDP | proto::ICMP => IP_HEADER + UDP_HEADER,
+        _ => IP_HEADER,
+    };
+    e.len.max(floor as u16)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::packet::icmp as icmp_types;
     use pnet_packet::Packet as _;
     use pnet_packet::icmp::IcmpPacket;
     use pnet_packet::ipv4::Ipv4Packet;
@@ -429,10 +433,9 @@ mod tests {
                             (e.src, e.dst)
                         );
                         assert_eq!(inner.get_next_level_protocol().0, e.protocol);
-                        assert_eq!(
-                            usize::from(inner.get_total_length()),
-                            body.len() - ICMP_HEADER
-                        );
+                        assert_eq!(inner.get_total_length(), quoted_len(&e));
+                        assert_eq!(inner.get_ttl(), e.ttl);
+                        assert_eq!(inner.get_identification(), e.ip_id);
                         assert_eq!(
                             inner.get_checksum(),
                             ipv4::checksum(&inner),
@@ -663,7 +666,8 @@ mod tests {
         assert_eq!(bytes.len(), 56);
         verify(&error, &bytes);
         let inner = Ipv4Packet::new(&bytes[IP_HEADER + ICMP_HEADER..]).unwrap();
-        assert_eq!(inner.get_ttl(), QUOTED_TTL_EXPIRED);
+        assert_eq!(inner.get_ttl(), original.ttl);
+        assert_eq!(inner.get_total_length(), size::TCP_SYN);
 
         // A longer error quotes more of the original; the quoted length follows.
         let long = Packet { len: 100, ..error };

@@ -9,7 +9,7 @@ use super::model::ip_key;
 use super::*;
 use crate::host::Host;
 use crate::nat;
-use crate::packet::{L4, Packet, TcpFlags, size};
+use crate::packet::{L4, Packet, TcpFlags, icmp, size};
 use crate::profile::OrphanRoutes;
 use crate::time::Time;
 
@@ -213,5 +213,23 @@ impl World {
             *seq = ack;
         }
         Some((Endpoint::Eni(self.nats[nat as usize].eni), rst))
+    }
+
+    /// The ICMP time-exceeded (type 11 code 0) a hop that dropped a packet whose TTL expired
+    /// sends back to the sender, from its interface's address (RFC 792, RFC 1812 §5.3.1).
+    pub fn ttl_exceeded(&self, out: &Outcome) -> Option<(Endpoint, Packet)> {
+        let Fate::Dropped(Drop::TtlExpired { at, packet }) = out.fate else {
+            return None;
+        };
+        // No ICMP error about an ICMP error (RFC 1812 §4.3.2.7).
+        if let L4::Icmp {
+            embedded: Some(_), ..
+        } = packet.l4
+        {
+            return None;
+        }
+        let from = self.enis[at as usize].ip;
+        let error = Packet::icmp_error(from, &packet, icmp::TIME_EXCEEDED, 0);
+        Some((Endpoint::Eni(at), error))
     }
 }

@@ -50,6 +50,10 @@ pub enum Drop {
     Throttled(Throttle),
     /// Nothing answers at the destination address.
     NoHost,
+    /// It arrived with TTL 1 at the hop whose interface is `at`, which dropped it rather than
+    /// forward it with TTL 0, and answers with ICMP time-exceeded quoting `packet`, the
+    /// datagram as it arrived (RFC 1812 §5.3.1, §4.3.2.3).
+    TtlExpired { at: u32, packet: Packet },
 }
 
 /// What became of one packet.

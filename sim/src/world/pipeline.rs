@@ -514,6 +514,28 @@ impl World {
         let Some(d1) = self.enter_subnet(now, e, &pkt, &view, out) else {
             return;
         };
+        // A routed hop (profile `nat_decrements_ttl`, docs/decisions/ttl.md): a datagram that
+        // arrives with TTL 1 is received (recorded ACCEPT on the gateway's interface) and not
+        // forwarded; the gateway answers with time-exceeded (RFC 1812 §5.3.1).
+        if self.profile.nat_decrements_ttl && pkt.ttl <= 1 {
+            self.capture(
+                now,
+                e,
+                Direction::Ingress,
+                Action::Accept,
+                &pkt,
+                None,
+                out.id,
+                [Some(d1), None],
+                None,
+            );
+            out.fate = Fate::Dropped(Drop::TtlExpired { at: e, packet: pkt });
+            return;
+        }
+        let mut pkt = pkt;
+        if self.profile.nat_decrements_ttl {
+            pkt.ttl -= 1;
+        }
         let (sport, dport) = nat_ports(&pkt);
         let k = nat::Inside {
             protocol: pkt.protocol(),
