@@ -8,6 +8,7 @@ mod bench_generate;
 mod bench_multi;
 mod bench_restart;
 mod client;
+mod console;
 mod generate;
 mod output;
 mod score;
@@ -45,6 +46,7 @@ static ALLOCATOR: alloc_count::Counting = alloc_count::COUNTING;
   vpclab test scenarios/                                        every shipped scenario's expectations
   vpclab generate scenarios/workloads/teaching-hour.yaml --out hour/
   vpclab serve --data-dir /tmp/vpclab-data                      the gRPC control plane on 127.0.0.1:50051
+  vpclab ui scenarios/ping-acl-asymmetry.yaml                   a web console on http://127.0.0.1:8080/
 
 Exit codes:
   0  done (test: every expectation held)
@@ -153,6 +155,15 @@ enum Command {
         start: u64,
         #[command(flatten)]
         quotas: serve::QuotaArgs,
+    },
+    /// A local web console for a scenario: its records to filter and explain, the flow-log
+    /// dashboard, and an editor to change the scenario and run it again.
+    Ui {
+        file: PathBuf,
+        /// Address to listen on (loopback only); port 0 picks a free one. The first line
+        /// printed names the URL.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http: std::net::SocketAddr,
     },
     /// Create a scenario's topology and flow logs on a running server.
     Apply {
@@ -302,6 +313,7 @@ fn command(command: Command) -> ExitCode {
                 quotas: quotas.quotas(),
             })
         }
+        Command::Ui { file, http } => console::ui(&file, http),
         Command::Apply {
             file,
             server,

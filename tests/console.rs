@@ -1,0 +1,356 @@
+//! `vpclab ui`: the web console of one scenario. Its JSON API over plain HTTP (records,
+//! explanations, a re-run, a refused edit, the body limit), and the page in a real browser:
+//! Debian's chromium driven by playwright-core (`tests/console/console.test.mjs`).
+//!
+//! The browser test needs `/usr/bin/chromium` and `tests/console/node_modules` (`.ci/run`
+//! installs both; README, "Tests"). Without them it fails and says how to install them, unless
+//! `VPCLAB_SKIP_BROWSER=1`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+const SCENARIO: &str = "scenarios/ping-acl-asymmetry.yaml";
+const DENY: &str = "ACL web-acl egress (subnet web): no rule matched; default rule * denies";
+const BROWSER_HELP: &str = "apt-get install -y chromium && npm ci --prefix tests/console";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A running `vpclab ui FILE --http 127.0.0.1:0`, killed when dropped.
+struct Ui {
+    child: Child,
+    /// `http://127.0.0.1:PORT/`, from the first line it prints.
+    url: String,
+    addr: String,
+}
+
+impl Ui {
+    fn start(file: &str) -> Ui {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vpclab"))
+            .current_dir(root())
+            .args(["ui", file, "--http", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("vpclab starts");
+        let mut line = String::new();
+        let stdout = child.stdout.take().expect("piped");
+        BufReader::new(stdout).read_line(&mut line).expect("a line");
+        let url = line
+            .trim_end()
+            .strip_prefix("vpclab: console on ")
+            .unwrap_or_else(|| panic!("the first line names the URL: {line:?}"))
+            .to_string();
+        let addr = url
+            .strip_prefix("http://")
+            .and_then(|u| u.strip_suffix('/'))
+            .unwrap_or_else(|| panic!("an http URL: {url}"))
+            .to_string();
+        Ui { child, url, addr }
+    }
+
+    /// One request (`Connection: close`): the status, the content type and the body.
+    fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
+        let mut s = TcpStream::connect(&self.addr).expect("connects");
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
+             Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
+            body.len()
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        // A body over the limit is refused before it is read: the rest may not be taken.
+        let _ = s.write_all(body);
+        let mut raw = Vec::new();
+        let _ = s.read_to_end(&mut raw);
+        let raw = String::from_utf8(raw).expect("UTF-8");
+        let (head, body) = raw.split_once("\r\n\r\n").expect("a response");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("a status");
+        let content_type = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-type: ")
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        (status, content_type, body.to_string())
+    }
+
+    fn json(&self, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
+        let (status, content_type, body) = self.request(method, path, body);
+        assert_eq!(content_type, "application/json; charset=utf-8", "{body}");
+        let value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        (status, value)
+    }
+}
+
+impl Drop for Ui {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn actions(state: &Value) -> Vec<&str> {
+    state["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .map(|r| r["action"].as_str().expect("an action"))
+        .collect()
+}
+
+fn scenario() -> String {
+    std::fs::read_to_string(root().join(SCENARIO)).unwrap()
+}
+
+/// The scenario with an ACL egress entry that lets ICMP out (the replies).
+fn icmp_allowed() -> String {
+    let egress = "          - { rule: 100, action: allow, protocol: tcp, ports: 443, cidr: \
+                  0.0.0.0/0 }\n";
+    let text = scenario();
+    assert!(text.contains(egress));
+    text.replace(
+        egress,
+        &format!(
+            "{egress}          - {{ rule: 110, action: allow, protocol: icmp, cidr: 0.0.0.0/0 }}\n"
+        ),
+    )
+}
+
+#[test]
+fn the_state_holds_the_records_as_table_rows_and_facts() {
+    let ui = Ui::start(SCENARIO);
+    let (status, state) = ui.json("GET", "/api/state", b"");
+    assert_eq!(status, 200);
+    assert_eq!(state["name"], "ping-acl-asymmetry");
+    assert_eq!(state["provider"], "tencent");
+    assert_eq!(state["yaml"], scenario());
+    assert_eq!(state["total"], 2);
+    assert_eq!(state["more"], 0);
+    assert_eq!(state["packets"], 8);
+    assert_eq!(actions(&state), ["ACCEPT", "REJECT"]);
+    let reject = &state["records"][1];
+    // The columns of `--format table`: tencent's positional fields, in order.
+    let names: Vec<&str> = reject["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f[0].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "version",
+            "account-id",
+            "interface-id",
+            "srcaddr",
+            "dstaddr",
+            "srcport",
+            "dstport",
+            "protocol",
+            "packets",
+            "bytes",
+            "start",
+            "end",
+            "action",
+            "log-status"
+        ]
+    );
+    assert_eq!(reject["eni"], "eni-lq6mkcis");
+    assert_eq!(reject["src"], "172.31.16.139");
+    assert_eq!(reject["dst"], "203.0.113.12");
+    assert_eq!(reject["packets"], 4);
+    assert_eq!(reject["bytes"], 336);
+    assert_eq!(reject["first"], 27.001);
+    assert_eq!(reject["last"], 141.001);
+    assert_eq!(reject["window"], serde_json::json!([0.0, 300.0]));
+}
+
+#[test]
+fn a_record_explains_the_packets_it_counts() {
+    let ui = Ui::start(SCENARIO);
+    let (status, x) = ui.json("GET", "/api/records/2", b"");
+    assert_eq!(status, 200);
+    assert_eq!(x["packets"], serde_json::json!([2, 4, 6, 8]));
+    assert_eq!(x["decisions"][1], DENY);
+    assert!(x["line"].as_str().unwrap().contains("action:REJECT"));
+    let first: Vec<&str> = x["explanations"][0]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        first,
+        [
+            "#2 t+27.001s instance (eni-lq6mkcis) -> home: ICMP 172.31.16.139 -> 203.0.113.12 \
+             echo-reply id=1 seq=0 (84 B)",
+            "    path: ENI instance -> subnet web",
+            "    SG egress at instance: part of a tracked connection: allows",
+            &format!("    {DENY}"),
+            "    dropped by the network ACL (egress)",
+        ]
+    );
+    assert_eq!(x["explanations"].as_array().unwrap().len(), 4);
+    let (status, x) = ui.json("GET", "/api/records/3", b"");
+    assert_eq!(status, 404);
+    assert_eq!(x["error"], "no record 3: the run shows 2 records (1 to 2)");
+}
+
+#[test]
+fn a_run_with_the_acl_fixed_accepts_both_ways() {
+    let ui = Ui::start(SCENARIO);
+    let (status, state) = ui.json("POST", "/api/run", icmp_allowed().as_bytes());
+    assert_eq!(status, 200, "{state}");
+    assert_eq!(actions(&state), ["ACCEPT", "ACCEPT"]);
+    // It is the console's scenario now.
+    let (_, now) = ui.json("GET", "/api/state", b"");
+    assert_eq!(actions(&now), ["ACCEPT", "ACCEPT"]);
+    assert_eq!(now["yaml"], icmp_allowed());
+}
+
+#[test]
+fn a_bad_edit_is_refused_with_the_loader_error_and_changes_nothing() {
+    let ui = Ui::start(SCENARIO);
+    let bad = scenario().replace(
+        "protocol: tcp, ports: 443, cidr",
+        "protocol: tcpx, ports: 443, cidr",
+    );
+    let (status, e) = ui.json("POST", "/api/run", bad.as_bytes());
+    assert_eq!(status, 400);
+    assert_eq!(
+        e["error"],
+        "scenarios/ping-acl-asymmetry.yaml:41:13: vpcs[0].network_acls[0].egress[0].protocol: \
+         unknown protocol `tcpx` (expected tcp, udp, icmp, all or a number 0-255)"
+    );
+    assert_eq!(e["line"], 41);
+    assert_eq!(e["field"], "vpcs[0].network_acls[0].egress[0].protocol");
+    let (_, state) = ui.json("GET", "/api/state", b"");
+    assert_eq!(actions(&state), ["ACCEPT", "REJECT"]);
+    assert_eq!(state["yaml"], scenario());
+}
+
+#[test]
+fn a_body_over_one_mib_is_refused_with_413() {
+    let ui = Ui::start(SCENARIO);
+    let big = vec![b'#'; (1 << 20) + 1];
+    let (status, e) = ui.json("POST", "/api/run", &big);
+    assert_eq!(status, 413);
+    assert_eq!(
+        e["error"],
+        "the scenario is over the console's limit of 1048576 bytes"
+    );
+    // Exactly the limit is read (and is a file without a scenario in it).
+    let mut comment = vec![b'#'; 1 << 20];
+    comment[(1 << 20) - 1] = b'\n';
+    let (status, e) = ui.json("POST", "/api/run", &comment);
+    assert_eq!(status, 400, "{e}");
+}
+
+#[test]
+fn the_page_and_its_assets_are_served_from_the_binary() {
+    let ui = Ui::start(SCENARIO);
+    let (status, content_type, body) = ui.request("GET", "/", b"");
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "text/html; charset=utf-8");
+    assert!(body.contains(r#"<script src="/console.js"></script>"#));
+    // Nothing from outside: no absolute URL in the page, its script or its style (but the
+    // SVG namespace, a name that is never fetched).
+    for path in ["/", "/console.js", "/console.css"] {
+        let (status, _, body) = ui.request("GET", path, b"");
+        assert_eq!(status, 200, "{path}");
+        let body = body.replace("'http://www.w3.org/2000/svg'", "");
+        assert!(
+            !body.contains("https:") && !body.contains("http:"),
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn ui_refuses_a_bad_file_and_a_non_loopback_address() {
+    let dir = std::env::temp_dir().join(format!("vpclab-console-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.yaml");
+    std::fs::write(&bad, "name: [\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vpclab"))
+        .args(["ui", bad.to_str().unwrap(), "--http", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "vpclab: {}:1:7: name: expected string scalar\n",
+            bad.display()
+        )
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_vpclab"))
+        .current_dir(root())
+        .args(["ui", SCENARIO, "--http", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "vpclab: --http 0.0.0.0:0: the console has no authentication; listen on loopback\n"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// What the browser test needs, or why it cannot run.
+fn browser_ready() -> Result<(), String> {
+    let chromium = std::env::var_os("VPCLAB_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if !chromium.exists() {
+        return Err(format!("no {}", chromium.display()));
+    }
+    if !root()
+        .join("tests/console/node_modules/playwright-core")
+        .is_dir()
+    {
+        return Err("no tests/console/node_modules/playwright-core".into());
+    }
+    Ok(())
+}
+
+#[test]
+fn the_page_in_a_real_browser() {
+    if let Err(missing) = browser_ready() {
+        if std::env::var_os("VPCLAB_SKIP_BROWSER").is_some_and(|v| v == "1") {
+            eprintln!("skipped (VPCLAB_SKIP_BROWSER=1): {missing}");
+            return;
+        }
+        panic!("{missing}: install them with `{BROWSER_HELP}` (at the repository root)");
+    }
+    let ui = Ui::start(SCENARIO);
+    let shot = root().join("target/console.png");
+    let _ = std::fs::remove_file(&shot);
+    let out = Command::new("node")
+        .current_dir(root())
+        .arg(Path::new("tests/console/console.test.mjs"))
+        .arg(&ui.url)
+        .arg(&shot)
+        .output()
+        .expect("node runs (README, \"Tests\")");
+    assert!(
+        out.status.success(),
+        "the browser test failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shot.exists(), "no screenshot at {}", shot.display());
+}
