@@ -140,6 +140,10 @@ fn the_state_holds_the_records_as_table_rows_and_facts() {
     assert_eq!(state["total"], 2);
     assert_eq!(state["more"], 0);
     assert_eq!(state["packets"], 8);
+    assert_eq!(
+        state["expectations"],
+        serde_json::json!({"count": 5, "failures": []})
+    );
     assert_eq!(actions(&state), ["ACCEPT", "REJECT"]);
     let reject = &state["records"][1];
     // The columns of `--format table`: tencent's positional fields, in order.
@@ -215,6 +219,15 @@ fn a_run_with_the_acl_fixed_accepts_both_ways() {
     let (status, state) = ui.json("POST", "/api/run", icmp_allowed().as_bytes());
     assert_eq!(status, 200, "{state}");
     assert_eq!(actions(&state), ["ACCEPT", "ACCEPT"]);
+    // The file's expectations of a REJECT record (lines 76 and 87 now) no longer hold.
+    assert_eq!(state["expectations"]["count"], 5);
+    let failed: Vec<&Value> = state["expectations"]["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["line"])
+        .collect();
+    assert_eq!(failed, [76, 87]);
     // It is the console's scenario now.
     let (_, now) = ui.json("GET", "/api/state", b"");
     assert_eq!(actions(&now), ["ACCEPT", "ACCEPT"]);

@@ -64,7 +64,7 @@ struct Console {
     running: Semaphore,
 }
 
-/// `vpclab ui FILE --http ADDR`: serves the console until interrupted (Ctrl-C).
+/// `vpclab ui FILE --http ADDR`: serves the console until interrupted (SIGINT, SIGTERM).
 pub fn ui(file: &Path, http: SocketAddr) -> ExitCode {
     if !http.ip().is_loopback() {
         return crate::fail(
@@ -101,11 +101,8 @@ pub fn ui(file: &Path, http: SocketAddr) -> ExitCode {
         };
         let addr = listener.local_addr().unwrap_or(http);
         say!("vpclab: console on http://{addr}/");
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
         match axum::serve(listener, router(console))
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(crate::serve::shutdown_signal())
             .await
         {
             Ok(()) => ExitCode::SUCCESS,
@@ -312,6 +309,12 @@ fn view(file: &str, text: &str) -> Result<View, Value> {
             .to_string(),
         );
     }
+    // The file's `expect:` assertions: a learner's edit shows which no longer hold.
+    let failures: Vec<Value> = result
+        .check(&l)
+        .into_iter()
+        .map(|f| json!({"line": f.line, "message": f.message}))
+        .collect();
     let notes: Vec<String> = result
         .notes
         .iter()
@@ -329,6 +332,7 @@ fn view(file: &str, text: &str) -> Result<View, Value> {
         "more": printed.len().saturating_sub(MAX_RECORDS),
         "packets": result.outcomes.len(),
         "notes": notes,
+        "expectations": {"count": l.expectations.len(), "failures": failures},
         "limits": {
             "body_bytes": MAX_BODY,
             "records": MAX_RECORDS,

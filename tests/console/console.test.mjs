@@ -62,6 +62,7 @@ try {
   // Two records: the requests accepted inbound, the replies rejected outbound.
   await waitActions(['ACCEPT', 'REJECT']);
   assert.equal(await page.textContent('#count'), '2 of 2');
+  assert.equal(await page.textContent('#expectations p'), 'Expectations (expect:): 5 of 5 hold');
 
   // The REJECT record's explanation: its line, its packets and the ACL's default rule.
   await page.click('tr.record[data-action="REJECT"]');
@@ -112,6 +113,11 @@ try {
     .startsWith('ran:'), null, WAIT);
   await waitActions(['ACCEPT', 'ACCEPT']);
   assert.ok(await page.isHidden('#run-error'));
+  // The file's own expectations (a REJECT record) no longer hold, and the page says which.
+  assert.equal(await page.textContent('#expectations p'), 'Expectations (expect:): 3 of 5 hold');
+  const failed = await page.textContent('#expectations pre');
+  assert.ok(failed.startsWith('line 76: expected a record matching {action: REJECT'), failed);
+  assert.match(failed, /\nline 87: expected the line\n/);
 
   // A bad edit shows the loader's error with its line and changes nothing.
   const bad = fixed.replace(allow, allow.replace('protocol: icmp', 'protocol: icmpx'));

@@ -55,6 +55,18 @@ function show(s) {
   if (s.notes.length) {
     notes.append(el('h3', {}, 'Notes'), el('pre', {}, s.notes.join('\n')));
   }
+  const x = s.expectations;
+  const expect = $('expectations');
+  expect.replaceChildren();
+  if (x.count) {
+    const held = x.count - x.failures.length;
+    expect.append(el('p', { class: x.failures.length ? 'failed' : 'held' },
+      `Expectations (expect:): ${held} of ${x.count} hold`));
+    if (x.failures.length) {
+      expect.append(el('pre', {}, x.failures.map((f) => `line ${f.line}: ${f.message}`)
+        .join('\n')));
+    }
+  }
   hideExplanation();
   loadGraph();
   render();
@@ -252,13 +264,24 @@ function timeChart(box, rows) {
   }
   series.forEach((values, k) => {
     const colour = PALETTE[k % PALETTE.length];
-    const points = values.map((v, i) => `${x(i)},${y(v)}`).join(' ');
-    svg.append(svgEl('polyline', { points, fill: 'none', stroke: colour, 'stroke-width': 2 }));
-    values.forEach((v, i) => {
-      const dot = svgEl('circle', { cx: x(i), cy: y(v), r: 3, fill: colour });
-      dot.append(svgEl('title', {}, `${enis[k]} t+${times[i]}s: ${fmtBytes(v)}`));
-      svg.append(dot);
-    });
+    if (times.length === 1) {
+      // One capture window: a bar per ENI, side by side.
+      const bw = Math.min(40, span / (2 * series.length));
+      const bx = left + span / 2 - (series.length * bw) / 2 + k * bw;
+      const bar = svgEl('rect', {
+        x: bx, y: y(values[0]), width: bw - 2, height: h - bottom - y(values[0]), fill: colour,
+      });
+      bar.append(svgEl('title', {}, `${enis[k]} t+${times[0]}s: ${fmtBytes(values[0])}`));
+      svg.append(bar);
+    } else {
+      const points = values.map((v, i) => `${x(i)},${y(v)}`).join(' ');
+      svg.append(svgEl('polyline', { points, fill: 'none', stroke: colour, 'stroke-width': 2 }));
+      values.forEach((v, i) => {
+        const dot = svgEl('circle', { cx: x(i), cy: y(v), r: 3, fill: colour });
+        dot.append(svgEl('title', {}, `${enis[k]} t+${times[i]}s: ${fmtBytes(v)}`));
+        svg.append(dot);
+      });
+    }
     const ly = h + k * 14 + 8;
     svg.append(svgEl('rect', { x: left, y: ly - 8, width: 10, height: 10, fill: colour }));
     svg.append(svgEl('text', { x: left + 14, y: ly + 1 }, enis[k]));
