@@ -155,6 +155,10 @@ enum Command {
         start: u64,
         #[command(flatten)]
         quotas: serve::QuotaArgs,
+        /// Also serve the web console of the caller's project (its records, filters and
+        /// dashboard) here, e.g. 127.0.0.1:8080 (loopback only; port 0 picks one).
+        #[arg(long, value_name = "ADDR")]
+        http: Option<std::net::SocketAddr>,
     },
     /// A local web console for a scenario: its records to filter and explain, the flow-log
     /// dashboard, and an editor to change the scenario and run it again.
@@ -298,6 +302,7 @@ fn command(command: Command) -> ExitCode {
             seed,
             start,
             quotas,
+            http,
         } => {
             let provider = match provider.parse::<Provider>() {
                 Ok(p) => p,
@@ -311,6 +316,7 @@ fn command(command: Command) -> ExitCode {
                 seed,
                 start,
                 quotas: quotas.quotas(),
+                http,
             })
         }
         Command::Ui { file, http } => console::ui(&file, http),

@@ -55,6 +55,8 @@ pub struct Options<'a> {
     pub seed: u64,
     pub start: u64,
     pub quotas: Quotas,
+    /// Where the web console listens (loopback only), if anywhere.
+    pub http: Option<SocketAddr>,
 }
 
 pub fn run(o: &Options) -> ExitCode {
@@ -90,6 +92,14 @@ pub fn run(o: &Options) -> ExitCode {
             ),
         );
     }
+    if let Some(http) = o.http
+        && !http.ip().is_loopback()
+    {
+        return crate::fail(
+            crate::BAD_INPUT,
+            &format!("--http {http}: the console has no TLS; listen on loopback"),
+        );
+    }
     let defaults = Defaults {
         seed: o.seed,
         start: o.start,
@@ -122,7 +132,23 @@ pub fn run(o: &Options) -> ExitCode {
         );
         // A line tools can wait for (tests read the port from it).
         crate::output::say!("vpclab: serving on {addr}");
-        match serve(listener, cloud, Arc::new(tenancy), shutdown_signal()).await {
+        let tenancy = Arc::new(tenancy);
+        if let Some(http) = o.http {
+            let console = match tokio::net::TcpListener::bind(http).await {
+                Ok(l) => l,
+                Err(e) => return crate::fail(crate::BAD_INPUT, &format!("--http {http}: {e}")),
+            };
+            let at = console.local_addr().unwrap_or(http);
+            crate::output::say!("vpclab: console on http://{at}/");
+            let app = crate::console::server::router(cloud.clone(), tenancy.clone());
+            // Ends with the runtime, when the gRPC server has stopped.
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(console, app).await {
+                    tracing::error!(error = %e, "the console stopped");
+                }
+            });
+        }
+        match serve(listener, cloud, tenancy, shutdown_signal()).await {
             Ok(()) => {
                 tracing::info!("stopped");
                 ExitCode::SUCCESS

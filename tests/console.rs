@@ -10,9 +10,13 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+
+mod common;
+use common::fixture::{self, P, START, TOKEN_A};
 
 const SCENARIO: &str = "scenarios/ping-acl-asymmetry.yaml";
 const DENY: &str = "ACL web-acl egress (subnet web): no rule matched; default rule * denies";
@@ -32,35 +36,59 @@ struct Ui {
 
 impl Ui {
     fn start(file: &str) -> Ui {
+        Ui::spawn(&["ui", file, "--http", "127.0.0.1:0"]).0
+    }
+
+    /// `vpclab ARGS`, until it prints the console's URL; with the lines printed before it.
+    fn spawn(args: &[&str]) -> (Ui, Vec<String>) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_vpclab"))
             .current_dir(root())
-            .args(["ui", file, "--http", "127.0.0.1:0"])
+            .args(args)
+            .env("VPCLAB_LOG", "warn")
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .spawn()
             .expect("vpclab starts");
-        let mut line = String::new();
-        let stdout = child.stdout.take().expect("piped");
-        BufReader::new(stdout).read_line(&mut line).expect("a line");
-        let url = line
-            .trim_end()
-            .strip_prefix("vpclab: console on ")
-            .unwrap_or_else(|| panic!("the first line names the URL: {line:?}"))
-            .to_string();
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let mut before = Vec::new();
+        let url = loop {
+            let mut line = String::new();
+            stdout.read_line(&mut line).expect("a line");
+            assert!(
+                !line.is_empty(),
+                "vpclab ended before naming the console's URL"
+            );
+            match line.trim_end().strip_prefix("vpclab: console on ") {
+                Some(url) => break url.to_string(),
+                None => before.push(line.trim_end().to_string()),
+            }
+        };
         let addr = url
             .strip_prefix("http://")
             .and_then(|u| u.strip_suffix('/'))
             .unwrap_or_else(|| panic!("an http URL: {url}"))
             .to_string();
-        Ui { child, url, addr }
+        (Ui { child, url, addr }, before)
     }
 
     /// One request (`Connection: close`): the status, the content type and the body.
     fn request(&self, method: &str, path: &str, body: &[u8]) -> (u16, String, String) {
+        self.request_with(method, path, "", body)
+    }
+
+    /// `request` with more header lines (each ending in CRLF).
+    fn request_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &str,
+        body: &[u8],
+    ) -> (u16, String, String) {
         let mut s = TcpStream::connect(&self.addr).expect("connects");
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let head = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-             Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n",
+             Content-Type: text/plain\r\nContent-Length: {}\r\n{headers}\r\n",
             self.addr,
             body.len()
         );
@@ -88,7 +116,11 @@ impl Ui {
     }
 
     fn json(&self, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
-        let (status, content_type, body) = self.request(method, path, body);
+        self.json_with(method, path, "", body)
+    }
+
+    fn json_with(&self, method: &str, path: &str, headers: &str, body: &[u8]) -> (u16, Value) {
+        let (status, content_type, body) = self.request_with(method, path, headers, body);
         assert_eq!(content_type, "application/json; charset=utf-8", "{body}");
         let value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
         (status, value)
@@ -340,23 +372,24 @@ fn browser_ready() -> Result<(), String> {
     Ok(())
 }
 
-#[test]
-fn the_page_in_a_real_browser() {
+/// Runs the browser test on `url` (`mode`: `ui` or `server`), its screenshot to
+/// `target/NAME`; `false` when skipped (`VPCLAB_SKIP_BROWSER=1` and no browser).
+fn in_the_browser(url: &str, mode: &str, name: &str) -> bool {
     if let Err(missing) = browser_ready() {
         if std::env::var_os("VPCLAB_SKIP_BROWSER").is_some_and(|v| v == "1") {
             eprintln!("skipped (VPCLAB_SKIP_BROWSER=1): {missing}");
-            return;
+            return false;
         }
         panic!("{missing}: install them with `{BROWSER_HELP}` (at the repository root)");
     }
-    let ui = Ui::start(SCENARIO);
-    let shot = root().join("target/console.png");
+    let shot = root().join("target").join(name);
     let _ = std::fs::remove_file(&shot);
     let out = Command::new("node")
         .current_dir(root())
         .arg(Path::new("tests/console/console.test.mjs"))
-        .arg(&ui.url)
+        .arg(url)
         .arg(&shot)
+        .arg(mode)
         .output()
         .expect("node runs (README, \"Tests\")");
     assert!(
@@ -366,4 +399,127 @@ fn the_page_in_a_real_browser() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(shot.exists(), "no screenshot at {}", shot.display());
+    true
+}
+
+#[test]
+fn the_page_in_a_real_browser() {
+    let ui = Ui::start(SCENARIO);
+    in_the_browser(&ui.url, "ui", "console.png");
+}
+
+/// `vpclab serve --http`: its gRPC address and console.
+fn serve_with_console(data_dir: &Path, extra: &[&str]) -> (Ui, String) {
+    let dir = data_dir.to_str().unwrap();
+    let start = START.to_string();
+    let mut args = vec![
+        "serve",
+        "--provider",
+        "tencent",
+        "--seed",
+        "1",
+        "--start",
+        &start,
+    ];
+    args.extend([
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir,
+        "--http",
+        "127.0.0.1:0",
+    ]);
+    args.extend(extra);
+    let (ui, before) = Ui::spawn(&args);
+    let grpc = before
+        .iter()
+        .find_map(|l| l.strip_prefix("vpclab: serving on "))
+        .unwrap_or_else(|| panic!("the gRPC address first: {before:?}"));
+    (ui, format!("http://{grpc}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_shows_the_records_a_project_s_log_service_holds() {
+    let dir = common::temp_dir("console-serve");
+    let (ui, grpc) = serve_with_console(&dir, &[]);
+    let ch = fixture::connect(&grpc).await;
+    let t = fixture::build(&ch, P, None).await;
+    fixture::ping(&ch, P, None, &t, START + 27, 4).await;
+    // Exactly the end of the 300 s window: a later one would add a NODATA record.
+    fixture::advance_to(&ch, P, None, START + 300).await;
+    let ui = Arc::new(ui);
+    let u = ui.clone();
+    let state = tokio::task::spawn_blocking(move || u.json("GET", "/api/state", b"").1)
+        .await
+        .unwrap();
+    assert_eq!(state["mode"], "server");
+    assert_eq!(state["name"], "default");
+    assert_eq!(state["total"], 2);
+    assert_eq!(state["truncated"], false);
+    assert_eq!(actions(&state), ["ACCEPT", "REJECT"]);
+    let reject = &state["records"][1];
+    assert_eq!(reject["eni"], "eni-lq6mkcis");
+    assert_eq!(reject["src"], "172.31.16.139");
+    assert_eq!(reject["dst"], "203.0.113.12");
+    assert_eq!(reject["packets"], 4);
+    assert_eq!(reject["window"], serde_json::json!([0.0, 300.0]));
+    // The stored line (tencent key/value), its fields named by the flow log's format.
+    let line = reject["line"].as_str().unwrap();
+    assert!(
+        line.starts_with("srcaddr:172.31.16.139 dstport:0 "),
+        "{line}"
+    );
+    // The columns of `--format table`: tencent's positional order.
+    let fields = &reject["fields"];
+    assert_eq!(fields[0], serde_json::json!(["version", "0001_0001"]));
+    assert_eq!(fields[3], serde_json::json!(["srcaddr", "172.31.16.139"]));
+    assert_eq!(fields[12], serde_json::json!(["action", "REJECT"]));
+    assert!(state["yaml"].is_null());
+    let url = ui.url.clone();
+    tokio::task::spawn_blocking(move || in_the_browser(&url, "server", "console-serve.png"))
+        .await
+        .unwrap();
+}
+
+#[test]
+fn serve_with_tokens_shows_the_console_only_to_a_project_s_token() {
+    let dir = common::temp_dir("console-tokens");
+    let tokens = dir.join("tokens.yaml");
+    fixture::two_teams_file(&tokens);
+    let data = dir.join("data");
+    let (ui, _) = serve_with_console(&data, &["--tokens", tokens.to_str().unwrap()]);
+    let (status, e) = ui.json("GET", "/api/state", b"");
+    assert_eq!(status, 401);
+    assert_eq!(
+        e,
+        serde_json::json!({
+            "error": "this server needs a bearer token: send `authorization: Bearer <token>`",
+            "auth": true,
+        })
+    );
+    let (status, state) = ui.json_with(
+        "GET",
+        "/api/state",
+        &format!("Authorization: Bearer {TOKEN_A}\r\n"),
+        b"",
+    );
+    assert_eq!(status, 200, "{state}");
+    assert_eq!(state["name"], "team-a");
+    assert_eq!(state["total"], 0);
+}
+
+#[test]
+fn serve_refuses_a_console_beyond_loopback() {
+    let dir = common::temp_dir("console-beyond");
+    let out = Command::new(env!("CARGO_BIN_EXE_vpclab"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--http", "0.0.0.0:8080"])
+        .arg("--data-dir")
+        .arg(&*dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "vpclab: --http 0.0.0.0:8080: the console has no TLS; listen on loopback\n"
+    );
 }

@@ -37,6 +37,8 @@ use vpclab_sim::flowlog::Record;
 
 use crate::output::say;
 
+pub mod server;
+
 /// Bytes of a `POST /api/run` body (a scenario file; the shipped ones are under 20 KiB).
 pub const MAX_BODY: usize = 1 << 20;
 /// Records kept and sent per run; the state's `more` counts the others.
@@ -111,8 +113,9 @@ pub fn ui(file: &Path, http: SocketAddr) -> ExitCode {
     })
 }
 
-fn router(console: Arc<Console>) -> Router {
-    Router::new()
+/// `routes` with the page and its assets.
+fn with_assets<S: Clone + Send + Sync + 'static>(routes: Router<S>) -> Router<S> {
+    routes
         .route(
             "/",
             get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
@@ -125,6 +128,10 @@ fn router(console: Arc<Console>) -> Router {
             "/console.js",
             get(|| async { asset("text/javascript; charset=utf-8", CONSOLE_JS) }),
         )
+}
+
+fn router(console: Arc<Console>) -> Router {
+    with_assets(Router::new())
         .route("/api/state", get(state))
         .route("/api/records/{n}", get(record))
         .route("/api/run", post(rerun))

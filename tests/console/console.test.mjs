@@ -1,17 +1,18 @@
 // The console in a real browser: Debian's chromium driven by playwright-core.
 //
-//   node tests/console/console.test.mjs URL [SCREENSHOT]
+//   node tests/console/console.test.mjs URL [SCREENSHOT [server]]
 //
 // URL is a running `vpclab ui scenarios/ping-acl-asymmetry.yaml` (tests/console.rs starts it);
-// the screenshot goes to SCREENSHOT (default target/console.png). Exits 0 when every check
-// holds, 1 with the failed check otherwise.
+// the screenshot goes to SCREENSHOT (default target/console.png). With `server`, URL is the
+// console of `vpclab serve --http` whose default project holds that scenario's two records.
+// Exits 0 when every check holds, 1 with the failed check otherwise.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 
-const [url, shot = 'target/console.png'] = process.argv.slice(2);
+const [url, shot = 'target/console.png', mode = 'ui'] = process.argv.slice(2);
 if (!url) {
   console.error('usage: node tests/console/console.test.mjs URL [SCREENSHOT]');
   process.exit(2);
@@ -19,44 +20,23 @@ if (!url) {
 const WAIT = { timeout: 15000 };
 const DENY = 'ACL web-acl egress (subnet web): no rule matched; default rule * denies';
 
-const profile = mkdtempSync(join(tmpdir(), 'vpclab-console-chromium-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.VPCLAB_CHROMIUM || '/usr/bin/chromium',
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
-const failures = [];
-try {
-  const page = context.pages()[0] || (await context.newPage());
-  // The page is self-contained: anything it asks of another origin is a failure.
-  const origin = new URL(url).origin;
-  await page.route('**/*', (route) => {
-    const asked = route.request().url();
-    if (new URL(asked).origin !== origin) {
-      failures.push(`the page fetched ${asked}`);
-      return route.abort();
-    }
-    return route.continue();
-  });
-  page.on('pageerror', (e) => failures.push(`page error: ${e.message}`));
+// A server's project: its stored records, read-only, without packets to explain.
+async function serverChecks(page, waitActions) {
+  assert.equal(await page.textContent('#name'), 'default');
+  await waitActions(['ACCEPT', 'REJECT']);
+  assert.ok(await page.isHidden('#editor-section'));
+  await page.click('tr.record[data-action="REJECT"]');
+  await page.waitForSelector('#explain:not([hidden])', WAIT);
+  assert.match(await page.textContent('#x-line'), /action:REJECT/);
+  assert.match(await page.textContent('#x-packets'), /^not kept: the log service stores/);
+  await page.selectOption('#f-action', 'REJECT');
+  await waitActions(['REJECT']);
+  assert.match(await page.textContent('#c-sources'), /172\.31\.16\.139/);
+  await page.screenshot({ path: shot, fullPage: true });
+}
 
-  const actions = () => page.$$eval('tr.record', (rows) => rows.map((r) => r.dataset.action));
-  const waitActions = async (want) => {
-    await page.waitForFunction(
-      (w) => JSON.stringify([...document.querySelectorAll('tr.record')]
-        .map((r) => r.dataset.action)) === w,
-      JSON.stringify(want),
-      WAIT,
-    ).catch(() => {});
-    assert.deepEqual(await actions(), want);
-  };
-
-  await page.goto(url);
-  await page.waitForSelector('tr.record', WAIT);
+// The scenario's console: records, an explanation, filters, a re-run and a refused edit.
+async function uiChecks(page, waitActions) {
   assert.equal(await page.textContent('#name'), 'ping-acl-asymmetry');
   assert.match(await page.textContent('#description'), /pings an instance/);
   // Two records: the requests accepted inbound, the replies rejected outbound.
@@ -130,6 +110,47 @@ try {
     `the error names the file and line ${line}: ${error}`);
   assert.match(error, /icmpx/);
   await waitActions(['ACCEPT', 'ACCEPT']);
+}
+
+const profile = mkdtempSync(join(tmpdir(), 'vpclab-console-chromium-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.VPCLAB_CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  viewport: { width: 1280, height: 900 },
+  args: [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+});
+const failures = [];
+try {
+  const page = context.pages()[0] || (await context.newPage());
+  // The page is self-contained: anything it asks of another origin is a failure.
+  const origin = new URL(url).origin;
+  await page.route('**/*', (route) => {
+    const asked = route.request().url();
+    if (new URL(asked).origin !== origin) {
+      failures.push(`the page fetched ${asked}`);
+      return route.abort();
+    }
+    return route.continue();
+  });
+  page.on('pageerror', (e) => failures.push(`page error: ${e.message}`));
+
+  const actions = () => page.$$eval('tr.record', (rows) => rows.map((r) => r.dataset.action));
+  const waitActions = async (want) => {
+    await page.waitForFunction(
+      (w) => JSON.stringify([...document.querySelectorAll('tr.record')]
+        .map((r) => r.dataset.action)) === w,
+      JSON.stringify(want),
+      WAIT,
+    ).catch(() => {});
+    assert.deepEqual(await actions(), want);
+  };
+
+  await page.goto(url);
+  await page.waitForSelector('tr.record', WAIT);
+  await (mode === 'server' ? serverChecks : uiChecks)(page, waitActions);
 } catch (e) {
   failures.push(e.stack || String(e));
 } finally {

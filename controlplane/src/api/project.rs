@@ -2656,6 +2656,24 @@ impl Project {
         out
     }
 
+    /// The format the flow log `id` (live or deleted) delivers its records in, `None` if
+    /// there is no such flow log: what names the fields of a stored record's line.
+    pub fn flow_log_format(&self, id: &str) -> Option<Format> {
+        let w = &self.sim.world;
+        let f = w.find(vpclab_sim::world::Kind::FlowLog, id).or_else(|| {
+            w.flow_logs
+                .iter()
+                .position(|f| f.collector.settings.id == id)
+                .map(|f| f as u32)
+        })?;
+        Some(
+            self.formats
+                .get(&f)
+                .map(|x| x.format.clone())
+                .unwrap_or_else(|| w.profile.default_format()),
+        )
+    }
+
     /// A flow log's format name.
     pub fn format_name(&self, flow_log: u32) -> &str {
         self.formats.get(&flow_log).map_or("", |x| x.name.as_str())

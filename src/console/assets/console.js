@@ -30,17 +30,43 @@ function fmtBytes(n) {
 
 // ---- state ----------------------------------------------------------------------------
 
+// `vpclab serve --tokens`: the project's bearer token, asked for once per tab.
+let token = sessionStorage.getItem('vpclab-token') || '';
+
 async function load() {
-  const r = await fetch('/api/state');
-  show(await r.json());
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  const r = await fetch('/api/state', { headers });
+  const body = await r.json();
+  $('auth').hidden = !body.auth;
+  if (body.auth) {
+    $('auth-error').textContent = token ? body.error : '';
+    return;
+  }
+  if (!r.ok) {
+    $('description').textContent = body.error;
+    return;
+  }
+  show(body);
 }
+
+$('auth').addEventListener('submit', (e) => {
+  e.preventDefault();
+  token = $('token').value.trim();
+  sessionStorage.setItem('vpclab-token', token);
+  load();
+});
 
 function show(s) {
   state = s;
   $('name').textContent = s.name;
-  $('meta').textContent = `${s.file} · ${s.provider} · ${s.format} records`;
+  const server = s.mode === 'server';
+  $('meta').textContent = server
+    ? `a project on vpclab serve · ${s.provider}`
+    : `${s.file} · ${s.provider} · ${s.format} records`;
   $('description').textContent = s.description || '';
-  $('yaml').value = s.yaml;
+  // A server's project has no file to edit.
+  $('editor-section').hidden = server;
+  $('yaml').value = s.yaml || '';
   const enis = [...new Set(s.records.map((r) => r.eni))].sort();
   const pick = $('f-eni');
   const was = pick.value;
@@ -49,7 +75,10 @@ function show(s) {
   pick.value = enis.includes(was) ? was : '';
   $('more').textContent = s.more
     ? `${s.more} more records not shown (the console keeps the first ${s.limits.records}).`
-    : '';
+    : s.truncated
+      ? `More records not shown: the console reads the first ${s.limits.records} of each ` +
+        'log stream.'
+      : '';
   const notes = $('notes');
   notes.replaceChildren();
   if (s.notes.length) {
@@ -152,19 +181,38 @@ function hideExplanation() {
   $('explain').hidden = true;
 }
 
+// A server's stored record is its line alone: no packets, no decisions.
+function storedRecord(n) {
+  const row = state.records.find((r) => r.n === n);
+  return {
+    line: row.line,
+    packets: [],
+    decisions: [],
+    explanations: [],
+    stored: true,
+  };
+}
+
 async function explainRecord(n) {
-  const r = await fetch(`/api/records/${n}`);
-  const x = await r.json();
-  if (!r.ok) return;
+  let x;
+  if (state.mode === 'server') {
+    x = storedRecord(n);
+  } else {
+    const r = await fetch(`/api/records/${n}`);
+    x = await r.json();
+    if (!r.ok) return;
+  }
   selected = n;
   for (const tr of document.querySelectorAll('tr.record')) {
     tr.classList.toggle('selected', Number(tr.dataset.n) === n);
   }
   $('x-n').textContent = String(n);
   $('x-line').textContent = x.line;
-  $('x-packets').textContent = x.packets.length
-    ? x.packets.map((id) => '#' + id).join(' ')
-    : 'none (a record without traffic)';
+  $('x-packets').textContent = x.stored
+    ? 'not kept: the log service stores records, not the packets behind them'
+    : x.packets.length
+      ? x.packets.map((id) => '#' + id).join(' ')
+      : 'none (a record without traffic)';
   const why = $('x-why');
   why.replaceChildren();
   const lines = x.why || x.decisions.map((d) => d);
@@ -178,6 +226,7 @@ async function explainRecord(n) {
       `${state.limits.explained_packets} packets of a run)`;
   }
   $('x-explanations').textContent = text;
+  $('x-explanations').hidden = !text;
   $('explain').hidden = false;
 }
 
