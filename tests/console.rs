@@ -212,6 +212,10 @@ fn the_state_holds_the_records_as_table_rows_and_facts() {
     assert_eq!(reject["first"], 27.001);
     assert_eq!(reject["last"], 141.001);
     assert_eq!(reject["window"], serde_json::json!([0.0, 300.0]));
+    // Same file, same bytes: another console's state is identical.
+    let (_, _, once) = ui.request("GET", "/api/state", b"");
+    let (_, _, again) = Ui::start(SCENARIO).request("GET", "/api/state", b"");
+    assert_eq!(once, again);
 }
 
 #[test]
