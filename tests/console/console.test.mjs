@@ -79,6 +79,14 @@ async function uiChecks(page, waitActions) {
   await waitActions([]);
   await page.fill('#f-from', '');
   await waitActions(['ACCEPT', 'REJECT']);
+  // A bar of the dashboard filters the table: the top talker that sends the requests.
+  await page.click('#c-talkers rect[data-label="203.0.113.12"]');
+  assert.equal(await page.inputValue('#f-addr'), '203.0.113.12');
+  await waitActions(['ACCEPT', 'REJECT']);
+  await page.click('#c-action rect[data-label="REJECT"]');
+  await waitActions(['REJECT']);
+  await page.click('#f-clear');
+  await waitActions(['ACCEPT', 'REJECT']);
 
   // A learner lets ICMP out through the ACL and runs again: both records are ACCEPT.
   const yaml = await page.inputValue('#yaml');

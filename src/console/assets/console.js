@@ -244,8 +244,8 @@ function topN(rows, key, value, n) {
     .slice(0, n);
 }
 
-// Horizontal bars: [[label, value, colour?]].
-function bars(box, data, fmt) {
+// Horizontal bars: [[label, value, colour?]]; clicking one calls `pick(label)`.
+function bars(box, data, fmt, pick) {
   box.replaceChildren();
   if (!data.length) {
     box.append(el('p', { class: 'empty' }, 'no records'));
@@ -269,6 +269,11 @@ function bars(box, data, fmt) {
       x: labelW, y: y + 2, width: bw, height: row - 6, fill: colour || '#3f6fb5',
     });
     bar.append(svgEl('title', {}, `${label}: ${fmt(v)}`));
+    if (pick) {
+      bar.classList.add('pick');
+      bar.setAttribute('data-label', label);
+      bar.addEventListener('click', () => pick(label));
+    }
     svg.append(bar);
     svg.append(svgEl('text', { x: labelW + bw + 4, y: y + 13 }, fmt(v)));
   });
@@ -338,19 +343,32 @@ function timeChart(box, rows) {
   box.append(svg);
 }
 
+// A filter set from the dashboard (a bar clicked), and the table and charts redrawn.
+function filterBy(id, value) {
+  $(id).value = value;
+  render();
+}
+
 function dashboard(rows) {
   const traffic = rows.filter((r) => r.action);
   timeChart($('c-time'), traffic);
   const colour = { ACCEPT: '#2e7d32', REJECT: '#c62828' };
   bars($('c-action'), topN(traffic, (r) => r.action, (r) => r.packets, 2)
-    .map(([a, v]) => [a, v, colour[a]]), String);
-  bars($('c-talkers'), topN(traffic, (r) => r.src, (r) => r.bytes, 8), fmtBytes);
+    .map(([a, v]) => [a, v, colour[a]]), String, (a) => filterBy('f-action', a));
+  bars($('c-talkers'), topN(traffic, (r) => r.src, (r) => r.bytes, 8), fmtBytes,
+    (a) => filterBy('f-addr', a));
   const rejected = traffic.filter((r) => r.action === 'REJECT');
   const proto = { 1: 'icmp', 6: 'tcp', 17: 'udp' };
   bars($('c-ports'), topN(rejected, (r) => `${proto[r.protocol] || r.protocol}/${r.dport}`,
-    (r) => r.packets, 8).map(([k, v]) => [k, v, colour.REJECT]), String);
+    (r) => r.packets, 8).map(([k, v]) => [k, v, colour.REJECT]), String, (k) => {
+    $('f-action').value = 'REJECT';
+    filterBy('f-port', k.split('/')[1]);
+  });
   bars($('c-sources'), topN(rejected, (r) => r.src, (r) => r.packets, 8)
-    .map(([k, v]) => [k, v, colour.REJECT]), String);
+    .map(([k, v]) => [k, v, colour.REJECT]), String, (a) => {
+    $('f-action').value = 'REJECT';
+    filterBy('f-addr', a);
+  });
 }
 
 // ---- editor ------------------------------------------------------------------------
