@@ -118,6 +118,13 @@ async function uiChecks(page, waitActions) {
     `the error names the file and line ${line}: ${error}`);
   assert.match(error, /icmpx/);
   await waitActions(['ACCEPT', 'ACCEPT']);
+
+  // Back to the file, run with the keyboard: the REJECT record again.
+  await page.click('#revert');
+  assert.equal(await page.inputValue('#yaml'), yaml);
+  await page.press('#yaml', 'Control+Enter');
+  await waitActions(['ACCEPT', 'REJECT']);
+  assert.ok(await page.isHidden('#run-error'));
 }
 
 const profile = mkdtempSync(join(tmpdir(), 'vpclab-console-chromium-'));

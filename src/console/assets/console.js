@@ -56,8 +56,12 @@ $('auth').addEventListener('submit', (e) => {
   load();
 });
 
+// The scenario as the console started with it.
+let original = null;
+
 function show(s) {
   state = s;
+  if (original === null) original = s.yaml;
   $('name').textContent = s.name;
   const server = s.mode === 'server';
   $('meta').textContent = server
@@ -419,4 +423,14 @@ for (const id of ['f-eni', 'f-action', 'f-addr', 'f-port', 'f-from', 'f-to']) {
 $('filters').addEventListener('reset', () => setTimeout(render, 0));
 $('filters').addEventListener('submit', (e) => e.preventDefault());
 $('run').addEventListener('click', rerun);
+$('yaml').addEventListener('keydown', (e) => {
+  if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) {
+    e.preventDefault();
+    rerun();
+  }
+});
+// The file as the console first loaded it, into the editor (Run runs it again).
+$('revert').addEventListener('click', () => {
+  if (original !== null) $('yaml').value = original;
+});
 load();
