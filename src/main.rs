@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vpclab_controlplane::run::{StreamError, Streamed, note_line, stream};
+use vpclab_controlplane::run::{StreamError, Streamed, Traces, note_line, stream};
 use vpclab_controlplane::{Loaded, Options, load, parse, run};
 use vpclab_sim::explain::{self, FlowFilter};
 use vpclab_sim::flowlog::format::Format;
@@ -652,6 +652,7 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
         ));
     }
     let origin = Some(loaded.start);
+    let description = loaded.description.clone();
     output::to_stdout(|w| {
         // With --explain the records follow the explanations, so their lines wait (memory
         // grows with the records, not the packets); without, they print as windows close.
@@ -659,24 +660,37 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
         // A pcap file is still wanted when the reader of the output has gone: the run goes
         // on without printing.
         let mut closed = false;
+        // The packets' traces, for the records' explanations (`# records`).
+        let mut traces = Traces::default();
+        if explain && let Some(d) = &description {
+            for line in d.trim_end().lines() {
+                writeln!(w, "{}", format!("# {line}").trim_end())?;
+            }
+            writeln!(w)?;
+        }
         let streamed = stream(&mut loaded, |world, item| {
             if closed {
                 return Ok(());
             }
             let written = match item {
-                Streamed::Packet(o) if explain && shown.packet(o) => {
-                    explain::packet(world, o, origin)
-                        .iter()
-                        .try_for_each(|line| writeln!(w, "{line}"))
+                Streamed::Packet(o) if explain => {
+                    traces.keep(world, o);
+                    if shown.packet(o) {
+                        explain::packet(world, o, origin)
+                            .iter()
+                            .try_for_each(|line| writeln!(w, "{line}"))
+                    } else {
+                        Ok(())
+                    }
                 }
                 Streamed::Note(n, about) if explain && shown.note(n, about) => {
                     writeln!(w, "{}", note_line(n, origin))
                 }
-                Streamed::Record(line, fields) if table => {
+                Streamed::Record(line, fields, _) if table => {
                     rows.push(fields.unwrap_or_default(), line);
                     Ok(())
                 }
-                Streamed::Record(line, fields) => {
+                Streamed::Record(line, fields, record) => {
                     let mut text = String::new();
                     if a.header && fields.is_some() && fields != header {
                         header = fields;
@@ -684,6 +698,10 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
                     }
                     text.push_str(line);
                     if explain {
+                        for why in traces.why(record, origin) {
+                            text.push('\n');
+                            text.push_str(&why);
+                        }
                         records.push(text);
                         Ok(())
                     } else {
