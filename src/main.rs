@@ -9,6 +9,7 @@ mod bench_multi;
 mod bench_restart;
 mod client;
 mod generate;
+mod help;
 mod output;
 mod score;
 mod serve;
@@ -59,6 +60,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario and print its flow-log records.
+    #[command(after_help = help::RUN)]
     Run {
         file: PathBuf,
         /// Simulate this cloud instead of the file's: huawei, alibaba, tencent or aws.
@@ -104,6 +106,7 @@ enum Command {
     },
     /// Run a scenario's workload and write what the cloud delivers (its log layout), the
     /// truth (incidents, labelled records) and a summary into a new directory.
+    #[command(after_help = help::GENERATE)]
     Generate {
         file: PathBuf,
         /// The directory to create (refused if it exists and is not empty, unless --force).
@@ -127,10 +130,13 @@ enum Command {
         per_packet: bool,
     },
     /// Run scenarios' expectations (files, or directories of .yaml files; default scenarios/).
+    #[command(after_help = help::TEST)]
     Test { paths: Vec<PathBuf> },
     /// Validate scenario files (or directories of them) without running them.
+    #[command(after_help = help::CHECK)]
     Check { files: Vec<PathBuf> },
     /// Serve the gRPC control plane (reflection and health included).
+    #[command(after_help = help::SERVE)]
     Serve {
         /// Address to listen on. Beyond loopback only with --tokens.
         #[arg(long, default_value = "127.0.0.1:50051")]
@@ -155,6 +161,7 @@ enum Command {
         quotas: serve::QuotaArgs,
     },
     /// Create a scenario's topology and flow logs on a running server.
+    #[command(after_help = help::APPLY)]
     Apply {
         file: PathBuf,
         #[arg(long, default_value = "http://127.0.0.1:50051")]
@@ -164,6 +171,7 @@ enum Command {
         token: Option<String>,
     },
     /// Write a server's state as a scenario file that applies back to an equal state.
+    #[command(after_help = help::EXPORT)]
     Export {
         #[arg(long, default_value = "http://127.0.0.1:50051")]
         server: String,
@@ -175,6 +183,7 @@ enum Command {
     },
     /// Score a detector's alerts against the truth of `vpclab generate` (docs/generate.md,
     /// "Alerts"): precision, recall, F1 and detection delay per incident kind.
+    #[command(after_help = help::SCORE)]
     Score {
         /// The output directory of `vpclab generate`; its truth/incidents.jsonl is read.
         #[arg(long, value_name = "DIR")]
@@ -191,6 +200,7 @@ enum Command {
     /// Benchmark the data plane (SG + ACL + conntrack + route + aggregation + formatting), or
     /// with `api` the gRPC server, with `restart` the server's start, with `generate` a
     /// dataset's generation. Build with --release.
+    #[command(after_help = help::BENCH)]
     Bench {
         #[command(subcommand)]
         target: Option<BenchTarget>,

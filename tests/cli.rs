@@ -932,6 +932,40 @@ fn help_gives_examples_and_exit_codes() {
     }
 }
 
+/// Every subcommand `vpclab --help` lists ends its own `--help` with examples of itself and
+/// its exit codes, 0 and 2 (bad input) at least.
+#[test]
+fn every_subcommand_help_gives_examples_and_exit_codes() {
+    let top = stdout(&vpclab(&["--help"]));
+    let commands: Vec<&str> = top
+        .split("Commands:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no Commands: in {top}"))
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|&c| c != "help")
+        .collect();
+    assert!(commands.len() >= 9, "{commands:?}");
+    for c in commands {
+        let o = vpclab(&[c, "--help"]);
+        assert!(o.status.success(), "{c} --help: {}", stderr(&o));
+        let out = stdout(&o);
+        assert!(
+            out.contains("Examples"),
+            "{c} --help has no examples:\n{out}"
+        );
+        assert!(
+            out.contains(&format!(":\n  vpclab {c}")),
+            "{c} --help: the first example is not `vpclab {c} ...`:\n{out}"
+        );
+        assert!(
+            out.contains("Exit codes:\n  0  ") && out.contains("\n  2  "),
+            "{c} --help has no exit codes 0 and 2:\n{out}"
+        );
+    }
+}
+
 /// A transit gateway is reachable only from the zones its VPC attachment has an interface
 /// in: the explanation says so, not "no route" (issue 11, item 13).
 #[test]
