@@ -10,6 +10,7 @@ mod bench_restart;
 mod client;
 mod console;
 mod generate;
+mod help;
 mod output;
 mod score;
 mod serve;
@@ -21,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vpclab_controlplane::run::{StreamError, Streamed, note_line, stream};
+use vpclab_controlplane::run::{StreamError, Streamed, Traces, note_line, stream};
 use vpclab_controlplane::{Loaded, Options, load, parse, run};
 use vpclab_sim::explain::{self, FlowFilter};
 use vpclab_sim::flowlog::format::Format;
@@ -61,6 +62,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario and print its flow-log records.
+    #[command(after_help = help::RUN)]
     Run {
         file: PathBuf,
         /// Simulate this cloud instead of the file's: huawei, alibaba, tencent or aws.
@@ -106,6 +108,7 @@ enum Command {
     },
     /// Run a scenario's workload and write what the cloud delivers (its log layout), the
     /// truth (incidents, labelled records) and a summary into a new directory.
+    #[command(after_help = help::GENERATE)]
     Generate {
         file: PathBuf,
         /// The directory to create (refused if it exists and is not empty, unless --force).
@@ -129,10 +132,13 @@ enum Command {
         per_packet: bool,
     },
     /// Run scenarios' expectations (files, or directories of .yaml files; default scenarios/).
+    #[command(after_help = help::TEST)]
     Test { paths: Vec<PathBuf> },
     /// Validate scenario files (or directories of them) without running them.
+    #[command(after_help = help::CHECK)]
     Check { files: Vec<PathBuf> },
     /// Serve the gRPC control plane (reflection and health included).
+    #[command(after_help = help::SERVE)]
     Serve {
         /// Address to listen on. Beyond loopback only with --tokens.
         #[arg(long, default_value = "127.0.0.1:50051")]
@@ -162,6 +168,7 @@ enum Command {
     },
     /// A local web console for a scenario: its records to filter and explain, the flow-log
     /// dashboard, and an editor to change the scenario and run it again.
+    #[command(after_help = help::UI)]
     Ui {
         file: PathBuf,
         /// Address to listen on (loopback only); port 0 picks a free one. The first line
@@ -170,6 +177,7 @@ enum Command {
         http: std::net::SocketAddr,
     },
     /// Create a scenario's topology and flow logs on a running server.
+    #[command(after_help = help::APPLY)]
     Apply {
         file: PathBuf,
         #[arg(long, default_value = "http://127.0.0.1:50051")]
@@ -179,6 +187,7 @@ enum Command {
         token: Option<String>,
     },
     /// Write a server's state as a scenario file that applies back to an equal state.
+    #[command(after_help = help::EXPORT)]
     Export {
         #[arg(long, default_value = "http://127.0.0.1:50051")]
         server: String,
@@ -190,6 +199,7 @@ enum Command {
     },
     /// Score a detector's alerts against the truth of `vpclab generate` (docs/generate.md,
     /// "Alerts"): precision, recall, F1 and detection delay per incident kind.
+    #[command(after_help = help::SCORE)]
     Score {
         /// The output directory of `vpclab generate`; its truth/incidents.jsonl is read.
         #[arg(long, value_name = "DIR")]
@@ -206,6 +216,7 @@ enum Command {
     /// Benchmark the data plane (SG + ACL + conntrack + route + aggregation + formatting), or
     /// with `api` the gRPC server, with `restart` the server's start, with `generate` a
     /// dataset's generation. Build with --release.
+    #[command(after_help = help::BENCH)]
     Bench {
         #[command(subcommand)]
         target: Option<BenchTarget>,
@@ -670,6 +681,7 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
         ));
     }
     let origin = Some(loaded.start);
+    let description = loaded.description.clone();
     output::to_stdout(|w| {
         // With --explain the records follow the explanations, so their lines wait (memory
         // grows with the records, not the packets); without, they print as windows close.
@@ -677,24 +689,37 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
         // A pcap file is still wanted when the reader of the output has gone: the run goes
         // on without printing.
         let mut closed = false;
+        // The packets' traces, for the records' explanations (`# records`).
+        let mut traces = Traces::default();
+        if explain && let Some(d) = &description {
+            for line in d.trim_end().lines() {
+                writeln!(w, "{}", format!("# {line}").trim_end())?;
+            }
+            writeln!(w)?;
+        }
         let streamed = stream(&mut loaded, |world, item| {
             if closed {
                 return Ok(());
             }
             let written = match item {
-                Streamed::Packet(o) if explain && shown.packet(o) => {
-                    explain::packet(world, o, origin)
-                        .iter()
-                        .try_for_each(|line| writeln!(w, "{line}"))
+                Streamed::Packet(o) if explain => {
+                    traces.keep(world, o);
+                    if shown.packet(o) {
+                        explain::packet(world, o, origin)
+                            .iter()
+                            .try_for_each(|line| writeln!(w, "{line}"))
+                    } else {
+                        Ok(())
+                    }
                 }
                 Streamed::Note(n, about) if explain && shown.note(n, about) => {
                     writeln!(w, "{}", note_line(n, origin))
                 }
-                Streamed::Record(line, fields) if table => {
+                Streamed::Record(line, fields, _) if table => {
                     rows.push(fields.unwrap_or_default(), line);
                     Ok(())
                 }
-                Streamed::Record(line, fields) => {
+                Streamed::Record(line, fields, record) => {
                     let mut text = String::new();
                     if a.header && fields.is_some() && fields != header {
                         header = fields;
@@ -702,6 +727,10 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
                     }
                     text.push_str(line);
                     if explain {
+                        for why in traces.why(record, origin) {
+                            text.push('\n');
+                            text.push_str(&why);
+                        }
                         records.push(text);
                         Ok(())
                     } else {

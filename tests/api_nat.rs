@@ -60,7 +60,7 @@ fn in_use(subject: &str) -> Vec<(String, String)> {
     vec![("IN_USE".to_string(), subject.to_string())]
 }
 
-/// The six records of the example (reference/flowlogs.md §1.7), as the scenario expects them.
+/// The six records of the example (docs/reference/flowlogs.md §1.7), as the scenario expects them.
 fn documented() -> Vec<String> {
     let mut v: Vec<String> = [
         "- eni-1235b8ca123456789 10.0.1.5 10.0.0.220 10.0.1.5 203.0.113.5",

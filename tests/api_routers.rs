@@ -408,7 +408,7 @@ const TGW_START: u64 = 1_700_000_000;
 /// The custom format of scenarios/aws-transit-gateway.yaml.
 const TGW_FIELDS: &str = "version interface-id account-id vpc-id subnet-id instance-id srcaddr dstaddr srcport dstport protocol tcp-flags type pkt-srcaddr pkt-dstaddr action log-status";
 
-/// The four records of the example (reference/flowlogs.md §1.7), as the scenario expects
+/// The four records of the example (docs/reference/flowlogs.md §1.7), as the scenario expects
 /// them, with the project's account id.
 fn tgw_documented(account: &str) -> Vec<String> {
     let mut v: Vec<String> = [

@@ -4,8 +4,9 @@
 //! details where the rule has them), and checks that the refused request changed nothing:
 //! every List answers as before, and a later valid request still gets the name.
 //!
-//! Seeds (`../shared/seeds/`): 000 huawei enterprise-router flow logs, 001 alibaba VPC flow
-//! logs, 002 tencent flow-log FAQ, 003 huawei VPC flow logs with LTS, 004 tencent flow logs.
+//! Seeds (`docs/reference/flowlogs.md` §0.1): 000 huawei enterprise-router flow logs, 001
+//! alibaba VPC flow logs, 002 tencent flow-log FAQ, 003 huawei VPC flow logs with LTS, 004
+//! tencent flow logs.
 
 mod common;
 
@@ -1062,7 +1063,7 @@ async fn alibaba_allows_10_flow_logs_per_region() {
 
 #[tokio::test]
 async fn huawei_allows_10_vpc_flow_logs_per_region() {
-    // Not in the seeds: reference/flowlogs.md §3.2 (OTC), "≤10 flow logs per region per
+    // Not in the seeds: docs/reference/flowlogs.md §3.2 (OTC), "≤10 flow logs per region per
     // account" (limits.rs).
     let mut lab = Lab::start("quota-hw", Provider::Huawei).await;
     let (v, s) = lab.network().await;

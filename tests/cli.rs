@@ -170,6 +170,102 @@ fn explain_names_the_rule_that_rejected_the_reply() {
     assert!(out.contains("\n# records\n"), "{out}");
 }
 
+/// Under `# records`, each record is tied to the packets it counts, the decisions behind its
+/// action (with the packets' addresses where no rule matched), the way its packets went and,
+/// for the classic mistakes, a hint (issue 12, item 2).
+#[test]
+fn explain_ties_each_record_to_its_packets_and_decision() {
+    let o = vpclab(&["run", "scenarios/ping-acl-asymmetry.yaml", "--explain"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.starts_with(
+            "# A home computer (203.0.113.12) pings an instance (private IP 172.31.16.139) \
+             four times.\n"
+        ),
+        "{out}"
+    );
+    assert_eq!(
+        explained(&out).1,
+        "srcaddr:203.0.113.12 dstport:2048 account-id:1251762227 start:1432917000 dstaddr:172.31.16.139 version:0001_0001 packets:4 protocol:1 bytes:336 action:ACCEPT srcport:1 end:1432917300 log-status:OK interface-id:eni-lq6mkcis
+    packets #1 #3 #5 #7, from t+27.000s to t+141.000s
+    ACL web-acl ingress (subnet web): rule 100 (allow ICMP from 0.0.0.0/0) allows
+    SG ingress at instance: rule 1 of web-sg (allow ICMP from 0.0.0.0/0) allows
+    path: host home -> internet -> IGW igw-4d9jqqqk -> subnet web -> ENI instance: delivered to instance (eni-lq6mkcis)
+srcaddr:172.31.16.139 dstport:0 account-id:1251762227 start:1432917000 dstaddr:203.0.113.12 version:0001_0001 packets:4 protocol:1 bytes:336 action:REJECT srcport:1 end:1432917300 log-status:OK interface-id:eni-lq6mkcis
+    packets #2 #4 #6 #8, from t+27.001s to t+141.001s
+    SG egress at instance: part of a tracked connection: allows
+    ACL web-acl egress (subnet web): no rule matched ICMP 172.31.16.139 -> 203.0.113.12; default rule * denies
+    path: ENI instance -> subnet web: dropped by the network ACL (egress)
+    hint: network ACLs are stateless: this reply belongs to traffic that was let in, and the ACL needs its own egress entry for it: allow ICMP to 203.0.113.12
+"
+    );
+}
+
+/// One-line hints for the classic mistakes, each where a shipped scenario makes it.
+#[test]
+fn explain_hints_the_classic_mistakes() {
+    let hints = |scenario: &str| -> Vec<String> {
+        let o = vpclab(&["run", scenario, "--explain"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut hints: Vec<String> = stdout(&o)
+            .lines()
+            .filter_map(|l| l.strip_prefix("    hint: "))
+            .map(str::to_string)
+            .collect();
+        hints.sort();
+        hints.dedup();
+        hints
+    };
+    // A stateless ACL without the clients' ephemeral ports back.
+    assert_eq!(
+        hints("scenarios/acl-ephemeral-ports.yaml"),
+        [
+            "network ACLs are stateless: this reply belongs to traffic that was let in, and the \
+          ACL needs its own egress entry for it: allow TCP to 203.0.113.7 on ports 1024-65535, \
+          the clients' ephemeral ports (this reply goes to port 33000)"
+        ]
+    );
+    // A closed port answers: the rules let the request in.
+    assert_eq!(
+        hints("scenarios/icmp-errors-related.yaml"),
+        [
+            "a closed port: nothing listens on UDP 5555 at server (eni-0f0f0f0f0f0f00003), so \
+             it answers with ICMP port-unreachable; the rules let the request in (its records \
+             say ACCEPT), the service is not there (`listen:` in the scenario)",
+            "security groups allow only what a rule allows: add an inbound rule for ICMP from \
+             10.0.1.20 (the subnet's network ACL let it in)"
+        ]
+    );
+    // A route missing; a security group without the rule; a reply whose tracking ended.
+    assert!(
+        hints("scenarios/aws-route-changes.yaml").contains(
+            &"no route in via-a covers 203.0.113.5: add one (0.0.0.0/0 to an internet or NAT \
+          gateway for the internet, another network's CIDR to its router attachment or peering)"
+                .to_string()
+        )
+    );
+    assert_eq!(
+        hints("scenarios/same-subnet-skips-acl.yaml"),
+        [
+            "security groups allow only what a rule allows: add an inbound rule for TCP port \
+             6379 from 10.0.1.10 (the subnet's network ACL let it in)",
+            "the subnet's network ACL denies it on the way out: add an egress entry that allows \
+             TCP port 5432 to 10.0.2.30 (entries are checked in order; the first match decides)"
+        ]
+    );
+    assert_eq!(
+        hints("scenarios/aws-conntrack-timeouts.yaml"),
+        [
+            "this looks like a reply, but its connection is not tracked (any more): a security \
+          group lets replies through without a rule only while it tracks their connection, \
+          which ended at its idle timeout or a rule change, or was never seen"
+        ]
+    );
+    // Records of allowed traffic to open ports carry none.
+    assert!(hints("scenarios/sg-stateful-return.yaml").is_empty());
+}
+
 /// The path line is the way the packet went, in order, through NAT gateways and routers, and
 /// it ends where the packet was dropped (issue 11, item 13).
 #[test]
@@ -177,7 +273,9 @@ fn explain_paths_are_the_packets_own() {
     let paths = |scenario: &str| -> Vec<String> {
         let o = vpclab(&["run", scenario, "--explain"]);
         assert!(o.status.success(), "{}", stderr(&o));
-        let mut paths: Vec<String> = stdout(&o)
+        let out = stdout(&o);
+        let mut paths: Vec<String> = explained(&out)
+            .0
             .lines()
             .filter_map(|l| l.strip_prefix("    path: "))
             .map(str::to_string)
@@ -398,10 +496,7 @@ fn a_closed_pipe_ends_the_run_quietly() {
     // run writes to the closed pipe for sure.
     let p = temp_scenario("ping-20k.yaml", &ping_scenario(20_000));
     let (first, o) = head_1(&["run", p.to_str().unwrap(), "--explain"]);
-    assert!(
-        first.starts_with("#1 t+27.000s home -> instance"),
-        "{first}"
-    );
+    assert!(first.starts_with("# A home computer "), "{first}");
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stderr(&o), "");
     let (first, o) = head_1(&["test", "scenarios/"]);
@@ -460,6 +555,17 @@ fn packets_and_notes(explanation: &str) -> (Vec<(u64, String)>, Vec<String>) {
     (packets, notes)
 }
 
+/// The scenario's description at the top of `vpclab run --explain…` output: `# ` lines and
+/// an empty one.
+fn description(out: &str) -> String {
+    match out.split_once("\n\n") {
+        Some((head, _)) if head.lines().all(|l| l == "#" || l.starts_with("# ")) => {
+            format!("{head}\n\n")
+        }
+        _ => String::new(),
+    }
+}
+
 /// The explanation and the records of `vpclab run --explain…` output.
 fn explained(out: &str) -> (&str, &str) {
     out.split_once("\n# records\n")
@@ -502,7 +608,13 @@ fn explain_flow_shows_that_flow_only() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let (explanation, records) = explained(&out);
-    let headers: Vec<&str> = explanation.lines().filter(|l| l.starts_with('#')).collect();
+    let headers: Vec<&str> = explanation
+        .lines()
+        .filter(|l| {
+            l.strip_prefix('#')
+                .is_some_and(|r| r.starts_with(char::is_numeric))
+        })
+        .collect();
     assert_eq!(
         headers,
         [
@@ -524,13 +636,15 @@ fn explain_flow_shows_that_flow_only() {
         assert!(full.contains(&(*id, block.clone())), "#{id}:\n{block}");
     }
     assert_eq!(records, full_records);
-    assert_eq!(records.lines().count(), 4);
+    assert_eq!(records.lines().filter(|l| !l.starts_with(" ")).count(), 4);
     // The reply's view of the flow (private address, reversed) is the same flow; other
     // protocols and ports are not.
     let o = vpclab(&["run", p, "--explain-flow", "172.31.16.139 203.0.113.12"]);
     assert_eq!(stdout(&o), out);
     let o = vpclab(&["run", p, "--explain-flow", "203.0.113.12 198.51.100.10 tcp"]);
-    assert!(explained(&stdout(&o)).0.is_empty(), "{}", stdout(&o));
+    let out = stdout(&o);
+    let nothing = explained(&out).0;
+    assert_eq!(nothing.trim_end(), description(&out).trim_end(), "{out}");
     let o = vpclab(&["run", p, "--explain-flow", "203.0.113.12 nowhere"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
@@ -563,7 +677,10 @@ fn explain_record_shows_the_packets_it_counts() {
         .filter(|(id, _)| [2, 4, 6, 8].contains(id))
         .map(|(_, block)| block)
         .collect();
-    assert_eq!(out, format!("{replies}\n# records\n{records}"));
+    assert_eq!(
+        out,
+        format!("{}{replies}\n# records\n{records}", description(&all))
+    );
     assert!(replies.matches("echo-reply").count() == 4, "{replies}");
     let json = stdout(&vpclab(&[
         "run",
@@ -655,11 +772,23 @@ fn streamed_explanations_are_the_whole_runs() {
         };
         let mut l = load(&f.display().to_string(), &text, &opts).unwrap();
         let r = run(&mut l).unwrap();
-        let mut expected = r.explain(&l);
+        let mut expected = String::new();
+        if let Some(d) = &l.description {
+            for line in d.trim_end().lines() {
+                expected.push_str(format!("# {line}").trim_end());
+                expected.push('\n');
+            }
+            expected.push('\n');
+        }
+        expected.push_str(&r.explain(&l));
         expected.push_str("\n# records\n");
-        for line in r.lines() {
+        for (i, line) in r.lines().enumerate() {
             expected.push_str(line);
             expected.push('\n');
+            for why in r.why(&l, i + 1).unwrap() {
+                expected.push_str(&why);
+                expected.push('\n');
+            }
         }
         let o = vpclab(&["run", f.to_str().unwrap(), "--explain"]);
         assert!(o.status.success(), "{}: {}", f.display(), stderr(&o));
@@ -696,17 +825,20 @@ fn explain_memory_does_not_grow_with_the_packets() {
     };
     let mut out = child.stdout.take().unwrap();
     let (mut buf, mut bytes, mut peak_kb) = (vec![0u8; 1 << 16], 0usize, 0u64);
+    // Packet headers: lines that start with `#` and a digit (the description's lines and
+    // `# records` do not).
     let mut headers = 0usize;
-    let mut at_line_start = true;
+    let (mut at_line_start, mut after_hash) = (true, false);
     loop {
         let n = out.read(&mut buf).unwrap();
         if n == 0 {
             break;
         }
         for &b in &buf[..n] {
-            if at_line_start && b == b'#' {
+            if after_hash && b.is_ascii_digit() {
                 headers += 1;
             }
+            after_hash = at_line_start && b == b'#';
             at_line_start = b == b'\n';
         }
         bytes += n;
@@ -715,8 +847,8 @@ fn explain_memory_does_not_grow_with_the_packets() {
         }
     }
     assert!(child.wait().unwrap().success());
-    // Every packet explained (and the `# records` line).
-    assert_eq!(headers, PACKETS as usize + 1);
+    // Every packet explained.
+    assert_eq!(headers, PACKETS as usize);
     assert!(bytes > 90_000_000, "{bytes} bytes");
     if std::path::Path::new("/proc/self/status").exists() {
         assert!(peak_kb > 0, "VmHWM was read");
@@ -797,6 +929,40 @@ fn help_gives_examples_and_exit_codes() {
     );
     for code in ["  0  done", "  1  the run failed", "  2  bad input"] {
         assert!(out.contains(code), "{code} missing: {out}");
+    }
+}
+
+/// Every subcommand `vpclab --help` lists ends its own `--help` with examples of itself and
+/// its exit codes, 0 and 2 (bad input) at least.
+#[test]
+fn every_subcommand_help_gives_examples_and_exit_codes() {
+    let top = stdout(&vpclab(&["--help"]));
+    let commands: Vec<&str> = top
+        .split("Commands:\n")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no Commands: in {top}"))
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|&c| c != "help")
+        .collect();
+    assert!(commands.len() >= 9, "{commands:?}");
+    for c in commands {
+        let o = vpclab(&[c, "--help"]);
+        assert!(o.status.success(), "{c} --help: {}", stderr(&o));
+        let out = stdout(&o);
+        assert!(
+            out.contains("Examples"),
+            "{c} --help has no examples:\n{out}"
+        );
+        assert!(
+            out.contains(&format!(":\n  vpclab {c}")),
+            "{c} --help: the first example is not `vpclab {c} ...`:\n{out}"
+        );
+        assert!(
+            out.contains("Exit codes:\n  0  ") && out.contains("\n  2  "),
+            "{c} --help has no exit codes 0 and 2:\n{out}"
+        );
     }
 }
 

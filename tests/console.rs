@@ -225,6 +225,18 @@ fn a_record_explains_the_packets_it_counts() {
     assert_eq!(status, 200);
     assert_eq!(x["packets"], serde_json::json!([2, 4, 6, 8]));
     assert_eq!(x["decisions"][1], DENY);
+    assert_eq!(
+        x["why"],
+        serde_json::json!([
+            "packets #2 #4 #6 #8, from t+27.001s to t+141.001s",
+            "SG egress at instance: part of a tracked connection: allows",
+            "ACL web-acl egress (subnet web): no rule matched ICMP 172.31.16.139 -> 203.0.113.12; \
+             default rule * denies",
+            "path: ENI instance -> subnet web: dropped by the network ACL (egress)",
+            "hint: network ACLs are stateless: this reply belongs to traffic that was let in, and \
+             the ACL needs its own egress entry for it: allow ICMP to 203.0.113.12",
+        ])
+    );
     assert!(x["line"].as_str().unwrap().contains("action:REJECT"));
     let first: Vec<&str> = x["explanations"][0]
         .as_array()
@@ -241,6 +253,8 @@ fn a_record_explains_the_packets_it_counts() {
             "    SG egress at instance: part of a tracked connection: allows",
             &format!("    {DENY}"),
             "    dropped by the network ACL (egress)",
+            "    hint: network ACLs are stateless: this reply belongs to traffic that was let in, \
+             and the ACL needs its own egress entry for it: allow ICMP to 203.0.113.12",
         ]
     );
     assert_eq!(x["explanations"].as_array().unwrap().len(), 4);

@@ -476,7 +476,7 @@ impl Loader {
             source: d.source,
             provider,
             format,
-            start: sim.now(),
+            start,
             sim,
             until,
             expectations,

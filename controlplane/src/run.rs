@@ -3,10 +3,13 @@
 //! packet's path and verdicts) and what a packet capture holds: all at the end ([`run`]), or
 //! instant by instant as the run goes, keeping none of it ([`stream`], for long scripts).
 
+use std::rc::Rc;
+
 use vpclab_sim::explain;
 use vpclab_sim::flowlog::Record;
 use vpclab_sim::pcap::{ClassicPcapWriter, PcapWriter};
 use vpclab_sim::simulation::Note;
+use vpclab_sim::time::Time;
 use vpclab_sim::wire;
 use vpclab_sim::world::{Captured, ModelError, Outcome, World};
 
@@ -71,6 +74,22 @@ impl Run {
             out.push('\n');
         }
         out
+    }
+
+    /// The explanation of the `n`th printed record (1-based, in output order): the lines
+    /// `vpclab run --explain` prints under it ([`explain::record`]), or how many records
+    /// print when there is no such record.
+    pub fn why(&self, l: &Loaded, n: usize) -> Result<Vec<String>, usize> {
+        let mut printed = self.records.iter().filter(|r| l.format.prints(r));
+        let Some(r) = n.checked_sub(1).and_then(|i| printed.nth(i)) else {
+            return Err(self.printed.len());
+        };
+        // Outcomes are in id order; only the record's first packet's trace is read.
+        let first = r.truth.packet_ids.first().and_then(|id| {
+            let i = self.outcomes.binary_search_by_key(id, |o| o.id).ok()?;
+            Some(explain::trace(&l.sim.world, &self.outcomes[i]))
+        });
+        Ok(explain::record(r, |_| first.as_ref(), Some(l.start)))
     }
 
     /// Every packet at every capture point as pcapng: one interface per ENI and direction.
@@ -140,6 +159,56 @@ pub fn classic_pcap(l: &Loaded, captures: &[Captured]) -> (Vec<u8>, Vec<String>)
     (w.into_bytes(), legend)
 }
 
+/// The traces of the packets whose records may still be to come, for the records'
+/// explanations in a streamed run: a packet is forgotten once it is older than twice the
+/// longest flow-log window (no open window can count it any more), so memory follows the
+/// packets of a window, not of the run; and the packets of a flow, which go the same way,
+/// share one trace (a few bytes a packet).
+#[derive(Default)]
+pub struct Traces {
+    kept: std::collections::BTreeMap<u64, (Time, Rc<explain::Trace>)>,
+    /// The last distinct traces, newest last, for sharing.
+    recent: Vec<Rc<explain::Trace>>,
+}
+
+impl Traces {
+    /// How many distinct recent traces a new one is compared with.
+    const RECENT: usize = 16;
+
+    /// Keeps a packet's trace, forgetting those no record can count any more.
+    pub fn keep(&mut self, world: &World, o: &Outcome) {
+        let horizon = o.at - world.longest_window().times(2);
+        while let Some(e) = self.kept.first_entry() {
+            if e.get().0 >= horizon {
+                break;
+            }
+            e.remove();
+        }
+        let t = explain::trace(world, o);
+        let shared = match self.recent.iter().position(|r| **r == t) {
+            Some(i) => {
+                let r = self.recent.remove(i);
+                self.recent.push(r.clone());
+                r
+            }
+            None => {
+                let r = Rc::new(t);
+                if self.recent.len() == Self::RECENT {
+                    self.recent.remove(0);
+                }
+                self.recent.push(r.clone());
+                r
+            }
+        };
+        self.kept.insert(o.id, (o.at, shared));
+    }
+
+    /// The lines that explain `record` ([`explain::record`]).
+    pub fn why(&self, record: &Record, origin: Option<Time>) -> Vec<String> {
+        explain::record(record, |id| self.kept.get(&id).map(|(_, t)| &**t), origin)
+    }
+}
+
 /// What a streamed run hands out as it goes.
 pub enum Streamed<'a> {
     /// A packet, in the instant it was sent (only with `Options.explain` or `capture`: the
@@ -150,8 +219,8 @@ pub enum Streamed<'a> {
     Note(&'a Note, Option<&'a Outcome>),
     /// A record's line in the scenario's format, when its window closes (records no format
     /// prints are not handed out), with the names of its fields when the line is positional
-    /// (they differ between ENI, router and CCN records).
-    Record(&'a str, Option<Vec<&'static str>>),
+    /// (they differ between ENI, router and CCN records), and the record.
+    Record(&'a str, Option<Vec<&'static str>>, &'a Record),
 }
 
 /// Why a streamed run stopped early.
@@ -181,16 +250,6 @@ pub fn stream<E>(
     mut each: impl FnMut(&World, Streamed<'_>) -> Result<(), E>,
 ) -> Result<(), StreamError<E>> {
     let mut drain = |l: &mut Loaded| -> Result<(), E> {
-        for r in l.sim.world.take_records() {
-            if l.format.prints(&r) {
-                let format = l.format.for_record(&r);
-                let line = format.render(&r);
-                let fields = format
-                    .ccn_positional_fields(&r)
-                    .or_else(|| format.positional_fields());
-                each(&l.sim.world, Streamed::Record(&line, fields))?;
-            }
-        }
         let outcomes = l.sim.take_outcomes();
         for o in &outcomes {
             each(&l.sim.world, Streamed::Packet(o))?;
@@ -204,6 +263,18 @@ pub fn stream<E>(
                     .map(|i| &outcomes[i])
             });
             each(&l.sim.world, Streamed::Note(&n, about))?;
+        }
+        // Records after the packets: a step may send a record's last packets and close its
+        // window, and the record's explanation reads its packets' traces.
+        for r in l.sim.world.take_records() {
+            if l.format.prints(&r) {
+                let format = l.format.for_record(&r);
+                let line = format.render(&r);
+                let fields = format
+                    .ccn_positional_fields(&r)
+                    .or_else(|| format.positional_fields());
+                each(&l.sim.world, Streamed::Record(&line, fields, &r))?;
+            }
         }
         Ok(())
     };

@@ -6,7 +6,7 @@
 //! Sources: seed `004_252b6bcbbaaf3f99.txt` (tencent: CCN cross-region flow logs, their key
 //! "quintuple + traffic source region + traffic destination region", REJECT = "cross-region
 //! traffic that is blocked due to rate limiting", ENI egress captured before rate limiting and
-//! ingress after); `reference/flowlogs.md` §3.1 (alibaba CEN records) and §3.4; decisions D11
+//! ingress after); `docs/reference/flowlogs.md` §3.1 (alibaba CEN records) and §3.4; decisions D11
 //! (CCN window 60 s, start/end = first/last packet), D13, D20.
 //!
 //! What a CCN is here (the per-packet hop is the world's, `world/connect.rs`):

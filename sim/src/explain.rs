@@ -292,58 +292,332 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
                 .into(),
         );
     }
-    lines.push(format!(
-        "    {}",
-        match o.fate {
-            Fate::Delivered { to, .. } => format!("delivered to {}", world.endpoint_name(to)),
-            Fate::Excluded => "traffic the cloud never filters or logs (decisions D18): passed, not logged".into(),
-            Fate::Dropped(Drop::Policy(d)) => format!("dropped by {}", stage_name(d.stage)),
-            Fate::Dropped(Drop::NoRoute { table }) => format!("dropped: no route in {} matches {}", world.route_tables[table as usize].name, o.packet.dst),
-            Fate::Dropped(Drop::Blackhole { table, .. }) => {
-                let t = &world.route_tables[table as usize];
-                match o.route.or(o.onward_route).map(|r| r.target) {
-                    Some(Target::NatGateway(n)) => format!("dropped: blackhole route in {} (its NAT gateway {} was deleted)", t.name, world.nats[n as usize].id),
-                    _ => format!("dropped: blackhole route in {}", t.name),
-                }
-            }
-            Fate::Dropped(Drop::NoPublicIp) => "dropped at the internet gateway: the ENI has no elastic IP".into(),
-            Fate::Dropped(Drop::NoHost) => format!("lost: no host answers at {}", o.packet.dst),
-            Fate::Dropped(Drop::TtlExpired { at, .. }) => {
-                let e = &world.enis[at as usize];
-                let hop = match world.nats.iter().find(|n| n.eni == at) {
-                    Some(n) => format!("NAT gateway {}", n.id),
-                    None => world.endpoint_name(crate::world::Endpoint::Eni(at)),
-                };
-                let ip = e.ip;
-                format!("dropped: TTL expired at {hop} (it answers with time-exceeded from {ip})")
-            }
-            Fate::Dropped(Drop::Router { router, why }) => format!(
-                "dropped by enterprise router {}: {}",
-                world.routers.routers[router as usize].id,
-                match why {
-                    crate::world::RouterDrop::NoRoute => "no route for the destination",
-                    crate::world::RouterDrop::Blackhole => "the matching route is a blackhole",
-                    crate::world::RouterDrop::NoAttachmentInAz => "the VPC attachment has no interface in the sender's availability zone",
-                }
-            ),
-            Fate::Dropped(Drop::Throttled(t)) => world.describe_throttle(&t),
-            Fate::Dropped(Drop::Nat { nat, why }) => format!(
-                "dropped by NAT gateway {}: {}",
-                world.nats[nat as usize].id,
-                match why {
-                    crate::nat::NatDrop::Protocol => "it translates TCP, UDP and ICMP only",
-                    crate::nat::NatDrop::PortsExhausted => "no free port for this destination",
-                    crate::nat::NatDrop::NoSession => "no session or DNAT rule matches (connections from outside need a DNAT rule)",
-                    crate::nat::NatDrop::NoConnection => "no session for this TCP connection and it is not a SYN (answered with a RST from the gateway)",
-                    crate::nat::NatDrop::Expired { from: crate::nat::Side::Inside } => "the session timed out (a TCP packet from inside is answered with a RST from the gateway)",
-                    crate::nat::NatDrop::Expired { from: crate::nat::Side::Outside } => "the session timed out; a late reply goes no further",
-                    crate::nat::NatDrop::Closed { from: crate::nat::Side::Inside } => "the connection was closed by FIN or RST (a TCP packet from inside is answered with a RST from the gateway; a new connection starts with SYN)",
-                    crate::nat::NatDrop::Closed { from: crate::nat::Side::Outside } => "the connection was closed by FIN or RST; a late reply goes no further",
-                }
-            ),
-        }
-    ));
+    lines.push(format!("    {}", end(world, o)));
+    if let Some(h) = hint(world, o) {
+        lines.push(format!("    hint: {h}"));
+    }
     lines
+}
+
+/// How the packet's journey ended, in words: `delivered to …` or `dropped by …`.
+fn end(world: &World, o: &Outcome) -> String {
+    match o.fate {
+        Fate::Delivered { to, .. } => format!("delivered to {}", world.endpoint_name(to)),
+        Fate::Excluded => {
+            "traffic the cloud never filters or logs (decisions D18): passed, not logged".into()
+        }
+        Fate::Dropped(Drop::Policy(d)) => format!("dropped by {}", stage_name(d.stage)),
+        Fate::Dropped(Drop::NoRoute { table }) => format!(
+            "dropped: no route in {} matches {}",
+            world.route_tables[table as usize].name, o.packet.dst
+        ),
+        Fate::Dropped(Drop::Blackhole { table, .. }) => {
+            let t = &world.route_tables[table as usize];
+            match o.route.or(o.onward_route).map(|r| r.target) {
+                Some(Target::NatGateway(n)) => format!(
+                    "dropped: blackhole route in {} (its NAT gateway {} was deleted)",
+                    t.name, world.nats[n as usize].id
+                ),
+                _ => format!("dropped: blackhole route in {}", t.name),
+            }
+        }
+        Fate::Dropped(Drop::NoPublicIp) => {
+            "dropped at the internet gateway: the ENI has no elastic IP".into()
+        }
+        Fate::Dropped(Drop::NoHost) => format!("lost: no host answers at {}", o.packet.dst),
+        Fate::Dropped(Drop::TtlExpired { at, .. }) => {
+            let e = &world.enis[at as usize];
+            let hop = match world.nats.iter().find(|n| n.eni == at) {
+                Some(n) => format!("NAT gateway {}", n.id),
+                None => world.endpoint_name(crate::world::Endpoint::Eni(at)),
+            };
+            let ip = e.ip;
+            format!("dropped: TTL expired at {hop} (it answers with time-exceeded from {ip})")
+        }
+        Fate::Dropped(Drop::Router { router, why }) => format!(
+            "dropped by enterprise router {}: {}",
+            world.routers.routers[router as usize].id,
+            match why {
+                crate::world::RouterDrop::NoRoute => "no route for the destination",
+                crate::world::RouterDrop::Blackhole => "the matching route is a blackhole",
+                crate::world::RouterDrop::NoAttachmentInAz =>
+                    "the VPC attachment has no interface in the sender's availability zone",
+            }
+        ),
+        Fate::Dropped(Drop::Throttled(t)) => world.describe_throttle(&t),
+        Fate::Dropped(Drop::Nat { nat, why }) => format!(
+            "dropped by NAT gateway {}: {}",
+            world.nats[nat as usize].id,
+            match why {
+                crate::nat::NatDrop::Protocol => "it translates TCP, UDP and ICMP only",
+                crate::nat::NatDrop::PortsExhausted => "no free port for this destination",
+                crate::nat::NatDrop::NoSession =>
+                    "no session or DNAT rule matches (connections from outside need a DNAT rule)",
+                crate::nat::NatDrop::NoConnection =>
+                    "no session for this TCP connection and it is not a SYN (answered with a RST from the gateway)",
+                crate::nat::NatDrop::Expired {
+                    from: crate::nat::Side::Inside,
+                } =>
+                    "the session timed out (a TCP packet from inside is answered with a RST from the gateway)",
+                crate::nat::NatDrop::Expired {
+                    from: crate::nat::Side::Outside,
+                } => "the session timed out; a late reply goes no further",
+                crate::nat::NatDrop::Closed {
+                    from: crate::nat::Side::Inside,
+                } =>
+                    "the connection was closed by FIN or RST (a TCP packet from inside is answered with a RST from the gateway; a new connection starts with SYN)",
+                crate::nat::NatDrop::Closed {
+                    from: crate::nat::Side::Outside,
+                } => "the connection was closed by FIN or RST; a late reply goes no further",
+            }
+        ),
+    }
+}
+
+/// A one-line hint for the classic mistakes a packet shows, if it shows one: a stateless ACL
+/// without an entry for the replies (policy.md §2: NACLs are stateless, replies need the
+/// ephemeral range), a security group without the rule (§1.1: allow rules only), a missing
+/// route or public address (§6.1), a closed port answering RST (`host.rs`).
+pub fn hint(world: &World, o: &Outcome) -> Option<String> {
+    use crate::verdict::{By, Stage, Verdict};
+    use crate::world::Endpoint;
+    let p = &o.packet;
+    match o.fate {
+        Fate::Dropped(Drop::Policy(d)) => match (d.stage, d.verdict) {
+            (Stage::AclEgress | Stage::AclIngress, Verdict::Deny(_)) if is_reply(o) => {
+                let (dir, way) = match d.stage {
+                    Stage::AclEgress => ("egress", "in"),
+                    _ => ("ingress", "out"),
+                };
+                let to = match d.stage {
+                    Stage::AclEgress => format!("to {}", p.dst),
+                    _ => format!("from {}", p.src),
+                };
+                Some(format!(
+                    "network ACLs are stateless: this reply belongs to traffic that was let \
+                     {way}, and the ACL needs its own {dir} entry for it: allow {} {to}{}",
+                    proto_name(p),
+                    reply_ports(p)
+                ))
+            }
+            (Stage::AclIngress, Verdict::Deny(_)) => Some(format!(
+                "the subnet's network ACL denies it at the subnet edge, so the instance's \
+                 security group is never asked: add an ingress entry that allows {} from {} \
+                 (entries are checked in order; the first match decides)",
+                proto_and_port(p),
+                p.src
+            )),
+            (Stage::AclEgress, Verdict::Deny(_)) => Some(format!(
+                "the subnet's network ACL denies it on the way out: add an egress entry that \
+                 allows {} to {} (entries are checked in order; the first match decides)",
+                proto_and_port(p),
+                p.dst
+            )),
+            (Stage::SgIngress | Stage::SgEgress, Verdict::Deny(By::SgNoMatch)) if is_reply(o) => {
+                Some(
+                    "this looks like a reply, but its connection is not tracked (any more): a \
+                     security group lets replies through without a rule only while it tracks \
+                     their connection, which ended at its idle timeout or a rule change, or was never seen"
+                        .into(),
+                )
+            }
+            (Stage::SgIngress, Verdict::Deny(By::SgNoMatch)) => Some(format!(
+                "security groups allow only what a rule allows: add an inbound rule for {} \
+                 from {} (the subnet's network ACL let it in)",
+                proto_and_port(p),
+                p.src
+            )),
+            (Stage::SgEgress, Verdict::Deny(By::SgNoMatch)) => Some(format!(
+                "security groups allow only what a rule allows: add an outbound rule for {} \
+                 to {}",
+                proto_and_port(p),
+                p.dst
+            )),
+            _ => None,
+        },
+        Fate::Dropped(Drop::NoRoute { table }) => Some(format!(
+            "no route in {} covers {}: add one (0.0.0.0/0 to an internet or NAT gateway for \
+             the internet, another network's CIDR to its router attachment or peering)",
+            world.route_tables[table as usize].name, p.dst
+        )),
+        Fate::Dropped(Drop::NoPublicIp) => Some(
+            "the interface has no elastic IP: give it one, or send its internet traffic through \
+             a NAT gateway (a route 0.0.0.0/0 to the gateway)"
+                .into(),
+        ),
+        Fate::Delivered { to, packet }
+            if !matches!(to, Endpoint::Service { .. })
+                && !matches!(o.from, Endpoint::Service { .. })
+                && !is_reply(o) =>
+        {
+            // A closed port: the rules let the request through and the host answers it with
+            // a RST (TCP) or port-unreachable (UDP), which the flow log shows as ACCEPTed.
+            // The port is the one delivered (after DNAT).
+            let host = world.host(to);
+            if !host.auto_reply {
+                return None;
+            }
+            let closed = match packet.l4 {
+                crate::packet::L4::Tcp { dport, flags, .. }
+                    if flags.is_syn_only() && !host.listens_tcp(dport) =>
+                {
+                    Some(("TCP", dport, "a RST"))
+                }
+                crate::packet::L4::Udp { dport, .. } if !host.udp.contains(&dport) => {
+                    Some(("UDP", dport, "ICMP port-unreachable"))
+                }
+                _ => None,
+            };
+            closed.map(|(proto, port, answer)| {
+                format!(
+                    "a closed port: nothing listens on {proto} {port} at {}, so it answers with \
+                     {answer}; the rules let the request in (its records say ACCEPT), the \
+                     service is not there (`listen:` in the scenario)",
+                    world.endpoint_name(to)
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Whether a packet answers a connection (what a stateful group lets back without a rule and
+/// a stateless ACL does not): the security group found it tracked, or it is an echo reply, a
+/// TCP segment that acknowledges, or a UDP datagram from a service port to an ephemeral one.
+fn is_reply(o: &Outcome) -> bool {
+    use crate::packet::{L4, icmp};
+    use crate::verdict::{By, Verdict};
+    let tracked = o
+        .decisions
+        .iter()
+        .flatten()
+        .any(|d| matches!(d.verdict, Verdict::Allow(By::Tracked | By::Related)));
+    tracked
+        || match o.packet.l4 {
+            L4::Icmp { icmp_type, .. } => icmp_type == icmp::ECHO_REPLY,
+            L4::Tcp { flags, .. } => flags.has(crate::packet::TcpFlags::ACK),
+            L4::Udp { sport, dport } => sport < 1024 && dport >= 1024,
+            L4::Other { .. } => false,
+        }
+}
+
+/// `ICMP`, `TCP`, `UDP` or `protocol N`.
+fn proto_name(p: &crate::packet::Packet) -> String {
+    match p.l4 {
+        crate::packet::L4::Icmp { .. } => "ICMP".into(),
+        crate::packet::L4::Tcp { .. } => "TCP".into(),
+        crate::packet::L4::Udp { .. } => "UDP".into(),
+        crate::packet::L4::Other { .. } => format!("protocol {}", p.five_tuple().protocol),
+    }
+}
+
+/// `TCP port 22`, `UDP port 53`, `ICMP`.
+fn proto_and_port(p: &crate::packet::Packet) -> String {
+    let t = p.five_tuple();
+    match p.l4 {
+        crate::packet::L4::Tcp { .. } | crate::packet::L4::Udp { .. } => {
+            format!("{} port {}", proto_name(p), t.dport)
+        }
+        _ => proto_name(p),
+    }
+}
+
+/// The ports a reply entry needs: a client's ephemeral range, naming this reply's port.
+fn reply_ports(p: &crate::packet::Packet) -> String {
+    match p.l4 {
+        crate::packet::L4::Tcp { .. } | crate::packet::L4::Udp { .. } => format!(
+            " on ports 1024-65535, the clients' ephemeral ports (this reply goes to port {})",
+            p.five_tuple().dport
+        ),
+        _ => String::new(),
+    }
+}
+
+/// What a record's explanation keeps of a packet it counts, taken when the packet was sent
+/// (the world may change afterwards).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trace {
+    /// [`path_taken`].
+    pub path: Vec<String>,
+    /// How it ended: `delivered to …`, `dropped by …`.
+    pub end: String,
+    pub hint: Option<String>,
+}
+
+/// The trace of one packet, for the explanations of the records that count it.
+pub fn trace(world: &World, o: &Outcome) -> Trace {
+    Trace {
+        path: path_taken(world, o),
+        end: end(world, o),
+        hint: hint(world, o),
+    }
+}
+
+/// How many packet ids a record's explanation lists before it says how many more.
+const LISTED_PACKETS: usize = 16;
+
+/// The "why" of a record, the lines that follow it: the packets it counts and when, each
+/// decision behind its action (the words its ground truth keeps, with the packets' addresses
+/// where no rule matched), the way its first packet went and how it ended, and a hint for the
+/// classic mistakes. `trace` finds a counted packet's [`Trace`] (`None` when not kept).
+pub fn record<'t>(
+    r: &crate::flowlog::Record,
+    trace: impl Fn(u64) -> Option<&'t Trace>,
+    origin: Option<crate::time::Time>,
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    let ids = &r.truth.packet_ids;
+    if let Some(flow) = &r.flow
+        && !ids.is_empty()
+    {
+        let mut listed: Vec<String> = ids
+            .iter()
+            .take(LISTED_PACKETS)
+            .map(|i| format!("#{i}"))
+            .collect();
+        if ids.len() > LISTED_PACKETS {
+            listed.push(format!("and {} more", ids.len() - LISTED_PACKETS));
+        }
+        let span = if flow.first == flow.last {
+            format!("at {}", when(flow.first, origin))
+        } else {
+            format!(
+                "from {} to {}",
+                when(flow.first, origin),
+                when(flow.last, origin)
+            )
+        };
+        lines.push(format!("    packets {}, {span}", listed.join(" ")));
+        let tuple = flow_words(&flow.tuple);
+        for d in &r.truth.decisions {
+            let d = d.replacen(NO_MATCH, &format!("{NO_MATCH} {tuple}"), 1);
+            lines.push(format!("    {d}"));
+        }
+    }
+    if let Some(t) = ids.first().and_then(|&i| trace(i)) {
+        match t.path.len() {
+            0 | 1 => lines.push(format!("    {}", t.end)),
+            _ => lines.push(format!("    path: {}: {}", t.path.join(" -> "), t.end)),
+        }
+        if let Some(h) = &t.hint {
+            lines.push(format!("    hint: {h}"));
+        }
+    }
+    lines
+}
+
+/// The words a decision uses when no rule matched ([`World::describe`]); a record's
+/// explanation adds the packets' addresses after them.
+pub const NO_MATCH: &str = "no rule matched";
+
+/// `ICMP 172.31.16.139 -> 203.0.113.12`, `TCP 10.0.0.5:443 -> 203.0.113.9:50123`.
+fn flow_words(t: &crate::packet::FiveTuple) -> String {
+    match t.protocol {
+        1 => format!("ICMP {} -> {}", t.src, t.dst),
+        6 => format!("TCP {}:{} -> {}:{}", t.src, t.sport, t.dst, t.dport),
+        17 => format!("UDP {}:{} -> {}:{}", t.src, t.sport, t.dst, t.dport),
+        n => format!("protocol {n} {} -> {}", t.src, t.dst),
+    }
 }
 
 /// The hops a packet took, in the order it took them, ending where it went no further:

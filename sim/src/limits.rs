@@ -2,7 +2,8 @@
 //! log streams and enterprise-router attachments, as data per provider (decisions D2), plus the
 //! name and description rules they share.
 //!
-//! Every number and list below cites the seed it comes from (`../shared/seeds/`):
+//! Every number and list below cites the seed it comes from (summarised in
+//! `docs/reference/flowlogs.md` §0.1):
 //! - `000_f546a8f003a32ba8.txt`: huawei, enterprise-router flow logs ("Flow Log Overview").
 //! - `001_9827b89b1ec4d866.txt`: alibaba, VPC flow logs ("Limits" table, supported regions).
 //! - `002_70499de7780823c1.txt`: tencent, flow-log FAQ ("Can I edit a flow log's configuration").
@@ -10,7 +11,7 @@
 //! - `004_252b6bcbbaaf3f99.txt`: tencent, flow-log product introduction ("Limits").
 //!
 //! Where the seeds are silent, the comment says so and names the document used instead
-//! (`reference/flowlogs.md`, or the cloud's API reference).
+//! (`docs/reference/flowlogs.md`, or the cloud's API reference).
 //!
 //! This module only answers "is this allowed, and if not, why?" with a user-facing sentence.
 //! It does not count resources or pick error kinds: the operations that own the resources
@@ -195,12 +196,12 @@ impl Limits {
         match provider {
             Provider::Huawei => Limits {
                 provider,
-                // Not in the seeds: reference/flowlogs.md §3.2, "Constraints (OTC): … ≤10 flow
+                // Not in the seeds: docs/reference/flowlogs.md §3.2, "Constraints (OTC): … ≤10 flow
                 // logs per region per account".
                 flow_logs_per_region: Some(10),
                 flow_logs_per_eni: None,
                 // seed 000, Constraints: "By default, you can create a maximum of 20 flow
-                // logs." The seed names no scope; reference/flowlogs.md §3.3 says "≤20 ER flow
+                // logs." The seed names no scope; docs/reference/flowlogs.md §3.3 says "≤20 ER flow
                 // logs per user", i.e. per account.
                 router_flow_logs: Some(20),
                 // Not in the seeds: huawei VPC API "Updating a VPC Flow Log" (PUT
@@ -300,7 +301,7 @@ impl Limits {
                 flow_logs_per_region: None,
                 flow_logs_per_eni: None,
                 router_flow_logs: None,
-                // Not in the seeds: reference/flowlogs.md §1.1, "Immutable after creation
+                // Not in the seeds: docs/reference/flowlogs.md §1.1, "Immutable after creation
                 // (format cannot change; delete and recreate)"; tags are set with CreateTags.
                 flow_log_updatable: &["tags"],
                 log_retention_default_days: DEFAULT_RETENTION_DAYS,
@@ -314,7 +315,7 @@ impl Limits {
                 router_attachments_refused: &[],
                 flow_log_regions: None,
                 log_names: LogNames::CloudWatch,
-                // EC2 CreateFlowLogs error `FlowLogAlreadyExists` (reference/flowlogs.md §4.1,
+                // EC2 CreateFlowLogs error `FlowLogAlreadyExists` (docs/reference/flowlogs.md §4.1,
                 // as moto models it): "There is an existing Flow Log with the same
                 // configuration and log destination."
                 refuse_duplicate_flow_logs: true,

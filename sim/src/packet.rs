@@ -1,7 +1,7 @@
 //! Packets as typed data: the fixed vocabulary the pipeline, conntrack and flow logs speak.
 //! Turning a [`Packet`] into real bytes is `wire`'s job; this module never allocates.
 //!
-//! Sizes of the synthetic packets follow `reference/policy.md` §0.1 so that byte counts in
+//! Sizes of the synthetic packets follow `docs/reference/policy.md` §0.1 so that byte counts in
 //! records can be checked by hand (4 pings = 336 bytes, as in the AWS and Tencent examples).
 
 use std::fmt;
@@ -24,7 +24,7 @@ pub mod icmp {
     pub const PORT_UNREACHABLE: u8 = 3;
 }
 
-/// Packet sizes (IPv4 total length) of `reference/policy.md` §0.1.
+/// Packet sizes (IPv4 total length) of `docs/reference/policy.md` §0.1.
 pub mod size {
     pub const ICMP_ECHO: u16 = 84;
     pub const TCP_SYN: u16 = 60;

@@ -1,8 +1,9 @@
 //! Provider profiles: the one place where Huawei, Alibaba, Tencent and AWS differ (decisions
 //! D1, D2). The engine asks the profile; it never matches on a provider name.
 //!
-//! Sources: `reference/policy.md` §1–§3 (security groups, ACLs, conntrack), `reference/flowlogs.md`
-//! §1 and §3 (windows, formats, excluded traffic), `reference/decisions.md` D3–D19.
+//! Sources: `docs/reference/policy.md` §1–§3 (security groups, ACLs, conntrack),
+//! `docs/reference/flowlogs.md` §1 and §3 (windows, formats, excluded traffic),
+//! `docs/reference/decisions.md` D3–D19.
 
 use std::fmt;
 use std::net::Ipv4Addr;

@@ -11,7 +11,7 @@
 //! Sources: seed `000_f546a8f003a32ba8.txt` (huawei ER flow logs: the five attachment kinds, and
 //! "From May 2024, enterprise routers and Direct Connect virtual gateways cannot be used
 //! together to set up a hybrid cloud network", enforced through [`Limits`]);
-//! `reference/policy.md` §3.2 and §6.3 (routers and attachments); huawei's "Creating an
+//! `docs/reference/policy.md` §3.2 and §6.3 (routers and attachments); huawei's "Creating an
 //! Enterprise Router" page for the ASN ranges.
 //!
 //! Resources are addressed by their index; a deleted router or attachment stays in its slot

@@ -304,11 +304,20 @@ fn view(file: &str, text: &str) -> Result<View, Value> {
             .filter_map(|id| outcomes.get(id))
             .map(|o| explain::packet(&l.sim.world, o, Some(l.start)))
             .collect();
+        // The record's "why", as `--explain` prints it under the record: its packets, the
+        // decisions in plain words, the way they went, a hint for the classic mistakes.
+        let why: Vec<String> = result
+            .why(&l, i + 1)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|line| line.strip_prefix("    ").unwrap_or(&line).to_string())
+            .collect();
         details.push(
             json!({
                 "n": i + 1,
                 "line": p.line,
                 "packets": ids,
+                "why": why,
                 "decisions": r.truth.decisions,
                 "explanations": explained,
                 "unexplained": ids.len() - explained.len(),

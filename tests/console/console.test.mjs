@@ -50,7 +50,11 @@ async function uiChecks(page, waitActions) {
   assert.match(await page.textContent('#x-line'), /action:REJECT/);
   assert.equal(await page.textContent('#x-packets'), '#2 #4 #6 #8');
   const why = await page.textContent('#x-why');
-  assert.ok(why.includes(DENY), `the why names the ACL's default rule: ${why}`);
+  assert.ok(why.includes('ACL web-acl egress (subnet web): no rule matched ICMP 172.31.16.139 ' +
+    '-> 203.0.113.12; default rule * denies'), `the why names the ACL's default rule: ${why}`);
+  assert.equal(await page.textContent('#x-why .hint-line'), 'hint: network ACLs are ' +
+    'stateless: this reply belongs to traffic that was let in, and the ACL needs its own ' +
+    'egress entry for it: allow ICMP to 203.0.113.12');
   const explained = await page.textContent('#x-explanations');
   for (const [id, at] of [[2, '27.001'], [4, '65.001'], [6, '103.001'], [8, '141.001']]) {
     assert.ok(explained.includes(`#${id} t+${at}s instance (eni-lq6mkcis) -> home`),

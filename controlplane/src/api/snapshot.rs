@@ -233,7 +233,7 @@ mod tests {
         private: String,
     }
 
-    /// AWS's NAT example grown a little (reference/flowlogs.md §1.7): a public subnet with an
+    /// AWS's NAT example grown a little (docs/reference/flowlogs.md §1.7): a public subnet with an
     /// instance behind an elastic IP and a NAT gateway, a private subnet routed through it, a
     /// host on the internet, and flow logs of the VPC and of the web instance.
     fn topology(s: &mut Script) -> Ends {

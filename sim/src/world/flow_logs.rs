@@ -55,6 +55,15 @@ pub struct FlowLogUpdate {
 }
 
 impl World {
+    /// The longest capture window of the live flow logs (zero without any): a packet older
+    /// than this is in no open window, so every record that counts it is out.
+    pub fn longest_window(&self) -> Span {
+        live(&self.flow_logs)
+            .map(|(_, f)| f.collector.settings.window)
+            .max()
+            .unwrap_or(Span(0))
+    }
+
     pub fn create_flow_log(&mut self, now: Time, spec: FlowLogSpec) -> Result<u32, ModelError> {
         limits::check_flow_log_name(&spec.name).map_err(|m| ModelError::invalid("name", m))?;
         limits::check_description(&spec.description)

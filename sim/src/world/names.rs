@@ -297,7 +297,7 @@ impl World {
                     nat::NatDrop::Closed { from: nat::Side::Outside } => "the connection was closed (FIN from both sides and the last ACK, or a RST) and its session is gone; drops the late reply".into(),
                 }
             }
-            By::SgNoMatch => format!("no rule matched; the group {what} by default"),
+            By::SgNoMatch => format!("{}; the group {what} by default", crate::explain::NO_MATCH),
             By::AclRule { acl, rev, rule } => {
                 let e = &self.acls[acl as usize].entries_at(rev)[rule as usize];
                 let ports = if e.protocol.has_ports() {
@@ -318,7 +318,7 @@ impl World {
                     e.cidr
                 )
             }
-            By::AclDefault { .. } => format!("no rule matched; default rule * {what}"),
+            By::AclDefault { .. } => format!("{}; default rule * {what}", crate::explain::NO_MATCH),
             By::AclPreset => format!("the cloud's preset rule {what} (service address)"),
             By::Tracked => format!("part of a tracked connection: {what}"),
             By::Related => format!("ICMP error about a tracked connection (RELATED): {what}"),

@@ -219,10 +219,12 @@ async function explainRecord(n) {
       : 'none (a record without traffic)';
   const why = $('x-why');
   why.replaceChildren();
-  const lines = x.why || x.decisions.map((d) => d);
+  const lines = x.why || x.decisions;
   if (lines.length) {
     why.append(el('p', {}, el('b', {}, 'Why: ')));
-    for (const d of lines) why.append(el('p', {}, d));
+    for (const d of lines) {
+      why.append(el('p', d.startsWith('hint:') ? { class: 'hint-line' } : {}, d));
+    }
   }
   let text = x.explanations.map((lines) => lines.join('\n')).join('\n');
   if (x.unexplained) {
