@@ -43,7 +43,7 @@ static ALLOCATOR: alloc_count::Counting = alloc_count::COUNTING;
   vpclab run scenarios/ping-acl-asymmetry.yaml                  the records, in the scenario's format
   vpclab run scenarios/ping-acl-asymmetry.yaml --explain        every packet's path and decisions
   vpclab run scenarios/ping-acl-asymmetry.yaml --format table   aligned, named columns
-  vpclab graph scenarios/ping-acl-asymmetry.yaml --out ping.svg the topology and its flows, drawn
+  vpclab graph scenarios/ping-acl-asymmetry.yaml > ping.svg     the topology, its flows drawn over it
   vpclab test scenarios/                                        every shipped scenario's expectations
   vpclab generate scenarios/workloads/teaching-hour.yaml --out hour/
   vpclab serve --data-dir /tmp/vpclab-data                      the gRPC control plane on 127.0.0.1:50051

@@ -36,7 +36,7 @@ pub const MAX_HOSTS: usize = 8;
 /// Routes shown per route table.
 pub const MAX_ROUTES: usize = 6;
 /// Flows drawn (the first ones, in the order of their first packet); the others are counted.
-pub const MAX_FLOWS: usize = 40;
+pub const MAX_FLOWS: usize = 30;
 
 /// The key of a drawn thing: an element id in SVG, a node name in DOT and Mermaid. Built
 /// from the world's indices (`eni3`, `subnet0`, `host1`), so it needs no escaping and stays
@@ -496,6 +496,15 @@ impl Topology {
         t
     }
 
+    /// Whether the picture draws the internet: hosts on it, or a VPC with a gateway to it.
+    pub fn has_internet(&self) -> bool {
+        !self.internet_hosts.is_empty()
+            || self
+                .regions
+                .iter()
+                .any(|g| g.vpcs.iter().any(|v| v.igw.is_some()))
+    }
+
     /// The drawn key standing for `k` (itself when drawn).
     pub fn drawn<'a>(&'a self, k: &'a str) -> &'a str {
         self.aliases.get(k).map_or(k, String::as_str)
@@ -628,6 +637,105 @@ impl Flows {
             path,
         });
     }
+}
+
+/// The flows the picture draws, in the order of their first packet, and how many flows there
+/// are in all: at most [`MAX_FLOWS`], the dropped ones first (what a picture is looked at
+/// for), then the others, each in the order of their first packet.
+pub(crate) fn drawn_flows(t: &Topology, flows: &Flows) -> (Vec<Flow>, usize) {
+    let merged = merged_flows(t, flows);
+    let total = merged.len();
+    let mut chosen: Vec<usize> = (0..total).filter(|&i| !merged[i].accepted).collect();
+    chosen.extend((0..total).filter(|&i| merged[i].accepted));
+    chosen.truncate(MAX_FLOWS);
+    chosen.sort_unstable();
+    let mut merged: Vec<Option<Flow>> = merged.into_iter().map(Some).collect();
+    let drawn = chosen.iter().filter_map(|&i| merged[i].take()).collect();
+    (drawn, total)
+}
+
+/// The flows as the picture sees them: the keys of things not drawn replaced by what stands
+/// for them (a folded host by the internet, a folded interface by its subnet's fold), and
+/// flows that become alike merged, in the order of their first packet.
+fn merged_flows(t: &Topology, flows: &Flows) -> Vec<Flow> {
+    let mut out: Vec<Flow> = Vec::new();
+    // Dropped TCP and UDP flows that differ only in their port are one (a port scan is one
+    // arrow): their ports, by merged flow.
+    let mut ports: BTreeMap<usize, std::collections::BTreeSet<u16>> = BTreeMap::new();
+    let mut index: BTreeMap<FlowKey, usize> = BTreeMap::new();
+    for f in &flows.flows {
+        let from = t.drawn(&f.from).to_string();
+        let to = f.to.as_deref().map(|k| t.drawn(k).to_string());
+        let mut path: Vec<Key> = Vec::new();
+        for k in &f.path {
+            let k = t.drawn(k);
+            if path.last().map(String::as_str) != Some(k) {
+                path.push(k.to_string());
+            }
+        }
+        let port = f
+            .what
+            .strip_prefix("TCP ")
+            .or_else(|| f.what.strip_prefix("UDP "))
+            .and_then(|p| p.parse::<u16>().ok())
+            .filter(|_| !f.accepted);
+        let what = match port {
+            Some(_) => f.what[..3].to_string(),
+            None => f.what.clone(),
+        };
+        let k: FlowKey = (
+            from.clone(),
+            to.clone(),
+            what,
+            f.accepted,
+            f.reason.clone(),
+            path.clone(),
+        );
+        if let Some(&i) = index.get(&k) {
+            out[i].packets += f.packets;
+            out[i].bytes += f.bytes;
+            if let Some(p) = port {
+                ports.entry(i).or_default().insert(p);
+            }
+            continue;
+        }
+        index.insert(k, out.len());
+        if let Some(p) = port {
+            ports.entry(out.len()).or_default().insert(p);
+        }
+        let name = |k: &str, own: &str| match k {
+            "internet" => "other internet hosts".to_string(),
+            k if k.starts_with("more") => "other ENIs".to_string(),
+            _ => own.to_string(),
+        };
+        out.push(Flow {
+            from_name: if from == f.from {
+                f.from_name.clone()
+            } else {
+                name(&from, &f.from_name)
+            },
+            to_name: if to == f.to {
+                f.to_name.clone()
+            } else {
+                name(to.as_deref().unwrap_or(""), &f.to_name)
+            },
+            from,
+            to,
+            path,
+            ..f.clone()
+        });
+    }
+    for (i, ports) in ports {
+        if ports.len() > 1 {
+            let shown: Vec<String> = ports.iter().take(6).map(u16::to_string).collect();
+            let mut what = format!("{} {}", &out[i].what[..3], shown.join(", "));
+            if ports.len() > 6 {
+                what.push_str(&format!(" + {} more ports", ports.len() - 6));
+            }
+            out[i].what = what;
+        }
+    }
+    out
 }
 
 fn endpoint_key(e: Endpoint) -> Key {

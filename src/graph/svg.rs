@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::{Flow, Flows, Key, MAX_FLOWS, Topology, xml_escape as esc};
+use super::{Flow, Flows, Key, Topology, xml_escape as esc};
 
 /// Advance of one character of the 12 px monospace font, in tenths of a pixel (DejaVu Sans
 /// Mono: 7.22 px), a little generous so that other monospace fonts fit too.
@@ -123,7 +123,8 @@ impl Canvas {
         let r = Rect { x, y, w, h };
         let _ = writeln!(
             self.front,
-            "<g class=\"{}\" id=\"{}\"{}>\n<rect x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" rx=\"4\"/>",
+            "<g class=\"{}\" id=\"{}\"{}>\n<rect x=\"{x}\" y=\"{y}\" width=\"{w}\" \
+            height=\"{h}\" rx=\"4\"/>",
             l.class,
             l.key,
             data_attrs(&l.data)
@@ -138,7 +139,8 @@ impl Canvas {
     fn frame(&mut self, class: &str, id: &str, data: &[(&'static str, String)], r: Rect) {
         let _ = writeln!(
             self.back,
-            "<g class=\"{class}\" id=\"{id}\"{}>\n<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"6\"/>\n</g>",
+            "<g class=\"{class}\" id=\"{id}\"{}>\n<rect x=\"{}\" y=\"{}\" width=\"{}\" \
+            height=\"{}\" rx=\"6\"/>\n</g>",
             data_attrs(data),
             r.x,
             r.y,
@@ -152,7 +154,8 @@ impl Canvas {
     fn tag(&mut self, class: &str, key: &str, data: &[(&'static str, String)], r: Rect, t: &str) {
         let _ = writeln!(
             self.front,
-            "<g class=\"{class}\" id=\"{key}\"{}>\n<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"9\"/>\n<text x=\"{}\" y=\"{}\" class=\"b\">{}</text>\n</g>",
+            "<g class=\"{class}\" id=\"{key}\"{}>\n<rect x=\"{}\" y=\"{}\" width=\"{}\" \
+            height=\"{}\" rx=\"9\"/>\n<text x=\"{}\" y=\"{}\" class=\"b\">{}</text>\n</g>",
             data_attrs(data),
             r.x,
             r.y,
@@ -339,10 +342,10 @@ fn zone_size(z: &super::Zone) -> (i32, i32) {
     (w, h)
 }
 
-fn draw_zone(c: &mut Canvas, z: &super::Zone, x: i32, y: i32) -> Rect {
+fn draw_zone(c: &mut Canvas, id: &str, z: &super::Zone, x: i32, y: i32) -> Rect {
     let (w, h) = zone_size(z);
     let r = Rect { x, y, w, h };
-    c.frame("zone", &format!("zone-{}", esc(&z.name)), &[], r);
+    c.frame("zone", id, &[("zone", z.name.clone())], r);
     let _ = writeln!(
         c.back,
         "<text x=\"{}\" y=\"{}\" class=\"z\">zone {}</text>",
@@ -417,8 +420,8 @@ fn draw_vpc(c: &mut Canvas, v: &super::Vpc, x: i32, y: i32) -> Rect {
     let zy = y + TAG_ROOM + 2 * LINE;
     let mut zx = x + PAD;
     let mut zh = 0;
-    for z in &v.zones {
-        let zr = draw_zone(c, z, zx, zy);
+    for (i, z) in v.zones.iter().enumerate() {
+        let zr = draw_zone(c, &format!("{}z{i}", v.key), z, zx, zy);
         zx += zr.w + 2 * PAD;
         zh = zh.max(zr.h);
     }
@@ -460,10 +463,10 @@ fn region_size(g: &super::Region) -> (i32, i32) {
     (w, h)
 }
 
-fn draw_region(c: &mut Canvas, g: &super::Region, x: i32, y: i32) -> Rect {
+fn draw_region(c: &mut Canvas, id: &str, g: &super::Region, x: i32, y: i32) -> Rect {
     let (w, h) = region_size(g);
     let r = Rect { x, y, w, h };
-    c.frame("region", &format!("region-{}", esc(&g.name)), &[], r);
+    c.frame("region", id, &[("region", g.name.clone())], r);
     let _ = writeln!(
         c.back,
         "<text x=\"{}\" y=\"{}\" class=\"z\">region {}</text>",
@@ -571,14 +574,9 @@ fn ccn_leaf(n: &super::Ccn) -> Leaf {
     }
 }
 
-/// The flows drawn, each with its number (1-based, in the order of `Flows::flows`).
-fn drawn_flows(flows: &Flows) -> impl Iterator<Item = (usize, &Flow)> {
-    flows
-        .flows
-        .iter()
-        .take(MAX_FLOWS)
-        .enumerate()
-        .map(|(i, f)| (i + 1, f))
+/// The flows drawn, each with its number (1-based, in the order of their first packet).
+fn numbered(flows: &[Flow]) -> impl Iterator<Item = (usize, &Flow)> {
+    flows.iter().enumerate().map(|(i, f)| (i + 1, f))
 }
 
 fn flow_row(n: usize, f: &Flow) -> String {
@@ -601,12 +599,7 @@ pub(super) fn render(t: &Topology, flows: Option<&Flows>) -> String {
     let mut x = MARGIN;
     let mut bottom = top;
     // The internet, on the left.
-    if !t.internet_hosts.is_empty()
-        || t.more_hosts > 0
-        || t.regions
-            .iter()
-            .any(|g| g.vpcs.iter().any(|v| v.igw.is_some()))
-    {
+    if t.has_internet() {
         let col = Column {
             class: "internet",
             key: "internet".into(),
@@ -619,8 +612,8 @@ pub(super) fn render(t: &Topology, flows: Option<&Flows>) -> String {
         x = r.right() + VPC_GAP + 20;
         bottom = bottom.max(r.bottom());
     }
-    for g in &t.regions {
-        let r = draw_region(&mut c, g, x, top);
+    for (i, g) in t.regions.iter().enumerate() {
+        let r = draw_region(&mut c, &format!("region{i}"), g, x, top);
         x = r.right() + VPC_GAP;
         bottom = bottom.max(r.bottom());
     }
@@ -715,15 +708,18 @@ pub(super) fn render(t: &Topology, flows: Option<&Flows>) -> String {
     right = right.max(x);
     // The flows over it all, and their list underneath.
     let mut rows: Vec<(usize, &Flow)> = Vec::new();
-    if let Some(flows) = flows {
-        let mut drops: BTreeMap<(i32, i32), Vec<String>> = BTreeMap::new();
-        for (n, f) in drawn_flows(flows) {
+    let (merged, total) = flows.map(|f| super::drawn_flows(t, f)).unwrap_or_default();
+    let merged = &merged;
+    if flows.is_some() {
+        let mut drops: BTreeMap<(i32, i32), Vec<(usize, String)>> = BTreeMap::new();
+        for (n, f) in numbered(merged) {
             draw_flow(&mut c, t, n, f, &mut drops);
             rows.push((n, f));
         }
         // Each drop point's reasons in a callout beside it, where it hides the fewest boxes.
         let mut placed: Vec<Rect> = Vec::new();
-        for ((x, y), labels) in drops {
+        for ((x, y), reasons) in drops {
+            let labels = callout_lines(&reasons);
             let w = labels.iter().map(|l| text_w(l)).max().unwrap_or(0) + 2 * PAD;
             let h = labels.len() as i32 * LINE + PAD;
             let r = callout_place(&c, &placed, (x, y), w, h);
@@ -732,7 +728,9 @@ pub(super) fn render(t: &Topology, flows: Option<&Flows>) -> String {
             let near = (x.clamp(bx, bx + w), y.clamp(by, by + h));
             let _ = writeln!(
                 c.top,
-                "<g class=\"callout\">\n<line x1=\"{x}\" y1=\"{y}\" x2=\"{}\" y2=\"{}\" stroke=\"{RED}\" stroke-dasharray=\"2 2\"/>\n<rect x=\"{bx}\" y=\"{by}\" width=\"{w}\" height=\"{h}\" rx=\"4\" fill=\"#ffffff\" stroke=\"{RED}\"/>",
+                "<g class=\"callout\">\n<line x1=\"{x}\" y1=\"{y}\" x2=\"{}\" y2=\"{}\" \
+                stroke=\"{RED}\" stroke-dasharray=\"2 2\"/>\n<rect x=\"{bx}\" y=\"{by}\" \
+                width=\"{w}\" height=\"{h}\" rx=\"4\" fill=\"#ffffff\" stroke=\"{RED}\"/>",
                 near.0, near.1
             );
             for (i, l) in labels.iter().enumerate() {
@@ -758,10 +756,14 @@ pub(super) fn render(t: &Topology, flows: Option<&Flows>) -> String {
             head.push_str(", the run's first ones only");
         }
         head.push(')');
-        if flows.flows.len() > shown {
-            let _ = write!(head, "; {} more flows not drawn", flows.flows.len() - shown);
+        if total > shown {
+            let _ = write!(
+                head,
+                "; {} more flows not drawn: the dropped ones come first",
+                total - shown
+            );
         }
-        if flows.flows.is_empty() {
+        if total == 0 {
             head.push_str(": none");
         }
         let _ = writeln!(
@@ -776,7 +778,9 @@ pub(super) fn render(t: &Topology, flows: Option<&Flows>) -> String {
             let row = flow_row(n, f);
             let _ = writeln!(
                 panel,
-                "<g class=\"flow-row {class}\" data-flow=\"{n}\">\n<line x1=\"{MARGIN}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{colour}\" stroke-width=\"3\"/>\n<text x=\"{}\" y=\"{py}\" class=\"t\">{}</text>\n</g>",
+                "<g class=\"flow-row {class}\" data-flow=\"{n}\">\n<line x1=\"{MARGIN}\" \
+                y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{colour}\" stroke-width=\"3\"/>\n<text \
+                x=\"{}\" y=\"{py}\" class=\"t\">{}</text>\n</g>",
                 py - 4,
                 MARGIN + 24,
                 py - 4,
@@ -791,7 +795,9 @@ pub(super) fn render(t: &Topology, flows: Option<&Flows>) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"DejaVu Sans Mono, Menlo, Consolas, monospace\" font-size=\"12\">"
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" \
+        width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" \
+        font-family=\"DejaVu Sans Mono, Menlo, Consolas, monospace\" font-size=\"12\">"
     );
     out.push_str(STYLE);
     let _ = writeln!(
@@ -822,7 +828,7 @@ fn draw_flow(
     t: &Topology,
     n: usize,
     f: &Flow,
-    drops: &mut BTreeMap<(i32, i32), Vec<String>>,
+    drops: &mut BTreeMap<(i32, i32), Vec<(usize, String)>>,
 ) {
     // The hops as drawn rectangles (a folded interface stands as its subnet's fold).
     let mut rects: Vec<Rect> = Vec::new();
@@ -858,7 +864,9 @@ fn draw_flow(
     let to = f.to.as_deref().unwrap_or("");
     let _ = writeln!(
         c.flows,
-        "<g class=\"flow {class}\" id=\"flow{n}\" data-from=\"{}\" data-to=\"{to}\">\n<title>{}</title>\n<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2.5\" marker-end=\"url(#arrow-{class})\"/>\n</g>",
+        "<g class=\"flow {class}\" id=\"flow{n}\" data-from=\"{}\" data-to=\"{to}\">\n\
+        <title>{}</title>\n<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" \
+        stroke-width=\"2.5\" marker-end=\"url(#arrow-{class})\"/>\n</g>",
         f.from,
         esc(&title),
         points.join(" ")
@@ -874,22 +882,43 @@ fn draw_flow(
     let (bx, by) = (a.0 + (b.0 - a.0) * t / 10, a.1 + (b.1 - a.1) * t / 10);
     let _ = writeln!(
         c.top,
-        "<g class=\"badge {class}\" data-flow=\"{n}\"><circle cx=\"{bx}\" cy=\"{by}\" r=\"9\" fill=\"{colour}\"/><text x=\"{bx}\" y=\"{}\" text-anchor=\"middle\" class=\"n\">{n}</text></g>",
+        "<g class=\"badge {class}\" data-flow=\"{n}\"><circle cx=\"{bx}\" cy=\"{by}\" r=\"9\" \
+        fill=\"{colour}\"/><text x=\"{bx}\" y=\"{}\" text-anchor=\"middle\" \
+        class=\"n\">{n}</text></g>",
         by + 4
     );
     if !f.accepted {
+        let at = rects.last().map_or((0, 0), |r| r.center());
         let &(x, y) = pts.last().unwrap_or(&(0, 0));
         let _ = writeln!(
             c.top,
             "<text x=\"{x}\" y=\"{}\" text-anchor=\"middle\" class=\"x\" fill=\"{RED}\">✕</text>",
             y + 6
         );
-        let reason = f.reason.as_deref().unwrap_or("dropped");
-        drops
-            .entry((x, y))
-            .or_default()
-            .push(format!("[{n}] {reason}"));
+        let reason = f.reason.as_deref().unwrap_or("dropped").to_string();
+        drops.entry(at).or_default().push((n, reason));
     }
+}
+
+/// A drop point's callout: one line per reason, with the numbers of the flows it dropped
+/// (`[2, 5, 8] ACL web-acl egress …`).
+fn callout_lines(reasons: &[(usize, String)]) -> Vec<String> {
+    let mut by: Vec<(Vec<usize>, &str)> = Vec::new();
+    for (n, r) in reasons {
+        match by.iter_mut().find(|(_, x)| x == r) {
+            Some((ns, _)) => ns.push(*n),
+            None => by.push((vec![*n], r)),
+        }
+    }
+    by.into_iter()
+        .map(|(ns, r)| {
+            let mut list: Vec<String> = ns.iter().take(8).map(usize::to_string).collect();
+            if ns.len() > 8 {
+                list.push("…".into());
+            }
+            format!("[{}] {r}", list.join(", "))
+        })
+        .collect()
 }
 
 /// Where a callout of `w` × `h` about the point `at` goes: of a few places around it, the
@@ -961,7 +990,11 @@ fn legend(out: &mut String, provider: &str) {
     let y = MARGIN + LINE;
     let _ = writeln!(
         out,
-        "<g class=\"legend\">\n<text x=\"{MARGIN}\" y=\"{y}\" class=\"b\">{} topology</text>\n<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{GREEN}\" stroke-width=\"3\"/>\n<text x=\"{}\" y=\"{y}\" class=\"t\">accepted (delivered)</text>\n<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{RED}\" stroke-width=\"3\"/>\n<text x=\"{}\" y=\"{y}\" class=\"t\">rejected or dropped (the deciding rule beside it)</text>\n</g>",
+        "<g class=\"legend\">\n<text x=\"{MARGIN}\" y=\"{y}\" class=\"b\">{} topology</text>\n\
+        <line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{GREEN}\" stroke-width=\"3\"/>\n\
+        <text x=\"{}\" y=\"{y}\" class=\"t\">accepted (delivered)</text>\n<line x1=\"{}\" \
+        y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{RED}\" stroke-width=\"3\"/>\n<text x=\"{}\" \
+        y=\"{y}\" class=\"t\">rejected or dropped (the deciding rule beside it)</text>\n</g>",
         esc(provider),
         MARGIN + 150,
         y - 4,
@@ -977,8 +1010,10 @@ fn legend(out: &mut String, provider: &str) {
 }
 
 const STYLE: &str = r##"<defs>
-<marker id="arrow-accept" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#1a7f37"/></marker>
-<marker id="arrow-reject" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#cf222e"/></marker>
+<marker id="arrow-accept" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7"
+ orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#1a7f37"/></marker>
+<marker id="arrow-reject" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7"
+ orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#cf222e"/></marker>
 </defs>
 <style>
 .paper { fill: #ffffff; }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use super::{Flow, Flows, Key, MAX_FLOWS, Topology};
+use super::{Flow, Flows, Key, Topology};
 
 /// A node or a cluster of the tree.
 enum Item {
@@ -51,11 +51,13 @@ fn tree(t: &Topology) -> Vec<Item> {
             Shape::Box,
         ));
     }
-    items.push(Item::Cluster {
-        id: "c_internet".into(),
-        lines: vec!["Internet".into()],
-        items: net,
-    });
+    if t.has_internet() {
+        items.push(Item::Cluster {
+            id: "c_internet".into(),
+            lines: vec!["Internet".into()],
+            items: net,
+        });
+    }
     for (gi, g) in t.regions.iter().enumerate() {
         let mut region = Vec::new();
         for v in &g.vpcs {
@@ -166,7 +168,7 @@ fn links(t: &Topology) -> Vec<(Key, Key, String)> {
     for g in &t.regions {
         for vpc in &g.vpcs {
             if let Some((k, _)) = &vpc.igw {
-                v.push((k.clone(), "internet".into(), String::new()));
+                v.push(("internet".into(), k.clone(), String::new()));
             }
         }
         for r in &g.routers {
@@ -211,7 +213,7 @@ struct Chain {
 
 fn chains(t: &Topology, flows: &Flows, ids: &BTreeSet<Key>) -> Vec<Chain> {
     let mut out = Vec::new();
-    for (i, f) in flows.flows.iter().take(MAX_FLOWS).enumerate() {
+    for (i, f) in super::drawn_flows(t, flows).0.iter().enumerate() {
         let n = i + 1;
         let mut nodes: Vec<Key> = Vec::new();
         for k in &f.path {
@@ -293,15 +295,22 @@ pub(super) fn dot(t: &Topology, flows: Option<&Flows>) -> String {
     let mut ids = BTreeSet::new();
     node_ids(&items, &mut ids);
     let mut out = String::from(
-        "digraph vpclab {\n  graph [rankdir=LR, fontname=\"monospace\", fontsize=11, labeljust=l];\n  node [style=\"rounded,filled\", fillcolor=\"#ffffff\", fontname=\"monospace\", fontsize=10];\n  edge [fontname=\"monospace\", fontsize=9];\n",
+        "digraph vpclab {\n  graph [rankdir=LR, fontname=\"monospace\", fontsize=11, \
+        labeljust=l];\n  node [style=\"rounded,filled\", fillcolor=\"#ffffff\", \
+        fontname=\"monospace\", fontsize=10];\n  edge [fontname=\"monospace\", fontsize=9];\n\
+        ",
     );
     dot_items(&mut out, &items, 1);
     for (a, b, l) in links(t) {
         if ids.contains(&a) && ids.contains(&b) {
+            let label = if l.is_empty() {
+                String::new()
+            } else {
+                format!(", label={}", dot_str(&l))
+            };
             let _ = writeln!(
                 out,
-                "  {a} -> {b} [dir=none, color=\"#8c959f\", style=dashed, label={}];",
-                dot_str(&l)
+                "  {a} -> {b} [dir=none, color=\"#8c959f\", style=dashed{label}];"
             );
         }
     }
@@ -325,7 +334,8 @@ pub(super) fn dot(t: &Topology, flows: Option<&Flows>) -> String {
                 };
                 let _ = writeln!(
                     out,
-                    "  {} -> {} [color=\"{colour}\", penwidth=2, class=\"flow {class}\", id=\"flow{}_{i}\"{label}];",
+                    "  {} -> {} [color=\"{colour}\", penwidth=2, class=\"flow {class}\", \
+                    id=\"flow{}_{i}\"{label}];",
                     w[0], w[1], c.n
                 );
             }
