@@ -748,7 +748,11 @@ fn endpoint_key(e: Endpoint) -> Key {
 
 fn short_name(world: &World, e: Endpoint) -> String {
     match e {
-        Endpoint::Eni(i) => world.enis[i as usize].name.clone(),
+        // A cloud device's interface is named after its device.
+        Endpoint::Eni(i) => match world.nats.iter().find(|n| n.eni == i) {
+            Some(n) => format!("NAT gateway {}", n.name),
+            None => world.enis[i as usize].name.clone(),
+        },
         Endpoint::External(i) => world.externals[i as usize].name.clone(),
         Endpoint::Service { .. } => world.endpoint_name(e),
     }

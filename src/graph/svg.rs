@@ -97,6 +97,8 @@ struct Canvas {
     anchors: BTreeMap<Key, Rect>,
     /// Where each container is (VPCs: routers and CCNs are joined to them).
     frames: BTreeMap<Key, Rect>,
+    /// The flows' numbers and drop marks, which callouts keep clear of.
+    marks: Vec<Rect>,
 }
 
 fn data_attrs(data: &[(&'static str, String)]) -> String {
@@ -446,6 +448,8 @@ fn router_leaf(r: &super::Router) -> Leaf {
 }
 
 const VPC_GAP: i32 = 60;
+/// A VPC's top edge below its region's.
+const VPC_TOP: i32 = LINE + 2 * PAD;
 const ROUTER_GAP: i32 = 50;
 
 fn region_size(g: &super::Region) -> (i32, i32) {
@@ -474,7 +478,7 @@ fn draw_region(c: &mut Canvas, id: &str, g: &super::Region, x: i32, y: i32) -> R
         y + LINE - 2,
         esc(&g.name)
     );
-    let vy = y + LINE + 2 * PAD;
+    let vy = y + VPC_TOP;
     let mut vx = x + PAD;
     let mut vh = 0;
     for v in &g.vpcs {
@@ -553,7 +557,11 @@ impl Column<'_> {
             let lr = c.leaf(l, x + PAD, hy);
             hy += lr.h + PAD;
         }
-        let t = tag_rect(0, y + h / 2, &self.tag);
+        // The internet's tag faces the top edges of the VPCs, where their gateways are, so
+        // that the lines to them run along those edges and cross no title; a site's faces its
+        // router.
+        let mid = if right { y + VPC_TOP } else { y + h / 2 };
+        let t = tag_rect(0, mid, &self.tag);
         let t = Rect {
             x: if right { x + w - 12 } else { x - t.w + 12 },
             ..t
@@ -880,6 +888,12 @@ fn draw_flow(
         .unwrap_or((pts[0], pts[0]));
     let t = [3, 5, 7][(n - 1) % 3];
     let (bx, by) = (a.0 + (b.0 - a.0) * t / 10, a.1 + (b.1 - a.1) * t / 10);
+    c.marks.push(Rect {
+        x: bx - 10,
+        y: by - 10,
+        w: 20,
+        h: 20,
+    });
     let _ = writeln!(
         c.top,
         "<g class=\"badge {class}\" data-flow=\"{n}\"><circle cx=\"{bx}\" cy=\"{by}\" r=\"9\" \
@@ -890,6 +904,12 @@ fn draw_flow(
     if !f.accepted {
         let at = rects.last().map_or((0, 0), |r| r.center());
         let &(x, y) = pts.last().unwrap_or(&(0, 0));
+        c.marks.push(Rect {
+            x: x - 8,
+            y: y - 10,
+            w: 16,
+            h: 18,
+        });
         let _ = writeln!(
             c.top,
             "<text x=\"{x}\" y=\"{}\" text-anchor=\"middle\" class=\"x\" fill=\"{RED}\">✕</text>",
@@ -952,6 +972,7 @@ fn callout_place(c: &Canvas, placed: &[Rect], at: (i32, i32), w: i32, h: i32) ->
         .min_by_key(|&r| {
             c.anchors.values().map(|&a| overlap(r, a)).sum::<i64>()
                 + placed.iter().map(|&p| 10 * overlap(r, p)).sum::<i64>()
+                + c.marks.iter().map(|&m| 20 * overlap(r, m)).sum::<i64>()
         })
         .unwrap_or(Rect { x, y, w, h })
 }
