@@ -271,21 +271,31 @@ fn acl_text(s: &super::Subnet) -> String {
 /// Space above a subnet's title for the ACL tag on its edge.
 const TAG_ROOM: i32 = 14;
 
+/// A subnet's boxes go in one column, or two when there are more than three (a fleet's
+/// subnet stays about as wide as it is tall).
+fn grid(leaves: &[Leaf]) -> (usize, i32, Vec<i32>) {
+    let cols = if leaves.len() > 3 { 2 } else { 1 };
+    let col_w = leaves.iter().map(|l| l.size().0).max().unwrap_or(0);
+    let rows = leaves
+        .chunks(cols)
+        .map(|row| row.iter().map(|l| l.size().1).max().unwrap_or(0))
+        .collect();
+    (cols, col_w, rows)
+}
+
 fn subnet_size(s: &super::Subnet) -> (i32, i32) {
     let leaves = subnet_leaves(s);
     let title = subnet_title(s);
+    let (cols, col_w, rows) = grid(&leaves);
     let w = title
         .iter()
         .map(|l| text_w(l))
-        .chain(leaves.iter().map(|l| l.size().0))
+        .chain([cols as i32 * (col_w + PAD) - PAD])
         .chain([text_w(&acl_text(s)) + 3 * PAD])
         .max()
         .unwrap_or(0)
         + 2 * PAD;
-    let h = TAG_ROOM
-        + title.len() as i32 * LINE
-        + leaves.iter().map(|l| l.size().1 + PAD).sum::<i32>()
-        + PAD;
+    let h = TAG_ROOM + title.len() as i32 * LINE + rows.iter().map(|h| h + PAD).sum::<i32>() + PAD;
     (w, h)
 }
 
@@ -295,9 +305,13 @@ fn draw_subnet(c: &mut Canvas, s: &super::Subnet, x: i32, y: i32) -> Rect {
     c.frame("subnet", &s.key, &[("subnet", s.id.clone())], r);
     c.title(x + PAD, y + TAG_ROOM, &subnet_title(s));
     let mut ly = y + TAG_ROOM + 2 * LINE + PAD / 2;
-    for l in subnet_leaves(s) {
-        let lr = c.leaf(&l, x + PAD, ly);
-        ly += lr.h + PAD;
+    let leaves = subnet_leaves(s);
+    let (cols, col_w, rows) = grid(&leaves);
+    for (row, height) in leaves.chunks(cols).zip(rows) {
+        for (i, l) in row.iter().enumerate() {
+            c.leaf(l, x + PAD + i as i32 * (col_w + PAD), ly);
+        }
+        ly += height + PAD;
     }
     // The subnet's edge, where its ACL sits: the anchor of every hop in or out of it.
     let text = acl_text(s);
