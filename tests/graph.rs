@@ -214,6 +214,26 @@ fn scenario_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A workload's picture stays bounded: 8 internet hosts and the rest counted, 30 flows with
+/// the dropped ones first (a port scan is one arrow), the others counted.
+#[test]
+fn big_worlds_are_folded() {
+    let svg = graph(&["scenarios/workloads/teaching-hour.yaml"]);
+    assert_eq!(svg.matches("<g class=\"host\"").count(), 8);
+    assert!(svg.contains("<g class=\"more\" id=\"hostmore\">"));
+    assert!(svg.contains(">+ 205 more hosts</text>"));
+    assert_eq!(svg.matches("<g class=\"flow ").count(), 30);
+    assert_eq!(svg.matches("<g class=\"flow reject\"").count(), 30);
+    assert!(svg.contains(
+        ">Flows (41997 packets); 69 more flows not drawn: the dropped ones come first</text>"
+    ));
+    assert!(svg.contains(
+        "<title>[1] other internet hosts → shop-bastion-1  TCP 21, 22, 23, 25, 80, 110 + 2 \
+         more ports  307 packets, 18420 bytes  DROPPED: ACL public ingress (subnet public): no \
+         rule matched; default rule * denies</title>"
+    ));
+}
+
 #[test]
 fn the_same_file_gives_the_same_bytes() {
     for format in ["svg", "dot", "mermaid"] {

@@ -102,7 +102,7 @@ pub struct Topology {
     pub ccns: Vec<Ccn>,
     /// Keys not drawn and the drawn thing that stands for them: a folded interface's subnet
     /// fold, a NAT gateway's interface its gateway, a router's interface its router, a folded
-    /// host the internet.
+    /// host the internet hosts' fold (`hostmore`).
     pub aliases: BTreeMap<Key, Key>,
 }
 
@@ -459,7 +459,7 @@ impl Topology {
                 None if t.internet_hosts.len() < MAX_HOSTS => t.internet_hosts.push(host),
                 None => {
                     t.more_hosts += 1;
-                    t.aliases.insert(host.key, "internet".into());
+                    t.aliases.insert(host.key, "hostmore".into());
                 }
             }
         }
@@ -655,7 +655,7 @@ pub(crate) fn drawn_flows(t: &Topology, flows: &Flows) -> (Vec<Flow>, usize) {
 }
 
 /// The flows as the picture sees them: the keys of things not drawn replaced by what stands
-/// for them (a folded host by the internet, a folded interface by its subnet's fold), and
+/// for them (a folded host by the hosts' fold, a folded interface by its subnet's fold), and
 /// flows that become alike merged, in the order of their first packet.
 fn merged_flows(t: &Topology, flows: &Flows) -> Vec<Flow> {
     let mut out: Vec<Flow> = Vec::new();
@@ -704,7 +704,7 @@ fn merged_flows(t: &Topology, flows: &Flows) -> Vec<Flow> {
             ports.entry(out.len()).or_default().insert(p);
         }
         let name = |k: &str, own: &str| match k {
-            "internet" => "other internet hosts".to_string(),
+            "hostmore" => "other internet hosts".to_string(),
             k if k.starts_with("more") => "other ENIs".to_string(),
             _ => own.to_string(),
         };

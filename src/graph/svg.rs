@@ -549,7 +549,7 @@ impl Column<'_> {
 
     fn more_leaf(&self) -> Leaf {
         Leaf {
-            key: format!("{}-more", self.key),
+            key: "hostmore".into(),
             class: "more",
             data: Vec::new(),
             lines: vec![format!("+ {} more hosts", self.more)],

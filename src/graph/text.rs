@@ -46,7 +46,7 @@ fn tree(t: &Topology) -> Vec<Item> {
     );
     if t.more_hosts > 0 {
         net.push(node(
-            "internet_more",
+            "hostmore",
             vec![format!("+ {} more hosts", t.more_hosts)],
             Shape::Box,
         ));
