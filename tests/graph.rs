@@ -69,6 +69,15 @@ fn the_ping_picture_shows_the_instance_its_acl_and_group_the_host_and_both_flows
     assert!(svg.contains(">subnet web  172.31.16.0/20</text>"));
     let acl = group(&svg, "<g class=\"acl\" id=\"edge0\" data-acl=\"");
     assert!(acl.contains(">ACL web-acl</text>"), "{acl}");
+    // Their rules as tooltips.
+    assert!(eni.contains(
+        "<title>web-sg: ingress allow ICMP from 0.0.0.0/0\n\
+         web-sg: egress allow TCP port 443 to 0.0.0.0/0</title>"
+    ));
+    assert!(acl.contains(
+        "<title>ingress 100 allow ICMP from 0.0.0.0/0\ningress * deny all\n\
+         egress 100 allow TCP port 443 to 0.0.0.0/0\negress * deny all</title>"
+    ));
     // The VPC, its internet gateway and its route table.
     assert!(svg.contains(">VPC main  172.31.0.0/16</text>"));
     assert!(svg.contains("<g class=\"igw\" id=\"igw0\" data-igw=\"igw-"));

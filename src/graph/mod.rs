@@ -140,6 +140,9 @@ pub struct Subnet {
     pub cidr: String,
     /// Its network ACL: (key, name, id).
     pub acl: Option<(Key, String, String)>,
+    /// The ACL's entries in short, in order (`ingress 100 allow icmp from 0.0.0.0/0`), the
+    /// default rule last: the picture's tooltip on the ACL.
+    pub acl_rules: Vec<String>,
     pub route_table: String,
     pub enis: Vec<Eni>,
     /// Interfaces not drawn ([`MAX_ENIS`]).
@@ -157,6 +160,9 @@ pub struct Eni {
     pub eip: Option<Ipv4Addr>,
     pub instance: Option<String>,
     pub security_groups: Vec<String>,
+    /// Its groups' rules in short (`web-sg: ingress allow icmp from 0.0.0.0/0`): the
+    /// picture's tooltip on the interface.
+    pub rules: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -283,6 +289,11 @@ impl Topology {
                             .iter()
                             .map(|&g| world.security_groups[g as usize].name.clone())
                             .collect(),
+                        rules: eni
+                            .security_groups
+                            .iter()
+                            .flat_map(|&g| sg_rules(world, g))
+                            .collect(),
                     });
                 }
                 let nats = live(&world.nats)
@@ -300,6 +311,7 @@ impl Topology {
                     id: sub.id.clone(),
                     name: sub.name.clone(),
                     cidr: sub.cidr.to_string(),
+                    acl_rules: sub.acl.map_or_else(Vec::new, |a| acl_rules(world, a)),
                     acl: sub.acl.map(|a| {
                         let acl = &world.acls[a as usize];
                         (key("acl", a), acl.name.clone(), acl.id.clone())
@@ -509,6 +521,68 @@ impl Topology {
     pub fn drawn<'a>(&'a self, k: &'a str) -> &'a str {
         self.aliases.get(k).map_or(k, String::as_str)
     }
+}
+
+/// A security group's rules in short, one a line: `web-sg: ingress allow tcp 443 from
+/// 0.0.0.0/0`.
+fn sg_rules(world: &World, g: u32) -> Vec<String> {
+    let group = &world.security_groups[g as usize];
+    group
+        .rules
+        .iter()
+        .map(|r| {
+            let ports = if r.protocol.has_ports() {
+                format!(" {}", r.ports)
+            } else {
+                String::new()
+            };
+            let (dir, word) = match r.direction {
+                vpclab_sim::Direction::Ingress => ("ingress", "from"),
+                vpclab_sim::Direction::Egress => ("egress", "to"),
+            };
+            let remote = match &r.remote {
+                vpclab_sim::policy::sg::Remote::Cidr(n) => n.to_string(),
+                vpclab_sim::policy::sg::Remote::Group(x) => {
+                    format!("group {}", world.security_groups[*x as usize].name)
+                }
+            };
+            format!(
+                "{}: {dir} {} {}{ports} {word} {remote}",
+                group.name,
+                r.action.name(),
+                r.protocol
+            )
+        })
+        .collect()
+}
+
+/// An ACL's entries in short, in the order they are evaluated, each direction's default rule
+/// last: `ingress 100 allow icmp from 0.0.0.0/0`, `ingress * deny all`.
+fn acl_rules(world: &World, a: u32) -> Vec<String> {
+    let acl = &world.acls[a as usize];
+    let mut out = Vec::new();
+    for (dir, word) in [
+        (vpclab_sim::Direction::Ingress, "from"),
+        (vpclab_sim::Direction::Egress, "to"),
+    ] {
+        for e in acl.entries.iter().filter(|e| e.direction == dir) {
+            let ports = if e.protocol.has_ports() {
+                format!(" {}", e.ports)
+            } else {
+                String::new()
+            };
+            out.push(format!(
+                "{} {} {} {}{ports} {word} {}",
+                dir.as_str(),
+                e.number,
+                e.action.name(),
+                e.protocol,
+                e.cidr
+            ));
+        }
+        out.push(format!("{} * deny all", dir.as_str()));
+    }
+    out
 }
 
 /// A bandwidth in words: `1 Mbit/s`.

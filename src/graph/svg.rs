@@ -76,6 +76,8 @@ struct Leaf {
     class: &'static str,
     data: Vec<(&'static str, String)>,
     lines: Vec<String>,
+    /// A tooltip (an interface's security-group rules).
+    title: Option<String>,
 }
 
 impl Leaf {
@@ -123,9 +125,13 @@ impl Canvas {
     fn leaf(&mut self, l: &Leaf, x: i32, y: i32) -> Rect {
         let (w, h) = l.size();
         let r = Rect { x, y, w, h };
+        let title = l
+            .title
+            .as_ref()
+            .map_or(String::new(), |t| format!("<title>{}</title>\n", esc(t)));
         let _ = writeln!(
             self.front,
-            "<g class=\"{}\" id=\"{}\"{}>\n<rect x=\"{x}\" y=\"{y}\" width=\"{w}\" \
+            "<g class=\"{}\" id=\"{}\"{}>\n{title}<rect x=\"{x}\" y=\"{y}\" width=\"{w}\" \
             height=\"{h}\" rx=\"4\"/>",
             l.class,
             l.key,
@@ -154,9 +160,23 @@ impl Canvas {
 
     /// A tag on a container's edge (an ACL, an internet gateway, a gateway to premises).
     fn tag(&mut self, class: &str, key: &str, data: &[(&'static str, String)], r: Rect, t: &str) {
+        self.tag_titled(class, key, data, r, t, None);
+    }
+
+    /// A tag with a tooltip (an ACL's entries).
+    fn tag_titled(
+        &mut self,
+        class: &str,
+        key: &str,
+        data: &[(&'static str, String)],
+        r: Rect,
+        t: &str,
+        title: Option<&str>,
+    ) {
+        let title = title.map_or(String::new(), |x| format!("<title>{}</title>\n", esc(x)));
         let _ = writeln!(
             self.front,
-            "<g class=\"{class}\" id=\"{key}\"{}>\n<rect x=\"{}\" y=\"{}\" width=\"{}\" \
+            "<g class=\"{class}\" id=\"{key}\"{}>\n{title}<rect x=\"{}\" y=\"{}\" width=\"{}\" \
             height=\"{}\" rx=\"9\"/>\n<text x=\"{}\" y=\"{}\" class=\"b\">{}</text>\n</g>",
             data_attrs(data),
             r.x,
@@ -217,6 +237,7 @@ fn eni_leaf(e: &super::Eni) -> Leaf {
         lines.push(format!("SG {}", sgs.join(", ")));
     }
     Leaf {
+        title: (!e.rules.is_empty()).then(|| e.rules.join("\n")),
         key: e.key.clone(),
         class: "eni",
         data: vec![("eni", e.id.clone())],
@@ -234,6 +255,7 @@ fn nat_leaf(n: &super::Nat) -> Leaf {
         lines.push(format!("EIP {eip}"));
     }
     Leaf {
+        title: None,
         key: n.key.clone(),
         class: "nat",
         data: vec![("nat", n.id.clone())],
@@ -246,6 +268,7 @@ fn subnet_leaves(s: &super::Subnet) -> Vec<Leaf> {
     v.extend(s.nats.iter().map(nat_leaf));
     if s.more_enis > 0 {
         v.push(Leaf {
+            title: None,
             key: s.key.replacen("subnet", "more", 1),
             class: "more",
             data: Vec::new(),
@@ -319,12 +342,13 @@ fn draw_subnet(c: &mut Canvas, s: &super::Subnet, x: i32, y: i32) -> Rect {
     match &s.acl {
         Some((akey, _, id)) => {
             let _ = writeln!(c.front, "<g class=\"edge\" data-acl-key=\"{akey}\">");
-            c.tag(
+            c.tag_titled(
                 "acl",
                 &s.key.replacen("subnet", "edge", 1),
                 &[("acl", id.clone())],
                 tr,
                 &text,
+                Some(&s.acl_rules.join("\n")),
             );
             c.front.push_str("</g>\n");
         }
@@ -384,6 +408,7 @@ fn rt_leaf(t: &super::RouteTable) -> Leaf {
         lines.push(format!("+ {} more routes", t.more_routes));
     }
     Leaf {
+        title: None,
         key: t.key.clone(),
         class: "rt",
         data: Vec::new(),
@@ -454,6 +479,7 @@ fn router_leaf(r: &super::Router) -> Leaf {
     lines.extend(r.attachments.iter().map(|a| format!("• {a}")));
     lines.extend(r.routes.iter().map(|a| format!("route {a}")));
     Leaf {
+        title: None,
         key: r.key.clone(),
         class: "router",
         data: vec![("router", r.id.clone())],
@@ -510,6 +536,7 @@ fn draw_region(c: &mut Canvas, id: &str, g: &super::Region, x: i32, y: i32) -> R
 
 fn host_leaf(h: &super::Host) -> Leaf {
     Leaf {
+        title: None,
         key: h.key.clone(),
         class: "host",
         data: vec![("host", h.name.clone())],
@@ -549,6 +576,7 @@ impl Column<'_> {
 
     fn more_leaf(&self) -> Leaf {
         Leaf {
+            title: None,
             key: "hostmore".into(),
             class: "more",
             data: Vec::new(),
@@ -589,6 +617,7 @@ fn ccn_leaf(n: &super::Ccn) -> Leaf {
     let mut lines = vec![format!("{} {}", n.kind, n.name), n.id.clone()];
     lines.extend(n.limits.iter().map(|l| format!("limit {l}")));
     Leaf {
+        title: None,
         key: n.key.clone(),
         class: "ccn",
         data: vec![("ccn", n.id.clone())],
