@@ -526,7 +526,9 @@ fn draw_region(c: &mut Canvas, id: &str, g: &super::Region, x: i32, y: i32) -> R
         vx += vr.w + VPC_GAP;
         vh = vh.max(vr.h);
     }
-    let mut rx = x + PAD;
+    // Routers centred under the VPCs they join.
+    let routers_w = row_size(g.routers.iter().map(|r| router_leaf(r).size()), VPC_GAP).0;
+    let mut rx = x + PAD + ((vx - VPC_GAP - x - PAD) - routers_w).max(0) / 2;
     for router in &g.routers {
         let rr = c.leaf(&router_leaf(router), rx, vy + vh + ROUTER_GAP);
         rx += rr.w + VPC_GAP;
@@ -929,7 +931,7 @@ fn draw_flow(
         .map(|w| (w[0].min(w[1]), w[0].max(w[1])))
         .max_by_key(|(a, b)| ((a.0 - b.0).abs() + (a.1 - b.1).abs(), -a.0, -a.1))
         .unwrap_or((pts[0], pts[0]));
-    let t = [3, 5, 7][(n - 1) % 3];
+    let t = [3, 5, 7, 4, 6, 2, 8][(n - 1) % 7];
     let (bx, by) = (a.0 + (b.0 - a.0) * t / 10, a.1 + (b.1 - a.1) * t / 10);
     c.marks.push(Rect {
         x: bx - 10,
