@@ -14,6 +14,16 @@ Exit codes:
   1  a capture file or the output could not be written
   2  bad input: the scenario or a flag (the message names file, line and field)";
 
+pub const GRAPH: &str = "Examples:
+  vpclab graph scenarios/ping-acl-asymmetry.yaml --out ping.svg   the picture, flows coloured
+  vpclab graph scenarios/aws-tgw-peering.yaml --format dot | dot -Tpng -o tgw.png
+  vpclab graph scenarios/huawei-hybrid-vpn.yaml --format mermaid --no-flows
+
+Exit codes:
+  0  the picture is written
+  1  --out could not be written
+  2  bad input: the scenario or a flag (the message names file, line and field)";
+
 pub const GENERATE: &str = "Examples:
   vpclab generate scenarios/workloads/teaching-hour.yaml --out /tmp/hour
   vpclab generate scenarios/workloads/teaching-hour.yaml --out /tmp/hour --force --provider huawei

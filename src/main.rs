@@ -10,6 +10,7 @@ mod bench_restart;
 mod client;
 mod console;
 mod generate;
+mod graph;
 mod help;
 mod output;
 mod score;
@@ -44,6 +45,7 @@ static ALLOCATOR: alloc_count::Counting = alloc_count::COUNTING;
   vpclab run scenarios/ping-acl-asymmetry.yaml                  the records, in the scenario's format
   vpclab run scenarios/ping-acl-asymmetry.yaml --explain        every packet's path and decisions
   vpclab run scenarios/ping-acl-asymmetry.yaml --format table   aligned, named columns
+  vpclab graph scenarios/ping-acl-asymmetry.yaml > ping.svg     the topology, its flows drawn over it
   vpclab test scenarios/                                        every shipped scenario's expectations
   vpclab generate scenarios/workloads/teaching-hour.yaml --out hour/
   vpclab serve --data-dir /tmp/vpclab-data                      the gRPC control plane on 127.0.0.1:50051
@@ -105,6 +107,25 @@ enum Command {
         /// capture point, named after it (Wireshark, tshark).
         #[arg(long)]
         pcapng: Option<PathBuf>,
+    },
+    /// Draw a scenario's topology (regions, VPCs, zones, subnets, interfaces, ACLs, route
+    /// tables, gateways, routers, CCNs, hosts) and the flows of its run over it: green where
+    /// delivered, red where dropped, with the deciding rule.
+    #[command(after_help = help::GRAPH)]
+    Graph {
+        file: PathBuf,
+        /// svg (the default), dot (Graphviz) or mermaid.
+        #[arg(long, default_value = "svg")]
+        format: String,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Simulate this cloud instead of the file's: huawei, alibaba, tencent or aws.
+        #[arg(long)]
+        provider: Option<String>,
+        /// The topology only: do not run the scenario.
+        #[arg(long)]
+        no_flows: bool,
     },
     /// Run a scenario's workload and write what the cloud delivers (its log layout), the
     /// truth (incidents, labelled records) and a summary into a new directory.
@@ -430,6 +451,13 @@ fn command(command: Command) -> ExitCode {
             per_packet,
         }),
         Command::Test { paths } => cmd_test(paths),
+        Command::Graph {
+            file,
+            format,
+            out,
+            provider,
+            no_flows,
+        } => cmd_graph(&file, &format, out.as_deref(), provider, no_flows),
         Command::Score {
             truth,
             alerts,
@@ -793,6 +821,72 @@ fn cmd_run(a: &RunArgs) -> ExitCode {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Packets of a run `vpclab graph` reads at most: a workload's day would take minutes, and
+/// its first packets already show its kinds of flow.
+const GRAPH_PACKETS: u64 = 200_000;
+
+fn cmd_graph(
+    file: &Path,
+    format: &str,
+    out: Option<&Path>,
+    provider: Option<String>,
+    no_flows: bool,
+) -> ExitCode {
+    let format = match format.parse::<graph::GraphFormat>() {
+        Ok(f) => f,
+        Err(e) => return fail(BAD_INPUT, &format!("--format: {e}")),
+    };
+    let provider = match provider.map(|p| p.parse::<Provider>()).transpose() {
+        Ok(p) => p,
+        Err(e) => return fail(BAD_INPUT, &format!("--provider: {e}")),
+    };
+    let opts = Options {
+        provider,
+        explain: !no_flows,
+        ..Options::default()
+    };
+    let mut loaded = match load_file(file, &opts) {
+        Ok(l) => l,
+        Err(e) => return fail(BAD_INPUT, &e),
+    };
+    // Before the run: its script may change the world.
+    let topology = graph::Topology::of(&loaded.sim.world);
+    let flows = if no_flows {
+        None
+    } else {
+        let mut flows = graph::Flows::default();
+        // A streamed run keeps no packet: the flows grow with their kinds, not the packets.
+        let streamed = stream(&mut loaded, |world, item| {
+            if let Streamed::Packet(o) = item {
+                if flows.packets == GRAPH_PACKETS {
+                    return Err(());
+                }
+                flows.add(world, o);
+            }
+            Ok(())
+        });
+        match streamed {
+            Ok(()) => {}
+            Err(StreamError::Sink(())) => flows.truncated = true,
+            Err(StreamError::Model(e)) => {
+                return fail(BAD_INPUT, &format!("{}: {e}", file.display()));
+            }
+        }
+        Some(flows)
+    };
+    let text = graph::render(&topology, flows.as_ref(), format);
+    match out {
+        Some(p) => match std::fs::write(p, text) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(1, &format!("{}: cannot write: {e}", p.display())),
+        },
+        None => output::to_stdout(|w| {
+            w.write_all(text.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }),
+    }
 }
 
 /// Scenario files under the given paths, sorted, so runs are reproducible.

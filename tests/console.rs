@@ -285,6 +285,42 @@ fn a_run_with_the_acl_fixed_accepts_both_ways() {
 }
 
 #[test]
+fn the_picture_is_vpclab_graph_s_and_follows_a_run() {
+    let ui = Ui::start(SCENARIO);
+    let (status, content_type, svg) = ui.request("GET", "/api/graph.svg", b"");
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "image/svg+xml; charset=utf-8");
+    let graph = Command::new(env!("CARGO_BIN_EXE_vpclab"))
+        .current_dir(root())
+        .args(["graph", SCENARIO])
+        .output()
+        .unwrap();
+    assert!(graph.status.success());
+    assert_eq!(svg, String::from_utf8(graph.stdout).unwrap());
+    assert!(
+        svg.contains("<g class=\"flow reject\" id=\"flow2\""),
+        "{svg}"
+    );
+    // Flow N filters the table by its sender and its records' action.
+    let (_, state) = ui.json("GET", "/api/state", b"");
+    assert_eq!(
+        state["flows"],
+        serde_json::json!([
+            {"n": 1, "addr": "203.0.113.12", "action": "ACCEPT"},
+            {"n": 2, "addr": "172.31.16.139", "action": "REJECT"},
+        ])
+    );
+    let (status, _) = ui.json("POST", "/api/run", icmp_allowed().as_bytes());
+    assert_eq!(status, 200);
+    let (_, _, svg) = ui.request("GET", "/api/graph.svg", b"");
+    assert!(!svg.contains("class=\"flow reject\""), "{svg}");
+    assert!(
+        svg.contains("<g class=\"flow accept\" id=\"flow2\""),
+        "{svg}"
+    );
+}
+
+#[test]
 fn a_bad_edit_is_refused_with_the_loader_error_and_changes_nothing() {
     let ui = Ui::start(SCENARIO);
     let bad = scenario().replace(

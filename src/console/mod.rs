@@ -1,12 +1,14 @@
 //! `vpclab ui FILE --http ADDR`: a local web console for one scenario. The page (plain
 //! HTML, CSS and JS in `assets/`, built into the binary: nothing is fetched from outside)
-//! shows the scenario's description, its records in a table to filter, each record's
-//! explanation (the packets it counts and their paths and verdicts), the flow-log dashboard
-//! the Tencent seed describes, and an editor to change the scenario and run it again.
+//! shows the scenario's description and its picture (`vpclab graph`'s), its records in a
+//! table to filter, each record's explanation (the packets it counts and their paths and
+//! verdicts), the flow-log dashboard the Tencent seed describes, and an editor to change the
+//! scenario and run it again.
 //!
 //! The JSON API the page uses (README, "Console"):
 //! - `GET /api/state`: the scenario and its run (records as table rows and facts).
 //! - `GET /api/records/N`: the Nth record's explanation (1-based, in output order).
+//! - `GET /api/graph.svg`: the topology and the run's flows, as `vpclab graph` draws them.
 //! - `POST /api/run` with the YAML as the body: load and run it; on success it becomes the
 //!   console's scenario and the answer is the new state; a file that does not load or run is
 //!   refused (400, the loader's error naming file, line and field) and changes nothing.
@@ -35,6 +37,7 @@ use vpclab_controlplane::{Loaded, Options, load, run};
 use vpclab_sim::explain;
 use vpclab_sim::flowlog::Record;
 
+use crate::graph::{self, GraphFormat};
 use crate::output::say;
 
 pub mod server;
@@ -56,6 +59,8 @@ struct View {
     state: String,
     /// `GET /api/records/N`'s bodies, by N - 1.
     records: Vec<String>,
+    /// `GET /api/graph.svg`: the topology and the run's flows (`vpclab graph`'s picture).
+    graph: String,
 }
 
 struct Console {
@@ -134,6 +139,7 @@ fn router(console: Arc<Console>) -> Router {
     with_assets(Router::new())
         .route("/api/state", get(state))
         .route("/api/records/{n}", get(record))
+        .route("/api/graph.svg", get(graph))
         .route("/api/run", post(rerun))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(console)
@@ -158,6 +164,15 @@ fn current(c: &Console) -> Arc<View> {
 
 async fn state(State(c): State<Arc<Console>>) -> Response {
     json_body(StatusCode::OK, current(&c).state.clone())
+}
+
+async fn graph(State(c): State<Arc<Console>>) -> Response {
+    let svg = current(&c).graph.clone();
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")],
+        svg,
+    )
+        .into_response()
 }
 
 async fn record(State(c): State<Arc<Console>>, UrlPath(n): UrlPath<String>) -> Response {
@@ -239,7 +254,27 @@ fn view(file: &str, text: &str) -> Result<View, Value> {
             )
         }));
     }
+    // The picture's topology is the world before the run (its script may change it).
+    let topology = graph::Topology::of(&l.sim.world);
     let result = run(&mut l).map_err(|e| json!({"error": format!("{file}: {e}")}))?;
+    let flows = graph::Flows::of(&l.sim.world, &result);
+    let picture = graph::render(&topology, Some(&flows), GraphFormat::Svg);
+    // What clicking flow N of the picture filters the table by: its sender's address and
+    // the action of the records it made.
+    let addresses = addresses(&topology);
+    let drawn: Vec<Value> = flows
+        .flows
+        .iter()
+        .take(graph::MAX_FLOWS)
+        .enumerate()
+        .map(|(i, f)| {
+            json!({
+                "n": i + 1,
+                "addr": addresses.get(&f.from).map(|a| a.to_string()),
+                "action": if f.accepted { "ACCEPT" } else { "REJECT" },
+            })
+        })
+        .collect();
     // The table's columns: the cloud's positional fields, as `--format table` shows them.
     let columns = crate::table::positional(&l.format);
     let printed: Vec<&Record> = result
@@ -348,6 +383,8 @@ fn view(file: &str, text: &str) -> Result<View, Value> {
         "more": printed.len().saturating_sub(MAX_RECORDS),
         "packets": result.outcomes.len(),
         "notes": notes,
+        "graph": true,
+        "flows": drawn,
         "expectations": {"count": l.expectations.len(), "failures": failures},
         "limits": {
             "body_bytes": MAX_BODY,
@@ -358,5 +395,29 @@ fn view(file: &str, text: &str) -> Result<View, Value> {
     Ok(View {
         state: state.to_string(),
         records: details,
+        graph: picture,
     })
+}
+
+/// The address of each interface and host the picture draws, by its key.
+fn addresses(t: &graph::Topology) -> BTreeMap<graph::Key, std::net::Ipv4Addr> {
+    let mut out = BTreeMap::new();
+    for v in t.regions.iter().flat_map(|r| &r.vpcs) {
+        for s in v.zones.iter().flat_map(|z| &z.subnets) {
+            for e in &s.enis {
+                out.insert(e.key.clone(), e.ip);
+            }
+            for n in &s.nats {
+                out.insert(n.key.clone(), n.ip);
+            }
+        }
+    }
+    for h in t
+        .internet_hosts
+        .iter()
+        .chain(t.sites.iter().flat_map(|s| &s.hosts))
+    {
+        out.insert(h.key.clone(), h.ip);
+    }
+    out
 }

@@ -43,6 +43,11 @@ async function uiChecks(page, waitActions) {
   await waitActions(['ACCEPT', 'REJECT']);
   assert.equal(await page.textContent('#count'), '2 of 2');
   assert.equal(await page.textContent('#expectations p'), 'Expectations (expect:): 5 of 5 hold');
+  // The picture: the requests delivered (green), the replies dropped at the ACL (red).
+  await page.waitForSelector('#graph svg g.flow', WAIT);
+  assert.equal(await page.locator('#graph g.flow.accept').count(), 1);
+  assert.equal(await page.locator('#graph g.flow.reject').count(), 1);
+  assert.match(await page.textContent('#graph'), /web-acl/);
 
   // The REJECT record's explanation: its line, its packets and the ACL's default rule.
   await page.click('tr.record[data-action="REJECT"]');
@@ -83,6 +88,12 @@ async function uiChecks(page, waitActions) {
   await waitActions([]);
   await page.fill('#f-from', '');
   await waitActions(['ACCEPT', 'REJECT']);
+  // A flow of the picture filters the table: the dropped replies are the REJECT record.
+  await page.click('#graph g.flow-row.reject');
+  await waitActions(['REJECT']);
+  assert.equal(await page.inputValue('#f-addr'), '172.31.16.139');
+  await page.click('#f-clear');
+  await waitActions(['ACCEPT', 'REJECT']);
   // A bar of the dashboard filters the table: the top talker that sends the requests.
   await page.click('#c-talkers rect[data-label="203.0.113.12"]');
   assert.equal(await page.inputValue('#f-addr'), '203.0.113.12');
@@ -105,6 +116,9 @@ async function uiChecks(page, waitActions) {
     .startsWith('ran:'), null, WAIT);
   await waitActions(['ACCEPT', 'ACCEPT']);
   assert.ok(await page.isHidden('#run-error'));
+  // The picture follows: both flows delivered.
+  await page.waitForFunction(() => document.querySelectorAll('#graph g.flow.reject').length === 0
+    && document.querySelectorAll('#graph g.flow.accept').length === 2, null, WAIT);
   // The file's own expectations (a REJECT record) no longer hold, and the page says which.
   assert.equal(await page.textContent('#expectations p'), 'Expectations (expect:): 3 of 5 hold');
   const failed = await page.textContent('#expectations pre');

@@ -111,19 +111,22 @@ async function loadGraph() {
   if (!state.graph) return;
   const r = await fetch('/api/graph.svg');
   if (!r.ok) return;
+  // Our own server's picture of the user's own file (`vpclab graph` escapes every name).
   box.innerHTML = await r.text();
-  for (const f of box.querySelectorAll('.flow')) {
-    f.addEventListener('click', () => flowClicked(f));
+  for (const f of box.querySelectorAll('g.flow, g.badge, g.flow-row')) {
+    const n = Number(f.dataset.flow || f.id.replace('flow', ''));
+    f.addEventListener('click', () => flowClicked(n));
   }
 }
 
-// A flow in the picture filters the table by its addresses (its <title> or data attributes).
-function flowClicked(f) {
-  const src = f.getAttribute('data-src');
-  if (src) {
-    $('f-addr').value = src;
-    render();
-  }
+// Flow N of the picture filters the table: its sender's address and its records' action.
+function flowClicked(n) {
+  const flow = state.flows.find((f) => f.n === n);
+  if (!flow) return;
+  $('f-addr').value = flow.addr || '';
+  $('f-action').value = flow.action;
+  render();
+  $('records-section').scrollIntoView({ block: 'start' });
 }
 
 // ---- filters and table --------------------------------------------------------------
