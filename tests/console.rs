@@ -529,6 +529,19 @@ async fn serve_shows_the_records_a_project_s_log_service_holds() {
     assert_eq!(fields[3], serde_json::json!(["srcaddr", "172.31.16.139"]));
     assert_eq!(fields[12], serde_json::json!(["action", "REJECT"]));
     assert!(state["yaml"].is_null());
+    // The project's topology, drawn as `vpclab graph` draws a world.
+    let u = ui.clone();
+    let (status, content_type, svg) =
+        tokio::task::spawn_blocking(move || u.request("GET", "/api/graph.svg", b""))
+            .await
+            .unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "image/svg+xml; charset=utf-8");
+    assert!(
+        svg.contains("eni-lq6mkcis") && svg.contains("172.31.16.139"),
+        "{svg}"
+    );
+    assert!(!svg.contains("class=\"flow "), "no flows: {svg}");
     let url = ui.url.clone();
     tokio::task::spawn_blocking(move || in_the_browser(&url, "server", "console-serve.png"))
         .await

@@ -1,6 +1,7 @@
 //! The console of `vpclab serve --http ADDR`: the page of `vpclab ui`, read-only, for the
-//! caller's project on the server: the records its log service holds, in the table, the
-//! filters and the dashboard. A server with `--tokens` needs the project's bearer token (the
+//! caller's project on the server: its topology (`GET /api/graph.svg`, without flows: the
+//! server keeps no packets) and the records its log service holds, in the table, the filters
+//! and the dashboard. A server with `--tokens` needs the project's bearer token (the
 //! page asks for it and sends it as `Authorization: Bearer …`, as gRPC callers do).
 //!
 //! `GET /api/state` answers the shape of `vpclab ui`'s state with `"mode": "server"`, no YAML
@@ -13,8 +14,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Map, Value, json};
 use tonic::metadata::MetadataMap;
@@ -24,6 +25,7 @@ use vpclab_controlplane::store::StoredRecord;
 use vpclab_sim::flowlog::format::Format;
 
 use super::{MAX_RECORDS, json_body, with_assets};
+use crate::graph::{self, GraphFormat};
 
 struct Server {
     cloud: Arc<Cloud>,
@@ -32,8 +34,12 @@ struct Server {
 
 /// The console's routes for a server's projects.
 pub fn router(cloud: Arc<Cloud>, tenancy: Arc<Tenancy>) -> Router {
-    with_assets(Router::new().route("/api/state", get(state)))
-        .with_state(Arc::new(Server { cloud, tenancy }))
+    with_assets(
+        Router::new()
+            .route("/api/state", get(state))
+            .route("/api/graph.svg", get(graph)),
+    )
+    .with_state(Arc::new(Server { cloud, tenancy }))
 }
 
 async fn state(State(s): State<Arc<Server>>, headers: HeaderMap) -> Response {
@@ -52,6 +58,43 @@ async fn state(State(s): State<Arc<Server>>, headers: HeaderMap) -> Response {
         Ok(Err(e)) => json_body(
             StatusCode::SERVICE_UNAVAILABLE,
             json!({ "error": e }).to_string(),
+        ),
+        Err(e) => json_body(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"error": format!("the read failed: {e}")}).to_string(),
+        ),
+    }
+}
+
+/// The project's topology as `vpclab graph` draws it, without flows (the server keeps no
+/// packets).
+async fn graph(State(s): State<Arc<Server>>, headers: HeaderMap) -> Response {
+    let caller = match s.tenancy.caller(&MetadataMap::from_headers(headers)) {
+        Ok(c) => c,
+        Err(e) => {
+            return json_body(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": e.message, "auth": true}).to_string(),
+            );
+        }
+    };
+    let cloud = s.cloud.clone();
+    let drawn = tokio::task::spawn_blocking(move || {
+        cloud.read(&caller, |p| {
+            let t = graph::Topology::of(p.world());
+            Ok(graph::render(&t, None, GraphFormat::Svg))
+        })
+    })
+    .await;
+    match drawn {
+        Ok(Ok(svg)) => (
+            [(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8")],
+            svg,
+        )
+            .into_response(),
+        Ok(Err(e)) => json_body(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"error": e.to_string()}).to_string(),
         ),
         Err(e) => json_body(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -137,6 +180,8 @@ fn project_state(cloud: &Cloud, caller: &Caller) -> Result<String, String> {
         "more": 0,
         "truncated": truncated,
         "notes": [],
+        "graph": true,
+        "flows": [],
         "expectations": {"count": 0, "failures": []},
         "limits": {"records": MAX_RECORDS},
     })

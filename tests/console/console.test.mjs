@@ -25,6 +25,8 @@ async function serverChecks(page, waitActions) {
   assert.equal(await page.textContent('#name'), 'default');
   await waitActions(['ACCEPT', 'REJECT']);
   assert.ok(await page.isHidden('#editor-section'));
+  await page.waitForSelector('#graph svg', WAIT);
+  assert.match(await page.textContent('#graph'), /eni-lq6mkcis/);
   await page.click('tr.record[data-action="REJECT"]');
   await page.waitForSelector('#explain:not([hidden])', WAIT);
   assert.match(await page.textContent('#x-line'), /action:REJECT/);
