@@ -991,7 +991,18 @@ fn callout_lines(reasons: &[(usize, String)]) -> Vec<String> {
 /// picture's top).
 fn callout_place(c: &Canvas, placed: &[Rect], at: (i32, i32), w: i32, h: i32) -> Rect {
     let (x, y) = at;
+    // Beside the whole drawing, on the right, where it hides nothing (the dashed leader line
+    // crosses the boxes instead).
+    let beyond = c
+        .frames
+        .values()
+        .chain(c.anchors.values())
+        .map(|r| r.right())
+        .max()
+        .unwrap_or(x)
+        + 24;
     let candidates = [
+        (beyond, y - h / 2),
         (x + 16, y - h - 8),
         (x + 16, y + 10),
         (x - w - 16, y - h - 8),
@@ -1015,7 +1026,13 @@ fn callout_place(c: &Canvas, placed: &[Rect], at: (i32, i32), w: i32, h: i32) ->
             h,
         })
         .min_by_key(|&r| {
+            // A container's title (its first lines: name, CIDR, ID) must stay readable.
+            let titles = c.frames.values().map(|f| Rect {
+                h: f.h.min(2 * LINE + PAD),
+                ..*f
+            });
             c.anchors.values().map(|&a| overlap(r, a)).sum::<i64>()
+                + titles.map(|t| 5 * overlap(r, t)).sum::<i64>()
                 + placed.iter().map(|&p| 10 * overlap(r, p)).sum::<i64>()
                 + c.marks.iter().map(|&m| 20 * overlap(r, m)).sum::<i64>()
         })
