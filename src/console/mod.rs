@@ -67,8 +67,9 @@ struct Console {
     /// The scenario file's name, as errors name it.
     file: String,
     view: Mutex<Arc<View>>,
-    /// One run at a time.
-    running: Semaphore,
+    /// One run at a time: a run holds the permit until it ends, even when the request that
+    /// started it has gone.
+    running: Arc<Semaphore>,
 }
 
 /// `vpclab ui FILE --http ADDR`: serves the console until interrupted (SIGINT, SIGTERM).
@@ -91,7 +92,7 @@ pub fn ui(file: &Path, http: SocketAddr) -> ExitCode {
     let console = Arc::new(Console {
         file: name,
         view: Mutex::new(Arc::new(view)),
-        running: Semaphore::new(1),
+        running: Arc::new(Semaphore::new(1)),
     });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -202,14 +203,18 @@ async fn rerun(State(c): State<Arc<Console>>, text: Result<String, StringRejecti
             return json_body(e.status(), json!({ "error": error }).to_string());
         }
     };
-    let Ok(_permit) = c.running.try_acquire() else {
+    let Ok(permit) = c.running.clone().try_acquire_owned() else {
         return json_body(
             StatusCode::TOO_MANY_REQUESTS,
             json!({"error": "a run is in progress: try again when it ends"}).to_string(),
         );
     };
     let file = c.file.clone();
-    let made = tokio::task::spawn_blocking(move || view(&file, &text)).await;
+    let made = tokio::task::spawn_blocking(move || {
+        let _running = permit;
+        view(&file, &text)
+    })
+    .await;
     match made {
         Ok(Ok(v)) => {
             let state = v.state.clone();
