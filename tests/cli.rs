@@ -4,21 +4,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-fn vpclab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vpclab"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("vpclab runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+mod common;
+use common::{stderr, stdout, vpclab};
 
 #[test]
 fn ping_scenario_prints_tencent_records() {

@@ -5,26 +5,10 @@
 //! scenario draws, and the README's picture is what the command prints today.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 mod common;
-use common::{python, temp_dir};
-
-fn vpclab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vpclab"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("vpclab runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use common::{python, stderr, stdout, temp_dir, vpclab};
 
 fn graph(args: &[&str]) -> String {
     let mut all = vec!["graph"];

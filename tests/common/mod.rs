@@ -22,6 +22,23 @@ pub use pb::router_service_client::RouterServiceClient;
 #[allow(unused_imports)]
 pub use pb::simulation_service_client::SimulationServiceClient;
 
+/// `vpclab ARGS` from the repository's root, as a user types it.
+pub fn vpclab(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vpclab"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("vpclab runs")
+}
+
+pub fn stdout(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
 /// A fresh, empty directory under the system temp dir, removed with everything in it when the
 /// value is dropped (a failing test leaves it behind to look at).
 pub fn temp_dir(name: &str) -> TempDir {
