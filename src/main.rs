@@ -196,6 +196,10 @@ enum Command {
         /// printed names the URL.
         #[arg(long, default_value = "127.0.0.1:8080")]
         http: std::net::SocketAddr,
+        /// The packets a run may send: a file that sends more is refused (a run keeps every
+        /// packet's outcome, a few hundred bytes each).
+        #[arg(long, default_value_t = console::MAX_PACKETS)]
+        max_packets: u64,
     },
     /// Create a scenario's topology and flow logs on a running server.
     #[command(after_help = help::APPLY)]
@@ -351,7 +355,11 @@ fn command(command: Command) -> ExitCode {
                 http,
             })
         }
-        Command::Ui { file, http } => console::ui(&file, http),
+        Command::Ui {
+            file,
+            http,
+            max_packets,
+        } => console::ui(&file, http, max_packets),
         Command::Apply {
             file,
             server,

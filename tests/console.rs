@@ -341,6 +341,33 @@ fn a_bad_edit_is_refused_with_the_loader_error_and_changes_nothing() {
     assert_eq!(state["yaml"], scenario());
 }
 
+/// A run's packets are bounded (`--max-packets`): a file that sends more is refused like one
+/// that does not load, and the console keeps what it had.
+#[test]
+fn a_run_over_the_packet_budget_is_refused_and_changes_nothing() {
+    let (ui, _) = Ui::spawn(&[
+        "ui",
+        SCENARIO,
+        "--http",
+        "127.0.0.1:0",
+        "--max-packets",
+        "10",
+    ]);
+    // The file's 4 echo requests and 4 replies fit; 8 requests and 8 replies do not.
+    let more = scenario().replace("count: 4, interval: 38", "count: 8, interval: 38");
+    assert_ne!(more, scenario());
+    let (status, e) = ui.json("POST", "/api/run", more.as_bytes());
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(
+        e["error"],
+        "scenarios/ping-acl-asymmetry.yaml: the scenario sends more than 10 packets, more than \
+         a run here keeps (`vpclab run` streams any number)"
+    );
+    let (_, state) = ui.json("GET", "/api/state", b"");
+    assert_eq!(actions(&state), ["ACCEPT", "REJECT"]);
+    assert_eq!(state["yaml"], scenario());
+}
+
 #[test]
 fn a_body_over_one_mib_is_refused_with_413() {
     let ui = Ui::start(SCENARIO);

@@ -34,19 +34,80 @@ pub fn run(l: &mut Loaded) -> Result<Run, ModelError> {
             l.sim.run_to_end()?;
         }
     }
+    Ok(collect(l))
+}
+
+/// Why [`run_within`] stopped.
+#[derive(Debug)]
+pub enum RunError {
+    Model(ModelError),
+    /// The scenario had sent more packets than the budget allows.
+    TooManyPackets {
+        limit: u64,
+    },
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Model(e) => write!(f, "{e}"),
+            RunError::TooManyPackets { limit } => write!(
+                f,
+                "the scenario sends more than {limit} packets, more than a run here keeps \
+                 (`vpclab run` streams any number)"
+            ),
+        }
+    }
+}
+
+impl From<ModelError> for RunError {
+    fn from(e: ModelError) -> Self {
+        RunError::Model(e)
+    }
+}
+
+/// [`run`], giving up once the scenario has sent more than `max_packets` packets: a run keeps
+/// every packet's outcome, so this bounds its memory and time (checked after each instant,
+/// so the last instant may pass the budget by its own packets).
+pub fn run_within(l: &mut Loaded, max_packets: u64) -> Result<Run, RunError> {
+    let over = |l: &Loaded| l.sim.world.packets_sent() > max_packets;
+    let too_many = RunError::TooManyPackets { limit: max_packets };
+    match l.until {
+        Some(t) => {
+            while l.sim.step(t)? {
+                if over(l) {
+                    return Err(too_many);
+                }
+            }
+            l.sim.run_until(t)?;
+        }
+        None => {
+            while l.sim.step_script()? {
+                if over(l) {
+                    return Err(too_many);
+                }
+            }
+            l.sim.close_windows()?;
+        }
+    }
+    Ok(collect(l))
+}
+
+/// What a finished run produced, taken from the simulation.
+fn collect(l: &mut Loaded) -> Run {
     let records = l.sim.world.take_records();
     let printed = records
         .iter()
         .filter(|r| l.format.prints(r))
         .map(|r| Printed::new(r, &l.format))
         .collect();
-    Ok(Run {
+    Run {
         records,
         printed,
         outcomes: l.sim.take_outcomes(),
         notes: l.sim.take_notes(),
         captures: l.sim.world.take_captures(),
-    })
+    }
 }
 
 impl Run {

@@ -14,7 +14,8 @@
 //!   refused (400, the loader's error naming file, line and field) and changes nothing.
 //!
 //! Costs are bounded: a request body holds at most [`MAX_BODY`] bytes (413 beyond), one run
-//! at a time (429 while one runs), at most [`MAX_RECORDS`] records are kept and sent (the
+//! at a time (429 while one runs), a run sends at most `--max-packets` packets (default
+//! [`MAX_PACKETS`]; a file that sends more is refused like one that does not load), at most [`MAX_RECORDS`] records are kept and sent (the
 //! state says how many more there were), explanations are kept for the first
 //! [`MAX_EXPLAINED`] packets, and workloads (`workload:` sections, for `vpclab generate`) are
 //! refused. It listens on loopback only: it has no authentication.
@@ -33,7 +34,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
-use vpclab_controlplane::{Loaded, Options, load, run};
+use vpclab_controlplane::run::run_within;
+use vpclab_controlplane::{Loaded, Options, load};
 use vpclab_sim::explain;
 use vpclab_sim::flowlog::Record;
 
@@ -46,6 +48,9 @@ pub mod server;
 pub const MAX_BODY: usize = 1 << 20;
 /// Records kept and sent per run; the state's `more` counts the others.
 pub const MAX_RECORDS: usize = 5_000;
+/// Packets a run may send, by default (`vpclab ui --max-packets`): a run keeps each packet's
+/// outcome (a few hundred bytes), so this bounds its memory and time.
+pub const MAX_PACKETS: u64 = 500_000;
 /// Packets whose explanation lines are kept per run (the first ones sent).
 pub const MAX_EXPLAINED: usize = 20_000;
 
@@ -66,6 +71,8 @@ struct View {
 struct Console {
     /// The scenario file's name, as errors name it.
     file: String,
+    /// Packets a run may send ([`run_within`]): a run keeps every packet's outcome.
+    max_packets: u64,
     view: Mutex<Arc<View>>,
     /// One run at a time: a run holds the permit until it ends, even when the request that
     /// started it has gone.
@@ -73,7 +80,7 @@ struct Console {
 }
 
 /// `vpclab ui FILE --http ADDR`: serves the console until interrupted (SIGINT, SIGTERM).
-pub fn ui(file: &Path, http: SocketAddr) -> ExitCode {
+pub fn ui(file: &Path, http: SocketAddr, max_packets: u64) -> ExitCode {
     if !http.ip().is_loopback() {
         return crate::fail(
             crate::BAD_INPUT,
@@ -85,12 +92,13 @@ pub fn ui(file: &Path, http: SocketAddr) -> ExitCode {
         Ok(t) => t,
         Err(e) => return crate::fail(crate::BAD_INPUT, &format!("{name}: cannot read: {e}")),
     };
-    let view = match view(&name, &text) {
+    let view = match view(&name, &text, max_packets) {
         Ok(v) => v,
         Err(e) => return crate::fail(crate::BAD_INPUT, e["error"].as_str().unwrap_or("")),
     };
     let console = Arc::new(Console {
         file: name,
+        max_packets,
         view: Mutex::new(Arc::new(view)),
         running: Arc::new(Semaphore::new(1)),
     });
@@ -209,10 +217,10 @@ async fn rerun(State(c): State<Arc<Console>>, text: Result<String, StringRejecti
             json!({"error": "a run is in progress: try again when it ends"}).to_string(),
         );
     };
-    let file = c.file.clone();
+    let (file, max_packets) = (c.file.clone(), c.max_packets);
     let made = tokio::task::spawn_blocking(move || {
         let _running = permit;
-        view(&file, &text)
+        view(&file, &text, max_packets)
     })
     .await;
     match made {
@@ -236,7 +244,7 @@ fn rel(l: &Loaded, t: vpclab_sim::time::Time) -> f64 {
 
 /// Loads and runs the scenario `text` (named `file` in errors) and lays out what the page
 /// shows; or the error as `{"error": "file:line:column: field: message", "line": …}`.
-fn view(file: &str, text: &str) -> Result<View, Value> {
+fn view(file: &str, text: &str, max_packets: u64) -> Result<View, Value> {
     let opts = Options {
         explain: true,
         ..Options::default()
@@ -261,7 +269,8 @@ fn view(file: &str, text: &str) -> Result<View, Value> {
     }
     // The picture's topology is the world before the run (its script may change it).
     let topology = graph::Topology::of(&l.sim.world);
-    let result = run(&mut l).map_err(|e| json!({"error": format!("{file}: {e}")}))?;
+    let result =
+        run_within(&mut l, max_packets).map_err(|e| json!({"error": format!("{file}: {e}")}))?;
     let flows = graph::Flows::of(&l.sim.world, &result);
     let picture = graph::render(&topology, Some(&flows), GraphFormat::Svg);
     // What clicking flow N of the picture filters the table by: its sender's address and
