@@ -220,6 +220,7 @@ async fn build(server: &Server) -> String {
                 nanos: 0,
             }),
             ident: Some(1),
+            ttl: None,
         })),
     })
     .await

@@ -291,6 +291,7 @@ async fn build(server: &Server) -> String {
                 nanos: 5_000_000,
             }),
             size: 1250,
+            ttl: None,
         })),
     })
     .await

@@ -392,6 +392,7 @@ async fn a_flood_stays_bounded_and_another_project_is_served_meanwhile() {
                             nanos: 1_000_000,
                         }),
                         ident: Some(1),
+                        ttl: None,
                     })),
                 },
                 TOKEN_A,

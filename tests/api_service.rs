@@ -1246,6 +1246,80 @@ async fn traffic_in_the_virtual_past_is_refused() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `ttl` on injected traffic is 1-255, as in a scenario file; a refusal names the field and
+/// schedules nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_injected_ttl_out_of_range_is_refused_with_its_field() {
+    use pb::inject_traffic_request::Traffic;
+    let dir = temp_dir("svc-ttl");
+    let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
+    let ch = server.channel().await;
+    let topo = build(&ch, P, None).await;
+    let mut sim = SimulationServiceClient::new(ch.clone());
+    let inject = |traffic: Traffic| pb::InjectTrafficRequest {
+        parent: P.into(),
+        at: None,
+        traffic: Some(traffic),
+    };
+    let (from, to) = (topo.home.clone(), topo.eni.clone());
+    for (traffic, field_name) in [
+        (
+            Traffic::Ping(pb::Ping {
+                from: from.clone(),
+                to: to.clone(),
+                ttl: Some(0),
+                ..Default::default()
+            }),
+            "ping.ttl",
+        ),
+        (
+            Traffic::Udp(pb::Udp {
+                from: from.clone(),
+                to: to.clone(),
+                port: 53,
+                ttl: Some(256),
+                ..Default::default()
+            }),
+            "udp.ttl",
+        ),
+        (
+            Traffic::Packet(pb::RawPacket {
+                from: from.clone(),
+                to: to.clone(),
+                protocol: "icmp".into(),
+                ttl: Some(0),
+                ..Default::default()
+            }),
+            "packet.ttl",
+        ),
+    ] {
+        let s = sim.inject_traffic(inject(traffic)).await.unwrap_err();
+        assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
+        assert_eq!(field(&s), field_name);
+        assert!(s.message().contains("an IPv4 TTL is 1-255"), "{s:?}");
+    }
+    advance_to(&ch, P, None, START + 900).await;
+    let delivered = query_all(&ch, None, query(&topo.stream)).await;
+    assert!(
+        delivered
+            .iter()
+            .all(|r| r.line.contains("log-status:NODATA")),
+        "{delivered:?}"
+    );
+    // In range, it is taken.
+    sim.inject_traffic(inject(Traffic::Ping(pb::Ping {
+        from,
+        to,
+        count: 1,
+        ttl: Some(1),
+        ..Default::default()
+    })))
+    .await
+    .unwrap();
+    server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 // ----- 6. paging a List -----
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

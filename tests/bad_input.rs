@@ -571,18 +571,28 @@ fn a_scripted_router_change_naming_a_missing_attachment_is_refused() {
     assert_eq!(e.line, line_of(&text, "destination: 10.0.0.0/8"));
 }
 
-/// A scripted packet's TTL is 1-255: 0 would never leave its sender, 256 does not fit.
+/// A scripted packet's, ping's or udp step's TTL is 1-255: 0 would never leave its sender,
+/// 256 does not fit.
 #[test]
-fn a_packet_ttl_out_of_range_names_its_line() {
+fn a_ttl_out_of_range_names_its_line() {
     let base = include_str!("../scenarios/traceroute.yaml");
-    for bad in ["0", "256"] {
-        let text = base.replacen("ttl: 2 }", &format!("ttl: {bad} }}"), 1);
-        let e = error(&text);
-        assert_eq!(e.field, "traffic[1].packet.ttl");
-        assert_eq!(e.line, line_of(&text, &format!("ttl: {bad} }}")));
-        assert_eq!(
-            e.message,
-            format!("TTL {bad} is out of range: an IPv4 TTL is 1-255")
-        );
+    for (step, field) in [
+        ("dport: 33435, ttl: 2 }", "traffic[1].packet.ttl"),
+        ("ident: 7, ttl: 1 }", "traffic[2].ping.ttl"),
+        ("sport: 40001, ttl: 1 }", "traffic[3].udp.ttl"),
+    ] {
+        for bad in ["0", "256"] {
+            let (head, _) = step.rsplit_once("ttl:").unwrap();
+            let wrong = format!("{head}ttl: {bad} }}");
+            let text = base.replacen(step, &wrong, 1);
+            assert_ne!(text, base, "{step}");
+            let e = error(&text);
+            assert_eq!(e.field, field);
+            assert_eq!(e.line, line_of(&text, &wrong));
+            assert_eq!(
+                e.message,
+                format!("TTL {bad} is out of range: an IPv4 TTL is 1-255")
+            );
+        }
     }
 }

@@ -44,6 +44,7 @@ fn pings(t: &Topology, count: u32, interval_ms: i32) -> pb::InjectTrafficRequest
                 nanos: interval_ms * 1_000_000,
             }),
             ident: Some(1),
+            ttl: None,
         })),
     }
 }

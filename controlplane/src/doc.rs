@@ -858,6 +858,9 @@ pub struct PingDoc {
     pub interval: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ident: Option<u16>,
+    /// The IPv4 time to live the echo requests leave with (1-255; default 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<S<u16>>,
 }
 
 fn four() -> u16 {
@@ -908,6 +911,9 @@ pub struct UdpDoc {
     /// IP length of each request (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u16>,
+    /// The IPv4 time to live the requests leave with (1-255; default 64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<S<u16>>,
 }
 
 fn one_u16() -> u16 {

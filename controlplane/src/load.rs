@@ -544,6 +544,15 @@ impl Loader {
         Ipv4Net::parse_strict(&s.value).map_err(|e| self.err(s.referenced, field, e.to_string()))
     }
 
+    /// A `ttl:` of a traffic step, 1-255 ([`parse::ttl`]).
+    fn ttl(&self, t: &Option<S<u16>>, field: &str) -> Result<Option<u8>, ScenarioError> {
+        t.as_ref()
+            .map(|t| {
+                crate::parse::ttl(u64::from(t.value)).map_err(|m| self.err(t.referenced, field, m))
+            })
+            .transpose()
+    }
+
     fn ip(&self, s: &S<String>, field: &str) -> Result<Ipv4Addr, ScenarioError> {
         s.value.parse().map_err(|_| {
             self.err(
@@ -1151,15 +1160,17 @@ impl Loader {
             let from = self.endpoint(names, &p.from, &format!("{path}.ping.from"))?;
             let (to, dst) = self.target(sim, names, from, &p.to, &format!("{path}.ping.to"))?;
             series(p.interval, p.count, "ping")?;
+            let ttl = self.ttl(&p.ttl, &format!("{path}.ping.ttl"))?;
             match dst {
                 // An address given: the echo requests go to it.
                 Some(dst) => {
                     let ident = p.ident.unwrap_or_else(|| sim.echo_ident());
-                    let first = Packet::echo_request(sim.world.address(from), dst, ident, 0);
+                    let mut first = Packet::echo_request(sim.world.address(from), dst, ident, 0);
+                    first.ttl = ttl.unwrap_or(first.ttl);
                     sim.repeat(at, from, first, p.count, secs(p.interval));
                 }
                 None => sim
-                    .ping(at, from, to, p.count, secs(p.interval), p.ident)
+                    .ping(at, from, to, p.count, secs(p.interval), p.ident, ttl)
                     .map_err(bad)?,
             }
         } else if let Some(t) = &d.tcp {
@@ -1214,12 +1225,14 @@ impl Loader {
             let (to, dst) = self.target(sim, names, from, &u.to, &format!("{path}.udp.to"))?;
             series(u.interval, u.count, "udp")?;
             let len = u.size.unwrap_or(size::UDP_REQUEST);
+            let ttl = self.ttl(&u.ttl, &format!("{path}.udp.ttl"))?;
             match dst {
                 // An address given: the requests go to it.
                 Some(dst) => {
                     let sport = u.sport.unwrap_or_else(|| sim.ephemeral_port());
                     let src = sim.world.address(from);
-                    let packet = Packet::udp(src, sport, dst, u.port, len);
+                    let mut packet = Packet::udp(src, sport, dst, u.port, len);
+                    packet.ttl = ttl.unwrap_or(packet.ttl);
                     sim.repeat(at, from, packet, u.count, secs(u.interval));
                 }
                 None => sim
@@ -1232,6 +1245,7 @@ impl Loader {
                         u.count,
                         secs(u.interval),
                         len,
+                        ttl,
                     )
                     .map_err(bad)?,
             }
@@ -1733,16 +1747,7 @@ impl Loader {
             size: d.size,
             fragment_offset: d.fragment_offset.unwrap_or(0),
             more_fragments: d.more_fragments,
-            ttl: match &d.ttl {
-                Some(t) if !(1..=255).contains(&t.value) => {
-                    return Err(self.err(
-                        t.referenced,
-                        format!("{path}.ttl"),
-                        format!("TTL {} is out of range: an IPv4 TTL is 1-255", t.value),
-                    ));
-                }
-                t => t.as_ref().map(|t| t.value as u8),
-            },
+            ttl: self.ttl(&d.ttl, &format!("{path}.ttl"))?,
         };
         let p = parse::raw_packet(src, dst, proto, &raw)
             .map_err(|m| self.err(d.protocol.referenced, format!("{path}.protocol"), m))?;

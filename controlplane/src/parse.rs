@@ -139,6 +139,14 @@ pub struct RawPacket {
     pub ttl: Option<u8>,
 }
 
+/// An IPv4 time to live a scenario or request sets: 1-255 (0 would expire at the sender).
+pub fn ttl(v: u64) -> Result<u8, String> {
+    match u8::try_from(v) {
+        Ok(t) if t >= 1 => Ok(t),
+        _ => Err(format!("TTL {v} is out of range: an IPv4 TTL is 1-255")),
+    }
+}
+
 /// Builds the packet, with the synthetic sizes of policy.md §0.1 unless `size` is given.
 pub fn raw_packet(
     src: Ipv4Addr,

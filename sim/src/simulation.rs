@@ -476,6 +476,7 @@ impl Simulation {
     }
 
     /// `count` echo requests `interval` apart from `from` to `to`.
+    #[allow(clippy::too_many_arguments)]
     pub fn ping(
         &mut self,
         at: Time,
@@ -484,6 +485,7 @@ impl Simulation {
         count: u16,
         interval: Span,
         ident: Option<u16>,
+        ttl: Option<u8>,
     ) -> Result<(), String> {
         let dst = self.world.address_for(from, to).ok_or_else(|| {
             format!(
@@ -494,7 +496,8 @@ impl Simulation {
         })?;
         let src = self.world.address(from);
         let ident = ident.unwrap_or_else(|| self.echo_ident());
-        let first = Packet::echo_request(src, dst, ident, 0);
+        let mut first = Packet::echo_request(src, dst, ident, 0);
+        first.ttl = ttl.unwrap_or(first.ttl);
         self.repeat(at, from, first, count, interval);
         Ok(())
     }
@@ -511,6 +514,7 @@ impl Simulation {
         count: u16,
         interval: Span,
         len: u16,
+        ttl: Option<u8>,
     ) -> Result<(), String> {
         let dst = self
             .world
@@ -518,7 +522,8 @@ impl Simulation {
             .ok_or_else(|| format!("{} has no reachable address", self.world.endpoint_name(to)))?;
         let src = self.world.address(from);
         let sport = sport.unwrap_or_else(|| self.ephemeral_port());
-        let packet = Packet::udp(src, sport, dst, dport, len);
+        let mut packet = Packet::udp(src, sport, dst, dport, len);
+        packet.ttl = ttl.unwrap_or(packet.ttl);
         self.repeat(at, from, packet, count, interval);
         Ok(())
     }
@@ -1085,10 +1090,20 @@ mod tests {
     fn a_long_ping_is_one_queue_entry_until_sent() {
         let (mut sim, a, b) = pair();
         let t0 = sim.now();
-        sim.ping(t0, a, b, 65_535, Span::from_millis(10), Some(1))
+        sim.ping(t0, a, b, 65_535, Span::from_millis(10), Some(1), None)
             .unwrap();
-        sim.udp(t0, b, a, Some(5000), 53, 1_000, Span::from_millis(10), 64)
-            .unwrap();
+        sim.udp(
+            t0,
+            b,
+            a,
+            Some(5000),
+            53,
+            1_000,
+            Span::from_millis(10),
+            64,
+            None,
+        )
+        .unwrap();
         assert_eq!(sim.pending_packets(), 66_535);
         assert_eq!(sim.queue.len(), 2, "described, not materialised");
         sim.run_until(t0 + Span::from_secs(5)).unwrap();
@@ -1105,7 +1120,7 @@ mod tests {
         let (mut sim, a, b) = pair();
         sim.keep_outcomes(10);
         let t0 = sim.now();
-        sim.ping(t0, a, b, 100, Span::from_secs(1), Some(1))
+        sim.ping(t0, a, b, 100, Span::from_secs(1), Some(1), None)
             .unwrap();
         sim.run_until(t0 + Span::from_secs(200)).unwrap();
         let kept: Vec<u64> = sim.outcomes().map(|o| o.id).collect();
@@ -1122,9 +1137,9 @@ mod tests {
     fn stepping_sends_what_running_sends() {
         let script = |sim: &mut Simulation, a, b| {
             let t0 = sim.now();
-            sim.ping(t0, a, b, 50, Span::from_millis(3), Some(1))
+            sim.ping(t0, a, b, 50, Span::from_millis(3), Some(1), None)
                 .unwrap();
-            sim.udp(t0, b, a, Some(5000), 53, 20, Span::from_millis(5), 64)
+            sim.udp(t0, b, a, Some(5000), 53, 20, Span::from_millis(5), 64, None)
                 .unwrap();
             let spec = TcpSession {
                 client: a,

@@ -329,6 +329,7 @@ pub async fn ping(
                         nanos: 0,
                     }),
                     ident: Some(1),
+                    ttl: None,
                 })),
             },
         ))

@@ -108,6 +108,12 @@ fn port(n: u32, field: &str) -> Result<u16, ApiError> {
     u16::try_from(n).map_err(|_| ApiError::invalid(field, "ports are 0-65535"))
 }
 
+/// An optional `ttl` of injected traffic, 1-255 ([`parse::ttl`]).
+fn ttl(t: Option<u32>, field: &str) -> Result<Option<u8>, ApiError> {
+    t.map(|t| parse::ttl(u64::from(t)).map_err(|m| ApiError::invalid(field, m)))
+        .transpose()
+}
+
 fn count(n: u32, default: u16, field: &str) -> Result<u16, ApiError> {
     match n {
         0 => Ok(default),
@@ -2449,8 +2455,9 @@ impl Project {
                             .map_err(|_| ApiError::invalid("ping.ident", "ident is 0-65535"))
                     })
                     .transpose()?;
+                let ttl = ttl(p.ttl, "ping.ttl")?;
                 self.sim
-                    .ping(at, from, to, n, every, ident)
+                    .ping(at, from, to, n, every, ident, ttl)
                     .map_err(bad("ping.to"))
             }
             Some(Traffic::Tcp(t)) => {
@@ -2545,6 +2552,7 @@ impl Project {
                         count(u.count, UDP_COUNT, "udp.count")?,
                         span(&u.interval, Span::from_secs(1), "udp.interval")?,
                         len,
+                        ttl(u.ttl, "udp.ttl")?,
                     )
                     .map_err(bad("udp.to"))
             }
@@ -2595,6 +2603,7 @@ impl Project {
                             })
                         })
                         .transpose()?,
+                    ttl: ttl(p.ttl, "packet.ttl")?,
                     ..parse::RawPacket::default()
                 };
                 let src = self.sim.world.address(from);

@@ -454,6 +454,7 @@ mod tests {
                     count: 1 + next(20) as u32,
                     interval: secs(0, 100 + next(900) as i32),
                     ident: None,
+                    ttl: None,
                 })),
                 2 => traffic(Traffic::Ping(pb::Ping {
                     from: e.internet.clone(),
@@ -461,6 +462,7 @@ mod tests {
                     count: 1 + next(5) as u32,
                     interval: secs(1, 0),
                     ident: None,
+                    ttl: None,
                 })),
                 3 | 4 => traffic(Traffic::Tcp(pb::Tcp {
                     from: e.app.clone(),
@@ -492,6 +494,7 @@ mod tests {
                     count: 1 + next(3) as u32,
                     interval: secs(0, 50),
                     size: 0,
+                    ttl: None,
                 })),
                 7 | 8 => advance(secs(next(90) as i64, next(1000) as i32)),
                 9 => advance(secs(1 + next(3) as i64 * 200, 0)),

@@ -110,6 +110,7 @@ fn ping_world(provider: Provider) -> (Simulation, u32) {
         4,
         Span::from_secs(38),
         Some(1),
+        None,
     )
     .unwrap();
     (sim, eni)
@@ -378,7 +379,7 @@ fn vpc_services_answer_unfiltered_and_unlogged_both_ways() {
         "10.0.0.2".parse::<std::net::Ipv4Addr>().unwrap()
     );
     assert_eq!(dns, Endpoint::Service { vpc, service: 0 });
-    sim.udp(t(1), locked, dns, Some(40000), 53, 1, Span::ZERO, 60)
+    sim.udp(t(1), locked, dns, Some(40000), 53, 1, Span::ZERO, 60, None)
         .unwrap();
     sim.tcp(
         t(2),
@@ -397,7 +398,7 @@ fn vpc_services_answer_unfiltered_and_unlogged_both_ways() {
         },
     )
     .unwrap();
-    sim.udp(t(3), locked, ntp, Some(123), 123, 1, Span::ZERO, 76)
+    sim.udp(t(3), locked, ntp, Some(123), 123, 1, Span::ZERO, 76, None)
         .unwrap();
     let records = lines(&mut sim);
     // Nothing but the interface's NODATA: neither the requests nor the answers are logged.
