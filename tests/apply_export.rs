@@ -68,6 +68,21 @@ impl Server {
         }
     }
 
+    /// The project's network interfaces, as the API lists them.
+    fn enis(&self) -> Vec<pb::NetworkInterface> {
+        let mut net = self.net();
+        self.rt
+            .block_on(
+                net.list_network_interfaces(pb::ListNetworkInterfacesRequest {
+                    parent: PARENT.into(),
+                    ..Default::default()
+                }),
+            )
+            .unwrap()
+            .into_inner()
+            .network_interfaces
+    }
+
     fn net(&self) -> NetworkServiceClient<Channel> {
         self.rt
             .block_on(NetworkServiceClient::connect(self.url.clone()))
@@ -921,18 +936,7 @@ fn eni_bandwidth_round_trips() {
     let (server, exported) = round_trip(&file, Provider::Tencent, "tencent");
     assert!(exported.contains("bandwidth: 1000000"), "{exported}");
     assert!(exported.contains("bandwidth: 500000"), "{exported}");
-    let mut net = server.net();
-    let enis = server
-        .rt
-        .block_on(
-            net.list_network_interfaces(pb::ListNetworkInterfacesRequest {
-                parent: PARENT.into(),
-                ..Default::default()
-            }),
-        )
-        .unwrap()
-        .into_inner()
-        .network_interfaces;
+    let enis = server.enis();
     let limited: Vec<(&str, Option<u64>)> = enis
         .iter()
         .filter(|e| e.bandwidth.is_some())
@@ -961,18 +965,7 @@ fn eni_connection_tracking_round_trips() {
         "{exported}"
     );
     assert!(exported.contains("instance_type: m8i.large"), "{exported}");
-    let mut net = server.net();
-    let enis = server
-        .rt
-        .block_on(
-            net.list_network_interfaces(pb::ListNetworkInterfacesRequest {
-                parent: PARENT.into(),
-                ..Default::default()
-            }),
-        )
-        .unwrap()
-        .into_inner()
-        .network_interfaces;
+    let enis = server.enis();
     let set: Vec<(&str, Option<pb::ConnectionTracking>)> = enis
         .iter()
         .filter(|e| e.connection_tracking.is_some())
@@ -1035,18 +1028,7 @@ fn secondary_private_ips_round_trip() {
         exported.contains(r#"secondary_private_ips: ["10.0.1.20", "10.0.1.21"]"#),
         "{exported}"
     );
-    let mut net = server.net();
-    let enis = server
-        .rt
-        .block_on(
-            net.list_network_interfaces(pb::ListNetworkInterfacesRequest {
-                parent: PARENT.into(),
-                ..Default::default()
-            }),
-        )
-        .unwrap()
-        .into_inner()
-        .network_interfaces;
+    let enis = server.enis();
     let mut secondary: Vec<(&str, Vec<&str>)> = enis
         .iter()
         .map(|e| {

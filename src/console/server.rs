@@ -32,6 +32,20 @@ struct Server {
     tenancy: Arc<Tenancy>,
 }
 
+impl Server {
+    /// Who asks (the bearer token in the headers), or the 401 the page shows as a token prompt.
+    fn caller(&self, headers: HeaderMap) -> Result<Caller, Box<Response>> {
+        self.tenancy
+            .caller(&MetadataMap::from_headers(headers))
+            .map_err(|e| {
+                Box::new(json_body(
+                    StatusCode::UNAUTHORIZED,
+                    json!({"error": e.message, "auth": true}).to_string(),
+                ))
+            })
+    }
+}
+
 /// The console's routes for a server's projects.
 pub fn router(cloud: Arc<Cloud>, tenancy: Arc<Tenancy>) -> Router {
     with_assets(
@@ -43,14 +57,9 @@ pub fn router(cloud: Arc<Cloud>, tenancy: Arc<Tenancy>) -> Router {
 }
 
 async fn state(State(s): State<Arc<Server>>, headers: HeaderMap) -> Response {
-    let caller = match s.tenancy.caller(&MetadataMap::from_headers(headers)) {
+    let caller = match s.caller(headers) {
         Ok(c) => c,
-        Err(e) => {
-            return json_body(
-                StatusCode::UNAUTHORIZED,
-                json!({"error": e.message, "auth": true}).to_string(),
-            );
-        }
+        Err(refused) => return *refused,
     };
     let cloud = s.cloud.clone();
     match tokio::task::spawn_blocking(move || project_state(&cloud, &caller)).await {
@@ -69,14 +78,9 @@ async fn state(State(s): State<Arc<Server>>, headers: HeaderMap) -> Response {
 /// The project's topology as `vpclab graph` draws it, without flows (the server keeps no
 /// packets).
 async fn graph(State(s): State<Arc<Server>>, headers: HeaderMap) -> Response {
-    let caller = match s.tenancy.caller(&MetadataMap::from_headers(headers)) {
+    let caller = match s.caller(headers) {
         Ok(c) => c,
-        Err(e) => {
-            return json_body(
-                StatusCode::UNAUTHORIZED,
-                json!({"error": e.message, "auth": true}).to_string(),
-            );
-        }
+        Err(refused) => return *refused,
     };
     let cloud = s.cloud.clone();
     let drawn = tokio::task::spawn_blocking(move || {
