@@ -438,6 +438,10 @@ pub struct Profile {
     pub addressing: Addressing,
     /// Default records per window per flow log before SKIPDATA (D12).
     pub window_capacity: usize,
+    /// What the cloud calls its router between VPCs, as pictures label it: aws "transit
+    /// gateway", alibaba CEN's "transit router", huawei's "enterprise router" (and vpclab's on
+    /// tencent, whose seeds name none).
+    pub router_product: &'static str,
     /// Cloud Connect Networks (tencent CCN, alibaba CEN: seeds 004, 001): `None` where vpclab
     /// simulates none (huawei and aws join regions by router peering).
     pub ccn: Option<CcnProfile>,
@@ -636,6 +640,7 @@ impl Profile {
                 default_region: "us-east-1",
                 addressing: Addressing::AWS,
                 window_capacity: 10_000,
+                router_product: "transit gateway",
                 ccn: None,
                 eni_bandwidth_limits: false,
                 // 50 private IPv4s per interface on the largest instance types, the primary
@@ -692,6 +697,7 @@ impl Profile {
                 addressing: Addressing::ALIBABA,
                 window_capacity: 10_000,
                 // CEN flow logs: 60 or 600 s (flowlogs.md §3.1, ModifyFlowLogAttribute `Interval`).
+                router_product: "transit router",
                 ccn: Some(CcnProfile {
                     window: Span::from_secs(600),
                     windows_allowed: &[60, 600],
@@ -754,6 +760,7 @@ impl Profile {
                 addressing: Addressing::HUAWEI,
                 // OTC: 400,000 records by default (flowlogs.md §3.2).
                 window_capacity: 400_000,
+                router_product: "enterprise router",
                 ccn: None,
                 eni_bandwidth_limits: false,
                 // No documented figure in the references: aws's bound (the decision note).
@@ -796,6 +803,7 @@ impl Profile {
                 addressing: Addressing::TENCENT,
                 window_capacity: 10_000,
                 // CCN flow logs: "the capture window is approximately 1 minute" (seed 004, D11).
+                router_product: "enterprise router",
                 ccn: Some(CcnProfile {
                     window: Span::from_secs(60),
                     windows_allowed: &[60],

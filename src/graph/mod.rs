@@ -222,7 +222,7 @@ pub struct Ccn {
     pub id: String,
     pub name: String,
     /// `CCN` (tencent) or `CEN` (alibaba).
-    pub kind: &'static str,
+    pub kind: String,
     pub vpcs: Vec<Key>,
     /// Region-pair limits in short: `cn-hangzhou ↔ cn-shanghai 1 Mbit/s`.
     pub limits: Vec<String>,
@@ -239,11 +239,7 @@ impl Topology {
             provider: world.profile.provider.to_string(),
             ..Topology::default()
         };
-        let router_kind = if t.provider == "aws" {
-            "transit gateway"
-        } else {
-            "enterprise router"
-        };
+        let router_kind = world.profile.router_product;
         let mut regions: BTreeMap<String, Region> = BTreeMap::new();
         // Interfaces of cloud devices are drawn as their device.
         for (n, g) in live(&world.nats) {
@@ -475,17 +471,18 @@ impl Topology {
                 }
             }
         }
-        let ccn_kind = if t.provider == "alibaba" {
-            "CEN"
-        } else {
-            "CCN"
-        };
+        // The product's name is its IDs' prefix: CCN (tencent, `ccn-…`), CEN (alibaba, `cen-…`).
+        let ccn_kind = world
+            .profile
+            .ccn
+            .as_ref()
+            .map_or("CCN".to_string(), |c| c.id_prefix.to_uppercase());
         for (c, ccn) in world.ccns.items.iter().enumerate() {
             t.ccns.push(Ccn {
                 key: key("ccn", c as u32),
                 id: ccn.id.clone(),
                 name: ccn.name.clone(),
-                kind: ccn_kind,
+                kind: ccn_kind.clone(),
                 vpcs: ccn.attachments.iter().map(|a| key("vpc", a.vpc)).collect(),
                 limits: ccn
                     .limits
