@@ -7,7 +7,8 @@
 //! - `time`: virtual instants and spans.
 //! - `addr`: IPv4 prefixes (CIDR) and their arithmetic.
 //! - `packet`: typed packets, 5-tuples, TCP flags, the synthetic sizes of policy.md §0.1.
-//! - `wire`: packets to real IPv4 bytes with pnet (checksums included).
+//! - `wire`: packets to real IPv4 bytes and back with pnet (checksums included; decoding and
+//!   rewriting real datagrams for live mode).
 //! - `pcap`: a pcapng writer, one interface per capture point.
 //! - `profile`: provider profiles — the one place where the clouds differ (D1, D2).
 //! - `policy`: security-group rules, ACL entries, the compiled first-match classifier.

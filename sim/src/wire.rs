@@ -432,7 +432,7 @@ impl std::error::Error for DecodeError {}
 /// Checksums are not verified: the kernel that sent the datagram computed them (a TAP device
 /// hands them over complete unless offloads are turned on), nothing on the simulated path
 /// corrupts bytes, and a wrong one is for the receiving stack to drop, as it would be after a
-/// real cloud network, which does not check TCP or UDP checksums in transit either.
+/// real network path: routers do not check TCP or UDP checksums either.
 pub fn decode(datagram: &[u8]) -> Result<Packet, DecodeError> {
     let h = read_ipv4(datagram, false)?;
     let total = usize::from(h.total);
@@ -493,13 +493,18 @@ pub fn rewrite(datagram: &mut [u8], seen: &Packet) -> Result<(), DecodeError> {
 
     if !read.is_later_fragment() {
         match seen.l4 {
-            L4::Tcp { sport, dport, .. } => {
-                let new = (seen.src, seen.dst, sport, dport);
-                update_ports(body, (read.src, read.dst), new, TCP_CHECKSUM, false);
-            }
-            L4::Udp { sport, dport } => {
-                let new = (seen.src, seen.dst, sport, dport);
-                update_ports(body, (read.src, read.dst), new, UDP_CHECKSUM, true);
+            L4::Tcp { sport, dport, .. } | L4::Udp { sport, dport } => {
+                let new = Ends {
+                    src: seen.src,
+                    dst: seen.dst,
+                    sport,
+                    dport,
+                };
+                let (at, optional) = match seen.l4 {
+                    L4::Tcp { .. } => (TCP_CHECKSUM, false),
+                    _ => (UDP_CHECKSUM, true),
+                };
+                update_ports(body, (read.src, read.dst), new, at, optional);
             }
             L4::Icmp {
                 ident, embedded, ..
@@ -555,27 +560,40 @@ fn kind(p: &Packet) -> String {
 const TCP_CHECKSUM: usize = 16;
 const UDP_CHECKSUM: usize = 6;
 
-/// Writes ports `new.2`, `new.3` at the start of the TCP or UDP header `l4` and updates its
-/// checksum at `at` for them and for the pseudo-header's addresses going from `old` to
-/// `new.0`, `new.1`. `optional`: UDP, where a checksum of 0 means none and stays 0. Does
-/// nothing to a checksum `l4` is too short to hold (a quote's TCP header may be cut short).
-fn update_ports(
-    l4: &mut [u8],
-    old: (Ipv4Addr, Ipv4Addr),
-    new: (Ipv4Addr, Ipv4Addr, u16, u16),
-    at: usize,
-    optional: bool,
-) {
-    let mut before = [0u8; 12];
-    before[..4].copy_from_slice(&old.0.octets());
-    before[4..8].copy_from_slice(&old.1.octets());
-    before[8..].copy_from_slice(&l4[..4]);
-    let mut after = [0u8; 12];
-    after[..4].copy_from_slice(&new.0.octets());
-    after[4..8].copy_from_slice(&new.1.octets());
-    after[8..10].copy_from_slice(&new.2.to_be_bytes());
-    after[10..].copy_from_slice(&new.3.to_be_bytes());
-    l4[..4].copy_from_slice(&after[8..]);
+/// What NAT changes of a TCP or UDP segment: its ports, and the addresses of its
+/// pseudo-header (which its checksum covers).
+#[derive(Clone, Copy)]
+struct Ends {
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    sport: u16,
+    dport: u16,
+}
+
+impl Ends {
+    /// The words the checksum sums: the pseudo-header's addresses, then the ports.
+    fn words(self) -> [u8; 12] {
+        let mut w = [0u8; 12];
+        w[..4].copy_from_slice(&self.src.octets());
+        w[4..8].copy_from_slice(&self.dst.octets());
+        w[8..10].copy_from_slice(&self.sport.to_be_bytes());
+        w[10..].copy_from_slice(&self.dport.to_be_bytes());
+        w
+    }
+}
+
+/// Writes `new`'s ports at the start of the TCP or UDP header `l4`, whose pseudo-header had
+/// the addresses `old`, and updates its checksum at `at` for both changes. `optional`: UDP,
+/// where a checksum of 0 means none and stays 0. Does nothing to a checksum `l4` is too short
+/// to hold (the TCP header in an ICMP error's quote may be cut short).
+fn update_ports(l4: &mut [u8], old: (Ipv4Addr, Ipv4Addr), new: Ends, at: usize, optional: bool) {
+    let before = Ends {
+        src: old.0,
+        dst: old.1,
+        sport: u16::from_be_bytes([l4[0], l4[1]]),
+        dport: u16::from_be_bytes([l4[2], l4[3]]),
+    };
+    l4[..4].copy_from_slice(&new.words()[8..]);
 
     let Some(field) = l4.get_mut(at..at + 2) else {
         return;
@@ -584,7 +602,7 @@ fn update_ports(
     if optional && sum == 0 {
         return;
     }
-    let sum = match updated(sum, &before, &after) {
+    let sum = match updated(sum, &before.words(), &new.words()) {
         // A computed 0 goes out as 0xffff, as in `write_udp`.
         0 if optional => 0xffff,
         s => s,
@@ -608,7 +626,12 @@ fn rewrite_quote(quote: &mut [u8], e: &Embedded, icmp_sum: u16) -> u16 {
     ip.set_destination(e.dst);
     ip.set_checksum(ipv4::checksum(&ip.to_immutable()));
     if !later_fragment {
-        let new = (e.src, e.dst, e.sport, e.dport);
+        let new = Ends {
+            src: e.src,
+            dst: e.dst,
+            sport: e.sport,
+            dport: e.dport,
+        };
         match e.protocol {
             proto::TCP => update_ports(transport, old, new, TCP_CHECKSUM, false),
             proto::UDP => update_ports(transport, old, new, UDP_CHECKSUM, true),
