@@ -24,6 +24,16 @@ Exit codes:
   1  --out could not be written
   2  bad input: the scenario or a flag (the message names file, line and field)";
 
+pub const LIVE: &str = "Examples (as root; needs iproute2):
+  vpclab live scenarios/ping-acl-asymmetry.yaml --exec home -- ping -c 4 -i 0.2 198.51.100.10
+  vpclab live scenarios/aws-nat-gateway.yaml --window 5 --shell app
+  vpclab live scenarios/ping-acl-asymmetry.yaml --provider huawei --explain --duration 30
+
+Exit codes:
+  0  the run ended (commands done, --duration, or Ctrl-C) and its records are printed
+  1  the namespaces could not be made, or a write failed; nothing is left behind
+  2  bad input: the scenario, a flag, a host name, or no root privileges";
+
 pub const GENERATE: &str = "Examples:
   vpclab generate scenarios/workloads/teaching-hour.yaml --out /tmp/hour
   vpclab generate scenarios/workloads/teaching-hour.yaml --out /tmp/hour --force --provider huawei

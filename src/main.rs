@@ -12,6 +12,7 @@ mod console;
 mod generate;
 mod graph;
 mod help;
+mod live;
 mod output;
 mod score;
 mod serve;
@@ -201,6 +202,44 @@ enum Command {
         #[arg(long, default_value_t = console::MAX_PACKETS)]
         max_packets: u64,
     },
+    /// Real programs, real packets, the simulated cloud: every interface and host of the
+    /// scenario gets a network namespace of its own, the frames they send go through the
+    /// simulated security groups, ACLs, routes and NAT, and the records print as windows
+    /// close. Linux, as root; nothing leaves the machine.
+    #[command(after_help = help::LIVE)]
+    Live {
+        file: PathBuf,
+        /// Run `-- COMMAND ARGS…` in this host's or interface's namespace; the run ends when
+        /// every command has. Another `--exec NAME -- COMMAND…` may follow the command.
+        #[arg(long, value_name = "NAME")]
+        exec: Option<String>,
+        /// Open a shell ($SHELL) in this host's or interface's namespace; the run ends with it.
+        #[arg(long, value_name = "NAME", conflicts_with = "exec")]
+        shell: Option<String>,
+        /// Capture windows of this many seconds instead of the cloud's (demos).
+        #[arg(long, value_name = "SECONDS")]
+        window: Option<u64>,
+        /// End the run after this many seconds (without --exec or --shell it runs until
+        /// Ctrl-C).
+        #[arg(long, value_name = "SECONDS")]
+        duration: Option<f64>,
+        /// Simulate this cloud instead of the file's: huawei, alibaba, tencent or aws.
+        #[arg(long)]
+        provider: Option<String>,
+        /// Record format, as for `vpclab run` (not table).
+        #[arg(long)]
+        format: Option<String>,
+        /// Explain every packet (real or scripted) as it goes, and each record.
+        #[arg(long)]
+        explain: bool,
+        /// Write every packet at every capture point to this pcapng file (headers as the
+        /// simulator saw them; payloads are zeros).
+        #[arg(long)]
+        pcapng: Option<PathBuf>,
+        /// The command of the first --exec, and any further `--exec NAME -- COMMAND…`.
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// Create a scenario's topology and flow logs on a running server.
     #[command(after_help = help::APPLY)]
     Apply {
@@ -360,6 +399,31 @@ fn command(command: Command) -> ExitCode {
             http,
             max_packets,
         } => console::ui(&file, http, max_packets),
+        Command::Live {
+            file,
+            exec,
+            shell,
+            window,
+            duration,
+            provider,
+            format,
+            explain,
+            pcapng,
+            command,
+        } => match live::execs(exec, command) {
+            Ok(execs) => live::cmd_live(live::Args {
+                file: &file,
+                provider,
+                format,
+                explain,
+                window,
+                duration,
+                pcapng: pcapng.as_deref(),
+                execs,
+                shell,
+            }),
+            Err(e) => fail(BAD_INPUT, &e),
+        },
         Command::Apply {
             file,
             server,

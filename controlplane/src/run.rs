@@ -310,35 +310,7 @@ pub fn stream<E>(
     l: &mut Loaded,
     mut each: impl FnMut(&World, Streamed<'_>) -> Result<(), E>,
 ) -> Result<(), StreamError<E>> {
-    let mut drain = |l: &mut Loaded| -> Result<(), E> {
-        let outcomes = l.sim.take_outcomes();
-        for o in &outcomes {
-            each(&l.sim.world, Streamed::Packet(o))?;
-        }
-        for n in l.sim.take_notes() {
-            // Outcomes are in id order: the note's packet, if kept, is found by search.
-            let about = n.packet.and_then(|id| {
-                outcomes
-                    .binary_search_by_key(&id, |o| o.id)
-                    .ok()
-                    .map(|i| &outcomes[i])
-            });
-            each(&l.sim.world, Streamed::Note(&n, about))?;
-        }
-        // Records after the packets: a step may send a record's last packets and close its
-        // window, and the record's explanation reads its packets' traces.
-        for r in l.sim.world.take_records() {
-            if l.format.prints(&r) {
-                let format = l.format.for_record(&r);
-                let line = format.render(&r);
-                let fields = format
-                    .ccn_positional_fields(&r)
-                    .or_else(|| format.positional_fields());
-                each(&l.sim.world, Streamed::Record(&line, fields, &r))?;
-            }
-        }
-        Ok(())
-    };
+    let mut drain = |l: &mut Loaded| drain(l, &mut each);
     match l.until {
         Some(t) => {
             while l.sim.step(t)? {
@@ -355,4 +327,40 @@ pub fn stream<E>(
         }
     }
     drain(l).map_err(StreamError::Sink)
+}
+
+/// Hands `each` what the simulation collected since the last call, in [`stream`]'s order:
+/// the packets kept, the notes, then the records of the windows that closed. For callers that
+/// drive the clock themselves (live mode).
+pub fn drain<E>(
+    l: &mut Loaded,
+    mut each: impl FnMut(&World, Streamed<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    let outcomes = l.sim.take_outcomes();
+    for o in &outcomes {
+        each(&l.sim.world, Streamed::Packet(o))?;
+    }
+    for n in l.sim.take_notes() {
+        // Outcomes are in id order: the note's packet, if kept, is found by search.
+        let about = n.packet.and_then(|id| {
+            outcomes
+                .binary_search_by_key(&id, |o| o.id)
+                .ok()
+                .map(|i| &outcomes[i])
+        });
+        each(&l.sim.world, Streamed::Note(&n, about))?;
+    }
+    // Records after the packets: a step may send a record's last packets and close its
+    // window, and the record's explanation reads its packets' traces.
+    for r in l.sim.world.take_records() {
+        if l.format.prints(&r) {
+            let format = l.format.for_record(&r);
+            let line = format.render(&r);
+            let fields = format
+                .ccn_positional_fields(&r)
+                .or_else(|| format.positional_fields());
+            each(&l.sim.world, Streamed::Record(&line, fields, &r))?;
+        }
+    }
+    Ok(())
 }

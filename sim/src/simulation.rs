@@ -768,21 +768,67 @@ impl Simulation {
                 None,
             )
         };
+        self.kept(out);
+        for (from, answer) in self.gateway_answers(&out).into_iter().flatten() {
+            self.answer(from, answer, label);
+        }
+        (out, trace)
+    }
+
+    /// Keeps `out` among the outcomes, if they are kept.
+    fn kept(&mut self, out: Outcome) {
         if self.keep_outcomes > 0 {
             if self.outcomes.len() == self.keep_outcomes {
                 self.outcomes.pop_front();
             }
             self.outcomes.push_back(out);
         }
-        // A NAT gateway answers a packet of a timed-out TCP session with a RST.
-        if let Some((nat, rst)) = self.world.nat_reset(&out) {
-            self.answer(nat, rst, label);
+    }
+
+    /// What the cloud's own devices answer to a packet: a NAT gateway a packet of a timed-out
+    /// TCP session with a RST, a hop where its TTL expired with time-exceeded.
+    fn gateway_answers(&mut self, out: &Outcome) -> [Option<(Endpoint, Packet)>; 2] {
+        [self.world.nat_reset(out), self.world.ttl_exceeded(out)]
+    }
+
+    /// When the next event is due (a scripted packet, a session's step, a workload's
+    /// arrival, a change), if any: live mode sleeps until then or until a real packet comes.
+    pub fn next_due(&self) -> Option<Time> {
+        self.queue.first_key_value().map(|(&(at, _), _)| at)
+    }
+
+    /// Sends a packet from outside the script, now: live mode's real datagrams, sent by real
+    /// hosts, which number them and answer them themselves. So its IPv4 identification is
+    /// kept and its receiver does not answer on its own, unless the receiver is a service of
+    /// the cloud ([`Endpoint::Service`], always simulated). What the cloud's devices and
+    /// services answer is sent at once rather than `reply_delay` later, so the caller can hand
+    /// it on in the same breath. Returns the outcome of the packet, then of each answer.
+    ///
+    /// Run the events due by now first (`run_until`): the clock never goes back.
+    pub fn inject(&mut self, from: Endpoint, packet: Packet) -> Vec<Outcome> {
+        let mut sent = Vec::new();
+        let mut next = Some((from, packet));
+        // A packet, its answer, and the answer's answer at most: an ICMP error is never
+        // answered (RFC 1122 §3.2.2), so the chain ends there.
+        for _ in 0..3 {
+            let Some((from, packet)) = next.take() else {
+                break;
+            };
+            self.cut_train_of(&packet, None);
+            let out = self.world.send_as_is(self.now, from, packet);
+            self.kept(out);
+            let mut answers: Vec<(Endpoint, Packet)> =
+                self.gateway_answers(&out).into_iter().flatten().collect();
+            if let Some((to @ Endpoint::Service { .. }, delivered)) = out.delivered()
+                && let Some(reply) = self.world.host(to).respond(&delivered)
+            {
+                answers.push((to, reply));
+            }
+            sent.push(out);
+            // One packet has one answer at most: a device's or a service's.
+            next = answers.into_iter().next();
         }
-        // A hop where its TTL expired answers with time-exceeded.
-        if let Some((hop, error)) = self.world.ttl_exceeded(&out) {
-            self.answer(hop, error, label);
-        }
-        (out, trace)
+        sent
     }
 
     fn session_step(&mut self, s: u64) {

@@ -221,6 +221,18 @@ impl World {
         self.next_window_end = self.earliest_window_end();
     }
 
+    /// Sets every flow log's capture window to `window` (live mode's `--window`, so a demo
+    /// need not wait the clouds' one to ten minutes). Each window still starts where the flow
+    /// log's first one did, so call it before any packet is sent. A zero length is taken as
+    /// one microsecond.
+    pub fn set_windows(&mut self, window: Span) {
+        let window = window.max(Span(1));
+        for f in &mut self.flow_logs {
+            f.collector.settings.window = window;
+        }
+        self.next_window_end = self.earliest_window_end();
+    }
+
     /// The earliest end of a live flow log's open window.
     pub(super) fn earliest_window_end(&self) -> Time {
         live(&self.flow_logs)

@@ -66,13 +66,23 @@ impl World {
         packet: Packet,
         label: u32,
     ) -> Outcome {
+        let mut packet = packet;
+        packet.ip_id = self.next_ip_id(from, packet.is_later_fragment(), 1);
+        self.send_numbered(now, from, packet, label)
+    }
+
+    /// [`World::send`] of a packet whose IPv4 identification its sender already chose: a real
+    /// host's datagram (live mode), which the world must not renumber.
+    pub fn send_as_is(&mut self, now: Time, from: Endpoint, packet: Packet) -> Outcome {
+        self.send_numbered(now, from, packet, 0)
+    }
+
+    fn send_numbered(&mut self, now: Time, from: Endpoint, packet: Packet, label: u32) -> Outcome {
         self.label = label;
         if now >= self.next_window_end {
             self.advance(now);
         }
         self.packets += 1;
-        let mut packet = packet;
-        packet.ip_id = self.next_ip_id(from, packet.is_later_fragment(), 1);
         let mut out = Outcome {
             id: self.packets,
             at: now,
