@@ -17,7 +17,9 @@
 //! pin the port of one session ([`Table::outbound`]'s `pin`) to teach a given case.
 //!
 //! **Sessions end.** A TCP session ends on a RST from either side, and after a FIN from both
-//! sides on the last ACK (the ACK of the second FIN); any session ends when it has been idle
+//! sides on the last ACK: the one whose acknowledgement number covers the second FIN (an ACK
+//! of data sent before that FIN, which Linux sends separately, keeps the session; segments
+//! without numbers, flags alone, count as covering it); any session ends when it has been idle
 //! longer than the profile's timeout (AWS 350 s). The gateway remembers an ended session for
 //! one more timeout, to say why it drops what comes late. A SYN from inside opens a new
 //! session (with a newly drawn port) unless its 5-tuple's session is live and not closing (a
@@ -132,15 +134,47 @@ pub struct Dnat {
     pub to_port: u16,
 }
 
+/// What a NAT gateway reads of a TCP segment: its flags, and its sequence and acknowledgement
+/// numbers, which tell the ACK that ends a connection (the one of the second FIN) from one
+/// that only acknowledges data sent before it. A real stack sends both after a close: Linux
+/// acknowledges the last data and then the FIN in two segments (live mode showed it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Segment {
+    pub flags: TcpFlags,
+    pub seq: u32,
+    pub ack: u32,
+}
+
+impl From<TcpFlags> for Segment {
+    /// A segment of flags alone, unnumbered: its ACK after two FINs ends the session.
+    fn from(flags: TcpFlags) -> Segment {
+        Segment {
+            flags,
+            ..Segment::default()
+        }
+    }
+}
+
+impl Segment {
+    /// Whether this segment acknowledges a FIN sent with sequence number `fin` (RFC 793: the
+    /// FIN takes one number, so its ACK is beyond it; compared in serial arithmetic, RFC
+    /// 1982). Unnumbered segments (numbers 0, as `From<TcpFlags>` makes them) always do.
+    fn acks(self, fin: u32) -> bool {
+        (fin == 0 && self.ack == 0) || (self.ack.wrapping_sub(fin) as i32) > 0
+    }
+}
+
 /// Where a TCP session is in its close (UDP and ICMP sessions stay `Open` until they idle out).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 enum Close {
     Open,
     /// One side has sent a FIN.
     Fin(Side),
-    /// Both have; `second` sent the later FIN, and the other side's ACK ends the session.
+    /// Both have; `second` sent the later FIN, with sequence number `fin`, and the other
+    /// side's ACK of it ends the session.
     BothFins {
         second: Side,
+        fin: u32,
     },
 }
 
@@ -249,9 +283,11 @@ impl Table {
         idle: Span,
         limit: u32,
         k: Inside,
-        flags: TcpFlags,
+        seg: impl Into<Segment>,
         pin: Option<u16>,
     ) -> Result<u16, NatDrop> {
+        let seg = seg.into();
+        let flags = seg.flags;
         if !translatable(k.protocol) {
             return Err(NatDrop::Protocol);
         }
@@ -264,7 +300,7 @@ impl Table {
                 // A new connection on the 5-tuple of one still closing: a new session.
                 self.end(k, s.port, End::Closed, now);
             } else {
-                self.carry(now, k, s.port, Side::Inside, flags);
+                self.carry(now, k, s.port, Side::Inside, seg);
                 return Ok(s.port);
             }
         }
@@ -298,7 +334,7 @@ impl Table {
         *self.per_destination.entry(dest).or_default() += 1;
         if tcp {
             // A SYN that is also a FIN or RST opens and ends at once.
-            self.carry(now, k, port, Side::Inside, flags);
+            self.carry(now, k, port, Side::Inside, seg);
         }
         Ok(port)
     }
@@ -309,8 +345,9 @@ impl Table {
         now: Time,
         idle: Span,
         o: Outside,
-        flags: TcpFlags,
+        seg: impl Into<Segment>,
     ) -> Result<(Ipv4Addr, u16), NatDrop> {
+        let seg = seg.into();
         if !translatable(o.protocol) {
             return Err(NatDrop::NoSession);
         }
@@ -319,7 +356,7 @@ impl Table {
             && let Some(s) = self.inside.get(&k).copied()
         {
             if now.saturating_sub(s.last) <= idle {
-                self.carry(now, k, s.port, Side::Outside, flags);
+                self.carry(now, k, s.port, Side::Outside, seg);
                 return Ok((k.src, k.sport));
             }
             self.end(k, s.port, End::Expired, s.last + idle);
@@ -395,7 +432,8 @@ impl Table {
 
     /// The session of `k` (live, on `port`) carries a packet from `from`: it is fresh again,
     /// and a TCP segment moves its close along, ending it on a RST or the last ACK.
-    fn carry(&mut self, now: Time, k: Inside, port: u16, from: Side, flags: TcpFlags) {
+    fn carry(&mut self, now: Time, k: Inside, port: u16, from: Side, seg: Segment) {
+        let flags = seg.flags;
         let Some(s) = self.inside.get_mut(&k) else {
             return;
         };
@@ -408,12 +446,15 @@ impl Table {
         } else if flags.has(TcpFlags::FIN) {
             s.close = match s.close {
                 Close::Open => Close::Fin(from),
-                Close::Fin(first) if first != from => Close::BothFins { second: from },
+                Close::Fin(first) if first != from => Close::BothFins {
+                    second: from,
+                    fin: seg.seq,
+                },
                 c => c,
             };
             false
         } else {
-            matches!(s.close, Close::BothFins { second } if second != from)
+            matches!(s.close, Close::BothFins { second, fin } if second != from && seg.acks(fin))
                 && flags.has(TcpFlags::ACK)
         };
         if ends {
@@ -689,6 +730,65 @@ mod tests {
             n.outbound(t(0), IDLE, 70_000, k(2), SYN, None),
             Err(NatDrop::PortsExhausted)
         );
+    }
+
+    #[test]
+    fn only_the_ack_of_the_second_fin_ends_the_session() {
+        // What Linux sent through a gateway in live mode: the client closes first, the server
+        // sends its last data and its FIN, and the client acknowledges the data, then the FIN,
+        // in two segments. The first ACK must not end the session, or the second is dropped
+        // (and answered with a RST) and the server retransmits its FIN until it gives up.
+        let seg = |flags: TcpFlags, seq: u32, ack: u32| Segment { flags, seq, ack };
+        let mut n = table();
+        let p = n
+            .outbound(t(0), IDLE, 10, k(1), seg(SYN, 100, 0), None)
+            .unwrap();
+        let syn_ack = TcpFlags(TcpFlags::SYN | TcpFlags::ACK);
+        assert!(
+            n.inbound(t(0), IDLE, back(p), seg(syn_ack, 500, 101))
+                .is_ok()
+        );
+        assert_eq!(
+            n.outbound(t(1), IDLE, 10, k(1), seg(FIN, 119, 501), None),
+            Ok(p)
+        );
+        assert!(n.inbound(t(1), IDLE, back(p), seg(ACK, 501, 120)).is_ok()); // 25 data bytes
+        assert!(n.inbound(t(1), IDLE, back(p), seg(FIN, 526, 120)).is_ok());
+        // The ACK of the data (up to 526, the FIN's own number) keeps the session.
+        assert_eq!(
+            n.outbound(t(1), IDLE, 10, k(1), seg(ACK, 120, 526), None),
+            Ok(p)
+        );
+        assert_eq!(n.len(), 1);
+        // The ACK of the FIN (527) is translated and ends it.
+        assert_eq!(
+            n.outbound(t(1), IDLE, 10, k(1), seg(ACK, 120, 527), None),
+            Ok(p)
+        );
+        assert!(n.is_empty());
+        // Sequence numbers compare in serial arithmetic (RFC 1982): the ACK of a FIN numbered
+        // just below the wrap is 0.
+        let p = n
+            .outbound(t(2), IDLE, 10, k(2), seg(SYN, 7, 0), None)
+            .unwrap();
+        assert_eq!(
+            n.outbound(t(2), IDLE, 10, k(2), seg(FIN, 8, 0), None),
+            Ok(p)
+        );
+        assert!(
+            n.inbound(t(2), IDLE, back(p), seg(FIN, u32::MAX, 9))
+                .is_ok()
+        );
+        assert_eq!(
+            n.outbound(t(2), IDLE, 10, k(2), seg(ACK, 9, u32::MAX), None),
+            Ok(p)
+        );
+        assert_eq!(n.len(), 1);
+        assert_eq!(
+            n.outbound(t(2), IDLE, 10, k(2), seg(ACK, 9, 0), None),
+            Ok(p)
+        );
+        assert!(n.is_empty());
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::addr::Ipv4Net;
 use crate::conntrack::{self, Zone};
 use crate::flowlog::TrafficPath;
 use crate::nat;
-use crate::packet::{L4, Packet, TcpFlags, proto};
+use crate::packet::{L4, Packet, proto};
 use crate::policy::classify::Compiled;
 use crate::policy::{PacketView, RuleAction};
 use crate::time::Time;
@@ -554,7 +554,6 @@ impl World {
             dst: pkt.dst,
             dport,
         };
-        let flags = tcp_flags(&pkt);
         let pin = self.nat_pin.take();
         let (idle, limit) = (
             self.profile.nat_idle_timeout,
@@ -566,7 +565,7 @@ impl World {
         let forwarded = table.forwarded_reply(now, idle, k);
         let port = match forwarded {
             Some(p) => Ok(p),
-            None => table.outbound(now, idle, limit, k, flags, pin),
+            None => table.outbound(now, idle, limit, k, segment(&pkt), pin),
         };
         let (action, d2) = nat_decision(n, port.err());
         self.capture(
@@ -782,7 +781,7 @@ impl World {
             port: dport,
         };
         // A reply of an SNAT session first, then the DNAT rules (port forwarding).
-        let inside = match table.inbound(now, idle, o, tcp_flags(&pkt)) {
+        let inside = match table.inbound(now, idle, o, segment(&pkt)) {
             Err(why) if pkt.dst == self.enis[e as usize].ip => match table.forward(now, o) {
                 Some(x) => {
                     forwarded = true;
@@ -874,10 +873,13 @@ fn nat_decision(n: u32, drop: Option<nat::NatDrop>) -> (Action, Option<Decision>
 }
 
 /// A TCP segment's flags (none for other protocols): what moves a NAT session along.
-fn tcp_flags(p: &Packet) -> TcpFlags {
+/// What a NAT gateway reads of a TCP segment (nothing of other packets).
+fn segment(p: &Packet) -> crate::nat::Segment {
     match p.l4 {
-        L4::Tcp { flags, .. } => flags,
-        _ => TcpFlags(0),
+        L4::Tcp {
+            flags, seq, ack, ..
+        } => crate::nat::Segment { flags, seq, ack },
+        _ => crate::nat::Segment::default(),
     }
 }
 

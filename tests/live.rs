@@ -1,0 +1,397 @@
+//! `vpclab live` as a user runs it, as root: real `ping`, `nc` and a tiny HTTP exchange in
+//! network namespaces, through the simulated cloud. The ping/ACL asymmetry gives the
+//! documented records (inbound ACCEPT, outbound REJECT; on huawei both ACCEPT and the pings
+//! come back), a real TCP session through a NAT gateway gives the records the synthetic one
+//! does, the host's network is the same before, during and after a run, a packet to an
+//! address nobody simulates is lost inside, and namespaces go away at the end, on Ctrl-C and,
+//! after a `kill -9`, at the next run. Needs iproute2, iputils-ping and netcat-openbsd
+//! (`.ci/run` installs them) and root.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+mod common;
+use common::{stderr, stdout, vpclab};
+
+/// Live runs one at a time: each removes the namespaces of runs that are gone, which the
+/// `kill -9` test leaves behind on purpose.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn live(args: &[&str]) -> Output {
+    let mut all = vec!["live"];
+    all.extend_from_slice(args);
+    let o = vpclab(&all);
+    assert!(o.status.success(), "vpclab {all:?}:\n{}", stderr(&o));
+    o
+}
+
+/// Records with the fields a real stack chooses (an echo identifier, an ephemeral port)
+/// replaced by `ID`.
+fn masked(records: &str) -> Vec<String> {
+    records
+        .lines()
+        .map(|l| {
+            l.split(' ')
+                .map(|w| match w.strip_prefix("srcport:") {
+                    Some(_) => "srcport:ID",
+                    None => w,
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect()
+}
+
+fn namespaces_of(pid: u32) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip runs");
+    let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(&format!("vpclab-{pid}-")))
+        .map(String::from)
+        .collect();
+    names.sort();
+    names
+}
+
+/// The host's own network: interfaces with their addresses, routes, policy rules.
+fn host_network() -> String {
+    let mut all = String::new();
+    for args in [
+        &["-o", "link", "show"][..],
+        &["-o", "address", "show"],
+        &["route", "show", "table", "all"],
+        &["rule", "show"],
+    ] {
+        let out = Command::new("ip").args(args).output().expect("ip runs");
+        all.push_str(&String::from_utf8_lossy(&out.stdout));
+    }
+    all
+}
+
+/// Starts `vpclab live ARGS` and waits until its namespaces are up (its stderr names them).
+fn start(args: &[&str]) -> (Child, BufReader<std::process::ChildStderr>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vpclab"))
+        .arg("live")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vpclab runs");
+    let mut err = BufReader::new(child.stderr.take().expect("piped"));
+    let mut seen = 0;
+    let mut line = String::new();
+    while seen < 2 {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).expect("stderr") > 0,
+            "vpclab ended early"
+        );
+        if line.contains(" in netns ") {
+            seen += 1;
+        }
+    }
+    (child, err)
+}
+
+fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let until = Instant::now() + limit;
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            return s;
+        }
+        assert!(Instant::now() < until, "vpclab did not end in {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn real_pings_across_the_stateless_acl_give_the_documented_records() {
+    let _one = serial();
+    let o = live(&[
+        "scenarios/ping-acl-asymmetry.yaml",
+        "--exec",
+        "home",
+        "--",
+        "ping",
+        "-c",
+        "4",
+        "-i",
+        "0.2",
+        "-W",
+        "1",
+        "198.51.100.10",
+    ]);
+    // The scenario's expected lines (tencent's key:value format), the echo identifier aside:
+    // the requests ACCEPTed inbound, the replies REJECTed outbound by the ACL, 4 packets of
+    // 84 bytes each way.
+    assert_eq!(
+        masked(&stdout(&o)),
+        [
+            "srcaddr:203.0.113.12 dstport:2048 account-id:1251762227 start:1432917000 \
+             dstaddr:172.31.16.139 version:0001_0001 packets:4 protocol:1 bytes:336 \
+             action:ACCEPT srcport:ID end:1432917300 log-status:OK interface-id:eni-lq6mkcis",
+            "srcaddr:172.31.16.139 dstport:0 account-id:1251762227 start:1432917000 \
+             dstaddr:203.0.113.12 version:0001_0001 packets:4 protocol:1 bytes:336 \
+             action:REJECT srcport:ID end:1432917300 log-status:OK interface-id:eni-lq6mkcis",
+        ]
+    );
+    let err = stderr(&o);
+    assert!(
+        err.contains("home| 4 packets transmitted, 0 received, 100% packet loss"),
+        "{err}"
+    );
+    assert!(err.contains("vpclab: home: `ping -c 4 -i 0.2 -W 1 198.51.100.10` exited with 1"));
+}
+
+#[test]
+fn on_huawei_the_acl_tracks_the_ping_and_the_replies_come_back() {
+    let _one = serial();
+    let o = live(&[
+        "scenarios/ping-acl-asymmetry.yaml",
+        "--provider",
+        "huawei",
+        "--exec",
+        "home",
+        "--",
+        "ping",
+        "-c",
+        "4",
+        "-i",
+        "0.2",
+        "-W",
+        "1",
+        "198.51.100.10",
+    ]);
+    assert_eq!(
+        stdout(&o),
+        "1 1251762227 eni-lq6mkcis 203.0.113.12 172.31.16.139 0 0 1 4 336 1432917000 1432917600 ACCEPT OK\n\
+         1 1251762227 eni-lq6mkcis 172.31.16.139 203.0.113.12 0 0 1 4 336 1432917000 1432917600 ACCEPT OK\n"
+    );
+    assert!(stderr(&o).contains("home| 4 packets transmitted, 4 received, 0% packet loss"));
+}
+
+#[test]
+fn a_real_tcp_session_through_a_nat_gateway_gives_the_synthetic_records() {
+    let _one = serial();
+    let synthetic = vpclab(&["run", "scenarios/aws-nat-gateway.yaml"]);
+    assert!(synthetic.status.success());
+    let o = live(&[
+        "scenarios/aws-nat-gateway.yaml",
+        "--exec",
+        "web",
+        "--",
+        "sh",
+        "-c",
+        r#"printf 'HTTP/1.0 200 OK\r\n\r\nhello from the internet\n' | nc -l 80"#,
+        "--exec",
+        "instance",
+        "--",
+        "sh",
+        "-c",
+        r#"sleep 0.3; printf 'GET / HTTP/1.0\r\n\r\n' | nc -q 1 -w 3 203.0.113.5 80"#,
+    ]);
+    // The six records of AWS's example: the instance's two, the NAT gateway's four (format
+    // `instance-id interface-id srcaddr dstaddr pkt-srcaddr pkt-dstaddr`, no ports or sizes).
+    assert_eq!(stdout(&o), stdout(&synthetic));
+    let err = stderr(&o);
+    assert!(err.contains("web| GET / HTTP/1.0"), "{err}");
+    assert!(err.contains("instance| hello from the internet"), "{err}");
+}
+
+#[test]
+fn the_hosts_network_stays_untouched_and_unknown_addresses_are_lost_inside() {
+    let _one = serial();
+    let before = host_network();
+    let (mut child, mut err) = start(&[
+        "scenarios/ping-acl-asymmetry.yaml",
+        "--explain",
+        "--exec",
+        "instance",
+        "--",
+        "sh",
+        "-c",
+        "sleep 0.5; nc -z -w 1 8.8.8.8 443",
+    ]);
+    let pid = child.id();
+    assert_eq!(namespaces_of(pid).len(), 2);
+    let during = host_network();
+    let status = wait(&mut child, Duration::from_secs(20));
+    assert!(status.success());
+    let after = host_network();
+    assert_eq!(before, during, "the host's network changed during the run");
+    assert_eq!(before, after, "the host's network changed after the run");
+    assert_eq!(namespaces_of(pid), Vec::<String>::new());
+    // The SYN to 8.8.8.8 left the instance, was translated at the internet gateway and
+    // reached the simulated internet, where nobody has the address.
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().expect("piped"), &mut out).unwrap();
+    assert!(
+        out.contains("    IGW igw-4d9jqqqk: source 172.31.16.139 -> elastic IP 198.51.100.10\n    lost: no host answers at 8.8.8.8\n"),
+        "{out}"
+    );
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert!(
+        rest.contains("`sh -c sleep 0.5; nc -z -w 1 8.8.8.8 443` exited with 1"),
+        "{rest}"
+    );
+}
+
+#[test]
+fn ctrl_c_prints_the_records_and_removes_the_namespaces() {
+    let _one = serial();
+    let (mut child, _err) = start(&[
+        "scenarios/ping-acl-asymmetry.yaml",
+        "--provider",
+        "huawei",
+        "--exec",
+        "home",
+        "--",
+        "ping",
+        "-i",
+        "0.2",
+        "198.51.100.10",
+    ]);
+    let pid = child.id();
+    std::thread::sleep(Duration::from_millis(700));
+    // SAFETY: kill(2) of the child we started.
+    assert_eq!(unsafe { libc_kill(pid as i32, 2) }, 0);
+    let status = wait(&mut child, Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    assert_eq!(namespaces_of(pid), Vec::<String>::new());
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().expect("piped"), &mut out).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    for line in lines {
+        assert!(line.ends_with(" 1432917000 1432917600 ACCEPT OK"), "{line}");
+    }
+}
+
+#[test]
+fn a_run_killed_with_sigkill_is_cleaned_up_by_the_next() {
+    let _one = serial();
+    let (mut child, _err) = start(&["scenarios/ping-acl-asymmetry.yaml", "--duration", "60"]);
+    let pid = child.id();
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reaped");
+    let left = namespaces_of(pid);
+    assert_eq!(
+        left,
+        [
+            format!("vpclab-{pid}-home"),
+            format!("vpclab-{pid}-instance")
+        ]
+    );
+    let o = live(&["scenarios/ping-acl-asymmetry.yaml", "--duration", "0"]);
+    for name in left {
+        assert!(
+            stderr(&o).contains(&format!(
+                "vpclab: removed {name}, left by a run that is gone"
+            )),
+            "{}",
+            stderr(&o)
+        );
+    }
+    assert_eq!(namespaces_of(pid), Vec::<String>::new());
+}
+
+#[test]
+fn without_privileges_it_says_so_and_exits_2() {
+    // Root without capabilities: the bounding set emptied, as for an unprivileged user.
+    let o = Command::new("setpriv")
+        .args(["--bounding-set=-all", "--"])
+        .arg(env!("CARGO_BIN_EXE_vpclab"))
+        .args(["live", "scenarios/ping-acl-asymmetry.yaml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("setpriv runs");
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "vpclab: live: needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to make network \
+         namespaces; run it with sudo\n"
+    );
+}
+
+#[test]
+fn an_unknown_host_is_refused_before_anything_is_made() {
+    let o = vpclab(&[
+        "live",
+        "scenarios/ping-acl-asymmetry.yaml",
+        "--exec",
+        "nobody",
+        "--",
+        "true",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "vpclab: no interface or host named \"nobody\" in scenarios/ping-acl-asymmetry.yaml; \
+         it has: instance, home\n"
+    );
+    let o = vpclab(&[
+        "live",
+        "scenarios/ping-acl-asymmetry.yaml",
+        "--",
+        "ping",
+        "x",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(
+        stderr(&o),
+        "vpclab: a command after `--` needs `--exec NAME` before it\n"
+    );
+}
+
+#[test]
+fn short_windows_split_the_records_as_they_say() {
+    let _one = serial();
+    let o = live(&[
+        "scenarios/ping-acl-asymmetry.yaml",
+        "--provider",
+        "huawei",
+        "--window",
+        "1",
+        "--exec",
+        "home",
+        "--",
+        "ping",
+        "-c",
+        "3",
+        "-i",
+        "0.7",
+        "198.51.100.10",
+    ]);
+    assert!(stderr(&o).contains("vpclab: capture windows of 1 s (--window), not the cloud's"));
+    // Three pings 0.7 s apart over one-second windows: two windows at least, each record
+    // one second long, three requests and three replies in all.
+    let mut windows = std::collections::BTreeSet::new();
+    let mut packets = [0, 0];
+    for line in stdout(&o).lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        let (start, end): (u64, u64) = (f[10].parse().unwrap(), f[11].parse().unwrap());
+        assert_eq!(end - start, 1, "{line}");
+        windows.insert(start);
+        let inbound = f[3] == "203.0.113.12";
+        packets[usize::from(inbound)] += f[8].parse::<u32>().unwrap();
+    }
+    assert!(windows.len() >= 2, "{}", stdout(&o));
+    assert_eq!(packets, [3, 3]);
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
