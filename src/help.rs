@@ -115,6 +115,7 @@ pub const BENCH: &str = "Examples (build with --release):
   vpclab bench api                                              the gRPC API: ops/s, latency
   vpclab bench restart --commands 10000                         a server's start time
   vpclab bench generate --hours 1                               vpclab generate's speed
+  sudo vpclab bench live --seconds 5                            live mode: iperf3's datagrams/s
 
 Exit codes:
   0  done: the figures are printed, the last lines `name=value`

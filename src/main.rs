@@ -335,6 +335,15 @@ enum BenchTarget {
         #[arg(long, default_value_t = 3)]
         runs: usize,
     },
+    /// Live mode's throughput (as root): a bulk TCP transfer by iperf3 between two instances
+    /// of scenarios/two-instances.yaml, through the simulated security groups and ACL.
+    /// Prints datagrams_per_second (real datagrams through the simulator per wall second),
+    /// device_io_us_per_frame (read or write on a TAP device) and simulator_us_per_datagram.
+    Live {
+        /// Seconds iperf3 sends for.
+        #[arg(long, default_value_t = 5)]
+        seconds: u32,
+    },
     /// `vpclab generate` timed: the workload loaded, simulated, formatted and delivered in
     /// the provider's layout (aws: gzip text files) with the truth and summary, into a
     /// temporary directory removed afterwards.
@@ -421,6 +430,7 @@ fn command(command: Command) -> ExitCode {
                 pcapng: pcapng.as_deref(),
                 execs,
                 shell,
+                bench: false,
             }),
             Err(e) => fail(BAD_INPUT, &e),
         },
@@ -467,6 +477,10 @@ fn command(command: Command) -> ExitCode {
                 runs,
             })
         }
+        Command::Bench {
+            target: Some(BenchTarget::Live { seconds }),
+            ..
+        } => live::bench(seconds),
         Command::Bench {
             target:
                 Some(BenchTarget::Generate {

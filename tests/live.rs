@@ -19,8 +19,32 @@ use common::{stderr, stdout, vpclab};
 /// `kill -9` test leaves behind on purpose.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+/// The lock of one live run, or None to skip (`VPCLAB_SKIP_LIVE=1`). Without root or the
+/// tools, the test fails and says what is missing.
+fn serial() -> Option<std::sync::MutexGuard<'static, ()>> {
+    if std::env::var_os("VPCLAB_SKIP_LIVE").is_some() {
+        return None;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    assert!(
+        status.lines().any(|l| l.starts_with("Uid:\t0\t")),
+        "tests/live.rs makes network namespaces: run it as root, or set VPCLAB_SKIP_LIVE=1"
+    );
+    for (tool, package) in [
+        ("ip", "iproute2"),
+        ("ping", "iputils-ping"),
+        ("nc", "netcat-openbsd"),
+    ] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            found,
+            "tests/live.rs needs `{tool}`: apt-get install {package}"
+        );
+    }
+    Some(ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 fn live(args: &[&str]) -> Output {
@@ -117,7 +141,7 @@ fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
 
 #[test]
 fn real_pings_across_the_stateless_acl_give_the_documented_records() {
-    let _one = serial();
+    let Some(_one) = serial() else { return };
     let o = live(&[
         "scenarios/ping-acl-asymmetry.yaml",
         "--exec",
@@ -156,7 +180,7 @@ fn real_pings_across_the_stateless_acl_give_the_documented_records() {
 
 #[test]
 fn on_huawei_the_acl_tracks_the_ping_and_the_replies_come_back() {
-    let _one = serial();
+    let Some(_one) = serial() else { return };
     let o = live(&[
         "scenarios/ping-acl-asymmetry.yaml",
         "--provider",
@@ -183,7 +207,7 @@ fn on_huawei_the_acl_tracks_the_ping_and_the_replies_come_back() {
 
 #[test]
 fn a_real_tcp_session_through_a_nat_gateway_gives_the_synthetic_records() {
-    let _one = serial();
+    let Some(_one) = serial() else { return };
     let synthetic = vpclab(&["run", "scenarios/aws-nat-gateway.yaml"]);
     assert!(synthetic.status.success());
     let o = live(&[
@@ -211,7 +235,7 @@ fn a_real_tcp_session_through_a_nat_gateway_gives_the_synthetic_records() {
 
 #[test]
 fn the_hosts_network_stays_untouched_and_unknown_addresses_are_lost_inside() {
-    let _one = serial();
+    let Some(_one) = serial() else { return };
     let before = host_network();
     let (mut child, mut err) = start(&[
         "scenarios/ping-acl-asymmetry.yaml",
@@ -250,7 +274,7 @@ fn the_hosts_network_stays_untouched_and_unknown_addresses_are_lost_inside() {
 
 #[test]
 fn ctrl_c_prints_the_records_and_removes_the_namespaces() {
-    let _one = serial();
+    let Some(_one) = serial() else { return };
     let (mut child, _err) = start(&[
         "scenarios/ping-acl-asymmetry.yaml",
         "--provider",
@@ -281,7 +305,7 @@ fn ctrl_c_prints_the_records_and_removes_the_namespaces() {
 
 #[test]
 fn a_run_killed_with_sigkill_is_cleaned_up_by_the_next() {
-    let _one = serial();
+    let Some(_one) = serial() else { return };
     let (mut child, _err) = start(&["scenarios/ping-acl-asymmetry.yaml", "--duration", "60"]);
     let pid = child.id();
     child.kill().expect("SIGKILL");
@@ -309,14 +333,24 @@ fn a_run_killed_with_sigkill_is_cleaned_up_by_the_next() {
 
 #[test]
 fn without_privileges_it_says_so_and_exits_2() {
-    // Root without capabilities: the bounding set emptied, as for an unprivileged user.
-    let o = Command::new("setpriv")
-        .args(["--bounding-set=-all", "--"])
-        .arg(env!("CARGO_BIN_EXE_vpclab"))
-        .args(["live", "scenarios/ping-acl-asymmetry.yaml"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("setpriv runs");
+    // As root, root without capabilities (the bounding set emptied, as for a user); as a
+    // user, the user.
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:\t0\t"));
+    let args = ["live", "scenarios/ping-acl-asymmetry.yaml"];
+    let o = if root {
+        Command::new("setpriv")
+            .args(["--bounding-set=-all", "--"])
+            .arg(env!("CARGO_BIN_EXE_vpclab"))
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("setpriv runs")
+    } else {
+        vpclab(&args)
+    };
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(
         stderr(&o),
@@ -357,7 +391,7 @@ fn an_unknown_host_is_refused_before_anything_is_made() {
 
 #[test]
 fn short_windows_split_the_records_as_they_say() {
-    let _one = serial();
+    let Some(_one) = serial() else { return };
     let o = live(&[
         "scenarios/ping-acl-asymmetry.yaml",
         "--provider",
@@ -394,4 +428,42 @@ fn short_windows_split_the_records_as_they_say() {
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[test]
+fn bench_live_moves_iperf3_through_the_simulator_and_prints_its_figures() {
+    let Some(_one) = serial() else { return };
+    let found = Command::new("sh")
+        .args(["-c", "command -v iperf3"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "`vpclab bench live` needs iperf3: apt-get install iperf3"
+    );
+    let o = vpclab(&["bench", "live", "--seconds", "1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let figures: std::collections::BTreeMap<String, f64> = stdout(&o)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().expect("a number")))
+        .collect();
+    let keys: Vec<&str> = figures.keys().map(String::as_str).collect();
+    assert_eq!(
+        keys,
+        [
+            "datagrams_per_second",
+            "datagrams_simulated",
+            "device_io_us_per_frame",
+            "frames_read",
+            "frames_written",
+            "live_wall_seconds",
+            "simulator_us_per_datagram"
+        ]
+    );
+    // A second of bulk TCP is thousands of segments and their ACKs, each read, simulated
+    // and written once (ARP answers aside).
+    assert!(figures["datagrams_simulated"] > 1000.0, "{figures:?}");
+    assert!(figures["frames_written"] >= figures["datagrams_simulated"]);
+    assert!(stderr(&o).contains("client| iperf Done."), "{}", stderr(&o));
 }

@@ -39,6 +39,7 @@ use vpclab_sim::time::{Span, Time};
 use vpclab_sim::wire;
 use vpclab_sim::world::{Endpoint, World, live};
 
+use crate::output::say;
 use crate::{BAD_INPUT, fail};
 
 /// A command to run inside a host's namespace.
@@ -58,6 +59,8 @@ pub struct Args<'a> {
     pub pcapng: Option<&'a Path>,
     pub execs: Vec<Exec>,
     pub shell: Option<String>,
+    /// `vpclab bench live`: print no records, and the run's figures on stdout at the end.
+    pub bench: bool,
 }
 
 /// The `--exec` commands of a command line: clap gives the first `--exec NAME` and every
@@ -155,9 +158,6 @@ fn plans(world: &World) -> Vec<Planned> {
 }
 
 pub fn cmd_live(a: Args<'_>) -> ExitCode {
-    if let Err(e) = netns::check_privileges() {
-        return fail(BAD_INPUT, &format!("live: {e}"));
-    }
     let provider = match a
         .provider
         .as_ref()
@@ -209,6 +209,10 @@ pub fn cmd_live(a: Args<'_>) -> ExitCode {
             );
         }
     }
+    // After the file and the names: they are wrong whoever runs it.
+    if let Err(e) = netns::check_privileges() {
+        return fail(BAD_INPUT, &format!("live: {e}"));
+    }
     for name in netns::remove_stale() {
         crate::output::warn(format_args!(
             "vpclab: removed {name}, left by a run that is gone"
@@ -251,7 +255,8 @@ pub fn cmd_live(a: Args<'_>) -> ExitCode {
             start: loaded.sim.now(),
         },
         not_simulated: BTreeMap::new(),
-        printer: Printer::new(a.explain, loaded.start),
+        printer: Printer::new(a.explain && !a.bench, loaded.start),
+        stats: Stats::default(),
     };
     let mut children = match spawn(&a, &planned, &lab) {
         Ok(c) => c,
@@ -261,7 +266,9 @@ pub fn cmd_live(a: Args<'_>) -> ExitCode {
     let deadline = a
         .duration
         .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    live.printer.closed = a.bench;
     let result = live.run(&mut loaded, &mut children, interactive, deadline);
+    let wall = live.clock.wall.elapsed();
     for c in &mut children {
         // Commands still running when the run stops (Ctrl-C, --duration) are stopped.
         let _ = c.child.kill();
@@ -291,6 +298,32 @@ pub fn cmd_live(a: Args<'_>) -> ExitCode {
     for (kind, n) in &live.not_simulated {
         crate::output::warn(format_args!("vpclab: {n} frames not simulated: {kind}"));
     }
+    let s = &live.stats;
+    let per = |d: Duration, n: u64| d.as_nanos() as f64 / 1000.0 / n.max(1) as f64;
+    if a.bench {
+        say!("live_wall_seconds={:.2}", wall.as_secs_f64());
+        say!("frames_read={}", s.frames_in);
+        say!("datagrams_simulated={}", s.datagrams);
+        say!("frames_written={}", s.frames_out);
+        say!(
+            "datagrams_per_second={:.0}",
+            s.datagrams as f64 / wall.as_secs_f64()
+        );
+        say!(
+            "device_io_us_per_frame={:.2}",
+            per(s.io, s.frames_in + s.frames_out)
+        );
+        say!("simulator_us_per_datagram={:.2}", per(s.sim, s.datagrams));
+    } else {
+        crate::output::warn(format_args!(
+            "vpclab: {} datagrams through the simulated cloud, {} frames written; \
+             {:.1} µs device I/O per frame, {:.1} µs simulator per datagram",
+            s.datagrams,
+            s.frames_out,
+            per(s.io, s.frames_in + s.frames_out),
+            per(s.sim, s.datagrams)
+        ));
+    }
     if let Some(p) = a.pcapng {
         let captures = loaded.sim.world.take_captures();
         if let Err(e) = std::fs::write(p, run::pcap(&loaded, &captures)) {
@@ -301,6 +334,39 @@ pub fn cmd_live(a: Args<'_>) -> ExitCode {
         return fail(1, "cannot write the records to standard output");
     }
     ExitCode::SUCCESS
+}
+
+/// `vpclab bench live`: iperf3 from one instance to the other of `scenarios/two-instances.yaml`
+/// for `seconds`, its figures printed.
+pub fn bench(seconds: u32) -> ExitCode {
+    let file = Path::new("scenarios/two-instances.yaml");
+    let client = format!("sleep 0.5; iperf3 --client 10.0.1.20 --time {seconds} --format m");
+    crate::output::warn(format_args!(
+        "vpclab bench live: iperf3 --client 10.0.1.20 --time {seconds} (10.0.1.10 -> 10.0.1.20)"
+    ));
+    cmd_live(Args {
+        file,
+        provider: None,
+        format: None,
+        explain: false,
+        window: None,
+        duration: Some(f64::from(seconds) + 30.0),
+        pcapng: None,
+        execs: vec![
+            Exec {
+                host: "server".into(),
+                argv: ["iperf3", "--server", "--one-off"]
+                    .map(String::from)
+                    .to_vec(),
+            },
+            Exec {
+                host: "client".into(),
+                argv: ["sh".to_string(), "-c".to_string(), client].to_vec(),
+            },
+        ],
+        shell: None,
+        bench: true,
+    })
 }
 
 /// The wall clock mapped onto the world's: `start` when the run began, then one virtual
@@ -394,6 +460,19 @@ struct Live<'a> {
     /// Frames that were not IPv4 or did not decode, by what they were.
     not_simulated: BTreeMap<String, u64>,
     printer: Printer,
+    stats: Stats,
+}
+
+/// What a run moved, and where its time went (wall clock, the edge's own business).
+#[derive(Default)]
+struct Stats {
+    frames_in: u64,
+    frames_out: u64,
+    datagrams: u64,
+    /// In read(2) and write(2) on the devices.
+    io: Duration,
+    /// Decoding, the world's pipeline, rewriting.
+    sim: Duration,
 }
 
 /// How long a poll waits at most: how often finished commands and signals are noticed.
@@ -459,8 +538,14 @@ impl Live<'_> {
     /// Reads every frame host `i`'s device has for us.
     fn read_all(&mut self, l: &mut Loaded, i: usize, buf: &mut [u8]) -> Result<(), String> {
         loop {
-            let n = match (&self.hosts[i].1.tap).read(buf) {
-                Ok(n) => n,
+            let t = Instant::now();
+            let read = (&self.hosts[i].1.tap).read(buf);
+            self.stats.io += t.elapsed();
+            let n = match read {
+                Ok(n) => {
+                    self.stats.frames_in += 1;
+                    n
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(format!("{}: {e}", self.hosts[i].1.netns)),
@@ -481,6 +566,7 @@ impl Live<'_> {
 
     /// Sends a real datagram from host `i` through the world and hands on what it delivers.
     fn send(&mut self, l: &mut Loaded, i: usize, datagram: &[u8]) -> Result<(), String> {
+        let t = Instant::now();
         let packet = match wire::decode(datagram) {
             Ok(p) => p,
             Err(e) => {
@@ -492,6 +578,8 @@ impl Live<'_> {
             .run_until(self.clock.now())
             .map_err(|e| e.to_string())?;
         let outcomes = l.sim.inject(self.hosts[i].0, packet);
+        self.stats.datagrams += 1;
+        let mut frames = Vec::new();
         for (k, o) in outcomes.iter().enumerate() {
             let Some((to, seen)) = o.delivered() else {
                 continue;
@@ -509,15 +597,21 @@ impl Live<'_> {
             } else {
                 wire::encode(&seen)
             };
-            let out = frame::ethernet(self.hosts[j].1.mac, &bytes);
-            self.write(j, &out);
+            frames.push((j, frame::ethernet(self.hosts[j].1.mac, &bytes)));
+        }
+        self.stats.sim += t.elapsed();
+        for (j, f) in frames {
+            self.write(j, &f);
         }
         Ok(())
     }
 
     /// Writes a frame to host `i`'s device. A full device queue drops it, as a real link does.
-    fn write(&self, i: usize, frame: &[u8]) {
+    fn write(&mut self, i: usize, frame: &[u8]) {
+        let t = Instant::now();
         let _ = (&self.hosts[i].1.tap).write(frame);
+        self.stats.io += t.elapsed();
+        self.stats.frames_out += 1;
     }
 }
 
