@@ -467,3 +467,32 @@ fn bench_live_moves_iperf3_through_the_simulator_and_prints_its_figures() {
     assert!(figures["frames_written"] >= figures["datagrams_simulated"]);
     assert!(stderr(&o).contains("client| iperf Done."), "{}", stderr(&o));
 }
+
+#[test]
+fn linuxs_traceroute_finds_the_nat_gateway_and_then_the_host() {
+    let Some(_one) = serial() else { return };
+    // The NAT gateway is a routed hop (its time-exceeded reaches the real socket); the host's
+    // port-unreachable comes back through the gateway's translation to end the trace.
+    let o = live(&[
+        "scenarios/traceroute.yaml",
+        "--exec",
+        "instance",
+        "--",
+        "traceroute",
+        "-n",
+        "-q",
+        "1",
+        "-w",
+        "1",
+        "-m",
+        "3",
+        "203.0.113.5",
+    ]);
+    let hops: Vec<String> = stderr(&o)
+        .lines()
+        .filter_map(|l| l.strip_prefix("instance| "))
+        .filter(|l| l.starts_with(' '))
+        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(hops, ["1 10.0.0.220", "2 203.0.113.5"], "{}", stderr(&o));
+}

@@ -383,6 +383,18 @@ impl Table {
         &self.dnat
     }
 
+    /// The inside (address, port) of the live session an ICMP error from outside is about:
+    /// the one whose outbound packet the error quotes (`quoted`: the quote's protocol, its
+    /// destination as `remote`/`rport`, its source port as `port`). Like Linux's conntrack,
+    /// which a NAT gateway is, the error is RELATED to the session and translated back
+    /// (RFC 5508 §3 for ICMP errors through NAT, RFC 792 for the quote); it does not refresh
+    /// the session.
+    pub fn related(&self, now: Time, idle: Span, quoted: Outside) -> Option<(Ipv4Addr, u16)> {
+        let k = *self.outside.get(&quoted)?;
+        let s = self.inside.get(&k)?;
+        (now.saturating_sub(s.last) <= idle).then_some((k.src, k.sport))
+    }
+
     /// A packet from outside to the gateway's `port` that no SNAT session claims: the inside
     /// (address, port) a DNAT rule forwards it to, remembering the flow for the replies.
     pub fn forward(&mut self, now: Time, o: Outside) -> Option<(Ipv4Addr, u16)> {
@@ -730,6 +742,26 @@ mod tests {
             n.outbound(t(0), IDLE, 70_000, k(2), SYN, None),
             Err(NatDrop::PortsExhausted)
         );
+    }
+
+    #[test]
+    fn an_icmp_error_quoting_a_session_goes_back_to_its_inside_host() {
+        let mut n = table();
+        let p = n.outbound(t(0), IDLE, 10, k(1), SYN, None).unwrap();
+        // The quote is the packet as it left: from the gateway's port `p` to the web server.
+        assert_eq!(
+            n.related(t(1), IDLE, back(p)),
+            Some((Ipv4Addr::new(10, 0, 1, 5), 1))
+        );
+        // Another port, or a session idle past the timeout: nothing to go back to.
+        assert_eq!(n.related(t(1), IDLE, back(p.wrapping_add(1))), None);
+        assert_eq!(n.related(t(0) + IDLE + Span(1), IDLE, back(p)), None);
+        // An error does not keep the session alive.
+        assert_eq!(
+            n.related(t(300), IDLE, back(p)),
+            Some((Ipv4Addr::new(10, 0, 1, 5), 1))
+        );
+        assert_eq!(n.related(t(0) + IDLE + Span(1), IDLE, back(p)), None);
     }
 
     #[test]

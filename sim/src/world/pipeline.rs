@@ -780,6 +780,50 @@ impl World {
             rport: sport,
             port: dport,
         };
+        // An ICMP error about a packet the gateway sent out (a host's port-unreachable, a
+        // router's time-exceeded) goes back to the session's inside host, quote translated.
+        if let L4::Icmp {
+            embedded: Some(q), ..
+        } = pkt.l4
+            && q.src == pkt.dst
+        {
+            let quoted = nat::Outside {
+                protocol: q.protocol,
+                remote: q.dst,
+                rport: q.dport,
+                port: q.sport,
+            };
+            if let Some((ip, port)) = table.related(now, idle, quoted) {
+                self.capture(
+                    now,
+                    e,
+                    Direction::Ingress,
+                    Action::Accept,
+                    &pkt,
+                    None,
+                    out.id,
+                    [Some(d1), None],
+                    None,
+                );
+                let mut back = pkt;
+                back.dst = ip;
+                if let L4::Icmp {
+                    embedded: Some(q), ..
+                } = &mut back.l4
+                {
+                    q.src = ip;
+                    q.sport = port;
+                }
+                out.nat = Some(NatHit {
+                    nat: n,
+                    inside: (ip, port),
+                    outside: (pkt.dst, quoted.port),
+                    forwarded: false,
+                });
+                self.pipeline(now, Endpoint::Eni(e), back, out);
+                return;
+            }
+        }
         // A reply of an SNAT session first, then the DNAT rules (port forwarding).
         let inside = match table.inbound(now, idle, o, segment(&pkt)) {
             Err(why) if pkt.dst == self.enis[e as usize].ip => match table.forward(now, o) {
