@@ -34,6 +34,8 @@ fn serial() -> Option<std::sync::MutexGuard<'static, ()>> {
         ("ip", "iproute2"),
         ("ping", "iputils-ping"),
         ("nc", "netcat-openbsd"),
+        ("traceroute", "traceroute"),
+        ("iperf3", "iperf3"),
     ] {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
