@@ -236,6 +236,10 @@ enum Command {
         /// simulator saw them; payloads are zeros).
         #[arg(long)]
         pcapng: Option<PathBuf>,
+        /// The same as a classic pcap file (Ethernet; the source address names the capture
+        /// point, the legend goes to stderr), as for `vpclab run`.
+        #[arg(long)]
+        pcap: Option<PathBuf>,
         /// The command of the first --exec, and any further `--exec NAME -- COMMAND…`.
         #[arg(last = true, value_name = "COMMAND")]
         command: Vec<String>,
@@ -418,6 +422,7 @@ fn command(command: Command) -> ExitCode {
             format,
             explain,
             pcapng,
+            pcap,
             command,
         } => match live::execs(exec, command) {
             Ok(execs) => live::cmd_live(live::Args {
@@ -428,6 +433,7 @@ fn command(command: Command) -> ExitCode {
                 window,
                 duration,
                 pcapng: pcapng.as_deref(),
+                pcap: pcap.as_deref(),
                 execs,
                 shell,
                 bench: false,

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{stderr, stdout, vpclab};
+use common::{stderr, stdout, temp_dir, vpclab};
 
 /// Live runs one at a time: each removes the namespaces of runs that are gone, which the
 /// `kill -9` test leaves behind on purpose.
@@ -183,10 +183,14 @@ fn real_pings_across_the_stateless_acl_give_the_documented_records() {
 #[test]
 fn on_huawei_the_acl_tracks_the_ping_and_the_replies_come_back() {
     let Some(_one) = serial() else { return };
+    let dir = temp_dir("live-pcap");
+    let pcap = dir.join("ping.pcap");
     let o = live(&[
         "scenarios/ping-acl-asymmetry.yaml",
         "--provider",
         "huawei",
+        "--pcap",
+        pcap.to_str().unwrap(),
         "--exec",
         "home",
         "--",
@@ -205,6 +209,25 @@ fn on_huawei_the_acl_tracks_the_ping_and_the_replies_come_back() {
          1 1251762227 eni-lq6mkcis 172.31.16.139 203.0.113.12 0 0 1 4 336 1432917000 1432917600 ACCEPT OK\n"
     );
     assert!(stderr(&o).contains("home| 4 packets transmitted, 4 received, 0% packet loss"));
+    // The capture holds the real pings as the instance's interface saw them: tcpdump reads
+    // the requests in and the replies out, with ping's own identifier and sequence numbers.
+    let dump = Command::new("tcpdump")
+        .args(["-nn", "-r"])
+        .arg(&pcap)
+        .output()
+        .expect("tcpdump runs");
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    for (what, from) in [
+        ("request", "203.0.113.12 > 172.31.16.139"),
+        ("reply", "172.31.16.139 > 203.0.113.12"),
+    ] {
+        let seqs: Vec<&str> = dump
+            .lines()
+            .filter(|l| l.contains(from) && l.contains(&format!("ICMP echo {what}, id ")))
+            .filter_map(|l| l.split(", seq ").nth(1)?.split(',').next())
+            .collect();
+        assert_eq!(seqs, ["1", "2", "3", "4"], "{what}s in:\n{dump}");
+    }
 }
 
 #[test]
@@ -497,4 +520,45 @@ fn linuxs_traceroute_finds_the_nat_gateway_and_then_the_host() {
         .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
         .collect();
     assert_eq!(hops, ["1 10.0.0.220", "2 203.0.113.5"], "{}", stderr(&o));
+}
+
+#[test]
+fn a_shell_in_a_hosts_namespace_runs_what_it_is_given() {
+    let Some(_one) = serial() else { return };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vpclab"))
+        .args([
+            "live",
+            "scenarios/ping-acl-asymmetry.yaml",
+            "--provider",
+            "huawei",
+            "--shell",
+            "home",
+        ])
+        .env("SHELL", "/bin/sh")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vpclab runs");
+    // What a user would type: where am I, then two pings; the shell ends at end of input.
+    std::io::Write::write_all(
+        child.stdin.as_mut().expect("piped"),
+        b"ip -brief address show eth0\nping -c 2 -i 0.2 -W 1 198.51.100.10\n",
+    )
+    .unwrap();
+    drop(child.stdin.take());
+    let status = wait(&mut child, Duration::from_secs(20));
+    assert!(status.success());
+    let mut out = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().expect("piped"), &mut out).unwrap();
+    assert!(out.contains("203.0.113.12/32"), "{out}");
+    assert!(out.contains("2 packets transmitted, 2 received"), "{out}");
+    assert!(
+        out.ends_with(
+            "1 1251762227 eni-lq6mkcis 203.0.113.12 172.31.16.139 0 0 1 2 168 1432917000 1432917600 ACCEPT OK\n\
+             1 1251762227 eni-lq6mkcis 172.31.16.139 203.0.113.12 0 0 1 2 168 1432917000 1432917600 ACCEPT OK\n"
+        ),
+        "{out}"
+    );
 }

@@ -57,6 +57,7 @@ pub struct Args<'a> {
     pub window: Option<u64>,
     pub duration: Option<f64>,
     pub pcapng: Option<&'a Path>,
+    pub pcap: Option<&'a Path>,
     pub execs: Vec<Exec>,
     pub shell: Option<String>,
     /// `vpclab bench live`: print no records, and the run's figures on stdout at the end.
@@ -180,7 +181,7 @@ pub fn cmd_live(a: Args<'_>) -> ExitCode {
         provider,
         format,
         explain: a.explain,
-        capture: a.pcapng.is_some(),
+        capture: a.pcapng.is_some() || a.pcap.is_some(),
         labels_only: false,
     };
     let mut loaded = match crate::load_file(a.file, &opts) {
@@ -324,10 +325,24 @@ pub fn cmd_live(a: Args<'_>) -> ExitCode {
             per(s.sim, s.datagrams)
         ));
     }
-    if let Some(p) = a.pcapng {
-        let captures = loaded.sim.world.take_captures();
-        if let Err(e) = std::fs::write(p, run::pcap(&loaded, &captures)) {
+    let captures = loaded.sim.world.take_captures();
+    if let Some(p) = a.pcapng
+        && let Err(e) = std::fs::write(p, run::pcap(&loaded, &captures))
+    {
+        return fail(1, &format!("{}: cannot write: {e}", p.display()));
+    }
+    if let Some(p) = a.pcap {
+        let (bytes, legend) = run::classic_pcap(&loaded, &captures);
+        if let Err(e) = std::fs::write(p, bytes) {
             return fail(1, &format!("{}: cannot write: {e}", p.display()));
+        }
+        crate::output::warn(format_args!(
+            "vpclab: {}: {} packets; capture points by Ethernet source address:",
+            p.display(),
+            captures.len()
+        ));
+        for line in legend {
+            crate::output::warn(format_args!("  {line}"));
         }
     }
     if live.printer.failed {
@@ -352,6 +367,7 @@ pub fn bench(seconds: u32) -> ExitCode {
         window: None,
         duration: Some(f64::from(seconds) + 30.0),
         pcapng: None,
+        pcap: None,
         execs: vec![
             Exec {
                 host: "server".into(),

@@ -126,7 +126,7 @@ pub fn build(plans: &[Plan]) -> Result<Lab, String> {
         lab.made.push(netns.clone());
         let tap = open_tap_in(&netns).map_err(|e| format!("{netns}: TAP device: {e}"))?;
         let index = i as u16 + 1;
-        let mac = MacAddr(0x02, 0x76, 0x70, 0x00, (index >> 8) as u8, index as u8);
+        let mac = MacAddr(0x02, 0x76, 0x6c, 0x00, (index >> 8) as u8, index as u8);
         let mut script = vec![
             "link set dev lo up".to_string(),
             format!("link set dev eth0 address {mac}"),
