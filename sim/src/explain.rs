@@ -798,25 +798,26 @@ impl Hops {
 /// [`hops`] in words, e.g. `ENI web-1 -> subnet web -> NAT gateway nat-… -> IGW igw-… ->
 /// internet -> host home` (a site's attachment left out).
 pub fn path_taken(world: &World, o: &Outcome) -> Vec<String> {
-    hops(world, o)
-        .into_iter()
-        .filter_map(|h| {
-            Some(match h {
-                Hop::Eni(e) => format!("ENI {}", world.enis[e as usize].name),
-                Hop::Subnet(s) => format!("subnet {}", world.subnets[s as usize].name),
-                Hop::Igw(g) => format!("IGW {}", world.igws[g as usize].id),
-                Hop::Nat(n) => format!("NAT gateway {}", world.nats[n as usize].id),
-                Hop::Router(r) => format!("router {}", world.routers.routers[r as usize].name),
-                Hop::Ccn(c) => format!("CCN {}", world.ccns.items[c as usize].name),
-                Hop::Internet => "internet".into(),
-                Hop::Host(x) => format!("host {}", world.externals[x as usize].name),
-                Hop::Site(_) => return None,
-                Hop::Service { vpc, service } => {
-                    world.endpoint_name(crate::world::Endpoint::Service { vpc, service })
-                }
-            })
-        })
-        .collect()
+    use crate::world::{Endpoint, Node};
+    let words = |h: Hop| {
+        let node = match h {
+            Hop::Eni(e) => Node::Eni(e),
+            Hop::Subnet(s) => Node::Subnet(s),
+            Hop::Igw(g) => Node::InternetGateway(g),
+            Hop::Router(r) => Node::Router(r),
+            Hop::Ccn(c) => Node::Ccn(c),
+            Hop::Internet => Node::Internet,
+            Hop::Host(x) => Node::External(x),
+            // Not nodes of the topology graph.
+            Hop::Nat(n) => return Some(format!("NAT gateway {}", world.nats[n as usize].id)),
+            Hop::Service { vpc, service } => {
+                return Some(world.endpoint_name(Endpoint::Service { vpc, service }));
+            }
+            Hop::Site(_) => return None,
+        };
+        Some(world.name_of(&node))
+    };
+    hops(world, o).into_iter().filter_map(words).collect()
 }
 
 fn stage_name(s: crate::verdict::Stage) -> &'static str {
