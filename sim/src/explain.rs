@@ -620,58 +620,85 @@ fn flow_words(t: &crate::packet::FiveTuple) -> String {
     }
 }
 
-/// The hops a packet took, in the order it took them, ending where it went no further:
-/// `ENI web-1 -> subnet web -> NAT gateway nat-… -> IGW igw-… -> internet -> host home`. A
-/// packet an egress rule dropped ends at its own interface or subnet; one a router, NAT
-/// gateway or internet gateway dropped ends there; a reply an inbound ACL dropped ends at the
-/// subnet. (Not the topology's shortest path: the route the packet really took.)
-pub fn path_taken(world: &World, o: &Outcome) -> Vec<String> {
+/// One hop of a packet's way: a thing of the world, by its index. [`hops`] walks them once;
+/// [`path_taken`] names them in words for `--explain`, and `vpclab graph` draws them as the
+/// boxes of its picture, so that the two always show the same way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hop {
+    Eni(u32),
+    Subnet(u32),
+    /// An internet gateway.
+    Igw(u32),
+    Nat(u32),
+    /// An enterprise router (a transit gateway on aws).
+    Router(u32),
+    Ccn(u32),
+    Internet,
+    /// An external host, on the internet or on premises.
+    Host(u32),
+    /// The gateway attachment (VPN, Direct Connect) through which an on-premises host's site
+    /// reaches its router: the picture draws the site there; the words leave it out (the
+    /// router's line of an explanation names the attachment).
+    Site(u32),
+    /// Service `service` of VPC `vpc` (as [`crate::world::Endpoint::Service`]).
+    Service {
+        vpc: u32,
+        service: u32,
+    },
+}
+
+/// The hops a packet took, in the order it took them, ending where it went no further: ENI,
+/// subnet, NAT gateway, IGW, internet, host. A packet an egress rule dropped ends at its own
+/// interface or subnet; one a router, NAT gateway or internet gateway dropped ends there; a
+/// reply an inbound ACL dropped ends at the subnet. (Not the topology's shortest path: the
+/// route the packet really took.) A hop never repeats the one before: a same-subnet packet's
+/// subnet is one hop.
+pub fn hops(world: &World, o: &Outcome) -> Vec<Hop> {
     use crate::verdict::Stage;
     use crate::world::Endpoint;
-    let subnet = |s: u32| format!("subnet {}", world.subnets[s as usize].name);
-    let eni = |e: u32| format!("ENI {}", world.enis[e as usize].name);
-    let igw = |g: u32| format!("IGW {}", world.igws[g as usize].id);
-    let nat = |n: u32| format!("NAT gateway {}", world.nats[n as usize].id);
-    let router = |r: u32| format!("router {}", world.routers.routers[r as usize].name);
     let policy = match o.fate {
         Fate::Dropped(Drop::Policy(d)) => Some(d),
         _ => None,
     };
     let stops_at = |stage: Stage, at: u32| policy.is_some_and(|d| d.stage == stage && d.at == at);
-    let mut hops = Path::default();
+    let mut hops = Hops::default();
+    // Between an external host and the cloud: its site's attachment, or the internet.
+    let outside = |x: u32| match world.externals[x as usize].site {
+        Some(a) => Hop::Site(a),
+        None => Hop::Internet,
+    };
     match o.from {
         Endpoint::Eni(e) => {
-            hops.push(eni(e));
+            hops.push(Hop::Eni(e));
             if stops_at(Stage::SgEgress, e) {
                 return hops.0;
             }
             let s = world.enis[e as usize].subnet;
-            hops.push(subnet(s));
+            hops.push(Hop::Subnet(s));
             if stops_at(Stage::AclEgress, s) {
                 return hops.0;
             }
         }
         Endpoint::External(x) => {
-            let h = &world.externals[x as usize];
-            hops.push(format!("host {}", h.name));
-            if h.site.is_none() {
-                hops.push("internet".into());
-            }
+            hops.push(Hop::Host(x));
+            hops.push(outside(x));
         }
-        Endpoint::Service { .. } => hops.push(world.endpoint_name(o.from)),
+        Endpoint::Service { vpc, service } => hops.push(Hop::Service { vpc, service }),
     }
-    // Out of the VPC: through the internet gateway, a NAT gateway (and on), a router.
-    let through_nat = |hops: &mut Path, n: u32| {
-        hops.push(nat(n));
+    // Out of the VPC: through the internet gateway, a NAT gateway (and on), a router. Whether
+    // the packet goes on after a NAT gateway (neither its subnet's ACLs nor the gateway
+    // dropped it).
+    let through_nat = |hops: &mut Hops, n: u32| {
+        hops.push(Hop::Nat(n));
         let s = world.nats[n as usize].subnet;
         let nat_acl = stops_at(Stage::AclIngress, s) || stops_at(Stage::AclEgress, s);
         let nat_drop = matches!(o.fate, Fate::Dropped(Drop::Nat { .. }));
         !(nat_acl || nat_drop || policy.is_some_and(|d| d.stage == Stage::Nat))
     };
-    let to_internet = |hops: &mut Path, g: u32| {
-        hops.push(igw(g));
+    let to_internet = |hops: &mut Hops, g: u32| {
+        hops.push(Hop::Igw(g));
         if !matches!(o.fate, Fate::Dropped(Drop::NoPublicIp)) {
-            hops.push("internet".into());
+            hops.push(Hop::Internet);
         }
     };
     // A blackhole route (a deleted NAT gateway's, say) keeps the packet in its subnet.
@@ -695,13 +722,13 @@ pub fn path_taken(world: &World, o: &Outcome) -> Vec<String> {
         _ => {}
     }
     for r in [o.router, o.peer_router].into_iter().flatten() {
-        hops.push(router(r.router));
+        hops.push(Hop::Router(r.router));
     }
     if matches!(o.fate, Fate::Dropped(Drop::Router { .. })) {
         return hops.0;
     }
     if let Some(h) = o.ccn {
-        hops.push(format!("CCN {}", world.ccns.items[h.ccn as usize].name));
+        hops.push(Hop::Ccn(h.ccn));
         if h.throttled {
             return hops.0;
         }
@@ -710,7 +737,7 @@ pub fn path_taken(world: &World, o: &Outcome) -> Vec<String> {
     if let Some(x) = o.translation
         && !x.source
     {
-        hops.push(igw(x.igw));
+        hops.push(Hop::Igw(x.igw));
     }
     if let (Endpoint::External(_), Some(n)) = (o.from, o.nat)
         && !through_nat(&mut hops, n.nat)
@@ -722,28 +749,33 @@ pub fn path_taken(world: &World, o: &Outcome) -> Vec<String> {
             to: Endpoint::Eni(b),
             ..
         } => {
-            hops.push(subnet(world.enis[b as usize].subnet));
-            hops.push(eni(b));
+            hops.push(Hop::Subnet(world.enis[b as usize].subnet));
+            hops.push(Hop::Eni(b));
         }
         Fate::Delivered {
             to: Endpoint::External(x),
             ..
-        } => hops.push(format!("host {}", world.externals[x as usize].name)),
+        } => {
+            hops.push(outside(x));
+            hops.push(Hop::Host(x));
+        }
         Fate::Delivered {
-            to: to @ Endpoint::Service { .. },
+            to: Endpoint::Service { vpc, service },
             ..
-        } => hops.push(world.endpoint_name(to)),
-        Fate::Dropped(Drop::Policy(d)) if d.stage == Stage::AclIngress => hops.push(subnet(d.at)),
+        } => hops.push(Hop::Service { vpc, service }),
+        Fate::Dropped(Drop::Policy(d)) if d.stage == Stage::AclIngress => {
+            hops.push(Hop::Subnet(d.at))
+        }
         Fate::Dropped(Drop::Policy(d)) if d.stage == Stage::SgIngress => {
-            hops.push(subnet(world.enis[d.at as usize].subnet));
-            hops.push(eni(d.at));
+            hops.push(Hop::Subnet(world.enis[d.at as usize].subnet));
+            hops.push(Hop::Eni(d.at));
         }
         // A packet from outside that no session or DNAT rule matches ends at the gateway.
-        Fate::Dropped(Drop::Nat { nat: n, .. }) => hops.push(nat(n)),
+        Fate::Dropped(Drop::Nat { nat: n, .. }) => hops.push(Hop::Nat(n)),
         // Expired at a NAT gateway: its path ends there.
         Fate::Dropped(Drop::TtlExpired { at, .. }) => {
             if let Some(n) = world.nats.iter().position(|g| g.eni == at) {
-                hops.push(nat(n as u32));
+                hops.push(Hop::Nat(n as u32));
             }
         }
         _ => {}
@@ -751,16 +783,41 @@ pub fn path_taken(world: &World, o: &Outcome) -> Vec<String> {
     hops.0
 }
 
-/// Hops, a hop never repeating the one before (a same-subnet packet's subnet is one hop).
+/// Hops, a hop never repeating the one before.
 #[derive(Default)]
-struct Path(Vec<String>);
+struct Hops(Vec<Hop>);
 
-impl Path {
-    fn push(&mut self, hop: String) {
+impl Hops {
+    fn push(&mut self, hop: Hop) {
         if self.0.last() != Some(&hop) {
             self.0.push(hop);
         }
     }
+}
+
+/// [`hops`] in words, e.g. `ENI web-1 -> subnet web -> NAT gateway nat-… -> IGW igw-… ->
+/// internet -> host home` (a site's attachment left out).
+pub fn path_taken(world: &World, o: &Outcome) -> Vec<String> {
+    use crate::world::{Endpoint, Node};
+    let words = |h: Hop| {
+        let node = match h {
+            Hop::Eni(e) => Node::Eni(e),
+            Hop::Subnet(s) => Node::Subnet(s),
+            Hop::Igw(g) => Node::InternetGateway(g),
+            Hop::Router(r) => Node::Router(r),
+            Hop::Ccn(c) => Node::Ccn(c),
+            Hop::Internet => Node::Internet,
+            Hop::Host(x) => Node::External(x),
+            // Not nodes of the topology graph.
+            Hop::Nat(n) => return Some(format!("NAT gateway {}", world.nats[n as usize].id)),
+            Hop::Service { vpc, service } => {
+                return Some(world.endpoint_name(Endpoint::Service { vpc, service }));
+            }
+            Hop::Site(_) => return None,
+        };
+        Some(world.name_of(&node))
+    };
+    hops(world, o).into_iter().filter_map(words).collect()
 }
 
 fn stage_name(s: crate::verdict::Stage) -> &'static str {
@@ -854,6 +911,46 @@ mod tests {
         assert!(any.matches(&udp));
         assert!(any.matches(&outcome(Packet::echo_request(HOME, EIP, 1, 0))));
         assert!(!any.matches(&outcome(Packet::echo_request(OTHER, EIP, 1, 0))));
+    }
+
+    /// A packet delivered to an internet host crossed the internet, whatever came before: the
+    /// words said so only after an internet gateway, so a packet a router sent on (to an
+    /// egress VPC's NAT gateway) reached `host home` straight from `router er`.
+    #[test]
+    fn a_packet_delivered_to_an_internet_host_crossed_the_internet() {
+        let mut w = world();
+        let home = w
+            .create_external_host("home", HOME, crate::host::Host::default())
+            .unwrap();
+        let er = w.create_enterprise_router("er", None, None).unwrap();
+        let packet = Packet::echo_request(PRIVATE, HOME, 1, 0);
+        let o = Outcome {
+            from: Endpoint::Eni(0),
+            router: Some(crate::world::RouterHit {
+                router: er,
+                from: 0,
+                choice: None,
+            }),
+            fate: Fate::Delivered {
+                to: Endpoint::External(home),
+                packet,
+            },
+            ..outcome(packet)
+        };
+        assert_eq!(
+            hops(&w, &o),
+            [
+                Hop::Eni(0),
+                Hop::Subnet(0),
+                Hop::Router(er),
+                Hop::Internet,
+                Hop::Host(home)
+            ]
+        );
+        assert_eq!(
+            path_taken(&w, &o),
+            ["ENI web", "subnet s", "router er", "internet", "host home"]
+        );
     }
 
     #[test]

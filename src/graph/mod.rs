@@ -26,7 +26,6 @@ use std::str::FromStr;
 use vpclab_sim::explain;
 use vpclab_sim::packet::{L4, icmp};
 use vpclab_sim::router::{AttachmentKind, Hop};
-use vpclab_sim::verdict::Stage;
 use vpclab_sim::world::{Drop, Endpoint, Fate, Outcome, Target, World, live};
 
 /// Interfaces drawn per subnet; the others are counted in one "+ N more ENIs" box.
@@ -846,143 +845,44 @@ fn what(o: &Outcome) -> String {
 }
 
 /// The hops a packet took as drawn keys, sender first, ending where it was delivered or
-/// dropped: the same walk as `explain::path_taken` (which names hops in words for one
-/// packet), over the things the picture draws. A subnet hop is its edge, where its ACL sits.
+/// dropped: [`explain::hops`], the walk `--explain` names in words, over the things the
+/// picture draws. A subnet hop is its edge, where its ACL sits: inside one subnet the packet
+/// never crosses it (nor its ACL), so a same-subnet delivery goes interface to interface.
 fn path(world: &World, o: &Outcome) -> Vec<Key> {
-    let policy = match o.fate {
-        Fate::Dropped(Drop::Policy(d)) => Some(d),
-        _ => None,
-    };
-    let stops_at = |stage: Stage, at: u32| policy.is_some_and(|d| d.stage == stage && d.at == at);
-    let mut hops: Vec<Key> = Vec::new();
-    let push = |hops: &mut Vec<Key>, k: Key| {
-        if hops.last() != Some(&k) {
-            hops.push(k);
-        }
-    };
-    let site_of = |x: u32| world.externals[x as usize].site;
-    match o.from {
-        Endpoint::Eni(e) => {
-            push(&mut hops, key("eni", e));
-            if stops_at(Stage::SgEgress, e) {
-                return hops;
-            }
-            let s = world.enis[e as usize].subnet;
-            push(&mut hops, key("subnet", s));
-            if stops_at(Stage::AclEgress, s) {
-                return hops;
-            }
-        }
-        Endpoint::External(x) => {
-            push(&mut hops, key("host", x));
-            match site_of(x) {
-                Some(a) => push(&mut hops, key("att", a)),
-                None => push(&mut hops, "internet".into()),
-            }
-        }
-        Endpoint::Service { vpc, .. } => push(&mut hops, key("vpc", vpc)),
-    }
-    if let (Some(r), Fate::Dropped(Drop::Blackhole { table, route })) = (o.route, o.fate)
-        && (r.table, r.route) == (table, route)
+    use explain::Hop;
+    let mut hops = explain::hops(world, o);
+    // The walk's one subnet hop between two interfaces of a subnet (a hop never repeats).
+    if let (
+        Fate::Delivered {
+            to: Endpoint::Eni(_),
+            ..
+        },
+        [Hop::Eni(_), Hop::Subnet(_), Hop::Eni(_)],
+    ) = (o.fate, hops.as_slice())
     {
-        return hops;
+        hops.remove(1);
     }
-    let nat_stops = |n: u32| {
-        let s = world.nats[n as usize].subnet;
-        stops_at(Stage::AclIngress, s)
-            || stops_at(Stage::AclEgress, s)
-            || matches!(o.fate, Fate::Dropped(Drop::Nat { .. }))
-            || policy.is_some_and(|d| d.stage == Stage::Nat)
-    };
-    let out = |hops: &mut Vec<Key>, g: u32| {
-        push(hops, key("igw", g));
-        if !matches!(o.fate, Fate::Dropped(Drop::NoPublicIp)) {
-            push(hops, "internet".into());
-        }
-    };
-    match o.route.map(|r| r.target) {
-        Some(Target::InternetGateway(g)) => out(&mut hops, g),
-        Some(Target::NatGateway(n)) => {
-            push(&mut hops, key("nat", n));
-            if nat_stops(n) {
-                return hops;
-            }
-            if let Some(r) = o.onward_route
-                && let Target::InternetGateway(g) = r.target
-            {
-                out(&mut hops, g);
-            }
-        }
-        _ => {}
-    }
-    for r in [o.router, o.peer_router].into_iter().flatten() {
-        push(&mut hops, key("router", r.router));
-    }
-    if matches!(o.fate, Fate::Dropped(Drop::Router { .. })) {
-        return hops;
-    }
-    if let Some(h) = o.ccn {
-        push(&mut hops, key("ccn", h.ccn));
-        if h.throttled {
-            return hops;
+    let mut keys: Vec<Key> = Vec::new();
+    for h in hops {
+        let k = match h {
+            Hop::Eni(e) => key("eni", e),
+            Hop::Subnet(s) => key("subnet", s),
+            Hop::Igw(g) => key("igw", g),
+            Hop::Nat(n) => key("nat", n),
+            Hop::Router(r) => key("router", r),
+            Hop::Ccn(c) => key("ccn", c),
+            Hop::Internet => "internet".into(),
+            Hop::Host(x) => key("host", x),
+            Hop::Site(a) => key("att", a),
+            // A VPC's services are drawn as the VPC.
+            Hop::Service { vpc, .. } => key("vpc", vpc),
+        };
+        // An interface sending to itself is one box.
+        if keys.last() != Some(&k) {
+            keys.push(k);
         }
     }
-    if let Some(x) = o.translation
-        && !x.source
-    {
-        push(&mut hops, key("igw", x.igw));
-    }
-    if let (Endpoint::External(_), Some(n)) = (o.from, o.nat) {
-        push(&mut hops, key("nat", n.nat));
-        if nat_stops(n.nat) {
-            return hops;
-        }
-    }
-    match o.fate {
-        Fate::Delivered {
-            to: Endpoint::Eni(b),
-            ..
-        } => {
-            let s = world.enis[b as usize].subnet;
-            // Inside one subnet the packet never crosses the subnet's edge (nor its ACL).
-            let same = matches!(o.from, Endpoint::Eni(a) if world.enis[a as usize].subnet == s);
-            if same && hops.last() == Some(&key("subnet", s)) {
-                hops.pop();
-            } else {
-                push(&mut hops, key("subnet", s));
-            }
-            push(&mut hops, key("eni", b));
-        }
-        Fate::Delivered {
-            to: Endpoint::External(x),
-            ..
-        } => {
-            match site_of(x) {
-                Some(a) => push(&mut hops, key("att", a)),
-                None => push(&mut hops, "internet".into()),
-            }
-            push(&mut hops, key("host", x));
-        }
-        Fate::Delivered {
-            to: Endpoint::Service { vpc, .. },
-            ..
-        } => push(&mut hops, key("vpc", vpc)),
-        Fate::Dropped(Drop::Policy(d)) if d.stage == Stage::AclIngress => {
-            push(&mut hops, key("subnet", d.at));
-        }
-        Fate::Dropped(Drop::Policy(d)) if d.stage == Stage::SgIngress => {
-            push(&mut hops, key("subnet", world.enis[d.at as usize].subnet));
-            push(&mut hops, key("eni", d.at));
-        }
-        Fate::Dropped(Drop::Nat { nat, .. }) => push(&mut hops, key("nat", nat)),
-        Fate::Dropped(Drop::TtlExpired { at, .. }) => {
-            if let Some(n) = world.nats.iter().position(|g| g.eni == at) {
-                push(&mut hops, key("nat", n as u32));
-            }
-        }
-        _ => {}
-    }
-    hops
+    keys
 }
 
 /// Escapes text for XML (SVG) and for DOT's and Mermaid's quoted labels.

@@ -5,8 +5,6 @@
 use std::borrow::Cow;
 use std::net::Ipv4Addr;
 
-use petgraph::stable_graph::NodeIndex;
-
 use super::model::ip_key;
 use super::*;
 use crate::Direction;
@@ -173,11 +171,16 @@ impl World {
         else {
             return Vec::new();
         };
-        nodes.iter().map(|&n| self.node_name(n)).collect()
+        nodes
+            .iter()
+            .map(|&n| self.name_of(&self.graph[n]))
+            .collect()
     }
 
-    fn node_name(&self, n: NodeIndex) -> String {
-        match self.graph[n] {
+    /// A node as the paths name it, `subnet web`, `ENI web-1`, `IGW igw-…`, `host home`: the
+    /// words of [`World::path`] and of `explain::path_taken`.
+    pub(crate) fn name_of(&self, n: &Node) -> String {
+        match *n {
             Node::Internet => "internet".into(),
             Node::Vpc(v) => format!("VPC {}", self.vpcs[v as usize].name),
             Node::Subnet(s) => format!("subnet {}", self.subnets[s as usize].name),
