@@ -678,14 +678,9 @@ fn parse_flow(text: &str) -> Result<FlowArg, String> {
 
 fn cmd_run(a: &RunArgs) -> ExitCode {
     let file = a.file;
-    let provider = match a
-        .provider
-        .as_ref()
-        .map(|p| p.parse::<Provider>())
-        .transpose()
-    {
+    let provider = match generate::parse_provider(a.provider.as_deref()) {
         Ok(p) => p,
-        Err(e) => return fail(BAD_INPUT, &format!("--provider: {e}")),
+        Err(e) => return fail(BAD_INPUT, &e),
     };
     let table = a.format.as_deref() == Some("table");
     let format = match (&a.format, &a.aws_fields) {
@@ -930,9 +925,9 @@ fn cmd_graph(
         Ok(f) => f,
         Err(e) => return fail(BAD_INPUT, &format!("--format: {e}")),
     };
-    let provider = match provider.map(|p| p.parse::<Provider>()).transpose() {
+    let provider = match generate::parse_provider(provider.as_deref()) {
         Ok(p) => p,
-        Err(e) => return fail(BAD_INPUT, &format!("--provider: {e}")),
+        Err(e) => return fail(BAD_INPUT, &e),
     };
     let opts = Options {
         provider,

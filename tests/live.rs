@@ -141,23 +141,25 @@ fn wait(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
     }
 }
 
+/// The issue's example: four pings from the home computer to the instance's elastic IP.
+const PING_FROM_HOME: [&str; 11] = [
+    "--exec",
+    "home",
+    "--",
+    "ping",
+    "-c",
+    "4",
+    "-i",
+    "0.2",
+    "-W",
+    "1",
+    "198.51.100.10",
+];
+
 #[test]
 fn real_pings_across_the_stateless_acl_give_the_documented_records() {
     let Some(_one) = serial() else { return };
-    let o = live(&[
-        "scenarios/ping-acl-asymmetry.yaml",
-        "--exec",
-        "home",
-        "--",
-        "ping",
-        "-c",
-        "4",
-        "-i",
-        "0.2",
-        "-W",
-        "1",
-        "198.51.100.10",
-    ]);
+    let o = live(&[&["scenarios/ping-acl-asymmetry.yaml"][..], &PING_FROM_HOME].concat());
     // The scenario's expected lines (tencent's key:value format), the echo identifier aside:
     // the requests ACCEPTed inbound, the replies REJECTed outbound by the ACL, 4 packets of
     // 84 bytes each way.
@@ -185,24 +187,14 @@ fn on_huawei_the_acl_tracks_the_ping_and_the_replies_come_back() {
     let Some(_one) = serial() else { return };
     let dir = temp_dir("live-pcap");
     let pcap = dir.join("ping.pcap");
-    let o = live(&[
+    let flags = [
         "scenarios/ping-acl-asymmetry.yaml",
         "--provider",
         "huawei",
         "--pcap",
         pcap.to_str().unwrap(),
-        "--exec",
-        "home",
-        "--",
-        "ping",
-        "-c",
-        "4",
-        "-i",
-        "0.2",
-        "-W",
-        "1",
-        "198.51.100.10",
-    ]);
+    ];
+    let o = live(&[&flags[..], &PING_FROM_HOME].concat());
     assert_eq!(
         stdout(&o),
         "1 1251762227 eni-lq6mkcis 203.0.113.12 172.31.16.139 0 0 1 4 336 1432917000 1432917600 ACCEPT OK\n\

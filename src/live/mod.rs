@@ -34,7 +34,6 @@ use vpclab_controlplane::run::{self, Streamed, Traces, note_line};
 use vpclab_controlplane::{Loaded, Options};
 use vpclab_sim::explain;
 use vpclab_sim::flowlog::format::Format;
-use vpclab_sim::profile::Provider;
 use vpclab_sim::time::{Span, Time};
 use vpclab_sim::wire;
 use vpclab_sim::world::{Endpoint, World, live};
@@ -159,14 +158,9 @@ fn plans(world: &World) -> Vec<Planned> {
 }
 
 pub fn cmd_live(a: Args<'_>) -> ExitCode {
-    let provider = match a
-        .provider
-        .as_ref()
-        .map(|p| p.parse::<Provider>())
-        .transpose()
-    {
+    let provider = match crate::generate::parse_provider(a.provider.as_deref()) {
         Ok(p) => p,
-        Err(e) => return fail(BAD_INPUT, &format!("--provider: {e}")),
+        Err(e) => return fail(BAD_INPUT, &e),
     };
     let format = match a
         .format
