@@ -26,7 +26,7 @@ Exit codes:
 
 pub const LIVE: &str = "Examples (as root; needs iproute2):
   vpclab live scenarios/ping-acl-asymmetry.yaml --exec home -- ping -c 4 -i 0.2 198.51.100.10
-  vpclab live scenarios/aws-nat-gateway.yaml --window 5 --shell app
+  vpclab live scenarios/aws-nat-gateway.yaml --window 5 --shell instance
   vpclab live scenarios/ping-acl-asymmetry.yaml --provider huawei --explain --duration 30
 
 Exit codes:
