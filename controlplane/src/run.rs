@@ -195,29 +195,44 @@ fn capture_point(l: &Loaded, c: &Captured) -> (String, String) {
 /// Captured packets as pcapng: one interface per ENI and direction.
 pub fn pcap(l: &Loaded, captures: &[Captured]) -> Vec<u8> {
     let mut w = PcapWriter::new();
+    add_to_pcap(&mut w, l, captures);
+    w.into_bytes()
+}
+
+/// Adds captured packets to a pcapng writer (for captures written as they come).
+pub fn add_to_pcap(w: &mut PcapWriter, l: &Loaded, captures: &[Captured]) {
     for c in captures {
         let (name, desc) = capture_point(l, c);
         let iface = w.interface(&name, &desc);
         let comment = format!("packet #{} {}", c.packet_id, c.action.as_str());
         w.packet(iface, c.at, &wire::encode(&c.packet), Some(&comment));
     }
-    w.into_bytes()
 }
 
 /// Captured packets as classic pcap (Ethernet, one link): the file, and the legend of the
 /// Ethernet source addresses that name the capture points, one line each.
 pub fn classic_pcap(l: &Loaded, captures: &[Captured]) -> (Vec<u8>, Vec<String>) {
     let mut w = ClassicPcapWriter::new();
+    add_to_classic_pcap(&mut w, l, captures);
+    let legend = classic_legend(&w);
+    (w.into_bytes(), legend)
+}
+
+/// Adds captured packets to a classic pcap writer (for captures written as they come).
+pub fn add_to_classic_pcap(w: &mut ClassicPcapWriter, l: &Loaded, captures: &[Captured]) {
     for c in captures {
         let (name, desc) = capture_point(l, c);
         let iface = w.interface(&name, &desc);
         w.packet(iface, c.at, &wire::encode(&c.packet));
     }
-    let legend = w
-        .legend()
+}
+
+/// The legend of a classic capture: each Ethernet source address and the capture point it
+/// names, one line each.
+pub fn classic_legend(w: &ClassicPcapWriter) -> Vec<String> {
+    w.legend()
         .map(|(mac, name, desc)| format!("{mac} {name} ({desc})"))
-        .collect();
-    (w.into_bytes(), legend)
+        .collect()
 }
 
 /// The traces of the packets whose records may still be to come, for the records'

@@ -150,6 +150,12 @@ impl PcapWriter {
         self.bytes
     }
 
+    /// The bytes written since the last call (the file's start the first time), leaving the
+    /// writer empty: a long capture goes to its file as it grows instead of staying here.
+    pub fn take_bytes(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.bytes)
+    }
+
     /// Frames `body` (already padded to 32 bits) as a block: type, total length, body, and
     /// the total length again so readers can walk the file backwards.
     fn push_block(&mut self, block_type: u32, body: &[u8]) {
@@ -274,6 +280,12 @@ impl ClassicPcapWriter {
 
     pub fn into_bytes(self) -> Vec<u8> {
         self.bytes
+    }
+
+    /// The bytes written since the last call (the file's start the first time), leaving the
+    /// writer empty: a long capture goes to its file as it grows instead of staying here.
+    pub fn take_bytes(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.bytes)
     }
 }
 
@@ -433,6 +445,30 @@ mod tests {
         );
         assert_eq!(&rec[28..30], &[8, 0]);
         assert_eq!(ClassicPcapWriter::mac(b), "02:76:70:00:00:02");
+    }
+
+    #[test]
+    fn bytes_taken_as_they_come_make_the_same_file() {
+        // Live mode writes a capture as it grows: the pieces, in order, are the whole file.
+        let fill = |w: &mut PcapWriter, c: &mut ClassicPcapWriter, n: u64| {
+            let i = w.interface("eni-1/ingress", "instance ingress");
+            let k = c.interface("eni-1/ingress", "instance ingress");
+            w.packet(i, Time::from_secs(n), &[0x45; 28], Some("packet"));
+            c.packet(k, Time::from_secs(n), &[0x45; 28]);
+        };
+        let (mut whole, mut whole_classic) = (PcapWriter::new(), ClassicPcapWriter::new());
+        let (mut parts, mut parts_classic) = (PcapWriter::new(), ClassicPcapWriter::new());
+        let (mut streamed, mut streamed_classic) = (Vec::new(), Vec::new());
+        for n in 0..3 {
+            fill(&mut whole, &mut whole_classic, n);
+            fill(&mut parts, &mut parts_classic, n);
+            streamed.extend(parts.take_bytes());
+            streamed_classic.extend(parts_classic.take_bytes());
+        }
+        assert_eq!(parts.packets(), 3);
+        assert!(parts.take_bytes().is_empty());
+        assert_eq!(streamed, whole.into_bytes());
+        assert_eq!(streamed_classic, whole_classic.into_bytes());
     }
 
     #[test]

@@ -23,9 +23,10 @@ mod frame;
 mod netns;
 
 use std::collections::BTreeMap;
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -34,6 +35,7 @@ use vpclab_controlplane::run::{self, Streamed, Traces, note_line};
 use vpclab_controlplane::{Loaded, Options};
 use vpclab_sim::explain;
 use vpclab_sim::flowlog::format::Format;
+use vpclab_sim::pcap::{ClassicPcapWriter, PcapWriter};
 use vpclab_sim::time::{Span, Time};
 use vpclab_sim::wire;
 use vpclab_sim::world::{Endpoint, World, live};
@@ -188,6 +190,10 @@ pub fn cmd_live(a: Args<'_>) -> ExitCode {
         }
         loaded.sim.world.set_windows(Span::from_secs(w));
     }
+    let captures = match Captures::create(a.pcapng, a.pcap) {
+        Ok(c) => c,
+        Err(e) => return fail(1, &e),
+    };
     let planned = plans(&loaded.sim.world);
     let named = |name: &str| planned.iter().position(|p| p.plan.name == name);
     let wanted = a.execs.iter().map(|e| &e.host).chain(a.shell.as_ref());
@@ -251,6 +257,7 @@ pub fn cmd_live(a: Args<'_>) -> ExitCode {
         },
         not_simulated: BTreeMap::new(),
         printer: Printer::new(a.explain && !a.bench, loaded.start),
+        captures,
         stats: Stats::default(),
     };
     let mut children = match spawn(&a, &planned, &lab) {
@@ -275,7 +282,8 @@ pub fn cmd_live(a: Args<'_>) -> ExitCode {
         .sim
         .close_windows()
         .map_err(|e| e.to_string())
-        .and_then(|_| live.printer.drain(&mut loaded).map_err(|e| e.to_string()));
+        .and_then(|_| live.printer.drain(&mut loaded).map_err(|e| e.to_string()))
+        .and_then(|()| live.captures.flush(&mut loaded));
     if let Err(e) = result.and(closed) {
         return fail(1, &format!("live: {e}"));
     }
@@ -319,23 +327,13 @@ pub fn cmd_live(a: Args<'_>) -> ExitCode {
             per(s.sim, s.datagrams)
         ));
     }
-    let captures = loaded.sim.world.take_captures();
-    if let Some(p) = a.pcapng
-        && let Err(e) = std::fs::write(p, run::pcap(&loaded, &captures))
-    {
-        return fail(1, &format!("{}: cannot write: {e}", p.display()));
-    }
-    if let Some(p) = a.pcap {
-        let (bytes, legend) = run::classic_pcap(&loaded, &captures);
-        if let Err(e) = std::fs::write(p, bytes) {
-            return fail(1, &format!("{}: cannot write: {e}", p.display()));
-        }
+    if let Some((path, _, w)) = &live.captures.classic {
         crate::output::warn(format_args!(
             "vpclab: {}: {} packets; capture points by Ethernet source address:",
-            p.display(),
-            captures.len()
+            path.display(),
+            w.packets()
         ));
-        for line in legend {
+        for line in run::classic_legend(w) {
             crate::output::warn(format_args!("  {line}"));
         }
     }
@@ -470,7 +468,54 @@ struct Live<'a> {
     /// Frames that were not IPv4 or did not decode, by what they were.
     not_simulated: BTreeMap<String, u64>,
     printer: Printer,
+    captures: Captures,
     stats: Stats,
+}
+
+/// The packet captures of `--pcapng` and `--pcap`, written to their files as the run goes
+/// (a live run may last hours: what is captured is not kept here).
+struct Captures {
+    pcapng: Option<(PathBuf, File, PcapWriter)>,
+    classic: Option<(PathBuf, File, ClassicPcapWriter)>,
+}
+
+impl Captures {
+    /// Creates the files, before anything else is made: a path that cannot be written is
+    /// known at once.
+    fn create(pcapng: Option<&Path>, classic: Option<&Path>) -> Result<Captures, String> {
+        let open =
+            |p: &Path| File::create(p).map_err(|e| format!("{}: cannot write: {e}", p.display()));
+        Ok(Captures {
+            pcapng: match pcapng {
+                Some(p) => Some((p.to_path_buf(), open(p)?, PcapWriter::new())),
+                None => None,
+            },
+            classic: match classic {
+                Some(p) => Some((p.to_path_buf(), open(p)?, ClassicPcapWriter::new())),
+                None => None,
+            },
+        })
+    }
+
+    /// Writes what the world captured since the last call.
+    fn flush(&mut self, l: &mut Loaded) -> Result<(), String> {
+        if self.pcapng.is_none() && self.classic.is_none() {
+            return Ok(());
+        }
+        let captured = l.sim.world.take_captures();
+        let failed = |p: &Path, e: io::Error| format!("{}: cannot write: {e}", p.display());
+        if let Some((path, file, w)) = &mut self.pcapng {
+            run::add_to_pcap(w, l, &captured);
+            file.write_all(&w.take_bytes())
+                .map_err(|e| failed(path, e))?;
+        }
+        if let Some((path, file, w)) = &mut self.classic {
+            run::add_to_classic_pcap(w, l, &captured);
+            file.write_all(&w.take_bytes())
+                .map_err(|e| failed(path, e))?;
+        }
+        Ok(())
+    }
 }
 
 /// What a run moved, and where its time went (wall clock, the edge's own business).
@@ -511,6 +556,7 @@ impl Live<'_> {
                 .run_until(self.clock.now())
                 .map_err(|e| e.to_string())?;
             self.printer.drain(l).map_err(|e| e.to_string())?;
+            self.captures.flush(l)?;
             if STOP.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(());
             }
