@@ -251,6 +251,11 @@ pub fn cmd_live(a: Args<'_>) -> ExitCode {
             .zip(&planned)
             .map(|(h, p)| (p.endpoint, h))
             .collect(),
+        by_endpoint: planned
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.endpoint, i))
+            .collect(),
         clock: Clock {
             wall: Instant::now(),
             start: loaded.sim.now(),
@@ -464,6 +469,8 @@ fn spawn(a: &Args<'_>, planned: &[Planned], lab: &netns::Lab) -> Result<Vec<Runn
 struct Live<'a> {
     /// Each namespace's endpoint and device, in the order of `plans`.
     hosts: Vec<(Endpoint, &'a netns::Host)>,
+    /// The index in `hosts` of each endpoint (the lookup of every delivered datagram).
+    by_endpoint: BTreeMap<Endpoint, usize>,
     clock: Clock,
     /// Frames that were not IPv4 or did not decode, by what they were.
     not_simulated: BTreeMap<String, u64>,
@@ -640,7 +647,7 @@ impl Live<'_> {
             let Some((to, seen)) = o.delivered() else {
                 continue;
             };
-            let Some(j) = self.hosts.iter().position(|(e, _)| *e == to) else {
+            let Some(&j) = self.by_endpoint.get(&to) else {
                 continue;
             };
             // The real datagram keeps its payload; what the cloud itself answers is made here.

@@ -122,7 +122,7 @@ pub fn build(plans: &[Plan]) -> Result<Lab, String> {
         if lab.made.contains(&netns) {
             netns = format!("{netns}-{i}");
         }
-        ip(&["netns", "add", &netns])?;
+        ip(&["netns", "add", &netns], None)?;
         lab.made.push(netns.clone());
         let tap = open_tap_in(&netns).map_err(|e| format!("{netns}: TAP device: {e}"))?;
         let index = i as u16 + 1;
@@ -139,7 +139,10 @@ pub fn build(plans: &[Plan]) -> Result<Lab, String> {
             Some(gw) => format!("route add default via {gw} dev eth0"),
             None => "route add default dev eth0".to_string(),
         });
-        ip_batch(&netns, &script)?;
+        ip(
+            &["-n", &netns, "-batch", "-"],
+            Some(&(script.join("\n") + "\n")),
+        )?;
         lab.hosts.push(Host { netns, mac, tap });
     }
     Ok(lab)
@@ -182,45 +185,33 @@ fn remove(name: &str) {
         .status();
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run `ip` (iproute2): {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`ip {}`: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// Runs `ip -n NETNS -batch -` with `lines`.
-fn ip_batch(netns: &str, lines: &[String]) -> Result<(), String> {
+/// Runs `ip ARGS`, with `input` on its standard input if given (`-batch -`).
+fn ip(args: &[&str], input: Option<&str>) -> Result<(), String> {
     let mut child = Command::new("ip")
-        .args(["-n", netns, "-batch", "-"])
-        .stdin(Stdio::piped())
+        .args(args)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run `ip` (iproute2): {e}"))?;
-    if let Some(mut stdin) = child.stdin.take() {
+    let failed = |e: String| format!("`ip {}`: {e}", args.join(" "));
+    if let (Some(mut stdin), Some(input)) = (child.stdin.take(), input) {
         stdin
-            .write_all((lines.join("\n") + "\n").as_bytes())
-            .map_err(|e| format!("ip -n {netns}: {e}"))?;
+            .write_all(input.as_bytes())
+            .map_err(|e| failed(e.to_string()))?;
     }
     let out = child
         .wait_with_output()
-        .map_err(|e| format!("ip -n {netns}: {e}"))?;
+        .map_err(|e| failed(e.to_string()))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
-            "ip -n {netns}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
+        Err(failed(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
         ))
     }
 }

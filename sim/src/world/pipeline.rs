@@ -781,59 +781,32 @@ impl World {
             port: dport,
         };
         // An ICMP error about a packet the gateway sent out (a host's port-unreachable, a
-        // router's time-exceeded) goes back to the session's inside host, quote translated.
-        if let L4::Icmp {
-            embedded: Some(q), ..
-        } = pkt.l4
-            && q.src == pkt.dst
-        {
-            let quoted = nat::Outside {
+        // router's time-exceeded) goes back to the session's inside host, quote translated;
+        // then a reply of an SNAT session, then the DNAT rules (port forwarding).
+        let quoted = match pkt.l4 {
+            L4::Icmp {
+                embedded: Some(q), ..
+            } if q.src == pkt.dst => Some(nat::Outside {
                 protocol: q.protocol,
                 remote: q.dst,
                 rport: q.dport,
                 port: q.sport,
-            };
-            if let Some((ip, port)) = table.related(now, idle, quoted) {
-                self.capture(
-                    now,
-                    e,
-                    Direction::Ingress,
-                    Action::Accept,
-                    &pkt,
-                    None,
-                    out.id,
-                    [Some(d1), None],
-                    None,
-                );
-                let mut back = pkt;
-                back.dst = ip;
-                if let L4::Icmp {
-                    embedded: Some(q), ..
-                } = &mut back.l4
-                {
-                    q.src = ip;
-                    q.sport = port;
-                }
-                out.nat = Some(NatHit {
-                    nat: n,
-                    inside: (ip, port),
-                    outside: (pkt.dst, quoted.port),
-                    forwarded: false,
-                });
-                self.pipeline(now, Endpoint::Eni(e), back, out);
-                return;
-            }
-        }
-        // A reply of an SNAT session first, then the DNAT rules (port forwarding).
-        let inside = match table.inbound(now, idle, o, segment(&pkt)) {
-            Err(why) if pkt.dst == self.enis[e as usize].ip => match table.forward(now, o) {
-                Some(x) => {
-                    forwarded = true;
-                    Ok(x)
-                }
-                None => Err(why),
+            }),
+            _ => None,
+        };
+        let related = quoted.and_then(|q| Some((table.related(now, idle, q)?, q.port)));
+        let inside = match related {
+            Some((x, _)) => Ok(x),
+            None => match table.inbound(now, idle, o, segment(&pkt)) {
+                Err(why) if pkt.dst == self.enis[e as usize].ip => match table.forward(now, o) {
+                    Some(x) => {
+                        forwarded = true;
+                        Ok(x)
+                    }
+                    None => Err(why),
+                },
+                r => r,
             },
-            r => r,
         };
         let (action, d2) = nat_decision(n, inside.err());
         self.capture(
@@ -856,11 +829,26 @@ impl World {
         };
         let mut back = pkt;
         back.dst = ip;
-        set_nat_ports(&mut back, None, Some(port));
+        let outside_port = match (related, &mut back.l4) {
+            (
+                Some((_, quoted_port)),
+                L4::Icmp {
+                    embedded: Some(q), ..
+                },
+            ) => {
+                q.src = ip;
+                q.sport = port;
+                quoted_port
+            }
+            _ => {
+                set_nat_ports(&mut back, None, Some(port));
+                dport
+            }
+        };
         out.nat = Some(NatHit {
             nat: n,
             inside: (ip, port),
-            outside: (pkt.dst, dport),
+            outside: (pkt.dst, outside_port),
             forwarded,
         });
         self.pipeline(now, Endpoint::Eni(e), back, out);
