@@ -373,6 +373,7 @@ async fn send(c: &mut Client, cmd: Command) -> Result<plan::Reply, Status> {
         UpdateRouteTable => net.update_route_table,
         CreateInternetGateway => net.create_internet_gateway,
         CreateNatGateway => net.create_nat_gateway,
+        CreateVpcPeeringConnection => net.create_vpc_peering_connection,
         UpdateNatGateway => net.update_nat_gateway,
         CreateExternalHost => sim.create_external_host,
         CreateFlowLog => logs.create_flow_log,
@@ -527,6 +528,7 @@ struct State {
     router_tables: Vec<pb::RouterRouteTable>,
     attachments: Vec<pb::RouterAttachment>,
     ccns: Vec<pb::CloudConnectNetwork>,
+    peerings: Vec<pb::VpcPeeringConnection>,
 }
 
 async fn read_state(server: &str, token: Option<&str>) -> Result<State, Failure> {
@@ -698,6 +700,16 @@ async fn read_state(server: &str, token: Option<&str>) -> Result<State, Failure>
             ..Default::default()
         }
     );
+    s.peerings = list_all!(
+        c,
+        net.list_vpc_peering_connections,
+        vpc_peering_connections,
+        "listing VPC peering connections",
+        pb::ListVpcPeeringConnectionsRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
     Ok(s)
 }
 
@@ -850,6 +862,7 @@ impl<'a> Export<'a> {
             .chain(st.router_tables.iter().map(|x| (&x.name, &x.display_name)))
             .chain(st.attachments.iter().map(|x| (&x.name, &x.display_name)))
             .chain(st.ccns.iter().map(|x| (&x.name, &x.display_name)))
+            .chain(st.peerings.iter().map(|x| (&x.name, &x.display_name)))
             .map(|(name, display)| (name.as_str(), display.as_str()))
             .collect();
         let nat_enis = st
@@ -915,6 +928,7 @@ impl<'a> Export<'a> {
                 .iter()
                 .map(|v| s(self.vpc(v, with_regions)))
                 .collect(),
+            vpc_peerings: self.vpc_peerings(),
             external_hosts: self.external_hosts(),
             enterprise_routers: self.routers(),
             router_peerings: self.peerings(),
@@ -974,24 +988,37 @@ impl<'a> Export<'a> {
         routes
             .iter()
             .filter_map(|r| {
-                let (target, nat_gateway, router) = match &r.target {
-                    Some(Target::InternetGateway(_)) => ("internet_gateway", None, None),
-                    Some(Target::Blackhole(true)) => ("blackhole", None, None),
-                    // A route to a deleted NAT gateway (aws) is a blackhole: written as one,
-                    // it does what it did.
-                    Some(Target::NatGateway(n)) if !self.names.contains_key(n.as_str()) => {
-                        ("blackhole", None, None)
+                let mut route = doc::RouteDoc {
+                    destination: s(r.destination.clone()),
+                    target: s("blackhole".to_string()),
+                    nat_gateway: None,
+                    router: None,
+                    peering: None,
+                };
+                let (target, named) = match &r.target {
+                    Some(Target::InternetGateway(_)) => ("internet_gateway", None),
+                    Some(Target::Blackhole(true)) => ("blackhole", None),
+                    // A route to a deleted NAT gateway or peering connection (aws) is a
+                    // blackhole: written as one, it does what it did.
+                    Some(Target::NatGateway(x) | Target::VpcPeeringConnection(x))
+                        if !self.names.contains_key(x.as_str()) =>
+                    {
+                        ("blackhole", None)
                     }
-                    Some(Target::NatGateway(n)) => ("nat_gateway", Some(s(self.name(n))), None),
-                    Some(Target::EnterpriseRouter(x)) => ("router", None, Some(s(self.name(x)))),
+                    Some(Target::NatGateway(n)) => {
+                        ("nat_gateway", Some((&mut route.nat_gateway, n)))
+                    }
+                    Some(Target::EnterpriseRouter(x)) => ("router", Some((&mut route.router, x))),
+                    Some(Target::VpcPeeringConnection(x)) => {
+                        ("peering", Some((&mut route.peering, x)))
+                    }
                     _ => return None,
                 };
-                Some(s(doc::RouteDoc {
-                    destination: s(r.destination.clone()),
-                    target: s(target.to_string()),
-                    nat_gateway,
-                    router,
-                }))
+                if let Some((field, resource)) = named {
+                    *field = Some(s(self.name(resource)));
+                }
+                route.target = s(target.to_string());
+                Some(s(route))
             })
             .collect()
     }
@@ -1393,6 +1420,20 @@ impl<'a> Export<'a> {
                     }),
                     listen: listen_doc(&h.listen_tcp, &h.listen_udp),
                     auto_reply: h.auto_reply != Some(false),
+                })
+            })
+            .collect()
+    }
+
+    fn vpc_peerings(&self) -> Vec<doc::S<doc::VpcPeeringDoc>> {
+        self.st
+            .peerings
+            .iter()
+            .map(|x| {
+                s(doc::VpcPeeringDoc {
+                    name: s(x.display_name.clone()),
+                    id: pinned_id(&x.name),
+                    vpcs: [&x.requester_vpc, &x.accepter_vpc].map(|v| s(self.name(v))),
                 })
             })
             .collect()

@@ -701,6 +701,36 @@ fn transit_gateway_scenario_round_trips() {
 }
 
 #[test]
+fn vpc_peering_scenario_round_trips() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-vpc-peering.yaml");
+    let (server, exported) = round_trip(&file, Provider::Aws, "aws");
+    for want in [
+        "vpc_peerings:\n  - {name: app-data, id: pcx-0a1b2c3d4e5f60001, vpcs: [app, data]}\n  - {name: data-dr, id: pcx-0a1b2c3d4e5f60002, vpcs: [data, dr]}\n",
+        "{destination: 10.1.0.0/16, target: peering, peering: app-data}",
+        "{destination: 10.2.0.0/16, target: peering, peering: data-dr}",
+    ] {
+        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
+    }
+    let mut net = server.net();
+    let list = server
+        .rt
+        .block_on(
+            net.list_vpc_peering_connections(pb::ListVpcPeeringConnectionsRequest {
+                parent: PARENT.into(),
+                ..Default::default()
+            }),
+        )
+        .unwrap()
+        .into_inner()
+        .vpc_peering_connections;
+    assert_eq!(list.len(), 2);
+    assert!(
+        list.iter()
+            .any(|x| x.display_name == "data-dr" && x.inter_region)
+    );
+}
+
+#[test]
 fn hybrid_vpn_scenario_round_trips() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/huawei-hybrid-vpn.yaml");
     let (server, exported) = round_trip(&file, Provider::Huawei, "huawei");

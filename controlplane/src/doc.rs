@@ -66,6 +66,13 @@ pub struct Scenario {
     pub region: Option<S<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub vpcs: Vec<S<VpcDoc>>,
+    /// VPC peering connections, each joining two of `vpcs` (policy.md §6.1).
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_items"
+    )]
+    pub vpc_peerings: Vec<S<VpcPeeringDoc>>,
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
@@ -374,12 +381,27 @@ pub struct RouteTableDoc {
 pub struct RouteDoc {
     pub destination: S<String>,
     /// `internet_gateway`, `nat_gateway` (with `nat_gateway: NAME`), `router` (with
-    /// `router: NAME`, through the VPC's attachment) or `blackhole`.
+    /// `router: NAME`, through the VPC's attachment), `peering` (with `peering: NAME`, a VPC
+    /// peering connection of this VPC) or `blackhole`.
     pub target: S<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nat_gateway: Option<S<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub router: Option<S<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peering: Option<S<String>>,
+}
+
+/// Two VPCs of the file joined by a VPC peering connection: `vpcs: [REQUESTER, ACCEPTER]`.
+/// Routes `{destination: CIDR, target: peering, peering: NAME}` in either VPC send the other's
+/// addresses through it; each side routes its own packets.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VpcPeeringDoc {
+    pub name: S<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub vpcs: [S<String>; 2],
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -797,6 +819,8 @@ pub struct RouteChangeDoc {
     pub nat_gateway: Option<S<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub router: Option<S<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peering: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -1047,5 +1071,84 @@ impl ScalarDoc {
             ScalarDoc::Int(n) => n.to_string(),
             ScalarDoc::Text(s) => s.clone(),
         }
+    }
+}
+
+/// What a route's `target` names, with the field that names it where the target needs one
+/// (`target: nat_gateway` + `nat_gateway: NAME`): the one reading of a route's target, for the
+/// file's routes (`plan`) and a traffic script's route changes (`load`) alike.
+#[derive(Clone, Copy, Debug)]
+pub enum RouteTo<'a> {
+    InternetGateway,
+    Blackhole,
+    NatGateway(&'a S<String>),
+    Router(&'a S<String>),
+    Peering(&'a S<String>),
+}
+
+/// A route target the file cannot give: where, the field (relative to the route), and why.
+#[derive(Debug)]
+pub struct BadTarget {
+    pub at: serde_saphyr::Location,
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl<'a> RouteTo<'a> {
+    /// Reads `target` with the fields that name its resource.
+    pub fn read(
+        target: &S<String>,
+        nat_gateway: Option<&'a S<String>>,
+        router: Option<&'a S<String>>,
+        peering: Option<&'a S<String>>,
+    ) -> Result<RouteTo<'a>, BadTarget> {
+        let named = |field: &'static str, value: Option<&'a S<String>>, what: &str| {
+            value.ok_or_else(|| BadTarget {
+                at: target.referenced,
+                field,
+                message: format!("a `{field}` route names {what}: `{field}: NAME`"),
+            })
+        };
+        Ok(match target.value.as_str() {
+            "internet_gateway" | "igw" => RouteTo::InternetGateway,
+            "blackhole" => RouteTo::Blackhole,
+            "nat_gateway" | "nat" => {
+                RouteTo::NatGateway(named("nat_gateway", nat_gateway, "its gateway")?)
+            }
+            "router" => RouteTo::Router(named("router", router, "the router")?),
+            "peering" => RouteTo::Peering(named("peering", peering, "the connection")?),
+            other => {
+                return Err(BadTarget {
+                    at: target.referenced,
+                    field: "target",
+                    message: format!(
+                        "unknown route target `{other}` (expected internet_gateway, nat_gateway, \
+                         router, peering or blackhole)"
+                    ),
+                });
+            }
+        })
+    }
+}
+
+impl RouteDoc {
+    pub fn to(&self) -> Result<RouteTo<'_>, BadTarget> {
+        RouteTo::read(
+            &self.target,
+            self.nat_gateway.as_ref(),
+            self.router.as_ref(),
+            self.peering.as_ref(),
+        )
+    }
+}
+
+impl RouteChangeDoc {
+    pub fn to(&self) -> Result<RouteTo<'_>, BadTarget> {
+        RouteTo::read(
+            &self.target,
+            self.nat_gateway.as_ref(),
+            self.router.as_ref(),
+            self.peering.as_ref(),
+        )
     }
 }

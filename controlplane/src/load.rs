@@ -285,6 +285,7 @@ struct Names {
     attachments: BTreeMap<(u32, String), u32>,
     endpoints: BTreeMap<String, Endpoint>,
     ccns: BTreeMap<String, u32>,
+    vpc_peerings: BTreeMap<String, u32>,
 }
 
 impl Loader {
@@ -416,6 +417,7 @@ impl Loader {
 
         // VPC routes to routers, now that the routers and attachments exist; then CCNs.
         let mut planner = Planner::resume(&mut local, created);
+        planner.vpc_peerings(&d)?;
         for vi in 0..d.vpcs.len() {
             planner.routes_to_routers(&d, vi)?;
         }
@@ -424,6 +426,10 @@ impl Loader {
         for (name, resource) in &created.ccns {
             let ccn = find_in(&local.project, Collection::CloudConnectNetworks, resource);
             names.ccns.insert(name.clone(), ccn);
+        }
+        for (name, resource) in &created.vpc_peerings {
+            let x = find_in(&local.project, Collection::VpcPeeringConnections, resource);
+            names.vpc_peerings.insert(name.clone(), x);
         }
         let mut sim = local.project.sim;
         let w = &mut sim.world;
@@ -1388,9 +1394,17 @@ impl Loader {
             let vpc = self.vpc_of(names, r.vpc.as_ref(), &format!("{p}.vpc"))?;
             let table = table_of(vpc, &r.route_table, &p)?;
             let destination = self.cidr(&r.destination, &format!("{p}.destination"))?;
-            let mut target_at = r.target.referenced;
-            let target = match r.target.value.as_str() {
-                "internet_gateway" | "igw" => match w.vpcs[vpc as usize].igw {
+            let to = r
+                .to()
+                .map_err(|e| self.err(e.at, format!("{p}.{}", e.field), e.message))?;
+            let target_at = match to {
+                doc::RouteTo::NatGateway(n)
+                | doc::RouteTo::Router(n)
+                | doc::RouteTo::Peering(n) => n.referenced,
+                _ => r.target.referenced,
+            };
+            let target = match to {
+                doc::RouteTo::InternetGateway => match w.vpcs[vpc as usize].igw {
                     Some(g) => Target::InternetGateway(g),
                     None => {
                         return Err(self.err(
@@ -1400,33 +1414,15 @@ impl Loader {
                         ));
                     }
                 },
-                "blackhole" => Target::Blackhole,
-                "nat_gateway" | "nat" => {
-                    let Some(n) = &r.nat_gateway else {
-                        return Err(self.err(
-                            target_at,
-                            format!("{p}.nat_gateway"),
-                            "a `nat_gateway` route names its gateway: `nat_gateway: NAME`",
-                        ));
-                    };
-                    target_at = n.referenced;
-                    Target::NatGateway(self.lookup(
-                        &names.nats,
-                        vpc,
-                        n,
-                        &format!("{p}.nat_gateway"),
-                        "NAT gateway",
-                    )?)
-                }
-                "router" => {
-                    let Some(n) = &r.router else {
-                        return Err(self.err(
-                            target_at,
-                            format!("{p}.router"),
-                            "a `router` route names the router: `router: NAME`",
-                        ));
-                    };
-                    target_at = n.referenced;
+                doc::RouteTo::Blackhole => Target::Blackhole,
+                doc::RouteTo::NatGateway(n) => Target::NatGateway(self.lookup(
+                    &names.nats,
+                    vpc,
+                    n,
+                    &format!("{p}.nat_gateway"),
+                    "NAT gateway",
+                )?),
+                doc::RouteTo::Router(n) => {
                     let router = *names.routers.get(&n.value).ok_or_else(|| {
                         self.err(
                             n.referenced,
@@ -1443,14 +1439,14 @@ impl Loader {
                     })?;
                     Target::Router(att)
                 }
-                other => {
-                    return Err(self.err(
-                        target_at,
-                        format!("{p}.target"),
-                        format!(
-                            "unknown route target `{other}` (expected internet_gateway, nat_gateway, router or blackhole)"
-                        ),
-                    ));
+                doc::RouteTo::Peering(n) => {
+                    Target::Peering(*names.vpc_peerings.get(&n.value).ok_or_else(|| {
+                        self.err(
+                            n.referenced,
+                            format!("{p}.peering"),
+                            format!("no VPC peering connection named `{}`", n.value),
+                        )
+                    })?)
                 }
             };
             let route = Route {

@@ -147,6 +147,7 @@ macro_rules! replies {
 
 replies!(
     Vpc,
+    VpcPeeringConnection,
     Subnet,
     NetworkInterface,
     SecurityGroup,
@@ -221,6 +222,7 @@ pub fn apply<E: Executor>(d: &doc::Scenario, exec: &mut E) -> Result<(), E::Erro
     p.routers(d)?;
     p.external_hosts(d)?;
     // (`load` builds a workload's fleets here.)
+    p.vpc_peerings(d)?;
     for vi in 0..d.vpcs.len() {
         p.routes_to_routers(d, vi)?;
     }
@@ -259,6 +261,7 @@ pub struct Created {
     /// External and on-premises hosts.
     pub hosts: BTreeMap<String, String>,
     pub ccns: BTreeMap<String, String>,
+    pub vpc_peerings: BTreeMap<String, String>,
 }
 
 /// What one VPC's commands created, by the file's names: resource names.
@@ -375,10 +378,11 @@ fn is_nat_route(r: &doc::S<doc::RouteDoc>) -> bool {
     matches!(r.value.target.value.as_str(), "nat_gateway" | "nat")
 }
 
-/// Does a route go to an enterprise router? (Those are created once the routers and the VPC's
-/// attachment exist, after every VPC.)
-fn is_router_route(r: &doc::S<doc::RouteDoc>) -> bool {
-    r.value.target.value == "router"
+/// Does a route go to an enterprise router or a VPC peering connection? (Those are created
+/// once the routers and the VPC's attachment, or the peering connections, exist: after every
+/// VPC.)
+fn is_late_route(r: &doc::S<doc::RouteDoc>) -> bool {
+    matches!(r.value.target.value.as_str(), "router" | "peering")
 }
 
 fn attachment_kind(k: &str) -> Option<pb::AttachmentKind> {
@@ -658,8 +662,9 @@ impl<'e, E: Executor> Planner<'e, E> {
         }
 
         // Routes through NAT gateways wait for the gateways (they need subnets, which name
-        // route tables), routes to routers for the routers (after every VPC).
-        let plain = |r: &doc::S<doc::RouteDoc>| !is_nat_route(r) && !is_router_route(r);
+        // route tables), routes to routers and peering connections for those (after every
+        // VPC).
+        let plain = |r: &doc::S<doc::RouteDoc>| !is_nat_route(r) && !is_late_route(r);
         for (i, t) in v.route_tables.iter().enumerate() {
             let tname = &t.value.name.value;
             let tpath = format!("{path}.route_tables[{i}]");
@@ -796,7 +801,7 @@ impl<'e, E: Executor> Planner<'e, E> {
             applied.nats.insert(nname.clone(), created.name);
         }
         // Each table with routes through a NAT gateway gets its whole list again.
-        let unrouted = |r: &doc::S<doc::RouteDoc>| !is_router_route(r);
+        let unrouted = |r: &doc::S<doc::RouteDoc>| !is_late_route(r);
         for (i, t) in v.route_tables.iter().enumerate() {
             if !t.value.routes.iter().any(is_nat_route) {
                 continue;
@@ -1147,59 +1152,40 @@ impl<'e, E: Executor> Planner<'e, E> {
         for &(j, r) in chosen {
             let p = format!("{path}.routes[{j}]");
             let r = &r.value;
-            let target_at = r.target.referenced;
-            let target = match r.target.value.as_str() {
-                "internet_gateway" | "igw" if vpc.igw.is_empty() => {
+            let to = r
+                .to()
+                .or_else(|e| self.refuse(e.at, format!("{p}.{}", e.field), e.message))?;
+            let target = match to {
+                doc::RouteTo::InternetGateway if vpc.igw.is_empty() => {
                     return self.refuse(
-                        target_at,
+                        r.target.referenced,
                         format!("{p}.target"),
                         "the VPC has no internet gateway (set `internet_gateway: true`)".into(),
                     );
                 }
-                "internet_gateway" | "igw" => pb::route::Target::InternetGateway(vpc.igw.clone()),
-                "blackhole" => pb::route::Target::Blackhole(true),
-                "nat_gateway" | "nat" => {
-                    let Some(n) = &r.nat_gateway else {
-                        return self.refuse(
-                            target_at,
-                            format!("{p}.nat_gateway"),
-                            "a `nat_gateway` route names its gateway: `nat_gateway: NAME`".into(),
-                        );
-                    };
-                    pb::route::Target::NatGateway(self.in_vpc(
-                        &vpc.nats,
+                doc::RouteTo::InternetGateway => {
+                    pb::route::Target::InternetGateway(vpc.igw.clone())
+                }
+                doc::RouteTo::Blackhole => pb::route::Target::Blackhole(true),
+                doc::RouteTo::NatGateway(n) => pb::route::Target::NatGateway(self.in_vpc(
+                    &vpc.nats,
+                    n,
+                    format!("{p}.nat_gateway"),
+                    "NAT gateway",
+                )?),
+                doc::RouteTo::Router(n) => pb::route::Target::EnterpriseRouter(self.made_named(
+                    &self.made.routers,
+                    n,
+                    format!("{p}.router"),
+                    "enterprise router",
+                )?),
+                doc::RouteTo::Peering(n) => {
+                    pb::route::Target::VpcPeeringConnection(self.made_named(
+                        &self.made.vpc_peerings,
                         n,
-                        format!("{p}.nat_gateway"),
-                        "NAT gateway",
+                        format!("{p}.peering"),
+                        "VPC peering connection",
                     )?)
-                }
-                "router" => {
-                    let Some(n) = &r.router else {
-                        return self.refuse(
-                            target_at,
-                            format!("{p}.router"),
-                            "a `router` route names the router: `router: NAME`".into(),
-                        );
-                    };
-                    match self.made.routers.get(&n.value) {
-                        Some(x) => pb::route::Target::EnterpriseRouter(x.clone()),
-                        None => {
-                            return self.refuse(
-                                n.referenced,
-                                format!("{p}.router"),
-                                format!("no enterprise router named `{}`", n.value),
-                            );
-                        }
-                    }
-                }
-                other => {
-                    return self.refuse(
-                        target_at,
-                        format!("{p}.target"),
-                        format!(
-                            "unknown route target `{other}` (expected internet_gateway, nat_gateway or blackhole)"
-                        ),
-                    );
                 }
             };
             out.push(pb::Route {
@@ -1245,6 +1231,80 @@ impl<'e, E: Executor> Planner<'e, E> {
         Ok(())
     }
 
+    /// The file's VPC peering connections, once every VPC exists.
+    pub fn vpc_peerings(&mut self, d: &doc::Scenario) -> Result<(), E::Error> {
+        for (i, item) in d.vpc_peerings.iter().enumerate() {
+            let path = format!("vpc_peerings[{i}]");
+            let x = &item.value;
+            let pname = &x.name.value;
+            let [a, b] = [0, 1].map(|k| self.named_vpc(&x.vpcs[k], format!("{path}.vpcs[{k}]")));
+            let (a, b) = (a?, b?);
+            let created: pb::VpcPeeringConnection = self.run(
+                Command::CreateVpcPeeringConnection(pb::CreateVpcPeeringConnectionRequest {
+                    parent: self.parent.clone(),
+                    vpc_peering_connection: Some(pb::VpcPeeringConnection {
+                        display_name: pname.clone(),
+                        requester_vpc: a,
+                        accepter_vpc: b,
+                        ..Default::default()
+                    }),
+                    vpc_peering_connection_id: x.id.clone().unwrap_or_default(),
+                }),
+                step(
+                    format!("creating VPC peering connection `{pname}`"),
+                    format!(
+                        "peering {pname} of {} and {}",
+                        x.vpcs[0].value, x.vpcs[1].value
+                    ),
+                )
+                .at(&path, item.referenced)
+                .field(
+                    "vpc_peering_connection.display_name",
+                    "name",
+                    x.name.referenced,
+                )
+                .field(
+                    "vpc_peering_connection.requester_vpc",
+                    "vpcs[0]",
+                    x.vpcs[0].referenced,
+                )
+                .field(
+                    "vpc_peering_connection.accepter_vpc",
+                    "vpcs[1]",
+                    x.vpcs[1].referenced,
+                ),
+            )?;
+            self.made.vpc_peerings.insert(pname.clone(), created.name);
+        }
+        Ok(())
+    }
+
+    /// A VPC of the file by its name, or the refusal at `field`.
+    fn named_vpc(&self, v: &doc::S<String>, field: String) -> Result<String, E::Error> {
+        match self.made.vpcs.get(&v.value) {
+            Some(a) => Ok(a.name.clone()),
+            None => self.refuse(v.referenced, field, format!("no VPC named `{}`", v.value)),
+        }
+    }
+
+    /// The resource the file calls `n` among those `made` so far, or the refusal at `field`.
+    fn made_named(
+        &self,
+        made: &BTreeMap<String, String>,
+        n: &doc::S<String>,
+        field: String,
+        what: &str,
+    ) -> Result<String, E::Error> {
+        match made.get(&n.value) {
+            Some(x) => Ok(x.clone()),
+            None => self.refuse(
+                n.referenced,
+                field,
+                format!("no {what} named `{}`", n.value),
+            ),
+        }
+    }
+
     /// The VPCs' routes to routers, now that the routers exist (each table gets its whole
     /// list again).
     pub fn routes_to_routers(&mut self, d: &doc::Scenario, vi: usize) -> Result<(), E::Error> {
@@ -1256,7 +1316,7 @@ impl<'e, E: Executor> Planner<'e, E> {
         let all = |_: &doc::S<doc::RouteDoc>| true;
         let result = (|| {
             for (i, t) in v.route_tables.iter().enumerate() {
-                if !t.value.routes.iter().any(is_router_route) {
+                if !t.value.routes.iter().any(is_late_route) {
                     continue;
                 }
                 let tname = &t.value.name.value;
@@ -1272,7 +1332,7 @@ impl<'e, E: Executor> Planner<'e, E> {
                     vname,
                 )?;
             }
-            if v.routes.iter().any(is_router_route) {
+            if v.routes.iter().any(is_late_route) {
                 let chosen = numbered(&v.routes, all);
                 let table = a.main_route_table.clone();
                 self.set_routes(

@@ -136,6 +136,16 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
                     world.routers.routers[att.router as usize].id, att.id
                 )
             }
+            Target::Peering(p) => {
+                let x = &world.peerings[p as usize];
+                let peer = x.other(t.vpc).map_or("?", |v| &world.vpcs[v as usize].name);
+                let gone = if x.deleted {
+                    " (deleted: blackhole)"
+                } else {
+                    ""
+                };
+                format!("VPC peering connection {} to VPC {peer}{gone}", x.id)
+            }
             Target::Blackhole => "blackhole".to_string(),
         };
         format!(
@@ -318,11 +328,27 @@ fn end(world: &World, o: &Outcome) -> String {
                     "dropped: blackhole route in {} (its NAT gateway {} was deleted)",
                     t.name, world.nats[n as usize].id
                 ),
+                Some(Target::Peering(p)) => format!(
+                    "dropped: blackhole route in {} (its VPC peering connection {} was deleted)",
+                    t.name, world.peerings[p as usize].id
+                ),
                 _ => format!("dropped: blackhole route in {}", t.name),
             }
         }
         Fate::Dropped(Drop::NoPublicIp) => {
             "dropped at the internet gateway: the ENI has no elastic IP".into()
+        }
+        Fate::Dropped(Drop::NotInPeer { peering }) => {
+            let x = &world.peerings[peering as usize];
+            let from = o
+                .route
+                .map_or(x.vpcs[0], |r| world.route_tables[r.table as usize].vpc);
+            let peer = &world.vpcs[x.other(from).unwrap_or(from) as usize];
+            format!(
+                "dropped at VPC peering connection {}: {} is not in the peer VPC {} ({}); \
+                 peering is not transitive and lends neither VPC's gateways to the other",
+                x.id, o.packet.dst, peer.name, peer.cidr
+            )
         }
         Fate::Dropped(Drop::NoHost) => format!("lost: no host answers at {}", o.packet.dst),
         Fate::Dropped(Drop::TtlExpired { at, .. }) => {
@@ -435,11 +461,28 @@ pub fn hint(world: &World, o: &Outcome) -> Option<String> {
             )),
             _ => None,
         },
-        Fate::Dropped(Drop::NoRoute { table }) => Some(format!(
+        Fate::Dropped(Drop::NoRoute { table }) => {
+            // The destination's VPC is peered with this one: the route back is what is missing
+            // (each side routes its own packets, policy.md §6.1).
+            let vpc = world.route_tables[table as usize].vpc;
+            let peered = crate::world::live(&world.peerings).find_map(|(_, x)| {
+                let v = &world.vpcs[x.other(vpc)? as usize];
+                v.cidr.contains(p.dst).then_some((x, v))
+            });
+            if let Some((x, v)) = peered {
+                return Some(format!(
+                    "VPC {} ({}) is peered with this one through {}, but {} has no route to \
+                     it: each side needs its own route to the other's block through the \
+                     peering connection",
+                    v.name, v.cidr, x.id, world.route_tables[table as usize].name
+                ));
+            }
+            Some(format!(
             "no route in {} covers {}: add one (0.0.0.0/0 to an internet or NAT gateway for \
              the internet, another network's CIDR to its router attachment or peering)",
-            world.route_tables[table as usize].name, p.dst
-        )),
+                world.route_tables[table as usize].name, p.dst
+            ))
+        }
         Fate::Dropped(Drop::NoPublicIp) => Some(
             "the interface has no elastic IP: give it one, or send its internet traffic through \
              a NAT gateway (a route 0.0.0.0/0 to the gateway)"

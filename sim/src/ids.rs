@@ -37,7 +37,12 @@ pub fn resource(rng: &mut impl Rng, style: IdStyle, prefix: &str) -> String {
             format!("{prefix}-{}", draw(rng, ALNUM, 8))
         }
         IdStyle::Alibaba => {
-            let prefix = if prefix == "subnet" { "vsw" } else { prefix };
+            let prefix = match prefix {
+                "subnet" => "vsw",
+                // Alibaba's peering connections are `pcc-…` (VPC API, CreateVpcPeerConnection).
+                "pcx" => "pcc",
+                p => p,
+            };
             format!("{prefix}-{}", draw(rng, ALNUM, 22))
         }
         IdStyle::Huawei => uuid(rng),

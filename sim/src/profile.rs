@@ -462,6 +462,24 @@ pub struct Profile {
     /// other clouds document nothing in reference/ and vpclab removes them with the attachment
     /// (issue 11 item 6).
     pub attachment_deleted_routes: OrphanRoutes,
+    /// VPC peering connections (`world/peering.rs`, docs/decisions/vpc-peering.md).
+    pub vpc_peering: PeeringProfile,
+}
+
+/// What a cloud's VPC peering connections may join.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeeringProfile {
+    /// Whether the two VPCs may be in different regions: aws (inter-region peering, traffic
+    /// path 5), alibaba and tencent document cross-region peering; huawei's VPC peering joins
+    /// VPCs of one region (its regions meet through enterprise routers and CCN).
+    pub across_regions: bool,
+    /// Active peering connections one VPC may have: aws 50 (Amazon VPC quotas, "Active VPC
+    /// peering connections per VPC"); `None` where reference/ gives no figure.
+    pub per_vpc: Option<u32>,
+    /// VPC routes to a deleted peering connection: aws keeps them as blackholes (policy.md
+    /// §6.1, "the route's target isn't available"); elsewhere, as for NAT gateways, vpclab
+    /// refuses the deletion while routes name the connection.
+    pub deleted_routes: OrphanRoutes,
 }
 
 /// The address a flow-log record shows on the capturing interface's side.
@@ -650,6 +668,11 @@ impl Profile {
                 secondary_ip_logged_as: LoggedAddress::Primary,
                 nat_deleted_routes: OrphanRoutes::Blackhole,
                 attachment_deleted_routes: OrphanRoutes::Removed,
+                vpc_peering: PeeringProfile {
+                    across_regions: true,
+                    per_vpc: Some(50),
+                    deleted_routes: OrphanRoutes::Blackhole,
+                },
             },
             Provider::Alibaba => Profile {
                 provider,
@@ -710,6 +733,11 @@ impl Profile {
                 secondary_ip_logged_as: LoggedAddress::Packet,
                 nat_deleted_routes: OrphanRoutes::Refused,
                 attachment_deleted_routes: OrphanRoutes::Removed,
+                vpc_peering: PeeringProfile {
+                    across_regions: true,
+                    per_vpc: None,
+                    deleted_routes: OrphanRoutes::Refused,
+                },
             },
             Provider::Huawei => Profile {
                 provider,
@@ -768,6 +796,11 @@ impl Profile {
                 secondary_ip_logged_as: LoggedAddress::Packet,
                 nat_deleted_routes: OrphanRoutes::Refused,
                 attachment_deleted_routes: OrphanRoutes::Blackhole,
+                vpc_peering: PeeringProfile {
+                    across_regions: false,
+                    per_vpc: None,
+                    deleted_routes: OrphanRoutes::Refused,
+                },
             },
             Provider::Tencent => Profile {
                 provider,
@@ -816,6 +849,11 @@ impl Profile {
                 secondary_ip_logged_as: LoggedAddress::Packet,
                 nat_deleted_routes: OrphanRoutes::Refused,
                 attachment_deleted_routes: OrphanRoutes::Removed,
+                vpc_peering: PeeringProfile {
+                    across_regions: true,
+                    per_vpc: None,
+                    deleted_routes: OrphanRoutes::Refused,
+                },
             },
         }
     }

@@ -40,6 +40,7 @@ mod lifecycle;
 mod model;
 mod names;
 mod outcome;
+mod peering;
 mod pipeline;
 mod policy;
 mod router_logs;
@@ -57,8 +58,8 @@ pub use flow_logs::{FlowLogSpec, FlowLogUpdate};
 pub use gateways::NatGatewaySpec;
 pub use model::{
     Config, Endpoint, Eni, ErrorKind, ExternalHost, FlowLog, InternetGateway, Kind, ModelError,
-    NatGateway, NetworkAcl, Node, Resource, Route, RouteTable, SecurityGroup, Subnet, Target, Vpc,
-    World, check_name, live,
+    NatGateway, NetworkAcl, Node, Peering, Resource, Route, RouteTable, SecurityGroup, Subnet,
+    Target, Vpc, World, check_name, live,
 };
 pub use outcome::{Drop, Fate, NatHit, Outcome, RouteHit, RouterDrop, RouterHit, Translation};
 pub use policy::check_acl_entries;

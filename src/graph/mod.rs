@@ -603,6 +603,7 @@ fn target(world: &World, r: &vpclab_sim::world::Route) -> String {
             let att = &world.routers.attachments[a as usize];
             world.routers.routers[att.router as usize].name.clone()
         }
+        Target::Peering(p) => format!("peering {}", world.peerings[p as usize].name),
         Target::Blackhole => "blackhole".into(),
     }
 }

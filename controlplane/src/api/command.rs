@@ -120,6 +120,8 @@ commands! {
     UpdateRouterRouteTable(pb::UpdateRouterRouteTableRequest),
     CreateCloudConnectNetwork(pb::CreateCloudConnectNetworkRequest),
     UpdateCloudConnectNetwork(pb::UpdateCloudConnectNetworkRequest),
+    CreateVpcPeeringConnection(pb::CreateVpcPeeringConnectionRequest),
+    DeleteVpcPeeringConnection(pb::DeleteVpcPeeringConnectionRequest),
 }
 
 impl Command {
@@ -160,7 +162,8 @@ impl Command {
             | Command::CreateRouterRouteTable(_)
             | Command::UpdateRouterRouteTable(_)
             | Command::CreateCloudConnectNetwork(_)
-            | Command::UpdateCloudConnectNetwork(_) => true,
+            | Command::UpdateCloudConnectNetwork(_)
+            | Command::CreateVpcPeeringConnection(_) => true,
             Command::Init(_)
             | Command::DeleteVpc(_)
             | Command::DeleteSubnet(_)
@@ -185,7 +188,8 @@ impl Command {
             | Command::InjectTraffic(_)
             | Command::Advance(_)
             | Command::DropPendingTraffic(_)
-            | Command::DeleteNatGateway(_) => false,
+            | Command::DeleteNatGateway(_)
+            | Command::DeleteVpcPeeringConnection(_) => false,
         }
     }
 }

@@ -349,6 +349,19 @@ service! {
         change update_nat_gateway(UpdateNatGatewayRequest => UpdateNatGateway)
             -> NatGateway in NatGateways via view::nat_gateway;
         delete delete_nat_gateway(DeleteNatGatewayRequest => DeleteNatGateway);
+
+        change create_vpc_peering_connection(
+            CreateVpcPeeringConnectionRequest => CreateVpcPeeringConnection
+        ) -> VpcPeeringConnection in VpcPeeringConnections via view::vpc_peering_connection;
+        get get_vpc_peering_connection(GetVpcPeeringConnectionRequest)
+            -> VpcPeeringConnection in VpcPeeringConnections via view::vpc_peering_connection;
+        list list_vpc_peering_connections(ListVpcPeeringConnectionsRequest)
+            -> ListVpcPeeringConnectionsResponse { vpc_peering_connections }
+            via view::vpc_peering_connection,
+            |p, r| { live(&p.world().peerings, move |x| x.deleted) };
+        delete delete_vpc_peering_connection(
+            DeleteVpcPeeringConnectionRequest => DeleteVpcPeeringConnection
+        );
     }
 }
 

@@ -5,95 +5,62 @@ use tonic::Code;
 
 use super::error::ApiError;
 
-/// Every collection of the API.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
-pub enum Collection {
-    Vpcs,
-    Subnets,
-    NetworkInterfaces,
-    SecurityGroups,
-    NetworkAcls,
-    RouteTables,
-    InternetGateways,
-    ExternalHosts,
-    FlowLogs,
-    LogGroups,
-    LogStreams,
-    EnterpriseRouters,
-    RouterAttachments,
-    NatGateways,
-    RouterRouteTables,
-    CloudConnectNetworks,
+/// Every collection of the API, one row each: variant, name segment (`vpcs`,
+/// `networkInterfaces`), resource type for error details (`vpclab.v1.Vpc`), and the noun
+/// messages use.
+macro_rules! collections {
+    ($($variant:ident => $segment:literal, $type_name:literal, $noun:literal;)*) => {
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize,
+            serde::Deserialize,
+        )]
+        pub enum Collection {
+            $($variant),*
+        }
+
+        impl Collection {
+            /// The name segment (`vpcs`, `networkInterfaces`).
+            pub const fn segment(self) -> &'static str {
+                match self {
+                    $(Collection::$variant => $segment),*
+                }
+            }
+
+            /// The resource type for error details (`vpclab.v1.Vpc`).
+            pub const fn type_name(self) -> &'static str {
+                match self {
+                    $(Collection::$variant => $type_name),*
+                }
+            }
+
+            /// In words, for messages.
+            pub const fn noun(self) -> &'static str {
+                match self {
+                    $(Collection::$variant => $noun),*
+                }
+            }
+        }
+    };
 }
 
-impl Collection {
-    /// The name segment (`vpcs`, `networkInterfaces`).
-    pub const fn segment(self) -> &'static str {
-        match self {
-            Collection::Vpcs => "vpcs",
-            Collection::Subnets => "subnets",
-            Collection::NetworkInterfaces => "networkInterfaces",
-            Collection::SecurityGroups => "securityGroups",
-            Collection::NetworkAcls => "networkAcls",
-            Collection::RouteTables => "routeTables",
-            Collection::InternetGateways => "internetGateways",
-            Collection::ExternalHosts => "externalHosts",
-            Collection::FlowLogs => "flowLogs",
-            Collection::LogGroups => "logGroups",
-            Collection::LogStreams => "logStreams",
-            Collection::EnterpriseRouters => "enterpriseRouters",
-            Collection::RouterAttachments => "routerAttachments",
-            Collection::NatGateways => "natGateways",
-            Collection::RouterRouteTables => "routerRouteTables",
-            Collection::CloudConnectNetworks => "cloudConnectNetworks",
-        }
-    }
-
-    /// The resource type for error details (`vpclab.v1.Vpc`).
-    pub const fn type_name(self) -> &'static str {
-        match self {
-            Collection::Vpcs => "vpclab.v1.Vpc",
-            Collection::Subnets => "vpclab.v1.Subnet",
-            Collection::NetworkInterfaces => "vpclab.v1.NetworkInterface",
-            Collection::SecurityGroups => "vpclab.v1.SecurityGroup",
-            Collection::NetworkAcls => "vpclab.v1.NetworkAcl",
-            Collection::RouteTables => "vpclab.v1.RouteTable",
-            Collection::InternetGateways => "vpclab.v1.InternetGateway",
-            Collection::ExternalHosts => "vpclab.v1.ExternalHost",
-            Collection::FlowLogs => "vpclab.v1.FlowLog",
-            Collection::LogGroups => "vpclab.v1.LogGroup",
-            Collection::LogStreams => "vpclab.v1.LogStream",
-            Collection::EnterpriseRouters => "vpclab.v1.EnterpriseRouter",
-            Collection::RouterAttachments => "vpclab.v1.RouterAttachment",
-            Collection::NatGateways => "vpclab.v1.NatGateway",
-            Collection::RouterRouteTables => "vpclab.v1.RouterRouteTable",
-            Collection::CloudConnectNetworks => "vpclab.v1.CloudConnectNetwork",
-        }
-    }
-
-    /// In words, for messages.
-    pub const fn noun(self) -> &'static str {
-        match self {
-            Collection::Vpcs => "VPC",
-            Collection::Subnets => "subnet",
-            Collection::NetworkInterfaces => "network interface",
-            Collection::SecurityGroups => "security group",
-            Collection::NetworkAcls => "network ACL",
-            Collection::RouteTables => "route table",
-            Collection::InternetGateways => "internet gateway",
-            Collection::ExternalHosts => "external host",
-            Collection::FlowLogs => "flow log",
-            Collection::LogGroups => "log group",
-            Collection::LogStreams => "log stream",
-            Collection::EnterpriseRouters => "enterprise router",
-            Collection::RouterAttachments => "router attachment",
-            Collection::NatGateways => "NAT gateway",
-            Collection::RouterRouteTables => "router route table",
-            Collection::CloudConnectNetworks => "Cloud Connect Network",
-        }
-    }
+collections! {
+    Vpcs => "vpcs", "vpclab.v1.Vpc", "VPC";
+    Subnets => "subnets", "vpclab.v1.Subnet", "subnet";
+    NetworkInterfaces => "networkInterfaces", "vpclab.v1.NetworkInterface", "network interface";
+    SecurityGroups => "securityGroups", "vpclab.v1.SecurityGroup", "security group";
+    NetworkAcls => "networkAcls", "vpclab.v1.NetworkAcl", "network ACL";
+    RouteTables => "routeTables", "vpclab.v1.RouteTable", "route table";
+    InternetGateways => "internetGateways", "vpclab.v1.InternetGateway", "internet gateway";
+    ExternalHosts => "externalHosts", "vpclab.v1.ExternalHost", "external host";
+    FlowLogs => "flowLogs", "vpclab.v1.FlowLog", "flow log";
+    LogGroups => "logGroups", "vpclab.v1.LogGroup", "log group";
+    LogStreams => "logStreams", "vpclab.v1.LogStream", "log stream";
+    EnterpriseRouters => "enterpriseRouters", "vpclab.v1.EnterpriseRouter", "enterprise router";
+    RouterAttachments => "routerAttachments", "vpclab.v1.RouterAttachment", "router attachment";
+    NatGateways => "natGateways", "vpclab.v1.NatGateway", "NAT gateway";
+    RouterRouteTables => "routerRouteTables", "vpclab.v1.RouterRouteTable", "router route table";
+    CloudConnectNetworks => "cloudConnectNetworks", "vpclab.v1.CloudConnectNetwork", "Cloud Connect Network";
+    VpcPeeringConnections => "vpcPeeringConnections", "vpclab.v1.VpcPeeringConnection", "VPC peering connection";
 }
 
 pub fn resource_name(project: &str, c: Collection, id: &str) -> String {

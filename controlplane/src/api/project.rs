@@ -283,6 +283,7 @@ impl Project {
             Collection::EnterpriseRouters => Kind::EnterpriseRouter,
             Collection::RouterAttachments => Kind::RouterAttachment,
             Collection::NatGateways => Kind::NatGateway,
+            Collection::VpcPeeringConnections => Kind::VpcPeering,
             // CCNs are the world's `ccns`, outside its kinds.
             Collection::CloudConnectNetworks => return w.ccns.find(id),
             // Router route tables have no index of their own in the world; they go with
@@ -1732,6 +1733,36 @@ impl Project {
                 Ok(Applied::default())
             }
 
+            // ----- VPC peering connection -----
+            Command::CreateVpcPeeringConnection(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let x = required(&r.vpc_peering_connection, "vpc_peering_connection")?;
+                let id = self.new_id(
+                    Collection::VpcPeeringConnections,
+                    &r.vpc_peering_connection_id,
+                    "vpc_peering_connection_id",
+                )?;
+                let field = |f: &str| format!("vpc_peering_connection.{f}");
+                let requester =
+                    self.resolve(Collection::Vpcs, &x.requester_vpc, &field("requester_vpc"))?;
+                let accepter =
+                    self.resolve(Collection::Vpcs, &x.accepter_vpc, &field("accepter_vpc"))?;
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| w.create_peering(&x.display_name, id, requester, accepter))
+                    .map_err(|e| rename_field(ApiError::model(e, "vpc_peering_connection")))?;
+                Ok(created(self.sim.world.peerings[idx as usize].id.clone()))
+            }
+            Command::DeleteVpcPeeringConnection(r) => {
+                let idx = self.resolve(Collection::VpcPeeringConnections, &r.name, "name")?;
+                self.sim
+                    .world
+                    .transact(|w| w.delete_peering(idx))
+                    .map_err(|e| self.in_use(e, Collection::VpcPeeringConnections, &r.name))?;
+                Ok(Applied::default())
+            }
+
             // ----- traffic and clock -----
             Command::InjectTraffic(r) => {
                 check_parent(&self.id, &r.parent)?;
@@ -2418,6 +2449,13 @@ impl Project {
                                 }
                             }
                         }
+                        Some(pb::route::Target::VpcPeeringConnection(x)) => {
+                            Target::Peering(self.resolve(
+                                Collection::VpcPeeringConnections,
+                                x,
+                                &format!("{p}.vpc_peering_connection"),
+                            )?)
+                        }
                         Some(pb::route::Target::Local(true)) => {
                             return Err(ApiError::invalid(
                                 format!("{p}.local"),
@@ -2427,7 +2465,7 @@ impl Project {
                         _ => {
                             return Err(ApiError::invalid(
                                 format!("{p}.target"),
-                                "give `internet_gateway`, `nat_gateway`, `enterprise_router` or `blackhole: true`",
+                                "give `internet_gateway`, `nat_gateway`, `enterprise_router`, `vpc_peering_connection` or `blackhole: true`",
                             ));
                         }
                     };

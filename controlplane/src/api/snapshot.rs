@@ -37,8 +37,8 @@ const MAGIC: &[u8; 8] = b"vpcsnap\0";
 /// added, removed, reordered or retyped anywhere in `Project`, `Simulation`, `World` and what
 /// they hold): a snapshot of another version is ignored, and the start applies the whole log.
 /// `tests::the_encoding_is_pinned` fails until it is bumped. 4: a NAT session closing after
-/// both FINs keeps the second FIN's sequence number.
-pub const VERSION: u32 = 4;
+/// both FINs keeps the second FIN's sequence number. 5: VPC peering connections.
+pub const VERSION: u32 = 5;
 
 /// Take a snapshot once this many commands were stored since the last one.
 pub const EVERY_COMMANDS: u64 = 10_000;
@@ -601,7 +601,7 @@ mod tests {
         let bytes = encode(&s.project).unwrap();
         assert_eq!(
             (VERSION, bytes.len(), fnv(&bytes)),
-            (4, 32_811, 14_093_167_395_184_223_657),
+            (5, 32_813, 2_434_047_542_090_444_790),
             "the snapshot encoding changed: bump snapshot::VERSION"
         );
     }

@@ -235,6 +235,9 @@ pub fn route_table(p: &Project, i: u32) -> pb::RouteTable {
                     Target::NatGateway(n) => pb::route::Target::NatGateway(
                         p.name(C::NatGateways, &w.nats[n as usize].id),
                     ),
+                    Target::Peering(x) => pb::route::Target::VpcPeeringConnection(
+                        p.name(C::VpcPeeringConnections, &w.peerings[x as usize].id),
+                    ),
                 }),
             })
             .collect(),
@@ -255,6 +258,19 @@ pub fn internet_gateway(p: &Project, i: u32) -> pb::InternetGateway {
     pb::InternetGateway {
         name: p.name(C::InternetGateways, &g.id),
         vpc: p.name(C::Vpcs, &w.vpcs[g.vpc as usize].id),
+    }
+}
+
+pub fn vpc_peering_connection(p: &Project, i: u32) -> pb::VpcPeeringConnection {
+    let w = p.world();
+    let x = &w.peerings[i as usize];
+    let [a, b] = x.vpcs.map(|v| &w.vpcs[v as usize]);
+    pb::VpcPeeringConnection {
+        name: p.name(C::VpcPeeringConnections, &x.id),
+        display_name: x.name.clone(),
+        requester_vpc: p.name(C::Vpcs, &a.id),
+        accepter_vpc: p.name(C::Vpcs, &b.id),
+        inter_region: a.region != b.region,
     }
 }
 
@@ -542,6 +558,9 @@ pub fn changed(
             nat_gateway(p, at(C::NatGateways)?).into()
         }
         K::CreateExternalHost(_) => external_host(p, at(C::ExternalHosts)?).into(),
+        K::CreateVpcPeeringConnection(_) => {
+            vpc_peering_connection(p, at(C::VpcPeeringConnections)?).into()
+        }
         K::CreateLogGroup(_) | K::UpdateLogGroup(_) => log_group(p, at(C::LogGroups)?).into(),
         K::CreateLogStream(_) => log_stream(p, at(C::LogStreams)?).into(),
         K::CreateFlowLog(_) | K::UpdateFlowLog(_) => {

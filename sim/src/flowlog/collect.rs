@@ -254,8 +254,8 @@ pub struct Partial {
     log: u16,
     flags: u8,
     aws_flags: u8,
-    /// Bit 0: a FIN or RST was seen. Bit 1: egress. Bits 2-3: traffic path (0 none, 1 same
-    /// VPC, 2 internet gateway).
+    /// Bit 0: a FIN or RST was seen. Bit 1: egress. Bits 2-4: traffic path (0 none, else
+    /// the path's number: 1 same VPC, 2 internet gateway, 4 and 5 peering).
     bits: u8,
 }
 
@@ -300,6 +300,8 @@ impl Partial {
         match self.bits >> 2 {
             1 => Some(TrafficPath::SameVpc),
             2 => Some(TrafficPath::InternetGateway),
+            4 => Some(TrafficPath::IntraRegionPeering),
+            5 => Some(TrafficPath::InterRegionPeering),
             _ => None,
         }
     }
@@ -342,11 +344,7 @@ impl Partial {
         traffic_path: Option<TrafficPath>,
     ) {
         if self.packets == 0 {
-            let path = match traffic_path {
-                None => 0,
-                Some(TrafficPath::SameVpc) => 1,
-                Some(TrafficPath::InternetGateway) => 2,
-            };
+            let path = traffic_path.map_or(0, |p| p as u8);
             let egress = if direction == Direction::Egress {
                 Self::EGRESS
             } else {

@@ -1225,7 +1225,13 @@ impl<'a> AlibabaLine<'a> {
 fn alibaba_traffic_path(path: Option<TrafficPath>) -> &'static str {
     match path {
         Some(TrafficPath::InternetGateway) => "ipv4Gateway",
-        Some(TrafficPath::SameVpc) | None => DASH,
+        // Peering is not among the paths alibaba samples at (flowlogs.md §3).
+        Some(
+            TrafficPath::SameVpc
+            | TrafficPath::IntraRegionPeering
+            | TrafficPath::InterRegionPeering,
+        )
+        | None => DASH,
     }
 }
 

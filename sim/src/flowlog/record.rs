@@ -45,6 +45,10 @@ pub enum TrafficPath {
     SameVpc = 1,
     /// 2: through an internet gateway.
     InternetGateway = 2,
+    /// 4: through a VPC peering connection within a region.
+    IntraRegionPeering = 4,
+    /// 5: through a VPC peering connection to another region.
+    InterRegionPeering = 5,
 }
 
 /// Who captured the record: the network interface and its place in the topology, resolved to

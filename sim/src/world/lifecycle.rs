@@ -91,6 +91,10 @@ impl World {
                 self.nats[i].deleted = true;
                 &self.nats[i].id
             }
+            Kind::VpcPeering => {
+                self.peerings[i].deleted = true;
+                &self.peerings[i].id
+            }
             Kind::LogGroup | Kind::LogStream | Kind::EnterpriseRouter | Kind::RouterAttachment => {
                 return;
             }
@@ -123,7 +127,7 @@ impl World {
             }
             Kind::EnterpriseRouter => return self.routers.rename_router(idx, new_name),
             Kind::RouterAttachment => return self.routers.rename_attachment(idx, new_name),
-            Kind::NatGateway => check_name(new_name)?,
+            Kind::NatGateway | Kind::VpcPeering => check_name(new_name)?,
             Kind::FlowLog => {
                 limits::check_flow_log_name(new_name).map_err(|m| ModelError::invalid("name", m))?
             }
@@ -183,6 +187,9 @@ impl World {
                     .any(|(o, n)| taken(o, n.vpc == vpc, &n.name))
                     .then(|| format!("a NAT gateway named `{new_name}` already exists in this VPC"))
             }
+            Kind::VpcPeering => live(&self.peerings)
+                .any(|(o, p)| taken(o, true, &p.name))
+                .then(|| format!("a VPC peering connection named `{new_name}` already exists")),
         };
         if let Some(message) = clash {
             return Err(ModelError::exists("name", message));
@@ -203,6 +210,7 @@ impl World {
             | Kind::EnterpriseRouter
             | Kind::RouterAttachment => {}
             Kind::NatGateway => self.nats[i].name = name,
+            Kind::VpcPeering => self.peerings[i].name = name,
         }
         Ok(())
     }

@@ -183,10 +183,11 @@ pub enum Kind {
     EnterpriseRouter,
     RouterAttachment,
     NatGateway,
+    VpcPeering,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 14] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Vpc,
         Kind::Subnet,
         Kind::Eni,
@@ -201,6 +202,7 @@ impl Kind {
         Kind::EnterpriseRouter,
         Kind::RouterAttachment,
         Kind::NatGateway,
+        Kind::VpcPeering,
     ];
 
     /// The kind in words, for messages ("network interface eni-1 still uses it").
@@ -220,6 +222,7 @@ impl Kind {
             Kind::EnterpriseRouter => "enterprise router",
             Kind::RouterAttachment => "router attachment",
             Kind::NatGateway => "NAT gateway",
+            Kind::VpcPeering => "VPC peering connection",
         }
     }
 
@@ -241,6 +244,7 @@ impl Kind {
             Kind::EnterpriseRouter => "router",
             Kind::RouterAttachment => "attachment",
             Kind::NatGateway => "nat_gateway",
+            Kind::VpcPeering => "peering",
         }
     }
 }
@@ -288,7 +292,8 @@ resource!(
     InternetGateway,
     ExternalHost,
     FlowLog,
-    NatGateway
+    NatGateway,
+    Peering
 );
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -421,6 +426,8 @@ pub enum Target {
     NatGateway(u32),
     /// An enterprise router (transit gateway), through this VPC's attachment to it.
     Router(u32),
+    /// A VPC peering connection joining this VPC to another (`world/peering.rs`).
+    Peering(u32),
     Blackhole,
 }
 
@@ -448,6 +455,29 @@ impl RouteTable {
             .enumerate()
             .find(|(_, r)| r.destination.contains(dst))
             .map(|(i, r)| (i as u32, r))
+    }
+}
+
+/// A VPC peering connection (policy.md §6.1): two VPCs whose route tables may send each
+/// other's addresses through it. Active once created (vpclab simulates one account, which
+/// accepts its own requests).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Peering {
+    pub id: String,
+    pub name: String,
+    /// The requester's VPC, then the accepter's.
+    pub vpcs: [u32; 2],
+    pub deleted: bool,
+}
+
+impl Peering {
+    /// The VPC at the other end from `vpc` (`None` if `vpc` is not one of its two).
+    pub fn other(&self, vpc: u32) -> Option<u32> {
+        match self.vpcs {
+            [a, b] if a == vpc => Some(b),
+            [a, b] if b == vpc => Some(a),
+            _ => None,
+        }
     }
 }
 
@@ -564,6 +594,7 @@ pub struct World {
     pub route_tables: Vec<RouteTable>,
     pub igws: Vec<InternetGateway>,
     pub nats: Vec<NatGateway>,
+    pub peerings: Vec<Peering>,
     pub externals: Vec<ExternalHost>,
     pub flow_logs: Vec<FlowLog>,
     /// Log groups and streams that flow logs deliver to (LTS, SLS, CLS).
@@ -600,7 +631,7 @@ pub struct World {
     /// The earliest end of any open flow-log window: a single comparison per packet.
     pub(super) next_window_end: Time,
     /// Per [`Kind`]: the IDs of live resources and their indices (ordered, for listing).
-    pub(super) ids: [BTreeMap<String, u32>; 14],
+    pub(super) ids: [BTreeMap<String, u32>; 15],
     /// What the packet being sent touches, while [`World::send_traced`] runs.
     #[serde(skip)]
     pub(super) trace: Trace,
@@ -638,6 +669,7 @@ impl World {
             route_tables: Vec::new(),
             igws: Vec::new(),
             nats: Vec::new(),
+            peerings: Vec::new(),
             externals: Vec::new(),
             flow_logs: Vec::new(),
             logs: LogCatalog::default(),
@@ -707,6 +739,7 @@ impl World {
             Kind::EnterpriseRouter => &self.routers.routers[i].id,
             Kind::RouterAttachment => &self.routers.attachments[i].id,
             Kind::NatGateway => &self.nats[i].id,
+            Kind::VpcPeering => &self.peerings[i].id,
         })
     }
 
@@ -740,7 +773,8 @@ impl World {
             Kind::LogStream => self.logs.streams.get(i).is_some_and(|s| !s.deleted),
             Kind::EnterpriseRouter => self.routers.routers.get(i).is_some_and(|r| !r.deleted),
             Kind::RouterAttachment => self.routers.attachments.get(i).is_some_and(|a| !a.deleted),
-            Kind::NatGateway => self.nats.get(i).is_some_and(|n| !n.deleted),
+            Kind::NatGateway => ok(&self.nats, i),
+            Kind::VpcPeering => ok(&self.peerings, i),
         }
     }
 
@@ -842,6 +876,7 @@ impl World {
             + self.route_tables.len()
             + self.igws.len()
             + self.nats.len()
+            + self.peerings.len()
             + self.externals.len()
             + self.flow_logs.len()
             + self.logs.groups.len()

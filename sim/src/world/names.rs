@@ -95,12 +95,14 @@ impl World {
                 Some(self.enis[b as usize].ip)
             }
             // Another VPC: its private address when the sender's routes reach it through a
-            // router, else its elastic IP.
+            // router or a peering connection, else its elastic IP.
             (Endpoint::Eni(a), Endpoint::Eni(b)) => {
                 let b = &self.enis[b as usize];
                 let table = self.subnets[self.enis[a as usize].subnet as usize].route_table;
                 match self.route_tables[table as usize].lookup(b.ip) {
-                    Some((_, r)) if matches!(r.target, Target::Router(_)) => Some(b.ip),
+                    Some((_, r)) if matches!(r.target, Target::Router(_) | Target::Peering(_)) => {
+                        Some(b.ip)
+                    }
                     _ => b.eip,
                 }
             }

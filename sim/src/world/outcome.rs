@@ -48,6 +48,10 @@ pub enum Drop {
     /// A bandwidth limit dropped it: a CCN region pair's (logged REJECT at the CCN) or an
     /// ENI's (D20).
     Throttled(Throttle),
+    /// Routed to a VPC peering connection for an address outside the peer VPC: peering is
+    /// not transitive, and a peer's gateways are not for the other VPC's use (AWS VPC Peering
+    /// Guide, "unsupported configurations": transitive peering, edge-to-edge routing).
+    NotInPeer { peering: u32 },
     /// Nothing answers at the destination address.
     NoHost,
     /// It arrived with TTL 1 at the hop whose interface is `at`, which dropped it rather than

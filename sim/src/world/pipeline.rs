@@ -262,6 +262,7 @@ impl World {
                     // A NAT gateway or a transit gateway attachment is a resource with an
                     // interface in the VPC (aws: 1).
                     Some(Target::NatGateway(_) | Target::Router(_)) => Some(TrafficPath::SameVpc),
+                    Some(Target::Peering(p)) => Some(self.peering_path(p, vpc)),
                     _ => None,
                 };
                 self.capture(
@@ -307,6 +308,15 @@ impl World {
                         Some(b) => self.arrive(now, b, pkt, &view, out),
                         None => out.fate = Fate::Dropped(Drop::NoHost),
                     },
+                    // A route to a deleted peering connection is a blackhole (aws; elsewhere
+                    // the deletion waits for the routes to go).
+                    Target::Peering(p) if self.peerings[p as usize].deleted => {
+                        out.fate = Fate::Dropped(Drop::Blackhole {
+                            table,
+                            route: hit.route,
+                        });
+                    }
+                    Target::Peering(p) => self.through_peering(now, p, vpc, pkt, &view, out),
                     Target::NatGateway(n) => self.through_nat(now, n, pkt, out),
                     Target::Router(att) => {
                         let az = self.subnets[subnet as usize].az.clone();
@@ -428,6 +438,33 @@ impl World {
             }
             Some(r) => (Verdict::Deny(r.origin), None),
             None => (Verdict::Deny(By::SgNoMatch), None),
+        }
+    }
+
+    /// A packet VPC `vpc` routes into peering connection `p`: it reaches the interface that
+    /// holds its destination in the peer VPC, through that subnet's ACL and the interface's
+    /// security group, as if it were local. Only the peer's own addresses: a peering is not
+    /// transitive and lends neither VPC's gateways to the other (AWS VPC Peering Guide,
+    /// "unsupported configurations").
+    fn through_peering(
+        &mut self,
+        now: Time,
+        p: u32,
+        vpc: u32,
+        pkt: Packet,
+        view: &PacketView,
+        out: &mut Outcome,
+    ) {
+        let Some(peer) = self.peerings[p as usize].other(vpc) else {
+            return;
+        };
+        if !self.vpcs[peer as usize].cidr.contains(pkt.dst) {
+            out.fate = Fate::Dropped(Drop::NotInPeer { peering: p });
+            return;
+        }
+        match self.private_ips.get(&ip_key(peer, pkt.dst)).copied() {
+            Some(b) => self.arrive(now, b, pkt, view, out),
+            None => out.fate = Fate::Dropped(Drop::NoHost),
         }
     }
 

@@ -172,6 +172,7 @@ impl World {
         }
         deps.extend(self.logs_scoped_to(Scope::Vpc(v)));
         deps.extend(self.attachments_of_vpc(&vpc.id));
+        deps.extend(self.peerings_of(v));
         if !deps.is_empty() {
             return Err(in_use(format!("vpc `{}`", vpc.name), deps));
         }
@@ -437,6 +438,17 @@ impl World {
                 Err(ModelError::not_found(
                     "target",
                     "this VPC is not attached to that enterprise router",
+                ))
+            }
+            Target::Peering(p)
+                if self
+                    .peerings
+                    .get(p as usize)
+                    .is_none_or(|x| x.deleted || x.other(vpc).is_none()) =>
+            {
+                Err(ModelError::not_found(
+                    "target",
+                    "no live VPC peering connection joins this VPC to another with that ID",
                 ))
             }
             _ => Ok(()),

@@ -1,0 +1,347 @@
+//! VPC peering connections (docs/decisions/vpc-peering.md), in a file and over gRPC: what a
+//! create refuses and where the file's error points, routes through a connection, what a
+//! connection keeps from being deleted, and the life cycle surviving a restart. The packets'
+//! side is scenarios/aws-vpc-peering.yaml.
+
+mod common;
+
+use common::fixture::{mask, vpc_req};
+use common::*;
+use tonic::Code;
+use tonic::transport::Channel;
+use vpclab_controlplane::api::{Defaults, Tenancy, pb};
+use vpclab_controlplane::{Options, load};
+use vpclab_sim::profile::Provider;
+
+const P: &str = "projects/default";
+
+fn defaults() -> Defaults {
+    Defaults {
+        seed: 3,
+        start: 1_700_000_000,
+        ..Defaults::default()
+    }
+}
+
+async fn vpc(
+    net: &mut NetworkServiceClient<Channel>,
+    name: &str,
+    cidr: &str,
+    region: &str,
+) -> pb::Vpc {
+    let mut r = vpc_req(P, name, cidr);
+    if let Some(v) = r.vpc.as_mut() {
+        v.region = region.into();
+    }
+    net.create_vpc(r).await.unwrap().into_inner()
+}
+
+fn peering(
+    name: &str,
+    requester: &pb::Vpc,
+    accepter: &pb::Vpc,
+) -> pb::CreateVpcPeeringConnectionRequest {
+    pb::CreateVpcPeeringConnectionRequest {
+        parent: P.into(),
+        vpc_peering_connection: Some(pb::VpcPeeringConnection {
+            display_name: name.into(),
+            requester_vpc: requester.name.clone(),
+            accepter_vpc: accepter.name.clone(),
+            ..Default::default()
+        }),
+        vpc_peering_connection_id: String::new(),
+    }
+}
+
+fn route_to(table: &str, destination: &str, pcx: &str) -> pb::UpdateRouteTableRequest {
+    pb::UpdateRouteTableRequest {
+        route_table: Some(pb::RouteTable {
+            name: table.into(),
+            routes: vec![pb::Route {
+                destination: destination.into(),
+                target: Some(pb::route::Target::VpcPeeringConnection(pcx.into())),
+            }],
+            ..Default::default()
+        }),
+        update_mask: mask(&["routes"]),
+    }
+}
+
+/// (code, field) of a refusal.
+#[track_caller]
+fn refused<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> (Code, String) {
+    match r {
+        Ok(v) => panic!("the request should have been refused, got {v:?}"),
+        Err(s) => (s.code(), field(&s)),
+    }
+}
+
+const SCENARIO: &str = include_str!("../scenarios/aws-vpc-peering.yaml");
+
+/// The shipped scenario with lines changed, each `(from, to)` once: the error it gives, as
+/// printed.
+fn error_in(changes: &[(&str, &str)]) -> String {
+    let mut text = SCENARIO.to_string();
+    for (from, to) in changes {
+        assert!(text.contains(from), "the scenario must contain {from:?}");
+        text = text.replacen(from, to, 1);
+    }
+    match load("s.yaml", &text, &Options::default()) {
+        Ok(_) => panic!("the scenario should not load"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn error(from: &str, to: &str) -> String {
+    error_in(&[(from, to)])
+}
+
+#[test]
+fn a_bad_peering_in_a_file_names_its_line_and_field() {
+    let line = SCENARIO
+        .lines()
+        .position(|l| l.contains("name: data-dr, id:"))
+        .unwrap()
+        + 1;
+    // Overlapping blocks: the accepter, `vpcs[1]`.
+    assert_eq!(
+        error_in(&[
+            ("    cidr: 10.2.0.0/16\n", "    cidr: 10.1.128.0/17\n"),
+            ("cidr: 10.2.1.0/24", "cidr: 10.1.129.0/24"),
+            ("ip: 10.2.1.30", "ip: 10.1.129.30"),
+        ]),
+        format!(
+            "s.yaml:{line}:62: vpc_peerings[1].vpcs[1]: the VPCs' blocks overlap (10.1.0.0/16 and \
+             10.1.128.0/17): peered VPCs need distinct addresses"
+        )
+    );
+    assert_eq!(
+        error("vpcs: [data, dr] }", "vpcs: [data, nowhere] }"),
+        format!("s.yaml:{line}:62: vpc_peerings[1].vpcs[1]: no VPC named `nowhere`")
+    );
+    // A route naming no connection, and a connection of other VPCs.
+    let route = SCENARIO
+        .lines()
+        .position(|l| l.contains("10.2.0.0/16, target: peering, peering: data-dr"))
+        .unwrap()
+        + 1;
+    assert_eq!(
+        error(
+            "peering: data-dr }\n    route_tables",
+            "peering: data-xx }\n    route_tables"
+        ),
+        format!(
+            "s.yaml:{route}:63: vpcs[1].routes[1].peering: no VPC peering connection named `data-xx`"
+        )
+    );
+    let e = error(
+        "{ destination: 10.1.0.0/16, target: peering, peering: data-dr }",
+        "{ destination: 10.1.0.0/16, target: peering, peering: app-data }",
+    );
+    assert!(
+        e.contains("vpcs[2].routes[0].target: no live VPC peering connection joins this VPC"),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
+    let dir = temp_dir("api-peering");
+    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
+    let mut net = NetworkServiceClient::new(server.channel().await);
+    let app = vpc(&mut net, "app", "10.0.0.0/16", "").await;
+    let data = vpc(&mut net, "data", "10.1.0.0/16", "").await;
+    let dr = vpc(&mut net, "dr", "10.2.0.0/16", "us-west-2").await;
+    let overlap = vpc(&mut net, "overlap", "10.0.128.0/17", "").await;
+
+    let x = net
+        .create_vpc_peering_connection(peering("app-data", &app, &data))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        x.name
+            .starts_with("projects/default/vpcPeeringConnections/pcx-"),
+        "{}",
+        x.name
+    );
+    assert_eq!(
+        (x.requester_vpc.as_str(), x.accepter_vpc.as_str()),
+        (app.name.as_str(), data.name.as_str())
+    );
+    assert!(!x.inter_region);
+    let y = net
+        .create_vpc_peering_connection(peering("data-dr", &data, &dr))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(y.inter_region, "us-east-1 and us-west-2");
+
+    // Refusals name the field, and change nothing.
+    let accepter = "vpc_peering_connection.accepter_vpc".to_string();
+    for (req, expected) in [
+        (
+            peering("again", &data, &app),
+            (Code::AlreadyExists, accepter.clone()),
+        ),
+        (
+            peering("self", &app, &app),
+            (Code::InvalidArgument, accepter.clone()),
+        ),
+        (
+            peering("overlap", &app, &overlap),
+            (Code::InvalidArgument, accepter.clone()),
+        ),
+        (
+            peering("app-data", &app, &dr),
+            (
+                Code::AlreadyExists,
+                "vpc_peering_connection.display_name".into(),
+            ),
+        ),
+    ] {
+        assert_eq!(
+            refused(net.create_vpc_peering_connection(req).await),
+            expected
+        );
+    }
+    let mut gone = peering("gone", &app, &dr);
+    gone.vpc_peering_connection.as_mut().unwrap().requester_vpc =
+        "projects/default/vpcs/vpc-0000".into();
+    assert_eq!(
+        refused(net.create_vpc_peering_connection(gone).await),
+        (
+            Code::NotFound,
+            "vpc_peering_connection.requester_vpc".into()
+        )
+    );
+    let list = |net: &mut NetworkServiceClient<Channel>| {
+        let mut net = net.clone();
+        async move {
+            net.list_vpc_peering_connections(pb::ListVpcPeeringConnectionsRequest {
+                parent: P.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .vpc_peering_connections
+        }
+    };
+    assert_eq!(list(&mut net).await.len(), 2);
+
+    // A route through a connection of the table's own VPC; not through another's.
+    let table = net
+        .update_route_table(route_to(&app.main_route_table, "10.1.0.0/16", &x.name))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        table
+            .routes
+            .iter()
+            .find(|r| r.destination == "10.1.0.0/16")
+            .and_then(|r| r.target.clone()),
+        Some(pb::route::Target::VpcPeeringConnection(x.name.clone()))
+    );
+    let (code, at) = refused(
+        net.update_route_table(route_to(&app.main_route_table, "10.2.0.0/16", &y.name))
+            .await,
+    );
+    assert_eq!(
+        (code, at.as_str()),
+        (Code::NotFound, "route_table.routes[0].target")
+    );
+
+    // A VPC with a live connection stays.
+    let (code, _) = refused(
+        net.delete_vpc(pb::DeleteVpcRequest {
+            name: dr.name.clone(),
+            ..Default::default()
+        })
+        .await,
+    );
+    assert_eq!(code, Code::FailedPrecondition);
+
+    // aws: deleting a connection leaves its routes, as blackholes.
+    net.delete_vpc_peering_connection(pb::DeleteVpcPeeringConnectionRequest {
+        name: y.name.clone(),
+    })
+    .await
+    .unwrap();
+    net.delete_vpc_peering_connection(pb::DeleteVpcPeeringConnectionRequest {
+        name: x.name.clone(),
+    })
+    .await
+    .unwrap();
+    let table = net
+        .get_route_table(pb::GetRouteTableRequest {
+            name: app.main_route_table.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        table.routes.iter().any(|r| r.destination == "10.1.0.0/16"),
+        "{table:?}"
+    );
+    net.delete_vpc(pb::DeleteVpcRequest {
+        name: dr.name.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // What was acknowledged survives a restart; the deleted connections stay deleted.
+    let kept = net
+        .create_vpc_peering_connection(peering("app-data-2", &app, &data))
+        .await
+        .unwrap()
+        .into_inner();
+    server.stop().await;
+    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
+    let mut net = NetworkServiceClient::new(server.channel().await);
+    assert_eq!(list(&mut net).await, vec![kept]);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn huawei_peers_one_region_and_keeps_a_routed_connection() {
+    let dir = temp_dir("api-peering-huawei");
+    let server = Server::start(&dir, Tenancy::single(Provider::Huawei), defaults()).await;
+    let mut net = NetworkServiceClient::new(server.channel().await);
+    let a = vpc(&mut net, "a", "10.0.0.0/16", "").await;
+    let b = vpc(&mut net, "b", "10.1.0.0/16", "").await;
+    let far = vpc(&mut net, "far", "10.2.0.0/16", "cn-south-1").await;
+    let (code, at) = refused(
+        net.create_vpc_peering_connection(peering("far", &a, &far))
+            .await,
+    );
+    assert_eq!(
+        (code, at.as_str()),
+        (Code::InvalidArgument, "vpc_peering_connection.accepter_vpc")
+    );
+    let x = net
+        .create_vpc_peering_connection(peering("a-b", &a, &b))
+        .await
+        .unwrap()
+        .into_inner();
+    net.update_route_table(route_to(&a.main_route_table, "10.1.0.0/16", &x.name))
+        .await
+        .unwrap();
+    let delete = pb::DeleteVpcPeeringConnectionRequest {
+        name: x.name.clone(),
+    };
+    let (code, _) = refused(net.delete_vpc_peering_connection(delete.clone()).await);
+    assert_eq!(code, Code::FailedPrecondition, "routes name it");
+    net.update_route_table(pb::UpdateRouteTableRequest {
+        route_table: Some(pb::RouteTable {
+            name: a.main_route_table.clone(),
+            ..Default::default()
+        }),
+        update_mask: mask(&["routes"]),
+    })
+    .await
+    .unwrap();
+    net.delete_vpc_peering_connection(delete).await.unwrap();
+    server.stop().await;
+}
