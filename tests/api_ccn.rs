@@ -7,11 +7,9 @@
 
 mod common;
 
-use std::fmt::Debug;
-
 use common::*;
 use pb::ccn_service_client::CcnServiceClient;
-use tonic::{Code, Status};
+use tonic::Code;
 use vpclab_controlplane::api::{Defaults, Tenancy, pb};
 use vpclab_sim::profile::Provider;
 
@@ -26,25 +24,7 @@ const DOCUMENTED: [&str; 2] = [
 ];
 
 fn defaults() -> Defaults {
-    Defaults {
-        seed: 4,
-        start: START,
-        ..Defaults::default()
-    }
-}
-
-fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask {
-        paths: paths.iter().map(|p| p.to_string()).collect(),
-    })
-}
-
-#[track_caller]
-fn err<T: Debug>(r: Result<tonic::Response<T>, Status>) -> Status {
-    match r {
-        Ok(v) => panic!("the request should have been refused, got {v:?}"),
-        Err(s) => s,
-    }
+    seeded(4, START)
 }
 
 fn rule(
@@ -306,36 +286,18 @@ async fn build(server: &Server) -> String {
     stream.name
 }
 
-async fn records(server: &Server, stream: &str) -> Vec<String> {
-    let mut logs = LogServiceClient::new(server.channel().await);
-    let mut lines: Vec<String> = logs
-        .query_records(pb::QueryRecordsRequest {
-            log_stream: stream.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .records
-        .into_iter()
-        .map(|r| r.line)
-        .collect();
-    lines.sort();
-    lines
-}
-
 #[tokio::test]
 async fn ccn_throttling_records_over_grpc_survive_a_restart() {
     let dir = temp_dir("api-ccn");
     let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
     let stream = build(&server).await;
-    let got = records(&server, &stream).await;
+    let got = sorted_lines(&server, &stream).await;
     assert_eq!(got, DOCUMENTED, "{got:#?}");
     server.stop().await;
 
     // Replayed from the store: the CCN and its records.
     let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
-    assert_eq!(records(&server, &stream).await, DOCUMENTED);
+    assert_eq!(sorted_lines(&server, &stream).await, DOCUMENTED);
     let mut ccns = CcnServiceClient::new(server.channel().await);
     let list = ccns
         .list_cloud_connect_networks(pb::ListCloudConnectNetworksRequest {

@@ -8,11 +8,8 @@
 
 mod common;
 
-use std::fmt::Debug;
-
 use common::*;
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
+use tonic::Code;
 use vpclab_controlplane::api::{Defaults, Tenancy, pb};
 use vpclab_sim::profile::Provider;
 
@@ -23,37 +20,7 @@ const FIELDS: &str = "instance-id interface-id srcaddr dstaddr pkt-srcaddr pkt-d
 const NAT_ENI: &str = "projects/default/networkInterfaces/eni-1235b8ca123456789";
 
 fn defaults() -> Defaults {
-    Defaults {
-        seed: 1,
-        start: START,
-        ..Defaults::default()
-    }
-}
-
-fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask {
-        paths: paths.iter().map(|p| p.to_string()).collect(),
-    })
-}
-
-#[track_caller]
-fn err<T: Debug>(r: Result<tonic::Response<T>, Status>) -> Status {
-    match r {
-        Ok(v) => panic!("the request should have been refused, got {v:?}"),
-        Err(s) => s,
-    }
-}
-
-/// (type, subject) of each PreconditionFailure violation.
-fn preconditions(s: &Status) -> Vec<(String, String)> {
-    s.get_details_precondition_failure()
-        .map(|p| {
-            p.violations
-                .into_iter()
-                .map(|v| (v.r#type, v.subject))
-                .collect()
-        })
-        .unwrap_or_default()
+    seeded(1, START)
 }
 
 fn in_use(subject: &str) -> Vec<(String, String)> {
@@ -358,30 +325,12 @@ async fn build(server: &Server) -> Topology {
     }
 }
 
-async fn records(server: &Server, stream: &str) -> Vec<String> {
-    let mut logs = LogServiceClient::new(server.channel().await);
-    let mut lines: Vec<String> = logs
-        .query_records(pb::QueryRecordsRequest {
-            log_stream: stream.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .records
-        .into_iter()
-        .map(|r| r.line)
-        .collect();
-    lines.sort();
-    lines
-}
-
 #[tokio::test]
 async fn nat_gateway_records_over_grpc_survive_a_restart() {
     let dir = temp_dir("api-nat");
     let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
     let t = build(&server).await;
-    let got = records(&server, &t.stream).await;
+    let got = sorted_lines(&server, &t.stream).await;
     assert_eq!(got.len(), 6, "{got:#?}");
     assert_eq!(got, documented());
 
@@ -411,7 +360,7 @@ async fn nat_gateway_records_over_grpc_survive_a_restart() {
 
     // Replayed from the store: the gateway, its records and its interface.
     let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
-    assert_eq!(records(&server, &t.stream).await, documented());
+    assert_eq!(sorted_lines(&server, &t.stream).await, documented());
     let mut net = NetworkServiceClient::new(server.channel().await);
     let nat = net
         .get_nat_gateway(pb::GetNatGatewayRequest {

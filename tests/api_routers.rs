@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::fmt::Debug;
-
 use common::*;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -18,20 +16,6 @@ use vpclab_controlplane::api::{Defaults, Tenancy, pb};
 use vpclab_sim::profile::Provider;
 
 const P: &str = "projects/default";
-
-fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask {
-        paths: paths.iter().map(|p| p.to_string()).collect(),
-    })
-}
-
-#[track_caller]
-fn err<T: Debug>(r: Result<tonic::Response<T>, Status>) -> Status {
-    match r {
-        Ok(v) => panic!("the request should have been refused, got {v:?}"),
-        Err(s) => s,
-    }
-}
 
 /// The clients of one server, and the small requests every topology makes.
 struct Api {
@@ -310,24 +294,6 @@ impl Api {
             .unwrap()
             .into_inner()
             .account_id
-    }
-
-    async fn records(&mut self, stream: &str) -> Vec<String> {
-        let mut lines: Vec<String> = self
-            .logs
-            .query_records(pb::QueryRecordsRequest {
-                log_stream: stream.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .records
-            .into_iter()
-            .map(|r| r.line)
-            .collect();
-        lines.sort();
-        lines
     }
 
     async fn explain(&mut self, src: &str, dst: &str, protocol: &str) -> Vec<String> {
@@ -624,7 +590,7 @@ async fn transit_gateway_records_over_grpc() {
 
     let account = api.account().await;
     let want = tgw_documented(&account);
-    assert_eq!(api.records(&stream).await, want);
+    assert_eq!(sorted_lines(&server, &stream).await, want);
     let explained = api.explain("10.20.33.164", "10.40.2.236", "tcp").await;
     assert!(
         explained[0].contains("router tgw-0123456789abcdef0: in through"),
@@ -635,7 +601,7 @@ async fn transit_gateway_records_over_grpc() {
     // Replayed from the store: the same records, attachments and tables.
     let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
     let mut api = Api::new(&server).await;
-    assert_eq!(api.records(&stream).await, want);
+    assert_eq!(sorted_lines(&server, &stream).await, want);
     let again = api
         .routers
         .get_router_attachment(pb::GetRouterAttachmentRequest {
@@ -849,7 +815,7 @@ async fn hybrid_vpn_records_over_grpc() {
     api.advance_to(HW_START + 700).await;
 
     let account = api.account().await;
-    let got = api.records(&h.stream).await;
+    let got = sorted_lines(&server, &h.stream).await;
     assert_eq!(got.len(), 4, "{got:#?}");
     for want in [
         "1 0ebc7f641d80f4d32f9dc0056bdaae5b 740cc7e2-c686-496e-9fae-2dfc33e9d443 192.168.3.227 10.0.1.10 0 0 1 4 336 1670338595 1670339195 ACCEPT OK",
@@ -881,7 +847,7 @@ async fn hybrid_vpn_records_over_grpc() {
     // Replayed: the records, the hosts behind their sites, the attachments.
     let server = Server::start(&dir, Tenancy::single(Provider::Huawei), hw_defaults()).await;
     let mut api = Api::new(&server).await;
-    assert_eq!(api.records(&h.stream).await, got);
+    assert_eq!(sorted_lines(&server, &h.stream).await, got);
     let admin = api
         .sim
         .get_external_host(pb::GetExternalHostRequest {
@@ -1188,7 +1154,7 @@ async fn router_refusals_and_blackhole_routes() {
         .await;
     }
     api.advance_to(HW_START + 700).await;
-    let got = api.records(&h.stream).await;
+    let got = sorted_lines(&server, &h.stream).await;
     assert!(
         got.iter()
             .any(|l| l.contains(" 192.168.3.227 10.0.1.10 ") && l.ends_with(" ACCEPT OK")),

@@ -35,17 +35,7 @@ struct Lab {
 }
 
 fn defaults() -> Defaults {
-    Defaults {
-        seed: 7,
-        start: START,
-        ..Defaults::default()
-    }
-}
-
-fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask {
-        paths: paths.iter().map(|p| p.to_string()).collect(),
-    })
+    seeded(7, START)
 }
 
 fn by(seconds: i64) -> Option<pb::advance_request::Until> {
@@ -63,27 +53,6 @@ fn flow(display_name: &str, resource: &str, stream: &str) -> pb::FlowLog {
         log_stream: stream.into(),
         ..Default::default()
     }
-}
-
-/// The refusal of a request that should have been refused.
-#[track_caller]
-fn err<T: Debug>(r: Result<T, Status>) -> Status {
-    match r {
-        Ok(v) => panic!("the request should have been refused, got {v:?}"),
-        Err(s) => s,
-    }
-}
-
-/// (type, subject) of each PreconditionFailure violation.
-fn preconditions(s: &Status) -> Vec<(String, String)> {
-    s.get_details_precondition_failure()
-        .map(|p| {
-            p.violations
-                .into_iter()
-                .map(|v| (v.r#type, v.subject))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// (subject, quota_id) of each QuotaFailure violation.

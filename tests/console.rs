@@ -17,6 +17,7 @@ use serde_json::Value;
 
 mod common;
 use common::fixture::{self, P, START, TOKEN_A};
+use common::v2_fields;
 
 const SCENARIO: &str = "scenarios/ping-acl-asymmetry.yaml";
 const DENY: &str = "ACL web-acl egress (subnet web): no rule matched; default rule * denies";
@@ -185,25 +186,7 @@ fn the_state_holds_the_records_as_table_rows_and_facts() {
         .iter()
         .map(|f| f[0].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "version",
-            "account-id",
-            "interface-id",
-            "srcaddr",
-            "dstaddr",
-            "srcport",
-            "dstport",
-            "protocol",
-            "packets",
-            "bytes",
-            "start",
-            "end",
-            "action",
-            "log-status"
-        ]
-    );
+    assert_eq!(names, v2_fields());
     assert_eq!(reject["eni"], "eni-lq6mkcis");
     assert_eq!(reject["src"], "172.31.16.139");
     assert_eq!(reject["dst"], "203.0.113.12");

@@ -21,11 +21,7 @@ pub const P: &str = "projects/default";
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
 pub fn defaults() -> Defaults {
-    Defaults {
-        seed: 1,
-        start: START,
-        ..Defaults::default()
-    }
+    seeded(1, START)
 }
 
 pub async fn connect(url: &str) -> Channel {
@@ -85,18 +81,13 @@ pub fn entry(dir: pb::Direction, proto: &str, ports: &str) -> pb::NetworkAclEntr
     }
 }
 
-pub fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask {
-        paths: paths.iter().map(|p| p.to_string()).collect(),
-    })
-}
-
 /// The ping/ACL-asymmetry topology of tests/api.rs (tencent): an instance whose ACL lets ICMP
 /// in but only TCP 443 out, an external host, a flow log on the instance's interface.
 pub struct Topology {
     pub vpc: String,
     pub eni: String,
     pub home: String,
+    pub group: String,
     pub stream: String,
     pub flow_log: String,
 }
@@ -199,6 +190,7 @@ pub async fn build(ch: &Channel, parent: &str, token: Option<&str>) -> Topology 
         .await
         .unwrap()
         .into_inner();
+    assert_eq!(subnet.network_acl, acl.name);
     let eni = net
         .create_network_interface(req(
             token,
@@ -257,6 +249,7 @@ pub async fn build(ch: &Channel, parent: &str, token: Option<&str>) -> Topology 
         vpc: vpc.name,
         eni: eni.name,
         home: home.name,
+        group,
         stream,
         flow_log: flow_log.name,
     }
@@ -305,7 +298,7 @@ pub async fn log_stream(
     (group.name, stream.name)
 }
 
-/// `count` pings from home to the instance at virtual time `at`.
+/// `count` pings from home to the instance at virtual time `at`, one a second.
 pub async fn ping(
     ch: &Channel,
     parent: &str,
@@ -313,6 +306,19 @@ pub async fn ping(
     t: &Topology,
     at: u64,
     count: u32,
+) {
+    ping_every(ch, parent, token, t, at, count, 1).await
+}
+
+/// `count` pings from home to the instance at virtual time `at`, `interval` seconds apart.
+pub async fn ping_every(
+    ch: &Channel,
+    parent: &str,
+    token: Option<&str>,
+    t: &Topology,
+    at: u64,
+    count: u32,
+    interval: i64,
 ) {
     SimulationServiceClient::new(ch.clone())
         .inject_traffic(req(
@@ -325,7 +331,7 @@ pub async fn ping(
                     to: t.eni.clone(),
                     count,
                     interval: Some(prost_types::Duration {
-                        seconds: 1,
+                        seconds: interval,
                         nanos: 0,
                     }),
                     ident: Some(1),

@@ -3,14 +3,16 @@
 
 pub mod fixture;
 
+use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use tonic::Request;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
+use tonic::{Request, Status};
+use tonic_types::StatusExt;
 use vpclab_controlplane::api::{Cloud, Defaults, Tenancy, pb, serve};
 
 #[allow(unused_imports)]
@@ -97,6 +99,15 @@ pub fn python() -> PathBuf {
     venv
 }
 
+/// The 14 fields of the AWS-v2 shape, in order: AWS's default format, Tencent's ENI flow logs,
+/// Huawei's VPC flow logs (with `project-id` for `account-id`).
+pub fn v2_fields() -> Vec<&'static str> {
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes \
+     start end action log-status"
+        .split(' ')
+        .collect()
+}
+
 pub struct Server {
     pub addr: SocketAddr,
     /// The cloud it serves (how it was restored, its store).
@@ -143,6 +154,67 @@ impl Server {
     }
 }
 
+/// The shipped defaults, but for the seed and the virtual start time.
+pub fn seeded(seed: u64, start: u64) -> Defaults {
+    Defaults {
+        seed,
+        start,
+        ..Defaults::default()
+    }
+}
+
+pub fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+    })
+}
+
+/// The lines of a log stream's records matching every keyword, in the order the log service
+/// answers (its first page).
+pub async fn record_lines(server: &Server, stream: &str, keywords: &[&str]) -> Vec<String> {
+    LogServiceClient::new(server.channel().await)
+        .query_records(pb::QueryRecordsRequest {
+            log_stream: stream.into(),
+            keywords: keywords.iter().map(|k| k.to_string()).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .records
+        .into_iter()
+        .map(|r| r.line)
+        .collect()
+}
+
+/// [`record_lines`] of a whole stream, sorted.
+pub async fn sorted_lines(server: &Server, stream: &str) -> Vec<String> {
+    let mut lines = record_lines(server, stream, &[]).await;
+    lines.sort();
+    lines
+}
+
+/// The refusal of a request that should have been refused.
+#[track_caller]
+pub fn err<T: Debug>(r: Result<T, Status>) -> Status {
+    match r {
+        Ok(v) => panic!("the request should have been refused, got {v:?}"),
+        Err(s) => s,
+    }
+}
+
+/// (type, subject) of each PreconditionFailure violation.
+pub fn preconditions(s: &Status) -> Vec<(String, String)> {
+    s.get_details_precondition_failure()
+        .map(|p| {
+            p.violations
+                .into_iter()
+                .map(|v| (v.r#type, v.subject))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A request carrying `authorization: Bearer <token>`.
 pub fn auth<T>(msg: T, token: &str) -> Request<T> {
     let mut r = Request::new(msg);
@@ -153,7 +225,6 @@ pub fn auth<T>(msg: T, token: &str) -> Request<T> {
 
 /// The field violations of a status, as (field, description).
 pub fn violations(s: &tonic::Status) -> Vec<(String, String)> {
-    use tonic_types::StatusExt;
     s.get_details_bad_request()
         .map(|b| {
             b.field_violations
