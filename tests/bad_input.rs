@@ -3,30 +3,15 @@
 
 use std::process::Command;
 
-use vpclab_controlplane::{Options, ScenarioError, load};
+mod common;
+use common::scenario::{error, line_of, replaced};
+use vpclab_controlplane::{Options, load};
 
 const BASE: &str = include_str!("../scenarios/ping-acl-asymmetry.yaml");
 
+/// The base scenario with `from` replaced by `to` (once).
 fn broken(from: &str, to: &str) -> String {
-    assert!(
-        BASE.contains(from),
-        "the base scenario must contain {from:?}"
-    );
-    BASE.replacen(from, to, 1)
-}
-
-fn error(text: &str) -> ScenarioError {
-    match load("s.yaml", text, &Options::default()) {
-        Ok(_) => panic!("the scenario should not load"),
-        Err(e) => e,
-    }
-}
-
-fn line_of(text: &str, needle: &str) -> u64 {
-    text.lines()
-        .position(|l| l.contains(needle))
-        .expect("needle present") as u64
-        + 1
+    replaced(BASE, from, to)
 }
 
 #[test]

@@ -4,27 +4,14 @@
 //! rules (port forwarding) and their errors, NAT gateway flow logs
 //! (`resource: { nat_gateway: NAME }`).
 
-use vpclab_controlplane::{Options, ScenarioError, load, run};
+mod common;
+use common::scenario::{error, replaced};
+use vpclab_controlplane::{Options, load, run};
 
 const TRACKED: &str = include_str!("../scenarios/aws-nat-always-tracked.yaml");
 const IDLE: &str = include_str!("../scenarios/aws-nat-idle-timeout.yaml");
 const DNAT: &str = include_str!("../scenarios/tencent-nat-dnat.yaml");
 const PORT_ACL: &str = include_str!("../scenarios/aws-nat-port-acl.yaml");
-
-fn replaced(base: &str, from: &str, to: &str) -> String {
-    assert!(
-        base.contains(from),
-        "the base scenario must contain {from:?}"
-    );
-    base.replacen(from, to, 1)
-}
-
-fn error(text: &str) -> ScenarioError {
-    match load("s.yaml", text, &Options::default()) {
-        Ok(_) => panic!("the scenario should not load"),
-        Err(e) => e,
-    }
-}
 
 /// Every ground-truth decision of the records whose source and destination are these.
 fn decisions(text: &str, src: &str, dst: &str) -> Vec<String> {

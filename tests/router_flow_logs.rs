@@ -2,32 +2,17 @@
 //! errors (file, line, field), the window and filter rules, and how each output format prints
 //! router records (router records in the router counterpart of an ENI format).
 
-use vpclab_controlplane::{Options, ScenarioError, load, run};
+mod common;
+use common::scenario::{error, line_of, replaced};
+use vpclab_controlplane::{Options, load, run};
 use vpclab_sim::flowlog::format::Format;
 
 const BASE: &str = include_str!("../scenarios/huawei-er-flow-log.yaml");
 const RESOURCE: &str = "    resource: { router: er, attachment: vpc-b }\n";
 
+/// The base scenario with `from` replaced by `to` (once).
 fn broken(from: &str, to: &str) -> String {
-    assert!(
-        BASE.contains(from),
-        "the base scenario must contain {from:?}"
-    );
-    BASE.replacen(from, to, 1)
-}
-
-fn error(text: &str) -> ScenarioError {
-    match load("s.yaml", text, &Options::default()) {
-        Ok(_) => panic!("the scenario should not load"),
-        Err(e) => e,
-    }
-}
-
-fn line_of(text: &str, needle: &str) -> u64 {
-    text.lines()
-        .position(|l| l.contains(needle))
-        .expect("needle present") as u64
-        + 1
+    replaced(BASE, from, to)
 }
 
 /// The lines a scenario prints with these options.

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod scenario;
 
 use std::fmt::Debug;
 use std::net::SocketAddr;
@@ -39,6 +40,14 @@ pub fn stdout(o: &std::process::Output) -> String {
 
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The stderr of a run that must have ended with exit code `code`.
+#[track_caller]
+pub fn exit_stderr(o: &std::process::Output, code: i32) -> String {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "{e}");
+    e
 }
 
 /// A fresh, empty directory under the system temp dir, removed with everything in it when the
