@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::fixture;
 use common::*;
 use pb::ccn_service_client::CcnServiceClient;
 use tonic::Code;
@@ -25,22 +26,6 @@ const DOCUMENTED: [&str; 2] = [
 
 fn defaults() -> Defaults {
     seeded(4, START)
-}
-
-fn rule(
-    direction: pb::Direction,
-    protocol: &str,
-    ports: &str,
-    cidr: &str,
-) -> pb::SecurityGroupRule {
-    pb::SecurityGroupRule {
-        direction: direction as i32,
-        action: pb::RuleAction::Allow as i32,
-        protocol: protocol.into(),
-        ports: ports.into(),
-        remote: Some(pb::security_group_rule::Remote::Cidr(cidr.into())),
-        ..Default::default()
-    }
 }
 
 /// One VPC of the scenario with its subnet, group and interface.
@@ -134,7 +119,7 @@ async fn build(server: &Server) -> String {
     let mut net = NetworkServiceClient::new(ch.clone());
     let mut logs = LogServiceClient::new(ch.clone());
     let mut sim = SimulationServiceClient::new(ch.clone());
-    let mut ccns = CcnServiceClient::new(ch);
+    let mut ccns = CcnServiceClient::new(ch.clone());
 
     let gz = side(
         &mut net,
@@ -143,7 +128,7 @@ async fn build(server: &Server) -> String {
         "10.0.0.0/16",
         "ap-guangzhou",
         ("subnet-gz000001", "10.0.1.0/24", "ap-guangzhou-3"),
-        rule(pb::Direction::Egress, "all", "", "0.0.0.0/0"),
+        allow_rule(pb::Direction::Egress, "all", "", "0.0.0.0/0"),
         ("eni-gzsend01", "sender"),
     )
     .await;
@@ -154,7 +139,7 @@ async fn build(server: &Server) -> String {
         "10.1.0.0/16",
         "ap-shanghai",
         ("subnet-sh000001", "10.1.1.0/24", "ap-shanghai-2"),
-        rule(pb::Direction::Ingress, "udp", "5001", "10.0.0.0/16"),
+        allow_rule(pb::Direction::Ingress, "udp", "5001", "10.0.0.0/16"),
         ("eni-shrecv01", "receiver"),
     )
     .await;
@@ -216,38 +201,14 @@ async fn build(server: &Server) -> String {
     assert_eq!(ccn.bandwidth_limits, vec![limit]);
     assert_eq!(ccn.etag, "\"2\"");
 
-    let group = logs
-        .create_log_group(pb::CreateLogGroupRequest {
-            parent: P.into(),
-            log_group: Some(pb::LogGroup {
-                display_name: "ccn-logs".into(),
-                ..Default::default()
-            }),
-            log_group_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let stream = logs
-        .create_log_stream(pb::CreateLogStreamRequest {
-            parent: P.into(),
-            log_stream: Some(pb::LogStream {
-                display_name: "backbone".into(),
-                log_group: group.name.clone(),
-                ..Default::default()
-            }),
-            log_stream_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let (_, stream) = fixture::log_stream(&ch, P, None, "ccn-logs", "backbone").await;
     let fl = logs
         .create_flow_log(pb::CreateFlowLogRequest {
             parent: P.into(),
             flow_log: Some(pb::FlowLog {
                 display_name: "ccn-flows".into(),
                 resource: CCN.into(),
-                log_stream: stream.name.clone(),
+                log_stream: stream.clone(),
                 ..Default::default()
             }),
             flow_log_id: String::new(),
@@ -283,7 +244,7 @@ async fn build(server: &Server) -> String {
     })
     .await
     .unwrap();
-    stream.name
+    stream
 }
 
 #[tokio::test]

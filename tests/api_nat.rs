@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::fixture;
 use common::*;
 use tonic::Code;
 use vpclab_controlplane::api::{Defaults, Tenancy, pb};
@@ -56,7 +57,7 @@ async fn build(server: &Server) -> Topology {
     let ch = server.channel().await;
     let mut net = NetworkServiceClient::new(ch.clone());
     let mut logs = LogServiceClient::new(ch.clone());
-    let mut sim = SimulationServiceClient::new(ch);
+    let mut sim = SimulationServiceClient::new(ch.clone());
 
     let vpc = net
         .create_vpc(pb::CreateVpcRequest {
@@ -218,37 +219,13 @@ async fn build(server: &Server) -> Topology {
         .unwrap()
         .into_inner();
 
-    let group = logs
-        .create_log_group(pb::CreateLogGroupRequest {
-            parent: P.into(),
-            log_group: Some(pb::LogGroup {
-                display_name: "vpc-flow-logs".into(),
-                ..Default::default()
-            }),
-            log_group_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let stream = logs
-        .create_log_stream(pb::CreateLogStreamRequest {
-            parent: P.into(),
-            log_stream: Some(pb::LogStream {
-                display_name: "main".into(),
-                log_group: group.name.clone(),
-                ..Default::default()
-            }),
-            log_stream_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let (_, stream) = fixture::log_stream(&ch, P, None, "vpc-flow-logs", "main").await;
     let flow = |fields: &str, format: &str| pb::CreateFlowLogRequest {
         parent: P.into(),
         flow_log: Some(pb::FlowLog {
             display_name: "vpc-flows".into(),
             resource: vpc.name.clone(),
-            log_stream: stream.name.clone(),
+            log_stream: stream.clone(),
             format: format.into(),
             aws_fields: fields.into(),
             ..Default::default()
@@ -321,7 +298,7 @@ async fn build(server: &Server) -> Topology {
         public,
         private_table,
         nat,
-        stream: stream.name,
+        stream,
     }
 }
 

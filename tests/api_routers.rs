@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::fixture;
 use common::*;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -19,6 +20,7 @@ const P: &str = "projects/default";
 
 /// The clients of one server, and the small requests every topology makes.
 struct Api {
+    ch: Channel,
     net: NetworkServiceClient<Channel>,
     logs: LogServiceClient<Channel>,
     sim: SimulationServiceClient<Channel>,
@@ -32,7 +34,8 @@ impl Api {
             net: NetworkServiceClient::new(ch.clone()),
             logs: LogServiceClient::new(ch.clone()),
             sim: SimulationServiceClient::new(ch.clone()),
-            routers: RouterServiceClient::new(ch),
+            routers: RouterServiceClient::new(ch.clone()),
+            ch,
         }
     }
 
@@ -217,33 +220,9 @@ impl Api {
     }
 
     async fn stream(&mut self) -> String {
-        let group = self
-            .logs
-            .create_log_group(pb::CreateLogGroupRequest {
-                parent: P.into(),
-                log_group: Some(pb::LogGroup {
-                    display_name: "flow-logs".into(),
-                    ..Default::default()
-                }),
-                log_group_id: String::new(),
-            })
+        fixture::log_stream(&self.ch, P, None, "flow-logs", "main")
             .await
-            .unwrap()
-            .into_inner();
-        self.logs
-            .create_log_stream(pb::CreateLogStreamRequest {
-                parent: P.into(),
-                log_stream: Some(pb::LogStream {
-                    display_name: "main".into(),
-                    log_group: group.name,
-                    ..Default::default()
-                }),
-                log_stream_id: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .name
+            .1
     }
 
     async fn flow_log(&mut self, name: &str, resource: &str, stream: &str, fields: &str) {

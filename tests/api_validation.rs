@@ -2916,6 +2916,7 @@ async fn alibaba_checks_the_region_of_the_vpc() {
     lab.finish().await;
 }
 
+/// [`allow_rule`] at priority 1.
 fn sg_rule(
     direction: pb::Direction,
     protocol: &str,
@@ -2923,13 +2924,8 @@ fn sg_rule(
     cidr: &str,
 ) -> pb::SecurityGroupRule {
     pb::SecurityGroupRule {
-        direction: direction as i32,
-        action: pb::RuleAction::Allow as i32,
         priority: 1,
-        protocol: protocol.into(),
-        ports: ports.into(),
-        remote: Some(pb::security_group_rule::Remote::Cidr(cidr.into())),
-        ..Default::default()
+        ..allow_rule(direction, protocol, ports, cidr)
     }
 }
 

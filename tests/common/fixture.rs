@@ -59,14 +59,7 @@ pub fn vpc_req(parent: &str, name: &str, cidr: &str) -> pb::CreateVpcRequest {
 }
 
 pub fn rule(dir: pb::Direction, proto: &str, ports: &str) -> pb::SecurityGroupRule {
-    pb::SecurityGroupRule {
-        direction: dir as i32,
-        action: pb::RuleAction::Allow as i32,
-        protocol: proto.into(),
-        ports: ports.into(),
-        remote: Some(pb::security_group_rule::Remote::Cidr("0.0.0.0/0".into())),
-        ..Default::default()
-    }
+    allow_rule(dir, proto, ports, "0.0.0.0/0")
 }
 
 pub fn entry(dir: pb::Direction, proto: &str, ports: &str) -> pb::NetworkAclEntry {

@@ -172,6 +172,23 @@ pub fn seeded(seed: u64, start: u64) -> Defaults {
     }
 }
 
+/// A security group rule allowing `protocol` on `ports` from (ingress) or to (egress) `cidr`.
+pub fn allow_rule(
+    direction: pb::Direction,
+    protocol: &str,
+    ports: &str,
+    cidr: &str,
+) -> pb::SecurityGroupRule {
+    pb::SecurityGroupRule {
+        direction: direction as i32,
+        action: pb::RuleAction::Allow as i32,
+        protocol: protocol.into(),
+        ports: ports.into(),
+        remote: Some(pb::security_group_rule::Remote::Cidr(cidr.into())),
+        ..Default::default()
+    }
+}
+
 pub fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
     Some(prost_types::FieldMask {
         paths: paths.iter().map(|p| p.to_string()).collect(),
