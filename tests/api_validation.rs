@@ -2917,15 +2917,10 @@ async fn alibaba_checks_the_region_of_the_vpc() {
 }
 
 /// [`allow_rule`] at priority 1.
-fn sg_rule(
-    direction: pb::Direction,
-    protocol: &str,
-    ports: &str,
-    cidr: &str,
-) -> pb::SecurityGroupRule {
+fn sg_rule(dir: pb::Direction, proto: &str, ports: &str, cidr: &str) -> pb::SecurityGroupRule {
     pb::SecurityGroupRule {
         priority: 1,
-        ..allow_rule(direction, protocol, ports, cidr)
+        ..allow_rule(dir, proto, ports, cidr)
     }
 }
 

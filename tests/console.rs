@@ -13,11 +13,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 mod common;
 use common::fixture::{self, P, START, TOKEN_A};
-use common::v2_fields;
+use common::{assert_fields, v2_fields};
 
 const SCENARIO: &str = "scenarios/ping-acl-asymmetry.yaml";
 const DENY: &str = "ACL web-acl egress (subnet web): no rule matched; default rule * denies";
@@ -167,15 +167,12 @@ fn the_state_holds_the_records_as_table_rows_and_facts() {
     let ui = Ui::start(SCENARIO);
     let (status, state) = ui.json("GET", "/api/state", b"");
     assert_eq!(status, 200);
-    assert_eq!(state["name"], "ping-acl-asymmetry");
-    assert_eq!(state["provider"], "tencent");
-    assert_eq!(state["yaml"], scenario());
-    assert_eq!(state["total"], 2);
-    assert_eq!(state["more"], 0);
-    assert_eq!(state["packets"], 8);
-    assert_eq!(
-        state["expectations"],
-        serde_json::json!({"count": 5, "failures": []})
+    assert_fields(
+        &state,
+        json!({
+            "name": "ping-acl-asymmetry", "provider": "tencent", "yaml": scenario(), "total": 2,
+            "more": 0, "packets": 8, "expectations": {"count": 5, "failures": []}
+        }),
     );
     assert_eq!(actions(&state), ["ACCEPT", "REJECT"]);
     let reject = &state["records"][1];
@@ -187,14 +184,13 @@ fn the_state_holds_the_records_as_table_rows_and_facts() {
         .map(|f| f[0].as_str().unwrap())
         .collect();
     assert_eq!(names, v2_fields());
-    assert_eq!(reject["eni"], "eni-lq6mkcis");
-    assert_eq!(reject["src"], "172.31.16.139");
-    assert_eq!(reject["dst"], "203.0.113.12");
-    assert_eq!(reject["packets"], 4);
-    assert_eq!(reject["bytes"], 336);
-    assert_eq!(reject["first"], 27.001);
-    assert_eq!(reject["last"], 141.001);
-    assert_eq!(reject["window"], serde_json::json!([0.0, 300.0]));
+    assert_fields(
+        reject,
+        json!({
+            "eni": "eni-lq6mkcis", "src": "172.31.16.139", "dst": "203.0.113.12", "packets": 4,
+            "bytes": 336, "first": 27.001, "last": 141.001, "window": [0.0, 300.0]
+        }),
+    );
     // Same file, same bytes: another console's state is identical.
     let (_, _, once) = ui.request("GET", "/api/state", b"");
     let (_, _, again) = Ui::start(SCENARIO).request("GET", "/api/state", b"");
@@ -206,11 +202,11 @@ fn a_record_explains_the_packets_it_counts() {
     let ui = Ui::start(SCENARIO);
     let (status, x) = ui.json("GET", "/api/records/2", b"");
     assert_eq!(status, 200);
-    assert_eq!(x["packets"], serde_json::json!([2, 4, 6, 8]));
+    assert_eq!(x["packets"], json!([2, 4, 6, 8]));
     assert_eq!(x["decisions"][1], DENY);
     assert_eq!(
         x["why"],
-        serde_json::json!([
+        json!([
             "packets #2 #4 #6 #8, from t+27.001s to t+141.001s",
             "SG egress at instance: part of a tracked connection: allows",
             "ACL web-acl egress (subnet web): no rule matched ICMP 172.31.16.139 -> 203.0.113.12; \
@@ -288,7 +284,7 @@ fn the_picture_is_vpclab_graph_s_and_follows_a_run() {
     let (_, state) = ui.json("GET", "/api/state", b"");
     assert_eq!(
         state["flows"],
-        serde_json::json!([
+        json!([
             {"n": 1, "addr": "203.0.113.12", "action": "ACCEPT"},
             {"n": 2, "addr": "172.31.16.139", "action": "REJECT"},
         ])
@@ -516,17 +512,19 @@ async fn serve_shows_the_records_a_project_s_log_service_holds() {
     let state = tokio::task::spawn_blocking(move || u.json("GET", "/api/state", b"").1)
         .await
         .unwrap();
-    assert_eq!(state["mode"], "server");
-    assert_eq!(state["name"], "default");
-    assert_eq!(state["total"], 2);
-    assert_eq!(state["truncated"], false);
+    assert_fields(
+        &state,
+        json!({"mode": "server", "name": "default", "total": 2, "truncated": false}),
+    );
     assert_eq!(actions(&state), ["ACCEPT", "REJECT"]);
     let reject = &state["records"][1];
-    assert_eq!(reject["eni"], "eni-lq6mkcis");
-    assert_eq!(reject["src"], "172.31.16.139");
-    assert_eq!(reject["dst"], "203.0.113.12");
-    assert_eq!(reject["packets"], 4);
-    assert_eq!(reject["window"], serde_json::json!([0.0, 300.0]));
+    assert_fields(
+        reject,
+        json!({
+            "eni": "eni-lq6mkcis", "src": "172.31.16.139", "dst": "203.0.113.12", "packets": 4,
+            "window": [0.0, 300.0]
+        }),
+    );
     // The stored line (tencent key/value), its fields named by the flow log's format.
     let line = reject["line"].as_str().unwrap();
     assert!(
@@ -535,9 +533,9 @@ async fn serve_shows_the_records_a_project_s_log_service_holds() {
     );
     // The columns of `--format table`: tencent's positional order.
     let fields = &reject["fields"];
-    assert_eq!(fields[0], serde_json::json!(["version", "0001_0001"]));
-    assert_eq!(fields[3], serde_json::json!(["srcaddr", "172.31.16.139"]));
-    assert_eq!(fields[12], serde_json::json!(["action", "REJECT"]));
+    assert_eq!(fields[0], json!(["version", "0001_0001"]));
+    assert_eq!(fields[3], json!(["srcaddr", "172.31.16.139"]));
+    assert_eq!(fields[12], json!(["action", "REJECT"]));
     assert!(state["yaml"].is_null());
     // The project's topology, drawn as `vpclab graph` draws a world.
     let u = ui.clone();
@@ -569,7 +567,7 @@ fn serve_with_tokens_shows_the_console_only_to_a_project_s_token() {
     assert_eq!(status, 401);
     assert_eq!(
         e,
-        serde_json::json!({
+        json!({
             "error": "this server needs a bearer token: send `authorization: Bearer <token>`",
             "auth": true,
         })

@@ -42,6 +42,15 @@ pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Each key of the object `want` has its value in `got`; keys `want` does not name are not
+/// looked at.
+#[track_caller]
+pub fn assert_fields(got: &serde_json::Value, want: serde_json::Value) {
+    for (key, value) in want.as_object().expect("expected fields as an object") {
+        assert_eq!(&got[key], value, "{key} in {got}");
+    }
+}
+
 /// The stderr of a run that must have ended with exit code `code`.
 #[track_caller]
 pub fn exit_stderr(o: &std::process::Output, code: i32) -> String {
