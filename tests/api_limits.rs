@@ -43,14 +43,6 @@ fn tight() -> Defaults {
     }
 }
 
-fn inject(traffic: Traffic) -> pb::InjectTrafficRequest {
-    pb::InjectTrafficRequest {
-        parent: P.into(),
-        at: None,
-        traffic: Some(traffic),
-    }
-}
-
 fn pings(t: &Topology, count: u32) -> Traffic {
     Traffic::Ping(pb::Ping {
         from: t.home.clone(),

@@ -336,6 +336,15 @@ pub async fn ping_every(
         .unwrap();
 }
 
+/// `traffic` into the default project, now.
+pub fn inject(traffic: pb::inject_traffic_request::Traffic) -> pb::InjectTrafficRequest {
+    pb::InjectTrafficRequest {
+        parent: P.into(),
+        at: None,
+        traffic: Some(traffic),
+    }
+}
+
 pub async fn advance_to(ch: &Channel, parent: &str, token: Option<&str>, to: u64) -> pb::Clock {
     SimulationServiceClient::new(ch.clone())
         .advance(req(
