@@ -60,15 +60,7 @@ async fn build(server: &Server) -> Topology {
     let mut sim = SimulationServiceClient::new(ch.clone());
 
     let vpc = net
-        .create_vpc(pb::CreateVpcRequest {
-            parent: P.into(),
-            vpc: Some(pb::Vpc {
-                display_name: "main".into(),
-                cidr: "10.0.0.0/16".into(),
-                ..Default::default()
-            }),
-            vpc_id: String::new(),
-        })
+        .create_vpc(vpc_req(P, "main", "10.0.0.0/16"))
         .await
         .unwrap()
         .into_inner();
@@ -570,15 +562,7 @@ async fn nat_gateway_create_is_validated() {
     let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
     let mut net = NetworkServiceClient::new(server.channel().await);
     let vpc = net
-        .create_vpc(pb::CreateVpcRequest {
-            parent: P.into(),
-            vpc: Some(pb::Vpc {
-                display_name: "main".into(),
-                cidr: "10.0.0.0/16".into(),
-                ..Default::default()
-            }),
-            vpc_id: String::new(),
-        })
+        .create_vpc(vpc_req(P, "main", "10.0.0.0/16"))
         .await
         .unwrap()
         .into_inner();
@@ -685,15 +669,7 @@ async fn nat_gateway_dnat_rules() {
     let dir = temp_dir("api-nat-dnat");
     let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
     let mut net = NetworkServiceClient::new(server.channel().await);
-    let vpc = |name: &str, cidr: &str| pb::CreateVpcRequest {
-        parent: P.into(),
-        vpc: Some(pb::Vpc {
-            display_name: name.into(),
-            cidr: cidr.into(),
-            ..Default::default()
-        }),
-        vpc_id: String::new(),
-    };
+    let vpc = |name: &str, cidr: &str| vpc_req(P, name, cidr);
     let main = net
         .create_vpc(vpc("main", "10.0.0.0/16"))
         .await

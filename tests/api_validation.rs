@@ -212,15 +212,7 @@ impl Lab {
 
     async fn create_vpc(&mut self, display_name: &str, cidr: &str) -> Result<pb::Vpc, Status> {
         self.net
-            .create_vpc(pb::CreateVpcRequest {
-                parent: P.into(),
-                vpc: Some(pb::Vpc {
-                    display_name: display_name.into(),
-                    cidr: cidr.into(),
-                    ..Default::default()
-                }),
-                vpc_id: String::new(),
-            })
+            .create_vpc(vpc_req(P, display_name, cidr))
             .await
             .map(|r| r.into_inner())
     }
@@ -1867,15 +1859,7 @@ async fn names_of_another_project_are_permission_denied() {
     let (v, _) = lab.network().await;
     lab.refuse(Code::PermissionDenied, "parent", async |l: &mut Lab| {
         l.net
-            .create_vpc(pb::CreateVpcRequest {
-                parent: "projects/other".into(),
-                vpc: Some(pb::Vpc {
-                    display_name: "dev".into(),
-                    cidr: "10.1.0.0/16".into(),
-                    ..Default::default()
-                }),
-                vpc_id: String::new(),
-            })
+            .create_vpc(vpc_req("projects/other", "dev", "10.1.0.0/16"))
             .await
     })
     .await;
@@ -1921,15 +1905,7 @@ async fn malformed_names_are_invalid_arguments() {
     for bad_parent in ["", "projects/", "default", "projects/default/vpcs"] {
         lab.refuse(Code::InvalidArgument, "parent", async |l: &mut Lab| {
             l.net
-                .create_vpc(pb::CreateVpcRequest {
-                    parent: bad_parent.into(),
-                    vpc: Some(pb::Vpc {
-                        display_name: "dev".into(),
-                        cidr: "10.1.0.0/16".into(),
-                        ..Default::default()
-                    }),
-                    vpc_id: String::new(),
-                })
+                .create_vpc(vpc_req(bad_parent, "dev", "10.1.0.0/16"))
                 .await
         })
         .await;

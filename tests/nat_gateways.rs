@@ -85,35 +85,25 @@ fn a_late_packet_gets_a_rst_only_after_the_idle_timeout() {
 
 #[test]
 fn dnat_rules_are_checked() {
-    let e = error(&replaced(
-        DNAT,
-        "to: web-1, to_port: 80",
-        "to: web-9, to_port: 80",
-    ));
+    let dnat_error = |from: &str, to: &str| error(&replaced(DNAT, from, to));
+    let e = dnat_error("to: web-1, to_port: 80", "to: web-9, to_port: 80");
     assert!(e.field.ends_with("nat_gateways[0].dnat[0].to"), "{e}");
-    let e = error(&replaced(
-        DNAT,
-        "to: web-1, to_port: 80",
-        "to: 10.0.1.99, to_port: 80",
-    ));
+    let e = dnat_error("to: web-1, to_port: 80", "to: 10.0.1.99, to_port: 80");
     assert!(e.message.contains("10.0.1.99"), "{e}");
-    let e = error(&replaced(
-        DNAT,
+    let e = dnat_error(
         "{ protocol: tcp, port: 8080",
         "{ protocol: icmp, port: 8080",
-    ));
+    );
     assert!(e.message.contains("tcp` or `udp"), "{e}");
-    let e = error(&replaced(
-        DNAT,
+    let e = dnat_error(
         "          - { protocol: tcp, port: 8080, to: web-1, to_port: 80 }\n",
         "          - { protocol: tcp, port: 8080, to: web-1, to_port: 80 }\n          - { protocol: tcp, port: 8080, to: web-1, to_port: 81 }\n",
-    ));
+    );
     assert!(e.message.contains("already forwards tcp port 8080"), "{e}");
-    let e = error(&replaced(
-        DNAT,
+    let e = dnat_error(
         "    resource: { nat_gateway: nat }\n",
         "    resource: { nat_gateway: nope }\n",
-    ));
+    );
     assert!(e.message.contains("no NAT gateway named `nope`"), "{e}");
 }
 

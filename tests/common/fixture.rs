@@ -46,18 +46,6 @@ pub fn secs(t: &Option<prost_types::Timestamp>) -> u64 {
     t.as_ref().expect("a timestamp").seconds as u64
 }
 
-pub fn vpc_req(parent: &str, name: &str, cidr: &str) -> pb::CreateVpcRequest {
-    pb::CreateVpcRequest {
-        parent: parent.into(),
-        vpc: Some(pb::Vpc {
-            display_name: name.into(),
-            cidr: cidr.into(),
-            ..Default::default()
-        }),
-        vpc_id: String::new(),
-    }
-}
-
 pub fn rule(dir: pb::Direction, proto: &str, ports: &str) -> pb::SecurityGroupRule {
     allow_rule(dir, proto, ports, "0.0.0.0/0")
 }

@@ -198,6 +198,19 @@ pub fn allow_rule(
     }
 }
 
+/// A request for a VPC named `name` with block `cidr`.
+pub fn vpc_req(parent: &str, name: &str, cidr: &str) -> pb::CreateVpcRequest {
+    pb::CreateVpcRequest {
+        parent: parent.into(),
+        vpc: Some(pb::Vpc {
+            display_name: name.into(),
+            cidr: cidr.into(),
+            ..Default::default()
+        }),
+        vpc_id: String::new(),
+    }
+}
+
 pub fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
     Some(prost_types::FieldMask {
         paths: paths.iter().map(|p| p.to_string()).collect(),
