@@ -75,16 +75,7 @@ async fn side(
         .unwrap()
         .into_inner();
     let sg = net
-        .create_security_group(pb::CreateSecurityGroupRequest {
-            parent: P.into(),
-            security_group: Some(pb::SecurityGroup {
-                display_name: eni.1.into(),
-                vpc: vpc.name.clone(),
-                rules: vec![rule],
-                ..Default::default()
-            }),
-            security_group_id: String::new(),
-        })
+        .create_security_group(sg_req(P, eni.1, &vpc.name, vec![rule]))
         .await
         .unwrap()
         .into_inner();

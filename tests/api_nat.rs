@@ -162,21 +162,17 @@ async fn build(server: &Server) -> Topology {
         .into_inner();
     assert!(private_table.subnets.contains(&private.name));
     let app = net
-        .create_security_group(pb::CreateSecurityGroupRequest {
-            parent: P.into(),
-            security_group: Some(pb::SecurityGroup {
-                display_name: "app".into(),
-                vpc: vpc.name.clone(),
-                rules: vec![pb::SecurityGroupRule {
-                    direction: pb::Direction::Egress as i32,
-                    protocol: "all".into(),
-                    remote: Some(pb::security_group_rule::Remote::Cidr("0.0.0.0/0".into())),
-                    ..Default::default()
-                }],
+        .create_security_group(sg_req(
+            P,
+            "app",
+            &vpc.name,
+            vec![pb::SecurityGroupRule {
+                direction: pb::Direction::Egress as i32,
+                protocol: "all".into(),
+                remote: Some(pb::security_group_rule::Remote::Cidr("0.0.0.0/0".into())),
                 ..Default::default()
-            }),
-            security_group_id: String::new(),
-        })
+            }],
+        ))
         .await
         .unwrap()
         .into_inner();

@@ -87,16 +87,7 @@ impl Api {
         rules: Vec<pb::SecurityGroupRule>,
     ) -> pb::SecurityGroup {
         self.net
-            .create_security_group(pb::CreateSecurityGroupRequest {
-                parent: P.into(),
-                security_group: Some(pb::SecurityGroup {
-                    display_name: name.into(),
-                    vpc: vpc.name.clone(),
-                    rules,
-                    ..Default::default()
-                }),
-                security_group_id: String::new(),
-            })
+            .create_security_group(sg_req(P, name, &vpc.name, rules))
             .await
             .unwrap()
             .into_inner()

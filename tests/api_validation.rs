@@ -279,15 +279,7 @@ impl Lab {
 
     async fn security_group(&mut self, vpc: &str, display_name: &str) -> pb::SecurityGroup {
         self.net
-            .create_security_group(pb::CreateSecurityGroupRequest {
-                parent: P.into(),
-                security_group: Some(pb::SecurityGroup {
-                    display_name: display_name.into(),
-                    vpc: vpc.into(),
-                    ..Default::default()
-                }),
-                security_group_id: String::new(),
-            })
+            .create_security_group(sg_req(P, display_name, vpc, vec![]))
             .await
             .unwrap()
             .into_inner()
@@ -2914,16 +2906,7 @@ async fn duplicate_rules_in_one_request_are_refused() {
             ..ssh.clone()
         };
         let web = sg_rule(pb::Direction::Ingress, "tcp", "443", "0.0.0.0/0");
-        let request = |rules: Vec<pb::SecurityGroupRule>| pb::CreateSecurityGroupRequest {
-            parent: P.into(),
-            security_group: Some(pb::SecurityGroup {
-                display_name: "web".into(),
-                vpc: v.name.clone(),
-                rules,
-                ..Default::default()
-            }),
-            security_group_id: String::new(),
-        };
+        let request = |rules: Vec<pb::SecurityGroupRule>| sg_req(P, "web", &v.name, rules);
         let st = lab
             .refuse(
                 Code::InvalidArgument,

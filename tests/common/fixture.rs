@@ -116,19 +116,15 @@ pub async fn build(ch: &Channel, parent: &str, token: Option<&str>) -> Topology 
     let sg = net
         .create_security_group(req(
             token,
-            pb::CreateSecurityGroupRequest {
-                parent: parent.into(),
-                security_group: Some(pb::SecurityGroup {
-                    display_name: "web-sg".into(),
-                    vpc: vpc.name.clone(),
-                    rules: vec![
-                        rule(pb::Direction::Ingress, "icmp", ""),
-                        rule(pb::Direction::Egress, "tcp", "443"),
-                    ],
-                    ..Default::default()
-                }),
-                security_group_id: String::new(),
-            },
+            sg_req(
+                parent,
+                "web-sg",
+                &vpc.name,
+                vec![
+                    rule(pb::Direction::Ingress, "icmp", ""),
+                    rule(pb::Direction::Egress, "tcp", "443"),
+                ],
+            ),
         ))
         .await
         .unwrap()

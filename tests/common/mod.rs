@@ -211,6 +211,25 @@ pub fn vpc_req(parent: &str, name: &str, cidr: &str) -> pb::CreateVpcRequest {
     }
 }
 
+/// A request for a security group named `name` in `vpc` with `rules`.
+pub fn sg_req(
+    parent: &str,
+    name: &str,
+    vpc: &str,
+    rules: Vec<pb::SecurityGroupRule>,
+) -> pb::CreateSecurityGroupRequest {
+    pb::CreateSecurityGroupRequest {
+        parent: parent.into(),
+        security_group: Some(pb::SecurityGroup {
+            display_name: name.into(),
+            vpc: vpc.into(),
+            rules,
+            ..Default::default()
+        }),
+        security_group_id: String::new(),
+    }
+}
+
 pub fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
     Some(prost_types::FieldMask {
         paths: paths.iter().map(|p| p.to_string()).collect(),
