@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 mod common;
 use common::fixture::{self, P, START, TOKEN_A};
-use common::{assert_fields, v2_fields};
+use common::{assert_fields, exit_stderr, v2_fields};
 
 const SCENARIO: &str = "scenarios/ping-acl-asymmetry.yaml";
 const DENY: &str = "ACL web-acl egress (subnet web): no rule matched; default rule * denies";
@@ -118,6 +118,11 @@ impl Ui {
 
     fn json(&self, method: &str, path: &str, body: &[u8]) -> (u16, Value) {
         self.json_with(method, path, "", body)
+    }
+
+    /// `GET /api/state`'s document.
+    fn state(&self) -> Value {
+        self.json("GET", "/api/state", b"").1
     }
 
     fn json_with(&self, method: &str, path: &str, headers: &str, body: &[u8]) -> (u16, Value) {
@@ -258,7 +263,7 @@ fn a_run_with_the_acl_fixed_accepts_both_ways() {
         .collect();
     assert_eq!(failed, [76, 87]);
     // It is the console's scenario now.
-    let (_, now) = ui.json("GET", "/api/state", b"");
+    let now = ui.state();
     assert_eq!(actions(&now), ["ACCEPT", "ACCEPT"]);
     assert_eq!(now["yaml"], icmp_allowed());
 }
@@ -281,7 +286,7 @@ fn the_picture_is_vpclab_graph_s_and_follows_a_run() {
         "{svg}"
     );
     // Flow N filters the table by its sender and its records' action.
-    let (_, state) = ui.json("GET", "/api/state", b"");
+    let state = ui.state();
     assert_eq!(
         state["flows"],
         json!([
@@ -315,7 +320,7 @@ fn a_bad_edit_is_refused_with_the_loader_error_and_changes_nothing() {
     );
     assert_eq!(e["line"], 41);
     assert_eq!(e["field"], "vpcs[0].network_acls[0].egress[0].protocol");
-    let (_, state) = ui.json("GET", "/api/state", b"");
+    let state = ui.state();
     assert_eq!(actions(&state), ["ACCEPT", "REJECT"]);
     assert_eq!(state["yaml"], scenario());
 }
@@ -342,7 +347,7 @@ fn a_run_over_the_packet_budget_is_refused_and_changes_nothing() {
         "scenarios/ping-acl-asymmetry.yaml: the scenario sends more than 10 packets, more than \
          a run here keeps (`vpclab run` streams any number)"
     );
-    let (_, state) = ui.json("GET", "/api/state", b"");
+    let state = ui.state();
     assert_eq!(actions(&state), ["ACCEPT", "REJECT"]);
     assert_eq!(state["yaml"], scenario());
 }
@@ -394,9 +399,8 @@ fn ui_refuses_a_bad_file_and_a_non_loopback_address() {
         .args(["ui", bad.to_str().unwrap(), "--http", "127.0.0.1:0"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        exit_stderr(&out, 2),
         format!(
             "vpclab: {}:1:7: name: expected string scalar\n",
             bad.display()
@@ -407,9 +411,8 @@ fn ui_refuses_a_bad_file_and_a_non_loopback_address() {
         .args(["ui", SCENARIO, "--http", "0.0.0.0:0"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        exit_stderr(&out, 2),
         "vpclab: --http 0.0.0.0:0: the console has no authentication; listen on loopback\n"
     );
     let _ = std::fs::remove_dir_all(dir);
@@ -509,7 +512,7 @@ async fn serve_shows_the_records_a_project_s_log_service_holds() {
     fixture::advance_to(&ch, P, None, START + 300).await;
     let ui = Arc::new(ui);
     let u = ui.clone();
-    let state = tokio::task::spawn_blocking(move || u.json("GET", "/api/state", b"").1)
+    let state = tokio::task::spawn_blocking(move || u.state())
         .await
         .unwrap();
     assert_fields(
@@ -592,9 +595,8 @@ fn serve_refuses_a_console_beyond_loopback() {
         .arg(&*dir)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        exit_stderr(&out, 2),
         "vpclab: --http 0.0.0.0:8080: the console has no TLS; listen on loopback\n"
     );
 }
