@@ -140,6 +140,14 @@ impl Drop for Ui {
     }
 }
 
+/// The console holds `yaml`, and its run's records have these actions.
+#[track_caller]
+fn assert_holds(ui: &Ui, yaml: &str, want: [&str; 2]) {
+    let state = ui.state();
+    assert_eq!(actions(&state), want);
+    assert_eq!(state["yaml"], yaml);
+}
+
 fn actions(state: &Value) -> Vec<&str> {
     state["records"]
         .as_array()
@@ -263,9 +271,7 @@ fn a_run_with_the_acl_fixed_accepts_both_ways() {
         .collect();
     assert_eq!(failed, [76, 87]);
     // It is the console's scenario now.
-    let now = ui.state();
-    assert_eq!(actions(&now), ["ACCEPT", "ACCEPT"]);
-    assert_eq!(now["yaml"], icmp_allowed());
+    assert_holds(&ui, &icmp_allowed(), ["ACCEPT", "ACCEPT"]);
 }
 
 #[test]
@@ -320,9 +326,7 @@ fn a_bad_edit_is_refused_with_the_loader_error_and_changes_nothing() {
     );
     assert_eq!(e["line"], 41);
     assert_eq!(e["field"], "vpcs[0].network_acls[0].egress[0].protocol");
-    let state = ui.state();
-    assert_eq!(actions(&state), ["ACCEPT", "REJECT"]);
-    assert_eq!(state["yaml"], scenario());
+    assert_holds(&ui, &scenario(), ["ACCEPT", "REJECT"]);
 }
 
 /// A run's packets are bounded (`--max-packets`): a file that sends more is refused like one
@@ -347,9 +351,7 @@ fn a_run_over_the_packet_budget_is_refused_and_changes_nothing() {
         "scenarios/ping-acl-asymmetry.yaml: the scenario sends more than 10 packets, more than \
          a run here keeps (`vpclab run` streams any number)"
     );
-    let state = ui.state();
-    assert_eq!(actions(&state), ["ACCEPT", "REJECT"]);
-    assert_eq!(state["yaml"], scenario());
+    assert_holds(&ui, &scenario(), ["ACCEPT", "REJECT"]);
 }
 
 #[test]
