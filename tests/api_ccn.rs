@@ -194,16 +194,7 @@ async fn build(server: &Server) -> String {
 
     let (_, stream) = fixture::log_stream(&ch, P, None, "ccn-logs", "backbone").await;
     let fl = logs
-        .create_flow_log(pb::CreateFlowLogRequest {
-            parent: P.into(),
-            flow_log: Some(pb::FlowLog {
-                display_name: "ccn-flows".into(),
-                resource: CCN.into(),
-                log_stream: stream.clone(),
-                ..Default::default()
-            }),
-            flow_log_id: String::new(),
-        })
+        .create_flow_log(flow_log_req(P, flow("ccn-flows", CCN, &stream)))
         .await
         .unwrap()
         .into_inner();

@@ -208,29 +208,27 @@ async fn build(server: &Server) -> Topology {
         .into_inner();
 
     let (_, stream) = fixture::log_stream(&ch, P, None, "vpc-flow-logs", "main").await;
-    let flow = |fields: &str, format: &str| pb::CreateFlowLogRequest {
-        parent: P.into(),
-        flow_log: Some(pb::FlowLog {
-            display_name: "vpc-flows".into(),
-            resource: vpc.name.clone(),
-            log_stream: stream.clone(),
-            format: format.into(),
-            aws_fields: fields.into(),
-            ..Default::default()
-        }),
-        flow_log_id: String::new(),
+    let vpc_flows = |fields: &str, format: &str| {
+        flow_log_req(
+            P,
+            pb::FlowLog {
+                format: format.into(),
+                aws_fields: fields.into(),
+                ..flow("vpc-flows", &vpc.name, &stream)
+            },
+        )
     };
     // A field list is aws's, and names AWS's fields only.
     let s = err(logs
-        .create_flow_log(flow("srcaddr no-such-field", "aws"))
+        .create_flow_log(vpc_flows("srcaddr no-such-field", "aws"))
         .await);
     assert_eq!(s.code(), Code::InvalidArgument);
     assert_eq!(field(&s), "flow_log.aws_fields");
-    let s = err(logs.create_flow_log(flow(FIELDS, "huawei")).await);
+    let s = err(logs.create_flow_log(vpc_flows(FIELDS, "huawei")).await);
     assert_eq!(s.code(), Code::InvalidArgument);
     assert_eq!(field(&s), "flow_log.aws_fields");
     let fl = logs
-        .create_flow_log(flow(FIELDS, "aws"))
+        .create_flow_log(vpc_flows(FIELDS, "aws"))
         .await
         .unwrap()
         .into_inner();

@@ -218,17 +218,13 @@ impl Api {
 
     async fn flow_log(&mut self, name: &str, resource: &str, stream: &str, fields: &str) {
         self.logs
-            .create_flow_log(pb::CreateFlowLogRequest {
-                parent: P.into(),
-                flow_log: Some(pb::FlowLog {
-                    display_name: name.into(),
-                    resource: resource.into(),
-                    log_stream: stream.into(),
+            .create_flow_log(flow_log_req(
+                P,
+                pb::FlowLog {
                     aws_fields: fields.into(),
-                    ..Default::default()
-                }),
-                flow_log_id: String::new(),
-            })
+                    ..flow(name, resource, stream)
+                },
+            ))
             .await
             .unwrap();
     }

@@ -45,16 +45,6 @@ fn by(seconds: i64) -> Option<pb::advance_request::Until> {
     }))
 }
 
-/// A flow log to create: `resource` captured, records to `stream`.
-fn flow(display_name: &str, resource: &str, stream: &str) -> pb::FlowLog {
-    pb::FlowLog {
-        display_name: display_name.into(),
-        resource: resource.into(),
-        log_stream: stream.into(),
-        ..Default::default()
-    }
-}
-
 /// (subject, quota_id) of each QuotaFailure violation.
 fn quotas(s: &Status) -> Vec<(String, String)> {
     s.get_details_quota_failure()
@@ -341,11 +331,7 @@ impl Lab {
 
     async fn create_flow_log(&mut self, f: pb::FlowLog) -> Result<pb::FlowLog, Status> {
         self.logs
-            .create_flow_log(pb::CreateFlowLogRequest {
-                parent: P.into(),
-                flow_log: Some(f),
-                flow_log_id: String::new(),
-            })
+            .create_flow_log(flow_log_req(P, f))
             .await
             .map(|r| r.into_inner())
     }

@@ -208,16 +208,7 @@ pub async fn build(ch: &Channel, parent: &str, token: Option<&str>) -> Topology 
     let flow_log = logs
         .create_flow_log(req(
             token,
-            pb::CreateFlowLogRequest {
-                parent: parent.into(),
-                flow_log: Some(pb::FlowLog {
-                    display_name: "instance-flows".into(),
-                    resource: eni.name.clone(),
-                    log_stream: stream.clone(),
-                    ..Default::default()
-                }),
-                flow_log_id: String::new(),
-            },
+            flow_log_req(parent, flow("instance-flows", &eni.name, &stream)),
         ))
         .await
         .unwrap()

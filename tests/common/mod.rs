@@ -230,6 +230,25 @@ pub fn sg_req(
     }
 }
 
+/// A flow log to create: `resource` captured, records to `stream`.
+pub fn flow(display_name: &str, resource: &str, stream: &str) -> pb::FlowLog {
+    pb::FlowLog {
+        display_name: display_name.into(),
+        resource: resource.into(),
+        log_stream: stream.into(),
+        ..Default::default()
+    }
+}
+
+/// A request for `flow_log` in `parent`.
+pub fn flow_log_req(parent: &str, flow_log: pb::FlowLog) -> pb::CreateFlowLogRequest {
+    pb::CreateFlowLogRequest {
+        parent: parent.into(),
+        flow_log: Some(flow_log),
+        flow_log_id: String::new(),
+    }
+}
+
 pub fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
     Some(prost_types::FieldMask {
         paths: paths.iter().map(|p| p.to_string()).collect(),
