@@ -65,29 +65,15 @@ async fn build(server: &Server) -> Topology {
         .unwrap()
         .into_inner();
     let igw = net
-        .create_internet_gateway(pb::CreateInternetGatewayRequest {
-            parent: P.into(),
-            internet_gateway: Some(pb::InternetGateway {
-                vpc: vpc.name.clone(),
-                ..Default::default()
-            }),
-            internet_gateway_id: String::new(),
-        })
+        .create_internet_gateway(igw_req(P, &vpc.name))
         .await
         .unwrap()
         .into_inner();
     // The public subnet uses the main table: 0.0.0.0/0 to the internet gateway.
-    net.update_route_table(pb::UpdateRouteTableRequest {
-        route_table: Some(pb::RouteTable {
-            name: vpc.main_route_table.clone(),
-            routes: vec![pb::Route {
-                destination: "0.0.0.0/0".into(),
-                target: Some(pb::route::Target::InternetGateway(igw.name.clone())),
-            }],
-            ..Default::default()
-        }),
-        update_mask: mask(&["routes"]),
-    })
+    net.update_route_table(default_route_req(
+        &vpc.main_route_table,
+        pb::route::Target::InternetGateway(igw.name.clone()),
+    ))
     .await
     .unwrap();
     let table = net
@@ -146,17 +132,10 @@ async fn build(server: &Server) -> Topology {
     assert_eq!(nat.network_interface, NAT_ENI);
     assert_eq!(nat.etag, "\"1\"");
     let private_table = net
-        .update_route_table(pb::UpdateRouteTableRequest {
-            route_table: Some(pb::RouteTable {
-                name: table.name.clone(),
-                routes: vec![pb::Route {
-                    destination: "0.0.0.0/0".into(),
-                    target: Some(pb::route::Target::NatGateway(nat.name.clone())),
-                }],
-                ..Default::default()
-            }),
-            update_mask: mask(&["routes"]),
-        })
+        .update_route_table(default_route_req(
+            &table.name,
+            pb::route::Target::NatGateway(nat.name.clone()),
+        ))
         .await
         .unwrap()
         .into_inner();

@@ -181,16 +181,7 @@ impl Api {
         table: &str,
         routes: Vec<pb::Route>,
     ) -> Result<tonic::Response<pb::RouteTable>, Status> {
-        self.net
-            .update_route_table(pb::UpdateRouteTableRequest {
-                route_table: Some(pb::RouteTable {
-                    name: table.into(),
-                    routes,
-                    ..Default::default()
-                }),
-                update_mask: mask(&["routes"]),
-            })
-            .await
+        self.net.update_route_table(routes_req(table, routes)).await
     }
 
     async fn host(&mut self, name: &str, ip: &str, site: &str) -> pb::ExternalHost {

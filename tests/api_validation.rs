@@ -2646,14 +2646,7 @@ async fn a_refused_update_changes_nothing() {
     // The main route table renamed, then a route to another VPC's internet gateway.
     let other_igw = lab
         .net
-        .create_internet_gateway(pb::CreateInternetGatewayRequest {
-            parent: P.into(),
-            internet_gateway: Some(pb::InternetGateway {
-                vpc: v2.name.clone(),
-                ..Default::default()
-            }),
-            internet_gateway_id: String::new(),
-        })
+        .create_internet_gateway(igw_req(P, &v2.name))
         .await
         .unwrap()
         .into_inner();

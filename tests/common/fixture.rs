@@ -83,33 +83,16 @@ pub async fn build(ch: &Channel, parent: &str, token: Option<&str>) -> Topology 
         .unwrap()
         .into_inner();
     let igw = net
-        .create_internet_gateway(req(
-            token,
-            pb::CreateInternetGatewayRequest {
-                parent: parent.into(),
-                internet_gateway: Some(pb::InternetGateway {
-                    vpc: vpc.name.clone(),
-                    ..Default::default()
-                }),
-                internet_gateway_id: String::new(),
-            },
-        ))
+        .create_internet_gateway(req(token, igw_req(parent, &vpc.name)))
         .await
         .unwrap()
         .into_inner();
     net.update_route_table(req(
         token,
-        pb::UpdateRouteTableRequest {
-            route_table: Some(pb::RouteTable {
-                name: vpc.main_route_table.clone(),
-                routes: vec![pb::Route {
-                    destination: "0.0.0.0/0".into(),
-                    target: Some(pb::route::Target::InternetGateway(igw.name.clone())),
-                }],
-                ..Default::default()
-            }),
-            update_mask: mask(&["routes"]),
-        },
+        default_route_req(
+            &vpc.main_route_table,
+            pb::route::Target::InternetGateway(igw.name.clone()),
+        ),
     ))
     .await
     .unwrap();

@@ -249,6 +249,41 @@ pub fn flow_log_req(parent: &str, flow_log: pb::FlowLog) -> pb::CreateFlowLogReq
     }
 }
 
+/// A request for an internet gateway of `vpc`.
+pub fn igw_req(parent: &str, vpc: &str) -> pb::CreateInternetGatewayRequest {
+    pb::CreateInternetGatewayRequest {
+        parent: parent.into(),
+        internet_gateway: Some(pb::InternetGateway {
+            vpc: vpc.into(),
+            ..Default::default()
+        }),
+        internet_gateway_id: String::new(),
+    }
+}
+
+/// A request setting the routes of route table `table`: 0.0.0.0/0 to `target`.
+pub fn default_route_req(table: &str, target: pb::route::Target) -> pb::UpdateRouteTableRequest {
+    routes_req(
+        table,
+        vec![pb::Route {
+            destination: "0.0.0.0/0".into(),
+            target: Some(target),
+        }],
+    )
+}
+
+/// A request setting the routes of route table `table`.
+pub fn routes_req(table: &str, routes: Vec<pb::Route>) -> pb::UpdateRouteTableRequest {
+    pb::UpdateRouteTableRequest {
+        route_table: Some(pb::RouteTable {
+            name: table.into(),
+            routes,
+            ..Default::default()
+        }),
+        update_mask: mask(&["routes"]),
+    }
+}
+
 pub fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
     Some(prost_types::FieldMask {
         paths: paths.iter().map(|p| p.to_string()).collect(),
