@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::fixture;
+use common::fixture::{self, allow_rule, flow, flow_log_req, mask, sg_req};
 use common::*;
 use pb::ccn_service_client::CcnServiceClient;
 use tonic::Code;

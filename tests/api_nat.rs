@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::fixture;
+use common::fixture::{
+    self, default_route_req, flow, flow_log_req, igw_req, mask, sg_req, vpc_req,
+};
 use common::*;
 use tonic::Code;
 use vpclab_controlplane::api::{Defaults, Tenancy, pb};

@@ -12,6 +12,7 @@ mod common;
 
 use std::fmt::Debug;
 
+use common::fixture::{allow_rule, flow, flow_log_req, igw_req, mask, sg_req, vpc_req};
 use common::*;
 use tonic::transport::Channel;
 use tonic::{Code, Status};

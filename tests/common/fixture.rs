@@ -34,6 +34,115 @@ pub async fn connect(url: &str) -> Channel {
         .unwrap()
 }
 
+/// A security group rule allowing `protocol` on `ports` from (ingress) or to (egress) `cidr`.
+pub fn allow_rule(
+    direction: pb::Direction,
+    protocol: &str,
+    ports: &str,
+    cidr: &str,
+) -> pb::SecurityGroupRule {
+    pb::SecurityGroupRule {
+        direction: direction as i32,
+        action: pb::RuleAction::Allow as i32,
+        protocol: protocol.into(),
+        ports: ports.into(),
+        remote: Some(pb::security_group_rule::Remote::Cidr(cidr.into())),
+        ..Default::default()
+    }
+}
+
+/// A request for a VPC named `name` with block `cidr`.
+pub fn vpc_req(parent: &str, name: &str, cidr: &str) -> pb::CreateVpcRequest {
+    pb::CreateVpcRequest {
+        parent: parent.into(),
+        vpc: Some(pb::Vpc {
+            display_name: name.into(),
+            cidr: cidr.into(),
+            ..Default::default()
+        }),
+        vpc_id: String::new(),
+    }
+}
+
+/// A request for a security group named `name` in `vpc` with `rules`.
+pub fn sg_req(
+    parent: &str,
+    name: &str,
+    vpc: &str,
+    rules: Vec<pb::SecurityGroupRule>,
+) -> pb::CreateSecurityGroupRequest {
+    pb::CreateSecurityGroupRequest {
+        parent: parent.into(),
+        security_group: Some(pb::SecurityGroup {
+            display_name: name.into(),
+            vpc: vpc.into(),
+            rules,
+            ..Default::default()
+        }),
+        security_group_id: String::new(),
+    }
+}
+
+/// A flow log to create: `resource` captured, records to `stream`.
+pub fn flow(display_name: &str, resource: &str, stream: &str) -> pb::FlowLog {
+    pb::FlowLog {
+        display_name: display_name.into(),
+        resource: resource.into(),
+        log_stream: stream.into(),
+        ..Default::default()
+    }
+}
+
+/// A request for `flow_log` in `parent`.
+pub fn flow_log_req(parent: &str, flow_log: pb::FlowLog) -> pb::CreateFlowLogRequest {
+    pb::CreateFlowLogRequest {
+        parent: parent.into(),
+        flow_log: Some(flow_log),
+        flow_log_id: String::new(),
+    }
+}
+
+/// A request for an internet gateway of `vpc`.
+pub fn igw_req(parent: &str, vpc: &str) -> pb::CreateInternetGatewayRequest {
+    pb::CreateInternetGatewayRequest {
+        parent: parent.into(),
+        internet_gateway: Some(pb::InternetGateway {
+            vpc: vpc.into(),
+            ..Default::default()
+        }),
+        internet_gateway_id: String::new(),
+    }
+}
+
+/// A request setting the routes of route table `table`: 0.0.0.0/0 to `target`.
+pub fn default_route_req(table: &str, target: pb::route::Target) -> pb::UpdateRouteTableRequest {
+    routes_req(
+        table,
+        vec![pb::Route {
+            destination: "0.0.0.0/0".into(),
+            target: Some(target),
+        }],
+    )
+}
+
+/// A request setting the routes of route table `table`.
+pub fn routes_req(table: &str, routes: Vec<pb::Route>) -> pb::UpdateRouteTableRequest {
+    pb::UpdateRouteTableRequest {
+        route_table: Some(pb::RouteTable {
+            name: table.into(),
+            routes,
+            ..Default::default()
+        }),
+        update_mask: mask(&["routes"]),
+    }
+}
+
+pub fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+    })
+}
+
 /// A request, with a bearer token when one is given.
 pub fn req<T>(token: Option<&str>, msg: T) -> Request<T> {
     match token {
