@@ -9,7 +9,7 @@ use common::*;
 use vpclab_controlplane::api::{Tenancy, pb};
 use vpclab_sim::profile::Provider;
 
-use common::fixture::{self, P, START, Topology, defaults};
+use common::fixture::{self, P, START, Topology, defaults, record_lines};
 
 /// Builds the topology and the flow log, injects the scenario's pings and advances past the
 /// capture window; returns the log stream's name.

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::fixture::{self, allow_rule, flow, flow_log_req, mask, sg_req};
+use common::fixture::{self, allow_rule, flow, flow_log_req, mask, sg_req, sorted_lines, vpc_req};
 use common::*;
 use pb::ccn_service_client::CcnServiceClient;
 use tonic::Code;
@@ -45,20 +45,10 @@ async fn side(
     rule: pb::SecurityGroupRule,
     eni: (&str, &str),
 ) -> Side {
-    let vpc = net
-        .create_vpc(pb::CreateVpcRequest {
-            parent: P.into(),
-            vpc: Some(pb::Vpc {
-                display_name: name.into(),
-                cidr: cidr.into(),
-                region: region.into(),
-                ..Default::default()
-            }),
-            vpc_id: id.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut request = vpc_req(P, name, cidr);
+    request.vpc_id = id.into();
+    request.vpc.as_mut().unwrap().region = region.into();
+    let vpc = net.create_vpc(request).await.unwrap().into_inner();
     let sn = net
         .create_subnet(pb::CreateSubnetRequest {
             parent: P.into(),

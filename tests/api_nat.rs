@@ -9,7 +9,7 @@
 mod common;
 
 use common::fixture::{
-    self, default_route_req, flow, flow_log_req, igw_req, mask, sg_req, vpc_req,
+    self, default_route_req, flow, flow_log_req, igw_req, mask, sg_req, sorted_lines, vpc_req,
 };
 use common::*;
 use tonic::Code;

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::fixture::{self, flow, flow_log_req, mask, routes_req, sg_req};
+use common::fixture::{self, flow, flow_log_req, mask, routes_req, sg_req, sorted_lines};
 use common::*;
 use tonic::transport::Channel;
 use tonic::{Code, Status};

@@ -446,6 +446,31 @@ pub fn query(stream: &str) -> pb::QueryRecordsRequest {
     }
 }
 
+/// The lines of a log stream's records matching every keyword, in the order the log service
+/// answers (its first page).
+pub async fn record_lines(server: &Server, stream: &str, keywords: &[&str]) -> Vec<String> {
+    LogServiceClient::new(server.channel().await)
+        .query_records(pb::QueryRecordsRequest {
+            log_stream: stream.into(),
+            keywords: keywords.iter().map(|k| k.to_string()).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .records
+        .into_iter()
+        .map(|r| r.line)
+        .collect()
+}
+
+/// [`record_lines`] of a whole stream, sorted.
+pub async fn sorted_lines(server: &Server, stream: &str) -> Vec<String> {
+    let mut lines = record_lines(server, stream, &[]).await;
+    lines.sort();
+    lines
+}
+
 /// Every record of a query, following the page tokens.
 pub async fn query_all(
     ch: &Channel,
