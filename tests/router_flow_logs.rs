@@ -3,7 +3,7 @@
 //! router records (router records in the router counterpart of an ENI format).
 
 mod common;
-use common::scenario::{error, line_of, replaced};
+use common::scenario::{error, line_of, refused, replaced};
 use vpclab_controlplane::{Options, load, run};
 use vpclab_sim::flowlog::format::Format;
 
@@ -28,20 +28,21 @@ fn unknown_router_or_attachment() {
         RESOURCE,
         "    resource: { router: er2, attachment: vpc-b }\n",
     );
-    let e = error(&text);
+    let e = refused(
+        &text,
+        "flow_logs[0].resource.router",
+        "no enterprise router named `er2`",
+    );
     assert_eq!(e.line, line_of(&text, "router: er2"));
-    assert_eq!(e.field, "flow_logs[0].resource.router");
-    assert_eq!(e.message, "no enterprise router named `er2`");
 
     let text = broken(
         RESOURCE,
         "    resource: { router: er, attachment: vpc-c }\n",
     );
-    let e = error(&text);
-    assert_eq!(e.field, "flow_logs[0].resource.attachment");
-    assert_eq!(
-        e.message,
-        "enterprise router `er` has no attachment named `vpc-c`"
+    refused(
+        &text,
+        "flow_logs[0].resource.attachment",
+        "enterprise router `er` has no attachment named `vpc-c`",
     );
 }
 
@@ -64,13 +65,12 @@ fn router_and_attachment_go_together_and_alone() {
 #[test]
 fn router_windows_and_no_filter() {
     let text = broken(RESOURCE, &format!("{RESOURCE}    window: 900\n"));
-    let e = error(&text);
-    assert_eq!(e.line, line_of(&text, "window: 900"));
-    assert_eq!(e.field, "flow_logs[0].window");
-    assert_eq!(
-        e.message,
-        "huawei does not allow a 900s router flow log window (allowed: 60 to 600 s)"
+    let e = refused(
+        &text,
+        "flow_logs[0].window",
+        "huawei does not allow a 900s router flow log window (allowed: 60 to 600 s)",
     );
+    assert_eq!(e.line, line_of(&text, "window: 900"));
     let e = error(&broken(
         RESOURCE,
         &format!("{RESOURCE}    traffic: accepted\n"),

@@ -20,6 +20,18 @@ pub fn error(text: &str) -> ScenarioError {
     }
 }
 
+/// The error of a scenario that must not load, which names `field` and says `message`.
+#[track_caller]
+pub fn refused(text: &str, field: &str, message: &str) -> ScenarioError {
+    let e = error(text);
+    assert_eq!(
+        (e.field.as_str(), e.message.as_str()),
+        (field, message),
+        "{e}"
+    );
+    e
+}
+
 /// The 1-based number of the first line of `text` containing `needle`.
 pub fn line_of(text: &str, needle: &str) -> u64 {
     text.lines()
