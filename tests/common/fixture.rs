@@ -1,5 +1,6 @@
 //! The fixture of the service tests: the ping/ACL-asymmetry topology built over gRPC, the
-//! real `vpclab serve` binary as a child process, two teams' tokens, and small helpers.
+//! real `vpclab serve` binary as a child process, two teams' tokens, the request builders the
+//! API tests share, and small helpers.
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
