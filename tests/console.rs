@@ -77,6 +77,18 @@ impl Ui {
         self.request_with(method, path, "", body)
     }
 
+    /// The body of `GET path`, which must answer 200 with this content type.
+    #[track_caller]
+    fn get(&self, path: &str, content_type: &str) -> String {
+        let (status, got_type, body) = self.request("GET", path, b"");
+        assert_eq!(
+            (status, got_type.as_str()),
+            (200, content_type),
+            "GET {path}"
+        );
+        body
+    }
+
     /// `request` with more header lines (each ending in CRLF).
     fn request_with(
         &self,
@@ -277,9 +289,7 @@ fn a_run_with_the_acl_fixed_accepts_both_ways() {
 #[test]
 fn the_picture_is_vpclab_graph_s_and_follows_a_run() {
     let ui = Ui::start(SCENARIO);
-    let (status, content_type, svg) = ui.request("GET", "/api/graph.svg", b"");
-    assert_eq!(status, 200);
-    assert_eq!(content_type, "image/svg+xml; charset=utf-8");
+    let svg = ui.get("/api/graph.svg", "image/svg+xml; charset=utf-8");
     let graph = Command::new(env!("CARGO_BIN_EXE_vpclab"))
         .current_dir(root())
         .args(["graph", SCENARIO])
@@ -374,9 +384,7 @@ fn a_body_over_one_mib_is_refused_with_413() {
 #[test]
 fn the_page_and_its_assets_are_served_from_the_binary() {
     let ui = Ui::start(SCENARIO);
-    let (status, content_type, body) = ui.request("GET", "/", b"");
-    assert_eq!(status, 200);
-    assert_eq!(content_type, "text/html; charset=utf-8");
+    let body = ui.get("/", "text/html; charset=utf-8");
     assert!(body.contains(r#"<script src="/console.js"></script>"#));
     // Nothing from outside: no absolute URL in the page, its script or its style (but the
     // SVG namespace, a name that is never fetched).
