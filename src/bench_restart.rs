@@ -449,6 +449,7 @@ fn rule(dir: pb::Direction, proto: &str, ports: &str, cidr: &str) -> pb::Securit
     }
 }
 
+/// [`rule`] from the members of `group` instead of a CIDR.
 fn rule_from_group(
     dir: pb::Direction,
     proto: &str,
@@ -456,11 +457,7 @@ fn rule_from_group(
     group: &str,
 ) -> pb::SecurityGroupRule {
     pb::SecurityGroupRule {
-        direction: dir as i32,
-        action: pb::RuleAction::Allow as i32,
-        protocol: proto.into(),
-        ports: ports.into(),
         remote: Some(pb::security_group_rule::Remote::SecurityGroup(group.into())),
-        ..Default::default()
+        ..rule(dir, proto, ports, "")
     }
 }

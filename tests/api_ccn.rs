@@ -7,11 +7,10 @@
 
 mod common;
 
-use std::fmt::Debug;
-
+use common::fixture::{self, allow_rule, flow, flow_log_req, mask, sg_req, sorted_lines, vpc_req};
 use common::*;
 use pb::ccn_service_client::CcnServiceClient;
-use tonic::{Code, Status};
+use tonic::Code;
 use vpclab_controlplane::api::{Defaults, Tenancy, pb};
 use vpclab_sim::profile::Provider;
 
@@ -26,41 +25,7 @@ const DOCUMENTED: [&str; 2] = [
 ];
 
 fn defaults() -> Defaults {
-    Defaults {
-        seed: 4,
-        start: START,
-        ..Defaults::default()
-    }
-}
-
-fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask {
-        paths: paths.iter().map(|p| p.to_string()).collect(),
-    })
-}
-
-#[track_caller]
-fn err<T: Debug>(r: Result<tonic::Response<T>, Status>) -> Status {
-    match r {
-        Ok(v) => panic!("the request should have been refused, got {v:?}"),
-        Err(s) => s,
-    }
-}
-
-fn rule(
-    direction: pb::Direction,
-    protocol: &str,
-    ports: &str,
-    cidr: &str,
-) -> pb::SecurityGroupRule {
-    pb::SecurityGroupRule {
-        direction: direction as i32,
-        action: pb::RuleAction::Allow as i32,
-        protocol: protocol.into(),
-        ports: ports.into(),
-        remote: Some(pb::security_group_rule::Remote::Cidr(cidr.into())),
-        ..Default::default()
-    }
+    seeded(4, START)
 }
 
 /// One VPC of the scenario with its subnet, group and interface.
@@ -80,20 +45,10 @@ async fn side(
     rule: pb::SecurityGroupRule,
     eni: (&str, &str),
 ) -> Side {
-    let vpc = net
-        .create_vpc(pb::CreateVpcRequest {
-            parent: P.into(),
-            vpc: Some(pb::Vpc {
-                display_name: name.into(),
-                cidr: cidr.into(),
-                region: region.into(),
-                ..Default::default()
-            }),
-            vpc_id: id.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let mut request = vpc_req(P, name, cidr);
+    request.vpc_id = id.into();
+    request.vpc.as_mut().unwrap().region = region.into();
+    let vpc = net.create_vpc(request).await.unwrap().into_inner();
     let sn = net
         .create_subnet(pb::CreateSubnetRequest {
             parent: P.into(),
@@ -110,16 +65,7 @@ async fn side(
         .unwrap()
         .into_inner();
     let sg = net
-        .create_security_group(pb::CreateSecurityGroupRequest {
-            parent: P.into(),
-            security_group: Some(pb::SecurityGroup {
-                display_name: eni.1.into(),
-                vpc: vpc.name.clone(),
-                rules: vec![rule],
-                ..Default::default()
-            }),
-            security_group_id: String::new(),
-        })
+        .create_security_group(sg_req(P, eni.1, &vpc.name, vec![rule]))
         .await
         .unwrap()
         .into_inner();
@@ -154,7 +100,7 @@ async fn build(server: &Server) -> String {
     let mut net = NetworkServiceClient::new(ch.clone());
     let mut logs = LogServiceClient::new(ch.clone());
     let mut sim = SimulationServiceClient::new(ch.clone());
-    let mut ccns = CcnServiceClient::new(ch);
+    let mut ccns = CcnServiceClient::new(ch.clone());
 
     let gz = side(
         &mut net,
@@ -163,7 +109,7 @@ async fn build(server: &Server) -> String {
         "10.0.0.0/16",
         "ap-guangzhou",
         ("subnet-gz000001", "10.0.1.0/24", "ap-guangzhou-3"),
-        rule(pb::Direction::Egress, "all", "", "0.0.0.0/0"),
+        allow_rule(pb::Direction::Egress, "all", "", "0.0.0.0/0"),
         ("eni-gzsend01", "sender"),
     )
     .await;
@@ -174,7 +120,7 @@ async fn build(server: &Server) -> String {
         "10.1.0.0/16",
         "ap-shanghai",
         ("subnet-sh000001", "10.1.1.0/24", "ap-shanghai-2"),
-        rule(pb::Direction::Ingress, "udp", "5001", "10.0.0.0/16"),
+        allow_rule(pb::Direction::Ingress, "udp", "5001", "10.0.0.0/16"),
         ("eni-shrecv01", "receiver"),
     )
     .await;
@@ -236,42 +182,9 @@ async fn build(server: &Server) -> String {
     assert_eq!(ccn.bandwidth_limits, vec![limit]);
     assert_eq!(ccn.etag, "\"2\"");
 
-    let group = logs
-        .create_log_group(pb::CreateLogGroupRequest {
-            parent: P.into(),
-            log_group: Some(pb::LogGroup {
-                display_name: "ccn-logs".into(),
-                ..Default::default()
-            }),
-            log_group_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let stream = logs
-        .create_log_stream(pb::CreateLogStreamRequest {
-            parent: P.into(),
-            log_stream: Some(pb::LogStream {
-                display_name: "backbone".into(),
-                log_group: group.name.clone(),
-                ..Default::default()
-            }),
-            log_stream_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let (_, stream) = fixture::log_stream(&ch, P, None, "ccn-logs", "backbone").await;
     let fl = logs
-        .create_flow_log(pb::CreateFlowLogRequest {
-            parent: P.into(),
-            flow_log: Some(pb::FlowLog {
-                display_name: "ccn-flows".into(),
-                resource: CCN.into(),
-                log_stream: stream.name.clone(),
-                ..Default::default()
-            }),
-            flow_log_id: String::new(),
-        })
+        .create_flow_log(flow_log_req(P, flow("ccn-flows", CCN, &stream)))
         .await
         .unwrap()
         .into_inner();
@@ -303,25 +216,7 @@ async fn build(server: &Server) -> String {
     })
     .await
     .unwrap();
-    stream.name
-}
-
-async fn records(server: &Server, stream: &str) -> Vec<String> {
-    let mut logs = LogServiceClient::new(server.channel().await);
-    let mut lines: Vec<String> = logs
-        .query_records(pb::QueryRecordsRequest {
-            log_stream: stream.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .records
-        .into_iter()
-        .map(|r| r.line)
-        .collect();
-    lines.sort();
-    lines
+    stream
 }
 
 #[tokio::test]
@@ -329,13 +224,13 @@ async fn ccn_throttling_records_over_grpc_survive_a_restart() {
     let dir = temp_dir("api-ccn");
     let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
     let stream = build(&server).await;
-    let got = records(&server, &stream).await;
+    let got = sorted_lines(&server, &stream).await;
     assert_eq!(got, DOCUMENTED, "{got:#?}");
     server.stop().await;
 
     // Replayed from the store: the CCN and its records.
     let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
-    assert_eq!(records(&server, &stream).await, DOCUMENTED);
+    assert_eq!(sorted_lines(&server, &stream).await, DOCUMENTED);
     let mut ccns = CcnServiceClient::new(server.channel().await);
     let list = ccns
         .list_cloud_connect_networks(pb::ListCloudConnectNetworksRequest {

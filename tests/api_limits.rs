@@ -43,14 +43,6 @@ fn tight() -> Defaults {
     }
 }
 
-fn inject(traffic: Traffic) -> pb::InjectTrafficRequest {
-    pb::InjectTrafficRequest {
-        parent: P.into(),
-        at: None,
-        traffic: Some(traffic),
-    }
-}
-
 fn pings(t: &Topology, count: u32) -> Traffic {
     Traffic::Ping(pb::Ping {
         from: t.home.clone(),
@@ -163,16 +155,7 @@ async fn quotas_refuse_with_quota_failure_and_change_nothing() {
         6
     ];
     let s = net
-        .create_security_group(pb::CreateSecurityGroupRequest {
-            parent: P.into(),
-            security_group: Some(pb::SecurityGroup {
-                display_name: "big".into(),
-                vpc: t.vpc.clone(),
-                rules,
-                ..Default::default()
-            }),
-            security_group_id: String::new(),
-        })
+        .create_security_group(sg_req(P, "big", &t.vpc, rules))
         .await
         .unwrap_err();
     assert_eq!(quota(&s).0, "rules_per_security_group");

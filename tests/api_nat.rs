@@ -8,11 +8,11 @@
 
 mod common;
 
-use std::fmt::Debug;
-
+use common::fixture::{
+    self, default_route_req, flow, flow_log_req, igw_req, mask, sg_req, sorted_lines, vpc_req,
+};
 use common::*;
-use tonic::{Code, Status};
-use tonic_types::StatusExt;
+use tonic::Code;
 use vpclab_controlplane::api::{Defaults, Tenancy, pb};
 use vpclab_sim::profile::Provider;
 
@@ -23,37 +23,7 @@ const FIELDS: &str = "instance-id interface-id srcaddr dstaddr pkt-srcaddr pkt-d
 const NAT_ENI: &str = "projects/default/networkInterfaces/eni-1235b8ca123456789";
 
 fn defaults() -> Defaults {
-    Defaults {
-        seed: 1,
-        start: START,
-        ..Defaults::default()
-    }
-}
-
-fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask {
-        paths: paths.iter().map(|p| p.to_string()).collect(),
-    })
-}
-
-#[track_caller]
-fn err<T: Debug>(r: Result<tonic::Response<T>, Status>) -> Status {
-    match r {
-        Ok(v) => panic!("the request should have been refused, got {v:?}"),
-        Err(s) => s,
-    }
-}
-
-/// (type, subject) of each PreconditionFailure violation.
-fn preconditions(s: &Status) -> Vec<(String, String)> {
-    s.get_details_precondition_failure()
-        .map(|p| {
-            p.violations
-                .into_iter()
-                .map(|v| (v.r#type, v.subject))
-                .collect()
-        })
-        .unwrap_or_default()
+    seeded(1, START)
 }
 
 fn in_use(subject: &str) -> Vec<(String, String)> {
@@ -89,45 +59,23 @@ async fn build(server: &Server) -> Topology {
     let ch = server.channel().await;
     let mut net = NetworkServiceClient::new(ch.clone());
     let mut logs = LogServiceClient::new(ch.clone());
-    let mut sim = SimulationServiceClient::new(ch);
+    let mut sim = SimulationServiceClient::new(ch.clone());
 
     let vpc = net
-        .create_vpc(pb::CreateVpcRequest {
-            parent: P.into(),
-            vpc: Some(pb::Vpc {
-                display_name: "main".into(),
-                cidr: "10.0.0.0/16".into(),
-                ..Default::default()
-            }),
-            vpc_id: String::new(),
-        })
+        .create_vpc(vpc_req(P, "main", "10.0.0.0/16"))
         .await
         .unwrap()
         .into_inner();
     let igw = net
-        .create_internet_gateway(pb::CreateInternetGatewayRequest {
-            parent: P.into(),
-            internet_gateway: Some(pb::InternetGateway {
-                vpc: vpc.name.clone(),
-                ..Default::default()
-            }),
-            internet_gateway_id: String::new(),
-        })
+        .create_internet_gateway(igw_req(P, &vpc.name))
         .await
         .unwrap()
         .into_inner();
     // The public subnet uses the main table: 0.0.0.0/0 to the internet gateway.
-    net.update_route_table(pb::UpdateRouteTableRequest {
-        route_table: Some(pb::RouteTable {
-            name: vpc.main_route_table.clone(),
-            routes: vec![pb::Route {
-                destination: "0.0.0.0/0".into(),
-                target: Some(pb::route::Target::InternetGateway(igw.name.clone())),
-            }],
-            ..Default::default()
-        }),
-        update_mask: mask(&["routes"]),
-    })
+    net.update_route_table(default_route_req(
+        &vpc.main_route_table,
+        pb::route::Target::InternetGateway(igw.name.clone()),
+    ))
     .await
     .unwrap();
     let table = net
@@ -186,37 +134,26 @@ async fn build(server: &Server) -> Topology {
     assert_eq!(nat.network_interface, NAT_ENI);
     assert_eq!(nat.etag, "\"1\"");
     let private_table = net
-        .update_route_table(pb::UpdateRouteTableRequest {
-            route_table: Some(pb::RouteTable {
-                name: table.name.clone(),
-                routes: vec![pb::Route {
-                    destination: "0.0.0.0/0".into(),
-                    target: Some(pb::route::Target::NatGateway(nat.name.clone())),
-                }],
-                ..Default::default()
-            }),
-            update_mask: mask(&["routes"]),
-        })
+        .update_route_table(default_route_req(
+            &table.name,
+            pb::route::Target::NatGateway(nat.name.clone()),
+        ))
         .await
         .unwrap()
         .into_inner();
     assert!(private_table.subnets.contains(&private.name));
     let app = net
-        .create_security_group(pb::CreateSecurityGroupRequest {
-            parent: P.into(),
-            security_group: Some(pb::SecurityGroup {
-                display_name: "app".into(),
-                vpc: vpc.name.clone(),
-                rules: vec![pb::SecurityGroupRule {
-                    direction: pb::Direction::Egress as i32,
-                    protocol: "all".into(),
-                    remote: Some(pb::security_group_rule::Remote::Cidr("0.0.0.0/0".into())),
-                    ..Default::default()
-                }],
+        .create_security_group(sg_req(
+            P,
+            "app",
+            &vpc.name,
+            vec![pb::SecurityGroupRule {
+                direction: pb::Direction::Egress as i32,
+                protocol: "all".into(),
+                remote: Some(pb::security_group_rule::Remote::Cidr("0.0.0.0/0".into())),
                 ..Default::default()
-            }),
-            security_group_id: String::new(),
-        })
+            }],
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -251,54 +188,28 @@ async fn build(server: &Server) -> Topology {
         .unwrap()
         .into_inner();
 
-    let group = logs
-        .create_log_group(pb::CreateLogGroupRequest {
-            parent: P.into(),
-            log_group: Some(pb::LogGroup {
-                display_name: "vpc-flow-logs".into(),
-                ..Default::default()
-            }),
-            log_group_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let stream = logs
-        .create_log_stream(pb::CreateLogStreamRequest {
-            parent: P.into(),
-            log_stream: Some(pb::LogStream {
-                display_name: "main".into(),
-                log_group: group.name.clone(),
-                ..Default::default()
-            }),
-            log_stream_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let flow = |fields: &str, format: &str| pb::CreateFlowLogRequest {
-        parent: P.into(),
-        flow_log: Some(pb::FlowLog {
-            display_name: "vpc-flows".into(),
-            resource: vpc.name.clone(),
-            log_stream: stream.name.clone(),
-            format: format.into(),
-            aws_fields: fields.into(),
-            ..Default::default()
-        }),
-        flow_log_id: String::new(),
+    let (_, stream) = fixture::log_stream(&ch, P, None, "vpc-flow-logs", "main").await;
+    let vpc_flows = |fields: &str, format: &str| {
+        flow_log_req(
+            P,
+            pb::FlowLog {
+                format: format.into(),
+                aws_fields: fields.into(),
+                ..flow("vpc-flows", &vpc.name, &stream)
+            },
+        )
     };
     // A field list is aws's, and names AWS's fields only.
     let s = err(logs
-        .create_flow_log(flow("srcaddr no-such-field", "aws"))
+        .create_flow_log(vpc_flows("srcaddr no-such-field", "aws"))
         .await);
     assert_eq!(s.code(), Code::InvalidArgument);
     assert_eq!(field(&s), "flow_log.aws_fields");
-    let s = err(logs.create_flow_log(flow(FIELDS, "huawei")).await);
+    let s = err(logs.create_flow_log(vpc_flows(FIELDS, "huawei")).await);
     assert_eq!(s.code(), Code::InvalidArgument);
     assert_eq!(field(&s), "flow_log.aws_fields");
     let fl = logs
-        .create_flow_log(flow(FIELDS, "aws"))
+        .create_flow_log(vpc_flows(FIELDS, "aws"))
         .await
         .unwrap()
         .into_inner();
@@ -354,26 +265,8 @@ async fn build(server: &Server) -> Topology {
         public,
         private_table,
         nat,
-        stream: stream.name,
+        stream,
     }
-}
-
-async fn records(server: &Server, stream: &str) -> Vec<String> {
-    let mut logs = LogServiceClient::new(server.channel().await);
-    let mut lines: Vec<String> = logs
-        .query_records(pb::QueryRecordsRequest {
-            log_stream: stream.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .records
-        .into_iter()
-        .map(|r| r.line)
-        .collect();
-    lines.sort();
-    lines
 }
 
 #[tokio::test]
@@ -381,7 +274,7 @@ async fn nat_gateway_records_over_grpc_survive_a_restart() {
     let dir = temp_dir("api-nat");
     let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
     let t = build(&server).await;
-    let got = records(&server, &t.stream).await;
+    let got = sorted_lines(&server, &t.stream).await;
     assert_eq!(got.len(), 6, "{got:#?}");
     assert_eq!(got, documented());
 
@@ -411,7 +304,7 @@ async fn nat_gateway_records_over_grpc_survive_a_restart() {
 
     // Replayed from the store: the gateway, its records and its interface.
     let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
-    assert_eq!(records(&server, &t.stream).await, documented());
+    assert_eq!(sorted_lines(&server, &t.stream).await, documented());
     let mut net = NetworkServiceClient::new(server.channel().await);
     let nat = net
         .get_nat_gateway(pb::GetNatGatewayRequest {
@@ -644,15 +537,7 @@ async fn nat_gateway_create_is_validated() {
     let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
     let mut net = NetworkServiceClient::new(server.channel().await);
     let vpc = net
-        .create_vpc(pb::CreateVpcRequest {
-            parent: P.into(),
-            vpc: Some(pb::Vpc {
-                display_name: "main".into(),
-                cidr: "10.0.0.0/16".into(),
-                ..Default::default()
-            }),
-            vpc_id: String::new(),
-        })
+        .create_vpc(vpc_req(P, "main", "10.0.0.0/16"))
         .await
         .unwrap()
         .into_inner();
@@ -759,15 +644,7 @@ async fn nat_gateway_dnat_rules() {
     let dir = temp_dir("api-nat-dnat");
     let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
     let mut net = NetworkServiceClient::new(server.channel().await);
-    let vpc = |name: &str, cidr: &str| pb::CreateVpcRequest {
-        parent: P.into(),
-        vpc: Some(pb::Vpc {
-            display_name: name.into(),
-            cidr: cidr.into(),
-            ..Default::default()
-        }),
-        vpc_id: String::new(),
-    };
+    let vpc = |name: &str, cidr: &str| vpc_req(P, name, cidr);
     let main = net
         .create_vpc(vpc("main", "10.0.0.0/16"))
         .await

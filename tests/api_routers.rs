@@ -9,8 +9,7 @@
 
 mod common;
 
-use std::fmt::Debug;
-
+use common::fixture::{self, flow, flow_log_req, mask, routes_req, sg_req, sorted_lines};
 use common::*;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -19,22 +18,9 @@ use vpclab_sim::profile::Provider;
 
 const P: &str = "projects/default";
 
-fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask {
-        paths: paths.iter().map(|p| p.to_string()).collect(),
-    })
-}
-
-#[track_caller]
-fn err<T: Debug>(r: Result<tonic::Response<T>, Status>) -> Status {
-    match r {
-        Ok(v) => panic!("the request should have been refused, got {v:?}"),
-        Err(s) => s,
-    }
-}
-
 /// The clients of one server, and the small requests every topology makes.
 struct Api {
+    ch: Channel,
     net: NetworkServiceClient<Channel>,
     logs: LogServiceClient<Channel>,
     sim: SimulationServiceClient<Channel>,
@@ -48,7 +34,8 @@ impl Api {
             net: NetworkServiceClient::new(ch.clone()),
             logs: LogServiceClient::new(ch.clone()),
             sim: SimulationServiceClient::new(ch.clone()),
-            routers: RouterServiceClient::new(ch),
+            routers: RouterServiceClient::new(ch.clone()),
+            ch,
         }
     }
 
@@ -100,16 +87,7 @@ impl Api {
         rules: Vec<pb::SecurityGroupRule>,
     ) -> pb::SecurityGroup {
         self.net
-            .create_security_group(pb::CreateSecurityGroupRequest {
-                parent: P.into(),
-                security_group: Some(pb::SecurityGroup {
-                    display_name: name.into(),
-                    vpc: vpc.name.clone(),
-                    rules,
-                    ..Default::default()
-                }),
-                security_group_id: String::new(),
-            })
+            .create_security_group(sg_req(P, name, &vpc.name, rules))
             .await
             .unwrap()
             .into_inner()
@@ -203,16 +181,7 @@ impl Api {
         table: &str,
         routes: Vec<pb::Route>,
     ) -> Result<tonic::Response<pb::RouteTable>, Status> {
-        self.net
-            .update_route_table(pb::UpdateRouteTableRequest {
-                route_table: Some(pb::RouteTable {
-                    name: table.into(),
-                    routes,
-                    ..Default::default()
-                }),
-                update_mask: mask(&["routes"]),
-            })
-            .await
+        self.net.update_route_table(routes_req(table, routes)).await
     }
 
     async fn host(&mut self, name: &str, ip: &str, site: &str) -> pb::ExternalHost {
@@ -233,48 +202,20 @@ impl Api {
     }
 
     async fn stream(&mut self) -> String {
-        let group = self
-            .logs
-            .create_log_group(pb::CreateLogGroupRequest {
-                parent: P.into(),
-                log_group: Some(pb::LogGroup {
-                    display_name: "flow-logs".into(),
-                    ..Default::default()
-                }),
-                log_group_id: String::new(),
-            })
+        fixture::log_stream(&self.ch, P, None, "flow-logs", "main")
             .await
-            .unwrap()
-            .into_inner();
-        self.logs
-            .create_log_stream(pb::CreateLogStreamRequest {
-                parent: P.into(),
-                log_stream: Some(pb::LogStream {
-                    display_name: "main".into(),
-                    log_group: group.name,
-                    ..Default::default()
-                }),
-                log_stream_id: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .name
+            .1
     }
 
     async fn flow_log(&mut self, name: &str, resource: &str, stream: &str, fields: &str) {
         self.logs
-            .create_flow_log(pb::CreateFlowLogRequest {
-                parent: P.into(),
-                flow_log: Some(pb::FlowLog {
-                    display_name: name.into(),
-                    resource: resource.into(),
-                    log_stream: stream.into(),
+            .create_flow_log(flow_log_req(
+                P,
+                pb::FlowLog {
                     aws_fields: fields.into(),
-                    ..Default::default()
-                }),
-                flow_log_id: String::new(),
-            })
+                    ..flow(name, resource, stream)
+                },
+            ))
             .await
             .unwrap();
     }
@@ -310,24 +251,6 @@ impl Api {
             .unwrap()
             .into_inner()
             .account_id
-    }
-
-    async fn records(&mut self, stream: &str) -> Vec<String> {
-        let mut lines: Vec<String> = self
-            .logs
-            .query_records(pb::QueryRecordsRequest {
-                log_stream: stream.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .records
-            .into_iter()
-            .map(|r| r.line)
-            .collect();
-        lines.sort();
-        lines
     }
 
     async fn explain(&mut self, src: &str, dst: &str, protocol: &str) -> Vec<String> {
@@ -624,7 +547,7 @@ async fn transit_gateway_records_over_grpc() {
 
     let account = api.account().await;
     let want = tgw_documented(&account);
-    assert_eq!(api.records(&stream).await, want);
+    assert_eq!(sorted_lines(&server, &stream).await, want);
     let explained = api.explain("10.20.33.164", "10.40.2.236", "tcp").await;
     assert!(
         explained[0].contains("router tgw-0123456789abcdef0: in through"),
@@ -635,7 +558,7 @@ async fn transit_gateway_records_over_grpc() {
     // Replayed from the store: the same records, attachments and tables.
     let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
     let mut api = Api::new(&server).await;
-    assert_eq!(api.records(&stream).await, want);
+    assert_eq!(sorted_lines(&server, &stream).await, want);
     let again = api
         .routers
         .get_router_attachment(pb::GetRouterAttachmentRequest {
@@ -849,7 +772,7 @@ async fn hybrid_vpn_records_over_grpc() {
     api.advance_to(HW_START + 700).await;
 
     let account = api.account().await;
-    let got = api.records(&h.stream).await;
+    let got = sorted_lines(&server, &h.stream).await;
     assert_eq!(got.len(), 4, "{got:#?}");
     for want in [
         "1 0ebc7f641d80f4d32f9dc0056bdaae5b 740cc7e2-c686-496e-9fae-2dfc33e9d443 192.168.3.227 10.0.1.10 0 0 1 4 336 1670338595 1670339195 ACCEPT OK",
@@ -881,7 +804,7 @@ async fn hybrid_vpn_records_over_grpc() {
     // Replayed: the records, the hosts behind their sites, the attachments.
     let server = Server::start(&dir, Tenancy::single(Provider::Huawei), hw_defaults()).await;
     let mut api = Api::new(&server).await;
-    assert_eq!(api.records(&h.stream).await, got);
+    assert_eq!(sorted_lines(&server, &h.stream).await, got);
     let admin = api
         .sim
         .get_external_host(pb::GetExternalHostRequest {
@@ -1188,7 +1111,7 @@ async fn router_refusals_and_blackhole_routes() {
         .await;
     }
     api.advance_to(HW_START + 700).await;
-    let got = api.records(&h.stream).await;
+    let got = sorted_lines(&server, &h.stream).await;
     assert!(
         got.iter()
             .any(|l| l.contains(" 192.168.3.227 10.0.1.10 ") && l.ends_with(" ACCEPT OK")),

@@ -175,16 +175,12 @@ async fn concurrent_updates_with_one_etag_have_one_winner() {
         .unwrap()
         .into_inner();
     let sg = net
-        .create_security_group(pb::CreateSecurityGroupRequest {
-            parent: P.into(),
-            security_group: Some(pb::SecurityGroup {
-                display_name: "shared-sg".into(),
-                vpc: vpc.name.clone(),
-                rules: vec![rule(pb::Direction::Ingress, "tcp", "22")],
-                ..Default::default()
-            }),
-            security_group_id: String::new(),
-        })
+        .create_security_group(sg_req(
+            P,
+            "shared-sg",
+            &vpc.name,
+            vec![rule(pb::Direction::Ingress, "tcp", "22")],
+        ))
         .await
         .unwrap()
         .into_inner();

@@ -14,6 +14,8 @@ use vpclab_controlplane::api::command::Command;
 use vpclab_controlplane::api::snapshot::{self, Policy};
 use vpclab_controlplane::api::{Defaults, Restored, Tenancy, pb};
 use vpclab_controlplane::store::{Commit, SnapshotPart, Store};
+
+use pb::inject_traffic_request::Traffic;
 use vpclab_sim::profile::Provider;
 
 fn every(commands: u64) -> Defaults {
@@ -41,40 +43,28 @@ fn advance_by(secs: i64) -> pb::AdvanceRequest {
 async fn step(server: &Server, t: &Topology, i: u64) {
     let ch = server.channel().await;
     let mut sim = SimulationServiceClient::new(ch);
-    match i % 3 {
-        0 => {
-            sim.inject_traffic(pb::InjectTrafficRequest {
-                parent: P.into(),
-                at: None,
-                traffic: Some(pb::inject_traffic_request::Traffic::Ping(pb::Ping {
-                    from: t.home.clone(),
-                    to: t.eni.clone(),
-                    count: 3,
-                    ..Default::default()
-                })),
-            })
-            .await
-            .unwrap();
+    let traffic = match i % 3 {
+        0 => Traffic::Ping(pb::Ping {
+            from: t.home.clone(),
+            to: t.eni.clone(),
+            count: 3,
+            ..Default::default()
+        }),
+        1 => Traffic::Tcp(pb::Tcp {
+            from: t.eni.clone(),
+            to: t.home.clone(),
+            port: 443,
+            requests: vec![200],
+            responses: vec![1_000],
+            close: "open".into(),
+            ..Default::default()
+        }),
+        _ => {
+            sim.advance(advance_by(7 + i as i64)).await.unwrap();
+            return;
         }
-        1 => {
-            sim.inject_traffic(pb::InjectTrafficRequest {
-                parent: P.into(),
-                at: None,
-                traffic: Some(pb::inject_traffic_request::Traffic::Tcp(pb::Tcp {
-                    from: t.eni.clone(),
-                    to: t.home.clone(),
-                    port: 443,
-                    requests: vec![200],
-                    responses: vec![1_000],
-                    close: "open".into(),
-                    ..Default::default()
-                })),
-            })
-            .await
-            .unwrap();
-        }
-        _ => drop(sim.advance(advance_by(7 + i as i64)).await.unwrap()),
-    }
+    };
+    sim.inject_traffic(inject(traffic)).await.unwrap();
 }
 
 /// What a caller can see of the project: resources, clock, records, explanations.

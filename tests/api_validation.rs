@@ -12,6 +12,7 @@ mod common;
 
 use std::fmt::Debug;
 
+use common::fixture::{allow_rule, flow, flow_log_req, igw_req, mask, sg_req, vpc_req};
 use common::*;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -35,17 +36,7 @@ struct Lab {
 }
 
 fn defaults() -> Defaults {
-    Defaults {
-        seed: 7,
-        start: START,
-        ..Defaults::default()
-    }
-}
-
-fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask {
-        paths: paths.iter().map(|p| p.to_string()).collect(),
-    })
+    seeded(7, START)
 }
 
 fn by(seconds: i64) -> Option<pb::advance_request::Until> {
@@ -53,37 +44,6 @@ fn by(seconds: i64) -> Option<pb::advance_request::Until> {
         seconds,
         nanos: 0,
     }))
-}
-
-/// A flow log to create: `resource` captured, records to `stream`.
-fn flow(display_name: &str, resource: &str, stream: &str) -> pb::FlowLog {
-    pb::FlowLog {
-        display_name: display_name.into(),
-        resource: resource.into(),
-        log_stream: stream.into(),
-        ..Default::default()
-    }
-}
-
-/// The refusal of a request that should have been refused.
-#[track_caller]
-fn err<T: Debug>(r: Result<T, Status>) -> Status {
-    match r {
-        Ok(v) => panic!("the request should have been refused, got {v:?}"),
-        Err(s) => s,
-    }
-}
-
-/// (type, subject) of each PreconditionFailure violation.
-fn preconditions(s: &Status) -> Vec<(String, String)> {
-    s.get_details_precondition_failure()
-        .map(|p| {
-            p.violations
-                .into_iter()
-                .map(|v| (v.r#type, v.subject))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// (subject, quota_id) of each QuotaFailure violation.
@@ -243,15 +203,7 @@ impl Lab {
 
     async fn create_vpc(&mut self, display_name: &str, cidr: &str) -> Result<pb::Vpc, Status> {
         self.net
-            .create_vpc(pb::CreateVpcRequest {
-                parent: P.into(),
-                vpc: Some(pb::Vpc {
-                    display_name: display_name.into(),
-                    cidr: cidr.into(),
-                    ..Default::default()
-                }),
-                vpc_id: String::new(),
-            })
+            .create_vpc(vpc_req(P, display_name, cidr))
             .await
             .map(|r| r.into_inner())
     }
@@ -318,15 +270,7 @@ impl Lab {
 
     async fn security_group(&mut self, vpc: &str, display_name: &str) -> pb::SecurityGroup {
         self.net
-            .create_security_group(pb::CreateSecurityGroupRequest {
-                parent: P.into(),
-                security_group: Some(pb::SecurityGroup {
-                    display_name: display_name.into(),
-                    vpc: vpc.into(),
-                    ..Default::default()
-                }),
-                security_group_id: String::new(),
-            })
+            .create_security_group(sg_req(P, display_name, vpc, vec![]))
             .await
             .unwrap()
             .into_inner()
@@ -388,11 +332,7 @@ impl Lab {
 
     async fn create_flow_log(&mut self, f: pb::FlowLog) -> Result<pb::FlowLog, Status> {
         self.logs
-            .create_flow_log(pb::CreateFlowLogRequest {
-                parent: P.into(),
-                flow_log: Some(f),
-                flow_log_id: String::new(),
-            })
+            .create_flow_log(flow_log_req(P, f))
             .await
             .map(|r| r.into_inner())
     }
@@ -1898,15 +1838,7 @@ async fn names_of_another_project_are_permission_denied() {
     let (v, _) = lab.network().await;
     lab.refuse(Code::PermissionDenied, "parent", async |l: &mut Lab| {
         l.net
-            .create_vpc(pb::CreateVpcRequest {
-                parent: "projects/other".into(),
-                vpc: Some(pb::Vpc {
-                    display_name: "dev".into(),
-                    cidr: "10.1.0.0/16".into(),
-                    ..Default::default()
-                }),
-                vpc_id: String::new(),
-            })
+            .create_vpc(vpc_req("projects/other", "dev", "10.1.0.0/16"))
             .await
     })
     .await;
@@ -1952,15 +1884,7 @@ async fn malformed_names_are_invalid_arguments() {
     for bad_parent in ["", "projects/", "default", "projects/default/vpcs"] {
         lab.refuse(Code::InvalidArgument, "parent", async |l: &mut Lab| {
             l.net
-                .create_vpc(pb::CreateVpcRequest {
-                    parent: bad_parent.into(),
-                    vpc: Some(pb::Vpc {
-                        display_name: "dev".into(),
-                        cidr: "10.1.0.0/16".into(),
-                        ..Default::default()
-                    }),
-                    vpc_id: String::new(),
-                })
+                .create_vpc(vpc_req(bad_parent, "dev", "10.1.0.0/16"))
                 .await
         })
         .await;
@@ -2723,14 +2647,7 @@ async fn a_refused_update_changes_nothing() {
     // The main route table renamed, then a route to another VPC's internet gateway.
     let other_igw = lab
         .net
-        .create_internet_gateway(pb::CreateInternetGatewayRequest {
-            parent: P.into(),
-            internet_gateway: Some(pb::InternetGateway {
-                vpc: v2.name.clone(),
-                ..Default::default()
-            }),
-            internet_gateway_id: String::new(),
-        })
+        .create_internet_gateway(igw_req(P, &v2.name))
         .await
         .unwrap()
         .into_inner();
@@ -2947,20 +2864,11 @@ async fn alibaba_checks_the_region_of_the_vpc() {
     lab.finish().await;
 }
 
-fn sg_rule(
-    direction: pb::Direction,
-    protocol: &str,
-    ports: &str,
-    cidr: &str,
-) -> pb::SecurityGroupRule {
+/// [`allow_rule`] at priority 1.
+fn sg_rule(dir: pb::Direction, proto: &str, ports: &str, cidr: &str) -> pb::SecurityGroupRule {
     pb::SecurityGroupRule {
-        direction: direction as i32,
-        action: pb::RuleAction::Allow as i32,
         priority: 1,
-        protocol: protocol.into(),
-        ports: ports.into(),
-        remote: Some(pb::security_group_rule::Remote::Cidr(cidr.into())),
-        ..Default::default()
+        ..allow_rule(dir, proto, ports, cidr)
     }
 }
 
@@ -2978,16 +2886,7 @@ async fn duplicate_rules_in_one_request_are_refused() {
             ..ssh.clone()
         };
         let web = sg_rule(pb::Direction::Ingress, "tcp", "443", "0.0.0.0/0");
-        let request = |rules: Vec<pb::SecurityGroupRule>| pb::CreateSecurityGroupRequest {
-            parent: P.into(),
-            security_group: Some(pb::SecurityGroup {
-                display_name: "web".into(),
-                vpc: v.name.clone(),
-                rules,
-                ..Default::default()
-            }),
-            security_group_id: String::new(),
-        };
+        let request = |rules: Vec<pb::SecurityGroupRule>| sg_req(P, "web", &v.name, rules);
         let st = lab
             .refuse(
                 Code::InvalidArgument,

@@ -2,10 +2,9 @@
 //! a scenario is applied and read back through the API; its export applies to a fresh server
 //! whose export is byte-identical (the round trip); bad files send nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tonic::transport::Channel;
 use vpclab_controlplane::api::pb;
@@ -16,31 +15,23 @@ use vpclab_controlplane::api::pb::simulation_service_client::SimulationServiceCl
 use vpclab_controlplane::api::{Cloud, Defaults, Tenancy, serve};
 use vpclab_sim::profile::Provider;
 
-const PARENT: &str = "projects/default";
+mod common;
+use common::{TempDir, temp_dir};
 
-fn scratch(what: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "vpclab-apply-export-{}-{}-{what}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+const PARENT: &str = "projects/default";
 
 /// A server on a fresh data directory, stopped and removed on drop.
 struct Server {
     rt: tokio::runtime::Runtime,
     url: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    dir: PathBuf,
+    /// The data directory, removed when the server is dropped.
+    _dir: TempDir,
 }
 
 impl Server {
     fn start(provider: Provider) -> Server {
-        let dir = scratch("data");
+        let dir = temp_dir("apply-export-data");
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -64,7 +55,7 @@ impl Server {
             rt,
             url: format!("http://{addr}"),
             stop: Some(stop),
-            dir,
+            _dir: dir,
         }
     }
 
@@ -125,7 +116,6 @@ impl Drop for Server {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -180,7 +170,7 @@ fn export(server: &Server, out: &Path, provider: &str) -> String {
 /// server and exports again: the two exports must be the same bytes, and `check` must accept
 /// the export. Returns the first server (for inspection) and the export.
 fn round_trip(scenario: &Path, provider: Provider, name: &str) -> (Server, String) {
-    let dir = scratch("files");
+    let dir = temp_dir("apply-export-files");
     let first = Server::start(provider);
     let out = apply(scenario, &first, name);
     assert!(
@@ -201,7 +191,6 @@ fn round_trip(scenario: &Path, provider: Provider, name: &str) -> (Server, Strin
         exported, again,
         "the export of the re-applied export differs"
     );
-    let _ = std::fs::remove_dir_all(&dir);
     (first, exported)
 }
 
@@ -386,7 +375,7 @@ traffic:
 
 #[test]
 fn rich_topology_round_trips() {
-    let dir = scratch("rich");
+    let dir = temp_dir("apply-export-rich");
     let file = dir.join("rich.yaml");
     std::fs::write(&file, RICH).unwrap();
     let check = vpclab(&["check", file.to_str().unwrap()], "huawei");
@@ -441,13 +430,12 @@ fn rich_topology_round_trips() {
         ))
     );
     assert_eq!(server.vpcs().len(), 2);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn bad_file_sends_nothing() {
     let server = Server::start(Provider::Huawei);
-    let dir = scratch("bad");
+    let dir = temp_dir("apply-export-bad");
     let file = dir.join("bad.yaml");
     std::fs::write(
         &file,
@@ -470,7 +458,6 @@ fn bad_file_sends_nothing() {
         "huawei",
     );
     assert_eq!(missing.status.code(), Some(2));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -494,7 +481,7 @@ fn refusals_stop_with_the_status_and_log_streams_are_reused() {
     assert_eq!(server.vpcs().len(), 1);
 
     // Another topology with a flow log reuses the log group and stream.
-    let dir = scratch("reuse");
+    let dir = temp_dir("apply-export-reuse");
     let other = dir.join("other.yaml");
     std::fs::write(
         &other,
@@ -516,8 +503,6 @@ fn refusals_stop_with_the_status_and_log_streams_are_reused() {
         .into_inner()
         .log_streams;
     assert_eq!(streams.len(), 1);
-
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -588,11 +573,10 @@ fn what_a_scenario_cannot_say_is_noted() {
         "{yaml}"
     );
     assert!(yaml.contains("security_groups: [web-sg]"), "{yaml}");
-    let dir = scratch("noted");
+    let dir = temp_dir("apply-export-noted");
     let f = dir.join("export.yaml");
     std::fs::write(&f, &yaml).unwrap();
     assert_ok(&vpclab(&["check", f.to_str().unwrap()], "tencent"), "check");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -1036,7 +1020,7 @@ fn another_clouds_file_applies_with_this_clouds_zones() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-transit-gateway.yaml");
     let server = Server::start(Provider::Huawei);
     apply(&file, &server, "zones-huawei");
-    let dir = scratch("zones");
+    let dir = temp_dir("apply-export-zones");
     let exported = export(&server, &dir.join("e.yaml"), "zones-huawei");
     for subnet in [
         "cidr: 10.20.33.0/24, zone: cn-north-4a}",
@@ -1045,7 +1029,6 @@ fn another_clouds_file_applies_with_this_clouds_zones() {
     ] {
         assert!(exported.contains(subnet), "{subnet}\n{exported}");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// An interface's secondary private IPs are applied through the API, shown by it and

@@ -3,30 +3,15 @@
 
 use std::process::Command;
 
-use vpclab_controlplane::{Options, ScenarioError, load};
+mod common;
+use common::scenario::{error, line_of, refused, replaced};
+use vpclab_controlplane::{Options, load};
 
 const BASE: &str = include_str!("../scenarios/ping-acl-asymmetry.yaml");
 
+/// The base scenario with `from` replaced by `to` (once).
 fn broken(from: &str, to: &str) -> String {
-    assert!(
-        BASE.contains(from),
-        "the base scenario must contain {from:?}"
-    );
-    BASE.replacen(from, to, 1)
-}
-
-fn error(text: &str) -> ScenarioError {
-    match load("s.yaml", text, &Options::default()) {
-        Ok(_) => panic!("the scenario should not load"),
-        Err(e) => e,
-    }
-}
-
-fn line_of(text: &str, needle: &str) -> u64 {
-    text.lines()
-        .position(|l| l.contains(needle))
-        .expect("needle present") as u64
-        + 1
+    replaced(BASE, from, to)
 }
 
 #[test]
@@ -60,13 +45,12 @@ fn wrong_type_names_the_field() {
 #[test]
 fn subnet_outside_its_vpc() {
     let text = broken("cidr: 172.31.16.0/20, acl", "cidr: 10.9.0.0/20, acl");
-    let e = error(&text);
-    assert_eq!(e.line, line_of(&text, "10.9.0.0/20"));
-    assert_eq!(e.field, "vpcs[0].subnets[0].cidr");
-    assert_eq!(
-        e.message,
-        "subnet 10.9.0.0/20 is not inside its VPC's block 172.31.0.0/16"
+    let e = refused(
+        &text,
+        "vpcs[0].subnets[0].cidr",
+        "subnet 10.9.0.0/20 is not inside its VPC's block 172.31.0.0/16",
     );
+    assert_eq!(e.line, line_of(&text, "10.9.0.0/20"));
 }
 
 #[test]
@@ -75,23 +59,21 @@ fn overlapping_subnets() {
         "      - { name: web, cidr: 172.31.16.0/20, acl: web-acl }\n",
         "      - { name: web, cidr: 172.31.16.0/20, acl: web-acl }\n      - { name: web2, cidr: 172.31.16.0/24 }\n",
     );
-    let e = error(&text);
-    assert_eq!(e.line, line_of(&text, "web2"));
-    assert_eq!(e.field, "vpcs[0].subnets[1].cidr");
-    assert_eq!(
-        e.message,
-        "subnet 172.31.16.0/24 overlaps subnet `web` (172.31.16.0/20)"
+    let e = refused(
+        &text,
+        "vpcs[0].subnets[1].cidr",
+        "subnet 172.31.16.0/24 overlaps subnet `web` (172.31.16.0/20)",
     );
+    assert_eq!(e.line, line_of(&text, "web2"));
 }
 
 #[test]
 fn unknown_security_group() {
     let text = broken("security_groups: [web-sg]", "security_groups: [web-sgg]");
-    let e = error(&text);
-    assert_eq!(e.field, "vpcs[0].enis[0].security_groups[0]");
-    assert_eq!(
-        e.message,
-        "no security group named `web-sgg` in this VPC (known: web-sg)"
+    let e = refused(
+        &text,
+        "vpcs[0].enis[0].security_groups[0]",
+        "no security group named `web-sgg` in this VPC (known: web-sg)",
     );
     assert_eq!(e.line, line_of(&text, "web-sgg"));
 }
@@ -99,11 +81,10 @@ fn unknown_security_group() {
 #[test]
 fn unknown_acl() {
     let text = broken("acl: web-acl }", "acl: nope }");
-    let e = error(&text);
-    assert_eq!(e.field, "vpcs[0].subnets[0].acl");
-    assert_eq!(
-        e.message,
-        "no network ACL named `nope` in this VPC (known: web-acl)"
+    refused(
+        &text,
+        "vpcs[0].subnets[0].acl",
+        "no network ACL named `nope` in this VPC (known: web-acl)",
     );
 }
 
@@ -142,9 +123,11 @@ fn acl_rule_number_out_of_range() {
         "rule: 100, action: allow, protocol: icmp",
         "rule: 0, action: allow, protocol: icmp",
     );
-    let e = error(&text);
-    assert_eq!(e.field, "vpcs[0].network_acls[0].ingress[0].rule");
-    assert_eq!(e.message, "rule number 0 is outside 1-32766");
+    refused(
+        &text,
+        "vpcs[0].network_acls[0].ingress[0].rule",
+        "rule number 0 is outside 1-32766",
+    );
 }
 
 #[test]
@@ -161,9 +144,11 @@ fn deny_rules_on_aws_are_refused() {
         "{ direction: ingress, action: allow, protocol: icmp",
         "{ direction: ingress, action: deny, protocol: icmp",
     );
-    let e = error(&text);
-    assert_eq!(e.field, "vpcs[0].security_groups[0].rules[0].action");
-    assert_eq!(e.message, "aws security groups only have allow rules");
+    let e = refused(
+        &text,
+        "vpcs[0].security_groups[0].rules[0].action",
+        "aws security groups only have allow rules",
+    );
     assert_eq!(e.line, line_of(&text, "action: deny"));
 }
 
@@ -457,10 +442,12 @@ fn a_bad_secondary_ip_names_its_entry() {
     }
     // Another interface cannot take a secondary IP as its own address.
     let text = base.replacen("ip: 10.0.1.30", "ip: 10.0.1.21", 1);
-    let e = error(&text);
+    let e = refused(
+        &text,
+        "vpcs[0].enis[1].ip",
+        "10.0.1.21 is already used by another ENI",
+    );
     assert_eq!(e.line, line_of(&text, "ip: 10.0.1.21"));
-    assert_eq!(e.field, "vpcs[0].enis[1].ip");
-    assert_eq!(e.message, "10.0.1.21 is already used by another ENI");
     // Traffic to an address nobody holds.
     let text = base.replacen("to: 10.0.1.21,", "to: 10.0.1.99,", 1);
     let e = error(&text);

@@ -13,10 +13,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 mod common;
 use common::fixture::{self, P, START, TOKEN_A};
+use common::{assert_fields, exit_stderr, v2_fields};
 
 const SCENARIO: &str = "scenarios/ping-acl-asymmetry.yaml";
 const DENY: &str = "ACL web-acl egress (subnet web): no rule matched; default rule * denies";
@@ -76,6 +77,18 @@ impl Ui {
         self.request_with(method, path, "", body)
     }
 
+    /// The body of `GET path`, which must answer 200 with this content type.
+    #[track_caller]
+    fn get(&self, path: &str, content_type: &str) -> String {
+        let (status, got_type, body) = self.request("GET", path, b"");
+        assert_eq!(
+            (status, got_type.as_str()),
+            (200, content_type),
+            "GET {path}"
+        );
+        body
+    }
+
     /// `request` with more header lines (each ending in CRLF).
     fn request_with(
         &self,
@@ -119,6 +132,11 @@ impl Ui {
         self.json_with(method, path, "", body)
     }
 
+    /// `GET /api/state`'s document.
+    fn state(&self) -> Value {
+        self.json("GET", "/api/state", b"").1
+    }
+
     fn json_with(&self, method: &str, path: &str, headers: &str, body: &[u8]) -> (u16, Value) {
         let (status, content_type, body) = self.request_with(method, path, headers, body);
         assert_eq!(content_type, "application/json; charset=utf-8", "{body}");
@@ -132,6 +150,14 @@ impl Drop for Ui {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The console holds `yaml`, and its run's records have these actions.
+#[track_caller]
+fn assert_holds(ui: &Ui, yaml: &str, want: [&str; 2]) {
+    let state = ui.state();
+    assert_eq!(actions(&state), want);
+    assert_eq!(state["yaml"], yaml);
 }
 
 fn actions(state: &Value) -> Vec<&str> {
@@ -166,15 +192,12 @@ fn the_state_holds_the_records_as_table_rows_and_facts() {
     let ui = Ui::start(SCENARIO);
     let (status, state) = ui.json("GET", "/api/state", b"");
     assert_eq!(status, 200);
-    assert_eq!(state["name"], "ping-acl-asymmetry");
-    assert_eq!(state["provider"], "tencent");
-    assert_eq!(state["yaml"], scenario());
-    assert_eq!(state["total"], 2);
-    assert_eq!(state["more"], 0);
-    assert_eq!(state["packets"], 8);
-    assert_eq!(
-        state["expectations"],
-        serde_json::json!({"count": 5, "failures": []})
+    assert_fields(
+        &state,
+        json!({
+            "name": "ping-acl-asymmetry", "provider": "tencent", "yaml": scenario(), "total": 2,
+            "more": 0, "packets": 8, "expectations": {"count": 5, "failures": []}
+        }),
     );
     assert_eq!(actions(&state), ["ACCEPT", "REJECT"]);
     let reject = &state["records"][1];
@@ -185,33 +208,14 @@ fn the_state_holds_the_records_as_table_rows_and_facts() {
         .iter()
         .map(|f| f[0].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "version",
-            "account-id",
-            "interface-id",
-            "srcaddr",
-            "dstaddr",
-            "srcport",
-            "dstport",
-            "protocol",
-            "packets",
-            "bytes",
-            "start",
-            "end",
-            "action",
-            "log-status"
-        ]
+    assert_eq!(names, v2_fields());
+    assert_fields(
+        reject,
+        json!({
+            "eni": "eni-lq6mkcis", "src": "172.31.16.139", "dst": "203.0.113.12", "packets": 4,
+            "bytes": 336, "first": 27.001, "last": 141.001, "window": [0.0, 300.0]
+        }),
     );
-    assert_eq!(reject["eni"], "eni-lq6mkcis");
-    assert_eq!(reject["src"], "172.31.16.139");
-    assert_eq!(reject["dst"], "203.0.113.12");
-    assert_eq!(reject["packets"], 4);
-    assert_eq!(reject["bytes"], 336);
-    assert_eq!(reject["first"], 27.001);
-    assert_eq!(reject["last"], 141.001);
-    assert_eq!(reject["window"], serde_json::json!([0.0, 300.0]));
     // Same file, same bytes: another console's state is identical.
     let (_, _, once) = ui.request("GET", "/api/state", b"");
     let (_, _, again) = Ui::start(SCENARIO).request("GET", "/api/state", b"");
@@ -223,11 +227,11 @@ fn a_record_explains_the_packets_it_counts() {
     let ui = Ui::start(SCENARIO);
     let (status, x) = ui.json("GET", "/api/records/2", b"");
     assert_eq!(status, 200);
-    assert_eq!(x["packets"], serde_json::json!([2, 4, 6, 8]));
+    assert_eq!(x["packets"], json!([2, 4, 6, 8]));
     assert_eq!(x["decisions"][1], DENY);
     assert_eq!(
         x["why"],
-        serde_json::json!([
+        json!([
             "packets #2 #4 #6 #8, from t+27.001s to t+141.001s",
             "SG egress at instance: part of a tracked connection: allows",
             "ACL web-acl egress (subnet web): no rule matched ICMP 172.31.16.139 -> 203.0.113.12; \
@@ -279,17 +283,13 @@ fn a_run_with_the_acl_fixed_accepts_both_ways() {
         .collect();
     assert_eq!(failed, [76, 87]);
     // It is the console's scenario now.
-    let (_, now) = ui.json("GET", "/api/state", b"");
-    assert_eq!(actions(&now), ["ACCEPT", "ACCEPT"]);
-    assert_eq!(now["yaml"], icmp_allowed());
+    assert_holds(&ui, &icmp_allowed(), ["ACCEPT", "ACCEPT"]);
 }
 
 #[test]
 fn the_picture_is_vpclab_graph_s_and_follows_a_run() {
     let ui = Ui::start(SCENARIO);
-    let (status, content_type, svg) = ui.request("GET", "/api/graph.svg", b"");
-    assert_eq!(status, 200);
-    assert_eq!(content_type, "image/svg+xml; charset=utf-8");
+    let svg = ui.get("/api/graph.svg", "image/svg+xml; charset=utf-8");
     let graph = Command::new(env!("CARGO_BIN_EXE_vpclab"))
         .current_dir(root())
         .args(["graph", SCENARIO])
@@ -302,10 +302,10 @@ fn the_picture_is_vpclab_graph_s_and_follows_a_run() {
         "{svg}"
     );
     // Flow N filters the table by its sender and its records' action.
-    let (_, state) = ui.json("GET", "/api/state", b"");
+    let state = ui.state();
     assert_eq!(
         state["flows"],
-        serde_json::json!([
+        json!([
             {"n": 1, "addr": "203.0.113.12", "action": "ACCEPT"},
             {"n": 2, "addr": "172.31.16.139", "action": "REJECT"},
         ])
@@ -336,9 +336,7 @@ fn a_bad_edit_is_refused_with_the_loader_error_and_changes_nothing() {
     );
     assert_eq!(e["line"], 41);
     assert_eq!(e["field"], "vpcs[0].network_acls[0].egress[0].protocol");
-    let (_, state) = ui.json("GET", "/api/state", b"");
-    assert_eq!(actions(&state), ["ACCEPT", "REJECT"]);
-    assert_eq!(state["yaml"], scenario());
+    assert_holds(&ui, &scenario(), ["ACCEPT", "REJECT"]);
 }
 
 /// A run's packets are bounded (`--max-packets`): a file that sends more is refused like one
@@ -363,9 +361,7 @@ fn a_run_over_the_packet_budget_is_refused_and_changes_nothing() {
         "scenarios/ping-acl-asymmetry.yaml: the scenario sends more than 10 packets, more than \
          a run here keeps (`vpclab run` streams any number)"
     );
-    let (_, state) = ui.json("GET", "/api/state", b"");
-    assert_eq!(actions(&state), ["ACCEPT", "REJECT"]);
-    assert_eq!(state["yaml"], scenario());
+    assert_holds(&ui, &scenario(), ["ACCEPT", "REJECT"]);
 }
 
 #[test]
@@ -388,9 +384,7 @@ fn a_body_over_one_mib_is_refused_with_413() {
 #[test]
 fn the_page_and_its_assets_are_served_from_the_binary() {
     let ui = Ui::start(SCENARIO);
-    let (status, content_type, body) = ui.request("GET", "/", b"");
-    assert_eq!(status, 200);
-    assert_eq!(content_type, "text/html; charset=utf-8");
+    let body = ui.get("/", "text/html; charset=utf-8");
     assert!(body.contains(r#"<script src="/console.js"></script>"#));
     // Nothing from outside: no absolute URL in the page, its script or its style (but the
     // SVG namespace, a name that is never fetched).
@@ -415,9 +409,8 @@ fn ui_refuses_a_bad_file_and_a_non_loopback_address() {
         .args(["ui", bad.to_str().unwrap(), "--http", "127.0.0.1:0"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        exit_stderr(&out, 2),
         format!(
             "vpclab: {}:1:7: name: expected string scalar\n",
             bad.display()
@@ -428,9 +421,8 @@ fn ui_refuses_a_bad_file_and_a_non_loopback_address() {
         .args(["ui", SCENARIO, "--http", "0.0.0.0:0"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        exit_stderr(&out, 2),
         "vpclab: --http 0.0.0.0:0: the console has no authentication; listen on loopback\n"
     );
     let _ = std::fs::remove_dir_all(dir);
@@ -530,20 +522,22 @@ async fn serve_shows_the_records_a_project_s_log_service_holds() {
     fixture::advance_to(&ch, P, None, START + 300).await;
     let ui = Arc::new(ui);
     let u = ui.clone();
-    let state = tokio::task::spawn_blocking(move || u.json("GET", "/api/state", b"").1)
+    let state = tokio::task::spawn_blocking(move || u.state())
         .await
         .unwrap();
-    assert_eq!(state["mode"], "server");
-    assert_eq!(state["name"], "default");
-    assert_eq!(state["total"], 2);
-    assert_eq!(state["truncated"], false);
+    assert_fields(
+        &state,
+        json!({"mode": "server", "name": "default", "total": 2, "truncated": false}),
+    );
     assert_eq!(actions(&state), ["ACCEPT", "REJECT"]);
     let reject = &state["records"][1];
-    assert_eq!(reject["eni"], "eni-lq6mkcis");
-    assert_eq!(reject["src"], "172.31.16.139");
-    assert_eq!(reject["dst"], "203.0.113.12");
-    assert_eq!(reject["packets"], 4);
-    assert_eq!(reject["window"], serde_json::json!([0.0, 300.0]));
+    assert_fields(
+        reject,
+        json!({
+            "eni": "eni-lq6mkcis", "src": "172.31.16.139", "dst": "203.0.113.12", "packets": 4,
+            "window": [0.0, 300.0]
+        }),
+    );
     // The stored line (tencent key/value), its fields named by the flow log's format.
     let line = reject["line"].as_str().unwrap();
     assert!(
@@ -552,9 +546,9 @@ async fn serve_shows_the_records_a_project_s_log_service_holds() {
     );
     // The columns of `--format table`: tencent's positional order.
     let fields = &reject["fields"];
-    assert_eq!(fields[0], serde_json::json!(["version", "0001_0001"]));
-    assert_eq!(fields[3], serde_json::json!(["srcaddr", "172.31.16.139"]));
-    assert_eq!(fields[12], serde_json::json!(["action", "REJECT"]));
+    assert_eq!(fields[0], json!(["version", "0001_0001"]));
+    assert_eq!(fields[3], json!(["srcaddr", "172.31.16.139"]));
+    assert_eq!(fields[12], json!(["action", "REJECT"]));
     assert!(state["yaml"].is_null());
     // The project's topology, drawn as `vpclab graph` draws a world.
     let u = ui.clone();
@@ -586,7 +580,7 @@ fn serve_with_tokens_shows_the_console_only_to_a_project_s_token() {
     assert_eq!(status, 401);
     assert_eq!(
         e,
-        serde_json::json!({
+        json!({
             "error": "this server needs a bearer token: send `authorization: Bearer <token>`",
             "auth": true,
         })
@@ -611,9 +605,8 @@ fn serve_refuses_a_console_beyond_loopback() {
         .arg(&*dir)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
+        exit_stderr(&out, 2),
         "vpclab: --http 0.0.0.0:8080: the console has no TLS; listen on loopback\n"
     );
 }

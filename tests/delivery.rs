@@ -8,12 +8,11 @@
 //! `.venv/bin/python` at the repo root (`.ci/run` creates it; README, "Tests"). Without it the
 //! tests fail and say how to create it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 mod common;
-use common::python;
+use common::{TempDir, python, temp_dir, v2_fields};
 
 use serde_json::{Value, json};
 use vpclab_controlplane::deliver::{DeliveredFile, Delivery, FileFormat, Target};
@@ -43,33 +42,6 @@ fn py(script: &str, args: &[&str]) -> Value {
             String::from_utf8_lossy(&out.stdout)
         )
     })
-}
-
-/// A fresh empty directory under the system temp dir, removed when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "vpclab-delivery-{name}-{}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A shipped scenario's records, on `provider` (the file's own when `None`).
@@ -141,8 +113,8 @@ fn row(line: &str) -> Value {
 fn aws_delivery(root: &TempDir, file_format: FileFormat) -> u64 {
     let ping = records("aws-ping-sg-vs-acl.yaml", None);
     let nodata = records("aws-nodata.yaml", None);
-    let a = deliver(&root.0.join("ping"), Provider::Aws, file_format, &ping);
-    let b = deliver(&root.0.join("nodata"), Provider::Aws, file_format, &nodata);
+    let a = deliver(&root.join("ping"), Provider::Aws, file_format, &ping);
+    let b = deliver(&root.join("nodata"), Provider::Aws, file_format, &nodata);
     // One file each: the ping's window ends at 16:40:00 (the 16:40 file), the NODATA window at
     // 18:02:16 (the 18:00 file).
     let ext = match file_format {
@@ -168,26 +140,9 @@ fn aws_delivery(root: &TempDir, file_format: FileFormat) -> u64 {
     total(&a) + total(&b)
 }
 
-const COLUMNS: [&str; 14] = [
-    "version",
-    "account-id",
-    "interface-id",
-    "srcaddr",
-    "dstaddr",
-    "srcport",
-    "dstport",
-    "protocol",
-    "packets",
-    "bytes",
-    "start",
-    "end",
-    "action",
-    "log-status",
-];
-
 #[test]
 fn aws_text_files_read_in_duckdb() {
-    let root = TempDir::new("aws-text");
+    let root = temp_dir("aws-text");
     assert_eq!(aws_delivery(&root, FileFormat::Text), 3);
     let got = py(
         r#"
@@ -200,9 +155,9 @@ cols = [r[0] for r in con.sql(f"DESCRIBE SELECT * FROM {src}").fetchall()]
 rows = con.sql(f'SELECT * FROM {src} ORDER BY "start", srcaddr').fetchall()
 print(json.dumps({"columns": cols, "rows": [list(r) for r in rows]}))
 "#,
-        &[root.path()],
+        &[root.to_str().unwrap()],
     );
-    assert_eq!(got["columns"], json!(COLUMNS));
+    assert_eq!(got["columns"], json!(v2_fields()));
     assert_eq!(
         got["rows"],
         json!([row(NODATA), row(PING_ACCEPT), row(PING_REJECT)])
@@ -211,7 +166,7 @@ print(json.dumps({"columns": cols, "rows": [list(r) for r in rows]}))
 
 #[test]
 fn aws_parquet_files_read_in_duckdb() {
-    let root = TempDir::new("aws-parquet");
+    let root = temp_dir("aws-parquet");
     assert_eq!(aws_delivery(&root, FileFormat::Parquet), 3);
     let got = py(
         r#"
@@ -226,9 +181,9 @@ codecs = sorted({r[0] for r in con.sql(
 print(json.dumps({"columns": cols, "types": types, "rows": [list(r) for r in rows],
                   "codecs": codecs}))
 "#,
-        &[root.path()],
+        &[root.to_str().unwrap()],
     );
-    let underscored: Vec<String> = COLUMNS.iter().map(|c| c.replace('-', "_")).collect();
+    let underscored: Vec<String> = v2_fields().iter().map(|c| c.replace('-', "_")).collect();
     assert_eq!(got["columns"], json!(underscored));
     assert_eq!(
         got["types"],
@@ -254,13 +209,13 @@ print(json.dumps({"columns": cols, "types": types, "rows": [list(r) for r in row
 /// code then walks our layout, parses our file names and reads our headers and lines.
 #[test]
 fn aws_text_files_read_by_flowlogs_reader() {
-    let root = TempDir::new("aws-fr");
+    let root = temp_dir("aws-fr");
     let ping = records("aws-ping-sg-vs-acl.yaml", None);
     let nodata = records("aws-nodata.yaml", None);
     // One bucket: both scenarios' files (their flow logs' ids differ or their times do).
     let mut all = nodata.clone();
     all.extend(ping.iter().cloned());
-    let files = deliver(&root.0, Provider::Aws, FileFormat::Text, &all);
+    let files = deliver(&root, Provider::Aws, FileFormat::Text, &all);
     assert_eq!(files.len(), 2, "{files:?}");
     let got = py(
         r#"
@@ -312,13 +267,13 @@ for r in reader:
 rows.sort(key=lambda d: (d["start"], d.get("srcaddr") or ""))
 print(json.dumps({"rows": rows, "skipped": reader.skipped_records}))
 "#,
-        &[root.path()],
+        &[root.to_str().unwrap()],
     );
     assert_eq!(got["skipped"], 0);
     // flowlogs-reader drops the fields that are `-` and names them with `_`.
     let record = |line: &str| {
         let mut m = serde_json::Map::new();
-        for (name, v) in COLUMNS.iter().zip(row(line).as_array().unwrap()) {
+        for (name, v) in v2_fields().into_iter().zip(row(line).as_array().unwrap()) {
             if !v.is_null() {
                 m.insert(name.replace('-', "_"), v.clone());
             }
@@ -350,11 +305,11 @@ print(json.dumps({"files": [p[len(sys.argv[1]) + 1:] for p in paths],
                   "rows": rows}))
 "#;
     // --- Tencent: the seed's ping, ICMP ports as identifier and type×256+code (D14).
-    let dir = TempDir::new("tencent");
+    let dir = temp_dir("tencent");
     let recs = records("ping-acl-asymmetry.yaml", None);
-    let files = deliver(&dir.0, Provider::Tencent, FileFormat::Text, &recs);
+    let files = deliver(&dir, Provider::Tencent, FileFormat::Text, &recs);
     assert_eq!(total(&files), 2);
-    let got = py(script, &[dir.path()]);
+    let got = py(script, &[dir.to_str().unwrap()]);
     let flow_log = &recs[0].flow_log_id;
     assert_eq!(
         got["files"],
@@ -363,7 +318,7 @@ print(json.dumps({"files": [p[len(sys.argv[1]) + 1:] for p in paths],
             recs[0].capture.region
         )])
     );
-    assert_eq!(got["columns"], json!(COLUMNS));
+    assert_eq!(got["columns"], json!(v2_fields()));
     assert_eq!(got["dtypes"]["packets"], "int64");
     assert_eq!(got["dtypes"]["start"], "int64");
     let tencent = |src: &str, dst: &str, sport: u16, dport: u16, action: &str| {
@@ -384,12 +339,12 @@ print(json.dumps({"files": [p[len(sys.argv[1]) + 1:] for p in paths],
 
     // --- Huawei: its ACLs track connections, so both directions are ACCEPTed; `start`/`end`
     // are its 10-minute window's bounds.
-    let dir = TempDir::new("huawei");
+    let dir = temp_dir("huawei");
     let recs = records("ping-acl-asymmetry.yaml", Some(Provider::Huawei));
-    let files = deliver(&dir.0, Provider::Huawei, FileFormat::Text, &recs);
+    let files = deliver(&dir, Provider::Huawei, FileFormat::Text, &recs);
     assert_eq!(total(&files), 2);
-    let got = py(script, &[dir.path()]);
-    let mut names = COLUMNS;
+    let got = py(script, &[dir.to_str().unwrap()]);
+    let mut names = v2_fields();
     names[1] = "project-id";
     assert_eq!(got["columns"], json!(names));
     let rows = got["rows"].as_array().unwrap();
@@ -420,37 +375,20 @@ print(json.dumps({"files": [p[len(sys.argv[1]) + 1:] for p in paths],
     );
 
     // --- Alibaba: the SLS keys, in the field table's order.
-    let dir = TempDir::new("alibaba");
+    let dir = temp_dir("alibaba");
     let recs = records("ping-acl-asymmetry.yaml", Some(Provider::Alibaba));
-    let files = deliver(&dir.0, Provider::Alibaba, FileFormat::Text, &recs);
+    let files = deliver(&dir, Provider::Alibaba, FileFormat::Text, &recs);
     assert_eq!(total(&files), 2);
-    let got = py(script, &[dir.path()]);
+    let got = py(script, &[dir.to_str().unwrap()]);
     assert_eq!(
         got["columns"],
-        json!([
-            "__topic__",
-            "version",
-            "vswitch-id",
-            "vm-id",
-            "vpc-id",
-            "account-id",
-            "eni-id",
-            "region",
-            "srcaddr",
-            "srcport",
-            "dstaddr",
-            "dstport",
-            "protocol",
-            "direction",
-            "packets",
-            "bytes",
-            "start",
-            "end",
-            "log-status",
-            "action",
-            "tcp-flags",
-            "traffic_path"
-        ])
+        json!(
+            "__topic__ version vswitch-id vm-id vpc-id account-id eni-id region srcaddr \
+             srcport dstaddr dstport protocol direction packets bytes start end log-status \
+             action tcp-flags traffic_path"
+                .split(' ')
+                .collect::<Vec<_>>()
+        )
     );
     let rows = got["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 2);
@@ -473,12 +411,9 @@ print(json.dumps({"files": [p[len(sys.argv[1]) + 1:] for p in paths],
 #[test]
 fn delivery_is_deterministic() {
     let recs = records("aws-ping-sg-vs-acl.yaml", None);
-    let (a, b) = (TempDir::new("det-a"), TempDir::new("det-b"));
+    let (a, b) = (temp_dir("det-a"), temp_dir("det-b"));
     for format in [FileFormat::Text, FileFormat::Parquet] {
-        let (da, db) = (
-            a.0.join(format!("{format:?}")),
-            b.0.join(format!("{format:?}")),
-        );
+        let (da, db) = (a.join(format!("{format:?}")), b.join(format!("{format:?}")));
         let fa = deliver(&da, Provider::Aws, format, &recs);
         let fb = deliver(&db, Provider::Aws, format, &recs);
         assert_eq!(fa, fb);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod common;
-use common::{python, stderr, stdout, temp_dir, vpclab};
+use common::{exit_stderr, python, stderr, stdout, temp_dir, vpclab};
 
 fn graph(args: &[&str]) -> String {
     let mut all = vec!["graph"];
@@ -258,32 +258,25 @@ fn dot_and_mermaid_colour_the_flows_and_name_the_rule() {
 #[test]
 fn bad_input_exits_2_naming_the_flag_or_file() {
     let o = vpclab(&["graph", PING, "--format", "png"]);
-    assert_eq!(o.status.code(), Some(2));
     assert_eq!(
-        stderr(&o),
+        exit_stderr(&o, 2),
         "vpclab: --format: unknown graph format `png` (expected svg, dot or mermaid)\n"
     );
     assert_eq!(stdout(&o), "");
     let o = vpclab(&["graph", PING, "--provider", "gcp"]);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).starts_with("vpclab: --provider: "),
-        "{}",
-        stderr(&o)
-    );
+    let e = exit_stderr(&o, 2);
+    assert!(e.starts_with("vpclab: --provider: "), "{e}");
     let o = vpclab(&["graph", "scenarios/no-such.yaml"]);
-    assert_eq!(o.status.code(), Some(2));
+    let e = exit_stderr(&o, 2);
     assert!(
-        stderr(&o).starts_with("vpclab: scenarios/no-such.yaml: cannot read: "),
-        "{}",
-        stderr(&o)
+        e.starts_with("vpclab: scenarios/no-such.yaml: cannot read: "),
+        "{e}"
     );
     let o = vpclab(&["graph", PING, "--out", "/nonexistent-dir/x.svg"]);
-    assert_eq!(o.status.code(), Some(1));
+    let e = exit_stderr(&o, 1);
     assert!(
-        stderr(&o).starts_with("vpclab: /nonexistent-dir/x.svg: cannot write: "),
-        "{}",
-        stderr(&o)
+        e.starts_with("vpclab: /nonexistent-dir/x.svg: cannot write: "),
+        "{e}"
     );
 }
 

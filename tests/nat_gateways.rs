@@ -4,27 +4,14 @@
 //! rules (port forwarding) and their errors, NAT gateway flow logs
 //! (`resource: { nat_gateway: NAME }`).
 
-use vpclab_controlplane::{Options, ScenarioError, load, run};
+mod common;
+use common::scenario::{error, replaced};
+use vpclab_controlplane::{Options, load, run};
 
 const TRACKED: &str = include_str!("../scenarios/aws-nat-always-tracked.yaml");
 const IDLE: &str = include_str!("../scenarios/aws-nat-idle-timeout.yaml");
 const DNAT: &str = include_str!("../scenarios/tencent-nat-dnat.yaml");
 const PORT_ACL: &str = include_str!("../scenarios/aws-nat-port-acl.yaml");
-
-fn replaced(base: &str, from: &str, to: &str) -> String {
-    assert!(
-        base.contains(from),
-        "the base scenario must contain {from:?}"
-    );
-    base.replacen(from, to, 1)
-}
-
-fn error(text: &str) -> ScenarioError {
-    match load("s.yaml", text, &Options::default()) {
-        Ok(_) => panic!("the scenario should not load"),
-        Err(e) => e,
-    }
-}
 
 /// Every ground-truth decision of the records whose source and destination are these.
 fn decisions(text: &str, src: &str, dst: &str) -> Vec<String> {
@@ -98,35 +85,25 @@ fn a_late_packet_gets_a_rst_only_after_the_idle_timeout() {
 
 #[test]
 fn dnat_rules_are_checked() {
-    let e = error(&replaced(
-        DNAT,
-        "to: web-1, to_port: 80",
-        "to: web-9, to_port: 80",
-    ));
+    let dnat_error = |from: &str, to: &str| error(&replaced(DNAT, from, to));
+    let e = dnat_error("to: web-1, to_port: 80", "to: web-9, to_port: 80");
     assert!(e.field.ends_with("nat_gateways[0].dnat[0].to"), "{e}");
-    let e = error(&replaced(
-        DNAT,
-        "to: web-1, to_port: 80",
-        "to: 10.0.1.99, to_port: 80",
-    ));
+    let e = dnat_error("to: web-1, to_port: 80", "to: 10.0.1.99, to_port: 80");
     assert!(e.message.contains("10.0.1.99"), "{e}");
-    let e = error(&replaced(
-        DNAT,
+    let e = dnat_error(
         "{ protocol: tcp, port: 8080",
         "{ protocol: icmp, port: 8080",
-    ));
+    );
     assert!(e.message.contains("tcp` or `udp"), "{e}");
-    let e = error(&replaced(
-        DNAT,
+    let e = dnat_error(
         "          - { protocol: tcp, port: 8080, to: web-1, to_port: 80 }\n",
         "          - { protocol: tcp, port: 8080, to: web-1, to_port: 80 }\n          - { protocol: tcp, port: 8080, to: web-1, to_port: 81 }\n",
-    ));
+    );
     assert!(e.message.contains("already forwards tcp port 8080"), "{e}");
-    let e = error(&replaced(
-        DNAT,
+    let e = dnat_error(
         "    resource: { nat_gateway: nat }\n",
         "    resource: { nat_gateway: nope }\n",
-    ));
+    );
     assert!(e.message.contains("no NAT gateway named `nope`"), "{e}");
 }
 

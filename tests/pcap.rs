@@ -17,21 +17,27 @@ fn tshark_available() -> bool {
     }
 }
 
+/// tshark reading `pcap` with `args`.
+fn tshark(pcap: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("tshark")
+        .args(["-r", pcap.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A shipped scenario's file.
+fn shipped(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name)
+}
+
 /// Runs a scenario with `--format json` and `flag` (`--pcap` or `--pcapng`) and returns
 /// (packets counted by records, frames tshark read, tshark's verbose dump).
 fn capture(scenario: &Path, name: &str, flag: &str) -> (u64, u64, String) {
     let (packets, pcap, _) = run(scenario, name, flag);
-    let t = Command::new("tshark")
-        .args([
-            "-r",
-            pcap.to_str().unwrap(),
-            "-T",
-            "fields",
-            "-e",
-            "frame.number",
-        ])
-        .output()
-        .unwrap();
+    let t = tshark(&pcap, &["-T", "fields", "-e", "frame.number"]);
     assert!(
         t.status.success(),
         "tshark: {}",
@@ -47,10 +53,9 @@ fn capture(scenario: &Path, name: &str, flag: &str) -> (u64, u64, String) {
         "tshark complained: {complaints}"
     );
     let frames = String::from_utf8_lossy(&t.stdout).lines().count() as u64;
-    let v = Command::new("tshark")
-        .args([
-            "-r",
-            pcap.to_str().unwrap(),
+    let v = tshark(
+        &pcap,
+        &[
             "-V",
             "-o",
             "ip.check_checksum:TRUE",
@@ -58,9 +63,8 @@ fn capture(scenario: &Path, name: &str, flag: &str) -> (u64, u64, String) {
             "tcp.check_checksum:TRUE",
             "-o",
             "udp.check_checksum:TRUE",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     (
         packets,
         frames,
@@ -122,12 +126,7 @@ fn tshark_reads_the_ping_capture() {
     if !tshark_available() {
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (packets, frames, dump) = capture(
-        &root.join("scenarios/ping-acl-asymmetry.yaml"),
-        "ping",
-        "--pcapng",
-    );
+    let (packets, frames, dump) = capture(&shipped("ping-acl-asymmetry.yaml"), "ping", "--pcapng");
     // 4 requests in at the ENI, 4 replies out of it (rejected there by the ACL).
     assert_eq!((packets, frames), (8, 8));
     assert_eq!(dump.matches("Echo (ping) request").count(), 4, "{dump}");
@@ -171,10 +170,7 @@ fn tcpdump_reads_every_packet_of_the_classic_capture() {
         return;
     }
     for (name, scenario) in [
-        (
-            "classic-ping",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ping-acl-asymmetry.yaml"),
-        ),
+        ("classic-ping", shipped("ping-acl-asymmetry.yaml")),
         ("classic-mixed", mixed_scenario()),
     ] {
         let (packets, pcap, said) = run(&scenario, name, "--pcap");
@@ -209,7 +205,7 @@ fn tcpdump_reads_every_packet_of_the_classic_capture() {
     }
     // The ping: four requests in at the ENI's ingress, four replies out of its egress.
     let (_, pcap, said) = run(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ping-acl-asymmetry.yaml"),
+        &shipped("ping-acl-asymmetry.yaml"),
         "classic-ping-2",
         "--pcap",
     );
@@ -225,14 +221,14 @@ fn tcpdump_reads_every_packet_of_the_classic_capture() {
 
 /// Fields tshark reads from every frame of `pcap`, one tab-separated line a frame.
 fn fields(pcap: &Path, filter: &str, names: &[&str]) -> Vec<String> {
-    let mut args = vec!["-r", pcap.to_str().unwrap(), "-T", "fields"];
+    let mut args = vec!["-T", "fields"];
     if !filter.is_empty() {
         args.extend(["-Y", filter]);
     }
     for n in names {
         args.extend(["-e", n]);
     }
-    let t = Command::new("tshark").args(&args).output().unwrap();
+    let t = tshark(pcap, &args);
     assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
     String::from_utf8_lossy(&t.stdout)
         .lines()
@@ -249,12 +245,7 @@ fn scripted_segments_read_as_clean_streams() {
     if !tshark_available() {
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let (packets, pcap, _) = run(
-        &root.join("scenarios/aws-tcp-flags.yaml"),
-        "flags",
-        "--pcap",
-    );
+    let (packets, pcap, _) = run(&shipped("aws-tcp-flags.yaml"), "flags", "--pcap");
     assert!(packets > 17_000, "{packets}");
     for flagged in [
         "tcp.analysis.retransmission",

@@ -2,32 +2,17 @@
 //! errors (file, line, field), the window and filter rules, and how each output format prints
 //! router records (router records in the router counterpart of an ENI format).
 
-use vpclab_controlplane::{Options, ScenarioError, load, run};
+mod common;
+use common::scenario::{error, line_of, refused, replaced};
+use vpclab_controlplane::{Options, load, run};
 use vpclab_sim::flowlog::format::Format;
 
 const BASE: &str = include_str!("../scenarios/huawei-er-flow-log.yaml");
 const RESOURCE: &str = "    resource: { router: er, attachment: vpc-b }\n";
 
+/// The base scenario with `from` replaced by `to` (once).
 fn broken(from: &str, to: &str) -> String {
-    assert!(
-        BASE.contains(from),
-        "the base scenario must contain {from:?}"
-    );
-    BASE.replacen(from, to, 1)
-}
-
-fn error(text: &str) -> ScenarioError {
-    match load("s.yaml", text, &Options::default()) {
-        Ok(_) => panic!("the scenario should not load"),
-        Err(e) => e,
-    }
-}
-
-fn line_of(text: &str, needle: &str) -> u64 {
-    text.lines()
-        .position(|l| l.contains(needle))
-        .expect("needle present") as u64
-        + 1
+    replaced(BASE, from, to)
 }
 
 /// The lines a scenario prints with these options.
@@ -43,20 +28,21 @@ fn unknown_router_or_attachment() {
         RESOURCE,
         "    resource: { router: er2, attachment: vpc-b }\n",
     );
-    let e = error(&text);
+    let e = refused(
+        &text,
+        "flow_logs[0].resource.router",
+        "no enterprise router named `er2`",
+    );
     assert_eq!(e.line, line_of(&text, "router: er2"));
-    assert_eq!(e.field, "flow_logs[0].resource.router");
-    assert_eq!(e.message, "no enterprise router named `er2`");
 
     let text = broken(
         RESOURCE,
         "    resource: { router: er, attachment: vpc-c }\n",
     );
-    let e = error(&text);
-    assert_eq!(e.field, "flow_logs[0].resource.attachment");
-    assert_eq!(
-        e.message,
-        "enterprise router `er` has no attachment named `vpc-c`"
+    refused(
+        &text,
+        "flow_logs[0].resource.attachment",
+        "enterprise router `er` has no attachment named `vpc-c`",
     );
 }
 
@@ -79,13 +65,12 @@ fn router_and_attachment_go_together_and_alone() {
 #[test]
 fn router_windows_and_no_filter() {
     let text = broken(RESOURCE, &format!("{RESOURCE}    window: 900\n"));
-    let e = error(&text);
-    assert_eq!(e.line, line_of(&text, "window: 900"));
-    assert_eq!(e.field, "flow_logs[0].window");
-    assert_eq!(
-        e.message,
-        "huawei does not allow a 900s router flow log window (allowed: 60 to 600 s)"
+    let e = refused(
+        &text,
+        "flow_logs[0].window",
+        "huawei does not allow a 900s router flow log window (allowed: 60 to 600 s)",
     );
+    assert_eq!(e.line, line_of(&text, "window: 900"));
     let e = error(&broken(
         RESOURCE,
         &format!("{RESOURCE}    traffic: accepted\n"),

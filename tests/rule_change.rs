@@ -4,21 +4,14 @@
 //! `rule-change-huawei-unrelated.yaml`, whose own expectations pin the records of the common
 //! case; these tests vary its traffic and its cloud.
 
+mod common;
+use common::scenario::replaced;
 use vpclab_controlplane::{Options, load, run};
 use vpclab_sim::Action;
 use vpclab_sim::flowlog::Record;
 use vpclab_sim::profile::Provider;
 
 const BASE: &str = include_str!("../scenarios/rule-change-huawei-unrelated.yaml");
-
-/// The scenario with `from` replaced by `to` (once).
-fn replaced(base: &str, from: &str, to: &str) -> String {
-    assert!(
-        base.contains(from),
-        "the base scenario must contain {from:?}"
-    );
-    base.replacen(from, to, 1)
-}
 
 /// The scenario with traffic added at the end of its script.
 fn with_traffic(extra: &str) -> String {

@@ -63,10 +63,9 @@ fn scored(name: &str) -> TempDir {
 #[test]
 fn the_table_has_a_row_per_kind_then_all() {
     let dir = scored("text");
-    let run = vpclab(&dir, &["score", "--truth", "out", "alerts.jsonl"]);
-    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
+    let stdout = succeeded(&dir, &["score", "--truth", "out", "alerts.jsonl"]);
     assert_eq!(
-        run.stdout,
+        stdout,
         "3 incidents, 6 alerts, grace 900 s; delays in seconds from the incident's start\n\
          \n\
          kind                  incidents  detected  missed  TP  FP  precision  recall     F1  delay_min  delay_median  delay_max\n\
@@ -82,7 +81,7 @@ fn the_table_has_a_row_per_kind_then_all() {
 #[test]
 fn json_holds_the_same_report() {
     let dir = scored("json");
-    let run = vpclab(
+    let stdout = succeeded(
         &dir,
         &[
             "score",
@@ -93,7 +92,6 @@ fn json_holds_the_same_report() {
             "json",
         ],
     );
-    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
     let row = |counts: [u32; 5], p: &str, r: &str, f1: &str, delays: [&str; 3]| {
         format!(
             r#"{{
@@ -150,7 +148,7 @@ fn json_holds_the_same_report() {
         ),
         row([0, 0, 0, 0, 1], "0.0", "null", "null", none),
     );
-    assert_eq!(run.stdout, expected);
+    assert_eq!(stdout, expected);
 }
 
 #[test]
@@ -164,12 +162,11 @@ fn grace_widens_or_narrows_the_window() {
     // 1 s after the end, then exactly end + 900.
     write(&dir, "alerts.jsonl", "{\"time\": 1101}\n{\"time\": 2000}\n");
     let detected = |grace: &str| {
-        let run = vpclab(
+        let stdout = succeeded(
             &dir,
             &["score", "--truth", "out", "alerts.jsonl", "--grace", grace],
         );
-        assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
-        run.stdout.lines().last().unwrap().to_string()
+        stdout.lines().last().unwrap().to_string()
     };
     let columns = "all                         1         1       0";
     assert_eq!(
@@ -191,15 +188,21 @@ fn an_empty_truth_and_no_alerts_print_dashes() {
     let dir = temp_dir("empty");
     write(&dir, "out/truth/incidents.jsonl", "");
     write(&dir, "alerts.jsonl", "\n");
-    let run = vpclab(&dir, &["score", "--truth", "out", "alerts.jsonl"]);
-    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
+    let stdout = succeeded(&dir, &["score", "--truth", "out", "alerts.jsonl"]);
     assert_eq!(
-        run.stdout,
+        stdout,
         "0 incidents, 0 alerts, grace 900 s; delays in seconds from the incident's start\n\
          \n\
          kind  incidents  detected  missed  TP  FP  precision  recall  F1  delay_min  delay_median  delay_max\n\
          all           0         0       0   0   0          -       -   -          -             -          -\n"
     );
+}
+
+/// The stdout of `vpclab ARGS` in `dir`, which must succeed without a word on stderr.
+fn succeeded(dir: &Path, args: &[&str]) -> String {
+    let run = vpclab(dir, args);
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
+    run.stdout
 }
 
 /// The stderr of a `vpclab score` run that must fail with exit code 2 and print nothing.
@@ -411,7 +414,7 @@ fn the_example_detector_finds_the_fixture_scan_and_brute_force() {
         "{\"time\": 1699999535, \"kind\": \"port_scan_vertical\", \"src\": \"198.51.100.66\", \"dst\": \"10.0.1.10\"}\n\
          {\"time\": 1699999719, \"kind\": \"ssh_brute_force\", \"src\": \"203.0.113.45\", \"dst\": \"10.0.1.20\", \"port\": 22}\n"
     );
-    let run = vpclab(
+    let stdout = succeeded(
         &dir,
         &[
             "score",
@@ -422,8 +425,7 @@ fn the_example_detector_finds_the_fixture_scan_and_brute_force() {
             "json",
         ],
     );
-    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
-    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     for kind in ["port_scan_vertical", "ssh_brute_force"] {
         assert_eq!(report["kinds"][kind]["recall"], 1.0, "{kind}: {report:#}");
     }

@@ -1,5 +1,6 @@
 //! The fixture of the service tests: the ping/ACL-asymmetry topology built over gRPC, the
-//! real `vpclab serve` binary as a child process, two teams' tokens, and small helpers.
+//! real `vpclab serve` binary as a child process, two teams' tokens, the request builders the
+//! API tests share, and small helpers.
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
@@ -21,11 +22,7 @@ pub const P: &str = "projects/default";
 pub const PATIENCE: Duration = Duration::from_secs(30);
 
 pub fn defaults() -> Defaults {
-    Defaults {
-        seed: 1,
-        start: START,
-        ..Defaults::default()
-    }
+    seeded(1, START)
 }
 
 pub async fn connect(url: &str) -> Channel {
@@ -36,6 +33,115 @@ pub async fn connect(url: &str) -> Channel {
         .connect()
         .await
         .unwrap()
+}
+
+/// A security group rule allowing `protocol` on `ports` from (ingress) or to (egress) `cidr`.
+pub fn allow_rule(
+    direction: pb::Direction,
+    protocol: &str,
+    ports: &str,
+    cidr: &str,
+) -> pb::SecurityGroupRule {
+    pb::SecurityGroupRule {
+        direction: direction as i32,
+        action: pb::RuleAction::Allow as i32,
+        protocol: protocol.into(),
+        ports: ports.into(),
+        remote: Some(pb::security_group_rule::Remote::Cidr(cidr.into())),
+        ..Default::default()
+    }
+}
+
+/// A request for a VPC named `name` with block `cidr`.
+pub fn vpc_req(parent: &str, name: &str, cidr: &str) -> pb::CreateVpcRequest {
+    pb::CreateVpcRequest {
+        parent: parent.into(),
+        vpc: Some(pb::Vpc {
+            display_name: name.into(),
+            cidr: cidr.into(),
+            ..Default::default()
+        }),
+        vpc_id: String::new(),
+    }
+}
+
+/// A request for a security group named `name` in `vpc` with `rules`.
+pub fn sg_req(
+    parent: &str,
+    name: &str,
+    vpc: &str,
+    rules: Vec<pb::SecurityGroupRule>,
+) -> pb::CreateSecurityGroupRequest {
+    pb::CreateSecurityGroupRequest {
+        parent: parent.into(),
+        security_group: Some(pb::SecurityGroup {
+            display_name: name.into(),
+            vpc: vpc.into(),
+            rules,
+            ..Default::default()
+        }),
+        security_group_id: String::new(),
+    }
+}
+
+/// A flow log to create: `resource` captured, records to `stream`.
+pub fn flow(display_name: &str, resource: &str, stream: &str) -> pb::FlowLog {
+    pb::FlowLog {
+        display_name: display_name.into(),
+        resource: resource.into(),
+        log_stream: stream.into(),
+        ..Default::default()
+    }
+}
+
+/// A request for `flow_log` in `parent`.
+pub fn flow_log_req(parent: &str, flow_log: pb::FlowLog) -> pb::CreateFlowLogRequest {
+    pb::CreateFlowLogRequest {
+        parent: parent.into(),
+        flow_log: Some(flow_log),
+        flow_log_id: String::new(),
+    }
+}
+
+/// A request for an internet gateway of `vpc`.
+pub fn igw_req(parent: &str, vpc: &str) -> pb::CreateInternetGatewayRequest {
+    pb::CreateInternetGatewayRequest {
+        parent: parent.into(),
+        internet_gateway: Some(pb::InternetGateway {
+            vpc: vpc.into(),
+            ..Default::default()
+        }),
+        internet_gateway_id: String::new(),
+    }
+}
+
+/// A request setting the routes of route table `table`: 0.0.0.0/0 to `target`.
+pub fn default_route_req(table: &str, target: pb::route::Target) -> pb::UpdateRouteTableRequest {
+    routes_req(
+        table,
+        vec![pb::Route {
+            destination: "0.0.0.0/0".into(),
+            target: Some(target),
+        }],
+    )
+}
+
+/// A request setting the routes of route table `table`.
+pub fn routes_req(table: &str, routes: Vec<pb::Route>) -> pb::UpdateRouteTableRequest {
+    pb::UpdateRouteTableRequest {
+        route_table: Some(pb::RouteTable {
+            name: table.into(),
+            routes,
+            ..Default::default()
+        }),
+        update_mask: mask(&["routes"]),
+    }
+}
+
+pub fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+    })
 }
 
 /// A request, with a bearer token when one is given.
@@ -50,27 +156,8 @@ pub fn secs(t: &Option<prost_types::Timestamp>) -> u64 {
     t.as_ref().expect("a timestamp").seconds as u64
 }
 
-pub fn vpc_req(parent: &str, name: &str, cidr: &str) -> pb::CreateVpcRequest {
-    pb::CreateVpcRequest {
-        parent: parent.into(),
-        vpc: Some(pb::Vpc {
-            display_name: name.into(),
-            cidr: cidr.into(),
-            ..Default::default()
-        }),
-        vpc_id: String::new(),
-    }
-}
-
 pub fn rule(dir: pb::Direction, proto: &str, ports: &str) -> pb::SecurityGroupRule {
-    pb::SecurityGroupRule {
-        direction: dir as i32,
-        action: pb::RuleAction::Allow as i32,
-        protocol: proto.into(),
-        ports: ports.into(),
-        remote: Some(pb::security_group_rule::Remote::Cidr("0.0.0.0/0".into())),
-        ..Default::default()
-    }
+    allow_rule(dir, proto, ports, "0.0.0.0/0")
 }
 
 pub fn entry(dir: pb::Direction, proto: &str, ports: &str) -> pb::NetworkAclEntry {
@@ -85,18 +172,13 @@ pub fn entry(dir: pb::Direction, proto: &str, ports: &str) -> pb::NetworkAclEntr
     }
 }
 
-pub fn mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask {
-        paths: paths.iter().map(|p| p.to_string()).collect(),
-    })
-}
-
 /// The ping/ACL-asymmetry topology of tests/api.rs (tencent): an instance whose ACL lets ICMP
 /// in but only TCP 443 out, an external host, a flow log on the instance's interface.
 pub struct Topology {
     pub vpc: String,
     pub eni: String,
     pub home: String,
+    pub group: String,
     pub stream: String,
     pub flow_log: String,
 }
@@ -111,52 +193,31 @@ pub async fn build(ch: &Channel, parent: &str, token: Option<&str>) -> Topology 
         .unwrap()
         .into_inner();
     let igw = net
-        .create_internet_gateway(req(
-            token,
-            pb::CreateInternetGatewayRequest {
-                parent: parent.into(),
-                internet_gateway: Some(pb::InternetGateway {
-                    vpc: vpc.name.clone(),
-                    ..Default::default()
-                }),
-                internet_gateway_id: String::new(),
-            },
-        ))
+        .create_internet_gateway(req(token, igw_req(parent, &vpc.name)))
         .await
         .unwrap()
         .into_inner();
     net.update_route_table(req(
         token,
-        pb::UpdateRouteTableRequest {
-            route_table: Some(pb::RouteTable {
-                name: vpc.main_route_table.clone(),
-                routes: vec![pb::Route {
-                    destination: "0.0.0.0/0".into(),
-                    target: Some(pb::route::Target::InternetGateway(igw.name.clone())),
-                }],
-                ..Default::default()
-            }),
-            update_mask: mask(&["routes"]),
-        },
+        default_route_req(
+            &vpc.main_route_table,
+            pb::route::Target::InternetGateway(igw.name.clone()),
+        ),
     ))
     .await
     .unwrap();
     let sg = net
         .create_security_group(req(
             token,
-            pb::CreateSecurityGroupRequest {
-                parent: parent.into(),
-                security_group: Some(pb::SecurityGroup {
-                    display_name: "web-sg".into(),
-                    vpc: vpc.name.clone(),
-                    rules: vec![
-                        rule(pb::Direction::Ingress, "icmp", ""),
-                        rule(pb::Direction::Egress, "tcp", "443"),
-                    ],
-                    ..Default::default()
-                }),
-                security_group_id: String::new(),
-            },
+            sg_req(
+                parent,
+                "web-sg",
+                &vpc.name,
+                vec![
+                    rule(pb::Direction::Ingress, "icmp", ""),
+                    rule(pb::Direction::Egress, "tcp", "443"),
+                ],
+            ),
         ))
         .await
         .unwrap()
@@ -199,6 +260,7 @@ pub async fn build(ch: &Channel, parent: &str, token: Option<&str>) -> Topology 
         .await
         .unwrap()
         .into_inner();
+    assert_eq!(subnet.network_acl, acl.name);
     let eni = net
         .create_network_interface(req(
             token,
@@ -239,16 +301,7 @@ pub async fn build(ch: &Channel, parent: &str, token: Option<&str>) -> Topology 
     let flow_log = logs
         .create_flow_log(req(
             token,
-            pb::CreateFlowLogRequest {
-                parent: parent.into(),
-                flow_log: Some(pb::FlowLog {
-                    display_name: "instance-flows".into(),
-                    resource: eni.name.clone(),
-                    log_stream: stream.clone(),
-                    ..Default::default()
-                }),
-                flow_log_id: String::new(),
-            },
+            flow_log_req(parent, flow("instance-flows", &eni.name, &stream)),
         ))
         .await
         .unwrap()
@@ -257,6 +310,7 @@ pub async fn build(ch: &Channel, parent: &str, token: Option<&str>) -> Topology 
         vpc: vpc.name,
         eni: eni.name,
         home: home.name,
+        group,
         stream,
         flow_log: flow_log.name,
     }
@@ -305,7 +359,7 @@ pub async fn log_stream(
     (group.name, stream.name)
 }
 
-/// `count` pings from home to the instance at virtual time `at`.
+/// `count` pings from home to the instance at virtual time `at`, one a second.
 pub async fn ping(
     ch: &Channel,
     parent: &str,
@@ -313,6 +367,19 @@ pub async fn ping(
     t: &Topology,
     at: u64,
     count: u32,
+) {
+    ping_every(ch, parent, token, t, at, count, 1).await
+}
+
+/// `count` pings from home to the instance at virtual time `at`, `interval` seconds apart.
+pub async fn ping_every(
+    ch: &Channel,
+    parent: &str,
+    token: Option<&str>,
+    t: &Topology,
+    at: u64,
+    count: u32,
+    interval: i64,
 ) {
     SimulationServiceClient::new(ch.clone())
         .inject_traffic(req(
@@ -325,7 +392,7 @@ pub async fn ping(
                     to: t.eni.clone(),
                     count,
                     interval: Some(prost_types::Duration {
-                        seconds: 1,
+                        seconds: interval,
                         nanos: 0,
                     }),
                     ident: Some(1),
@@ -335,6 +402,15 @@ pub async fn ping(
         ))
         .await
         .unwrap();
+}
+
+/// `traffic` into the default project, now.
+pub fn inject(traffic: pb::inject_traffic_request::Traffic) -> pb::InjectTrafficRequest {
+    pb::InjectTrafficRequest {
+        parent: P.into(),
+        at: None,
+        traffic: Some(traffic),
+    }
 }
 
 pub async fn advance_to(ch: &Channel, parent: &str, token: Option<&str>, to: u64) -> pb::Clock {
@@ -369,6 +445,31 @@ pub fn query(stream: &str) -> pb::QueryRecordsRequest {
         log_stream: stream.into(),
         ..Default::default()
     }
+}
+
+/// The lines of a log stream's records matching every keyword, in the order the log service
+/// answers (its first page).
+pub async fn record_lines(server: &Server, stream: &str, keywords: &[&str]) -> Vec<String> {
+    LogServiceClient::new(server.channel().await)
+        .query_records(pb::QueryRecordsRequest {
+            log_stream: stream.into(),
+            keywords: keywords.iter().map(|k| k.to_string()).collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .records
+        .into_iter()
+        .map(|r| r.line)
+        .collect()
+}
+
+/// [`record_lines`] of a whole stream, sorted.
+pub async fn sorted_lines(server: &Server, stream: &str) -> Vec<String> {
+    let mut lines = record_lines(server, stream, &[]).await;
+    lines.sort();
+    lines
 }
 
 /// Every record of a query, following the page tokens.

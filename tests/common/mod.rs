@@ -2,15 +2,18 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod scenario;
 
+use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use tonic::Request;
 use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
+use tonic::{Request, Status};
+use tonic_types::StatusExt;
 use vpclab_controlplane::api::{Cloud, Defaults, Tenancy, pb, serve};
 
 #[allow(unused_imports)]
@@ -37,6 +40,23 @@ pub fn stdout(o: &std::process::Output) -> String {
 
 pub fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Each key of the object `want` has its value in `got`; keys `want` does not name are not
+/// looked at.
+#[track_caller]
+pub fn assert_fields(got: &serde_json::Value, want: serde_json::Value) {
+    for (key, value) in want.as_object().expect("expected fields as an object") {
+        assert_eq!(&got[key], value, "{key} in {got}");
+    }
+}
+
+/// The stderr of a run that must have ended with exit code `code`.
+#[track_caller]
+pub fn exit_stderr(o: &std::process::Output, code: i32) -> String {
+    let e = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "{e}");
+    e
 }
 
 /// A fresh, empty directory under the system temp dir, removed with everything in it when the
@@ -97,6 +117,15 @@ pub fn python() -> PathBuf {
     venv
 }
 
+/// The 14 fields of the AWS-v2 shape, in order: AWS's default format, Tencent's ENI flow logs,
+/// Huawei's VPC flow logs (with `project-id` for `account-id`).
+pub fn v2_fields() -> Vec<&'static str> {
+    "version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes \
+     start end action log-status"
+        .split(' ')
+        .collect()
+}
+
 pub struct Server {
     pub addr: SocketAddr,
     /// The cloud it serves (how it was restored, its store).
@@ -143,6 +172,36 @@ impl Server {
     }
 }
 
+/// The shipped defaults, but for the seed and the virtual start time.
+pub fn seeded(seed: u64, start: u64) -> Defaults {
+    Defaults {
+        seed,
+        start,
+        ..Defaults::default()
+    }
+}
+
+/// The refusal of a request that should have been refused.
+#[track_caller]
+pub fn err<T: Debug>(r: Result<T, Status>) -> Status {
+    match r {
+        Ok(v) => panic!("the request should have been refused, got {v:?}"),
+        Err(s) => s,
+    }
+}
+
+/// (type, subject) of each PreconditionFailure violation.
+pub fn preconditions(s: &Status) -> Vec<(String, String)> {
+    s.get_details_precondition_failure()
+        .map(|p| {
+            p.violations
+                .into_iter()
+                .map(|v| (v.r#type, v.subject))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A request carrying `authorization: Bearer <token>`.
 pub fn auth<T>(msg: T, token: &str) -> Request<T> {
     let mut r = Request::new(msg);
@@ -153,7 +212,6 @@ pub fn auth<T>(msg: T, token: &str) -> Request<T> {
 
 /// The field violations of a status, as (field, description).
 pub fn violations(s: &tonic::Status) -> Vec<(String, String)> {
-    use tonic_types::StatusExt;
     s.get_details_bad_request()
         .map(|b| {
             b.field_violations
