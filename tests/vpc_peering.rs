@@ -10,7 +10,6 @@ use common::*;
 use tonic::Code;
 use tonic::transport::Channel;
 use vpclab_controlplane::api::{Defaults, Tenancy, pb};
-use vpclab_controlplane::{Options, load};
 use vpclab_sim::profile::Provider;
 
 const P: &str = "projects/default";
@@ -69,11 +68,9 @@ fn route_to(table: &str, destination: &str, pcx: &str) -> pb::UpdateRouteTableRe
 
 /// (code, field) of a refusal.
 #[track_caller]
-fn refused<T: std::fmt::Debug>(r: Result<tonic::Response<T>, tonic::Status>) -> (Code, String) {
-    match r {
-        Ok(v) => panic!("the request should have been refused, got {v:?}"),
-        Err(s) => (s.code(), field(&s)),
-    }
+fn refused<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> (Code, String) {
+    let s = err(r);
+    (s.code(), field(&s))
 }
 
 const SCENARIO: &str = include_str!("../scenarios/aws-vpc-peering.yaml");
@@ -81,15 +78,10 @@ const SCENARIO: &str = include_str!("../scenarios/aws-vpc-peering.yaml");
 /// The shipped scenario with lines changed, each `(from, to)` once: the error it gives, as
 /// printed.
 fn error_in(changes: &[(&str, &str)]) -> String {
-    let mut text = SCENARIO.to_string();
-    for (from, to) in changes {
-        assert!(text.contains(from), "the scenario must contain {from:?}");
-        text = text.replacen(from, to, 1);
-    }
-    match load("s.yaml", &text, &Options::default()) {
-        Ok(_) => panic!("the scenario should not load"),
-        Err(e) => e.to_string(),
-    }
+    let text = changes.iter().fold(SCENARIO.to_string(), |t, (from, to)| {
+        scenario::replaced(&t, from, to)
+    });
+    scenario::error(&text).to_string()
 }
 
 fn error(from: &str, to: &str) -> String {
@@ -98,11 +90,7 @@ fn error(from: &str, to: &str) -> String {
 
 #[test]
 fn a_bad_peering_in_a_file_names_its_line_and_field() {
-    let line = SCENARIO
-        .lines()
-        .position(|l| l.contains("name: data-dr, id:"))
-        .unwrap()
-        + 1;
+    let line = scenario::line_of(SCENARIO, "name: data-dr, id:");
     // Overlapping blocks: the accepter, `vpcs[1]`.
     assert_eq!(
         error_in(&[
@@ -120,11 +108,7 @@ fn a_bad_peering_in_a_file_names_its_line_and_field() {
         format!("s.yaml:{line}:62: vpc_peerings[1].vpcs[1]: no VPC named `nowhere`")
     );
     // A route naming no connection, and a connection of other VPCs.
-    let route = SCENARIO
-        .lines()
-        .position(|l| l.contains("10.2.0.0/16, target: peering, peering: data-dr"))
-        .unwrap()
-        + 1;
+    let route = scenario::line_of(SCENARIO, "10.2.0.0/16, target: peering, peering: data-dr");
     assert_eq!(
         error(
             "peering: data-dr }\n    route_tables",
