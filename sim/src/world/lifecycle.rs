@@ -14,6 +14,7 @@
 //! check and every iteration, and nothing live refers to it: the per-packet path never meets
 //! one. Like every operation, these validate everything before they change anything.
 
+use super::model::kind_vec;
 use super::*;
 use crate::flowlog::Scope;
 use crate::limits;
@@ -46,60 +47,20 @@ pub(super) fn part_of_vpc(what: String, vpc: &Vpc) -> ModelError {
 }
 
 impl World {
-    /// Marks a resource deleted and takes it out of the ID index.
+    /// Marks a resource deleted and takes it out of the ID index. (Log groups and streams,
+    /// routers and their attachments are buried by their catalogs: `catalog`.)
     pub(super) fn bury(&mut self, kind: Kind, idx: u32) {
+        if matches!(
+            kind,
+            Kind::LogGroup | Kind::LogStream | Kind::EnterpriseRouter | Kind::RouterAttachment
+        ) {
+            return;
+        }
         let i = idx as usize;
-        let id = match kind {
-            Kind::Vpc => {
-                self.vpcs[i].deleted = true;
-                &self.vpcs[i].id
-            }
-            Kind::Subnet => {
-                self.subnets[i].deleted = true;
-                &self.subnets[i].id
-            }
-            Kind::Eni => {
-                self.enis[i].deleted = true;
-                &self.enis[i].id
-            }
-            Kind::SecurityGroup => {
-                self.security_groups[i].deleted = true;
-                &self.security_groups[i].id
-            }
-            Kind::NetworkAcl => {
-                self.acls[i].deleted = true;
-                &self.acls[i].id
-            }
-            Kind::RouteTable => {
-                self.route_tables[i].deleted = true;
-                &self.route_tables[i].id
-            }
-            Kind::InternetGateway => {
-                self.igws[i].deleted = true;
-                &self.igws[i].id
-            }
-            Kind::ExternalHost => {
-                self.externals[i].deleted = true;
-                &self.externals[i].id
-            }
-            Kind::FlowLog => {
-                self.flow_logs[i].deleted = true;
-                &self.flow_logs[i].collector.settings.id
-            }
-            // Catalog entries are buried by their catalogs (`catalog`).
-            Kind::NatGateway => {
-                self.nats[i].deleted = true;
-                &self.nats[i].id
-            }
-            Kind::VpcPeering => {
-                self.peerings[i].deleted = true;
-                &self.peerings[i].id
-            }
-            Kind::LogGroup | Kind::LogStream | Kind::EnterpriseRouter | Kind::RouterAttachment => {
-                return;
-            }
-        };
-        self.ids[kind as usize].remove(id);
+        kind_vec!(self, kind, [mut] v => {
+            v[i].bury();
+            self.ids[kind as usize].remove(v[i].id());
+        })
     }
 
     /// The live flow logs scoped to exactly this resource.

@@ -260,6 +260,10 @@ impl std::fmt::Display for Kind {
 /// valid; nothing live refers to a tombstone.
 pub trait Resource {
     fn is_deleted(&self) -> bool;
+    /// Its ID in the cloud's style.
+    fn id(&self) -> &str;
+    /// Marks it deleted (a tombstone from now on).
+    fn bury(&mut self);
 }
 
 /// The live entries of a resource vector with their indices, in index order:
@@ -278,6 +282,12 @@ macro_rules! resource {
             fn is_deleted(&self) -> bool {
                 self.deleted
             }
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn bury(&mut self) {
+                self.deleted = true;
+            }
         })*
     };
 }
@@ -291,10 +301,51 @@ resource!(
     RouteTable,
     InternetGateway,
     ExternalHost,
-    FlowLog,
     NatGateway,
-    Peering
+    Peering,
+    crate::logs::LogGroup,
+    crate::logs::LogStream,
+    crate::router::EnterpriseRouter,
+    crate::router::Attachment
 );
+
+impl Resource for FlowLog {
+    fn is_deleted(&self) -> bool {
+        self.deleted
+    }
+    fn id(&self) -> &str {
+        &self.collector.settings.id
+    }
+    fn bury(&mut self) {
+        self.deleted = true;
+    }
+}
+
+/// `$body` with `$v` bound to the vector that holds the resources of `$kind` (`&`, or with
+/// `[mut]` `&mut`): one place that knows where each kind lives, for the lookups every kind
+/// shares (`World::is_live`, `World::id_of`, `World::bury`).
+macro_rules! kind_vec {
+    ($world:ident, $kind:expr, [$($mut:tt)?] $v:ident => $body:expr) => {
+        match $kind {
+            Kind::Vpc => { let $v = &$($mut)? $world.vpcs; $body }
+            Kind::Subnet => { let $v = &$($mut)? $world.subnets; $body }
+            Kind::Eni => { let $v = &$($mut)? $world.enis; $body }
+            Kind::SecurityGroup => { let $v = &$($mut)? $world.security_groups; $body }
+            Kind::NetworkAcl => { let $v = &$($mut)? $world.acls; $body }
+            Kind::RouteTable => { let $v = &$($mut)? $world.route_tables; $body }
+            Kind::InternetGateway => { let $v = &$($mut)? $world.igws; $body }
+            Kind::ExternalHost => { let $v = &$($mut)? $world.externals; $body }
+            Kind::FlowLog => { let $v = &$($mut)? $world.flow_logs; $body }
+            Kind::LogGroup => { let $v = &$($mut)? $world.logs.groups; $body }
+            Kind::LogStream => { let $v = &$($mut)? $world.logs.streams; $body }
+            Kind::EnterpriseRouter => { let $v = &$($mut)? $world.routers.routers; $body }
+            Kind::RouterAttachment => { let $v = &$($mut)? $world.routers.attachments; $body }
+            Kind::NatGateway => { let $v = &$($mut)? $world.nats; $body }
+            Kind::VpcPeering => { let $v = &$($mut)? $world.peerings; $body }
+        }
+    };
+}
+pub(super) use kind_vec;
 
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct Vpc {
@@ -720,27 +771,8 @@ impl World {
 
     /// The ID of a live resource.
     pub fn id_of(&self, kind: Kind, idx: u32) -> Option<&str> {
-        if !self.is_live(kind, idx) {
-            return None;
-        }
         let i = idx as usize;
-        Some(match kind {
-            Kind::Vpc => &self.vpcs[i].id,
-            Kind::Subnet => &self.subnets[i].id,
-            Kind::Eni => &self.enis[i].id,
-            Kind::SecurityGroup => &self.security_groups[i].id,
-            Kind::NetworkAcl => &self.acls[i].id,
-            Kind::RouteTable => &self.route_tables[i].id,
-            Kind::InternetGateway => &self.igws[i].id,
-            Kind::ExternalHost => &self.externals[i].id,
-            Kind::FlowLog => &self.flow_logs[i].collector.settings.id,
-            Kind::LogGroup => &self.logs.groups[i].id,
-            Kind::LogStream => &self.logs.streams[i].id,
-            Kind::EnterpriseRouter => &self.routers.routers[i].id,
-            Kind::RouterAttachment => &self.routers.attachments[i].id,
-            Kind::NatGateway => &self.nats[i].id,
-            Kind::VpcPeering => &self.peerings[i].id,
-        })
+        kind_vec!(self, kind, [] v => v.get(i).filter(|r| !r.is_deleted()).map(|r| r.id()))
     }
 
     /// Packets sent so far (each packet's id is its number).
@@ -755,27 +787,7 @@ impl World {
 
     /// Does a resource of `kind` exist at `idx` and is it not deleted?
     pub fn is_live(&self, kind: Kind, idx: u32) -> bool {
-        let i = idx as usize;
-        fn ok<T: Resource>(v: &[T], i: usize) -> bool {
-            v.get(i).is_some_and(|r| !r.is_deleted())
-        }
-        match kind {
-            Kind::Vpc => ok(&self.vpcs, i),
-            Kind::Subnet => ok(&self.subnets, i),
-            Kind::Eni => ok(&self.enis, i),
-            Kind::SecurityGroup => ok(&self.security_groups, i),
-            Kind::NetworkAcl => ok(&self.acls, i),
-            Kind::RouteTable => ok(&self.route_tables, i),
-            Kind::InternetGateway => ok(&self.igws, i),
-            Kind::ExternalHost => ok(&self.externals, i),
-            Kind::FlowLog => ok(&self.flow_logs, i),
-            Kind::LogGroup => self.logs.groups.get(i).is_some_and(|g| !g.deleted),
-            Kind::LogStream => self.logs.streams.get(i).is_some_and(|s| !s.deleted),
-            Kind::EnterpriseRouter => self.routers.routers.get(i).is_some_and(|r| !r.deleted),
-            Kind::RouterAttachment => self.routers.attachments.get(i).is_some_and(|a| !a.deleted),
-            Kind::NatGateway => ok(&self.nats, i),
-            Kind::VpcPeering => ok(&self.peerings, i),
-        }
+        self.id_of(kind, idx).is_some()
     }
 
     /// NotFound unless `idx` is a live resource of `kind`.
