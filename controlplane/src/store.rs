@@ -1916,6 +1916,15 @@ mod tests {
         disk: Arc<Disk>,
     }
 
+    /// `StorageBackend`'s range-lock methods, each passed on to `self.inner` as it is.
+    macro_rules! forward_lock_ranges {
+        ($($name:ident -> $out:ty;)*) => {$(
+            fn $name(&self, start: Bound<u64>, end: Bound<u64>) -> Result<$out, BackendError> {
+                self.inner.$name(start, end)
+            }
+        )*};
+    }
+
     impl StorageBackend for FaultyBackend {
         fn len(&self) -> Result<u64, io::Error> {
             self.inner.len()
@@ -1959,40 +1968,14 @@ mod tests {
             self.inner.close()
         }
 
-        fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
-            self.inner.try_lock_range(start, end)
-        }
-
-        fn try_lock_shared_range(
-            &self,
-            start: Bound<u64>,
-            end: Bound<u64>,
-        ) -> Result<bool, BackendError> {
-            self.inner.try_lock_shared_range(start, end)
-        }
-
-        fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
-            self.inner.lock_range(start, end)
-        }
-
-        fn lock_shared_range(
-            &self,
-            start: Bound<u64>,
-            end: Bound<u64>,
-        ) -> Result<(), BackendError> {
-            self.inner.lock_shared_range(start, end)
-        }
-
-        fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
-            self.inner.unlock_range(start, end)
-        }
-
-        fn query_lock_range(
-            &self,
-            start: Bound<u64>,
-            end: Bound<u64>,
-        ) -> Result<bool, BackendError> {
-            self.inner.query_lock_range(start, end)
+        // The locks: the file backend's own.
+        forward_lock_ranges! {
+            try_lock_range -> bool;
+            try_lock_shared_range -> bool;
+            lock_range -> ();
+            lock_shared_range -> ();
+            unlock_range -> ();
+            query_lock_range -> bool;
         }
     }
 
