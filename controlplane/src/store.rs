@@ -1542,30 +1542,18 @@ mod tests {
         );
         let all = store.query("p", "s", 0, u64::MAX, &[], None, 100).unwrap();
         assert_eq!(seqs(&all), (1..=10).collect::<Vec<_>>());
-        assert!(
-            store
-                .query("p", "s", 6000, 6000, &[], None, 9)
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            store
-                .query("p", "s", 7000, 3000, &[], None, 9)
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            store
-                .query("p", "s", 0, 99, &[], None, 0)
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            store
-                .query("p", "x", 0, u64::MAX, &[], None, 9)
-                .unwrap()
-                .is_empty()
-        );
+        // An empty or reversed range, no room, an unknown stream: nothing.
+        for (stream, from, to, limit) in [
+            ("s", 6000, 6000, 9),
+            ("s", 7000, 3000, 9),
+            ("s", 0, 99, 0),
+            ("x", 0, u64::MAX, 9),
+        ] {
+            let got = store
+                .query("p", stream, from, to, &[], None, limit)
+                .unwrap();
+            assert!(got.is_empty(), "{stream} {from}..{to} limit {limit}");
+        }
     }
 
     #[test]
