@@ -1542,30 +1542,18 @@ mod tests {
         );
         let all = store.query("p", "s", 0, u64::MAX, &[], None, 100).unwrap();
         assert_eq!(seqs(&all), (1..=10).collect::<Vec<_>>());
-        assert!(
-            store
-                .query("p", "s", 6000, 6000, &[], None, 9)
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            store
-                .query("p", "s", 7000, 3000, &[], None, 9)
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            store
-                .query("p", "s", 0, 99, &[], None, 0)
-                .unwrap()
-                .is_empty()
-        );
-        assert!(
-            store
-                .query("p", "x", 0, u64::MAX, &[], None, 9)
-                .unwrap()
-                .is_empty()
-        );
+        // An empty or reversed range, no room, an unknown stream: nothing.
+        for (stream, from, to, limit) in [
+            ("s", 6000, 6000, 9),
+            ("s", 7000, 3000, 9),
+            ("s", 0, 99, 0),
+            ("x", 0, u64::MAX, 9),
+        ] {
+            let got = store
+                .query("p", stream, from, to, &[], None, limit)
+                .unwrap();
+            assert!(got.is_empty(), "{stream} {from}..{to} limit {limit}");
+        }
     }
 
     #[test]
@@ -1916,6 +1904,15 @@ mod tests {
         disk: Arc<Disk>,
     }
 
+    /// `StorageBackend`'s range-lock methods, each passed on to `self.inner` as it is.
+    macro_rules! forward_lock_ranges {
+        ($($name:ident -> $out:ty;)*) => {$(
+            fn $name(&self, start: Bound<u64>, end: Bound<u64>) -> Result<$out, BackendError> {
+                self.inner.$name(start, end)
+            }
+        )*};
+    }
+
     impl StorageBackend for FaultyBackend {
         fn len(&self) -> Result<u64, io::Error> {
             self.inner.len()
@@ -1959,40 +1956,14 @@ mod tests {
             self.inner.close()
         }
 
-        fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
-            self.inner.try_lock_range(start, end)
-        }
-
-        fn try_lock_shared_range(
-            &self,
-            start: Bound<u64>,
-            end: Bound<u64>,
-        ) -> Result<bool, BackendError> {
-            self.inner.try_lock_shared_range(start, end)
-        }
-
-        fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
-            self.inner.lock_range(start, end)
-        }
-
-        fn lock_shared_range(
-            &self,
-            start: Bound<u64>,
-            end: Bound<u64>,
-        ) -> Result<(), BackendError> {
-            self.inner.lock_shared_range(start, end)
-        }
-
-        fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
-            self.inner.unlock_range(start, end)
-        }
-
-        fn query_lock_range(
-            &self,
-            start: Bound<u64>,
-            end: Bound<u64>,
-        ) -> Result<bool, BackendError> {
-            self.inner.query_lock_range(start, end)
+        // The locks: the file backend's own.
+        forward_lock_ranges! {
+            try_lock_range -> bool;
+            try_lock_shared_range -> bool;
+            lock_range -> ();
+            lock_shared_range -> ();
+            unlock_range -> ();
+            query_lock_range -> bool;
         }
     }
 

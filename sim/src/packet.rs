@@ -111,87 +111,58 @@ pub struct Embedded {
     pub tcp_seq: u32,
 }
 
-/// The layer-4 part of a packet. Serialized tagged by `kind` in human-readable formats (JSON
-/// output), by variant index in binary ones (snapshots, whose formats cannot read tags).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum L4 {
-    Tcp {
-        sport: u16,
-        dport: u16,
-        flags: TcpFlags,
-        seq: u32,
-        ack: u32,
-    },
-    Udp {
-        sport: u16,
-        dport: u16,
-    },
-    Icmp {
-        icmp_type: u8,
-        code: u8,
-        ident: u16,
-        seq: u16,
-        embedded: Option<Embedded>,
-    },
-    /// Any other IP protocol: only its number is known.
-    Other {
-        protocol: u8,
-    },
+/// Declares an enum with [`L4`]'s variants, written once for `L4` and its two serialized forms
+/// so that they cannot drift apart.
+macro_rules! l4_enum {
+    ($(#[$attr:meta])* $vis:vis enum $name:ident) => {
+        $(#[$attr])*
+        $vis enum $name {
+            Tcp {
+                sport: u16,
+                dport: u16,
+                flags: TcpFlags,
+                seq: u32,
+                ack: u32,
+            },
+            Udp {
+                sport: u16,
+                dport: u16,
+            },
+            Icmp {
+                icmp_type: u8,
+                code: u8,
+                ident: u16,
+                seq: u16,
+                embedded: Option<Embedded>,
+            },
+            /// Any other IP protocol: only its number is known.
+            Other {
+                protocol: u8,
+            },
+        }
+    };
+}
+
+l4_enum! {
+    /// The layer-4 part of a packet. Serialized tagged by `kind` in human-readable formats (JSON
+    /// output), by variant index in binary ones (snapshots, whose formats cannot read tags).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub enum L4
 }
 
 /// [`L4`]'s two serialized forms: the same variants, tagged or not.
 mod l4_forms {
     use super::{Embedded, TcpFlags};
 
-    #[derive(serde::Serialize, serde::Deserialize)]
-    #[serde(tag = "kind", rename_all = "lowercase")]
-    pub enum Tagged {
-        Tcp {
-            sport: u16,
-            dport: u16,
-            flags: TcpFlags,
-            seq: u32,
-            ack: u32,
-        },
-        Udp {
-            sport: u16,
-            dport: u16,
-        },
-        Icmp {
-            icmp_type: u8,
-            code: u8,
-            ident: u16,
-            seq: u16,
-            embedded: Option<Embedded>,
-        },
-        Other {
-            protocol: u8,
-        },
+    l4_enum! {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        #[serde(tag = "kind", rename_all = "lowercase")]
+        pub enum Tagged
     }
 
-    #[derive(serde::Serialize, serde::Deserialize)]
-    pub enum Indexed {
-        Tcp {
-            sport: u16,
-            dport: u16,
-            flags: TcpFlags,
-            seq: u32,
-            ack: u32,
-        },
-        Udp {
-            sport: u16,
-            dport: u16,
-        },
-        Icmp {
-            icmp_type: u8,
-            code: u8,
-            ident: u16,
-            seq: u16,
-            embedded: Option<Embedded>,
-        },
-        Other {
-            protocol: u8,
-        },
+    l4_enum! {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        pub enum Indexed
     }
 
     macro_rules! convert {

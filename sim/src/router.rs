@@ -479,15 +479,7 @@ impl Routers {
     /// Associates attachment `a` with table `t` (one table per attachment) and, with
     /// `propagate`, lets it propagate its networks into `t`.
     pub fn associate(&mut self, a: u32, t: u32, propagate: bool) -> Result<(), ModelError> {
-        let att = self.live_attachment(a)?;
-        let table = self.live_table(t)?;
-        if att.router != table.router {
-            return Err(ModelError::invalid(
-                "route_table",
-                "the route table belongs to another router",
-            ));
-        }
-        let att = &mut self.attachments[a as usize];
+        let att = self.attachment_for_table(a, t)?;
         att.table = Some(t);
         if propagate && !att.propagates.contains(&t) {
             att.propagates.push(t);
@@ -497,6 +489,15 @@ impl Routers {
 
     /// Propagation only.
     pub fn propagate(&mut self, a: u32, t: u32) -> Result<(), ModelError> {
+        let att = self.attachment_for_table(a, t)?;
+        if !att.propagates.contains(&t) {
+            att.propagates.push(t);
+        }
+        Ok(())
+    }
+
+    /// Attachment `a`, to change what it does with table `t`: both live, of one router.
+    fn attachment_for_table(&mut self, a: u32, t: u32) -> Result<&mut Attachment, ModelError> {
         let att = self.live_attachment(a)?;
         let table = self.live_table(t)?;
         if att.router != table.router {
@@ -505,11 +506,7 @@ impl Routers {
                 "the route table belongs to another router",
             ));
         }
-        let att = &mut self.attachments[a as usize];
-        if !att.propagates.contains(&t) {
-            att.propagates.push(t);
-        }
-        Ok(())
+        Ok(&mut self.attachments[a as usize])
     }
 
     /// The route table `t` uses for `dst`: the longest prefix among its static routes and the

@@ -1132,6 +1132,24 @@ mod tests {
         (Simulation::new(w, t0, 7), a, b)
     }
 
+    /// An SSH session from `sport`: three 100-byte requests, three 200-byte responses, a
+    /// packet every millisecond, closed by FIN.
+    fn ssh(client: Endpoint, server: Endpoint, sport: u16) -> TcpSession {
+        TcpSession {
+            client,
+            server,
+            sport,
+            dport: 22,
+            requests: vec![100; 3],
+            responses: vec![200; 3],
+            close: Close::Fin,
+            gap: Span::from_millis(1),
+            label: 0,
+            nat_port: None,
+            server_ip: None,
+        }
+    }
+
     #[test]
     fn a_long_ping_is_one_queue_entry_until_sent() {
         let (mut sim, a, b) = pair();
@@ -1187,20 +1205,7 @@ mod tests {
                 .unwrap();
             sim.udp(t0, b, a, Some(5000), 53, 20, Span::from_millis(5), 64, None)
                 .unwrap();
-            let spec = TcpSession {
-                client: a,
-                server: b,
-                sport: 40_000,
-                dport: 22,
-                requests: vec![100; 3],
-                responses: vec![200; 3],
-                close: Close::Fin,
-                gap: Span::from_millis(1),
-                label: 0,
-                nat_port: None,
-                server_ip: None,
-            };
-            sim.tcp(t0, spec).unwrap();
+            sim.tcp(t0, ssh(a, b, 40_000)).unwrap();
         };
         let (mut whole, a, b) = pair();
         whole.keep_outcomes(usize::MAX);
@@ -1227,20 +1232,7 @@ mod tests {
         let (mut sim, a, b) = pair();
         let t0 = sim.now();
         for i in 0..100 {
-            let spec = TcpSession {
-                client: a,
-                server: b,
-                sport: 40_000 + i,
-                dport: 22,
-                requests: vec![100; 3],
-                responses: vec![200; 3],
-                close: Close::Fin,
-                gap: Span::from_millis(1),
-                label: 0,
-                nat_port: None,
-                server_ip: None,
-            };
-            sim.tcp(t0, spec).unwrap();
+            sim.tcp(t0, ssh(a, b, 40_000 + i)).unwrap();
         }
         // 3 handshake + 12 data + 3 close packets each.
         assert_eq!(sim.pending_packets(), 100 * 18);

@@ -81,6 +81,22 @@ struct Leaf {
 }
 
 impl Leaf {
+    /// A box without a tooltip.
+    fn new(
+        key: Key,
+        class: &'static str,
+        data: Vec<(&'static str, String)>,
+        lines: Vec<String>,
+    ) -> Leaf {
+        Leaf {
+            key,
+            class,
+            data,
+            lines,
+            title: None,
+        }
+    }
+
     fn size(&self) -> (i32, i32) {
         let w = self.lines.iter().map(|l| text_w(l)).max().unwrap_or(0) + 2 * PAD;
         (w, self.lines.len() as i32 * LINE + PAD)
@@ -158,6 +174,19 @@ impl Canvas {
         self.frames.insert(id.to_string(), r);
     }
 
+    /// A zone's or a region's frame, `kind` and name written in its top-left corner
+    /// (`zone cn-north-4a`).
+    fn named_frame(&mut self, kind: &'static str, id: &str, name: &str, r: Rect) {
+        self.frame(kind, id, &[(kind, name.to_string())], r);
+        let _ = writeln!(
+            self.back,
+            "<text x=\"{}\" y=\"{}\" class=\"z\">{kind} {}</text>",
+            r.x + PAD,
+            r.y + LINE - 2,
+            esc(name)
+        );
+    }
+
     /// A tag on a container's edge (an ACL, an internet gateway, a gateway to premises).
     fn tag(&mut self, class: &str, key: &str, data: &[(&'static str, String)], r: Rect, t: &str) {
         self.tag_titled(class, key, data, r, t, None);
@@ -201,6 +230,22 @@ impl Canvas {
             a.0, a.1, b.0, b.1
         );
     }
+
+    /// A flow's number or drop mark at `x`, `y`, `w` wide and `h` high: callouts keep clear
+    /// of it.
+    fn keep_clear(&mut self, x: i32, y: i32, w: i32, h: i32) {
+        self.marks.push(Rect { x, y, w, h });
+    }
+
+    /// A line from the middle of `upper`'s bottom edge to the middle of `lower`'s top edge: a
+    /// VPC to its router or CCN.
+    fn link_down(&mut self, class: &str, upper: Rect, lower: Rect) {
+        self.link(
+            class,
+            (upper.x + upper.w / 2, upper.bottom()),
+            (lower.x + lower.w / 2, lower.y),
+        );
+    }
 }
 
 fn tag_rect(x: i32, mid_y: i32, t: &str) -> Rect {
@@ -238,10 +283,7 @@ fn eni_leaf(e: &super::Eni) -> Leaf {
     }
     Leaf {
         title: (!e.rules.is_empty()).then(|| e.rules.join("\n")),
-        key: e.key.clone(),
-        class: "eni",
-        data: vec![("eni", e.id.clone())],
-        lines,
+        ..Leaf::new(e.key.clone(), "eni", vec![("eni", e.id.clone())], lines)
     }
 }
 
@@ -254,26 +296,19 @@ fn nat_leaf(n: &super::Nat) -> Leaf {
     if let Some(eip) = n.eip {
         lines.push(format!("EIP {eip}"));
     }
-    Leaf {
-        title: None,
-        key: n.key.clone(),
-        class: "nat",
-        data: vec![("nat", n.id.clone())],
-        lines,
-    }
+    Leaf::new(n.key.clone(), "nat", vec![("nat", n.id.clone())], lines)
 }
 
 fn subnet_leaves(s: &super::Subnet) -> Vec<Leaf> {
     let mut v: Vec<Leaf> = s.enis.iter().map(eni_leaf).collect();
     v.extend(s.nats.iter().map(nat_leaf));
     if s.more_enis > 0 {
-        v.push(Leaf {
-            title: None,
-            key: s.key.replacen("subnet", "more", 1),
-            class: "more",
-            data: Vec::new(),
-            lines: vec![format!("+ {} more ENIs", s.more_enis)],
-        });
+        v.push(Leaf::new(
+            s.key.replacen("subnet", "more", 1),
+            "more",
+            Vec::new(),
+            vec![format!("+ {} more ENIs", s.more_enis)],
+        ));
     }
     v
 }
@@ -385,14 +420,7 @@ fn zone_size(z: &super::Zone) -> (i32, i32) {
 fn draw_zone(c: &mut Canvas, id: &str, z: &super::Zone, x: i32, y: i32) -> Rect {
     let (w, h) = zone_size(z);
     let r = Rect { x, y, w, h };
-    c.frame("zone", id, &[("zone", z.name.clone())], r);
-    let _ = writeln!(
-        c.back,
-        "<text x=\"{}\" y=\"{}\" class=\"z\">zone {}</text>",
-        x + PAD,
-        y + LINE - 2,
-        esc(&z.name)
-    );
+    c.named_frame("zone", id, &z.name, r);
     let mut sy = y + LINE + PAD + 2;
     for s in &z.subnets {
         let sr = draw_subnet(c, s, x + PAD, sy);
@@ -407,13 +435,7 @@ fn rt_leaf(t: &super::RouteTable) -> Leaf {
     if t.more_routes > 0 {
         lines.push(format!("+ {} more routes", t.more_routes));
     }
-    Leaf {
-        title: None,
-        key: t.key.clone(),
-        class: "rt",
-        data: Vec::new(),
-        lines,
-    }
+    Leaf::new(t.key.clone(), "rt", Vec::new(), lines)
 }
 
 fn vpc_title(v: &super::Vpc) -> Vec<String> {
@@ -478,13 +500,12 @@ fn router_leaf(r: &super::Router) -> Leaf {
     let mut lines = vec![format!("{} {}", r.kind, r.name), r.id.clone()];
     lines.extend(r.attachments.iter().map(|a| format!("• {a}")));
     lines.extend(r.routes.iter().map(|a| format!("route {a}")));
-    Leaf {
-        title: None,
-        key: r.key.clone(),
-        class: "router",
-        data: vec![("router", r.id.clone())],
+    Leaf::new(
+        r.key.clone(),
+        "router",
+        vec![("router", r.id.clone())],
         lines,
-    }
+    )
 }
 
 const VPC_GAP: i32 = 60;
@@ -510,14 +531,7 @@ fn region_size(g: &super::Region) -> (i32, i32) {
 fn draw_region(c: &mut Canvas, id: &str, g: &super::Region, x: i32, y: i32) -> Rect {
     let (w, h) = region_size(g);
     let r = Rect { x, y, w, h };
-    c.frame("region", id, &[("region", g.name.clone())], r);
-    let _ = writeln!(
-        c.back,
-        "<text x=\"{}\" y=\"{}\" class=\"z\">region {}</text>",
-        x + PAD,
-        y + LINE - 2,
-        esc(&g.name)
-    );
+    c.named_frame("region", id, &g.name, r);
     let vy = y + VPC_TOP;
     let mut vx = x + PAD;
     let mut vh = 0;
@@ -537,13 +551,12 @@ fn draw_region(c: &mut Canvas, id: &str, g: &super::Region, x: i32, y: i32) -> R
 }
 
 fn host_leaf(h: &super::Host) -> Leaf {
-    Leaf {
-        title: None,
-        key: h.key.clone(),
-        class: "host",
-        data: vec![("host", h.name.clone())],
-        lines: vec![h.name.clone(), h.ip.to_string()],
-    }
+    Leaf::new(
+        h.key.clone(),
+        "host",
+        vec![("host", h.name.clone())],
+        vec![h.name.clone(), h.ip.to_string()],
+    )
 }
 
 /// A column of hosts in a frame with a tag on its edge (the internet, a site on premises).
@@ -577,13 +590,12 @@ impl Column<'_> {
     }
 
     fn more_leaf(&self) -> Leaf {
-        Leaf {
-            title: None,
-            key: "hostmore".into(),
-            class: "more",
-            data: Vec::new(),
-            lines: vec![format!("+ {} more hosts", self.more)],
-        }
+        Leaf::new(
+            "hostmore".into(),
+            "more",
+            Vec::new(),
+            vec![format!("+ {} more hosts", self.more)],
+        )
     }
 
     /// Draws it with the tag on its right edge (`right`) or its left.
@@ -618,13 +630,7 @@ impl Column<'_> {
 fn ccn_leaf(n: &super::Ccn) -> Leaf {
     let mut lines = vec![format!("{} {}", n.kind, n.name), n.id.clone()];
     lines.extend(n.limits.iter().map(|l| format!("limit {l}")));
-    Leaf {
-        title: None,
-        key: n.key.clone(),
-        class: "ccn",
-        data: vec![("ccn", n.id.clone())],
-        lines,
-    }
+    Leaf::new(n.key.clone(), "ccn", vec![("ccn", n.id.clone())], lines)
 }
 
 /// The flows drawn, each with its number (1-based, in the order of their first packet).
@@ -715,14 +721,8 @@ pub(super) fn render(t: &Topology, flows: Option<&Flows>) -> String {
             let Some(rr) = anchor(&c, &router.key) else {
                 continue;
             };
-            for v in &router.vpcs {
-                if let Some(vr) = vpc_rects.get(v) {
-                    c.link(
-                        "link",
-                        (vr.x + vr.w / 2, vr.bottom()),
-                        (rr.x + rr.w / 2, rr.y),
-                    );
-                }
+            for vr in router.vpcs.iter().filter_map(|v| vpc_rects.get(v)) {
+                c.link_down("link", *vr, rr);
             }
         }
     }
@@ -748,14 +748,8 @@ pub(super) fn render(t: &Topology, flows: Option<&Flows>) -> String {
         let Some(nr) = anchor(&c, &n.key) else {
             continue;
         };
-        for v in &n.vpcs {
-            if let Some(vr) = vpc_rects.get(v) {
-                c.link(
-                    "link ccn",
-                    (vr.x + vr.w / 2, vr.bottom()),
-                    (nr.x + nr.w / 2, nr.y),
-                );
-            }
+        for vr in n.vpcs.iter().filter_map(|v| vpc_rects.get(v)) {
+            c.link_down("link ccn", *vr, nr);
         }
     }
     right = right.max(x);
@@ -933,12 +927,7 @@ fn draw_flow(
         .unwrap_or((pts[0], pts[0]));
     let t = [3, 5, 7, 4, 6, 2, 8][(n - 1) % 7];
     let (bx, by) = (a.0 + (b.0 - a.0) * t / 10, a.1 + (b.1 - a.1) * t / 10);
-    c.marks.push(Rect {
-        x: bx - 10,
-        y: by - 10,
-        w: 20,
-        h: 20,
-    });
+    c.keep_clear(bx - 10, by - 10, 20, 20);
     let _ = writeln!(
         c.top,
         "<g class=\"badge {class}\" data-flow=\"{n}\"><circle cx=\"{bx}\" cy=\"{by}\" r=\"9\" \
@@ -949,12 +938,7 @@ fn draw_flow(
     if !f.accepted {
         let at = rects.last().map_or((0, 0), |r| r.center());
         let &(x, y) = pts.last().unwrap_or(&(0, 0));
-        c.marks.push(Rect {
-            x: x - 8,
-            y: y - 10,
-            w: 16,
-            h: 18,
-        });
+        c.keep_clear(x - 8, y - 10, 16, 18);
         let _ = writeln!(
             c.top,
             "<text x=\"{x}\" y=\"{}\" text-anchor=\"middle\" class=\"x\" fill=\"{RED}\">✕</text>",

@@ -249,20 +249,28 @@ fn label(n: usize, f: &Flow) -> String {
 const GREEN: &str = "#1a7f37";
 const RED: &str = "#cf222e";
 
-// ---- DOT ----
-
-fn dot_str(s: &str) -> String {
+/// `s` in double quotes, each character `escape` names written as it says.
+fn quoted(s: &str, escape: fn(char) -> Option<&'static str>) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
+        match escape(c) {
+            Some(e) => out.push_str(e),
+            None => out.push(c),
         }
     }
     out.push('"');
     out
+}
+
+// ---- DOT ----
+
+fn dot_str(s: &str) -> String {
+    quoted(s, |c| match c {
+        '"' => Some("\\\""),
+        '\\' => Some("\\\\"),
+        '\n' => Some("\\n"),
+        _ => None,
+    })
 }
 
 fn dot_items(out: &mut String, items: &[Item], depth: usize) {
@@ -348,18 +356,13 @@ pub(super) fn dot(t: &Topology, flows: Option<&Flows>) -> String {
 // ---- Mermaid ----
 
 fn mermaid_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("#quot;"),
-            '<' => out.push_str("#lt;"),
-            '>' => out.push_str("#gt;"),
-            '\n' => out.push_str("<br/>"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    quoted(s, |c| match c {
+        '"' => Some("#quot;"),
+        '<' => Some("#lt;"),
+        '>' => Some("#gt;"),
+        '\n' => Some("<br/>"),
+        _ => None,
+    })
 }
 
 fn mermaid_items(out: &mut String, items: &[Item], depth: usize) {

@@ -207,6 +207,11 @@ fn subnet_prefix(n: u32) -> u8 {
     len
 }
 
+/// A heavy-tailed size in bytes: Pareto from `min` with shape `alpha`, cut at `max`.
+fn pareto(min: u32, alpha: f64, max: u32) -> Size {
+    Size::Pareto { min, alpha, max }
+}
+
 impl Loader {
     fn werr(
         &self,
@@ -945,16 +950,13 @@ impl Loader {
             None => 1.0,
         };
         let mut index = 0u64;
-        let mut add = |sim: &mut Simulation,
-                       label: u32,
-                       span: (Time, Time),
-                       arrivals: Arrivals,
-                       pattern: Pattern| {
+        // A benign process (label 0), the whole workload long.
+        let mut add = |sim: &mut Simulation, arrivals: Arrivals, pattern: Pattern| {
             sim.add_process(Process::new(
                 seed,
                 index,
-                label,
-                span,
+                0,
+                (start, end),
                 arrivals,
                 pattern,
                 Ephemeral::LINUX,
@@ -969,21 +971,11 @@ impl Loader {
             rate: rate * scale,
             profile,
         };
-        let web_sizes = (
-            Size::Uniform(200, 1500),
-            Size::Pareto {
-                min: 800,
-                alpha: 1.3,
-                max: 5_000_000,
-            },
-        );
-        let day = (start, end);
+        let web_sizes = (Size::Uniform(200, 1500), pareto(800, 1.3, 5_000_000));
         // Internet clients → web (HTTPS), many sources, heavy-tailed responses.
         if n("web") > 0.0 {
             add(
                 sim,
-                0,
-                day,
                 poisson(0.5 * n("web"), Daily::Web),
                 Pattern::Tcp {
                     clients: Pick::skewed(plan.clients.clone()),
@@ -998,8 +990,6 @@ impl Loader {
             // Health checks of each web server from the checkers, every 30 s each.
             add(
                 sim,
-                0,
-                day,
                 poisson(n("web") / 30.0, Daily::Flat),
                 Pattern::Tcp {
                     clients: Pick::uniform(plan.services.checkers.clone()),
@@ -1018,19 +1008,13 @@ impl Loader {
             if !f("web").is_empty() && !f("app").is_empty() {
                 add(
                     sim,
-                    0,
-                    day,
                     poisson(0.5 * f("web").len() as f64, Daily::Web),
                     Pattern::Tcp {
                         clients: Pick::uniform(enis(f("web"))),
                         servers: Pick::uniform(enis(f("app"))),
                         ports: vec![8080],
                         request: Size::Uniform(300, 2000),
-                        response: Size::Pareto {
-                            min: 500,
-                            alpha: 1.5,
-                            max: 1_000_000,
-                        },
+                        response: pareto(500, 1.5, 1_000_000),
                         close: Close::Fin,
                         gap_ms: Size::Uniform(1, 10),
                     },
@@ -1039,19 +1023,13 @@ impl Loader {
             if !f("app").is_empty() && !f("db").is_empty() {
                 add(
                     sim,
-                    0,
-                    day,
                     poisson(0.25 * f("app").len() as f64, Daily::Web),
                     Pattern::Tcp {
                         clients: Pick::uniform(enis(f("app"))),
                         servers: Pick::skewed(enis(f("db"))),
                         ports: vec![5432, 3306],
                         request: Size::Uniform(100, 1200),
-                        response: Size::Pareto {
-                            min: 200,
-                            alpha: 1.4,
-                            max: 2_000_000,
-                        },
+                        response: pareto(200, 1.4, 2_000_000),
                         close: Close::Fin,
                         gap_ms: Size::Uniform(1, 5),
                     },
@@ -1061,23 +1039,13 @@ impl Loader {
             if !f("bastion").is_empty() {
                 add(
                     sim,
-                    0,
-                    day,
                     poisson(0.003 * f("bastion").len() as f64, Daily::Office),
                     Pattern::Tcp {
                         clients: Pick::uniform(plan.admins.clone()),
                         servers: Pick::uniform(enis(f("bastion"))),
                         ports: vec![22],
-                        request: Size::Pareto {
-                            min: 3000,
-                            alpha: 1.2,
-                            max: 2_000_000,
-                        },
-                        response: Size::Pareto {
-                            min: 5000,
-                            alpha: 1.2,
-                            max: 5_000_000,
-                        },
+                        request: pareto(3000, 1.2, 2_000_000),
+                        response: pareto(5000, 1.2, 5_000_000),
                         close: Close::Fin,
                         gap_ms: Size::Uniform(50, 400),
                     },
@@ -1089,23 +1057,13 @@ impl Loader {
                 if !inner.is_empty() {
                     add(
                         sim,
-                        0,
-                        day,
                         poisson(0.002 * f("bastion").len() as f64, Daily::Office),
                         Pattern::Tcp {
                             clients: Pick::uniform(enis(f("bastion"))),
                             servers: Pick::uniform(inner),
                             ports: vec![22],
-                            request: Size::Pareto {
-                                min: 2000,
-                                alpha: 1.2,
-                                max: 500_000,
-                            },
-                            response: Size::Pareto {
-                                min: 4000,
-                                alpha: 1.2,
-                                max: 2_000_000,
-                            },
+                            request: pareto(2000, 1.2, 500_000),
+                            response: pareto(4000, 1.2, 2_000_000),
                             close: Close::Fin,
                             gap_ms: Size::Uniform(20, 300),
                         },
@@ -1120,18 +1078,12 @@ impl Loader {
             let dbs = |f: &Fleet| enis(f.roles.get("db").map(Vec::as_slice).unwrap_or(&[]));
             add(
                 sim,
-                0,
-                day,
                 poisson(dbs(a).len() as f64 / 60.0, Daily::Web),
                 Pattern::Tcp {
                     clients: Pick::uniform(dbs(a)),
                     servers: Pick::uniform(dbs(b)),
                     ports: vec![5432],
-                    request: Size::Pareto {
-                        min: 20_000,
-                        alpha: 1.3,
-                        max: 50_000_000,
-                    },
+                    request: pareto(20_000, 1.3, 50_000_000),
                     response: Size::Fixed(200),
                     close: Close::Fin,
                     gap_ms: Size::Uniform(1, 5),
@@ -1145,8 +1097,6 @@ impl Loader {
             let count = everyone.len() as f64;
             add(
                 sim,
-                0,
-                day,
                 poisson(count / 1024.0, Daily::Flat),
                 Pattern::Udp {
                     clients: Pick::uniform(everyone.clone()),
@@ -1158,19 +1108,13 @@ impl Loader {
             );
             add(
                 sim,
-                0,
-                day,
                 poisson(count / 7200.0, Daily::Night),
                 Pattern::Tcp {
                     clients: Pick::uniform(everyone),
                     servers: Pick::uniform(vec![plan.services.mirror]),
                     ports: vec![443],
                     request: Size::Uniform(300, 900),
-                    response: Size::Pareto {
-                        min: 20_000,
-                        alpha: 1.1,
-                        max: 30_000_000,
-                    },
+                    response: pareto(20_000, 1.1, 30_000_000),
                     close: Close::Fin,
                     gap_ms: Size::Uniform(1, 5),
                 },
@@ -1180,18 +1124,12 @@ impl Loader {
         if n("batch") > 0.0 {
             add(
                 sim,
-                0,
-                day,
                 poisson(n("batch") / 900.0, Daily::Night),
                 Pattern::Tcp {
                     clients: Pick::uniform(enis(of("batch"))),
                     servers: Pick::uniform(vec![plan.services.storage]),
                     ports: vec![443],
-                    request: Size::Pareto {
-                        min: 500_000,
-                        alpha: 1.2,
-                        max: 40_000_000,
-                    },
+                    request: pareto(500_000, 1.2, 40_000_000),
                     response: Size::Fixed(400),
                     close: Close::Fin,
                     gap_ms: Size::Uniform(1, 3),
@@ -1202,19 +1140,13 @@ impl Loader {
         if n("private") > 0.0 {
             add(
                 sim,
-                0,
-                day,
                 poisson(0.05 * n("private"), Daily::Office),
                 Pattern::Tcp {
                     clients: Pick::uniform(enis(of("private"))),
                     servers: Pick::uniform(vec![plan.services.api]),
                     ports: vec![443],
                     request: Size::Uniform(400, 3000),
-                    response: Size::Pareto {
-                        min: 600,
-                        alpha: 1.4,
-                        max: 500_000,
-                    },
+                    response: pareto(600, 1.4, 500_000),
                     close: Close::Fin,
                     gap_ms: Size::Uniform(5, 60),
                 },
@@ -1553,11 +1485,7 @@ impl Loader {
                                 servers: Pick::uniform(eps.clone()),
                                 ports: scan_ports.clone(),
                                 request: Size::Uniform(100, 800),
-                                response: Size::Pareto {
-                                    min: 2000,
-                                    alpha: 1.1,
-                                    max: 20_000_000,
-                                },
+                                response: pareto(2000, 1.1, 20_000_000),
                                 close: Close::Fin,
                                 gap_ms: Size::Uniform(1, 5),
                             },

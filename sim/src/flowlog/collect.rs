@@ -583,21 +583,10 @@ impl<D: Copy + PartialEq> Collector<D> {
             self.rebuild_index((2 * (self.slots.len() + 1)).next_power_of_two().max(64));
         }
         let h = self.hash(key);
-        let mask = self.index.len() - 1;
-        let mut i = h as usize & mask;
-        loop {
-            let b = self.index[i];
-            if b == 0 {
-                break;
-            }
-            if b >> 32 == h >> 32 {
-                let slot = (b as u32) - 1;
-                if self.slots[slot as usize].key == *key {
-                    return slot;
-                }
-            }
-            i = (i + 1) & mask;
-        }
+        let i = match self.probe(key, h) {
+            Ok(slot) => return slot,
+            Err(empty) => empty,
+        };
         let slot = self.slots.len() as u32;
         self.index[i] = (h >> 32) << 32 | (slot as u64 + 1);
         self.indexed += 1;
@@ -632,18 +621,24 @@ impl<D: Copy + PartialEq> Collector<D> {
         if self.index.is_empty() {
             return None;
         }
-        let h = self.hash(key);
+        self.probe(key, self.hash(key)).ok()
+    }
+
+    /// Looks `key` (of hash `h`) up in the index, which must have buckets: its slot, or the
+    /// empty bucket where it would go.
+    #[inline]
+    fn probe(&self, key: &AggKey, h: u64) -> Result<u32, usize> {
         let mask = self.index.len() - 1;
         let mut i = h as usize & mask;
         loop {
             let b = self.index[i];
             if b == 0 {
-                return None;
+                return Err(i);
             }
             if b >> 32 == h >> 32 {
                 let slot = (b as u32) - 1;
                 if self.slots[slot as usize].key == *key {
-                    return Some(slot);
+                    return Ok(slot);
                 }
             }
             i = (i + 1) & mask;
@@ -907,15 +902,17 @@ impl<D: Copy + PartialEq> Collector<D> {
 mod tests {
     use super::*;
 
-    fn settings(capacity: usize, filter: Filter) -> Settings {
-        Settings {
+    /// A 10-minute flow log of VPC 0, created at `created`, keeping packet ids.
+    fn collector(capacity: usize, filter: Filter, created: Time) -> Collector<u8> {
+        let settings = Settings {
             id: "fl-1".into(),
             name: "fl".into(),
             scope: Scope::Vpc(0),
             filter,
             window: Span::from_secs(600),
             capacity,
-        }
+        };
+        Collector::new(settings, created, TruthLevel::Packets)
     }
 
     fn obs(at: u64, eni: u32, sport: u16, action: Action) -> Observation<u8> {
@@ -945,11 +942,7 @@ mod tests {
 
     #[test]
     fn aggregates_per_tuple_and_action() {
-        let mut c = Collector::new(
-            settings(100, Filter::All),
-            Time::from_secs(0),
-            TruthLevel::Packets,
-        );
+        let mut c = collector(100, Filter::All, Time::from_secs(0));
         c.observe(&obs(10, 0, 1000, Action::Accept));
         c.observe(&obs(20, 0, 1000, Action::Accept));
         c.observe(&obs(30, 0, 1000, Action::Reject));
@@ -982,11 +975,7 @@ mod tests {
 
     #[test]
     fn nothing_is_logged_before_the_flow_log_exists() {
-        let mut c = Collector::new(
-            settings(100, Filter::All),
-            Time::from_secs(100),
-            TruthLevel::Packets,
-        );
+        let mut c = collector(100, Filter::All, Time::from_secs(100));
         c.observe(&obs(10, 0, 1000, Action::Accept));
         c.observe(&obs(130, 0, 2000, Action::Accept));
         let closed = c.close_window(&[(0, Time(0))]);
@@ -1002,7 +991,7 @@ mod tests {
     fn nodata_is_filter_aware_and_skipdata_counts_what_was_cut() {
         // Only accepted traffic is kept: an ENI with only rejected traffic gets NODATA
         // (huawei's documented behaviour, flowlogs.md §3.2).
-        let mut c = Collector::new(settings(1, Filter::Accepted), Time(0), TruthLevel::Packets);
+        let mut c = collector(1, Filter::Accepted, Time(0));
         c.observe(&obs(1, 0, 1000, Action::Reject));
         c.observe(&obs(2, 1, 1000, Action::Accept));
         c.observe(&obs(3, 1, 1001, Action::Accept));

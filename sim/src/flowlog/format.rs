@@ -478,24 +478,8 @@ impl AwsField {
             | AwsField::SublocationType
             | AwsField::SublocationId
             | AwsField::TrafficPath => FieldScope::Vpc,
-            AwsField::ResourceType
-            | AwsField::TgwId
-            | AwsField::TgwAttachmentId
-            | AwsField::TgwSrcVpcAccountId
-            | AwsField::TgwDstVpcAccountId
-            | AwsField::TgwSrcVpcId
-            | AwsField::TgwDstVpcId
-            | AwsField::TgwSrcSubnetId
-            | AwsField::TgwDstSubnetId
-            | AwsField::TgwSrcEni
-            | AwsField::TgwDstEni
-            | AwsField::TgwSrcAzId
-            | AwsField::TgwDstAzId
-            | AwsField::TgwPairAttachmentId
-            | AwsField::PacketsLostNoRoute
-            | AwsField::PacketsLostBlackhole
-            | AwsField::PacketsLostMtuExceeded
-            | AwsField::PacketsLostTtlExpired => FieldScope::TransitGateway,
+            // The TGW table's own fields are the ones version 6 introduced.
+            _ if self.version() == 6 => FieldScope::TransitGateway,
             _ => FieldScope::Both,
         }
     }
