@@ -107,6 +107,21 @@ fn a_bad_peering_in_a_file_names_its_line_and_field() {
         error("vpcs: [data, dr] }", "vpcs: [data, nowhere] }"),
         format!("s.yaml:{line}:62: vpc_peerings[1].vpcs[1]: no VPC named `nowhere`")
     );
+    // A name the target does not read.
+    let stray = scenario::line_of(
+        SCENARIO,
+        "10.1.0.0/16, target: peering, peering: app-data }",
+    );
+    assert_eq!(
+        error(
+            "{ destination: 10.1.0.0/16, target: peering, peering: app-data }",
+            "{ destination: 10.1.0.0/16, target: blackhole, peering: app-data }",
+        ),
+        format!(
+            "s.yaml:{stray}:65: vpcs[0].routes[0].peering: a `blackhole` route names no peering: \
+             remove `peering`"
+        )
+    );
     // A route naming no connection, and a connection of other VPCs.
     let route = scenario::line_of(SCENARIO, "10.2.0.0/16, target: peering, peering: data-dr");
     assert_eq!(
@@ -123,7 +138,7 @@ fn a_bad_peering_in_a_file_names_its_line_and_field() {
         "{ destination: 10.1.0.0/16, target: peering, peering: app-data }",
     );
     assert!(
-        e.contains("vpcs[2].routes[0].target: no live VPC peering connection joins this VPC"),
+        e.contains("vpcs[2].routes[0].target: VPC peering connection pcx-0a1b2c3d4e5f60001 joins VPCs app and data, not this one"),
         "{e}"
     );
 }
@@ -228,24 +243,30 @@ async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
             .and_then(|r| r.target.clone()),
         Some(pb::route::Target::VpcPeeringConnection(x.name.clone()))
     );
-    let (code, at) = refused(
-        net.update_route_table(route_to(&app.main_route_table, "10.2.0.0/16", &y.name))
-            .await,
-    );
-    assert_eq!(
-        (code, at.as_str()),
-        (Code::NotFound, "route_table.routes[0].target")
-    );
+    // Through a connection of two other VPCs; to addresses of the VPC itself.
+    for (destination, pcx, field) in [
+        ("10.2.0.0/16", &y.name, "route_table.routes[0].target"),
+        ("10.0.5.0/24", &x.name, "route_table.routes[0].destination"),
+    ] {
+        let (code, at) = refused(
+            net.update_route_table(route_to(&app.main_route_table, destination, pcx))
+                .await,
+        );
+        assert_eq!((code, at.as_str()), (Code::InvalidArgument, field));
+    }
 
-    // A VPC with a live connection stays.
-    let (code, _) = refused(
-        net.delete_vpc(pb::DeleteVpcRequest {
+    // A VPC with a live connection stays; the refusal names the connection.
+    let s = err(net
+        .delete_vpc(pb::DeleteVpcRequest {
             name: dr.name.clone(),
             ..Default::default()
         })
-        .await,
+        .await);
+    assert_eq!(s.code(), Code::FailedPrecondition);
+    assert_eq!(
+        preconditions(&s),
+        vec![("IN_USE".to_string(), y.name.clone())]
     );
-    assert_eq!(code, Code::FailedPrecondition);
 
     // aws: deleting a connection leaves its routes, as blackholes.
     net.delete_vpc_peering_connection(pb::DeleteVpcPeeringConnectionRequest {

@@ -1109,7 +1109,7 @@ impl<'a> RouteTo<'a> {
                 message: format!("a `{field}` route names {what}: `{field}: NAME`"),
             })
         };
-        Ok(match target.value.as_str() {
+        let to = match target.value.as_str() {
             "internet_gateway" | "igw" => RouteTo::InternetGateway,
             "blackhole" => RouteTo::Blackhole,
             "nat_gateway" | "nat" => {
@@ -1127,7 +1127,32 @@ impl<'a> RouteTo<'a> {
                     ),
                 });
             }
-        })
+        };
+        // A name the target does not read is a mistake, not a detail (`target: blackhole,
+        // peering: x`).
+        let used = match to {
+            RouteTo::NatGateway(_) => "nat_gateway",
+            RouteTo::Router(_) => "router",
+            RouteTo::Peering(_) => "peering",
+            RouteTo::InternetGateway | RouteTo::Blackhole => "",
+        };
+        for (field, value) in [
+            ("nat_gateway", nat_gateway),
+            ("router", router),
+            ("peering", peering),
+        ] {
+            if let Some(v) = value.filter(|_| field != used) {
+                return Err(BadTarget {
+                    at: v.referenced,
+                    field,
+                    message: format!(
+                        "a `{}` route names no {field}: remove `{field}`",
+                        target.value
+                    ),
+                });
+            }
+        }
+        Ok(to)
     }
 }
 

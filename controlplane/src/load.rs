@@ -415,11 +415,11 @@ impl Loader {
             None => None,
         };
 
-        // VPC routes to routers, now that the routers and attachments exist; then CCNs.
+        // VPC routes to routers and peering connections, now that they exist; then CCNs.
         let mut planner = Planner::resume(&mut local, created);
         planner.vpc_peerings(&d)?;
         for vi in 0..d.vpcs.len() {
-            planner.routes_to_routers(&d, vi)?;
+            planner.late_routes(&d, vi)?;
         }
         planner.ccns(&d)?;
         let created = planner.into_created();

@@ -224,7 +224,7 @@ pub fn apply<E: Executor>(d: &doc::Scenario, exec: &mut E) -> Result<(), E::Erro
     // (`load` builds a workload's fleets here.)
     p.vpc_peerings(d)?;
     for vi in 0..d.vpcs.len() {
-        p.routes_to_routers(d, vi)?;
+        p.late_routes(d, vi)?;
     }
     p.ccns(d)?;
     if !d.flow_logs.is_empty() {
@@ -1305,9 +1305,9 @@ impl<'e, E: Executor> Planner<'e, E> {
         }
     }
 
-    /// The VPCs' routes to routers, now that the routers exist (each table gets its whole
-    /// list again).
-    pub fn routes_to_routers(&mut self, d: &doc::Scenario, vi: usize) -> Result<(), E::Error> {
+    /// The VPCs' routes to routers and peering connections, now that those exist (each table
+    /// gets its whole list again).
+    pub fn late_routes(&mut self, d: &doc::Scenario, vi: usize) -> Result<(), E::Error> {
         let item = &d.vpcs[vi];
         let v = &item.value;
         let path = format!("vpcs[{vi}]");

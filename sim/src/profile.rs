@@ -474,7 +474,8 @@ pub struct PeeringProfile {
     /// VPCs of one region (its regions meet through enterprise routers and CCN).
     pub across_regions: bool,
     /// Active peering connections one VPC may have: aws 50 (Amazon VPC quotas, "Active VPC
-    /// peering connections per VPC"); `None` where reference/ gives no figure.
+    /// peering connections per VPC"), tencent 10 (Peering Connection, "Use limits",
+    /// tencentcloud.com/document/product/553/18830); `None` where no figure was found.
     pub per_vpc: Option<u32>,
     /// VPC routes to a deleted peering connection: aws keeps them as blackholes (policy.md
     /// §6.1, "the route's target isn't available"); elsewhere, as for NAT gateways, vpclab
@@ -851,7 +852,7 @@ impl Profile {
                 attachment_deleted_routes: OrphanRoutes::Removed,
                 vpc_peering: PeeringProfile {
                     across_regions: true,
-                    per_vpc: None,
+                    per_vpc: Some(10),
                     deleted_routes: OrphanRoutes::Refused,
                 },
             },

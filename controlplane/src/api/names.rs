@@ -19,6 +19,9 @@ macro_rules! collections {
         }
 
         impl Collection {
+            /// Every collection, in the table's order.
+            pub const ALL: &[Collection] = &[$(Collection::$variant),*];
+
             /// The name segment (`vpcs`, `networkInterfaces`).
             pub const fn segment(self) -> &'static str {
                 match self {

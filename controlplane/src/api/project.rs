@@ -1871,27 +1871,10 @@ impl Project {
 
     /// A dependent's id as a resource name (the id tells its collection by lookup).
     fn dependent_name(&self, id: &str) -> String {
-        const ALL: [Collection; 16] = [
-            Collection::Vpcs,
-            Collection::Subnets,
-            Collection::NetworkInterfaces,
-            Collection::SecurityGroups,
-            Collection::NetworkAcls,
-            Collection::RouteTables,
-            Collection::InternetGateways,
-            Collection::ExternalHosts,
-            Collection::FlowLogs,
-            Collection::LogGroups,
-            Collection::LogStreams,
-            Collection::EnterpriseRouters,
-            Collection::RouterAttachments,
-            Collection::NatGateways,
-            Collection::RouterRouteTables,
-            Collection::CloudConnectNetworks,
-        ];
-        ALL.into_iter()
-            .find(|c| self.find(*c, id).is_some())
-            .map_or_else(|| id.to_string(), |c| self.name(c, id))
+        Collection::ALL
+            .iter()
+            .find(|c| self.find(**c, id).is_some())
+            .map_or_else(|| id.to_string(), |c| self.name(*c, id))
     }
 
     fn groups(&self, names: &[String], field: &str) -> Result<Vec<u32>, ApiError> {

@@ -270,7 +270,7 @@ pub fn vpc_peering_connection(p: &Project, i: u32) -> pb::VpcPeeringConnection {
         display_name: x.name.clone(),
         requester_vpc: p.name(C::Vpcs, &a.id),
         accepter_vpc: p.name(C::Vpcs, &b.id),
-        inter_region: a.region != b.region,
+        inter_region: x.inter_region,
     }
 }
 

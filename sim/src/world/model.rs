@@ -518,6 +518,8 @@ pub struct Peering {
     pub name: String,
     /// The requester's VPC, then the accepter's.
     pub vpcs: [u32; 2],
+    /// The two VPCs are in different regions (a VPC's region never changes).
+    pub inter_region: bool,
     pub deleted: bool,
 }
 
@@ -528,6 +530,16 @@ impl Peering {
             [a, b] if a == vpc => Some(b),
             [a, b] if b == vpc => Some(a),
             _ => None,
+        }
+    }
+
+    /// The aws `traffic-path` of packets it carries (flowlogs.md §1.3): 4 within a region,
+    /// 5 across two.
+    pub fn traffic_path(&self) -> crate::flowlog::TrafficPath {
+        if self.inter_region {
+            crate::flowlog::TrafficPath::InterRegionPeering
+        } else {
+            crate::flowlog::TrafficPath::IntraRegionPeering
         }
     }
 }

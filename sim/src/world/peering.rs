@@ -5,7 +5,6 @@
 
 use super::lifecycle::in_use;
 use super::*;
-use crate::flowlog::TrafficPath;
 use crate::profile::OrphanRoutes;
 
 impl World {
@@ -86,11 +85,14 @@ impl World {
         }
         self.check_id(Kind::VpcPeering, id.as_deref())?;
         let p = self.peerings.len() as u32;
+        let inter_region =
+            self.vpcs[requester as usize].region != self.vpcs[accepter as usize].region;
         let id = self.new_id(Kind::VpcPeering, p, id, "pcx");
         self.peerings.push(Peering {
             id,
             name: name.to_string(),
             vpcs: [requester, accepter],
+            inter_region,
             deleted: false,
         });
         Ok(p)
@@ -120,16 +122,5 @@ impl World {
         live(&self.peerings)
             .filter(move |(_, p)| p.vpcs.contains(&vpc))
             .map(|(_, p)| (Kind::VpcPeering, p.id.clone()))
-    }
-
-    /// The traffic path of a packet VPC `vpc` sends through peering connection `p`: 4 within a
-    /// region, 5 across two (flowlogs.md, `traffic-path`).
-    pub(super) fn peering_path(&self, p: u32, vpc: u32) -> TrafficPath {
-        let peer = self.peerings[p as usize].other(vpc).unwrap_or(vpc);
-        if self.vpcs[peer as usize].region == self.vpcs[vpc as usize].region {
-            TrafficPath::IntraRegionPeering
-        } else {
-            TrafficPath::InterRegionPeering
-        }
     }
 }

@@ -262,7 +262,9 @@ impl World {
                     // A NAT gateway or a transit gateway attachment is a resource with an
                     // interface in the VPC (aws: 1).
                     Some(Target::NatGateway(_) | Target::Router(_)) => Some(TrafficPath::SameVpc),
-                    Some(Target::Peering(p)) => Some(self.peering_path(p, vpc)),
+                    Some(Target::Peering(p)) if !self.peerings[p as usize].deleted => {
+                        Some(self.peerings[p as usize].traffic_path())
+                    }
                     _ => None,
                 };
                 self.capture(

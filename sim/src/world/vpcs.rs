@@ -440,15 +440,30 @@ impl World {
                     "this VPC is not attached to that enterprise router",
                 ))
             }
-            Target::Peering(p)
-                if self
-                    .peerings
-                    .get(p as usize)
-                    .is_none_or(|x| x.deleted || x.other(vpc).is_none()) =>
-            {
-                Err(ModelError::not_found(
+            Target::Peering(p) if self.peerings.get(p as usize).is_none_or(|x| x.deleted) => Err(
+                ModelError::not_found("target", "no such VPC peering connection"),
+            ),
+            Target::Peering(p) if self.peerings[p as usize].other(vpc).is_none() => {
+                let x = &self.peerings[p as usize];
+                let [a, b] = x.vpcs.map(|v| &self.vpcs[v as usize].name);
+                Err(ModelError::invalid(
                     "target",
-                    "no live VPC peering connection joins this VPC to another with that ID",
+                    format!(
+                        "VPC peering connection {} joins VPCs {a} and {b}, not this one",
+                        x.id
+                    ),
+                ))
+            }
+            // Only the peer's addresses cross a connection (policy.md §6.1: a route more
+            // specific than `local` targets a NAT gateway, an interface or an endpoint).
+            Target::Peering(_) if self.vpcs[vpc as usize].cidr.overlaps(r.destination) => {
+                Err(ModelError::invalid(
+                    "destination",
+                    format!(
+                        "{} is in this VPC's own block {}: a peering route sends the peer's \
+                         addresses",
+                        r.destination, self.vpcs[vpc as usize].cidr
+                    ),
                 ))
             }
             _ => Ok(()),
