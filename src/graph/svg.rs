@@ -719,9 +719,21 @@ pub(super) fn render(t: &Topology, flows: Option<&Flows>) -> String {
         bottom = bottom.max(r.bottom());
         right = right.max(r.right());
     }
-    // VPC peering connections beside them.
+    // VPC peering connections beside them, each under the middle of its two VPCs where that
+    // is free.
     for p in &t.vpc_peerings {
-        let r = c.leaf(&peering_leaf(p), cx, cy);
+        let leaf = peering_leaf(p);
+        let centres: Vec<i32> = p
+            .vpcs
+            .iter()
+            .filter_map(|v| c.frames.get(v))
+            .map(|r| r.x + r.w / 2)
+            .collect();
+        let x = match centres.as_slice() {
+            [a, b] => cx.max((a + b) / 2 - leaf.size().0 / 2),
+            _ => cx,
+        };
+        let r = c.leaf(&leaf, x, cy);
         cx = r.right() + VPC_GAP;
         bottom = bottom.max(r.bottom());
         right = right.max(r.right());
