@@ -308,3 +308,61 @@ fn the_readme_picture_is_what_the_command_draws() {
          --out docs/img/ping-acl-asymmetry.svg`"
     );
 }
+
+/// Each live VPC peering connection is a box joined to its two VPCs, and a flow through a
+/// connection runs through its box (aws-vpc-peering.yaml).
+#[test]
+fn vpc_peering_connections_are_boxes_between_their_vpcs_that_flows_cross() {
+    let peering = "scenarios/aws-vpc-peering.yaml";
+    let dot = graph(&[peering, "--format", "dot"]);
+    for line in [
+        "  peering0 [label=\"VPC peering app-data\\npcx-0a1b2c3d4e5f60001\\nintra-region\", \
+         shape=box];\n",
+        "  peering1 [label=\"VPC peering data-dr\\npcx-0a1b2c3d4e5f60002\\ninter-region\", \
+         shape=box];\n",
+        "  peering0 -> vpc0 [dir=none, color=\"#8c959f\", style=dashed];\n",
+        "  peering0 -> vpc1 [dir=none, color=\"#8c959f\", style=dashed];\n",
+        "  peering1 -> vpc1 [dir=none, color=\"#8c959f\", style=dashed];\n",
+        "  peering1 -> vpc2 [dir=none, color=\"#8c959f\", style=dashed];\n",
+        // The first ping's requests: app's subnet, the connection, data's subnet.
+        "  subnet0 -> peering0 [color=\"#1a7f37\", penwidth=2, class=\"flow accept\", \
+         id=\"flow1_1\"];\n",
+        "  peering0 -> subnet1 [color=\"#1a7f37\", penwidth=2, class=\"flow accept\", \
+         id=\"flow1_2\"];\n",
+    ] {
+        assert!(dot.contains(line), "{line} not in:\n{dot}");
+    }
+    // Not transitive: app's packet for dr ends at the connection.
+    assert!(
+        dot.contains(
+            "  peering0 -> drop5 [color=\"#cf222e\", penwidth=2, class=\"flow reject\", \
+             id=\"flow5_2\", label=\"5: TCP 5432 ×1\\ndropped at VPC peering connection \
+             pcx-0a1b2c3d4e5f60001: 10.2.1.30 is not in the peer VPC data"
+        ),
+        "{dot}"
+    );
+    let mermaid = graph(&[peering, "--format", "mermaid"]);
+    for line in [
+        "  peering1[\"VPC peering data-dr<br/>pcx-0a1b2c3d4e5f60002<br/>inter-region\"]\n",
+        "  peering1 -.- vpc2\n",
+        "  subnet0 --> peering0\n",
+    ] {
+        assert!(mermaid.contains(line), "{line} not in:\n{mermaid}");
+    }
+    let svg = graph(&[peering]);
+    let pcx = group(
+        &svg,
+        "<g class=\"vpc-peering\" id=\"peering0\" data-peering=\"pcx-0a1b2c3d4e5f60001\">",
+    );
+    for line in [
+        ">VPC peering app-data</text>",
+        ">pcx-0a1b2c3d4e5f60001</text>",
+        ">intra-region</text>",
+    ] {
+        assert!(pcx.contains(line), "{line} not in {pcx}");
+    }
+    assert!(svg.contains(".vpc-peering > rect {"));
+    // A picture without a connection has neither the box nor its style.
+    let ping = graph(&[PING]);
+    assert!(!ping.contains("vpc-peering"));
+}

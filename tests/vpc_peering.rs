@@ -350,3 +350,42 @@ async fn huawei_peers_one_region_and_keeps_a_routed_connection() {
     net.delete_vpc_peering_connection(delete).await.unwrap();
     server.stop().await;
 }
+
+/// `run --explain` names the connection on the packet's path: the first ping crosses it both
+/// ways; case 3's packet for data's peer dr ends at it (peering is not transitive).
+#[test]
+fn the_explained_path_crosses_the_peering_connection() {
+    let o = vpclab(&["run", "scenarios/aws-vpc-peering.yaml", "--explain"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let path_of = |packet: &str| -> String {
+        let at = out
+            .find(&format!("\n{packet} "))
+            .unwrap_or_else(|| panic!("no packet {packet} in:\n{out}"));
+        let rest = &out[at + 1..];
+        let line = rest
+            .lines()
+            .nth(1)
+            .and_then(|l| l.trim().strip_prefix("path: "))
+            .unwrap_or_else(|| panic!("packet {packet} has no path:\n{rest}"));
+        line.to_string()
+    };
+    assert_eq!(
+        path_of("#1"),
+        "ENI app-host -> subnet app-a -> VPC peering pcx-0a1b2c3d4e5f60001 -> subnet data-a -> \
+         ENI data-host"
+    );
+    assert_eq!(
+        path_of("#2"),
+        "ENI data-host -> subnet data-a -> VPC peering pcx-0a1b2c3d4e5f60001 -> subnet app-a -> \
+         ENI app-host"
+    );
+    assert_eq!(
+        path_of("#11"),
+        "ENI app-host -> subnet app-a -> VPC peering pcx-0a1b2c3d4e5f60001"
+    );
+    assert!(out.contains(
+        "    dropped at VPC peering connection pcx-0a1b2c3d4e5f60001: 10.2.1.30 is not in the \
+         peer VPC data (10.1.0.0/16)"
+    ));
+}

@@ -675,6 +675,8 @@ pub enum Hop {
     Nat(u32),
     /// An enterprise router (a transit gateway on aws).
     Router(u32),
+    /// A VPC peering connection (`World::peerings`).
+    Peering(u32),
     Ccn(u32),
     Internet,
     /// An external host, on the internet or on premises.
@@ -692,8 +694,9 @@ pub enum Hop {
 
 /// The hops a packet took, in the order it took them, ending where it went no further: ENI,
 /// subnet, NAT gateway, IGW, internet, host. A packet an egress rule dropped ends at its own
-/// interface or subnet; one a router, NAT gateway or internet gateway dropped ends there; a
-/// reply an inbound ACL dropped ends at the subnet. (Not the topology's shortest path: the
+/// interface or subnet; one a router, NAT gateway, internet gateway or VPC peering connection
+/// dropped ends there (a blackhole route to a deleted connection ends at the subnet, as any
+/// blackhole); a reply an inbound ACL dropped ends at the subnet. (Not the topology's shortest path: the
 /// route the packet really took.) A hop never repeats the one before: a same-subnet packet's
 /// subnet is one hop.
 pub fn hops(world: &World, o: &Outcome) -> Vec<Hop> {
@@ -770,6 +773,23 @@ pub fn hops(world: &World, o: &Outcome) -> Vec<Hop> {
     if matches!(o.fate, Fate::Dropped(Drop::Router { .. })) {
         return hops.0;
     }
+    // Through a VPC peering connection, the route's or (after a router or NAT gateway) the
+    // onward route's; a packet not for the peer's addresses goes no further.
+    let peering = [o.route, o.onward_route]
+        .into_iter()
+        .flatten()
+        .find_map(|r| match r.target {
+            Target::Peering(p) => Some(p),
+            _ => None,
+        });
+    if let Some(p) = peering
+        && !matches!(o.fate, Fate::Dropped(Drop::Blackhole { .. }))
+    {
+        hops.push(Hop::Peering(p));
+        if matches!(o.fate, Fate::Dropped(Drop::NotInPeer { .. })) {
+            return hops.0;
+        }
+    }
     if let Some(h) = o.ccn {
         hops.push(Hop::Ccn(h.ccn));
         if h.throttled {
@@ -839,7 +859,8 @@ impl Hops {
 }
 
 /// [`hops`] in words, e.g. `ENI web-1 -> subnet web -> NAT gateway nat-… -> IGW igw-… ->
-/// internet -> host home` (a site's attachment left out).
+/// internet -> host home` or `ENI app-host -> subnet app-a -> VPC peering pcx-… -> subnet
+/// data-a -> ENI data-host` (a site's attachment left out).
 pub fn path_taken(world: &World, o: &Outcome) -> Vec<String> {
     use crate::world::{Endpoint, Node};
     let words = |h: Hop| {
@@ -853,6 +874,9 @@ pub fn path_taken(world: &World, o: &Outcome) -> Vec<String> {
             Hop::Host(x) => Node::External(x),
             // Not nodes of the topology graph.
             Hop::Nat(n) => return Some(format!("NAT gateway {}", world.nats[n as usize].id)),
+            Hop::Peering(p) => {
+                return Some(format!("VPC peering {}", world.peerings[p as usize].id));
+            }
             Hop::Service { vpc, service } => {
                 return Some(world.endpoint_name(Endpoint::Service { vpc, service }));
             }
@@ -881,7 +905,7 @@ mod tests {
     use crate::packet::{Packet, TcpFlags};
     use crate::profile::{Profile, Provider};
     use crate::time::Time;
-    use crate::world::{Config, Endpoint, EniSpec};
+    use crate::world::{Config, Endpoint, EniSpec, RouteHit};
 
     const PRIVATE: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 10);
     const EIP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
@@ -994,6 +1018,45 @@ mod tests {
             path_taken(&w, &o),
             ["ENI web", "subnet s", "router er", "internet", "host home"]
         );
+    }
+
+    /// A packet routed into a VPC peering connection crosses it between the two subnets; one
+    /// not for the peer's addresses ends at the connection; a blackhole route to a deleted
+    /// connection keeps the packet in its subnet.
+    #[test]
+    fn a_peering_connection_is_a_hop_where_its_route_sends_the_packet() {
+        let mut w = world();
+        let net = |s: &str| Ipv4Net::parse_strict(s).unwrap();
+        let peer = w.create_vpc("peer", None, net("10.1.0.0/16")).unwrap();
+        let p = w.create_peering("a-b", None, 0, peer).unwrap();
+        let id = w.peerings[p as usize].id.clone();
+        let packet = Packet::echo_request(PRIVATE, Ipv4Addr::new(10, 2, 0, 5), 1, 0);
+        let hit = RouteHit {
+            table: 0,
+            route: 1,
+            target: Target::Peering(p),
+            destination: net("10.0.0.0/8"),
+        };
+        let o = Outcome {
+            from: Endpoint::Eni(0),
+            route: Some(hit),
+            fate: Fate::Dropped(Drop::NotInPeer { peering: p }),
+            ..outcome(packet)
+        };
+        assert_eq!(hops(&w, &o), [Hop::Eni(0), Hop::Subnet(0), Hop::Peering(p)]);
+        assert_eq!(
+            path_taken(&w, &o),
+            [
+                "ENI web".to_string(),
+                "subnet s".into(),
+                format!("VPC peering {id}")
+            ]
+        );
+        let o = Outcome {
+            fate: Fate::Dropped(Drop::Blackhole { table: 0, route: 1 }),
+            ..o
+        };
+        assert_eq!(hops(&w, &o), [Hop::Eni(0), Hop::Subnet(0)]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `vpclab graph`: a scenario's topology as a network engineer draws it (regions, VPCs with
 //! their blocks, subnets by zone, interfaces with their addresses and groups, ACLs on the
 //! subnet edges, route tables, gateways, routers with their attachments, CCNs, hosts on the
-//! internet and on premises) and, from a run, its flows drawn over it: one arrow per flow along
+//! internet and on premises, VPC peering connections) and, from a run, its flows drawn over it: one arrow per flow along
 //! the hops it took, green where delivered, red where dropped, with the deciding rule in the
 //! words of `vpclab_sim::explain` and `World::describe`.
 //!
@@ -99,6 +99,8 @@ pub struct Topology {
     /// Router peerings: (router, router, the peering's name), each once.
     pub peerings: Vec<(Key, Key, String)>,
     pub ccns: Vec<Ccn>,
+    /// Live VPC peering connections, each a box joined to its two VPCs.
+    pub vpc_peerings: Vec<VpcPeering>,
     /// Keys not drawn and the drawn thing that stands for them: a folded interface's subnet
     /// fold, a NAT gateway's interface its gateway, a router's interface its router, a folded
     /// host the internet hosts' fold (`hostmore`).
@@ -225,6 +227,18 @@ pub struct Ccn {
     pub vpcs: Vec<Key>,
     /// Region-pair limits in short: `cn-hangzhou ↔ cn-shanghai 1 Mbit/s`.
     pub limits: Vec<String>,
+}
+
+/// A VPC peering connection.
+#[derive(Clone, Debug)]
+pub struct VpcPeering {
+    pub key: Key,
+    pub id: String,
+    pub name: String,
+    /// `intra-region` (both VPCs in one region) or `inter-region`.
+    pub scope: &'static str,
+    /// Its two VPCs' keys, requester then accepter.
+    pub vpcs: [Key; 2],
 }
 
 fn key(kind: &str, i: u32) -> Key {
@@ -495,6 +509,17 @@ impl Topology {
                         )
                     })
                     .collect(),
+            });
+        }
+        for (p, x) in live(&world.peerings) {
+            let [a, b] = x.vpcs;
+            let same = world.vpcs[a as usize].region == world.vpcs[b as usize].region;
+            t.vpc_peerings.push(VpcPeering {
+                key: key("peering", p),
+                id: x.id.clone(),
+                name: x.name.clone(),
+                scope: if same { "intra-region" } else { "inter-region" },
+                vpcs: [key("vpc", a), key("vpc", b)],
             });
         }
         t.regions = regions
@@ -871,6 +896,7 @@ fn path(world: &World, o: &Outcome) -> Vec<Key> {
             Hop::Igw(g) => key("igw", g),
             Hop::Nat(n) => key("nat", n),
             Hop::Router(r) => key("router", r),
+            Hop::Peering(p) => key("peering", p),
             Hop::Ccn(c) => key("ccn", c),
             Hop::Internet => "internet".into(),
             Hop::Host(x) => key("host", x),

@@ -627,6 +627,20 @@ impl Column<'_> {
     }
 }
 
+fn peering_leaf(p: &super::VpcPeering) -> Leaf {
+    let lines = vec![
+        format!("VPC peering {}", p.name),
+        p.id.clone(),
+        p.scope.to_string(),
+    ];
+    Leaf::new(
+        p.key.clone(),
+        "vpc-peering",
+        vec![("peering", p.id.clone())],
+        lines,
+    )
+}
+
 fn ccn_leaf(n: &super::Ccn) -> Leaf {
     let mut lines = vec![format!("{} {}", n.kind, n.name), n.id.clone()];
     lines.extend(n.limits.iter().map(|l| format!("limit {l}")));
@@ -705,8 +719,27 @@ pub(super) fn render(t: &Topology, flows: Option<&Flows>) -> String {
         bottom = bottom.max(r.bottom());
         right = right.max(r.right());
     }
+    // VPC peering connections beside them, each under the middle of its two VPCs where that
+    // is free.
+    for p in &t.vpc_peerings {
+        let leaf = peering_leaf(p);
+        let centres: Vec<i32> = p
+            .vpcs
+            .iter()
+            .filter_map(|v| c.frames.get(v))
+            .map(|r| r.x + r.w / 2)
+            .collect();
+        let x = match centres.as_slice() {
+            [a, b] => cx.max((a + b) / 2 - leaf.size().0 / 2),
+            _ => cx,
+        };
+        let r = c.leaf(&leaf, x, cy);
+        cx = r.right() + VPC_GAP;
+        bottom = bottom.max(r.bottom());
+        right = right.max(r.right());
+    }
     // What joins what: internet gateways to the internet, routers to their VPCs, sites and
-    // peers, CCNs to their VPCs.
+    // peers, CCNs and VPC peering connections to their VPCs.
     let anchor = |c: &Canvas, k: &str| c.anchors.get(k).copied();
     let vpc_rects = c.frames.clone();
     for g in &t.regions {
@@ -750,6 +783,14 @@ pub(super) fn render(t: &Topology, flows: Option<&Flows>) -> String {
         };
         for vr in n.vpcs.iter().filter_map(|v| vpc_rects.get(v)) {
             c.link_down("link ccn", *vr, nr);
+        }
+    }
+    for p in &t.vpc_peerings {
+        let Some(pr) = anchor(&c, &p.key) else {
+            continue;
+        };
+        for vr in p.vpcs.iter().filter_map(|v| vpc_rects.get(v)) {
+            c.link_down("link peering", *vr, pr);
         }
     }
     right = right.max(x);
@@ -847,6 +888,11 @@ pub(super) fn render(t: &Topology, flows: Option<&Flows>) -> String {
         font-family=\"DejaVu Sans Mono, Menlo, Consolas, monospace\" font-size=\"12\">"
     );
     out.push_str(STYLE);
+    // Only pictures with a VPC peering connection carry its style, so that the others stay as
+    // they were.
+    if !t.vpc_peerings.is_empty() {
+        out.push_str(PEERING_STYLE);
+    }
     let _ = writeln!(
         out,
         "<rect class=\"paper\" x=\"0\" y=\"0\" width=\"{width}\" height=\"{height}\"/>"
@@ -1075,6 +1121,10 @@ fn legend(out: &mut String, provider: &str) {
         MARGIN + 398,
     );
 }
+
+/// The style of VPC peering connections' boxes (their links are `.link.peering`, dashed).
+const PEERING_STYLE: &str =
+    "<style>\n.vpc-peering > rect { fill: #dafbe1; stroke: #1a7f37; }\n</style>\n";
 
 const STYLE: &str = r##"<defs>
 <marker id="arrow-accept" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7"

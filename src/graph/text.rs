@@ -159,10 +159,19 @@ fn tree(t: &Topology) -> Vec<Item> {
         lines.extend(n.limits.iter().map(|l| format!("limit {l}")));
         items.push(node(&n.key, lines, Shape::Box));
     }
+    for p in &t.vpc_peerings {
+        let lines = vec![
+            format!("VPC peering {}", p.name),
+            p.id.clone(),
+            p.scope.to_string(),
+        ];
+        items.push(node(&p.key, lines, Shape::Box));
+    }
     items
 }
 
-/// Undirected links: gateways to the internet, routers to VPCs, sites and peers, CCNs.
+/// Undirected links: gateways to the internet, routers to VPCs, sites and peers, CCNs, VPC
+/// peering connections.
 fn links(t: &Topology) -> Vec<(Key, Key, String)> {
     let mut v = Vec::new();
     for g in &t.regions {
@@ -186,6 +195,11 @@ fn links(t: &Topology) -> Vec<(Key, Key, String)> {
     for n in &t.ccns {
         for vpc in &n.vpcs {
             v.push((n.key.clone(), vpc.clone(), String::new()));
+        }
+    }
+    for p in &t.vpc_peerings {
+        for vpc in &p.vpcs {
+            v.push((p.key.clone(), vpc.clone(), String::new()));
         }
     }
     v
