@@ -791,6 +791,8 @@ pub struct EventDoc {
     pub associate_route_table: Option<AssociateRouteTableDoc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delete_nat_gateway: Option<DeleteNatGatewayDoc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_vpc_peering: Option<DeleteVpcPeeringDoc>,
     /// A static route of a router route table added, replaced or deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub add_router_route: Option<RouterRouteChangeDoc>,
@@ -839,6 +841,13 @@ pub struct AssociateRouteTableDoc {
     pub vpc: Option<S<String>>,
     pub subnet: S<String>,
     pub route_table: S<String>,
+}
+
+/// `delete_vpc_peering: { peering: NAME }`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteVpcPeeringDoc {
+    pub peering: S<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]

@@ -1120,6 +1120,7 @@ impl Loader {
             d.delete_route.is_some(),
             d.associate_route_table.is_some(),
             d.delete_nat_gateway.is_some(),
+            d.delete_vpc_peering.is_some(),
             d.add_router_route.is_some(),
             d.replace_router_route.is_some(),
             d.delete_router_route.is_some(),
@@ -1130,7 +1131,7 @@ impl Loader {
             return Err(self.err(
                 e.referenced,
                 path,
-                "each traffic entry needs `at` and exactly one of ping, tcp, udp, packet, set_security_group_rules, set_acl_entries, associate_acl, set_eni_security_groups, add_route, replace_route, delete_route, associate_route_table, delete_nat_gateway, add_router_route, replace_router_route, delete_router_route, delete_router_attachment, advance",
+                "each traffic entry needs `at` and exactly one of ping, tcp, udp, packet, set_security_group_rules, set_acl_entries, associate_acl, set_eni_security_groups, add_route, replace_route, delete_route, associate_route_table, delete_nat_gateway, delete_vpc_peering, add_router_route, replace_router_route, delete_router_route, delete_router_attachment, advance",
             ));
         }
         if let Some((change, step, fields)) = self.routing_change(sim, names, path, d)? {
@@ -1510,6 +1511,20 @@ impl Loader {
                 ("nat_gateway", "nat_gateway", at),
             ];
             return Ok(Some((Change::DeleteNatGateway { nat }, p, fields)));
+        }
+        if let Some(r) = &d.delete_vpc_peering {
+            let p = format!("{path}.delete_vpc_peering");
+            let peering = *names.vpc_peerings.get(&r.peering.value).ok_or_else(|| {
+                self.err(
+                    r.peering.referenced,
+                    format!("{p}.peering"),
+                    format!("no VPC peering connection named `{}`", r.peering.value),
+                )
+            })?;
+            // The world's errors name the connection `name`: the file calls it `peering`.
+            let at = r.peering.referenced;
+            let fields = vec![("name", "peering", at), ("peering", "peering", at)];
+            return Ok(Some((Change::DeleteVpcPeering { peering }, p, fields)));
         }
         let router_change = [
             ("add_router_route", &d.add_router_route),

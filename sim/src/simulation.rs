@@ -74,6 +74,10 @@ pub enum Change {
     DeleteNatGateway {
         nat: u32,
     },
+    /// Routes to it become what the profile says (`vpc_peering.deleted_routes`).
+    DeleteVpcPeering {
+        peering: u32,
+    },
     /// A router route table's static routes (`attachment: None`: a blackhole).
     AddRouterRoute {
         table: u32,
@@ -115,6 +119,7 @@ impl Change {
                 world.associate_route_table(subnet, table)
             }
             Change::DeleteNatGateway { nat } => world.transact(|w| w.delete_nat_gateway(nat, now)),
+            Change::DeleteVpcPeering { peering } => world.transact(|w| w.delete_peering(peering)),
             Change::AddRouterRoute {
                 table,
                 destination,
