@@ -139,7 +139,8 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
             Target::Peering(p) => {
                 let x = &world.peerings[p as usize];
                 let peer = x.other(t.vpc).map_or("?", |v| &world.vpcs[v as usize].name);
-                let gone = if x.deleted {
+                // As the packet met it: deleted by then if it blackholed the packet.
+                let gone = if matches!(o.fate, Fate::Dropped(Drop::Blackhole { .. })) {
                     " (deleted: blackhole)"
                 } else {
                     ""
