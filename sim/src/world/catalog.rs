@@ -302,11 +302,7 @@ impl World {
             .filter(|(_, f)| f.collector.settings.scope == Scope::RouterAttachment(a))
             .map(|(_, f)| f.collector.settings.id.clone())
             .collect();
-        users.extend(
-            live(&self.route_tables)
-                .filter(|(_, t)| t.routes.iter().any(|r| r.target == Target::Router(a)))
-                .map(|(_, t)| t.id.clone()),
-        );
+        users.extend(self.tables_routing_to(Target::Router(a)));
         users.extend(
             live(&self.externals)
                 .filter(|(_, h)| h.site == Some(a))

@@ -87,10 +87,7 @@ impl World {
     /// exist, or they go with it.
     pub fn delete_nat_gateway(&mut self, n: u32, now: Time) -> Result<(), ModelError> {
         self.live_or_not_found(Kind::NatGateway, n)?;
-        let tables: Vec<String> = live(&self.route_tables)
-            .filter(|(_, t)| t.routes.iter().any(|r| r.target == Target::NatGateway(n)))
-            .map(|(_, t)| t.id.clone())
-            .collect();
+        let tables: Vec<String> = self.tables_routing_to(Target::NatGateway(n)).collect();
         let orphans = self.profile.nat_deleted_routes;
         if !tables.is_empty() && orphans == OrphanRoutes::Refused {
             return Err(ModelError::precondition(

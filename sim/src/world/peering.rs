@@ -104,9 +104,9 @@ impl World {
     pub fn delete_peering(&mut self, p: u32) -> Result<(), ModelError> {
         self.live_or_not_found(Kind::VpcPeering, p)?;
         if self.profile.vpc_peering.deleted_routes != OrphanRoutes::Blackhole {
-            let deps: Vec<(Kind, String)> = live(&self.route_tables)
-                .filter(|(_, t)| t.routes.iter().any(|r| r.target == Target::Peering(p)))
-                .map(|(_, t)| (Kind::RouteTable, t.id.clone()))
+            let deps: Vec<(Kind, String)> = self
+                .tables_routing_to(Target::Peering(p))
+                .map(|id| (Kind::RouteTable, id))
                 .collect();
             if !deps.is_empty() {
                 let id = &self.peerings[p as usize].id;

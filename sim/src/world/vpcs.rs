@@ -387,6 +387,14 @@ impl World {
         Ok(all)
     }
 
+    /// The IDs of the live route tables with a route to `target` (they keep a NAT gateway, a
+    /// router attachment or a peering connection from being deleted where the profile says so).
+    pub(super) fn tables_routing_to(&self, target: Target) -> impl Iterator<Item = String> + '_ {
+        live(&self.route_tables)
+            .filter(move |(_, t)| t.routes.iter().any(|r| r.target == target))
+            .map(|(_, t)| t.id.clone())
+    }
+
     /// Adds a route to a table (the VPC's main table included).
     pub fn add_route(&mut self, table: u32, route: Route) -> Result<(), ModelError> {
         let t = self.route_table(table)?;
