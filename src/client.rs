@@ -529,6 +529,7 @@ struct State {
     attachments: Vec<pb::RouterAttachment>,
     ccns: Vec<pb::CloudConnectNetwork>,
     peerings: Vec<pb::VpcPeeringConnection>,
+    vpn_gateways: Vec<pb::VpnGateway>,
 }
 
 async fn read_state(server: &str, token: Option<&str>) -> Result<State, Failure> {
@@ -710,6 +711,16 @@ async fn read_state(server: &str, token: Option<&str>) -> Result<State, Failure>
             ..Default::default()
         }
     );
+    s.vpn_gateways = list_all!(
+        c,
+        net.list_vpn_gateways,
+        vpn_gateways,
+        "listing virtual private gateways",
+        pb::ListVpnGatewaysRequest {
+            parent: parent.clone(),
+            ..Default::default()
+        }
+    );
     Ok(s)
 }
 
@@ -863,6 +874,7 @@ impl<'a> Export<'a> {
             .chain(st.attachments.iter().map(|x| (&x.name, &x.display_name)))
             .chain(st.ccns.iter().map(|x| (&x.name, &x.display_name)))
             .chain(st.peerings.iter().map(|x| (&x.name, &x.display_name)))
+            .chain(st.vpn_gateways.iter().map(|x| (&x.name, &x.display_name)))
             .map(|(name, display)| (name.as_str(), display.as_str()))
             .collect();
         let nat_enis = st
@@ -929,6 +941,7 @@ impl<'a> Export<'a> {
                 .map(|v| s(self.vpc(v, with_regions)))
                 .collect(),
             vpc_peerings: self.vpc_peerings(),
+            vpn_gateways: self.vpn_gateways(),
             external_hosts: self.external_hosts(),
             enterprise_routers: self.routers(),
             router_peerings: self.peerings(),
@@ -944,11 +957,10 @@ impl<'a> Export<'a> {
 
     fn vpc(&mut self, v: &pb::Vpc, with_regions: bool) -> doc::VpcDoc {
         let st = self.st;
-        let routes = st
-            .tables
-            .iter()
-            .find(|t| t.name == v.main_route_table)
-            .map(|main| self.routes(&main.routes))
+        let main = st.tables.iter().find(|t| t.name == v.main_route_table);
+        let routes = main.map(|t| self.routes(&t.routes)).unwrap_or_default();
+        let route_propagation = main
+            .map(|t| self.propagation(&t.propagating_vpn_gateways))
             .unwrap_or_default();
         let route_tables = st
             .tables
@@ -959,6 +971,7 @@ impl<'a> Export<'a> {
                     name: s(t.display_name.clone()),
                     id: pinned_id(&t.name),
                     routes: self.routes(&t.routes),
+                    route_propagation: self.propagation(&t.propagating_vpn_gateways),
                 })
             })
             .collect();
@@ -973,6 +986,7 @@ impl<'a> Export<'a> {
             }),
             subnets: self.subnets(v),
             routes,
+            route_propagation,
             route_tables,
             security_groups: self.security_groups(v),
             network_acls: self.network_acls(v),
@@ -980,6 +994,11 @@ impl<'a> Export<'a> {
             nat_gateways: self.nat_gateways(v),
             region: (with_regions && !v.region.is_empty()).then(|| s(v.region.clone())),
         }
+    }
+
+    /// A table's route propagation: the gateways' names.
+    fn propagation(&self, gateways: &[String]) -> Vec<doc::S<String>> {
+        gateways.iter().map(|g| s(self.name(g))).collect()
     }
 
     /// Routes as a scenario writes them (the VPC's local route comes with its block).
@@ -994,23 +1013,27 @@ impl<'a> Export<'a> {
                     nat_gateway: None,
                     router: None,
                     peering: None,
+                    vpn_gateway: None,
                 };
                 let (target, named) = match &r.target {
                     Some(Target::InternetGateway(_)) => ("internet_gateway", None),
                     Some(Target::Blackhole(true)) => ("blackhole", None),
-                    // A route to a deleted NAT gateway or peering connection (aws) is a
-                    // blackhole: written as one, it does what it did.
-                    Some(Target::NatGateway(x) | Target::VpcPeeringConnection(x))
-                        if !self.names.contains_key(x.as_str()) =>
-                    {
-                        ("blackhole", None)
-                    }
+                    // A route to a deleted NAT gateway, peering connection or virtual private
+                    // gateway (aws) is a blackhole: written as one, it does what it did.
+                    Some(
+                        Target::NatGateway(x)
+                        | Target::VpcPeeringConnection(x)
+                        | Target::VpnGateway(x),
+                    ) if !self.names.contains_key(x.as_str()) => ("blackhole", None),
                     Some(Target::NatGateway(n)) => {
                         ("nat_gateway", Some((&mut route.nat_gateway, n)))
                     }
                     Some(Target::EnterpriseRouter(x)) => ("router", Some((&mut route.router, x))),
                     Some(Target::VpcPeeringConnection(x)) => {
                         ("peering", Some((&mut route.peering, x)))
+                    }
+                    Some(Target::VpnGateway(x)) => {
+                        ("vpn_gateway", Some((&mut route.vpn_gateway, x)))
                     }
                     _ => return None,
                 };
@@ -1408,18 +1431,59 @@ impl<'a> Export<'a> {
         st.hosts
             .iter()
             .map(|h| {
-                let site = st.attachments.iter().find(|a| a.name == h.site);
+                let attachment = st.attachments.iter().find(|a| a.name == h.site);
+                let gateway = st.vpn_gateways.iter().find(|g| g.name == h.site);
+                let site = match (attachment, gateway) {
+                    (Some(a), _) => Some(doc::SiteDoc {
+                        router: Some(self.name(&a.enterprise_router)),
+                        attachment: Some(a.display_name.clone()),
+                        vpn_gateway: None,
+                    }),
+                    (None, Some(g)) => Some(doc::SiteDoc {
+                        router: None,
+                        attachment: None,
+                        vpn_gateway: Some(g.display_name.clone()),
+                    }),
+                    (None, None) => None,
+                };
                 s(doc::ExternalDoc {
                     name: s(h.display_name.clone()),
                     ip: s(h.ip.clone()),
-                    site: site.map(|a| {
-                        s(doc::SiteDoc {
-                            router: self.name(&a.enterprise_router),
-                            attachment: a.display_name.clone(),
-                        })
-                    }),
+                    site: site.map(s),
                     listen: listen_doc(&h.listen_tcp, &h.listen_udp),
                     auto_reply: h.auto_reply != Some(false),
+                })
+            })
+            .collect()
+    }
+
+    fn vpn_gateways(&self) -> Vec<doc::S<doc::VpnGatewayDoc>> {
+        self.st
+            .vpn_gateways
+            .iter()
+            .map(|g| {
+                let connections = g
+                    .connections
+                    .iter()
+                    .map(|c| {
+                        let routing = match pb::VpnRouting::try_from(c.routing) {
+                            Ok(pb::VpnRouting::DirectConnect) => "direct_connect",
+                            Ok(pb::VpnRouting::VpnBgp) => "bgp",
+                            _ => "static",
+                        };
+                        s(doc::VpnConnectionDoc {
+                            name: s(c.display_name.clone()),
+                            id: Some(c.id.clone()),
+                            routing: s(routing.to_string()),
+                            networks: c.networks.iter().map(|n| s(n.clone())).collect(),
+                        })
+                    })
+                    .collect();
+                s(doc::VpnGatewayDoc {
+                    name: s(g.display_name.clone()),
+                    id: pinned_id(&g.name),
+                    vpc: s(self.name(&g.vpc)),
+                    connections,
                 })
             })
             .collect()

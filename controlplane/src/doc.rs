@@ -73,6 +73,10 @@ pub struct Scenario {
         serialize_with = "flow_items"
     )]
     pub vpc_peerings: Vec<S<VpcPeeringDoc>>,
+    /// Virtual private gateways, each attached to one of `vpcs`, with their VPN and Direct
+    /// Connect connections (aws, policy.md §6.1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vpn_gateways: Vec<S<VpnGatewayDoc>>,
     #[serde(
         default,
         skip_serializing_if = "Vec::is_empty",
@@ -259,6 +263,9 @@ pub struct VpcDoc {
         serialize_with = "flow_items"
     )]
     pub routes: Vec<S<RouteDoc>>,
+    /// Virtual private gateways (by name) whose networks propagate into the main route table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route_propagation: Vec<S<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub route_tables: Vec<S<RouteTableDoc>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -374,6 +381,9 @@ pub struct RouteTableDoc {
         serialize_with = "flow_items"
     )]
     pub routes: Vec<S<RouteDoc>>,
+    /// Virtual private gateways (by name) whose networks propagate into the table.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub route_propagation: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -382,7 +392,8 @@ pub struct RouteDoc {
     pub destination: S<String>,
     /// `internet_gateway`, `nat_gateway` (with `nat_gateway: NAME`), `router` (with
     /// `router: NAME`, through the VPC's attachment), `peering` (with `peering: NAME`, a VPC
-    /// peering connection of this VPC) or `blackhole`.
+    /// peering connection of this VPC), `vpn_gateway` (with `vpn_gateway: NAME`, the VPC's
+    /// virtual private gateway) or `blackhole`.
     pub target: S<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nat_gateway: Option<S<String>>,
@@ -390,6 +401,33 @@ pub struct RouteDoc {
     pub router: Option<S<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peering: Option<S<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpn_gateway: Option<S<String>>,
+}
+
+/// A virtual private gateway attached to VPC `vpc`, and its connections to on-premises
+/// networks. Hosts behind it are `external_hosts` with `site: { vpn_gateway: NAME }`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VpnGatewayDoc {
+    pub name: S<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub vpc: S<String>,
+    #[serde(serialize_with = "flow_items")]
+    pub connections: Vec<S<VpnConnectionDoc>>,
+}
+
+/// A VPN or Direct Connect connection: `routing` is `direct_connect`, `static` (a VPN with
+/// static routes) or `bgp` (a VPN with BGP); `networks` the on-premises blocks it reaches.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct VpnConnectionDoc {
+    pub name: S<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub routing: S<String>,
+    pub networks: Vec<S<String>>,
 }
 
 /// Two VPCs of the file joined by a VPC peering connection: `vpcs: [REQUESTER, ACCEPTER]`.
@@ -692,8 +730,8 @@ fn is_yes(b: &bool) -> bool {
 pub struct ExternalDoc {
     pub name: S<String>,
     pub ip: S<String>,
-    /// On premises, behind a router's gateway attachment: `{router: R, attachment: A}`.
-    /// Absent: on the internet.
+    /// On premises, behind a router's gateway attachment (`{router: R, attachment: A}`) or a
+    /// VPC's virtual private gateway (`{vpn_gateway: G}`). Absent: on the internet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<S<SiteDoc>>,
     #[serde(
@@ -709,8 +747,12 @@ pub struct ExternalDoc {
 #[derive(Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SiteDoc {
-    pub router: String,
-    pub attachment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub router: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpn_gateway: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -823,6 +865,8 @@ pub struct RouteChangeDoc {
     pub router: Option<S<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peering: Option<S<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpn_gateway: Option<S<String>>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -1093,6 +1137,7 @@ pub enum RouteTo<'a> {
     NatGateway(&'a S<String>),
     Router(&'a S<String>),
     Peering(&'a S<String>),
+    VpnGateway(&'a S<String>),
 }
 
 /// A route target the file cannot give: where, the field (relative to the route), and why.
@@ -1110,6 +1155,7 @@ impl<'a> RouteTo<'a> {
         nat_gateway: Option<&'a S<String>>,
         router: Option<&'a S<String>>,
         peering: Option<&'a S<String>>,
+        vpn_gateway: Option<&'a S<String>>,
     ) -> Result<RouteTo<'a>, BadTarget> {
         let named = |field: &'static str, value: Option<&'a S<String>>, what: &str| {
             value.ok_or_else(|| BadTarget {
@@ -1126,13 +1172,16 @@ impl<'a> RouteTo<'a> {
             }
             "router" => RouteTo::Router(named("router", router, "the router")?),
             "peering" => RouteTo::Peering(named("peering", peering, "the connection")?),
+            "vpn_gateway" => {
+                RouteTo::VpnGateway(named("vpn_gateway", vpn_gateway, "the VPC's gateway")?)
+            }
             other => {
                 return Err(BadTarget {
                     at: target.referenced,
                     field: "target",
                     message: format!(
                         "unknown route target `{other}` (expected internet_gateway, nat_gateway, \
-                         router, peering or blackhole)"
+                         router, peering, vpn_gateway or blackhole)"
                     ),
                 });
             }
@@ -1143,12 +1192,14 @@ impl<'a> RouteTo<'a> {
             RouteTo::NatGateway(_) => "nat_gateway",
             RouteTo::Router(_) => "router",
             RouteTo::Peering(_) => "peering",
+            RouteTo::VpnGateway(_) => "vpn_gateway",
             RouteTo::InternetGateway | RouteTo::Blackhole => "",
         };
         for (field, value) in [
             ("nat_gateway", nat_gateway),
             ("router", router),
             ("peering", peering),
+            ("vpn_gateway", vpn_gateway),
         ] {
             if let Some(v) = value.filter(|_| field != used) {
                 return Err(BadTarget {
@@ -1172,6 +1223,7 @@ impl RouteDoc {
             self.nat_gateway.as_ref(),
             self.router.as_ref(),
             self.peering.as_ref(),
+            self.vpn_gateway.as_ref(),
         )
     }
 }
@@ -1183,6 +1235,7 @@ impl RouteChangeDoc {
             self.nat_gateway.as_ref(),
             self.router.as_ref(),
             self.peering.as_ref(),
+            self.vpn_gateway.as_ref(),
         )
     }
 }

@@ -286,6 +286,7 @@ struct Names {
     endpoints: BTreeMap<String, Endpoint>,
     ccns: BTreeMap<String, u32>,
     vpc_peerings: BTreeMap<String, u32>,
+    vpn_gateways: BTreeMap<String, u32>,
 }
 
 impl Loader {
@@ -390,6 +391,7 @@ impl Loader {
             planner.vpc(&d, vi)?;
         }
         planner.routers(&d)?;
+        planner.vpn_gateways(&d)?;
         planner.external_hosts(&d)?;
         let created = planner.into_created();
         let mut names = Names::default();
@@ -399,6 +401,10 @@ impl Loader {
             self.vpc_names(project, &mut names, vi, &v.value, applied)?;
         }
         router_names(project, &mut names, &created);
+        for (name, resource) in &created.vpn_gateways {
+            let g = find_in(project, Collection::VpnGateways, resource);
+            names.vpn_gateways.insert(name.clone(), g);
+        }
         for (i, x) in d.external_hosts.iter().enumerate() {
             let h = find_in(
                 project,
@@ -1401,7 +1407,8 @@ impl Loader {
             let target_at = match to {
                 doc::RouteTo::NatGateway(n)
                 | doc::RouteTo::Router(n)
-                | doc::RouteTo::Peering(n) => n.referenced,
+                | doc::RouteTo::Peering(n)
+                | doc::RouteTo::VpnGateway(n) => n.referenced,
                 _ => r.target.referenced,
             };
             let target = match to {
@@ -1446,6 +1453,15 @@ impl Loader {
                             n.referenced,
                             format!("{p}.peering"),
                             format!("no VPC peering connection named `{}`", n.value),
+                        )
+                    })?)
+                }
+                doc::RouteTo::VpnGateway(n) => {
+                    Target::VpnGateway(*names.vpn_gateways.get(&n.value).ok_or_else(|| {
+                        self.err(
+                            n.referenced,
+                            format!("{p}.vpn_gateway"),
+                            format!("no virtual private gateway named `{}`", n.value),
                         )
                     })?)
                 }

@@ -148,6 +148,7 @@ macro_rules! replies {
 replies!(
     Vpc,
     VpcPeeringConnection,
+    VpnGateway,
     Subnet,
     NetworkInterface,
     SecurityGroup,
@@ -220,6 +221,7 @@ pub fn apply<E: Executor>(d: &doc::Scenario, exec: &mut E) -> Result<(), E::Erro
         p.vpc(d, vi)?;
     }
     p.routers(d)?;
+    p.vpn_gateways(d)?;
     p.external_hosts(d)?;
     // (`load` builds a workload's fleets here.)
     p.vpc_peerings(d)?;
@@ -262,6 +264,8 @@ pub struct Created {
     pub hosts: BTreeMap<String, String>,
     pub ccns: BTreeMap<String, String>,
     pub vpc_peerings: BTreeMap<String, String>,
+    /// Virtual private gateways by the file's name → resource name.
+    pub vpn_gateways: BTreeMap<String, String>,
 }
 
 /// What one VPC's commands created, by the file's names: resource names.
@@ -382,7 +386,10 @@ fn is_nat_route(r: &doc::S<doc::RouteDoc>) -> bool {
 /// once the routers and the VPC's attachment, or the peering connections, exist: after every
 /// VPC.)
 fn is_late_route(r: &doc::S<doc::RouteDoc>) -> bool {
-    matches!(r.value.target.value.as_str(), "router" | "peering")
+    matches!(
+        r.value.target.value.as_str(),
+        "router" | "peering" | "vpn_gateway"
+    )
 }
 
 fn attachment_kind(k: &str) -> Option<pb::AttachmentKind> {
@@ -1187,6 +1194,12 @@ impl<'e, E: Executor> Planner<'e, E> {
                         "VPC peering connection",
                     )?)
                 }
+                doc::RouteTo::VpnGateway(n) => pb::route::Target::VpnGateway(self.made_named(
+                    &self.made.vpn_gateways,
+                    n,
+                    format!("{p}.vpn_gateway"),
+                    "virtual private gateway",
+                )?),
             };
             out.push(pb::Route {
                 destination: r.destination.value.clone(),
@@ -1228,6 +1241,128 @@ impl<'e, E: Executor> Planner<'e, E> {
             }),
             update,
         )?;
+        Ok(())
+    }
+
+    /// Turns on route propagation from the file's gateways (`names`, the item's
+    /// `route_propagation` at `path`) into a route table.
+    fn route_propagation(
+        &mut self,
+        path: &str,
+        table: &str,
+        names: &[doc::S<String>],
+        what: &str,
+        vname: &str,
+    ) -> Result<(), E::Error> {
+        let Some(first) = names.first() else {
+            return Ok(());
+        };
+        let mut gateways = Vec::new();
+        let mut update = step(
+            format!("turning on route propagation into the {what} of VPC `{vname}`"),
+            format!("{what} of {vname}: propagation from {}", names.len()),
+        )
+        .at(format!("{path}.route_propagation"), first.referenced);
+        for (i, n) in names.iter().enumerate() {
+            let field = format!("{path}.route_propagation[{i}]");
+            gateways.push(self.made_named(
+                &self.made.vpn_gateways,
+                n,
+                field,
+                "virtual private gateway",
+            )?);
+            update = update.field(
+                format!("route_table.propagating_vpn_gateways[{i}]"),
+                format!("route_propagation[{i}]"),
+                n.referenced,
+            );
+        }
+        self.run::<pb::RouteTable>(
+            Command::UpdateRouteTable(pb::UpdateRouteTableRequest {
+                route_table: Some(pb::RouteTable {
+                    name: table.to_string(),
+                    propagating_vpn_gateways: gateways,
+                    ..Default::default()
+                }),
+                update_mask: mask("propagating_vpn_gateways"),
+            }),
+            update,
+        )?;
+        Ok(())
+    }
+
+    /// The file's virtual private gateways, once every VPC exists (before the hosts behind
+    /// them).
+    pub fn vpn_gateways(&mut self, d: &doc::Scenario) -> Result<(), E::Error> {
+        for (i, item) in d.vpn_gateways.iter().enumerate() {
+            let path = format!("vpn_gateways[{i}]");
+            let x = &item.value;
+            let gname = &x.name.value;
+            let vpc = self.named_vpc(&x.vpc, format!("{path}.vpc"))?;
+            let mut create = step(
+                format!("creating virtual private gateway `{gname}`"),
+                format!(
+                    "{gname} of {}: {}",
+                    x.vpc.value,
+                    plural(x.connections.len(), "connection")
+                ),
+            )
+            .at(&path, item.referenced)
+            .field("vpn_gateway.display_name", "name", x.name.referenced)
+            .field("vpn_gateway.vpc", "vpc", x.vpc.referenced);
+            let mut connections = Vec::new();
+            for (j, c) in x.connections.iter().enumerate() {
+                let cp = format!("connections[{j}]");
+                let routing = match c.value.routing.value.as_str() {
+                    "direct_connect" => pb::VpnRouting::DirectConnect,
+                    "static" => pb::VpnRouting::VpnStatic,
+                    "bgp" => pb::VpnRouting::VpnBgp,
+                    other => {
+                        return self.refuse(
+                            c.value.routing.referenced,
+                            format!("{path}.{cp}.routing"),
+                            format!(
+                                "unknown routing `{other}` (expected direct_connect, static or \
+                                 bgp)"
+                            ),
+                        );
+                    }
+                };
+                let req = format!("vpn_gateway.{cp}");
+                create = create.field(&req, &cp, c.referenced).field(
+                    format!("{req}.display_name"),
+                    format!("{cp}.name"),
+                    c.value.name.referenced,
+                );
+                for (k, n) in c.value.networks.iter().enumerate() {
+                    create = create.field(
+                        format!("{req}.networks[{k}]"),
+                        format!("{cp}.networks[{k}]"),
+                        n.referenced,
+                    );
+                }
+                connections.push(pb::VpnConnection {
+                    id: c.value.id.clone().unwrap_or_default(),
+                    display_name: c.value.name.value.clone(),
+                    routing: routing as i32,
+                    networks: c.value.networks.iter().map(|n| n.value.clone()).collect(),
+                });
+            }
+            let created: pb::VpnGateway = self.run(
+                Command::CreateVpnGateway(pb::CreateVpnGatewayRequest {
+                    parent: self.parent.clone(),
+                    vpn_gateway: Some(pb::VpnGateway {
+                        display_name: gname.clone(),
+                        vpc,
+                        connections,
+                        ..Default::default()
+                    }),
+                    vpn_gateway_id: x.id.clone().unwrap_or_default(),
+                }),
+                create,
+            )?;
+            self.made.vpn_gateways.insert(gname.clone(), created.name);
+        }
         Ok(())
     }
 
@@ -1315,6 +1450,24 @@ impl<'e, E: Executor> Planner<'e, E> {
         let a = self.made.vpcs.remove(vname).expect("every VPC was applied");
         let all = |_: &doc::S<doc::RouteDoc>| true;
         let result = (|| {
+            for (i, t) in v.route_tables.iter().enumerate() {
+                let tname = &t.value.name.value;
+                let tpath = format!("{path}.route_tables[{i}]");
+                self.route_propagation(
+                    &tpath,
+                    &a.tables[tname],
+                    &t.value.route_propagation,
+                    &format!("route table `{tname}`"),
+                    vname,
+                )?;
+            }
+            self.route_propagation(
+                &path,
+                &a.main_route_table,
+                &v.route_propagation,
+                "main route table",
+                vname,
+            )?;
             for (i, t) in v.route_tables.iter().enumerate() {
                 if !t.value.routes.iter().any(is_late_route) {
                     continue;
@@ -1728,19 +1881,28 @@ impl<'e, E: Executor> Planner<'e, E> {
             None => String::new(),
             Some(site) => {
                 create = create.field("external_host.site", "site", site.referenced);
-                let key = (site.value.router.clone(), site.value.attachment.clone());
-                match self.made.attachments.get(&key) {
-                    Some(a) => a.clone(),
-                    None => {
-                        return self.refuse(
-                            site.referenced,
-                            format!("{path}.site"),
-                            format!(
-                                "no attachment `{}` on a router named `{}`",
-                                site.value.attachment, site.value.router
-                            ),
-                        );
-                    }
+                let s = &site.value;
+                let found = match (&s.router, &s.attachment, &s.vpn_gateway) {
+                    (Some(r), Some(a), None) => self
+                        .made
+                        .attachments
+                        .get(&(r.clone(), a.clone()))
+                        .ok_or_else(|| format!("no attachment `{a}` on a router named `{r}`")),
+                    (None, None, Some(g)) => self
+                        .made
+                        .vpn_gateways
+                        .get(g)
+                        .ok_or_else(|| format!("no virtual private gateway named `{g}`")),
+                    _ => Err(
+                        "a site is `{router: R, attachment: A}` (a router's gateway \
+                              attachment) or `{vpn_gateway: G}` (a VPC's virtual private \
+                              gateway)"
+                            .to_string(),
+                    ),
+                };
+                match found {
+                    Ok(x) => x.clone(),
+                    Err(m) => return self.refuse(site.referenced, format!("{path}.site"), m),
                 }
             }
         };

@@ -147,10 +147,60 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
                 };
                 format!("VPC peering connection {} to VPC {peer}{gone}", x.id)
             }
+            Target::VpnGateway(g) => {
+                let x = &world.vpn_gateways[g as usize];
+                let gone = if matches!(o.fate, Fate::Dropped(Drop::Blackhole { .. })) {
+                    " (detached: blackhole)"
+                } else {
+                    ""
+                };
+                format!("virtual private gateway {}{gone}", x.id)
+            }
             Target::Blackhole => "blackhole".to_string(),
         };
+        // A propagated route says what propagated it, and a route that beat propagated
+        // routes which also match says which and why (policy.md §6.1).
+        let mut why = match (r.propagated, r.target) {
+            (Some(k), Target::VpnGateway(g)) => {
+                let c = &world.vpn_gateways[g as usize].connections[r.route as usize];
+                format!(
+                    "propagated: {} of connection {} ({}); ",
+                    k.label(),
+                    c.name,
+                    c.id
+                )
+            }
+            _ => String::new(),
+        };
+        let local = r.target == Target::Local;
+        let beaten: Vec<String> = world
+            .propagated_routes(r.table)
+            .filter(|&(n, g, c, _)| {
+                let same = n.prefix_len() == r.destination.prefix_len();
+                let winner = r.propagated.is_some()
+                    && r.target == Target::VpnGateway(g)
+                    && r.route == c
+                    && n == r.destination;
+                n.contains(dst)
+                    && !winner
+                    && (same || (local && n.prefix_len() > r.destination.prefix_len()))
+            })
+            .map(|(n, g, c, k)| {
+                let c = &world.vpn_gateways[g as usize].connections[c as usize];
+                format!("the {} {n} of {}", k.label(), c.name)
+            })
+            .collect();
+        if !beaten.is_empty() {
+            let rule = if local {
+                "the local route wins over propagated routes in the VPC's block, even more \
+                 specific ones"
+            } else {
+                "at one prefix a static route wins, then Direct Connect, VPN static, VPN BGP"
+            };
+            why.push_str(&format!("preferred to {} ({rule}); ", beaten.join(", ")));
+        }
         format!(
-            "    route table {}: {} -> {target} (longest prefix match for {dst})",
+            "    route table {}: {} -> {target} ({why}longest prefix match for {dst})",
             t.name, r.destination
         )
     };
@@ -333,6 +383,11 @@ fn end(world: &World, o: &Outcome) -> String {
                     "dropped: blackhole route in {} (its VPC peering connection {} was deleted)",
                     t.name, world.peerings[p as usize].id
                 ),
+                Some(Target::VpnGateway(g)) => format!(
+                    "dropped: blackhole route in {} (its virtual private gateway {} was \
+                     detached)",
+                    t.name, world.vpn_gateways[g as usize].id
+                ),
                 _ => format!("dropped: blackhole route in {}", t.name),
             }
         }
@@ -349,6 +404,15 @@ fn end(world: &World, o: &Outcome) -> String {
                 "dropped at VPC peering connection {}: {} is not in the peer VPC {} ({}); \
                  peering is not transitive and lends neither VPC's gateways to the other",
                 x.id, o.packet.dst, peer.name, peer.cidr
+            )
+        }
+        Fate::Dropped(Drop::VpnNoRoute { gateway }) => {
+            let g = &world.vpn_gateways[gateway as usize];
+            let v = &world.vpcs[g.vpc as usize];
+            format!(
+                "dropped at virtual private gateway {}: none of its connections reaches {}, \
+                 and it routes only their networks and its VPC's block ({} of VPC {})",
+                g.id, o.packet.dst, v.cidr, v.name
             )
         }
         Fate::Dropped(Drop::NoHost) => format!("lost: no host answers at {}", o.packet.dst),
@@ -683,9 +747,10 @@ pub enum Hop {
     /// An external host, on the internet or on premises.
     Host(u32),
     /// The gateway attachment (VPN, Direct Connect) through which an on-premises host's site
-    /// reaches its router: the picture draws the site there; the words leave it out (the
-    /// router's line of an explanation names the attachment).
-    Site(u32),
+    /// reaches its router, or the virtual private gateway of its VPC: the picture draws the
+    /// site there; the words name a virtual private gateway and leave an attachment out (the
+    /// router's line of an explanation names it).
+    Site(crate::world::Site),
     /// Service `service` of VPC `vpc` (as [`crate::world::Endpoint::Service`]).
     Service {
         vpc: u32,
@@ -711,7 +776,7 @@ pub fn hops(world: &World, o: &Outcome) -> Vec<Hop> {
     let mut hops = Hops::default();
     // Between an external host and the cloud: its site's attachment, or the internet.
     let outside = |x: u32| match world.externals[x as usize].site {
-        Some(a) => Hop::Site(a),
+        Some(s) => Hop::Site(s),
         None => Hop::Internet,
     };
     match o.from {
@@ -772,6 +837,14 @@ pub fn hops(world: &World, o: &Outcome) -> Vec<Hop> {
         hops.push(Hop::Router(r.router));
     }
     if matches!(o.fate, Fate::Dropped(Drop::Router { .. })) {
+        return hops.0;
+    }
+    // Out through the VPC's virtual private gateway; it drops what none of its connections
+    // reaches (and, from premises, what is not in its VPC).
+    if let Some(Target::VpnGateway(g)) = o.route.map(|r| r.target) {
+        hops.push(Hop::Site(crate::world::Site::VpnGateway(g)));
+    }
+    if matches!(o.fate, Fate::Dropped(Drop::VpnNoRoute { .. })) {
         return hops.0;
     }
     // Through a VPC peering connection, the route's or (after a router or NAT gateway) the
@@ -881,7 +954,15 @@ pub fn path_taken(world: &World, o: &Outcome) -> Vec<String> {
             Hop::Service { vpc, service } => {
                 return Some(world.endpoint_name(Endpoint::Service { vpc, service }));
             }
-            Hop::Site(_) => return None,
+            Hop::Site(crate::world::Site::VpnGateway(g)) => {
+                let x = &world.vpn_gateways[g as usize];
+                let c = match world.hop_connection(g, o) {
+                    Some(c) => format!(" ({})", x.connections[c as usize].name),
+                    None => String::new(),
+                };
+                return Some(format!("VGW {}{c}", x.id));
+            }
+            Hop::Site(crate::world::Site::Attachment(_)) => return None,
         };
         Some(world.name_of(&node))
     };
@@ -1037,6 +1118,7 @@ mod tests {
             route: 1,
             target: Target::Peering(p),
             destination: net("10.0.0.0/8"),
+            propagated: None,
         };
         let o = Outcome {
             from: Endpoint::Eni(0),

@@ -453,6 +453,11 @@ pub struct Profile {
     /// What a record's `srcaddr`/`dstaddr` show on the interface's side when the packet
     /// carries one of its secondary IPs.
     pub secondary_ip_logged_as: LoggedAddress,
+    /// Whether a VPN (or Direct Connect) gateway attaches to a VPC, with route propagation
+    /// into its route tables: aws's virtual private gateway (policy.md §6.1). The other clouds'
+    /// references describe on-premises links through their enterprise router (huawei ER, seed
+    /// 000), transit router or CCN, which vpclab models as router attachments.
+    pub vpc_vpn_gateways: bool,
     /// VPC routes to a deleted NAT gateway: aws keeps them as blackholes ("the specified NAT
     /// instance has been terminated": policy.md §6.1, AWS-ROUTE-API); the other clouds
     /// document nothing, and vpclab refuses the deletion while routes name the gateway.
@@ -667,6 +672,7 @@ impl Profile {
                 // Guide): vpclab models no per-type figure (docs/decisions/secondary-ips.md).
                 secondary_ips_per_eni: 49,
                 secondary_ip_logged_as: LoggedAddress::Primary,
+                vpc_vpn_gateways: true,
                 nat_deleted_routes: OrphanRoutes::Blackhole,
                 attachment_deleted_routes: OrphanRoutes::Removed,
                 vpc_peering: PeeringProfile {
@@ -732,6 +738,7 @@ impl Profile {
                 // No documented figure in the references: aws's bound (the decision note).
                 secondary_ips_per_eni: 49,
                 secondary_ip_logged_as: LoggedAddress::Packet,
+                vpc_vpn_gateways: false,
                 nat_deleted_routes: OrphanRoutes::Refused,
                 attachment_deleted_routes: OrphanRoutes::Removed,
                 vpc_peering: PeeringProfile {
@@ -795,6 +802,7 @@ impl Profile {
                 // No documented figure in the references: aws's bound (the decision note).
                 secondary_ips_per_eni: 49,
                 secondary_ip_logged_as: LoggedAddress::Packet,
+                vpc_vpn_gateways: false,
                 nat_deleted_routes: OrphanRoutes::Refused,
                 attachment_deleted_routes: OrphanRoutes::Blackhole,
                 vpc_peering: PeeringProfile {
@@ -848,6 +856,7 @@ impl Profile {
                 // No documented figure in the references: aws's bound (the decision note).
                 secondary_ips_per_eni: 49,
                 secondary_ip_logged_as: LoggedAddress::Packet,
+                vpc_vpn_gateways: false,
                 nat_deleted_routes: OrphanRoutes::Refused,
                 attachment_deleted_routes: OrphanRoutes::Removed,
                 vpc_peering: PeeringProfile {

@@ -50,6 +50,7 @@ mod saved;
 mod tests;
 mod trains;
 mod vpcs;
+mod vpn;
 
 pub use capture::Captured;
 pub use connect::{CcnHit, Throttle};
@@ -58,10 +59,11 @@ pub use flow_logs::{FlowLogSpec, FlowLogUpdate};
 pub use gateways::NatGatewaySpec;
 pub use model::{
     Config, Endpoint, Eni, ErrorKind, ExternalHost, FlowLog, InternetGateway, Kind, ModelError,
-    NatGateway, NetworkAcl, Node, Peering, Resource, Route, RouteTable, SecurityGroup, Subnet,
-    Target, Vpc, World, check_name, live,
+    NatGateway, NetworkAcl, Node, Peering, Resource, Route, RouteTable, SecurityGroup, Site,
+    Subnet, Target, Vpc, VpnConnection, VpnGateway, VpnRouting, World, check_name, live,
 };
 pub use outcome::{Drop, Fate, NatHit, Outcome, RouteHit, RouterDrop, RouterHit, Translation};
 pub use policy::check_acl_entries;
 pub use routing::AttachmentInterface;
 pub use trains::Trace;
+pub use vpn::VpnConnectionSpec;

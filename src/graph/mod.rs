@@ -26,7 +26,7 @@ use std::str::FromStr;
 use vpclab_sim::explain;
 use vpclab_sim::packet::{L4, icmp};
 use vpclab_sim::router::{AttachmentKind, Hop};
-use vpclab_sim::world::{Drop, Endpoint, Fate, Outcome, Target, World, live};
+use vpclab_sim::world::{self, Drop, Endpoint, Fate, Outcome, Target, World, live};
 
 /// Interfaces drawn per subnet; the others are counted in one "+ N more ENIs" box.
 pub const MAX_ENIS: usize = 6;
@@ -201,12 +201,13 @@ pub struct Router {
 
 #[derive(Clone, Debug)]
 pub struct Site {
-    /// The attachment's key.
+    /// The attachment's key, or the virtual private gateway's.
     pub key: Key,
     /// `VPN gateway office-vpn`.
     pub title: String,
     pub networks: Vec<String>,
-    pub router: Key,
+    /// What it joins: its router, or the virtual private gateway's VPC.
+    pub joins: Key,
     pub hosts: Vec<Host>,
 }
 
@@ -429,7 +430,7 @@ impl Topology {
                             key: key("att", a as u32),
                             title: format!("{} {}", kind.label(), att.name),
                             networks: att.networks.iter().map(|n| n.to_string()).collect(),
-                            router: key("router", r),
+                            joins: key("router", r),
                             hosts: Vec::new(),
                         });
                         format!("{} {} {nets}", kind.label(), att.name)
@@ -465,6 +466,25 @@ impl Topology {
                 routes: lines,
             });
         }
+        // A VPC's virtual private gateway: its site, joined to the VPC, with each connection's
+        // networks.
+        for (g, x) in live(&world.vpn_gateways) {
+            t.sites.push(Site {
+                key: key("vgw", g),
+                title: format!("virtual private gateway {}", x.name),
+                networks: x
+                    .connections
+                    .iter()
+                    .flat_map(|c| {
+                        c.networks
+                            .iter()
+                            .map(move |n| format!("{n} ({} {})", c.name, c.routing.as_str()))
+                    })
+                    .collect(),
+                joins: key("vpc", x.vpc),
+                hosts: Vec::new(),
+            });
+        }
         for (x, h) in live(&world.externals) {
             let host = Host {
                 key: key("host", x),
@@ -472,8 +492,9 @@ impl Topology {
                 ip: h.ip,
             };
             match h.site {
-                Some(a) => {
-                    if let Some(s) = t.sites.iter_mut().find(|s| s.key == key("att", a)) {
+                Some(site) => {
+                    let k = site_key(site);
+                    if let Some(s) = t.sites.iter_mut().find(|s| s.key == k) {
                         s.hosts.push(host);
                     }
                 }
@@ -629,7 +650,16 @@ fn target(world: &World, r: &vpclab_sim::world::Route) -> String {
             world.routers.routers[att.router as usize].name.clone()
         }
         Target::Peering(p) => format!("peering {}", world.peerings[p as usize].name),
+        Target::VpnGateway(g) => format!("VGW {}", world.vpn_gateways[g as usize].name),
         Target::Blackhole => "blackhole".into(),
+    }
+}
+
+/// The key of an on-premises site: its router attachment's, or its virtual private gateway's.
+fn site_key(site: world::Site) -> Key {
+    match site {
+        world::Site::Attachment(a) => key("att", a),
+        world::Site::VpnGateway(g) => key("vgw", g),
     }
 }
 
@@ -900,7 +930,7 @@ fn path(world: &World, o: &Outcome) -> Vec<Key> {
             Hop::Ccn(c) => key("ccn", c),
             Hop::Internet => "internet".into(),
             Hop::Host(x) => key("host", x),
-            Hop::Site(a) => key("att", a),
+            Hop::Site(site) => site_key(site),
             // A VPC's services are drawn as the VPC.
             Hop::Service { vpc, .. } => key("vpc", vpc),
         };

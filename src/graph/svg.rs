@@ -760,7 +760,7 @@ pub(super) fn render(t: &Topology, flows: Option<&Flows>) -> String {
         }
     }
     for s in &t.sites {
-        if let (Some(a), Some(b)) = (anchor(&c, &s.router), anchor(&c, &s.key)) {
+        if let (Some(a), Some(b)) = (anchor(&c, &s.joins), anchor(&c, &s.key)) {
             c.link("link", (a.right(), a.y + a.h / 2), b.center());
         }
     }

@@ -187,7 +187,7 @@ fn links(t: &Topology) -> Vec<(Key, Key, String)> {
         }
     }
     for s in &t.sites {
-        v.push((s.router.clone(), s.key.clone(), String::new()));
+        v.push((s.joins.clone(), s.key.clone(), String::new()));
     }
     for (a, b, name) in &t.peerings {
         v.push((a.clone(), b.clone(), format!("peering {name}")));

@@ -122,6 +122,8 @@ commands! {
     UpdateCloudConnectNetwork(pb::UpdateCloudConnectNetworkRequest),
     CreateVpcPeeringConnection(pb::CreateVpcPeeringConnectionRequest),
     DeleteVpcPeeringConnection(pb::DeleteVpcPeeringConnectionRequest),
+    CreateVpnGateway(pb::CreateVpnGatewayRequest),
+    DeleteVpnGateway(pb::DeleteVpnGatewayRequest),
 }
 
 impl Command {
@@ -163,7 +165,8 @@ impl Command {
             | Command::UpdateRouterRouteTable(_)
             | Command::CreateCloudConnectNetwork(_)
             | Command::UpdateCloudConnectNetwork(_)
-            | Command::CreateVpcPeeringConnection(_) => true,
+            | Command::CreateVpcPeeringConnection(_)
+            | Command::CreateVpnGateway(_) => true,
             Command::Init(_)
             | Command::DeleteVpc(_)
             | Command::DeleteSubnet(_)
@@ -189,7 +192,8 @@ impl Command {
             | Command::Advance(_)
             | Command::DropPendingTraffic(_)
             | Command::DeleteNatGateway(_)
-            | Command::DeleteVpcPeeringConnection(_) => false,
+            | Command::DeleteVpcPeeringConnection(_)
+            | Command::DeleteVpnGateway(_) => false,
         }
     }
 }

@@ -362,6 +362,15 @@ service! {
         delete delete_vpc_peering_connection(
             DeleteVpcPeeringConnectionRequest => DeleteVpcPeeringConnection
         );
+
+        change create_vpn_gateway(CreateVpnGatewayRequest => CreateVpnGateway)
+            -> VpnGateway in VpnGateways via view::vpn_gateway;
+        get get_vpn_gateway(GetVpnGatewayRequest) -> VpnGateway in VpnGateways via view::vpn_gateway;
+        list list_vpn_gateways(ListVpnGatewaysRequest)
+            -> ListVpnGatewaysResponse { vpn_gateways }
+            via view::vpn_gateway,
+            |p, r| { live(&p.world().vpn_gateways, move |x| x.deleted) };
+        delete delete_vpn_gateway(DeleteVpnGatewayRequest => DeleteVpnGateway);
     }
 }
 

@@ -64,6 +64,7 @@ collections! {
     RouterRouteTables => "routerRouteTables", "vpclab.v1.RouterRouteTable", "router route table";
     CloudConnectNetworks => "cloudConnectNetworks", "vpclab.v1.CloudConnectNetwork", "Cloud Connect Network";
     VpcPeeringConnections => "vpcPeeringConnections", "vpclab.v1.VpcPeeringConnection", "VPC peering connection";
+    VpnGateways => "vpnGateways", "vpclab.v1.VpnGateway", "virtual private gateway";
 }
 
 pub fn resource_name(project: &str, c: Collection, id: &str) -> String {

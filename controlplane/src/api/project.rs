@@ -22,7 +22,7 @@ use vpclab_sim::simulation::{Close, Simulation, TcpSession};
 use vpclab_sim::time::{Span, Time};
 use vpclab_sim::world::{
     AttachmentInterface, Config, EniSpec, FlowLogSpec, FlowLogUpdate, Kind, ModelError,
-    NatGatewaySpec, Route, Target, World,
+    NatGatewaySpec, Route, Site, Target, VpnConnectionSpec, VpnRouting, World,
 };
 use vpclab_sim::{Direction, explain};
 
@@ -97,6 +97,36 @@ fn cidr(s: &str, field: &str) -> Result<Ipv4Net, ApiError> {
 
 fn lenient_cidr(s: &str, field: &str) -> Result<Ipv4Net, ApiError> {
     Ipv4Net::parse_lenient(s).map_err(|e| ApiError::invalid(field, e.to_string()))
+}
+
+/// A virtual private gateway's connection, as the request gives it (`field`: its path).
+fn vpn_connection(c: &pb::VpnConnection, field: &str) -> Result<VpnConnectionSpec, ApiError> {
+    let routing = match pb::VpnRouting::try_from(c.routing) {
+        Ok(pb::VpnRouting::DirectConnect) => VpnRouting::DirectConnect,
+        Ok(pb::VpnRouting::VpnStatic) => VpnRouting::Static,
+        Ok(pb::VpnRouting::VpnBgp) => VpnRouting::Bgp,
+        _ => {
+            return Err(ApiError::invalid(
+                format!("{field}.routing"),
+                "give DIRECT_CONNECT, VPN_STATIC or VPN_BGP",
+            ));
+        }
+    };
+    let networks = c
+        .networks
+        .iter()
+        .enumerate()
+        .map(|(i, n)| cidr(n, &format!("{field}.networks[{i}]")))
+        .collect::<Result<_, _>>()?;
+    if !c.id.is_empty() {
+        check_id(&c.id, &format!("{field}.id"))?;
+    }
+    Ok(VpnConnectionSpec {
+        name: c.display_name.clone(),
+        id: (!c.id.is_empty()).then(|| c.id.clone()),
+        routing,
+        networks,
+    })
 }
 
 fn required<'a, T>(m: &'a Option<T>, field: &str) -> Result<&'a T, ApiError> {
@@ -284,6 +314,7 @@ impl Project {
             Collection::RouterAttachments => Kind::RouterAttachment,
             Collection::NatGateways => Kind::NatGateway,
             Collection::VpcPeeringConnections => Kind::VpcPeering,
+            Collection::VpnGateways => Kind::VpnGateway,
             // CCNs are the world's `ccns`, outside its kinds.
             Collection::CloudConnectNetworks => return w.ccns.find(id),
             // Router route tables have no index of their own in the world; they go with
@@ -829,10 +860,16 @@ impl Project {
                     self.new_id(Collection::RouteTables, &r.route_table_id, "route_table_id")?;
                 let vpc = self.resolve(Collection::Vpcs, &t.vpc, "route_table.vpc")?;
                 let routes = self.routes(&t.routes, vpc, "route_table.routes")?;
+                let propagating = self.propagating(&t.propagating_vpn_gateways)?;
                 let idx = self
                     .sim
                     .world
-                    .transact(|w| w.create_route_table(&t.display_name, id, vpc, routes))
+                    .transact(|w| {
+                        w.check_route_propagation(vpc, &propagating)?;
+                        let t_idx = w.create_route_table(&t.display_name, id, vpc, routes)?;
+                        w.set_route_propagation(t_idx, propagating)?;
+                        Ok(t_idx)
+                    })
                     .map_err(|e| rename_field(ApiError::model(e, "route_table")))?;
                 Ok(created(
                     self.sim.world.route_tables[idx as usize].id.clone(),
@@ -843,13 +880,23 @@ impl Project {
                 let idx = self.resolve(Collection::RouteTables, &t.name, "route_table.name")?;
                 let id = self.sim.world.route_tables[idx as usize].id.clone();
                 self.check_etag(Collection::RouteTables, &id, &t.etag, "route_table.etag")?;
-                let paths = mask_paths(&r.update_mask, &["display_name", "routes"], |p| match p {
-                    "display_name" => !t.display_name.is_empty(),
-                    _ => !t.routes.is_empty(),
-                })?;
+                let paths = mask_paths(
+                    &r.update_mask,
+                    &["display_name", "routes", "propagating_vpn_gateways"],
+                    |p| match p {
+                        "display_name" => !t.display_name.is_empty(),
+                        "routes" => !t.routes.is_empty(),
+                        _ => !t.propagating_vpn_gateways.is_empty(),
+                    },
+                )?;
                 let routes = if paths.iter().any(|p| p == "routes") {
                     let vpc = self.sim.world.route_tables[idx as usize].vpc;
                     Some(self.routes(&t.routes, vpc, "route_table.routes")?)
+                } else {
+                    None
+                };
+                let propagating = if paths.iter().any(|p| p == "propagating_vpn_gateways") {
+                    Some(self.propagating(&t.propagating_vpn_gateways)?)
                 } else {
                     None
                 };
@@ -859,9 +906,20 @@ impl Project {
                     w.rename(Kind::RouteTable, idx, &t.display_name)
                         .map_err(|e| rename_field(ApiError::model(e, "route_table")))?;
                 }
-                if let Some(routes) = routes
-                    && let Err(e) = w.set_routes(idx, routes)
-                {
+                let changed = w.transact(|w| {
+                    // Both checked before either changes.
+                    if let Some(gateways) = &propagating {
+                        w.check_route_propagation(w.route_tables[idx as usize].vpc, gateways)?;
+                    }
+                    if let Some(routes) = routes {
+                        w.set_routes(idx, routes)?;
+                    }
+                    if let Some(gateways) = propagating {
+                        w.set_route_propagation(idx, gateways)?;
+                    }
+                    Ok(())
+                });
+                if let Err(e) = changed {
                     let _ = w.rename(Kind::RouteTable, idx, &old_name);
                     return Err(ApiError::model(e, "route_table"));
                 }
@@ -920,11 +978,22 @@ impl Project {
                 )?;
                 let ip = ipv4(&h.ip, "external_host.ip")?;
                 let host = host(&h.listen_tcp, &h.listen_udp, h.auto_reply, "external_host")?;
-                let site = (!h.site.is_empty())
-                    .then(|| {
-                        self.resolve(Collection::RouterAttachments, &h.site, "external_host.site")
-                    })
-                    .transpose()?;
+                // A router's gateway attachment, or a VPC's virtual private gateway.
+                let site = match h.site.as_str() {
+                    "" => None,
+                    s if s.contains(&format!("/{}/", Collection::VpnGateways.segment())) => {
+                        Some(Site::VpnGateway(self.resolve(
+                            Collection::VpnGateways,
+                            s,
+                            "external_host.site",
+                        )?))
+                    }
+                    s => Some(Site::Attachment(self.resolve(
+                        Collection::RouterAttachments,
+                        s,
+                        "external_host.site",
+                    )?)),
+                };
                 let idx = self
                     .sim
                     .world
@@ -1763,6 +1832,37 @@ impl Project {
                 Ok(Applied::default())
             }
 
+            // ----- virtual private gateway -----
+            Command::CreateVpnGateway(r) => {
+                check_parent(&self.id, &r.parent)?;
+                let g = required(&r.vpn_gateway, "vpn_gateway")?;
+                let id =
+                    self.new_id(Collection::VpnGateways, &r.vpn_gateway_id, "vpn_gateway_id")?;
+                let vpc = self.resolve(Collection::Vpcs, &g.vpc, "vpn_gateway.vpc")?;
+                let connections = g
+                    .connections
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| vpn_connection(c, &format!("vpn_gateway.connections[{i}]")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let idx = self
+                    .sim
+                    .world
+                    .transact(|w| w.create_vpn_gateway(&g.display_name, id, vpc, connections))
+                    .map_err(|e| rename_field(ApiError::model(e, "vpn_gateway")))?;
+                Ok(created(
+                    self.sim.world.vpn_gateways[idx as usize].id.clone(),
+                ))
+            }
+            Command::DeleteVpnGateway(r) => {
+                let idx = self.resolve(Collection::VpnGateways, &r.name, "name")?;
+                self.sim
+                    .world
+                    .transact(|w| w.delete_vpn_gateway(idx))
+                    .map_err(|e| self.in_use(e, Collection::VpnGateways, &r.name))?;
+                Ok(Applied::default())
+            }
+
             // ----- traffic and clock -----
             Command::InjectTraffic(r) => {
                 check_parent(&self.id, &r.parent)?;
@@ -2394,6 +2494,18 @@ impl Project {
             .collect()
     }
 
+    /// The gateways a route table's `propagating_vpn_gateways` names.
+    fn propagating(&self, names: &[String]) -> Result<Vec<u32>, ApiError> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let field = format!("route_table.propagating_vpn_gateways[{i}]");
+                self.resolve(Collection::VpnGateways, n, &field)
+            })
+            .collect()
+    }
+
     /// A VPC route table's routes; `vpc` is the table's VPC (a route to an enterprise router
     /// goes through that VPC's attachment).
     fn routes(&self, routes: &[pb::Route], vpc: u32, field: &str) -> Result<Vec<Route>, ApiError> {
@@ -2439,6 +2551,13 @@ impl Project {
                                 &format!("{p}.vpc_peering_connection"),
                             )?)
                         }
+                        Some(pb::route::Target::VpnGateway(x)) => {
+                            Target::VpnGateway(self.resolve(
+                                Collection::VpnGateways,
+                                x,
+                                &format!("{p}.vpn_gateway"),
+                            )?)
+                        }
                         Some(pb::route::Target::Local(true)) => {
                             return Err(ApiError::invalid(
                                 format!("{p}.local"),
@@ -2448,7 +2567,7 @@ impl Project {
                         _ => {
                             return Err(ApiError::invalid(
                                 format!("{p}.target"),
-                                "give `internet_gateway`, `nat_gateway`, `enterprise_router`, `vpc_peering_connection` or `blackhole: true`",
+                                "give `internet_gateway`, `nat_gateway`, `enterprise_router`, `vpc_peering_connection`, `vpn_gateway` or `blackhole: true`",
                             ));
                         }
                     };

@@ -3,7 +3,7 @@
 use vpclab_sim::flowlog::{Filter, Scope};
 use vpclab_sim::policy::sg::{GroupKind, Remote};
 use vpclab_sim::policy::{ProtoMatch, RuleAction, acl, sg};
-use vpclab_sim::world::Target;
+use vpclab_sim::world::{Site, Target, VpnRouting};
 use vpclab_sim::{Direction, router};
 
 use super::names::Collection as C;
@@ -238,7 +238,27 @@ pub fn route_table(p: &Project, i: u32) -> pb::RouteTable {
                     Target::Peering(x) => pb::route::Target::VpcPeeringConnection(
                         p.name(C::VpcPeeringConnections, &w.peerings[x as usize].id),
                     ),
+                    Target::VpnGateway(g) => pb::route::Target::VpnGateway(
+                        p.name(C::VpnGateways, &w.vpn_gateways[g as usize].id),
+                    ),
                 }),
+            })
+            .collect(),
+        propagating_vpn_gateways: t
+            .propagating
+            .iter()
+            .map(|&g| p.name(C::VpnGateways, &w.vpn_gateways[g as usize].id))
+            .collect(),
+        propagated_routes: w
+            .propagated_routes(i)
+            .map(|(n, g, c, r)| {
+                let g = &w.vpn_gateways[g as usize];
+                pb::PropagatedRoute {
+                    destination: n.to_string(),
+                    vpn_gateway: p.name(C::VpnGateways, &g.id),
+                    connection: g.connections[c as usize].id.clone(),
+                    routing: vpn_routing(r) as i32,
+                }
             })
             .collect(),
         subnets: w
@@ -249,6 +269,34 @@ pub fn route_table(p: &Project, i: u32) -> pb::RouteTable {
             .collect(),
         main: w.vpcs[t.vpc as usize].main_route_table == i,
         etag: p.etag(C::RouteTables, &t.id),
+    }
+}
+
+fn vpn_routing(r: VpnRouting) -> pb::VpnRouting {
+    match r {
+        VpnRouting::DirectConnect => pb::VpnRouting::DirectConnect,
+        VpnRouting::Static => pb::VpnRouting::VpnStatic,
+        VpnRouting::Bgp => pb::VpnRouting::VpnBgp,
+    }
+}
+
+pub fn vpn_gateway(p: &Project, i: u32) -> pb::VpnGateway {
+    let w = p.world();
+    let g = &w.vpn_gateways[i as usize];
+    pb::VpnGateway {
+        name: p.name(C::VpnGateways, &g.id),
+        display_name: g.name.clone(),
+        vpc: p.name(C::Vpcs, &w.vpcs[g.vpc as usize].id),
+        connections: g
+            .connections
+            .iter()
+            .map(|c| pb::VpnConnection {
+                id: c.id.clone(),
+                display_name: c.name.clone(),
+                routing: vpn_routing(c.routing) as i32,
+                networks: c.networks.iter().map(ToString::to_string).collect(),
+            })
+            .collect(),
     }
 }
 
@@ -311,12 +359,13 @@ pub fn external_host(p: &Project, i: u32) -> pb::ExternalHost {
     let w = p.world();
     let h = &w.externals[i as usize];
     pb::ExternalHost {
-        site: opt_name(
-            p,
-            C::RouterAttachments,
-            h.site
-                .map(|a| w.routers.attachments[a as usize].id.as_str()),
-        ),
+        site: match h.site {
+            Some(Site::Attachment(a)) => {
+                p.name(C::RouterAttachments, &w.routers.attachments[a as usize].id)
+            }
+            Some(Site::VpnGateway(g)) => p.name(C::VpnGateways, &w.vpn_gateways[g as usize].id),
+            None => String::new(),
+        },
         name: p.name(C::ExternalHosts, &h.id),
         display_name: h.name.clone(),
         ip: h.ip.to_string(),
@@ -561,6 +610,7 @@ pub fn changed(
         K::CreateVpcPeeringConnection(_) => {
             vpc_peering_connection(p, at(C::VpcPeeringConnections)?).into()
         }
+        K::CreateVpnGateway(_) => vpn_gateway(p, at(C::VpnGateways)?).into(),
         K::CreateLogGroup(_) | K::UpdateLogGroup(_) => log_group(p, at(C::LogGroups)?).into(),
         K::CreateLogStream(_) => log_stream(p, at(C::LogStreams)?).into(),
         K::CreateFlowLog(_) | K::UpdateFlowLog(_) => {

@@ -1212,6 +1212,7 @@ fn alibaba_traffic_path(path: Option<TrafficPath>) -> &'static str {
         // Peering is not among the paths alibaba samples at (flowlogs.md §3).
         Some(
             TrafficPath::SameVpc
+            | TrafficPath::VirtualPrivateGateway
             | TrafficPath::IntraRegionPeering
             | TrafficPath::InterRegionPeering,
         )

@@ -45,6 +45,8 @@ pub enum TrafficPath {
     SameVpc = 1,
     /// 2: through an internet gateway.
     InternetGateway = 2,
+    /// 3: through a virtual private gateway.
+    VirtualPrivateGateway = 3,
     /// 4: through a VPC peering connection within a region.
     IntraRegionPeering = 4,
     /// 5: through a VPC peering connection to another region.

@@ -305,7 +305,7 @@ impl World {
         users.extend(self.tables_routing_to(Target::Router(a)));
         users.extend(
             live(&self.externals)
-                .filter(|(_, h)| h.site == Some(a))
+                .filter(|(_, h)| h.site == Some(Site::Attachment(a)))
                 .map(|(_, h)| h.id.clone()),
         );
         if !users.is_empty() {

@@ -151,6 +151,9 @@ impl World {
             Kind::VpcPeering => live(&self.peerings)
                 .any(|(o, p)| taken(o, true, &p.name))
                 .then(|| format!("a VPC peering connection named `{new_name}` already exists")),
+            Kind::VpnGateway => live(&self.vpn_gateways)
+                .any(|(o, g)| taken(o, true, &g.name))
+                .then(|| format!("a virtual private gateway named `{new_name}` already exists")),
         };
         if let Some(message) = clash {
             return Err(ModelError::exists("name", message));
@@ -172,6 +175,7 @@ impl World {
             | Kind::RouterAttachment => {}
             Kind::NatGateway => self.nats[i].name = name,
             Kind::VpcPeering => self.peerings[i].name = name,
+            Kind::VpnGateway => self.vpn_gateways[i].name = name,
         }
         Ok(())
     }

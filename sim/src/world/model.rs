@@ -184,10 +184,11 @@ pub enum Kind {
     RouterAttachment,
     NatGateway,
     VpcPeering,
+    VpnGateway,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Vpc,
         Kind::Subnet,
         Kind::Eni,
@@ -203,6 +204,7 @@ impl Kind {
         Kind::RouterAttachment,
         Kind::NatGateway,
         Kind::VpcPeering,
+        Kind::VpnGateway,
     ];
 
     /// The kind in words, for messages ("network interface eni-1 still uses it").
@@ -223,6 +225,7 @@ impl Kind {
             Kind::RouterAttachment => "router attachment",
             Kind::NatGateway => "NAT gateway",
             Kind::VpcPeering => "VPC peering connection",
+            Kind::VpnGateway => "virtual private gateway",
         }
     }
 
@@ -245,6 +248,7 @@ impl Kind {
             Kind::RouterAttachment => "attachment",
             Kind::NatGateway => "nat_gateway",
             Kind::VpcPeering => "peering",
+            Kind::VpnGateway => "vpn_gateway",
         }
     }
 }
@@ -303,6 +307,7 @@ resource!(
     ExternalHost,
     NatGateway,
     Peering,
+    VpnGateway,
     crate::logs::LogGroup,
     crate::logs::LogStream,
     crate::router::EnterpriseRouter,
@@ -342,6 +347,7 @@ macro_rules! kind_vec {
             Kind::RouterAttachment => { let $v = &$($mut)? $world.routers.attachments; $body }
             Kind::NatGateway => { let $v = &$($mut)? $world.nats; $body }
             Kind::VpcPeering => { let $v = &$($mut)? $world.peerings; $body }
+            Kind::VpnGateway => { let $v = &$($mut)? $world.vpn_gateways; $body }
         }
     };
 }
@@ -479,6 +485,8 @@ pub enum Target {
     Router(u32),
     /// A VPC peering connection joining this VPC to another (`world/peering.rs`).
     Peering(u32),
+    /// The virtual private gateway attached to this VPC (`world/vpn.rs`).
+    VpnGateway(u32),
     Blackhole,
 }
 
@@ -495,6 +503,9 @@ pub struct RouteTable {
     pub vpc: u32,
     /// Sorted longest prefix first, so the first match is the longest-prefix match.
     pub routes: Vec<Route>,
+    /// The virtual private gateways whose on-premises networks propagate into this table
+    /// (route propagation, policy.md §6.1), in the order they were enabled.
+    pub propagating: Vec<u32>,
     pub deleted: bool,
 }
 
@@ -544,6 +555,117 @@ impl Peering {
     }
 }
 
+/// How a connection of a virtual private gateway learns the on-premises networks it carries,
+/// in AWS's order of preference among propagated routes of one prefix, most preferred first
+/// ("How route priority works", Amazon VPC User Guide: "Direct Connect BGP routes (dynamic
+/// routes), VPN static routes, VPN BGP routes"; policy.md §6.1). The derived order is that
+/// preference.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum VpnRouting {
+    /// A Direct Connect private virtual interface: its networks are BGP routes.
+    DirectConnect,
+    /// A Site-to-Site VPN connection with static routes.
+    Static,
+    /// A Site-to-Site VPN connection with BGP (dynamic) routing.
+    Bgp,
+}
+
+impl VpnRouting {
+    pub const ALL: [VpnRouting; 3] = [
+        VpnRouting::DirectConnect,
+        VpnRouting::Static,
+        VpnRouting::Bgp,
+    ];
+
+    /// The name in scenario files and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VpnRouting::DirectConnect => "direct_connect",
+            VpnRouting::Static => "static",
+            VpnRouting::Bgp => "bgp",
+        }
+    }
+
+    /// The kind of route it makes, in words ("VPN static route").
+    pub fn label(self) -> &'static str {
+        match self {
+            VpnRouting::DirectConnect => "Direct Connect BGP route",
+            VpnRouting::Static => "VPN static route",
+            VpnRouting::Bgp => "VPN BGP route",
+        }
+    }
+}
+
+impl std::str::FromStr for VpnRouting {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        VpnRouting::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown routing `{s}` (expected direct_connect, static or bgp)")
+            })
+    }
+}
+
+/// One VPN or Direct Connect connection of a virtual private gateway: the on-premises
+/// networks it reaches, and how the gateway learns them.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VpnConnection {
+    pub id: String,
+    pub name: String,
+    pub routing: VpnRouting,
+    pub networks: Vec<Ipv4Net>,
+}
+
+/// A virtual private gateway (aws `vgw-…`) attached to one VPC: the VPC's side of its VPN and
+/// Direct Connect connections to on-premises networks (policy.md §6.1; `world/vpn.rs`).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct VpnGateway {
+    pub id: String,
+    pub name: String,
+    pub vpc: u32,
+    pub connections: Vec<VpnConnection>,
+    pub deleted: bool,
+    pub(super) node: NodeIndex,
+}
+
+impl VpnGateway {
+    /// The connection the gateway sends `dst` over, and the network that matched: the
+    /// longest prefix, then Direct Connect over VPN static over VPN BGP, then the first
+    /// connection given (the gateway's path selection, AWS Site-to-Site VPN User Guide,
+    /// "Route tables and VPN route priority"). `None`: no connection reaches `dst`; the
+    /// gateway routes nothing else.
+    pub fn connection_for(&self, dst: Ipv4Addr) -> Option<(u32, Ipv4Net)> {
+        self.routes()
+            .filter(|(_, _, n)| n.contains(dst))
+            .min_by_key(|&(c, r, n)| (std::cmp::Reverse(n.prefix_len()), r, c))
+            .map(|(c, _, n)| (c, n))
+    }
+
+    /// Every (connection, routing, network) it learns, in connection order.
+    pub fn routes(&self) -> impl Iterator<Item = (u32, VpnRouting, Ipv4Net)> + '_ {
+        self.connections
+            .iter()
+            .enumerate()
+            .flat_map(|(c, x)| x.networks.iter().map(move |n| (c as u32, x.routing, *n)))
+    }
+}
+
+/// Where an on-premises host sits.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub enum Site {
+    /// Behind an enterprise router's VPN, virtual gateway or global DC gateway attachment.
+    Attachment(u32),
+    /// Behind a VPC's virtual private gateway.
+    VpnGateway(u32),
+}
+
 /// A NAT gateway (policy.md §6.2): a requester-managed ENI in a public subnet that
 /// translates the sources of private subnets' traffic to its own address.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -575,9 +697,9 @@ pub struct ExternalHost {
     pub ip: Ipv4Addr,
     pub host: Host,
     pub deleted: bool,
-    /// `None`: on the internet. `Some(a)`: on the on-premises network behind attachment `a`
-    /// (a VPN or Direct Connect gateway of an enterprise router).
-    pub site: Option<u32>,
+    /// `None`: on the internet. Otherwise on the on-premises network behind a router's
+    /// gateway attachment or a VPC's virtual private gateway.
+    pub site: Option<Site>,
     pub(super) node: NodeIndex,
 }
 
@@ -607,6 +729,8 @@ pub enum Node {
     Ccn(u32),
     /// An enterprise router, joined to its attached VPCs, peer routers and on-premises hosts.
     Router(u32),
+    /// A virtual private gateway, joined to its VPC and the on-premises hosts behind it.
+    VpnGateway(u32),
 }
 
 /// Settings a world is created with.
@@ -658,6 +782,9 @@ pub struct World {
     pub igws: Vec<InternetGateway>,
     pub nats: Vec<NatGateway>,
     pub peerings: Vec<Peering>,
+    /// Virtual private gateways attached to VPCs, with their VPN and Direct Connect
+    /// connections (`world/vpn.rs`).
+    pub vpn_gateways: Vec<VpnGateway>,
     pub externals: Vec<ExternalHost>,
     pub flow_logs: Vec<FlowLog>,
     /// Log groups and streams that flow logs deliver to (LTS, SLS, CLS).
@@ -694,7 +821,7 @@ pub struct World {
     /// The earliest end of any open flow-log window: a single comparison per packet.
     pub(super) next_window_end: Time,
     /// Per [`Kind`]: the IDs of live resources and their indices (ordered, for listing).
-    pub(super) ids: [BTreeMap<String, u32>; 15],
+    pub(super) ids: [BTreeMap<String, u32>; 16],
     /// What the packet being sent touches, while [`World::send_traced`] runs.
     #[serde(skip)]
     pub(super) trace: Trace,
@@ -733,6 +860,7 @@ impl World {
             igws: Vec::new(),
             nats: Vec::new(),
             peerings: Vec::new(),
+            vpn_gateways: Vec::new(),
             externals: Vec::new(),
             flow_logs: Vec::new(),
             logs: LogCatalog::default(),
@@ -901,6 +1029,7 @@ impl World {
             + self.igws.len()
             + self.nats.len()
             + self.peerings.len()
+            + self.vpn_gateways.len()
             + self.externals.len()
             + self.flow_logs.len()
             + self.logs.groups.len()

@@ -191,6 +191,7 @@ impl World {
             Node::External(x) => format!("host {}", self.externals[x as usize].name),
             Node::Ccn(c) => format!("CCN {}", self.ccns.items[c as usize].name),
             Node::Router(r) => format!("router {}", self.routers.routers[r as usize].name),
+            Node::VpnGateway(g) => format!("VGW {}", self.vpn_gateways[g as usize].id),
         }
     }
 

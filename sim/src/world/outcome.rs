@@ -17,6 +17,10 @@ pub struct RouteHit {
     pub target: Target,
     /// The route's destination as it was when the packet met it (routes change mid-run).
     pub destination: crate::addr::Ipv4Net,
+    /// `None`: a static route (`route` indexes the table's routes). Otherwise a route a
+    /// virtual private gateway propagated, learned this way (`route` is the index of the
+    /// gateway's connection that learned it).
+    pub propagated: Option<VpnRouting>,
 }
 
 /// An address translation on the way (the IGW's elastic-IP 1:1 NAT).
@@ -52,6 +56,9 @@ pub enum Drop {
     /// not transitive, and a peer's gateways are not for the other VPC's use (AWS VPC Peering
     /// Guide, "unsupported configurations": transitive peering, edge-to-edge routing).
     NotInPeer { peering: u32 },
+    /// At a virtual private gateway, for an address none of its connections reaches (or,
+    /// from premises, outside its VPC's block): the gateway routes nothing else.
+    VpnNoRoute { gateway: u32 },
     /// Nothing answers at the destination address.
     NoHost,
     /// It arrived with TTL 1 at the hop whose interface is `at`, which dropped it rather than

@@ -240,14 +240,7 @@ impl World {
                 }
                 // 3. Route.
                 let table = self.subnets[subnet as usize].route_table;
-                let hit = self.route_tables[table as usize]
-                    .lookup(pkt.dst)
-                    .map(|(i, r)| RouteHit {
-                        table,
-                        route: i,
-                        target: r.target,
-                        destination: r.destination,
-                    });
+                let hit = self.route_hit(table, pkt.dst);
                 // A route learned from the VPC's Cloud Connect Network, when longer (connect).
                 let ccn = self.ccn_route(vpc, pkt.dst, hit);
                 let hit = if ccn.is_some() { None } else { hit };
@@ -264,6 +257,9 @@ impl World {
                     Some(Target::NatGateway(_) | Target::Router(_)) => Some(TrafficPath::SameVpc),
                     Some(Target::Peering(p)) if !self.peerings[p as usize].deleted => {
                         Some(self.peerings[p as usize].traffic_path())
+                    }
+                    Some(Target::VpnGateway(g)) if !self.vpn_gateways[g as usize].deleted => {
+                        Some(TrafficPath::VirtualPrivateGateway)
                     }
                     _ => None,
                 };
@@ -319,6 +315,15 @@ impl World {
                         });
                     }
                     Target::Peering(p) => self.through_peering(now, p, vpc, pkt, &view, out),
+                    // A route to a detached gateway is a blackhole (policy.md §6.1: "the
+                    // specified gateway isn't attached to the VPC").
+                    Target::VpnGateway(g) if self.vpn_gateways[g as usize].deleted => {
+                        out.fate = Fate::Dropped(Drop::Blackhole {
+                            table,
+                            route: hit.route,
+                        });
+                    }
+                    Target::VpnGateway(g) => self.through_vpn_gateway(g, pkt, out),
                     Target::NatGateway(n) => self.through_nat(now, n, pkt, out),
                     Target::Router(att) => {
                         let az = self.subnets[subnet as usize].az.clone();
@@ -359,8 +364,14 @@ impl World {
                 let h = &self.externals[x as usize];
                 match (h.deleted, h.site) {
                     (true, _) => {}
-                    // On premises: into the cloud through the site's gateway attachment.
-                    (false, Some(att)) => self.through_router(now, att, "", pkt, out),
+                    // On premises: into the cloud through the site's gateway attachment, or
+                    // the VPC's virtual private gateway.
+                    (false, Some(Site::Attachment(att))) => {
+                        self.through_router(now, att, "", pkt, out)
+                    }
+                    (false, Some(Site::VpnGateway(g))) => {
+                        self.in_from_premises(now, g, pkt, &view, out)
+                    }
                     (false, None) => self.cross_internet(now, pkt, &view, out),
                 }
             }
@@ -474,14 +485,11 @@ impl World {
     fn routed_via_nat(&self, subnet: u32, remote: Ipv4Addr) -> bool {
         let table = self.subnets[subnet as usize].route_table;
         matches!(
-            self.route_tables[table as usize].lookup(remote),
-            Some((
-                _,
-                Route {
-                    target: Target::NatGateway(_),
-                    ..
-                }
-            ))
+            self.route_hit(table, remote),
+            Some(RouteHit {
+                target: Target::NatGateway(_),
+                ..
+            })
         )
     }
 

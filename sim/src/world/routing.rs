@@ -277,33 +277,44 @@ impl World {
         Ok((x, y))
     }
 
-    /// A host on the on-premises network behind gateway attachment `site`.
+    /// A host on the on-premises network behind `site`: a router's gateway attachment or a
+    /// VPC's virtual private gateway, one of whose networks holds `ip`.
     pub fn create_onprem_host(
         &mut self,
         name: &str,
         id: Option<String>,
         ip: Ipv4Addr,
         host: Host,
-        site: u32,
+        site: Site,
     ) -> Result<u32, ModelError> {
-        self.live_or_not_found(Kind::RouterAttachment, site)?;
-        let att = &self.routers.attachments[site as usize];
-        if matches!(
-            att.kind,
-            AttachmentKind::Vpc | AttachmentKind::PeeringConnection
-        ) {
-            return Err(ModelError::invalid(
-                "site",
-                "on-premises hosts sit behind a VPN gateway, virtual gateway or global DC gateway attachment",
-            ));
-        }
-        if !att.networks.iter().any(|n| n.contains(ip)) {
+        let (networks, holder) = match site {
+            Site::Attachment(a) => {
+                self.live_or_not_found(Kind::RouterAttachment, a)
+                    .map_err(|e| e.within("site"))?;
+                let att = &self.routers.attachments[a as usize];
+                if matches!(
+                    att.kind,
+                    AttachmentKind::Vpc | AttachmentKind::PeeringConnection
+                ) {
+                    return Err(ModelError::invalid(
+                        "site",
+                        "on-premises hosts sit behind a VPN gateway, virtual gateway or global DC gateway attachment",
+                    ));
+                }
+                (att.networks.clone(), format!("attachment {}", att.id))
+            }
+            Site::VpnGateway(g) => {
+                self.live_or_not_found(Kind::VpnGateway, g)
+                    .map_err(|e| e.within("site"))?;
+                let x = &self.vpn_gateways[g as usize];
+                let networks = x.routes().map(|(_, _, n)| n).collect();
+                (networks, format!("virtual private gateway {}", x.id))
+            }
+        };
+        if !networks.iter().any(|n: &Ipv4Net| n.contains(ip)) {
             return Err(ModelError::invalid(
                 "ip",
-                format!(
-                    "{ip} is in none of the networks behind attachment {}",
-                    att.id
-                ),
+                format!("{ip} is in none of the networks behind {holder}"),
             ));
         }
         if live(&self.externals).any(|(_, h)| h.site == Some(site) && h.ip == ip) {
@@ -324,9 +335,15 @@ impl World {
         let id = id.unwrap_or_else(|| format!("host-{}", x + 1));
         self.ids[Kind::ExternalHost as usize].insert(id.clone(), x);
         let node = self.graph.add_node(Node::External(x));
-        let router = self.routers.attachments[site as usize].router;
-        if let Some(&rn) = self.router_nodes.get(&router) {
-            self.graph.add_edge(node, rn, ());
+        let gateway = match site {
+            Site::Attachment(a) => {
+                let router = self.routers.attachments[a as usize].router;
+                self.router_nodes.get(&router).copied()
+            }
+            Site::VpnGateway(g) => Some(self.vpn_gateways[g as usize].node),
+        };
+        if let Some(n) = gateway {
+            self.graph.add_edge(node, n, ());
         }
         self.externals.push(ExternalHost {
             id,
@@ -431,7 +448,7 @@ impl World {
             | AttachmentKind::VirtualGateway
             | AttachmentKind::GlobalDcGateway => {
                 let host = live(&self.externals)
-                    .find(|(_, h)| h.site == Some(next) && h.ip == pkt.dst)
+                    .find(|(_, h)| h.site == Some(Site::Attachment(next)) && h.ip == pkt.dst)
                     .map(|(x, _)| x);
                 out.fate = match host {
                     Some(x) => Fate::Delivered {

@@ -71,6 +71,7 @@ impl World {
                 destination: cidr,
                 target: Target::Local,
             }],
+            propagating: Vec::new(),
             deleted: false,
         });
         let default_acl = if self.profile.vpc_default_acl {
@@ -173,6 +174,7 @@ impl World {
         deps.extend(self.logs_scoped_to(Scope::Vpc(v)));
         deps.extend(self.attachments_of_vpc(&vpc.id));
         deps.extend(self.peerings_of(v));
+        deps.extend(self.vpn_gateway_of(v));
         if !deps.is_empty() {
             return Err(in_use(format!("vpc `{}`", vpc.name), deps));
         }
@@ -361,6 +363,7 @@ impl World {
             name: name.into(),
             vpc,
             routes: all,
+            propagating: Vec::new(),
             deleted: false,
         });
         Ok(t)
@@ -460,6 +463,17 @@ impl World {
                         "VPC peering connection {} joins VPCs {a} and {b}, not this one",
                         x.id
                     ),
+                ))
+            }
+            Target::VpnGateway(g)
+                if self
+                    .vpn_gateways
+                    .get(g as usize)
+                    .is_none_or(|x| x.deleted || x.vpc != vpc) =>
+            {
+                Err(ModelError::not_found(
+                    "target",
+                    "the virtual private gateway is not attached to this VPC",
                 ))
             }
             // Only the peer's addresses cross a connection (policy.md §6.1: a route more
