@@ -66,6 +66,17 @@ fn route_to(table: &str, destination: &str, pcx: &str) -> pb::UpdateRouteTableRe
     }
 }
 
+/// `vpclab export` of a server's project, as a user runs it (blocking, off the runtime the
+/// server runs on).
+async fn export(server: &Server) -> String {
+    let url = server.url();
+    let o = tokio::task::spawn_blocking(move || vpclab(&["export", "--server", &url]))
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
+}
+
 /// (code, field) of a refusal.
 #[track_caller]
 fn refused<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> (Code, String) {
@@ -290,6 +301,75 @@ async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
         table.routes.iter().any(|r| r.destination == "10.1.0.0/16"),
         "{table:?}"
     );
+    // The table can still be updated: the blackholed route, sent back as the view shows it, is
+    // kept as it is; a new route naming a deleted connection is refused and changes nothing.
+    let to = |destination: &str, pcx: &str| pb::Route {
+        destination: destination.into(),
+        target: Some(pb::route::Target::VpcPeeringConnection(pcx.into())),
+    };
+    let blocked = pb::Route {
+        destination: "10.9.0.0/16".into(),
+        target: Some(pb::route::Target::Blackhole(true)),
+    };
+    let mut update = route_to(&app.main_route_table, "10.1.0.0/16", &x.name);
+    update
+        .route_table
+        .as_mut()
+        .unwrap()
+        .routes
+        .push(blocked.clone());
+    let kept = net.update_route_table(update).await.unwrap().into_inner();
+    assert_eq!(
+        kept.routes[1..].to_vec(),
+        vec![to("10.1.0.0/16", &x.name), blocked.clone()],
+        "{kept:?}"
+    );
+    for (destination, pcx) in [("10.3.0.0/16", &x.name), ("10.1.0.0/16", &y.name)] {
+        let mut update = route_to(&app.main_route_table, destination, pcx);
+        update
+            .route_table
+            .as_mut()
+            .unwrap()
+            .routes
+            .push(blocked.clone());
+        let (code, at) = refused(net.update_route_table(update).await);
+        assert_eq!(
+            (code, at.as_str()),
+            (
+                Code::NotFound,
+                "route_table.routes[0].vpc_peering_connection"
+            )
+        );
+    }
+    let after = net
+        .get_route_table(pb::GetRouteTableRequest {
+            name: app.main_route_table.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after, kept, "a refused update changes nothing");
+    // `vpclab export` writes the blackholed route as a blackhole (the connection it names is
+    // gone, so a file cannot name it); `vpclab apply` of that file to a fresh server gives
+    // the same table, and its export the same bytes.
+    let exported = export(&server).await;
+    assert!(
+        exported.contains("      - {destination: 10.1.0.0/16, target: blackhole}\n"),
+        "{exported}"
+    );
+    let fresh_dir = temp_dir("api-peering-reapplied");
+    let fresh = Server::start(&fresh_dir, Tenancy::single(Provider::Aws), defaults()).await;
+    let file = fresh_dir.join("export.yaml");
+    std::fs::write(&file, &exported).unwrap();
+    let url = fresh.url();
+    let applied = tokio::task::spawn_blocking(move || {
+        vpclab(&["apply", file.to_str().unwrap(), "--server", &url])
+    })
+    .await
+    .unwrap();
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    assert_eq!(export(&fresh).await, exported);
+    fresh.stop().await;
     net.delete_vpc(pb::DeleteVpcRequest {
         name: dr.name.clone(),
         ..Default::default()
