@@ -469,3 +469,122 @@ fn the_explained_path_crosses_the_peering_connection() {
          peer VPC data (10.1.0.0/16)"
     ));
 }
+
+/// Three tencent VPCs: b and c overlap, so a may peer with one of them only.
+const TENCENT: &str = "\
+name: tencent-peers
+provider: tencent
+seed: 1
+start: 1700000000
+vpcs:
+  - { name: a, cidr: 10.0.0.0/16 }
+  - { name: b, cidr: 10.1.0.0/16 }
+  - { name: c, cidr: 10.1.128.0/17 }
+vpc_peerings:
+  - { name: a-b, id: pcx-abcd1234, vpcs: [a, b] }
+  - { name: a-c, vpcs: [a, c] }
+";
+
+/// tencent (Peering Connection, "Use limits", tencentcloud.com/document/product/553/18830):
+/// "the CIDR blocks of multiple peer networks of one VPC cannot overlap". The file's error
+/// points at the VPC that would overlap a peer the other already has.
+#[test]
+fn a_tencent_vpcs_peers_may_not_overlap_in_a_file() {
+    let line = scenario::line_of(TENCENT, "name: a-c");
+    assert_eq!(
+        scenario::error(TENCENT).to_string(),
+        format!(
+            "s.yaml:{line}:28: vpc_peerings[1].vpcs[1]: VPC a is already peered with VPC b \
+             (10.1.0.0/16) by VPC peering connection pcx-abcd1234, which overlaps VPC c's block \
+             10.1.128.0/17: on tencent a VPC's peers may not overlap each other"
+        )
+    );
+    // The other way round, the requester overlaps a peer the accepter has.
+    let text = scenario::replaced(TENCENT, "vpcs: [a, c]", "vpcs: [c, a]");
+    assert_eq!(
+        scenario::error(&text).to_string(),
+        format!(
+            "s.yaml:{line}:25: vpc_peerings[1].vpcs[0]: VPC a is already peered with VPC b \
+             (10.1.0.0/16) by VPC peering connection pcx-abcd1234, which overlaps VPC c's block \
+             10.1.128.0/17: on tencent a VPC's peers may not overlap each other"
+        )
+    );
+}
+
+/// Over gRPC: tencent refuses a's second, overlapping peer (INVALID_ARGUMENT on the VPC that
+/// overlaps, naming the connection it conflicts with) and keeps what it had; aws accepts it
+/// (a VPC may peer with overlapping VPCs there, its routes telling them apart).
+#[tokio::test]
+async fn a_tencent_vpcs_peers_may_not_overlap_over_grpc() {
+    for provider in [Provider::Tencent, Provider::Aws] {
+        let dir = temp_dir("api-peering-distinct");
+        let server = Server::start(&dir, Tenancy::single(provider), defaults()).await;
+        let mut net = NetworkServiceClient::new(server.channel().await);
+        let a = vpc(&mut net, "a", "10.0.0.0/16", "").await;
+        let b = vpc(&mut net, "b", "10.1.0.0/16", "").await;
+        let c = vpc(&mut net, "c", "10.1.128.0/17", "").await;
+        let d = vpc(&mut net, "d", "10.2.0.0/16", "").await;
+        let ab = net
+            .create_vpc_peering_connection(peering("a-b", &a, &b))
+            .await
+            .unwrap()
+            .into_inner();
+        // Peers that do not overlap each other are fine everywhere.
+        net.create_vpc_peering_connection(peering("a-d", &a, &d))
+            .await
+            .unwrap();
+        let before = net
+            .list_vpc_peering_connections(pb::ListVpcPeeringConnectionsRequest {
+                parent: P.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if provider == Provider::Aws {
+            net.create_vpc_peering_connection(peering("a-c", &a, &c))
+                .await
+                .unwrap();
+            server.stop().await;
+            continue;
+        }
+        for (req, at) in [
+            (
+                peering("a-c", &a, &c),
+                "vpc_peering_connection.accepter_vpc",
+            ),
+            (
+                peering("c-a", &c, &a),
+                "vpc_peering_connection.requester_vpc",
+            ),
+        ] {
+            let s = err(net.create_vpc_peering_connection(req).await);
+            assert_eq!((s.code(), field(&s).as_str()), (Code::InvalidArgument, at));
+            let id = ab.name.rsplit('/').next().unwrap();
+            assert!(
+                s.message()
+                    .contains(&format!("VPC peering connection {id}")),
+                "{s:?}"
+            );
+        }
+        let after = net
+            .list_vpc_peering_connections(pb::ListVpcPeeringConnectionsRequest {
+                parent: P.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(after, before, "a refusal changes nothing");
+        // Once a-b is deleted, a may peer with c.
+        net.delete_vpc_peering_connection(pb::DeleteVpcPeeringConnectionRequest {
+            name: ab.name.clone(),
+        })
+        .await
+        .unwrap();
+        net.create_vpc_peering_connection(peering("a-c", &a, &c))
+            .await
+            .unwrap();
+        server.stop().await;
+    }
+}

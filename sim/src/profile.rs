@@ -481,6 +481,14 @@ pub struct PeeringProfile {
     /// §6.1, "the route's target isn't available"); elsewhere, as for NAT gateways, vpclab
     /// refuses the deletion while routes name the connection.
     pub deleted_routes: OrphanRoutes,
+    /// Whether a VPC's peers must have blocks distinct from each other. tencent (Peering
+    /// Connection, "Use limits", tencentcloud.com/document/product/553/18830, 2024-10-29): "For
+    /// peering connection, the CIDR blocks of multiple peer networks of one VPC cannot
+    /// overlap. Otherwise, an error will occur." (Older copies of the page say it of
+    /// cross-region connections; the current one of all, which vpclab follows.) aws lets a VPC
+    /// peer with two VPCs of overlapping blocks (only its routes must tell them apart); no
+    /// such rule was found for alibaba, and huawei restricts the routes, not the connections.
+    pub distinct_peers: bool,
 }
 
 /// The address a flow-log record shows on the capturing interface's side.
@@ -673,6 +681,7 @@ impl Profile {
                     across_regions: true,
                     per_vpc: Some(50),
                     deleted_routes: OrphanRoutes::Blackhole,
+                    distinct_peers: false,
                 },
             },
             Provider::Alibaba => Profile {
@@ -738,6 +747,7 @@ impl Profile {
                     across_regions: true,
                     per_vpc: None,
                     deleted_routes: OrphanRoutes::Refused,
+                    distinct_peers: false,
                 },
             },
             Provider::Huawei => Profile {
@@ -801,6 +811,7 @@ impl Profile {
                     across_regions: false,
                     per_vpc: None,
                     deleted_routes: OrphanRoutes::Refused,
+                    distinct_peers: false,
                 },
             },
             Provider::Tencent => Profile {
@@ -854,6 +865,7 @@ impl Profile {
                     across_regions: true,
                     per_vpc: Some(10),
                     deleted_routes: OrphanRoutes::Refused,
+                    distinct_peers: true,
                 },
             },
         }

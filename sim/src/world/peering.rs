@@ -61,6 +61,9 @@ impl World {
                 format!("VPC peering connection {} already joins these VPCs", p.1.id),
             ));
         }
+        if profile.distinct_peers {
+            self.check_distinct_peers(requester, accepter)?;
+        }
         if live(&self.peerings).any(|(_, p)| p.name == name) {
             return Err(ModelError::exists(
                 "name",
@@ -114,6 +117,42 @@ impl World {
             }
         }
         self.bury(Kind::VpcPeering, p);
+        Ok(())
+    }
+
+    /// Where a VPC's peers must not overlap each other (`PeeringProfile::distinct_peers`,
+    /// tencent: "the CIDR blocks of multiple peer networks of one VPC cannot overlap"): the
+    /// accepter may not overlap a peer the requester has (`accepter_vpc`), nor the requester a
+    /// peer the accepter has (`requester_vpc`). The refusal names the connection to that peer.
+    fn check_distinct_peers(&self, requester: u32, accepter: u32) -> Result<(), ModelError> {
+        for (vpc, new_peer, field) in [
+            (requester, accepter, "accepter_vpc"),
+            (accepter, requester, "requester_vpc"),
+        ] {
+            let cidr = self.vpcs[new_peer as usize].cidr;
+            let clash = live(&self.peerings).find_map(|(_, p)| {
+                let peer = &self.vpcs[p.other(vpc)? as usize];
+                peer.cidr.overlaps(cidr).then_some((p, peer))
+            });
+            if let Some((p, peer)) = clash {
+                let (v, new) = (&self.vpcs[vpc as usize], &self.vpcs[new_peer as usize]);
+                return Err(ModelError::invalid(
+                    field,
+                    format!(
+                        "VPC {} is already peered with VPC {} ({}) by VPC peering connection \
+                         {}, which overlaps VPC {}'s block {}: on {} a VPC's peers may not \
+                         overlap each other",
+                        v.name,
+                        peer.name,
+                        peer.cidr,
+                        p.id,
+                        new.name,
+                        new.cidr,
+                        self.profile.provider
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 
