@@ -489,6 +489,14 @@ pub struct PeeringProfile {
     /// peer with two VPCs of overlapping blocks (only its routes must tell them apart); no
     /// such rule was found for alibaba, and huawei restricts the routes, not the connections.
     pub distinct_peers: bool,
+    /// Whether a security-group rule may reference a group of a VPC peered with its own in
+    /// the same region. aws (VPC Peering Guide, "Update your security groups to reference peer
+    /// security groups"): yes, while the connection is active; "You can't reference the
+    /// security group of a peer VPC that's in a different Region. Instead, use the CIDR block
+    /// of the peer VPC." A rule whose connection is deleted is "stale" (EC2
+    /// DescribeStaleSecurityGroups) and matches nothing. No such reference is documented for
+    /// huawei, alibaba or tencent: their rules reference groups of their own VPC.
+    pub peer_group_rules: bool,
 }
 
 /// The address a flow-log record shows on the capturing interface's side.
@@ -682,6 +690,7 @@ impl Profile {
                     per_vpc: Some(50),
                     deleted_routes: OrphanRoutes::Blackhole,
                     distinct_peers: false,
+                    peer_group_rules: true,
                 },
             },
             Provider::Alibaba => Profile {
@@ -748,6 +757,7 @@ impl Profile {
                     per_vpc: None,
                     deleted_routes: OrphanRoutes::Refused,
                     distinct_peers: false,
+                    peer_group_rules: false,
                 },
             },
             Provider::Huawei => Profile {
@@ -812,6 +822,7 @@ impl Profile {
                     per_vpc: None,
                     deleted_routes: OrphanRoutes::Refused,
                     distinct_peers: false,
+                    peer_group_rules: false,
                 },
             },
             Provider::Tencent => Profile {
@@ -866,6 +877,7 @@ impl Profile {
                     per_vpc: Some(10),
                     deleted_routes: OrphanRoutes::Refused,
                     distinct_peers: true,
+                    peer_group_rules: false,
                 },
             },
         }
