@@ -1117,9 +1117,42 @@ impl<'a> Export<'a> {
                 ));
                 return None;
             }
-            Some(Remote::SecurityGroup(other)) => doc::RemoteDoc::Group {
-                group: self.name(other),
-            },
+            Some(Remote::SecurityGroup(other)) => {
+                let st = self.st;
+                let vpc = st
+                    .groups
+                    .iter()
+                    .find(|x| &x.name == other)
+                    .map(|x| x.vpc.as_str());
+                // A peer VPC's group (aws) is `{group: VPC/GROUP}` while a connection joins
+                // the VPCs; without one (or once the group is gone with its VPC) the rule is
+                // stale and matches nothing (docs/decisions/vpc-peering.md), which a scenario
+                // cannot say.
+                let peered = |vpc: &str| {
+                    st.peerings.iter().any(|x| {
+                        let ends = [x.requester_vpc.as_str(), x.accepter_vpc.as_str()];
+                        ends.contains(&vpc) && ends.contains(&v.name.as_str())
+                    })
+                };
+                match vpc {
+                    Some(vpc) if vpc == v.name => doc::RemoteDoc::Group {
+                        group: self.name(other),
+                    },
+                    Some(vpc) if peered(vpc) => doc::RemoteDoc::Group {
+                        group: format!("{}/{}", self.name(vpc), self.name(other)),
+                    },
+                    _ => {
+                        self.notes.push(format!(
+                            "security group `{}` of VPC `{}`: a rule refers to group `{}` of a \
+                             VPC no longer peered (a stale rule, matching nothing): rule left out",
+                            g.display_name,
+                            v.display_name,
+                            self.name(other)
+                        ));
+                        return None;
+                    }
+                }
+            }
             None => return None,
         };
         let direction = if direction_is(r.direction, pb::Direction::Egress) {

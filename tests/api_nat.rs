@@ -493,18 +493,55 @@ async fn nat_gateway_life_cycle() {
             .any(|r| r.target == Some(pb::route::Target::NatGateway(t.nat.name.clone()))),
         "{table:?}"
     );
+    // The table can still be updated: its blackholed route, sent back as the view shows it,
+    // is kept as it is (the deleted gateway cannot be named as a new target any more).
+    let blackholed = pb::Route {
+        destination: "0.0.0.0/0".into(),
+        target: Some(pb::route::Target::NatGateway(t.nat.name.clone())),
+    };
+    let blocked = pb::Route {
+        destination: "192.0.2.0/24".into(),
+        target: Some(pb::route::Target::Blackhole(true)),
+    };
+    let kept = net
+        .update_route_table(fixture::routes_req(
+            &t.private_table.name,
+            vec![blackholed.clone(), blocked.clone()],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let routes = |t: &pb::RouteTable| -> Vec<pb::Route> {
+        t.routes
+            .iter()
+            .filter(|r| r.target != Some(pb::route::Target::Local(true)))
+            .cloned()
+            .collect()
+    };
+    assert_eq!(routes(&kept), vec![blocked.clone(), blackholed.clone()]);
+    // A new route to the deleted gateway is refused, and changes nothing.
+    let refused = pb::Route {
+        destination: "198.51.100.0/24".into(),
+        ..blackholed.clone()
+    };
     let s = err(net
-        .get_nat_gateway(pb::GetNatGatewayRequest {
-            name: t.nat.name.clone(),
-        })
+        .update_route_table(fixture::routes_req(
+            &t.private_table.name,
+            vec![blackholed.clone(), refused],
+        ))
         .await);
-    assert_eq!(s.code(), Code::NotFound);
-    let s = err(net
-        .get_network_interface(pb::GetNetworkInterfaceRequest {
-            name: NAT_ENI.into(),
+    assert_eq!(
+        (s.code(), field(&s).as_str()),
+        (Code::NotFound, "route_table.routes[1].nat_gateway")
+    );
+    let after = net
+        .get_route_table(pb::GetRouteTableRequest {
+            name: t.private_table.name.clone(),
         })
-        .await);
-    assert_eq!(s.code(), Code::NotFound);
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after, kept, "a refused update changes nothing");
     // The address and the elastic IP are free again.
     let again = net
         .create_nat_gateway(create("nat", &t.public.name, "10.0.0.220", "198.51.100.20"))
@@ -527,6 +564,43 @@ async fn nat_gateway_life_cycle() {
         .into_inner()
         .nat_gateways;
     assert_eq!(all, vec![second, again]);
+    let table = net
+        .get_route_table(pb::GetRouteTableRequest {
+            name: t.private_table.name.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(routes(&table), routes(&kept), "the kept blackhole replays");
+    // Left out, the blackholed route goes, and cannot come back.
+    net.update_route_table(fixture::routes_req(
+        &t.private_table.name,
+        vec![blocked.clone()],
+    ))
+    .await
+    .unwrap();
+    let s = err(net
+        .update_route_table(fixture::routes_req(
+            &t.private_table.name,
+            vec![blackholed.clone()],
+        ))
+        .await);
+    assert_eq!(
+        (s.code(), field(&s).as_str()),
+        (Code::NotFound, "route_table.routes[0].nat_gateway")
+    );
+    let s = err(net
+        .get_nat_gateway(pb::GetNatGatewayRequest {
+            name: t.nat.name.clone(),
+        })
+        .await);
+    assert_eq!(s.code(), Code::NotFound);
+    let s = err(net
+        .get_network_interface(pb::GetNetworkInterfaceRequest {
+            name: NAT_ENI.into(),
+        })
+        .await);
+    assert_eq!(s.code(), Code::NotFound);
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::fixture::{mask, vpc_req};
+use common::fixture::{self, mask, vpc_req};
 use common::*;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -64,6 +64,17 @@ fn route_to(table: &str, destination: &str, pcx: &str) -> pb::UpdateRouteTableRe
         }),
         update_mask: mask(&["routes"]),
     }
+}
+
+/// `vpclab export` of a server's project, as a user runs it (blocking, off the runtime the
+/// server runs on).
+async fn export(server: &Server) -> String {
+    let url = server.url();
+    let o = tokio::task::spawn_blocking(move || vpclab(&["export", "--server", &url]))
+        .await
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o)
 }
 
 /// (code, field) of a refusal.
@@ -290,6 +301,75 @@ async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
         table.routes.iter().any(|r| r.destination == "10.1.0.0/16"),
         "{table:?}"
     );
+    // The table can still be updated: the blackholed route, sent back as the view shows it, is
+    // kept as it is; a new route naming a deleted connection is refused and changes nothing.
+    let to = |destination: &str, pcx: &str| pb::Route {
+        destination: destination.into(),
+        target: Some(pb::route::Target::VpcPeeringConnection(pcx.into())),
+    };
+    let blocked = pb::Route {
+        destination: "10.9.0.0/16".into(),
+        target: Some(pb::route::Target::Blackhole(true)),
+    };
+    let mut update = route_to(&app.main_route_table, "10.1.0.0/16", &x.name);
+    update
+        .route_table
+        .as_mut()
+        .unwrap()
+        .routes
+        .push(blocked.clone());
+    let kept = net.update_route_table(update).await.unwrap().into_inner();
+    assert_eq!(
+        kept.routes[1..].to_vec(),
+        vec![to("10.1.0.0/16", &x.name), blocked.clone()],
+        "{kept:?}"
+    );
+    for (destination, pcx) in [("10.3.0.0/16", &x.name), ("10.1.0.0/16", &y.name)] {
+        let mut update = route_to(&app.main_route_table, destination, pcx);
+        update
+            .route_table
+            .as_mut()
+            .unwrap()
+            .routes
+            .push(blocked.clone());
+        let (code, at) = refused(net.update_route_table(update).await);
+        assert_eq!(
+            (code, at.as_str()),
+            (
+                Code::NotFound,
+                "route_table.routes[0].vpc_peering_connection"
+            )
+        );
+    }
+    let after = net
+        .get_route_table(pb::GetRouteTableRequest {
+            name: app.main_route_table.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(after, kept, "a refused update changes nothing");
+    // `vpclab export` writes the blackholed route as a blackhole (the connection it names is
+    // gone, so a file cannot name it); `vpclab apply` of that file to a fresh server gives
+    // the same table, and its export the same bytes.
+    let exported = export(&server).await;
+    assert!(
+        exported.contains("      - {destination: 10.1.0.0/16, target: blackhole}\n"),
+        "{exported}"
+    );
+    let fresh_dir = temp_dir("api-peering-reapplied");
+    let fresh = Server::start(&fresh_dir, Tenancy::single(Provider::Aws), defaults()).await;
+    let file = fresh_dir.join("export.yaml");
+    std::fs::write(&file, &exported).unwrap();
+    let url = fresh.url();
+    let applied = tokio::task::spawn_blocking(move || {
+        vpclab(&["apply", file.to_str().unwrap(), "--server", &url])
+    })
+    .await
+    .unwrap();
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    assert_eq!(export(&fresh).await, exported);
+    fresh.stop().await;
     net.delete_vpc(pb::DeleteVpcRequest {
         name: dr.name.clone(),
         ..Default::default()
@@ -388,4 +468,362 @@ fn the_explained_path_crosses_the_peering_connection() {
         "    dropped at VPC peering connection pcx-0a1b2c3d4e5f60001: 10.2.1.30 is not in the \
          peer VPC data (10.1.0.0/16)"
     ));
+}
+
+/// Three tencent VPCs: b and c overlap, so a may peer with one of them only.
+const TENCENT: &str = "\
+name: tencent-peers
+provider: tencent
+seed: 1
+start: 1700000000
+vpcs:
+  - { name: a, cidr: 10.0.0.0/16 }
+  - { name: b, cidr: 10.1.0.0/16 }
+  - { name: c, cidr: 10.1.128.0/17 }
+vpc_peerings:
+  - { name: a-b, id: pcx-abcd1234, vpcs: [a, b] }
+  - { name: a-c, vpcs: [a, c] }
+";
+
+/// tencent (Peering Connection, "Use limits", tencentcloud.com/document/product/553/18830):
+/// "the CIDR blocks of multiple peer networks of one VPC cannot overlap". The file's error
+/// points at the VPC that would overlap a peer the other already has.
+#[test]
+fn a_tencent_vpcs_peers_may_not_overlap_in_a_file() {
+    let line = scenario::line_of(TENCENT, "name: a-c");
+    assert_eq!(
+        scenario::error(TENCENT).to_string(),
+        format!(
+            "s.yaml:{line}:28: vpc_peerings[1].vpcs[1]: VPC a is already peered with VPC b \
+             (10.1.0.0/16) by VPC peering connection pcx-abcd1234, which overlaps VPC c's block \
+             10.1.128.0/17: on tencent a VPC's peers may not overlap each other"
+        )
+    );
+    // The other way round, the requester overlaps a peer the accepter has.
+    let text = scenario::replaced(TENCENT, "vpcs: [a, c]", "vpcs: [c, a]");
+    assert_eq!(
+        scenario::error(&text).to_string(),
+        format!(
+            "s.yaml:{line}:25: vpc_peerings[1].vpcs[0]: VPC a is already peered with VPC b \
+             (10.1.0.0/16) by VPC peering connection pcx-abcd1234, which overlaps VPC c's block \
+             10.1.128.0/17: on tencent a VPC's peers may not overlap each other"
+        )
+    );
+}
+
+/// Over gRPC: tencent refuses a's second, overlapping peer (INVALID_ARGUMENT on the VPC that
+/// overlaps, naming the connection it conflicts with) and keeps what it had; aws accepts it
+/// (a VPC may peer with overlapping VPCs there, its routes telling them apart).
+#[tokio::test]
+async fn a_tencent_vpcs_peers_may_not_overlap_over_grpc() {
+    for provider in [Provider::Tencent, Provider::Aws] {
+        let dir = temp_dir("api-peering-distinct");
+        let server = Server::start(&dir, Tenancy::single(provider), defaults()).await;
+        let mut net = NetworkServiceClient::new(server.channel().await);
+        let a = vpc(&mut net, "a", "10.0.0.0/16", "").await;
+        let b = vpc(&mut net, "b", "10.1.0.0/16", "").await;
+        let c = vpc(&mut net, "c", "10.1.128.0/17", "").await;
+        let d = vpc(&mut net, "d", "10.2.0.0/16", "").await;
+        let ab = net
+            .create_vpc_peering_connection(peering("a-b", &a, &b))
+            .await
+            .unwrap()
+            .into_inner();
+        // Peers that do not overlap each other are fine everywhere.
+        net.create_vpc_peering_connection(peering("a-d", &a, &d))
+            .await
+            .unwrap();
+        let before = net
+            .list_vpc_peering_connections(pb::ListVpcPeeringConnectionsRequest {
+                parent: P.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if provider == Provider::Aws {
+            net.create_vpc_peering_connection(peering("a-c", &a, &c))
+                .await
+                .unwrap();
+            server.stop().await;
+            continue;
+        }
+        for (req, at) in [
+            (
+                peering("a-c", &a, &c),
+                "vpc_peering_connection.accepter_vpc",
+            ),
+            (
+                peering("c-a", &c, &a),
+                "vpc_peering_connection.requester_vpc",
+            ),
+        ] {
+            let s = err(net.create_vpc_peering_connection(req).await);
+            assert_eq!((s.code(), field(&s).as_str()), (Code::InvalidArgument, at));
+            let id = ab.name.rsplit('/').next().unwrap();
+            assert!(
+                s.message()
+                    .contains(&format!("VPC peering connection {id}")),
+                "{s:?}"
+            );
+        }
+        let after = net
+            .list_vpc_peering_connections(pb::ListVpcPeeringConnectionsRequest {
+                parent: P.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(after, before, "a refusal changes nothing");
+        // Once a-b is deleted, a may peer with c.
+        net.delete_vpc_peering_connection(pb::DeleteVpcPeeringConnectionRequest {
+            name: ab.name.clone(),
+        })
+        .await
+        .unwrap();
+        net.create_vpc_peering_connection(peering("a-c", &a, &c))
+            .await
+            .unwrap();
+        server.stop().await;
+    }
+}
+
+/// An ingress rule admitting TCP 5432 from the members of `group`.
+fn from_group(group: &str) -> pb::SecurityGroupRule {
+    pb::SecurityGroupRule {
+        direction: pb::Direction::Ingress as i32,
+        action: pb::RuleAction::Allow as i32,
+        protocol: "tcp".into(),
+        ports: "5432".into(),
+        remote: Some(pb::security_group_rule::Remote::SecurityGroup(group.into())),
+        ..Default::default()
+    }
+}
+
+/// aws (VPC Peering Guide, "Update your security groups to reference peer security groups"):
+/// a rule may name a group of a VPC peered in the same region, not one of an unpeered VPC nor
+/// of a peer in another region (NOT_FOUND, as EC2's `InvalidGroup.NotFound`); huawei documents
+/// no such reference and keeps refusing it. A refusal changes nothing.
+#[tokio::test]
+async fn rules_reference_groups_of_a_vpc_peered_in_the_region() {
+    for provider in [Provider::Aws, Provider::Huawei] {
+        let dir = temp_dir("api-peering-groups");
+        let server = Server::start(&dir, Tenancy::single(provider), defaults()).await;
+        let mut net = NetworkServiceClient::new(server.channel().await);
+        let app = vpc(&mut net, "app", "10.0.0.0/16", "").await;
+        let data = vpc(&mut net, "data", "10.1.0.0/16", "").await;
+        let hosts = net
+            .create_security_group(fixture::sg_req(P, "app-hosts", &app.name, Vec::new()))
+            .await
+            .unwrap()
+            .into_inner();
+        let db = net
+            .create_security_group(fixture::sg_req(P, "data-db", &data.name, Vec::new()))
+            .await
+            .unwrap()
+            .into_inner();
+        let set = |rules| pb::UpdateSecurityGroupRequest {
+            security_group: Some(pb::SecurityGroup {
+                name: db.name.clone(),
+                rules,
+                ..Default::default()
+            }),
+            update_mask: mask(&["rules"]),
+        };
+        let remote = "security_group.rules[0].remote".to_string();
+        // Not peered yet: refused, nothing changed.
+        let s = err(net
+            .update_security_group(set(vec![from_group(&hosts.name)]))
+            .await);
+        assert_eq!((s.code(), field(&s)), (Code::NotFound, remote.clone()));
+        let s = err(net
+            .create_security_group(fixture::sg_req(
+                P,
+                "data-db-2",
+                &data.name,
+                vec![from_group(&hosts.name)],
+            ))
+            .await);
+        assert_eq!(
+            (s.code(), field(&s).as_str()),
+            (Code::NotFound, "security_group.rules[0].remote")
+        );
+        let get = pb::GetSecurityGroupRequest {
+            name: db.name.clone(),
+        };
+        assert_eq!(
+            net.get_security_group(get.clone())
+                .await
+                .unwrap()
+                .into_inner(),
+            db
+        );
+        net.create_vpc_peering_connection(peering("app-data", &app, &data))
+            .await
+            .unwrap();
+        let r = net
+            .update_security_group(set(vec![from_group(&hosts.name)]))
+            .await;
+        if provider == Provider::Huawei {
+            let s = err(r);
+            assert_eq!((s.code(), field(&s)), (Code::NotFound, remote.clone()));
+            assert!(
+                s.message()
+                    .contains("huawei rules reference groups of their own VPC"),
+                "{s:?}"
+            );
+            server.stop().await;
+            continue;
+        }
+        let updated = r.unwrap().into_inner();
+        assert_eq!(updated.rules, vec![from_group(&hosts.name)]);
+
+        // A peer in another region: "use the CIDR block of the peer VPC".
+        let dr = vpc(&mut net, "dr", "10.2.0.0/16", "us-west-2").await;
+        net.create_vpc_peering_connection(peering("data-dr", &data, &dr))
+            .await
+            .unwrap();
+        let far = net
+            .create_security_group(fixture::sg_req(P, "dr-hosts", &dr.name, Vec::new()))
+            .await
+            .unwrap()
+            .into_inner();
+        let s = err(net
+            .update_security_group(set(vec![from_group(&far.name)]))
+            .await);
+        assert_eq!((s.code(), field(&s)), (Code::NotFound, remote.clone()));
+        assert!(s.message().contains("peered across regions"), "{s:?}");
+        assert_eq!(
+            net.get_security_group(get.clone())
+                .await
+                .unwrap()
+                .into_inner(),
+            updated
+        );
+        server.stop().await;
+    }
+}
+
+#[test]
+fn a_bad_peer_group_reference_in_a_file_names_its_line_and_field() {
+    let line = scenario::line_of(SCENARIO, "remote: { group: app/app-hosts }");
+    let col = |l: u64, needle: &str, text: &str| {
+        text.lines()
+            .nth(l as usize - 1)
+            .unwrap()
+            .find(needle)
+            .unwrap()
+            + 1
+    };
+    for (group, message) in [
+        (
+            "app/app-hostz",
+            "no security group named `app-hostz` in VPC `app`",
+        ),
+        (
+            "nowhere/app-hosts",
+            "no VPC named `nowhere` (in `nowhere/app-hosts`)",
+        ),
+        // dr is data's peer, in another region.
+        (
+            "dr/dr-hosts",
+            "security group dr-hosts is in VPC dr of region us-west-2, peered across regions \
+             by pcx-0a1b2c3d4e5f60002: reference the peer VPC's block 10.2.0.0/16 instead",
+        ),
+    ] {
+        let text = scenario::replaced(
+            SCENARIO,
+            "remote: { group: app/app-hosts }",
+            &format!("remote: {{ group: {group} }}"),
+        );
+        let field = if group.contains("dr/") {
+            "remote"
+        } else {
+            "remote.group"
+        };
+        assert_eq!(
+            scenario::error(&text).to_string(),
+            format!(
+                "s.yaml:{line}:{}: vpcs[1].security_groups[1].rules[0].{field}: {message}",
+                col(line, "{ group:", &text)
+            )
+        );
+    }
+}
+
+/// `vpclab export` writes a rule naming a peer VPC's group as `VPC/GROUP`; once the connection
+/// is deleted the rule is stale (it matches nothing) and is left out, with a note, so that the
+/// export still applies; its export is the same bytes.
+#[tokio::test]
+async fn export_writes_peer_group_references_and_leaves_stale_ones_out() {
+    let dir = temp_dir("api-peering-export");
+    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
+    let run = |args: Vec<String>| async move {
+        let o = tokio::task::spawn_blocking(move || {
+            vpclab(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        })
+        .await
+        .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        o
+    };
+    let url = server.url();
+    let s = |x: &str| x.to_string();
+    run(vec![
+        s("apply"),
+        s("scenarios/aws-vpc-peering.yaml"),
+        s("--server"),
+        url.clone(),
+    ])
+    .await;
+    let rule = "{direction: ingress, action: allow, protocol: tcp, ports: 5432, remote: {group: \
+                app/app-hosts}}";
+    let live = export(&server).await;
+    assert!(live.contains(rule), "{live}");
+
+    let mut net = NetworkServiceClient::new(server.channel().await);
+    net.delete_vpc_peering_connection(pb::DeleteVpcPeeringConnectionRequest {
+        name: format!("{P}/vpcPeeringConnections/pcx-0a1b2c3d4e5f60001"),
+    })
+    .await
+    .unwrap();
+    let o = run(vec![s("export"), s("--server"), url.clone()]).await;
+    let stale = stdout(&o);
+    assert!(!stale.contains("app/app-hosts"), "{stale}");
+    assert!(
+        stale.contains(
+            "\n          - {direction: egress, action: allow, protocol: all, remote: \
+                        0.0.0.0/0}\n    enis:\n      - name: data-host\n"
+        ),
+        "data-db keeps its other rule: {stale}"
+    );
+    assert!(
+        stderr(&o).contains(
+            "vpclab: note: security group `data-db` of VPC `data`: a rule refers to group \
+             `app-hosts` of a VPC no longer peered (a stale rule, matching nothing): rule left out"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let fresh_dir = temp_dir("api-peering-export-again");
+    let fresh = Server::start(&fresh_dir, Tenancy::single(Provider::Aws), defaults()).await;
+    let file = fresh_dir.join("stale.yaml");
+    std::fs::write(&file, &stale).unwrap();
+    run(vec![
+        s("apply"),
+        file.to_str().unwrap().to_string(),
+        s("--server"),
+        fresh.url(),
+    ])
+    .await;
+    // The same bytes, but for the note (the re-applied world has no stale rule to note).
+    let unnoted: String = stale
+        .lines()
+        .filter(|l| !l.starts_with("# Note: "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(export(&fresh).await, unnoted);
+    fresh.stop().await;
+    server.stop().await;
 }

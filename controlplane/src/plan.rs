@@ -382,6 +382,11 @@ fn is_nat_route(r: &doc::S<doc::RouteDoc>) -> bool {
     matches!(r.value.target.value.as_str(), "nat_gateway" | "nat")
 }
 
+/// A rule whose remote is a group of another VPC (`{group: VPC/GROUP}`; VPC peering, aws).
+fn names_peer_group(r: &doc::S<doc::SgRuleDoc>) -> bool {
+    matches!(&r.value.remote.value, doc::RemoteDoc::Group { group } if group.contains('/'))
+}
+
 /// Does a route go to an enterprise router or a VPC peering connection? (Those are created
 /// once the routers and the VPC's attachment, or the peering connections, exist: after every
 /// VPC.)
@@ -580,45 +585,13 @@ impl<'e, E: Executor> Planner<'e, E> {
             applied.groups.insert(gname.clone(), created.name);
         }
         for (i, g) in v.security_groups.iter().enumerate() {
-            if g.value.rules.is_empty() {
+            // Rules naming a peer VPC's group wait for the peering connections (`late_rules`).
+            if g.value.rules.is_empty() || g.value.rules.iter().any(names_peer_group) {
                 continue;
             }
-            let gname = &g.value.name.value;
             let gpath = format!("{path}.security_groups[{i}]");
-            let rules = self.sg_rules(&gpath, &g.value.rules, &applied.groups)?;
-            let n = rules.len();
-            let mut update = step(
-                format!("setting the rules of security group `{gname}` of VPC `{vname}`"),
-                format!("{gname}: {}", plural(n, "rule")),
-            )
-            .at(&gpath, g.referenced);
-            for (k, r) in g.value.rules.iter().enumerate() {
-                let pb = format!("security_group.rules[{k}]");
-                let yaml = format!("rules[{k}]");
-                update = update.field(&pb, &yaml, r.referenced);
-                if let Some(p) = &r.value.ports {
-                    update =
-                        update.field(format!("{pb}.ports"), format!("{yaml}.ports"), p.referenced);
-                }
-                if let Some(a) = &r.value.action {
-                    update = update.field(
-                        format!("{pb}.action"),
-                        format!("{yaml}.action"),
-                        a.referenced,
-                    );
-                }
-            }
-            self.run::<pb::SecurityGroup>(
-                Command::UpdateSecurityGroup(pb::UpdateSecurityGroupRequest {
-                    security_group: Some(pb::SecurityGroup {
-                        name: applied.groups[gname].clone(),
-                        rules,
-                        ..Default::default()
-                    }),
-                    update_mask: mask("rules"),
-                }),
-                update,
-            )?;
+            let resource = applied.groups[&g.value.name.value].clone();
+            self.set_group_rules(&gpath, g, &vname, &resource, &applied.groups)?;
         }
 
         for (i, a) in v.network_acls.iter().enumerate() {
@@ -1039,6 +1012,74 @@ impl<'e, E: Executor> Planner<'e, E> {
         }
     }
 
+    /// Sets a group's rules from the file (`UpdateSecurityGroup`), each rule's fields placed
+    /// back on the file's lines.
+    fn set_group_rules(
+        &mut self,
+        gpath: &str,
+        g: &doc::S<doc::SecurityGroupDoc>,
+        vname: &str,
+        resource: &str,
+        groups: &BTreeMap<String, String>,
+    ) -> Result<(), E::Error> {
+        let gname = &g.value.name.value;
+        let rules = self.sg_rules(gpath, &g.value.rules, groups)?;
+        let n = rules.len();
+        let mut update = step(
+            format!("setting the rules of security group `{gname}` of VPC `{vname}`"),
+            format!("{gname}: {}", plural(n, "rule")),
+        )
+        .at(gpath, g.referenced);
+        for (k, r) in g.value.rules.iter().enumerate() {
+            let pb = format!("security_group.rules[{k}]");
+            let yaml = format!("rules[{k}]");
+            update = update.field(&pb, &yaml, r.referenced).field(
+                format!("{pb}.remote"),
+                format!("{yaml}.remote"),
+                r.value.remote.referenced,
+            );
+            if let Some(p) = &r.value.ports {
+                update = update.field(format!("{pb}.ports"), format!("{yaml}.ports"), p.referenced);
+            }
+            if let Some(a) = &r.value.action {
+                update = update.field(
+                    format!("{pb}.action"),
+                    format!("{yaml}.action"),
+                    a.referenced,
+                );
+            }
+        }
+        self.run::<pb::SecurityGroup>(
+            Command::UpdateSecurityGroup(pb::UpdateSecurityGroupRequest {
+                security_group: Some(pb::SecurityGroup {
+                    name: resource.to_string(),
+                    rules,
+                    ..Default::default()
+                }),
+                update_mask: mask("rules"),
+            }),
+            update,
+        )?;
+        Ok(())
+    }
+
+    /// The rules that name a group of a peer VPC (`{group: VPC/GROUP}`, aws), set once the
+    /// peering connections exist: each such group gets its whole list.
+    pub fn late_rules(&mut self, d: &doc::Scenario, vi: usize) -> Result<(), E::Error> {
+        let v = &d.vpcs[vi].value;
+        let vname = &v.name.value;
+        for (i, g) in v.security_groups.iter().enumerate() {
+            if !g.value.rules.iter().any(names_peer_group) {
+                continue;
+            }
+            let gpath = format!("vpcs[{vi}].security_groups[{i}]");
+            let groups = self.made.vpcs[vname].groups.clone();
+            let resource = groups[&g.value.name.value].clone();
+            self.set_group_rules(&gpath, g, vname, &resource, &groups)?;
+        }
+        Ok(())
+    }
+
     fn sg_rules(
         &self,
         path: &str,
@@ -1052,9 +1093,35 @@ impl<'e, E: Executor> Planner<'e, E> {
             let remote = match &r.remote.value {
                 doc::RemoteDoc::Cidr(c) => pb::security_group_rule::Remote::Cidr(c.clone()),
                 doc::RemoteDoc::Group { group } => {
-                    let g = doc::S::new(group.clone(), r.remote.referenced, r.remote.defined);
-                    let name =
-                        self.in_vpc(groups, &g, format!("{p}.remote.group"), "security group")?;
+                    let field = format!("{p}.remote.group");
+                    let name = match group.split_once('/') {
+                        // A group of another (peered) VPC: `VPC/GROUP`.
+                        Some((vpc, name)) => {
+                            let found = self.made.vpcs.get(vpc).map(|a| a.groups.get(name));
+                            match found {
+                                Some(Some(g)) => g.clone(),
+                                Some(None) => {
+                                    return self.refuse(
+                                        r.remote.referenced,
+                                        field,
+                                        format!("no security group named `{name}` in VPC `{vpc}`"),
+                                    );
+                                }
+                                None => {
+                                    return self.refuse(
+                                        r.remote.referenced,
+                                        field,
+                                        format!("no VPC named `{vpc}` (in `{group}`)"),
+                                    );
+                                }
+                            }
+                        }
+                        None => {
+                            let g =
+                                doc::S::new(group.clone(), r.remote.referenced, r.remote.defined);
+                            self.in_vpc(groups, &g, field, "security group")?
+                        }
+                    };
                     pb::security_group_rule::Remote::SecurityGroup(name)
                 }
             };
@@ -1441,8 +1508,10 @@ impl<'e, E: Executor> Planner<'e, E> {
     }
 
     /// The VPCs' routes to routers and peering connections, now that those exist (each table
-    /// gets its whole list again).
+    /// gets its whole list again), after the rules naming peer VPCs' groups (`late_rules`).
     pub fn late_routes(&mut self, d: &doc::Scenario, vi: usize) -> Result<(), E::Error> {
+        // Rules naming peer VPCs' groups first: they too waited for the connections.
+        self.late_rules(d, vi)?;
         let item = &d.vpcs[vi];
         let v = &item.value;
         let path = format!("vpcs[{vi}]");

@@ -486,6 +486,22 @@ pub struct PeeringProfile {
     /// §6.1, "the route's target isn't available"); elsewhere, as for NAT gateways, vpclab
     /// refuses the deletion while routes name the connection.
     pub deleted_routes: OrphanRoutes,
+    /// Whether a VPC's peers must have blocks distinct from each other. tencent (Peering
+    /// Connection, "Use limits", tencentcloud.com/document/product/553/18830, 2024-10-29): "For
+    /// peering connection, the CIDR blocks of multiple peer networks of one VPC cannot
+    /// overlap. Otherwise, an error will occur." (Older copies of the page say it of
+    /// cross-region connections; the current one of all, which vpclab follows.) aws lets a VPC
+    /// peer with two VPCs of overlapping blocks (only its routes must tell them apart); no
+    /// such rule was found for alibaba, and huawei restricts the routes, not the connections.
+    pub distinct_peers: bool,
+    /// Whether a security-group rule may reference a group of a VPC peered with its own in
+    /// the same region. aws (VPC Peering Guide, "Update your security groups to reference peer
+    /// security groups"): yes, while the connection is active; "You can't reference the
+    /// security group of a peer VPC that's in a different Region. Instead, use the CIDR block
+    /// of the peer VPC." A rule whose connection is deleted is "stale" (EC2
+    /// DescribeStaleSecurityGroups) and matches nothing. No such reference is documented for
+    /// huawei, alibaba or tencent: their rules reference groups of their own VPC.
+    pub peer_group_rules: bool,
 }
 
 /// The address a flow-log record shows on the capturing interface's side.
@@ -679,6 +695,8 @@ impl Profile {
                     across_regions: true,
                     per_vpc: Some(50),
                     deleted_routes: OrphanRoutes::Blackhole,
+                    distinct_peers: false,
+                    peer_group_rules: true,
                 },
             },
             Provider::Alibaba => Profile {
@@ -745,6 +763,8 @@ impl Profile {
                     across_regions: true,
                     per_vpc: None,
                     deleted_routes: OrphanRoutes::Refused,
+                    distinct_peers: false,
+                    peer_group_rules: false,
                 },
             },
             Provider::Huawei => Profile {
@@ -809,6 +829,8 @@ impl Profile {
                     across_regions: false,
                     per_vpc: None,
                     deleted_routes: OrphanRoutes::Refused,
+                    distinct_peers: false,
+                    peer_group_rules: false,
                 },
             },
             Provider::Tencent => Profile {
@@ -863,6 +885,8 @@ impl Profile {
                     across_regions: true,
                     per_vpc: Some(10),
                     deleted_routes: OrphanRoutes::Refused,
+                    distinct_peers: true,
+                    peer_group_rules: false,
                 },
             },
         }

@@ -859,7 +859,7 @@ impl Project {
                 let id =
                     self.new_id(Collection::RouteTables, &r.route_table_id, "route_table_id")?;
                 let vpc = self.resolve(Collection::Vpcs, &t.vpc, "route_table.vpc")?;
-                let routes = self.routes(&t.routes, vpc, "route_table.routes")?;
+                let routes = self.routes(&t.routes, vpc, None, "route_table.routes")?;
                 let propagating = self.propagating(&t.propagating_vpn_gateways)?;
                 let idx = self
                     .sim
@@ -891,7 +891,7 @@ impl Project {
                 )?;
                 let routes = if paths.iter().any(|p| p == "routes") {
                     let vpc = self.sim.world.route_tables[idx as usize].vpc;
-                    Some(self.routes(&t.routes, vpc, "route_table.routes")?)
+                    Some(self.routes(&t.routes, vpc, Some(idx), "route_table.routes")?)
                 } else {
                     None
                 };
@@ -2508,13 +2508,42 @@ impl Project {
 
     /// A VPC route table's routes; `vpc` is the table's VPC (a route to an enterprise router
     /// goes through that VPC's attachment).
-    fn routes(&self, routes: &[pb::Route], vpc: u32, field: &str) -> Result<Vec<Route>, ApiError> {
+    /// The world's routes for a request's `routes`. When `table` (an update) already has a
+    /// route with the same destination and the same target as its view shows it, that route is
+    /// kept as it is: on aws a route to a deleted NAT gateway or peering connection stays as a
+    /// blackhole (policy.md §6.1), and the client sending the table back can only name the
+    /// deleted target as the view shows it. A new route naming a deleted target is refused
+    /// (NOT_FOUND on its field), as at creation.
+    fn routes(
+        &self,
+        routes: &[pb::Route],
+        vpc: u32,
+        table: Option<u32>,
+        field: &str,
+    ) -> Result<Vec<Route>, ApiError> {
+        let before: Vec<(pb::Route, Route)> = table
+            .map(|t| {
+                let w = &self.sim.world.route_tables[t as usize];
+                super::view::route_table(self, t)
+                    .routes
+                    .into_iter()
+                    .zip(w.routes.iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
         routes
             .iter()
             .enumerate()
             .map(|(i, r)| {
                 let p = format!("{field}[{i}]");
                 let destination = cidr(&r.destination, &format!("{p}.destination"))?;
+                if let Some((_, kept)) = before.iter().find(|(shown, kept)| {
+                    kept.destination == destination
+                        && kept.target != Target::Local
+                        && shown.target == r.target
+                }) {
+                    return Ok(kept.clone());
+                }
                 let target =
                     match &r.target {
                         Some(pb::route::Target::InternetGateway(g)) => {

@@ -61,7 +61,7 @@ impl World {
         self.check_id(Kind::SecurityGroup, id.as_deref())?;
         // The rules may refer to the new group itself.
         let g = self.security_groups.len() as u32;
-        self.check_rules_of(vpc, g, kind, &rules)?;
+        self.check_rules_of(vpc, g, kind, &rules, &[])?;
         let id = self.new_id(Kind::SecurityGroup, g, id, "sg");
         self.security_groups.push(SecurityGroup {
             id,
@@ -106,16 +106,19 @@ impl World {
         rules: &[sg::Rule],
     ) -> Result<(), ModelError> {
         let g = self.security_group(group)?;
-        self.check_rules_of(g.vpc, group, g.kind, rules)
+        self.check_rules_of(g.vpc, group, g.kind, rules, &g.rules)
     }
 
-    /// Rules for group `group` of `vpc` (which may not exist yet: a group being created).
+    /// Rules for group `group` of `vpc` (which may not exist yet: a group being created). A
+    /// rule the group already has (`kept`) keeps its reference even if that has gone stale
+    /// since (`reference_holds`): a client sending the rules back unchanged is not refused.
     fn check_rules_of(
         &self,
         vpc: u32,
         group: u32,
         kind: GroupKind,
         rules: &[sg::Rule],
+        kept: &[sg::Rule],
     ) -> Result<(), ModelError> {
         for (i, r) in rules.iter().enumerate() {
             let at = |f: &str| format!("rules[{i}].{f}");
@@ -167,16 +170,79 @@ impl World {
             }
             if let Remote::Group(g) = r.remote
                 && g != group
-                && (!self.is_live(Kind::SecurityGroup, g)
-                    || self.security_groups[g as usize].vpc != vpc)
+                && !kept.contains(r)
             {
-                return Err(ModelError::not_found(
-                    at("remote"),
-                    "the referenced security group is not in this VPC",
-                ));
+                self.check_referenced_group(vpc, g)
+                    .map_err(|e| e.within(&format!("rules[{i}]")))?;
             }
         }
         Ok(())
+    }
+
+    /// A group a rule of `vpc` references: one of the VPC's own, or where the profile allows
+    /// it (`PeeringProfile::peer_group_rules`, aws: VPC Peering Guide, "Update your security
+    /// groups to reference peer security groups") one of a VPC peered with it in its region by
+    /// an active connection. Refusals name `remote` and are NOT_FOUND, as EC2's are
+    /// (`InvalidGroup.NotFound`: the group "does not exist in VPC …" for a group it cannot
+    /// reference).
+    fn check_referenced_group(&self, vpc: u32, g: u32) -> Result<(), ModelError> {
+        if !self.is_live(Kind::SecurityGroup, g) {
+            return Err(ModelError::not_found(
+                "remote",
+                "the referenced security group does not exist",
+            ));
+        }
+        let other = self.security_groups[g as usize].vpc;
+        if other == vpc {
+            return Ok(());
+        }
+        let (here, there) = (&self.vpcs[vpc as usize], &self.vpcs[other as usize]);
+        let group = &self.security_groups[g as usize].name;
+        if !self.profile.vpc_peering.peer_group_rules {
+            return Err(ModelError::not_found(
+                "remote",
+                format!(
+                    "security group {group} is in VPC {}, not this one: {} rules reference \
+                     groups of their own VPC",
+                    there.name, self.profile.provider
+                ),
+            ));
+        }
+        match self.peering_between(vpc, other) {
+            None => Err(ModelError::not_found(
+                "remote",
+                format!(
+                    "security group {group} is in VPC {}, which is not peered with VPC {}: a \
+                     rule references a group of its own VPC or of a peered VPC",
+                    there.name, here.name
+                ),
+            )),
+            // "You can't reference the security group of a peer VPC that's in a different
+            // Region. Instead, use the CIDR block of the peer VPC."
+            Some(p) if self.peerings[p as usize].inter_region => Err(ModelError::not_found(
+                "remote",
+                format!(
+                    "security group {group} is in VPC {} of region {}, peered across regions \
+                     by {}: reference the peer VPC's block {} instead",
+                    there.name, there.region, self.peerings[p as usize].id, there.cidr
+                ),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Whether a rule of `vpc` referencing group `g` matches its members: always for a group
+    /// of the VPC itself; for a peer VPC's group while a live connection joins the two VPCs in
+    /// one region. Otherwise the rule is "stale" (AWS: rules "reference a security group in a
+    /// peer VPC for which the VPC peering connection has been deleted", EC2
+    /// DescribeStaleSecurityGroups) and matches nothing; a new connection between the two
+    /// VPCs makes it match again, the reference being to the group itself.
+    fn reference_holds(&self, vpc: u32, g: u32) -> bool {
+        let other = self.security_groups[g as usize].vpc;
+        other == vpc
+            || self
+                .peering_between(vpc, other)
+                .is_some_and(|p| !self.peerings[p as usize].inter_region)
     }
 
     /// Replaces the groups of an ENI (in order).
@@ -379,6 +445,31 @@ impl World {
     /// keeps its classifier, and ENIs with equal lists (the same groups) share one: each
     /// distinct list is compiled once.
     pub(super) fn recompile_vpc(&mut self, vpc: u32) {
+        self.recompile_one_vpc(vpc);
+        // Rules of peered VPCs may reference this VPC's groups (aws, `peer_group_rules`): their
+        // members may have changed, so those VPCs' lists are compiled again too.
+        if self.peerings.is_empty() {
+            return;
+        }
+        let mut referring: Vec<u32> = live(&self.security_groups)
+            .filter(|(_, g)| g.vpc != vpc)
+            .filter(|(_, g)| {
+                g.rules.iter().any(|r| {
+                    matches!(r.remote, Remote::Group(x)
+                        if self.security_groups[x as usize].vpc == vpc)
+                })
+            })
+            .map(|(_, g)| g.vpc)
+            .collect();
+        referring.sort_unstable();
+        referring.dedup();
+        for v in referring {
+            self.recompile_one_vpc(v);
+        }
+    }
+
+    /// Compiles the first-match lists of one VPC's interfaces ([`World::recompile_vpc`]).
+    fn recompile_one_vpc(&mut self, vpc: u32) {
         // The members' addresses of every group, walked once (not once per rule per ENI).
         let mut members: Map<u32, Vec<Ipv4Net>> = map();
         for (_, e) in live(&self.enis) {
@@ -473,7 +564,10 @@ impl World {
                 protocol: r.protocol,
                 dports: r.ports,
                 sports: PortRange::ALL,
-                nets: remote_nets(&r.remote, members),
+                nets: match r.remote {
+                    Remote::Group(x) if !self.reference_holds(e.vpc, x) => Vec::new(),
+                    _ => remote_nets(&r.remote, members),
+                },
                 action: r.action,
                 origin: By::SgRule {
                     sg: g,

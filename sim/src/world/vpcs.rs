@@ -355,7 +355,7 @@ impl World {
             ));
         }
         self.check_id(Kind::RouteTable, id.as_deref())?;
-        let all = self.checked_routes(vpc, cidr, routes)?;
+        let all = self.checked_routes(vpc, cidr, routes, &[])?;
         let t = self.route_tables.len() as u32;
         let id = self.new_id(Kind::RouteTable, t, id, "rtb");
         self.route_tables.push(RouteTable {
@@ -370,20 +370,29 @@ impl World {
     }
 
     /// A table's routes: the `local` route of the VPC's block followed by `routes`, each
-    /// checked (errors name `routes[i]`), sorted longest prefix first.
+    /// checked (errors name `routes[i]`), sorted longest prefix first. A route equal to one of
+    /// `kept` (the table's routes before an update) is kept as it is, even if its target has
+    /// been deleted since: on aws such a route stays as a blackhole (policy.md §6.1), and a
+    /// client that sends the table back unchanged must not lose it or be refused for it. Its
+    /// destination is still checked against the others.
     fn checked_routes(
         &self,
         vpc: u32,
         cidr: Ipv4Net,
         routes: Vec<Route>,
+        kept: &[Route],
     ) -> Result<Vec<Route>, ModelError> {
         let mut all = vec![Route {
             destination: cidr,
             target: Target::Local,
         }];
         for (i, r) in routes.into_iter().enumerate() {
-            self.check_route(vpc, &r, &all)
-                .map_err(|e| e.within(&format!("routes[{i}]")))?;
+            let checked = if kept.contains(&r) && r.target != Target::Local {
+                unique(&r, &all)
+            } else {
+                self.check_route(vpc, &r, &all)
+            };
+            checked.map_err(|e| e.within(&format!("routes[{i}]")))?;
             all.push(r);
         }
         all.sort_by_key(|r| std::cmp::Reverse(r.destination.prefix_len()));
@@ -409,12 +418,7 @@ impl World {
     }
 
     fn check_route(&self, vpc: u32, r: &Route, existing: &[Route]) -> Result<(), ModelError> {
-        if existing.iter().any(|e| e.destination == r.destination) {
-            return Err(ModelError::exists(
-                "destination",
-                format!("a route to {} already exists", r.destination),
-            ));
-        }
+        unique(r, existing)?;
         match r.target {
             Target::Local => Err(ModelError::invalid(
                 "target",
@@ -493,11 +497,12 @@ impl World {
     }
 
     /// Replaces every route of a table but the `local` one, checked as at creation (errors
-    /// name `routes[i]`).
+    /// name `routes[i]`); a route the table already has is kept as it is (`checked_routes`).
     pub fn set_routes(&mut self, table: u32, routes: Vec<Route>) -> Result<(), ModelError> {
-        let vpc = self.route_table(table)?.vpc;
+        let t = self.route_table(table)?;
+        let (vpc, kept) = (t.vpc, t.routes.clone());
         let cidr = self.vpcs[vpc as usize].cidr;
-        let all = self.checked_routes(vpc, cidr, routes)?;
+        let all = self.checked_routes(vpc, cidr, routes, &kept)?;
         self.route_tables[table as usize].routes = all;
         Ok(())
     }
@@ -590,4 +595,15 @@ impl World {
         self.bury(Kind::RouteTable, t);
         Ok(())
     }
+}
+
+/// Refuses a second route to one destination.
+fn unique(r: &Route, existing: &[Route]) -> Result<(), ModelError> {
+    if existing.iter().any(|e| e.destination == r.destination) {
+        return Err(ModelError::exists(
+            "destination",
+            format!("a route to {} already exists", r.destination),
+        ));
+    }
+    Ok(())
 }
