@@ -374,6 +374,7 @@ async fn send(c: &mut Client, cmd: Command) -> Result<plan::Reply, Status> {
         CreateInternetGateway => net.create_internet_gateway,
         CreateNatGateway => net.create_nat_gateway,
         CreateVpcPeeringConnection => net.create_vpc_peering_connection,
+        CreateVpnGateway => net.create_vpn_gateway,
         UpdateNatGateway => net.update_nat_gateway,
         CreateExternalHost => sim.create_external_host,
         CreateFlowLog => logs.create_flow_log,

@@ -714,6 +714,95 @@ fn vpc_peering_scenario_round_trips() {
     );
 }
 
+/// A virtual private gateway with its connections, route propagation into the main table, a
+/// static route to the gateway and the hosts behind it round-trip; once the gateway is deleted,
+/// the static route to it exports as the blackhole it is.
+#[test]
+fn vpn_gateway_scenario_round_trips() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-vpn-route-priority.yaml");
+    let (server, exported) = round_trip(&file, Provider::Aws, "aws");
+    for want in [
+        "vpn_gateways:\n  - name: vgw\n    id: vgw-0f1e2d3c4b5a69788\n    vpc: app\n    connections:\n",
+        "      - {name: dx, id: dxvif-fgabcd12, routing: direct_connect, networks: [172.16.0.0/16]}\n",
+        "      - {name: vpn-static, id: vpn-0a1b2c3d4e5f60001, routing: static, networks: [172.16.0.0/16, 192.168.0.0/16]}\n",
+        "      - {name: vpn-bgp, id: vpn-0a1b2c3d4e5f60002, routing: bgp, networks: [192.168.0.0/16, 192.168.5.0/24, 198.51.100.0/24, 10.0.7.0/24]}\n",
+        "{destination: 203.0.113.0/24, target: vpn_gateway, vpn_gateway: vgw}",
+        "{name: dc-server, ip: \"172.16.0.20\", site: {vpn_gateway: vgw}}",
+        "{name: branch-pc, ip: \"192.168.5.40\", site: {vpn_gateway: vgw}}",
+        "{name: partner, ip: \"198.51.100.7\"}",
+    ] {
+        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
+    }
+    // The main table's propagation, in either YAML style.
+    assert!(
+        exported.contains("    route_propagation:\n      - vgw\n")
+            || exported.contains("    route_propagation: [vgw]\n"),
+        "{exported}"
+    );
+
+    // What the server made of it: the table's propagated routes, the hosts behind the gateway.
+    let mut net = server.net();
+    let gateways = server
+        .rt
+        .block_on(net.list_vpn_gateways(pb::ListVpnGatewaysRequest {
+            parent: PARENT.into(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .into_inner()
+        .vpn_gateways;
+    assert_eq!(gateways.len(), 1);
+    let vgw = gateways[0].name.clone();
+    assert_eq!(vgw, "projects/default/vpnGateways/vgw-0f1e2d3c4b5a69788");
+    let main = server.vpcs()[0].main_route_table.clone();
+    let table = server
+        .rt
+        .block_on(net.get_route_table(pb::GetRouteTableRequest { name: main.clone() }))
+        .unwrap()
+        .into_inner();
+    assert_eq!(table.propagating_vpn_gateways, vec![vgw.clone()]);
+    assert_eq!(table.propagated_routes.len(), 7, "{table:?}");
+    let mut sim = server.sim();
+    let hosts = server
+        .rt
+        .block_on(sim.list_external_hosts(pb::ListExternalHostsRequest {
+            parent: PARENT.into(),
+            ..Default::default()
+        }))
+        .unwrap()
+        .into_inner()
+        .external_hosts;
+    assert_eq!(
+        hosts.iter().filter(|h| h.site == vgw).count(),
+        3,
+        "{hosts:?}"
+    );
+
+    // The gateway deleted (its hosts first): its static route is a blackhole, its propagation
+    // gone.
+    for h in hosts.iter().filter(|h| h.site == vgw) {
+        server
+            .rt
+            .block_on(sim.delete_external_host(pb::DeleteExternalHostRequest {
+                name: h.name.clone(),
+            }))
+            .unwrap();
+    }
+    server
+        .rt
+        .block_on(net.delete_vpn_gateway(pb::DeleteVpnGatewayRequest { name: vgw }))
+        .unwrap();
+    let dir = temp_dir("apply-export-vgw");
+    let after = export(&server, &dir.join("after.yaml"), "aws");
+    assert!(
+        after.contains("{destination: 203.0.113.0/24, target: blackhole}"),
+        "{after}"
+    );
+    for gone in ["vpn_gateways:", "route_propagation", "vpn_gateway: vgw"] {
+        assert!(!after.contains(gone), "{gone:?} in\n{after}");
+    }
+}
+
 #[test]
 fn hybrid_vpn_scenario_round_trips() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/huawei-hybrid-vpn.yaml");

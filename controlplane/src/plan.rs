@@ -1329,7 +1329,7 @@ impl<'e, E: Executor> Planner<'e, E> {
             format!("turning on route propagation into the {what} of VPC `{vname}`"),
             format!("{what} of {vname}: propagation from {}", names.len()),
         )
-        .at(format!("{path}.route_propagation"), first.referenced);
+        .at(path, first.referenced);
         for (i, n) in names.iter().enumerate() {
             let field = format!("{path}.route_propagation[{i}]");
             gateways.push(self.made_named(

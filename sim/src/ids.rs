@@ -27,6 +27,12 @@ pub fn uuid(rng: &mut impl Rng) -> String {
     )
 }
 
+/// A Direct Connect virtual interface's ID: `dxvif-` and 8 lowercase letters and digits
+/// (`dxvif-fgabcd12`, Direct Connect API `DescribeVirtualInterfaces`).
+pub fn virtual_interface(rng: &mut impl Rng) -> String {
+    format!("dxvif-{}", draw(rng, ALNUM, 8))
+}
+
 /// An ID for a resource of kind `prefix` (`vpc`, `subnet`, `eni`, `sg`, `acl`, `rtb`, `igw`,
 /// `i`, `fl`). alibaba calls subnets `vsw`; tencent calls instances `ins`.
 pub fn resource(rng: &mut impl Rng, style: IdStyle, prefix: &str) -> String {

@@ -143,12 +143,13 @@ impl World {
     /// A new connection id: `vpn-…` for a VPN connection, `dxvif-…` for a Direct Connect
     /// virtual interface (EC2 and Direct Connect API ids), unique among all connections.
     fn connection_id(&mut self, routing: VpnRouting) -> String {
-        let prefix = match routing {
-            VpnRouting::DirectConnect => "dxvif",
-            VpnRouting::Static | VpnRouting::Bgp => "vpn",
-        };
         loop {
-            let id = crate::ids::resource(&mut self.rng, self.profile.id_style, prefix);
+            let id = match routing {
+                VpnRouting::DirectConnect => crate::ids::virtual_interface(&mut self.rng),
+                VpnRouting::Static | VpnRouting::Bgp => {
+                    crate::ids::resource(&mut self.rng, self.profile.id_style, "vpn")
+                }
+            };
             if !self
                 .vpn_gateways
                 .iter()
