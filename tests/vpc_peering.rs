@@ -827,3 +827,60 @@ async fn export_writes_peer_group_references_and_leaves_stale_ones_out() {
     fresh.stop().await;
     server.stop().await;
 }
+
+/// A traffic script's rules may name a peer VPC's group as the file's rules do (`VPC/GROUP`):
+/// db's rules are set again mid-run to admit app's hosts on 5433 too, and app-host's SYN to
+/// 5433 is then ACCEPTed at db (which listens on 5432 only, so it answers with a RST); a VPC
+/// the file does not have is an error at its line.
+#[test]
+fn a_script_names_a_peer_group_as_the_file_does() {
+    let script = [
+        "  - at: 45",
+        "    set_security_group_rules:",
+        "      vpc: data",
+        "      group: data-db",
+        "      rules:",
+        "        - { direction: ingress, protocol: tcp, ports: 5432-5433, remote: { group: app/app-hosts } }",
+        "        - { direction: egress, protocol: all, remote: 0.0.0.0/0 }",
+        "  - at: 46",
+        "    tcp: { from: app-host, to: db, port: 5433, sport: 45000 }",
+        "",
+    ]
+    .join("\n");
+    let text = scenario::replaced(
+        SCENARIO,
+        "  # Case 5: app-data deleted",
+        &format!("{script}  # Case 5: app-data deleted"),
+    );
+    let dir = temp_dir("peer-group-script");
+    let file = dir.join("s.yaml");
+    std::fs::write(&file, &text).unwrap();
+    let o = vpclab(&["run", file.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.lines().any(|l| l
+            == "5 eni-0b00000000000000e 10.0.1.10 10.1.1.40 45000 5433 6 1 60 ACCEPT ingress -"),
+        "{out}"
+    );
+    let bad = scenario::replaced(
+        &text,
+        "ports: 5432-5433, remote: { group: app/app-hosts }",
+        "ports: 5432-5433, remote: { group: nowhere/app-hosts }",
+    );
+    let line = scenario::line_of(&bad, "remote: { group: nowhere/app-hosts }");
+    let col = bad
+        .lines()
+        .nth(line as usize - 1)
+        .unwrap()
+        .find("{ group:")
+        .unwrap()
+        + 1;
+    assert_eq!(
+        scenario::error(&bad).to_string(),
+        format!(
+            "s.yaml:{line}:{col}: traffic[6].set_security_group_rules.rules[0].remote.group: \
+             no VPC named `nowhere` (in `nowhere/app-hosts`)"
+        )
+    );
+}

@@ -646,12 +646,29 @@ impl Loader {
                         })?)
                     }
                     doc::RemoteDoc::Group { group } => {
-                        let s = Spanned::new(group.clone(), d.remote.referenced, d.remote.defined);
+                        let field = format!("{p}.remote.group");
+                        // A group of another (peered) VPC is `VPC/GROUP`, as in `plan`; the
+                        // world checks that the VPCs are peered where the cloud allows it.
+                        let (in_vpc, name) = match group.split_once('/') {
+                            Some((v, name)) => {
+                                let v = names.vpcs.get(v).copied().ok_or_else(|| {
+                                    self.err(
+                                        d.remote.referenced,
+                                        &field,
+                                        format!("no VPC named `{v}` (in `{group}`)"),
+                                    )
+                                })?;
+                                (v, name)
+                            }
+                            None => (vpc, group.as_str()),
+                        };
+                        let s =
+                            Spanned::new(name.to_string(), d.remote.referenced, d.remote.defined);
                         Remote::Group(self.lookup(
                             &names.groups,
-                            vpc,
+                            in_vpc,
                             &s,
-                            &format!("{p}.remote.group"),
+                            &field,
                             "security group",
                         )?)
                     }
