@@ -366,3 +366,39 @@ fn vpc_peering_connections_are_boxes_between_their_vpcs_that_flows_cross() {
     let ping = graph(&[PING]);
     assert!(!ping.contains("vpc-peering"));
 }
+
+/// A VPC's virtual private gateway is an on-premises site joined to its VPC, with each
+/// connection's networks and the hosts behind it; flows to and from them run through it, and a
+/// packet no connection reaches ends there (aws-vpn-route-priority.yaml).
+#[test]
+fn a_virtual_private_gateway_is_a_site_joined_to_its_vpc() {
+    let file = "scenarios/aws-vpn-route-priority.yaml";
+    let dot = graph(&[file, "--format", "dot"]);
+    for line in [
+        "  vpc0 -> vgw0 [dir=none, color=\"#8c959f\", style=dashed];\n",
+        // The data centre's ping: in through the gateway, the reply back out through it.
+        "  host0 -> vgw0 [color=\"#1a7f37\", penwidth=2, class=\"flow accept\", id=\"flow1_0\"];\n",
+        "  vgw0 -> subnet0 [color=\"#1a7f37\", penwidth=2, class=\"flow accept\", id=\"flow1_1\"];\n",
+        "  vgw0 -> host0 [color=\"#1a7f37\", penwidth=2, class=\"flow accept\", id=\"flow2_2\", \
+         label=\"2: ICMP echo-reply ×2\"];\n",
+        "  vgw0 -> drop10 [color=\"#cf222e\", penwidth=2, class=\"flow reject\", \
+         id=\"flow10_2\", label=\"10: UDP 514 ×1\\ndropped at virtual private gateway \
+         vgw-0f1e2d3c4b5a69788: none of its connections reaches 203.0.113.9",
+    ] {
+        assert!(dot.contains(line), "{line} not in:\n{dot}");
+    }
+    let mermaid = graph(&[file, "--format", "mermaid"]);
+    for line in [
+        "  subgraph c_vgw0[\"on premises<br/>virtual private gateway vgw<br/>172.16.0.0/16 (dx \
+         direct_connect)<br/>172.16.0.0/16 (vpn-static static)<br/>",
+        "    host0[\"dc-server<br/>172.16.0.20\"]\n",
+        "  vpc0 -.- vgw0\n",
+    ] {
+        assert!(mermaid.contains(line), "{line} not in:\n{mermaid}");
+    }
+    let svg = graph(&[file]);
+    assert!(
+        svg.contains("<g class=\"site\" id=\"vgw0-frame\">"),
+        "{svg}"
+    );
+}

@@ -36,7 +36,6 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
-use super::model::ip_key;
 use super::*;
 use crate::ccn::{self, Admission, Attachment, Bandwidth, Ccn};
 use crate::flowlog::collect::Observation;
@@ -383,13 +382,8 @@ impl World {
             }));
             return;
         }
-        match self.private_ips.get(&ip_key(dst_vpc, pkt.dst)).copied() {
-            Some(b) => {
-                let view = PacketView::of(&pkt);
-                self.arrive(now, b, pkt, &view, out);
-            }
-            None => out.fate = Fate::Dropped(Drop::NoHost),
-        }
+        let view = PacketView::of(&pkt);
+        self.arrive_in(now, dst_vpc, pkt, &view, out);
     }
 
     /// Does a packet of `bytes` fit ENI `eni`'s bandwidth limit in `direction` at `now`? If

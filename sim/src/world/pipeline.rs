@@ -302,10 +302,7 @@ impl World {
                             route: hit.route,
                         });
                     }
-                    Target::Local => match self.private_ips.get(&ip_key(vpc, pkt.dst)).copied() {
-                        Some(b) => self.arrive(now, b, pkt, &view, out),
-                        None => out.fate = Fate::Dropped(Drop::NoHost),
-                    },
+                    Target::Local => self.arrive_in(now, vpc, pkt, &view, out),
                     // A route to a deleted peering connection is a blackhole (aws; elsewhere
                     // the deletion waits for the routes to go).
                     Target::Peering(p) if self.peerings[p as usize].deleted => {
@@ -475,10 +472,7 @@ impl World {
             out.fate = Fate::Dropped(Drop::NotInPeer { peering: p });
             return;
         }
-        match self.private_ips.get(&ip_key(peer, pkt.dst)).copied() {
-            Some(b) => self.arrive(now, b, pkt, view, out),
-            None => out.fate = Fate::Dropped(Drop::NoHost),
-        }
+        self.arrive_in(now, peer, pkt, view, out);
     }
 
     /// Does the route table of `subnet` send traffic for `remote` to a NAT gateway?
@@ -680,6 +674,23 @@ impl World {
             }
             // (No public address designates a VPC service.)
             Some(Endpoint::Service { .. }) | None => out.fate = Fate::Dropped(Drop::NoHost),
+        }
+    }
+
+    /// Into VPC `vpc`: ingress at the interface holding the packet's destination, or lost
+    /// when none does.
+    #[inline]
+    pub(super) fn arrive_in(
+        &mut self,
+        now: Time,
+        vpc: u32,
+        pkt: Packet,
+        view: &PacketView,
+        out: &mut Outcome,
+    ) {
+        match self.private_ips.get(&ip_key(vpc, pkt.dst)).copied() {
+            Some(b) => self.arrive(now, b, pkt, view, out),
+            None => out.fate = Fate::Dropped(Drop::NoHost),
         }
     }
 

@@ -357,6 +357,21 @@ impl World {
         Ok(x)
     }
 
+    /// A packet leaving the cloud for the network behind `site`: delivered to the host there
+    /// at its destination, or lost (no host answers).
+    pub(super) fn deliver_on_premises(&self, site: Site, pkt: Packet, out: &mut Outcome) {
+        let host = live(&self.externals)
+            .find(|(_, h)| h.site == Some(site) && h.ip == pkt.dst)
+            .map(|(x, _)| x);
+        out.fate = match host {
+            Some(x) => Fate::Delivered {
+                to: Endpoint::External(x),
+                packet: pkt,
+            },
+            None => Fate::Dropped(Drop::NoHost),
+        };
+    }
+
     /// A packet arriving at a router through attachment `att`, sent from availability zone
     /// `az` (empty: from premises or a peer, no zone).
     pub(super) fn through_router(
@@ -447,16 +462,7 @@ impl World {
             AttachmentKind::VpnGateway
             | AttachmentKind::VirtualGateway
             | AttachmentKind::GlobalDcGateway => {
-                let host = live(&self.externals)
-                    .find(|(_, h)| h.site == Some(Site::Attachment(next)) && h.ip == pkt.dst)
-                    .map(|(x, _)| x);
-                out.fate = match host {
-                    Some(x) => Fate::Delivered {
-                        to: Endpoint::External(x),
-                        packet: pkt,
-                    },
-                    None => Fate::Dropped(Drop::NoHost),
-                };
+                self.deliver_on_premises(Site::Attachment(next), pkt, out)
             }
         }
     }

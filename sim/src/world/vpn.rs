@@ -19,7 +19,6 @@
 use std::net::Ipv4Addr;
 
 use super::lifecycle::in_use;
-use super::model::ip_key;
 use super::*;
 use crate::addr::Ipv4Net;
 use crate::packet::Packet;
@@ -323,16 +322,7 @@ impl World {
             out.fate = Fate::Dropped(Drop::VpnNoRoute { gateway: g });
             return;
         }
-        let host = live(&self.externals)
-            .find(|(_, h)| h.site == Some(Site::VpnGateway(g)) && h.ip == pkt.dst)
-            .map(|(x, _)| x);
-        out.fate = match host {
-            Some(x) => Fate::Delivered {
-                to: Endpoint::External(x),
-                packet: pkt,
-            },
-            None => Fate::Dropped(Drop::NoHost),
-        };
+        self.deliver_on_premises(Site::VpnGateway(g), pkt, out);
     }
 
     /// A packet from an on-premises host behind gateway `g`: into the gateway's VPC, to the
@@ -352,9 +342,6 @@ impl World {
             out.fate = Fate::Dropped(Drop::VpnNoRoute { gateway: g });
             return;
         }
-        match self.private_ips.get(&ip_key(vpc, pkt.dst)).copied() {
-            Some(b) => self.arrive(now, b, pkt, view, out),
-            None => out.fate = Fate::Dropped(Drop::NoHost),
-        }
+        self.arrive_in(now, vpc, pkt, view, out);
     }
 }
