@@ -248,7 +248,16 @@ impl World {
                 let r = &g.rules_at(rev)[rule as usize];
                 let remote = match &r.remote {
                     Remote::Cidr(n) => n.to_string(),
-                    Remote::Group(x) => format!("group {}", self.security_groups[*x as usize].name),
+                    // A peer VPC's group is named with its VPC, as a file names it.
+                    Remote::Group(x) => {
+                        let other = &self.security_groups[*x as usize];
+                        if other.vpc == g.vpc {
+                            format!("group {}", other.name)
+                        } else {
+                            let v = &self.vpcs[other.vpc as usize].name;
+                            format!("group {v}/{}", other.name)
+                        }
+                    }
                 };
                 let ports = if r.protocol.has_ports() {
                     format!(" {}", r.ports)
