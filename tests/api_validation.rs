@@ -1300,6 +1300,87 @@ async fn connection_tracking_timeouts_are_checked_against_the_ranges() {
     lab.finish().await;
 }
 
+/// An interface's timeouts change after creation (EC2 ModifyNetworkInterfaceAttribute, "Idle
+/// connection tracking timeout"): checked as at creation, refusals change nothing, an absent
+/// specification under the mask goes back to the defaults, and clouds without the setting
+/// refuse it.
+#[tokio::test]
+async fn connection_tracking_timeouts_change_after_creation() {
+    let mut lab = Lab::start("conntrack-update", Provider::Aws).await;
+    let (_, s) = lab.network().await;
+    let e = lab.eni(&s.name, "app", "m8g.large").await;
+    let update = |ct: Option<pb::ConnectionTracking>| pb::UpdateNetworkInterfaceRequest {
+        network_interface: Some(pb::NetworkInterface {
+            name: e.name.clone(),
+            connection_tracking: ct,
+            ..Default::default()
+        }),
+        update_mask: mask(&["connection_tracking"]),
+    };
+    let ct = pb::ConnectionTracking {
+        tcp_established: Some(600),
+        udp_stream: None,
+        udp: Some(60),
+    };
+    let changed = lab
+        .net
+        .update_network_interface(update(Some(ct)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(changed.connection_tracking, Some(ct));
+    let st = lab
+        .refuse(
+            Code::InvalidArgument,
+            "network_interface.connection_tracking.udp",
+            async |l: &mut Lab| {
+                l.net
+                    .update_network_interface(update(Some(pb::ConnectionTracking {
+                        udp: Some(61),
+                        ..ct
+                    })))
+                    .await
+            },
+        )
+        .await;
+    assert!(st.message().contains("seconds on aws"), "{st:?}");
+    let reset = lab
+        .net
+        .update_network_interface(update(None))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(reset.connection_tracking, None);
+    lab.finish().await;
+
+    let mut lab = Lab::start("conntrack-update-huawei", Provider::Huawei).await;
+    let (_, s) = lab.network().await;
+    let e = lab.eni(&s.name, "app", "").await;
+    let st = lab
+        .refuse(
+            Code::FailedPrecondition,
+            "network_interface.connection_tracking.udp",
+            async |l: &mut Lab| {
+                l.net
+                    .update_network_interface(pb::UpdateNetworkInterfaceRequest {
+                        network_interface: Some(pb::NetworkInterface {
+                            name: e.name.clone(),
+                            connection_tracking: Some(pb::ConnectionTracking {
+                                udp: Some(30),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        }),
+                        update_mask: mask(&["connection_tracking"]),
+                    })
+                    .await
+            },
+        )
+        .await;
+    assert!(st.message().contains("aws only"), "{st:?}");
+    lab.finish().await;
+}
+
 #[tokio::test]
 async fn tencent_refuses_flow_logs_on_retired_models() {
     // seed 004, Model Restrictions: S3, SA1, S2, … no longer support new flow logs from

@@ -654,11 +654,17 @@ impl Project {
                 )?;
                 let paths = mask_paths(
                     &r.update_mask,
-                    &["display_name", "security_groups", "elastic_ip"],
+                    &[
+                        "display_name",
+                        "security_groups",
+                        "elastic_ip",
+                        "connection_tracking",
+                    ],
                     |p| match p {
                         "display_name" => !e.display_name.is_empty(),
                         "security_groups" => !e.security_groups.is_empty(),
-                        _ => !e.elastic_ip.is_empty(),
+                        "elastic_ip" => !e.elastic_ip.is_empty(),
+                        _ => e.connection_tracking.is_some(),
                     },
                 )?;
                 if !paths.is_empty() {
@@ -686,9 +692,17 @@ impl Project {
                 } else {
                     None
                 };
+                let tracking = paths
+                    .iter()
+                    .any(|p| p == "connection_tracking")
+                    .then(|| connection_tracking(e.connection_tracking.as_ref()));
                 let w = &mut self.sim.world;
                 let before = w.enis[idx as usize].clone();
                 let result = (|| {
+                    // First: it refuses before anything else changes.
+                    if let Some(t) = tracking {
+                        w.set_eni_connection_tracking(idx, t)?;
+                    }
                     if paths.iter().any(|p| p == "display_name") {
                         w.rename(Kind::Eni, idx, &e.display_name)?;
                     }
@@ -701,6 +715,7 @@ impl Project {
                     Ok(())
                 })();
                 if let Err(err) = result {
+                    let _ = w.set_eni_connection_tracking(idx, before.connection_tracking);
                     let _ = w.rename(Kind::Eni, idx, &before.name);
                     let _ = w.set_eni_elastic_ip(idx, before.eip);
                     return Err(rename_field(eni_field(ApiError::model(

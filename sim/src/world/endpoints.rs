@@ -297,6 +297,38 @@ impl World {
         Ok(())
     }
 
+    /// Sets the connection-tracking timeouts of a network interface (aws
+    /// ModifyNetworkInterfaceAttribute, "Idle connection tracking timeout"), checked as at
+    /// creation; fields left unset take the instance type's or the profile's default. A cloud
+    /// device's interface cannot be changed ("You can't change the attributes of a
+    /// requester-managed network interface"). Tracked connections keep the expiry their last
+    /// packet gave them, and each packet from then on uses the new timeouts (AWS does not say
+    /// what a change does to existing connections).
+    pub fn set_eni_connection_tracking(
+        &mut self,
+        eni: u32,
+        tracking: ConnectionTracking,
+    ) -> Result<(), ModelError> {
+        let e = self.eni(eni)?;
+        if e.requester_managed {
+            return Err(ModelError::precondition(
+                "connection_tracking",
+                "a cloud device's interface (requester-managed) cannot be changed",
+            ));
+        }
+        let timeouts = self
+            .profile
+            .eni_timeouts(e.instance_type.as_deref(), &tracking)
+            .map_err(|(field, m)| match self.profile.eni_timeouts {
+                Some(_) => ModelError::invalid(field, m),
+                None => ModelError::precondition(field, m),
+            })?;
+        let e = &mut self.enis[eni as usize];
+        e.connection_tracking = tracking;
+        e.timeouts = timeouts;
+        Ok(())
+    }
+
     /// Deletes a network interface, releasing its private address and elastic IP for reuse.
     /// Refused while flow logs are scoped to it.
     ///

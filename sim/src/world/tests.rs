@@ -12,7 +12,7 @@ use crate::host::Host;
 use crate::packet::{Packet, TcpFlags};
 use crate::policy::sg::Remote;
 use crate::policy::{PortRange, ProtoMatch, RuleAction, acl, sg};
-use crate::profile::{Profile, Provider};
+use crate::profile::{ConnectionTracking, Profile, Provider};
 use crate::simulation::Simulation;
 use crate::time::{Span, Time};
 use crate::{Action, Direction};
@@ -643,4 +643,81 @@ fn a_group_rule_covers_its_members_secondary_ips() {
     // An address no member holds is not covered (the stranger spoofs one).
     let out = w.send(t, Endpoint::Eni(stranger), syn("10.0.1.12", 40001));
     assert!(out.delivered().is_none(), "{:?}", out.fate);
+}
+
+/// An interface's timeouts changed after creation (aws ModifyNetworkInterfaceAttribute): a
+/// tracked UDP flow's next packet takes the new timeout, so a reply 50 s after it is let in
+/// by the connection with `udp: 60` and refused by the default 30 s.
+#[test]
+fn changed_timeouts_apply_from_the_next_packet() {
+    let reply_after_50s = |udp: Option<u32>| {
+        let mut w = World::new(Config::new(Profile::of(Provider::Aws)));
+        let t0 = Time::from_secs(1_700_000_000);
+        let vpc = w.create_vpc("vpc", None, net("10.0.0.0/16")).unwrap();
+        let igw = w.create_internet_gateway(vpc, None).unwrap();
+        let main = w.vpcs[vpc as usize].main_route_table;
+        w.add_route(
+            main,
+            Route {
+                destination: Ipv4Net::ANY,
+                target: Target::InternetGateway(igw),
+            },
+        )
+        .unwrap();
+        let subnet = w
+            .create_subnet("web", None, vpc, net("10.0.1.0/24"), None)
+            .unwrap();
+        let sg = w
+            .create_security_group(
+                "out-only",
+                None,
+                vpc,
+                vec![sg::Rule::allow_all(Direction::Egress)],
+            )
+            .unwrap();
+        let eip: std::net::Ipv4Addr = "198.51.100.7".parse().unwrap();
+        let eni = w
+            .create_eni(
+                t0,
+                EniSpec {
+                    name: "app".into(),
+                    subnet,
+                    ip: Some("10.0.1.10".parse().unwrap()),
+                    eip: Some(eip),
+                    security_groups: vec![sg],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let far: std::net::Ipv4Addr = "203.0.113.12".parse().unwrap();
+        let home = w
+            .create_external_host("home", far, Host::default())
+            .unwrap();
+        let ip = w.enis[eni as usize].ip;
+        let out = Packet::udp(ip, 40000, far, 514, 60);
+        w.send(t0, Endpoint::Eni(eni), out);
+        if udp.is_some() {
+            let tracking = ConnectionTracking {
+                udp,
+                ..Default::default()
+            };
+            w.set_eni_connection_tracking(eni, tracking).unwrap();
+        }
+        let t1 = t0 + Span::from_secs(1);
+        w.send(t1, Endpoint::Eni(eni), out);
+        let back = Packet::udp(far, 514, eip, 40000, 60);
+        w.send(t1 + Span::from_secs(50), Endpoint::External(home), back)
+            .fate
+    };
+    assert!(matches!(
+        reply_after_50s(Some(60)),
+        Fate::Delivered {
+            to: Endpoint::Eni(_),
+            ..
+        }
+    ));
+    assert!(matches!(
+        reply_after_50s(None),
+        Fate::Dropped(Drop::Policy(_))
+    ));
 }
