@@ -190,8 +190,9 @@ fn another_cloud_points_to_enterprise_router_attachments() {
         &changed(&[("provider: aws", "provider: huawei")]),
         (scenario::line_of(SCENARIO, "    vpc: app"), 10),
         "vpn_gateways[0].vpc",
-        "huawei attaches VPN and Direct Connect gateways to its enterprise router, not to a VPC: \
-         use an enterprise router attachment (kind vpn_gateway or global_dc_gateway)",
+        "vpclab models no VPN gateway attached to a VPC on huawei: connect premises through its \
+         enterprise router (an attachment of kind vpn_gateway, virtual_gateway or \
+         global_dc_gateway)",
     );
 }
 
@@ -529,8 +530,9 @@ async fn other_clouds_refuse_a_vpc_attached_gateway() {
     );
     assert_eq!(
         s.message(),
-        "huawei attaches VPN and Direct Connect gateways to its enterprise router, not to a VPC: \
-         use an enterprise router attachment (kind vpn_gateway or global_dc_gateway)"
+        "vpclab models no VPN gateway attached to a VPC on huawei: connect premises through its \
+         enterprise router (an attachment of kind vpn_gateway, virtual_gateway or \
+         global_dc_gateway)"
     );
     assert_eq!(gateways(&mut net).await, vec![]);
     server.stop().await;
@@ -1074,4 +1076,46 @@ fn a_route_table_of_its_own_propagates_as_the_main_one() {
     let own = lines(&text);
     assert_eq!(own.len(), 10);
     assert_eq!(own, lines(SCENARIO));
+}
+
+/// A static route to the gateway may not be more specific than the VPC's own block (only a
+/// NAT gateway, an interface or an endpoint may, policy.md §6.1); and a gateway propagates at
+/// most 100 networks into a table (Amazon VPC quota), RESOURCE_EXHAUSTED past it.
+#[test]
+fn a_gateway_route_stays_out_of_the_vpc_and_its_networks_are_bounded() {
+    let inside = STATIC_ROUTE.replace("203.0.113.0/24", "10.0.7.0/24");
+    let text = changed(&[(STATIC_ROUTE, &inside)]);
+    let line = scenario::line_of(&text, "10.0.7.0/24, target: vpn_gateway");
+    let column = text
+        .lines()
+        .nth(line as usize - 1)
+        .unwrap()
+        .find("10.0.7.0/24")
+        .unwrap() as u64;
+    refused_at(
+        &text,
+        (line, column + 1),
+        "vpcs[0].routes[1].destination",
+        "10.0.7.0/24 is in this VPC's own block 10.0.0.0/16: a route to the virtual private \
+         gateway sends on-premises addresses",
+    );
+    // 7 networks in the file, 94 more: 101.
+    let many: Vec<String> = (0..94).map(|i| format!("10.200.{i}.0/24")).collect();
+    let bgp = "networks: [192.168.0.0/16, 192.168.5.0/24, 198.51.100.0/24, 10.0.7.0/24] }";
+    let text = changed(&[(
+        bgp,
+        &format!(
+            "networks: [192.168.0.0/16, 192.168.5.0/24, 198.51.100.0/24, 10.0.7.0/24, {}] }}",
+            many.join(", ")
+        ),
+    )]);
+    let e = scenario::error(&text);
+    assert_eq!(
+        e.to_string(),
+        format!(
+            "s.yaml:{}:5: vpn_gateways[0]: the connections reach 101 networks: a gateway \
+             propagates at most 100 routes into a table",
+            scenario::line_of(SCENARIO, "- name: vgw")
+        )
+    );
 }

@@ -414,7 +414,11 @@ pub struct VpnGatewayDoc {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
     pub vpc: S<String>,
-    #[serde(serialize_with = "flow_items")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "flow_items"
+    )]
     pub connections: Vec<S<VpnConnectionDoc>>,
 }
 

@@ -159,7 +159,9 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
             Target::Blackhole => "blackhole".to_string(),
         };
         // A propagated route says what propagated it, and a route that beat propagated
-        // routes which also match says which and why (policy.md §6.1).
+        // routes which also match says which and why (policy.md §6.1). The table's
+        // propagation is read as it is now: a traffic script cannot change it, so within a
+        // run it is what the packet met (a gateway's connections never change).
         let mut why = match (r.propagated, r.target) {
             (Some(k), Target::VpnGateway(g)) => {
                 let c = &world.vpn_gateways[g as usize].connections[r.route as usize];
@@ -839,9 +841,19 @@ pub fn hops(world: &World, o: &Outcome) -> Vec<Hop> {
     if matches!(o.fate, Fate::Dropped(Drop::Router { .. })) {
         return hops.0;
     }
-    // Out through the VPC's virtual private gateway; it drops what none of its connections
-    // reaches (and, from premises, what is not in its VPC).
-    if let Some(Target::VpnGateway(g)) = o.route.map(|r| r.target) {
+    // Out through the VPC's virtual private gateway, by the route's or (after a NAT gateway)
+    // the onward route's; it drops what none of its connections reaches (and, from premises,
+    // what is not in its VPC).
+    let gateway = [o.route, o.onward_route]
+        .into_iter()
+        .flatten()
+        .find_map(|r| match r.target {
+            Target::VpnGateway(g) => Some(g),
+            _ => None,
+        });
+    if let Some(g) = gateway
+        && !matches!(o.fate, Fate::Dropped(Drop::Blackhole { .. }))
+    {
         hops.push(Hop::Site(crate::world::Site::VpnGateway(g)));
     }
     if matches!(o.fate, Fate::Dropped(Drop::VpnNoRoute { .. })) {

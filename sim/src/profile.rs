@@ -454,9 +454,10 @@ pub struct Profile {
     /// carries one of its secondary IPs.
     pub secondary_ip_logged_as: LoggedAddress,
     /// Whether a VPN (or Direct Connect) gateway attaches to a VPC, with route propagation
-    /// into its route tables: aws's virtual private gateway (policy.md §6.1). The other clouds'
-    /// references describe on-premises links through their enterprise router (huawei ER, seed
-    /// 000), transit router or CCN, which vpclab models as router attachments.
+    /// into its route tables: aws's virtual private gateway (policy.md §6.1). The other clouds
+    /// have VPN gateways of their own kinds, which vpclab does not model; their on-premises
+    /// links go through the enterprise router (huawei ER, seed 000), transit router or CCN, as
+    /// router attachments.
     pub vpc_vpn_gateways: bool,
     /// VPC routes to a deleted NAT gateway: aws keeps them as blackholes ("the specified NAT
     /// instance has been terminated": policy.md §6.1, AWS-ROUTE-API); the other clouds

@@ -317,11 +317,8 @@ impl World {
         let ccn = &self.ccns.items[c as usize];
         let to = ccn.route(vpc, dst)?;
         let learned = ccn.attachments[to as usize].cidr.prefix_len();
-        if let Some(h) = hit {
-            let own = self.route_tables[h.table as usize].routes[h.route as usize].destination;
-            if own.prefix_len() >= learned {
-                return None;
-            }
+        if hit.is_some_and(|h| h.destination.prefix_len() >= learned) {
+            return None;
         }
         Some(CcnRoute {
             ccn: c,

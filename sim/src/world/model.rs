@@ -986,6 +986,20 @@ impl World {
                 "id",
                 format!("ID `{id}` is already used by another {}", kind.as_str()),
             )),
+            // Routes to a deleted gateway or connection stay as blackholes naming its ID (aws):
+            // a new one under that ID would seem to be their target.
+            Some(id)
+                if matches!(kind, Kind::NatGateway | Kind::VpcPeering | Kind::VpnGateway)
+                    && kind_vec!(self, kind, [] v => v.iter().any(|r| r.id() == id)) =>
+            {
+                Err(ModelError::exists(
+                    "id",
+                    format!(
+                        "ID `{id}` was a deleted {}'s, which routes may still name",
+                        kind.as_str()
+                    ),
+                ))
+            }
             _ => Ok(()),
         }
     }
@@ -1030,6 +1044,11 @@ impl World {
             + self.nats.len()
             + self.peerings.len()
             + self.vpn_gateways.len()
+            + self
+                .vpn_gateways
+                .iter()
+                .map(|g| g.routes().count())
+                .sum::<usize>()
             + self.externals.len()
             + self.flow_logs.len()
             + self.logs.groups.len()

@@ -480,6 +480,19 @@ impl World {
                     "the virtual private gateway is not attached to this VPC",
                 ))
             }
+            // The local route wins over the premises' addresses in the VPC's block (policy.md
+            // §6.1: a route more specific than `local` targets a NAT gateway, an interface or
+            // an endpoint).
+            Target::VpnGateway(_) if self.vpcs[vpc as usize].cidr.covers(r.destination) => {
+                Err(ModelError::invalid(
+                    "destination",
+                    format!(
+                        "{} is in this VPC's own block {}: a route to the virtual private \
+                         gateway sends on-premises addresses",
+                        r.destination, self.vpcs[vpc as usize].cidr
+                    ),
+                ))
+            }
             // Only the peer's addresses cross a connection (policy.md §6.1: a route more
             // specific than `local` targets a NAT gateway, an interface or an endpoint).
             Target::Peering(_) if self.vpcs[vpc as usize].cidr.overlaps(r.destination) => {

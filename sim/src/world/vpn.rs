@@ -25,6 +25,12 @@ use crate::packet::Packet;
 use crate::policy::PacketView;
 use crate::time::Time;
 
+/// The networks one gateway may propagate, all its connections together: Amazon VPC's quota of
+/// propagated routes per route table, 100 (not adjustable), which is also the most routes a
+/// customer gateway may advertise to a Site-to-Site VPN connection. It bounds the per-packet
+/// cost of route propagation.
+pub const MAX_GATEWAY_NETWORKS: usize = 100;
+
 /// What a new connection of a virtual private gateway needs.
 #[derive(Clone, Debug)]
 pub struct VpnConnectionSpec {
@@ -52,8 +58,9 @@ impl World {
             return Err(ModelError::precondition(
                 "vpc",
                 format!(
-                    "{} attaches VPN and Direct Connect gateways to its {}, not to a VPC: use \
-                     an enterprise router attachment (kind vpn_gateway or global_dc_gateway)",
+                    "vpclab models no VPN gateway attached to a VPC on {}: connect premises \
+                     through its {} (an attachment of kind vpn_gateway, virtual_gateway or \
+                     global_dc_gateway)",
                     self.profile.provider, self.profile.router_product
                 ),
             ));
@@ -112,6 +119,16 @@ impl World {
                     ));
                 }
             }
+        }
+        let networks: usize = connections.iter().map(|c| c.networks.len()).sum();
+        if networks > MAX_GATEWAY_NETWORKS {
+            return Err(ModelError::exhausted(
+                "connections",
+                format!(
+                    "the connections reach {networks} networks: a gateway propagates at most \
+                     {MAX_GATEWAY_NETWORKS} routes into a table"
+                ),
+            ));
         }
         self.check_id(Kind::VpnGateway, id.as_deref())?;
         let g = self.vpn_gateways.len() as u32;
@@ -343,5 +360,46 @@ impl World {
             return;
         }
         self.arrive_in(now, vpc, pkt, view, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::{Profile, Provider};
+
+    /// A deleted gateway's ID is not given again: its static routes stay as blackholes naming
+    /// it, and a new gateway under that ID would seem to be their target.
+    #[test]
+    fn a_deleted_gateways_id_is_not_reused() {
+        let mut w = World::new(Config::new(Profile::of(Provider::Aws)));
+        let vpc = w
+            .create_vpc("app", None, Ipv4Net::parse_strict("10.0.0.0/16").unwrap())
+            .unwrap();
+        let dx = VpnConnectionSpec {
+            name: "dx".into(),
+            id: None,
+            routing: VpnRouting::DirectConnect,
+            networks: vec![Ipv4Net::parse_strict("172.16.0.0/16").unwrap()],
+        };
+        let id = Some("vgw-0123456789abcdef0".to_string());
+        let g = w
+            .create_vpn_gateway("vgw", id.clone(), vpc, vec![dx.clone()])
+            .unwrap();
+        w.delete_vpn_gateway(g).unwrap();
+        let e = w
+            .create_vpn_gateway("vgw", id, vpc, vec![dx.clone()])
+            .unwrap_err();
+        assert_eq!(e.field, "id");
+        assert_eq!(
+            e.message,
+            "ID `vgw-0123456789abcdef0` was a deleted virtual private gateway's, which routes may \
+             still name"
+        );
+        // A drawn ID is new; its Direct Connect connection's is `dxvif-` and 8 characters.
+        let g = w.create_vpn_gateway("vgw", None, vpc, vec![dx]).unwrap();
+        let x = &w.vpn_gateways[g as usize];
+        assert_ne!(x.id, "vgw-0123456789abcdef0");
+        assert_eq!(x.connections[0].id.len(), "dxvif-".len() + 8);
     }
 }
