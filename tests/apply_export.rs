@@ -98,6 +98,19 @@ impl Server {
             .unwrap()
     }
 
+    /// The project's external hosts, as the API lists them.
+    fn external_hosts(&self) -> Vec<pb::ExternalHost> {
+        let mut sim = self.sim();
+        self.rt
+            .block_on(sim.list_external_hosts(pb::ListExternalHostsRequest {
+                parent: PARENT.into(),
+                ..Default::default()
+            }))
+            .unwrap()
+            .into_inner()
+            .external_hosts
+    }
+
     fn vpcs(&self) -> Vec<pb::Vpc> {
         let mut net = self.net();
         self.rt
@@ -194,6 +207,22 @@ fn round_trip(scenario: &Path, provider: Provider, name: &str) -> (Server, Strin
     (first, exported)
 }
 
+/// [`round_trip`] of the shipped scenario `scenario` (a path from the repository's root), whose
+/// export must contain each of `wants`.
+fn round_trip_has(
+    scenario: &str,
+    provider: Provider,
+    name: &str,
+    wants: &[&str],
+) -> (Server, String) {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(scenario);
+    let (server, exported) = round_trip(&file, provider, name);
+    for want in wants {
+        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
+    }
+    (server, exported)
+}
+
 #[test]
 fn shipped_scenario_applies_and_round_trips() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ping-acl-asymmetry.yaml");
@@ -258,15 +287,7 @@ fn shipped_scenario_applies_and_round_trips() {
                 vpc.internet_gateway.clone()
             ))));
 
-    let mut sim = server.sim();
-    let hosts = rt
-        .block_on(sim.list_external_hosts(pb::ListExternalHostsRequest {
-            parent: PARENT.into(),
-            ..Default::default()
-        }))
-        .unwrap()
-        .into_inner()
-        .external_hosts;
+    let hosts = server.external_hosts();
     assert_eq!(hosts.len(), 1);
     assert_eq!(
         (hosts[0].display_name.as_str(), hosts[0].ip.as_str()),
@@ -581,18 +602,19 @@ fn what_a_scenario_cannot_say_is_noted() {
 
 #[test]
 fn nat_gateway_scenario_round_trips() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-nat-gateway.yaml");
-    let (server, exported) = round_trip(&file, Provider::Aws, "aws");
-    for want in [
-        "    nat_gateways:\n      - name: nat\n",
-        "        subnet: public\n        eip: \"198.51.100.20\"\n        ip: \"10.0.0.220\"\n        eni_id: eni-1235b8ca123456789\n",
-        "{destination: 0.0.0.0/0, target: nat_gateway, nat_gateway: nat}",
-        "{destination: 0.0.0.0/0, target: internet_gateway}",
-        "route_table: private",
-        "id: eni-1111aaaa2222bbbb3",
-    ] {
-        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
-    }
+    let (server, exported) = round_trip_has(
+        "scenarios/aws-nat-gateway.yaml",
+        Provider::Aws,
+        "aws",
+        &[
+            "    nat_gateways:\n      - name: nat\n",
+            "        subnet: public\n        eip: \"198.51.100.20\"\n        ip: \"10.0.0.220\"\n        eni_id: eni-1235b8ca123456789\n",
+            "{destination: 0.0.0.0/0, target: nat_gateway, nat_gateway: nat}",
+            "{destination: 0.0.0.0/0, target: internet_gateway}",
+            "route_table: private",
+            "id: eni-1111aaaa2222bbbb3",
+        ],
+    );
     // The gateway's requester-managed interface comes with it, not as an ENI of its own.
     assert!(!exported.contains("nat.nat-gateway"), "{exported}");
     assert_eq!(exported.matches("eni-1235b8ca123456789").count(), 1);
@@ -648,18 +670,19 @@ fn nat_gateway_scenario_round_trips() {
 
 #[test]
 fn transit_gateway_scenario_round_trips() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-transit-gateway.yaml");
-    let (server, exported) = round_trip(&file, Provider::Aws, "aws");
-    for want in [
-        "enterprise_routers:\n  - name: tgw\n    id: tgw-0123456789abcdef0\n    route_tables:\n      - name: tgw-rt\n",
-        "      - name: b\n",
-        "        vpc: vpc-b\n        interfaces:\n          - {subnet: az1, ip: \"10.40.1.175\", eni_id: eni-11111111111111111}\n          - {subnet: az2, ip: \"10.40.2.31\", eni_id: eni-22222222222222222}\n        route_table: tgw-rt\n        propagate: [tgw-rt]\n",
-        "{destination: 10.40.0.0/16, target: router, router: tgw}",
-        "{destination: 10.20.0.0/16, target: router, router: tgw}",
-        "resource: {vpc: vpc-b}",
-    ] {
-        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
-    }
+    let (server, exported) = round_trip_has(
+        "scenarios/aws-transit-gateway.yaml",
+        Provider::Aws,
+        "aws",
+        &[
+            "enterprise_routers:\n  - name: tgw\n    id: tgw-0123456789abcdef0\n    route_tables:\n      - name: tgw-rt\n",
+            "      - name: b\n",
+            "        vpc: vpc-b\n        interfaces:\n          - {subnet: az1, ip: \"10.40.1.175\", eni_id: eni-11111111111111111}\n          - {subnet: az2, ip: \"10.40.2.31\", eni_id: eni-22222222222222222}\n        route_table: tgw-rt\n        propagate: [tgw-rt]\n",
+            "{destination: 10.40.0.0/16, target: router, router: tgw}",
+            "{destination: 10.20.0.0/16, target: router, router: tgw}",
+            "resource: {vpc: vpc-b}",
+        ],
+    );
     // The attachments' interfaces come with them, not as ENIs of their own.
     assert_eq!(exported.matches("eni-11111111111111111").count(), 1);
     assert!(!exported.contains("tgw.b."), "{exported}");
@@ -686,15 +709,16 @@ fn transit_gateway_scenario_round_trips() {
 
 #[test]
 fn vpc_peering_scenario_round_trips() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-vpc-peering.yaml");
-    let (server, exported) = round_trip(&file, Provider::Aws, "aws");
-    for want in [
-        "vpc_peerings:\n  - {name: app-data, id: pcx-0a1b2c3d4e5f60001, vpcs: [app, data]}\n  - {name: data-dr, id: pcx-0a1b2c3d4e5f60002, vpcs: [data, dr]}\n",
-        "{destination: 10.1.0.0/16, target: peering, peering: app-data}",
-        "{destination: 10.2.0.0/16, target: peering, peering: data-dr}",
-    ] {
-        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
-    }
+    let (server, _) = round_trip_has(
+        "scenarios/aws-vpc-peering.yaml",
+        Provider::Aws,
+        "aws",
+        &[
+            "vpc_peerings:\n  - {name: app-data, id: pcx-0a1b2c3d4e5f60001, vpcs: [app, data]}\n  - {name: data-dr, id: pcx-0a1b2c3d4e5f60002, vpcs: [data, dr]}\n",
+            "{destination: 10.1.0.0/16, target: peering, peering: app-data}",
+            "{destination: 10.2.0.0/16, target: peering, peering: data-dr}",
+        ],
+    );
     let mut net = server.net();
     let list = server
         .rt
@@ -719,20 +743,21 @@ fn vpc_peering_scenario_round_trips() {
 /// the static route to it exports as the blackhole it is.
 #[test]
 fn vpn_gateway_scenario_round_trips() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-vpn-route-priority.yaml");
-    let (server, exported) = round_trip(&file, Provider::Aws, "aws");
-    for want in [
-        "vpn_gateways:\n  - name: vgw\n    id: vgw-0f1e2d3c4b5a69788\n    vpc: app\n    connections:\n",
-        "      - {name: dx, id: dxvif-fgabcd12, routing: direct_connect, networks: [172.16.0.0/16]}\n",
-        "      - {name: vpn-static, id: vpn-0a1b2c3d4e5f60001, routing: static, networks: [172.16.0.0/16, 192.168.0.0/16]}\n",
-        "      - {name: vpn-bgp, id: vpn-0a1b2c3d4e5f60002, routing: bgp, networks: [192.168.0.0/16, 192.168.5.0/24, 198.51.100.0/24, 10.0.7.0/24]}\n",
-        "{destination: 203.0.113.0/24, target: vpn_gateway, vpn_gateway: vgw}",
-        "{name: dc-server, ip: \"172.16.0.20\", site: {vpn_gateway: vgw}}",
-        "{name: branch-pc, ip: \"192.168.5.40\", site: {vpn_gateway: vgw}}",
-        "{name: partner, ip: \"198.51.100.7\"}",
-    ] {
-        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
-    }
+    let (server, exported) = round_trip_has(
+        "scenarios/aws-vpn-route-priority.yaml",
+        Provider::Aws,
+        "aws",
+        &[
+            "vpn_gateways:\n  - name: vgw\n    id: vgw-0f1e2d3c4b5a69788\n    vpc: app\n    connections:\n",
+            "      - {name: dx, id: dxvif-fgabcd12, routing: direct_connect, networks: [172.16.0.0/16]}\n",
+            "      - {name: vpn-static, id: vpn-0a1b2c3d4e5f60001, routing: static, networks: [172.16.0.0/16, 192.168.0.0/16]}\n",
+            "      - {name: vpn-bgp, id: vpn-0a1b2c3d4e5f60002, routing: bgp, networks: [192.168.0.0/16, 192.168.5.0/24, 198.51.100.0/24, 10.0.7.0/24]}\n",
+            "{destination: 203.0.113.0/24, target: vpn_gateway, vpn_gateway: vgw}",
+            "{name: dc-server, ip: \"172.16.0.20\", site: {vpn_gateway: vgw}}",
+            "{name: branch-pc, ip: \"192.168.5.40\", site: {vpn_gateway: vgw}}",
+            "{name: partner, ip: \"198.51.100.7\"}",
+        ],
+    );
     // The main table's propagation, in either YAML style.
     assert!(
         exported.contains("    route_propagation:\n      - vgw\n")
@@ -762,16 +787,7 @@ fn vpn_gateway_scenario_round_trips() {
         .into_inner();
     assert_eq!(table.propagating_vpn_gateways, vec![vgw.clone()]);
     assert_eq!(table.propagated_routes.len(), 7, "{table:?}");
-    let mut sim = server.sim();
-    let hosts = server
-        .rt
-        .block_on(sim.list_external_hosts(pb::ListExternalHostsRequest {
-            parent: PARENT.into(),
-            ..Default::default()
-        }))
-        .unwrap()
-        .into_inner()
-        .external_hosts;
+    let hosts = server.external_hosts();
     assert_eq!(
         hosts.iter().filter(|h| h.site == vgw).count(),
         3,
@@ -780,6 +796,7 @@ fn vpn_gateway_scenario_round_trips() {
 
     // The gateway deleted (its hosts first): its static route is a blackhole, its propagation
     // gone.
+    let mut sim = server.sim();
     for h in hosts.iter().filter(|h| h.site == vgw) {
         server
             .rt
@@ -805,46 +822,39 @@ fn vpn_gateway_scenario_round_trips() {
 
 #[test]
 fn hybrid_vpn_scenario_round_trips() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/huawei-hybrid-vpn.yaml");
-    let (server, exported) = round_trip(&file, Provider::Huawei, "huawei");
-    for want in [
-        "    id: 2756dc58-49be-413d-852f-accc5657a6c3\n",
-        "          - {destination: 172.16.0.0/16, attachment: dc}\n",
-        "      - name: office-vpn\n",
-        "        kind: vpn_gateway\n        gateway: vpngw-office\n        networks: [192.168.0.0/16]\n        route_table: default\n        propagate: [default]\n",
-        "        kind: global_dc_gateway\n        gateway: dgw-datacentre\n        networks: [172.16.0.0/16]\n        route_table: default\n",
-        "{name: office-pc, ip: \"192.168.3.227\", site: {router: er, attachment: office-vpn}}",
-        "{name: admin, ip: \"172.16.0.206\", site: {router: er, attachment: dc}}",
-        "{destination: 192.168.0.0/16, target: router, router: er}",
-    ] {
-        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
-    }
-    let mut sim = server.sim();
-    let hosts = server
-        .rt
-        .block_on(sim.list_external_hosts(pb::ListExternalHostsRequest {
-            parent: PARENT.into(),
-            ..Default::default()
-        }))
-        .unwrap()
-        .into_inner()
-        .external_hosts;
+    let (server, _) = round_trip_has(
+        "scenarios/huawei-hybrid-vpn.yaml",
+        Provider::Huawei,
+        "huawei",
+        &[
+            "    id: 2756dc58-49be-413d-852f-accc5657a6c3\n",
+            "          - {destination: 172.16.0.0/16, attachment: dc}\n",
+            "      - name: office-vpn\n",
+            "        kind: vpn_gateway\n        gateway: vpngw-office\n        networks: [192.168.0.0/16]\n        route_table: default\n        propagate: [default]\n",
+            "        kind: global_dc_gateway\n        gateway: dgw-datacentre\n        networks: [172.16.0.0/16]\n        route_table: default\n",
+            "{name: office-pc, ip: \"192.168.3.227\", site: {router: er, attachment: office-vpn}}",
+            "{name: admin, ip: \"172.16.0.206\", site: {router: er, attachment: dc}}",
+            "{destination: 192.168.0.0/16, target: router, router: er}",
+        ],
+    );
+    let hosts = server.external_hosts();
     assert_eq!(hosts.len(), 2);
     assert!(hosts.iter().all(|h| !h.site.is_empty()));
 }
 
 #[test]
 fn router_peering_scenario_round_trips_and_routes() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-tgw-peering.yaml");
-    let (server, exported) = round_trip(&file, Provider::Aws, "aws");
-    for want in [
-        "  - name: tgw-east\n",
-        "    region: us-east-1\n",
-        "          - {destination: 10.2.0.0/16, attachment: east-west}\n",
-        "router_peerings:\n  - {name: east-west, routers: [tgw-east, tgw-west], route_tables: [east-rt, west-rt]}\n",
-    ] {
-        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
-    }
+    let (server, exported) = round_trip_has(
+        "scenarios/aws-tgw-peering.yaml",
+        Provider::Aws,
+        "aws",
+        &[
+            "  - name: tgw-east\n",
+            "    region: us-east-1\n",
+            "          - {destination: 10.2.0.0/16, attachment: east-west}\n",
+            "router_peerings:\n  - {name: east-west, routers: [tgw-east, tgw-west], route_tables: [east-rt, west-rt]}\n",
+        ],
+    );
     // The peering's sides are not written as attachments.
     assert_eq!(exported.matches("east-west").count(), 3, "{exported}");
 
@@ -936,11 +946,7 @@ fn router_flow_logs_and_blackholes_round_trip() {
             &["resource: {router: er, attachment: vpc-b}"][..],
         ),
     ] {
-        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-        let (_, exported) = round_trip(&file, provider, name);
-        for w in want {
-            assert!(exported.contains(w), "missing {w:?} in\n{exported}");
-        }
+        let (_, exported) = round_trip_has(file, provider, name, want);
         assert!(!exported.contains("# Note"), "{exported}");
     }
 }
@@ -997,16 +1003,17 @@ fn ccn_scenarios_round_trip() {
 
 #[test]
 fn nat_dnat_scenario_round_trips() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tencent-nat-dnat.yaml");
-    let (server, exported) = round_trip(&file, Provider::Tencent, "tencent");
-    for want in [
-        "    nat_gateways:\n      - name: nat\n",
-        "        subnet: public\n        eip: \"198.51.100.30\"\n        ip: \"10.0.0.100\"\n        eni_id: eni-nat00001\n        dnat:\n          - {protocol: tcp, port: 8080, to: web-1, to_port: 80}\n",
-        "resource: {nat_gateway: nat}",
-        "resource: {eni: web-1}",
-    ] {
-        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
-    }
+    let (server, exported) = round_trip_has(
+        "scenarios/tencent-nat-dnat.yaml",
+        Provider::Tencent,
+        "tencent",
+        &[
+            "    nat_gateways:\n      - name: nat\n",
+            "        subnet: public\n        eip: \"198.51.100.30\"\n        ip: \"10.0.0.100\"\n        eni_id: eni-nat00001\n        dnat:\n          - {protocol: tcp, port: 8080, to: web-1, to_port: 80}\n",
+            "resource: {nat_gateway: nat}",
+            "resource: {eni: web-1}",
+        ],
+    );
     assert!(!exported.contains("left out"), "{exported}");
 
     let mut net = server.net();

@@ -6,11 +6,11 @@
 
 mod common;
 
-use common::fixture::{allow_rule, mask, routes_req, sg_req, vpc_req};
+use common::fixture::{allow_rule, create_vpc, mask, route_table, routes_req, sg_req, start_net};
 use common::*;
 use tonic::Code;
 use tonic::transport::Channel;
-use vpclab_controlplane::api::{Defaults, Tenancy, pb};
+use vpclab_controlplane::api::{Defaults, pb};
 use vpclab_sim::profile::Provider;
 
 const P: &str = "projects/default";
@@ -280,11 +280,18 @@ fn propagation_req(table: &str, gateways: &[&str]) -> pb::UpdateRouteTableReques
     }
 }
 
-/// (code, field) of a refusal.
-#[track_caller]
-fn refused<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> (Code, String) {
-    let s = err(r);
-    (s.code(), field(&s))
+/// A request for route table `name` of `vpc`, `gateway` propagating into it.
+fn propagating_table(name: &str, vpc: &str, gateway: &str) -> pb::CreateRouteTableRequest {
+    pb::CreateRouteTableRequest {
+        parent: P.into(),
+        route_table: Some(pb::RouteTable {
+            display_name: name.into(),
+            vpc: vpc.into(),
+            propagating_vpn_gateways: vec![gateway.into()],
+            ..Default::default()
+        }),
+        route_table_id: String::new(),
+    }
 }
 
 async fn gateways(net: &mut NetworkServiceClient<Channel>) -> Vec<pb::VpnGateway> {
@@ -296,13 +303,6 @@ async fn gateways(net: &mut NetworkServiceClient<Channel>) -> Vec<pb::VpnGateway
     .unwrap()
     .into_inner()
     .vpn_gateways
-}
-
-async fn table(net: &mut NetworkServiceClient<Channel>, name: &str) -> pb::RouteTable {
-    net.get_route_table(pb::GetRouteTableRequest { name: name.into() })
-        .await
-        .unwrap()
-        .into_inner()
 }
 
 fn propagated(
@@ -322,13 +322,8 @@ fn propagated(
 #[tokio::test]
 async fn a_gateway_is_created_read_listed_and_refused_without_changes() {
     let dir = temp_dir("api-vgw");
-    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
-    let mut net = NetworkServiceClient::new(server.channel().await);
-    let app = net
-        .create_vpc(vpc_req(P, "app", "10.0.0.0/16"))
-        .await
-        .unwrap()
-        .into_inner();
+    let (server, mut net) = start_net(&dir, Provider::Aws, defaults()).await;
+    let app = create_vpc(&mut net, "app", "10.0.0.0/16").await;
 
     let mut req = gateway_req(
         "vgw",
@@ -402,11 +397,7 @@ async fn a_gateway_is_created_read_listed_and_refused_without_changes() {
     assert_eq!(gateways(&mut net).await, vec![g.clone()]);
 
     // Refusals name the field, and change nothing.
-    let other = net
-        .create_vpc(vpc_req(P, "other", "10.9.0.0/16"))
-        .await
-        .unwrap()
-        .into_inner();
+    let other = create_vpc(&mut net, "other", "10.9.0.0/16").await;
     let dc = || connection("dc", pb::VpnRouting::DirectConnect, &["172.16.0.0/16"]);
     let mut unspecified = dc();
     unspecified.routing = pb::VpnRouting::Unspecified as i32;
@@ -505,13 +496,8 @@ async fn a_gateway_is_created_read_listed_and_refused_without_changes() {
 #[tokio::test]
 async fn other_clouds_refuse_a_vpc_attached_gateway() {
     let dir = temp_dir("api-vgw-huawei");
-    let server = Server::start(&dir, Tenancy::single(Provider::Huawei), defaults()).await;
-    let mut net = NetworkServiceClient::new(server.channel().await);
-    let vpc = net
-        .create_vpc(vpc_req(P, "app", "10.0.0.0/16"))
-        .await
-        .unwrap()
-        .into_inner();
+    let (server, mut net) = start_net(&dir, Provider::Huawei, defaults()).await;
+    let vpc = create_vpc(&mut net, "app", "10.0.0.0/16").await;
     let s = err(net
         .create_vpn_gateway(gateway_req(
             "vgw",
@@ -588,20 +574,10 @@ async fn explain(sim: &mut SimulationServiceClient<Channel>, sport: u32) -> Vec<
 #[tokio::test]
 async fn propagation_routes_and_deletion_of_a_gateway() {
     let dir = temp_dir("api-vgw-routes");
-    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
-    let ch = server.channel().await;
-    let mut net = NetworkServiceClient::new(ch.clone());
-    let mut sim = SimulationServiceClient::new(ch.clone());
-    let app = net
-        .create_vpc(vpc_req(P, "app", "10.0.0.0/16"))
-        .await
-        .unwrap()
-        .into_inner();
-    let other = net
-        .create_vpc(vpc_req(P, "other", "10.9.0.0/16"))
-        .await
-        .unwrap()
-        .into_inner();
+    let (server, mut net) = start_net(&dir, Provider::Aws, defaults()).await;
+    let mut sim = SimulationServiceClient::new(server.channel().await);
+    let app = create_vpc(&mut net, "app", "10.0.0.0/16").await;
+    let other = create_vpc(&mut net, "other", "10.9.0.0/16").await;
     let g = net
         .create_vpn_gateway(gateway_req(
             "vgw",
@@ -635,7 +611,7 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
         .into_inner();
 
     // Another VPC's gateway propagates into none of this VPC's tables; nothing changes.
-    let before = table(&mut net, &app.main_route_table).await;
+    let before = route_table(&mut net, &app.main_route_table).await;
     let (code, at) = refused(
         net.update_route_table(propagation_req(&app.main_route_table, &[&g2.name]))
             .await,
@@ -669,7 +645,7 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
         (code, at.as_str()),
         (Code::NotFound, "route_table.propagating_vpn_gateways[0]")
     );
-    assert_eq!(table(&mut net, &app.main_route_table).await, before);
+    assert_eq!(route_table(&mut net, &app.main_route_table).await, before);
     // A refused propagation takes the request's other changes back with it.
     let mut all = propagation_req(&app.main_route_table, &[&g2.name]);
     let t = all.route_table.as_mut().unwrap();
@@ -687,7 +663,7 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
             "route_table.propagating_vpn_gateways[0]"
         )
     );
-    assert_eq!(table(&mut net, &app.main_route_table).await, before);
+    assert_eq!(route_table(&mut net, &app.main_route_table).await, before);
     assert!(before.propagating_vpn_gateways.is_empty() && before.propagated_routes.is_empty());
 
     // Propagation on: the table lists what each connection learned.
@@ -696,7 +672,7 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
         .await
         .unwrap()
         .into_inner();
-    let rt = table(&mut net, &app.main_route_table).await;
+    let rt = route_table(&mut net, &app.main_route_table).await;
     assert_eq!(rt, updated);
     assert_eq!(rt.propagating_vpn_gateways, vec![g.name.clone()]);
     assert_eq!(
@@ -737,33 +713,15 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
         .await
         .unwrap();
     let second = net
-        .create_route_table(pb::CreateRouteTableRequest {
-            parent: P.into(),
-            route_table: Some(pb::RouteTable {
-                display_name: "second".into(),
-                vpc: app.name.clone(),
-                propagating_vpn_gateways: vec![g.name.clone()],
-                ..Default::default()
-            }),
-            route_table_id: String::new(),
-        })
+        .create_route_table(propagating_table("second", &app.name, &g.name))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(second.propagating_vpn_gateways, vec![g.name.clone()]);
     assert_eq!(second.propagated_routes, rt.propagated_routes);
     let (code, at) = refused(
-        net.create_route_table(pb::CreateRouteTableRequest {
-            parent: P.into(),
-            route_table: Some(pb::RouteTable {
-                display_name: "third".into(),
-                vpc: app.name.clone(),
-                propagating_vpn_gateways: vec![g2.name.clone()],
-                ..Default::default()
-            }),
-            route_table_id: String::new(),
-        })
-        .await,
+        net.create_route_table(propagating_table("third", &app.name, &g2.name))
+            .await,
     );
     assert_eq!(
         (code, at.as_str()),
@@ -925,10 +883,10 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
     net.delete_vpn_gateway(delete).await.unwrap();
     assert_eq!(gateways(&mut net).await, vec![g2.clone()]);
     // Its propagation goes with it; the static route to it stays.
-    let rt = table(&mut net, &app.main_route_table).await;
+    let rt = route_table(&mut net, &app.main_route_table).await;
     assert!(rt.propagating_vpn_gateways.is_empty(), "{rt:?}");
     assert!(rt.propagated_routes.is_empty(), "{rt:?}");
-    let second = table(&mut net, &second.name).await;
+    let second = route_table(&mut net, &second.name).await;
     assert!(
         second.propagating_vpn_gateways.is_empty() && second.propagated_routes.is_empty(),
         "{second:?}"
@@ -958,12 +916,11 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
     );
 
     // What was acknowledged survives a restart.
-    let rt = table(&mut net, &app.main_route_table).await;
+    let rt = route_table(&mut net, &app.main_route_table).await;
     server.stop().await;
-    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
-    let mut net = NetworkServiceClient::new(server.channel().await);
+    let (server, mut net) = start_net(&dir, Provider::Aws, defaults()).await;
     assert_eq!(gateways(&mut net).await, vec![g2]);
-    assert_eq!(table(&mut net, &app.main_route_table).await, rt);
+    assert_eq!(route_table(&mut net, &app.main_route_table).await, rt);
     server.stop().await;
 }
 

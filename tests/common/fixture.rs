@@ -35,6 +35,37 @@ pub async fn connect(url: &str) -> Channel {
         .unwrap()
 }
 
+/// A server on `dir` for one tenant of `provider`, and a network client of it.
+pub async fn start_net(
+    dir: &Path,
+    provider: Provider,
+    defaults: Defaults,
+) -> (Server, NetworkServiceClient<Channel>) {
+    let server = Server::start(dir, Tenancy::single(provider), defaults).await;
+    let net = NetworkServiceClient::new(server.channel().await);
+    (server, net)
+}
+
+/// VPC `name` with block `cidr`, created in project [`P`].
+pub async fn create_vpc(
+    net: &mut NetworkServiceClient<Channel>,
+    name: &str,
+    cidr: &str,
+) -> pb::Vpc {
+    net.create_vpc(vpc_req(P, name, cidr))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Route table `name`, as the API reads it.
+pub async fn route_table(net: &mut NetworkServiceClient<Channel>, name: &str) -> pb::RouteTable {
+    net.get_route_table(pb::GetRouteTableRequest { name: name.into() })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// A security group rule allowing `protocol` on `ports` from (ingress) or to (egress) `cidr`.
 pub fn allow_rule(
     direction: pb::Direction,

@@ -21,14 +21,10 @@ fn net(s: &str) -> Ipv4Net {
     Ipv4Net::parse_strict(s).unwrap()
 }
 
-/// The AWS flow-log example "security group and network ACL rules" (flowlogs.md §1.7),
-/// built with the operations directly.
-fn ping_world(provider: Provider) -> (Simulation, u32) {
-    let mut cfg = Config::new(Profile::of(provider));
-    cfg.account_id = Some("123456789010".into());
-    let mut w = World::new(cfg);
-    let t0 = Time::from_secs(1432917000);
-    let vpc = w.create_vpc("vpc", None, net("172.31.0.0/16")).unwrap();
+/// A VPC `vpc` of block `cidr` with an internet gateway, the main table's default route to it,
+/// and a subnet `web` of block `subnet`: (the VPC, the subnet).
+fn internet_vpc(w: &mut World, cidr: &str, subnet: &str) -> (u32, u32) {
+    let vpc = w.create_vpc("vpc", None, net(cidr)).unwrap();
     let igw = w.create_internet_gateway(vpc, None).unwrap();
     let main = w.vpcs[vpc as usize].main_route_table;
     w.add_route(
@@ -40,8 +36,30 @@ fn ping_world(provider: Provider) -> (Simulation, u32) {
     )
     .unwrap();
     let subnet = w
-        .create_subnet("web", None, vpc, net("172.31.16.0/20"), None)
+        .create_subnet("web", None, vpc, net(subnet), None)
         .unwrap();
+    (vpc, subnet)
+}
+
+/// A security group `name` in `vpc` that lets every packet out and none in.
+fn egress_only(w: &mut World, name: &str, vpc: u32) -> u32 {
+    w.create_security_group(
+        name,
+        None,
+        vpc,
+        vec![sg::Rule::allow_all(Direction::Egress)],
+    )
+    .unwrap()
+}
+
+/// The AWS flow-log example "security group and network ACL rules" (flowlogs.md §1.7),
+/// built with the operations directly.
+fn ping_world(provider: Provider) -> (Simulation, u32) {
+    let mut cfg = Config::new(Profile::of(provider));
+    cfg.account_id = Some("123456789010".into());
+    let mut w = World::new(cfg);
+    let t0 = Time::from_secs(1432917000);
+    let (vpc, subnet) = internet_vpc(&mut w, "172.31.0.0/16", "172.31.16.0/20");
     let icmp = ProtoMatch::Icmp {
         icmp_type: None,
         code: None,
@@ -601,14 +619,7 @@ fn a_group_rule_covers_its_members_secondary_ips() {
     let subnet = w
         .create_subnet("a", None, vpc, net("10.0.1.0/24"), None)
         .unwrap();
-    let clients = w
-        .create_security_group(
-            "clients",
-            None,
-            vpc,
-            vec![sg::Rule::allow_all(Direction::Egress)],
-        )
-        .unwrap();
+    let clients = egress_only(&mut w, "clients", vpc);
     let servers = w
         .create_security_group(
             "servers",
@@ -653,28 +664,8 @@ fn changed_timeouts_apply_from_the_next_packet() {
     let reply_after_50s = |udp: Option<u32>| {
         let mut w = World::new(Config::new(Profile::of(Provider::Aws)));
         let t0 = Time::from_secs(1_700_000_000);
-        let vpc = w.create_vpc("vpc", None, net("10.0.0.0/16")).unwrap();
-        let igw = w.create_internet_gateway(vpc, None).unwrap();
-        let main = w.vpcs[vpc as usize].main_route_table;
-        w.add_route(
-            main,
-            Route {
-                destination: Ipv4Net::ANY,
-                target: Target::InternetGateway(igw),
-            },
-        )
-        .unwrap();
-        let subnet = w
-            .create_subnet("web", None, vpc, net("10.0.1.0/24"), None)
-            .unwrap();
-        let sg = w
-            .create_security_group(
-                "out-only",
-                None,
-                vpc,
-                vec![sg::Rule::allow_all(Direction::Egress)],
-            )
-            .unwrap();
+        let (vpc, subnet) = internet_vpc(&mut w, "10.0.0.0/16", "10.0.1.0/24");
+        let sg = egress_only(&mut w, "out-only", vpc);
         let eip: std::net::Ipv4Addr = "198.51.100.7".parse().unwrap();
         let eni = w
             .create_eni(
