@@ -61,11 +61,7 @@ async fn build(server: &Server) -> Topology {
     let mut logs = LogServiceClient::new(ch.clone());
     let mut sim = SimulationServiceClient::new(ch.clone());
 
-    let vpc = net
-        .create_vpc(vpc_req(P, "main", "10.0.0.0/16"))
-        .await
-        .unwrap()
-        .into_inner();
+    let vpc = fixture::create_vpc(&mut net, "main", "10.0.0.0/16").await;
     let igw = net
         .create_internet_gateway(igw_req(P, &vpc.name))
         .await
@@ -587,25 +583,8 @@ async fn nat_gateway_life_cycle() {
 async fn nat_gateway_create_is_validated() {
     let dir = temp_dir("api-nat-valid");
     let (server, mut net) = fixture::start_net(&dir, Provider::Aws, defaults()).await;
-    let vpc = net
-        .create_vpc(vpc_req(P, "main", "10.0.0.0/16"))
-        .await
-        .unwrap()
-        .into_inner();
-    let subnet = net
-        .create_subnet(pb::CreateSubnetRequest {
-            parent: P.into(),
-            subnet: Some(pb::Subnet {
-                display_name: "public".into(),
-                vpc: vpc.name.clone(),
-                cidr: "10.0.0.0/24".into(),
-                ..Default::default()
-            }),
-            subnet_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let vpc = fixture::create_vpc(&mut net, "main", "10.0.0.0/16").await;
+    let subnet = fixture::create_subnet(&mut net, "public", &vpc.name, "10.0.0.0/24").await;
     let create = |subnet: &str, eip: &str| pb::CreateNatGatewayRequest {
         parent: P.into(),
         nat_gateway: Some(pb::NatGateway {
@@ -718,26 +697,8 @@ async fn nat_gateway_dnat_rules() {
         .await
         .unwrap()
         .into_inner();
-    let eni = |name: &str, subnet: &str, ip: &str| pb::CreateNetworkInterfaceRequest {
-        parent: P.into(),
-        network_interface: Some(pb::NetworkInterface {
-            display_name: name.into(),
-            subnet: subnet.into(),
-            private_ip: ip.into(),
-            ..Default::default()
-        }),
-        network_interface_id: String::new(),
-    };
-    let web = net
-        .create_network_interface(eni("web-1", &public.name, "10.0.0.10"))
-        .await
-        .unwrap()
-        .into_inner();
-    let far = net
-        .create_network_interface(eni("far", &elsewhere.name, "10.1.0.10"))
-        .await
-        .unwrap()
-        .into_inner();
+    let web = fixture::create_eni(&mut net, "web-1", &public.name, "10.0.0.10", vec![]).await;
+    let far = fixture::create_eni(&mut net, "far", &elsewhere.name, "10.1.0.10", vec![]).await;
     let rule = |protocol: &str, port: u32, to: &str, to_port: u32| pb::DnatRule {
         protocol: protocol.into(),
         port,
@@ -889,13 +850,7 @@ async fn nat_gateway_dnat_rules() {
 async fn nat_gateways(
     net: &mut NetworkServiceClient<tonic::transport::Channel>,
 ) -> pb::ListNatGatewaysResponse {
-    net.list_nat_gateways(pb::ListNatGatewaysRequest {
-        parent: P.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
+    fixture::list!(net.list_nat_gateways(ListNatGatewaysRequest))
 }
 
 fn id_of(name: &str) -> &str {

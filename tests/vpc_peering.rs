@@ -87,25 +87,7 @@ async fn unpeer(net: &mut NetworkServiceClient<Channel>, name: impl Into<String>
 async fn peerings(
     net: &mut NetworkServiceClient<Channel>,
 ) -> pb::ListVpcPeeringConnectionsResponse {
-    net.list_vpc_peering_connections(pb::ListVpcPeeringConnectionsRequest {
-        parent: P.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-}
-
-/// Security group `name` of `vpc`, with no rules.
-async fn group(
-    net: &mut NetworkServiceClient<Channel>,
-    name: &str,
-    vpc: &pb::Vpc,
-) -> pb::SecurityGroup {
-    net.create_security_group(fixture::sg_req(P, name, &vpc.name, Vec::new()))
-        .await
-        .unwrap()
-        .into_inner()
+    fixture::list!(net.list_vpc_peering_connections(ListVpcPeeringConnectionsRequest))
 }
 
 /// `vpclab ARGS`, as a user runs it (blocking, off the runtime the server runs on); it must
@@ -300,15 +282,8 @@ async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
     }
 
     // A VPC with a live connection stays; the refusal names the connection.
-    let s = err(net
-        .delete_vpc(pb::DeleteVpcRequest {
-            name: dr.name.clone(),
-            ..Default::default()
-        })
-        .await);
-    assert_eq!(s.code(), Code::FailedPrecondition);
     assert_eq!(
-        preconditions(&s),
+        fixture::vpc_in_use(&mut net, &dr.name).await,
         vec![("IN_USE".to_string(), y.name.clone())]
     );
 
@@ -577,8 +552,8 @@ async fn rules_reference_groups_of_a_vpc_peered_in_the_region() {
         let (server, mut net) = fixture::start_net(&dir, provider, defaults()).await;
         let app = vpc(&mut net, "app", "10.0.0.0/16", "").await;
         let data = vpc(&mut net, "data", "10.1.0.0/16", "").await;
-        let hosts = group(&mut net, "app-hosts", &app).await;
-        let db = group(&mut net, "data-db", &data).await;
+        let hosts = fixture::create_sg(&mut net, "app-hosts", &app.name, Vec::new()).await;
+        let db = fixture::create_sg(&mut net, "data-db", &data.name, Vec::new()).await;
         let set = |rules| pb::UpdateSecurityGroupRequest {
             security_group: Some(pb::SecurityGroup {
                 name: db.name.clone(),
@@ -636,7 +611,7 @@ async fn rules_reference_groups_of_a_vpc_peered_in_the_region() {
         // A peer in another region: "use the CIDR block of the peer VPC".
         let dr = vpc(&mut net, "dr", "10.2.0.0/16", "us-west-2").await;
         peer(&mut net, "data-dr", &data, &dr).await;
-        let far = group(&mut net, "dr-hosts", &dr).await;
+        let far = fixture::create_sg(&mut net, "dr-hosts", &dr.name, Vec::new()).await;
         let s = err(net
             .update_security_group(set(vec![from_group(&far.name)]))
             .await);

@@ -6,7 +6,10 @@
 
 mod common;
 
-use common::fixture::{allow_rule, create_vpc, mask, route_table, routes_req, sg_req, start_net};
+use common::fixture::{
+    self, allow_rule, create_eni, create_sg, create_subnet, create_vpc, mask, route_table,
+    routes_req, start_net, vpc_in_use,
+};
 use common::*;
 use tonic::Code;
 use tonic::transport::Channel;
@@ -41,6 +44,14 @@ fn refused_at(text: &str, (line, column): (u64, u64), field: &str, message: &str
     assert_eq!((e.line, e.column), (line, column), "{e}");
 }
 
+/// The shipped scenario with `from` changed to `to` is refused on `from`'s line, at `column`,
+/// naming `field` and saying `message`.
+#[track_caller]
+fn refused_change(from: &str, to: &str, column: u64, field: &str, message: &str) {
+    let line = scenario::line_of(SCENARIO, from);
+    refused_at(&changed(&[(from, to)]), (line, column), field, message);
+}
+
 const DC_SERVER: &str = "{ name: dc-server, ip: 172.16.0.20, site: { vpn_gateway: vgw } }";
 const STATIC_ROUTE: &str = "{ destination: 203.0.113.0/24, target: vpn_gateway, vpn_gateway: vgw }";
 
@@ -65,14 +76,11 @@ fn an_unknown_routing_names_the_connection_and_the_word() {
 
 #[test]
 fn a_host_site_names_one_existing_gateway() {
-    let line = scenario::line_of(SCENARIO, DC_SERVER);
     // A gateway the file does not have.
-    refused_at(
-        &changed(&[(
-            DC_SERVER,
-            "{ name: dc-server, ip: 172.16.0.20, site: { vpn_gateway: nope } }",
-        )]),
-        (line, 47),
+    refused_change(
+        DC_SERVER,
+        "{ name: dc-server, ip: 172.16.0.20, site: { vpn_gateway: nope } }",
+        47,
         "external_hosts[0].site",
         "no virtual private gateway named `nope`",
     );
@@ -85,23 +93,19 @@ fn a_host_site_names_one_existing_gateway() {
         "{ router: tgw }",
         "{}",
     ] {
-        refused_at(
-            &changed(&[(
-                DC_SERVER,
-                &format!("{{ name: dc-server, ip: 172.16.0.20, site: {site} }}"),
-            )]),
-            (line, 47),
+        refused_change(
+            DC_SERVER,
+            &format!("{{ name: dc-server, ip: 172.16.0.20, site: {site} }}"),
+            47,
             "external_hosts[0].site",
             either,
         );
     }
     // An address none of the gateway's connections reaches.
-    refused_at(
-        &changed(&[(
-            DC_SERVER,
-            "{ name: dc-server, ip: 172.31.0.20, site: { vpn_gateway: vgw } }",
-        )]),
-        (line, 28),
+    refused_change(
+        DC_SERVER,
+        "{ name: dc-server, ip: 172.31.0.20, site: { vpn_gateway: vgw } }",
+        28,
         "external_hosts[0].ip",
         "172.31.0.20 is in none of the networks behind virtual private gateway \
          vgw-0f1e2d3c4b5a69788",
@@ -110,9 +114,10 @@ fn a_host_site_names_one_existing_gateway() {
 
 #[test]
 fn route_propagation_names_a_gateway_of_the_file() {
-    refused_at(
-        &changed(&[("route_propagation: [vgw]", "route_propagation: [nope]")]),
-        (scenario::line_of(SCENARIO, "route_propagation: [vgw]"), 25),
+    refused_change(
+        "route_propagation: [vgw]",
+        "route_propagation: [nope]",
+        25,
         "vpcs[0].route_propagation[0]",
         "no virtual private gateway named `nope`",
     );
@@ -122,9 +127,10 @@ fn route_propagation_names_a_gateway_of_the_file() {
 #[test]
 fn a_refused_route_propagation_entry_is_named_once() {
     // A gateway given twice, into the main table and into a table of its own.
-    refused_at(
-        &changed(&[("route_propagation: [vgw]", "route_propagation: [vgw, vgw]")]),
-        (scenario::line_of(SCENARIO, "route_propagation: [vgw]"), 30),
+    refused_change(
+        "route_propagation: [vgw]",
+        "route_propagation: [vgw, vgw]",
+        30,
         "vpcs[0].route_propagation[1]",
         "virtual private gateway vgw-0f1e2d3c4b5a69788 is given twice",
     );
@@ -167,18 +173,17 @@ fn a_vpc_has_one_gateway_and_a_connection_has_networks() {
         "VPC app already has virtual private gateway vgw-0f1e2d3c4b5a69788: a VPC has one at a time",
     );
     let dx = "{ name: dx, id: dxvif-fgabcd12, routing: direct_connect, networks: [172.16.0.0/16] }";
-    refused_at(
-        &changed(&[(
-            dx,
-            "{ name: dx, id: dxvif-fgabcd12, routing: direct_connect, networks: [] }",
-        )]),
-        (scenario::line_of(SCENARIO, dx), 9),
+    refused_change(
+        dx,
+        "{ name: dx, id: dxvif-fgabcd12, routing: direct_connect, networks: [] }",
+        9,
         "vpn_gateways[0].connections[0].networks",
         "name the on-premises networks the connection reaches",
     );
-    refused_at(
-        &changed(&[("{ name: vpn-bgp,", "{ name: dx,")]),
-        (scenario::line_of(SCENARIO, "{ name: vpn-bgp,"), 17),
+    refused_change(
+        "{ name: vpn-bgp,",
+        "{ name: dx,",
+        17,
         "vpn_gateways[0].connections[2].name",
         "a connection named `dx` is given twice",
     );
@@ -197,34 +202,31 @@ fn another_cloud_points_to_enterprise_router_attachments() {
 
 #[test]
 fn a_vpn_gateway_route_names_the_vpcs_gateway() {
-    let line = scenario::line_of(SCENARIO, STATIC_ROUTE);
-    refused_at(
-        &changed(&[(
-            STATIC_ROUTE,
+    for (to, column, message) in [
+        (
             "{ destination: 203.0.113.0/24, target: vpn_gateway }",
-        )]),
-        (line, 48),
-        "vpcs[0].routes[1].vpn_gateway",
-        "a `vpn_gateway` route names the VPC's gateway: `vpn_gateway: NAME`",
-    );
-    refused_at(
-        &changed(&[(
-            STATIC_ROUTE,
+            48,
+            "a `vpn_gateway` route names the VPC's gateway: `vpn_gateway: NAME`",
+        ),
+        (
             "{ destination: 203.0.113.0/24, target: vpn_gateway, vpn_gateway: nope }",
-        )]),
-        (line, 74),
-        "vpcs[0].routes[1].vpn_gateway",
-        "no virtual private gateway named `nope`",
-    );
-    refused_at(
-        &changed(&[(
-            STATIC_ROUTE,
+            74,
+            "no virtual private gateway named `nope`",
+        ),
+        (
             "{ destination: 203.0.113.0/24, target: blackhole, vpn_gateway: vgw }",
-        )]),
-        (line, 72),
-        "vpcs[0].routes[1].vpn_gateway",
-        "a `blackhole` route names no vpn_gateway: remove `vpn_gateway`",
-    );
+            72,
+            "a `blackhole` route names no vpn_gateway: remove `vpn_gateway`",
+        ),
+    ] {
+        refused_change(
+            STATIC_ROUTE,
+            to,
+            column,
+            "vpcs[0].routes[1].vpn_gateway",
+            message,
+        );
+    }
     // Another VPC's gateway.
     let text = changed(&[(
         "vpn_gateways:",
@@ -295,14 +297,7 @@ fn propagating_table(name: &str, vpc: &str, gateway: &str) -> pb::CreateRouteTab
 }
 
 async fn gateways(net: &mut NetworkServiceClient<Channel>) -> Vec<pb::VpnGateway> {
-    net.list_vpn_gateways(pb::ListVpnGatewaysRequest {
-        parent: P.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .vpn_gateways
+    fixture::list!(net.list_vpn_gateways(ListVpnGatewaysRequest)).vpn_gateways
 }
 
 fn propagated(
@@ -386,13 +381,13 @@ async fn a_gateway_is_created_read_listed_and_refused_without_changes() {
             ),
         ]
     );
-    let got = net
-        .get_vpn_gateway(pb::GetVpnGatewayRequest {
-            name: g.name.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let get = pb::GetVpnGatewayRequest {
+        name: g.name.clone(),
+    };
+    let delete = pb::DeleteVpnGatewayRequest {
+        name: g.name.clone(),
+    };
+    let got = net.get_vpn_gateway(get.clone()).await.unwrap().into_inner();
     assert_eq!(got, g);
     assert_eq!(gateways(&mut net).await, vec![g.clone()]);
 
@@ -465,24 +460,11 @@ async fn a_gateway_is_created_read_listed_and_refused_without_changes() {
     assert_eq!(gateways(&mut net).await, vec![g.clone()]);
 
     // Deleted: gone from Get and List; the VPC is free for another gateway.
-    net.delete_vpn_gateway(pb::DeleteVpnGatewayRequest {
-        name: g.name.clone(),
-    })
-    .await
-    .unwrap();
-    let s = err(net
-        .get_vpn_gateway(pb::GetVpnGatewayRequest {
-            name: g.name.clone(),
-        })
-        .await);
+    net.delete_vpn_gateway(delete.clone()).await.unwrap();
+    let s = err(net.get_vpn_gateway(get).await);
     assert_eq!(s.code(), Code::NotFound);
     assert_eq!(gateways(&mut net).await, vec![]);
-    let (code, _) = refused(
-        net.delete_vpn_gateway(pb::DeleteVpnGatewayRequest {
-            name: g.name.clone(),
-        })
-        .await,
-    );
+    let (code, _) = refused(net.delete_vpn_gateway(delete).await);
     assert_eq!(code, Code::NotFound);
     let again = net
         .create_vpn_gateway(gateway_req("vgw", &app.name, vec![dc()]))
@@ -767,45 +749,17 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
     );
 
     // An instance in the VPC, whose packets to 172.16.0.20 the table sends to the gateway.
-    let subnet = net
-        .create_subnet(pb::CreateSubnetRequest {
-            parent: P.into(),
-            subnet: Some(pb::Subnet {
-                display_name: "app-a".into(),
-                vpc: app.name.clone(),
-                cidr: "10.0.1.0/24".into(),
-                ..Default::default()
-            }),
-            subnet_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let sg = net
-        .create_security_group(sg_req(
-            P,
-            "out",
-            &app.name,
-            vec![allow_rule(pb::Direction::Egress, "all", "", "0.0.0.0/0")],
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let eni = net
-        .create_network_interface(pb::CreateNetworkInterfaceRequest {
-            parent: P.into(),
-            network_interface: Some(pb::NetworkInterface {
-                display_name: "app-server".into(),
-                subnet: subnet.name.clone(),
-                private_ip: "10.0.1.10".into(),
-                security_groups: vec![sg.name.clone()],
-                ..Default::default()
-            }),
-            network_interface_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let subnet = create_subnet(&mut net, "app-a", &app.name, "10.0.1.0/24").await;
+    let out = vec![allow_rule(pb::Direction::Egress, "all", "", "0.0.0.0/0")];
+    let sg = create_sg(&mut net, "out", &app.name, out).await;
+    let eni = create_eni(
+        &mut net,
+        "app-server",
+        &subnet.name,
+        "10.0.1.10",
+        vec![sg.name],
+    )
+    .await;
     // A host behind the gateway, at an address one of its connections reaches.
     let host = |name: &str, ip: &str| pb::CreateExternalHostRequest {
         parent: P.into(),
@@ -861,17 +815,10 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
         preconditions(&s),
         vec![("IN_USE".to_string(), dc.name.clone())]
     );
-    let s = err(net
-        .delete_vpc(pb::DeleteVpcRequest {
-            name: app.name.clone(),
-            ..Default::default()
-        })
-        .await);
-    assert_eq!(s.code(), Code::FailedPrecondition);
+    let in_use = vpc_in_use(&mut net, &app.name).await;
     assert!(
-        preconditions(&s).contains(&("IN_USE".to_string(), g.name.clone())),
-        "{:?}",
-        preconditions(&s)
+        in_use.contains(&("IN_USE".to_string(), g.name.clone())),
+        "{in_use:?}"
     );
     assert_eq!(gateways(&mut net).await.len(), 2);
 
