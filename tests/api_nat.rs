@@ -677,26 +677,8 @@ async fn nat_gateway_dnat_rules() {
         .await
         .unwrap()
         .into_inner();
-    let subnet = |vpc: &pb::Vpc, cidr: &str| pb::CreateSubnetRequest {
-        parent: P.into(),
-        subnet: Some(pb::Subnet {
-            display_name: "s".into(),
-            vpc: vpc.name.clone(),
-            cidr: cidr.into(),
-            ..Default::default()
-        }),
-        subnet_id: String::new(),
-    };
-    let public = net
-        .create_subnet(subnet(&main, "10.0.0.0/24"))
-        .await
-        .unwrap()
-        .into_inner();
-    let elsewhere = net
-        .create_subnet(subnet(&other, "10.1.0.0/24"))
-        .await
-        .unwrap()
-        .into_inner();
+    let public = fixture::create_subnet(&mut net, "s", &main.name, "10.0.0.0/24").await;
+    let elsewhere = fixture::create_subnet(&mut net, "s", &other.name, "10.1.0.0/24").await;
     let web = fixture::create_eni(&mut net, "web-1", &public.name, "10.0.0.10", vec![]).await;
     let far = fixture::create_eni(&mut net, "far", &elsewhere.name, "10.1.0.10", vec![]).await;
     let rule = |protocol: &str, port: u32, to: &str, to_port: u32| pb::DnatRule {

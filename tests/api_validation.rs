@@ -12,7 +12,7 @@ mod common;
 
 use std::fmt::Debug;
 
-use common::fixture::{allow_rule, flow, flow_log_req, igw_req, mask, sg_req, vpc_req};
+use common::fixture::{self, allow_rule, flow, flow_log_req, igw_req, mask, sg_req, vpc_req};
 use common::*;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -219,16 +219,7 @@ impl Lab {
         cidr: &str,
     ) -> Result<pb::Subnet, Status> {
         self.net
-            .create_subnet(pb::CreateSubnetRequest {
-                parent: P.into(),
-                subnet: Some(pb::Subnet {
-                    display_name: display_name.into(),
-                    vpc: vpc.into(),
-                    cidr: cidr.into(),
-                    ..Default::default()
-                }),
-                subnet_id: String::new(),
-            })
+            .create_subnet(fixture::subnet_req(display_name, vpc, cidr))
             .await
             .map(|r| r.into_inner())
     }

@@ -100,15 +100,13 @@ impl Server {
 
     /// The project's external hosts, as the API lists them.
     fn external_hosts(&self) -> Vec<pb::ExternalHost> {
+        let all = pb::ListExternalHostsRequest {
+            parent: PARENT.into(),
+            ..Default::default()
+        };
         let mut sim = self.sim();
-        self.rt
-            .block_on(sim.list_external_hosts(pb::ListExternalHostsRequest {
-                parent: PARENT.into(),
-                ..Default::default()
-            }))
-            .unwrap()
-            .into_inner()
-            .external_hosts
+        let hosts = self.rt.block_on(sim.list_external_hosts(all)).unwrap();
+        hosts.into_inner().external_hosts
     }
 
     fn vpcs(&self) -> Vec<pb::Vpc> {

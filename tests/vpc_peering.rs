@@ -35,6 +35,14 @@ async fn vpc(
     net.create_vpc(r).await.unwrap().into_inner()
 }
 
+/// A server for one tenant of `provider` on a fresh data directory `name` (kept while the
+/// server runs), and a network client of it.
+async fn start(name: &str, provider: Provider) -> (TempDir, Server, NetworkServiceClient<Channel>) {
+    let dir = temp_dir(name);
+    let (server, net) = fixture::start_net(&dir, provider, defaults()).await;
+    (dir, server, net)
+}
+
 fn peering(
     name: &str,
     requester: &pb::Vpc,
@@ -193,8 +201,7 @@ fn a_bad_peering_in_a_file_names_its_line_and_field() {
 
 #[tokio::test]
 async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
-    let dir = temp_dir("api-peering");
-    let (server, mut net) = fixture::start_net(&dir, Provider::Aws, defaults()).await;
+    let (dir, server, mut net) = start("api-peering", Provider::Aws).await;
     let app = vpc(&mut net, "app", "10.0.0.0/16", "").await;
     let data = vpc(&mut net, "data", "10.1.0.0/16", "").await;
     let dr = vpc(&mut net, "dr", "10.2.0.0/16", "us-west-2").await;
@@ -305,20 +312,8 @@ async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
         destination: "10.9.0.0/16".into(),
         target: Some(pb::route::Target::Blackhole(true)),
     };
-    let mut update = route_to(&app.main_route_table, "10.1.0.0/16", &x.name);
-    update
-        .route_table
-        .as_mut()
-        .unwrap()
-        .routes
-        .push(blocked.clone());
-    let kept = net.update_route_table(update).await.unwrap().into_inner();
-    assert_eq!(
-        kept.routes[1..].to_vec(),
-        vec![to("10.1.0.0/16", &x.name), blocked.clone()],
-        "{kept:?}"
-    );
-    for (destination, pcx) in [("10.3.0.0/16", &x.name), ("10.1.0.0/16", &y.name)] {
+    // A route through `pcx`, and the blackhole after it.
+    let with_blocked = |destination: &str, pcx: &str| {
         let mut update = route_to(&app.main_route_table, destination, pcx);
         update
             .route_table
@@ -326,7 +321,20 @@ async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
             .unwrap()
             .routes
             .push(blocked.clone());
-        let (code, at) = refused(net.update_route_table(update).await);
+        update
+    };
+    let kept = net
+        .update_route_table(with_blocked("10.1.0.0/16", &x.name))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        kept.routes[1..].to_vec(),
+        vec![to("10.1.0.0/16", &x.name), blocked.clone()],
+        "{kept:?}"
+    );
+    for (destination, pcx) in [("10.3.0.0/16", &x.name), ("10.1.0.0/16", &y.name)] {
+        let (code, at) = refused(net.update_route_table(with_blocked(destination, pcx)).await);
         assert_eq!(
             (code, at.as_str()),
             (
@@ -365,8 +373,7 @@ async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
 
 #[tokio::test]
 async fn huawei_peers_one_region_and_keeps_a_routed_connection() {
-    let dir = temp_dir("api-peering-huawei");
-    let (server, mut net) = fixture::start_net(&dir, Provider::Huawei, defaults()).await;
+    let (_dir, server, mut net) = start("api-peering-huawei", Provider::Huawei).await;
     let a = vpc(&mut net, "a", "10.0.0.0/16", "").await;
     let b = vpc(&mut net, "b", "10.1.0.0/16", "").await;
     let far = vpc(&mut net, "far", "10.2.0.0/16", "cn-south-1").await;
@@ -486,8 +493,7 @@ fn a_tencent_vpcs_peers_may_not_overlap_in_a_file() {
 #[tokio::test]
 async fn a_tencent_vpcs_peers_may_not_overlap_over_grpc() {
     for provider in [Provider::Tencent, Provider::Aws] {
-        let dir = temp_dir("api-peering-distinct");
-        let (server, mut net) = fixture::start_net(&dir, provider, defaults()).await;
+        let (_dir, server, mut net) = start("api-peering-distinct", provider).await;
         let a = vpc(&mut net, "a", "10.0.0.0/16", "").await;
         let b = vpc(&mut net, "b", "10.1.0.0/16", "").await;
         let c = vpc(&mut net, "c", "10.1.128.0/17", "").await;
@@ -548,8 +554,7 @@ fn from_group(group: &str) -> pb::SecurityGroupRule {
 #[tokio::test]
 async fn rules_reference_groups_of_a_vpc_peered_in_the_region() {
     for provider in [Provider::Aws, Provider::Huawei] {
-        let dir = temp_dir("api-peering-groups");
-        let (server, mut net) = fixture::start_net(&dir, provider, defaults()).await;
+        let (_dir, server, mut net) = start("api-peering-groups", provider).await;
         let app = vpc(&mut net, "app", "10.0.0.0/16", "").await;
         let data = vpc(&mut net, "data", "10.1.0.0/16", "").await;
         let hosts = fixture::create_sg(&mut net, "app-hosts", &app.name, Vec::new()).await;

@@ -52,6 +52,13 @@ fn refused_change(from: &str, to: &str, column: u64, field: &str, message: &str)
     refused_at(&changed(&[(from, to)]), (line, column), field, message);
 }
 
+/// `text` is refused on the line of `needle`, at `column`, naming `field` and saying `message`.
+#[track_caller]
+fn refused_on(text: &str, needle: &str, column: u64, field: &str, message: &str) {
+    let line = scenario::line_of(text, needle);
+    refused_at(text, (line, column), field, message);
+}
+
 const DC_SERVER: &str = "{ name: dc-server, ip: 172.16.0.20, site: { vpn_gateway: vgw } }";
 const STATIC_ROUTE: &str = "{ destination: 203.0.113.0/24, target: vpn_gateway, vpn_gateway: vgw }";
 
@@ -138,12 +145,10 @@ fn a_refused_route_propagation_entry_is_named_once() {
         "    route_propagation: [vgw]\n",
         "    route_tables:\n      - name: second\n        route_propagation: [vgw, vgw]\n",
     )]);
-    refused_at(
+    refused_on(
         &text,
-        (
-            scenario::line_of(&text, "route_propagation: [vgw, vgw]"),
-            34,
-        ),
+        "route_propagation: [vgw, vgw]",
+        34,
         "vpcs[0].route_tables[0].route_propagation[1]",
         "virtual private gateway vgw-0f1e2d3c4b5a69788 is given twice",
     );
@@ -232,12 +237,10 @@ fn a_vpn_gateway_route_names_the_vpcs_gateway() {
         "vpn_gateways:",
         "  - name: other\n    cidr: 10.9.0.0/16\n    routes:\n      - { destination: 172.16.0.0/16, target: vpn_gateway, vpn_gateway: vgw }\n\nvpn_gateways:",
     )]);
-    refused_at(
+    refused_on(
         &text,
-        (
-            scenario::line_of(&text, "{ destination: 172.16.0.0/16, target: vpn_gateway"),
-            9,
-        ),
+        "{ destination: 172.16.0.0/16, target: vpn_gateway",
+        9,
         "vpcs[1].routes[0].target",
         "the virtual private gateway is not attached to this VPC",
     );
@@ -594,39 +597,27 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
 
     // Another VPC's gateway propagates into none of this VPC's tables; nothing changes.
     let before = route_table(&mut net, &app.main_route_table).await;
-    let (code, at) = refused(
-        net.update_route_table(propagation_req(&app.main_route_table, &[&g2.name]))
-            .await,
-    );
-    assert_eq!(
-        (code, at.as_str()),
+    for (gateways, code, at) in [
         (
+            vec![g2.name.as_str()],
             Code::InvalidArgument,
-            "route_table.propagating_vpn_gateways[0]"
-        )
-    );
-    let (code, at) = refused(
-        net.update_route_table(propagation_req(&app.main_route_table, &[&g.name, &g.name]))
-            .await,
-    );
-    assert_eq!(
-        (code, at.as_str()),
+            "route_table.propagating_vpn_gateways[0]",
+        ),
         (
+            vec![g.name.as_str(), g.name.as_str()],
             Code::InvalidArgument,
-            "route_table.propagating_vpn_gateways[1]"
-        )
-    );
-    let (code, at) = refused(
-        net.update_route_table(propagation_req(
-            &app.main_route_table,
-            &["projects/default/vpnGateways/vgw-00000000000000000"],
-        ))
-        .await,
-    );
-    assert_eq!(
-        (code, at.as_str()),
-        (Code::NotFound, "route_table.propagating_vpn_gateways[0]")
-    );
+            "route_table.propagating_vpn_gateways[1]",
+        ),
+        (
+            vec!["projects/default/vpnGateways/vgw-00000000000000000"],
+            Code::NotFound,
+            "route_table.propagating_vpn_gateways[0]",
+        ),
+    ] {
+        let update = propagation_req(&app.main_route_table, &gateways);
+        let (got, named) = refused(net.update_route_table(update).await);
+        assert_eq!((got, named.as_str()), (code, at));
+    }
     assert_eq!(route_table(&mut net, &app.main_route_table).await, before);
     // A refused propagation takes the request's other changes back with it.
     let mut all = propagation_req(&app.main_route_table, &[&g2.name]);

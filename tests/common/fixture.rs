@@ -83,7 +83,15 @@ pub async fn create_subnet(
     vpc: &str,
     cidr: &str,
 ) -> pb::Subnet {
-    net.create_subnet(pb::CreateSubnetRequest {
+    net.create_subnet(subnet_req(name, vpc, cidr))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// A request for subnet `name` of `vpc` with block `cidr`, in project [`P`].
+pub fn subnet_req(name: &str, vpc: &str, cidr: &str) -> pb::CreateSubnetRequest {
+    pb::CreateSubnetRequest {
         parent: P.into(),
         subnet: Some(pb::Subnet {
             display_name: name.into(),
@@ -92,10 +100,7 @@ pub async fn create_subnet(
             ..Default::default()
         }),
         subnet_id: String::new(),
-    })
-    .await
-    .unwrap()
-    .into_inner()
+    }
 }
 
 /// Security group `name` of `vpc` with `rules`, created in project [`P`].
