@@ -6,8 +6,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::*;
 use crate::addr::Ipv4Net;
+use crate::flowlog::Scope;
 use crate::flowlog::format::{AwsFormat, Format, render};
-use crate::flowlog::{Filter, Scope};
 use crate::host::Host;
 use crate::packet::{Packet, TcpFlags};
 use crate::policy::sg::Remote;
@@ -50,6 +50,29 @@ fn egress_only(w: &mut World, name: &str, vpc: u32) -> u32 {
         vec![sg::Rule::allow_all(Direction::Egress)],
     )
     .unwrap()
+}
+
+/// One HTTP exchange from `client` port 40100 to `server` port 80: a request of `request`
+/// bytes, a response of `response`, closed with FIN.
+fn http_get(
+    client: Endpoint,
+    server: Endpoint,
+    request: u16,
+    response: u16,
+) -> crate::simulation::TcpSession {
+    crate::simulation::TcpSession {
+        client,
+        server,
+        sport: 40100,
+        dport: 80,
+        requests: vec![request],
+        responses: vec![response],
+        close: crate::simulation::Close::Fin,
+        gap: Span::from_millis(1),
+        label: 0,
+        nat_port: None,
+        server_ip: None,
+    }
 }
 
 /// The AWS flow-log example "security group and network ACL rules" (flowlogs.md §1.7),
@@ -105,21 +128,8 @@ fn ping_world(provider: Provider) -> (Simulation, u32) {
     let home = w
         .create_external_host("home", "203.0.113.12".parse().unwrap(), Host::default())
         .unwrap();
-    w.create_flow_log(
-        t0,
-        FlowLogSpec {
-            name: "fl".into(),
-            id: None,
-            scope: Scope::Eni(eni),
-            filter: Filter::All,
-            window: None,
-            capacity: None,
-            description: String::new(),
-            tags: Default::default(),
-            log_stream: None,
-        },
-    )
-    .unwrap();
+    w.create_flow_log(t0, FlowLogSpec::new("fl", Scope::Eni(eni)))
+        .unwrap();
     let mut sim = Simulation::new(w, t0, 1);
     sim.ping(
         Time::from_secs(1432917027),
@@ -365,21 +375,8 @@ fn locked_world(provider: Provider) -> (Simulation, u32, u32) {
             },
         )
         .unwrap();
-    w.create_flow_log(
-        t0,
-        FlowLogSpec {
-            name: "fl".into(),
-            id: None,
-            scope: Scope::Eni(eni),
-            filter: Filter::All,
-            window: None,
-            capacity: None,
-            description: String::new(),
-            tags: Default::default(),
-            log_stream: None,
-        },
-    )
-    .unwrap();
+    w.create_flow_log(t0, FlowLogSpec::new("fl", Scope::Eni(eni)))
+        .unwrap();
     let mut sim = Simulation::new(w, t0, 1);
     sim.keep_outcomes(usize::MAX);
     (sim, vpc, eni)
@@ -399,23 +396,8 @@ fn vpc_services_answer_unfiltered_and_unlogged_both_ways() {
     assert_eq!(dns, Endpoint::Service { vpc, service: 0 });
     sim.udp(t(1), locked, dns, Some(40000), 53, 1, Span::ZERO, 60, None)
         .unwrap();
-    sim.tcp(
-        t(2),
-        crate::simulation::TcpSession {
-            client: locked,
-            server: metadata,
-            sport: 40100,
-            dport: 80,
-            requests: vec![180],
-            responses: vec![1200],
-            close: crate::simulation::Close::Fin,
-            gap: Span::from_millis(1),
-            label: 0,
-            nat_port: None,
-            server_ip: None,
-        },
-    )
-    .unwrap();
+    sim.tcp(t(2), http_get(locked, metadata, 180, 1200))
+        .unwrap();
     sim.udp(t(3), locked, ntp, Some(123), 123, 1, Span::ZERO, 76, None)
         .unwrap();
     let records = lines(&mut sim);
@@ -510,19 +492,7 @@ fn huawei_metadata_answers_and_tencent_has_no_services() {
     let metadata = sim.world.service_endpoint(locked, "metadata").unwrap();
     sim.tcp(
         Time::from_secs(1_700_000_001),
-        crate::simulation::TcpSession {
-            client: locked,
-            server: metadata,
-            sport: 40100,
-            dport: 80,
-            requests: vec![100],
-            responses: vec![900],
-            close: crate::simulation::Close::Fin,
-            gap: Span::from_millis(1),
-            label: 0,
-            nat_port: None,
-            server_ip: None,
-        },
+        http_get(locked, metadata, 100, 900),
     )
     .unwrap();
     sim.run_to_end().unwrap();
