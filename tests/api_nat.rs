@@ -61,11 +61,7 @@ async fn build(server: &Server) -> Topology {
     let mut logs = LogServiceClient::new(ch.clone());
     let mut sim = SimulationServiceClient::new(ch.clone());
 
-    let vpc = net
-        .create_vpc(vpc_req(P, "main", "10.0.0.0/16"))
-        .await
-        .unwrap()
-        .into_inner();
+    let vpc = fixture::create_vpc(&mut net, "main", "10.0.0.0/16").await;
     let igw = net
         .create_internet_gateway(igw_req(P, &vpc.name))
         .await
@@ -303,9 +299,8 @@ async fn nat_gateway_records_over_grpc_survive_a_restart() {
     server.stop().await;
 
     // Replayed from the store: the gateway, its records and its interface.
-    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
+    let (server, mut net) = fixture::start_net(&dir, Provider::Aws, defaults()).await;
     assert_eq!(sorted_lines(&server, &t.stream).await, documented());
-    let mut net = NetworkServiceClient::new(server.channel().await);
     let nat = net
         .get_nat_gateway(pb::GetNatGatewayRequest {
             name: t.nat.name.clone(),
@@ -479,13 +474,7 @@ async fn nat_gateway_life_cycle() {
     })
     .await
     .unwrap();
-    let table = net
-        .get_route_table(pb::GetRouteTableRequest {
-            name: t.private_table.name.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let table = fixture::route_table(&mut net, &t.private_table.name).await;
     assert!(
         table
             .routes
@@ -520,27 +509,24 @@ async fn nat_gateway_life_cycle() {
     };
     assert_eq!(routes(&kept), vec![blocked.clone(), blackholed.clone()]);
     // A new route to the deleted gateway is refused, and changes nothing.
-    let refused = pb::Route {
+    let new_route = pb::Route {
         destination: "198.51.100.0/24".into(),
         ..blackholed.clone()
     };
-    let s = err(net
-        .update_route_table(fixture::routes_req(
-            &t.private_table.name,
-            vec![blackholed.clone(), refused],
-        ))
-        .await);
     assert_eq!(
-        (s.code(), field(&s).as_str()),
-        (Code::NotFound, "route_table.routes[1].nat_gateway")
+        refused(
+            net.update_route_table(fixture::routes_req(
+                &t.private_table.name,
+                vec![blackholed.clone(), new_route]
+            ))
+            .await
+        ),
+        (
+            Code::NotFound,
+            "route_table.routes[1].nat_gateway".to_string()
+        )
     );
-    let after = net
-        .get_route_table(pb::GetRouteTableRequest {
-            name: t.private_table.name.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let after = fixture::route_table(&mut net, &t.private_table.name).await;
     assert_eq!(after, kept, "a refused update changes nothing");
     // The address and the elastic IP are free again.
     let again = net
@@ -552,25 +538,10 @@ async fn nat_gateway_life_cycle() {
     server.stop().await;
 
     // Every accepted change replays.
-    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
-    let mut net = NetworkServiceClient::new(server.channel().await);
-    let all = net
-        .list_nat_gateways(pb::ListNatGatewaysRequest {
-            parent: P.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .nat_gateways;
+    let (server, mut net) = fixture::start_net(&dir, Provider::Aws, defaults()).await;
+    let all = nat_gateways(&mut net).await.nat_gateways;
     assert_eq!(all, vec![second, again]);
-    let table = net
-        .get_route_table(pb::GetRouteTableRequest {
-            name: t.private_table.name.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let table = fixture::route_table(&mut net, &t.private_table.name).await;
     assert_eq!(routes(&table), routes(&kept), "the kept blackhole replays");
     // Left out, the blackholed route goes, and cannot come back.
     net.update_route_table(fixture::routes_req(
@@ -579,15 +550,18 @@ async fn nat_gateway_life_cycle() {
     ))
     .await
     .unwrap();
-    let s = err(net
-        .update_route_table(fixture::routes_req(
-            &t.private_table.name,
-            vec![blackholed.clone()],
-        ))
-        .await);
     assert_eq!(
-        (s.code(), field(&s).as_str()),
-        (Code::NotFound, "route_table.routes[0].nat_gateway")
+        refused(
+            net.update_route_table(fixture::routes_req(
+                &t.private_table.name,
+                vec![blackholed.clone()]
+            ))
+            .await
+        ),
+        (
+            Code::NotFound,
+            "route_table.routes[0].nat_gateway".to_string()
+        )
     );
     let s = err(net
         .get_nat_gateway(pb::GetNatGatewayRequest {
@@ -608,27 +582,9 @@ async fn nat_gateway_life_cycle() {
 #[tokio::test]
 async fn nat_gateway_create_is_validated() {
     let dir = temp_dir("api-nat-valid");
-    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
-    let mut net = NetworkServiceClient::new(server.channel().await);
-    let vpc = net
-        .create_vpc(vpc_req(P, "main", "10.0.0.0/16"))
-        .await
-        .unwrap()
-        .into_inner();
-    let subnet = net
-        .create_subnet(pb::CreateSubnetRequest {
-            parent: P.into(),
-            subnet: Some(pb::Subnet {
-                display_name: "public".into(),
-                vpc: vpc.name.clone(),
-                cidr: "10.0.0.0/24".into(),
-                ..Default::default()
-            }),
-            subnet_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let (server, mut net) = fixture::start_net(&dir, Provider::Aws, defaults()).await;
+    let vpc = fixture::create_vpc(&mut net, "main", "10.0.0.0/16").await;
+    let subnet = fixture::create_subnet(&mut net, "public", &vpc.name, "10.0.0.0/24").await;
     let create = |subnet: &str, eip: &str| pb::CreateNatGatewayRequest {
         parent: P.into(),
         nat_gateway: Some(pb::NatGateway {
@@ -688,14 +644,7 @@ async fn nat_gateway_create_is_validated() {
     assert_eq!(field(&s), "network_interface_id");
 
     // Nothing of the refused requests was created.
-    let all = net
-        .list_nat_gateways(pb::ListNatGatewaysRequest {
-            parent: P.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let all = nat_gateways(&mut net).await;
     assert!(all.nat_gateways.is_empty());
     let enis = net
         .list_network_interfaces(pb::ListNetworkInterfacesRequest {
@@ -716,8 +665,7 @@ async fn nat_gateway_create_is_validated() {
 #[tokio::test]
 async fn nat_gateway_dnat_rules() {
     let dir = temp_dir("api-nat-dnat");
-    let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
-    let mut net = NetworkServiceClient::new(server.channel().await);
+    let (server, mut net) = fixture::start_net(&dir, Provider::Tencent, defaults()).await;
     let vpc = |name: &str, cidr: &str| vpc_req(P, name, cidr);
     let main = net
         .create_vpc(vpc("main", "10.0.0.0/16"))
@@ -729,46 +677,10 @@ async fn nat_gateway_dnat_rules() {
         .await
         .unwrap()
         .into_inner();
-    let subnet = |vpc: &pb::Vpc, cidr: &str| pb::CreateSubnetRequest {
-        parent: P.into(),
-        subnet: Some(pb::Subnet {
-            display_name: "s".into(),
-            vpc: vpc.name.clone(),
-            cidr: cidr.into(),
-            ..Default::default()
-        }),
-        subnet_id: String::new(),
-    };
-    let public = net
-        .create_subnet(subnet(&main, "10.0.0.0/24"))
-        .await
-        .unwrap()
-        .into_inner();
-    let elsewhere = net
-        .create_subnet(subnet(&other, "10.1.0.0/24"))
-        .await
-        .unwrap()
-        .into_inner();
-    let eni = |name: &str, subnet: &str, ip: &str| pb::CreateNetworkInterfaceRequest {
-        parent: P.into(),
-        network_interface: Some(pb::NetworkInterface {
-            display_name: name.into(),
-            subnet: subnet.into(),
-            private_ip: ip.into(),
-            ..Default::default()
-        }),
-        network_interface_id: String::new(),
-    };
-    let web = net
-        .create_network_interface(eni("web-1", &public.name, "10.0.0.10"))
-        .await
-        .unwrap()
-        .into_inner();
-    let far = net
-        .create_network_interface(eni("far", &elsewhere.name, "10.1.0.10"))
-        .await
-        .unwrap()
-        .into_inner();
+    let public = fixture::create_subnet(&mut net, "s", &main.name, "10.0.0.0/24").await;
+    let elsewhere = fixture::create_subnet(&mut net, "s", &other.name, "10.1.0.0/24").await;
+    let web = fixture::create_eni(&mut net, "web-1", &public.name, "10.0.0.10", vec![]).await;
+    let far = fixture::create_eni(&mut net, "far", &elsewhere.name, "10.1.0.10", vec![]).await;
     let rule = |protocol: &str, port: u32, to: &str, to_port: u32| pb::DnatRule {
         protocol: protocol.into(),
         port,
@@ -835,14 +747,7 @@ async fn nat_gateway_dnat_rules() {
         let s = err(net.create_nat_gateway(create(rules)).await);
         assert_eq!((s.code(), field(&s).as_str()), (code, want), "{s:?}");
     }
-    let none = net
-        .list_nat_gateways(pb::ListNatGatewaysRequest {
-            parent: P.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let none = nat_gateways(&mut net).await;
     assert!(none.nat_gateways.is_empty());
 
     // Created with a rule: Get and List show it.
@@ -903,17 +808,8 @@ async fn nat_gateway_dnat_rules() {
     server.stop().await;
 
     // The accepted changes replay.
-    let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
-    let mut net = NetworkServiceClient::new(server.channel().await);
-    let all = net
-        .list_nat_gateways(pb::ListNatGatewaysRequest {
-            parent: P.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .nat_gateways;
+    let (server, mut net) = fixture::start_net(&dir, Provider::Tencent, defaults()).await;
+    let all = nat_gateways(&mut net).await.nat_gateways;
     assert_eq!(all, vec![updated.clone()]);
     // An empty list with the mask clears them.
     let cleared = net
@@ -930,6 +826,13 @@ async fn nat_gateway_dnat_rules() {
     assert!(cleared.dnat_rules.is_empty());
     server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The project's NAT gateways, as the API lists them.
+async fn nat_gateways(
+    net: &mut NetworkServiceClient<tonic::transport::Channel>,
+) -> pb::ListNatGatewaysResponse {
+    fixture::list!(net.list_nat_gateways(ListNatGatewaysRequest))
 }
 
 fn id_of(name: &str) -> &str {

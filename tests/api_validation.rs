@@ -12,7 +12,7 @@ mod common;
 
 use std::fmt::Debug;
 
-use common::fixture::{allow_rule, flow, flow_log_req, igw_req, mask, sg_req, vpc_req};
+use common::fixture::{self, allow_rule, flow, flow_log_req, igw_req, mask, sg_req, vpc_req};
 use common::*;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
@@ -219,16 +219,7 @@ impl Lab {
         cidr: &str,
     ) -> Result<pb::Subnet, Status> {
         self.net
-            .create_subnet(pb::CreateSubnetRequest {
-                parent: P.into(),
-                subnet: Some(pb::Subnet {
-                    display_name: display_name.into(),
-                    vpc: vpc.into(),
-                    cidr: cidr.into(),
-                    ..Default::default()
-                }),
-                subnet_id: String::new(),
-            })
+            .create_subnet(fixture::subnet_req(display_name, vpc, cidr))
             .await
             .map(|r| r.into_inner())
     }
@@ -1300,6 +1291,38 @@ async fn connection_tracking_timeouts_are_checked_against_the_ranges() {
     lab.finish().await;
 }
 
+/// An update of interface `eni`'s connection tracking (the mask names it) to `ct`.
+fn tracking_update(
+    eni: &str,
+    ct: Option<pb::ConnectionTracking>,
+) -> pb::UpdateNetworkInterfaceRequest {
+    pb::UpdateNetworkInterfaceRequest {
+        network_interface: Some(pb::NetworkInterface {
+            name: eni.into(),
+            connection_tracking: ct,
+            ..Default::default()
+        }),
+        update_mask: mask(&["connection_tracking"]),
+    }
+}
+
+/// The refusal (`code`, naming the `udp` timeout) of an update of `eni`'s connection tracking
+/// to `ct`.
+async fn refuse_tracking(
+    lab: &mut Lab,
+    code: Code,
+    eni: &str,
+    ct: pb::ConnectionTracking,
+) -> Status {
+    let update = tracking_update(eni, Some(ct));
+    lab.refuse(
+        code,
+        "network_interface.connection_tracking.udp",
+        async move |l: &mut Lab| l.net.update_network_interface(update).await,
+    )
+    .await
+}
+
 /// An interface's timeouts change after creation (EC2 ModifyNetworkInterfaceAttribute, "Idle
 /// connection tracking timeout"): checked as at creation, refusals change nothing, an absent
 /// specification under the mask goes back to the defaults, and clouds without the setting
@@ -1309,14 +1332,7 @@ async fn connection_tracking_timeouts_change_after_creation() {
     let mut lab = Lab::start("conntrack-update", Provider::Aws).await;
     let (_, s) = lab.network().await;
     let e = lab.eni(&s.name, "app", "m8g.large").await;
-    let update = |ct: Option<pb::ConnectionTracking>| pb::UpdateNetworkInterfaceRequest {
-        network_interface: Some(pb::NetworkInterface {
-            name: e.name.clone(),
-            connection_tracking: ct,
-            ..Default::default()
-        }),
-        update_mask: mask(&["connection_tracking"]),
-    };
+    let update = |ct| tracking_update(&e.name, ct);
     let ct = pb::ConnectionTracking {
         tcp_established: Some(600),
         udp_stream: None,
@@ -1329,20 +1345,16 @@ async fn connection_tracking_timeouts_change_after_creation() {
         .unwrap()
         .into_inner();
     assert_eq!(changed.connection_tracking, Some(ct));
-    let st = lab
-        .refuse(
-            Code::InvalidArgument,
-            "network_interface.connection_tracking.udp",
-            async |l: &mut Lab| {
-                l.net
-                    .update_network_interface(update(Some(pb::ConnectionTracking {
-                        udp: Some(61),
-                        ..ct
-                    })))
-                    .await
-            },
-        )
-        .await;
+    let st = refuse_tracking(
+        &mut lab,
+        Code::InvalidArgument,
+        &e.name,
+        pb::ConnectionTracking {
+            udp: Some(61),
+            ..ct
+        },
+    )
+    .await;
     assert!(st.message().contains("seconds on aws"), "{st:?}");
     let reset = lab
         .net
@@ -1356,27 +1368,16 @@ async fn connection_tracking_timeouts_change_after_creation() {
     let mut lab = Lab::start("conntrack-update-huawei", Provider::Huawei).await;
     let (_, s) = lab.network().await;
     let e = lab.eni(&s.name, "app", "").await;
-    let st = lab
-        .refuse(
-            Code::FailedPrecondition,
-            "network_interface.connection_tracking.udp",
-            async |l: &mut Lab| {
-                l.net
-                    .update_network_interface(pb::UpdateNetworkInterfaceRequest {
-                        network_interface: Some(pb::NetworkInterface {
-                            name: e.name.clone(),
-                            connection_tracking: Some(pb::ConnectionTracking {
-                                udp: Some(30),
-                                ..Default::default()
-                            }),
-                            ..Default::default()
-                        }),
-                        update_mask: mask(&["connection_tracking"]),
-                    })
-                    .await
-            },
-        )
-        .await;
+    let st = refuse_tracking(
+        &mut lab,
+        Code::FailedPrecondition,
+        &e.name,
+        pb::ConnectionTracking {
+            udp: Some(30),
+            ..Default::default()
+        },
+    )
+    .await;
     assert!(st.message().contains("aws only"), "{st:?}");
     lab.finish().await;
 }

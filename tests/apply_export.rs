@@ -20,6 +20,33 @@ use common::{TempDir, temp_dir};
 
 const PARENT: &str = "projects/default";
 
+/// The first page of a List call of the project, run on `server`'s runtime:
+/// `list!(server, net.list_vpcs(ListVpcsRequest))`.
+macro_rules! list {
+    ($server:expr, $client:ident . $call:ident ($req:ident)) => {
+        $server
+            .rt
+            .block_on($client.$call(pb::$req {
+                parent: PARENT.into(),
+                ..Default::default()
+            }))
+            .unwrap()
+            .into_inner()
+    };
+}
+
+/// A Get call of resource `name`, run on `server`'s runtime:
+/// `get!(server, net.get_vpc(GetVpcRequest, name))`.
+macro_rules! get {
+    ($server:expr, $client:ident . $call:ident ($req:ident, $name:expr)) => {
+        $server
+            .rt
+            .block_on($client.$call(pb::$req { name: $name }))
+            .unwrap()
+            .into_inner()
+    };
+}
+
 /// A server on a fresh data directory, stopped and removed on drop.
 struct Server {
     rt: tokio::runtime::Runtime,
@@ -62,52 +89,46 @@ impl Server {
     /// The project's network interfaces, as the API lists them.
     fn enis(&self) -> Vec<pb::NetworkInterface> {
         let mut net = self.net();
-        self.rt
-            .block_on(
-                net.list_network_interfaces(pb::ListNetworkInterfacesRequest {
-                    parent: PARENT.into(),
-                    ..Default::default()
-                }),
-            )
-            .unwrap()
-            .into_inner()
-            .network_interfaces
+        list!(
+            self,
+            net.list_network_interfaces(ListNetworkInterfacesRequest)
+        )
+        .network_interfaces
+    }
+
+    /// A client `connect` makes of the server's address.
+    fn client<C, F>(&self, connect: impl FnOnce(String) -> F) -> C
+    where
+        F: std::future::Future<Output = Result<C, tonic::transport::Error>>,
+    {
+        self.rt.block_on(connect(self.url.clone())).unwrap()
     }
 
     fn net(&self) -> NetworkServiceClient<Channel> {
-        self.rt
-            .block_on(NetworkServiceClient::connect(self.url.clone()))
-            .unwrap()
+        self.client(NetworkServiceClient::connect)
     }
 
     fn logs(&self) -> LogServiceClient<Channel> {
-        self.rt
-            .block_on(LogServiceClient::connect(self.url.clone()))
-            .unwrap()
+        self.client(LogServiceClient::connect)
     }
 
     fn routers(&self) -> RouterServiceClient<Channel> {
-        self.rt
-            .block_on(RouterServiceClient::connect(self.url.clone()))
-            .unwrap()
+        self.client(RouterServiceClient::connect)
     }
 
     fn sim(&self) -> SimulationServiceClient<Channel> {
-        self.rt
-            .block_on(SimulationServiceClient::connect(self.url.clone()))
-            .unwrap()
+        self.client(SimulationServiceClient::connect)
+    }
+
+    /// The project's external hosts, as the API lists them.
+    fn external_hosts(&self) -> Vec<pb::ExternalHost> {
+        let mut sim = self.sim();
+        list!(self, sim.list_external_hosts(ListExternalHostsRequest)).external_hosts
     }
 
     fn vpcs(&self) -> Vec<pb::Vpc> {
         let mut net = self.net();
-        self.rt
-            .block_on(net.list_vpcs(pb::ListVpcsRequest {
-                parent: PARENT.into(),
-                ..Default::default()
-            }))
-            .unwrap()
-            .into_inner()
-            .vpcs
+        list!(self, net.list_vpcs(ListVpcsRequest)).vpcs
     }
 }
 
@@ -194,6 +215,22 @@ fn round_trip(scenario: &Path, provider: Provider, name: &str) -> (Server, Strin
     (first, exported)
 }
 
+/// [`round_trip`] of the shipped scenario `scenario` (a path from the repository's root), whose
+/// export must contain each of `wants`.
+fn round_trip_has(
+    scenario: &str,
+    provider: Provider,
+    name: &str,
+    wants: &[&str],
+) -> (Server, String) {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(scenario);
+    let (server, exported) = round_trip(&file, provider, name);
+    for want in wants {
+        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
+    }
+    (server, exported)
+}
+
 #[test]
 fn shipped_scenario_applies_and_round_trips() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/ping-acl-asymmetry.yaml");
@@ -203,70 +240,46 @@ fn shipped_scenario_applies_and_round_trips() {
     assert!(exported.contains("id: eni-lq6mkcis"), "{exported}");
 
     let mut net = server.net();
-    let rt = &server.rt;
-    let eni = rt
-        .block_on(net.get_network_interface(pb::GetNetworkInterfaceRequest {
-            name: "projects/default/networkInterfaces/eni-lq6mkcis".into(),
-        }))
-        .unwrap()
-        .into_inner();
+    let eni = get!(
+        server,
+        net.get_network_interface(
+            GetNetworkInterfaceRequest,
+            "projects/default/networkInterfaces/eni-lq6mkcis".into()
+        )
+    );
     assert_eq!(eni.display_name, "instance");
     assert_eq!(eni.private_ip, "172.31.16.139");
     assert_eq!(eni.elastic_ip, "198.51.100.10");
     assert_eq!(eni.security_groups.len(), 1);
-    let sg = rt
-        .block_on(net.get_security_group(pb::GetSecurityGroupRequest {
-            name: eni.security_groups[0].clone(),
-        }))
-        .unwrap()
-        .into_inner();
+    let sg = get!(
+        server,
+        net.get_security_group(GetSecurityGroupRequest, eni.security_groups[0].clone())
+    );
     assert_eq!(sg.display_name, "web-sg");
     assert_eq!(sg.rules.len(), 2);
 
-    let subnet = rt
-        .block_on(net.get_subnet(pb::GetSubnetRequest {
-            name: eni.subnet.clone(),
-        }))
-        .unwrap()
-        .into_inner();
+    let subnet = get!(server, net.get_subnet(GetSubnetRequest, eni.subnet.clone()));
     assert_eq!(subnet.display_name, "web");
-    let acl = rt
-        .block_on(net.get_network_acl(pb::GetNetworkAclRequest {
-            name: subnet.network_acl.clone(),
-        }))
-        .unwrap()
-        .into_inner();
+    let acl = get!(
+        server,
+        net.get_network_acl(GetNetworkAclRequest, subnet.network_acl.clone())
+    );
     assert_eq!(acl.display_name, "web-acl");
     assert_eq!(acl.entries.len(), 2);
 
-    let vpc = rt
-        .block_on(net.get_vpc(pb::GetVpcRequest {
-            name: eni.vpc.clone(),
-        }))
-        .unwrap()
-        .into_inner();
+    let vpc = get!(server, net.get_vpc(GetVpcRequest, eni.vpc.clone()));
     assert!(!vpc.internet_gateway.is_empty());
-    let main = rt
-        .block_on(net.get_route_table(pb::GetRouteTableRequest {
-            name: vpc.main_route_table.clone(),
-        }))
-        .unwrap()
-        .into_inner();
+    let main = get!(
+        server,
+        net.get_route_table(GetRouteTableRequest, vpc.main_route_table.clone())
+    );
     assert!(main.routes.iter().any(|r| r.destination == "0.0.0.0/0"
         && r.target
             == Some(pb::route::Target::InternetGateway(
                 vpc.internet_gateway.clone()
             ))));
 
-    let mut sim = server.sim();
-    let hosts = rt
-        .block_on(sim.list_external_hosts(pb::ListExternalHostsRequest {
-            parent: PARENT.into(),
-            ..Default::default()
-        }))
-        .unwrap()
-        .into_inner()
-        .external_hosts;
+    let hosts = server.external_hosts();
     assert_eq!(hosts.len(), 1);
     assert_eq!(
         (hosts[0].display_name.as_str(), hosts[0].ip.as_str()),
@@ -274,23 +287,14 @@ fn shipped_scenario_applies_and_round_trips() {
     );
 
     let mut logs = server.logs();
-    let flows = rt
-        .block_on(logs.list_flow_logs(pb::ListFlowLogsRequest {
-            parent: PARENT.into(),
-            ..Default::default()
-        }))
-        .unwrap()
-        .into_inner()
-        .flow_logs;
+    let flows = list!(server, logs.list_flow_logs(ListFlowLogsRequest)).flow_logs;
     assert_eq!(flows.len(), 1);
     assert_eq!(flows[0].display_name, "instance-flows");
     assert_eq!(flows[0].resource, eni.name);
-    let stream = rt
-        .block_on(logs.get_log_stream(pb::GetLogStreamRequest {
-            name: flows[0].log_stream.clone(),
-        }))
-        .unwrap()
-        .into_inner();
+    let stream = get!(
+        server,
+        logs.get_log_stream(GetLogStreamRequest, flows[0].log_stream.clone())
+    );
     assert_eq!(stream.display_name, "flow-logs");
 }
 
@@ -493,15 +497,7 @@ fn refusals_stop_with_the_status_and_log_streams_are_reused() {
     assert!(!stdout.contains("logGroups"), "{stdout}");
     assert!(stdout.contains("(second-flows)"), "{stdout}");
     let mut logs = server.logs();
-    let streams = server
-        .rt
-        .block_on(logs.list_log_streams(pb::ListLogStreamsRequest {
-            parent: PARENT.into(),
-            ..Default::default()
-        }))
-        .unwrap()
-        .into_inner()
-        .log_streams;
+    let streams = list!(server, logs.list_log_streams(ListLogStreamsRequest)).log_streams;
     assert_eq!(streams.len(), 1);
 }
 
@@ -532,18 +528,11 @@ fn what_a_scenario_cannot_say_is_noted() {
     apply(&file, &server, "tencent");
     let mut net = server.net();
     let eni = "projects/default/networkInterfaces/eni-lq6mkcis";
-    let e = server
-        .rt
-        .block_on(net.get_network_interface(pb::GetNetworkInterfaceRequest { name: eni.into() }))
-        .unwrap()
-        .into_inner();
-    let vpc = server
-        .rt
-        .block_on(net.get_vpc(pb::GetVpcRequest {
-            name: e.vpc.clone(),
-        }))
-        .unwrap()
-        .into_inner();
+    let e = get!(
+        server,
+        net.get_network_interface(GetNetworkInterfaceRequest, eni.into())
+    );
+    let vpc = get!(server, net.get_vpc(GetVpcRequest, e.vpc.clone()));
     // The ENI also joins the VPC's default group, which a scenario cannot name.
     server
         .rt
@@ -581,32 +570,25 @@ fn what_a_scenario_cannot_say_is_noted() {
 
 #[test]
 fn nat_gateway_scenario_round_trips() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-nat-gateway.yaml");
-    let (server, exported) = round_trip(&file, Provider::Aws, "aws");
-    for want in [
-        "    nat_gateways:\n      - name: nat\n",
-        "        subnet: public\n        eip: \"198.51.100.20\"\n        ip: \"10.0.0.220\"\n        eni_id: eni-1235b8ca123456789\n",
-        "{destination: 0.0.0.0/0, target: nat_gateway, nat_gateway: nat}",
-        "{destination: 0.0.0.0/0, target: internet_gateway}",
-        "route_table: private",
-        "id: eni-1111aaaa2222bbbb3",
-    ] {
-        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
-    }
+    let (server, exported) = round_trip_has(
+        "scenarios/aws-nat-gateway.yaml",
+        Provider::Aws,
+        "aws",
+        &[
+            "    nat_gateways:\n      - name: nat\n",
+            "        subnet: public\n        eip: \"198.51.100.20\"\n        ip: \"10.0.0.220\"\n        eni_id: eni-1235b8ca123456789\n",
+            "{destination: 0.0.0.0/0, target: nat_gateway, nat_gateway: nat}",
+            "{destination: 0.0.0.0/0, target: internet_gateway}",
+            "route_table: private",
+            "id: eni-1111aaaa2222bbbb3",
+        ],
+    );
     // The gateway's requester-managed interface comes with it, not as an ENI of its own.
     assert!(!exported.contains("nat.nat-gateway"), "{exported}");
     assert_eq!(exported.matches("eni-1235b8ca123456789").count(), 1);
 
     let mut net = server.net();
-    let rt = &server.rt;
-    let nats = rt
-        .block_on(net.list_nat_gateways(pb::ListNatGatewaysRequest {
-            parent: PARENT.into(),
-            ..Default::default()
-        }))
-        .unwrap()
-        .into_inner()
-        .nat_gateways;
+    let nats = list!(server, net.list_nat_gateways(ListNatGatewaysRequest)).nat_gateways;
     assert_eq!(nats.len(), 1);
     let nat = &nats[0];
     assert_eq!(
@@ -624,58 +606,44 @@ fn nat_gateway_scenario_round_trips() {
         )
     );
     // Traffic of the private subnet goes through it.
-    let subnets = rt
-        .block_on(net.list_subnets(pb::ListSubnetsRequest {
-            parent: PARENT.into(),
-            ..Default::default()
-        }))
-        .unwrap()
-        .into_inner()
-        .subnets;
+    let subnets = list!(server, net.list_subnets(ListSubnetsRequest)).subnets;
     let private = subnets
         .iter()
         .find(|s| s.display_name == "private")
         .unwrap();
-    let table = rt
-        .block_on(net.get_route_table(pb::GetRouteTableRequest {
-            name: private.route_table.clone(),
-        }))
-        .unwrap()
-        .into_inner();
+    let table = get!(
+        server,
+        net.get_route_table(GetRouteTableRequest, private.route_table.clone())
+    );
     assert!(table.routes.iter().any(|r| r.destination == "0.0.0.0/0"
         && r.target == Some(pb::route::Target::NatGateway(nat.name.clone()))));
 }
 
 #[test]
 fn transit_gateway_scenario_round_trips() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-transit-gateway.yaml");
-    let (server, exported) = round_trip(&file, Provider::Aws, "aws");
-    for want in [
-        "enterprise_routers:\n  - name: tgw\n    id: tgw-0123456789abcdef0\n    route_tables:\n      - name: tgw-rt\n",
-        "      - name: b\n",
-        "        vpc: vpc-b\n        interfaces:\n          - {subnet: az1, ip: \"10.40.1.175\", eni_id: eni-11111111111111111}\n          - {subnet: az2, ip: \"10.40.2.31\", eni_id: eni-22222222222222222}\n        route_table: tgw-rt\n        propagate: [tgw-rt]\n",
-        "{destination: 10.40.0.0/16, target: router, router: tgw}",
-        "{destination: 10.20.0.0/16, target: router, router: tgw}",
-        "resource: {vpc: vpc-b}",
-    ] {
-        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
-    }
+    let (server, exported) = round_trip_has(
+        "scenarios/aws-transit-gateway.yaml",
+        Provider::Aws,
+        "aws",
+        &[
+            "enterprise_routers:\n  - name: tgw\n    id: tgw-0123456789abcdef0\n    route_tables:\n      - name: tgw-rt\n",
+            "      - name: b\n",
+            "        vpc: vpc-b\n        interfaces:\n          - {subnet: az1, ip: \"10.40.1.175\", eni_id: eni-11111111111111111}\n          - {subnet: az2, ip: \"10.40.2.31\", eni_id: eni-22222222222222222}\n        route_table: tgw-rt\n        propagate: [tgw-rt]\n",
+            "{destination: 10.40.0.0/16, target: router, router: tgw}",
+            "{destination: 10.20.0.0/16, target: router, router: tgw}",
+            "resource: {vpc: vpc-b}",
+        ],
+    );
     // The attachments' interfaces come with them, not as ENIs of their own.
     assert_eq!(exported.matches("eni-11111111111111111").count(), 1);
     assert!(!exported.contains("tgw.b."), "{exported}");
 
     let mut routers = server.routers();
-    let atts = server
-        .rt
-        .block_on(
-            routers.list_router_attachments(pb::ListRouterAttachmentsRequest {
-                parent: PARENT.into(),
-                ..Default::default()
-            }),
-        )
-        .unwrap()
-        .into_inner()
-        .router_attachments;
+    let atts = list!(
+        server,
+        routers.list_router_attachments(ListRouterAttachmentsRequest)
+    )
+    .router_attachments;
     assert_eq!(atts.len(), 2);
     assert_eq!(
         atts[1].interfaces[0].network_interface_id,
@@ -686,27 +654,22 @@ fn transit_gateway_scenario_round_trips() {
 
 #[test]
 fn vpc_peering_scenario_round_trips() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-vpc-peering.yaml");
-    let (server, exported) = round_trip(&file, Provider::Aws, "aws");
-    for want in [
-        "vpc_peerings:\n  - {name: app-data, id: pcx-0a1b2c3d4e5f60001, vpcs: [app, data]}\n  - {name: data-dr, id: pcx-0a1b2c3d4e5f60002, vpcs: [data, dr]}\n",
-        "{destination: 10.1.0.0/16, target: peering, peering: app-data}",
-        "{destination: 10.2.0.0/16, target: peering, peering: data-dr}",
-    ] {
-        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
-    }
+    let (server, _) = round_trip_has(
+        "scenarios/aws-vpc-peering.yaml",
+        Provider::Aws,
+        "aws",
+        &[
+            "vpc_peerings:\n  - {name: app-data, id: pcx-0a1b2c3d4e5f60001, vpcs: [app, data]}\n  - {name: data-dr, id: pcx-0a1b2c3d4e5f60002, vpcs: [data, dr]}\n",
+            "{destination: 10.1.0.0/16, target: peering, peering: app-data}",
+            "{destination: 10.2.0.0/16, target: peering, peering: data-dr}",
+        ],
+    );
     let mut net = server.net();
-    let list = server
-        .rt
-        .block_on(
-            net.list_vpc_peering_connections(pb::ListVpcPeeringConnectionsRequest {
-                parent: PARENT.into(),
-                ..Default::default()
-            }),
-        )
-        .unwrap()
-        .into_inner()
-        .vpc_peering_connections;
+    let list = list!(
+        server,
+        net.list_vpc_peering_connections(ListVpcPeeringConnectionsRequest)
+    )
+    .vpc_peering_connections;
     assert_eq!(list.len(), 2);
     assert!(
         list.iter()
@@ -719,20 +682,21 @@ fn vpc_peering_scenario_round_trips() {
 /// the static route to it exports as the blackhole it is.
 #[test]
 fn vpn_gateway_scenario_round_trips() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-vpn-route-priority.yaml");
-    let (server, exported) = round_trip(&file, Provider::Aws, "aws");
-    for want in [
-        "vpn_gateways:\n  - name: vgw\n    id: vgw-0f1e2d3c4b5a69788\n    vpc: app\n    connections:\n",
-        "      - {name: dx, id: dxvif-fgabcd12, routing: direct_connect, networks: [172.16.0.0/16]}\n",
-        "      - {name: vpn-static, id: vpn-0a1b2c3d4e5f60001, routing: static, networks: [172.16.0.0/16, 192.168.0.0/16]}\n",
-        "      - {name: vpn-bgp, id: vpn-0a1b2c3d4e5f60002, routing: bgp, networks: [192.168.0.0/16, 192.168.5.0/24, 198.51.100.0/24, 10.0.7.0/24]}\n",
-        "{destination: 203.0.113.0/24, target: vpn_gateway, vpn_gateway: vgw}",
-        "{name: dc-server, ip: \"172.16.0.20\", site: {vpn_gateway: vgw}}",
-        "{name: branch-pc, ip: \"192.168.5.40\", site: {vpn_gateway: vgw}}",
-        "{name: partner, ip: \"198.51.100.7\"}",
-    ] {
-        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
-    }
+    let (server, exported) = round_trip_has(
+        "scenarios/aws-vpn-route-priority.yaml",
+        Provider::Aws,
+        "aws",
+        &[
+            "vpn_gateways:\n  - name: vgw\n    id: vgw-0f1e2d3c4b5a69788\n    vpc: app\n    connections:\n",
+            "      - {name: dx, id: dxvif-fgabcd12, routing: direct_connect, networks: [172.16.0.0/16]}\n",
+            "      - {name: vpn-static, id: vpn-0a1b2c3d4e5f60001, routing: static, networks: [172.16.0.0/16, 192.168.0.0/16]}\n",
+            "      - {name: vpn-bgp, id: vpn-0a1b2c3d4e5f60002, routing: bgp, networks: [192.168.0.0/16, 192.168.5.0/24, 198.51.100.0/24, 10.0.7.0/24]}\n",
+            "{destination: 203.0.113.0/24, target: vpn_gateway, vpn_gateway: vgw}",
+            "{name: dc-server, ip: \"172.16.0.20\", site: {vpn_gateway: vgw}}",
+            "{name: branch-pc, ip: \"192.168.5.40\", site: {vpn_gateway: vgw}}",
+            "{name: partner, ip: \"198.51.100.7\"}",
+        ],
+    );
     // The main table's propagation, in either YAML style.
     assert!(
         exported.contains("    route_propagation:\n      - vgw\n")
@@ -742,36 +706,18 @@ fn vpn_gateway_scenario_round_trips() {
 
     // What the server made of it: the table's propagated routes, the hosts behind the gateway.
     let mut net = server.net();
-    let gateways = server
-        .rt
-        .block_on(net.list_vpn_gateways(pb::ListVpnGatewaysRequest {
-            parent: PARENT.into(),
-            ..Default::default()
-        }))
-        .unwrap()
-        .into_inner()
-        .vpn_gateways;
+    let gateways = list!(server, net.list_vpn_gateways(ListVpnGatewaysRequest)).vpn_gateways;
     assert_eq!(gateways.len(), 1);
     let vgw = gateways[0].name.clone();
     assert_eq!(vgw, "projects/default/vpnGateways/vgw-0f1e2d3c4b5a69788");
     let main = server.vpcs()[0].main_route_table.clone();
-    let table = server
-        .rt
-        .block_on(net.get_route_table(pb::GetRouteTableRequest { name: main.clone() }))
-        .unwrap()
-        .into_inner();
+    let table = get!(
+        server,
+        net.get_route_table(GetRouteTableRequest, main.clone())
+    );
     assert_eq!(table.propagating_vpn_gateways, vec![vgw.clone()]);
     assert_eq!(table.propagated_routes.len(), 7, "{table:?}");
-    let mut sim = server.sim();
-    let hosts = server
-        .rt
-        .block_on(sim.list_external_hosts(pb::ListExternalHostsRequest {
-            parent: PARENT.into(),
-            ..Default::default()
-        }))
-        .unwrap()
-        .into_inner()
-        .external_hosts;
+    let hosts = server.external_hosts();
     assert_eq!(
         hosts.iter().filter(|h| h.site == vgw).count(),
         3,
@@ -780,6 +726,7 @@ fn vpn_gateway_scenario_round_trips() {
 
     // The gateway deleted (its hosts first): its static route is a blackhole, its propagation
     // gone.
+    let mut sim = server.sim();
     for h in hosts.iter().filter(|h| h.site == vgw) {
         server
             .rt
@@ -805,46 +752,39 @@ fn vpn_gateway_scenario_round_trips() {
 
 #[test]
 fn hybrid_vpn_scenario_round_trips() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/huawei-hybrid-vpn.yaml");
-    let (server, exported) = round_trip(&file, Provider::Huawei, "huawei");
-    for want in [
-        "    id: 2756dc58-49be-413d-852f-accc5657a6c3\n",
-        "          - {destination: 172.16.0.0/16, attachment: dc}\n",
-        "      - name: office-vpn\n",
-        "        kind: vpn_gateway\n        gateway: vpngw-office\n        networks: [192.168.0.0/16]\n        route_table: default\n        propagate: [default]\n",
-        "        kind: global_dc_gateway\n        gateway: dgw-datacentre\n        networks: [172.16.0.0/16]\n        route_table: default\n",
-        "{name: office-pc, ip: \"192.168.3.227\", site: {router: er, attachment: office-vpn}}",
-        "{name: admin, ip: \"172.16.0.206\", site: {router: er, attachment: dc}}",
-        "{destination: 192.168.0.0/16, target: router, router: er}",
-    ] {
-        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
-    }
-    let mut sim = server.sim();
-    let hosts = server
-        .rt
-        .block_on(sim.list_external_hosts(pb::ListExternalHostsRequest {
-            parent: PARENT.into(),
-            ..Default::default()
-        }))
-        .unwrap()
-        .into_inner()
-        .external_hosts;
+    let (server, _) = round_trip_has(
+        "scenarios/huawei-hybrid-vpn.yaml",
+        Provider::Huawei,
+        "huawei",
+        &[
+            "    id: 2756dc58-49be-413d-852f-accc5657a6c3\n",
+            "          - {destination: 172.16.0.0/16, attachment: dc}\n",
+            "      - name: office-vpn\n",
+            "        kind: vpn_gateway\n        gateway: vpngw-office\n        networks: [192.168.0.0/16]\n        route_table: default\n        propagate: [default]\n",
+            "        kind: global_dc_gateway\n        gateway: dgw-datacentre\n        networks: [172.16.0.0/16]\n        route_table: default\n",
+            "{name: office-pc, ip: \"192.168.3.227\", site: {router: er, attachment: office-vpn}}",
+            "{name: admin, ip: \"172.16.0.206\", site: {router: er, attachment: dc}}",
+            "{destination: 192.168.0.0/16, target: router, router: er}",
+        ],
+    );
+    let hosts = server.external_hosts();
     assert_eq!(hosts.len(), 2);
     assert!(hosts.iter().all(|h| !h.site.is_empty()));
 }
 
 #[test]
 fn router_peering_scenario_round_trips_and_routes() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/aws-tgw-peering.yaml");
-    let (server, exported) = round_trip(&file, Provider::Aws, "aws");
-    for want in [
-        "  - name: tgw-east\n",
-        "    region: us-east-1\n",
-        "          - {destination: 10.2.0.0/16, attachment: east-west}\n",
-        "router_peerings:\n  - {name: east-west, routers: [tgw-east, tgw-west], route_tables: [east-rt, west-rt]}\n",
-    ] {
-        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
-    }
+    let (server, exported) = round_trip_has(
+        "scenarios/aws-tgw-peering.yaml",
+        Provider::Aws,
+        "aws",
+        &[
+            "  - name: tgw-east\n",
+            "    region: us-east-1\n",
+            "          - {destination: 10.2.0.0/16, attachment: east-west}\n",
+            "router_peerings:\n  - {name: east-west, routers: [tgw-east, tgw-west], route_tables: [east-rt, west-rt]}\n",
+        ],
+    );
     // The peering's sides are not written as attachments.
     assert_eq!(exported.matches("east-west").count(), 3, "{exported}");
 
@@ -882,14 +822,7 @@ fn router_peering_scenario_round_trips_and_routes() {
     }))
     .unwrap();
     let mut logs = server.logs();
-    let streams = rt
-        .block_on(logs.list_log_streams(pb::ListLogStreamsRequest {
-            parent: PARENT.into(),
-            ..Default::default()
-        }))
-        .unwrap()
-        .into_inner()
-        .log_streams;
+    let streams = list!(server, logs.list_log_streams(ListLogStreamsRequest)).log_streams;
     let lines: Vec<String> = rt
         .block_on(logs.query_records(pb::QueryRecordsRequest {
             log_stream: streams[0].name.clone(),
@@ -936,11 +869,7 @@ fn router_flow_logs_and_blackholes_round_trip() {
             &["resource: {router: er, attachment: vpc-b}"][..],
         ),
     ] {
-        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-        let (_, exported) = round_trip(&file, provider, name);
-        for w in want {
-            assert!(exported.contains(w), "missing {w:?} in\n{exported}");
-        }
+        let (_, exported) = round_trip_has(file, provider, name, want);
         assert!(!exported.contains("# Note"), "{exported}");
     }
 }
@@ -973,23 +902,12 @@ fn ccn_scenarios_round_trip() {
             assert!(exported.contains(w), "{file}: missing {w:?} in\n{exported}");
         }
         assert!(!exported.contains("not applied"), "{exported}");
-        let mut ccns = server
-            .rt
-            .block_on(pb::ccn_service_client::CcnServiceClient::connect(
-                server.url.clone(),
-            ))
-            .unwrap();
-        let list = server
-            .rt
-            .block_on(
-                ccns.list_cloud_connect_networks(pb::ListCloudConnectNetworksRequest {
-                    parent: PARENT.into(),
-                    ..Default::default()
-                }),
-            )
-            .unwrap()
-            .into_inner()
-            .cloud_connect_networks;
+        let mut ccns = server.client(pb::ccn_service_client::CcnServiceClient::connect);
+        let list = list!(
+            server,
+            ccns.list_cloud_connect_networks(ListCloudConnectNetworksRequest)
+        )
+        .cloud_connect_networks;
         assert_eq!(list.len(), 1, "{file}");
         assert_eq!(list[0].bandwidth_limits.len(), 1, "{file}");
     }
@@ -997,28 +915,21 @@ fn ccn_scenarios_round_trip() {
 
 #[test]
 fn nat_dnat_scenario_round_trips() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tencent-nat-dnat.yaml");
-    let (server, exported) = round_trip(&file, Provider::Tencent, "tencent");
-    for want in [
-        "    nat_gateways:\n      - name: nat\n",
-        "        subnet: public\n        eip: \"198.51.100.30\"\n        ip: \"10.0.0.100\"\n        eni_id: eni-nat00001\n        dnat:\n          - {protocol: tcp, port: 8080, to: web-1, to_port: 80}\n",
-        "resource: {nat_gateway: nat}",
-        "resource: {eni: web-1}",
-    ] {
-        assert!(exported.contains(want), "missing {want:?} in\n{exported}");
-    }
+    let (server, exported) = round_trip_has(
+        "scenarios/tencent-nat-dnat.yaml",
+        Provider::Tencent,
+        "tencent",
+        &[
+            "    nat_gateways:\n      - name: nat\n",
+            "        subnet: public\n        eip: \"198.51.100.30\"\n        ip: \"10.0.0.100\"\n        eni_id: eni-nat00001\n        dnat:\n          - {protocol: tcp, port: 8080, to: web-1, to_port: 80}\n",
+            "resource: {nat_gateway: nat}",
+            "resource: {eni: web-1}",
+        ],
+    );
     assert!(!exported.contains("left out"), "{exported}");
 
     let mut net = server.net();
-    let nats = server
-        .rt
-        .block_on(net.list_nat_gateways(pb::ListNatGatewaysRequest {
-            parent: PARENT.into(),
-            ..Default::default()
-        }))
-        .unwrap()
-        .into_inner()
-        .nat_gateways;
+    let nats = list!(server, net.list_nat_gateways(ListNatGatewaysRequest)).nat_gateways;
     assert_eq!(nats.len(), 1);
     assert_eq!(
         nats[0].dnat_rules,

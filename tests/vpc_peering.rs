@@ -35,6 +35,14 @@ async fn vpc(
     net.create_vpc(r).await.unwrap().into_inner()
 }
 
+/// A server for one tenant of `provider` on a fresh data directory `name` (kept while the
+/// server runs), and a network client of it.
+async fn start(name: &str, provider: Provider) -> (TempDir, Server, NetworkServiceClient<Channel>) {
+    let dir = temp_dir(name);
+    let (server, net) = fixture::start_net(&dir, provider, defaults()).await;
+    (dir, server, net)
+}
+
 fn peering(
     name: &str,
     requester: &pb::Vpc,
@@ -66,22 +74,59 @@ fn route_to(table: &str, destination: &str, pcx: &str) -> pb::UpdateRouteTableRe
     }
 }
 
+async fn peer(
+    net: &mut NetworkServiceClient<Channel>,
+    name: &str,
+    requester: &pb::Vpc,
+    accepter: &pb::Vpc,
+) -> pb::VpcPeeringConnection {
+    net.create_vpc_peering_connection(peering(name, requester, accepter))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn unpeer(net: &mut NetworkServiceClient<Channel>, name: impl Into<String>) {
+    net.delete_vpc_peering_connection(pb::DeleteVpcPeeringConnectionRequest { name: name.into() })
+        .await
+        .unwrap();
+}
+
+async fn peerings(
+    net: &mut NetworkServiceClient<Channel>,
+) -> pb::ListVpcPeeringConnectionsResponse {
+    fixture::list!(net.list_vpc_peering_connections(ListVpcPeeringConnectionsRequest))
+}
+
+/// `vpclab ARGS`, as a user runs it (blocking, off the runtime the server runs on); it must
+/// succeed.
+async fn vpclab_ok(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let o = tokio::task::spawn_blocking(move || {
+        vpclab(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    o
+}
+
+/// The export of a fresh server that `vpclab apply` gave `text`.
+async fn reapplied_export(dir: &str, text: &str) -> String {
+    let dir = temp_dir(dir);
+    let fresh = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
+    let file = dir.join("export.yaml");
+    std::fs::write(&file, text).unwrap();
+    vpclab_ok(&["apply", file.to_str().unwrap(), "--server", &fresh.url()]).await;
+    let exported = export(&fresh).await;
+    fresh.stop().await;
+    exported
+}
+
 /// `vpclab export` of a server's project, as a user runs it (blocking, off the runtime the
 /// server runs on).
 async fn export(server: &Server) -> String {
-    let url = server.url();
-    let o = tokio::task::spawn_blocking(move || vpclab(&["export", "--server", &url]))
-        .await
-        .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
-    stdout(&o)
-}
-
-/// (code, field) of a refusal.
-#[track_caller]
-fn refused<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> (Code, String) {
-    let s = err(r);
-    (s.code(), field(&s))
+    stdout(&vpclab_ok(&["export", "--server", &server.url()]).await)
 }
 
 const SCENARIO: &str = include_str!("../scenarios/aws-vpc-peering.yaml");
@@ -156,19 +201,13 @@ fn a_bad_peering_in_a_file_names_its_line_and_field() {
 
 #[tokio::test]
 async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
-    let dir = temp_dir("api-peering");
-    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
-    let mut net = NetworkServiceClient::new(server.channel().await);
+    let (dir, server, mut net) = start("api-peering", Provider::Aws).await;
     let app = vpc(&mut net, "app", "10.0.0.0/16", "").await;
     let data = vpc(&mut net, "data", "10.1.0.0/16", "").await;
     let dr = vpc(&mut net, "dr", "10.2.0.0/16", "us-west-2").await;
     let overlap = vpc(&mut net, "overlap", "10.0.128.0/17", "").await;
 
-    let x = net
-        .create_vpc_peering_connection(peering("app-data", &app, &data))
-        .await
-        .unwrap()
-        .into_inner();
+    let x = peer(&mut net, "app-data", &app, &data).await;
     assert!(
         x.name
             .starts_with("projects/default/vpcPeeringConnections/pcx-"),
@@ -180,11 +219,7 @@ async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
         (app.name.as_str(), data.name.as_str())
     );
     assert!(!x.inter_region);
-    let y = net
-        .create_vpc_peering_connection(peering("data-dr", &data, &dr))
-        .await
-        .unwrap()
-        .into_inner();
+    let y = peer(&mut net, "data-dr", &data, &dr).await;
     assert!(y.inter_region, "us-east-1 and us-west-2");
 
     // Refusals name the field, and change nothing.
@@ -225,20 +260,7 @@ async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
             "vpc_peering_connection.requester_vpc".into()
         )
     );
-    let list = |net: &mut NetworkServiceClient<Channel>| {
-        let mut net = net.clone();
-        async move {
-            net.list_vpc_peering_connections(pb::ListVpcPeeringConnectionsRequest {
-                parent: P.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .vpc_peering_connections
-        }
-    };
-    assert_eq!(list(&mut net).await.len(), 2);
+    assert_eq!(peerings(&mut net).await.vpc_peering_connections.len(), 2);
 
     // A route through a connection of the table's own VPC; not through another's.
     let table = net
@@ -267,36 +289,15 @@ async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
     }
 
     // A VPC with a live connection stays; the refusal names the connection.
-    let s = err(net
-        .delete_vpc(pb::DeleteVpcRequest {
-            name: dr.name.clone(),
-            ..Default::default()
-        })
-        .await);
-    assert_eq!(s.code(), Code::FailedPrecondition);
     assert_eq!(
-        preconditions(&s),
+        fixture::vpc_in_use(&mut net, &dr.name).await,
         vec![("IN_USE".to_string(), y.name.clone())]
     );
 
     // aws: deleting a connection leaves its routes, as blackholes.
-    net.delete_vpc_peering_connection(pb::DeleteVpcPeeringConnectionRequest {
-        name: y.name.clone(),
-    })
-    .await
-    .unwrap();
-    net.delete_vpc_peering_connection(pb::DeleteVpcPeeringConnectionRequest {
-        name: x.name.clone(),
-    })
-    .await
-    .unwrap();
-    let table = net
-        .get_route_table(pb::GetRouteTableRequest {
-            name: app.main_route_table.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    unpeer(&mut net, y.name.clone()).await;
+    unpeer(&mut net, x.name.clone()).await;
+    let table = fixture::route_table(&mut net, &app.main_route_table).await;
     assert!(
         table.routes.iter().any(|r| r.destination == "10.1.0.0/16"),
         "{table:?}"
@@ -311,20 +312,8 @@ async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
         destination: "10.9.0.0/16".into(),
         target: Some(pb::route::Target::Blackhole(true)),
     };
-    let mut update = route_to(&app.main_route_table, "10.1.0.0/16", &x.name);
-    update
-        .route_table
-        .as_mut()
-        .unwrap()
-        .routes
-        .push(blocked.clone());
-    let kept = net.update_route_table(update).await.unwrap().into_inner();
-    assert_eq!(
-        kept.routes[1..].to_vec(),
-        vec![to("10.1.0.0/16", &x.name), blocked.clone()],
-        "{kept:?}"
-    );
-    for (destination, pcx) in [("10.3.0.0/16", &x.name), ("10.1.0.0/16", &y.name)] {
+    // A route through `pcx`, and the blackhole after it.
+    let with_blocked = |destination: &str, pcx: &str| {
         let mut update = route_to(&app.main_route_table, destination, pcx);
         update
             .route_table
@@ -332,7 +321,20 @@ async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
             .unwrap()
             .routes
             .push(blocked.clone());
-        let (code, at) = refused(net.update_route_table(update).await);
+        update
+    };
+    let kept = net
+        .update_route_table(with_blocked("10.1.0.0/16", &x.name))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        kept.routes[1..].to_vec(),
+        vec![to("10.1.0.0/16", &x.name), blocked.clone()],
+        "{kept:?}"
+    );
+    for (destination, pcx) in [("10.3.0.0/16", &x.name), ("10.1.0.0/16", &y.name)] {
+        let (code, at) = refused(net.update_route_table(with_blocked(destination, pcx)).await);
         assert_eq!(
             (code, at.as_str()),
             (
@@ -341,13 +343,7 @@ async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
             )
         );
     }
-    let after = net
-        .get_route_table(pb::GetRouteTableRequest {
-            name: app.main_route_table.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let after = fixture::route_table(&mut net, &app.main_route_table).await;
     assert_eq!(after, kept, "a refused update changes nothing");
     // `vpclab export` writes the blackholed route as a blackhole (the connection it names is
     // gone, so a file cannot name it); `vpclab apply` of that file to a fresh server gives
@@ -357,19 +353,10 @@ async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
         exported.contains("      - {destination: 10.1.0.0/16, target: blackhole}\n"),
         "{exported}"
     );
-    let fresh_dir = temp_dir("api-peering-reapplied");
-    let fresh = Server::start(&fresh_dir, Tenancy::single(Provider::Aws), defaults()).await;
-    let file = fresh_dir.join("export.yaml");
-    std::fs::write(&file, &exported).unwrap();
-    let url = fresh.url();
-    let applied = tokio::task::spawn_blocking(move || {
-        vpclab(&["apply", file.to_str().unwrap(), "--server", &url])
-    })
-    .await
-    .unwrap();
-    assert!(applied.status.success(), "{}", stderr(&applied));
-    assert_eq!(export(&fresh).await, exported);
-    fresh.stop().await;
+    assert_eq!(
+        reapplied_export("api-peering-reapplied", &exported).await,
+        exported
+    );
     net.delete_vpc(pb::DeleteVpcRequest {
         name: dr.name.clone(),
         ..Default::default()
@@ -377,23 +364,16 @@ async fn a_peering_joins_two_distinct_vpcs_once_and_holds_them() {
     .await
     .unwrap();
     // What was acknowledged survives a restart; the deleted connections stay deleted.
-    let kept = net
-        .create_vpc_peering_connection(peering("app-data-2", &app, &data))
-        .await
-        .unwrap()
-        .into_inner();
+    let kept = peer(&mut net, "app-data-2", &app, &data).await;
     server.stop().await;
-    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
-    let mut net = NetworkServiceClient::new(server.channel().await);
-    assert_eq!(list(&mut net).await, vec![kept]);
+    let (server, mut net) = fixture::start_net(&dir, Provider::Aws, defaults()).await;
+    assert_eq!(peerings(&mut net).await.vpc_peering_connections, vec![kept]);
     server.stop().await;
 }
 
 #[tokio::test]
 async fn huawei_peers_one_region_and_keeps_a_routed_connection() {
-    let dir = temp_dir("api-peering-huawei");
-    let server = Server::start(&dir, Tenancy::single(Provider::Huawei), defaults()).await;
-    let mut net = NetworkServiceClient::new(server.channel().await);
+    let (_dir, server, mut net) = start("api-peering-huawei", Provider::Huawei).await;
     let a = vpc(&mut net, "a", "10.0.0.0/16", "").await;
     let b = vpc(&mut net, "b", "10.1.0.0/16", "").await;
     let far = vpc(&mut net, "far", "10.2.0.0/16", "cn-south-1").await;
@@ -405,11 +385,7 @@ async fn huawei_peers_one_region_and_keeps_a_routed_connection() {
         (code, at.as_str()),
         (Code::InvalidArgument, "vpc_peering_connection.accepter_vpc")
     );
-    let x = net
-        .create_vpc_peering_connection(peering("a-b", &a, &b))
-        .await
-        .unwrap()
-        .into_inner();
+    let x = peer(&mut net, "a-b", &a, &b).await;
     net.update_route_table(route_to(&a.main_route_table, "10.1.0.0/16", &x.name))
         .await
         .unwrap();
@@ -517,34 +493,17 @@ fn a_tencent_vpcs_peers_may_not_overlap_in_a_file() {
 #[tokio::test]
 async fn a_tencent_vpcs_peers_may_not_overlap_over_grpc() {
     for provider in [Provider::Tencent, Provider::Aws] {
-        let dir = temp_dir("api-peering-distinct");
-        let server = Server::start(&dir, Tenancy::single(provider), defaults()).await;
-        let mut net = NetworkServiceClient::new(server.channel().await);
+        let (_dir, server, mut net) = start("api-peering-distinct", provider).await;
         let a = vpc(&mut net, "a", "10.0.0.0/16", "").await;
         let b = vpc(&mut net, "b", "10.1.0.0/16", "").await;
         let c = vpc(&mut net, "c", "10.1.128.0/17", "").await;
         let d = vpc(&mut net, "d", "10.2.0.0/16", "").await;
-        let ab = net
-            .create_vpc_peering_connection(peering("a-b", &a, &b))
-            .await
-            .unwrap()
-            .into_inner();
+        let ab = peer(&mut net, "a-b", &a, &b).await;
         // Peers that do not overlap each other are fine everywhere.
-        net.create_vpc_peering_connection(peering("a-d", &a, &d))
-            .await
-            .unwrap();
-        let before = net
-            .list_vpc_peering_connections(pb::ListVpcPeeringConnectionsRequest {
-                parent: P.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        peer(&mut net, "a-d", &a, &d).await;
+        let before = peerings(&mut net).await;
         if provider == Provider::Aws {
-            net.create_vpc_peering_connection(peering("a-c", &a, &c))
-                .await
-                .unwrap();
+            peer(&mut net, "a-c", &a, &c).await;
             server.stop().await;
             continue;
         }
@@ -567,24 +526,11 @@ async fn a_tencent_vpcs_peers_may_not_overlap_over_grpc() {
                 "{s:?}"
             );
         }
-        let after = net
-            .list_vpc_peering_connections(pb::ListVpcPeeringConnectionsRequest {
-                parent: P.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let after = peerings(&mut net).await;
         assert_eq!(after, before, "a refusal changes nothing");
         // Once a-b is deleted, a may peer with c.
-        net.delete_vpc_peering_connection(pb::DeleteVpcPeeringConnectionRequest {
-            name: ab.name.clone(),
-        })
-        .await
-        .unwrap();
-        net.create_vpc_peering_connection(peering("a-c", &a, &c))
-            .await
-            .unwrap();
+        unpeer(&mut net, ab.name.clone()).await;
+        peer(&mut net, "a-c", &a, &c).await;
         server.stop().await;
     }
 }
@@ -608,21 +554,11 @@ fn from_group(group: &str) -> pb::SecurityGroupRule {
 #[tokio::test]
 async fn rules_reference_groups_of_a_vpc_peered_in_the_region() {
     for provider in [Provider::Aws, Provider::Huawei] {
-        let dir = temp_dir("api-peering-groups");
-        let server = Server::start(&dir, Tenancy::single(provider), defaults()).await;
-        let mut net = NetworkServiceClient::new(server.channel().await);
+        let (_dir, server, mut net) = start("api-peering-groups", provider).await;
         let app = vpc(&mut net, "app", "10.0.0.0/16", "").await;
         let data = vpc(&mut net, "data", "10.1.0.0/16", "").await;
-        let hosts = net
-            .create_security_group(fixture::sg_req(P, "app-hosts", &app.name, Vec::new()))
-            .await
-            .unwrap()
-            .into_inner();
-        let db = net
-            .create_security_group(fixture::sg_req(P, "data-db", &data.name, Vec::new()))
-            .await
-            .unwrap()
-            .into_inner();
+        let hosts = fixture::create_sg(&mut net, "app-hosts", &app.name, Vec::new()).await;
+        let db = fixture::create_sg(&mut net, "data-db", &data.name, Vec::new()).await;
         let set = |rules| pb::UpdateSecurityGroupRequest {
             security_group: Some(pb::SecurityGroup {
                 name: db.name.clone(),
@@ -659,9 +595,7 @@ async fn rules_reference_groups_of_a_vpc_peered_in_the_region() {
                 .into_inner(),
             db
         );
-        net.create_vpc_peering_connection(peering("app-data", &app, &data))
-            .await
-            .unwrap();
+        peer(&mut net, "app-data", &app, &data).await;
         let r = net
             .update_security_group(set(vec![from_group(&hosts.name)]))
             .await;
@@ -681,14 +615,8 @@ async fn rules_reference_groups_of_a_vpc_peered_in_the_region() {
 
         // A peer in another region: "use the CIDR block of the peer VPC".
         let dr = vpc(&mut net, "dr", "10.2.0.0/16", "us-west-2").await;
-        net.create_vpc_peering_connection(peering("data-dr", &data, &dr))
-            .await
-            .unwrap();
-        let far = net
-            .create_security_group(fixture::sg_req(P, "dr-hosts", &dr.name, Vec::new()))
-            .await
-            .unwrap()
-            .into_inner();
+        peer(&mut net, "data-dr", &data, &dr).await;
+        let far = fixture::create_sg(&mut net, "dr-hosts", &dr.name, Vec::new()).await;
         let s = err(net
             .update_security_group(set(vec![from_group(&far.name)]))
             .await);
@@ -759,36 +687,20 @@ fn a_bad_peer_group_reference_in_a_file_names_its_line_and_field() {
 async fn export_writes_peer_group_references_and_leaves_stale_ones_out() {
     let dir = temp_dir("api-peering-export");
     let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
-    let run = |args: Vec<String>| async move {
-        let o = tokio::task::spawn_blocking(move || {
-            vpclab(&args.iter().map(String::as_str).collect::<Vec<_>>())
-        })
-        .await
-        .unwrap();
-        assert!(o.status.success(), "{}", stderr(&o));
-        o
-    };
     let url = server.url();
-    let s = |x: &str| x.to_string();
-    run(vec![
-        s("apply"),
-        s("scenarios/aws-vpc-peering.yaml"),
-        s("--server"),
-        url.clone(),
-    ])
-    .await;
+    vpclab_ok(&["apply", "scenarios/aws-vpc-peering.yaml", "--server", &url]).await;
     let rule = "{direction: ingress, action: allow, protocol: tcp, ports: 5432, remote: {group: \
                 app/app-hosts}}";
     let live = export(&server).await;
     assert!(live.contains(rule), "{live}");
 
     let mut net = NetworkServiceClient::new(server.channel().await);
-    net.delete_vpc_peering_connection(pb::DeleteVpcPeeringConnectionRequest {
-        name: format!("{P}/vpcPeeringConnections/pcx-0a1b2c3d4e5f60001"),
-    })
-    .await
-    .unwrap();
-    let o = run(vec![s("export"), s("--server"), url.clone()]).await;
+    unpeer(
+        &mut net,
+        format!("{P}/vpcPeeringConnections/pcx-0a1b2c3d4e5f60001"),
+    )
+    .await;
+    let o = vpclab_ok(&["export", "--server", &url]).await;
     let stale = stdout(&o);
     assert!(!stale.contains("app/app-hosts"), "{stale}");
     assert!(
@@ -806,25 +718,16 @@ async fn export_writes_peer_group_references_and_leaves_stale_ones_out() {
         "{}",
         stderr(&o)
     );
-    let fresh_dir = temp_dir("api-peering-export-again");
-    let fresh = Server::start(&fresh_dir, Tenancy::single(Provider::Aws), defaults()).await;
-    let file = fresh_dir.join("stale.yaml");
-    std::fs::write(&file, &stale).unwrap();
-    run(vec![
-        s("apply"),
-        file.to_str().unwrap().to_string(),
-        s("--server"),
-        fresh.url(),
-    ])
-    .await;
     // The same bytes, but for the note (the re-applied world has no stale rule to note).
     let unnoted: String = stale
         .lines()
         .filter(|l| !l.starts_with("# Note: "))
         .map(|l| format!("{l}\n"))
         .collect();
-    assert_eq!(export(&fresh).await, unnoted);
-    fresh.stop().await;
+    assert_eq!(
+        reapplied_export("api-peering-export-again", &stale).await,
+        unnoted
+    );
     server.stop().await;
 }
 

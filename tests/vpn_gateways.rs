@@ -6,11 +6,14 @@
 
 mod common;
 
-use common::fixture::{allow_rule, mask, routes_req, sg_req, vpc_req};
+use common::fixture::{
+    self, allow_rule, create_eni, create_sg, create_subnet, create_vpc, mask, route_table,
+    routes_req, start_net, vpc_in_use,
+};
 use common::*;
 use tonic::Code;
 use tonic::transport::Channel;
-use vpclab_controlplane::api::{Defaults, Tenancy, pb};
+use vpclab_controlplane::api::{Defaults, pb};
 use vpclab_sim::profile::Provider;
 
 const P: &str = "projects/default";
@@ -41,6 +44,21 @@ fn refused_at(text: &str, (line, column): (u64, u64), field: &str, message: &str
     assert_eq!((e.line, e.column), (line, column), "{e}");
 }
 
+/// The shipped scenario with `from` changed to `to` is refused on `from`'s line, at `column`,
+/// naming `field` and saying `message`.
+#[track_caller]
+fn refused_change(from: &str, to: &str, column: u64, field: &str, message: &str) {
+    let line = scenario::line_of(SCENARIO, from);
+    refused_at(&changed(&[(from, to)]), (line, column), field, message);
+}
+
+/// `text` is refused on the line of `needle`, at `column`, naming `field` and saying `message`.
+#[track_caller]
+fn refused_on(text: &str, needle: &str, column: u64, field: &str, message: &str) {
+    let line = scenario::line_of(text, needle);
+    refused_at(text, (line, column), field, message);
+}
+
 const DC_SERVER: &str = "{ name: dc-server, ip: 172.16.0.20, site: { vpn_gateway: vgw } }";
 const STATIC_ROUTE: &str = "{ destination: 203.0.113.0/24, target: vpn_gateway, vpn_gateway: vgw }";
 
@@ -65,14 +83,11 @@ fn an_unknown_routing_names_the_connection_and_the_word() {
 
 #[test]
 fn a_host_site_names_one_existing_gateway() {
-    let line = scenario::line_of(SCENARIO, DC_SERVER);
     // A gateway the file does not have.
-    refused_at(
-        &changed(&[(
-            DC_SERVER,
-            "{ name: dc-server, ip: 172.16.0.20, site: { vpn_gateway: nope } }",
-        )]),
-        (line, 47),
+    refused_change(
+        DC_SERVER,
+        "{ name: dc-server, ip: 172.16.0.20, site: { vpn_gateway: nope } }",
+        47,
         "external_hosts[0].site",
         "no virtual private gateway named `nope`",
     );
@@ -85,23 +100,19 @@ fn a_host_site_names_one_existing_gateway() {
         "{ router: tgw }",
         "{}",
     ] {
-        refused_at(
-            &changed(&[(
-                DC_SERVER,
-                &format!("{{ name: dc-server, ip: 172.16.0.20, site: {site} }}"),
-            )]),
-            (line, 47),
+        refused_change(
+            DC_SERVER,
+            &format!("{{ name: dc-server, ip: 172.16.0.20, site: {site} }}"),
+            47,
             "external_hosts[0].site",
             either,
         );
     }
     // An address none of the gateway's connections reaches.
-    refused_at(
-        &changed(&[(
-            DC_SERVER,
-            "{ name: dc-server, ip: 172.31.0.20, site: { vpn_gateway: vgw } }",
-        )]),
-        (line, 28),
+    refused_change(
+        DC_SERVER,
+        "{ name: dc-server, ip: 172.31.0.20, site: { vpn_gateway: vgw } }",
+        28,
         "external_hosts[0].ip",
         "172.31.0.20 is in none of the networks behind virtual private gateway \
          vgw-0f1e2d3c4b5a69788",
@@ -110,9 +121,10 @@ fn a_host_site_names_one_existing_gateway() {
 
 #[test]
 fn route_propagation_names_a_gateway_of_the_file() {
-    refused_at(
-        &changed(&[("route_propagation: [vgw]", "route_propagation: [nope]")]),
-        (scenario::line_of(SCENARIO, "route_propagation: [vgw]"), 25),
+    refused_change(
+        "route_propagation: [vgw]",
+        "route_propagation: [nope]",
+        25,
         "vpcs[0].route_propagation[0]",
         "no virtual private gateway named `nope`",
     );
@@ -122,9 +134,10 @@ fn route_propagation_names_a_gateway_of_the_file() {
 #[test]
 fn a_refused_route_propagation_entry_is_named_once() {
     // A gateway given twice, into the main table and into a table of its own.
-    refused_at(
-        &changed(&[("route_propagation: [vgw]", "route_propagation: [vgw, vgw]")]),
-        (scenario::line_of(SCENARIO, "route_propagation: [vgw]"), 30),
+    refused_change(
+        "route_propagation: [vgw]",
+        "route_propagation: [vgw, vgw]",
+        30,
         "vpcs[0].route_propagation[1]",
         "virtual private gateway vgw-0f1e2d3c4b5a69788 is given twice",
     );
@@ -132,12 +145,10 @@ fn a_refused_route_propagation_entry_is_named_once() {
         "    route_propagation: [vgw]\n",
         "    route_tables:\n      - name: second\n        route_propagation: [vgw, vgw]\n",
     )]);
-    refused_at(
+    refused_on(
         &text,
-        (
-            scenario::line_of(&text, "route_propagation: [vgw, vgw]"),
-            34,
-        ),
+        "route_propagation: [vgw, vgw]",
+        34,
         "vpcs[0].route_tables[0].route_propagation[1]",
         "virtual private gateway vgw-0f1e2d3c4b5a69788 is given twice",
     );
@@ -167,18 +178,17 @@ fn a_vpc_has_one_gateway_and_a_connection_has_networks() {
         "VPC app already has virtual private gateway vgw-0f1e2d3c4b5a69788: a VPC has one at a time",
     );
     let dx = "{ name: dx, id: dxvif-fgabcd12, routing: direct_connect, networks: [172.16.0.0/16] }";
-    refused_at(
-        &changed(&[(
-            dx,
-            "{ name: dx, id: dxvif-fgabcd12, routing: direct_connect, networks: [] }",
-        )]),
-        (scenario::line_of(SCENARIO, dx), 9),
+    refused_change(
+        dx,
+        "{ name: dx, id: dxvif-fgabcd12, routing: direct_connect, networks: [] }",
+        9,
         "vpn_gateways[0].connections[0].networks",
         "name the on-premises networks the connection reaches",
     );
-    refused_at(
-        &changed(&[("{ name: vpn-bgp,", "{ name: dx,")]),
-        (scenario::line_of(SCENARIO, "{ name: vpn-bgp,"), 17),
+    refused_change(
+        "{ name: vpn-bgp,",
+        "{ name: dx,",
+        17,
         "vpn_gateways[0].connections[2].name",
         "a connection named `dx` is given twice",
     );
@@ -198,45 +208,40 @@ fn another_cloud_points_to_enterprise_router_attachments() {
 
 #[test]
 fn a_vpn_gateway_route_names_the_vpcs_gateway() {
-    let line = scenario::line_of(SCENARIO, STATIC_ROUTE);
-    refused_at(
-        &changed(&[(
-            STATIC_ROUTE,
+    for (to, column, message) in [
+        (
             "{ destination: 203.0.113.0/24, target: vpn_gateway }",
-        )]),
-        (line, 48),
-        "vpcs[0].routes[1].vpn_gateway",
-        "a `vpn_gateway` route names the VPC's gateway: `vpn_gateway: NAME`",
-    );
-    refused_at(
-        &changed(&[(
-            STATIC_ROUTE,
+            48,
+            "a `vpn_gateway` route names the VPC's gateway: `vpn_gateway: NAME`",
+        ),
+        (
             "{ destination: 203.0.113.0/24, target: vpn_gateway, vpn_gateway: nope }",
-        )]),
-        (line, 74),
-        "vpcs[0].routes[1].vpn_gateway",
-        "no virtual private gateway named `nope`",
-    );
-    refused_at(
-        &changed(&[(
-            STATIC_ROUTE,
+            74,
+            "no virtual private gateway named `nope`",
+        ),
+        (
             "{ destination: 203.0.113.0/24, target: blackhole, vpn_gateway: vgw }",
-        )]),
-        (line, 72),
-        "vpcs[0].routes[1].vpn_gateway",
-        "a `blackhole` route names no vpn_gateway: remove `vpn_gateway`",
-    );
+            72,
+            "a `blackhole` route names no vpn_gateway: remove `vpn_gateway`",
+        ),
+    ] {
+        refused_change(
+            STATIC_ROUTE,
+            to,
+            column,
+            "vpcs[0].routes[1].vpn_gateway",
+            message,
+        );
+    }
     // Another VPC's gateway.
     let text = changed(&[(
         "vpn_gateways:",
         "  - name: other\n    cidr: 10.9.0.0/16\n    routes:\n      - { destination: 172.16.0.0/16, target: vpn_gateway, vpn_gateway: vgw }\n\nvpn_gateways:",
     )]);
-    refused_at(
+    refused_on(
         &text,
-        (
-            scenario::line_of(&text, "{ destination: 172.16.0.0/16, target: vpn_gateway"),
-            9,
-        ),
+        "{ destination: 172.16.0.0/16, target: vpn_gateway",
+        9,
         "vpcs[1].routes[0].target",
         "the virtual private gateway is not attached to this VPC",
     );
@@ -281,29 +286,22 @@ fn propagation_req(table: &str, gateways: &[&str]) -> pb::UpdateRouteTableReques
     }
 }
 
-/// (code, field) of a refusal.
-#[track_caller]
-fn refused<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> (Code, String) {
-    let s = err(r);
-    (s.code(), field(&s))
+/// A request for route table `name` of `vpc`, `gateway` propagating into it.
+fn propagating_table(name: &str, vpc: &str, gateway: &str) -> pb::CreateRouteTableRequest {
+    pb::CreateRouteTableRequest {
+        parent: P.into(),
+        route_table: Some(pb::RouteTable {
+            display_name: name.into(),
+            vpc: vpc.into(),
+            propagating_vpn_gateways: vec![gateway.into()],
+            ..Default::default()
+        }),
+        route_table_id: String::new(),
+    }
 }
 
 async fn gateways(net: &mut NetworkServiceClient<Channel>) -> Vec<pb::VpnGateway> {
-    net.list_vpn_gateways(pb::ListVpnGatewaysRequest {
-        parent: P.into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .vpn_gateways
-}
-
-async fn table(net: &mut NetworkServiceClient<Channel>, name: &str) -> pb::RouteTable {
-    net.get_route_table(pb::GetRouteTableRequest { name: name.into() })
-        .await
-        .unwrap()
-        .into_inner()
+    fixture::list!(net.list_vpn_gateways(ListVpnGatewaysRequest)).vpn_gateways
 }
 
 fn propagated(
@@ -323,13 +321,8 @@ fn propagated(
 #[tokio::test]
 async fn a_gateway_is_created_read_listed_and_refused_without_changes() {
     let dir = temp_dir("api-vgw");
-    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
-    let mut net = NetworkServiceClient::new(server.channel().await);
-    let app = net
-        .create_vpc(vpc_req(P, "app", "10.0.0.0/16"))
-        .await
-        .unwrap()
-        .into_inner();
+    let (server, mut net) = start_net(&dir, Provider::Aws, defaults()).await;
+    let app = create_vpc(&mut net, "app", "10.0.0.0/16").await;
 
     let mut req = gateway_req(
         "vgw",
@@ -392,22 +385,18 @@ async fn a_gateway_is_created_read_listed_and_refused_without_changes() {
             ),
         ]
     );
-    let got = net
-        .get_vpn_gateway(pb::GetVpnGatewayRequest {
-            name: g.name.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let get = pb::GetVpnGatewayRequest {
+        name: g.name.clone(),
+    };
+    let delete = pb::DeleteVpnGatewayRequest {
+        name: g.name.clone(),
+    };
+    let got = net.get_vpn_gateway(get.clone()).await.unwrap().into_inner();
     assert_eq!(got, g);
     assert_eq!(gateways(&mut net).await, vec![g.clone()]);
 
     // Refusals name the field, and change nothing.
-    let other = net
-        .create_vpc(vpc_req(P, "other", "10.9.0.0/16"))
-        .await
-        .unwrap()
-        .into_inner();
+    let other = create_vpc(&mut net, "other", "10.9.0.0/16").await;
     let dc = || connection("dc", pb::VpnRouting::DirectConnect, &["172.16.0.0/16"]);
     let mut unspecified = dc();
     unspecified.routing = pb::VpnRouting::Unspecified as i32;
@@ -475,24 +464,11 @@ async fn a_gateway_is_created_read_listed_and_refused_without_changes() {
     assert_eq!(gateways(&mut net).await, vec![g.clone()]);
 
     // Deleted: gone from Get and List; the VPC is free for another gateway.
-    net.delete_vpn_gateway(pb::DeleteVpnGatewayRequest {
-        name: g.name.clone(),
-    })
-    .await
-    .unwrap();
-    let s = err(net
-        .get_vpn_gateway(pb::GetVpnGatewayRequest {
-            name: g.name.clone(),
-        })
-        .await);
+    net.delete_vpn_gateway(delete.clone()).await.unwrap();
+    let s = err(net.get_vpn_gateway(get).await);
     assert_eq!(s.code(), Code::NotFound);
     assert_eq!(gateways(&mut net).await, vec![]);
-    let (code, _) = refused(
-        net.delete_vpn_gateway(pb::DeleteVpnGatewayRequest {
-            name: g.name.clone(),
-        })
-        .await,
-    );
+    let (code, _) = refused(net.delete_vpn_gateway(delete).await);
     assert_eq!(code, Code::NotFound);
     let again = net
         .create_vpn_gateway(gateway_req("vgw", &app.name, vec![dc()]))
@@ -506,13 +482,8 @@ async fn a_gateway_is_created_read_listed_and_refused_without_changes() {
 #[tokio::test]
 async fn other_clouds_refuse_a_vpc_attached_gateway() {
     let dir = temp_dir("api-vgw-huawei");
-    let server = Server::start(&dir, Tenancy::single(Provider::Huawei), defaults()).await;
-    let mut net = NetworkServiceClient::new(server.channel().await);
-    let vpc = net
-        .create_vpc(vpc_req(P, "app", "10.0.0.0/16"))
-        .await
-        .unwrap()
-        .into_inner();
+    let (server, mut net) = start_net(&dir, Provider::Huawei, defaults()).await;
+    let vpc = create_vpc(&mut net, "app", "10.0.0.0/16").await;
     let s = err(net
         .create_vpn_gateway(gateway_req(
             "vgw",
@@ -590,20 +561,10 @@ async fn explain(sim: &mut SimulationServiceClient<Channel>, sport: u32) -> Vec<
 #[tokio::test]
 async fn propagation_routes_and_deletion_of_a_gateway() {
     let dir = temp_dir("api-vgw-routes");
-    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
-    let ch = server.channel().await;
-    let mut net = NetworkServiceClient::new(ch.clone());
-    let mut sim = SimulationServiceClient::new(ch.clone());
-    let app = net
-        .create_vpc(vpc_req(P, "app", "10.0.0.0/16"))
-        .await
-        .unwrap()
-        .into_inner();
-    let other = net
-        .create_vpc(vpc_req(P, "other", "10.9.0.0/16"))
-        .await
-        .unwrap()
-        .into_inner();
+    let (server, mut net) = start_net(&dir, Provider::Aws, defaults()).await;
+    let mut sim = SimulationServiceClient::new(server.channel().await);
+    let app = create_vpc(&mut net, "app", "10.0.0.0/16").await;
+    let other = create_vpc(&mut net, "other", "10.9.0.0/16").await;
     let g = net
         .create_vpn_gateway(gateway_req(
             "vgw",
@@ -637,41 +598,29 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
         .into_inner();
 
     // Another VPC's gateway propagates into none of this VPC's tables; nothing changes.
-    let before = table(&mut net, &app.main_route_table).await;
-    let (code, at) = refused(
-        net.update_route_table(propagation_req(&app.main_route_table, &[&g2.name]))
-            .await,
-    );
-    assert_eq!(
-        (code, at.as_str()),
+    let before = route_table(&mut net, &app.main_route_table).await;
+    for (gateways, code, at) in [
         (
+            vec![g2.name.as_str()],
             Code::InvalidArgument,
-            "route_table.propagating_vpn_gateways[0]"
-        )
-    );
-    let (code, at) = refused(
-        net.update_route_table(propagation_req(&app.main_route_table, &[&g.name, &g.name]))
-            .await,
-    );
-    assert_eq!(
-        (code, at.as_str()),
+            "route_table.propagating_vpn_gateways[0]",
+        ),
         (
+            vec![g.name.as_str(), g.name.as_str()],
             Code::InvalidArgument,
-            "route_table.propagating_vpn_gateways[1]"
-        )
-    );
-    let (code, at) = refused(
-        net.update_route_table(propagation_req(
-            &app.main_route_table,
-            &["projects/default/vpnGateways/vgw-00000000000000000"],
-        ))
-        .await,
-    );
-    assert_eq!(
-        (code, at.as_str()),
-        (Code::NotFound, "route_table.propagating_vpn_gateways[0]")
-    );
-    assert_eq!(table(&mut net, &app.main_route_table).await, before);
+            "route_table.propagating_vpn_gateways[1]",
+        ),
+        (
+            vec!["projects/default/vpnGateways/vgw-00000000000000000"],
+            Code::NotFound,
+            "route_table.propagating_vpn_gateways[0]",
+        ),
+    ] {
+        let update = propagation_req(&app.main_route_table, &gateways);
+        let (got, named) = refused(net.update_route_table(update).await);
+        assert_eq!((got, named.as_str()), (code, at));
+    }
+    assert_eq!(route_table(&mut net, &app.main_route_table).await, before);
     // A refused propagation takes the request's other changes back with it.
     let mut all = propagation_req(&app.main_route_table, &[&g2.name]);
     let t = all.route_table.as_mut().unwrap();
@@ -689,7 +638,7 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
             "route_table.propagating_vpn_gateways[0]"
         )
     );
-    assert_eq!(table(&mut net, &app.main_route_table).await, before);
+    assert_eq!(route_table(&mut net, &app.main_route_table).await, before);
     assert!(before.propagating_vpn_gateways.is_empty() && before.propagated_routes.is_empty());
 
     // Propagation on: the table lists what each connection learned.
@@ -698,7 +647,7 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
         .await
         .unwrap()
         .into_inner();
-    let rt = table(&mut net, &app.main_route_table).await;
+    let rt = route_table(&mut net, &app.main_route_table).await;
     assert_eq!(rt, updated);
     assert_eq!(rt.propagating_vpn_gateways, vec![g.name.clone()]);
     assert_eq!(
@@ -739,33 +688,15 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
         .await
         .unwrap();
     let second = net
-        .create_route_table(pb::CreateRouteTableRequest {
-            parent: P.into(),
-            route_table: Some(pb::RouteTable {
-                display_name: "second".into(),
-                vpc: app.name.clone(),
-                propagating_vpn_gateways: vec![g.name.clone()],
-                ..Default::default()
-            }),
-            route_table_id: String::new(),
-        })
+        .create_route_table(propagating_table("second", &app.name, &g.name))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(second.propagating_vpn_gateways, vec![g.name.clone()]);
     assert_eq!(second.propagated_routes, rt.propagated_routes);
     let (code, at) = refused(
-        net.create_route_table(pb::CreateRouteTableRequest {
-            parent: P.into(),
-            route_table: Some(pb::RouteTable {
-                display_name: "third".into(),
-                vpc: app.name.clone(),
-                propagating_vpn_gateways: vec![g2.name.clone()],
-                ..Default::default()
-            }),
-            route_table_id: String::new(),
-        })
-        .await,
+        net.create_route_table(propagating_table("third", &app.name, &g2.name))
+            .await,
     );
     assert_eq!(
         (code, at.as_str()),
@@ -811,45 +742,17 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
     );
 
     // An instance in the VPC, whose packets to 172.16.0.20 the table sends to the gateway.
-    let subnet = net
-        .create_subnet(pb::CreateSubnetRequest {
-            parent: P.into(),
-            subnet: Some(pb::Subnet {
-                display_name: "app-a".into(),
-                vpc: app.name.clone(),
-                cidr: "10.0.1.0/24".into(),
-                ..Default::default()
-            }),
-            subnet_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    let sg = net
-        .create_security_group(sg_req(
-            P,
-            "out",
-            &app.name,
-            vec![allow_rule(pb::Direction::Egress, "all", "", "0.0.0.0/0")],
-        ))
-        .await
-        .unwrap()
-        .into_inner();
-    let eni = net
-        .create_network_interface(pb::CreateNetworkInterfaceRequest {
-            parent: P.into(),
-            network_interface: Some(pb::NetworkInterface {
-                display_name: "app-server".into(),
-                subnet: subnet.name.clone(),
-                private_ip: "10.0.1.10".into(),
-                security_groups: vec![sg.name.clone()],
-                ..Default::default()
-            }),
-            network_interface_id: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let subnet = create_subnet(&mut net, "app-a", &app.name, "10.0.1.0/24").await;
+    let out = vec![allow_rule(pb::Direction::Egress, "all", "", "0.0.0.0/0")];
+    let sg = create_sg(&mut net, "out", &app.name, out).await;
+    let eni = create_eni(
+        &mut net,
+        "app-server",
+        &subnet.name,
+        "10.0.1.10",
+        vec![sg.name],
+    )
+    .await;
     // A host behind the gateway, at an address one of its connections reaches.
     let host = |name: &str, ip: &str| pb::CreateExternalHostRequest {
         parent: P.into(),
@@ -905,17 +808,10 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
         preconditions(&s),
         vec![("IN_USE".to_string(), dc.name.clone())]
     );
-    let s = err(net
-        .delete_vpc(pb::DeleteVpcRequest {
-            name: app.name.clone(),
-            ..Default::default()
-        })
-        .await);
-    assert_eq!(s.code(), Code::FailedPrecondition);
+    let in_use = vpc_in_use(&mut net, &app.name).await;
     assert!(
-        preconditions(&s).contains(&("IN_USE".to_string(), g.name.clone())),
-        "{:?}",
-        preconditions(&s)
+        in_use.contains(&("IN_USE".to_string(), g.name.clone())),
+        "{in_use:?}"
     );
     assert_eq!(gateways(&mut net).await.len(), 2);
 
@@ -927,10 +823,10 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
     net.delete_vpn_gateway(delete).await.unwrap();
     assert_eq!(gateways(&mut net).await, vec![g2.clone()]);
     // Its propagation goes with it; the static route to it stays.
-    let rt = table(&mut net, &app.main_route_table).await;
+    let rt = route_table(&mut net, &app.main_route_table).await;
     assert!(rt.propagating_vpn_gateways.is_empty(), "{rt:?}");
     assert!(rt.propagated_routes.is_empty(), "{rt:?}");
-    let second = table(&mut net, &second.name).await;
+    let second = route_table(&mut net, &second.name).await;
     assert!(
         second.propagating_vpn_gateways.is_empty() && second.propagated_routes.is_empty(),
         "{second:?}"
@@ -960,12 +856,11 @@ async fn propagation_routes_and_deletion_of_a_gateway() {
     );
 
     // What was acknowledged survives a restart.
-    let rt = table(&mut net, &app.main_route_table).await;
+    let rt = route_table(&mut net, &app.main_route_table).await;
     server.stop().await;
-    let server = Server::start(&dir, Tenancy::single(Provider::Aws), defaults()).await;
-    let mut net = NetworkServiceClient::new(server.channel().await);
+    let (server, mut net) = start_net(&dir, Provider::Aws, defaults()).await;
     assert_eq!(gateways(&mut net).await, vec![g2]);
-    assert_eq!(table(&mut net, &app.main_route_table).await, rt);
+    assert_eq!(route_table(&mut net, &app.main_route_table).await, rt);
     server.stop().await;
 }
 

@@ -35,6 +35,135 @@ pub async fn connect(url: &str) -> Channel {
         .unwrap()
 }
 
+/// The first page of a List call of project [`P`], read by `client`:
+/// `list!(net.list_vpn_gateways(ListVpnGatewaysRequest))`.
+#[allow(unused_macros)]
+macro_rules! list {
+    ($client:ident . $call:ident ($req:ident)) => {
+        $client
+            .$call(vpclab_controlplane::api::pb::$req {
+                parent: $crate::common::fixture::P.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use list;
+
+/// A server on `dir` for one tenant of `provider`, and a network client of it.
+pub async fn start_net(
+    dir: &Path,
+    provider: Provider,
+    defaults: Defaults,
+) -> (Server, NetworkServiceClient<Channel>) {
+    let server = Server::start(dir, Tenancy::single(provider), defaults).await;
+    let net = NetworkServiceClient::new(server.channel().await);
+    (server, net)
+}
+
+/// VPC `name` with block `cidr`, created in project [`P`].
+pub async fn create_vpc(
+    net: &mut NetworkServiceClient<Channel>,
+    name: &str,
+    cidr: &str,
+) -> pb::Vpc {
+    net.create_vpc(vpc_req(P, name, cidr))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Subnet `name` of `vpc` with block `cidr`, created in project [`P`].
+pub async fn create_subnet(
+    net: &mut NetworkServiceClient<Channel>,
+    name: &str,
+    vpc: &str,
+    cidr: &str,
+) -> pb::Subnet {
+    net.create_subnet(subnet_req(name, vpc, cidr))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// A request for subnet `name` of `vpc` with block `cidr`, in project [`P`].
+pub fn subnet_req(name: &str, vpc: &str, cidr: &str) -> pb::CreateSubnetRequest {
+    pb::CreateSubnetRequest {
+        parent: P.into(),
+        subnet: Some(pb::Subnet {
+            display_name: name.into(),
+            vpc: vpc.into(),
+            cidr: cidr.into(),
+            ..Default::default()
+        }),
+        subnet_id: String::new(),
+    }
+}
+
+/// Security group `name` of `vpc` with `rules`, created in project [`P`].
+pub async fn create_sg(
+    net: &mut NetworkServiceClient<Channel>,
+    name: &str,
+    vpc: &str,
+    rules: Vec<pb::SecurityGroupRule>,
+) -> pb::SecurityGroup {
+    net.create_security_group(sg_req(P, name, vpc, rules))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Network interface `name` in `subnet` at `ip`, in the groups named, created in project [`P`].
+pub async fn create_eni(
+    net: &mut NetworkServiceClient<Channel>,
+    name: &str,
+    subnet: &str,
+    ip: &str,
+    security_groups: Vec<String>,
+) -> pb::NetworkInterface {
+    net.create_network_interface(pb::CreateNetworkInterfaceRequest {
+        parent: P.into(),
+        network_interface: Some(pb::NetworkInterface {
+            display_name: name.into(),
+            subnet: subnet.into(),
+            private_ip: ip.into(),
+            security_groups,
+            ..Default::default()
+        }),
+        network_interface_id: String::new(),
+    })
+    .await
+    .unwrap()
+    .into_inner()
+}
+
+/// Deleting VPC `name` is refused (FAILED_PRECONDITION): the precondition violations, as
+/// (type, subject).
+pub async fn vpc_in_use(
+    net: &mut NetworkServiceClient<Channel>,
+    name: &str,
+) -> Vec<(String, String)> {
+    let s = err(net
+        .delete_vpc(pb::DeleteVpcRequest {
+            name: name.into(),
+            ..Default::default()
+        })
+        .await);
+    assert_eq!(s.code(), tonic::Code::FailedPrecondition, "{s:?}");
+    preconditions(&s)
+}
+
+/// Route table `name`, as the API reads it.
+pub async fn route_table(net: &mut NetworkServiceClient<Channel>, name: &str) -> pb::RouteTable {
+    net.get_route_table(pb::GetRouteTableRequest { name: name.into() })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
 /// A security group rule allowing `protocol` on `ports` from (ingress) or to (egress) `cidr`.
 pub fn allow_rule(
     direction: pb::Direction,

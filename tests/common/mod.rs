@@ -190,6 +190,13 @@ pub fn err<T: Debug>(r: Result<T, Status>) -> Status {
     }
 }
 
+/// (code, field) of a refusal.
+#[track_caller]
+pub fn refused<T: Debug>(r: Result<T, Status>) -> (tonic::Code, String) {
+    let s = err(r);
+    (s.code(), field(&s))
+}
+
 /// (type, subject) of each PreconditionFailure violation.
 pub fn preconditions(s: &Status) -> Vec<(String, String)> {
     s.get_details_precondition_failure()

@@ -6,8 +6,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::*;
 use crate::addr::Ipv4Net;
+use crate::flowlog::Scope;
 use crate::flowlog::format::{AwsFormat, Format, render};
-use crate::flowlog::{Filter, Scope};
 use crate::host::Host;
 use crate::packet::{Packet, TcpFlags};
 use crate::policy::sg::Remote;
@@ -21,14 +21,10 @@ fn net(s: &str) -> Ipv4Net {
     Ipv4Net::parse_strict(s).unwrap()
 }
 
-/// The AWS flow-log example "security group and network ACL rules" (flowlogs.md §1.7),
-/// built with the operations directly.
-fn ping_world(provider: Provider) -> (Simulation, u32) {
-    let mut cfg = Config::new(Profile::of(provider));
-    cfg.account_id = Some("123456789010".into());
-    let mut w = World::new(cfg);
-    let t0 = Time::from_secs(1432917000);
-    let vpc = w.create_vpc("vpc", None, net("172.31.0.0/16")).unwrap();
+/// A VPC `vpc` of block `cidr` with an internet gateway, the main table's default route to it,
+/// and a subnet `web` of block `subnet`: (the VPC, the subnet).
+fn internet_vpc(w: &mut World, cidr: &str, subnet: &str) -> (u32, u32) {
+    let vpc = w.create_vpc("vpc", None, net(cidr)).unwrap();
     let igw = w.create_internet_gateway(vpc, None).unwrap();
     let main = w.vpcs[vpc as usize].main_route_table;
     w.add_route(
@@ -40,8 +36,53 @@ fn ping_world(provider: Provider) -> (Simulation, u32) {
     )
     .unwrap();
     let subnet = w
-        .create_subnet("web", None, vpc, net("172.31.16.0/20"), None)
+        .create_subnet("web", None, vpc, net(subnet), None)
         .unwrap();
+    (vpc, subnet)
+}
+
+/// A security group `name` in `vpc` that lets every packet out and none in.
+fn egress_only(w: &mut World, name: &str, vpc: u32) -> u32 {
+    w.create_security_group(
+        name,
+        None,
+        vpc,
+        vec![sg::Rule::allow_all(Direction::Egress)],
+    )
+    .unwrap()
+}
+
+/// One HTTP exchange from `client` port 40100 to `server` port 80: a request of `request`
+/// bytes, a response of `response`, closed with FIN.
+fn http_get(
+    client: Endpoint,
+    server: Endpoint,
+    request: u16,
+    response: u16,
+) -> crate::simulation::TcpSession {
+    crate::simulation::TcpSession {
+        client,
+        server,
+        sport: 40100,
+        dport: 80,
+        requests: vec![request],
+        responses: vec![response],
+        close: crate::simulation::Close::Fin,
+        gap: Span::from_millis(1),
+        label: 0,
+        nat_port: None,
+        server_ip: None,
+    }
+}
+
+/// The AWS flow-log example "security group and network ACL rules" (flowlogs.md §1.7),
+/// built with the operations directly.
+fn ping_world(provider: Provider) -> (Simulation, u32) {
+    let mut cfg = Config::new(Profile::of(provider));
+    cfg.account_id = Some("123456789010".into());
+    let mut w = World::new(cfg);
+    let t0 = Time::from_secs(1432917000);
+    let (vpc, subnet) = internet_vpc(&mut w, "172.31.0.0/16", "172.31.16.0/20");
     let icmp = ProtoMatch::Icmp {
         icmp_type: None,
         code: None,
@@ -87,21 +128,8 @@ fn ping_world(provider: Provider) -> (Simulation, u32) {
     let home = w
         .create_external_host("home", "203.0.113.12".parse().unwrap(), Host::default())
         .unwrap();
-    w.create_flow_log(
-        t0,
-        FlowLogSpec {
-            name: "fl".into(),
-            id: None,
-            scope: Scope::Eni(eni),
-            filter: Filter::All,
-            window: None,
-            capacity: None,
-            description: String::new(),
-            tags: Default::default(),
-            log_stream: None,
-        },
-    )
-    .unwrap();
+    w.create_flow_log(t0, FlowLogSpec::new("fl", Scope::Eni(eni)))
+        .unwrap();
     let mut sim = Simulation::new(w, t0, 1);
     sim.ping(
         Time::from_secs(1432917027),
@@ -347,21 +375,8 @@ fn locked_world(provider: Provider) -> (Simulation, u32, u32) {
             },
         )
         .unwrap();
-    w.create_flow_log(
-        t0,
-        FlowLogSpec {
-            name: "fl".into(),
-            id: None,
-            scope: Scope::Eni(eni),
-            filter: Filter::All,
-            window: None,
-            capacity: None,
-            description: String::new(),
-            tags: Default::default(),
-            log_stream: None,
-        },
-    )
-    .unwrap();
+    w.create_flow_log(t0, FlowLogSpec::new("fl", Scope::Eni(eni)))
+        .unwrap();
     let mut sim = Simulation::new(w, t0, 1);
     sim.keep_outcomes(usize::MAX);
     (sim, vpc, eni)
@@ -381,23 +396,8 @@ fn vpc_services_answer_unfiltered_and_unlogged_both_ways() {
     assert_eq!(dns, Endpoint::Service { vpc, service: 0 });
     sim.udp(t(1), locked, dns, Some(40000), 53, 1, Span::ZERO, 60, None)
         .unwrap();
-    sim.tcp(
-        t(2),
-        crate::simulation::TcpSession {
-            client: locked,
-            server: metadata,
-            sport: 40100,
-            dport: 80,
-            requests: vec![180],
-            responses: vec![1200],
-            close: crate::simulation::Close::Fin,
-            gap: Span::from_millis(1),
-            label: 0,
-            nat_port: None,
-            server_ip: None,
-        },
-    )
-    .unwrap();
+    sim.tcp(t(2), http_get(locked, metadata, 180, 1200))
+        .unwrap();
     sim.udp(t(3), locked, ntp, Some(123), 123, 1, Span::ZERO, 76, None)
         .unwrap();
     let records = lines(&mut sim);
@@ -492,19 +492,7 @@ fn huawei_metadata_answers_and_tencent_has_no_services() {
     let metadata = sim.world.service_endpoint(locked, "metadata").unwrap();
     sim.tcp(
         Time::from_secs(1_700_000_001),
-        crate::simulation::TcpSession {
-            client: locked,
-            server: metadata,
-            sport: 40100,
-            dport: 80,
-            requests: vec![100],
-            responses: vec![900],
-            close: crate::simulation::Close::Fin,
-            gap: Span::from_millis(1),
-            label: 0,
-            nat_port: None,
-            server_ip: None,
-        },
+        http_get(locked, metadata, 100, 900),
     )
     .unwrap();
     sim.run_to_end().unwrap();
@@ -601,14 +589,7 @@ fn a_group_rule_covers_its_members_secondary_ips() {
     let subnet = w
         .create_subnet("a", None, vpc, net("10.0.1.0/24"), None)
         .unwrap();
-    let clients = w
-        .create_security_group(
-            "clients",
-            None,
-            vpc,
-            vec![sg::Rule::allow_all(Direction::Egress)],
-        )
-        .unwrap();
+    let clients = egress_only(&mut w, "clients", vpc);
     let servers = w
         .create_security_group(
             "servers",
@@ -653,28 +634,8 @@ fn changed_timeouts_apply_from_the_next_packet() {
     let reply_after_50s = |udp: Option<u32>| {
         let mut w = World::new(Config::new(Profile::of(Provider::Aws)));
         let t0 = Time::from_secs(1_700_000_000);
-        let vpc = w.create_vpc("vpc", None, net("10.0.0.0/16")).unwrap();
-        let igw = w.create_internet_gateway(vpc, None).unwrap();
-        let main = w.vpcs[vpc as usize].main_route_table;
-        w.add_route(
-            main,
-            Route {
-                destination: Ipv4Net::ANY,
-                target: Target::InternetGateway(igw),
-            },
-        )
-        .unwrap();
-        let subnet = w
-            .create_subnet("web", None, vpc, net("10.0.1.0/24"), None)
-            .unwrap();
-        let sg = w
-            .create_security_group(
-                "out-only",
-                None,
-                vpc,
-                vec![sg::Rule::allow_all(Direction::Egress)],
-            )
-            .unwrap();
+        let (vpc, subnet) = internet_vpc(&mut w, "10.0.0.0/16", "10.0.1.0/24");
+        let sg = egress_only(&mut w, "out-only", vpc);
         let eip: std::net::Ipv4Addr = "198.51.100.7".parse().unwrap();
         let eni = w
             .create_eni(
