@@ -1382,6 +1382,53 @@ async fn connection_tracking_timeouts_change_after_creation() {
     lab.finish().await;
 }
 
+/// An interface's secondary IPs change after creation (AWS Assign/UnassignPrivateIpAddresses,
+/// mask path `secondary_private_ips`): the list is replaced, an address another interface holds
+/// is refused naming its place (nothing changes), and one given up is free for another.
+#[tokio::test]
+async fn secondary_ips_change_after_creation() {
+    let mut lab = Lab::start("secondary-update", Provider::Aws).await;
+    let (_, s) = lab.network().await;
+    let a = lab.eni(&s.name, "a", "").await;
+    let b = lab.eni(&s.name, "b", "").await;
+    let update = |eni: &str, ips: &[&str]| pb::UpdateNetworkInterfaceRequest {
+        network_interface: Some(pb::NetworkInterface {
+            name: eni.into(),
+            secondary_private_ips: ips.iter().map(|x| x.to_string()).collect(),
+            ..Default::default()
+        }),
+        update_mask: mask(&["secondary_private_ips"]),
+    };
+    let changed = lab
+        .net
+        .update_network_interface(update(&a.name, &["10.0.1.20", "10.0.1.21"]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(changed.secondary_private_ips, ["10.0.1.20", "10.0.1.21"]);
+    let taken = update(&b.name, &["10.0.1.30", "10.0.1.21"]);
+    let st = lab
+        .refuse(
+            Code::AlreadyExists,
+            "network_interface.secondary_private_ips[1]",
+            async move |l: &mut Lab| l.net.update_network_interface(taken).await,
+        )
+        .await;
+    assert_eq!(st.message(), "10.0.1.21 is already used by another ENI");
+    lab.net
+        .update_network_interface(update(&a.name, &["10.0.1.20"]))
+        .await
+        .unwrap();
+    let moved = lab
+        .net
+        .update_network_interface(update(&b.name, &["10.0.1.21"]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(moved.secondary_private_ips, ["10.0.1.21"]);
+    lab.finish().await;
+}
+
 #[tokio::test]
 async fn tencent_refuses_flow_logs_on_retired_models() {
     // seed 004, Model Restrictions: S3, SA1, S2, … no longer support new flow logs from

@@ -659,12 +659,14 @@ impl Project {
                         "security_groups",
                         "elastic_ip",
                         "connection_tracking",
+                        "secondary_private_ips",
                     ],
                     |p| match p {
                         "display_name" => !e.display_name.is_empty(),
                         "security_groups" => !e.security_groups.is_empty(),
                         "elastic_ip" => !e.elastic_ip.is_empty(),
-                        _ => e.connection_tracking.is_some(),
+                        "connection_tracking" => e.connection_tracking.is_some(),
+                        _ => !e.secondary_private_ips.is_empty(),
                     },
                 )?;
                 if !paths.is_empty() {
@@ -696,12 +698,28 @@ impl Project {
                     .iter()
                     .any(|p| p == "connection_tracking")
                     .then(|| connection_tracking(e.connection_tracking.as_ref()));
+                let secondary = if paths.iter().any(|p| p == "secondary_private_ips") {
+                    Some(
+                        e.secondary_private_ips
+                            .iter()
+                            .enumerate()
+                            .map(|(i, ip)| {
+                                ipv4(ip, &format!("network_interface.secondary_private_ips[{i}]"))
+                            })
+                            .collect::<Result<Vec<_>, _>>()?,
+                    )
+                } else {
+                    None
+                };
                 let w = &mut self.sim.world;
                 let before = w.enis[idx as usize].clone();
                 let result = (|| {
-                    // First: it refuses before anything else changes.
+                    // First: they refuse before anything else changes.
                     if let Some(t) = tracking {
                         w.set_eni_connection_tracking(idx, t)?;
+                    }
+                    if let Some(ips) = secondary {
+                        w.set_eni_secondary_ips(idx, ips)?;
                     }
                     if paths.iter().any(|p| p == "display_name") {
                         w.rename(Kind::Eni, idx, &e.display_name)?;
@@ -715,6 +733,7 @@ impl Project {
                     Ok(())
                 })();
                 if let Err(err) = result {
+                    let _ = w.set_eni_secondary_ips(idx, before.secondary_ips.clone());
                     let _ = w.set_eni_connection_tracking(idx, before.connection_tracking);
                     let _ = w.rename(Kind::Eni, idx, &before.name);
                     let _ = w.set_eni_elastic_ip(idx, before.eip);

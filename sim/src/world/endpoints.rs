@@ -232,6 +232,17 @@ impl World {
     /// holds, none twice, at most the profile's number (`docs/decisions/secondary-ips.md`).
     /// Errors name `secondary_private_ips[i]`.
     fn check_secondary_ips(&self, s: &Subnet, ips: &[Ipv4Addr]) -> Result<(), ModelError> {
+        self.check_secondary_ips_of(s, ips, &[])
+    }
+
+    /// [`World::check_secondary_ips`], where the addresses in `held` (the interface's own)
+    /// count as free.
+    fn check_secondary_ips_of(
+        &self,
+        s: &Subnet,
+        ips: &[Ipv4Addr],
+        held: &[Ipv4Addr],
+    ) -> Result<(), ModelError> {
         let limit = self.profile.secondary_ips_per_eni;
         if ips.len() > limit {
             return Err(ModelError::invalid(
@@ -246,6 +257,9 @@ impl World {
             let field = format!("secondary_private_ips[{i}]");
             if ips[..i].contains(&ip) {
                 return Err(ModelError::invalid(field, format!("{ip} is given twice")));
+            }
+            if held.contains(&ip) {
+                continue;
             }
             self.check_private_ip(s, ip).map_err(|mut e| {
                 e.field = field;
@@ -294,6 +308,44 @@ impl World {
             self.public_ips.insert(new, Endpoint::Eni(eni));
         }
         self.enis[eni as usize].eip = eip;
+        Ok(())
+    }
+
+    /// Replaces the secondary private IPs of a network interface (AWS
+    /// `AssignPrivateIpAddresses` / `UnassignPrivateIpAddresses`), checked as at creation; the
+    /// addresses it already holds stay valid. A cloud device's interface cannot be changed.
+    /// An address given up is free at once: packets to it find no host, and the connections
+    /// tracked with it time out as their entries do. Security-group rules that name the
+    /// interface's groups follow its addresses.
+    pub fn set_eni_secondary_ips(
+        &mut self,
+        eni: u32,
+        ips: Vec<Ipv4Addr>,
+    ) -> Result<(), ModelError> {
+        let e = self.eni(eni)?;
+        if e.requester_managed {
+            return Err(ModelError::precondition(
+                "secondary_private_ips",
+                "a cloud device's interface (requester-managed) cannot be changed",
+            ));
+        }
+        let (vpc, primary, held) = (e.vpc, e.ip, e.secondary_ips.clone());
+        let s = self.subnets[e.subnet as usize].clone();
+        if let Some(i) = ips.iter().position(|&x| x == primary) {
+            return Err(ModelError::invalid(
+                format!("secondary_private_ips[{i}]"),
+                format!("{primary} is the interface's primary address"),
+            ));
+        }
+        self.check_secondary_ips_of(&s, &ips, &held)?;
+        for ip in &held {
+            self.private_ips.remove(&ip_key(vpc, *ip));
+        }
+        for ip in &ips {
+            self.private_ips.insert(ip_key(vpc, *ip), eni);
+        }
+        self.enis[eni as usize].secondary_ips = ips;
+        self.recompile_vpc(vpc);
         Ok(())
     }
 

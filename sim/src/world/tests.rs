@@ -682,3 +682,62 @@ fn changed_timeouts_apply_from_the_next_packet() {
         Fate::Dropped(Drop::Policy(_))
     ));
 }
+
+/// Secondary IPs changed after creation (AWS Assign/UnassignPrivateIpAddresses): a new one
+/// reaches the interface, one given up is free at once (nothing answers there; another
+/// interface may take it), one the interface keeps stays valid, and the primary, another
+/// interface's address or a reserved one is refused naming its place in the list.
+#[test]
+fn secondary_ips_change_after_creation() {
+    let (mut sim, eni) = ping_world(Provider::Aws);
+    let t = Time::from_secs(1432917001);
+    let w = &mut sim.world;
+    let subnet = w.enis[eni as usize].subnet;
+    let ip = |s: &str| -> std::net::Ipv4Addr { s.parse().unwrap() };
+    let other = w
+        .create_eni(
+            t,
+            EniSpec {
+                name: "other".into(),
+                subnet,
+                ip: Some(ip("172.31.16.50")),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    w.set_eni_secondary_ips(eni, vec![ip("172.31.16.20"), ip("172.31.16.21")])
+        .unwrap();
+    assert_eq!(
+        w.resolve(Endpoint::Eni(other), ip("172.31.16.21")),
+        Some(Endpoint::Eni(eni))
+    );
+    // Keeps .21 (its own), gives up .20.
+    w.set_eni_secondary_ips(eni, vec![ip("172.31.16.21")])
+        .unwrap();
+    assert_eq!(w.resolve(Endpoint::Eni(other), ip("172.31.16.20")), None);
+    w.set_eni_secondary_ips(other, vec![ip("172.31.16.20")])
+        .unwrap();
+    for (ips, field, message) in [
+        (
+            vec![ip("172.31.16.21"), ip("172.31.16.139")],
+            "secondary_private_ips[1]",
+            "172.31.16.139 is the interface's primary address",
+        ),
+        (
+            vec![ip("172.31.16.20")],
+            "secondary_private_ips[0]",
+            "172.31.16.20 is already used by another ENI",
+        ),
+        (
+            vec![ip("172.31.16.1")],
+            "secondary_private_ips[0]",
+            "172.31.16.1 is reserved in subnet 172.31.16.0/20: aws keeps the first 4 and the \
+             last 1 addresses of every subnet (in 10.0.0.0/24: 10.0.0.0 to 10.0.0.3 and \
+             10.0.0.255)",
+        ),
+    ] {
+        let e = w.set_eni_secondary_ips(eni, ips).unwrap_err();
+        assert_eq!((e.field.as_str(), e.message.as_str()), (field, message));
+        assert_eq!(w.enis[eni as usize].secondary_ips, vec![ip("172.31.16.21")]);
+    }
+}
