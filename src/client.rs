@@ -24,8 +24,9 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 use vpclab_controlplane::api::command::Command;
-use vpclab_controlplane::api::pb;
+use vpclab_controlplane::api::{pb, view};
 use vpclab_controlplane::{doc, plan};
+use vpclab_sim::world::VpnRouting;
 
 /// The log group and stream `apply` delivers flow logs to.
 const LOG_GROUP: &str = "vpclab";
@@ -1500,11 +1501,9 @@ impl<'a> Export<'a> {
                     .connections
                     .iter()
                     .map(|c| {
-                        let routing = match pb::VpnRouting::try_from(c.routing) {
-                            Ok(pb::VpnRouting::DirectConnect) => "direct_connect",
-                            Ok(pb::VpnRouting::VpnBgp) => "bgp",
-                            _ => "static",
-                        };
+                        let routing = view::routing_of(c.routing)
+                            .unwrap_or(VpnRouting::Static)
+                            .as_str();
                         s(doc::VpnConnectionDoc {
                             name: s(c.display_name.clone()),
                             id: Some(c.id.clone()),

@@ -24,6 +24,7 @@ use serde_saphyr::Location;
 use crate::api::command::Command;
 use crate::api::pb;
 use crate::doc;
+use vpclab_sim::world::VpnRouting;
 
 /// What one command does, in words, and where the file says it: `doing` for a refusal
 /// ("creating VPC `main`"), `label` for the line that reports it done ("main", "web-sg: 2
@@ -1380,18 +1381,14 @@ impl<'e, E: Executor> Planner<'e, E> {
             let mut connections = Vec::new();
             for (j, c) in x.connections.iter().enumerate() {
                 let cp = format!("connections[{j}]");
-                let routing = match c.value.routing.value.as_str() {
-                    "direct_connect" => pb::VpnRouting::DirectConnect,
-                    "static" => pb::VpnRouting::VpnStatic,
-                    "bgp" => pb::VpnRouting::VpnBgp,
-                    other => {
+                // The names are the model's (`VpnRouting::as_str`).
+                let routing = match c.value.routing.value.parse::<VpnRouting>() {
+                    Ok(r) => crate::api::view::vpn_routing(r),
+                    Err(message) => {
                         return self.refuse(
                             c.value.routing.referenced,
                             format!("{path}.{cp}.routing"),
-                            format!(
-                                "unknown routing `{other}` (expected direct_connect, static or \
-                                 bgp)"
-                            ),
+                            message,
                         );
                     }
                 };

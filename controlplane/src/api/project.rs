@@ -22,7 +22,7 @@ use vpclab_sim::simulation::{Close, Simulation, TcpSession};
 use vpclab_sim::time::{Span, Time};
 use vpclab_sim::world::{
     AttachmentInterface, Config, EniSpec, FlowLogSpec, FlowLogUpdate, Kind, ModelError,
-    NatGatewaySpec, Route, Site, Target, VpnConnectionSpec, VpnRouting, World,
+    NatGatewaySpec, Route, Site, Target, VpnConnectionSpec, World,
 };
 use vpclab_sim::{Direction, explain};
 
@@ -101,16 +101,11 @@ fn lenient_cidr(s: &str, field: &str) -> Result<Ipv4Net, ApiError> {
 
 /// A virtual private gateway's connection, as the request gives it (`field`: its path).
 fn vpn_connection(c: &pb::VpnConnection, field: &str) -> Result<VpnConnectionSpec, ApiError> {
-    let routing = match pb::VpnRouting::try_from(c.routing) {
-        Ok(pb::VpnRouting::DirectConnect) => VpnRouting::DirectConnect,
-        Ok(pb::VpnRouting::VpnStatic) => VpnRouting::Static,
-        Ok(pb::VpnRouting::VpnBgp) => VpnRouting::Bgp,
-        _ => {
-            return Err(ApiError::invalid(
-                format!("{field}.routing"),
-                "give DIRECT_CONNECT, VPN_STATIC or VPN_BGP",
-            ));
-        }
+    let Some(routing) = super::view::routing_of(c.routing) else {
+        return Err(ApiError::invalid(
+            format!("{field}.routing"),
+            "give DIRECT_CONNECT, VPN_STATIC or VPN_BGP",
+        ));
     };
     let networks = c
         .networks

@@ -272,11 +272,22 @@ pub fn route_table(p: &Project, i: u32) -> pb::RouteTable {
     }
 }
 
-fn vpn_routing(r: VpnRouting) -> pb::VpnRouting {
+/// A connection's routing as the API writes it.
+pub fn vpn_routing(r: VpnRouting) -> pb::VpnRouting {
     match r {
         VpnRouting::DirectConnect => pb::VpnRouting::DirectConnect,
         VpnRouting::Static => pb::VpnRouting::VpnStatic,
         VpnRouting::Bgp => pb::VpnRouting::VpnBgp,
+    }
+}
+
+/// The routing an API value names (`None`: unspecified or unknown).
+pub fn routing_of(value: i32) -> Option<VpnRouting> {
+    match pb::VpnRouting::try_from(value) {
+        Ok(pb::VpnRouting::DirectConnect) => Some(VpnRouting::DirectConnect),
+        Ok(pb::VpnRouting::VpnStatic) => Some(VpnRouting::Static),
+        Ok(pb::VpnRouting::VpnBgp) => Some(VpnRouting::Bgp),
+        _ => None,
     }
 }
 

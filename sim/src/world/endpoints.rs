@@ -73,13 +73,8 @@ impl World {
             groups.push(self.vpcs[s.vpc as usize].default_sg);
         }
         self.check_groups_of_eni(s.vpc, &groups)?;
-        let timeouts = self
-            .profile
-            .eni_timeouts(spec.instance_type.as_deref(), &spec.connection_tracking)
-            .map_err(|(field, m)| match self.profile.eni_timeouts {
-                Some(_) => ModelError::invalid(field, m),
-                None => ModelError::precondition(field, m),
-            })?;
+        let timeouts =
+            self.timeouts_for(spec.instance_type.as_deref(), &spec.connection_tracking)?;
         let e = self.enis.len() as u32;
         let id = self.new_id(Kind::Eni, e, spec.id, "eni");
         let instance_id = match spec.instance_id {
@@ -368,17 +363,26 @@ impl World {
                 "a cloud device's interface (requester-managed) cannot be changed",
             ));
         }
-        let timeouts = self
-            .profile
-            .eni_timeouts(e.instance_type.as_deref(), &tracking)
-            .map_err(|(field, m)| match self.profile.eni_timeouts {
-                Some(_) => ModelError::invalid(field, m),
-                None => ModelError::precondition(field, m),
-            })?;
+        let timeouts = self.timeouts_for(e.instance_type.as_deref(), &tracking)?;
         let e = &mut self.enis[eni as usize];
         e.connection_tracking = tracking;
         e.timeouts = timeouts;
         Ok(())
+    }
+
+    /// The idle timeouts an interface of `instance_type` gets with `tracking` set: out of range
+    /// is InvalidArgument; set on a cloud without the setting, FailedPrecondition.
+    fn timeouts_for(
+        &self,
+        instance_type: Option<&str>,
+        tracking: &ConnectionTracking,
+    ) -> Result<crate::profile::Timeouts, ModelError> {
+        self.profile
+            .eni_timeouts(instance_type, tracking)
+            .map_err(|(field, m)| match self.profile.eni_timeouts {
+                Some(_) => ModelError::invalid(field, m),
+                None => ModelError::precondition(field, m),
+            })
     }
 
     /// Deletes a network interface, releasing its private address and elastic IP for reuse.

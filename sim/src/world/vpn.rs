@@ -106,11 +106,7 @@ impl World {
                 }
             }
             if let Some(id) = &c.id {
-                let taken = self
-                    .vpn_gateways
-                    .iter()
-                    .flat_map(|g| &g.connections)
-                    .any(|x| &x.id == id)
+                let taken = self.connection_id_taken(id)
                     || connections[..i].iter().any(|x| x.id.as_ref() == Some(id));
                 if taken {
                     return Err(ModelError::exists(
@@ -166,15 +162,18 @@ impl World {
                     crate::ids::resource(&mut self.rng, self.profile.id_style, "vpn")
                 }
             };
-            if !self
-                .vpn_gateways
-                .iter()
-                .flat_map(|g| &g.connections)
-                .any(|x| x.id == id)
-            {
+            if !self.connection_id_taken(&id) {
                 return id;
             }
         }
+    }
+
+    /// Does a connection of any gateway, deleted ones included, have this ID?
+    fn connection_id_taken(&self, id: &str) -> bool {
+        self.vpn_gateways
+            .iter()
+            .flat_map(|g| &g.connections)
+            .any(|x| x.id == id)
     }
 
     /// Detaches and deletes a virtual private gateway. Refused while on-premises hosts sit
