@@ -1040,6 +1040,9 @@ pub struct PacketDoc {
     /// The IPv4 time to live it leaves with (1-255; default 64, as Linux sends).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<S<u16>>,
+    /// The don't-fragment flag (default: set on TCP, as Linux sets it; clear otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dont_fragment: Option<bool>,
     /// How many identical packets, `interval` seconds apart.
     #[serde(default = "one_u16")]
     pub count: u16,

@@ -1255,6 +1255,9 @@ impl Loader {
             let (to, dst) = self.target(sim, names, from, &u.to, &format!("{path}.udp.to"))?;
             series(u.interval, u.count, "udp")?;
             let len = u.size.unwrap_or(size::UDP_REQUEST);
+            sim.world
+                .check_datagram_size(from, len)
+                .map_err(|m| self.err(u.from.referenced, format!("{path}.udp.size"), m))?;
             let ttl = self.ttl(&u.ttl, &format!("{path}.udp.ttl"))?;
             match dst {
                 // An address given: the requests go to it.
@@ -1792,9 +1795,13 @@ impl Loader {
             fragment_offset: d.fragment_offset.unwrap_or(0),
             more_fragments: d.more_fragments,
             ttl: self.ttl(&d.ttl, &format!("{path}.ttl"))?,
+            dont_fragment: d.dont_fragment,
         };
         let p = parse::raw_packet(src, dst, proto, &raw)
             .map_err(|m| self.err(d.protocol.referenced, format!("{path}.protocol"), m))?;
+        sim.world
+            .check_datagram_size(from, p.len)
+            .map_err(|m| self.err(d.from.referenced, format!("{path}.size"), m))?;
         sim.repeat(at, from, p, d.count, secs(d.interval));
         Ok(())
     }

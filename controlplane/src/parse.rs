@@ -137,6 +137,8 @@ pub struct RawPacket {
     pub more_fragments: bool,
     /// IPv4 time to live (default 64).
     pub ttl: Option<u8>,
+    /// The don't-fragment flag (default: set on TCP, as Linux sets it; clear otherwise).
+    pub dont_fragment: Option<bool>,
 }
 
 /// An IPv4 time to live a scenario or request sets: 1-255 (0 would expire at the sender).
@@ -200,6 +202,9 @@ pub fn raw_packet(
     p.more_fragments = d.more_fragments;
     if let Some(t) = d.ttl {
         p.ttl = t;
+    }
+    if let Some(df) = d.dont_fragment {
+        p.dont_fragment = df;
     }
     Ok(p)
 }

@@ -263,7 +263,8 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
                         format!("availability zone {}", world.subnets[s as usize].az)
                     }
                     crate::world::Endpoint::External(_)
-                    | crate::world::Endpoint::Service { .. } => {
+                    | crate::world::Endpoint::Service { .. }
+                    | crate::world::Endpoint::Device { .. } => {
                         "the sender's availability zone".into()
                     }
                 };
@@ -427,6 +428,25 @@ fn end(world: &World, o: &Outcome) -> String {
             let ip = e.ip;
             format!("dropped: TTL expired at {hop} (it answers with time-exceeded from {ip})")
         }
+        Fate::Dropped(Drop::TooBig { by, mtu, packet }) => {
+            // A router answers from its attachment's interface; the other devices from the
+            // address the packet was for.
+            let (device, from) = match (by, o.router) {
+                (crate::world::Endpoint::Eni(e), Some(r)) => (
+                    format!(
+                        "{} {}",
+                        world.profile.router_product, world.routers.routers[r.router as usize].id
+                    ),
+                    world.enis[e as usize].ip,
+                ),
+                _ => (world.endpoint_name(by), packet.dst),
+            };
+            format!(
+                "dropped at {device}: {} bytes with don't-fragment set do not fit its link's \
+                 MTU {mtu} (it answers with fragmentation-needed, MTU {mtu}, from {from})",
+                packet.len
+            )
+        }
         Fate::Dropped(Drop::Router { router, why }) => format!(
             "dropped by enterprise router {}: {}",
             world.routers.routers[router as usize].id,
@@ -513,6 +533,16 @@ pub fn hint(world: &World, o: &Outcome) -> Option<String> {
                      their connection, which ended at its idle timeout or a rule change, or was never seen"
                         .into(),
                 )
+            }
+            // The PMTUD black hole (policy.md §1.4, docs/decisions/mtu.md).
+            (Stage::SgIngress, Verdict::Deny(By::SgNoMatch)) if p.next_hop_mtu().is_some() => {
+                Some(format!(
+                    "path MTU discovery is blocked: this error asks for datagrams of at most \
+                     {} bytes, and a security group admits inbound ICMP only by a rule (an \
+                     ICMP error is not part of the connection it is about here, D9): add an \
+                     inbound rule for ICMP type 3 code 4 (fragmentation needed)",
+                    p.next_hop_mtu().unwrap_or_default()
+                ))
             }
             (Stage::SgIngress, Verdict::Deny(By::SgNoMatch)) => Some(format!(
                 "security groups allow only what a rule allows: add an inbound rule for {} \
@@ -769,7 +799,7 @@ pub enum Hop {
 /// subnet is one hop.
 pub fn hops(world: &World, o: &Outcome) -> Vec<Hop> {
     use crate::verdict::Stage;
-    use crate::world::Endpoint;
+    use crate::world::{Device, Endpoint};
     let policy = match o.fate {
         Fate::Dropped(Drop::Policy(d)) => Some(d),
         _ => None,
@@ -798,6 +828,11 @@ pub fn hops(world: &World, o: &Outcome) -> Vec<Hop> {
             hops.push(outside(x));
         }
         Endpoint::Service { vpc, service } => hops.push(Hop::Service { vpc, service }),
+        Endpoint::Device { device, .. } => hops.push(match device {
+            Device::InternetGateway(g) => Hop::Igw(g),
+            Device::VpnGateway(g) => Hop::Site(crate::world::Site::VpnGateway(g)),
+            Device::Peering(p) => Hop::Peering(p),
+        }),
     }
     // Out of the VPC: through the internet gateway, a NAT gateway (and on), a router. Whether
     // the packet goes on after a NAT gateway (neither its subnet's ACLs nor the gateway
@@ -811,7 +846,10 @@ pub fn hops(world: &World, o: &Outcome) -> Vec<Hop> {
     };
     let to_internet = |hops: &mut Hops, g: u32| {
         hops.push(Hop::Igw(g));
-        if !matches!(o.fate, Fate::Dropped(Drop::NoPublicIp)) {
+        if !matches!(
+            o.fate,
+            Fate::Dropped(Drop::NoPublicIp | Drop::TooBig { .. })
+        ) {
             hops.push(Hop::Internet);
         }
     };
@@ -838,7 +876,18 @@ pub fn hops(world: &World, o: &Outcome) -> Vec<Hop> {
     for r in [o.router, o.peer_router].into_iter().flatten() {
         hops.push(Hop::Router(r.router));
     }
-    if matches!(o.fate, Fate::Dropped(Drop::Router { .. })) {
+    // A router drops what it has no route for, and (answering from its interface) what
+    // does not fit its MTU.
+    if matches!(
+        o.fate,
+        Fate::Dropped(
+            Drop::Router { .. }
+                | Drop::TooBig {
+                    by: Endpoint::Eni(_),
+                    ..
+                }
+        )
+    ) {
         return hops.0;
     }
     // Out through the VPC's virtual private gateway, by the route's or (after a NAT gateway)
@@ -856,7 +905,8 @@ pub fn hops(world: &World, o: &Outcome) -> Vec<Hop> {
     {
         hops.push(Hop::Site(crate::world::Site::VpnGateway(g)));
     }
-    if matches!(o.fate, Fate::Dropped(Drop::VpnNoRoute { .. })) {
+    let too_big = matches!(o.fate, Fate::Dropped(Drop::TooBig { .. }));
+    if matches!(o.fate, Fate::Dropped(Drop::VpnNoRoute { .. })) || (gateway.is_some() && too_big) {
         return hops.0;
     }
     // Through a VPC peering connection, the route's or (after a router or NAT gateway) the
@@ -872,7 +922,7 @@ pub fn hops(world: &World, o: &Outcome) -> Vec<Hop> {
         && !matches!(o.fate, Fate::Dropped(Drop::Blackhole { .. }))
     {
         hops.push(Hop::Peering(p));
-        if matches!(o.fate, Fate::Dropped(Drop::NotInPeer { .. })) {
+        if matches!(o.fate, Fate::Dropped(Drop::NotInPeer { .. })) || too_big {
             return hops.0;
         }
     }
@@ -888,7 +938,7 @@ pub fn hops(world: &World, o: &Outcome) -> Vec<Hop> {
     {
         hops.push(Hop::Igw(x.igw));
     }
-    if let (Endpoint::External(_), Some(n)) = (o.from, o.nat)
+    if let (Endpoint::External(_) | Endpoint::Device { .. }, Some(n)) = (o.from, o.nat)
         && !through_nat(&mut hops, n.nat)
     {
         return hops.0;

@@ -22,6 +22,9 @@ pub mod icmp {
     pub const TIME_EXCEEDED: u8 = 11;
     /// Code of destination-unreachable: port unreachable.
     pub const PORT_UNREACHABLE: u8 = 3;
+    /// Code of destination-unreachable: fragmentation needed and DF set (RFC 792), the
+    /// message of path MTU discovery (RFC 1191).
+    pub const FRAGMENTATION_NEEDED: u8 = 4;
 }
 
 /// Packet sizes (IPv4 total length) of `docs/reference/policy.md` §0.1.
@@ -457,6 +460,37 @@ impl Packet {
         )
     }
 
+    /// The ICMP fragmentation-needed error a hop at `from` sends about `original`, a datagram
+    /// with DF set that does not fit the next link's `mtu`. The MTU travels in bytes 6–7 of
+    /// the ICMP header (RFC 1191 §4), which [`L4::Icmp`] keeps as `seq` (bytes 4–5, `ident`,
+    /// are unused: 0).
+    pub fn fragmentation_needed(from: Ipv4Addr, original: &Packet, mtu: u16) -> Packet {
+        let mut error = Self::icmp_error(
+            from,
+            original,
+            icmp::DEST_UNREACHABLE,
+            icmp::FRAGMENTATION_NEEDED,
+        );
+        if let L4::Icmp { seq, .. } = &mut error.l4 {
+            *seq = mtu;
+        }
+        error
+    }
+
+    /// The next-hop MTU a fragmentation-needed error reports (RFC 1191), if it is one.
+    pub fn next_hop_mtu(&self) -> Option<u16> {
+        match self.l4 {
+            L4::Icmp {
+                icmp_type: icmp::DEST_UNREACHABLE,
+                code: icmp::FRAGMENTATION_NEEDED,
+                seq,
+                embedded: Some(_),
+                ..
+            } => Some(seq),
+            _ => None,
+        }
+    }
+
     /// An echo reply answering this echo request.
     pub fn echo_reply(&self) -> Option<Packet> {
         match self.l4 {
@@ -506,6 +540,9 @@ impl Packet {
                 let what = match (icmp_type, code) {
                     (icmp::ECHO_REQUEST, _) => format!("echo-request id={ident} seq={seq}"),
                     (icmp::ECHO_REPLY, _) => format!("echo-reply id={ident} seq={seq}"),
+                    (icmp::DEST_UNREACHABLE, icmp::FRAGMENTATION_NEEDED) => {
+                        format!("fragmentation-needed mtu={seq}")
+                    }
                     (icmp::DEST_UNREACHABLE, c) => format!("destination-unreachable code={c}"),
                     (icmp::TIME_EXCEEDED, c) => format!("time-exceeded code={c}"),
                     (t, c) => format!("type={t} code={c}"),

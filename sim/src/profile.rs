@@ -150,6 +150,55 @@ impl ConnectionTracking {
     }
 }
 
+/// The largest datagram (IPv4 total length) each kind of link carries, by the cloud's docs
+/// (docs/decisions/mtu.md). A datagram with DF set that does not fit the next link is dropped
+/// at the hop before it, which answers with ICMP fragmentation-needed carrying the link's MTU
+/// (RFC 1191 path MTU discovery); one without DF is fragmented there (AWS EC2 "Network MTU":
+/// "packets that exceed the MTU limit are fragmented, or dropped if DF is set"), which vpclab
+/// does not split: it goes on whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mtu {
+    /// An interface's, and so every link inside a VPC: the largest datagram a host sends.
+    pub interface: u16,
+    /// To the internet: through the internet gateway, and a NAT gateway's way out.
+    pub internet: u16,
+    /// Through a virtual private gateway (VPN; Direct Connect at its default).
+    pub vpn: u16,
+    /// Over a VPC peering connection between regions (within one, as inside a VPC).
+    pub peering_cross_region: u16,
+    /// Into a router between VPCs (aws transit gateway).
+    pub router: u16,
+}
+
+impl Mtu {
+    /// aws, after EC2 "Network maximum transmission unit (MTU) for your EC2 instance":
+    /// instances send jumbo frames (9001) inside a VPC; "traffic that goes through an internet
+    /// gateway", "over VPN connections" and between regions is limited to 1500; inter-region
+    /// VPC peering to 8500; and a transit gateway "supports an MTU of 8500 bytes" (Transit
+    /// Gateway "What is": its VPC, Direct Connect and peering attachments), answering larger
+    /// packets with fragmentation-needed since November 2024 (PMTUD support; they were silently
+    /// dropped before) and counting them in `packets-lost-mtu-exceeded` (policy.md §6.3).
+    pub const AWS: Mtu = Mtu {
+        interface: 9001,
+        internet: 1500,
+        vpn: 1500,
+        peering_cross_region: 8500,
+        router: 8500,
+    };
+
+    /// Ethernet's 1500 on every link: alibaba's ECS interfaces and transit routers default to
+    /// it (jumbo frames, 8500, are an opt-in of some instance families and of Enterprise
+    /// Edition transit routers: CEN "Enable jumbo frames on a transit router"); huawei and
+    /// tencent document no other default in reference/ (docs/decisions/mtu.md).
+    pub const ETHERNET: Mtu = Mtu {
+        interface: 1500,
+        internet: 1500,
+        vpn: 1500,
+        peering_cross_region: 1500,
+        router: 1500,
+    };
+}
+
 /// Where a cloud documents connection-tracking timeouts per interface (aws: policy.md §1.3,
 /// `ConnectionTrackingSpecificationRequest`): the inclusive range of each, in seconds, and
 /// the instance families whose default differs from the profile's.
@@ -431,6 +480,8 @@ pub struct Profile {
     /// 1812 §5.3.1; traceroute from a private subnet shows the gateway as hop 1). The VPC's
     /// implicit router and the internet gateway do not (docs/decisions/ttl.md).
     pub nat_decrements_ttl: bool,
+    /// Each kind of link's MTU, and so where path MTU discovery answers.
+    pub mtu: Mtu,
     /// Simultaneous NAT sessions per destination (address, port, protocol): aws 55,000.
     pub nat_sessions_per_destination: u32,
     pub default_region: &'static str,
@@ -677,6 +728,7 @@ impl Profile {
                 services: AWS_SERVICES,
                 nat_idle_timeout: Span::from_secs(350),
                 nat_decrements_ttl: true,
+                mtu: Mtu::AWS,
                 nat_sessions_per_destination: 55_000,
                 default_region: "us-east-1",
                 addressing: Addressing::AWS,
@@ -741,6 +793,7 @@ impl Profile {
                 services: &[],
                 nat_idle_timeout: Span::from_secs(350),
                 nat_decrements_ttl: true,
+                mtu: Mtu::ETHERNET,
                 nat_sessions_per_destination: 55_000,
                 default_region: "cn-hangzhou",
                 addressing: Addressing::ALIBABA,
@@ -812,6 +865,7 @@ impl Profile {
                 services: HUAWEI_SERVICES,
                 nat_idle_timeout: Span::from_secs(350),
                 nat_decrements_ttl: true,
+                mtu: Mtu::ETHERNET,
                 nat_sessions_per_destination: 55_000,
                 default_region: "cn-north-4",
                 addressing: Addressing::HUAWEI,
@@ -863,6 +917,7 @@ impl Profile {
                 services: &[],
                 nat_idle_timeout: Span::from_secs(350),
                 nat_decrements_ttl: true,
+                mtu: Mtu::ETHERNET,
                 nat_sessions_per_destination: 55_000,
                 default_region: "ap-guangzhou",
                 addressing: Addressing::TENCENT,

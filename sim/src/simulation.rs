@@ -791,9 +791,10 @@ impl Simulation {
     }
 
     /// What the cloud's own devices answer to a packet: a NAT gateway a packet of a timed-out
-    /// TCP session with a RST, a hop where its TTL expired with time-exceeded.
+    /// TCP session with a RST, a hop where its TTL expired with time-exceeded, a hop it did
+    /// not fit with fragmentation-needed.
     fn gateway_answers(&mut self, out: &Outcome) -> [Option<(Endpoint, Packet)>; 2] {
-        [self.world.nat_reset(out), self.world.ttl_exceeded(out)]
+        [self.world.nat_reset(out), self.world.hop_error(out)]
     }
 
     /// When the next event is due (a scripted packet, a session's step, a workload's

@@ -257,15 +257,13 @@ fn write_icmp(
     embedded: Option<&Embedded>,
 ) {
     let (header, data) = message.split_at_mut(ICMP_HEADER);
-    match embedded {
-        // Error: the rest of the header is unused (zero), and the data quotes the datagram
-        // the error is about.
-        Some(e) => write_quote(data, e),
-        // Echo and other queries: identifier and sequence number, then the payload.
-        None => {
-            header[4..6].copy_from_slice(&ident.to_be_bytes());
-            header[6..8].copy_from_slice(&seq.to_be_bytes());
-        }
+    // Echo and other queries: identifier and sequence number, then the payload. An error:
+    // the rest of its header (zero, but for fragmentation-needed's next-hop MTU in bytes 6–7,
+    // RFC 1191 §4), then the quote of the datagram it is about.
+    header[4..6].copy_from_slice(&ident.to_be_bytes());
+    header[6..8].copy_from_slice(&seq.to_be_bytes());
+    if let Some(e) = embedded {
+        write_quote(data, e);
     }
 
     let mut icmp = MutableIcmpPacket::new(message).expect("encode leaves room for an ICMP header");
@@ -795,7 +793,9 @@ fn read_l4(protocol: u8, body: &[u8]) -> Result<L4, DecodeError> {
             } else {
                 None
             };
-            let (ident, seq) = if has_ident(icmp_type) {
+            // The rest of the header: an identifier and a sequence number, or an error's
+            // unused bytes and fragmentation-needed's next-hop MTU.
+            let (ident, seq) = if has_ident(icmp_type) || embedded.is_some() {
                 (
                     u16::from_be_bytes([body[4], body[5]]),
                     u16::from_be_bytes([body[6], body[7]]),

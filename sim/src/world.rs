@@ -58,9 +58,9 @@ pub use endpoints::EniSpec;
 pub use flow_logs::{FlowLogSpec, FlowLogUpdate};
 pub use gateways::NatGatewaySpec;
 pub use model::{
-    Config, Endpoint, Eni, ErrorKind, ExternalHost, FlowLog, InternetGateway, Kind, ModelError,
-    NatGateway, NetworkAcl, Node, Peering, Resource, Route, RouteTable, SecurityGroup, Site,
-    Subnet, Target, Vpc, VpnConnection, VpnGateway, VpnRouting, World, check_name, live,
+    Config, Device, Endpoint, Eni, ErrorKind, ExternalHost, FlowLog, InternetGateway, Kind,
+    ModelError, NatGateway, NetworkAcl, Node, Peering, Resource, Route, RouteTable, SecurityGroup,
+    Site, Subnet, Target, Vpc, VpnConnection, VpnGateway, VpnRouting, World, check_name, live,
 };
 pub use outcome::{Drop, Fate, NatHit, Outcome, RouteHit, RouterDrop, RouterHit, Translation};
 pub use policy::check_acl_entries;

@@ -26,7 +26,7 @@ use std::str::FromStr;
 use vpclab_sim::explain;
 use vpclab_sim::packet::{L4, icmp};
 use vpclab_sim::router::{AttachmentKind, Hop};
-use vpclab_sim::world::{self, Drop, Endpoint, Fate, Outcome, Target, World, live};
+use vpclab_sim::world::{self, Device, Drop, Endpoint, Fate, Outcome, Target, World, live};
 
 /// Interfaces drawn per subnet; the others are counted in one "+ N more ENIs" box.
 pub const MAX_ENIS: usize = 6;
@@ -868,6 +868,12 @@ fn endpoint_key(e: Endpoint) -> Key {
         Endpoint::Eni(i) => key("eni", i),
         Endpoint::External(i) => key("host", i),
         Endpoint::Service { vpc, .. } => key("vpc", vpc),
+        Endpoint::Device { vpc, device } => match device {
+            Device::InternetGateway(g) => key("igw", g),
+            Device::VpnGateway(g) => key("vgw", g),
+            // A peering connection is drawn as a line between its VPCs.
+            Device::Peering(_) => key("vpc", vpc),
+        },
     }
 }
 
@@ -879,7 +885,7 @@ fn short_name(world: &World, e: Endpoint) -> String {
             None => world.enis[i as usize].name.clone(),
         },
         Endpoint::External(i) => world.externals[i as usize].name.clone(),
-        Endpoint::Service { .. } => world.endpoint_name(e),
+        Endpoint::Service { .. } | Endpoint::Device { .. } => world.endpoint_name(e),
     }
 }
 

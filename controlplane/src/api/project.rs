@@ -2741,6 +2741,10 @@ impl Project {
                         .map_err(|_| ApiError::invalid("udp.size", "at most 65535 bytes"))?,
                 };
                 self.sim
+                    .world
+                    .check_datagram_size(from, len)
+                    .map_err(|m| ApiError::invalid("udp.size", m))?;
+                self.sim
                     .udp(
                         at,
                         from,
@@ -2802,11 +2806,16 @@ impl Project {
                         })
                         .transpose()?,
                     ttl: ttl(p.ttl, "packet.ttl")?,
+                    dont_fragment: p.dont_fragment,
                     ..parse::RawPacket::default()
                 };
                 let src = self.sim.world.address(from);
                 let packet = parse::raw_packet(src, dst, proto, &raw)
                     .map_err(|m| ApiError::invalid("packet.protocol", m))?;
+                self.sim
+                    .world
+                    .check_datagram_size(from, packet.len)
+                    .map_err(|m| ApiError::invalid("packet.size", m))?;
                 let n = count(p.count, PACKET_COUNT, "packet.count")?;
                 let every = span(&p.interval, Span::from_secs(1), "packet.interval")?;
                 self.sim.repeat(at, from, packet, n, every);

@@ -141,6 +141,7 @@ fn tgw_record() -> Record {
         }),
         lost_no_route: 0,
         lost_blackhole: 4,
+        lost_mtu_exceeded: 0,
     });
     r
 }

@@ -233,6 +233,7 @@ struct RouterSlot {
     path: Option<Arc<RouterPath>>,
     lost_no_route: u64,
     lost_blackhole: u64,
+    lost_mtu_exceeded: u64,
 }
 
 /// The counters of one aggregation key kept outside the collector, with the tracked
@@ -481,6 +482,7 @@ impl<D: Copy + PartialEq> Collector<D> {
         match lost {
             Some(Loss::NoRoute) => r.lost_no_route += 1,
             Some(Loss::Blackhole) => r.lost_blackhole += 1,
+            Some(Loss::MtuExceeded) => r.lost_mtu_exceeded += 1,
             None => {}
         }
     }
@@ -837,6 +839,7 @@ impl<D: Copy + PartialEq> Collector<D> {
                         path: r.path.take()?,
                         lost_no_route: r.lost_no_route,
                         lost_blackhole: r.lost_blackhole,
+                        lost_mtu_exceeded: r.lost_mtu_exceeded,
                     })
                 }),
             };

@@ -1089,9 +1089,9 @@ fn push_aws_value(line: &mut String, record: &Record, field: AwsField, version: 
         AwsField::PacketsLostNoRoute => push_lost(line, record, |r| r.lost_no_route),
         AwsField::PacketsLostBlackhole => push_lost(line, record, |r| r.lost_blackhole),
         // vpclab checks neither MTU nor TTL on routers: nothing is lost to them.
-        AwsField::PacketsLostMtuExceeded | AwsField::PacketsLostTtlExpired => {
-            push_lost(line, record, |_| 0)
-        }
+        AwsField::PacketsLostMtuExceeded => push_lost(line, record, |r| r.lost_mtu_exceeded),
+        // No router decrements the TTL (docs/decisions/ttl.md).
+        AwsField::PacketsLostTtlExpired => push_lost(line, record, |_| 0),
     }
 }
 
@@ -2015,6 +2015,7 @@ mod tests {
             }),
             lost_no_route: lost.0,
             lost_blackhole: lost.1,
+            lost_mtu_exceeded: 0,
         });
         record
     }

@@ -145,6 +145,8 @@ pub enum Loss {
     NoRoute,
     /// The matching route is a blackhole (`packets-lost-blackhole`).
     Blackhole,
+    /// Larger than the router's MTU (`packets-lost-mtu-exceeded`).
+    MtuExceeded,
 }
 
 /// One side of a router crossing: the attachment a packet came in or went out through, and
@@ -179,6 +181,7 @@ pub struct RouterFlow {
     /// into the router, the counters what became of it (D13).
     pub lost_no_route: u64,
     pub lost_blackhole: u64,
+    pub lost_mtu_exceeded: u64,
 }
 
 /// The traffic part of an `OK` record.

@@ -212,11 +212,16 @@ impl World {
         Some((Endpoint::Eni(self.nats[nat as usize].eni), rst))
     }
 
-    /// The ICMP time-exceeded (type 11 code 0) a hop that dropped a packet whose TTL expired
-    /// sends back to the sender, from its interface's address (RFC 792, RFC 1812 §5.3.1).
-    pub fn ttl_exceeded(&self, out: &Outcome) -> Option<(Endpoint, Packet)> {
-        let Fate::Dropped(Drop::TtlExpired { at, packet }) = out.fate else {
-            return None;
+    /// The ICMP error a hop that dropped a packet sends back to its sender: time-exceeded
+    /// (type 11 code 0) where the TTL expired (RFC 792, RFC 1812 §5.3.1); fragmentation-needed
+    /// with the next link's MTU where a datagram with DF set did not fit (RFC 1191). A hop
+    /// with an interface sends from its address; a device without one from the address the
+    /// packet was for ([`Endpoint::Device`], docs/decisions/mtu.md).
+    pub fn hop_error(&self, out: &Outcome) -> Option<(Endpoint, Packet)> {
+        let (by, packet) = match out.fate {
+            Fate::Dropped(Drop::TtlExpired { at, packet }) => (Endpoint::Eni(at), packet),
+            Fate::Dropped(Drop::TooBig { by, packet, .. }) => (by, packet),
+            _ => return None,
         };
         // No ICMP error about an ICMP error (RFC 1812 §4.3.2.7).
         if let L4::Icmp {
@@ -225,8 +230,16 @@ impl World {
         {
             return None;
         }
-        let from = self.enis[at as usize].ip;
-        let error = Packet::icmp_error(from, &packet, icmp::TIME_EXCEEDED, 0);
-        Some((Endpoint::Eni(at), error))
+        let from = match by {
+            Endpoint::Eni(e) => self.enis[e as usize].ip,
+            _ => packet.dst,
+        };
+        let error = match out.fate {
+            Fate::Dropped(Drop::TooBig { mtu, .. }) => {
+                Packet::fragmentation_needed(from, &packet, mtu)
+            }
+            _ => Packet::icmp_error(from, &packet, icmp::TIME_EXCEEDED, 0),
+        };
+        Some((by, error))
     }
 }

@@ -41,8 +41,9 @@ pub(super) fn ip_key(vpc: u32, ip: Ipv4Addr) -> u64 {
     (vpc as u64) << 32 | u32::from(ip) as u64
 }
 
-/// One side of a packet's journey: an ENI, a host on the internet, or a service of a VPC
-/// itself (`Profile::services`: its DNS resolver, instance metadata, time sync).
+/// One side of a packet's journey: an ENI, a host on the internet, a service of a VPC itself
+/// (`Profile::services`: its DNS resolver, instance metadata, time sync), or a device of the
+/// path answering a packet it could not forward.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
@@ -56,6 +57,24 @@ pub enum Endpoint {
         vpc: u32,
         service: u32,
     },
+    /// A device of the path with no address of its own, answering a packet from VPC `vpc`
+    /// that did not fit its next link with ICMP fragmentation-needed, sent from the address
+    /// the packet was for, back into `vpc` (docs/decisions/mtu.md).
+    Device {
+        vpc: u32,
+        device: Device,
+    },
+}
+
+/// A device of the path without an address of its own ([`Endpoint::Device`]).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Device {
+    InternetGateway(u32),
+    VpnGateway(u32),
+    Peering(u32),
 }
 
 /// Why an operation was refused. `field` names the offending field relative to the request

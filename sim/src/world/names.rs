@@ -22,6 +22,11 @@ impl World {
             Endpoint::Service { service, .. } => {
                 Cow::Owned(self.profile.services[service as usize].host())
             }
+            // A device answers nothing sent to it (its ICMP errors get no answer either).
+            Endpoint::Device { .. } => Cow::Owned(Host {
+                auto_reply: false,
+                ..Host::default()
+            }),
         }
     }
 
@@ -51,7 +56,8 @@ impl World {
         self.public_ips.get(&ip).copied()
     }
 
-    /// The address an endpoint sends from.
+    /// The address an endpoint sends from (unspecified for a device, which sends from the
+    /// address of the packet it answers: [`Endpoint::Device`]).
     pub fn address(&self, e: Endpoint) -> Ipv4Addr {
         match e {
             Endpoint::Eni(i) => self.enis[i as usize].ip,
@@ -59,6 +65,7 @@ impl World {
             Endpoint::Service { vpc, service } => {
                 self.profile.services[service as usize].addr(self.vpcs[vpc as usize].cidr)
             }
+            Endpoint::Device { .. } => Ipv4Addr::UNSPECIFIED,
         }
     }
 
@@ -70,6 +77,8 @@ impl World {
             (Endpoint::Eni(a), Endpoint::Service { vpc, .. }) => {
                 (self.enis[a as usize].vpc == vpc).then(|| self.address(to))
             }
+            // Nothing is addressed to a device, and it answers only what it could not forward.
+            (Endpoint::Device { .. }, _) | (_, Endpoint::Device { .. }) => None,
             (_, Endpoint::Service { .. }) => None,
             (Endpoint::Service { vpc, .. }, Endpoint::Eni(b)) => {
                 (self.enis[b as usize].vpc == vpc).then(|| self.enis[b as usize].ip)
@@ -147,6 +156,20 @@ impl World {
                 self.profile.services[service as usize].title,
                 self.address(e)
             ),
+            Endpoint::Device { device, .. } => match device {
+                Device::InternetGateway(g) => {
+                    format!("internet gateway {}", self.igws[g as usize].id)
+                }
+                Device::VpnGateway(g) => {
+                    format!(
+                        "virtual private gateway {}",
+                        self.vpn_gateways[g as usize].id
+                    )
+                }
+                Device::Peering(p) => {
+                    format!("peering connection {}", self.peerings[p as usize].id)
+                }
+            },
         }
     }
 
@@ -156,7 +179,9 @@ impl World {
         let live = |e: Endpoint| match e {
             Endpoint::Eni(i) => self.is_live(Kind::Eni, i),
             Endpoint::External(i) => self.is_live(Kind::ExternalHost, i),
-            Endpoint::Service { vpc, .. } => self.is_live(Kind::Vpc, vpc),
+            Endpoint::Service { vpc, .. } | Endpoint::Device { vpc, .. } => {
+                self.is_live(Kind::Vpc, vpc)
+            }
         };
         // A deleted endpoint's node is gone (and its slot may be another's by now).
         if !live(from) || !live(to) {
@@ -167,6 +192,11 @@ impl World {
             Endpoint::External(i) => self.externals[i as usize].node,
             // The VPC answers for its services.
             Endpoint::Service { vpc, .. } => self.vpcs[vpc as usize].node,
+            Endpoint::Device { vpc, device } => match device {
+                Device::InternetGateway(g) => self.igws[g as usize].node,
+                Device::VpnGateway(g) => self.vpn_gateways[g as usize].node,
+                Device::Peering(_) => self.vpcs[vpc as usize].node,
+            },
         };
         let Some((_, nodes)) =
             petgraph::algo::astar(&*self.graph, node(from), |n| n == node(to), |_| 1u32, |_| 0)

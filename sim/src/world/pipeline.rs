@@ -29,6 +29,7 @@ use crate::nat;
 use crate::packet::{L4, Packet, proto};
 use crate::policy::classify::Compiled;
 use crate::policy::{PacketView, RuleAction};
+use crate::profile::Mtu;
 use crate::time::Time;
 use crate::verdict::{By, Decision, Stage, Verdict};
 use crate::{Action, Direction};
@@ -43,6 +44,14 @@ fn first_ip_id(seed: u64, from: Endpoint) -> u16 {
         Endpoint::Eni(i) => (1u64, i, 0),
         Endpoint::External(i) => (2, i, 0),
         Endpoint::Service { vpc, service } => (3, vpc, service),
+        Endpoint::Device { vpc, device } => {
+            let (kind, i) = match device {
+                Device::InternetGateway(g) => (4, g),
+                Device::VpnGateway(g) => (5, g),
+                Device::Peering(p) => (6, p),
+            };
+            (kind, vpc, i)
+        }
     };
     let mut z = seed ^ 0x6970_2d69_6473 ^ (kind << 62) ^ (u64::from(a) << 24) ^ u64::from(b);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -341,10 +350,23 @@ impl World {
                             source: true,
                         });
                         pkt.src = eip;
-                        self.cross_internet(now, pkt, &view, out);
+                        let igw = Endpoint::Device {
+                            vpc,
+                            device: Device::InternetGateway(g),
+                        };
+                        if self.fits(self.profile.mtu.internet, igw, &pkt, out) {
+                            self.cross_internet(now, pkt, &view, out);
+                        }
                     }
                 }
             }
+            // A device's ICMP error, from the address the packet it answers was for: over the
+            // internet to the sender's public address, or into the sender's VPC.
+            Endpoint::Device {
+                device: Device::InternetGateway(_),
+                ..
+            } => self.cross_internet(now, pkt, &view, out),
+            Endpoint::Device { vpc, .. } => self.arrive_in(now, vpc, pkt, &view, out),
             // A VPC service's answer reaches the interface unfiltered and unlogged (D18).
             Endpoint::Service { vpc, .. } => {
                 match self.private_ips.get(&ip_key(vpc, pkt.dst)).copied() {
@@ -472,7 +494,61 @@ impl World {
             out.fate = Fate::Dropped(Drop::NotInPeer { peering: p });
             return;
         }
+        if self.peerings[p as usize].inter_region {
+            let by = Endpoint::Device {
+                vpc,
+                device: Device::Peering(p),
+            };
+            if !self.fits(self.profile.mtu.peering_cross_region, by, &pkt, out) {
+                return;
+            }
+        }
         self.arrive_in(now, peer, pkt, view, out);
+    }
+
+    /// The largest datagram `from` sends: its interface's MTU (profile `mtu`); an external
+    /// host's is Ethernet's 1500, on the internet as on premises.
+    pub fn interface_mtu(&self, from: Endpoint) -> u16 {
+        match from {
+            Endpoint::External(_) => Mtu::ETHERNET.interface,
+            _ => self.profile.mtu.interface,
+        }
+    }
+
+    /// Refuses a `len`-byte datagram from `from` larger than its interface's MTU: no host
+    /// puts one on the wire (it fragments it first, or refuses it when DF is set: Linux's
+    /// EMSGSIZE, `ip(7)`).
+    pub fn check_datagram_size(&self, from: Endpoint, len: u16) -> Result<(), String> {
+        let mtu = self.interface_mtu(from);
+        if len <= mtu {
+            return Ok(());
+        }
+        Err(format!(
+            "{len} bytes do not fit the sender's interface MTU of {mtu} bytes ({}): a host \
+             sends no larger datagram; script its fragments instead (`fragment_offset`, \
+             `more_fragments`)",
+            match from {
+                Endpoint::External(_) => "Ethernet's, on the internet and on premises",
+                _ => "its cloud's instances",
+            }
+        ))
+    }
+
+    /// Path MTU discovery at a hop (profile `mtu`, docs/decisions/mtu.md): does `pkt` go on
+    /// over a link of `mtu`? A datagram with DF set that is larger does not: it is dropped
+    /// here, and `by` answers with fragmentation-needed ([`World::fragmentation_needed`]).
+    /// One without DF goes on whole (the hop would fragment it; vpclab does not split it).
+    #[inline]
+    pub(super) fn fits(&self, mtu: u16, by: Endpoint, pkt: &Packet, out: &mut Outcome) -> bool {
+        if pkt.len <= mtu || !pkt.dont_fragment {
+            return true;
+        }
+        out.fate = Fate::Dropped(Drop::TooBig {
+            by,
+            mtu,
+            packet: *pkt,
+        });
+        false
     }
 
     /// Does the route table of `subnet` send traffic for `remote` to a NAT gateway?
@@ -672,8 +748,10 @@ impl World {
                 pkt.dst = e.ip;
                 self.arrive(now, b, pkt, view, out);
             }
-            // (No public address designates a VPC service.)
-            Some(Endpoint::Service { .. }) | None => out.fate = Fate::Dropped(Drop::NoHost),
+            // (No public address designates a VPC service or a device.)
+            Some(Endpoint::Service { .. } | Endpoint::Device { .. }) | None => {
+                out.fate = Fate::Dropped(Drop::NoHost)
+            }
         }
     }
 

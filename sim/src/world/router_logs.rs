@@ -27,8 +27,9 @@
 //! logged: vpclab's routers exchange none. There is no action and no traffic filter: router
 //! flow logs record all traffic (aws: `--traffic-type` must not be given, §1.8).
 //!
-//! What it does not: MTU or TTL checks (their `packets-lost-*` counters stay 0), whole-router
-//! scopes (AWS `TransitGateway` resource type), packet captures of router crossings.
+//! A packet larger than the router's MTU (profile `mtu`: aws 8500) counts in
+//! `packets-lost-mtu-exceeded`. What it does not: TTL checks (`packets-lost-ttl-expired` stays
+//! 0: no router decrements the TTL, docs/decisions/ttl.md), whole-router scopes (AWS `TransitGateway` resource type), packet captures of router crossings.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -37,7 +38,7 @@ use super::*;
 use crate::flowlog::collect::Observation;
 use crate::flowlog::{CaptureMeta, Filter, Loss, RouterEnd, RouterPath, Scope};
 use crate::packet::Packet;
-use crate::router::{AttachmentKind, Hop};
+use crate::router::AttachmentKind;
 use crate::time::{Span, Time};
 use crate::{Action, Direction};
 
@@ -121,15 +122,16 @@ impl World {
     }
 
     /// Counts a packet that entered a router through attachment `from` (sent from availability
-    /// zone `az`; empty from premises or a peer) and for which the router's table gave `hop`
-    /// (`None`: no route): an ingress record at `from`, and unless dropped an egress record at
-    /// the next attachment. Call it once the route is chosen, before the packet goes on.
+    /// zone `az`; empty from premises or a peer) and that leaves through attachment `crossing`
+    /// or is lost there for that reason: an ingress record at `from`, and unless lost an
+    /// egress record at the next attachment. Call it once the route is chosen, before the
+    /// packet goes on.
     pub(super) fn log_router_crossing(
         &mut self,
         now: Time,
         from: u32,
         az: &str,
-        hop: Option<Hop>,
+        crossing: Result<u32, Loss>,
         pkt: &Packet,
         packet_id: u64,
     ) {
@@ -140,10 +142,9 @@ impl World {
             live(&w.flow_logs)
                 .any(|(_, f)| f.collector.settings.scope == Scope::RouterAttachment(a))
         };
-        let (to, lost) = match hop {
-            None => (None, Some(Loss::NoRoute)),
-            Some(Hop::Blackhole) => (None, Some(Loss::Blackhole)),
-            Some(Hop::Attachment(next)) => (Some(next), None),
+        let (to, lost) = match crossing {
+            Ok(next) => (Some(next), None),
+            Err(loss) => (None, Some(loss)),
         };
         if !covers(self, from) && !to.is_some_and(|t| covers(self, t)) {
             return;

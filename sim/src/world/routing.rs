@@ -17,6 +17,7 @@ use std::net::Ipv4Addr;
 
 use super::*;
 use crate::addr::Ipv4Net;
+use crate::flowlog::Loss;
 use crate::host::Host;
 use crate::ids;
 use crate::packet::Packet;
@@ -423,6 +424,17 @@ impl World {
                 [Some(d1), None],
                 None,
             );
+            // Larger than the router's MTU (aws transit gateway 8500): counted lost there,
+            // and its interface answers with fragmentation-needed (profile `mtu`).
+            if !self.fits(self.profile.mtu.router, Endpoint::Eni(e_in), &pkt, out) {
+                out.router = Some(RouterHit {
+                    router,
+                    from: att,
+                    choice: None,
+                });
+                self.log_router_crossing(now, att, az, Err(Loss::MtuExceeded), &pkt, out.id);
+                return;
+            }
         }
         let choice = self.routers.attachments[att as usize]
             .table
@@ -438,7 +450,12 @@ impl World {
             out.peer_router = hit;
         }
         // Router flow logs: in through `att`, out through the next hop or lost (router_logs).
-        self.log_router_crossing(now, att, az, choice.map(|c| c.hop), &pkt, out.id);
+        let crossing = match choice.map(|c| c.hop) {
+            None => Err(Loss::NoRoute),
+            Some(Hop::Blackhole) => Err(Loss::Blackhole),
+            Some(Hop::Attachment(next)) => Ok(next),
+        };
+        self.log_router_crossing(now, att, az, crossing, &pkt, out.id);
         let next = match choice.map(|c| c.hop) {
             None => return drop(out, RouterDrop::NoRoute),
             Some(Hop::Blackhole) => return drop(out, RouterDrop::Blackhole),

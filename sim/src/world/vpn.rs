@@ -338,6 +338,13 @@ impl World {
             out.fate = Fate::Dropped(Drop::VpnNoRoute { gateway: g });
             return;
         }
+        let by = Endpoint::Device {
+            vpc: self.vpn_gateways[g as usize].vpc,
+            device: Device::VpnGateway(g),
+        };
+        if !self.fits(self.profile.mtu.vpn, by, &pkt, out) {
+            return;
+        }
         self.deliver_on_premises(Site::VpnGateway(g), pkt, out);
     }
 
