@@ -977,13 +977,13 @@ mod tests {
                 );
                 assert_eq!(icmp.get_checksum(), icmp::checksum(&icmp), "ICMP checksum");
                 assert_eq!(ones_complement_sum(&[body]), 0xffff);
+                // An identifier and a sequence number, or an error's rest of header (unused
+                // but for fragmentation-needed's next-hop MTU, which `seq` holds).
+                assert_eq!(u16::from_be_bytes([body[4], body[5]]), ident);
+                assert_eq!(u16::from_be_bytes([body[6], body[7]]), seq);
                 match embedded {
-                    None => {
-                        assert_eq!(u16::from_be_bytes([body[4], body[5]]), ident);
-                        assert_eq!(u16::from_be_bytes([body[6], body[7]]), seq);
-                    }
+                    None => {}
                     Some(e) => {
-                        assert_eq!(&body[4..8], &[0; 4], "unused field");
                         let inner = Ipv4Packet::new(&body[ICMP_HEADER..]).expect("quoted IPv4");
                         assert_eq!(
                             (inner.get_source(), inner.get_destination()),
@@ -1229,6 +1229,43 @@ mod tests {
         // A longer error quotes more of the original; the quoted length follows.
         let long = Packet { len: 100, ..error };
         assert_eq!(verify(&long, &encode(&long)), 80);
+    }
+
+    /// Fragmentation-needed carries the next-hop MTU in bytes 6–7 of the ICMP header (RFC
+    /// 1191 §4), quotes the datagram with its DF flag, and decodes back to the same packet.
+    #[test]
+    fn fragmentation_needed_carries_the_mtu() {
+        let mut big = Packet::tcp(
+            ip("10.0.1.10"),
+            40000,
+            ip("203.0.113.5"),
+            443,
+            TcpFlags::ACK,
+            9001,
+        );
+        big.ip_id = 7;
+        let error = Packet::fragmentation_needed(ip("203.0.113.5"), &big, 1500);
+        assert_eq!(error.next_hop_mtu(), Some(1500));
+        let bytes = encode(&error);
+        verify(&error, &bytes);
+        let icmp = &bytes[IP_HEADER..];
+        assert_eq!((icmp[0], icmp[1]), (3, 4));
+        assert_eq!(&icmp[4..8], &[0, 0, 0x05, 0xdc]);
+        let inner = Ipv4Packet::new(&icmp[ICMP_HEADER..]).unwrap();
+        assert_eq!(inner.get_total_length(), 9001);
+        assert_eq!(
+            inner.get_flags() & Ipv4Flags::DontFragment,
+            Ipv4Flags::DontFragment
+        );
+        assert_eq!(inner.get_identification(), 7);
+        assert_eq!(decode(&bytes).unwrap(), error);
+        // Other errors keep those bytes zero.
+        let exceeded = Packet::icmp_error(ip("10.0.0.1"), &big, icmp_types::TIME_EXCEEDED, 0);
+        assert_eq!(
+            &encode(&exceeded)[IP_HEADER + 4..IP_HEADER + 8],
+            &[0, 0, 0, 0]
+        );
+        assert_eq!(exceeded.next_hop_mtu(), None);
     }
 
     #[test]
