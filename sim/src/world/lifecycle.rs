@@ -1003,51 +1003,61 @@ mod tests {
             .collect()
     }
 
+    /// An OK record of interface `eni` counting `packets` in `dir`, window `[start, end)`.
+    fn ok(eni: &str, dir: Direction, packets: u64, (start, end): (u64, u64)) -> Line {
+        (eni.into(), LogStatus::Ok, Some((dir, packets)), start, end)
+    }
+
+    /// A NODATA record of interface `eni`, window `[start, end)`.
+    fn nodata(eni: &str, (start, end): (u64, u64)) -> Line {
+        (eni.into(), LogStatus::NoData, None, start, end)
+    }
+
+    /// VPC prod with subnet web and two ENIs in it, a and b: (world, VPC, a, b).
+    fn two_enis(keep_truth: bool) -> (World, u32, u32, u32) {
+        let mut w = world(keep_truth);
+        let v = w.create_vpc("prod", None, net("10.0.0.0/16")).unwrap();
+        let s = w
+            .create_subnet("web", None, v, net("10.0.1.0/24"), None)
+            .unwrap();
+        let a = eni(&mut w, "a", s);
+        let b = eni(&mut w, "b", s);
+        (w, v, a, b)
+    }
+
+    /// A 100-byte DNS datagram between ENIs `from` and `to`, at `t` seconds: a query from
+    /// port 40000, or (`reply`) its answer from port 53.
+    fn dns(w: &mut World, t: u64, from: u32, to: u32, reply: bool) {
+        let (src, dst) = (w.enis[from as usize].ip, w.enis[to as usize].ip);
+        let (sport, dport) = if reply { (53, 40000) } else { (40000, 53) };
+        w.send(
+            at(t),
+            Endpoint::Eni(from),
+            Packet::udp(src, sport, dst, dport, 100),
+        );
+    }
+
     #[test]
     fn delete_flow_log_flushes_its_open_window() {
         for keep_truth in [true, false] {
-            let mut w = world(keep_truth);
-            let v = w.create_vpc("prod", None, net("10.0.0.0/16")).unwrap();
-            let s = w
-                .create_subnet("web", None, v, net("10.0.1.0/24"), None)
-                .unwrap();
-            let a = eni(&mut w, "a", s);
-            let b = eni(&mut w, "b", s);
+            let (mut w, _, a, b) = two_enis(keep_truth);
             let f = flow_log(&mut w, "fl", Scope::Eni(a));
-            let (ia, ib) = (w.enis[a as usize].ip, w.enis[b as usize].ip);
             let ea = w.enis[a as usize].id.clone();
             // Window [0, 60) passes with traffic; [60, 120) has 3 packets when the log goes.
-            w.send(at(1), Endpoint::Eni(a), Packet::udp(ia, 40000, ib, 53, 100));
-            for t in [61, 62, 63] {
-                w.send(at(t), Endpoint::Eni(a), Packet::udp(ia, 40000, ib, 53, 100));
+            for t in [1, 61, 62, 63] {
+                dns(&mut w, t, a, b, false);
             }
             w.delete_flow_log(f, at(70)).unwrap();
             assert_eq!(
                 summary(&mut w),
                 vec![
-                    (
-                        ea.clone(),
-                        LogStatus::Ok,
-                        Some((Direction::Egress, 1)),
-                        0,
-                        60
-                    ),
-                    (
-                        ea.clone(),
-                        LogStatus::Ok,
-                        Some((Direction::Egress, 3)),
-                        60,
-                        120
-                    ),
+                    ok(&ea, Direction::Egress, 1, (0, 60)),
+                    ok(&ea, Direction::Egress, 3, (60, 120)),
                 ],
                 "keep_truth {keep_truth}"
             );
             // Nothing is captured after.
-            w.send(
-                at(80),
-                Endpoint::Eni(a),
-                Packet::udp(ia, 40000, ib, 53, 100),
-            );
+            dns(&mut w, 80, a, b, false);
             w.advance(at(1000));
             assert!(w.take_records().is_empty());
             assert_eq!(w.next_window_end, Time(u64::MAX));
@@ -1059,55 +1069,25 @@ mod tests {
     #[test]
     fn a_deleted_enis_traffic_stays_in_the_window_it_had_it() {
         for keep_truth in [true, false] {
-            let mut w = world(keep_truth);
-            let v = w.create_vpc("prod", None, net("10.0.0.0/16")).unwrap();
-            let s = w
-                .create_subnet("web", None, v, net("10.0.1.0/24"), None)
-                .unwrap();
-            let a = eni(&mut w, "a", s);
-            let b = eni(&mut w, "b", s);
+            let (mut w, v, a, b) = two_enis(keep_truth);
             flow_log(&mut w, "fl", Scope::Vpc(v));
-            let (ia, ib) = (w.enis[a as usize].ip, w.enis[b as usize].ip);
             let (ea, eb) = (w.enis[a as usize].id.clone(), w.enis[b as usize].id.clone());
             for t in [1, 2, 3] {
-                w.send(at(t), Endpoint::Eni(a), Packet::udp(ia, 40000, ib, 53, 100));
+                dns(&mut w, t, a, b, false);
             }
             // Windows [0, 60) and [60, 120) ended before the delete at 130, no packet since:
             // both count b (NODATA in the second); the window open at the delete does not.
             w.delete_eni(b, at(130)).unwrap();
-            w.send(
-                at(131),
-                Endpoint::Eni(a),
-                Packet::udp(ia, 40000, ib, 53, 100),
-            );
+            dns(&mut w, 131, a, b, false);
             w.advance(at(180));
-            let got = summary(&mut w);
             assert_eq!(
-                got,
+                summary(&mut w),
                 vec![
-                    (
-                        ea.clone(),
-                        LogStatus::Ok,
-                        Some((Direction::Egress, 3)),
-                        0,
-                        60
-                    ),
-                    (
-                        eb.clone(),
-                        LogStatus::Ok,
-                        Some((Direction::Ingress, 3)),
-                        0,
-                        60
-                    ),
-                    (ea.clone(), LogStatus::NoData, None, 60, 120),
-                    (eb.clone(), LogStatus::NoData, None, 60, 120),
-                    (
-                        ea.clone(),
-                        LogStatus::Ok,
-                        Some((Direction::Egress, 1)),
-                        120,
-                        180
-                    ),
+                    ok(&ea, Direction::Egress, 3, (0, 60)),
+                    ok(&eb, Direction::Ingress, 3, (0, 60)),
+                    nodata(&ea, (60, 120)),
+                    nodata(&eb, (60, 120)),
+                    ok(&ea, Direction::Egress, 1, (120, 180)),
                 ],
                 "keep_truth {keep_truth}"
             );
@@ -1118,54 +1098,23 @@ mod tests {
     fn a_deleted_enis_open_window_traffic_is_recorded() {
         // Counters kept with b's connections (keep_truth off) reach the records all the same.
         for keep_truth in [true, false] {
-            let mut w = world(keep_truth);
-            let v = w.create_vpc("prod", None, net("10.0.0.0/16")).unwrap();
-            let s = w
-                .create_subnet("web", None, v, net("10.0.1.0/24"), None)
-                .unwrap();
-            let a = eni(&mut w, "a", s);
-            let b = eni(&mut w, "b", s);
+            let (mut w, v, a, b) = two_enis(keep_truth);
             flow_log(&mut w, "fl", Scope::Vpc(v));
-            let (ia, ib) = (w.enis[a as usize].ip, w.enis[b as usize].ip);
             let (ea, eb) = (w.enis[a as usize].id.clone(), w.enis[b as usize].id.clone());
             for t in [1, 2] {
-                w.send(at(t), Endpoint::Eni(a), Packet::udp(ia, 40000, ib, 53, 100));
-                w.send(at(t), Endpoint::Eni(b), Packet::udp(ib, 53, ia, 40000, 100));
+                dns(&mut w, t, a, b, false);
+                dns(&mut w, t, b, a, true);
             }
             w.delete_eni(b, at(10)).unwrap();
             w.advance(at(120));
             assert_eq!(
                 summary(&mut w),
                 vec![
-                    (
-                        ea.clone(),
-                        LogStatus::Ok,
-                        Some((Direction::Ingress, 2)),
-                        0,
-                        60
-                    ),
-                    (
-                        ea.clone(),
-                        LogStatus::Ok,
-                        Some((Direction::Egress, 2)),
-                        0,
-                        60
-                    ),
-                    (
-                        eb.clone(),
-                        LogStatus::Ok,
-                        Some((Direction::Ingress, 2)),
-                        0,
-                        60
-                    ),
-                    (
-                        eb.clone(),
-                        LogStatus::Ok,
-                        Some((Direction::Egress, 2)),
-                        0,
-                        60
-                    ),
-                    (ea.clone(), LogStatus::NoData, None, 60, 120),
+                    ok(&ea, Direction::Ingress, 2, (0, 60)),
+                    ok(&ea, Direction::Egress, 2, (0, 60)),
+                    ok(&eb, Direction::Ingress, 2, (0, 60)),
+                    ok(&eb, Direction::Egress, 2, (0, 60)),
+                    nodata(&ea, (60, 120)),
                 ],
                 "keep_truth {keep_truth}"
             );

@@ -34,6 +34,17 @@ pub(super) fn map<K, V>() -> Map<K, V> {
     HashMap::with_hasher(FixedState::with_seed(0))
 }
 
+/// `World`'s accessors of live resources, one per kind: `fn name(&self, i) -> Result<&Type,
+/// ModelError>`, NOT_FOUND for an index that is unknown or deleted (`live_or_not_found`).
+macro_rules! live_accessors {
+    ($($name:ident: $ty:ty = $field:ident, $kind:ident;)*) => {$(
+        pub(super) fn $name(&self, i: u32) -> Result<&$ty, ModelError> {
+            self.live_or_not_found(Kind::$kind, i)?;
+            Ok(&self.$field[i as usize])
+        }
+    )*};
+}
+
 /// The key of a private address in a VPC: one integer, the cheapest thing to hash.
 // On the per-packet path (`pipeline`, another codegen unit): kept inlinable across units.
 #[inline]
@@ -966,34 +977,13 @@ impl World {
         }
     }
 
-    pub(super) fn vpc(&self, v: u32) -> Result<&Vpc, ModelError> {
-        self.live_or_not_found(Kind::Vpc, v)?;
-        Ok(&self.vpcs[v as usize])
-    }
-
-    pub(super) fn subnet(&self, s: u32) -> Result<&Subnet, ModelError> {
-        self.live_or_not_found(Kind::Subnet, s)?;
-        Ok(&self.subnets[s as usize])
-    }
-
-    pub(super) fn eni(&self, e: u32) -> Result<&Eni, ModelError> {
-        self.live_or_not_found(Kind::Eni, e)?;
-        Ok(&self.enis[e as usize])
-    }
-
-    pub(super) fn security_group(&self, g: u32) -> Result<&SecurityGroup, ModelError> {
-        self.live_or_not_found(Kind::SecurityGroup, g)?;
-        Ok(&self.security_groups[g as usize])
-    }
-
-    pub(super) fn acl(&self, a: u32) -> Result<&NetworkAcl, ModelError> {
-        self.live_or_not_found(Kind::NetworkAcl, a)?;
-        Ok(&self.acls[a as usize])
-    }
-
-    pub(super) fn route_table(&self, t: u32) -> Result<&RouteTable, ModelError> {
-        self.live_or_not_found(Kind::RouteTable, t)?;
-        Ok(&self.route_tables[t as usize])
+    live_accessors! {
+        vpc: Vpc = vpcs, Vpc;
+        subnet: Subnet = subnets, Subnet;
+        eni: Eni = enis, Eni;
+        security_group: SecurityGroup = security_groups, SecurityGroup;
+        acl: NetworkAcl = acls, NetworkAcl;
+        route_table: RouteTable = route_tables, RouteTable;
     }
 
     /// Checks an ID a request gives for a new resource: unique among the live resources of
