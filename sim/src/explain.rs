@@ -1078,21 +1078,8 @@ mod tests {
     }
 
     fn outcome(packet: Packet) -> Outcome {
-        Outcome {
-            id: 1,
-            at: Time::from_secs(1_700_000_001),
-            from: Endpoint::External(0),
-            packet,
-            decisions: [None; 8],
-            route: None,
-            translation: None,
-            nat: None,
-            router: None,
-            peer_router: None,
-            onward_route: None,
-            ccn: None,
-            fate: Fate::Excluded,
-        }
+        let at = Time::from_secs(1_700_000_001);
+        Outcome::new(1, at, Endpoint::External(0), packet, Fate::Excluded)
     }
 
     #[test]

@@ -144,6 +144,27 @@ pub struct NatHit {
 }
 
 impl Outcome {
+    /// The outcome of packet number `id` that `from` sent at `at`, before anything happened
+    /// to it: no decision, route or translation yet, and `fate`.
+    #[inline]
+    pub fn new(id: u64, at: Time, from: Endpoint, packet: Packet, fate: Fate) -> Outcome {
+        Outcome {
+            id,
+            at,
+            from,
+            packet,
+            decisions: [None; 8],
+            route: None,
+            translation: None,
+            nat: None,
+            router: None,
+            peer_router: None,
+            onward_route: None,
+            ccn: None,
+            fate,
+        }
+    }
+
     pub fn delivered(&self) -> Option<(Endpoint, Packet)> {
         match self.fate {
             Fate::Delivered { to, packet } => Some((to, packet)),

@@ -92,21 +92,7 @@ impl World {
             self.advance(now);
         }
         self.packets += 1;
-        let mut out = Outcome {
-            id: self.packets,
-            at: now,
-            from,
-            packet,
-            decisions: [None; 8],
-            route: None,
-            translation: None,
-            nat: None,
-            router: None,
-            peer_router: None,
-            onward_route: None,
-            ccn: None,
-            fate: Fate::Dropped(Drop::NoHost),
-        };
+        let mut out = Outcome::new(self.packets, now, from, packet, Fate::Dropped(Drop::NoHost));
         // Filled in place: the outcome is built where it is returned, not copied there.
         self.pipeline(now, from, packet, &mut out);
         out
