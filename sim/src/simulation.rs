@@ -1100,7 +1100,6 @@ fn trim<T>(q: &mut VecDeque<T>, limit: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Direction;
     use crate::addr::Ipv4Net;
     use crate::profile::{Profile, Provider};
     use crate::world::{Config, EniSpec};
@@ -1115,15 +1114,7 @@ mod tests {
             .create_subnet("s", None, vpc, net("10.0.1.0/24"), None)
             .unwrap();
         let sg = w
-            .create_security_group(
-                "open",
-                None,
-                vpc,
-                vec![
-                    sg::Rule::allow_all(Direction::Ingress),
-                    sg::Rule::allow_all(Direction::Egress),
-                ],
-            )
+            .create_security_group("open", None, vpc, sg::Rule::allow_everything())
             .unwrap();
         let mut eni = |name: &str| {
             let spec = EniSpec {

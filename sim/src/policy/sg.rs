@@ -66,6 +66,14 @@ impl Rule {
             description: String::new(),
         }
     }
+
+    /// Rules that allow everything both ways: a wide-open group.
+    pub fn allow_everything() -> Vec<Rule> {
+        vec![
+            Rule::allow_all(Direction::Ingress),
+            Rule::allow_all(Direction::Egress),
+        ]
+    }
 }
 
 impl fmt::Display for Remote {

@@ -589,7 +589,6 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Direction;
     use crate::addr::Ipv4Net;
     use crate::flowlog::{Filter, Scope};
     use crate::host::Host;
@@ -630,15 +629,7 @@ mod tests {
                 )
                 .unwrap();
             let g = w
-                .create_security_group(
-                    "all",
-                    None,
-                    v,
-                    vec![
-                        sg::Rule::allow_all(Direction::Ingress),
-                        sg::Rule::allow_all(Direction::Egress),
-                    ],
-                )
+                .create_security_group("all", None, v, sg::Rule::allow_everything())
                 .unwrap();
             enis[i] = w
                 .create_eni(
@@ -820,16 +811,8 @@ mod tests {
         w.attach_to_ccn(c, v1).unwrap();
         w.attach_to_ccn(c, v2).unwrap();
         let open = |w: &mut World, v| {
-            w.create_security_group(
-                "all",
-                None,
-                v,
-                vec![
-                    sg::Rule::allow_all(Direction::Ingress),
-                    sg::Rule::allow_all(Direction::Egress),
-                ],
-            )
-            .unwrap()
+            w.create_security_group("all", None, v, sg::Rule::allow_everything())
+                .unwrap()
         };
         let (g1, g2) = (open(&mut w, v1), open(&mut w, v2));
         let eni = |w: &mut World, name: &str, subnet, g| {

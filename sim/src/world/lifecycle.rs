@@ -873,15 +873,7 @@ mod tests {
         )
         .unwrap();
         let open = w
-            .create_security_group(
-                "open",
-                None,
-                v,
-                vec![
-                    sg::Rule::allow_all(Direction::Ingress),
-                    sg::Rule::allow_all(Direction::Egress),
-                ],
-            )
+            .create_security_group("open", None, v, sg::Rule::allow_everything())
             .unwrap();
         let spec = |name: &str, eip: Option<&str>| EniSpec {
             name: name.into(),
