@@ -583,3 +583,146 @@ fn a_ttl_out_of_range_names_its_line() {
         }
     }
 }
+
+/// The path MTU scenario: aws, instances at MTU 9001, an external host at 1500.
+const PATH_MTU: &str = include_str!("../scenarios/aws-path-mtu.yaml");
+
+/// The refusal of a datagram over its sender's interface MTU (docs/decisions/mtu.md, 2).
+fn too_big(len: u32, mtu: u32, whose: &str) -> String {
+    format!(
+        "{len} bytes do not fit the sender's interface MTU of {mtu} bytes ({whose}): a host \
+         sends no larger datagram (it fragments it first, or refuses it when DF is set)"
+    )
+}
+
+/// `s.yaml:LINE:COL` of the first `needle` in `text` (both 1-based).
+fn place_of(text: &str, needle: &str) -> String {
+    let line = line_of(text, needle);
+    let col = text
+        .lines()
+        .nth(line as usize - 1)
+        .unwrap()
+        .find(needle)
+        .unwrap()
+        + 1;
+    format!("s.yaml:{line}:{col}")
+}
+
+/// An aws instance sends at most 9001 bytes (jumbo frames): a scripted packet of 9002 is
+/// refused at its `size`, naming the MTU; 9001 loads.
+#[test]
+fn an_aws_packet_over_9001_bytes_is_refused_at_its_size() {
+    // traffic[0]: web's TCP segment; traffic[5]: web's UDP datagram with DF.
+    for (step, index) in [
+        ("sport: 40000, dport: 443, flags: [ack], size: 9001 }", 0),
+        ("sport: 43000, dport: 5001, size: 9001, dont_fragment", 5),
+    ] {
+        let wrong = step.replace("size: 9001", "size: 9002");
+        let text = replaced(PATH_MTU, step, &wrong);
+        let e = refused(
+            &text,
+            &format!("traffic[{index}].packet.size"),
+            &too_big(9002, 9001, "its cloud's instances"),
+        );
+        assert_eq!(
+            (e.file.as_str(), e.line),
+            ("s.yaml", line_of(&text, "size: 9002"))
+        );
+    }
+    load("s.yaml", PATH_MTU, &Options::default()).expect("9001 bytes fit");
+}
+
+/// The refusal points at the `size` it names: its line when the packet is written as a
+/// block, its column when written on one line (as every other field's refusal does).
+#[test]
+fn an_oversized_packet_is_refused_at_the_place_of_its_size() {
+    let text = replaced(
+        PATH_MTU,
+        "    packet: { from: web, to: site, protocol: tcp, sport: 40000, dport: 443, flags: [ack], size: 9001 }\n",
+        "    packet:\n      from: web\n      to: site\n      protocol: tcp\n      sport: 40000\n      dport: 443\n      flags: [ack]\n      size: 9002\n",
+    );
+    let e = refused(
+        &text,
+        "traffic[0].packet.size",
+        &too_big(9002, 9001, "its cloud's instances"),
+    );
+    assert_eq!(
+        format!("s.yaml:{}:{}", e.line, e.column),
+        place_of(&text, "9002"),
+        "{e}"
+    );
+    let text = replaced(
+        PATH_MTU,
+        "flags: [ack], size: 9001 }",
+        "flags: [ack], size: 9002 }",
+    );
+    let e = error(&text);
+    assert_eq!(
+        format!("s.yaml:{}:{}", e.line, e.column),
+        place_of(&text, "9002"),
+        "{e}"
+    );
+}
+
+/// huawei and tencent document no MTU: Ethernet's 1500. Read from the file's `provider:`
+/// (no --provider): 1501 bytes are refused naming 1500, 1500 load.
+#[test]
+fn a_datagram_over_1500_bytes_is_refused_on_huawei_and_tencent() {
+    let huawei = include_str!("../scenarios/huawei-vpc-flow-log.yaml");
+    let step = "port: 53, sport: 38929, size: 96 }";
+    let text = replaced(huawei, step, "port: 53, sport: 38929, size: 1501 }");
+    let e = refused(
+        &text,
+        "traffic[0].udp.size",
+        &too_big(1501, 1500, "its cloud's instances"),
+    );
+    assert_eq!(e.line, line_of(&text, "size: 1501"));
+    let text = replaced(huawei, step, "port: 53, sport: 38929, size: 1500 }");
+    load("s.yaml", &text, &Options::default()).expect("1500 bytes fit on huawei");
+
+    let tencent = include_str!("../scenarios/sg-first-match-tencent.yaml");
+    let packet = |size: u32| {
+        appended(
+            tencent,
+            &format!(
+                "  - at: 40\n    packet: {{ from: admin, to: server, protocol: tcp, sport: 50004, dport: 22, flags: [ack], size: {size} }}"
+            ),
+        )
+    };
+    let text = packet(1501);
+    let e = refused(
+        &text,
+        "traffic[3].packet.size",
+        &too_big(1501, 1500, "its cloud's instances"),
+    );
+    assert_eq!(
+        (e.file.as_str(), e.line),
+        ("s.yaml", line_of(&text, "size: 1501"))
+    );
+    load("s.yaml", &packet(1500), &Options::default()).expect("1500 bytes fit on tencent");
+}
+
+/// A host on the internet sends at most Ethernet's 1500 bytes, even to an aws instance whose
+/// own MTU is 9001.
+#[test]
+fn an_external_host_packet_over_1500_bytes_is_refused() {
+    let packet = |size: u32| {
+        appended(
+            PATH_MTU,
+            &format!(
+                "  - at: 90\n    packet: {{ from: site, to: fixed, protocol: udp, sport: 5001, dport: 5001, size: {size} }}"
+            ),
+        )
+    };
+    let text = packet(1501);
+    let e = refused(
+        &text,
+        "traffic[12].packet.size",
+        &too_big(1501, 1500, "Ethernet's, on the internet and on premises"),
+    );
+    assert_eq!(
+        (e.file.as_str(), e.line),
+        ("s.yaml", line_of(&text, "size: 1501 }"))
+    );
+    load("s.yaml", &packet(1500), &Options::default()).expect("1500 bytes fit");
+}

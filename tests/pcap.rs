@@ -286,3 +286,125 @@ fn scripted_segments_read_as_clean_streams() {
         "segments carry their own sequence numbers"
     );
 }
+
+/// aws-path-mtu: tshark reads each fragmentation-needed (ICMP type 3 code 4) with the next
+/// hop's MTU in `icmp.mtu` (RFC 1191): 1500 from the internet gateway and the VPN, 8500 from
+/// the peering connection and the transit gateway. Each quotes the datagram that did not fit,
+/// as it was sent (its IP id, addresses, ports): 9001 bytes (the ping: 1501) with DF set, its
+/// header checksum correct. Every checksum is correct, and every 9001-byte TCP segment
+/// carries DF.
+#[test]
+fn tshark_reads_path_mtu_discovery() {
+    if !tshark_available() {
+        return;
+    }
+    let (packets, pcap, _) = run(&shipped("aws-path-mtu.yaml"), "path-mtu", "--pcap");
+    let checked = |filter: &str, names: &[&str]| -> Vec<String> {
+        let mut args = vec![
+            "-o",
+            "ip.check_checksum:TRUE",
+            "-o",
+            "tcp.check_checksum:TRUE",
+            "-o",
+            "udp.check_checksum:TRUE",
+            "-T",
+            "fields",
+            "-Y",
+            filter,
+        ];
+        for n in names {
+            args.extend(["-e", n]);
+        }
+        let t = tshark(&pcap, &args);
+        assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+        String::from_utf8_lossy(&t.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    // A frame for each packet the interfaces' records count; the transit gateway's own
+    // records count again the 2 segments it dropped (captured at its attachment's interface).
+    assert_eq!(
+        (fields(&pcap, "", &["frame.number"]).len() as u64, packets),
+        (30, 32)
+    );
+    // Outer header, then the quoted one (tshark lists both, comma-separated); checksum status
+    // 1 is good (2: the quoted echo's, not verifiable in 8 bytes).
+    let errors = checked(
+        "icmp.type == 3 && icmp.code == 4",
+        &[
+            "ip.src",
+            "ip.dst",
+            "icmp.mtu",
+            "ip.len",
+            "ip.flags.df",
+            "ip.checksum.status",
+            "icmp.checksum.status",
+            "ip.proto",
+            "tcp.srcport",
+            "tcp.dstport",
+        ],
+    );
+    // `from` answers `to` about a datagram `to` sent to `dest`.
+    let row = |from: &str, to: &str, dest: &str, mtu: u16, len: u16, icmp: &str, l4: &str| {
+        format!("{from},{to}\t{to},{dest}\t{mtu}\t56,{len}\t0,1\t1,1\t{icmp}\t{l4}")
+    };
+    let tcp = |sport: u16, dport: u16| format!("1,6\t{sport}\t{dport}");
+    let (site, dr, tgw, dc) = ("203.0.113.5", "10.9.1.30", "10.0.1.5", "172.16.0.20");
+    let (web, fixed, shared) = ("10.0.1.10", "10.0.1.20", "10.20.1.40");
+    let want = vec![
+        // Case 1: web's segment at the internet gateway, from the host's address.
+        row(site, web, site, 1500, 9001, "1", &tcp(40000, 443)),
+        // Case 2: fixed's.
+        row(site, fixed, site, 1500, 9001, "1", &tcp(41000, 443)),
+        // Case 3: the 1501-byte echo with DF.
+        row(site, fixed, site, 1500, 1501, "1,2", "1,1\t\t"),
+        // Case 6: the peering connection between regions, from dr-host's address.
+        row(dr, fixed, dr, 8500, 9001, "1", &tcp(44000, 5432)),
+        // Case 7: the transit gateway, from its interface in app, captured twice: out of that
+        // interface and into the instance.
+        row(tgw, web, shared, 8500, 9001, "1", &tcp(45000, 5432)),
+        row(tgw, web, shared, 8500, 9001, "1", &tcp(45000, 5432)),
+        row(tgw, fixed, shared, 8500, 9001, "1", &tcp(46000, 5432)),
+        row(tgw, fixed, shared, 8500, 9001, "1", &tcp(46000, 5432)),
+        // Case 8: the virtual private gateway, from the data centre's address.
+        row(dc, fixed, dc, 1500, 9001, "1", &tcp(47000, 443)),
+    ];
+    assert_eq!(errors, want);
+    // Each quotes a datagram its sender sent: the same IP id, length and flags as a frame that
+    // left an instance.
+    let sent = checked(
+        "!icmp.type == 3 && (ip.len == 9001 || ip.len == 1501)",
+        &["ip.src", "ip.id", "ip.len", "ip.flags.df"],
+    );
+    let quoted = checked(
+        "icmp.type == 3 && icmp.code == 4",
+        &["ip.src", "ip.id", "ip.len", "ip.flags.df"],
+    );
+    assert_eq!(quoted.len(), want.len());
+    for q in &quoted {
+        let q: Vec<&str> = q.split('\t').collect();
+        let inner: Vec<String> = q
+            .iter()
+            .map(|f| f.split(',').nth(1).unwrap().to_string())
+            .collect();
+        let inner = inner.join("\t");
+        assert!(
+            sent.contains(&inner),
+            "{inner} quotes no frame sent: {sent:#?}"
+        );
+    }
+    // Every 9001-byte TCP segment goes with DF (as Linux sends TCP), checksums correct.
+    let segments = checked(
+        "tcp && !icmp && ip.len == 9001",
+        &["ip.flags.df", "ip.checksum.status", "tcp.checksum.status"],
+    );
+    assert_eq!(segments.len(), 8, "{segments:#?}");
+    assert!(segments.iter().all(|s| s == "1\t1\t1"), "{segments:#?}");
+    // No checksum anywhere is wrong.
+    let bad = checked(
+        "ip.checksum.status == 0 || icmp.checksum.status == 0 || tcp.checksum.status == 0 || udp.checksum.status == 0",
+        &["frame.number"],
+    );
+    assert!(bad.is_empty(), "bad checksums in frames {bad:?}");
+}

@@ -991,7 +991,7 @@ pub struct UdpDoc {
     pub interval: f64,
     /// IP length of each request (default 60).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<u16>,
+    pub size: Option<S<u16>>,
     /// The IPv4 time to live the requests leave with (1-255; default 64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl: Option<S<u16>>,
@@ -1032,7 +1032,7 @@ pub struct PacketDoc {
     pub seq: Option<u16>,
     /// IP total length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<u16>,
+    pub size: Option<S<u16>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fragment_offset: Option<u16>,
     #[serde(default, skip_serializing_if = "is_default")]

@@ -1254,10 +1254,12 @@ impl Loader {
             let from = self.endpoint(names, &u.from, &format!("{path}.udp.from"))?;
             let (to, dst) = self.target(sim, names, from, &u.to, &format!("{path}.udp.to"))?;
             series(u.interval, u.count, "udp")?;
-            let len = u.size.unwrap_or(size::UDP_REQUEST);
-            sim.world
-                .check_datagram_size(from, len)
-                .map_err(|m| self.err(u.from.referenced, format!("{path}.udp.size"), m))?;
+            let len = u.size.as_ref().map_or(size::UDP_REQUEST, |s| s.value);
+            if let Some(s) = &u.size {
+                sim.world
+                    .check_datagram_size(from, len)
+                    .map_err(|m| self.err(s.referenced, format!("{path}.udp.size"), m))?;
+            }
             let ttl = self.ttl(&u.ttl, &format!("{path}.udp.ttl"))?;
             match dst {
                 // An address given: the requests go to it.
@@ -1791,7 +1793,7 @@ impl Loader {
             icmp_code: d.icmp_code,
             ident: d.ident,
             seq: d.seq,
-            size: d.size,
+            size: d.size.as_ref().map(|s| s.value),
             fragment_offset: d.fragment_offset.unwrap_or(0),
             more_fragments: d.more_fragments,
             ttl: self.ttl(&d.ttl, &format!("{path}.ttl"))?,
@@ -1799,9 +1801,12 @@ impl Loader {
         };
         let p = parse::raw_packet(src, dst, proto, &raw)
             .map_err(|m| self.err(d.protocol.referenced, format!("{path}.protocol"), m))?;
-        sim.world
-            .check_datagram_size(from, p.len)
-            .map_err(|m| self.err(d.from.referenced, format!("{path}.size"), m))?;
+        // Only a given size can be too big (the defaults are a few dozen bytes).
+        if let Some(s) = &d.size {
+            sim.world
+                .check_datagram_size(from, p.len)
+                .map_err(|m| self.err(s.referenced, format!("{path}.size"), m))?;
+        }
         sim.repeat(at, from, p, d.count, secs(d.interval));
         Ok(())
     }

@@ -482,6 +482,24 @@ impl World {
                 format!("{ip} is already in use as a public address"),
             ));
         }
+        let x = self.push_external(name, id, ip, host, None)?;
+        self.public_ips.insert(ip, Endpoint::External(x));
+        Ok(x)
+    }
+
+    /// Adds an external host (on the internet, or behind `site`) once its address is checked:
+    /// refuses a name another live host has and an ID in use; otherwise its ID is `host-N`
+    /// (N its number; `host-N-2`… when a given ID took that), and its node joins the internet
+    /// or the site's gateway in the topology graph.
+    pub(super) fn push_external(
+        &mut self,
+        name: &str,
+        id: Option<String>,
+        ip: Ipv4Addr,
+        host: Host,
+        site: Option<Site>,
+    ) -> Result<u32, ModelError> {
+        check_name(name)?;
         if live(&self.externals).any(|(_, h)| h.name == name) {
             return Err(ModelError::exists(
                 "name",
@@ -502,17 +520,26 @@ impl World {
         });
         self.ids[Kind::ExternalHost as usize].insert(id.clone(), x);
         let node = self.graph.add_node(Node::External(x));
-        self.graph.add_edge(node, self.internet, ());
+        let joins = match site {
+            None => Some(self.internet),
+            Some(Site::Attachment(a)) => {
+                let router = self.routers.attachments[a as usize].router;
+                self.router_nodes.get(&router).copied()
+            }
+            Some(Site::VpnGateway(g)) => Some(self.vpn_gateways[g as usize].node),
+        };
+        if let Some(n) = joins {
+            self.graph.add_edge(node, n, ());
+        }
         self.externals.push(ExternalHost {
             id,
             name: name.into(),
             ip,
             host,
             deleted: false,
-            site: None,
+            site,
             node,
         });
-        self.public_ips.insert(ip, Endpoint::External(x));
         Ok(x)
     }
 

@@ -511,8 +511,7 @@ impl World {
         }
         Err(format!(
             "{len} bytes do not fit the sender's interface MTU of {mtu} bytes ({}): a host \
-             sends no larger datagram; script its fragments instead (`fragment_offset`, \
-             `more_fragments`)",
+             sends no larger datagram (it fragments it first, or refuses it when DF is set)",
             match from {
                 Endpoint::External(_) => "Ethernet's, on the internet and on premises",
                 _ => "its cloud's instances",

@@ -324,38 +324,7 @@ impl World {
                 format!("{ip} is already used on that network"),
             ));
         }
-        if live(&self.externals).any(|(_, h)| h.name == name) {
-            return Err(ModelError::exists(
-                "name",
-                format!("an external host named `{name}` already exists"),
-            ));
-        }
-        check_name(name)?;
-        self.check_id(Kind::ExternalHost, id.as_deref())?;
-        let x = self.externals.len() as u32;
-        let id = id.unwrap_or_else(|| format!("host-{}", x + 1));
-        self.ids[Kind::ExternalHost as usize].insert(id.clone(), x);
-        let node = self.graph.add_node(Node::External(x));
-        let gateway = match site {
-            Site::Attachment(a) => {
-                let router = self.routers.attachments[a as usize].router;
-                self.router_nodes.get(&router).copied()
-            }
-            Site::VpnGateway(g) => Some(self.vpn_gateways[g as usize].node),
-        };
-        if let Some(n) = gateway {
-            self.graph.add_edge(node, n, ());
-        }
-        self.externals.push(ExternalHost {
-            id,
-            name: name.into(),
-            ip,
-            host,
-            deleted: false,
-            site: Some(site),
-            node,
-        });
-        Ok(x)
+        self.push_external(name, id, ip, host, Some(site))
     }
 
     /// A packet leaving the cloud for the network behind `site`: delivered to the host there

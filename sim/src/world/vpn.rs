@@ -372,6 +372,7 @@ impl World {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::Host;
     use crate::profile::{Profile, Provider};
 
     /// A deleted gateway's ID is not given again: its static routes stay as blackholes naming
@@ -407,5 +408,52 @@ mod tests {
         let x = &w.vpn_gateways[g as usize];
         assert_ne!(x.id, "vgw-0123456789abcdef0");
         assert_eq!(x.connections[0].id.len(), "dxvif-".len() + 8);
+    }
+
+    /// An on-premises host's drawn ID steps around one a host was given, as an internet
+    /// host's does: `host-2` taken, the second host is `host-2-2`.
+    #[test]
+    fn an_onprem_hosts_drawn_id_is_unique() {
+        let mut w = World::new(Config::new(Profile::of(Provider::Aws)));
+        let net = |s| Ipv4Net::parse_strict(s).unwrap();
+        let vpc = w.create_vpc("app", None, net("10.0.0.0/16")).unwrap();
+        let vpn = VpnConnectionSpec {
+            name: "vpn".into(),
+            id: None,
+            routing: VpnRouting::Static,
+            networks: vec![net("172.16.0.0/16")],
+        };
+        let g = w.create_vpn_gateway("vgw", None, vpc, vec![vpn]).unwrap();
+        let ip = |s: &str| s.parse().unwrap();
+        w.create_external_host_with_id(
+            "web",
+            Some("host-2".into()),
+            ip("203.0.113.5"),
+            Host::default(),
+        )
+        .unwrap();
+        let x = w
+            .create_onprem_host(
+                "dc",
+                None,
+                ip("172.16.0.20"),
+                Host::default(),
+                Site::VpnGateway(g),
+            )
+            .unwrap();
+        assert_eq!(w.externals[x as usize].id, "host-2-2");
+        let e = w
+            .create_onprem_host(
+                "dc",
+                None,
+                ip("172.16.0.21"),
+                Host::default(),
+                Site::VpnGateway(g),
+            )
+            .unwrap_err();
+        assert_eq!(
+            (e.field.as_str(), e.message.as_str()),
+            ("name", "an external host named `dc` already exists")
+        );
     }
 }
