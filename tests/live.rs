@@ -554,3 +554,39 @@ fn a_shell_in_a_hosts_namespace_runs_what_it_is_given() {
         "{out}"
     );
 }
+
+#[test]
+fn real_linux_learns_the_path_mtu_from_the_simulated_internet_gateway() {
+    let Some(_one) = serial() else { return };
+    // fixed's eth0 has aws's MTU 9001; its 9000-byte echo with DF is too big for the internet
+    // gateway (1500), whose fragmentation-needed its group admits: Linux caches the path's MTU
+    // (docs/decisions/mtu.md), and 1500 bytes then get through.
+    let o = live(&[
+        "scenarios/aws-path-mtu.yaml",
+        "--exec",
+        "fixed",
+        "--",
+        "sh",
+        "-c",
+        "ip link show eth0; ping -M do -s 8972 -c 1 -W 1 203.0.113.5; \
+         ip route get 203.0.113.5; ping -M do -s 1472 -c 1 -W 1 203.0.113.5",
+    ]);
+    let err = stderr(&o);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("fixed| "))
+        .collect();
+    assert!(lines.iter().any(|l| l.contains(" mtu 9001 ")), "{err}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("cache expires") && l.trim_end().ends_with(" mtu 1500")),
+        "{err}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("1480 bytes from 203.0.113.5: icmp_seq=1")),
+        "{err}"
+    );
+}

@@ -143,6 +143,7 @@ fn plans(world: &World) -> Vec<Planned> {
                 addresses,
                 // The subnet's first address is the VPC router's on every cloud here.
                 gateway: cidr.nth(1),
+                mtu: world.interface_mtu(Endpoint::Eni(i)),
             },
         });
     }
@@ -153,6 +154,7 @@ fn plans(world: &World) -> Vec<Planned> {
                 name: host.name.clone(),
                 addresses: vec![(host.ip, 32)],
                 gateway: None,
+                mtu: world.interface_mtu(Endpoint::External(i)),
             },
         });
     }

@@ -33,6 +33,10 @@ pub struct Plan {
     pub name: String,
     pub addresses: Vec<(Ipv4Addr, u8)>,
     pub gateway: Option<Ipv4Addr>,
+    /// `eth0`'s MTU: the simulated interface's (aws instances 9001; docs/decisions/mtu.md),
+    /// so that a real stack sends what the simulated one would and learns a path's MTU from
+    /// the simulator's fragmentation-needed.
+    pub mtu: u16,
 }
 
 /// One simulated host's namespace and vpclab's end of its device.
@@ -130,6 +134,7 @@ pub fn build(plans: &[Plan]) -> Result<Lab, String> {
         let mut script = vec![
             "link set dev lo up".to_string(),
             format!("link set dev eth0 address {mac}"),
+            format!("link set dev eth0 mtu {}", plan.mtu),
             "link set dev eth0 up".to_string(),
         ];
         for (addr, len) in &plan.addresses {
