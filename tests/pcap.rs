@@ -323,10 +323,10 @@ fn tshark_reads_path_mtu_discovery() {
             .collect()
     };
     // A frame for each packet the interfaces' records count; the transit gateway's own
-    // records count again the 2 segments it dropped (captured at its attachment's interface).
+    // records count again the 3 datagrams it dropped (captured at its attachment's interface).
     assert_eq!(
         (fields(&pcap, "", &["frame.number"]).len() as u64, packets),
-        (30, 32)
+        (44, 47)
     );
     // Outer header, then the quoted one (tshark lists both, comma-separated); checksum status
     // 1 is good (2: the quoted echo's, not verifiable in 8 bytes).
@@ -343,22 +343,27 @@ fn tshark_reads_path_mtu_discovery() {
             "ip.proto",
             "tcp.srcport",
             "tcp.dstport",
+            "icmp.type",
+            "icmp.ident",
         ],
     );
     // `from` answers `to` about a datagram `to` sent to `dest`.
     let row = |from: &str, to: &str, dest: &str, mtu: u16, len: u16, icmp: &str, l4: &str| {
         format!("{from},{to}\t{to},{dest}\t{mtu}\t56,{len}\t0,1\t1,1\t{icmp}\t{l4}")
     };
-    let tcp = |sport: u16, dport: u16| format!("1,6\t{sport}\t{dport}");
+    let tcp = |sport: u16, dport: u16| format!("1,6\t{sport}\t{dport}\t3\t");
+    // A quoted echo request: its type (8) and identifier, as the sender sent it.
+    let echo = |ident: u16| format!("1,1\t\t\t3,8\t{ident}");
     let (site, dr, tgw, dc) = ("203.0.113.5", "10.9.1.30", "10.0.1.5", "172.16.0.20");
     let (web, fixed, shared) = ("10.0.1.10", "10.0.1.20", "10.20.1.40");
+    let (nat, inner) = ("10.0.1.220", "10.0.2.30");
     let want = vec![
         // Case 1: web's segment at the internet gateway, from the host's address.
         row(site, web, site, 1500, 9001, "1", &tcp(40000, 443)),
         // Case 2: fixed's.
         row(site, fixed, site, 1500, 9001, "1", &tcp(41000, 443)),
         // Case 3: the 1501-byte echo with DF.
-        row(site, fixed, site, 1500, 1501, "1,2", "1,1\t\t"),
+        row(site, fixed, site, 1500, 1501, "1,2", &echo(9)),
         // Case 6: the peering connection between regions, from dr-host's address.
         row(dr, fixed, dr, 8500, 9001, "1", &tcp(44000, 5432)),
         // Case 7: the transit gateway, from its interface in app, captured twice: out of that
@@ -369,12 +374,19 @@ fn tshark_reads_path_mtu_discovery() {
         row(tgw, fixed, shared, 8500, 9001, "1", &tcp(46000, 5432)),
         // Case 8: the virtual private gateway, from the data centre's address.
         row(dc, fixed, dc, 1500, 9001, "1", &tcp(47000, 443)),
+        // Case 10: inner's echo after the NAT gateway, which gave it identifier 37933: the
+        // error comes to the gateway's interface, which sends it on to inner with the
+        // address and identifier of the quote translated back (out of the gateway's interface,
+        // into inner's).
+        row(site, nat, site, 1500, 2000, "1,2", &echo(37933)),
+        row(site, inner, site, 1500, 2000, "1,2", &echo(22)),
+        row(site, inner, site, 1500, 2000, "1,2", &echo(22)),
     ];
     assert_eq!(errors, want);
     // Each quotes a datagram its sender sent: the same IP id, length and flags as a frame that
     // left an instance.
     let sent = checked(
-        "!icmp.type == 3 && (ip.len == 9001 || ip.len == 1501)",
+        "!icmp.type == 3 && (ip.len == 9001 || ip.len == 1501 || ip.len == 2000)",
         &["ip.src", "ip.id", "ip.len", "ip.flags.df"],
     );
     let quoted = checked(

@@ -272,6 +272,9 @@ pub fn packet(world: &World, o: &Outcome, origin: Option<crate::time::Time>) -> 
                     "    router {router}: {from} has no interface in {zone}: the router is not reachable from there (zone affinity)"
                 ))
             }
+            None if matches!(o.fate, Fate::Dropped(Drop::TooBig { .. })) => lines.push(format!(
+                "    router {router}: in through {from}; not routed"
+            )),
             None => lines.push(format!(
                 "    router {router}: in through {from}; no route for {}",
                 o.packet.dst
@@ -441,11 +444,20 @@ fn end(world: &World, o: &Outcome) -> String {
                 ),
                 _ => (world.endpoint_name(by), packet.dst),
             };
-            format!(
-                "dropped at {device}: {} bytes with don't-fragment set do not fit its link's \
-                 MTU {mtu} (it answers with fragmentation-needed, MTU {mtu}, from {from})",
-                packet.len
-            )
+            if packet.dont_fragment {
+                format!(
+                    "dropped at {device}: {} bytes with don't-fragment set do not fit its \
+                     link's MTU {mtu} (it answers with fragmentation-needed, MTU {mtu}, from \
+                     {from})",
+                    packet.len
+                )
+            } else {
+                format!(
+                    "dropped at {device}: {} bytes do not fit its MTU {mtu}, and it fragments \
+                     nothing (without don't-fragment set, no error is sent)",
+                    packet.len
+                )
+            }
         }
         Fate::Dropped(Drop::Router { router, why }) => format!(
             "dropped by enterprise router {}: {}",

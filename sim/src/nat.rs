@@ -51,7 +51,7 @@ use std::net::Ipv4Addr;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::packet::TcpFlags;
+use crate::packet::{TcpFlags, proto};
 use crate::time::{Span, Time};
 
 /// The lowest and highest port a NAT gateway hands out (AWS: 1024–65535).
@@ -62,7 +62,7 @@ pub const REDRAWS: usize = 8;
 
 /// The protocols a NAT gateway translates.
 pub fn translatable(protocol: u8) -> bool {
-    matches!(protocol, 1 | 6 | 17)
+    matches!(protocol, proto::ICMP | proto::TCP | proto::UDP)
 }
 
 /// The seed of a gateway's port stream: the world's seed and the gateway's ID, mixed
@@ -113,12 +113,18 @@ pub struct Outside {
 }
 
 impl Inside {
-    /// The outside key of this 5-tuple's session on NAT port `port`.
+    /// The outside key of this 5-tuple's session on NAT port `port`. An ICMP query's
+    /// identifier is both its "ports" (`nat_ports`): the reply comes back with the one the
+    /// gateway gave it, so that is the remote's too.
     fn outside(&self, port: u16) -> Outside {
         Outside {
             protocol: self.protocol,
             remote: self.dst,
-            rport: self.dport,
+            rport: if self.protocol == proto::ICMP {
+                port
+            } else {
+                self.dport
+            },
             port,
         }
     }
@@ -742,6 +748,31 @@ mod tests {
             n.outbound(t(0), IDLE, 70_000, k(2), SYN, None),
             Err(NatDrop::PortsExhausted)
         );
+    }
+
+    /// An echo's identifier is its "port" both ways: the gateway gives the echo its own, the
+    /// remote answers with it, and the reply (or an error quoting the echo) finds the inside
+    /// host and its identifier by it.
+    #[test]
+    fn an_echo_reply_comes_back_by_the_gateways_identifier() {
+        let mut n = table();
+        let echo = Inside {
+            protocol: proto::ICMP,
+            src: Ipv4Addr::new(10, 0, 1, 5),
+            sport: 7,
+            dst: WEB,
+            dport: 7,
+        };
+        let p = n.outbound(t(0), IDLE, 10, echo, TcpFlags(0), None).unwrap();
+        let reply = Outside {
+            protocol: proto::ICMP,
+            remote: WEB,
+            rport: p,
+            port: p,
+        };
+        let inside = (Ipv4Addr::new(10, 0, 1, 5), 7);
+        assert_eq!(n.related(t(1), IDLE, reply), Some(inside));
+        assert_eq!(n.inbound(t(1), IDLE, reply, TcpFlags(0)), Ok(inside));
     }
 
     #[test]

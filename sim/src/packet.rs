@@ -102,8 +102,13 @@ pub struct Embedded {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,
     pub protocol: u8,
+    /// The ports of a quoted TCP or UDP header; a quoted ICMP message's identifier and
+    /// sequence number (its bytes 4–7), which a NAT gateway keys its ICMP sessions by.
     pub sport: u16,
     pub dport: u16,
+    /// A quoted ICMP message's type and code (0 for other protocols).
+    pub icmp_type: u8,
+    pub icmp_code: u8,
     /// The quoted header as the datagram arrived where the error was raised (RFC 792, RFC
     /// 1812 §4.3.2.3): its TTL then, identification, total length and DF flag, and a TCP
     /// segment's sequence number (the 8 transport bytes after the ports).
@@ -430,13 +435,24 @@ impl Packet {
 
     /// The ICMP error `icmp_type`/`code` a host at `from` sends about `original`.
     pub fn icmp_error(from: Ipv4Addr, original: &Packet, icmp_type: u8, code: u8) -> Packet {
-        let (sport, dport) = original.ports();
+        let ((sport, dport), (quoted_type, quoted_code)) = match original.l4 {
+            L4::Icmp {
+                icmp_type,
+                code,
+                ident,
+                seq,
+                ..
+            } if !original.is_later_fragment() => ((ident, seq), (icmp_type, code)),
+            _ => (original.ports(), (0, 0)),
+        };
         let embedded = Embedded {
             src: original.src,
             dst: original.dst,
             protocol: original.protocol(),
             sport,
             dport,
+            icmp_type: quoted_type,
+            icmp_code: quoted_code,
             ttl: original.ttl,
             ip_id: original.ip_id,
             len: original.len,

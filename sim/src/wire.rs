@@ -32,9 +32,6 @@
 //!   handles its frames itself);
 //! - no IPv6; no IPv4 options in what it encodes (decoding skips them, rewriting keeps them);
 //! - no checksum verification when decoding (see [`decode`]);
-//! - no identifier of an ICMP echo quoted in an ICMP error: [`Embedded`] has no field for it
-//!   (its ports are 0, as [`Packet::icmp_error`] makes them), so [`rewrite`] translates the
-//!   quoted addresses of such an error but not the identifier a NAT gateway gave the echo;
 //! - no real payload in what it encodes: the bytes after the headers are zeros. Zeros rather
 //!   than a pattern because Wireshark dissects payloads by port, and zeros read as an empty
 //!   but well-formed message (a DNS query with no questions on port 53) where a pattern is
@@ -280,9 +277,28 @@ fn write_quote(quote: &mut [u8], e: &Embedded) {
     let (header, transport) = quote.split_at_mut(IP_HEADER);
 
     // Ports lead TCP and UDP headers alike. For TCP the next 4 bytes are the sequence
-    // number; for UDP they are length and checksum (0 = none).
-    transport[0..2].copy_from_slice(&e.sport.to_be_bytes());
-    transport[2..4].copy_from_slice(&e.dport.to_be_bytes());
+    // number; for UDP they are length and checksum (0 = none). An ICMP message leads with
+    // type, code and checksum, then its identifier and sequence number.
+    if e.protocol == proto::ICMP {
+        let (ident, seq) = (e.sport.to_be_bytes(), e.dport.to_be_bytes());
+        let head = [
+            e.icmp_type,
+            e.icmp_code,
+            0,
+            0,
+            ident[0],
+            ident[1],
+            seq[0],
+            seq[1],
+        ];
+        transport[..8].copy_from_slice(&head);
+        // The message's own checksum: its payload is zeros (see `encode`), so the header
+        // alone decides it.
+        transport[2..4].copy_from_slice(&(!ones_sum(&head)).to_be_bytes());
+    } else {
+        transport[0..2].copy_from_slice(&e.sport.to_be_bytes());
+        transport[2..4].copy_from_slice(&e.dport.to_be_bytes());
+    }
     if e.protocol == proto::UDP {
         let udp_len = total.saturating_sub(size::IP_HEADER);
         transport[4..6].copy_from_slice(&udp_len.to_be_bytes());
@@ -633,6 +649,14 @@ fn rewrite_quote(quote: &mut [u8], e: &Embedded, icmp_sum: u16) -> u16 {
         match e.protocol {
             proto::TCP => update_ports(transport, old, new, TCP_CHECKSUM, false),
             proto::UDP => update_ports(transport, old, new, UDP_CHECKSUM, true),
+            // A quoted echo's identifier (a NAT gateway's), and the echo's own checksum.
+            proto::ICMP if transport.len() >= 8 => {
+                let before = [transport[4], transport[5]];
+                transport[4..6].copy_from_slice(&e.sport.to_be_bytes());
+                let sum = u16::from_be_bytes([transport[2], transport[3]]);
+                let sum = updated(sum, &before, &transport[4..6]);
+                transport[2..4].copy_from_slice(&sum.to_be_bytes());
+            }
             _ => {}
         }
     }
@@ -836,8 +860,16 @@ fn read_quote(quote: &[u8]) -> Result<Embedded, DecodeError> {
         });
     }
     let word = |at: usize| u16::from_be_bytes([transport[at], transport[at + 1]]);
-    let (sport, dport) = if need >= 4 {
-        (word(0), word(2))
+    // A quoted ICMP message's first 8 bytes, when quoted (RFC 792 asks for them; a shorter
+    // quote reads as 0s, as a later fragment's does).
+    let icmp = h.protocol == proto::ICMP && h.frag_offset == 0 && transport.len() >= 8;
+    let (sport, dport) = match need {
+        _ if icmp => (word(4), word(6)),
+        4.. => (word(0), word(2)),
+        _ => (0, 0),
+    };
+    let (icmp_type, icmp_code) = if icmp {
+        (transport[0], transport[1])
     } else {
         (0, 0)
     };
@@ -857,6 +889,8 @@ fn read_quote(quote: &[u8]) -> Result<Embedded, DecodeError> {
         len: h.total,
         dont_fragment: h.dont_fragment,
         tcp_seq,
+        icmp_type,
+        icmp_code,
     })
 }
 
@@ -1543,6 +1577,8 @@ mod tests {
                         len: 68,
                         dont_fragment: false,
                         tcp_seq: 0,
+                        icmp_type: 0,
+                        icmp_code: 0,
                     },
                 ),
             ),
@@ -1568,6 +1604,8 @@ mod tests {
                             len: 60,
                             dont_fragment: true,
                             tcp_seq: 0x9a3b5c71,
+                            icmp_type: 0,
+                            icmp_code: 0,
                         },
                     ),
                 )
@@ -1777,7 +1815,8 @@ mod tests {
             assert_eq!(error.to_string(), words);
         }
 
-        // A quoted ICMP message or later fragment needs no transport bytes at all.
+        // A quoted ICMP message or later fragment needs no transport bytes at all (an ICMP
+        // message's identifier and sequence number then read as 0).
         let a = ip("10.0.0.1");
         let b = ip("10.0.0.2");
         for original in [
@@ -2084,6 +2123,37 @@ mod tests {
                 rewrite_and_check(bytes, seen);
             }
         }
+    }
+
+    /// An error quoting an echo a NAT gateway numbered (RFC 5508 §3): back to the inside host,
+    /// the quote's address and identifier are rewritten, and the quoted echo's own checksum
+    /// stays right for its header (its payload is zeros).
+    #[test]
+    fn rewrite_translates_a_quoted_echo_identifier() {
+        let mut echo = Packet::echo_request(ip("10.0.1.220"), ip("203.0.113.5"), 37933, 0);
+        echo.len = 2000;
+        echo.dont_fragment = true;
+        let error = Packet::fragmentation_needed(ip("203.0.113.5"), &echo, 1500);
+        let bytes = encode(&error);
+        let quote = &bytes[IP_HEADER + ICMP_HEADER + IP_HEADER..][..8];
+        assert_eq!((quote[0], &quote[4..6]), (8, &37933u16.to_be_bytes()[..]));
+        assert_eq!(ones_sum(quote), 0xffff, "the quoted echo's checksum");
+        let mut seen = error;
+        seen.dst = ip("10.0.2.30");
+        if let L4::Icmp {
+            embedded: Some(e), ..
+        } = &mut seen.l4
+        {
+            (e.src, e.sport) = (ip("10.0.2.30"), 22);
+        }
+        let out = rewrite_and_check(&bytes, seen);
+        let quote = &out[IP_HEADER + ICMP_HEADER + IP_HEADER..][..8];
+        assert_eq!(&quote[4..6], &22u16.to_be_bytes());
+        assert_eq!(
+            ones_sum(quote),
+            0xffff,
+            "the quoted echo's checksum, rewritten"
+        );
     }
 
     #[test]

@@ -220,7 +220,8 @@ impl World {
     pub fn hop_error(&self, out: &Outcome) -> Option<(Endpoint, Packet)> {
         let (by, packet) = match out.fate {
             Fate::Dropped(Drop::TtlExpired { at, packet }) => (Endpoint::Eni(at), packet),
-            Fate::Dropped(Drop::TooBig { by, packet, .. }) => (by, packet),
+            // Without DF, dropped unanswered (a router, which fragments nothing).
+            Fate::Dropped(Drop::TooBig { by, packet, .. }) if packet.dont_fragment => (by, packet),
             _ => return None,
         };
         // No ICMP error about an ICMP error (RFC 1812 §4.3.2.7).

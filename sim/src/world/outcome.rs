@@ -65,9 +65,10 @@ pub enum Drop {
     /// forward it with TTL 0, and answers with ICMP time-exceeded quoting `packet`, the
     /// datagram as it arrived (RFC 1812 §5.3.1, §4.3.2.3).
     TtlExpired { at: u32, packet: Packet },
-    /// Larger than the next link's `mtu` with DF set: dropped at the hop before it, and `by`
-    /// answers with ICMP fragmentation-needed quoting `packet`, the datagram as it arrived
-    /// (RFC 1191; profile `mtu`, docs/decisions/mtu.md).
+    /// Larger than the next link's `mtu`, with DF set (or at a router, which fragments
+    /// nothing): dropped at the hop before it, and with DF `by` answers with ICMP
+    /// fragmentation-needed quoting `packet`, the datagram as it arrived (RFC 1191; profile
+    /// `mtu`, docs/decisions/mtu.md).
     TooBig {
         by: Endpoint,
         mtu: u16,

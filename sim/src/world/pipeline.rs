@@ -53,7 +53,10 @@ fn first_ip_id(seed: u64, from: Endpoint) -> u16 {
             (kind, vpc, i)
         }
     };
-    let mut z = seed ^ 0x6970_2d69_6473 ^ (kind << 62) ^ (u64::from(a) << 24) ^ u64::from(b);
+    // The kind in bits 62–63 (1–3) or, for a device (4–6), 56–58: apart from the endpoint's
+    // numbers (bits 0–55), and the first three kinds' values as they always were.
+    let tag = if kind < 4 { kind << 62 } else { kind << 56 };
+    let mut z = seed ^ 0x6970_2d69_6473 ^ tag ^ (u64::from(a) << 24) ^ u64::from(b);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     (z ^ (z >> 31)) as u16
@@ -340,7 +343,7 @@ impl World {
                             vpc,
                             device: Device::InternetGateway(g),
                         };
-                        if self.fits(self.profile.mtu.internet, igw, &pkt, out) {
+                        if self.fits(self.profile.mtu.internet, igw, true, &pkt, out) {
                             self.cross_internet(now, pkt, &view, out);
                         }
                     }
@@ -485,7 +488,7 @@ impl World {
                 vpc,
                 device: Device::Peering(p),
             };
-            if !self.fits(self.profile.mtu.peering_cross_region, by, &pkt, out) {
+            if !self.fits(self.profile.mtu.peering_cross_region, by, true, &pkt, out) {
                 return;
             }
         }
@@ -520,12 +523,20 @@ impl World {
     }
 
     /// Path MTU discovery at a hop (profile `mtu`, docs/decisions/mtu.md): does `pkt` go on
-    /// over a link of `mtu`? A datagram with DF set that is larger does not: it is dropped
-    /// here, and `by` answers with fragmentation-needed ([`World::fragmentation_needed`]).
-    /// One without DF goes on whole (the hop would fragment it; vpclab does not split it).
+    /// over a link of `mtu`? A larger datagram with DF set does not: it is dropped here, and
+    /// `by` answers with fragmentation-needed ([`World::hop_error`]). One without DF goes on
+    /// whole where the hop `fragments` (vpclab does not split it), and is dropped unanswered
+    /// where it does not.
     #[inline]
-    pub(super) fn fits(&self, mtu: u16, by: Endpoint, pkt: &Packet, out: &mut Outcome) -> bool {
-        if pkt.len <= mtu || !pkt.dont_fragment {
+    pub(super) fn fits(
+        &self,
+        mtu: u16,
+        by: Endpoint,
+        fragments: bool,
+        pkt: &Packet,
+        out: &mut Outcome,
+    ) -> bool {
+        if pkt.len <= mtu || (fragments && !pkt.dont_fragment) {
             return true;
         }
         out.fate = Fate::Dropped(Drop::TooBig {
@@ -910,7 +921,12 @@ impl World {
             } if q.src == pkt.dst => Some(nat::Outside {
                 protocol: q.protocol,
                 remote: q.dst,
-                rport: q.dport,
+                // An ICMP session is keyed by its identifier both ways (`nat_ports`).
+                rport: if q.protocol == proto::ICMP {
+                    q.sport
+                } else {
+                    q.dport
+                },
                 port: q.sport,
             }),
             _ => None,

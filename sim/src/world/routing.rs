@@ -369,8 +369,9 @@ impl World {
             out.fate = Fate::Dropped(Drop::Router { router, why });
         };
         // In through a VPC attachment: its interface in the sender's zone, which records it.
+        let mut e_in = None;
         if self.routers.attachments[att as usize].kind == AttachmentKind::Vpc {
-            let Some(e_in) = self.attachment_eni(att, az, false) else {
+            let Some(e) = self.attachment_eni(att, az, false) else {
                 out.router = Some(RouterHit {
                     router,
                     from: att,
@@ -379,12 +380,12 @@ impl World {
                 return drop(out, RouterDrop::NoAttachmentInAz);
             };
             let view = PacketView::of(&pkt);
-            let Some(d1) = self.enter_subnet(now, e_in, &pkt, &view, out) else {
+            let Some(d1) = self.enter_subnet(now, e, &pkt, &view, out) else {
                 return;
             };
             self.capture(
                 now,
-                e_in,
+                e,
                 Direction::Ingress,
                 Action::Accept,
                 &pkt,
@@ -394,8 +395,10 @@ impl World {
                 None,
             );
             // Larger than the router's MTU (aws transit gateway 8500): counted lost there,
-            // and its interface answers with fragmentation-needed (profile `mtu`).
-            if !self.fits(self.profile.mtu.router, Endpoint::Eni(e_in), &pkt, out) {
+            // and its interface answers with fragmentation-needed (profile `mtu`). A router
+            // fragments nothing: larger packets that arrive are dropped, DF or not (Transit
+            // Gateway quotas, "MTU"; docs/decisions/mtu.md).
+            if !self.fits(self.profile.mtu.router, Endpoint::Eni(e), false, &pkt, out) {
                 out.router = Some(RouterHit {
                     router,
                     from: att,
@@ -404,6 +407,7 @@ impl World {
                 self.log_router_crossing(now, att, az, Err(Loss::MtuExceeded), &pkt, out.id);
                 return;
             }
+            e_in = Some(e);
         }
         let choice = self.routers.attachments[att as usize]
             .table
@@ -424,6 +428,15 @@ impl World {
             Some(Hop::Blackhole) => Err(Loss::Blackhole),
             Some(Hop::Attachment(next)) => Ok(next),
         };
+        // Out over a VPN attachment: 1500 (profile `mtu`; "traffic over VPN connections can
+        // have an MTU of 1500 bytes", Transit Gateway "What is").
+        if let (Ok(next), Some(e)) = (crossing, e_in)
+            && self.routers.attachments[next as usize].kind == AttachmentKind::VpnGateway
+            && !self.fits(self.profile.mtu.vpn, Endpoint::Eni(e), false, &pkt, out)
+        {
+            self.log_router_crossing(now, att, az, Err(Loss::MtuExceeded), &pkt, out.id);
+            return;
+        }
         self.log_router_crossing(now, att, az, crossing, &pkt, out.id);
         let next = match choice.map(|c| c.hop) {
             None => return drop(out, RouterDrop::NoRoute),

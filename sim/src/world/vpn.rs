@@ -342,7 +342,7 @@ impl World {
             vpc: self.vpn_gateways[g as usize].vpc,
             device: Device::VpnGateway(g),
         };
-        if !self.fits(self.profile.mtu.vpn, by, &pkt, out) {
+        if !self.fits(self.profile.mtu.vpn, by, true, &pkt, out) {
             return;
         }
         self.deliver_on_premises(Site::VpnGateway(g), pkt, out);
