@@ -28,14 +28,29 @@ pub struct SetSpeed {
     pub speed: f64,
 }
 
+/// Every command, one row each: variant, the request it stores, and its weight: `light` when
+/// applying it costs little enough to run on an async worker while its project's lock is
+/// free (`Cloud::try_begin_mutate`): it simulates nothing and recompiles no security group or
+/// interface, so its cost is bounded by the project's quotas and is microseconds in
+/// practice; `heavy` for everything else, which runs on the blocking pool. Every row states
+/// its weight, so a new command is placed deliberately.
 macro_rules! commands {
-    ($($variant:ident($ty:ty)),* $(,)?) => {
+    (@light light) => { true };
+    (@light heavy) => { false };
+    ($($variant:ident($ty:ty) $weight:ident),* $(,)?) => {
         #[derive(Clone, Debug)]
         pub enum Command {
             $($variant($ty)),*
         }
 
         impl Command {
+            /// Whether the command is `light` in the table.
+            pub fn light(&self) -> bool {
+                match self {
+                    $(Command::$variant(_) => commands!(@light $weight)),*
+                }
+            }
+
             pub fn kind(&self) -> &'static str {
                 match self {
                     $(Command::$variant(_) => stringify!($variant)),*
@@ -72,58 +87,58 @@ macro_rules! commands {
 }
 
 commands! {
-    Init(Init),
-    SetSpeed(SetSpeed),
-    CreateVpc(pb::CreateVpcRequest),
-    UpdateVpc(pb::UpdateVpcRequest),
-    DeleteVpc(pb::DeleteVpcRequest),
-    CreateSubnet(pb::CreateSubnetRequest),
-    UpdateSubnet(pb::UpdateSubnetRequest),
-    DeleteSubnet(pb::DeleteSubnetRequest),
-    CreateNetworkInterface(pb::CreateNetworkInterfaceRequest),
-    UpdateNetworkInterface(pb::UpdateNetworkInterfaceRequest),
-    DeleteNetworkInterface(pb::DeleteNetworkInterfaceRequest),
-    CreateSecurityGroup(pb::CreateSecurityGroupRequest),
-    UpdateSecurityGroup(pb::UpdateSecurityGroupRequest),
-    DeleteSecurityGroup(pb::DeleteSecurityGroupRequest),
-    CreateNetworkAcl(pb::CreateNetworkAclRequest),
-    UpdateNetworkAcl(pb::UpdateNetworkAclRequest),
-    DeleteNetworkAcl(pb::DeleteNetworkAclRequest),
-    CreateRouteTable(pb::CreateRouteTableRequest),
-    UpdateRouteTable(pb::UpdateRouteTableRequest),
-    DeleteRouteTable(pb::DeleteRouteTableRequest),
-    CreateInternetGateway(pb::CreateInternetGatewayRequest),
-    DeleteInternetGateway(pb::DeleteInternetGatewayRequest),
-    CreateExternalHost(pb::CreateExternalHostRequest),
-    DeleteExternalHost(pb::DeleteExternalHostRequest),
-    CreateLogGroup(pb::CreateLogGroupRequest),
-    UpdateLogGroup(pb::UpdateLogGroupRequest),
-    DeleteLogGroup(pb::DeleteLogGroupRequest),
-    CreateLogStream(pb::CreateLogStreamRequest),
-    DeleteLogStream(pb::DeleteLogStreamRequest),
-    CreateFlowLog(pb::CreateFlowLogRequest),
-    UpdateFlowLog(pb::UpdateFlowLogRequest),
-    DeleteFlowLog(pb::DeleteFlowLogRequest),
-    CreateEnterpriseRouter(pb::CreateEnterpriseRouterRequest),
-    UpdateEnterpriseRouter(pb::UpdateEnterpriseRouterRequest),
-    DeleteEnterpriseRouter(pb::DeleteEnterpriseRouterRequest),
-    CreateRouterAttachment(pb::CreateRouterAttachmentRequest),
-    DeleteRouterAttachment(pb::DeleteRouterAttachmentRequest),
-    InjectTraffic(pb::InjectTrafficRequest),
-    Advance(pb::AdvanceRequest),
-    DropPendingTraffic(pb::DropPendingTrafficRequest),
-    CreateNatGateway(pb::CreateNatGatewayRequest),
-    UpdateNatGateway(pb::UpdateNatGatewayRequest),
-    DeleteNatGateway(pb::DeleteNatGatewayRequest),
-    UpdateRouterAttachment(pb::UpdateRouterAttachmentRequest),
-    CreateRouterRouteTable(pb::CreateRouterRouteTableRequest),
-    UpdateRouterRouteTable(pb::UpdateRouterRouteTableRequest),
-    CreateCloudConnectNetwork(pb::CreateCloudConnectNetworkRequest),
-    UpdateCloudConnectNetwork(pb::UpdateCloudConnectNetworkRequest),
-    CreateVpcPeeringConnection(pb::CreateVpcPeeringConnectionRequest),
-    DeleteVpcPeeringConnection(pb::DeleteVpcPeeringConnectionRequest),
-    CreateVpnGateway(pb::CreateVpnGatewayRequest),
-    DeleteVpnGateway(pb::DeleteVpnGatewayRequest),
+    Init(Init) heavy,
+    SetSpeed(SetSpeed) light,
+    CreateVpc(pb::CreateVpcRequest) light,
+    UpdateVpc(pb::UpdateVpcRequest) light,
+    DeleteVpc(pb::DeleteVpcRequest) heavy,
+    CreateSubnet(pb::CreateSubnetRequest) light,
+    UpdateSubnet(pb::UpdateSubnetRequest) light,
+    DeleteSubnet(pb::DeleteSubnetRequest) heavy,
+    CreateNetworkInterface(pb::CreateNetworkInterfaceRequest) heavy,
+    UpdateNetworkInterface(pb::UpdateNetworkInterfaceRequest) heavy,
+    DeleteNetworkInterface(pb::DeleteNetworkInterfaceRequest) heavy,
+    CreateSecurityGroup(pb::CreateSecurityGroupRequest) heavy,
+    UpdateSecurityGroup(pb::UpdateSecurityGroupRequest) heavy,
+    DeleteSecurityGroup(pb::DeleteSecurityGroupRequest) heavy,
+    CreateNetworkAcl(pb::CreateNetworkAclRequest) light,
+    UpdateNetworkAcl(pb::UpdateNetworkAclRequest) light,
+    DeleteNetworkAcl(pb::DeleteNetworkAclRequest) heavy,
+    CreateRouteTable(pb::CreateRouteTableRequest) light,
+    UpdateRouteTable(pb::UpdateRouteTableRequest) light,
+    DeleteRouteTable(pb::DeleteRouteTableRequest) heavy,
+    CreateInternetGateway(pb::CreateInternetGatewayRequest) light,
+    DeleteInternetGateway(pb::DeleteInternetGatewayRequest) heavy,
+    CreateExternalHost(pb::CreateExternalHostRequest) light,
+    DeleteExternalHost(pb::DeleteExternalHostRequest) heavy,
+    CreateLogGroup(pb::CreateLogGroupRequest) light,
+    UpdateLogGroup(pb::UpdateLogGroupRequest) light,
+    DeleteLogGroup(pb::DeleteLogGroupRequest) heavy,
+    CreateLogStream(pb::CreateLogStreamRequest) light,
+    DeleteLogStream(pb::DeleteLogStreamRequest) heavy,
+    CreateFlowLog(pb::CreateFlowLogRequest) heavy,
+    UpdateFlowLog(pb::UpdateFlowLogRequest) light,
+    DeleteFlowLog(pb::DeleteFlowLogRequest) heavy,
+    CreateEnterpriseRouter(pb::CreateEnterpriseRouterRequest) light,
+    UpdateEnterpriseRouter(pb::UpdateEnterpriseRouterRequest) light,
+    DeleteEnterpriseRouter(pb::DeleteEnterpriseRouterRequest) heavy,
+    CreateRouterAttachment(pb::CreateRouterAttachmentRequest) heavy,
+    DeleteRouterAttachment(pb::DeleteRouterAttachmentRequest) heavy,
+    InjectTraffic(pb::InjectTrafficRequest) heavy,
+    Advance(pb::AdvanceRequest) heavy,
+    DropPendingTraffic(pb::DropPendingTrafficRequest) heavy,
+    CreateNatGateway(pb::CreateNatGatewayRequest) light,
+    UpdateNatGateway(pb::UpdateNatGatewayRequest) light,
+    DeleteNatGateway(pb::DeleteNatGatewayRequest) heavy,
+    UpdateRouterAttachment(pb::UpdateRouterAttachmentRequest) heavy,
+    CreateRouterRouteTable(pb::CreateRouterRouteTableRequest) light,
+    UpdateRouterRouteTable(pb::UpdateRouterRouteTableRequest) light,
+    CreateCloudConnectNetwork(pb::CreateCloudConnectNetworkRequest) light,
+    UpdateCloudConnectNetwork(pb::UpdateCloudConnectNetworkRequest) light,
+    CreateVpcPeeringConnection(pb::CreateVpcPeeringConnectionRequest) light,
+    DeleteVpcPeeringConnection(pb::DeleteVpcPeeringConnectionRequest) heavy,
+    CreateVpnGateway(pb::CreateVpnGatewayRequest) light,
+    DeleteVpnGateway(pb::DeleteVpnGatewayRequest) heavy,
 }
 
 impl Command {
@@ -133,68 +148,6 @@ impl Command {
     pub fn grows_model(&self) -> bool {
         let kind = self.kind();
         kind.starts_with("Create") || kind.starts_with("Update")
-    }
-
-    /// Whether applying the command costs little enough to run on an async worker when its
-    /// project's lock is free (`Cloud::try_begin_mutate`): it simulates nothing and recompiles
-    /// no security group or interface, so its cost is bounded by the project's quotas and is
-    /// microseconds in practice. Everything else runs on the blocking pool. Listed whole, so
-    /// a new command is placed deliberately.
-    pub fn light(&self) -> bool {
-        match self {
-            Command::SetSpeed(_)
-            | Command::CreateVpc(_)
-            | Command::UpdateVpc(_)
-            | Command::CreateSubnet(_)
-            | Command::UpdateSubnet(_)
-            | Command::CreateNetworkAcl(_)
-            | Command::UpdateNetworkAcl(_)
-            | Command::CreateRouteTable(_)
-            | Command::UpdateRouteTable(_)
-            | Command::CreateInternetGateway(_)
-            | Command::CreateExternalHost(_)
-            | Command::CreateLogGroup(_)
-            | Command::UpdateLogGroup(_)
-            | Command::CreateLogStream(_)
-            | Command::UpdateFlowLog(_)
-            | Command::CreateEnterpriseRouter(_)
-            | Command::UpdateEnterpriseRouter(_)
-            | Command::CreateNatGateway(_)
-            | Command::UpdateNatGateway(_)
-            | Command::CreateRouterRouteTable(_)
-            | Command::UpdateRouterRouteTable(_)
-            | Command::CreateCloudConnectNetwork(_)
-            | Command::UpdateCloudConnectNetwork(_)
-            | Command::CreateVpcPeeringConnection(_)
-            | Command::CreateVpnGateway(_) => true,
-            Command::Init(_)
-            | Command::DeleteVpc(_)
-            | Command::DeleteSubnet(_)
-            | Command::CreateNetworkInterface(_)
-            | Command::UpdateNetworkInterface(_)
-            | Command::DeleteNetworkInterface(_)
-            | Command::CreateSecurityGroup(_)
-            | Command::UpdateSecurityGroup(_)
-            | Command::DeleteSecurityGroup(_)
-            | Command::DeleteNetworkAcl(_)
-            | Command::DeleteRouteTable(_)
-            | Command::DeleteInternetGateway(_)
-            | Command::DeleteExternalHost(_)
-            | Command::DeleteLogGroup(_)
-            | Command::DeleteLogStream(_)
-            | Command::CreateFlowLog(_)
-            | Command::DeleteFlowLog(_)
-            | Command::DeleteEnterpriseRouter(_)
-            | Command::CreateRouterAttachment(_)
-            | Command::DeleteRouterAttachment(_)
-            | Command::UpdateRouterAttachment(_)
-            | Command::InjectTraffic(_)
-            | Command::Advance(_)
-            | Command::DropPendingTraffic(_)
-            | Command::DeleteNatGateway(_)
-            | Command::DeleteVpcPeeringConnection(_)
-            | Command::DeleteVpnGateway(_) => false,
-        }
     }
 }
 
