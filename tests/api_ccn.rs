@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::fixture::{self, allow_rule, flow, flow_log_req, mask, sg_req, sorted_lines, vpc_req};
+use common::fixture::{
+    self, allow_rule, flow, flow_log_req, list, mask, sg_req, sorted_lines, vpc_req,
+};
 use common::*;
 use pb::ccn_service_client::CcnServiceClient;
 use tonic::Code;
@@ -232,19 +234,11 @@ async fn ccn_throttling_records_over_grpc_survive_a_restart() {
     let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
     assert_eq!(sorted_lines(&server, &stream).await, DOCUMENTED);
     let mut ccns = CcnServiceClient::new(server.channel().await);
-    let list = ccns
-        .list_cloud_connect_networks(pb::ListCloudConnectNetworksRequest {
-            parent: P.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let list = list!(ccns.list_cloud_connect_networks(ListCloudConnectNetworksRequest));
     assert_eq!(list.cloud_connect_networks.len(), 1);
     assert_eq!(list.cloud_connect_networks[0].name, CCN);
     assert_eq!(list.cloud_connect_networks[0].vpcs.len(), 2);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -411,17 +405,9 @@ async fn ccn_updates_are_add_only_and_validated() {
     assert_eq!(s.code(), Code::FailedPrecondition);
     assert_eq!(field(&s), "cloud_connect_network.vpcs[0]");
     // Nothing was created by the refused request.
-    let list = ccns
-        .list_cloud_connect_networks(pb::ListCloudConnectNetworksRequest {
-            parent: P.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let list = list!(ccns.list_cloud_connect_networks(ListCloudConnectNetworksRequest));
     assert_eq!(list.cloud_connect_networks.len(), 1);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

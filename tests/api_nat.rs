@@ -9,7 +9,7 @@
 mod common;
 
 use common::fixture::{
-    self, default_route_req, flow, flow_log_req, igw_req, mask, sg_req, sorted_lines, vpc_req,
+    self, default_route_req, flow, flow_log_req, igw_req, list, mask, sg_req, sorted_lines, vpc_req,
 };
 use common::*;
 use tonic::Code;
@@ -310,7 +310,6 @@ async fn nat_gateway_records_over_grpc_survive_a_restart() {
         .into_inner();
     assert_eq!(nat, t.nat);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -576,7 +575,6 @@ async fn nat_gateway_life_cycle() {
         .await);
     assert_eq!(s.code(), Code::NotFound);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -646,18 +644,9 @@ async fn nat_gateway_create_is_validated() {
     // Nothing of the refused requests was created.
     let all = nat_gateways(&mut net).await;
     assert!(all.nat_gateways.is_empty());
-    let enis = net
-        .list_network_interfaces(pb::ListNetworkInterfacesRequest {
-            parent: P.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .network_interfaces;
+    let enis = list!(net.list_network_interfaces(ListNetworkInterfacesRequest)).network_interfaces;
     assert_eq!(enis, vec![eni]);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// DNAT rules (port forwarding): set on create, shown by Get and List, replaced by an update
@@ -825,7 +814,6 @@ async fn nat_gateway_dnat_rules() {
         .into_inner();
     assert!(cleared.dnat_rules.is_empty());
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The project's NAT gateways, as the API lists them.

@@ -581,7 +581,6 @@ async fn transit_gateway_records_over_grpc() {
         .router_route_tables;
     assert_eq!(tables, vec![rt]);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ===== huawei: a hybrid cloud through a VPN and a global DC gateway =====
@@ -827,7 +826,6 @@ async fn hybrid_vpn_records_over_grpc() {
         .router_attachments;
     assert_eq!(atts, vec![h.cloud, h.office, h.dc]);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -1125,5 +1123,4 @@ async fn router_refusals_and_blackhole_routes() {
         "{explained:#?}"
     );
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

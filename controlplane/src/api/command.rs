@@ -8,6 +8,9 @@
 use prost::Message;
 
 use super::pb;
+use super::project::{Applied, Project};
+use super::view::View;
+use crate::plan::Reply;
 
 /// How a project begins: its cloud, seed and virtual start time. Always command 1.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -28,16 +31,22 @@ pub struct SetSpeed {
     pub speed: f64,
 }
 
-/// Every command, one row each: variant, the request it stores, and its weight: `light` when
-/// applying it costs little enough to run on an async worker while its project's lock is
-/// free (`Cloud::try_begin_mutate`): it simulates nothing and recompiles no security group or
-/// interface, so its cost is bounded by the project's quotas and is microseconds in
-/// practice; `heavy` for everything else, which runs on the blocking pool. Every row states
-/// its weight, so a new command is placed deliberately.
+/// Every command, one row each: variant, the request it stores, its weight, and for a create
+/// or update the resource it answers with (`-> Vpc`, shown by its `View`).
+///
+/// The weight is `light` when applying the command costs little enough to run on an async
+/// worker while its project's lock is free (`Cloud::try_begin_mutate`): it simulates nothing
+/// and recompiles no security group or interface, so its cost is bounded by the project's
+/// quotas and is microseconds in practice; `heavy` for everything else, which runs on the
+/// blocking pool. Every row states its weight, so a new command is placed deliberately.
 macro_rules! commands {
     (@light light) => { true };
     (@light heavy) => { false };
-    ($($variant:ident($ty:ty) $weight:ident),* $(,)?) => {
+    (@answer $p:ident, $a:ident) => { None };
+    (@answer $p:ident, $a:ident $message:ident) => {
+        pb::$message::find($p, $a.id.as_deref()?).map(Reply::from)
+    };
+    ($($variant:ident($ty:ty) $weight:ident $(-> $answer:ident)?),* $(,)?) => {
         #[derive(Clone, Debug)]
         pub enum Command {
             $($variant($ty)),*
@@ -48,6 +57,14 @@ macro_rules! commands {
             pub fn light(&self) -> bool {
                 match self {
                     $(Command::$variant(_) => commands!(@light $weight)),*
+                }
+            }
+
+            /// The resource a create or update made or changed, as the API answers it
+            /// (`-> Message` in the table; `None` for the other commands).
+            pub fn answer(&self, p: &Project, a: &Applied) -> Option<Reply> {
+                match self {
+                    $(Command::$variant(_) => commands!(@answer p, a $($answer)?)),*
                 }
             }
 
@@ -89,55 +106,55 @@ macro_rules! commands {
 commands! {
     Init(Init) heavy,
     SetSpeed(SetSpeed) light,
-    CreateVpc(pb::CreateVpcRequest) light,
-    UpdateVpc(pb::UpdateVpcRequest) light,
+    CreateVpc(pb::CreateVpcRequest) light -> Vpc,
+    UpdateVpc(pb::UpdateVpcRequest) light -> Vpc,
     DeleteVpc(pb::DeleteVpcRequest) heavy,
-    CreateSubnet(pb::CreateSubnetRequest) light,
-    UpdateSubnet(pb::UpdateSubnetRequest) light,
+    CreateSubnet(pb::CreateSubnetRequest) light -> Subnet,
+    UpdateSubnet(pb::UpdateSubnetRequest) light -> Subnet,
     DeleteSubnet(pb::DeleteSubnetRequest) heavy,
-    CreateNetworkInterface(pb::CreateNetworkInterfaceRequest) heavy,
-    UpdateNetworkInterface(pb::UpdateNetworkInterfaceRequest) heavy,
+    CreateNetworkInterface(pb::CreateNetworkInterfaceRequest) heavy -> NetworkInterface,
+    UpdateNetworkInterface(pb::UpdateNetworkInterfaceRequest) heavy -> NetworkInterface,
     DeleteNetworkInterface(pb::DeleteNetworkInterfaceRequest) heavy,
-    CreateSecurityGroup(pb::CreateSecurityGroupRequest) heavy,
-    UpdateSecurityGroup(pb::UpdateSecurityGroupRequest) heavy,
+    CreateSecurityGroup(pb::CreateSecurityGroupRequest) heavy -> SecurityGroup,
+    UpdateSecurityGroup(pb::UpdateSecurityGroupRequest) heavy -> SecurityGroup,
     DeleteSecurityGroup(pb::DeleteSecurityGroupRequest) heavy,
-    CreateNetworkAcl(pb::CreateNetworkAclRequest) light,
-    UpdateNetworkAcl(pb::UpdateNetworkAclRequest) light,
+    CreateNetworkAcl(pb::CreateNetworkAclRequest) light -> NetworkAcl,
+    UpdateNetworkAcl(pb::UpdateNetworkAclRequest) light -> NetworkAcl,
     DeleteNetworkAcl(pb::DeleteNetworkAclRequest) heavy,
-    CreateRouteTable(pb::CreateRouteTableRequest) light,
-    UpdateRouteTable(pb::UpdateRouteTableRequest) light,
+    CreateRouteTable(pb::CreateRouteTableRequest) light -> RouteTable,
+    UpdateRouteTable(pb::UpdateRouteTableRequest) light -> RouteTable,
     DeleteRouteTable(pb::DeleteRouteTableRequest) heavy,
-    CreateInternetGateway(pb::CreateInternetGatewayRequest) light,
+    CreateInternetGateway(pb::CreateInternetGatewayRequest) light -> InternetGateway,
     DeleteInternetGateway(pb::DeleteInternetGatewayRequest) heavy,
-    CreateExternalHost(pb::CreateExternalHostRequest) light,
+    CreateExternalHost(pb::CreateExternalHostRequest) light -> ExternalHost,
     DeleteExternalHost(pb::DeleteExternalHostRequest) heavy,
-    CreateLogGroup(pb::CreateLogGroupRequest) light,
-    UpdateLogGroup(pb::UpdateLogGroupRequest) light,
+    CreateLogGroup(pb::CreateLogGroupRequest) light -> LogGroup,
+    UpdateLogGroup(pb::UpdateLogGroupRequest) light -> LogGroup,
     DeleteLogGroup(pb::DeleteLogGroupRequest) heavy,
-    CreateLogStream(pb::CreateLogStreamRequest) light,
+    CreateLogStream(pb::CreateLogStreamRequest) light -> LogStream,
     DeleteLogStream(pb::DeleteLogStreamRequest) heavy,
-    CreateFlowLog(pb::CreateFlowLogRequest) heavy,
-    UpdateFlowLog(pb::UpdateFlowLogRequest) light,
+    CreateFlowLog(pb::CreateFlowLogRequest) heavy -> FlowLog,
+    UpdateFlowLog(pb::UpdateFlowLogRequest) light -> FlowLog,
     DeleteFlowLog(pb::DeleteFlowLogRequest) heavy,
-    CreateEnterpriseRouter(pb::CreateEnterpriseRouterRequest) light,
-    UpdateEnterpriseRouter(pb::UpdateEnterpriseRouterRequest) light,
+    CreateEnterpriseRouter(pb::CreateEnterpriseRouterRequest) light -> EnterpriseRouter,
+    UpdateEnterpriseRouter(pb::UpdateEnterpriseRouterRequest) light -> EnterpriseRouter,
     DeleteEnterpriseRouter(pb::DeleteEnterpriseRouterRequest) heavy,
-    CreateRouterAttachment(pb::CreateRouterAttachmentRequest) heavy,
+    CreateRouterAttachment(pb::CreateRouterAttachmentRequest) heavy -> RouterAttachment,
     DeleteRouterAttachment(pb::DeleteRouterAttachmentRequest) heavy,
     InjectTraffic(pb::InjectTrafficRequest) heavy,
     Advance(pb::AdvanceRequest) heavy,
     DropPendingTraffic(pb::DropPendingTrafficRequest) heavy,
-    CreateNatGateway(pb::CreateNatGatewayRequest) light,
-    UpdateNatGateway(pb::UpdateNatGatewayRequest) light,
+    CreateNatGateway(pb::CreateNatGatewayRequest) light -> NatGateway,
+    UpdateNatGateway(pb::UpdateNatGatewayRequest) light -> NatGateway,
     DeleteNatGateway(pb::DeleteNatGatewayRequest) heavy,
-    UpdateRouterAttachment(pb::UpdateRouterAttachmentRequest) heavy,
-    CreateRouterRouteTable(pb::CreateRouterRouteTableRequest) light,
-    UpdateRouterRouteTable(pb::UpdateRouterRouteTableRequest) light,
-    CreateCloudConnectNetwork(pb::CreateCloudConnectNetworkRequest) light,
-    UpdateCloudConnectNetwork(pb::UpdateCloudConnectNetworkRequest) light,
-    CreateVpcPeeringConnection(pb::CreateVpcPeeringConnectionRequest) light,
+    UpdateRouterAttachment(pb::UpdateRouterAttachmentRequest) heavy -> RouterAttachment,
+    CreateRouterRouteTable(pb::CreateRouterRouteTableRequest) light -> RouterRouteTable,
+    UpdateRouterRouteTable(pb::UpdateRouterRouteTableRequest) light -> RouterRouteTable,
+    CreateCloudConnectNetwork(pb::CreateCloudConnectNetworkRequest) light -> CloudConnectNetwork,
+    UpdateCloudConnectNetwork(pb::UpdateCloudConnectNetworkRequest) light -> CloudConnectNetwork,
+    CreateVpcPeeringConnection(pb::CreateVpcPeeringConnectionRequest) light -> VpcPeeringConnection,
     DeleteVpcPeeringConnection(pb::DeleteVpcPeeringConnectionRequest) heavy,
-    CreateVpnGateway(pb::CreateVpnGatewayRequest) light,
+    CreateVpnGateway(pb::CreateVpnGatewayRequest) light -> VpnGateway,
     DeleteVpnGateway(pb::DeleteVpnGatewayRequest) heavy,
 }
 

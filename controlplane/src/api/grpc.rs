@@ -18,7 +18,7 @@ use super::names::{Collection as C, check_parent, page};
 use super::pb;
 use super::project::{Applied, Project, time_of, timestamp};
 use super::tenancy::Tenancy;
-use super::view;
+use super::view::View;
 
 /// Shared by every service.
 #[derive(Clone)]
@@ -111,11 +111,16 @@ impl Api {
     }
 }
 
-/// The index of the resource a command created or changed.
-fn created(p: &Project, c: C, a: &Applied) -> Result<u32, ApiError> {
+/// The resource a command created or changed, as the API shows it.
+fn created<V: View>(p: &Project, a: &Applied) -> Result<V, ApiError> {
     a.id.as_deref()
-        .and_then(|id| p.find(c, id))
+        .and_then(|id| V::find(p, id))
         .ok_or_else(|| ApiError::internal("the resource vanished while being created"))
+}
+
+/// The resource a request's `name` names, as the API shows it.
+fn named<V: View>(p: &Project, name: &str) -> Result<V, ApiError> {
+    Ok(V::of(p, p.resolve(V::COLLECTION, name, "name")?))
 }
 
 /// Live resources of a world vector as (position, index) for paging.
@@ -160,8 +165,8 @@ impl Parent {
 
 /// A service's impl from a table (tonic's `async_trait` must see every method, so the table
 /// is expanded here, before the impl is). The table holds:
-/// - `resource Resource in Collection via view { methods }`: one resource's methods, one line
-///   each, every one answering with the resource as `view` shows it:
+/// - `resource Message { methods }`: one resource's methods, one line each, every one
+///   answering with the resource as its `View` shows it:
 ///   - `change m(Request => Command);` a create or update, answered with what it made or
 ///     changed;
 ///   - `get m(Request);`
@@ -185,9 +190,9 @@ macro_rules! service {
         }
     };
     (@munch $svc:path [$($done:tt)*]
-        resource $res:ident in $c:ident via $view:path { $($methods:tt)* }
+        resource $res:ident { $($methods:tt)* }
         $($rest:tt)*) => {
-        service!(@resource $svc [$($done)*] ($res, $c, $view) { $($methods)* } $($rest)*);
+        service!(@resource $svc [$($done)*] $res { $($methods)* } $($rest)*);
     };
     (@munch $svc:path [$($done:tt)*]
         call $m:ident($req:ident) -> $res:ty;
@@ -203,30 +208,28 @@ macro_rules! service {
     };
 
     // One resource's methods, one at a time; then the rest of the table.
-    (@resource $svc:path [$($done:tt)*] $of:tt {} $($rest:tt)*) => {
+    (@resource $svc:path [$($done:tt)*] $res:ident {} $($rest:tt)*) => {
         service!(@munch $svc [$($done)*] $($rest)*);
     };
-    (@resource $svc:path [$($done:tt)*] ($res:ident, $c:ident, $view:path) {
+    (@resource $svc:path [$($done:tt)*] $res:ident {
         change $m:ident($req:ident => $variant:ident); $($more:tt)*
     } $($rest:tt)*) => {
         service!(@resource $svc [$($done)*
             async fn $m(&self, req: Request<pb::$req>) -> Reply<pb::$res> {
-                self.apply(req, Command::$variant, |p, a| Ok($view(p, created(p, C::$c, a)?)))
-                    .await
+                self.apply(req, Command::$variant, created::<pb::$res>).await
             }
-        ] ($res, $c, $view) { $($more)* } $($rest)*);
+        ] $res { $($more)* } $($rest)*);
     };
-    (@resource $svc:path [$($done:tt)*] ($res:ident, $c:ident, $view:path) {
+    (@resource $svc:path [$($done:tt)*] $res:ident {
         get $m:ident($req:ident); $($more:tt)*
     } $($rest:tt)*) => {
         service!(@resource $svc [$($done)*
             async fn $m(&self, req: Request<pb::$req>) -> Reply<pb::$res> {
-                self.query(req, |p, r| Ok($view(p, p.resolve(C::$c, &r.name, "name")?)))
-                    .await
+                self.query(req, |p, r| named::<pb::$res>(p, &r.name)).await
             }
-        ] ($res, $c, $view) { $($more)* } $($rest)*);
+        ] $res { $($more)* } $($rest)*);
     };
-    (@resource $svc:path [$($done:tt)*] ($res:ident, $c:ident, $view:path) {
+    (@resource $svc:path [$($done:tt)*] $res:ident {
         list $m:ident($req:ident) -> $resp:ident { $field:ident },
             |$p:ident, $r:ident| $items:block; $($more:tt)*
     } $($rest:tt)*) => {
@@ -236,28 +239,28 @@ macro_rules! service {
                     check_parent(&$p.id, &$r.parent)?;
                     let (items, next_page_token) = page($items, $r.page_size, &$r.page_token)?;
                     Ok(pb::$resp {
-                        $field: items.into_iter().map(|i| $view($p, i)).collect(),
+                        $field: items.into_iter().map(|i| pb::$res::of($p, i)).collect(),
                         next_page_token,
                     })
                 })
                 .await
             }
-        ] ($res, $c, $view) { $($more)* } $($rest)*);
+        ] $res { $($more)* } $($rest)*);
     };
-    (@resource $svc:path [$($done:tt)*] $of:tt {
+    (@resource $svc:path [$($done:tt)*] $res:ident {
         delete $m:ident($req:ident => $variant:ident); $($more:tt)*
     } $($rest:tt)*) => {
         service!(@resource $svc [$($done)*
             async fn $m(&self, req: Request<pb::$req>) -> Reply<()> {
                 self.apply(req, Command::$variant, |_, _| Ok(())).await
             }
-        ] $of { $($more)* } $($rest)*);
+        ] $res { $($more)* } $($rest)*);
     };
 }
 
 service! {
     pb::network_service_server::NetworkService {
-        resource Vpc in Vpcs via view::vpc {
+        resource Vpc {
             change create_vpc(CreateVpcRequest => CreateVpc);
             get get_vpc(GetVpcRequest);
             list list_vpcs(ListVpcsRequest) -> ListVpcsResponse { vpcs },
@@ -265,7 +268,7 @@ service! {
             change update_vpc(UpdateVpcRequest => UpdateVpc);
             delete delete_vpc(DeleteVpcRequest => DeleteVpc);
         }
-        resource Subnet in Subnets via view::subnet {
+        resource Subnet {
             change create_subnet(CreateSubnetRequest => CreateSubnet);
             get get_subnet(GetSubnetRequest);
             list list_subnets(ListSubnetsRequest) -> ListSubnetsResponse { subnets }, |p, r| {
@@ -275,7 +278,7 @@ service! {
             change update_subnet(UpdateSubnetRequest => UpdateSubnet);
             delete delete_subnet(DeleteSubnetRequest => DeleteSubnet);
         }
-        resource NetworkInterface in NetworkInterfaces via view::network_interface {
+        resource NetworkInterface {
             change create_network_interface(
                 CreateNetworkInterfaceRequest => CreateNetworkInterface
             );
@@ -295,7 +298,7 @@ service! {
                 DeleteNetworkInterfaceRequest => DeleteNetworkInterface
             );
         }
-        resource SecurityGroup in SecurityGroups via view::security_group {
+        resource SecurityGroup {
             change create_security_group(CreateSecurityGroupRequest => CreateSecurityGroup);
             get get_security_group(GetSecurityGroupRequest);
             list list_security_groups(ListSecurityGroupsRequest)
@@ -306,7 +309,7 @@ service! {
             change update_security_group(UpdateSecurityGroupRequest => UpdateSecurityGroup);
             delete delete_security_group(DeleteSecurityGroupRequest => DeleteSecurityGroup);
         }
-        resource NetworkAcl in NetworkAcls via view::network_acl {
+        resource NetworkAcl {
             change create_network_acl(CreateNetworkAclRequest => CreateNetworkAcl);
             get get_network_acl(GetNetworkAclRequest);
             list list_network_acls(ListNetworkAclsRequest)
@@ -317,7 +320,7 @@ service! {
             change update_network_acl(UpdateNetworkAclRequest => UpdateNetworkAcl);
             delete delete_network_acl(DeleteNetworkAclRequest => DeleteNetworkAcl);
         }
-        resource RouteTable in RouteTables via view::route_table {
+        resource RouteTable {
             change create_route_table(CreateRouteTableRequest => CreateRouteTable);
             get get_route_table(GetRouteTableRequest);
             list list_route_tables(ListRouteTablesRequest)
@@ -328,7 +331,7 @@ service! {
             change update_route_table(UpdateRouteTableRequest => UpdateRouteTable);
             delete delete_route_table(DeleteRouteTableRequest => DeleteRouteTable);
         }
-        resource InternetGateway in InternetGateways via view::internet_gateway {
+        resource InternetGateway {
             change create_internet_gateway(CreateInternetGatewayRequest => CreateInternetGateway);
             get get_internet_gateway(GetInternetGatewayRequest);
             list list_internet_gateways(ListInternetGatewaysRequest)
@@ -336,7 +339,7 @@ service! {
                 |p, r| { live(&p.world().igws, |g| g.deleted) };
             delete delete_internet_gateway(DeleteInternetGatewayRequest => DeleteInternetGateway);
         }
-        resource NatGateway in NatGateways via view::nat_gateway {
+        resource NatGateway {
             change create_nat_gateway(CreateNatGatewayRequest => CreateNatGateway);
             get get_nat_gateway(GetNatGatewayRequest);
             list list_nat_gateways(ListNatGatewaysRequest)
@@ -347,7 +350,7 @@ service! {
             change update_nat_gateway(UpdateNatGatewayRequest => UpdateNatGateway);
             delete delete_nat_gateway(DeleteNatGatewayRequest => DeleteNatGateway);
         }
-        resource VpcPeeringConnection in VpcPeeringConnections via view::vpc_peering_connection {
+        resource VpcPeeringConnection {
             change create_vpc_peering_connection(
                 CreateVpcPeeringConnectionRequest => CreateVpcPeeringConnection
             );
@@ -359,7 +362,7 @@ service! {
                 DeleteVpcPeeringConnectionRequest => DeleteVpcPeeringConnection
             );
         }
-        resource VpnGateway in VpnGateways via view::vpn_gateway {
+        resource VpnGateway {
             change create_vpn_gateway(CreateVpnGatewayRequest => CreateVpnGateway);
             get get_vpn_gateway(GetVpnGatewayRequest);
             list list_vpn_gateways(ListVpnGatewaysRequest)
@@ -372,7 +375,7 @@ service! {
 
 service! {
     pb::router_service_server::RouterService {
-        resource EnterpriseRouter in EnterpriseRouters via view::enterprise_router {
+        resource EnterpriseRouter {
             change create_enterprise_router(
                 CreateEnterpriseRouterRequest => CreateEnterpriseRouter
             );
@@ -387,7 +390,7 @@ service! {
                 DeleteEnterpriseRouterRequest => DeleteEnterpriseRouter
             );
         }
-        resource RouterAttachment in RouterAttachments via view::router_attachment {
+        resource RouterAttachment {
             change create_router_attachment(
                 CreateRouterAttachmentRequest => CreateRouterAttachment
             );
@@ -406,7 +409,7 @@ service! {
                 DeleteRouterAttachmentRequest => DeleteRouterAttachment
             );
         }
-        resource RouterRouteTable in RouterRouteTables via view::router_route_table {
+        resource RouterRouteTable {
             change create_router_route_table(
                 CreateRouterRouteTableRequest => CreateRouterRouteTable
             );
@@ -429,7 +432,7 @@ service! {
 
 service! {
     pb::log_service_server::LogService {
-        resource LogGroup in LogGroups via view::log_group {
+        resource LogGroup {
             change create_log_group(CreateLogGroupRequest => CreateLogGroup);
             get get_log_group(GetLogGroupRequest);
             list list_log_groups(ListLogGroupsRequest) -> ListLogGroupsResponse { log_groups },
@@ -437,7 +440,7 @@ service! {
             change update_log_group(UpdateLogGroupRequest => UpdateLogGroup);
             delete delete_log_group(DeleteLogGroupRequest => DeleteLogGroup);
         }
-        resource LogStream in LogStreams via view::log_stream {
+        resource LogStream {
             change create_log_stream(CreateLogStreamRequest => CreateLogStream);
             get get_log_stream(GetLogStreamRequest);
             list list_log_streams(ListLogStreamsRequest)
@@ -447,7 +450,7 @@ service! {
             };
             delete delete_log_stream(DeleteLogStreamRequest => DeleteLogStream);
         }
-        resource FlowLog in FlowLogs via flow_log_view {
+        resource FlowLog {
             change create_flow_log(CreateFlowLogRequest => CreateFlowLog);
             get get_flow_log(GetFlowLogRequest);
             list list_flow_logs(ListFlowLogsRequest) -> ListFlowLogsResponse { flow_logs },
@@ -468,7 +471,7 @@ service! {
     pb::simulation_service_server::SimulationService {
         call get_project(GetProjectRequest) -> pb::Project;
 
-        resource ExternalHost in ExternalHosts via view::external_host {
+        resource ExternalHost {
             change create_external_host(CreateExternalHostRequest => CreateExternalHost);
             get get_external_host(GetExternalHostRequest);
             list list_external_hosts(ListExternalHostsRequest)
@@ -491,7 +494,7 @@ service! {
 
 service! {
     pb::ccn_service_server::CcnService {
-        resource CloudConnectNetwork in CloudConnectNetworks via view::cloud_connect_network {
+        resource CloudConnectNetwork {
             change create_cloud_connect_network(
                 CreateCloudConnectNetworkRequest => CreateCloudConnectNetwork
             );
@@ -518,10 +521,6 @@ fn record(project: &str, r: &crate::store::StoredRecord) -> pb::FlowLogRecord {
         sequence: r.seq,
         line: r.line.clone(),
     }
-}
-
-fn flow_log_view(p: &Project, i: u32) -> pb::FlowLog {
-    view::flow_log(p, i, p.format_name(i))
 }
 
 fn parse_record_token(t: &str) -> Result<(u64, u64), Status> {

@@ -6,9 +6,11 @@ use vpclab_sim::policy::{ProtoMatch, RuleAction, acl, sg};
 use vpclab_sim::world::{Site, Target, VpnRouting};
 use vpclab_sim::{Direction, router};
 
+use super::command::Command;
 use super::names::Collection as C;
 use super::pb;
-use super::project::{Project, timestamp};
+use super::project::{Applied, Project, timestamp};
+use crate::plan::Reply;
 
 fn direction(d: Direction) -> i32 {
     match d {
@@ -587,59 +589,64 @@ pub fn cloud_connect_network(p: &Project, i: u32) -> pb::CloudConnectNetwork {
     }
 }
 
+/// A resource as the API shows it, read out of a project by its index in the world.
+pub trait View: Into<Reply> {
+    /// The collection it is named and listed in.
+    const COLLECTION: C;
+
+    /// The resource at world index `i`.
+    fn of(p: &Project, i: u32) -> Self;
+
+    /// The resource of collection `COLLECTION` with this id, if it exists.
+    fn find(p: &Project, id: &str) -> Option<Self> {
+        p.find(Self::COLLECTION, id).map(|i| Self::of(p, i))
+    }
+}
+
+/// Each resource's message, its collection and the function above that shows it, one row
+/// each.
+macro_rules! views {
+    ($($message:ident in $c:ident via $show:ident;)*) => {
+        $(
+            impl View for pb::$message {
+                const COLLECTION: C = C::$c;
+
+                fn of(p: &Project, i: u32) -> Self {
+                    $show(p, i)
+                }
+            }
+        )*
+    };
+}
+
+views! {
+    Vpc in Vpcs via vpc;
+    Subnet in Subnets via subnet;
+    NetworkInterface in NetworkInterfaces via network_interface;
+    SecurityGroup in SecurityGroups via security_group;
+    NetworkAcl in NetworkAcls via network_acl;
+    RouteTable in RouteTables via route_table;
+    InternetGateway in InternetGateways via internet_gateway;
+    NatGateway in NatGateways via nat_gateway;
+    ExternalHost in ExternalHosts via external_host;
+    VpcPeeringConnection in VpcPeeringConnections via vpc_peering_connection;
+    VpnGateway in VpnGateways via vpn_gateway;
+    LogGroup in LogGroups via log_group;
+    LogStream in LogStreams via log_stream;
+    FlowLog in FlowLogs via flow_log_in_its_format;
+    EnterpriseRouter in EnterpriseRouters via enterprise_router;
+    RouterAttachment in RouterAttachments via router_attachment;
+    RouterRouteTable in RouterRouteTables via router_route_table;
+    CloudConnectNetwork in CloudConnectNetworks via cloud_connect_network;
+}
+
+/// A flow log with the name of the format its records are written in.
+fn flow_log_in_its_format(p: &Project, i: u32) -> pb::FlowLog {
+    flow_log(p, i, p.format_name(i))
+}
+
 /// The resource a create or update command made or changed, as the API answers it (`None`
-/// for the other commands).
-pub fn changed(
-    p: &Project,
-    cmd: &crate::api::command::Command,
-    a: &crate::api::project::Applied,
-) -> Option<crate::plan::Reply> {
-    use crate::api::command::Command as K;
-    use crate::plan::Reply;
-    let id = a.id.as_deref()?;
-    let at = |c: C| p.find(c, id);
-    Some(match cmd {
-        K::CreateVpc(_) | K::UpdateVpc(_) => Reply::from(vpc(p, at(C::Vpcs)?)),
-        K::CreateSubnet(_) | K::UpdateSubnet(_) => subnet(p, at(C::Subnets)?).into(),
-        K::CreateNetworkInterface(_) | K::UpdateNetworkInterface(_) => {
-            network_interface(p, at(C::NetworkInterfaces)?).into()
-        }
-        K::CreateSecurityGroup(_) | K::UpdateSecurityGroup(_) => {
-            security_group(p, at(C::SecurityGroups)?).into()
-        }
-        K::CreateNetworkAcl(_) | K::UpdateNetworkAcl(_) => {
-            network_acl(p, at(C::NetworkAcls)?).into()
-        }
-        K::CreateRouteTable(_) | K::UpdateRouteTable(_) => {
-            route_table(p, at(C::RouteTables)?).into()
-        }
-        K::CreateInternetGateway(_) => internet_gateway(p, at(C::InternetGateways)?).into(),
-        K::CreateNatGateway(_) | K::UpdateNatGateway(_) => {
-            nat_gateway(p, at(C::NatGateways)?).into()
-        }
-        K::CreateExternalHost(_) => external_host(p, at(C::ExternalHosts)?).into(),
-        K::CreateVpcPeeringConnection(_) => {
-            vpc_peering_connection(p, at(C::VpcPeeringConnections)?).into()
-        }
-        K::CreateVpnGateway(_) => vpn_gateway(p, at(C::VpnGateways)?).into(),
-        K::CreateLogGroup(_) | K::UpdateLogGroup(_) => log_group(p, at(C::LogGroups)?).into(),
-        K::CreateLogStream(_) => log_stream(p, at(C::LogStreams)?).into(),
-        K::CreateFlowLog(_) | K::UpdateFlowLog(_) => {
-            let i = at(C::FlowLogs)?;
-            flow_log(p, i, p.format_name(i)).into()
-        }
-        K::CreateEnterpriseRouter(_) | K::UpdateEnterpriseRouter(_) => {
-            enterprise_router(p, at(C::EnterpriseRouters)?).into()
-        }
-        K::CreateRouterAttachment(_) | K::UpdateRouterAttachment(_) => {
-            router_attachment(p, at(C::RouterAttachments)?).into()
-        }
-        K::CreateRouterRouteTable(_) | K::UpdateRouterRouteTable(_) => {
-            router_route_table(p, at(C::RouterRouteTables)?).into()
-        }
-        K::CreateCloudConnectNetwork(_) | K::UpdateCloudConnectNetwork(_) => {
-            cloud_connect_network(p, at(C::CloudConnectNetworks)?).into()
-        }
-        _ => return None,
-    })
+/// for the other commands): the `-> Message` of its row in the `commands!` table.
+pub fn changed(p: &Project, cmd: &Command, a: &Applied) -> Option<Reply> {
+    cmd.answer(p, a)
 }
