@@ -1,4 +1,5 @@
-//! The model as API resources: each function reads one resource out of a project.
+//! The model as API resources: each function reads one resource out of a project, and one
+//! table (`resources!`) lists every resource: its collection, its message and its view.
 
 use vpclab_sim::flowlog::{Filter, Scope};
 use vpclab_sim::policy::sg::{GroupKind, Remote};
@@ -7,10 +8,10 @@ use vpclab_sim::world::{Site, Target, VpnRouting};
 use vpclab_sim::{Direction, router};
 
 use super::command::Command;
-use super::names::Collection as C;
 use super::pb;
 use super::project::{Applied, Project, timestamp};
 use crate::plan::Reply;
+use Collection as C;
 
 fn direction(d: Direction) -> i32 {
     match d {
@@ -603,13 +604,50 @@ pub trait View: Into<Reply> {
     }
 }
 
-/// Each resource's message, its collection and the function above that shows it, one row
-/// each.
-macro_rules! views {
-    ($($message:ident in $c:ident via $show:ident;)*) => {
+/// Every resource of the API, one row each: its collection, its message and the function
+/// above that shows it, its name segment (`vpcs`, `networkInterfaces`), and the noun messages
+/// use. A row makes the resource's `Collection` variant and its `View`; the rows' order is
+/// the collections' (`Collection::ALL`, and their stored form in snapshots).
+macro_rules! resources {
+    ($($variant:ident => $message:ident via $show:ident, $segment:literal, $noun:literal;)*) => {
+        /// A collection of the API's resources.
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize,
+            serde::Deserialize,
+        )]
+        pub enum Collection {
+            $($variant),*
+        }
+
+        impl Collection {
+            /// Every collection, in the table's order.
+            pub const ALL: &[Collection] = &[$(Collection::$variant),*];
+
+            /// The name segment (`vpcs`, `networkInterfaces`).
+            pub const fn segment(self) -> &'static str {
+                match self {
+                    $(Collection::$variant => $segment),*
+                }
+            }
+
+            /// The resource type for error details (`vpclab.v1.Vpc`).
+            pub const fn type_name(self) -> &'static str {
+                match self {
+                    $(Collection::$variant => concat!("vpclab.v1.", stringify!($message))),*
+                }
+            }
+
+            /// In words, for messages.
+            pub const fn noun(self) -> &'static str {
+                match self {
+                    $(Collection::$variant => $noun),*
+                }
+            }
+        }
+
         $(
             impl View for pb::$message {
-                const COLLECTION: C = C::$c;
+                const COLLECTION: C = C::$variant;
 
                 fn of(p: &Project, i: u32) -> Self {
                     $show(p, i)
@@ -619,25 +657,25 @@ macro_rules! views {
     };
 }
 
-views! {
-    Vpc in Vpcs via vpc;
-    Subnet in Subnets via subnet;
-    NetworkInterface in NetworkInterfaces via network_interface;
-    SecurityGroup in SecurityGroups via security_group;
-    NetworkAcl in NetworkAcls via network_acl;
-    RouteTable in RouteTables via route_table;
-    InternetGateway in InternetGateways via internet_gateway;
-    NatGateway in NatGateways via nat_gateway;
-    ExternalHost in ExternalHosts via external_host;
-    VpcPeeringConnection in VpcPeeringConnections via vpc_peering_connection;
-    VpnGateway in VpnGateways via vpn_gateway;
-    LogGroup in LogGroups via log_group;
-    LogStream in LogStreams via log_stream;
-    FlowLog in FlowLogs via flow_log_in_its_format;
-    EnterpriseRouter in EnterpriseRouters via enterprise_router;
-    RouterAttachment in RouterAttachments via router_attachment;
-    RouterRouteTable in RouterRouteTables via router_route_table;
-    CloudConnectNetwork in CloudConnectNetworks via cloud_connect_network;
+resources! {
+    Vpcs => Vpc via vpc, "vpcs", "VPC";
+    Subnets => Subnet via subnet, "subnets", "subnet";
+    NetworkInterfaces => NetworkInterface via network_interface, "networkInterfaces", "network interface";
+    SecurityGroups => SecurityGroup via security_group, "securityGroups", "security group";
+    NetworkAcls => NetworkAcl via network_acl, "networkAcls", "network ACL";
+    RouteTables => RouteTable via route_table, "routeTables", "route table";
+    InternetGateways => InternetGateway via internet_gateway, "internetGateways", "internet gateway";
+    ExternalHosts => ExternalHost via external_host, "externalHosts", "external host";
+    FlowLogs => FlowLog via flow_log_in_its_format, "flowLogs", "flow log";
+    LogGroups => LogGroup via log_group, "logGroups", "log group";
+    LogStreams => LogStream via log_stream, "logStreams", "log stream";
+    EnterpriseRouters => EnterpriseRouter via enterprise_router, "enterpriseRouters", "enterprise router";
+    RouterAttachments => RouterAttachment via router_attachment, "routerAttachments", "router attachment";
+    NatGateways => NatGateway via nat_gateway, "natGateways", "NAT gateway";
+    RouterRouteTables => RouterRouteTable via router_route_table, "routerRouteTables", "router route table";
+    CloudConnectNetworks => CloudConnectNetwork via cloud_connect_network, "cloudConnectNetworks", "Cloud Connect Network";
+    VpcPeeringConnections => VpcPeeringConnection via vpc_peering_connection, "vpcPeeringConnections", "VPC peering connection";
+    VpnGateways => VpnGateway via vpn_gateway, "vpnGateways", "virtual private gateway";
 }
 
 /// A flow log with the name of the format its records are written in.
