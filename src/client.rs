@@ -711,26 +711,21 @@ struct Export<'a> {
     notes: Vec<String>,
 }
 
+/// Every resource of the lists of `st` named, as (name, display name).
+macro_rules! named {
+    ($st:ident: $($list:ident),*) => {
+        std::iter::empty()
+            $(.chain($st.$list.iter().map(|x| (x.name.as_str(), x.display_name.as_str()))))*
+    };
+}
+
 impl<'a> Export<'a> {
     fn new(st: &'a State) -> Self {
-        let names = st
-            .vpcs
-            .iter()
-            .map(|x| (&x.name, &x.display_name))
-            .chain(st.subnets.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.groups.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.acls.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.tables.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.enis.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.nats.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.routers.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.router_tables.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.attachments.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.ccns.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.peerings.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.vpn_gateways.iter().map(|x| (&x.name, &x.display_name)))
-            .map(|(name, display)| (name.as_str(), display.as_str()))
-            .collect();
+        let names = named! {
+            st: vpcs, subnets, groups, acls, tables, enis, nats, routers, router_tables,
+            attachments, ccns, peerings, vpn_gateways
+        }
+        .collect();
         let nat_enis = st
             .nats
             .iter()
@@ -927,31 +922,45 @@ impl<'a> Export<'a> {
 
     fn security_groups(&mut self, v: &pb::Vpc) -> Vec<doc::S<doc::SecurityGroupDoc>> {
         let st = self.st;
-        let mut groups = Vec::new();
-        for g in st.groups.iter().filter(|g| g.vpc == v.name) {
-            if g.name == v.default_security_group {
-                if !default_group_unchanged(g) {
-                    self.notes.push(format!(
-                        "VPC `{}`: the rules of its default security group were changed; a scenario cannot say so: left out",
-                        v.display_name
-                    ));
-                }
-                continue;
-            }
-            let rules = g
-                .rules
-                .iter()
-                .filter_map(|r| self.security_group_rule(v, g, r))
-                .collect();
-            let enterprise = g.r#type == pb::SecurityGroupType::Enterprise as i32;
-            groups.push(s(doc::SecurityGroupDoc {
-                name: s(g.display_name.clone()),
-                id: pinned_id(&g.name),
-                kind: enterprise.then(|| s("enterprise".to_string())),
-                rules,
-            }));
+        let of_vpc = st.groups.iter().filter(|g| g.vpc == v.name);
+        of_vpc.filter_map(|g| self.security_group(v, g)).collect()
+    }
+
+    /// Group `g` of VPC `v`; `None` for the VPC's default group.
+    fn security_group(
+        &mut self,
+        v: &pb::Vpc,
+        g: &pb::SecurityGroup,
+    ) -> Option<doc::S<doc::SecurityGroupDoc>> {
+        if g.name == v.default_security_group {
+            let unchanged = default_group_unchanged(g);
+            self.leave_out_default(v, unchanged, "the rules of its default security group");
+            return None;
         }
-        groups
+        let rules = g
+            .rules
+            .iter()
+            .filter_map(|r| self.security_group_rule(v, g, r))
+            .collect();
+        let enterprise = g.r#type == pb::SecurityGroupType::Enterprise as i32;
+        Some(s(doc::SecurityGroupDoc {
+            name: s(g.display_name.clone()),
+            id: pinned_id(&g.name),
+            kind: enterprise.then(|| s("enterprise".to_string())),
+            rules,
+        }))
+    }
+
+    /// A VPC's default security group and network ACL come with it, so a scenario never
+    /// declares them: left out, with a note when `what` of it was changed (not `unchanged`),
+    /// which a scenario cannot say.
+    fn leave_out_default(&mut self, v: &pb::Vpc, unchanged: bool, what: &str) {
+        if !unchanged {
+            self.notes.push(format!(
+                "VPC `{}`: {what} were changed; a scenario cannot say so: left out",
+                v.display_name
+            ));
+        }
     }
 
     /// A rule of group `g` of VPC `v`; `None` if a scenario cannot say it.
@@ -1032,12 +1041,8 @@ impl<'a> Export<'a> {
         let mut acls = Vec::new();
         for a in st.acls.iter().filter(|a| a.vpc == v.name) {
             if a.name == v.default_network_acl {
-                if !default_acl_unchanged(a) {
-                    self.notes.push(format!(
-                        "VPC `{}`: the entries of its default network ACL were changed; a scenario cannot say so: left out",
-                        v.display_name
-                    ));
-                }
+                let what = "the entries of its default network ACL";
+                self.leave_out_default(v, default_acl_unchanged(a), what);
                 continue;
             }
             let entries = |direction| {
