@@ -228,13 +228,7 @@ async fn concurrent_updates_with_one_etag_have_one_winner() {
         let (w, won) = winners.pop().unwrap();
         let want_port = format!("{}", 1000 + round * 100 + w as u32);
         // The winner's rules are what is stored: no later writer overwrote them.
-        let now = net
-            .get_security_group(pb::GetSecurityGroupRequest {
-                name: sg.name.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let now = get!(net.get_security_group(GetSecurityGroupRequest, &sg.name));
         assert_eq!(now.rules.len(), 1);
         assert_eq!(now.rules[0].ports, want_port);
         assert_eq!(now.etag, won.etag);
@@ -630,13 +624,7 @@ async fn kill_dash_nine_loses_nothing_acknowledged() {
     let again = query_all(&ch, None, query(&topo.stream)).await;
     assert_eq!(again, records);
     let mut net = NetworkServiceClient::new(ch.clone());
-    let eni = net
-        .get_network_interface(pb::GetNetworkInterfaceRequest {
-            name: topo.eni.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let eni = get!(net.get_network_interface(GetNetworkInterfaceRequest, &topo.eni));
     assert_eq!(eni.private_ip, "172.31.16.139");
     // Every acknowledged create survived; nothing appeared that was never asked for.
     let names = vpc_names(&ch).await;

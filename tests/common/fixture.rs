@@ -53,6 +53,23 @@ macro_rules! list {
 #[allow(unused_imports)]
 pub(crate) use list;
 
+/// A Get call by `client` of the resource named `name`:
+/// `get!(net.get_nat_gateway(GetNatGatewayRequest, &nat.name))`.
+#[allow(unused_macros)]
+macro_rules! get {
+    ($client:ident . $call:ident ($req:ident, $name:expr)) => {
+        $client
+            .$call(vpclab_controlplane::api::pb::$req {
+                name: String::from($name),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use get;
+
 /// A server on `dir` for one tenant of `provider`, and a network client of it.
 pub async fn start_net(
     dir: &Path,
