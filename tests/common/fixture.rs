@@ -141,7 +141,21 @@ pub async fn create_eni(
     ip: &str,
     security_groups: Vec<String>,
 ) -> pb::NetworkInterface {
-    net.create_network_interface(pb::CreateNetworkInterfaceRequest {
+    net.create_network_interface(eni_req(name, subnet, ip, security_groups))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// A request for network interface `name` in `subnet` at `ip`, in the groups named, in
+/// project [`P`].
+pub fn eni_req(
+    name: &str,
+    subnet: &str,
+    ip: &str,
+    security_groups: Vec<String>,
+) -> pb::CreateNetworkInterfaceRequest {
+    pb::CreateNetworkInterfaceRequest {
         parent: P.into(),
         network_interface: Some(pb::NetworkInterface {
             display_name: name.into(),
@@ -151,10 +165,7 @@ pub async fn create_eni(
             ..Default::default()
         }),
         network_interface_id: String::new(),
-    })
-    .await
-    .unwrap()
-    .into_inner()
+    }
 }
 
 /// Deleting VPC `name` is refused (FAILED_PRECONDITION): the precondition violations, as
