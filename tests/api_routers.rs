@@ -835,16 +835,12 @@ async fn router_refusals_and_blackhole_routes() {
     let mut api = Api::new(&server).await;
     let h = hybrid(&mut api).await;
     let count = async |api: &mut Api| {
-        api.routers
-            .list_router_attachments(pb::ListRouterAttachmentsRequest {
-                parent: P.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .router_attachments
-            .len()
+        let request = pb::ListRouterAttachmentsRequest {
+            parent: P.into(),
+            ..Default::default()
+        };
+        let page = api.routers.list_router_attachments(request).await;
+        page.unwrap().into_inner().router_attachments.len()
     };
     let before = count(&mut api).await;
 
