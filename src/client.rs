@@ -86,6 +86,47 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
+/// One call to the server: `call!(c, sim.get_clock, "reading the clock", request)`, the
+/// request sent with the caller's token, the reply's message or a failure saying what was
+/// being done.
+macro_rules! call {
+    ($c:expr, $svc:ident . $method:ident, $what:expr, $req:expr) => {{
+        let r = $c.req($req);
+        $c.$svc
+            .$method(r)
+            .await
+            .map_err(server_err($what))?
+            .into_inner()
+    }};
+}
+
+/// Every page of a List method, for the caller's project and with the request's filters if
+/// any: `list_all!(c, logs.list_log_streams(ListLogStreamsRequest { log_group }) ->
+/// log_streams, "listing log streams")`.
+macro_rules! list_all {
+    ($c:expr, $svc:ident . $method:ident($req:ident $({ $($filter:tt)* })?) -> $field:ident,
+        $what:expr) => {{
+        let mut out = Vec::new();
+        let mut token = String::new();
+        loop {
+            let mut r = pb::$req {
+                $($($filter)*,)?
+                ..Default::default()
+            };
+            r.parent = $c.parent();
+            r.page_size = 1000;
+            r.page_token = token.clone();
+            let page = call!($c, $svc.$method, $what, r);
+            out.extend(page.$field);
+            if page.next_page_token.is_empty() || page.next_page_token == token {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        out
+    }};
+}
+
 impl Client {
     async fn connect(server: &str, token: Option<&str>) -> Result<Client, Failure> {
         let url = if server.contains("://") {
@@ -119,15 +160,15 @@ impl Client {
             ccns: CcnServiceClient::new(channel),
         };
         // The token decides the project; the server says which, and which cloud it is.
-        let r = c.req(pb::GetProjectRequest {
+        let r = pb::GetProjectRequest {
             name: "projects/-".into(),
-        });
-        let p = c
-            .sim
-            .get_project(r)
-            .await
-            .map_err(server_err("asking the server for the caller's project"))?
-            .into_inner();
+        };
+        let p = call!(
+            c,
+            sim.get_project,
+            "asking the server for the caller's project",
+            r
+        );
         c.project = p.name.trim_start_matches("projects/").to_string();
         c.provider = p.provider;
         c.region = p.region;
@@ -146,32 +187,6 @@ impl Client {
     fn parent(&self) -> String {
         format!("projects/{}", self.project)
     }
-}
-
-/// Every page of a List call.
-macro_rules! list_all {
-    ($c:expr, $svc:ident . $method:ident, $field:ident, $what:expr, $req:expr) => {{
-        let mut out = Vec::new();
-        let mut token = String::new();
-        loop {
-            let mut r = $req;
-            r.page_size = 1000;
-            r.page_token = token.clone();
-            let r = $c.req(r);
-            let page = $c
-                .$svc
-                .$method(r)
-                .await
-                .map_err(server_err($what))?
-                .into_inner();
-            out.extend(page.$field);
-            if page.next_page_token.is_empty() || page.next_page_token == token {
-                break;
-            }
-            token = page.next_page_token;
-        }
-        out
-    }};
 }
 
 // ----- errors from the server -----
@@ -389,17 +404,8 @@ async fn send(c: &mut Client, cmd: Command) -> Result<plan::Reply, Status> {
 }
 
 async fn find_log_group(c: &mut Client) -> Result<Option<String>, Failure> {
-    let parent = c.parent();
-    let groups = list_all!(
-        c,
-        logs.list_log_groups,
-        log_groups,
-        "listing log groups",
-        pb::ListLogGroupsRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
+    let groups = list_all!(c, logs.list_log_groups(ListLogGroupsRequest)
+        -> log_groups, "listing log groups");
     Ok(groups
         .into_iter()
         .find(|g| g.display_name == LOG_GROUP)
@@ -407,18 +413,10 @@ async fn find_log_group(c: &mut Client) -> Result<Option<String>, Failure> {
 }
 
 async fn find_log_stream(c: &mut Client, group: &str) -> Result<Option<String>, Failure> {
-    let parent = c.parent();
-    let streams = list_all!(
-        c,
-        logs.list_log_streams,
-        log_streams,
-        "listing log streams",
-        pb::ListLogStreamsRequest {
-            parent: parent.clone(),
-            log_group: group.to_string(),
-            ..Default::default()
-        }
-    );
+    let streams = list_all!(c, logs.list_log_streams(ListLogStreamsRequest {
+        log_group: group.into()
+    })
+        -> log_streams, "listing log streams");
     Ok(streams
         .into_iter()
         .find(|s| s.display_name == LOG_STREAM)
@@ -536,16 +534,8 @@ struct State {
 
 async fn read_state(server: &str, token: Option<&str>) -> Result<State, Failure> {
     let mut c = Client::connect(server, token).await?;
-    let parent = c.parent();
-    let r = c.req(pb::GetClockRequest {
-        parent: parent.clone(),
-    });
-    let clock = c
-        .sim
-        .get_clock(r)
-        .await
-        .map_err(server_err("reading the clock"))?
-        .into_inner();
+    let r = pb::GetClockRequest { parent: c.parent() };
+    let clock = call!(c, sim.get_clock, "reading the clock", r);
     let mut s = State {
         project: c.project.clone(),
         provider: c.provider.clone(),
@@ -553,176 +543,38 @@ async fn read_state(server: &str, token: Option<&str>) -> Result<State, Failure>
         now: clock.now.map_or(0, |t| t.seconds),
         ..State::default()
     };
-    s.vpcs = list_all!(
-        c,
-        net.list_vpcs,
-        vpcs,
-        "listing VPCs",
-        pb::ListVpcsRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
-    s.subnets = list_all!(
-        c,
-        net.list_subnets,
-        subnets,
-        "listing subnets",
-        pb::ListSubnetsRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
-    s.groups = list_all!(
-        c,
-        net.list_security_groups,
-        security_groups,
-        "listing security groups",
-        pb::ListSecurityGroupsRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
-    s.acls = list_all!(
-        c,
-        net.list_network_acls,
-        network_acls,
-        "listing network ACLs",
-        pb::ListNetworkAclsRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
-    s.tables = list_all!(
-        c,
-        net.list_route_tables,
-        route_tables,
-        "listing route tables",
-        pb::ListRouteTablesRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
-    s.enis = list_all!(
-        c,
-        net.list_network_interfaces,
-        network_interfaces,
-        "listing network interfaces",
-        pb::ListNetworkInterfacesRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
-    s.nats = list_all!(
-        c,
-        net.list_nat_gateways,
-        nat_gateways,
-        "listing NAT gateways",
-        pb::ListNatGatewaysRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
-    s.hosts = list_all!(
-        c,
-        sim.list_external_hosts,
-        external_hosts,
-        "listing external hosts",
-        pb::ListExternalHostsRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
-    s.flow_logs = list_all!(
-        c,
-        logs.list_flow_logs,
-        flow_logs,
-        "listing flow logs",
-        pb::ListFlowLogsRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
-    s.log_groups = list_all!(
-        c,
-        logs.list_log_groups,
-        log_groups,
-        "listing log groups",
-        pb::ListLogGroupsRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
-    s.log_streams = list_all!(
-        c,
-        logs.list_log_streams,
-        log_streams,
-        "listing log streams",
-        pb::ListLogStreamsRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
-    s.routers = list_all!(
-        c,
-        routers.list_enterprise_routers,
-        enterprise_routers,
-        "listing enterprise routers",
-        pb::ListEnterpriseRoutersRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
-    s.router_tables = list_all!(
-        c,
-        routers.list_router_route_tables,
-        router_route_tables,
-        "listing router route tables",
-        pb::ListRouterRouteTablesRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
-    s.attachments = list_all!(
-        c,
-        routers.list_router_attachments,
-        router_attachments,
-        "listing router attachments",
-        pb::ListRouterAttachmentsRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
-    s.ccns = list_all!(
-        c,
-        ccns.list_cloud_connect_networks,
-        cloud_connect_networks,
-        "listing Cloud Connect Networks",
-        pb::ListCloudConnectNetworksRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
-    s.peerings = list_all!(
-        c,
-        net.list_vpc_peering_connections,
-        vpc_peering_connections,
-        "listing VPC peering connections",
-        pb::ListVpcPeeringConnectionsRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
-    s.vpn_gateways = list_all!(
-        c,
-        net.list_vpn_gateways,
-        vpn_gateways,
-        "listing virtual private gateways",
-        pb::ListVpnGatewaysRequest {
-            parent: parent.clone(),
-            ..Default::default()
-        }
-    );
+    s.vpcs = list_all!(c, net.list_vpcs(ListVpcsRequest) -> vpcs, "listing VPCs");
+    s.subnets = list_all!(c, net.list_subnets(ListSubnetsRequest) -> subnets, "listing subnets");
+    s.groups = list_all!(c, net.list_security_groups(ListSecurityGroupsRequest)
+        -> security_groups, "listing security groups");
+    s.acls = list_all!(c, net.list_network_acls(ListNetworkAclsRequest)
+        -> network_acls, "listing network ACLs");
+    s.tables = list_all!(c, net.list_route_tables(ListRouteTablesRequest)
+        -> route_tables, "listing route tables");
+    s.enis = list_all!(c, net.list_network_interfaces(ListNetworkInterfacesRequest)
+        -> network_interfaces, "listing network interfaces");
+    s.nats = list_all!(c, net.list_nat_gateways(ListNatGatewaysRequest)
+        -> nat_gateways, "listing NAT gateways");
+    s.hosts = list_all!(c, sim.list_external_hosts(ListExternalHostsRequest)
+        -> external_hosts, "listing external hosts");
+    s.flow_logs = list_all!(c, logs.list_flow_logs(ListFlowLogsRequest)
+        -> flow_logs, "listing flow logs");
+    s.log_groups = list_all!(c, logs.list_log_groups(ListLogGroupsRequest)
+        -> log_groups, "listing log groups");
+    s.log_streams = list_all!(c, logs.list_log_streams(ListLogStreamsRequest)
+        -> log_streams, "listing log streams");
+    s.routers = list_all!(c, routers.list_enterprise_routers(ListEnterpriseRoutersRequest)
+        -> enterprise_routers, "listing enterprise routers");
+    s.router_tables = list_all!(c, routers.list_router_route_tables(ListRouterRouteTablesRequest)
+        -> router_route_tables, "listing router route tables");
+    s.attachments = list_all!(c, routers.list_router_attachments(ListRouterAttachmentsRequest)
+        -> router_attachments, "listing router attachments");
+    s.ccns = list_all!(c, ccns.list_cloud_connect_networks(ListCloudConnectNetworksRequest)
+        -> cloud_connect_networks, "listing Cloud Connect Networks");
+    s.peerings = list_all!(c, net.list_vpc_peering_connections(ListVpcPeeringConnectionsRequest)
+        -> vpc_peering_connections, "listing VPC peering connections");
+    s.vpn_gateways = list_all!(c, net.list_vpn_gateways(ListVpnGatewaysRequest)
+        -> vpn_gateways, "listing virtual private gateways");
     Ok(s)
 }
 
@@ -859,26 +711,21 @@ struct Export<'a> {
     notes: Vec<String>,
 }
 
+/// Every resource of the lists of `st` named, as (name, display name).
+macro_rules! named {
+    ($st:ident: $($list:ident),*) => {
+        std::iter::empty()
+            $(.chain($st.$list.iter().map(|x| (x.name.as_str(), x.display_name.as_str()))))*
+    };
+}
+
 impl<'a> Export<'a> {
     fn new(st: &'a State) -> Self {
-        let names = st
-            .vpcs
-            .iter()
-            .map(|x| (&x.name, &x.display_name))
-            .chain(st.subnets.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.groups.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.acls.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.tables.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.enis.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.nats.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.routers.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.router_tables.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.attachments.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.ccns.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.peerings.iter().map(|x| (&x.name, &x.display_name)))
-            .chain(st.vpn_gateways.iter().map(|x| (&x.name, &x.display_name)))
-            .map(|(name, display)| (name.as_str(), display.as_str()))
-            .collect();
+        let names = named! {
+            st: vpcs, subnets, groups, acls, tables, enis, nats, routers, router_tables,
+            attachments, ccns, peerings, vpn_gateways
+        }
+        .collect();
         let nat_enis = st
             .nats
             .iter()
@@ -1075,31 +922,45 @@ impl<'a> Export<'a> {
 
     fn security_groups(&mut self, v: &pb::Vpc) -> Vec<doc::S<doc::SecurityGroupDoc>> {
         let st = self.st;
-        let mut groups = Vec::new();
-        for g in st.groups.iter().filter(|g| g.vpc == v.name) {
-            if g.name == v.default_security_group {
-                if !default_group_unchanged(g) {
-                    self.notes.push(format!(
-                        "VPC `{}`: the rules of its default security group were changed; a scenario cannot say so: left out",
-                        v.display_name
-                    ));
-                }
-                continue;
-            }
-            let rules = g
-                .rules
-                .iter()
-                .filter_map(|r| self.security_group_rule(v, g, r))
-                .collect();
-            let enterprise = g.r#type == pb::SecurityGroupType::Enterprise as i32;
-            groups.push(s(doc::SecurityGroupDoc {
-                name: s(g.display_name.clone()),
-                id: pinned_id(&g.name),
-                kind: enterprise.then(|| s("enterprise".to_string())),
-                rules,
-            }));
+        let of_vpc = st.groups.iter().filter(|g| g.vpc == v.name);
+        of_vpc.filter_map(|g| self.security_group(v, g)).collect()
+    }
+
+    /// Group `g` of VPC `v`; `None` for the VPC's default group.
+    fn security_group(
+        &mut self,
+        v: &pb::Vpc,
+        g: &pb::SecurityGroup,
+    ) -> Option<doc::S<doc::SecurityGroupDoc>> {
+        if g.name == v.default_security_group {
+            let unchanged = default_group_unchanged(g);
+            self.leave_out_default(v, unchanged, "the rules of its default security group");
+            return None;
         }
-        groups
+        let rules = g
+            .rules
+            .iter()
+            .filter_map(|r| self.security_group_rule(v, g, r))
+            .collect();
+        let enterprise = g.r#type == pb::SecurityGroupType::Enterprise as i32;
+        Some(s(doc::SecurityGroupDoc {
+            name: s(g.display_name.clone()),
+            id: pinned_id(&g.name),
+            kind: enterprise.then(|| s("enterprise".to_string())),
+            rules,
+        }))
+    }
+
+    /// A VPC's default security group and network ACL come with it, so a scenario never
+    /// declares them: left out, with a note when `what` of it was changed (not `unchanged`),
+    /// which a scenario cannot say.
+    fn leave_out_default(&mut self, v: &pb::Vpc, unchanged: bool, what: &str) {
+        if !unchanged {
+            self.notes.push(format!(
+                "VPC `{}`: {what} were changed; a scenario cannot say so: left out",
+                v.display_name
+            ));
+        }
     }
 
     /// A rule of group `g` of VPC `v`; `None` if a scenario cannot say it.
@@ -1180,12 +1041,8 @@ impl<'a> Export<'a> {
         let mut acls = Vec::new();
         for a in st.acls.iter().filter(|a| a.vpc == v.name) {
             if a.name == v.default_network_acl {
-                if !default_acl_unchanged(a) {
-                    self.notes.push(format!(
-                        "VPC `{}`: the entries of its default network ACL were changed; a scenario cannot say so: left out",
-                        v.display_name
-                    ));
-                }
+                let what = "the entries of its default network ACL";
+                self.leave_out_default(v, default_acl_unchanged(a), what);
                 continue;
             }
             let entries = |direction| {

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::fixture::{self, allow_rule, flow, flow_log_req, mask, sg_req, sorted_lines, vpc_req};
+use common::fixture::{self, allow_rule, flow, flow_log_req, list, mask, sorted_lines, vpc_req};
 use common::*;
 use pb::ccn_service_client::CcnServiceClient;
 use tonic::Code;
@@ -34,19 +34,42 @@ struct Side {
     eni: pb::NetworkInterface,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One VPC of the scenario as the file declares it.
+struct Plan {
+    /// The VPC's display name, and what its ids start with (`vpc-gz000001`).
+    name: &'static str,
+    /// The second octet of its addresses: the VPC is 10.x.0.0/16, its subnet 10.x.1.0/24,
+    /// its interface 10.x.1.10.
+    octet: u8,
+    /// The subnet's zone; the VPC's region is the zone without its number.
+    zone: &'static str,
+    /// The interface's id and name.
+    eni: (&'static str, &'static str),
+}
+
+const GZ: Plan = Plan {
+    name: "gz",
+    octet: 0,
+    zone: "ap-guangzhou-3",
+    eni: ("eni-gzsend01", "sender"),
+};
+const SH: Plan = Plan {
+    name: "sh",
+    octet: 1,
+    zone: "ap-shanghai-2",
+    eni: ("eni-shrecv01", "receiver"),
+};
+
+/// The VPC of `plan`, its subnet, and its interface in a group of its own allowing `rule`.
 async fn side(
     net: &mut NetworkServiceClient<tonic::transport::Channel>,
-    name: &str,
-    id: &str,
-    cidr: &str,
-    region: &str,
-    subnet: (&str, &str, &str),
+    plan: &Plan,
     rule: pb::SecurityGroupRule,
-    eni: (&str, &str),
 ) -> Side {
-    let mut request = vpc_req(P, name, cidr);
-    request.vpc_id = id.into();
+    let (name, x) = (plan.name, plan.octet);
+    let region = plan.zone.rsplit_once('-').unwrap().0;
+    let mut request = vpc_req(P, name, &format!("10.{x}.0.0/16"));
+    request.vpc_id = format!("vpc-{name}000001");
     request.vpc.as_mut().unwrap().region = region.into();
     let vpc = net.create_vpc(request).await.unwrap().into_inner();
     let sn = net
@@ -55,38 +78,23 @@ async fn side(
             subnet: Some(pb::Subnet {
                 display_name: "app".into(),
                 vpc: vpc.name.clone(),
-                cidr: subnet.1.into(),
-                zone: subnet.2.into(),
+                cidr: format!("10.{x}.1.0/24"),
+                zone: plan.zone.into(),
                 ..Default::default()
             }),
-            subnet_id: subnet.0.into(),
+            subnet_id: format!("subnet-{name}000001"),
         })
         .await
         .unwrap()
         .into_inner();
-    let sg = net
-        .create_security_group(sg_req(P, eni.1, &vpc.name, vec![rule]))
-        .await
-        .unwrap()
-        .into_inner();
+    let (eni_id, eni_name) = plan.eni;
+    let sg = fixture::create_sg(net, eni_name, &vpc.name, vec![rule]).await;
+    let ip = format!("10.{x}.1.10");
+    let mut request = fixture::eni_req(eni_name, &sn.name, &ip, vec![sg.name]);
+    request.network_interface_id = eni_id.into();
+    request.network_interface.as_mut().unwrap().auto_reply = Some(false);
     let e = net
-        .create_network_interface(pb::CreateNetworkInterfaceRequest {
-            parent: P.into(),
-            network_interface: Some(pb::NetworkInterface {
-                display_name: eni.1.into(),
-                subnet: sn.name.clone(),
-                private_ip: if name == "gz" {
-                    "10.0.1.10"
-                } else {
-                    "10.1.1.10"
-                }
-                .into(),
-                security_groups: vec![sg.name.clone()],
-                auto_reply: Some(false),
-                ..Default::default()
-            }),
-            network_interface_id: eni.0.into(),
-        })
+        .create_network_interface(request)
         .await
         .unwrap()
         .into_inner();
@@ -102,28 +110,10 @@ async fn build(server: &Server) -> String {
     let mut sim = SimulationServiceClient::new(ch.clone());
     let mut ccns = CcnServiceClient::new(ch.clone());
 
-    let gz = side(
-        &mut net,
-        "gz",
-        "vpc-gz000001",
-        "10.0.0.0/16",
-        "ap-guangzhou",
-        ("subnet-gz000001", "10.0.1.0/24", "ap-guangzhou-3"),
-        allow_rule(pb::Direction::Egress, "all", "", "0.0.0.0/0"),
-        ("eni-gzsend01", "sender"),
-    )
-    .await;
-    let sh = side(
-        &mut net,
-        "sh",
-        "vpc-sh000001",
-        "10.1.0.0/16",
-        "ap-shanghai",
-        ("subnet-sh000001", "10.1.1.0/24", "ap-shanghai-2"),
-        allow_rule(pb::Direction::Ingress, "udp", "5001", "10.0.0.0/16"),
-        ("eni-shrecv01", "receiver"),
-    )
-    .await;
+    let send = allow_rule(pb::Direction::Egress, "all", "", "0.0.0.0/0");
+    let gz = side(&mut net, &GZ, send).await;
+    let receive = allow_rule(pb::Direction::Ingress, "udp", "5001", "10.0.0.0/16");
+    let sh = side(&mut net, &SH, receive).await;
     assert_eq!(gz.vpc.region, "ap-guangzhou");
     assert_eq!(sh.vpc.region, "ap-shanghai");
 
@@ -232,19 +222,11 @@ async fn ccn_throttling_records_over_grpc_survive_a_restart() {
     let server = Server::start(&dir, Tenancy::single(Provider::Tencent), defaults()).await;
     assert_eq!(sorted_lines(&server, &stream).await, DOCUMENTED);
     let mut ccns = CcnServiceClient::new(server.channel().await);
-    let list = ccns
-        .list_cloud_connect_networks(pb::ListCloudConnectNetworksRequest {
-            parent: P.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let list = list!(ccns.list_cloud_connect_networks(ListCloudConnectNetworksRequest));
     assert_eq!(list.cloud_connect_networks.len(), 1);
     assert_eq!(list.cloud_connect_networks[0].name, CCN);
     assert_eq!(list.cloud_connect_networks[0].vpcs.len(), 2);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -411,17 +393,9 @@ async fn ccn_updates_are_add_only_and_validated() {
     assert_eq!(s.code(), Code::FailedPrecondition);
     assert_eq!(field(&s), "cloud_connect_network.vpcs[0]");
     // Nothing was created by the refused request.
-    let list = ccns
-        .list_cloud_connect_networks(pb::ListCloudConnectNetworksRequest {
-            parent: P.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let list = list!(ccns.list_cloud_connect_networks(ListCloudConnectNetworksRequest));
     assert_eq!(list.cloud_connect_networks.len(), 1);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

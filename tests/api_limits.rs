@@ -160,14 +160,7 @@ async fn quotas_refuse_with_quota_failure_and_change_nothing() {
         .unwrap_err();
     assert_eq!(quota(&s).0, "rules_per_security_group");
     assert_eq!(field(&s), "security_group.rules");
-    let groups = net
-        .list_security_groups(pb::ListSecurityGroupsRequest {
-            parent: P.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let groups = list!(net.list_security_groups(ListSecurityGroupsRequest));
     assert!(
         groups
             .security_groups
@@ -176,7 +169,6 @@ async fn quotas_refuse_with_quota_failure_and_change_nothing() {
     );
 
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -193,7 +185,6 @@ async fn stored_records_quota_stops_advancing() {
     let s = sim.advance(by(600)).await.unwrap_err();
     assert_eq!(quota(&s), ("stored_records".into(), P.into()));
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,7 +212,6 @@ async fn a_request_over_the_size_limit_is_refused() {
     );
     assert_eq!(pending(&mut sim).await, 0);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -244,7 +234,6 @@ async fn a_refusal_quotes_little_of_a_huge_value() {
     assert!(s.message().contains(&"9".repeat(100)), "{}", s.message());
     assert!(!s.message().contains(&"9".repeat(101)), "{}", s.message());
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,7 +276,6 @@ async fn delete_project_starts_over_and_stays_deleted_after_a_restart() {
         .collect();
     assert_eq!(names, ["second"]);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -321,7 +309,6 @@ async fn explain_flow_pages() {
     // Five echo requests and five replies (REJECTed on the way out, still explained).
     assert_eq!(pages, [4, 4, 2]);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Peak resident memory of a process, from /proc (kB → bytes).
@@ -485,7 +472,6 @@ async fn a_flood_stays_bounded_and_another_project_is_served_meanwhile() {
     assert_eq!(explained.packets.len(), 1);
     assert!(!explained.next_page_token.is_empty(), "more than one kept");
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Group commit never acknowledges what is not durable, and memory never stays ahead of the
@@ -526,7 +512,6 @@ async fn a_change_that_cannot_be_stored_is_refused_and_forgotten() {
         .collect();
     assert_eq!(names, ["kept"]);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A project that keeps creating is stopped at its `objects` quota, whatever it deletes
@@ -588,5 +573,4 @@ async fn the_objects_quota_bounds_what_a_project_holds() {
         .await
         .unwrap();
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

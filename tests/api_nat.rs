@@ -9,7 +9,8 @@
 mod common;
 
 use common::fixture::{
-    self, default_route_req, flow, flow_log_req, igw_req, mask, sg_req, sorted_lines, vpc_req,
+    self, default_route_req, flow, flow_log_req, get, igw_req, list, mask, sg_req, sorted_lines,
+    vpc_req,
 };
 use common::*;
 use tonic::Code;
@@ -301,16 +302,9 @@ async fn nat_gateway_records_over_grpc_survive_a_restart() {
     // Replayed from the store: the gateway, its records and its interface.
     let (server, mut net) = fixture::start_net(&dir, Provider::Aws, defaults()).await;
     assert_eq!(sorted_lines(&server, &t.stream).await, documented());
-    let nat = net
-        .get_nat_gateway(pb::GetNatGatewayRequest {
-            name: t.nat.name.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let nat = get!(net.get_nat_gateway(GetNatGatewayRequest, &t.nat.name));
     assert_eq!(nat, t.nat);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -576,7 +570,6 @@ async fn nat_gateway_life_cycle() {
         .await);
     assert_eq!(s.code(), Code::NotFound);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -646,18 +639,9 @@ async fn nat_gateway_create_is_validated() {
     // Nothing of the refused requests was created.
     let all = nat_gateways(&mut net).await;
     assert!(all.nat_gateways.is_empty());
-    let enis = net
-        .list_network_interfaces(pb::ListNetworkInterfacesRequest {
-            parent: P.into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .network_interfaces;
+    let enis = list!(net.list_network_interfaces(ListNetworkInterfacesRequest)).network_interfaces;
     assert_eq!(enis, vec![eni]);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// DNAT rules (port forwarding): set on create, shown by Get and List, replaced by an update
@@ -758,13 +742,7 @@ async fn nat_gateway_dnat_rules() {
         .unwrap()
         .into_inner();
     assert_eq!(nat.dnat_rules, vec![forward.clone()]);
-    let got = net
-        .get_nat_gateway(pb::GetNatGatewayRequest {
-            name: nat.name.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let got = get!(net.get_nat_gateway(GetNatGatewayRequest, &nat.name));
     assert_eq!(got.dnat_rules, vec![forward.clone()]);
 
     // Updates replace the list; a bad one (a rule to the gateway's own interface) changes
@@ -788,13 +766,7 @@ async fn nat_gateway_dnat_rules() {
         .await);
     assert_eq!(s.code(), Code::InvalidArgument);
     assert_eq!(field(&s), "nat_gateway.dnat_rules[1].to");
-    let same = net
-        .get_nat_gateway(pb::GetNatGatewayRequest {
-            name: nat.name.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let same = get!(net.get_nat_gateway(GetNatGatewayRequest, &nat.name));
     assert_eq!(same, got);
     let two = vec![forward.clone(), rule("udp", 53, &web.name, 5353)];
     let updated = net
@@ -825,7 +797,6 @@ async fn nat_gateway_dnat_rules() {
         .into_inner();
     assert!(cleared.dnat_rules.is_empty());
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The project's NAT gateways, as the API lists them.

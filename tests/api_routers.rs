@@ -581,7 +581,6 @@ async fn transit_gateway_records_over_grpc() {
         .router_route_tables;
     assert_eq!(tables, vec![rt]);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ===== huawei: a hybrid cloud through a VPN and a global DC gateway =====
@@ -827,7 +826,6 @@ async fn hybrid_vpn_records_over_grpc() {
         .router_attachments;
     assert_eq!(atts, vec![h.cloud, h.office, h.dc]);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]
@@ -837,16 +835,12 @@ async fn router_refusals_and_blackhole_routes() {
     let mut api = Api::new(&server).await;
     let h = hybrid(&mut api).await;
     let count = async |api: &mut Api| {
-        api.routers
-            .list_router_attachments(pb::ListRouterAttachmentsRequest {
-                parent: P.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .router_attachments
-            .len()
+        let request = pb::ListRouterAttachmentsRequest {
+            parent: P.into(),
+            ..Default::default()
+        };
+        let page = api.routers.list_router_attachments(request).await;
+        page.unwrap().into_inner().router_attachments.len()
     };
     let before = count(&mut api).await;
 
@@ -1125,5 +1119,4 @@ async fn router_refusals_and_blackhole_routes() {
         "{explained:#?}"
     );
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -159,7 +159,6 @@ async fn parallel_clients_keep_names_unique_and_lose_no_acknowledged_create() {
     let replayed = all_vpcs(&server.channel().await, P, None, 100).await;
     assert_eq!(replayed, listed);
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -229,13 +228,7 @@ async fn concurrent_updates_with_one_etag_have_one_winner() {
         let (w, won) = winners.pop().unwrap();
         let want_port = format!("{}", 1000 + round * 100 + w as u32);
         // The winner's rules are what is stored: no later writer overwrote them.
-        let now = net
-            .get_security_group(pb::GetSecurityGroupRequest {
-                name: sg.name.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner();
+        let now = get!(net.get_security_group(GetSecurityGroupRequest, &sg.name));
         assert_eq!(now.rules.len(), 1);
         assert_eq!(now.rules[0].ports, want_port);
         assert_eq!(now.etag, won.etag);
@@ -243,7 +236,6 @@ async fn concurrent_updates_with_one_etag_have_one_winner() {
         etag = now.etag;
     }
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ----- 2. tenancy -----
@@ -573,7 +565,6 @@ async fn serve_refuses_a_public_address_without_tokens() {
     assert!(kill.success());
     let status = tokio::task::block_in_place(|| server.wait());
     assert!(status.success(), "{status:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ----- 3. the real binary: restart, kill -9, SIGTERM, a corrupt data file -----
@@ -633,13 +624,7 @@ async fn kill_dash_nine_loses_nothing_acknowledged() {
     let again = query_all(&ch, None, query(&topo.stream)).await;
     assert_eq!(again, records);
     let mut net = NetworkServiceClient::new(ch.clone());
-    let eni = net
-        .get_network_interface(pb::GetNetworkInterfaceRequest {
-            name: topo.eni.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner();
+    let eni = get!(net.get_network_interface(GetNetworkInterfaceRequest, &topo.eni));
     assert_eq!(eni.private_ip, "172.31.16.139");
     // Every acknowledged create survived; nothing appeared that was never asked for.
     let names = vpc_names(&ch).await;
@@ -661,7 +646,6 @@ async fn kill_dash_nine_loses_nothing_acknowledged() {
     assert_eq!(more.len(), 4, "{more:?}");
     assert_eq!(more[..2], records[..]);
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -724,7 +708,6 @@ async fn sigterm_stops_gracefully_and_a_restart_finds_everything() {
     assert!(kill.success());
     let status = tokio::task::block_in_place(|| server.wait());
     assert!(status.success(), "{status:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -753,7 +736,6 @@ fn a_garbage_data_file_is_refused_and_left_untouched() {
         garbage,
         "the file is unchanged"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ----- 4. log service -----
@@ -774,7 +756,7 @@ async fn three_windows(name: &str) -> (TempDir, Server, Topology) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_records_by_time_range_and_pages() {
-    let (dir, server, topo) = three_windows("svc-query").await;
+    let (_dir, server, topo) = three_windows("svc-query").await;
     let ch = server.channel().await;
     let all = query_all(&ch, None, query(&topo.stream)).await;
     let times: Vec<u64> = all.iter().map(|r| secs(&r.time)).collect();
@@ -920,7 +902,6 @@ async fn query_records_by_time_range_and_pages() {
         .unwrap_err();
     assert_eq!(s.code(), Code::NotFound, "{s:?}");
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 async fn next_record(tail: &mut tonic::Streaming<pb::FlowLogRecord>) -> pb::FlowLogRecord {
@@ -1009,7 +990,6 @@ async fn tail_records_live_and_replayed() {
     assert_eq!(s.code(), Code::NotFound, "{s:?}");
     drop((live, replay, other));
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ----- 5. simulation service -----
@@ -1084,7 +1064,6 @@ async fn explain_flow_names_the_acl_decision() {
         .into_inner();
     assert!(none.packets.is_empty());
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1146,7 +1125,6 @@ async fn run_realtime_moves_the_clock_at_wall_pace_until_stopped() {
     assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
     assert_eq!(field(&s), "speed");
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A real-time tick reads the project's speed under its lock: once RunRealtime(0) is
@@ -1184,7 +1162,6 @@ fn a_tick_never_moves_a_stopped_clock() {
     assert!(!cloud.tick(&caller.project, Duration::from_secs(1)).unwrap());
     assert_eq!(now(&cloud), START + 90);
     drop(cloud);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1239,7 +1216,6 @@ async fn traffic_in_the_virtual_past_is_refused() {
     assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
     assert_eq!(field(&s), "to");
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `ttl` on injected traffic is 1-255, as in a scenario file; a refusal names the field and
@@ -1313,7 +1289,6 @@ async fn an_injected_ttl_out_of_range_is_refused_with_its_field() {
     .await
     .unwrap();
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ----- 6. paging a List -----
@@ -1413,7 +1388,6 @@ async fn list_pages_in_creation_order() {
     assert_eq!(s.code(), Code::InvalidArgument, "{s:?}");
     assert_eq!(field(&s), "page_token");
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 // ----- 7. health and reflection -----
@@ -1494,5 +1468,4 @@ async fn health_and_reflection() {
     let text = String::from_utf8_lossy(&bytes);
     assert!(text.contains("TailRecords") && text.contains("QueryRecords"));
     server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

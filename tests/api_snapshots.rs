@@ -246,5 +246,4 @@ async fn a_snapshot_that_does_not_read_back_is_ignored_and_the_whole_log_applied
         other.stop().await;
         let _ = std::fs::remove_dir_all(&other_dir);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

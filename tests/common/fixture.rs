@@ -53,6 +53,23 @@ macro_rules! list {
 #[allow(unused_imports)]
 pub(crate) use list;
 
+/// A Get call by `client` of the resource named `name`:
+/// `get!(net.get_nat_gateway(GetNatGatewayRequest, &nat.name))`.
+#[allow(unused_macros)]
+macro_rules! get {
+    ($client:ident . $call:ident ($req:ident, $name:expr)) => {
+        $client
+            .$call(vpclab_controlplane::api::pb::$req {
+                name: String::from($name),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use get;
+
 /// A server on `dir` for one tenant of `provider`, and a network client of it.
 pub async fn start_net(
     dir: &Path,
@@ -89,18 +106,53 @@ pub async fn create_subnet(
         .into_inner()
 }
 
+/// A resource the tests create, and the request that creates it.
+pub trait Creates {
+    type Request;
+
+    /// The request creating this resource in project `parent`, its id left to the server.
+    fn create_in(self, parent: &str) -> Self::Request;
+}
+
+/// Each resource the tests create: its message, its Create request, the request's fields.
+macro_rules! creates {
+    ($($message:ident => $req:ident { $field:ident, $id:ident })*) => {$(
+        impl Creates for pb::$message {
+            type Request = pb::$req;
+
+            fn create_in(self, parent: &str) -> pb::$req {
+                pb::$req {
+                    parent: parent.into(),
+                    $field: Some(self),
+                    $id: String::new(),
+                }
+            }
+        }
+    )*};
+}
+
+creates! {
+    Subnet => CreateSubnetRequest { subnet, subnet_id }
+    NetworkInterface => CreateNetworkInterfaceRequest { network_interface, network_interface_id }
+    Vpc => CreateVpcRequest { vpc, vpc_id }
+    SecurityGroup => CreateSecurityGroupRequest { security_group, security_group_id }
+    InternetGateway => CreateInternetGatewayRequest { internet_gateway, internet_gateway_id }
+    NetworkAcl => CreateNetworkAclRequest { network_acl, network_acl_id }
+    ExternalHost => CreateExternalHostRequest { external_host, external_host_id }
+    LogGroup => CreateLogGroupRequest { log_group, log_group_id }
+    LogStream => CreateLogStreamRequest { log_stream, log_stream_id }
+    FlowLog => CreateFlowLogRequest { flow_log, flow_log_id }
+}
+
 /// A request for subnet `name` of `vpc` with block `cidr`, in project [`P`].
 pub fn subnet_req(name: &str, vpc: &str, cidr: &str) -> pb::CreateSubnetRequest {
-    pb::CreateSubnetRequest {
-        parent: P.into(),
-        subnet: Some(pb::Subnet {
-            display_name: name.into(),
-            vpc: vpc.into(),
-            cidr: cidr.into(),
-            ..Default::default()
-        }),
-        subnet_id: String::new(),
+    pb::Subnet {
+        display_name: name.into(),
+        vpc: vpc.into(),
+        cidr: cidr.into(),
+        ..Default::default()
     }
+    .create_in(P)
 }
 
 /// Security group `name` of `vpc` with `rules`, created in project [`P`].
@@ -124,20 +176,28 @@ pub async fn create_eni(
     ip: &str,
     security_groups: Vec<String>,
 ) -> pb::NetworkInterface {
-    net.create_network_interface(pb::CreateNetworkInterfaceRequest {
-        parent: P.into(),
-        network_interface: Some(pb::NetworkInterface {
-            display_name: name.into(),
-            subnet: subnet.into(),
-            private_ip: ip.into(),
-            security_groups,
-            ..Default::default()
-        }),
-        network_interface_id: String::new(),
-    })
-    .await
-    .unwrap()
-    .into_inner()
+    net.create_network_interface(eni_req(name, subnet, ip, security_groups))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// A request for network interface `name` in `subnet` at `ip`, in the groups named, in
+/// project [`P`].
+pub fn eni_req(
+    name: &str,
+    subnet: &str,
+    ip: &str,
+    security_groups: Vec<String>,
+) -> pb::CreateNetworkInterfaceRequest {
+    pb::NetworkInterface {
+        display_name: name.into(),
+        subnet: subnet.into(),
+        private_ip: ip.into(),
+        security_groups,
+        ..Default::default()
+    }
+    .create_in(P)
 }
 
 /// Deleting VPC `name` is refused (FAILED_PRECONDITION): the precondition violations, as
@@ -183,15 +243,12 @@ pub fn allow_rule(
 
 /// A request for a VPC named `name` with block `cidr`.
 pub fn vpc_req(parent: &str, name: &str, cidr: &str) -> pb::CreateVpcRequest {
-    pb::CreateVpcRequest {
-        parent: parent.into(),
-        vpc: Some(pb::Vpc {
-            display_name: name.into(),
-            cidr: cidr.into(),
-            ..Default::default()
-        }),
-        vpc_id: String::new(),
+    pb::Vpc {
+        display_name: name.into(),
+        cidr: cidr.into(),
+        ..Default::default()
     }
+    .create_in(parent)
 }
 
 /// A request for a security group named `name` in `vpc` with `rules`.
@@ -201,16 +258,13 @@ pub fn sg_req(
     vpc: &str,
     rules: Vec<pb::SecurityGroupRule>,
 ) -> pb::CreateSecurityGroupRequest {
-    pb::CreateSecurityGroupRequest {
-        parent: parent.into(),
-        security_group: Some(pb::SecurityGroup {
-            display_name: name.into(),
-            vpc: vpc.into(),
-            rules,
-            ..Default::default()
-        }),
-        security_group_id: String::new(),
+    pb::SecurityGroup {
+        display_name: name.into(),
+        vpc: vpc.into(),
+        rules,
+        ..Default::default()
     }
+    .create_in(parent)
 }
 
 /// A flow log to create: `resource` captured, records to `stream`.
@@ -225,23 +279,16 @@ pub fn flow(display_name: &str, resource: &str, stream: &str) -> pb::FlowLog {
 
 /// A request for `flow_log` in `parent`.
 pub fn flow_log_req(parent: &str, flow_log: pb::FlowLog) -> pb::CreateFlowLogRequest {
-    pb::CreateFlowLogRequest {
-        parent: parent.into(),
-        flow_log: Some(flow_log),
-        flow_log_id: String::new(),
-    }
+    flow_log.create_in(parent)
 }
 
 /// A request for an internet gateway of `vpc`.
 pub fn igw_req(parent: &str, vpc: &str) -> pb::CreateInternetGatewayRequest {
-    pb::CreateInternetGatewayRequest {
-        parent: parent.into(),
-        internet_gateway: Some(pb::InternetGateway {
-            vpc: vpc.into(),
-            ..Default::default()
-        }),
-        internet_gateway_id: String::new(),
+    pb::InternetGateway {
+        vpc: vpc.into(),
+        ..Default::default()
     }
+    .create_in(parent)
 }
 
 /// A request setting the routes of route table `table`: 0.0.0.0/0 to `target`.
@@ -354,19 +401,16 @@ pub async fn build(ch: &Channel, parent: &str, token: Option<&str>) -> Topology 
     let acl = net
         .create_network_acl(req(
             token,
-            pb::CreateNetworkAclRequest {
-                parent: parent.into(),
-                network_acl: Some(pb::NetworkAcl {
-                    display_name: "web-acl".into(),
-                    vpc: vpc.name.clone(),
-                    entries: vec![
-                        entry(pb::Direction::Ingress, "icmp", ""),
-                        entry(pb::Direction::Egress, "tcp", "443"),
-                    ],
-                    ..Default::default()
-                }),
-                network_acl_id: String::new(),
-            },
+            pb::NetworkAcl {
+                display_name: "web-acl".into(),
+                vpc: vpc.name.clone(),
+                entries: vec![
+                    entry(pb::Direction::Ingress, "icmp", ""),
+                    entry(pb::Direction::Egress, "tcp", "443"),
+                ],
+                ..Default::default()
+            }
+            .create_in(parent),
         ))
         .await
         .unwrap()
@@ -374,53 +418,43 @@ pub async fn build(ch: &Channel, parent: &str, token: Option<&str>) -> Topology 
     let subnet = net
         .create_subnet(req(
             token,
-            pb::CreateSubnetRequest {
-                parent: parent.into(),
-                subnet: Some(pb::Subnet {
-                    display_name: "web".into(),
-                    vpc: vpc.name.clone(),
-                    cidr: "172.31.16.0/20".into(),
-                    network_acl: acl.name.clone(),
-                    ..Default::default()
-                }),
-                subnet_id: String::new(),
-            },
+            pb::Subnet {
+                display_name: "web".into(),
+                vpc: vpc.name.clone(),
+                cidr: "172.31.16.0/20".into(),
+                network_acl: acl.name.clone(),
+                ..Default::default()
+            }
+            .create_in(parent),
         ))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(subnet.network_acl, acl.name);
+    let mut instance = pb::NetworkInterface {
+        display_name: "instance".into(),
+        subnet: subnet.name.clone(),
+        private_ip: "172.31.16.139".into(),
+        elastic_ip: "198.51.100.10".into(),
+        security_groups: vec![sg.name.clone()],
+        ..Default::default()
+    }
+    .create_in(parent);
+    instance.network_interface_id = "eni-lq6mkcis".into();
     let eni = net
-        .create_network_interface(req(
-            token,
-            pb::CreateNetworkInterfaceRequest {
-                parent: parent.into(),
-                network_interface: Some(pb::NetworkInterface {
-                    display_name: "instance".into(),
-                    subnet: subnet.name.clone(),
-                    private_ip: "172.31.16.139".into(),
-                    elastic_ip: "198.51.100.10".into(),
-                    security_groups: vec![sg.name.clone()],
-                    ..Default::default()
-                }),
-                network_interface_id: "eni-lq6mkcis".into(),
-            },
-        ))
+        .create_network_interface(req(token, instance))
         .await
         .unwrap()
         .into_inner();
     let home = sim
         .create_external_host(req(
             token,
-            pb::CreateExternalHostRequest {
-                parent: parent.into(),
-                external_host: Some(pb::ExternalHost {
-                    display_name: "home".into(),
-                    ip: "203.0.113.12".into(),
-                    ..Default::default()
-                }),
-                external_host_id: String::new(),
-            },
+            pb::ExternalHost {
+                display_name: "home".into(),
+                ip: "203.0.113.12".into(),
+                ..Default::default()
+            }
+            .create_in(parent),
         ))
         .await
         .unwrap()
@@ -457,14 +491,11 @@ pub async fn log_stream(
     let group = logs
         .create_log_group(req(
             token,
-            pb::CreateLogGroupRequest {
-                parent: parent.into(),
-                log_group: Some(pb::LogGroup {
-                    display_name: group.into(),
-                    ..Default::default()
-                }),
-                log_group_id: String::new(),
-            },
+            pb::LogGroup {
+                display_name: group.into(),
+                ..Default::default()
+            }
+            .create_in(parent),
         ))
         .await
         .unwrap()
@@ -472,15 +503,12 @@ pub async fn log_stream(
     let stream = logs
         .create_log_stream(req(
             token,
-            pb::CreateLogStreamRequest {
-                parent: parent.into(),
-                log_stream: Some(pb::LogStream {
-                    display_name: stream.into(),
-                    log_group: group.name.clone(),
-                    ..Default::default()
-                }),
-                log_stream_id: String::new(),
-            },
+            pb::LogStream {
+                display_name: stream.into(),
+                log_group: group.name.clone(),
+                ..Default::default()
+            }
+            .create_in(parent),
         ))
         .await
         .unwrap()

@@ -8,6 +8,9 @@
 use prost::Message;
 
 use super::pb;
+use super::project::{Applied, Project};
+use super::view::View;
+use crate::plan::Reply;
 
 /// How a project begins: its cloud, seed and virtual start time. Always command 1.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -28,14 +31,43 @@ pub struct SetSpeed {
     pub speed: f64,
 }
 
+/// Every command, one row each: variant, the request it stores, its weight, and for a create
+/// or update the resource it answers with (`-> Vpc`, shown by its `View`).
+///
+/// The weight is `light` when applying the command costs little enough to run on an async
+/// worker while its project's lock is free (`Cloud::try_begin_mutate`): it simulates nothing
+/// and recompiles no security group or interface, so its cost is bounded by the project's
+/// quotas and is microseconds in practice; `heavy` for everything else, which runs on the
+/// blocking pool. Every row states its weight, so a new command is placed deliberately.
 macro_rules! commands {
-    ($($variant:ident($ty:ty)),* $(,)?) => {
+    (@light light) => { true };
+    (@light heavy) => { false };
+    (@answer $p:ident, $a:ident) => { None };
+    (@answer $p:ident, $a:ident $message:ident) => {
+        pb::$message::find($p, $a.id.as_deref()?).map(Reply::from)
+    };
+    ($($variant:ident($ty:ty) $weight:ident $(-> $answer:ident)?),* $(,)?) => {
         #[derive(Clone, Debug)]
         pub enum Command {
             $($variant($ty)),*
         }
 
         impl Command {
+            /// Whether the command is `light` in the table.
+            pub fn light(&self) -> bool {
+                match self {
+                    $(Command::$variant(_) => commands!(@light $weight)),*
+                }
+            }
+
+            /// The resource a create or update made or changed, as the API answers it
+            /// (`-> Message` in the table; `None` for the other commands).
+            pub fn answer(&self, p: &Project, a: &Applied) -> Option<Reply> {
+                match self {
+                    $(Command::$variant(_) => commands!(@answer p, a $($answer)?)),*
+                }
+            }
+
             pub fn kind(&self) -> &'static str {
                 match self {
                     $(Command::$variant(_) => stringify!($variant)),*
@@ -72,58 +104,58 @@ macro_rules! commands {
 }
 
 commands! {
-    Init(Init),
-    SetSpeed(SetSpeed),
-    CreateVpc(pb::CreateVpcRequest),
-    UpdateVpc(pb::UpdateVpcRequest),
-    DeleteVpc(pb::DeleteVpcRequest),
-    CreateSubnet(pb::CreateSubnetRequest),
-    UpdateSubnet(pb::UpdateSubnetRequest),
-    DeleteSubnet(pb::DeleteSubnetRequest),
-    CreateNetworkInterface(pb::CreateNetworkInterfaceRequest),
-    UpdateNetworkInterface(pb::UpdateNetworkInterfaceRequest),
-    DeleteNetworkInterface(pb::DeleteNetworkInterfaceRequest),
-    CreateSecurityGroup(pb::CreateSecurityGroupRequest),
-    UpdateSecurityGroup(pb::UpdateSecurityGroupRequest),
-    DeleteSecurityGroup(pb::DeleteSecurityGroupRequest),
-    CreateNetworkAcl(pb::CreateNetworkAclRequest),
-    UpdateNetworkAcl(pb::UpdateNetworkAclRequest),
-    DeleteNetworkAcl(pb::DeleteNetworkAclRequest),
-    CreateRouteTable(pb::CreateRouteTableRequest),
-    UpdateRouteTable(pb::UpdateRouteTableRequest),
-    DeleteRouteTable(pb::DeleteRouteTableRequest),
-    CreateInternetGateway(pb::CreateInternetGatewayRequest),
-    DeleteInternetGateway(pb::DeleteInternetGatewayRequest),
-    CreateExternalHost(pb::CreateExternalHostRequest),
-    DeleteExternalHost(pb::DeleteExternalHostRequest),
-    CreateLogGroup(pb::CreateLogGroupRequest),
-    UpdateLogGroup(pb::UpdateLogGroupRequest),
-    DeleteLogGroup(pb::DeleteLogGroupRequest),
-    CreateLogStream(pb::CreateLogStreamRequest),
-    DeleteLogStream(pb::DeleteLogStreamRequest),
-    CreateFlowLog(pb::CreateFlowLogRequest),
-    UpdateFlowLog(pb::UpdateFlowLogRequest),
-    DeleteFlowLog(pb::DeleteFlowLogRequest),
-    CreateEnterpriseRouter(pb::CreateEnterpriseRouterRequest),
-    UpdateEnterpriseRouter(pb::UpdateEnterpriseRouterRequest),
-    DeleteEnterpriseRouter(pb::DeleteEnterpriseRouterRequest),
-    CreateRouterAttachment(pb::CreateRouterAttachmentRequest),
-    DeleteRouterAttachment(pb::DeleteRouterAttachmentRequest),
-    InjectTraffic(pb::InjectTrafficRequest),
-    Advance(pb::AdvanceRequest),
-    DropPendingTraffic(pb::DropPendingTrafficRequest),
-    CreateNatGateway(pb::CreateNatGatewayRequest),
-    UpdateNatGateway(pb::UpdateNatGatewayRequest),
-    DeleteNatGateway(pb::DeleteNatGatewayRequest),
-    UpdateRouterAttachment(pb::UpdateRouterAttachmentRequest),
-    CreateRouterRouteTable(pb::CreateRouterRouteTableRequest),
-    UpdateRouterRouteTable(pb::UpdateRouterRouteTableRequest),
-    CreateCloudConnectNetwork(pb::CreateCloudConnectNetworkRequest),
-    UpdateCloudConnectNetwork(pb::UpdateCloudConnectNetworkRequest),
-    CreateVpcPeeringConnection(pb::CreateVpcPeeringConnectionRequest),
-    DeleteVpcPeeringConnection(pb::DeleteVpcPeeringConnectionRequest),
-    CreateVpnGateway(pb::CreateVpnGatewayRequest),
-    DeleteVpnGateway(pb::DeleteVpnGatewayRequest),
+    Init(Init) heavy,
+    SetSpeed(SetSpeed) light,
+    CreateVpc(pb::CreateVpcRequest) light -> Vpc,
+    UpdateVpc(pb::UpdateVpcRequest) light -> Vpc,
+    DeleteVpc(pb::DeleteVpcRequest) heavy,
+    CreateSubnet(pb::CreateSubnetRequest) light -> Subnet,
+    UpdateSubnet(pb::UpdateSubnetRequest) light -> Subnet,
+    DeleteSubnet(pb::DeleteSubnetRequest) heavy,
+    CreateNetworkInterface(pb::CreateNetworkInterfaceRequest) heavy -> NetworkInterface,
+    UpdateNetworkInterface(pb::UpdateNetworkInterfaceRequest) heavy -> NetworkInterface,
+    DeleteNetworkInterface(pb::DeleteNetworkInterfaceRequest) heavy,
+    CreateSecurityGroup(pb::CreateSecurityGroupRequest) heavy -> SecurityGroup,
+    UpdateSecurityGroup(pb::UpdateSecurityGroupRequest) heavy -> SecurityGroup,
+    DeleteSecurityGroup(pb::DeleteSecurityGroupRequest) heavy,
+    CreateNetworkAcl(pb::CreateNetworkAclRequest) light -> NetworkAcl,
+    UpdateNetworkAcl(pb::UpdateNetworkAclRequest) light -> NetworkAcl,
+    DeleteNetworkAcl(pb::DeleteNetworkAclRequest) heavy,
+    CreateRouteTable(pb::CreateRouteTableRequest) light -> RouteTable,
+    UpdateRouteTable(pb::UpdateRouteTableRequest) light -> RouteTable,
+    DeleteRouteTable(pb::DeleteRouteTableRequest) heavy,
+    CreateInternetGateway(pb::CreateInternetGatewayRequest) light -> InternetGateway,
+    DeleteInternetGateway(pb::DeleteInternetGatewayRequest) heavy,
+    CreateExternalHost(pb::CreateExternalHostRequest) light -> ExternalHost,
+    DeleteExternalHost(pb::DeleteExternalHostRequest) heavy,
+    CreateLogGroup(pb::CreateLogGroupRequest) light -> LogGroup,
+    UpdateLogGroup(pb::UpdateLogGroupRequest) light -> LogGroup,
+    DeleteLogGroup(pb::DeleteLogGroupRequest) heavy,
+    CreateLogStream(pb::CreateLogStreamRequest) light -> LogStream,
+    DeleteLogStream(pb::DeleteLogStreamRequest) heavy,
+    CreateFlowLog(pb::CreateFlowLogRequest) heavy -> FlowLog,
+    UpdateFlowLog(pb::UpdateFlowLogRequest) light -> FlowLog,
+    DeleteFlowLog(pb::DeleteFlowLogRequest) heavy,
+    CreateEnterpriseRouter(pb::CreateEnterpriseRouterRequest) light -> EnterpriseRouter,
+    UpdateEnterpriseRouter(pb::UpdateEnterpriseRouterRequest) light -> EnterpriseRouter,
+    DeleteEnterpriseRouter(pb::DeleteEnterpriseRouterRequest) heavy,
+    CreateRouterAttachment(pb::CreateRouterAttachmentRequest) heavy -> RouterAttachment,
+    DeleteRouterAttachment(pb::DeleteRouterAttachmentRequest) heavy,
+    InjectTraffic(pb::InjectTrafficRequest) heavy,
+    Advance(pb::AdvanceRequest) heavy,
+    DropPendingTraffic(pb::DropPendingTrafficRequest) heavy,
+    CreateNatGateway(pb::CreateNatGatewayRequest) light -> NatGateway,
+    UpdateNatGateway(pb::UpdateNatGatewayRequest) light -> NatGateway,
+    DeleteNatGateway(pb::DeleteNatGatewayRequest) heavy,
+    UpdateRouterAttachment(pb::UpdateRouterAttachmentRequest) heavy -> RouterAttachment,
+    CreateRouterRouteTable(pb::CreateRouterRouteTableRequest) light -> RouterRouteTable,
+    UpdateRouterRouteTable(pb::UpdateRouterRouteTableRequest) light -> RouterRouteTable,
+    CreateCloudConnectNetwork(pb::CreateCloudConnectNetworkRequest) light -> CloudConnectNetwork,
+    UpdateCloudConnectNetwork(pb::UpdateCloudConnectNetworkRequest) light -> CloudConnectNetwork,
+    CreateVpcPeeringConnection(pb::CreateVpcPeeringConnectionRequest) light -> VpcPeeringConnection,
+    DeleteVpcPeeringConnection(pb::DeleteVpcPeeringConnectionRequest) heavy,
+    CreateVpnGateway(pb::CreateVpnGatewayRequest) light -> VpnGateway,
+    DeleteVpnGateway(pb::DeleteVpnGatewayRequest) heavy,
 }
 
 impl Command {
@@ -133,68 +165,6 @@ impl Command {
     pub fn grows_model(&self) -> bool {
         let kind = self.kind();
         kind.starts_with("Create") || kind.starts_with("Update")
-    }
-
-    /// Whether applying the command costs little enough to run on an async worker when its
-    /// project's lock is free (`Cloud::try_begin_mutate`): it simulates nothing and recompiles
-    /// no security group or interface, so its cost is bounded by the project's quotas and is
-    /// microseconds in practice. Everything else runs on the blocking pool. Listed whole, so
-    /// a new command is placed deliberately.
-    pub fn light(&self) -> bool {
-        match self {
-            Command::SetSpeed(_)
-            | Command::CreateVpc(_)
-            | Command::UpdateVpc(_)
-            | Command::CreateSubnet(_)
-            | Command::UpdateSubnet(_)
-            | Command::CreateNetworkAcl(_)
-            | Command::UpdateNetworkAcl(_)
-            | Command::CreateRouteTable(_)
-            | Command::UpdateRouteTable(_)
-            | Command::CreateInternetGateway(_)
-            | Command::CreateExternalHost(_)
-            | Command::CreateLogGroup(_)
-            | Command::UpdateLogGroup(_)
-            | Command::CreateLogStream(_)
-            | Command::UpdateFlowLog(_)
-            | Command::CreateEnterpriseRouter(_)
-            | Command::UpdateEnterpriseRouter(_)
-            | Command::CreateNatGateway(_)
-            | Command::UpdateNatGateway(_)
-            | Command::CreateRouterRouteTable(_)
-            | Command::UpdateRouterRouteTable(_)
-            | Command::CreateCloudConnectNetwork(_)
-            | Command::UpdateCloudConnectNetwork(_)
-            | Command::CreateVpcPeeringConnection(_)
-            | Command::CreateVpnGateway(_) => true,
-            Command::Init(_)
-            | Command::DeleteVpc(_)
-            | Command::DeleteSubnet(_)
-            | Command::CreateNetworkInterface(_)
-            | Command::UpdateNetworkInterface(_)
-            | Command::DeleteNetworkInterface(_)
-            | Command::CreateSecurityGroup(_)
-            | Command::UpdateSecurityGroup(_)
-            | Command::DeleteSecurityGroup(_)
-            | Command::DeleteNetworkAcl(_)
-            | Command::DeleteRouteTable(_)
-            | Command::DeleteInternetGateway(_)
-            | Command::DeleteExternalHost(_)
-            | Command::DeleteLogGroup(_)
-            | Command::DeleteLogStream(_)
-            | Command::CreateFlowLog(_)
-            | Command::DeleteFlowLog(_)
-            | Command::DeleteEnterpriseRouter(_)
-            | Command::CreateRouterAttachment(_)
-            | Command::DeleteRouterAttachment(_)
-            | Command::UpdateRouterAttachment(_)
-            | Command::InjectTraffic(_)
-            | Command::Advance(_)
-            | Command::DropPendingTraffic(_)
-            | Command::DeleteNatGateway(_)
-            | Command::DeleteVpcPeeringConnection(_)
-            | Command::DeleteVpnGateway(_) => false,
-        }
     }
 }
 

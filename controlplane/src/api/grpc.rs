@@ -18,7 +18,7 @@ use super::names::{Collection as C, check_parent, page};
 use super::pb;
 use super::project::{Applied, Project, time_of, timestamp};
 use super::tenancy::Tenancy;
-use super::view;
+use super::view::View;
 
 /// Shared by every service.
 #[derive(Clone)]
@@ -34,6 +34,30 @@ type Reply<T> = Result<Response<T>, Status>;
 impl Api {
     fn caller<T>(&self, req: &Request<T>) -> Result<Caller, Status> {
         self.tenancy.caller(req.metadata()).map_err(Status::from)
+    }
+
+    /// A change: the caller's request stored and applied as the command `as_command` makes of
+    /// it, answered with what `answer` reads from the project once the command is durable.
+    async fn apply<R: Send, T: Send + 'static>(
+        &self,
+        req: Request<R>,
+        as_command: fn(R) -> Command,
+        answer: impl Fn(&Project, &Applied) -> Result<T, ApiError> + Send + 'static,
+    ) -> Reply<T> {
+        let caller = self.caller(&req)?;
+        self.mutate(caller, as_command(req.into_inner()), answer)
+            .await
+    }
+
+    /// A read: `answer` reads the caller's request from its project.
+    async fn query<R: Send + 'static, T: Send + 'static>(
+        &self,
+        req: Request<R>,
+        answer: impl Fn(&Project, &R) -> Result<T, ApiError> + Send + 'static,
+    ) -> Reply<T> {
+        let caller = self.caller(&req)?;
+        let r = req.into_inner();
+        self.read(caller, move |p| answer(p, &r)).await
     }
 
     async fn mutate<T: Send + 'static>(
@@ -87,15 +111,16 @@ impl Api {
     }
 }
 
-/// The index of the resource a command created or changed.
-fn created(p: &Project, c: C, a: &Applied) -> Result<u32, ApiError> {
+/// The resource a command created or changed, as the API shows it.
+fn created<V: View>(p: &Project, a: &Applied) -> Result<V, ApiError> {
     a.id.as_deref()
-        .and_then(|id| p.find(c, id))
+        .and_then(|id| V::find(p, id))
         .ok_or_else(|| ApiError::internal("the resource vanished while being created"))
 }
 
-fn empty(_: &Project, _: &Applied) -> Result<(), ApiError> {
-    Ok(())
+/// The resource a request's `name` names, as the API shows it.
+fn named<V: View>(p: &Project, name: &str) -> Result<V, ApiError> {
+    Ok(V::of(p, p.resolve(V::COLLECTION, name, "name")?))
 }
 
 /// Live resources of a world vector as (position, index) for paging.
@@ -110,73 +135,50 @@ fn live<'a, T>(
         .map(|(i, _)| (i as u64, i as u32))
 }
 
-/// An optional filter by a parent resource: `None` when not given.
-fn filter_by(p: &Project, c: C, name: &str, field: &str) -> Result<Option<u32>, ApiError> {
-    (!name.is_empty())
-        .then(|| p.resolve(c, name, field))
-        .transpose()
+/// A List request's optional filter by a parent resource (`vpc`, `log_group`): the parent's
+/// index, or `None` when the field is empty and every parent is listed.
+#[derive(Clone, Copy)]
+struct Parent(Option<u32>);
+
+impl Parent {
+    /// The parent that `name` (the request's `field`) names in collection `c`.
+    fn named(p: &Project, c: C, name: &str, field: &str) -> Result<Parent, ApiError> {
+        let given = (!name.is_empty()).then(|| p.resolve(c, name, field));
+        given.transpose().map(Parent)
+    }
+
+    /// The VPC of a request's `vpc` filter, the most common one.
+    fn vpc(p: &Project, name: &str) -> Result<Parent, ApiError> {
+        Parent::named(p, C::Vpcs, name, "vpc")
+    }
+
+    /// The router of a request's `enterprise_router` filter.
+    fn router(p: &Project, name: &str) -> Result<Parent, ApiError> {
+        Parent::named(p, C::EnterpriseRouters, name, "enterprise_router")
+    }
+
+    /// Whether a resource whose parent is `owner` is filtered out.
+    fn excludes(self, owner: u32) -> bool {
+        self.0.is_some_and(|x| x != owner)
+    }
 }
 
-/// A List handler: the caller's project, its `parent` checked, the (position, index) pairs the
-/// block yields paged, each shown by `$view`.
-macro_rules! list {
-    ($self:ident, $req:ident, $resp:ident { $field:ident }, |$p:ident, $r:ident| $items:block, $view:path) => {{
-        let caller = $self.caller(&$req)?;
-        let $r = $req.into_inner();
-        $self
-            .read(caller, move |$p| {
-                check_parent(&$p.id, &$r.parent)?;
-                let (items, next_page_token) = page($items, $r.page_size, &$r.page_token)?;
-                Ok(pb::$resp {
-                    $field: items.into_iter().map(|i| $view($p, i)).collect(),
-                    next_page_token,
-                })
-            })
-            .await
-    }};
-}
-
-macro_rules! get {
-    ($self:ident, $req:ident, $c:expr, $view:path) => {{
-        let caller = $self.caller(&$req)?;
-        let r = $req.into_inner();
-        $self
-            .read(caller, move |p| {
-                Ok($view(p, p.resolve($c, &r.name, "name")?))
-            })
-            .await
-    }};
-}
-
-macro_rules! create {
-    ($self:ident, $req:ident, $variant:ident, $c:expr, $view:path) => {{
-        let caller = $self.caller(&$req)?;
-        $self
-            .mutate(caller, Command::$variant($req.into_inner()), |p, a| {
-                Ok($view(p, created(p, $c, a)?))
-            })
-            .await
-    }};
-}
-
-macro_rules! delete {
-    ($self:ident, $req:ident, $variant:ident) => {{
-        let caller = $self.caller(&$req)?;
-        $self
-            .mutate(caller, Command::$variant($req.into_inner()), empty)
-            .await
-            .map(|_| Response::new(()))
-    }};
-}
-
-/// A service's impl, each resource handler written as one line, the other methods as they
-/// are (tonic's `async_trait` must see every method, so the lines are expanded here, before
-/// the impl is):
-/// - `change m(Request => Command) -> Resource in Collection via view;` a create or update;
-/// - `get m(Request) -> Resource in Collection via view;`
-/// - `list m(Request) -> Response { field } via view, |p, r| { (position, index) pairs };`
-/// - `delete m(Request => Command);`
-/// - `call m(Request) -> Response;` the function `m` below, written out.
+/// A service's impl from a table (tonic's `async_trait` must see every method, so the table
+/// is expanded here, before the impl is). The table holds:
+/// - `resource Message { methods }`: one resource's methods, one line each, every one
+///   answering with the resource as its `View` shows it:
+///   - `change m(Request => Command);` a create or update, answered with what it made or
+///     changed;
+///   - `get m(Request);`
+///   - `list m(Request) -> Response { field }, |p, r| { (position, index) pairs };` the
+///     caller's `parent` checked, the pairs the block yields paged;
+///   - `delete m(Request => Command);`
+/// - `call m(Request) -> Response;` the function `m` below, written out;
+/// - any other item of the impl (an associated type) as it is.
+///
+/// Each handler is the same three steps: the caller from its token, the request applied as
+/// a command or read from the project (`Api::apply`, `Api::query`), the error mapped (`?`
+/// and `Status::from`, in one exhaustive match in `error`).
 macro_rules! service {
     ($svc:path { $($body:tt)* }) => {
         service!(@munch $svc [] $($body)*);
@@ -188,41 +190,9 @@ macro_rules! service {
         }
     };
     (@munch $svc:path [$($done:tt)*]
-        change $m:ident($req:ident => $variant:ident) -> $res:ident in $c:ident via $view:path;
+        resource $res:ident { $($methods:tt)* }
         $($rest:tt)*) => {
-        service!(@munch $svc [$($done)*
-            async fn $m(&self, req: Request<pb::$req>) -> Reply<pb::$res> {
-                create!(self, req, $variant, C::$c, $view)
-            }
-        ] $($rest)*);
-    };
-    (@munch $svc:path [$($done:tt)*]
-        get $m:ident($req:ident) -> $res:ident in $c:ident via $view:path;
-        $($rest:tt)*) => {
-        service!(@munch $svc [$($done)*
-            async fn $m(&self, req: Request<pb::$req>) -> Reply<pb::$res> {
-                get!(self, req, C::$c, $view)
-            }
-        ] $($rest)*);
-    };
-    (@munch $svc:path [$($done:tt)*]
-        list $m:ident($req:ident) -> $resp:ident { $field:ident } via $view:path,
-            |$p:ident, $r:ident| $items:block;
-        $($rest:tt)*) => {
-        service!(@munch $svc [$($done)*
-            async fn $m(&self, req: Request<pb::$req>) -> Reply<pb::$resp> {
-                list!(self, req, $resp { $field }, |$p, $r| $items, $view)
-            }
-        ] $($rest)*);
-    };
-    (@munch $svc:path [$($done:tt)*]
-        delete $m:ident($req:ident => $variant:ident);
-        $($rest:tt)*) => {
-        service!(@munch $svc [$($done)*
-            async fn $m(&self, req: Request<pb::$req>) -> Reply<()> {
-                delete!(self, req, $variant)
-            }
-        ] $($rest)*);
+        service!(@resource $svc [$($done)*] $res { $($methods)* } $($rest)*);
     };
     (@munch $svc:path [$($done:tt)*]
         call $m:ident($req:ident) -> $res:ty;
@@ -236,251 +206,258 @@ macro_rules! service {
     (@munch $svc:path [$($done:tt)*] $item:item $($rest:tt)*) => {
         service!(@munch $svc [$($done)* $item] $($rest)*);
     };
+
+    // One resource's methods, one at a time; then the rest of the table.
+    (@resource $svc:path [$($done:tt)*] $res:ident {} $($rest:tt)*) => {
+        service!(@munch $svc [$($done)*] $($rest)*);
+    };
+    (@resource $svc:path [$($done:tt)*] $res:ident {
+        change $m:ident($req:ident => $variant:ident); $($more:tt)*
+    } $($rest:tt)*) => {
+        service!(@resource $svc [$($done)*
+            async fn $m(&self, req: Request<pb::$req>) -> Reply<pb::$res> {
+                self.apply(req, Command::$variant, created::<pb::$res>).await
+            }
+        ] $res { $($more)* } $($rest)*);
+    };
+    (@resource $svc:path [$($done:tt)*] $res:ident {
+        get $m:ident($req:ident); $($more:tt)*
+    } $($rest:tt)*) => {
+        service!(@resource $svc [$($done)*
+            async fn $m(&self, req: Request<pb::$req>) -> Reply<pb::$res> {
+                self.query(req, |p, r| named::<pb::$res>(p, &r.name)).await
+            }
+        ] $res { $($more)* } $($rest)*);
+    };
+    (@resource $svc:path [$($done:tt)*] $res:ident {
+        list $m:ident($req:ident) -> $resp:ident { $field:ident },
+            |$p:ident, $r:ident| $items:block; $($more:tt)*
+    } $($rest:tt)*) => {
+        service!(@resource $svc [$($done)*
+            async fn $m(&self, req: Request<pb::$req>) -> Reply<pb::$resp> {
+                self.query(req, |$p, $r| {
+                    check_parent(&$p.id, &$r.parent)?;
+                    let (items, next_page_token) = page($items, $r.page_size, &$r.page_token)?;
+                    Ok(pb::$resp {
+                        $field: items.into_iter().map(|i| pb::$res::of($p, i)).collect(),
+                        next_page_token,
+                    })
+                })
+                .await
+            }
+        ] $res { $($more)* } $($rest)*);
+    };
+    (@resource $svc:path [$($done:tt)*] $res:ident {
+        delete $m:ident($req:ident => $variant:ident); $($more:tt)*
+    } $($rest:tt)*) => {
+        service!(@resource $svc [$($done)*
+            async fn $m(&self, req: Request<pb::$req>) -> Reply<()> {
+                self.apply(req, Command::$variant, |_, _| Ok(())).await
+            }
+        ] $res { $($more)* } $($rest)*);
+    };
 }
 
 service! {
     pb::network_service_server::NetworkService {
-        change create_vpc(CreateVpcRequest => CreateVpc) -> Vpc in Vpcs via view::vpc;
-        get get_vpc(GetVpcRequest) -> Vpc in Vpcs via view::vpc;
-        list list_vpcs(ListVpcsRequest)
-            -> ListVpcsResponse { vpcs } via view::vpc,
-            |p, r| { live(&p.world().vpcs, move |v| v.deleted) };
-        change update_vpc(UpdateVpcRequest => UpdateVpc) -> Vpc in Vpcs via view::vpc;
-        delete delete_vpc(DeleteVpcRequest => DeleteVpc);
-
-        change create_subnet(CreateSubnetRequest => CreateSubnet)
-            -> Subnet in Subnets via view::subnet;
-        get get_subnet(GetSubnetRequest) -> Subnet in Subnets via view::subnet;
-        list list_subnets(ListSubnetsRequest)
-            -> ListSubnetsResponse { subnets } via view::subnet, |p, r| {
-                    let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
-                    live(&p.world().subnets, move |s| {
-                        s.deleted || vpc.is_some_and(|v| v != s.vpc)
-                    })
-                };
-        change update_subnet(UpdateSubnetRequest => UpdateSubnet)
-            -> Subnet in Subnets via view::subnet;
-        delete delete_subnet(DeleteSubnetRequest => DeleteSubnet);
-
-        change create_network_interface(CreateNetworkInterfaceRequest => CreateNetworkInterface)
-            -> NetworkInterface in NetworkInterfaces via view::network_interface;
-        get get_network_interface(GetNetworkInterfaceRequest)
-            -> NetworkInterface in NetworkInterfaces via view::network_interface;
-        list list_network_interfaces(ListNetworkInterfacesRequest)
-            -> ListNetworkInterfacesResponse { network_interfaces } via view::network_interface,
-            |p, r| {
-                    let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
-                    let subnet = filter_by(p, C::Subnets, &r.subnet, "subnet")?;
-                    live(&p.world().enis, move |e| {
-                        e.deleted
-                            || vpc.is_some_and(|v| v != e.vpc)
-                            || subnet.is_some_and(|s| s != e.subnet)
-                    })
-                };
-        change update_network_interface(UpdateNetworkInterfaceRequest => UpdateNetworkInterface)
-            -> NetworkInterface in NetworkInterfaces via view::network_interface;
-        delete delete_network_interface(DeleteNetworkInterfaceRequest => DeleteNetworkInterface);
-
-        change create_security_group(CreateSecurityGroupRequest => CreateSecurityGroup)
-            -> SecurityGroup in SecurityGroups via view::security_group;
-        get get_security_group(GetSecurityGroupRequest)
-            -> SecurityGroup in SecurityGroups via view::security_group;
-        list list_security_groups(ListSecurityGroupsRequest)
-            -> ListSecurityGroupsResponse { security_groups } via view::security_group, |p, r| {
-                    let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
-                    live(&p.world().security_groups, move |g| {
-                        g.deleted || vpc.is_some_and(|v| v != g.vpc)
-                    })
-                };
-        change update_security_group(UpdateSecurityGroupRequest => UpdateSecurityGroup)
-            -> SecurityGroup in SecurityGroups via view::security_group;
-        delete delete_security_group(DeleteSecurityGroupRequest => DeleteSecurityGroup);
-
-        change create_network_acl(CreateNetworkAclRequest => CreateNetworkAcl)
-            -> NetworkAcl in NetworkAcls via view::network_acl;
-        get get_network_acl(GetNetworkAclRequest)
-            -> NetworkAcl in NetworkAcls via view::network_acl;
-        list list_network_acls(ListNetworkAclsRequest)
-            -> ListNetworkAclsResponse { network_acls } via view::network_acl, |p, r| {
-                    let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
-                    live(&p.world().acls, move |a| {
-                        a.deleted || vpc.is_some_and(|v| v != a.vpc)
-                    })
-                };
-        change update_network_acl(UpdateNetworkAclRequest => UpdateNetworkAcl)
-            -> NetworkAcl in NetworkAcls via view::network_acl;
-        delete delete_network_acl(DeleteNetworkAclRequest => DeleteNetworkAcl);
-
-        change create_route_table(CreateRouteTableRequest => CreateRouteTable)
-            -> RouteTable in RouteTables via view::route_table;
-        get get_route_table(GetRouteTableRequest)
-            -> RouteTable in RouteTables via view::route_table;
-        list list_route_tables(ListRouteTablesRequest)
-            -> ListRouteTablesResponse { route_tables } via view::route_table, |p, r| {
-                    let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
-                    live(&p.world().route_tables, move |t| {
-                        t.deleted || vpc.is_some_and(|v| v != t.vpc)
-                    })
-                };
-        change update_route_table(UpdateRouteTableRequest => UpdateRouteTable)
-            -> RouteTable in RouteTables via view::route_table;
-        delete delete_route_table(DeleteRouteTableRequest => DeleteRouteTable);
-
-        change create_internet_gateway(CreateInternetGatewayRequest => CreateInternetGateway)
-            -> InternetGateway in InternetGateways via view::internet_gateway;
-        get get_internet_gateway(GetInternetGatewayRequest)
-            -> InternetGateway in InternetGateways via view::internet_gateway;
-        list list_internet_gateways(ListInternetGatewaysRequest)
-            -> ListInternetGatewaysResponse { internet_gateways } via view::internet_gateway,
-            |p, r| { live(&p.world().igws, move |g| g.deleted) };
-        delete delete_internet_gateway(DeleteInternetGatewayRequest => DeleteInternetGateway);
-
-        change create_nat_gateway(CreateNatGatewayRequest => CreateNatGateway)
-            -> NatGateway in NatGateways via view::nat_gateway;
-        get get_nat_gateway(GetNatGatewayRequest)
-            -> NatGateway in NatGateways via view::nat_gateway;
-        list list_nat_gateways(ListNatGatewaysRequest)
-            -> ListNatGatewaysResponse { nat_gateways } via view::nat_gateway, |p, r| {
-                    let vpc = filter_by(p, C::Vpcs, &r.vpc, "vpc")?;
-                    live(&p.world().nats, move |n| {
-                        n.deleted || vpc.is_some_and(|v| v != n.vpc)
-                    })
-                };
-        change update_nat_gateway(UpdateNatGatewayRequest => UpdateNatGateway)
-            -> NatGateway in NatGateways via view::nat_gateway;
-        delete delete_nat_gateway(DeleteNatGatewayRequest => DeleteNatGateway);
-
-        change create_vpc_peering_connection(
-            CreateVpcPeeringConnectionRequest => CreateVpcPeeringConnection
-        ) -> VpcPeeringConnection in VpcPeeringConnections via view::vpc_peering_connection;
-        get get_vpc_peering_connection(GetVpcPeeringConnectionRequest)
-            -> VpcPeeringConnection in VpcPeeringConnections via view::vpc_peering_connection;
-        list list_vpc_peering_connections(ListVpcPeeringConnectionsRequest)
-            -> ListVpcPeeringConnectionsResponse { vpc_peering_connections }
-            via view::vpc_peering_connection,
-            |p, r| { live(&p.world().peerings, move |x| x.deleted) };
-        delete delete_vpc_peering_connection(
-            DeleteVpcPeeringConnectionRequest => DeleteVpcPeeringConnection
-        );
-
-        change create_vpn_gateway(CreateVpnGatewayRequest => CreateVpnGateway)
-            -> VpnGateway in VpnGateways via view::vpn_gateway;
-        get get_vpn_gateway(GetVpnGatewayRequest) -> VpnGateway in VpnGateways via view::vpn_gateway;
-        list list_vpn_gateways(ListVpnGatewaysRequest)
-            -> ListVpnGatewaysResponse { vpn_gateways }
-            via view::vpn_gateway,
-            |p, r| { live(&p.world().vpn_gateways, move |x| x.deleted) };
-        delete delete_vpn_gateway(DeleteVpnGatewayRequest => DeleteVpnGateway);
+        resource Vpc {
+            change create_vpc(CreateVpcRequest => CreateVpc);
+            get get_vpc(GetVpcRequest);
+            list list_vpcs(ListVpcsRequest) -> ListVpcsResponse { vpcs },
+                |p, r| { live(&p.world().vpcs, |v| v.deleted) };
+            change update_vpc(UpdateVpcRequest => UpdateVpc);
+            delete delete_vpc(DeleteVpcRequest => DeleteVpc);
+        }
+        resource Subnet {
+            change create_subnet(CreateSubnetRequest => CreateSubnet);
+            get get_subnet(GetSubnetRequest);
+            list list_subnets(ListSubnetsRequest) -> ListSubnetsResponse { subnets }, |p, r| {
+                let vpc = Parent::vpc(p, &r.vpc)?;
+                live(&p.world().subnets, move |s| s.deleted || vpc.excludes(s.vpc))
+            };
+            change update_subnet(UpdateSubnetRequest => UpdateSubnet);
+            delete delete_subnet(DeleteSubnetRequest => DeleteSubnet);
+        }
+        resource NetworkInterface {
+            change create_network_interface(
+                CreateNetworkInterfaceRequest => CreateNetworkInterface
+            );
+            get get_network_interface(GetNetworkInterfaceRequest);
+            list list_network_interfaces(ListNetworkInterfacesRequest)
+                -> ListNetworkInterfacesResponse { network_interfaces }, |p, r| {
+                let vpc = Parent::vpc(p, &r.vpc)?;
+                let subnet = Parent::named(p, C::Subnets, &r.subnet, "subnet")?;
+                live(&p.world().enis, move |e| {
+                    e.deleted || vpc.excludes(e.vpc) || subnet.excludes(e.subnet)
+                })
+            };
+            change update_network_interface(
+                UpdateNetworkInterfaceRequest => UpdateNetworkInterface
+            );
+            delete delete_network_interface(
+                DeleteNetworkInterfaceRequest => DeleteNetworkInterface
+            );
+        }
+        resource SecurityGroup {
+            change create_security_group(CreateSecurityGroupRequest => CreateSecurityGroup);
+            get get_security_group(GetSecurityGroupRequest);
+            list list_security_groups(ListSecurityGroupsRequest)
+                -> ListSecurityGroupsResponse { security_groups }, |p, r| {
+                let vpc = Parent::vpc(p, &r.vpc)?;
+                live(&p.world().security_groups, move |g| g.deleted || vpc.excludes(g.vpc))
+            };
+            change update_security_group(UpdateSecurityGroupRequest => UpdateSecurityGroup);
+            delete delete_security_group(DeleteSecurityGroupRequest => DeleteSecurityGroup);
+        }
+        resource NetworkAcl {
+            change create_network_acl(CreateNetworkAclRequest => CreateNetworkAcl);
+            get get_network_acl(GetNetworkAclRequest);
+            list list_network_acls(ListNetworkAclsRequest)
+                -> ListNetworkAclsResponse { network_acls }, |p, r| {
+                let vpc = Parent::vpc(p, &r.vpc)?;
+                live(&p.world().acls, move |a| a.deleted || vpc.excludes(a.vpc))
+            };
+            change update_network_acl(UpdateNetworkAclRequest => UpdateNetworkAcl);
+            delete delete_network_acl(DeleteNetworkAclRequest => DeleteNetworkAcl);
+        }
+        resource RouteTable {
+            change create_route_table(CreateRouteTableRequest => CreateRouteTable);
+            get get_route_table(GetRouteTableRequest);
+            list list_route_tables(ListRouteTablesRequest)
+                -> ListRouteTablesResponse { route_tables }, |p, r| {
+                let vpc = Parent::vpc(p, &r.vpc)?;
+                live(&p.world().route_tables, move |t| t.deleted || vpc.excludes(t.vpc))
+            };
+            change update_route_table(UpdateRouteTableRequest => UpdateRouteTable);
+            delete delete_route_table(DeleteRouteTableRequest => DeleteRouteTable);
+        }
+        resource InternetGateway {
+            change create_internet_gateway(CreateInternetGatewayRequest => CreateInternetGateway);
+            get get_internet_gateway(GetInternetGatewayRequest);
+            list list_internet_gateways(ListInternetGatewaysRequest)
+                -> ListInternetGatewaysResponse { internet_gateways },
+                |p, r| { live(&p.world().igws, |g| g.deleted) };
+            delete delete_internet_gateway(DeleteInternetGatewayRequest => DeleteInternetGateway);
+        }
+        resource NatGateway {
+            change create_nat_gateway(CreateNatGatewayRequest => CreateNatGateway);
+            get get_nat_gateway(GetNatGatewayRequest);
+            list list_nat_gateways(ListNatGatewaysRequest)
+                -> ListNatGatewaysResponse { nat_gateways }, |p, r| {
+                let vpc = Parent::vpc(p, &r.vpc)?;
+                live(&p.world().nats, move |n| n.deleted || vpc.excludes(n.vpc))
+            };
+            change update_nat_gateway(UpdateNatGatewayRequest => UpdateNatGateway);
+            delete delete_nat_gateway(DeleteNatGatewayRequest => DeleteNatGateway);
+        }
+        resource VpcPeeringConnection {
+            change create_vpc_peering_connection(
+                CreateVpcPeeringConnectionRequest => CreateVpcPeeringConnection
+            );
+            get get_vpc_peering_connection(GetVpcPeeringConnectionRequest);
+            list list_vpc_peering_connections(ListVpcPeeringConnectionsRequest)
+                -> ListVpcPeeringConnectionsResponse { vpc_peering_connections },
+                |p, r| { live(&p.world().peerings, |x| x.deleted) };
+            delete delete_vpc_peering_connection(
+                DeleteVpcPeeringConnectionRequest => DeleteVpcPeeringConnection
+            );
+        }
+        resource VpnGateway {
+            change create_vpn_gateway(CreateVpnGatewayRequest => CreateVpnGateway);
+            get get_vpn_gateway(GetVpnGatewayRequest);
+            list list_vpn_gateways(ListVpnGatewaysRequest)
+                -> ListVpnGatewaysResponse { vpn_gateways },
+                |p, r| { live(&p.world().vpn_gateways, |x| x.deleted) };
+            delete delete_vpn_gateway(DeleteVpnGatewayRequest => DeleteVpnGateway);
+        }
     }
 }
 
 service! {
     pb::router_service_server::RouterService {
-        change create_enterprise_router(CreateEnterpriseRouterRequest => CreateEnterpriseRouter)
-            -> EnterpriseRouter in EnterpriseRouters via view::enterprise_router;
-        get get_enterprise_router(GetEnterpriseRouterRequest)
-            -> EnterpriseRouter in EnterpriseRouters via view::enterprise_router;
-        list list_enterprise_routers(ListEnterpriseRoutersRequest)
-            -> ListEnterpriseRoutersResponse { enterprise_routers } via view::enterprise_router,
-            |p, r| { live(&p.world().routers.routers, move |x| x.deleted) };
-        change update_enterprise_router(UpdateEnterpriseRouterRequest => UpdateEnterpriseRouter)
-            -> EnterpriseRouter in EnterpriseRouters via view::enterprise_router;
-        delete delete_enterprise_router(DeleteEnterpriseRouterRequest => DeleteEnterpriseRouter);
-        change create_router_attachment(CreateRouterAttachmentRequest => CreateRouterAttachment)
-            -> RouterAttachment in RouterAttachments via view::router_attachment;
-        get get_router_attachment(GetRouterAttachmentRequest)
-            -> RouterAttachment in RouterAttachments via view::router_attachment;
-        list list_router_attachments(ListRouterAttachmentsRequest)
-            -> ListRouterAttachmentsResponse { router_attachments } via view::router_attachment,
-            |p, r| {
-                    let router = filter_by(
-                        p,
-                        C::EnterpriseRouters,
-                        &r.enterprise_router,
-                        "enterprise_router",
-                    )?;
-                    live(&p.world().routers.attachments, move |a| {
-                        a.deleted || router.is_some_and(|x| x != a.router)
-                    })
-                };
-        change update_router_attachment(UpdateRouterAttachmentRequest => UpdateRouterAttachment)
-            -> RouterAttachment in RouterAttachments via view::router_attachment;
-        delete delete_router_attachment(DeleteRouterAttachmentRequest => DeleteRouterAttachment);
-        change create_router_route_table(CreateRouterRouteTableRequest => CreateRouterRouteTable)
-            -> RouterRouteTable in RouterRouteTables via view::router_route_table;
-        get get_router_route_table(GetRouterRouteTableRequest)
-            -> RouterRouteTable in RouterRouteTables via view::router_route_table;
-        list list_router_route_tables(ListRouterRouteTablesRequest)
-            -> ListRouterRouteTablesResponse { router_route_tables } via view::router_route_table,
-            |p, r| {
-                    let router = filter_by(
-                        p,
-                        C::EnterpriseRouters,
-                        &r.enterprise_router,
-                        "enterprise_router",
-                    )?;
-                    let routers = &p.world().routers.routers;
-                    // A deleted router's tables go with it.
-                    live(&p.world().routers.tables, move |t| {
-                        t.deleted
-                            || routers[t.router as usize].deleted
-                            || router.is_some_and(|x| x != t.router)
-                    })
-                };
-        change update_router_route_table(UpdateRouterRouteTableRequest => UpdateRouterRouteTable)
-            -> RouterRouteTable in RouterRouteTables via view::router_route_table;
+        resource EnterpriseRouter {
+            change create_enterprise_router(
+                CreateEnterpriseRouterRequest => CreateEnterpriseRouter
+            );
+            get get_enterprise_router(GetEnterpriseRouterRequest);
+            list list_enterprise_routers(ListEnterpriseRoutersRequest)
+                -> ListEnterpriseRoutersResponse { enterprise_routers },
+                |p, r| { live(&p.world().routers.routers, |x| x.deleted) };
+            change update_enterprise_router(
+                UpdateEnterpriseRouterRequest => UpdateEnterpriseRouter
+            );
+            delete delete_enterprise_router(
+                DeleteEnterpriseRouterRequest => DeleteEnterpriseRouter
+            );
+        }
+        resource RouterAttachment {
+            change create_router_attachment(
+                CreateRouterAttachmentRequest => CreateRouterAttachment
+            );
+            get get_router_attachment(GetRouterAttachmentRequest);
+            list list_router_attachments(ListRouterAttachmentsRequest)
+                -> ListRouterAttachmentsResponse { router_attachments }, |p, r| {
+                let router = Parent::router(p, &r.enterprise_router)?;
+                live(&p.world().routers.attachments, move |a| {
+                    a.deleted || router.excludes(a.router)
+                })
+            };
+            change update_router_attachment(
+                UpdateRouterAttachmentRequest => UpdateRouterAttachment
+            );
+            delete delete_router_attachment(
+                DeleteRouterAttachmentRequest => DeleteRouterAttachment
+            );
+        }
+        resource RouterRouteTable {
+            change create_router_route_table(
+                CreateRouterRouteTableRequest => CreateRouterRouteTable
+            );
+            get get_router_route_table(GetRouterRouteTableRequest);
+            list list_router_route_tables(ListRouterRouteTablesRequest)
+                -> ListRouterRouteTablesResponse { router_route_tables }, |p, r| {
+                let router = Parent::router(p, &r.enterprise_router)?;
+                let routers = &p.world().routers.routers;
+                // A deleted router's tables go with it.
+                live(&p.world().routers.tables, move |t| {
+                    t.deleted || routers[t.router as usize].deleted || router.excludes(t.router)
+                })
+            };
+            change update_router_route_table(
+                UpdateRouterRouteTableRequest => UpdateRouterRouteTable
+            );
+        }
     }
-}
-
-type RecordStream = Pin<Box<dyn Stream<Item = Result<pb::FlowLogRecord, Status>> + Send>>;
-
-fn record(project: &str, r: &crate::store::StoredRecord) -> pb::FlowLogRecord {
-    pb::FlowLogRecord {
-        flow_log: super::names::resource_name(project, C::FlowLogs, &r.flow_log),
-        log_stream: super::names::resource_name(project, C::LogStreams, &r.stream),
-        time: Some(timestamp(vpclab_sim::time::Time::from_micros(r.time_us))),
-        sequence: r.seq,
-        line: r.line.clone(),
-    }
-}
-
-fn flow_log_view(p: &Project, i: u32) -> pb::FlowLog {
-    view::flow_log(p, i, p.format_name(i))
 }
 
 service! {
     pb::log_service_server::LogService {
-        change create_log_group(CreateLogGroupRequest => CreateLogGroup)
-            -> LogGroup in LogGroups via view::log_group;
-        get get_log_group(GetLogGroupRequest) -> LogGroup in LogGroups via view::log_group;
-        list list_log_groups(ListLogGroupsRequest)
-            -> ListLogGroupsResponse { log_groups } via view::log_group,
-            |p, r| { live(&p.world().logs.groups, move |g| g.deleted) };
-        change update_log_group(UpdateLogGroupRequest => UpdateLogGroup)
-            -> LogGroup in LogGroups via view::log_group;
-        delete delete_log_group(DeleteLogGroupRequest => DeleteLogGroup);
-
-        change create_log_stream(CreateLogStreamRequest => CreateLogStream)
-            -> LogStream in LogStreams via view::log_stream;
-        get get_log_stream(GetLogStreamRequest) -> LogStream in LogStreams via view::log_stream;
-        list list_log_streams(ListLogStreamsRequest)
-            -> ListLogStreamsResponse { log_streams } via view::log_stream, |p, r| {
-                    let group = filter_by(p, C::LogGroups, &r.log_group, "log_group")?;
-                    live(&p.world().logs.streams, move |s| {
-                        s.deleted || group.is_some_and(|g| g != s.group)
-                    })
-                };
-        delete delete_log_stream(DeleteLogStreamRequest => DeleteLogStream);
-
-        change create_flow_log(CreateFlowLogRequest => CreateFlowLog)
-            -> FlowLog in FlowLogs via flow_log_view;
-        get get_flow_log(GetFlowLogRequest) -> FlowLog in FlowLogs via flow_log_view;
-        list list_flow_logs(ListFlowLogsRequest)
-            -> ListFlowLogsResponse { flow_logs } via flow_log_view,
-            |p, r| { live(&p.world().flow_logs, move |f| f.deleted) };
-        change update_flow_log(UpdateFlowLogRequest => UpdateFlowLog)
-            -> FlowLog in FlowLogs via flow_log_view;
-        delete delete_flow_log(DeleteFlowLogRequest => DeleteFlowLog);
+        resource LogGroup {
+            change create_log_group(CreateLogGroupRequest => CreateLogGroup);
+            get get_log_group(GetLogGroupRequest);
+            list list_log_groups(ListLogGroupsRequest) -> ListLogGroupsResponse { log_groups },
+                |p, r| { live(&p.world().logs.groups, |g| g.deleted) };
+            change update_log_group(UpdateLogGroupRequest => UpdateLogGroup);
+            delete delete_log_group(DeleteLogGroupRequest => DeleteLogGroup);
+        }
+        resource LogStream {
+            change create_log_stream(CreateLogStreamRequest => CreateLogStream);
+            get get_log_stream(GetLogStreamRequest);
+            list list_log_streams(ListLogStreamsRequest)
+                -> ListLogStreamsResponse { log_streams }, |p, r| {
+                let group = Parent::named(p, C::LogGroups, &r.log_group, "log_group")?;
+                live(&p.world().logs.streams, move |s| s.deleted || group.excludes(s.group))
+            };
+            delete delete_log_stream(DeleteLogStreamRequest => DeleteLogStream);
+        }
+        resource FlowLog {
+            change create_flow_log(CreateFlowLogRequest => CreateFlowLog);
+            get get_flow_log(GetFlowLogRequest);
+            list list_flow_logs(ListFlowLogsRequest) -> ListFlowLogsResponse { flow_logs },
+                |p, r| { live(&p.world().flow_logs, |f| f.deleted) };
+            change update_flow_log(UpdateFlowLogRequest => UpdateFlowLog);
+            delete delete_flow_log(DeleteFlowLogRequest => DeleteFlowLog);
+        }
 
         call query_records(QueryRecordsRequest) -> pb::QueryRecordsResponse;
 
@@ -490,27 +467,18 @@ service! {
     }
 }
 
-fn parse_record_token(t: &str) -> Result<(u64, u64), Status> {
-    t.strip_prefix('r')
-        .and_then(|r| r.split_once('.'))
-        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
-        .ok_or_else(|| {
-            ApiError::invalid("page_token", "the page token is not one this server issued").into()
-        })
-}
-
 service! {
     pb::simulation_service_server::SimulationService {
         call get_project(GetProjectRequest) -> pb::Project;
 
-        change create_external_host(CreateExternalHostRequest => CreateExternalHost)
-            -> ExternalHost in ExternalHosts via view::external_host;
-        get get_external_host(GetExternalHostRequest)
-            -> ExternalHost in ExternalHosts via view::external_host;
-        list list_external_hosts(ListExternalHostsRequest)
-            -> ListExternalHostsResponse { external_hosts } via view::external_host,
-            |p, r| { live(&p.world().externals, move |h| h.deleted) };
-        delete delete_external_host(DeleteExternalHostRequest => DeleteExternalHost);
+        resource ExternalHost {
+            change create_external_host(CreateExternalHostRequest => CreateExternalHost);
+            get get_external_host(GetExternalHostRequest);
+            list list_external_hosts(ListExternalHostsRequest)
+                -> ListExternalHostsResponse { external_hosts },
+                |p, r| { live(&p.world().externals, |h| h.deleted) };
+            delete delete_external_host(DeleteExternalHostRequest => DeleteExternalHost);
+        }
 
         call inject_traffic(InjectTrafficRequest) -> pb::InjectTrafficResponse;
         call advance(AdvanceRequest) -> pb::Clock;
@@ -524,31 +492,52 @@ service! {
     }
 }
 
+service! {
+    pb::ccn_service_server::CcnService {
+        resource CloudConnectNetwork {
+            change create_cloud_connect_network(
+                CreateCloudConnectNetworkRequest => CreateCloudConnectNetwork
+            );
+            get get_cloud_connect_network(GetCloudConnectNetworkRequest);
+            list list_cloud_connect_networks(ListCloudConnectNetworksRequest)
+                -> ListCloudConnectNetworksResponse { cloud_connect_networks },
+                |p, r| { live(&p.world().ccns.items, |_| false) };
+            change update_cloud_connect_network(
+                UpdateCloudConnectNetworkRequest => UpdateCloudConnectNetwork
+            );
+        }
+    }
+}
+
+// ----- the handlers that are not one resource's CRUD -----
+
+type RecordStream = Pin<Box<dyn Stream<Item = Result<pb::FlowLogRecord, Status>> + Send>>;
+
+fn record(project: &str, r: &crate::store::StoredRecord) -> pb::FlowLogRecord {
+    pb::FlowLogRecord {
+        flow_log: super::names::resource_name(project, C::FlowLogs, &r.flow_log),
+        log_stream: super::names::resource_name(project, C::LogStreams, &r.stream),
+        time: Some(timestamp(vpclab_sim::time::Time::from_micros(r.time_us))),
+        sequence: r.seq,
+        line: r.line.clone(),
+    }
+}
+
+fn parse_record_token(t: &str) -> Result<(u64, u64), Status> {
+    t.strip_prefix('r')
+        .and_then(|r| r.split_once('.'))
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .ok_or_else(|| {
+            ApiError::invalid("page_token", "the page token is not one this server issued").into()
+        })
+}
+
 fn clock(p: &Project) -> pb::Clock {
     pb::Clock {
         now: Some(timestamp(p.now())),
         speed: p.speed,
     }
 }
-
-service! {
-    pb::ccn_service_server::CcnService {
-        change create_cloud_connect_network(CreateCloudConnectNetworkRequest
-            => CreateCloudConnectNetwork)
-            -> CloudConnectNetwork in CloudConnectNetworks via view::cloud_connect_network;
-        get get_cloud_connect_network(GetCloudConnectNetworkRequest)
-            -> CloudConnectNetwork in CloudConnectNetworks via view::cloud_connect_network;
-        list list_cloud_connect_networks(ListCloudConnectNetworksRequest)
-            -> ListCloudConnectNetworksResponse { cloud_connect_networks }
-            via view::cloud_connect_network,
-            |p, r| { live(&p.world().ccns.items, move |_| false) };
-        change update_cloud_connect_network(UpdateCloudConnectNetworkRequest
-            => UpdateCloudConnectNetwork)
-            -> CloudConnectNetwork in CloudConnectNetworks via view::cloud_connect_network;
-    }
-}
-
-// ----- the handlers that are not one resource's CRUD -----
 
 async fn query_records(
     api: &Api,
@@ -691,9 +680,7 @@ async fn tail_records(api: &Api, req: Request<pb::TailRecordsRequest>) -> Reply<
 }
 
 async fn get_project(api: &Api, req: Request<pb::GetProjectRequest>) -> Reply<pb::Project> {
-    let caller = api.caller(&req)?;
-    let r = req.into_inner();
-    api.read(caller, move |p| {
+    api.query(req, |p, r| {
         if r.name != "projects/-" {
             check_parent(&p.id, &r.name).map_err(|e| e.at("name"))?;
         }
@@ -714,8 +701,7 @@ async fn inject_traffic(
     api: &Api,
     req: Request<pb::InjectTrafficRequest>,
 ) -> Reply<pb::InjectTrafficResponse> {
-    let caller = api.caller(&req)?;
-    api.mutate(caller, Command::InjectTraffic(req.into_inner()), |_, a| {
+    api.apply(req, Command::InjectTraffic, |_, a| {
         Ok(pb::InjectTrafficResponse {
             at: a.at.map(timestamp),
         })
@@ -724,17 +710,11 @@ async fn inject_traffic(
 }
 
 async fn advance(api: &Api, req: Request<pb::AdvanceRequest>) -> Reply<pb::Clock> {
-    let caller = api.caller(&req)?;
-    api.mutate(caller, Command::Advance(req.into_inner()), |p, _| {
-        Ok(clock(p))
-    })
-    .await
+    api.apply(req, Command::Advance, |p, _| Ok(clock(p))).await
 }
 
 async fn get_clock(api: &Api, req: Request<pb::GetClockRequest>) -> Reply<pb::Clock> {
-    let caller = api.caller(&req)?;
-    let r = req.into_inner();
-    api.read(caller, move |p| {
+    api.query(req, |p, r| {
         check_parent(&p.id, &r.parent)?;
         Ok(clock(p))
     })
@@ -763,11 +743,9 @@ async fn explain_flow(
     api: &Api,
     req: Request<pb::ExplainFlowRequest>,
 ) -> Reply<pb::ExplainFlowResponse> {
-    let caller = api.caller(&req)?;
-    let r = req.into_inner();
-    api.read(caller, move |p| {
+    api.query(req, |p, r| {
         check_parent(&p.id, &r.parent)?;
-        let (packets, next_page_token) = p.explain(&r)?;
+        let (packets, next_page_token) = p.explain(r)?;
         Ok(pb::ExplainFlowResponse {
             packets,
             next_page_token,
@@ -780,9 +758,7 @@ async fn drop_pending_traffic(
     api: &Api,
     req: Request<pb::DropPendingTrafficRequest>,
 ) -> Reply<pb::DropPendingTrafficResponse> {
-    let caller = api.caller(&req)?;
-    let cmd = Command::DropPendingTraffic(req.into_inner());
-    api.mutate(caller, cmd, |_, a| {
+    api.apply(req, Command::DropPendingTraffic, |_, a| {
         Ok(pb::DropPendingTrafficResponse {
             dropped_packets: a.dropped,
         })

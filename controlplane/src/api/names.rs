@@ -5,67 +5,7 @@ use tonic::Code;
 
 use super::error::ApiError;
 
-/// Every collection of the API, one row each: variant, name segment (`vpcs`,
-/// `networkInterfaces`), resource type for error details (`vpclab.v1.Vpc`), and the noun
-/// messages use.
-macro_rules! collections {
-    ($($variant:ident => $segment:literal, $type_name:literal, $noun:literal;)*) => {
-        #[derive(
-            Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize,
-            serde::Deserialize,
-        )]
-        pub enum Collection {
-            $($variant),*
-        }
-
-        impl Collection {
-            /// Every collection, in the table's order.
-            pub const ALL: &[Collection] = &[$(Collection::$variant),*];
-
-            /// The name segment (`vpcs`, `networkInterfaces`).
-            pub const fn segment(self) -> &'static str {
-                match self {
-                    $(Collection::$variant => $segment),*
-                }
-            }
-
-            /// The resource type for error details (`vpclab.v1.Vpc`).
-            pub const fn type_name(self) -> &'static str {
-                match self {
-                    $(Collection::$variant => $type_name),*
-                }
-            }
-
-            /// In words, for messages.
-            pub const fn noun(self) -> &'static str {
-                match self {
-                    $(Collection::$variant => $noun),*
-                }
-            }
-        }
-    };
-}
-
-collections! {
-    Vpcs => "vpcs", "vpclab.v1.Vpc", "VPC";
-    Subnets => "subnets", "vpclab.v1.Subnet", "subnet";
-    NetworkInterfaces => "networkInterfaces", "vpclab.v1.NetworkInterface", "network interface";
-    SecurityGroups => "securityGroups", "vpclab.v1.SecurityGroup", "security group";
-    NetworkAcls => "networkAcls", "vpclab.v1.NetworkAcl", "network ACL";
-    RouteTables => "routeTables", "vpclab.v1.RouteTable", "route table";
-    InternetGateways => "internetGateways", "vpclab.v1.InternetGateway", "internet gateway";
-    ExternalHosts => "externalHosts", "vpclab.v1.ExternalHost", "external host";
-    FlowLogs => "flowLogs", "vpclab.v1.FlowLog", "flow log";
-    LogGroups => "logGroups", "vpclab.v1.LogGroup", "log group";
-    LogStreams => "logStreams", "vpclab.v1.LogStream", "log stream";
-    EnterpriseRouters => "enterpriseRouters", "vpclab.v1.EnterpriseRouter", "enterprise router";
-    RouterAttachments => "routerAttachments", "vpclab.v1.RouterAttachment", "router attachment";
-    NatGateways => "natGateways", "vpclab.v1.NatGateway", "NAT gateway";
-    RouterRouteTables => "routerRouteTables", "vpclab.v1.RouterRouteTable", "router route table";
-    CloudConnectNetworks => "cloudConnectNetworks", "vpclab.v1.CloudConnectNetwork", "Cloud Connect Network";
-    VpcPeeringConnections => "vpcPeeringConnections", "vpclab.v1.VpcPeeringConnection", "VPC peering connection";
-    VpnGateways => "vpnGateways", "vpclab.v1.VpnGateway", "virtual private gateway";
-}
+pub use super::view::Collection;
 
 pub fn resource_name(project: &str, c: Collection, id: &str) -> String {
     format!("projects/{project}/{}/{id}", c.segment())

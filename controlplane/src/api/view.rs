@@ -1,4 +1,5 @@
-//! The model as API resources: each function reads one resource out of a project.
+//! The model as API resources: each function reads one resource out of a project, and one
+//! table (`resources!`) lists every resource: its collection, its message and its view.
 
 use vpclab_sim::flowlog::{Filter, Scope};
 use vpclab_sim::policy::sg::{GroupKind, Remote};
@@ -6,9 +7,11 @@ use vpclab_sim::policy::{ProtoMatch, RuleAction, acl, sg};
 use vpclab_sim::world::{Site, Target, VpnRouting};
 use vpclab_sim::{Direction, router};
 
-use super::names::Collection as C;
+use super::command::Command;
 use super::pb;
-use super::project::{Project, timestamp};
+use super::project::{Applied, Project, timestamp};
+use crate::plan::Reply;
+use Collection as C;
 
 fn direction(d: Direction) -> i32 {
     match d {
@@ -587,59 +590,101 @@ pub fn cloud_connect_network(p: &Project, i: u32) -> pb::CloudConnectNetwork {
     }
 }
 
+/// A resource as the API shows it, read out of a project by its index in the world.
+pub trait View: Into<Reply> {
+    /// The collection it is named and listed in.
+    const COLLECTION: C;
+
+    /// The resource at world index `i`.
+    fn of(p: &Project, i: u32) -> Self;
+
+    /// The resource of collection `COLLECTION` with this id, if it exists.
+    fn find(p: &Project, id: &str) -> Option<Self> {
+        p.find(Self::COLLECTION, id).map(|i| Self::of(p, i))
+    }
+}
+
+/// Every resource of the API, one row each: its collection, its message and the function
+/// above that shows it, its name segment (`vpcs`, `networkInterfaces`), and the noun messages
+/// use. A row makes the resource's `Collection` variant and its `View`; the rows' order is
+/// the collections' (`Collection::ALL`, and their stored form in snapshots).
+macro_rules! resources {
+    ($($variant:ident => $message:ident via $show:ident, $segment:literal, $noun:literal;)*) => {
+        /// A collection of the API's resources.
+        #[derive(
+            Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize,
+            serde::Deserialize,
+        )]
+        pub enum Collection {
+            $($variant),*
+        }
+
+        impl Collection {
+            /// Every collection, in the table's order.
+            pub const ALL: &[Collection] = &[$(Collection::$variant),*];
+
+            /// The name segment (`vpcs`, `networkInterfaces`).
+            pub const fn segment(self) -> &'static str {
+                match self {
+                    $(Collection::$variant => $segment),*
+                }
+            }
+
+            /// The resource type for error details (`vpclab.v1.Vpc`).
+            pub const fn type_name(self) -> &'static str {
+                match self {
+                    $(Collection::$variant => concat!("vpclab.v1.", stringify!($message))),*
+                }
+            }
+
+            /// In words, for messages.
+            pub const fn noun(self) -> &'static str {
+                match self {
+                    $(Collection::$variant => $noun),*
+                }
+            }
+        }
+
+        $(
+            impl View for pb::$message {
+                const COLLECTION: C = C::$variant;
+
+                fn of(p: &Project, i: u32) -> Self {
+                    $show(p, i)
+                }
+            }
+        )*
+    };
+}
+
+resources! {
+    Vpcs => Vpc via vpc, "vpcs", "VPC";
+    Subnets => Subnet via subnet, "subnets", "subnet";
+    NetworkInterfaces => NetworkInterface via network_interface, "networkInterfaces", "network interface";
+    SecurityGroups => SecurityGroup via security_group, "securityGroups", "security group";
+    NetworkAcls => NetworkAcl via network_acl, "networkAcls", "network ACL";
+    RouteTables => RouteTable via route_table, "routeTables", "route table";
+    InternetGateways => InternetGateway via internet_gateway, "internetGateways", "internet gateway";
+    ExternalHosts => ExternalHost via external_host, "externalHosts", "external host";
+    FlowLogs => FlowLog via flow_log_in_its_format, "flowLogs", "flow log";
+    LogGroups => LogGroup via log_group, "logGroups", "log group";
+    LogStreams => LogStream via log_stream, "logStreams", "log stream";
+    EnterpriseRouters => EnterpriseRouter via enterprise_router, "enterpriseRouters", "enterprise router";
+    RouterAttachments => RouterAttachment via router_attachment, "routerAttachments", "router attachment";
+    NatGateways => NatGateway via nat_gateway, "natGateways", "NAT gateway";
+    RouterRouteTables => RouterRouteTable via router_route_table, "routerRouteTables", "router route table";
+    CloudConnectNetworks => CloudConnectNetwork via cloud_connect_network, "cloudConnectNetworks", "Cloud Connect Network";
+    VpcPeeringConnections => VpcPeeringConnection via vpc_peering_connection, "vpcPeeringConnections", "VPC peering connection";
+    VpnGateways => VpnGateway via vpn_gateway, "vpnGateways", "virtual private gateway";
+}
+
+/// A flow log with the name of the format its records are written in.
+fn flow_log_in_its_format(p: &Project, i: u32) -> pb::FlowLog {
+    flow_log(p, i, p.format_name(i))
+}
+
 /// The resource a create or update command made or changed, as the API answers it (`None`
-/// for the other commands).
-pub fn changed(
-    p: &Project,
-    cmd: &crate::api::command::Command,
-    a: &crate::api::project::Applied,
-) -> Option<crate::plan::Reply> {
-    use crate::api::command::Command as K;
-    use crate::plan::Reply;
-    let id = a.id.as_deref()?;
-    let at = |c: C| p.find(c, id);
-    Some(match cmd {
-        K::CreateVpc(_) | K::UpdateVpc(_) => Reply::from(vpc(p, at(C::Vpcs)?)),
-        K::CreateSubnet(_) | K::UpdateSubnet(_) => subnet(p, at(C::Subnets)?).into(),
-        K::CreateNetworkInterface(_) | K::UpdateNetworkInterface(_) => {
-            network_interface(p, at(C::NetworkInterfaces)?).into()
-        }
-        K::CreateSecurityGroup(_) | K::UpdateSecurityGroup(_) => {
-            security_group(p, at(C::SecurityGroups)?).into()
-        }
-        K::CreateNetworkAcl(_) | K::UpdateNetworkAcl(_) => {
-            network_acl(p, at(C::NetworkAcls)?).into()
-        }
-        K::CreateRouteTable(_) | K::UpdateRouteTable(_) => {
-            route_table(p, at(C::RouteTables)?).into()
-        }
-        K::CreateInternetGateway(_) => internet_gateway(p, at(C::InternetGateways)?).into(),
-        K::CreateNatGateway(_) | K::UpdateNatGateway(_) => {
-            nat_gateway(p, at(C::NatGateways)?).into()
-        }
-        K::CreateExternalHost(_) => external_host(p, at(C::ExternalHosts)?).into(),
-        K::CreateVpcPeeringConnection(_) => {
-            vpc_peering_connection(p, at(C::VpcPeeringConnections)?).into()
-        }
-        K::CreateVpnGateway(_) => vpn_gateway(p, at(C::VpnGateways)?).into(),
-        K::CreateLogGroup(_) | K::UpdateLogGroup(_) => log_group(p, at(C::LogGroups)?).into(),
-        K::CreateLogStream(_) => log_stream(p, at(C::LogStreams)?).into(),
-        K::CreateFlowLog(_) | K::UpdateFlowLog(_) => {
-            let i = at(C::FlowLogs)?;
-            flow_log(p, i, p.format_name(i)).into()
-        }
-        K::CreateEnterpriseRouter(_) | K::UpdateEnterpriseRouter(_) => {
-            enterprise_router(p, at(C::EnterpriseRouters)?).into()
-        }
-        K::CreateRouterAttachment(_) | K::UpdateRouterAttachment(_) => {
-            router_attachment(p, at(C::RouterAttachments)?).into()
-        }
-        K::CreateRouterRouteTable(_) | K::UpdateRouterRouteTable(_) => {
-            router_route_table(p, at(C::RouterRouteTables)?).into()
-        }
-        K::CreateCloudConnectNetwork(_) | K::UpdateCloudConnectNetwork(_) => {
-            cloud_connect_network(p, at(C::CloudConnectNetworks)?).into()
-        }
-        _ => return None,
-    })
+/// for the other commands): the `-> Message` of its row in the `commands!` table.
+pub fn changed(p: &Project, cmd: &Command, a: &Applied) -> Option<Reply> {
+    cmd.answer(p, a)
 }
