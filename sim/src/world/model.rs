@@ -859,9 +859,10 @@ pub struct World {
     /// pinned port, [`World::pin_nat_port`]); set and cleared around one send.
     #[serde(skip)]
     pub(super) nat_pin: Option<u16>,
-    /// The IPv4 identification each sending endpoint put on its last datagram
-    /// ([`World::send_labelled`] numbers them); saved, so a restored world counts on.
-    pub(super) ip_ids: BTreeMap<Endpoint, u16>,
+    /// The IPv4 identification each sending endpoint (by `pipeline::endpoint_numbers`) put
+    /// on its last datagram ([`World::send_labelled`] numbers them); saved, so a restored
+    /// world counts on.
+    pub(super) ip_ids: BTreeMap<(u64, u32), u16>,
 }
 
 impl World {

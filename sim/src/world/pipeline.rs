@@ -37,9 +37,11 @@ use crate::{Action, Direction};
 /// How many packets ahead [`World::send_batch`] asks for a packet's memory.
 const SEND_AHEAD: usize = 16;
 
-/// The number a host's IPv4 identification counter starts from (it is incremented before
-/// its first datagram): splitmix64's finalizer over the world's seed and the endpoint.
-fn first_ip_id(seed: u64, from: Endpoint) -> u16 {
+/// An endpoint as plain numbers: (its kind, 1–6, with its first number; its second). The
+/// key of its IPv4 identification counter: integers compare in a few instructions where the
+/// enum, with a device's kind nested in it, takes many (the counter is looked up for every
+/// packet sent).
+pub(super) fn endpoint_numbers(from: Endpoint) -> (u64, u32) {
     let (kind, a, b) = match from {
         Endpoint::Eni(i) => (1u64, i, 0),
         Endpoint::External(i) => (2, i, 0),
@@ -53,6 +55,13 @@ fn first_ip_id(seed: u64, from: Endpoint) -> u16 {
             (kind, vpc, i)
         }
     };
+    (kind << 32 | u64::from(a), b)
+}
+
+/// The number a host's IPv4 identification counter starts from (it is incremented before
+/// its first datagram): splitmix64's finalizer over the world's seed and the endpoint.
+fn first_ip_id(seed: u64, (kind_a, b): (u64, u32)) -> u16 {
+    let (kind, a) = (kind_a >> 32, kind_a as u32);
     // The kind in bits 62–63 (1–3) or, for a device (4–6), 56–58: apart from the endpoint's
     // numbers (bits 0–55), and the first three kinds' values as they always were.
     let tag = if kind < 4 { kind << 62 } else { kind << 56 };
@@ -108,11 +117,11 @@ impl World {
     /// fragment (non-zero offset) belongs to the datagram its host began last, so it keeps
     /// that datagram's number and counts nothing.
     pub(super) fn next_ip_id(&mut self, from: Endpoint, later_fragment: bool, n: u64) -> u16 {
-        let seed = self.seed;
+        let (seed, key) = (self.seed, endpoint_numbers(from));
         let id = self
             .ip_ids
-            .entry(from)
-            .or_insert_with(|| first_ip_id(seed, from));
+            .entry(key)
+            .or_insert_with(|| first_ip_id(seed, key));
         if !later_fragment {
             *id = id.wrapping_add(n as u16);
         }
