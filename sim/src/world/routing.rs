@@ -430,7 +430,9 @@ impl World {
         };
         // Out over a VPN attachment: 1500 (profile `mtu`; "traffic over VPN connections can
         // have an MTU of 1500 bytes", Transit Gateway "What is").
-        if let (Ok(next), Some(e)) = (crossing, e_in)
+        // (The size first: it rules out nearly every packet without a look at the attachment.)
+        if pkt.len > self.profile.mtu.vpn
+            && let (Ok(next), Some(e)) = (crossing, e_in)
             && self.routers.attachments[next as usize].kind == AttachmentKind::VpnGateway
             && !self.fits(self.profile.mtu.vpn, Endpoint::Eni(e), false, &pkt, out)
         {
