@@ -9,8 +9,7 @@
 mod common;
 
 use common::fixture::{
-    self, default_route_req, flow, flow_log_req, get, igw_req, list, mask, sg_req, sorted_lines,
-    vpc_req,
+    self, default_route_req, flow, flow_log_req, get, list, mask, sg_req, sorted_lines, vpc_req,
 };
 use common::*;
 use tonic::Code;
@@ -63,18 +62,8 @@ async fn build(server: &Server) -> Topology {
     let mut sim = SimulationServiceClient::new(ch.clone());
 
     let vpc = fixture::create_vpc(&mut net, "main", "10.0.0.0/16").await;
-    let igw = net
-        .create_internet_gateway(igw_req(P, &vpc.name))
-        .await
-        .unwrap()
-        .into_inner();
     // The public subnet uses the main table: 0.0.0.0/0 to the internet gateway.
-    net.update_route_table(default_route_req(
-        &vpc.main_route_table,
-        pb::route::Target::InternetGateway(igw.name.clone()),
-    ))
-    .await
-    .unwrap();
+    fixture::internet_gateway(&mut net, &vpc).await;
     let table = net
         .create_route_table(pb::CreateRouteTableRequest {
             parent: P.into(),

@@ -8,8 +8,8 @@
 mod common;
 
 use common::fixture::{
-    self, P, create_eni, create_sg, create_subnet, create_vpc, default_route_req, flow,
-    flow_log_req, igw_req, inject, query, query_all, start_net,
+    self, P, create_eni, create_sg, create_subnet, create_vpc, flow, flow_log_req, inject, query,
+    query_all, start_net,
 };
 use common::*;
 use pb::inject_traffic_request::Traffic;
@@ -73,17 +73,7 @@ async fn aws(dir: &std::path::Path, vpc_flow_log: bool) -> Aws {
     let (server, mut net) = start_net(dir, Provider::Aws, seeded(1, START)).await;
     let ch = server.channel().await;
     let vpc = create_vpc(&mut net, "app", "10.0.0.0/16").await;
-    let igw = net
-        .create_internet_gateway(igw_req(P, &vpc.name))
-        .await
-        .unwrap()
-        .into_inner();
-    net.update_route_table(default_route_req(
-        &vpc.main_route_table,
-        pb::route::Target::InternetGateway(igw.name.clone()),
-    ))
-    .await
-    .unwrap();
+    fixture::internet_gateway(&mut net, &vpc).await;
     let subnet = create_subnet(&mut net, "public", &vpc.name, "10.0.1.0/24").await;
     let no_icmp = create_sg(
         &mut net,

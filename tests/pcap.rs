@@ -17,6 +17,16 @@ fn tshark_available() -> bool {
     }
 }
 
+/// tshark's options that verify the IPv4, TCP and UDP checksums.
+const CHECK_CHECKSUMS: [&str; 6] = [
+    "-o",
+    "ip.check_checksum:TRUE",
+    "-o",
+    "tcp.check_checksum:TRUE",
+    "-o",
+    "udp.check_checksum:TRUE",
+];
+
 /// tshark reading `pcap` with `args`.
 fn tshark(pcap: &Path, args: &[&str]) -> std::process::Output {
     Command::new("tshark")
@@ -53,18 +63,7 @@ fn capture(scenario: &Path, name: &str, flag: &str) -> (u64, u64, String) {
         "tshark complained: {complaints}"
     );
     let frames = String::from_utf8_lossy(&t.stdout).lines().count() as u64;
-    let v = tshark(
-        &pcap,
-        &[
-            "-V",
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-o",
-            "tcp.check_checksum:TRUE",
-            "-o",
-            "udp.check_checksum:TRUE",
-        ],
-    );
+    let v = tshark(&pcap, &[&["-V"][..], &CHECK_CHECKSUMS].concat());
     (
         packets,
         frames,
@@ -300,18 +299,8 @@ fn tshark_reads_path_mtu_discovery() {
     }
     let (packets, pcap, _) = run(&shipped("aws-path-mtu.yaml"), "path-mtu", "--pcap");
     let checked = |filter: &str, names: &[&str]| -> Vec<String> {
-        let mut args = vec![
-            "-o",
-            "ip.check_checksum:TRUE",
-            "-o",
-            "tcp.check_checksum:TRUE",
-            "-o",
-            "udp.check_checksum:TRUE",
-            "-T",
-            "fields",
-            "-Y",
-            filter,
-        ];
+        let mut args = CHECK_CHECKSUMS.to_vec();
+        args.extend(["-T", "fields", "-Y", filter]);
         for n in names {
             args.extend(["-e", n]);
         }

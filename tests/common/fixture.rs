@@ -291,6 +291,26 @@ pub fn igw_req(parent: &str, vpc: &str) -> pb::CreateInternetGatewayRequest {
     .create_in(parent)
 }
 
+/// An internet gateway for `vpc` (of project `P`), with the VPC's main table sending
+/// 0.0.0.0/0 to it.
+pub async fn internet_gateway(
+    net: &mut NetworkServiceClient<Channel>,
+    vpc: &pb::Vpc,
+) -> pb::InternetGateway {
+    let igw = net
+        .create_internet_gateway(igw_req(P, &vpc.name))
+        .await
+        .unwrap()
+        .into_inner();
+    net.update_route_table(default_route_req(
+        &vpc.main_route_table,
+        pb::route::Target::InternetGateway(igw.name.clone()),
+    ))
+    .await
+    .unwrap();
+    igw
+}
+
 /// A request setting the routes of route table `table`: 0.0.0.0/0 to `target`.
 pub fn default_route_req(table: &str, target: pb::route::Target) -> pb::UpdateRouteTableRequest {
     routes_req(

@@ -317,13 +317,7 @@ impl World {
         eni: u32,
         ips: Vec<Ipv4Addr>,
     ) -> Result<(), ModelError> {
-        let e = self.eni(eni)?;
-        if e.requester_managed {
-            return Err(ModelError::precondition(
-                "secondary_private_ips",
-                "a cloud device's interface (requester-managed) cannot be changed",
-            ));
-        }
+        let e = self.changeable_eni(eni, "secondary_private_ips")?;
         let (vpc, primary, held) = (e.vpc, e.ip, e.secondary_ips.clone());
         let s = self.subnets[e.subnet as usize].clone();
         if let Some(i) = ips.iter().position(|&x| x == primary) {
@@ -356,18 +350,25 @@ impl World {
         eni: u32,
         tracking: ConnectionTracking,
     ) -> Result<(), ModelError> {
-        let e = self.eni(eni)?;
-        if e.requester_managed {
-            return Err(ModelError::precondition(
-                "connection_tracking",
-                "a cloud device's interface (requester-managed) cannot be changed",
-            ));
-        }
+        let e = self.changeable_eni(eni, "connection_tracking")?;
         let timeouts = self.timeouts_for(e.instance_type.as_deref(), &tracking)?;
         let e = &mut self.enis[eni as usize];
         e.connection_tracking = tracking;
         e.timeouts = timeouts;
         Ok(())
+    }
+
+    /// Live interface `eni`, if a user may change its `field`: a cloud device's interface
+    /// (requester-managed) refuses every change.
+    fn changeable_eni(&self, eni: u32, field: &str) -> Result<&Eni, ModelError> {
+        let e = self.eni(eni)?;
+        if e.requester_managed {
+            return Err(ModelError::precondition(
+                field,
+                "a cloud device's interface (requester-managed) cannot be changed",
+            ));
+        }
+        Ok(e)
     }
 
     /// The idle timeouts an interface of `instance_type` gets with `tracking` set: out of range

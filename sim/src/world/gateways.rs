@@ -218,10 +218,13 @@ impl World {
     /// with an interface sends from its address; a device without one from the address the
     /// packet was for ([`Endpoint::Device`], docs/decisions/mtu.md).
     pub fn hop_error(&self, out: &Outcome) -> Option<(Endpoint, Packet)> {
-        let (by, packet) = match out.fate {
-            Fate::Dropped(Drop::TtlExpired { at, packet }) => (Endpoint::Eni(at), packet),
+        // The hop, the datagram as it arrived there, and the MTU it did not fit (if that).
+        let (by, packet, mtu) = match out.fate {
+            Fate::Dropped(Drop::TtlExpired { at, packet }) => (Endpoint::Eni(at), packet, None),
             // Without DF, dropped unanswered (a router, which fragments nothing).
-            Fate::Dropped(Drop::TooBig { by, packet, .. }) if packet.dont_fragment => (by, packet),
+            Fate::Dropped(Drop::TooBig { by, mtu, packet }) if packet.dont_fragment => {
+                (by, packet, Some(mtu))
+            }
             _ => return None,
         };
         // No ICMP error about an ICMP error (RFC 1812 §4.3.2.7).
@@ -235,11 +238,9 @@ impl World {
             Endpoint::Eni(e) => self.enis[e as usize].ip,
             _ => packet.dst,
         };
-        let error = match out.fate {
-            Fate::Dropped(Drop::TooBig { mtu, .. }) => {
-                Packet::fragmentation_needed(from, &packet, mtu)
-            }
-            _ => Packet::icmp_error(from, &packet, icmp::TIME_EXCEEDED, 0),
+        let error = match mtu {
+            Some(mtu) => Packet::fragmentation_needed(from, &packet, mtu),
+            None => Packet::icmp_error(from, &packet, icmp::TIME_EXCEEDED, 0),
         };
         Some((by, error))
     }

@@ -927,17 +927,15 @@ impl World {
         let quoted = match pkt.l4 {
             L4::Icmp {
                 embedded: Some(q), ..
-            } if q.src == pkt.dst => Some(nat::Outside {
-                protocol: q.protocol,
-                remote: q.dst,
-                // An ICMP session is keyed by its identifier both ways (`nat_ports`).
-                rport: if q.protocol == proto::ICMP {
-                    q.sport
-                } else {
-                    q.dport
-                },
-                port: q.sport,
-            }),
+            } if q.src == pkt.dst => {
+                let (sport, dport) = quoted_nat_ports(&q);
+                Some(nat::Outside {
+                    protocol: q.protocol,
+                    remote: q.dst,
+                    rport: dport,
+                    port: sport,
+                })
+            }
             _ => None,
         };
         let related = quoted.and_then(|q| Some((table.related(now, idle, q)?, q.port)));
@@ -1068,6 +1066,14 @@ fn nat_ports(p: &Packet) -> (u16, u16) {
         L4::Tcp { sport, dport, .. } | L4::Udp { sport, dport } => (sport, dport),
         L4::Icmp { ident, .. } => (ident, ident),
         L4::Other { .. } => (0, 0),
+    }
+}
+
+/// [`nat_ports`] of the datagram an ICMP error quotes.
+fn quoted_nat_ports(q: &crate::packet::Embedded) -> (u16, u16) {
+    match q.protocol {
+        proto::ICMP => (q.sport, q.sport),
+        _ => (q.sport, q.dport),
     }
 }
 
